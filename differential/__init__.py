@@ -1,0 +1,1 @@
+"""Differential testing of the reference CPU against Unicorn (and, later, other runners)."""

@@ -1,0 +1,87 @@
+"""The runner interface: a ``Case`` goes in, an ``Outcome`` comes out.
+
+Every runner (Unicorn, the reference, later a native i386 process or another emulator)
+implements ``Runner.run(case) -> Outcome``. The vector files (``vectors/FORMAT.md``) are a
+serialisation of exactly these two records, so anything that can run a case can replay a
+vector and vice versa.
+
+Conventions (the single place they are written down):
+- ``mode`` is ``"real16"`` (real-address mode, 16-bit defaults; segment registers hold
+  paragraph selectors, base = selector * 16) or ``"prot32"`` (32-bit protected mode with
+  flat 4 GiB segments of base 0; selectors are not part of the state).
+- ``regs`` holds ``eax ecx edx ebx esp ebp esi edi eip eflags`` and, in ``real16``,
+  ``cs ds es fs gs ss``. Values are unsigned 32-bit (16-bit for selectors).
+- ``memory`` maps the linear base of each 4 KiB page to its 4096 bytes; the instruction
+  bytes already sit in one of them at linear ``cs_base + eip``. Only these pages exist: an
+  access anywhere else ends the case with ``Exc(kind="unmapped")``.
+- An exception is reported, not delivered: for a fault the final state is the initial
+  state (EIP at the faulting instruction); for a trap (INT n, INT3, INTO) the final state is
+  after the instruction, with EIP at the next one, as the SDM's saved return address says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional, Protocol
+
+PAGE_SIZE = 4096
+GPRS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
+SEGMENTS = ("cs", "ds", "es", "fs", "gs", "ss")
+MODES = ("real16", "prot32")
+
+
+@dataclass(frozen=True)
+class Exc:
+    """An exception raised by the one instruction. ``kind`` is ``fault``, ``trap`` or
+    ``unmapped`` (an access outside the case's pages; ``vector`` is then -1)."""
+
+    vector: int
+    kind: str = "fault"
+    error_code: Optional[int] = None
+
+    def label(self) -> str:
+        names = {0: "#DE", 1: "#DB", 3: "#BP", 4: "#OF", 5: "#BR", 6: "#UD", 7: "#NM",
+                 8: "#DF", 10: "#TS", 11: "#NP", 12: "#SS", 13: "#GP", 14: "#PF", 16: "#MF",
+                 17: "#AC"}
+        if self.kind == "unmapped":
+            return "unmapped-access"
+        base = names.get(self.vector, f"INT {self.vector:#x}")
+        return base if self.error_code is None else f"{base}({self.error_code:#x})"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One instruction and the machine state it starts from."""
+
+    name: str
+    mode: str
+    code: bytes
+    regs: Mapping[str, int]
+    memory: Mapping[int, bytes]
+    form: str = ""
+    undefined_flags: int = 0  # EFLAGS bits the SDM leaves undefined for this form
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; expected one of {MODES}")
+        for base, data in self.memory.items():
+            if base % PAGE_SIZE or len(data) != PAGE_SIZE:
+                raise ValueError(f"page {base:#x} is not a 4 KiB-aligned 4096-byte page")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The state after the instruction (or at the exception), as a runner saw it."""
+
+    regs: Mapping[str, int]
+    memory: Mapping[int, bytes]
+    exception: Optional[Exc] = None
+    notes: Dict[str, str] = field(default_factory=dict)
+
+
+class Runner(Protocol):
+    """Anything that executes one case: Unicorn, the reference, a native process..."""
+
+    name: str
+
+    def run(self, case: Case) -> Outcome: ...

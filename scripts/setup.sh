@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian machine needs, idempotent and cached:
+#   apt packages (with the i386 architecture), the Python virtualenv, npm packages.
+# Each step is skipped when its inputs have not changed since it last succeeded.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+STAMPS=.venv/.stamps
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# --- apt ------------------------------------------------------------------
+want=$(grep -v '^\s*#' scripts/apt-packages.txt | awk 'NF{print $1}')
+missing=()
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ! dpkg --print-foreign-architectures | grep -qx i386; then
+  log "adding the i386 architecture"
+  $SUDO dpkg --add-architecture i386
+  need_update=1
+fi
+if [ ${#missing[@]} -gt 0 ] || [ -n "${need_update:-}" ]; then
+  log "apt-get install ${missing[*]:-}"
+  $SUDO apt-get update -q || log "apt-get update reported errors (a mirror mid-sync?); trying the install anyway"
+  if [ ${#missing[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+# --- Python virtualenv ----------------------------------------------------
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  "$PY" -m venv .venv
+fi
+mkdir -p "$STAMPS"
+pyhash=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$pyhash" ]; then
+  log "pip install -e .[dev]"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+  echo "$pyhash" > "$STAMPS/pip"
+fi
+
+# --- npm packages (each folder listed in scripts/npm-dirs.txt) ------------
+if [ -f scripts/npm-dirs.txt ]; then
+  grep -v '^\s*#' scripts/npm-dirs.txt | awk 'NF{print $1}' | while read -r dir; do
+    lock="$dir/package-lock.json"
+    h=$(cat "$dir/package.json" "$lock" 2>/dev/null | sha256sum | cut -d' ' -f1)
+    stamp="$STAMPS/npm-$(echo "$dir" | tr '/' '_')"
+    if [ ! -d "$dir/node_modules" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$h" ]; then
+      log "npm ci in $dir"
+      if [ -f "$lock" ]; then (cd "$dir" && npm ci --no-audit --no-fund); else (cd "$dir" && npm install --no-audit --no-fund); fi
+      echo "$h" > "$stamp"
+    fi
+  done
+fi
+log "ready"
