@@ -1,0 +1,34 @@
+"""Engine names on the command line -> runners from ``differential/runners``.
+
+Imported lazily: the format, files and replay modules work without Unicorn or the
+reference, and a missing engine is a one-line set-up error rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict, Tuple
+
+from differential.case import Runner
+
+ENGINES: Dict[str, Tuple[str, str]] = {
+    "reference": ("differential.runners.reference_runner", "ReferenceRunner"),
+    "unicorn": ("differential.runners.unicorn_runner", "UnicornRunner"),
+}
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine's runner cannot be imported or built (not written yet, or not installed)."""
+
+
+def make_runner(name: str) -> Runner:
+    """A fresh runner for the engine called ``name`` (one of ``ENGINES``)."""
+    if name not in ENGINES:
+        raise EngineUnavailable(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
+    module_name, class_name = ENGINES[name]
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, class_name)()
+    except (ImportError, AttributeError) as exc:
+        raise EngineUnavailable(f"engine {name!r} is not available ({exc}); "
+                                f"is {module_name} installed?") from None

@@ -1,0 +1,181 @@
+"""One vector <-> one (Case, Outcome) pair, exactly (``vectors/FORMAT.md`` is the prose).
+
+A vector is a JSON object. Memory is sparse so files stay small: ``initial.pages`` names
+the mapped 4 KiB pages, every byte of them holds ``initial.fill`` except the ``[addr, byte]``
+pairs in ``initial.ram``; ``final.ram`` lists only the bytes that differ from the initial
+memory. Registers are listed whole on both sides, so a consumer compares what it reads.
+This module knows nothing about files or runners (``vectors/files.py``, ``vectors/replay.py``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from differential.case import MODES, PAGE_SIZE, Case, Exc, Outcome
+
+FORMAT_NAME = "x86lab-vectors"
+FORMAT_VERSION = 1
+EXC_KINDS = ("fault", "trap", "unmapped")
+
+
+class VectorError(ValueError):
+    """A vector (or a file's header) that does not follow the format; says what and where."""
+
+
+def _fill_byte(memory: Mapping[int, bytes]) -> int:
+    """The most common byte over all pages: listing the others keeps ``ram`` shortest."""
+    counts: Counter = Counter()
+    for data in memory.values():
+        counts.update(data)
+    return counts.most_common(1)[0][0] if counts else 0
+
+
+def _ram_pairs(memory: Mapping[int, bytes], fill: int) -> List[List[int]]:
+    return [[base + i, byte] for base in sorted(memory) for i, byte in enumerate(memory[base])
+            if byte != fill]
+
+
+def _changed_pairs(before: Mapping[int, bytes], after: Mapping[int, bytes]) -> List[List[int]]:
+    pairs = []
+    for base in sorted(after):
+        if base not in before:
+            raise VectorError(f"outcome has page {base:#x} that the case does not map")
+        old, new = before[base], after[base]
+        if old != new:
+            pairs.extend([base + i, b] for i, (a, b) in enumerate(zip(old, new)) if a != b)
+    return pairs
+
+
+def exc_to_json(exc: Optional[Exc]) -> Optional[Dict[str, Any]]:
+    if exc is None:
+        return None
+    return {"vector": exc.vector, "kind": exc.kind, "error_code": exc.error_code}
+
+
+def to_record(case: Case, outcome: Outcome) -> Dict[str, Any]:
+    """Serialise a case and the outcome both engines agreed on into one vector object."""
+    fill = _fill_byte(case.memory)
+    record: Dict[str, Any] = {
+        "name": case.name,
+        "form": case.form,
+        "mode": case.mode,
+        "bytes": list(case.code),
+        "undefined_flags": case.undefined_flags,
+        "initial": {
+            "regs": dict(case.regs),
+            "pages": sorted(case.memory),
+            "fill": fill,
+            "ram": _ram_pairs(case.memory, fill),
+        },
+        "final": {
+            "regs": dict(outcome.regs),
+            "ram": _changed_pairs(case.memory, outcome.memory),
+            "exception": exc_to_json(outcome.exception),
+        },
+    }
+    if outcome.notes:
+        record["final"]["notes"] = dict(outcome.notes)
+    return record
+
+
+# --- reading: every check names the field, so a bad file is fixed from the message alone ---
+
+def _get(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if not isinstance(obj, Mapping) or key not in obj:
+        raise VectorError(f"missing field {where}{key}")
+    value = obj[key]
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise VectorError(f"field {where}{key} should be {kind.__name__}, got {value!r:.40}")
+    return value
+
+
+def _regs(obj: Mapping[str, Any], where: str) -> Dict[str, int]:
+    regs = _get(obj, "regs", dict, where)
+    for name, value in regs.items():
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 32:
+            raise VectorError(f"register {where}regs.{name} should be a u32, got {value!r:.40}")
+    return dict(regs)
+
+
+def _apply_pairs(pages: Dict[int, bytearray], pairs: Any, where: str) -> None:
+    if not isinstance(pairs, list):
+        raise VectorError(f"field {where}ram should be a list of [address, byte] pairs")
+    for pair in pairs:
+        if (not isinstance(pair, list) or len(pair) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair)):
+            raise VectorError(f"{where}ram entry {pair!r:.40} is not an [address, byte] pair")
+        addr, byte = pair
+        page = pages.get(addr - addr % PAGE_SIZE)
+        if page is None:
+            raise VectorError(f"{where}ram address {addr:#x} lies outside initial.pages")
+        if not 0 <= byte <= 0xFF:
+            raise VectorError(f"{where}ram byte {byte!r} at {addr:#x} is not 0..255")
+        page[addr % PAGE_SIZE] = byte
+
+
+def _exc(value: Any) -> Optional[Exc]:
+    if value is None:
+        return None
+    vector = _get(value, "vector", int, "final.exception.")
+    kind = _get(value, "kind", str, "final.exception.")
+    if kind not in EXC_KINDS:
+        raise VectorError(f"final.exception.kind {kind!r} is not one of {EXC_KINDS}")
+    code = value.get("error_code")
+    if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
+        raise VectorError(f"final.exception.error_code should be an int or null, got {code!r}")
+    return Exc(vector=vector, kind=kind, error_code=code)
+
+
+def from_record(record: Any) -> Tuple[Case, Outcome]:
+    """Parse one vector object back into the exact Case and expected Outcome."""
+    if not isinstance(record, dict):
+        raise VectorError(f"a vector should be a JSON object, got {type(record).__name__}")
+    name = _get(record, "name", str, "")
+    mode = _get(record, "mode", str, "")
+    if mode not in MODES:
+        raise VectorError(f"mode {mode!r} is not one of {MODES}")
+    code = _get(record, "bytes", list, "")
+    if not all(isinstance(b, int) and 0 <= b <= 0xFF for b in code):
+        raise VectorError("field bytes should list integers 0..255")
+    initial = _get(record, "initial", dict, "")
+    final = _get(record, "final", dict, "")
+    fill = initial.get("fill", 0)
+    if not isinstance(fill, int) or not 0 <= fill <= 0xFF:
+        raise VectorError(f"field initial.fill should be a byte, got {fill!r:.40}")
+    pages: Dict[int, bytearray] = {}
+    for base in _get(initial, "pages", list, "initial."):
+        if not isinstance(base, int) or base % PAGE_SIZE or not 0 <= base < 1 << 32:
+            raise VectorError(f"initial.pages entry {base!r:.40} is not a 4 KiB-aligned address")
+        pages[base] = bytearray([fill]) * PAGE_SIZE
+    _apply_pairs(pages, initial.get("ram", []), "initial.")
+    before = {base: bytes(data) for base, data in pages.items()}
+    _apply_pairs(pages, final.get("ram", []), "final.")
+    after = {base: bytes(data) for base, data in pages.items()}
+    undefined = record.get("undefined_flags", 0)
+    if not isinstance(undefined, int) or isinstance(undefined, bool):
+        raise VectorError(f"field undefined_flags should be an int, got {undefined!r:.40}")
+    case = Case(name=name, mode=mode, code=bytes(code), regs=_regs(initial, "initial."),
+                memory=before, form=record.get("form", "") or "", undefined_flags=undefined)
+    notes = final.get("notes") or {}
+    outcome = Outcome(regs=_regs(final, "final."), memory=after,
+                      exception=_exc(final.get("exception")), notes=dict(notes))
+    return case, outcome
+
+
+def make_header(**meta: Any) -> Dict[str, Any]:
+    """The first line of a file: format and version, then whatever describes its making."""
+    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, **meta}
+
+
+def is_header(obj: Any) -> bool:
+    return isinstance(obj, dict) and "format" in obj and "initial" not in obj
+
+
+def check_header(obj: Mapping[str, Any]) -> None:
+    if obj.get("format") != FORMAT_NAME:
+        raise VectorError(f"header format is {obj.get('format')!r}, expected {FORMAT_NAME!r}")
+    version = obj.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise VectorError(f"header version {version!r} is newer than this reader "
+                          f"({FORMAT_VERSION}); update x86lab")

@@ -1,0 +1,79 @@
+"""``x86lab vectors generate|run``: write portable test vectors, replay any vector files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from x86lab.cli import EXIT_FAILURE, EXIT_OK, UsageError
+
+RUN_EXAMPLE = """example:
+  x86lab vectors run --engine reference vectors/corpus
+  x86lab vectors run --engine unicorn vectors/corpus/prot32/ADD_Ev_Gv.jsonl.gz --json"""
+GENERATE_EXAMPLE = """example:
+  x86lab vectors generate --forms 'ADD*' --per-form 30 --seed 1 --out vectors/corpus"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("vectors", help="write and replay portable test vectors",
+                                   description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    run = verbs.add_parser("run", help="replay vector files on an engine", epilog=RUN_EXAMPLE,
+                           formatter_class=raw)
+    run.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                     help="vector files or folders (searched recursively)")
+    run.add_argument("--engine", default="reference", help="reference or unicorn")
+    run.add_argument("--name", help="replay only the vector with this name")
+    run.add_argument("--json", action="store_true", help="print the results as JSON")
+    run.set_defaults(handler=run_command)
+
+    gen = verbs.add_parser("generate", help="write vectors from cases both engines agree on",
+                           epilog=GENERATE_EXAMPLE, formatter_class=raw)
+    gen.add_argument("--forms", default="*", metavar="PATTERN",
+                     help="glob over form names (default: every implemented form)")
+    gen.add_argument("--modes", default="real16,prot32", help="comma-separated modes")
+    gen.add_argument("--per-form", type=int, default=30, metavar="N",
+                     help="vectors per form and mode (default 30)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--out", type=Path, required=True, metavar="DIR")
+    gen.set_defaults(handler=generate_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from vectors.engines import EngineUnavailable, make_runner
+    from vectors.files import VectorFileError, find_vector_files
+    from vectors.replay import replay_files
+    from vectors.report import print_results, results_json
+
+    try:
+        runner = make_runner(args.engine)
+        results = replay_files(find_vector_files(args.paths), runner, args.engine, args.name)
+    except (EngineUnavailable, VectorFileError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        json.dump(results_json(results, args.engine), sys.stdout, indent=2)
+        print()
+    else:
+        print_results(results, args.engine)
+    return EXIT_FAILURE if any(r.failed for r in results) else EXIT_OK
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    from vectors.engines import EngineUnavailable
+    from vectors.generate import GenerateError, generate
+
+    if args.per_form < 1:
+        raise UsageError("--per-form must be at least 1")
+    modes = [m for m in args.modes.split(",") if m]
+    try:
+        summary = generate(args.forms, modes, args.per_form, args.seed, args.out)
+    except (EngineUnavailable, GenerateError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {summary.vectors} vectors in {summary.files} files to {args.out} "
+          f"({summary.disagreed} disagreeing cases left out, {summary.skipped_forms} forms "
+          f"without cases)")
+    return EXIT_OK
