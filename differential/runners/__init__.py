@@ -1,0 +1,1 @@
+"""Runners: each executes one ``Case`` and reports an ``Outcome`` (see ``differential.case``)."""

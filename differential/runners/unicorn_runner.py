@@ -1,0 +1,198 @@
+"""Run one case on Unicorn 2.1.4 and report it in the conventions of ``differential.case``.
+
+Facts this adapter is built on (each checked against 2.1.4 by a test in
+``differential/tests/test_unicorn_runner.py``):
+- One engine per mode is reused. Between cases the CPU is reset with a context saved when
+  the engine was new: after a fault that Unicorn reported through ``UC_HOOK_INTR`` the
+  engine remembers the pending exception, and the next fault would escalate to #DF and a
+  triple fault (unicorn issue #1883). Restoring the pristine context clears that.
+- ``mem_write`` does not invalidate translated code, so the code range is dropped from the
+  translation cache before every run (``ctl_remove_cache``).
+- Stepping uses our own code hook, not ``count=1``: ``count=1`` stops a REP string
+  instruction after one iteration, whereas a real CPU completes it in one step. The ``until``
+  address is set just past the instruction because the translator ends its block there;
+  otherwise a page of zeros after the code becomes a 2,000-instruction block translated
+  afresh for every case (~1 ms instead of ~40 µs).
+- Registers move through one ``uc_reg_read_batch`` / ``uc_reg_write_batch`` call each:
+  the binding's per-register wrappers cost ~5 µs apiece, which alone halved throughput.
+- Exceptions: ``UC_HOOK_INTR`` gives the vector but not the error code; a fault leaves EIP
+  at the instruction and a trap (INT n, INT3, INTO) after it, so EIP tells them apart. An
+  invalid opcode surfaces as ``UC_ERR_INSN_INVALID`` (#UD), an access outside the mapped
+  pages as ``UC_ERR_{READ,WRITE,FETCH}_UNMAPPED``. HLT ends the run with no reason.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Dict, List, Mapping, Optional, Sequence
+
+from unicorn import (
+    UC_ARCH_X86,
+    UC_ERR_FETCH_UNMAPPED,
+    UC_ERR_INSN_INVALID,
+    UC_ERR_READ_UNMAPPED,
+    UC_ERR_WRITE_UNMAPPED,
+    UC_HOOK_CODE,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_READ,
+    UC_HOOK_MEM_WRITE,
+    UC_MODE_16,
+    UC_MODE_32,
+    Uc,
+    UcError,
+)
+from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
+
+from differential.case import GPRS, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
+from differential.encoding import MAX_INSTRUCTION_LENGTH, is_rep_string
+
+UNMAPPED_ERRORS = (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED)
+UD_VECTOR = 6
+MAX_REP_ITERATIONS = 1 << 20  # a REP over mapped pages ends far sooner; this bounds a bug
+_UC_MODES = {"real16": UC_MODE_16, "prot32": UC_MODE_32}
+
+
+def register_names(mode: str) -> List[str]:
+    """The registers a case of ``mode`` holds (``differential.case`` conventions)."""
+    names = [*GPRS, "eip", "eflags"]
+    return names + list(SEGMENTS) if mode == "real16" else names
+
+
+class _RegisterFile:
+    """Batched register access through the C API (see the module docstring for why)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        count = len(self.names)
+        ids = [getattr(X, f"UC_X86_REG_{n.upper()}") for n in self.names]
+        self._ids = (ctypes.c_int32 * count)(*ids)
+        self._values = (ctypes.c_uint64 * count)()
+        base = ctypes.addressof(self._values)
+        self._ptrs = (ctypes.c_void_p * count)(*(base + 8 * i for i in range(count)))
+        self._count = ctypes.c_int32(count)
+
+    def write(self, uc: Uc, regs: Mapping[str, int]) -> None:
+        values = self._values
+        for i, name in enumerate(self.names):
+            values[i] = regs[name]
+        self._check(uclib.uc_reg_write_batch(uc._uch, self._ids, self._ptrs, self._count))
+
+    def read(self, uc: Uc) -> Dict[str, int]:
+        values = self._values
+        for i in range(len(self.names)):
+            values[i] = 0  # narrower registers (selectors) fill only their low bytes
+        self._check(uclib.uc_reg_read_batch(uc._uch, self._ids, self._ptrs, self._count))
+        return {name: values[i] & 0xFFFFFFFF for i, name in enumerate(self.names)}
+
+    @staticmethod
+    def _check(status: int) -> None:
+        if status:
+            raise UcError(status)
+
+
+class _Engine:
+    """One reusable Unicorn instance for one mode, with the hooks installed up front
+    (hooks added after code was translated would not apply to it: unicorn #1606)."""
+
+    def __init__(self, mode: str, memory_hooks: bool) -> None:
+        self.mode = mode
+        self.uc = Uc(UC_ARCH_X86, _UC_MODES[mode])
+        self.regs = _RegisterFile(register_names(mode))
+        self.mapped: set = set()
+        self.start = 0
+        self.rep_string = False
+        self.steps = 0
+        self.interrupt: Optional[int] = None
+        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        self.uc.hook_add(UC_HOOK_CODE, self._on_code)
+        if memory_hooks:
+            self.uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, _ignore_access)
+        self.pristine = self.uc.context_save()
+
+    def _on_interrupt(self, uc: Uc, vector: int, _data: object) -> None:
+        self.interrupt = vector
+        uc.emu_stop()
+
+    def _on_code(self, uc: Uc, address: int, _size: int, _data: object) -> None:
+        """Called before each instruction: let the first one run, stop before the next.
+        A REP string instruction comes back to its own address once per iteration."""
+        self.steps += 1
+        if self.steps == 1:
+            return
+        if self.rep_string and address == self.start and self.steps < MAX_REP_ITERATIONS:
+            return
+        uc.emu_stop()
+
+    def map_pages(self, memory: Mapping[int, bytes]) -> None:
+        wanted = set(memory)
+        for base in self.mapped - wanted:
+            self.uc.mem_unmap(base, PAGE_SIZE)
+        for base in sorted(wanted - self.mapped):
+            self.uc.mem_map(base, PAGE_SIZE)
+        self.mapped = wanted
+        for base, data in memory.items():
+            self.uc.mem_write(base, bytes(data))
+
+
+def _ignore_access(*_args: object) -> None:
+    """A memory hook that does nothing: its presence alone changes Unicorn's code paths."""
+
+
+def linear_eip(case: Case) -> int:
+    """Where the instruction sits: ``begin`` for ``emu_start`` (CS*16+IP in real mode, EIP
+    in 32-bit mode where Unicorn writes ``begin`` straight into EIP)."""
+    eip = case.regs["eip"]
+    if case.mode == "real16":
+        return ((case.regs["cs"] << 4) + (eip & 0xFFFF)) & 0xFFFFFFFF
+    return eip
+
+
+class UnicornRunner:
+    """``UnicornRunner(memory_hooks=False).run(case) -> Outcome``."""
+
+    def __init__(self, memory_hooks: bool = False) -> None:
+        self.memory_hooks = memory_hooks
+        self.name = "unicorn+memhooks" if memory_hooks else "unicorn"
+        self._engines: Dict[str, _Engine] = {}
+
+    def _engine(self, mode: str) -> _Engine:
+        engine = self._engines.get(mode)
+        if engine is None:
+            engine = self._engines[mode] = _Engine(mode, self.memory_hooks)
+        return engine
+
+    def run(self, case: Case) -> Outcome:
+        engine = self._engine(case.mode)
+        uc = engine.uc
+        uc.context_restore(engine.pristine)
+        engine.map_pages(case.memory)
+        begin = linear_eip(case)
+        end = begin + max(len(case.code), 1)
+        uc.ctl_remove_cache(begin, begin + MAX_INSTRUCTION_LENGTH)
+        engine.regs.write(uc, case.regs)
+        engine.start, engine.steps, engine.interrupt = begin, 0, None
+        engine.rep_string = is_rep_string(case.code)
+        error: Optional[int] = None
+        try:
+            uc.emu_start(begin, end)
+        except UcError as exc:
+            error = exc.errno
+        regs = engine.regs.read(uc)
+        memory = {base: bytes(uc.mem_read(base, PAGE_SIZE)) for base in case.memory}
+        exception = self._exception(engine, error, case.regs["eip"], regs["eip"])
+        return Outcome(regs=regs, memory=memory, exception=exception)
+
+    @staticmethod
+    def _exception(engine: _Engine, error: Optional[int], eip_before: int,
+                   eip_after: int) -> Optional[Exc]:
+        if engine.interrupt is not None:
+            kind = "fault" if eip_after == eip_before else "trap"
+            return Exc(vector=engine.interrupt, kind=kind)
+        if error is None:
+            return None
+        if error == UC_ERR_INSN_INVALID:
+            return Exc(vector=UD_VECTOR, kind="fault")
+        if error in UNMAPPED_ERRORS:
+            return Exc(vector=-1, kind="unmapped")
+        raise UcError(error)
