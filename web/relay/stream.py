@@ -1,0 +1,157 @@
+"""One Wisp TCP stream: resolve, check, connect, then pump bytes both ways.
+
+Client DATA is queued (the Wisp send buffer) and written to the socket by one task that
+hands out CONTINUE credit as it drains the queue; socket bytes go to the client as DATA
+from another. Whoever ends the stream sets ``close_reason`` (None: tell the client
+nothing) and cancels ``run``; its ``finally`` is the one place that releases the socket,
+the client's stream slot, and sends the CLOSE, so no path can leak either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Optional
+
+from web.relay import frames
+from web.relay.destinations import decide
+from web.relay.events import log_event, refused
+
+if TYPE_CHECKING:
+    from web.relay.session import WispSession
+
+READ_CHUNK = 32 * 1024
+
+
+class Stream:
+    def __init__(self, session: WispSession, stream_id: int, target: frames.Connect) -> None:
+        self.session = session
+        self.id = stream_id
+        self.target = target
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.writer: Optional[asyncio.StreamWriter] = None
+        self.close_reason: Optional[int] = None
+        self.last_activity = time.monotonic()
+        self.task: Optional[asyncio.Task] = None
+        self._why = "finished"
+
+    # -- called by the session -------------------------------------------------------
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self.run())
+
+    def accept_data(self, payload: bytes) -> None:
+        """Queue client bytes; a client that ignores its credit is cut off, not buffered."""
+        self.queue.put_nowait(payload)
+        self.last_activity = time.monotonic()
+        if self.queue.qsize() > 2 * self.session.limits.buffer_packets:
+            self.end(frames.REASON_THROTTLED, "client overran its CONTINUE credit")
+
+    def end(self, reason: Optional[int], why: str) -> None:
+        """Stop the stream; ``reason`` is sent to the client as CLOSE unless None."""
+        if self.task is None or self.task.done():
+            return
+        if self.close_reason is None:
+            self.close_reason = reason
+        self._why = why
+        self.task.cancel()
+
+    # -- the stream's own task --------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            if await self._connect():
+                await self._pump()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await self._release()
+
+    async def _connect(self) -> bool:
+        session, target = self.session, self.target
+        decision = await decide(target.hostname, target.port, session.config.allowlist,
+                                session.config.resolver)
+        if decision.address is None:
+            self.close_reason = decision.close_reason
+            self._why = decision.why
+            session.stats.streams_refused += 1
+            refused("stream_refused", client=session.client, stream=self.id,
+                    host=target.hostname, port=target.port, reason=decision.why,
+                    wisp_reason=decision.close_reason)
+            return False
+        try:
+            reader, self.writer = await asyncio.wait_for(
+                asyncio.open_connection(str(decision.address), target.port),
+                session.limits.connect_timeout)
+        except asyncio.TimeoutError:
+            self.close_reason, self._why = frames.REASON_TIMEOUT, "connect timed out"
+            return False
+        except ConnectionRefusedError:
+            self.close_reason, self._why = frames.REASON_REFUSED, "connection refused"
+            return False
+        except OSError as exc:
+            self.close_reason, self._why = frames.REASON_UNREACHABLE, f"connect failed: {exc}"
+            return False
+        self._reader = reader
+        log_event("stream_open", client=session.client, stream=self.id,
+                  host=target.hostname, address=str(decision.address), port=target.port)
+        await session.send(frames.encode_continue(self.id, session.limits.buffer_packets))
+        return True
+
+    async def _pump(self) -> None:
+        tasks = [asyncio.ensure_future(self._to_destination()),
+                 asyncio.ensure_future(self._to_client())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                self.close_reason = frames.REASON_NETWORK_ERROR
+                self._why = f"socket error: {task.exception()}"
+
+    async def _to_destination(self) -> None:
+        session, writer = self.session, self.writer
+        assert writer is not None
+        bucket = session.ledger.bucket(session.client)
+        buffer = session.limits.buffer_packets
+        consumed = 0
+        while True:
+            payload = await self.queue.get()
+            await bucket.take(len(payload))
+            writer.write(payload)
+            await writer.drain()
+            session.stats.bytes_from_clients += len(payload)
+            self.last_activity = time.monotonic()
+            consumed += 1
+            if consumed >= max(1, buffer // 4):
+                consumed = 0
+                remaining = max(0, buffer - self.queue.qsize())
+                await session.send(frames.encode_continue(self.id, remaining))
+
+    async def _to_client(self) -> None:
+        session = self.session
+        bucket = session.ledger.bucket(session.client)
+        while True:
+            chunk = await self._reader.read(READ_CHUNK)
+            if not chunk:
+                self.close_reason, self._why = frames.REASON_VOLUNTARY, "destination closed"
+                return
+            await bucket.take(len(chunk))
+            await session.send(frames.encode(frames.DATA, self.id, chunk))
+            session.stats.bytes_to_clients += len(chunk)
+            self.last_activity = time.monotonic()
+
+    async def _release(self) -> None:
+        session = self.session
+        if self.writer is not None:
+            self.writer.close()
+            try:
+                await asyncio.wait_for(self.writer.wait_closed(), 1.0)
+            except (OSError, asyncio.TimeoutError, asyncio.CancelledError):
+                pass
+        session.forget(self)
+        log_event("stream_closed", client=session.client, stream=self.id,
+                  reason=self._why, wisp_reason=self.close_reason)
+        if self.close_reason is not None:
+            await session.send(frames.encode_close(self.id, self.close_reason))
