@@ -1,0 +1,64 @@
+"""``x86lab coverage``: the opcode maps, each cell implemented / tested / divergent / missing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from x86lab.cache import REPO_ROOT
+from x86lab.cli import EXIT_OK, UsageError
+
+EXAMPLE = """example:
+  x86lab coverage --html out/coverage.html --json out/coverage.json
+  x86lab coverage --campaign ~/.cache/x86lab/campaigns"""
+DEFAULT_CORPUS = REPO_ROOT / "vectors" / "corpus"
+DIVERGENCE_CANDIDATES = ("differential/known_divergences.json",
+                         "differential/known_divergences.jsonl",
+                         "differential/divergences.json")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "coverage", help="opcode-map coverage: implemented, tested, divergent",
+        description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the maps as JSON")
+    parser.add_argument("--html", type=Path, metavar="PATH", help="write a self-contained page")
+    parser.add_argument("--corpus", type=Path, action="append", metavar="PATH",
+                        help=f"vector files/folders counted as tested (default {DEFAULT_CORPUS})")
+    parser.add_argument("--campaign", type=Path, metavar="DIR",
+                        help="campaign reports whose cases count as tested")
+    parser.add_argument("--divergences", type=Path, metavar="PATH",
+                        help="known-divergences file (default: the one in differential/)")
+    parser.add_argument("--quiet", action="store_true", help="no terminal tables")
+    parser.set_defaults(handler=coverage_command)
+
+
+def coverage_command(args: argparse.Namespace) -> int:
+    from vectors.coverage.evidence import EvidenceError, gather
+    from vectors.coverage.opcode_map import build_map, forms_from_table
+    from vectors.coverage.render import MAPS, maps_html, maps_json, print_maps
+    from vectors.files import VectorFileError
+
+    try:
+        from reference.isa.table import FORMS
+    except ImportError as exc:
+        raise UsageError(f"cannot read the opcode table reference.isa.table ({exc})") from None
+    divergences = args.divergences or next(
+        (REPO_ROOT / c for c in DIVERGENCE_CANDIDATES if (REPO_ROOT / c).exists()), None)
+    try:
+        evidence = gather(args.corpus or [DEFAULT_CORPUS], args.campaign, divergences)
+    except (EvidenceError, VectorFileError) as exc:
+        raise UsageError(str(exc)) from None
+    facts = forms_from_table(FORMS)
+    maps = {title: build_map(facts, evidence, two_byte) for title, two_byte in MAPS}
+    if not args.quiet:
+        print_maps(maps)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(maps_json(maps), indent=1) + "\n")
+    if args.html:
+        args.html.parent.mkdir(parents=True, exist_ok=True)
+        args.html.write_text(maps_html(maps, note=f"{len(evidence.implemented)} forms "
+                                       f"implemented, {sum(evidence.cases.values())} cases"))
+    return EXIT_OK
