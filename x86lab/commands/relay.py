@@ -1,0 +1,99 @@
+"""``x86lab relay``: run the Wisp network relay for v86 (or benchmark it on loopback)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from x86lab.cli import UsageError
+
+EXAMPLE = """\
+examples:
+  x86lab relay --listen 127.0.0.1:8001
+      v86 then uses net_device: {type: "virtio", relay_url: "wisp://127.0.0.1:8001/"}
+  x86lab relay --listen 0.0.0.0:8001 --origin https://x86lab.example
+  x86lab relay --listen 127.0.0.1:8001 --allow 127.0.0.1:8080   (admit one local server)
+  x86lab relay --bench 50        (load benchmark on loopback; prints connections/s, MB/s)
+
+Destinations must be public unicast addresses (no loopback, private, link-local, CGNAT,
+multicast, reserved, or IPv6 forms embedding them) unless --allow admits the exact
+IP:PORT. Without --origin, only pages from localhost (and clients sending no Origin,
+such as Node) may connect. Refusals are logged as JSON lines on stderr.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "relay", help="run the Wisp v1 network relay for v86",
+        description="Wisp v1 relay: carries a browser guest's TCP streams over one "
+                    "WebSocket, to public destinations only.",
+        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--listen", metavar="HOST:PORT",
+                        help="address to listen on, e.g. 127.0.0.1:8001")
+    parser.add_argument("--allow", metavar="IP:PORT", action="append", default=[],
+                        help="admit this exact destination although policy refuses it")
+    parser.add_argument("--origin", metavar="URL", action="append", default=[],
+                        help="accepted page origin (repeatable; '*' accepts any)")
+    parser.add_argument("--max-connections", type=int, default=8, metavar="N",
+                        help="WebSockets per client IP (default 8)")
+    parser.add_argument("--max-streams", type=int, default=64, metavar="N",
+                        help="concurrent streams per client IP (default 64)")
+    parser.add_argument("--rate", type=int, default=4 * 1024 * 1024, metavar="BYTES",
+                        help="bytes per second per client IP (default 4 MiB)")
+    parser.add_argument("--idle", type=float, default=120.0, metavar="SECONDS",
+                        help="close streams and connections idle this long (default 120)")
+    parser.add_argument("--bench", type=int, metavar="CLIENTS",
+                        help="instead of serving, benchmark CLIENTS concurrent clients "
+                             "on loopback and print the figures")
+    parser.add_argument("--json", action="store_true", help="benchmark figures as JSON")
+    parser.add_argument("--quiet", action="store_true", help="log refusals only")
+    parser.set_defaults(handler=run)
+
+
+def _split_listen(text: str) -> tuple:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise UsageError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8001")
+    return host.strip("[]"), int(port)
+
+
+def _config(args: argparse.Namespace):
+    from web.relay.config import RelayConfig
+    from web.relay.limits import Limits
+    from web.relay.policy import Allowlist
+
+    try:
+        limits = Limits(connections_per_client=args.max_connections,
+                        streams_per_client=args.max_streams,
+                        bytes_per_second=args.rate, idle_seconds=args.idle)
+        allowlist = Allowlist.parse(args.allow)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return RelayConfig(allowlist=allowlist, origins=tuple(args.origin), limits=limits)
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
+                        stream=sys.stderr, format="%(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    if args.bench is not None:
+        from web.relay.bench import print_figures, run_benchmark
+
+        if args.bench < 1:
+            raise UsageError("--bench needs at least 1 client")
+        figures = asyncio.run(run_benchmark(clients=args.bench))
+        print_figures(figures, as_json=args.json)
+        return 0 if figures["failures"] == 0 else 1
+    if not args.listen:
+        raise UsageError("--listen HOST:PORT is required (or --bench CLIENTS)")
+    host, port = _split_listen(args.listen)
+    from web.relay.server import Relay, run_forever
+
+    relay = Relay(_config(args))
+    try:
+        asyncio.run(run_forever(relay, host, port))
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
+    return 0
