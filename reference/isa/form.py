@@ -1,0 +1,139 @@
+"""One row of the opcode table: ``Form`` and the small vocabulary its fields use.
+
+Encodings are written as in the SDM's opcode column: ``"01 /r"``, ``"0F AF /r"``,
+``"D0 /4"``, ``"50+r"``. Operands use the SDM Appendix A letters:
+
+====== ===============================================================================
+``E``  ModRM r/m: register or memory        ``G``  ModRM reg field, general register
+``M``  ModRM r/m, memory only (reg -> #UD)  ``S``  ModRM reg field, segment register
+``Z``  register in the opcode's low 3 bits   ``I``  immediate; ``Ibs`` = imm8 sign-extended
+``J``  relative target (EIP-relative)       ``O``  moffs: address-size offset, no ModRM
+``X``  DS:eSI string source (segment override allowed)   ``Y``  ES:eDI string destination
+``A``  far pointer ptr16:16/32 (``Ap``)
+====== ===============================================================================
+
+Sizes: ``b`` 8, ``w`` 16, ``d`` 32, ``v`` the operand size (16/32), ``z`` operand size
+for immediates (16 or 32), ``q`` 64, ``vw`` operand size for a register but 16 bits in
+memory (MOV Evw, Sw: a selector stored to memory is always a word). Fixed registers are
+named directly: ``AL``, ``CL``, ``DX``, ``eAX`` (AX/EAX by operand size), segment
+registers ``ES CS SS DS FS GS``; the constant ``1`` is the shift count of D0/D1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from reference.flags import STATUS
+
+SIZE_LETTERS = {"b": 8, "w": 16, "d": 32, "q": 64}  # "v", "z" depend on the prefix
+FIXED_REGS = {"AL": ("gpr", 0, 8), "CL": ("gpr", 1, 8), "DX": ("gpr", 2, 16),
+              "eAX": ("gpr", 0, 0)}
+SEG_NAMES = ("ES", "CS", "SS", "DS", "FS", "GS")
+ALL_MODES = ("real16", "prot32")
+
+# When an Undefined rule applies (evaluated by ``reference.isa.undefined``).
+ALWAYS = "always"
+COUNT_NOT_1 = "count!=1"          # masked shift/rotate count is not 1
+COUNT_NOT_0 = "count!=0"          # masked count is not 0
+COUNT_OVER_SIZE = "count>size"    # SHLD/SHRD: masked count greater than operand size
+SOURCE_ZERO = "source==0"         # BSF/BSR: the source operand is zero
+CONDITIONS = (ALWAYS, COUNT_NOT_1, COUNT_NOT_0, COUNT_OVER_SIZE, SOURCE_ZERO)
+
+
+@dataclass(frozen=True)
+class Undefined:
+    """What the SDM leaves undefined for a form, and when.
+
+    ``flags`` is an EFLAGS mask; ``dest=True`` means the destination operand's value is
+    undefined too (BSF/BSR on a zero source, SHLD/SHRD with a count above the operand
+    size): a comparator masks the whole destination (register or memory bytes).
+    """
+
+    flags: int
+    when: str = ALWAYS
+    dest: bool = False
+
+    def __post_init__(self) -> None:
+        if self.when not in CONDITIONS:
+            raise ValueError(f"unknown condition {self.when!r}; expected one of {CONDITIONS}")
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """The parsed opcode column: opcode bytes, ModRM use and the ``+r`` register form."""
+
+    opcode: Tuple[int, ...]
+    modrm: bool          # a ModRM byte follows the opcode
+    digit: Optional[int]  # the /digit in the reg field, or None for /r or no ModRM
+    plus_r: bool         # low 3 bits of the last opcode byte name a register
+
+
+def parse_encoding(text: str) -> Encoding:
+    """``"0F BA /4"`` -> Encoding((0x0F, 0xBA), modrm=True, digit=4, plus_r=False)."""
+    opcode = []
+    modrm = plus_r = False
+    digit = None
+    for token in text.split():
+        if token == "/r":
+            modrm = True
+        elif token.startswith("/") and token[1:].isdigit():
+            modrm, digit = True, int(token[1:])
+        elif token.endswith("+r"):
+            opcode.append(int(token[:-2], 16))
+            plus_r = True
+        else:
+            opcode.append(int(token, 16))
+    if not opcode:
+        raise ValueError(f"encoding {text!r} has no opcode byte")
+    return Encoding(tuple(opcode), modrm, digit, plus_r)
+
+
+@dataclass(frozen=True)
+class Form:
+    """One encoding of one instruction, with everything the tools need to know about it.
+
+    ``name`` (default: mnemonic and operands, ``ADD_Ev_Gv``) is the stable key for vector
+    files and coverage. ``writes`` are the status flags the form may change; ``undefined``
+    lists the SDM's undefined flags/results with ``cite``. ``lockable`` allows LOCK when
+    the destination is memory; ``rep`` is ``"rep"`` (F3 repeats) or ``"repe"`` (F3/F2 as
+    REPE/REPNE) for string forms. ``cond`` is the condition code of Jcc/SETcc/CMOVcc.
+    ``untestable`` says why the differential tester cannot compare this form against
+    Unicorn; ``modes`` lists the modes it may be generated in.
+    """
+
+    mnemonic: str
+    encoding: str
+    operands: str = ""
+    writes: int = 0
+    undefined: Tuple[Undefined, ...] = ()
+    cite: str = ""
+    name: str = ""
+    lockable: bool = False
+    rep: str = ""
+    cond: Optional[int] = None
+    untestable: str = ""
+    modes: Tuple[str, ...] = ALL_MODES
+    note: str = ""
+    enc: Encoding = field(init=False, repr=False, compare=False)
+    specs: Tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        specs = tuple(s.strip() for s in self.operands.split(",") if s.strip())
+        object.__setattr__(self, "specs", specs)
+        object.__setattr__(self, "enc", parse_encoding(self.encoding))
+        if not self.name:
+            object.__setattr__(self, "name", "_".join((self.mnemonic,) + specs))
+        if self.writes & ~STATUS:
+            pass  # system flags (DF, IF, TF...) are allowed: CLD, STI, POPF write them
+        if self.undefined and not self.cite:
+            raise ValueError(f"form {self.name}: undefined flags need a cite")
+
+    @property
+    def always_undefined(self) -> int:
+        """EFLAGS bits undefined whatever the operands (no count/source condition)."""
+        mask = 0
+        for rule in self.undefined:
+            if rule.when == ALWAYS:
+                mask |= rule.flags
+        return mask

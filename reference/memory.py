@@ -1,0 +1,98 @@
+"""Physical memory behind the CPU's one access path (``Cpu.read``/``Cpu.write``).
+
+Two stores share one small interface (``read_int``, ``write_int``, ``read_bytes``,
+``write_bytes``): ``SparseMemory`` holds only the 4 KiB pages a test maps, so any other
+access raises ``Unmapped`` (what Unicorn reports for an unmapped page); ``FlatMemory`` is
+one bytearray for the PC later. Addresses here are already linear (paging, when it
+arrives, sits in ``Cpu`` in front of this interface, not inside it).
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+from reference.faults import Unmapped
+
+PAGE_SIZE = 4096
+PAGE_SHIFT = 12
+_OFFSET_MASK = PAGE_SIZE - 1
+
+
+class SparseMemory:
+    """Pages of 4 KiB keyed by page number; everything else is unmapped."""
+
+    def __init__(self) -> None:
+        self._pages: Dict[int, bytearray] = {}
+
+    def map(self, base: int, data: bytes = b"") -> None:
+        """Map the pages covering ``data`` (at least one page) at 4 KiB-aligned ``base``."""
+        if base % PAGE_SIZE:
+            raise ValueError(f"page base {base:#x} is not 4 KiB-aligned")
+        count = max(1, -(-len(data) // PAGE_SIZE))
+        for i in range(count):
+            chunk = bytes(data[i * PAGE_SIZE:(i + 1) * PAGE_SIZE])
+            self._pages[(base >> PAGE_SHIFT) + i] = bytearray(chunk.ljust(PAGE_SIZE, b"\0"))
+
+    def pages(self) -> Dict[int, bytes]:
+        """Final contents: linear page base -> 4096 bytes."""
+        return {number << PAGE_SHIFT: bytes(page) for number, page in self._pages.items()}
+
+    def is_mapped(self, address: int) -> bool:
+        return (address >> PAGE_SHIFT) in self._pages
+
+    def _page(self, address: int, access: str) -> bytearray:
+        page = self._pages.get(address >> PAGE_SHIFT)
+        if page is None:
+            raise Unmapped(address, access)
+        return page
+
+    def read_bytes(self, address: int, count: int, access: str = "read") -> bytes:
+        offset = address & _OFFSET_MASK
+        if offset + count <= PAGE_SIZE:
+            return bytes(self._page(address, access)[offset:offset + count])
+        return bytes(self._page((address + i) & 0xFFFFFFFF, access)[(address + i) & _OFFSET_MASK]
+                     for i in range(count))
+
+    def write_bytes(self, address: int, data: bytes) -> None:
+        count = len(data)
+        offset = address & _OFFSET_MASK
+        if offset + count <= PAGE_SIZE:
+            self._page(address, "write")[offset:offset + count] = data
+            return
+        # Check every page first so a write that straddles into a hole changes nothing.
+        pages = [self._page((address + i) & 0xFFFFFFFF, "write") for i in range(count)]
+        for i, page in enumerate(pages):
+            page[(address + i) & _OFFSET_MASK] = data[i]
+
+    def read_int(self, address: int, count: int, access: str = "read") -> int:
+        return int.from_bytes(self.read_bytes(address, count, access), "little")
+
+    def write_int(self, address: int, count: int, value: int) -> None:
+        self.write_bytes(address, value.to_bytes(count, "little"))
+
+
+class FlatMemory:
+    """One contiguous RAM from address 0 (the PC's memory); beyond it is unmapped."""
+
+    def __init__(self, size: int) -> None:
+        self.ram = bytearray(size)
+
+    def pages(self) -> Dict[int, bytes]:
+        return {base: bytes(self.ram[base:base + PAGE_SIZE])
+                for base in range(0, len(self.ram), PAGE_SIZE)}
+
+    def read_bytes(self, address: int, count: int, access: str = "read") -> bytes:
+        if address + count > len(self.ram):
+            raise Unmapped(address, access)
+        return bytes(self.ram[address:address + count])
+
+    def write_bytes(self, address: int, data: bytes) -> None:
+        if address + len(data) > len(self.ram):
+            raise Unmapped(address, "write")
+        self.ram[address:address + len(data)] = data
+
+    def read_int(self, address: int, count: int, access: str = "read") -> int:
+        return int.from_bytes(self.read_bytes(address, count, access), "little")
+
+    def write_int(self, address: int, count: int, value: int) -> None:
+        self.write_bytes(address, value.to_bytes(count, "little"))

@@ -1,0 +1,205 @@
+"""Operands bound to a CPU: what a semantics function reads and writes.
+
+Every operand has ``size`` (bits), ``mask`` (all ones of that size), ``read()`` and, when
+it is a destination, ``write(value)`` (``value`` already masked to ``size``). Memory
+operands also have ``is_mem = True``, ``offset()`` (the effective address, what LEA
+stores) and ``seg`` (segment register index). Register operands are specialised per size
+so the common case is one list access; that is the speed trick, kept in this file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reference.cpu import Cpu
+
+# Segment register indexes in encoding order (ModRM reg field of 8C/8E).
+ES, CS, SS, DS, FS, GS = range(6)
+
+
+class Operand:
+    """Base class: a value of ``size`` bits somewhere in the machine."""
+
+    __slots__ = ("cpu", "size", "mask")
+    is_mem = False
+    is_reg = False
+
+    def __init__(self, cpu: Cpu, size: int) -> None:
+        self.cpu = cpu
+        self.size = size
+        self.mask = (1 << size) - 1
+
+    def read(self) -> int:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def write(self, value: int) -> None:
+        raise TypeError(f"{type(self).__name__} operand is not writable")
+
+    def sign(self, value: int) -> int:
+        """``value`` (of this operand's size) as a signed Python int."""
+        return value - (1 << self.size) if value >> (self.size - 1) else value
+
+
+class Reg32(Operand):
+    """EAX..EDI by index 0..7."""
+
+    __slots__ = ("index",)
+    is_reg = True
+
+    def __init__(self, cpu: Cpu, index: int) -> None:
+        super().__init__(cpu, 32)
+        self.index = index
+
+    def read(self) -> int:
+        return self.cpu.regs[self.index]
+
+    def write(self, value: int) -> None:
+        self.cpu.regs[self.index] = value
+
+
+class Reg16(Reg32):
+    """AX..DI: the low half; writing keeps the upper 16 bits."""
+
+    __slots__ = ()
+
+    def __init__(self, cpu: Cpu, index: int) -> None:
+        Operand.__init__(self, cpu, 16)
+        self.index = index
+
+    def read(self) -> int:
+        return self.cpu.regs[self.index] & 0xFFFF
+
+    def write(self, value: int) -> None:
+        regs = self.cpu.regs
+        regs[self.index] = (regs[self.index] & 0xFFFF0000) | value
+
+
+class Reg8(Operand):
+    """AL CL DL BL (index 0-3: low byte) and AH CH DH BH (4-7: bits 8-15 of reg index-4)."""
+
+    __slots__ = ("index", "shift")
+    is_reg = True
+
+    def __init__(self, cpu: Cpu, number: int) -> None:
+        super().__init__(cpu, 8)
+        self.index = number & 3
+        self.shift = 8 if number & 4 else 0
+
+    def read(self) -> int:
+        return (self.cpu.regs[self.index] >> self.shift) & 0xFF
+
+    def write(self, value: int) -> None:
+        regs = self.cpu.regs
+        regs[self.index] = (regs[self.index] & ~(0xFF << self.shift)) | (value << self.shift)
+
+
+def gpr(cpu: Cpu, number: int, size: int) -> Operand:
+    """The general register ``number`` (ModRM encoding) at ``size`` bits."""
+    if size == 32:
+        return Reg32(cpu, number)
+    if size == 16:
+        return Reg16(cpu, number)
+    return Reg8(cpu, number)
+
+
+class SegReg(Operand):
+    """A segment register: reads its selector; writes load it (``Cpu.load_segment``)."""
+
+    __slots__ = ("index",)
+    is_reg = True
+
+    def __init__(self, cpu: Cpu, index: int) -> None:
+        super().__init__(cpu, 16)
+        self.index = index
+
+    def read(self) -> int:
+        return self.cpu.sregs[self.index]
+
+    def write(self, value: int) -> None:
+        self.cpu.load_segment(self.index, value)
+
+
+class Imm(Operand):
+    """An immediate, already zero- or sign-extended to ``size`` by the decoder."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, cpu: Cpu, value: int, size: int) -> None:
+        super().__init__(cpu, size)
+        self.value = value & self.mask
+
+    def read(self) -> int:
+        return self.value
+
+
+class Rel(Operand):
+    """A relative branch target: ``read()`` is the target EIP (next EIP + displacement,
+    truncated to the operand size). Valid during execution, when ``cpu.eip`` already
+    holds the next instruction's address."""
+
+    __slots__ = ("disp",)
+
+    def __init__(self, cpu: Cpu, disp: int, size: int) -> None:
+        super().__init__(cpu, size)
+        self.disp = disp  # signed
+
+    def read(self) -> int:
+        return (self.cpu.eip + self.disp) & self.mask
+
+
+class FarPtr(Operand):
+    """ptr16:16 or ptr16:32 (JMP far EA): ``selector`` and ``offset``; read() = offset."""
+
+    __slots__ = ("selector", "offset_value")
+
+    def __init__(self, cpu: Cpu, selector: int, offset: int, size: int) -> None:
+        super().__init__(cpu, size)
+        self.selector = selector
+        self.offset_value = offset
+
+    def read(self) -> int:
+        return self.offset_value
+
+
+class Mem(Operand):
+    """A memory operand: seg:[base + index*scale + disp], wrapped to the address size.
+
+    ``base``/``index`` are register numbers or None. The address is computed at each
+    access from the current registers, so a cached decoded instruction stays valid.
+    """
+
+    __slots__ = ("seg", "base", "index", "scale", "disp", "admask")
+    is_mem = True
+
+    def __init__(self, cpu: Cpu, size: int, seg: int, base: Optional[int],
+                 index: Optional[int], scale: int, disp: int, adsize: int) -> None:
+        super().__init__(cpu, size)
+        self.seg = seg
+        self.base = base
+        self.index = index
+        self.scale = scale
+        self.disp = disp
+        self.admask = (1 << adsize) - 1
+
+    def offset(self) -> int:
+        """The effective address (offset within the segment)."""
+        regs = self.cpu.regs
+        ea = self.disp
+        if self.base is not None:
+            ea += regs[self.base]
+        if self.index is not None:
+            ea += regs[self.index] * self.scale
+        return ea & self.admask
+
+    def read(self) -> int:
+        return self.cpu.read(self.seg, self.offset(), self.size >> 3)
+
+    def write(self, value: int) -> None:
+        self.cpu.write(self.seg, self.offset(), self.size >> 3, value)
+
+    def at(self, delta: int, size: int) -> Mem:
+        """The ``size``-bit memory operand ``delta`` bytes further (CMPXCHG8B's high
+        dword, a far pointer's selector)."""
+        return Mem(self.cpu, size, self.seg, self.base, self.index, self.scale,
+                   self.disp + delta, self.admask.bit_length())
