@@ -1,0 +1,211 @@
+"""Build (or find in the cache) a bootable image: a kernel, an initramfs and a manifest.
+
+Others call one function::
+
+    from images.build import ensure_image
+    img = ensure_image(kernel="tiny")          # or "debian"; builds if the cache lacks it
+    qemu(kernel=img.kernel, initrd=img.initrd, append=img.cmdline)
+
+An image lives in ``<cache>/images/built/<kind>-<key>/`` where the key hashes every input
+(package versions and sha256, the kernel's own key, /init, this builder's source and the
+user's extras). The manifest is written last, so its presence means the image is complete,
+and a second call with the same inputs only reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Sequence
+
+from images import cpio, debs, rootfs
+from images.bootheader import boot_protocol
+from images.errors import ImageError
+from images.kernel import Kernel, debian, tiny
+from images.keys import files_digest, key_of
+from images.lock import exclusive
+from x86lab.cache import cache_dir
+
+KERNELS: Dict[str, Callable[..., Kernel]] = {"tiny": tiny.ensure, "debian": debian.ensure}
+BASE_CMDLINE = "console=ttyS0 panic=-1"
+"""``panic=-1`` reboots at once on a panic, so an emulator run with no-reboot just ends."""
+CMDLINES = {
+    "tiny": BASE_CMDLINE,
+    # cryptomgr.notests: crypto self-tests were 3.7 G of 6.4 G instructions to the prompt;
+    # noisapnp: ISA PnP probing busy-waits on the wall clock (notes/linux-boot-costs.md).
+    "debian": f"{BASE_CMDLINE} cryptomgr.notests=1 noisapnp",
+}
+BUSYBOX_PACKAGE = "busybox-static"
+DEFAULT_BUDGET = 48 * 1024 * 1024
+"""Largest initramfs accepted: it is unpacked into guest RAM (128 MiB in v86 by default)."""
+MANIFEST = "manifest.json"
+INITRD = "initramfs.cpio"
+SCHEMA = 1
+NOT_KEYED = ("overlays", "adds")
+"""Where extras came from is recorded, but only their contents (extras_sha256) are keyed."""
+_HERE = Path(__file__).resolve().parent
+BUILDER_SOURCES = (
+    _HERE / "build.py",
+    _HERE / "cpio.py",
+    _HERE / "rootfs.py",
+    _HERE / "contract.py",
+    rootfs.INIT_TEMPLATE,
+)
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """Paths of a finished image and its manifest (a dict, also saved as JSON)."""
+
+    kernel: Path
+    initrd: Path
+    cmdline: str
+    manifest: dict
+    manifest_path: Path
+    kernel_kind: str
+
+
+def _output_facts(path: Path) -> dict:
+    data = path.read_bytes()
+    return {"file": path.name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _from_manifest(manifest_path: Path) -> BuiltImage:
+    manifest = json.loads(manifest_path.read_text())
+    folder = manifest_path.parent
+    kernel = folder / manifest["kernel"]["file"]
+    boot_protocol(kernel)
+    return BuiltImage(
+        kernel,
+        folder / manifest["initramfs"]["file"],
+        manifest["cmdline"],
+        manifest,
+        manifest_path,
+        manifest["kind"],
+    )
+
+
+def _busybox(store: Path, package: debs.DebPackage) -> bytes:
+    deb = debs.download(package, store / "debs")
+    with tempfile.TemporaryDirectory(dir=store) as scratch:
+        tree = debs.extract(deb, Path(scratch))
+        binary = tree / "bin" / "busybox"
+        if not binary.exists():
+            raise ImageError(f"{deb.name} has no /bin/busybox")
+        return binary.read_bytes()
+
+
+def initramfs_bytes(
+    busybox: bytes, kernel: Kernel, extras: Sequence[cpio.CpioEntry], budget: int
+) -> bytes:
+    """The uncompressed cpio archive, or ImageError if it is over the memory budget.
+
+    Uncompressed because unpacking gzip costs ~50 M guest instructions, half a tiny boot.
+    """
+    modules = [(name, path.read_bytes()) for name, path in kernel.modules]
+    entries = rootfs.base_entries(busybox) + rootfs.module_entries(modules) + list(extras)
+    buffer = io.BytesIO()
+    size = cpio.write_newc(buffer, entries)
+    if size > budget:
+        raise ImageError(
+            f"initramfs is {size / 2**20:.1f} MiB, over the "
+            f"{budget / 2**20:.1f} MiB memory budget; drop overlay files or "
+            "raise the budget"
+        )
+    return buffer.getvalue()
+
+
+def _build(
+    folder: Path,
+    store: Path,
+    kind: str,
+    busybox_pkg: debs.DebPackage,
+    extras: Sequence[cpio.CpioEntry],
+    inputs: dict,
+    budget: int,
+    rebuild: bool,
+) -> None:
+    kernel = KERNELS[kind](store, rebuild=rebuild)
+    archive = initramfs_bytes(_busybox(store, busybox_pkg), kernel, extras, budget)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    try:
+        kernel_copy = staging / "bzImage"
+        try:
+            os.link(kernel.bzimage, kernel_copy)
+        except OSError:
+            shutil.copyfile(kernel.bzimage, kernel_copy)
+        (staging / INITRD).write_bytes(archive)
+        manifest = {
+            "schema": SCHEMA,
+            "kind": kind,
+            "key": folder.name.split("-")[-1],
+            "cmdline": CMDLINES[kind],
+            "kernel": {
+                **_output_facts(kernel_copy),
+                "boot_protocol": f"{boot_protocol(kernel_copy):#06x}",
+                **kernel.facts,
+            },
+            "initramfs": {
+                **_output_facts(staging / INITRD),
+                "compression": "none",
+                "budget": budget,
+                "modules": [n for n, _ in kernel.modules],
+            },
+            "packages": {"busybox": busybox_pkg.as_manifest()},
+            "inputs": inputs,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def ensure_image(
+    kernel: str = "tiny",
+    overlays: Sequence[str] = (),
+    adds: Sequence[str] = (),
+    rebuild: bool = False,
+    budget: int = DEFAULT_BUDGET,
+) -> BuiltImage:
+    """The image for ``kernel`` with the given extras, building whatever the cache lacks.
+
+    ``overlays`` are host folders copied onto the image root; ``adds`` are ``HOST:GUEST``
+    paths. Both are part of the cache key. ``rebuild`` redoes the kernel and the image.
+    """
+    if kernel not in KERNELS:
+        raise ImageError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    store = cache_dir("images")
+    busybox_pkg = debs.resolve(BUSYBOX_PACKAGE, store)
+    extras = rootfs.user_entries(overlays, adds)
+    kernel_inputs = (
+        tiny.inputs()
+        if kernel == "tiny"
+        else debs.resolve_kernel(debian.METAPACKAGE, store).as_manifest()
+    )
+    inputs = {
+        "busybox_sha256": busybox_pkg.sha256,
+        "kernel": kernel_inputs,
+        "builder_sha256": files_digest(BUILDER_SOURCES),
+        "extras_sha256": rootfs.digest(extras),
+        "overlays": list(overlays),
+        "adds": list(adds),
+        "budget": budget,
+    }
+    key = key_of({name: value for name, value in inputs.items() if name not in NOT_KEYED})
+    folder = store / "built" / f"{kernel}-{key}"
+    manifest_path = folder / MANIFEST
+    if manifest_path.exists() and not rebuild:
+        return _from_manifest(manifest_path)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(store / ".lock"):
+        if rebuild or not manifest_path.exists():
+            _build(folder, store, kernel, busybox_pkg, extras, inputs, budget, rebuild)
+    return _from_manifest(manifest_path)

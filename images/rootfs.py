@@ -1,0 +1,151 @@
+"""What goes into the initramfs: BusyBox, /init, device nodes, modules, user extras.
+
+Everything is turned into cpio entries in memory (a few MiB), so the archive's bytes
+depend only on these inputs; ``images.cpio`` then fixes order, owners and times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import Iterable, List, Sequence, Tuple
+
+from images import contract
+from images.cpio import CpioEntry
+from images.errors import ImageError
+
+INIT_TEMPLATE = Path(__file__).resolve().parent / "rootfs" / "init"
+MODULE_DIR = "lib/modules"
+LOAD_ORDER = f"{MODULE_DIR}/load-order"
+BASE_DIRS = (
+    "bin",
+    "sbin",
+    "usr",
+    "usr/bin",
+    "usr/sbin",
+    "dev",
+    "proc",
+    "sys",
+    "tmp",
+    "root",
+    "etc",
+    "etc/init.d",
+    "lib",
+    MODULE_DIR,
+    "mnt",
+    "var",
+)
+
+
+def render_init(template: str) -> str:
+    """The /init script with the contract's values in place of its @NAME@ placeholders."""
+    values = {
+        "BOOT_MARKER": contract.BOOT_MARKER,
+        "PROMPT": contract.PROMPT,
+        "HOSTNAME": contract.HOSTNAME,
+        "CONSOLE": contract.SERIAL_CONSOLE,
+    }
+    text = template
+    for name, value in values.items():
+        if "'" in value:
+            raise ImageError(f"contract.{name} must not contain a single quote: {value!r}")
+        text = text.replace(f"@{name}@", value)
+    if "@" in "".join(line for line in text.splitlines() if not line.startswith("#")):
+        raise ImageError(f"{INIT_TEMPLATE}: a placeholder has no value in images/contract.py")
+    return text
+
+
+def base_entries(busybox: bytes) -> List[CpioEntry]:
+    """The skeleton every image has: folders, BusyBox with sh, /init and the console node.
+
+    /dev/console must exist before devtmpfs is mounted: the kernel opens it for /init's
+    standard streams. The other BusyBox applets are linked by /init itself
+    (``busybox --install -s``), which needs no host that can run i386 binaries.
+    """
+    entries = [CpioEntry.directory(path) for path in BASE_DIRS]
+    entries += [
+        CpioEntry.file("bin/busybox", busybox, 0o755),
+        CpioEntry.symlink("bin/sh", "busybox"),
+        CpioEntry.file("init", render_init(INIT_TEMPLATE.read_text()).encode(), 0o755),
+        CpioEntry.char_device("dev/console", 5, 1),
+        CpioEntry.char_device("dev/null", 1, 3, 0o666),
+        CpioEntry.file("etc/hostname", f"{contract.HOSTNAME}\n".encode()),
+    ]
+    return entries
+
+
+def module_entries(modules: Sequence[Tuple[str, bytes]]) -> List[CpioEntry]:
+    """Kernel modules as /lib/modules/NAME.ko plus the load-order list /init reads."""
+    entries = [CpioEntry.file(f"{MODULE_DIR}/{name}.ko", data) for name, data in modules]
+    if modules:
+        order = "".join(f"{name}.ko\n" for name, _ in modules)
+        entries.append(CpioEntry.file(LOAD_ORDER, order.encode()))
+    return entries
+
+
+def _tree_entries(host: Path, guest: str) -> Iterable[CpioEntry]:
+    """A host file, symlink or folder (recursively) placed at ``guest`` in the image."""
+    info = host.lstat()
+    perm = stat.S_IMODE(info.st_mode)
+    if stat.S_ISLNK(info.st_mode):
+        yield CpioEntry.symlink(guest, os.readlink(host))
+    elif stat.S_ISDIR(info.st_mode):
+        if guest:
+            yield CpioEntry.directory(guest, perm)
+        for child in sorted(host.iterdir()):
+            yield from _tree_entries(child, f"{guest}/{child.name}".lstrip("/"))
+    elif stat.S_ISREG(info.st_mode):
+        yield CpioEntry.file(guest, host.read_bytes(), perm)
+    else:
+        raise ImageError(f"{host}: only files, folders and symlinks can go into the image")
+
+
+def overlay_entries(overlays: Sequence[str]) -> List[CpioEntry]:
+    """The contents of each overlay folder, placed at the image root."""
+    entries: List[CpioEntry] = []
+    for folder in overlays:
+        path = Path(folder)
+        if not path.is_dir():
+            raise ImageError(f"--overlay {folder}: not a folder")
+        entries.extend(_tree_entries(path, ""))
+    return entries
+
+
+def parse_add(spec: str) -> Tuple[Path, str]:
+    """``HOST:GUEST`` -> (host path, guest path without leading slash)."""
+    host, sep, guest = spec.rpartition(":")
+    if not sep or not host or not guest.startswith("/") or guest.strip("/") == "":
+        raise ImageError(
+            f"--add {spec!r}: expected HOST:GUEST with an absolute guest path, "
+            "e.g. ./tool:/usr/bin/tool"
+        )
+    if not Path(host).exists():
+        raise ImageError(f"--add {spec!r}: host path {host} does not exist")
+    return Path(host), guest.strip("/")
+
+
+def add_entries(adds: Sequence[str]) -> List[CpioEntry]:
+    """Each ``HOST:GUEST`` file or folder, with the guest path's parent folders."""
+    entries: List[CpioEntry] = []
+    for spec in adds:
+        host, guest = parse_add(spec)
+        parts = guest.split("/")
+        entries.extend(CpioEntry.directory("/".join(parts[:i])) for i in range(1, len(parts)))
+        entries.extend(_tree_entries(host, guest))
+    return entries
+
+
+def digest(entries: Iterable[CpioEntry]) -> str:
+    """A sha256 over entries' paths, modes and contents: the cache key of user extras."""
+    hasher = hashlib.sha256()
+    for entry in entries:
+        for part in (entry.path.encode(), b"%o" % entry.mode, entry.data):
+            hasher.update(b"%d:" % len(part) + part)
+    return hasher.hexdigest()
+
+
+def user_entries(overlays: Sequence[str], adds: Sequence[str]) -> List[CpioEntry]:
+    """Overlays first, then ``--add`` files, so an --add wins over an overlay's file."""
+    return overlay_entries(overlays) + add_entries(adds)
