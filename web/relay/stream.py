@@ -34,6 +34,8 @@ class Stream:
         self.last_activity = time.monotonic()
         self.task: Optional[asyncio.Task] = None
         self._why = "finished"
+        self._running = False
+        self._ended = False
 
     # -- called by the session -------------------------------------------------------
     def start(self) -> None:
@@ -48,17 +50,22 @@ class Stream:
 
     def end(self, reason: Optional[int], why: str) -> None:
         """Stop the stream; ``reason`` is sent to the client as CLOSE unless None."""
-        if self.task is None or self.task.done():
+        if self._ended:
             return
+        self._ended = True
         if self.close_reason is None:
             self.close_reason = reason
         self._why = why
-        self.task.cancel()
+        if self._running and self.task is not None:
+            self.task.cancel()
+        # else: ``run`` has not started yet (a task cancelled before its first step
+        # would skip its ``finally``); it sees ``_ended`` and goes straight to release.
 
     # -- the stream's own task --------------------------------------------------------
     async def run(self) -> None:
+        self._running = True
         try:
-            if await self._connect():
+            if not self._ended and await self._connect():
                 await self._pump()
         except asyncio.CancelledError:
             pass
@@ -143,6 +150,7 @@ class Stream:
             self.last_activity = time.monotonic()
 
     async def _release(self) -> None:
+        self._ended = True
         session = self.session
         if self.writer is not None:
             self.writer.close()

@@ -50,3 +50,39 @@ async def running_relay(config: Optional[RelayConfig] = None) -> AsyncIterator[T
 def run(coro, timeout: float = 30.0):
     """Run one test's coroutine with a hard time bound, so a hang fails instead."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+async def next_packet(ws, timeout: float = 5.0):
+    """The next Wisp packet the relay sends on a raw WebSocket."""
+    from web.relay import frames
+
+    return frames.parse(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def close_reason_for(ws, stream_id: int, timeout: float = 5.0) -> int:
+    """Read packets until the relay's CLOSE for ``stream_id``; return its reason."""
+    from web.relay import frames
+
+    while True:
+        packet = await next_packet(ws, timeout)
+        if packet.kind == frames.CLOSE and packet.stream_id == stream_id:
+            return frames.parse_close(packet)
+
+
+async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until true; fail with ``what`` after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def closed_port() -> int:
+    """A 127.0.0.1 port that nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
