@@ -1,0 +1,283 @@
+"""The engine interface: ``Engine.start(image, ...) -> Session``, a session being the
+guest's serial line as a byte stream plus ``stop()`` and ``metrics()``.
+
+Kept small on purpose: v86 and QEMU implement it now, our reference emulator later, and
+everything above (console driver, checks, report) sees only this. An engine process is a
+child of ours that must never outlive us: it dies with us (PR_SET_PDEATHSIG), at exit
+(atexit), and on ``stop()``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from harness.stages import StageWatcher
+
+try:
+    from typing import Protocol
+except ImportError:  # pragma: no cover - Python < 3.8
+    Protocol = object  # type: ignore[assignment]
+
+
+class EngineError(Exception):
+    """The engine could not start or died; the message says why and shows its stderr."""
+
+
+class SessionClosed(EngineError):
+    """The guest's console ended (engine exited) while somebody was waiting on it."""
+
+
+class BootImage(Protocol):
+    """What an engine needs from an image (``images.build.BuiltImage`` satisfies it)."""
+
+    kernel: Path
+    initrd: Optional[Path]
+    cmdline: str
+
+
+@dataclass
+class Metrics:
+    """What an engine measured about one session.
+
+    ``marks``: seconds from power-on to each boot mark (see ``harness.stages``);
+    ``instructions``: guest instructions at each mark, only where the engine counts them;
+    ``instructions_now``: the count when ``metrics()`` was called (None if uncountable).
+    """
+
+    engine: str
+    marks: Dict[str, float] = field(default_factory=dict)
+    instructions: Dict[str, int] = field(default_factory=dict)
+    instructions_now: Optional[int] = None
+
+    def to_dict(self) -> dict:
+        return {
+            "engine": self.engine,
+            "marks": dict(self.marks),
+            "instructions": dict(self.instructions),
+            "instructions_now": self.instructions_now,
+        }
+
+
+class Session:
+    """A running guest seen through its first serial port."""
+
+    engine: str
+
+    def read(self, timeout: float) -> bytes:
+        """Bytes the guest sent; waits up to ``timeout`` for at least one, b"" if none.
+
+        Raises SessionClosed once the engine has exited and everything was read.
+        """
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        """Send bytes to the guest's serial port, as if typed."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """End the guest and its engine process; safe to call twice."""
+        raise NotImplementedError
+
+    def metrics(self) -> Metrics:
+        raise NotImplementedError
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class Engine(Protocol):
+    name: str
+
+    def start(
+        self, image: BootImage, memory_mib: int = 256, extra: Sequence[str] = (),
+        log_path: Optional[Path] = None,
+    ) -> Session:
+        """Power on ``image`` with ``memory_mib`` of RAM; ``extra`` are engine arguments."""
+        ...
+
+
+def _die_with_parent() -> None:
+    """Run in the child before exec: the kernel kills it if we die, so no orphans."""
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+_LIVE: weakref.WeakSet[ProcessSession] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for session in list(_LIVE):
+        session.stop()
+
+
+class ProcessSession(Session):
+    """A session whose serial line is a child process's stdin/stdout (pipes or a pty).
+
+    A reader thread drains the child's output into a buffer, keeps the whole console log
+    (in memory and, if asked, in ``log_path`` as it arrives) and timestamps boot marks.
+    """
+
+    def __init__(
+        self, engine: str, argv: Sequence[str], log_path: Optional[Path] = None,
+        use_pty: bool = False, env: Optional[Dict[str, str]] = None,
+    ) -> None:
+        self.engine = engine
+        self.argv = list(argv)
+        self.t0 = time.monotonic()
+        self.watcher = StageWatcher(self.t0)
+        self.log = bytearray()
+        self._unread = bytearray()
+        self._cond = threading.Condition()
+        self._eof = False
+        self._stopped = False
+        self._log_file = open(log_path, "wb") if log_path else None  # noqa: SIM115
+        self._stderr_lines: List[str] = []
+        if use_pty:
+            import pty
+
+            master, slave = pty.openpty()
+            self.proc = subprocess.Popen(
+                self.argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                preexec_fn=self._child_setup_tty, close_fds=True,
+            )
+            os.close(slave)
+            self._out_fd, self._in_fd = master, master
+        else:
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, env=env, preexec_fn=_die_with_parent,
+                start_new_session=True,
+            )
+            self._out_fd, self._in_fd = self.proc.stdout.fileno(), self.proc.stdin.fileno()
+            threading.Thread(target=self._drain_stderr, daemon=True).start()
+        _LIVE.add(self)
+        threading.Thread(target=self._drain_stdout, daemon=True).start()
+
+    @staticmethod
+    def _child_setup_tty() -> None:
+        import fcntl
+        import termios
+
+        os.setsid()  # a new session whose controlling tty is the pty, so ^C reaches jobs
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        _die_with_parent()
+
+    # --- the reader threads ---------------------------------------------------------------
+    def _drain_stdout(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._out_fd, 65536)
+            except OSError:  # a pty reports EIO when the child side closes
+                chunk = b""
+            with self._cond:
+                if not chunk:
+                    self._eof = True
+                    self._cond.notify_all()
+                    return
+                self.log += chunk
+                self._unread += chunk
+                self.watcher.feed(chunk)
+                self.on_output(chunk)
+                if self._log_file:
+                    self._log_file.write(chunk)
+                    self._log_file.flush()
+                self._cond.notify_all()
+
+    def _drain_stderr(self) -> None:
+        for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._cond:
+                self._stderr_lines.append(line)
+                self.on_stderr_line(line)
+                self._cond.notify_all()
+
+    def on_output(self, chunk: bytes) -> None:
+        """Hook for subclasses (called with the lock held)."""
+
+    def on_stderr_line(self, line: str) -> None:
+        """Hook for subclasses (called with the lock held)."""
+
+    def stderr_tail(self, lines: int = 8) -> str:
+        with self._cond:
+            return "\n".join(self._stderr_lines[-lines:])
+
+    # --- Session ----------------------------------------------------------------------------
+    def read(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._unread:
+                if self._eof:
+                    raise SessionClosed(self._closed_message())
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return b""
+                self._cond.wait(left)
+            data = bytes(self._unread)
+            self._unread.clear()
+            return data
+
+    def _closed_message(self) -> str:
+        code = self.proc.poll()
+        why = f"{self.engine} exited" + (f" with status {code}" if code is not None else "")
+        tail = self.stderr_tail()
+        return why + (f"; its stderr ends:\n{tail}" if tail else "")
+
+    def write(self, data: bytes) -> None:
+        if self._stopped:
+            raise SessionClosed(f"{self.engine} session was stopped")
+        try:
+            os.write(self._in_fd, data) if len(data) < 4096 else self._write_all(data)
+        except (BrokenPipeError, OSError) as exc:
+            raise SessionClosed(f"{self._closed_message()} ({exc})") from exc
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._in_fd, view):]
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        for fd in {self._out_fd, self._in_fd}:
+            if self.proc.stdin is None:  # pty: the master fd is ours to close
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        with self._cond:
+            if self._log_file:
+                self._log_file.close()
+                self._log_file = None
+        _LIVE.discard(self)
+
+    def metrics(self) -> Metrics:
+        with self._cond:
+            return Metrics(engine=self.engine, marks=dict(self.watcher.times))
