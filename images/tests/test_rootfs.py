@@ -1,0 +1,86 @@
+"""Initramfs contents: the skeleton, user extras (--overlay, --add) and the memory budget."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from images import rootfs
+from images.build import initramfs_bytes
+from images.errors import ImageError
+from images.kernel import Kernel
+
+NO_KERNEL = Kernel("tiny", Path("/nonexistent/bzImage"))
+
+
+def test_skeleton_has_busybox_shell_init_and_console():
+    entries = {e.path: e for e in rootfs.base_entries(b"\x7fELF-busybox")}
+    assert entries["bin/busybox"].data == b"\x7fELF-busybox"
+    assert entries["bin/sh"].data == b"busybox" and stat.S_ISLNK(entries["bin/sh"].mode)
+    assert stat.S_IMODE(entries["init"].mode) == 0o755
+    assert stat.S_ISCHR(entries["dev/console"].mode) and entries["dev/console"].rdev == (5, 1)
+
+
+def test_module_list_follows_the_given_order():
+    entries = {e.path: e for e in rootfs.module_entries([("b", b"B"), ("a", b"A")])}
+    assert entries[rootfs.LOAD_ORDER].data == b"b.ko\na.ko\n"
+    assert entries["lib/modules/a.ko"].data == b"A"
+    assert rootfs.module_entries([]) == []
+
+
+def test_overlay_keeps_layout_modes_and_symlinks(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "motd").write_text("hello\n")
+    (tmp_path / "run.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "run.sh").chmod(0o750)
+    (tmp_path / "link").symlink_to("run.sh")
+    entries = {e.path: e for e in rootfs.overlay_entries([str(tmp_path)])}
+    assert sorted(entries) == ["etc", "etc/motd", "link", "run.sh"]
+    assert entries["etc/motd"].data == b"hello\n"
+    assert stat.S_IMODE(entries["run.sh"].mode) == 0o750
+    assert entries["link"].data == b"run.sh"
+
+
+def test_add_places_a_file_with_its_parent_folders(tmp_path):
+    host = tmp_path / "probe"
+    host.write_bytes(b"\x01\x02")
+    entries = {e.path: e for e in rootfs.add_entries([f"{host}:/usr/local/bin/probe"])}
+    assert sorted(entries) == ["usr", "usr/local", "usr/local/bin", "usr/local/bin/probe"]
+    assert entries["usr/local/bin/probe"].data == b"\x01\x02"
+
+
+@pytest.mark.parametrize("spec", ["nocolon", "file:relative/path", "file:/"], ids=repr)
+def test_malformed_add_is_a_clear_error(tmp_path, spec):
+    with pytest.raises(ImageError, match="expected HOST:GUEST"):
+        rootfs.parse_add(spec)
+
+
+def test_add_of_missing_host_file_names_it(tmp_path):
+    with pytest.raises(ImageError, match="does not exist"):
+        rootfs.parse_add(f"{tmp_path}/absent:/x")
+
+
+def test_overlay_that_is_not_a_folder_is_an_error(tmp_path):
+    with pytest.raises(ImageError, match="not a folder"):
+        rootfs.overlay_entries([str(tmp_path / "absent")])
+
+
+def test_extras_digest_changes_with_content_only(tmp_path):
+    (tmp_path / "f").write_text("one")
+    first = rootfs.digest(rootfs.overlay_entries([str(tmp_path)]))
+    assert first == rootfs.digest(rootfs.overlay_entries([str(tmp_path)]))
+    (tmp_path / "f").write_text("two")
+    assert first != rootfs.digest(rootfs.overlay_entries([str(tmp_path)]))
+
+
+def test_initramfs_over_budget_is_refused_with_sizes():
+    with pytest.raises(ImageError, match=r"initramfs is 0\.1 MiB, over the 0\.0 MiB"):
+        initramfs_bytes(b"\0" * 100_000, NO_KERNEL, [], budget=4096)
+
+
+def test_initramfs_is_reproducible():
+    assert initramfs_bytes(b"bb", NO_KERNEL, [], 1 << 20) == initramfs_bytes(
+        b"bb", NO_KERNEL, [], 1 << 20
+    )
