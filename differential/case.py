@@ -60,6 +60,10 @@ class Case:
     memory: Mapping[int, bytes]
     form: str = ""
     undefined_flags: int = 0  # EFLAGS bits the SDM leaves undefined for this form
+    # The destination the SDM leaves undefined for this execution (BSF/BSR with a zero
+    # source, SHLD/SHRD with a count above the size): "" for none, "reg:NAME:BITMASK"
+    # (e.g. "reg:eax:0xffff") or "mem:LINEAR:SIZE" (e.g. "mem:0x2ffe:4").
+    undefined_dest: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

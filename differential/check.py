@@ -1,0 +1,61 @@
+"""Run one case on two runners and judge: agree, diverge, known divergence, or not
+implemented in the reference yet. Everything that reports results goes through here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+from differential.case import Case, Outcome, Runner
+from differential.compare import Difference, compare, reproducer
+from differential.corpus import case_to_json
+from differential.known import KnownDivergence, find_known, load_known
+
+AGREE, DIVERGE, KNOWN, UNIMPLEMENTED = "agree", "diverge", "known", "unimplemented"
+
+
+@dataclass
+class Verdict:
+    case: Case
+    status: str
+    differences: List[Difference] = field(default_factory=list)
+    known: Optional[KnownDivergence] = None
+    line: str = ""
+    outcomes: Dict[str, Outcome] = field(default_factory=dict)
+
+
+class Checker:
+    """``Checker(peer, reference).check(case) -> Verdict``. The peer (Unicorn) is the left
+    side of every printed difference, the runner under test the right."""
+
+    def __init__(self, peer: Runner, subject: Runner,
+                 known: Optional[Sequence[KnownDivergence]] = None) -> None:
+        self.peer = peer
+        self.subject = subject
+        self.known = list(load_known() if known is None else known)
+
+    def check(self, case: Case) -> Verdict:
+        theirs = self.peer.run(case)
+        ours = self.subject.run(case)
+        outcomes = {self.peer.name: theirs, self.subject.name: ours}
+        if "unimplemented" in ours.notes:
+            return Verdict(case, UNIMPLEMENTED, line=ours.notes["unimplemented"],
+                           outcomes=outcomes)
+        differences = compare(case, theirs, ours)
+        if not differences:
+            return Verdict(case, AGREE, outcomes=outcomes)
+        line = reproducer(case, differences, self.peer.name, self.subject.name)
+        entry = find_known(self.known, case, differences)
+        status = KNOWN if entry is not None else DIVERGE
+        if entry is not None:
+            line = f"[known: {entry.id}] {line}"
+        return Verdict(case, status, differences, entry, line, outcomes)
+
+    def record(self, verdict: Verdict, **extra: Any) -> Dict[str, Any]:
+        """The JSON record kept in a corpus for one divergence."""
+        return {"case": case_to_json(verdict.case), "status": verdict.status,
+                "peer": self.peer.name, "subject": self.subject.name,
+                "reproducer": verdict.line,
+                "known": verdict.known.id if verdict.known else None,
+                "differences": [[d.field, str(d.left), str(d.right)]
+                                for d in verdict.differences], **extra}

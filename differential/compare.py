@@ -1,0 +1,126 @@
+"""Compare two outcomes of one case field by field.
+
+Masked: exactly the EFLAGS bits and the destination the case says the SDM leaves
+undefined for this execution (``Case.undefined_flags``, ``Case.undefined_dest``), and
+nothing else. One thing is not compared because one side cannot observe it: the error
+code of an exception when a runner reports none (Unicorn's interrupt hook gives only the
+vector); both codes are compared whenever both runners report one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Tuple
+
+from differential.case import PAGE_SIZE, Case, Exc, Outcome
+from differential.operands import disassembly
+
+FLAG_NAMES = {0: "CF", 2: "PF", 4: "AF", 6: "ZF", 7: "SF", 8: "TF", 9: "IF", 10: "DF",
+              11: "OF", 12: "IOPL0", 13: "IOPL1", 14: "NT", 16: "RF", 17: "VM", 18: "AC",
+              19: "VIF", 20: "VIP", 21: "ID"}
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One field on which the runners disagree: ``eax``, ``eflags.ZF``, ``mem[0x2ffe]``,
+    ``exception``. Values are ints, except for ``exception`` (a label)."""
+
+    field: str
+    left: object
+    right: object
+
+    def render(self, left_name: str, right_name: str) -> str:
+        def show(value: object) -> str:
+            return f"{value:#x}" if isinstance(value, int) else str(value)
+
+        return f"{self.field}: {left_name}={show(self.left)} {right_name}={show(self.right)}"
+
+
+def _parse_dest(spec: str) -> Tuple[Dict[str, int], Dict[int, bool]]:
+    """(register -> ignored bits, set of ignored linear byte addresses) of a dest spec."""
+    regs: Dict[str, int] = {}
+    addresses: Dict[int, bool] = {}
+    if spec.startswith("reg:"):
+        _, name, mask = spec.split(":")
+        regs[name] = int(mask, 16)
+    elif spec.startswith("mem:"):
+        _, linear, size = spec.split(":")
+        start = int(linear, 16)
+        for i in range(int(size)):
+            addresses[(start + i) & 0xFFFFFFFF] = True
+    return regs, addresses
+
+
+def _exception_label(exc: Optional[Exc]) -> str:
+    return "none" if exc is None else f"{exc.label()} {exc.kind}"
+
+
+def _exceptions_differ(a: Optional[Exc], b: Optional[Exc]) -> bool:
+    if a is None or b is None:
+        return a is not b
+    if (a.vector, a.kind) != (b.vector, b.kind):
+        return True
+    return a.error_code is not None and b.error_code is not None and \
+        a.error_code != b.error_code
+
+
+def _register_differences(case: Case, a: Mapping[str, int], b: Mapping[str, int],
+                          ignored: Dict[str, int]) -> List[Difference]:
+    out = []
+    for name in sorted(set(a) | set(b), key=lambda n: (n == "eflags", n)):
+        left, right = a.get(name), b.get(name)
+        if name == "eflags" and left is not None and right is not None:
+            diff = (left ^ right) & ~case.undefined_flags
+            for bit in range(32):
+                if diff >> bit & 1:
+                    label = FLAG_NAMES.get(bit, f"bit{bit}")
+                    out.append(Difference(f"eflags.{label}", left >> bit & 1, right >> bit & 1))
+            continue
+        keep = ~ignored.get(name, 0)
+        if left is None or right is None or (left ^ right) & keep:
+            out.append(Difference(name, left, right))
+    return out
+
+
+def _memory_differences(a: Mapping[int, bytes], b: Mapping[int, bytes],
+                        ignored: Dict[int, bool]) -> List[Difference]:
+    out = []
+    for base in sorted(set(a) | set(b)):
+        left, right = a.get(base), b.get(base)
+        if left is None or right is None:
+            out.append(Difference(f"page[{base:#x}]", "present" if left else "absent",
+                                  "present" if right else "absent"))
+            continue
+        if left == right:
+            continue
+        for offset in range(PAGE_SIZE):
+            if left[offset] != right[offset] and (base + offset) not in ignored:
+                out.append(Difference(f"mem[{base + offset:#x}]", left[offset], right[offset]))
+    return out
+
+
+def compare(case: Case, a: Outcome, b: Outcome) -> List[Difference]:
+    """Every difference between ``a`` and ``b`` that the SDM does not allow."""
+    out: List[Difference] = []
+    if _exceptions_differ(a.exception, b.exception):
+        out.append(Difference("exception", _exception_label(a.exception),
+                              _exception_label(b.exception)))
+    ignored_regs, ignored_bytes = _parse_dest(case.undefined_dest)
+    out += _register_differences(case, a.regs, b.regs, ignored_regs)
+    out += _memory_differences(a.memory, b.memory, ignored_bytes)
+    return out
+
+
+def summary(differences: List[Difference], left: str, right: str, limit: int = 6) -> str:
+    """The differing fields on one line (memory bytes beyond ``limit`` are counted)."""
+    shown = [d.render(left, right) for d in differences[:limit]]
+    if len(differences) > limit:
+        shown.append(f"(+{len(differences) - limit} more)")
+    return "; ".join(shown)
+
+
+def reproducer(case: Case, differences: List[Difference], left: str, right: str) -> str:
+    """One line that says what to rerun and what differed."""
+    form = case.form or "?"
+    return (f"{case.mode} {case.code.hex()} ({disassembly(case.mode, case.code)}) "
+            f"form={form}: {summary(differences, left, right)}")

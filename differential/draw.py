@@ -1,0 +1,62 @@
+"""One drawing interface over two sources of choices.
+
+The case generator is written once against ``Draw``: campaigns use ``RandomDraw`` (a seeded
+``random.Random``, fast, reproducible from the seed) and the CI tests use
+``HypothesisDraw`` (the same choices taken from Hypothesis, so failures shrink and replay
+from its example database).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Protocol, Sequence, TypeVar
+
+T = TypeVar("T")
+
+
+class Draw(Protocol):
+    """The choices a generator may make; each source decides how to make them."""
+
+    def integer(self, lo: int, hi: int) -> int:
+        """A whole number in ``[lo, hi]``; sources shrink toward ``lo``."""
+
+    def choice(self, options: Sequence[T]) -> T:
+        """One of ``options``; sources shrink toward the first."""
+
+    def chance(self, percent: int) -> bool:
+        """True ``percent`` times in a hundred; shrinks toward False."""
+
+
+class RandomDraw:
+    """Choices from a seeded ``random.Random``: what campaigns use, for speed."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.rng.randint(lo, hi)
+
+    def choice(self, options: Sequence[T]) -> T:
+        return options[self.rng.randrange(len(options))]
+
+    def chance(self, percent: int) -> bool:
+        return self.rng.randrange(100) < percent
+
+
+class HypothesisDraw:
+    """Choices from a Hypothesis ``data`` object (``st.data()``), so examples shrink."""
+
+    def __init__(self, data: Any) -> None:
+        from hypothesis import strategies as st
+
+        self._data = data
+        self._st = st
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self._data.draw(self._st.integers(lo, hi))
+
+    def choice(self, options: Sequence[T]) -> T:
+        return options[self._data.draw(self._st.integers(0, len(options) - 1))]
+
+    def chance(self, percent: int) -> bool:
+        return self._data.draw(self._st.integers(0, 99)) >= 100 - percent

@@ -1,0 +1,129 @@
+"""Encode one instance of a ``Form`` straight from its opcode column and operand letters.
+
+Keystone is not used to build cases: it cannot emit the aliases the table lists on
+purpose (82 /r, F6 /1, D0-D3 /6, SETcc with a non-zero reg field) and it picks its own
+encoding among equivalent ones, so the form a case belongs to would not be the form that
+was drawn. Encoding from the table reaches every row; Capstone then checks the bytes
+(``differential/tests/test_encoder.py``).
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from differential.draw import Draw
+from differential.state import value32
+
+SEGMENT_OVERRIDES = (0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65)
+OPERAND_SIZE, ADDRESS_SIZE, LOCK, REP, REPNE = 0x66, 0x67, 0xF0, 0xF3, 0xF2
+_MEMORY_LETTERS = ("E", "M", "O", "X", "Y")
+
+
+def _sizes(mode: str, operand_prefix: bool, address_prefix: bool) -> Tuple[int, int]:
+    """(operand size, address size) in bytes: the mode's default, flipped by 66/67."""
+    default = 2 if mode == "real16" else 4
+    flip = {2: 4, 4: 2}
+    return (flip[default] if operand_prefix else default,
+            flip[default] if address_prefix else default)
+
+
+def _little(value: int, size: int) -> bytes:
+    return (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+
+
+def _displacement(draw: Draw, size: int) -> bytes:
+    """Small, negative or arbitrary displacements (the sign extension of disp8 matters)."""
+    value = draw.choice((0, 1, -1, 0x7F, -0x80, draw.integer(-0x100, 0x100), value32(draw)))
+    return _little(value, size)
+
+
+def _modrm_memory16(draw: Draw, reg: int) -> bytes:
+    mod = draw.integer(0, 2)
+    rm = draw.integer(0, 7)
+    out = bytes([(mod << 6) | (reg << 3) | rm])
+    if mod == 0 and rm == 6:
+        return out + _displacement(draw, 2)
+    return out + (_displacement(draw, 1) if mod == 1 else _displacement(draw, 2) if mod == 2
+                  else b"")
+
+
+def _modrm_memory32(draw: Draw, reg: int) -> bytes:
+    mod = draw.integer(0, 2)
+    rm = draw.integer(0, 7)
+    out = bytes([(mod << 6) | (reg << 3) | rm])
+    base = rm
+    if rm == 4:  # a SIB byte follows: scale, index (4 = none), base
+        base = draw.integer(0, 7)
+        out += bytes([(draw.integer(0, 3) << 6) | (draw.integer(0, 7) << 3) | base])
+    if mod == 0 and base == 5:
+        return out + _displacement(draw, 4)
+    return out + (_displacement(draw, 1) if mod == 1 else _displacement(draw, 4) if mod == 2
+                  else b"")
+
+
+def _modrm(draw: Draw, reg: int, memory_only: bool, address_size: int) -> Tuple[bytes, bool]:
+    """(ModRM and what follows it up to the immediates, whether r/m is memory)."""
+    if not memory_only and draw.chance(40):
+        return bytes([0xC0 | (reg << 3) | draw.integer(0, 7)]), False
+    encode = _modrm_memory16 if address_size == 2 else _modrm_memory32
+    return encode(draw, reg), True
+
+
+def _immediate(draw: Draw, spec: str, operand_size: int, address_size: int) -> bytes:
+    letter, size = spec[0], spec[1:]
+    if letter == "A":  # ptr16:16/32: offset then selector
+        return _little(value32(draw), operand_size) + _little(draw.integer(0, 0xFFFF), 2)
+    if letter == "O":
+        return _little(value32(draw), address_size)
+    if letter == "J" and draw.chance(60):  # mostly near targets, sometimes anywhere
+        width = 1 if size == "b" else operand_size
+        return _little(draw.integer(-0x80, 0x7F), width)
+    width = {"b": 1, "bs": 1, "w": 2, "z": operand_size}.get(size, operand_size)
+    return _little(value32(draw), width)
+
+
+def _prefixes(draw: Draw, form, memory: bool, sizes: List[int]) -> List[int]:
+    """The size prefixes already chosen plus segment/REP/LOCK, in a drawn order, sometimes
+    with one repeated (legal: only the count of 15 bytes limits them)."""
+    chosen = list(sizes)
+    if memory and draw.chance(15):
+        chosen.append(draw.choice(SEGMENT_OVERRIDES))
+    if form.rep and draw.chance(60):
+        chosen.append(REPNE if form.rep == "repe" and draw.chance(50) else REP)
+    if form.lockable and memory and draw.chance(20):
+        chosen.append(LOCK)
+    if chosen and draw.chance(5):
+        chosen.append(draw.choice(chosen))
+    order = []
+    while chosen:  # legacy prefixes may come in any order
+        order.append(chosen.pop(draw.integer(0, len(chosen) - 1)))
+    return order
+
+
+def encode(form, mode: str, draw: Draw) -> bytes:
+    """One encoding of ``form`` (a ``reference.isa.form.Form``) for ``mode``."""
+    operand_prefix = draw.chance(20)
+    address_prefix = draw.chance(15)
+    operand_size, address_size = _sizes(mode, operand_prefix, address_prefix)
+    enc = form.enc
+    opcode = list(enc.opcode)
+    if enc.plus_r:
+        opcode[-1] |= draw.integer(0, 7)
+    body = bytes(opcode)
+    memory = any(s[0] in _MEMORY_LETTERS[2:] for s in form.specs)
+    if enc.modrm:
+        if enc.digit is not None:
+            reg = enc.digit
+        elif any(s.startswith("S") for s in form.specs):
+            reg = draw.integer(0, 5) if draw.chance(90) else draw.integer(6, 7)
+        else:
+            reg = draw.integer(0, 7)
+        memory_only = any(s.startswith("M") for s in form.specs)
+        modrm, rm_memory = _modrm(draw, reg, memory_only, address_size)
+        body += modrm
+        memory = memory or rm_memory
+    for spec in form.specs:
+        if spec[0] in "IJOA":
+            body += _immediate(draw, spec, operand_size, address_size)
+    sizes = ([OPERAND_SIZE] if operand_prefix else []) + ([ADDRESS_SIZE] if address_prefix else [])
+    return bytes(_prefixes(draw, form, memory, sizes)) + body

@@ -1,0 +1,161 @@
+"""Turn drawn choices into complete cases: code placed, stack placed, every page the
+instruction touches mapped (sometimes deliberately not, at a page edge), the SDM's
+undefined flags for this very execution computed from the table's rules.
+
+Two sources share this: ``form_case`` (an instance of one row of FORMS) and
+``bytes_case`` (random bytes behind random legacy prefixes, labelled by Capstone).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from differential.case import PAGE_SIZE, Case
+from differential.draw import Draw
+from differential.encoder import SEGMENT_OVERRIDES, encode
+from differential.encoding import LEGACY_PREFIXES, MAX_INSTRUCTION_LENGTH
+from differential.operands import decode, destination, memory_operands, operand_value
+from differential.state import page_bytes, pages_covering, registers
+
+STACK_REACH = 64  # PUSHA/POPA, ENTER and INT touch up to 32 bytes around eSP; keep margin
+# Code and stack usually sit in a few fixed pages (edges of the address space among them):
+# consecutive cases then share pages, and Unicorn need not remap (~30 µs a page).
+_PAGE_CHOICES = (0x1000, 0x7FFFF000, 0xFFFFF000, 0x00100000)
+_SELECTOR_CHOICES = (0x0000, 0x0100, 0x7FFF, 0xF000, 0xFFFF)
+_STRING_MNEMONICS = ("movs", "cmps", "stos", "lods", "scas", "ins", "outs", "rep")
+
+
+def _fixed_or_random_page(draw: Draw) -> int:
+    return draw.choice(_PAGE_CHOICES) if draw.chance(70) else draw.integer(0, 0xFFFFF) << 12
+
+
+def _fixed_or_random_selectors(draw: Draw, regs: Dict[str, int]) -> None:
+    for name in ("cs", "ss"):
+        if draw.chance(70):
+            regs[name] = draw.choice(_SELECTOR_CHOICES)
+
+
+def _place_code(draw: Draw, mode: str, regs: Dict[str, int], length: int) -> int:
+    """Set EIP (and CS) and return the linear address of the code. Usually well inside a
+    page; sometimes ending exactly at a page edge so the next page (mapped or not) matters."""
+    if draw.chance(10):
+        offset = PAGE_SIZE - draw.integer(1, max(1, length))
+    else:
+        offset = draw.integer(0, PAGE_SIZE - 32)
+    if mode == "real16":
+        _fixed_or_random_selectors(draw, regs)
+        regs["eip"] = draw.integer(0, 0xFFF0 - PAGE_SIZE) & ~0xFFF | offset
+        return (regs["cs"] << 4) + regs["eip"]
+    regs["eip"] = _fixed_or_random_page(draw) + offset
+    return regs["eip"]
+
+
+def _place_stack(draw: Draw, mode: str, regs: Dict[str, int]) -> List[int]:
+    """Point eSP into a page with room both ways (aligned), or rarely anywhere; return the
+    linear addresses the stack instructions may touch."""
+    if draw.chance(90):
+        page = regs["esp"] & 0xFFFFF000 if mode == "real16" else _fixed_or_random_page(draw)
+        regs["esp"] = page | (draw.integer(STACK_REACH, PAGE_SIZE - STACK_REACH) & ~3)
+    if mode == "real16":
+        regs["esp"] &= 0xFFFF if draw.chance(80) else 0xFFFFFFFF
+        sp = regs["esp"] & 0xFFFF
+        base = regs["ss"] << 4
+        return [base + ((sp + d) & 0xFFFF) for d in (-STACK_REACH, 0, STACK_REACH)]
+    return [regs["esp"] + d for d in (-STACK_REACH, 0, STACK_REACH)]
+
+
+def _operand_addresses(mode: str, insn, regs: Dict[str, int]) -> List[int]:
+    """First and last byte of every memory operand, plus DS:eBX+AL for XLAT."""
+    out: List[int] = []
+    for target in memory_operands(mode, insn, regs):
+        out += [target.linear, target.linear + target.size - 1]
+    if insn.mnemonic.startswith("xlat"):
+        base = (regs["ds"] << 4) if mode == "real16" else 0
+        out.append(base + ((regs["ebx"] + (regs["eax"] & 0xFF)) & 0xFFFFFFFF))
+    return out
+
+
+def _memory(draw: Draw, wanted: Iterable[int], code_at: int, code: bytes) -> Dict[int, bytes]:
+    pages: Dict[int, bytearray] = {}
+    for base in pages_covering(wanted):
+        pages[base] = bytearray(page_bytes(draw))
+    for i, byte in enumerate(code):
+        address = (code_at + i) & 0xFFFFFFFF
+        page = pages.get(address & ~(PAGE_SIZE - 1))
+        if page is not None:
+            page[address & (PAGE_SIZE - 1)] = byte
+    return {base: bytes(data) for base, data in pages.items()}
+
+
+def _undefined(form, mode: str, insn, regs: Dict[str, int],
+               memory: Dict[int, bytes]) -> Tuple[int, str]:
+    """(EFLAGS mask, undefined destination) the table's rules give for this execution."""
+    if form is None or not form.undefined or insn is None:
+        return 0, ""
+    from reference.isa.undefined import undefined_for
+
+    size = insn.operands[0].size * 8 if insn.operands else 32
+    count: Optional[int] = None
+    specs = form.specs
+    if specs and specs[-1] in ("CL", "Ib", "1") and len(insn.operands) >= 2:
+        raw = operand_value(mode, insn, len(insn.operands) - 1, regs, memory)
+        count = None if raw is None else raw & 0x1F
+    source = operand_value(mode, insn, 1, regs, memory) if form.mnemonic in ("BSF", "BSR") \
+        else None
+    mask, dest = undefined_for(form, size, count, source)
+    if not dest:
+        return mask, ""
+    kind, where, extent = destination(mode, insn, regs)
+    label = f"reg:{where}:{extent:#x}" if kind == "reg" else f"mem:{where:#x}:{extent}"
+    return mask, label
+
+
+def _assemble_case(draw: Draw, mode: str, code: bytes, form, name: str,
+                   regs: Optional[Dict[str, int]] = None) -> Case:
+    regs = regs if regs is not None else registers(draw, mode)
+    code_at = _place_code(draw, mode, regs, len(code))
+    wanted = [code_at, code_at + len(code) - 1] if draw.chance(90) else [code_at]
+    wanted += _place_stack(draw, mode, regs)
+    insn = decode(mode, code)
+    if insn is not None:
+        wanted += _operand_addresses(mode, insn, regs)
+        if not insn.mnemonic.startswith(_STRING_MNEMONICS):
+            pass
+        elif mode == "real16":
+            wanted += [(regs["es"] << 4) + (regs["edi"] & 0xFFFF),
+                       (regs["ds"] << 4) + (regs["esi"] & 0xFFFF)]
+        else:
+            wanted += [regs["esi"], regs["edi"]]
+    memory = _memory(draw, wanted, code_at, code)
+    mask, dest = _undefined(form, mode, insn, regs, memory)
+    form_name = form.name if form is not None else ""
+    return Case(name=name, mode=mode, code=code, regs=regs, memory=memory, form=form_name,
+                undefined_flags=mask, undefined_dest=dest)
+
+
+def form_case(form, mode: str, draw: Draw, name: str = "") -> Case:
+    """An instance of one FORMS row with a drawn initial state."""
+    code = encode(form, mode, draw)
+    return _assemble_case(draw, mode, code, form, name or form.name)
+
+
+def random_prefixed_bytes(draw: Draw) -> bytes:
+    """0-4 legacy prefixes (any order, repeats allowed), then random bytes: up to 15 in
+    all, the architectural limit, so over-long encodings are reached too."""
+    prefixes = sorted(LEGACY_PREFIXES) + list(SEGMENT_OVERRIDES)
+    head = bytes(draw.choice(prefixes) for _ in range(draw.integer(0, 4)))
+    tail = bytes(draw.integer(0, 255) for _ in range(MAX_INSTRUCTION_LENGTH - len(head)))
+    if draw.chance(30):  # favour the two-byte map, where assemblers leave most gaps
+        tail = b"\x0f" + tail[:-1]
+    return head + tail
+
+
+def bytes_case(mode: str, draw: Draw, attribute, name: str = "") -> Case:
+    """A case from random prefixed bytes; ``attribute(mode, code)`` names its form (or None).
+    The code is trimmed to the instruction Capstone decodes, so the case is one instruction."""
+    raw = random_prefixed_bytes(draw)
+    insn = decode(mode, raw)
+    code = raw[:insn.size] if insn is not None else raw
+    form = attribute(mode, code)
+    label = insn.mnemonic if insn is not None else "(bad)"
+    return _assemble_case(draw, mode, code, form, name or f"bytes:{label}")

@@ -1,0 +1,77 @@
+"""Initial machine states: register values drawn toward the edges, flags, page contents.
+
+Register values follow what hardware-recorded suites found productive (SingleStepTests):
+most draws sit near the extremes (small numbers, values just below a power of two, the
+sign boundaries), some are "interesting" constants, the rest uniform. Pages are sometimes
+all 00 or all FF, since those make carry chains and sign bits behave at their limits.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Dict, Iterable, List
+
+from differential.case import GPRS, PAGE_SIZE, SEGMENTS
+from differential.draw import Draw
+
+CF, PF, AF, ZF, SF, DF, OF = 0x1, 0x4, 0x10, 0x40, 0x80, 0x400, 0x800
+IF = 0x200
+RESERVED_ONE = 0x2  # EFLAGS bit 1 always reads as 1
+ARITHMETIC_FLAGS = (CF, PF, AF, ZF, SF, OF)
+
+INTERESTING = (0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0x10000,
+               0x7FFFFFFF, 0x80000000, 0x80000001, 0xFFFFFFFE, 0xFFFFFFFF, 0x55555555,
+               0xAAAAAAAA, 0x0000FFFF, 0xFFFF0000, 0x00FF00FF, 0x12345678)
+
+
+def value32(draw: Draw) -> int:
+    """A 32-bit value leaning to the edges (edges of the byte, word and dword views)."""
+    kind = draw.integer(0, 5)
+    if kind == 0:
+        return draw.choice(INTERESTING)
+    if kind == 1:
+        return draw.integer(0, 0x100)  # small positive
+    if kind == 2:
+        return (-draw.integer(1, 0x100)) & 0xFFFFFFFF  # small negative
+    if kind == 3:  # a power of two, or one below or above it
+        return ((1 << draw.integer(0, 31)) + draw.integer(-1, 1)) & 0xFFFFFFFF
+    if kind == 4:  # the upper bits of one value with the low byte/word of another
+        return (draw.integer(0, 0xFFFF) << 16) | draw.choice((0, 0x7F, 0x80, 0xFF, 0xFFFF))
+    return draw.integer(0, 0xFFFFFFFF)
+
+
+def eflags(draw: Draw) -> int:
+    """Arithmetic flags and DF drawn; IF set (as in user code), TF clear (no single-step
+    trap: the case is one instruction), reserved bit 1 set, everything else clear."""
+    flags = RESERVED_ONE | IF
+    for bit in ARITHMETIC_FLAGS + (DF,):
+        if draw.chance(50):
+            flags |= bit
+    return flags
+
+
+def registers(draw: Draw, mode: str) -> Dict[str, int]:
+    """General registers, EFLAGS and (real16) segment selectors; EIP and ESP are placed
+    by the layout, which knows where the code and stack pages are."""
+    regs = {name: value32(draw) for name in GPRS}
+    regs["eflags"] = eflags(draw)
+    if mode == "real16":
+        for name in SEGMENTS:
+            regs[name] = draw.integer(0, 0xFFFF)
+    return regs
+
+
+def page_bytes(draw: Draw) -> bytes:
+    """One page's contents: all 00, all FF, or bytes expanded from a drawn seed (Hypothesis
+    then shrinks a seed, not 4096 separate choices)."""
+    kind = draw.integer(0, 7)
+    if kind == 0:
+        return bytes(PAGE_SIZE)
+    if kind == 1:
+        return b"\xff" * PAGE_SIZE
+    return random.Random(draw.integer(0, 0xFFFFFFFF)).randbytes(PAGE_SIZE)
+
+
+def pages_covering(addresses: Iterable[int]) -> List[int]:
+    """Page bases covering each linear address (wrapping at 4 GiB)."""
+    return sorted({(a & 0xFFFFFFFF) & ~(PAGE_SIZE - 1) for a in addresses})

@@ -1,0 +1,54 @@
+"""What the CI differential tests and campaigns share: the forms to test, the runners to
+compare, where divergences are kept, and how one case is judged and recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from differential.check import DIVERGE, Checker, Verdict
+from differential.corpus import save
+
+
+def testable_forms(pattern: str = "*") -> List[Tuple[object, str]]:
+    """(form, mode) pairs of FORMS matching a glob on the form name, untestable rows
+    included (the caller says why they are skipped)."""
+    import fnmatch
+
+    from reference import FORMS
+
+    return [(form, mode) for form in FORMS for mode in form.modes
+            if fnmatch.fnmatchcase(form.name, pattern)]
+
+
+def implemented() -> dict:
+    """Form name -> has semantics, asked of the reference's own registry."""
+    from reference import implemented_forms
+
+    return implemented_forms()
+
+
+def checkers() -> List[Checker]:
+    """Reference against Unicorn, without and with memory hooks (some Unicorn flag bugs
+    showed only with memory hooks installed: unicorn #1717, #1862, #1938)."""
+    from differential.runners.reference_runner import ReferenceRunner
+    from differential.runners.unicorn_runner import UnicornRunner
+
+    subject = ReferenceRunner()
+    return [Checker(UnicornRunner(memory_hooks=False), subject),
+            Checker(UnicornRunner(memory_hooks=True), subject)]
+
+
+def default_corpus() -> Path:
+    """Divergences found by tests are kept here, outside the checkout, and replayed first."""
+    from x86lab.cache import cache_dir
+
+    return cache_dir("divergences")
+
+
+def keep(checker: Checker, verdict: Verdict, directory: Optional[Path],
+         **extra: object) -> Optional[Path]:
+    """Store a new divergence durably; agreements and known ones are not stored."""
+    if verdict.status != DIVERGE or directory is None:
+        return None
+    return save(directory, checker.record(verdict, **extra))

@@ -1,0 +1,62 @@
+"""Every form of FORMS, in every mode it exists in, against Unicorn with and without
+memory hooks. Expected values come from Unicorn (an independent implementation); the
+reference is the code under test. Divergences are saved to the corpus and replayed first.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from differential.check import AGREE, KNOWN, UNIMPLEMENTED
+from differential.corpus import load, paths
+from differential.draw import HypothesisDraw
+from differential.generator import form_case
+from differential.suite import checkers, default_corpus, implemented, keep, testable_forms
+
+CHECKERS = checkers()
+IMPLEMENTED = implemented()
+CORPUS = default_corpus()
+DETERMINISTIC = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci"
+
+
+def _params():
+    out = []
+    for form, mode in testable_forms():
+        marks = []
+        if form.untestable:
+            marks.append(pytest.mark.skip(reason=f"untestable: {form.untestable}"))
+        elif not IMPLEMENTED.get(form.name):
+            marks.append(pytest.mark.xfail(strict=False,
+                                           reason="not implemented in reference yet"))
+        out.append(pytest.param(form, mode, id=f"{form.name}-{mode}", marks=marks))
+    return out
+
+
+def _judge(case) -> None:
+    failures = []
+    for checker in CHECKERS:
+        verdict = checker.check(case)
+        if verdict.status == UNIMPLEMENTED:
+            pytest.xfail(f"not implemented in reference yet: {verdict.line}")
+        if verdict.status not in (AGREE, KNOWN):
+            saved = keep(checker, verdict, CORPUS)
+            failures.append(f"[{checker.peer.name}] {verdict.line}\n    saved: {saved}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("path", paths(CORPUS), ids=lambda p: p.stem)
+def test_saved_divergence_replays_clean(path):
+    """Divergences found earlier are rerun first: each stays red until fixed."""
+    case, _record = load(path)
+    _judge(case)
+
+
+@pytest.mark.parametrize("form, mode", _params())
+@settings(derandomize=DETERMINISTIC)
+@given(data=st.data())
+def test_form_matches_unicorn(form, mode, data):
+    _judge(form_case(form, mode, HypothesisDraw(data)))
