@@ -17,6 +17,7 @@ from differential.case import MODES, PAGE_SIZE, Case, Exc, Outcome
 FORMAT_NAME = "x86lab-vectors"
 FORMAT_VERSION = 1
 EXC_KINDS = ("fault", "trap", "unmapped")
+DEST_KINDS = ("reg:", "mem:")
 
 
 class VectorError(ValueError):
@@ -74,6 +75,9 @@ def to_record(case: Case, outcome: Outcome) -> Dict[str, Any]:
             "exception": exc_to_json(outcome.exception),
         },
     }
+    undefined_dest = getattr(case, "undefined_dest", "")
+    if undefined_dest:
+        record["undefined_dest"] = undefined_dest
     if outcome.notes:
         record["final"]["notes"] = dict(outcome.notes)
     return record
@@ -155,8 +159,16 @@ def from_record(record: Any) -> Tuple[Case, Outcome]:
     undefined = record.get("undefined_flags", 0)
     if not isinstance(undefined, int) or isinstance(undefined, bool):
         raise VectorError(f"field undefined_flags should be an int, got {undefined!r:.40}")
+    extra = {}
+    undefined_dest = record.get("undefined_dest", "")
+    if undefined_dest:
+        if not isinstance(undefined_dest, str) or not undefined_dest.startswith(DEST_KINDS):
+            raise VectorError(f"field undefined_dest {undefined_dest!r:.40} should look like "
+                              "'reg:eax:0xffff' or 'mem:0x2ffe:4'")
+        extra["undefined_dest"] = undefined_dest
     case = Case(name=name, mode=mode, code=bytes(code), regs=_regs(initial, "initial."),
-                memory=before, form=record.get("form", "") or "", undefined_flags=undefined)
+                memory=before, form=record.get("form", "") or "", undefined_flags=undefined,
+                **extra)
     notes = final.get("notes") or {}
     outcome = Outcome(regs=_regs(final, "final."), memory=after,
                       exception=_exc(final.get("exception")), notes=dict(notes))

@@ -26,6 +26,13 @@ def pages(draw: st.DrawFn) -> Dict[int, bytes]:
     return memory
 
 
+def _undefined_dest(draw: st.DrawFn) -> Dict[str, str]:
+    """``undefined_dest`` where this checkout's Case has the field (added by differential)."""
+    if "undefined_dest" not in Case.__dataclass_fields__:
+        return {}
+    return {"undefined_dest": draw(st.sampled_from(["", "reg:eax:0xffff", "mem:0x2ffe:4"]))}
+
+
 @st.composite
 def case_and_outcome(draw: st.DrawFn) -> Tuple[Case, Outcome]:
     mode = draw(st.sampled_from(["real16", "prot32"]))
@@ -35,7 +42,8 @@ def case_and_outcome(draw: st.DrawFn) -> Tuple[Case, Outcome]:
     case = Case(name=draw(st.text(min_size=1, max_size=12)), mode=mode,
                 code=draw(st.binary(min_size=1, max_size=15)), regs=regs, memory=memory,
                 form=draw(st.sampled_from(["", "ADD_Ev_Gv", "DIV_Ev"])),
-                undefined_flags=draw(st.integers(0, 0xFFF)))
+                undefined_flags=draw(st.integers(0, 0xFFF)),
+                **_undefined_dest(draw))
     final_regs = {name: draw(st.one_of(st.just(value), u32)) for name, value in regs.items()}
     final_memory = dict(memory)
     base = draw(st.sampled_from(sorted(memory)))
