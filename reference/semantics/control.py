@@ -1,0 +1,167 @@
+"""Control transfer: JMP Jcc CALL RET LOOP/LOOPE/LOOPNE JCXZ, ENTER/LEAVE, INT3/INT n/INTO
+(SDM Vol. 2A/2B).
+
+Every near branch ends in ``branch``: the target (already truncated to the operand size,
+as the SDM's "IF OperandSize = 16 THEN EIP := EIP AND 0000FFFFH") must lie within the
+code segment limit or the instruction raises #GP(0) and does not happen. In real mode
+that limit is 0xFFFF, so a 66-prefixed branch past 64 KiB faults, as on hardware.
+
+The count register of LOOP/JCXZ follows the *address* size (CX or ECX), the pushed return
+address and popped target the *operand* size, and eSP the stack size (SS.B, here the
+mode's default): three separate attributes that the 66 and 67 prefixes change apart.
+INT n, INT3 and INTO are traps: the step loop reports them with EIP past the instruction.
+"""
+
+from __future__ import annotations
+
+from reference.cpu import Cpu
+from reference.faults import BP, GP, Fault
+from reference.faults import OF as OVERFLOW
+from reference.operands import CS, SS, FarPtr, Operand, gpr
+from reference.semantics import implements
+from reference.semantics.string import add_at_address_size, count_register
+
+ECX, ESP, EBP = 1, 4, 5
+
+
+def code_limit(cpu: Cpu) -> int:
+    """The CS limit: 64 KiB - 1 in real mode, 4 GiB - 1 in the flat prot32 model."""
+    return 0xFFFF if cpu.mode == "real16" else 0xFFFFFFFF
+
+
+def branch(cpu: Cpu, target: int) -> None:
+    """EIP := target, or #GP(0) if it lies beyond the code segment limit."""
+    if target > code_limit(cpu):
+        raise Fault(GP, 0)
+    cpu.eip = target
+
+
+@implements("JMP")
+def jmp(cpu: Cpu, target: Operand) -> None:
+    """EIP := rel target or r/m (near, same segment); operand size truncates it."""
+    branch(cpu, target.read())
+
+
+@implements("Jcc")
+def jcc(cpu: Cpu, target: Operand) -> None:
+    """IF condition THEN EIP := EIP + rel (truncated to the operand size)."""
+    if cpu.flags.condition(cpu.insn.cond):
+        branch(cpu, target.read())
+
+
+@implements("JMPF")
+def jmp_far(cpu: Cpu, pointer: FarPtr) -> None:
+    """CS:EIP := ptr16:16/32. In real mode the limit check comes first, then CS is
+    loaded with base selector*16; in prot32 the segment loader (descriptor tables)
+    decides, and without a GDT that is #GP(selector)."""
+    target = pointer.read()
+    if target > code_limit(cpu):
+        raise Fault(GP, 0)
+    cpu.load_segment(CS, pointer.selector)
+    cpu.eip = target
+
+
+@implements("CALL")
+def call(cpu: Cpu, target: Operand) -> None:
+    """tempEIP := target; Push(EIP) at the operand size; EIP := tempEIP. The r/m target
+    is read before the push, so CALL [ESP] uses the old ESP."""
+    destination = target.read()
+    if destination > code_limit(cpu):
+        raise Fault(GP, 0)
+    size = cpu.insn.opsize
+    cpu.push(cpu.eip & ((1 << size) - 1), size)
+    cpu.eip = destination
+
+
+@implements("RET")
+def ret(cpu: Cpu, *release: Operand) -> None:
+    """EIP := Pop() at the operand size; then eSP += imm16 (RET imm16) at the stack size."""
+    branch(cpu, cpu.pop(cpu.insn.opsize))
+    if release:
+        cpu.adjust_sp(release[0].read())
+
+
+@implements("LOOP")
+def loop(cpu: Cpu, target: Operand) -> None:
+    """Count := Count - 1 (CX or ECX by address size); IF Count != 0 THEN branch."""
+    if add_at_address_size(cpu, ECX, -1) != 0:
+        branch(cpu, target.read())
+
+
+@implements("LOOPE")
+def loope(cpu: Cpu, target: Operand) -> None:
+    """Count := Count - 1; IF Count != 0 AND ZF = 1 THEN branch (flags unchanged)."""
+    if add_at_address_size(cpu, ECX, -1) != 0 and cpu.flags.zf:
+        branch(cpu, target.read())
+
+
+@implements("LOOPNE")
+def loopne(cpu: Cpu, target: Operand) -> None:
+    """Count := Count - 1; IF Count != 0 AND ZF = 0 THEN branch (flags unchanged)."""
+    if add_at_address_size(cpu, ECX, -1) != 0 and not cpu.flags.zf:
+        branch(cpu, target.read())
+
+
+@implements("JCXZ")
+def jcxz(cpu: Cpu, target: Operand) -> None:
+    """IF CX = 0 (JCXZ, 16-bit address size) or ECX = 0 (JECXZ) THEN branch."""
+    if count_register(cpu) == 0:
+        branch(cpu, target.read())
+
+
+@implements("ENTER")
+def enter(cpu: Cpu, alloc: Operand, nesting: Operand) -> None:
+    """Push(eBP); FrameTemp := eSP; copy NestingLevel-1 frame pointers from [eBP-k*size]
+    then push FrameTemp (if NestingLevel > 0); eBP := FrameTemp; eSP := eSP - AllocSize.
+
+    NestingLevel is imm8 MOD 32. Pushes and eBP follow the operand size, eSP and the
+    addresses of the copied pointers the stack size. The SDM's loop decrements eBP itself
+    before eBP := FrameTemp overwrites it; a temporary is used instead, which differs only
+    in EBP's upper half for a 16-bit operand size on a 32-bit stack, where hardware (and
+    Unicorn) also leave it unchanged.
+    """
+    size = cpu.insn.opsize
+    nbytes = size >> 3
+    level = nesting.read() % 32
+    stack_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
+    frame_pointer = gpr(cpu, EBP, size)
+    cpu.push(frame_pointer.read(), size)
+    frame_temp = cpu.regs[ESP] & stack_mask
+    if level > 0:
+        display = cpu.regs[EBP]
+        for _ in range(level - 1):
+            display = (display - nbytes) & stack_mask
+            cpu.push(cpu.read(SS, display, nbytes), size)
+        cpu.push(frame_temp & frame_pointer.mask, size)
+    frame_pointer.write(frame_temp & frame_pointer.mask)
+    cpu.adjust_sp(-alloc.read())
+
+
+@implements("LEAVE")
+def leave(cpu: Cpu) -> None:
+    """eSP := eBP (at the stack size); eBP := Pop() (BP or EBP by operand size)."""
+    if cpu.default_size == 32:
+        cpu.regs[ESP] = cpu.regs[EBP]
+    else:
+        cpu.regs[ESP] = (cpu.regs[ESP] & 0xFFFF0000) | (cpu.regs[EBP] & 0xFFFF)
+    frame_pointer = gpr(cpu, EBP, cpu.insn.opsize)
+    frame_pointer.write(cpu.pop(frame_pointer.size))
+
+
+@implements("INT3")
+def int3(cpu: Cpu) -> None:
+    """The one-byte breakpoint: a #BP (vector 3) trap."""
+    raise Fault(BP, trap=True)
+
+
+@implements("INT")
+def int_n(cpu: Cpu, vector: Operand) -> None:
+    """Software interrupt ``vector``: a trap, EIP past the instruction."""
+    raise Fault(vector.read(), trap=True)
+
+
+@implements("INTO")
+def into(cpu: Cpu) -> None:
+    """IF OF = 1 THEN #OF (vector 4) as a trap; otherwise nothing."""
+    if cpu.flags.of:
+        raise Fault(OVERFLOW, trap=True)

@@ -1,0 +1,74 @@
+"""Flag instructions: CLC STC CMC CLD STD CLI STI (SDM Vol. 2A/2B).
+
+Each one changes exactly one EFLAGS bit and nothing else. CLI and STI are the only ones
+with a privilege rule: in protected mode they need CPL <= IOPL, else #GP(0) (the VME/PVI
+virtual-interrupt variants are not modelled: the reference has no virtual-8086 mode).
+STI's one-instruction interrupt shadow matters only once interrupts are delivered; the
+system level owns that.
+"""
+
+from __future__ import annotations
+
+from reference.cpu import Cpu
+from reference.faults import GP, Fault
+from reference.flags import IOPL
+from reference.operands import CS
+from reference.semantics import implements
+
+
+@implements("CLC")
+def clc(cpu: Cpu) -> None:
+    """CF := 0."""
+    cpu.flags.cf = 0
+
+
+@implements("STC")
+def stc(cpu: Cpu) -> None:
+    """CF := 1."""
+    cpu.flags.cf = 1
+
+
+@implements("CMC")
+def cmc(cpu: Cpu) -> None:
+    """CF := NOT CF."""
+    cpu.flags.cf = 1 - cpu.flags.cf
+
+
+@implements("CLD")
+def cld(cpu: Cpu) -> None:
+    """DF := 0 (string instructions count up)."""
+    cpu.flags.df = 0
+
+
+@implements("STD")
+def std(cpu: Cpu) -> None:
+    """DF := 1 (string instructions count down)."""
+    cpu.flags.df = 1
+
+
+def current_privilege(cpu: Cpu) -> int:
+    """CPL: 0 in real mode; in protected mode the RPL of CS (the reference's prot32 runs
+    with CS = 0, i.e. CPL 0, until the system level loads real descriptors)."""
+    return cpu.sregs[CS] & 3 if cpu.mode == "prot32" else 0
+
+
+def require_iopl(cpu: Cpu) -> None:
+    """#GP(0) unless CPL <= IOPL: the SDM's check for CLI, STI and port I/O in
+    protected mode (real mode has no privilege levels)."""
+    iopl = (cpu.flags.value & IOPL) >> 12
+    if cpu.mode == "prot32" and current_privilege(cpu) > iopl:
+        raise Fault(GP, 0)
+
+
+@implements("CLI")
+def cli(cpu: Cpu) -> None:
+    """IF := 0 (maskable interrupts off); #GP(0) in protected mode if CPL > IOPL."""
+    require_iopl(cpu)
+    cpu.flags.if_ = 0
+
+
+@implements("STI")
+def sti(cpu: Cpu) -> None:
+    """IF := 1 (maskable interrupts on); #GP(0) in protected mode if CPL > IOPL."""
+    require_iopl(cpu)
+    cpu.flags.if_ = 1

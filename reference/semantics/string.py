@@ -1,0 +1,154 @@
+"""String instructions: MOVS CMPS STOS LODS SCAS INS OUTS with REP/REPE/REPNE (SDM Vol. 2B).
+
+The decoder hands each form its ``X`` (seg:eSI, DS unless overridden) and ``Y`` (ES:eDI,
+never overridden) memory operands; they address memory at the *current* eSI/eDI, so one
+iteration is "do the access, then step the index registers". The address size (67
+prefix) picks SI/DI/CX or ESI/EDI/ECX: with 16-bit addressing only the low halves move
+and wrap at 64 KiB, the upper halves stay as they were.
+
+REP follows the SDM's "REP/REPE/REPNE" Operation: test the count before each iteration
+(so ECX = 0 does nothing, not even a memory access), decrement after it, and for CMPS/
+SCAS stop early on ZF. F2 on MOVS/STOS/LODS/INS/OUTS repeats exactly like F3, as the
+hardware does. All iterations run in one step. A fault in iteration k rolls the whole
+instruction back (the step loop's journal), where a CPU would keep k-1 iterations done;
+the difference is visible only for a fault part-way through a REP.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from reference.cpu import Cpu
+from reference.operands import Operand
+from reference.semantics import implements
+from reference.semantics.misc import port_in, port_out
+
+ECX, ESI, EDI = 1, 6, 7
+
+
+def add_at_address_size(cpu: Cpu, index: int, delta: int) -> int:
+    """Register ``index`` += ``delta`` at the instruction's address size (CX/SI/DI or
+    ECX/ESI/EDI); returns the new value at that size. LOOP and JCXZ use it too."""
+    regs = cpu.regs
+    if cpu.insn.adsize == 32:
+        regs[index] = (regs[index] + delta) & 0xFFFFFFFF
+        return regs[index]
+    low = (regs[index] + delta) & 0xFFFF
+    regs[index] = (regs[index] & 0xFFFF0000) | low
+    return low
+
+
+def count_register(cpu: Cpu) -> int:
+    """CX or ECX, as the address size says."""
+    return cpu.regs[ECX] & (0xFFFFFFFF if cpu.insn.adsize == 32 else 0xFFFF)
+
+
+def _step(cpu: Cpu, size: int) -> int:
+    """How far eSI/eDI move per element: +size/8 with DF = 0, -size/8 with DF = 1."""
+    return -(size >> 3) if cpu.flags.df else size >> 3
+
+
+def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False) -> None:
+    """Run one iteration, or all of them under a REP prefix (SDM REP Operation):
+    WHILE count != 0: iterate; count -= 1; for CMPS/SCAS exit if REPE and ZF = 0 or if
+    REPNE and ZF = 1."""
+    rep = cpu.insn.rep
+    if rep is None:
+        once()
+        return
+    while count_register(cpu) != 0:
+        once()
+        if add_at_address_size(cpu, ECX, -1) == 0:
+            return
+        if compares and rep == "rep" and not cpu.flags.zf:
+            return  # REPE: the elements differed
+        if compares and rep == "repne" and cpu.flags.zf:
+            return  # REPNE: the elements matched
+
+
+@implements("MOVS")
+def movs(cpu: Cpu, dst: Operand, src: Operand) -> None:
+    """ES:[eDI] := seg:[eSI]; eSI, eDI +/-= size."""
+    delta = _step(cpu, dst.size)
+
+    def once() -> None:
+        dst.write(src.read())
+        add_at_address_size(cpu, ESI, delta)
+        add_at_address_size(cpu, EDI, delta)
+
+    _repeat(cpu, once)
+
+
+@implements("CMPS")
+def cmps(cpu: Cpu, first: Operand, second: Operand) -> None:
+    """temp := seg:[eSI] - ES:[eDI], flags as SUB; eSI, eDI +/-= size (REPE/REPNE)."""
+    delta = _step(cpu, first.size)
+
+    def once() -> None:
+        a, b = first.read(), second.read()
+        cpu.flags.after_sub(a, b, a - b, first.size)
+        add_at_address_size(cpu, ESI, delta)
+        add_at_address_size(cpu, EDI, delta)
+
+    _repeat(cpu, once, compares=True)
+
+
+@implements("SCAS")
+def scas(cpu: Cpu, acc: Operand, item: Operand) -> None:
+    """temp := AL/eAX - ES:[eDI], flags as SUB; eDI +/-= size (REPE/REPNE)."""
+    delta = _step(cpu, acc.size)
+
+    def once() -> None:
+        a, b = acc.read(), item.read()
+        cpu.flags.after_sub(a, b, a - b, acc.size)
+        add_at_address_size(cpu, EDI, delta)
+
+    _repeat(cpu, once, compares=True)
+
+
+@implements("STOS")
+def stos(cpu: Cpu, dst: Operand, acc: Operand) -> None:
+    """ES:[eDI] := AL/eAX; eDI +/-= size."""
+    delta = _step(cpu, dst.size)
+
+    def once() -> None:
+        dst.write(acc.read())
+        add_at_address_size(cpu, EDI, delta)
+
+    _repeat(cpu, once)
+
+
+@implements("LODS")
+def lods(cpu: Cpu, acc: Operand, src: Operand) -> None:
+    """AL/eAX := seg:[eSI]; eSI +/-= size (REP LODS is legal, if useless)."""
+    delta = _step(cpu, acc.size)
+
+    def once() -> None:
+        acc.write(src.read())
+        add_at_address_size(cpu, ESI, delta)
+
+    _repeat(cpu, once)
+
+
+@implements("INS")
+def ins(cpu: Cpu, dst: Operand, port: Operand) -> None:
+    """ES:[eDI] := IN(DX); eDI +/-= size. Protected mode checks CPL <= IOPL first."""
+    delta = _step(cpu, dst.size)
+
+    def once() -> None:
+        dst.write(port_in(cpu, port.read(), dst.size))
+        add_at_address_size(cpu, EDI, delta)
+
+    _repeat(cpu, once)
+
+
+@implements("OUTS")
+def outs(cpu: Cpu, port: Operand, src: Operand) -> None:
+    """OUT(DX) := seg:[eSI]; eSI +/-= size. Protected mode checks CPL <= IOPL first."""
+    delta = _step(cpu, src.size)
+
+    def once() -> None:
+        port_out(cpu, port.read(), src.size, src.read())
+        add_at_address_size(cpu, ESI, delta)
+
+    _repeat(cpu, once)
