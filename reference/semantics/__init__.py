@@ -96,10 +96,10 @@ def load_all() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
             importlib.import_module(f"{__name__}.{info.name}")
+    _loaded = True
 
 
 def lookup(form: Form) -> Optional[Semantics]:
