@@ -1,0 +1,141 @@
+"""The request handler: static files with Range, CORS, caching headers and no traversal.
+
+Every response, errors included, carries the CORS headers, because a browser hides the
+status of a cross-origin response without them and a failing disk fetch in v86 would
+then be undiagnosable. Bodies go out with ``socket.sendfile`` so large disk images
+cost no Python-level copying.
+"""
+
+from __future__ import annotations
+
+import os
+from email.utils import formatdate, parsedate_to_datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Optional
+from urllib.parse import unquote, urlsplit
+
+from web.serve.caching import cache_control
+from web.serve.content_types import content_type
+from web.serve.ranges import ByteRange, Unsatisfiable, parse_range
+
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "range, x-accept-encoding",
+    "Access-Control-Expose-Headers": "content-range, content-length, accept-ranges",
+}
+PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+def resolve(root: Path, url_path: str) -> Optional[Path]:
+    """The file a URL path names inside ``root``, or None if it names nothing servable.
+
+    Refused: ``..`` segments, dot-files (``.git``), NUL bytes, backslashes, and any path
+    whose real location (after symlinks) is outside ``root``.
+    """
+    path = unquote(urlsplit(url_path).path)
+    if "\x00" in path or "\\" in path:
+        return None
+    parts = [p for p in path.split("/") if p]
+    if any(p == ".." or p.startswith(".") for p in parts):
+        return None
+    candidate = root.joinpath(*parts) if parts else root
+    real = Path(os.path.realpath(candidate))
+    if real != root and root not in real.parents:
+        return None
+    if real.is_dir():
+        real = real / "index.html"
+    return real if real.is_file() else None
+
+
+class StaticHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "x86lab-serve"
+    timeout = 60  # a client that stalls mid-request frees its thread after this
+    root: Path = Path(".")
+    quiet = False
+
+    # -- verbs -----------------------------------------------------------------------
+    def do_OPTIONS(self) -> None:  # noqa: N802 - the http.server naming convention
+        self.send_response(HTTPStatus.NO_CONTENT)
+        self._common_headers({**PREFLIGHT, "Content-Length": "0"})
+        self.end_headers()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._serve(send_body=False)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve(send_body=True)
+
+    # -- the work ---------------------------------------------------------------------
+    def _serve(self, send_body: bool) -> None:
+        path = resolve(self.root, self.path)
+        if path is None:
+            self._status_only(HTTPStatus.NOT_FOUND, send_body)
+            return
+        stat = path.stat()
+        size = stat.st_size
+        etag = f'"{stat.st_mtime_ns:x}-{size:x}"'
+        last_modified = formatdate(stat.st_mtime, usegmt=True)
+        headers = {"ETag": etag, "Last-Modified": last_modified,
+                   "Cache-Control": cache_control(path.name),
+                   "Content-Type": content_type(path.name)}
+        if etag in [t.strip() for t in self.headers.get("If-None-Match", "").split(",")]:
+            self.send_response(HTTPStatus.NOT_MODIFIED)
+            self._common_headers(headers)
+            self.end_headers()
+            return
+        decision = None
+        if self._if_range_holds(etag, stat.st_mtime):
+            decision = parse_range(self.headers.get("Range"), size)
+        if isinstance(decision, Unsatisfiable):
+            self._status_only(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, send_body,
+                              {"Content-Range": decision.content_range(size)})
+            return
+        span = decision if isinstance(decision, ByteRange) else ByteRange(0, size - 1)
+        if isinstance(decision, ByteRange):
+            self.send_response(HTTPStatus.PARTIAL_CONTENT)
+            headers["Content-Range"] = decision.content_range(size)
+        else:
+            self.send_response(HTTPStatus.OK)
+        headers["Content-Length"] = str(span.length if size else 0)
+        self._common_headers(headers)
+        self.end_headers()
+        if send_body and size:
+            with path.open("rb") as body:
+                self.connection.sendfile(body, span.start, span.length)
+
+    def _if_range_holds(self, etag: str, mtime: float) -> bool:
+        """If-Range (RFC 9110 s13.1.5): honour Range only if the file is unchanged."""
+        validator = self.headers.get("If-Range")
+        if not validator:
+            return True
+        if validator.startswith('"'):
+            return validator == etag
+        try:
+            return int(parsedate_to_datetime(validator).timestamp()) == int(mtime)
+        except (TypeError, ValueError):
+            return False
+
+    def _common_headers(self, extra: dict) -> None:
+        for name, value in {**CORS, "Accept-Ranges": "bytes", **extra}.items():
+            self.send_header(name, value)
+
+    def _status_only(self, status: HTTPStatus, send_body: bool,
+                     extra: Optional[dict] = None) -> None:
+        body = f"{status.value} {status.phrase}\n".encode()
+        self.send_response(status)
+        self._common_headers({"Content-Type": "text/plain; charset=utf-8",
+                              "Content-Length": str(len(body)), "Cache-Control": "no-store",
+                              **(extra or {})})
+        self.end_headers()
+        if send_body:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        if not self.quiet:
+            super().log_message(format, *args)

@@ -1,0 +1,25 @@
+"""Start the static server: a ThreadingHTTPServer whose handler knows its root folder."""
+
+from __future__ import annotations
+
+import os
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+from web.serve.handler import StaticHandler
+
+
+class StaticServer(ThreadingHTTPServer):
+    daemon_threads = True  # a stuck client must not keep the process alive at exit
+    request_queue_size = 128  # many parallel range requests at page load
+
+
+def make_server(directory: Path, host: str = "127.0.0.1", port: int = 0,
+                quiet: bool = False) -> StaticServer:
+    """Bind (port 0: any free port, read ``server.server_address``); serve with
+    ``serve_forever``. Raises NotADirectoryError / OSError for the caller to report."""
+    root = Path(os.path.realpath(directory))
+    if not root.is_dir():
+        raise NotADirectoryError(f"{directory}: not a directory")
+    handler = type("BoundStaticHandler", (StaticHandler,), {"root": root, "quiet": quiet})
+    return StaticServer((host, port), handler)

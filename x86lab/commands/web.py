@@ -1,0 +1,83 @@
+"""``x86lab web VERB``: the web demo's local pieces (``serve`` now; ``build`` to come)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from x86lab.cli import UsageError
+
+SERVE_EXAMPLE = """\
+example:
+  x86lab web serve out/site --port 8000
+      then http://127.0.0.1:8000/ ; disk images answer Range requests with 206
+
+Serves DIR like a CDN: single byte ranges (206 / 416), CORS for any origin,
+application/wasm and text/javascript types, a year of immutable caching for names with
+a content hash (app.3f9a1c2b.js), revalidation for the rest. Never lists folders or
+serves dot-files or anything outside DIR.
+"""
+
+BENCH_EXAMPLE = """\
+example:
+  x86lab web bench --clients 8 --size-mb 64
+      prints MB/s for whole-file and 1 MiB range reads, beside python's http.server
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("web", help="the web demo: local CDN-like server",
+                                   description="The web demo's local tools.")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    parser.set_defaults(handler=lambda args: _need_verb(parser))
+
+    serve = verbs.add_parser("serve", help="serve a folder like a CDN (Range, CORS)",
+                             epilog=SERVE_EXAMPLE,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("directory", metavar="DIR", type=Path, help="folder to serve")
+    serve.add_argument("--port", type=int, required=True, help="TCP port (0: any free)")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--quiet", action="store_true", help="do not log each request")
+    serve.set_defaults(handler=run_serve)
+
+    bench = verbs.add_parser("bench", help="measure the server's throughput on loopback",
+                             epilog=BENCH_EXAMPLE,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_argument("--clients", type=int, default=8, help="parallel clients (default 8)")
+    bench.add_argument("--size-mb", type=int, default=64, help="test file size (default 64)")
+    bench.add_argument("--json", action="store_true", help="figures as JSON")
+    bench.set_defaults(handler=run_bench)
+
+
+def _need_verb(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    raise UsageError("web needs a verb, e.g. 'x86lab web serve DIR --port 8000'")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from web.serve.server import make_server
+
+    if not 0 <= args.port < 65536:
+        raise UsageError(f"--port {args.port}: must be 0..65535")
+    if not args.directory.is_dir():
+        raise UsageError(f"{args.directory}: not a directory (give the folder to serve)")
+    try:
+        server = make_server(args.directory, args.host, args.port, quiet=args.quiet)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: "
+                         f"{exc.strerror or exc}") from None
+    host, port = server.server_address[:2]
+    print(f"serving {args.directory} at http://{host}:{port}/", flush=True)
+    with server:
+        server.serve_forever()
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from web.serve.bench import print_figures, run_benchmark
+
+    if args.clients < 1 or args.size_mb < 1:
+        raise UsageError("--clients and --size-mb must be at least 1")
+    figures = run_benchmark(clients=args.clients, size=args.size_mb << 20)
+    print_figures(figures, as_json=args.json)
+    return 0 if figures["failures"] == 0 else 1
