@@ -31,11 +31,13 @@ class FormFacts:
 
 @dataclass
 class Evidence:
-    """What is known about the forms: implemented, cases per form, divergences per form."""
+    """What is known about the forms: implemented, cases and divergences per form, and the
+    ids of known-divergence entries naming each form."""
 
     implemented: Set[str] = field(default_factory=set)
     cases: Dict[str, int] = field(default_factory=dict)
     divergent: Dict[str, int] = field(default_factory=dict)
+    known: Dict[str, List[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Slot:
     cases: int = 0
     divergent: int = 0
     why_untested: str = ""
+    known: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -65,7 +68,8 @@ def _judge(forms: List[FormFacts], evidence: Evidence, exists: bool) -> Slot:
     cases = sum(evidence.cases.get(n, 0) for n in names)
     divergent = sum(evidence.divergent.get(n, 0) for n in names)
     why = "; ".join(sorted({f.untestable for f in forms if f.untestable}))
-    if divergent:
+    known = sorted({k for n in names for k in evidence.known.get(n, ())})
+    if divergent or known:
         status = DIVERGENT
     elif cases:
         status = TESTED
@@ -75,7 +79,7 @@ def _judge(forms: List[FormFacts], evidence: Evidence, exists: bool) -> Slot:
         status = MISSING
     else:
         status = NOT_ISA
-    return Slot(status, names, cases, divergent, why)
+    return Slot(status, names, cases, divergent, why, known)
 
 
 def _covered_opcodes(form: FormFacts) -> Iterable[Opcode]:

@@ -41,6 +41,8 @@ def _detail(slot: Slot) -> str:
         text += f", {slot.cases} cases"
     if slot.divergent:
         text += f", {slot.divergent} divergent"
+    if slot.known:
+        text += f", known divergence: {', '.join(slot.known)}"
     if slot.why_untested:
         text += f" ({slot.why_untested})"
     return text
@@ -49,7 +51,8 @@ def _detail(slot: Slot) -> str:
 def maps_json(maps: Dict[str, List[Cell]]) -> Dict[str, Any]:
     def slot_json(slot: Slot) -> Dict[str, Any]:
         return {"status": slot.status, "forms": slot.forms, "cases": slot.cases,
-                "divergent": slot.divergent, "why_untested": slot.why_untested}
+                "divergent": slot.divergent, "known": slot.known,
+                "why_untested": slot.why_untested}
     return {name: {"totals": dict(totals(cells)), "cells": [
         {"opcode": cell.label, **slot_json(cell.slot),
          "digits": {str(d): slot_json(s) for d, s in cell.digits.items()}}

@@ -11,11 +11,9 @@ from x86lab.cli import EXIT_OK, UsageError
 
 EXAMPLE = """example:
   x86lab coverage --html out/coverage.html --json out/coverage.json
-  x86lab coverage --campaign ~/.cache/x86lab/campaigns"""
+  x86lab coverage --campaign out/campaign   # a folder written by 'x86lab fuzz'"""
 DEFAULT_CORPUS = REPO_ROOT / "vectors" / "corpus"
-DIVERGENCE_CANDIDATES = ("differential/known_divergences.json",
-                         "differential/known_divergences.jsonl",
-                         "differential/divergences.json")
+DEFAULT_KNOWN = REPO_ROOT / "differential" / "known_divergences.toml"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"vector files/folders counted as tested (default {DEFAULT_CORPUS})")
     parser.add_argument("--campaign", type=Path, metavar="DIR",
                         help="campaign reports whose cases count as tested")
-    parser.add_argument("--divergences", type=Path, metavar="PATH",
-                        help="known-divergences file (default: the one in differential/)")
+    parser.add_argument("--known", type=Path, default=DEFAULT_KNOWN, metavar="PATH",
+                        help=f"known-divergences file (default {DEFAULT_KNOWN})")
     parser.add_argument("--quiet", action="store_true", help="no terminal tables")
     parser.set_defaults(handler=coverage_command)
 
@@ -44,13 +42,13 @@ def coverage_command(args: argparse.Namespace) -> int:
         from reference.isa.table import FORMS
     except ImportError as exc:
         raise UsageError(f"cannot read the opcode table reference.isa.table ({exc})") from None
-    divergences = args.divergences or next(
-        (REPO_ROOT / c for c in DIVERGENCE_CANDIDATES if (REPO_ROOT / c).exists()), None)
+    facts = forms_from_table(FORMS)
+    known = args.known if args.known.exists() else None
     try:
-        evidence = gather(args.corpus or [DEFAULT_CORPUS], args.campaign, divergences)
+        evidence = gather([f.name for f in facts], args.corpus or [DEFAULT_CORPUS],
+                          args.campaign, known)
     except (EvidenceError, VectorFileError) as exc:
         raise UsageError(str(exc)) from None
-    facts = forms_from_table(FORMS)
     maps = {title: build_map(facts, evidence, two_byte) for title, two_byte in MAPS}
     if not args.quiet:
         print_maps(maps)

@@ -69,3 +69,29 @@ def test_command_writes_json_and_self_contained_html(tmp_path, capsys):
     tags = _Tags()
     tags.feed(out_html.read_text())
     assert tags.cells >= 512 and tags.external == []
+
+
+def test_campaign_and_known_divergences_feed_the_cells(tmp_path):
+    from vectors.coverage.evidence import add_campaign, add_known
+
+    campaign = tmp_path / "campaign"
+    (campaign / "workers").mkdir(parents=True)
+    (campaign / "campaign.json").write_text(json.dumps({"seed": 1, "jobs": 1, "forms": "*"}))
+    (campaign / "workers" / "0.json").write_text(json.dumps(
+        {"worker": 0, "next_batch": 1, "cases": 12, "busy": 1.0, "known": {},
+         "forms": {"SUB_Ev_Iz": {"agree": 9, "diverge": 2, "unimplemented": 1}}}))
+    known = tmp_path / "known.toml"
+    known.write_text('[[divergence]]\nid = "inc-af"\nforms = ["INC_*"]\nfields = ["eflags.AF"]\n'
+                     'reason = "r"\nevidence = "e"\n')
+    evidence = Evidence()
+    add_campaign(campaign, evidence)
+    add_known(known, [f.name for f in FORMS], evidence)
+    assert evidence.cases == {"SUB_Ev_Iz": 11} and evidence.divergent == {"SUB_Ev_Iz": 2}
+    cells = build_map(FORMS, evidence, two_byte=False)
+    assert cells[0x81].digits[5].status == DIVERGENT
+    assert cells[0x43].slot.status == DIVERGENT and cells[0x43].slot.known == ["inc-af"]
+
+
+def test_a_folder_that_is_no_campaign_is_a_usage_error(tmp_path, capsys):
+    assert main(["coverage", "--quiet", "--campaign", str(tmp_path)]) == 2
+    assert "not a campaign folder" in capsys.readouterr().err
