@@ -1,0 +1,71 @@
+"""The console driver against the host's /bin/sh on a pty (fast: no kernel needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Iterator
+
+import pytest
+
+from harness.console import MAX_LINE, CommandFailed, CommandTimeout, Console
+from harness.engines.local import LocalShellEngine
+
+
+@pytest.fixture(scope="module")
+def console() -> Iterator[Console]:
+    session = LocalShellEngine().start(None)
+    con = Console(session, default_timeout=10)
+    con.wait_for_boot()
+    yield con
+    session.stop()
+
+
+def test_output_and_status_come_from_markers(console: Console) -> None:
+    result = console.run("echo one; echo two >&2; (exit 5)")
+    assert (result.output, result.status) == ("one\ntwo\n", 5)
+
+
+def test_output_without_trailing_newline_is_kept_exactly(console: Console) -> None:
+    assert console.run("printf 'a b'").output == "a b"
+    assert console.run("printf 'x\\n\\n'").output == "x\n\n"
+
+
+def test_multi_line_command(console: Console) -> None:
+    result = console.run("for i in 1 2 3; do\n  echo $((i * i))\ndone\nfalse")
+    assert (result.output, result.status) == ("1\n4\n9\n", 1)
+
+
+def test_command_that_prints_something_like_a_prompt(console: Console) -> None:
+    assert console.run("echo 'x86lab# '; echo __X86LAB_END_0_0").output == (
+        "x86lab# \n__X86LAB_END_0_0\n")
+
+
+def test_run_check_raises_with_the_output(console: Console) -> None:
+    with pytest.raises(CommandFailed, match="status 3:\nboom"):
+        console.run_check("echo boom; exit_code=3; (exit $exit_code)")
+
+
+@pytest.mark.parametrize("use_base64", [True, False], ids=["base64", "printf-octal"])
+def test_binary_file_round_trip(console: Console, use_base64: bool) -> None:
+    data = random.Random(7).randbytes(3000) + bytes(range(256))
+    console.has_base64 = use_base64
+    try:
+        console.write_file("/tmp/x86lab-console-test.bin", data)
+        assert console.read_file("/tmp/x86lab-console-test.bin") == data
+    finally:
+        console.has_base64 = True
+    digest = console.run_check("md5sum /tmp/x86lab-console-test.bin").split()[0]
+    assert digest == hashlib.md5(data).hexdigest()
+    console.run_check("rm /tmp/x86lab-console-test.bin")
+
+
+def test_hung_command_is_interrupted_and_console_stays_usable(console: Console) -> None:
+    with pytest.raises(CommandTimeout, match="interrupted with \\^C"):
+        console.run("sleep 1000", timeout=1)
+    assert console.run("echo alive").output == "alive\n"
+
+
+def test_over_long_line_is_refused_clearly(console: Console) -> None:
+    with pytest.raises(ValueError, match="exceeds"):
+        console.run("echo " + "x" * MAX_LINE)
