@@ -1,8 +1,8 @@
 """Replay vector files through any runner and say, per file, what passed and what did not.
 
-The comparison is the format's own rule (``FORMAT.md``): every register listed in
-``final.regs`` must match, EFLAGS only outside ``undefined_flags``; every byte of every
-mapped page must match; the exception (or its absence) must match.
+The comparison is the format's rule (``FORMAT.md``), which is the differential
+comparator's: registers, EFLAGS outside ``undefined_flags``, every mapped byte outside
+``undefined_dest``, and the exception must match.
 """
 
 from __future__ import annotations
@@ -13,32 +13,17 @@ from pathlib import Path
 from typing import Callable, Iterable, List, Optional
 
 from differential.case import Case, Outcome, Runner
+from differential.compare import compare
 from vectors.files import Entry, read_vectors
 
 
 def differences(case: Case, expected: Outcome, actual: Outcome) -> List[str]:
-    """Human-readable differences between two outcomes of ``case``; empty when they agree."""
-    found = []
-    if expected.exception != actual.exception:
-        def label(outcome: Outcome) -> str:
-            return outcome.exception.label() if outcome.exception else "no exception"
-        found.append(f"exception: expected {label(expected)}, got {label(actual)}")
-    for name, want in expected.regs.items():
-        got = actual.regs.get(name)
-        mask = ~case.undefined_flags if name == "eflags" else -1
-        if got is None or (got ^ want) & mask:
-            shown = "missing" if got is None else f"{got:#x}"
-            found.append(f"{name}: expected {want:#x}, got {shown}")
-    for base, want_page in expected.memory.items():
-        got_page = actual.memory.get(base, case.memory.get(base))
-        if got_page != want_page:
-            diffs = [i for i in range(len(want_page))
-                     if got_page is None or want_page[i] != got_page[i]]
-            first = diffs[0]
-            got_byte = "missing" if got_page is None else f"{got_page[first]:#04x}"
-            found.append(f"memory {base + first:#x}: expected {want_page[first]:#04x}, got "
-                         f"{got_byte} ({len(diffs)} byte(s) differ in page {base:#x})")
-    return found
+    """Human-readable differences between two outcomes of ``case``; empty when they agree.
+    The comparator is the differential tester's, so a vector passes exactly when the run
+    would not count as a divergence."""
+    if "unimplemented" in actual.notes:
+        return [f"unimplemented: {actual.notes['unimplemented']}"]
+    return [d.render("expected", "got") for d in compare(case, expected, actual)]
 
 
 @dataclass

@@ -35,7 +35,7 @@ def test_failure_is_reported_with_a_reproducer_that_replays_it(tmp_path, capsys)
     path = _file(tmp_path / "bad.jsonl.gz", [nop_pair("fine"), wrong])
     assert main(["vectors", "run", "--engine", "nop", str(tmp_path)]) == EXIT_FAILURE
     out = capsys.readouterr().out
-    assert "eip: expected 0x102, got 0x101" in out
+    assert "eip: expected=0x102 got=0x101" in out
     line = next(text for text in out.splitlines() if "reproduce:" in text)
     argv = shlex.split(line.split("reproduce:", 1)[1])
     assert argv[:2] == ["x86lab", "vectors"] and path in argv
