@@ -1,0 +1,83 @@
+"""Hand-built single-instruction cases for the semantics tests.
+
+``unicorn_check.random_case`` draws every register at random; edge cases (a count of 31,
+a divisor of -1, a bit offset below the base) need exact values instead. ``run`` executes
+one on the reference; ``unicorn_disagreements`` runs the same bytes and state on Unicorn
+too and lists the differences (only the table's undefined flags for this execution are
+masked), so a test's expected values never come from the code under test.
+"""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from differential.case import Case
+from reference import FORMS, Cpu, Form, StepResult
+from reference.isa.decoder import decode
+from reference.tests.conftest import CODE, DATA, STACK_TOP, make_cpu
+from reference.tests.unicorn_check import compare, random_case
+
+PAGE = 4096
+STACK_PAGE = STACK_TOP & ~(PAGE - 1)
+SEGMENTS = ("cs", "ds", "es", "fs", "gs", "ss")
+
+
+def _registers(mode: str, regs: dict) -> dict:
+    """Every register the runner interface wants: zero unless given; EFLAGS bit 1 set."""
+    full = {name: 0 for name in ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")}
+    full.update(eip=CODE, esp=STACK_TOP, eflags=2)
+    if mode == "real16":
+        full.update({seg: 0 for seg in SEGMENTS})
+    full.update(regs)
+    full["eflags"] |= 2
+    return full
+
+
+def make_case(code: bytes, mode: str = "prot32", data: bytes = b"", **regs: int) -> Case:
+    """``code`` at CODE, ``data`` at the start of the data page DATA, a zeroed stack page;
+    in real16 every segment register is 0 so offsets are linear addresses."""
+    memory = {CODE: code.ljust(PAGE, b"\x90"), DATA: data.ljust(PAGE, b"\0"),
+              STACK_PAGE: bytes(PAGE)}
+    return Case(name=f"handmade-{code.hex()}", mode=mode, code=code,
+                regs=_registers(mode, regs), memory=memory)
+
+
+def run(code: bytes, mode: str = "prot32", data: bytes = b"",
+        **regs: int) -> Tuple[Cpu, StepResult]:
+    """Execute one instruction on the reference; the CPU and how the step ended."""
+    cpu = make_cpu(code, mode)
+    cpu.mem.write_bytes(DATA, data)
+    for name, value in _registers(mode, regs).items():
+        cpu.set_reg(name, value)
+    return cpu, cpu.step()
+
+
+def unicorn_disagreements(code: bytes, mode: str = "prot32", data: bytes = b"",
+                          **regs: int) -> List[str]:
+    """What the reference and Unicorn disagree on for this case (empty: they agree)."""
+    probe = make_cpu(code, mode)
+    form = decode(probe, CODE, probe.fetch_byte).form
+    return compare(form, make_case(code, mode, data, **regs))
+
+
+def data_word(cpu: Cpu, offset: int, nbytes: int) -> int:
+    """The little-endian value of ``nbytes`` at DATA + offset after the instruction."""
+    return cpu.read_linear(DATA + offset, nbytes)
+
+
+def forms_of(*mnemonics: str) -> List[Tuple[Form, str]]:
+    """(form, mode) pairs of these mnemonics that the differential tester can run."""
+    return [(form, mode) for form in FORMS if form.mnemonic in mnemonics
+            and not form.untestable for mode in form.modes]
+
+
+def random_disagreements(form: Form, mode: str, seeds: int) -> List[str]:
+    """Seeded random cases of ``form`` (``unicorn_check.random_case``) where the reference
+    and Unicorn differ, one line each."""
+    failures = []
+    for seed in range(seeds):
+        case = random_case(form, mode, seed)
+        problems = compare(form, case)
+        if problems:
+            failures.append(f"{case.code.hex(' ')}: " + "; ".join(problems))
+    return failures
