@@ -76,6 +76,7 @@ class Cpu:
         from reference.step import ReportAndStop  # here to keep the import graph acyclic
         self.delivery = ReportAndStop()
         self.journal: List[Tuple[int, bytes]] = []  # (linear, old bytes) of this insn
+        self.seg_journal: List[Tuple[int, int, int]] = []  # (index, selector, base)
         self.icache: Dict[int, object] = {}  # linear EIP -> decoded Insn
         self.code_pages: Dict[int, bool] = {}  # pages holding cached code
         self.tsc = 0  # instructions retired; RDTSC may read it
@@ -117,6 +118,7 @@ class Cpu:
         """MOV Sreg / POP Sreg: real mode sets base = selector * 16; protected mode asks
         the segment loader (descriptor tables)."""
         selector &= 0xFFFF
+        self.seg_journal.append((index, self.sregs[index], self.seg_base[index]))
         if self.mode == "real16":
             self.sregs[index] = selector
             self.seg_base[index] = selector << 4
@@ -148,10 +150,13 @@ class Cpu:
         self.write_linear(self.seg_base[seg] + offset, nbytes, value)
 
     def rollback(self) -> None:
-        """Undo this instruction's memory writes (newest first)."""
+        """Undo this instruction's memory writes and segment loads (newest first)."""
         for linear, old in reversed(self.journal):
             self.mem.write_bytes(linear, old)
         self.journal.clear()
+        for index, selector, base in reversed(self.seg_journal):
+            self.sregs[index], self.seg_base[index] = selector, base
+        self.seg_journal.clear()
 
     # -- the stack (SS:eSP, width = SS.B, here the mode's default size) ---------------
     def push(self, value: int, size: int) -> None:

@@ -1,20 +1,25 @@
 """The step loop: fetch/decode (cached), execute, and turn guest exceptions into results.
 
 Per instruction: look up the decoded ``Insn`` by linear EIP (decode on a miss), save the
-registers, advance EIP, call the semantics function. A ``Fault`` restores the saved
-registers and undoes the memory journal, so the state is exactly the one before the
-instruction with EIP at it; a trap (``Fault(..., trap=True)``) keeps the state. Then the
-CPU's delivery policy decides what happens: ``ReportAndStop`` (now) reports it in the
-StepResult; the system level will vector through the IVT/IDT instead. ``Unmapped``
-(no test page there) is reported the same way with kind ``"unmapped"`` and vector -1.
+general registers and EFLAGS, advance EIP, run the semantics. A ``Fault`` restores the
+saved registers and undoes the journals (memory writes, segment loads), so the state is
+exactly the one before the instruction with EIP at it; a trap (``Fault(..., trap=True)``)
+keeps the state. Then the CPU's delivery policy decides what happens: ``ReportAndStop``
+(now) reports it in the StepResult; the system level will vector through the IVT/IDT.
+``Unmapped`` (no test page there) is reported with kind ``"unmapped"`` and vector -1.
+
+Speed lives here and in ``_prepare``: each decoded instruction gets an ``execute``
+closure with its operands bound, and ``run`` has a fast path that builds no StepResult;
+when anything is raised it rolls back and replays the instruction through ``step``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 
 from reference.faults import Fault, Unimplemented, Unmapped
 from reference.isa.decoder import decode
+from reference.isa.form import ALWAYS
 from reference.isa.undefined import undefined_for
 from reference.operands import CS
 
@@ -68,78 +73,126 @@ class ReportAndStop:
         return StepException(fault.vector, kind, fault.error_code)
 
 
+def _bind(cpu: Cpu, insn: Insn) -> Callable[[], None]:
+    """A no-argument closure that runs the semantics on this instruction's operands."""
+    fn = insn.fn
+    if fn is None:
+        def missing() -> None:
+            raise Unimplemented(f"no semantics for {insn.form.name} ({insn.raw.hex(' ')})")
+        return missing
+    ops = insn.operands
+    if len(ops) == 0:
+        return lambda: fn(cpu)
+    if len(ops) == 1:
+        a = ops[0]
+        return lambda: fn(cpu, a)
+    if len(ops) == 2:
+        a, b = ops
+        return lambda: fn(cpu, a, b)
+    return lambda: fn(cpu, *ops)
+
+
 def _fetch_decode(cpu: Cpu, linear: int) -> Insn:
     insn = decode(cpu, linear, cpu.fetch_byte)
     from reference.semantics import lookup
     insn.fn = lookup(insn.form)
+    insn.execute = _bind(cpu, insn)
+    rules = insn.form.undefined
+    insn.conditional_undefined = any(rule.when != ALWAYS for rule in rules)
+    insn.fixed_undefined = (insn.form.always_undefined,
+                            any(rule.dest for rule in rules if rule.when == ALWAYS))
     cpu.icache[linear] = insn
     cpu.code_pages[linear >> 12] = True
     cpu.code_pages[(linear + insn.length - 1) >> 12] = True
     return insn
 
 
-def _undefined(insn: Insn) -> tuple:
-    """Evaluate the form's undefined rules with the operands' values before execution."""
+def _undefined(insn: Insn) -> Tuple[int, bool]:
+    """Evaluate the form's undefined rules with the operands' values before execution:
+    the count (last operand, low 5 bits) of shifts, the source of BSF/BSR."""
+    if not insn.conditional_undefined:
+        return insn.fixed_undefined
     form = insn.form
     operands = insn.operands
-    conditional = [rule.when for rule in form.undefined if rule.when != "always"]
-    count = source = None
-    if any(when.startswith("count") for when in conditional):
-        count = operands[-1].read() & 0x1F
-    if "source==0" in conditional:
-        source = operands[-1].read()
-    size = operands[0].size if operands else 0
-    return undefined_for(form, size, count, source)
+    last = operands[-1].read()
+    size = operands[0].size
+    return undefined_for(form, size, count=last & 0x1F, source=last)
 
 
 def step(cpu: Cpu) -> StepResult:
     """Execute one instruction at CS:EIP and report how it ended."""
     eip = cpu.eip
     linear = (cpu.seg_base[CS] + eip) & 0xFFFFFFFF
-    saved = (cpu.regs[:], cpu.flags.value, cpu.sregs[:], cpu.seg_base[:])
+    regs, flags = cpu.regs[:], cpu.flags.value
     cpu.journal.clear()
+    cpu.seg_journal.clear()
     insn = None
     undefined = (0, False)
     try:
         insn = cpu.icache.get(linear)
         if insn is None:
             insn = _fetch_decode(cpu, linear)
-        if insn.form.undefined:
-            undefined = _undefined(insn)
+        undefined = _undefined(insn)
         cpu.insn = insn
         cpu.eip = (eip + insn.length) & (0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF)
-        if insn.fn is None:
-            raise Unimplemented(f"no semantics for {insn.form.name} ({insn.raw.hex(' ')})")
-        insn.fn(cpu, *insn.operands)
+        insn.execute()
     except Fault as fault:
         if not fault.trap:
-            _restore(cpu, eip, saved)
+            _restore(cpu, eip, regs, flags)
         return StepResult(cpu.delivery.deliver(cpu, fault), insn, *undefined)
     except Unmapped as miss:
-        _restore(cpu, eip, saved)
+        _restore(cpu, eip, regs, flags)
         return StepResult(StepException(-1, "unmapped", None), insn, *undefined,
                           unmapped_address=miss.address)
     except BaseException:
-        _restore(cpu, eip, saved)  # a Python bug: leave the state clean, then raise
+        _restore(cpu, eip, regs, flags)  # a Python bug: leave the state clean, then raise
         raise
     cpu.tsc += 1
     return StepResult(None, insn, undefined[0], undefined[1], cpu.halted)
 
 
-def _restore(cpu: Cpu, eip: int, saved: tuple) -> None:
-    regs, flags, sregs, seg_base = saved
+def _restore(cpu: Cpu, eip: int, regs: list, flags: int) -> None:
     cpu.regs[:] = regs
     cpu.flags.value = flags
-    cpu.sregs[:] = sregs
-    cpu.seg_base[:] = seg_base
     cpu.eip = eip
     cpu.rollback()
 
 
 def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
-    """Step up to ``limit`` instructions; stop early at an exception or HLT."""
-    for _ in range(limit):
-        result = step(cpu)
+    """Execute up to ``limit`` instructions; stop at an exception or HLT and return that
+    step's StepResult (None if the limit was reached). Same results as calling ``step``
+    ``limit`` times: an instruction that raises is rolled back and replayed by ``step``."""
+    icache = cpu.icache
+    seg_base = cpu.seg_base
+    journal = cpu.journal
+    seg_journal = cpu.seg_journal
+    ip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
+    done = 0
+    while done < limit:
+        eip = cpu.eip
+        insn = icache.get((seg_base[CS] + eip) & 0xFFFFFFFF)
+        if insn is None:
+            result = step(cpu)
+        else:
+            regs, flags = cpu.regs[:], cpu.flags.value
+            if journal:
+                journal.clear()
+            if seg_journal:
+                seg_journal.clear()
+            cpu.insn = insn
+            cpu.eip = (eip + insn.length) & ip_mask
+            try:
+                insn.execute()
+            except BaseException:
+                _restore(cpu, eip, regs, flags)
+                result = step(cpu)
+            else:
+                cpu.tsc += 1
+                done += 1
+                if cpu.halted:
+                    return StepResult(None, insn, *_undefined(insn), halted=True)
+                continue
+        done += 1
         if result.exception is not None or result.halted:
             return result
     return None

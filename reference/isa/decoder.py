@@ -64,7 +64,8 @@ class Insn:
     """
 
     __slots__ = ("form", "operands", "length", "opsize", "adsize", "seg", "rep", "lock",
-                 "cond", "reg", "raw", "fn", "opcode")
+                 "cond", "reg", "raw", "fn", "opcode", "execute", "conditional_undefined",
+                 "fixed_undefined")
 
     def __init__(self) -> None:
         self.fn: Optional[Callable[..., None]] = None
