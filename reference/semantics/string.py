@@ -9,9 +9,9 @@ and wrap at 64 KiB, the upper halves stay as they were.
 REP follows the SDM's "REP/REPE/REPNE" Operation: test the count before each iteration
 (so ECX = 0 does nothing, not even a memory access), decrement after it, and for CMPS/
 SCAS stop early on ZF. F2 on MOVS/STOS/LODS/INS/OUTS repeats exactly like F3, as the
-hardware does. All iterations run in one step. A fault in iteration k rolls the whole
-instruction back (the step loop's journal), where a CPU would keep k-1 iterations done;
-the difference is visible only for a fault part-way through a REP.
+hardware does. All iterations run in one step unless one faults part-way (see
+``_repeat``): then the step ends early with the finished iterations kept, EIP on the
+instruction, and the next step raises the fault.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Callable
 
 from reference.cpu import Cpu
+from reference.faults import Fault, Unmapped
 from reference.operands import Operand
 from reference.semantics import implements
 from reference.semantics.misc import port_in, port_out
@@ -51,13 +52,29 @@ def _step(cpu: Cpu, size: int) -> int:
 def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False) -> None:
     """Run one iteration, or all of them under a REP prefix (SDM REP Operation):
     WHILE count != 0: iterate; count -= 1; for CMPS/SCAS exit if REPE and ZF = 0 or if
-    REPNE and ZF = 1."""
+    REPNE and ZF = 1.
+
+    ``once`` does every access that can fault before it changes any state, so an
+    iteration either happens whole or not at all. When iteration k > 1 faults, the
+    instruction stops there as if interrupted between iterations (EIP back on it, k-1
+    iterations kept, which the SDM allows at any iteration boundary); executing it again
+    raises the fault with exactly the state hardware shows at that fault.
+    """
     rep = cpu.insn.rep
     if rep is None:
         once()
         return
+    first = True
     while count_register(cpu) != 0:
-        once()
+        try:
+            once()
+        except (Fault, Unmapped):
+            if first:
+                raise  # nothing done yet: an ordinary fault of this instruction
+            cpu.eip = (cpu.eip - cpu.insn.length) & (0xFFFFFFFF if cpu.default_size == 32
+                                                     else 0xFFFF)
+            return
+        first = False
         if add_at_address_size(cpu, ECX, -1) == 0:
             return
         if compares and rep == "rep" and not cpu.flags.zf:
