@@ -1,0 +1,122 @@
+"""The step loop's contract: faults roll back, traps keep state, unmapped accesses end the
+instruction cleanly, the decoded-instruction cache notices self-modifying code, and
+``run`` gives the same results as repeated ``step``."""
+
+from __future__ import annotations
+
+from reference import Cpu, SparseMemory
+from reference.faults import GP, UD, Fault
+from reference.operands import DS
+from reference.tests.conftest import CODE, DATA, make_cpu
+
+
+def test_fault_restores_registers_memory_and_eip() -> None:
+    cpu = make_cpu(bytes.fromhex("90"), eax=7)
+    cpu.step()  # decode and cache the NOP, then give it a body that writes, then faults
+    insn = cpu.icache[CODE]
+
+    def write_then_fault() -> None:
+        cpu.regs[0] = 99
+        cpu.flags.cf = 1
+        cpu.write(DS, DATA, 4, 0xDEADBEEF)
+        raise Fault(GP, 0)
+
+    insn.execute = write_then_fault
+    cpu.set_reg("eip", CODE)
+    result = cpu.step()
+    assert result.exception == (GP, "fault", 0)
+    assert (cpu.get_reg("eax"), cpu.get_reg("eip"), cpu.flags.cf) == (7, CODE, 0)
+    assert cpu.mem.pages()[DATA][:4] == bytes(4)
+
+
+def test_unmapped_push_rolls_back_the_partial_pusha() -> None:
+    mem = SparseMemory()
+    mem.map(0x1000, bytes.fromhex("60"))     # PUSHA
+    mem.map(0x5000, bytes(4096))
+    cpu = Cpu(mem, "prot32")
+    cpu.set_reg("eip", 0x1000)
+    cpu.set_reg("esp", 0x5010)               # four pushes fit, the fifth is unmapped
+    result = cpu.step()
+    assert result.exception == (-1, "unmapped", None)
+    assert result.unmapped_address == 0x4FFC
+    assert (cpu.get_reg("esp"), cpu.get_reg("eip")) == (0x5010, 0x1000)
+    assert mem.pages()[0x5000] == bytes(4096)
+
+
+def test_pop_ss_in_prot32_without_descriptor_tables_is_gp_with_the_selector() -> None:
+    cpu = make_cpu(bytes.fromhex("17"))
+    cpu.write(2, 0x3800, 4, 0x0008)          # SS:ESP holds selector 8
+    result = cpu.step()
+    assert result.exception == (GP, "fault", 0x0008)
+    assert cpu.get_reg("esp") == 0x3800
+
+
+def test_undefined_opcode_reports_ud_at_the_instruction() -> None:
+    cpu = make_cpu(bytes.fromhex("0f 04"))
+    result = cpu.step()
+    assert result.exception == (UD, "fault", None) and result.insn is None
+    assert cpu.get_reg("eip") == CODE
+
+
+def test_fetch_from_unmapped_memory_is_unmapped() -> None:
+    cpu = make_cpu(b"\x90")
+    cpu.set_reg("eip", 0x9000)
+    assert cpu.step().exception == (-1, "unmapped", None)
+
+
+def test_instruction_crossing_into_an_unmapped_page() -> None:
+    mem = SparseMemory()
+    mem.map(0x1000, bytes(4094) + b"\xb8\x01")  # MOV EAX, imm32 cut by the page end
+    cpu = Cpu(mem, "prot32")
+    cpu.set_reg("eip", 0x1FFE)
+    assert cpu.step().exception == (-1, "unmapped", None)
+
+
+def test_self_modifying_code_is_decoded_again() -> None:
+    # 0x1000: MOV BYTE [0x1008], 0x40 (INC EAX); 0x1007: NOP; 0x1008: NOP
+    code = bytes.fromhex("c6 05 08 10 00 00 40 90 90")
+    cpu = make_cpu(code, eax=1)
+    cpu.set_reg("eip", CODE + 8)
+    cpu.step()                               # caches the NOP at 0x1008
+    cpu.set_reg("eip", CODE)
+    for _ in range(3):
+        assert cpu.step().exception is None
+    assert cpu.get_reg("eax") == 2
+
+
+def test_eflags_bit_1_always_reads_one() -> None:
+    cpu = make_cpu(b"\x90")
+    cpu.set_reg("eflags", 0)
+    assert cpu.get_reg("eflags") == 0x2
+
+
+def test_register_names_alias_the_same_storage() -> None:
+    cpu = make_cpu(b"\x90", eax=0x12345678)
+    assert (cpu.get_reg("ax"), cpu.get_reg("al"), cpu.get_reg("ah")) == (0x5678, 0x78, 0x56)
+    cpu.set_reg("ah", 0xAB)
+    cpu.set_reg("bl", 0x1FF)                 # wider values are truncated to the register
+    assert (cpu.get_reg("eax"), cpu.get_reg("ebx")) == (0x1234AB78, 0xFF)
+
+
+def test_real_mode_uses_selector_times_16() -> None:
+    mem = SparseMemory()
+    mem.map(0x12000, bytes.fromhex("8b 07"))  # MOV AX, [BX]
+    mem.map(0x20000, bytes(4096))
+    mem.write_int(0x20010, 2, 0xBEEF)
+    cpu = Cpu(mem, "real16")
+    cpu.set_reg("cs", 0x1200)
+    cpu.set_reg("ds", 0x2000)
+    cpu.set_reg("ebx", 0x10)
+    assert cpu.step().exception is None
+    assert (cpu.get_reg("ax"), cpu.get_reg("eip")) == (0xBEEF, 2)
+
+
+def test_run_matches_step_and_stops_at_the_fault() -> None:
+    code = bytes.fromhex("40 40 40 0f 0b 40")  # INC EAX x3, UD2
+    by_step, by_run = make_cpu(code), make_cpu(code)
+    results = [by_step.step() for _ in range(4)]
+    final = by_run.run(100)
+    assert final is not None and final.exception == results[-1].exception == (UD, "fault",
+                                                                              None)
+    assert by_run.get_reg("eax") == by_step.get_reg("eax") == 3
+    assert by_run.get_reg("eip") == by_step.get_reg("eip") == CODE + 3
