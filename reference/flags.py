@@ -96,35 +96,32 @@ class Flags:
         """Replace the flags in ``mask`` with ``bits`` (both EFLAGS masks)."""
         self.value = (self.value & ~mask) | (bits & mask)
 
-    def after_add(self, a: int, b: int, total: int, size: int, keep_cf: bool = False) -> None:
-        """Flags of ``a + b (+ carry) = total`` (total unmasked), SDM ADD/ADC/INC."""
-        mask = (1 << size) - 1
-        result = total & mask
-        sign = 1 << (size - 1)
+    def _arith(self, a: int, b: int, total: int, size: int, carry: bool, overflow: int,
+               keep_cf: bool) -> None:
+        """Shared tail of after_add/after_sub: SF ZF PF from the result, AF from bit 4 of
+        a ^ b ^ total (the carry or borrow out of the low nibble), CF and OF as given."""
+        result = total & ((1 << size) - 1)
         bits = self._szp(result, size)
-        if total > mask:
+        if carry:
             bits |= CF
         if (a ^ b ^ total) & 0x10:
             bits |= AF
-        if (~(a ^ b) & (a ^ result)) & sign:  # same-signed inputs, result sign differs
+        if overflow & (1 << (size - 1)):
             bits |= OF
         changed = STATUS & ~CF if keep_cf else STATUS
         self.value = (self.value & ~changed) | (bits & changed)
 
+    def after_add(self, a: int, b: int, total: int, size: int, keep_cf: bool = False) -> None:
+        """Flags of ``a + b (+ carry) = total`` (total unmasked), SDM ADD/ADC/INC. OF: the
+        inputs share a sign that the result does not have."""
+        result = total & ((1 << size) - 1)
+        self._arith(a, b, total, size, total >> size != 0, ~(a ^ b) & (a ^ result), keep_cf)
+
     def after_sub(self, a: int, b: int, total: int, size: int, keep_cf: bool = False) -> None:
-        """Flags of ``a - b (- borrow) = total`` (total unmasked, may be negative)."""
-        mask = (1 << size) - 1
-        result = total & mask
-        sign = 1 << (size - 1)
-        bits = self._szp(result, size)
-        if total < 0:
-            bits |= CF
-        if (a ^ b ^ total) & 0x10:
-            bits |= AF
-        if ((a ^ b) & (a ^ result)) & sign:  # different-signed inputs, result sign of b
-            bits |= OF
-        changed = STATUS & ~CF if keep_cf else STATUS
-        self.value = (self.value & ~changed) | (bits & changed)
+        """Flags of ``a - b (- borrow) = total`` (total unmasked, may be negative). OF: the
+        inputs differ in sign and the result's sign differs from ``a``'s."""
+        result = total & ((1 << size) - 1)
+        self._arith(a, b, total, size, total < 0, (a ^ b) & (a ^ result), keep_cf)
 
     def after_logic(self, result: int, size: int) -> None:
         """AND/OR/XOR/TEST: OF = CF = 0, SF ZF PF from the result, AF undefined (0 here)."""
