@@ -19,5 +19,5 @@ class RelayConfig:
     resolver: Resolver = system_resolver
     ping_interval: float = 20.0
     """WebSocket keepalive; a client that stops answering pings is dropped after as long."""
-    max_message: int = 1 << 20
+    max_message: int = 256 * 1024
     """Largest WebSocket message accepted; v86 sends one TCP segment per DATA."""

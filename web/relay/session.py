@@ -56,10 +56,17 @@ class WispSession:
         finally:
             self.closed = True
             watchdog.cancel()
-            tasks = [s.task for s in self.streams.values() if s.task is not None]
+            await self._end_streams()
+            await asyncio.gather(watchdog, return_exceptions=True)
+
+    async def _end_streams(self) -> None:
+        """End every stream and wait for each to release; cancellation is repeated
+        because one can be lost inside ``wait_for`` on Python 3.11 (see Stream.end)."""
+        pending = {s.task for s in self.streams.values() if s.task is not None}
+        while pending:
             for stream in list(self.streams.values()):
                 stream.end(None, "client connection ended")
-            await asyncio.gather(watchdog, *tasks, return_exceptions=True)
+            _done, pending = await asyncio.wait(pending, timeout=1.0)
 
     async def send(self, frame: bytes) -> None:
         """Send one packet; a client that will not read for the idle time is dropped."""

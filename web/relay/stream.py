@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from web.relay.session import WispSession
 
 READ_CHUNK = 32 * 1024
+QUEUE_BYTES = 1 << 20
+"""Client bytes one stream may hold queued. v86 sends one TCP segment (<= 1.5 KiB) per
+DATA, so 128 credits are ~192 KiB; the cap stops a client from parking large packets."""
 
 
 class Stream:
@@ -29,6 +32,7 @@ class Stream:
         self.id = stream_id
         self.target = target
         self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.queued_bytes = 0
         self.writer: Optional[asyncio.StreamWriter] = None
         self.close_reason: Optional[int] = None
         self.last_activity = time.monotonic()
@@ -36,6 +40,7 @@ class Stream:
         self._why = "finished"
         self._running = False
         self._ended = False
+        self._releasing = False
 
     # -- called by the session -------------------------------------------------------
     def start(self) -> None:
@@ -44,18 +49,26 @@ class Stream:
     def accept_data(self, payload: bytes) -> None:
         """Queue client bytes; a client that ignores its credit is cut off, not buffered."""
         self.queue.put_nowait(payload)
+        self.queued_bytes += len(payload)
         self.last_activity = time.monotonic()
         if self.queue.qsize() > 2 * self.session.limits.buffer_packets:
             self.end(frames.REASON_THROTTLED, "client overran its CONTINUE credit")
+        elif self.queued_bytes > QUEUE_BYTES:
+            self.end(frames.REASON_THROTTLED, f"over {QUEUE_BYTES} bytes queued")
 
     def end(self, reason: Optional[int], why: str) -> None:
-        """Stop the stream; ``reason`` is sent to the client as CLOSE unless None."""
-        if self._ended:
+        """Stop the stream; ``reason`` is sent to the client as CLOSE unless None.
+
+        Calling it again re-sends the cancellation: Python 3.11's ``wait_for`` can swallow
+        one that lands as its inner call completes (CPython gh-86296).
+        """
+        if self._releasing:
             return
-        self._ended = True
-        if self.close_reason is None:
-            self.close_reason = reason
-        self._why = why
+        if not self._ended:
+            self._ended = True
+            if self.close_reason is None:
+                self.close_reason = reason
+            self._why = why
         if self._running and self.task is not None:
             self.task.cancel()
         # else: ``run`` has not started yet (a task cancelled before its first step
@@ -98,6 +111,8 @@ class Stream:
             self.close_reason, self._why = frames.REASON_UNREACHABLE, f"connect failed: {exc}"
             return False
         self._reader = reader
+        if self._ended:  # cancelled just as the connect completed (see ``end``)
+            return False
         log_event("stream_open", client=session.client, stream=self.id,
                   host=target.hostname, address=str(decision.address), port=target.port)
         await session.send(frames.encode_continue(self.id, session.limits.buffer_packets))
@@ -123,8 +138,9 @@ class Stream:
         bucket = session.ledger.bucket(session.client)
         buffer = session.limits.buffer_packets
         consumed = 0
-        while True:
+        while not self._ended:
             payload = await self.queue.get()
+            self.queued_bytes -= len(payload)
             await bucket.take(len(payload))
             writer.write(payload)
             await writer.drain()
@@ -139,7 +155,7 @@ class Stream:
     async def _to_client(self) -> None:
         session = self.session
         bucket = session.ledger.bucket(session.client)
-        while True:
+        while not self._ended:
             chunk = await self._reader.read(READ_CHUNK)
             if not chunk:
                 self.close_reason, self._why = frames.REASON_VOLUNTARY, "destination closed"
@@ -150,7 +166,7 @@ class Stream:
             self.last_activity = time.monotonic()
 
     async def _release(self) -> None:
-        self._ended = True
+        self._ended = self._releasing = True
         session = self.session
         if self.writer is not None:
             self.writer.close()

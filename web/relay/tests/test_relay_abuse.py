@@ -134,16 +134,18 @@ def test_idle_stream_is_closed_with_data_timeout(site):
     assert run(scenario()) == frames.REASON_DATA_TIMEOUT
 
 
-def test_client_ignoring_its_credit_is_cut_off(site):
+@pytest.mark.parametrize("buffer, count, size", [(4, 20, 1000), (128, 6, 250_000)],
+                         ids=["packets-over-credit", "bytes-over-cap"])
+def test_client_ignoring_its_credit_is_cut_off(site, buffer, count, size):
     port, _ = site
-    config = _config(port, buffer_packets=4, bytes_per_second=1000)
+    config = _config(port, buffer_packets=buffer, bytes_per_second=1000)
 
     async def scenario():
         async with running_relay(config) as (url, _relay):
             async with connect(url) as ws:
                 await ws.send(frames.encode_connect(1, "127.0.0.1", port))
-                for _ in range(20):
-                    await ws.send(frames.encode(frames.DATA, 1, b"x" * 1000))
+                for _ in range(count):
+                    await ws.send(frames.encode(frames.DATA, 1, b"x" * size))
                 return await close_reason_for(ws, 1)
 
     assert run(scenario()) == frames.REASON_THROTTLED
