@@ -182,9 +182,9 @@ def ensure_image(
     """
     if kernel not in KERNELS:
         raise ImageError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    extras = rootfs.user_entries(overlays, adds)
     store = cache_dir("images")
     busybox_pkg = debs.resolve(BUSYBOX_PACKAGE, store)
-    extras = rootfs.user_entries(overlays, adds)
     kernel_inputs = (
         tiny.inputs()
         if kernel == "tiny"
