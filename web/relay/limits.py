@@ -87,12 +87,15 @@ class ClientLedger:
     def bucket(self, client: str) -> TokenBucket:
         return self._share(client).bucket
 
-    def open_connection(self, client: str) -> bool:
+    def _acquire(self, client: str, counter: str, cap: int) -> bool:
         share = self._share(client)
-        if share.connections >= self.limits.connections_per_client:
+        if getattr(share, counter) >= cap:
             return False
-        share.connections += 1
+        setattr(share, counter, getattr(share, counter) + 1)
         return True
+
+    def open_connection(self, client: str) -> bool:
+        return self._acquire(client, "connections", self.limits.connections_per_client)
 
     def close_connection(self, client: str) -> None:
         share = self._share(client)
@@ -101,11 +104,7 @@ class ClientLedger:
             del self.clients[client]  # forget idle clients so the table cannot grow
 
     def open_stream(self, client: str) -> bool:
-        share = self._share(client)
-        if share.streams >= self.limits.streams_per_client:
-            return False
-        share.streams += 1
-        return True
+        return self._acquire(client, "streams", self.limits.streams_per_client)
 
     def close_stream(self, client: str) -> None:
         self._share(client).streams -= 1
