@@ -47,10 +47,18 @@ def reads(case: Case) -> Set[int]:
     return memory.read_addresses
 
 
+def code_addresses(case: Case) -> Set[int]:
+    """Where ``case.code`` sits: CS base + EIP onwards. The generator may draw more bytes
+    than the instruction uses; they stay, so memory still holds ``case.code`` as the
+    runner interface promises (Unicorn translates up to its end)."""
+    start = ((case.regs.get("cs", 0) << 4) if case.mode == "real16" else 0) + case.regs["eip"]
+    return {(start + i) & 0xFFFFFFFF for i in range(len(case.code))}
+
+
 def sparse_case(case: Case) -> Case:
     """The same case with every byte the instruction does not read set to one fill byte
     (the most common byte of the original pages, so all-00/all-FF pages stay as they were)."""
-    kept = reads(case)
+    kept = reads(case) | code_addresses(case)
     counts: Counter = Counter()
     for data in case.memory.values():
         counts.update(data)
