@@ -1,0 +1,175 @@
+"""String instructions with REP/REPE/REPNE (SDM Vol. 2B: MOVS, CMPS, STOS, LODS, SCAS, REP).
+
+Two kinds of check: a sweep of every string form against Unicorn over prefixes (66, 67,
+F3, F2, a segment override), DF and counts; and hand-computed cases from the SDM's
+Operation text with Python doing the arithmetic (bytes copied, where REPE stops, the
+strlen idiom, SI/DI/CX wrapping at 64 KiB, a fault part-way through a REP).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+from differential.case import Case
+from reference import Cpu, SparseMemory, StepResult
+from reference.flags import CF, DF, SF, ZF
+from reference.tests.conftest import CODE, DATA
+from reference.tests.handmade import forms_of, make_case
+from reference.tests.unicorn_check import compare
+
+PAGE = 4096
+SOURCE, DEST = DATA + 0x100, DATA + 0x800  # eSI and eDI start here, room both ways
+STRING_FORMS = forms_of("MOVS", "CMPS", "STOS", "LODS", "SCAS")
+
+
+def _case(code: bytes, mode: str, data: bytes, extra: Optional[Dict[int, bytes]] = None,
+          **regs: int) -> Case:
+    """A handmade case with ``data`` in the data page and optional ``extra`` pages."""
+    case = make_case(code, mode, data, **regs)
+    memory = dict(case.memory)
+    for base, content in (extra or {}).items():
+        memory[base] = content.ljust(PAGE, b"\0")
+    return dataclasses.replace(case, memory=memory)
+
+
+def _run(case: Case) -> Tuple[Cpu, StepResult]:
+    """One step of ``case`` on the reference."""
+    memory = SparseMemory()
+    for base, content in case.memory.items():
+        memory.map(base, content)
+    cpu = Cpu(memory, case.mode)
+    for name, value in case.regs.items():
+        cpu.set_reg(name, value)
+    return cpu, cpu.step()
+
+
+def _sweep_data(seed: int) -> bytes:
+    """Seeded bytes where the first 6 bytes at eDI equal those at eSI, so REPE CMPS
+    runs a few iterations before it stops and REPNE stops at once."""
+    data = bytearray(random.Random(seed).randbytes(PAGE))
+    data[0x800:0x806] = data[0x100:0x106]
+    return bytes(data)
+
+
+@pytest.mark.parametrize("form,mode", STRING_FORMS,
+                         ids=[f"{f.name}-{m}" for f, m in STRING_FORMS])
+def test_string_form_sweep_agrees_with_unicorn(form, mode) -> None:
+    """Every prefix combination, DF 0/1, counts 0/1/7 and a segment override; 16-bit
+    addressing with junk in the upper halves of ECX/ESI/EDI, which must survive."""
+    failures: List[str] = []
+    opcode = bytes(form.enc.opcode)
+    for seed, (opsize, adsize, rep, seg, df, count) in enumerate(
+            (o, a, r, s, d, c) for o in (b"", b"\x66") for a in (b"", b"\x67")
+            for r in (b"", b"\xf3", b"\xf2") for s in (b"", b"\x26") for d in (0, DF)
+            for c in (0, 1, 7)):
+        wide = (adsize == b"") == (mode == "prot32")  # 32-bit addressing?
+        junk = 0 if wide else 0x5A5A0000
+        data = _sweep_data(seed)
+        code = opsize + adsize + rep + seg + opcode
+        case = _case(code, mode, data, ecx=junk | count, esi=junk | SOURCE,
+                     edi=junk | DEST, eax=int.from_bytes(data[0x80C:0x810], "little"),
+                     eflags=0x2 | df | 0x8D5)
+        problems = compare(form, case)
+        if problems:
+            failures.append(f"{code.hex(' ')} df={df >> 10} count={count}: {problems}")
+    assert not failures, "\n".join(failures[:5])
+
+
+def test_rep_movsb_copies_count_bytes_upward() -> None:
+    data = bytes(range(256)) * 16
+    cpu, result = _run(_case(b"\xf3\xa4", "prot32", data, ecx=37, esi=SOURCE, edi=DEST))
+    assert result.exception is None
+    assert cpu.mem.read_bytes(DEST, 37) == data[0x100:0x100 + 37]
+    assert cpu.mem.read_bytes(DEST + 37, 1) == data[0x800 + 37:0x800 + 38]  # untouched
+    assert (cpu.get_reg("ecx"), cpu.get_reg("esi"), cpu.get_reg("edi")) == \
+        (0, SOURCE + 37, DEST + 37)
+
+
+def test_rep_movsd_with_df_copies_downward() -> None:
+    data = random.Random(1).randbytes(PAGE)
+    cpu, result = _run(_case(b"\xf3\xa5", "prot32", data, ecx=4, esi=SOURCE, edi=DEST,
+                             eflags=0x2 | DF))
+    assert result.exception is None
+    # elements at SOURCE, SOURCE-4, -8, -12 land at DEST, DEST-4, -8, -12
+    assert cpu.mem.read_bytes(DEST - 12, 16) == data[0x100 - 12:0x100 + 4]
+    assert (cpu.get_reg("esi"), cpu.get_reg("edi")) == (SOURCE - 16, DEST - 16)
+
+
+def test_rep_with_zero_count_touches_nothing() -> None:
+    """WHILE CountReg != 0 is tested first: no access at all, so unmapped eSI is fine."""
+    cpu, result = _run(_case(b"\xf3\xa5", "prot32", b"", ecx=0, esi=0x7FFF0000, edi=DEST))
+    assert result.exception is None
+    assert (cpu.eip, cpu.get_reg("esi"), cpu.get_reg("edi")) == (CODE + 2, 0x7FFF0000, DEST)
+
+
+def test_f2_on_movs_repeats_like_f3() -> None:
+    data = bytes(range(256)) * 16
+    cpu, _ = _run(_case(b"\xf2\xa4", "prot32", data, ecx=5, esi=SOURCE, edi=DEST))
+    assert cpu.mem.read_bytes(DEST, 5) == data[0x100:0x105] and cpu.get_reg("ecx") == 0
+
+
+def test_repe_cmpsb_stops_at_first_difference() -> None:
+    data = bytearray(PAGE)
+    data[0x100:0x108] = b"abcdXefg"
+    data[0x800:0x808] = b"abcdYefg"
+    cpu, _ = _run(_case(b"\xf3\xa6", "prot32", bytes(data), ecx=8, esi=SOURCE, edi=DEST))
+    assert (cpu.get_reg("ecx"), cpu.get_reg("esi"), cpu.get_reg("edi")) == \
+        (8 - 5, SOURCE + 5, DEST + 5)
+    flags = cpu.get_reg("eflags")
+    # "X" - "Y" = -1: borrow (CF), negative (SF), not zero
+    assert flags & (CF | SF | ZF) == CF | SF
+
+
+def test_repne_scasb_strlen_idiom() -> None:
+    """ECX = -1, AL = 0, REPNE SCASB: afterwards NOT ECX - 1 is the string's length."""
+    text = b"hello, world"
+    data = bytearray(PAGE)
+    data[0x800:0x800 + len(text)] = text
+    cpu, _ = _run(_case(b"\xf2\xae", "prot32", bytes(data), ecx=0xFFFFFFFF, edi=DEST,
+                        eax=0x41414100))
+    assert (~cpu.get_reg("ecx") & 0xFFFFFFFF) - 1 == len(text)
+    assert cpu.get_reg("edi") == DEST + len(text) + 1 and cpu.flags.zf == 1
+
+
+def test_16_bit_addressing_wraps_si_di_and_keeps_upper_halves() -> None:
+    """67 A4 in prot32: SI and DI step from FFFF to 0000 (64 KiB wrap), CX counts; the
+    upper halves of ESI/EDI/ECX are not part of the address and must not change."""
+    extra = {0xF000: bytes(PAGE - 1) + b"\xab"}  # linear 0xFFFF holds AB
+    case = _case(b"\x67\xf3\xa4", "prot32", b"", extra, ecx=0x77770001,
+                 esi=0x1234FFFF, edi=0x5678FFFF)
+    cpu, result = _run(case)
+    assert result.exception is None
+    assert (cpu.get_reg("esi"), cpu.get_reg("edi"), cpu.get_reg("ecx")) == \
+        (0x12340000, 0x56780000, 0x77770000)
+    assert compare(forms_of("MOVS")[0][0], case) == []
+
+
+def test_real_mode_source_override_and_es_destination() -> None:
+    """26 A4 in real mode: the source is ES:SI (override), the destination ES:DI always."""
+    es, ds = 0x0200, 0x0100  # bases 0x2000 and 0x1000
+    data = bytearray(PAGE)
+    data[0x10] = 0xC3        # ES:0010 (linear 0x2010): the overridden source
+    case = _case(b"\x26\xa4", "real16", bytes(data), es=es, ds=ds, esi=0x10, edi=0x20)
+    cpu, _ = _run(case)
+    assert cpu.mem.read_bytes(0x2020, 1) == b"\xc3"
+    assert compare(forms_of("MOVS")[0][0], case) == []
+
+
+def test_rep_fault_part_way_keeps_finished_iterations() -> None:
+    """REP MOVSB reading across into an unmapped page: the first step stops at the
+    iteration boundary (2 bytes done, EIP on the instruction); the second raises the
+    fault with that state, which is what the hardware shows at the fault."""
+    stack_page = {0x3000: bytes(PAGE - 2) + b"\x11\x22"}
+    case = _case(b"\xf3\xa4", "prot32", b"", stack_page, ecx=5, esi=0x3FFE, edi=DEST)
+    cpu, first = _run(case)
+    assert first.exception is None and cpu.eip == CODE
+    state = (cpu.get_reg("ecx"), cpu.get_reg("esi"), cpu.get_reg("edi"))
+    assert state == (3, 0x4000, DEST + 2)
+    assert cpu.mem.read_bytes(DEST, 2) == b"\x11\x22"
+    second = cpu.step()
+    assert second.exception.kind == "unmapped" and cpu.eip == CODE
+    assert (cpu.get_reg("ecx"), cpu.get_reg("esi"), cpu.get_reg("edi")) == state
