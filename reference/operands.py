@@ -203,3 +203,19 @@ class Mem(Operand):
         dword, a far pointer's selector)."""
         return Mem(self.cpu, size, self.seg, self.base, self.index, self.scale,
                    self.disp + delta, self.admask.bit_length())
+
+
+class FarMem(Mem):
+    """m16:16 / m16:32 (LDS, JMP FAR [mem]): ``read()`` is the offset (operand size),
+    ``selector`` the word after it; the same interface as FarPtr, so one semantics
+    function serves the immediate and the memory form."""
+
+    __slots__ = ()
+
+    def __init__(self, cpu: Cpu, mem: Mem) -> None:
+        Mem.__init__(self, cpu, mem.size, mem.seg, mem.base, mem.index, mem.scale, mem.disp,
+                     mem.admask.bit_length())
+
+    @property
+    def selector(self) -> int:
+        return self.cpu.read(self.seg, (self.offset() + (self.size >> 3)) & self.admask, 2)

@@ -14,7 +14,20 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Union
 from reference.faults import GP, UD, Fault
 from reference.isa.form import FIXED_REGS, SEG_NAMES, Form
 from reference.isa.table import FORMS
-from reference.operands import CS, DS, ES, SS, FarPtr, Imm, Mem, Operand, Rel, SegReg, gpr
+from reference.operands import (
+    CS,
+    DS,
+    ES,
+    SS,
+    FarMem,
+    FarPtr,
+    Imm,
+    Mem,
+    Operand,
+    Rel,
+    SegReg,
+    gpr,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -195,6 +208,8 @@ def decode(cpu: Cpu, linear: int, fetch: Callable[[int], int]) -> Insn:
 def _size(letter: str, opsize: int) -> int:
     if letter in ("v", "z", "vw"):
         return opsize
+    if letter == "a":
+        return 2 * opsize
     return {"b": 8, "w": 16, "d": 32, "q": 64}[letter]
 
 
@@ -215,6 +230,9 @@ def _operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm: int
             if kind == "M":
                 raise Fault(UD)
             return gpr(cpu, rm, _size(letters, opsize))
+        if letters == "p":
+            mem = _modrm_memory(cpu, reader, mod, rm, adsize, insn.seg, opsize)
+            return FarMem(cpu, mem)
         size = 16 if letters == "vw" else (_size(letters, opsize) if letters else opsize)
         return _modrm_memory(cpu, reader, mod, rm, adsize, insn.seg, size)
     if kind == "G":

@@ -14,9 +14,10 @@ Encodings are written as in the SDM's opcode column: ``"01 /r"``, ``"0F AF /r"``
 
 Sizes: ``b`` 8, ``w`` 16, ``d`` 32, ``v`` the operand size (16/32), ``z`` operand size
 for immediates (16 or 32), ``q`` 64, ``vw`` operand size for a register but 16 bits in
-memory (MOV Evw, Sw: a selector stored to memory is always a word). Fixed registers are
-named directly: ``AL``, ``CL``, ``DX``, ``eAX`` (AX/EAX by operand size), segment
-registers ``ES CS SS DS FS GS``; the constant ``1`` is the shift count of D0/D1.
+memory (MOV Evw, Sw: a selector stored to memory is always a word); ``Mp`` a far pointer
+in memory (offset of the operand size, then a selector), ``Ma`` a pair of bounds (BOUND).
+Fixed registers are named directly: ``AL``, ``CL``, ``DX``, ``eAX`` (AX/EAX by operand
+size), segment registers ``ES CS SS DS FS GS``; the constant ``1`` is the shift count.
 """
 
 from __future__ import annotations

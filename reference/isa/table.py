@@ -194,6 +194,10 @@ def _datamove() -> List[Form]:
         Form("BSWAP", "0F C8+r", "Zv", note="with a 16-bit operand size the result is "
              "undefined (SDM BSWAP): generate it with a 32-bit operand size only"),
         Form("LEA", "8D /r", "Gv, M"),
+        Form("LES", "C4 /r", "Gv, Mp", **seg), Form("LDS", "C5 /r", "Gv, Mp", **seg),
+        Form("LSS", "0F B2 /r", "Gv, Mp", **seg), Form("LFS", "0F B4 /r", "Gv, Mp", **seg),
+        Form("LGS", "0F B5 /r", "Gv, Mp", **seg),
+        Form("BOUND", "62 /r", "Gv, Ma", note="#BR when the signed index is out of bounds"),
         Form("LAHF", "9F"), Form("SAHF", "9E", writes=SF | ZF | AF | PF | CF),
         Form("CBW", "98", note="CWDE with a 32-bit operand size"),
         Form("CWD", "99", note="CDQ with a 32-bit operand size"),
@@ -234,11 +238,15 @@ def _strings() -> List[Form]:
 
 
 def _control() -> List[Form]:
-    """JMP CALL RET LOOP* JCXZ, INT3/INT n/INTO."""
+    """JMP CALL RET LOOP* JCXZ, far JMP/CALL/RET and IRET, INT3/INT n/INTO."""
+    far = {"modes": ("real16",), "note": "loads CS: needs a GDT in prot32"}
     return [Form("JMP", "EB", "Jb"), Form("JMP", "E9", "Jz"), Form("JMP", "FF /4", "Ev"),
-            Form("JMPF", "EA", "Ap", modes=("real16",), note="loads CS: needs a GDT in prot32"),
+            Form("JMPF", "EA", "Ap", **far), Form("JMPF", "FF /5", "Mp", **far),
             Form("CALL", "E8", "Jz"), Form("CALL", "FF /2", "Ev"),
+            Form("CALLF", "9A", "Ap", **far), Form("CALLF", "FF /3", "Mp", **far),
             Form("RET", "C3"), Form("RET", "C2", "Iw"),
+            Form("RETF", "CB", **far), Form("RETF", "CA", "Iw", **far),
+            Form("IRET", "CF", writes=OSZAPC | DF | IF, **far),
             Form("LOOP", "E2", "Jb"), Form("LOOPE", "E1", "Jb"), Form("LOOPNE", "E0", "Jb"),
             Form("JCXZ", "E3", "Jb", note="JECXZ with a 32-bit address size"),
             Form("INT3", "CC"), Form("INT", "CD", "Ib"),

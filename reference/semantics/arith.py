@@ -1,4 +1,5 @@
-"""Integer add/subtract family: ADD ADC SUB SBB CMP INC DEC NEG (SDM Vol. 2A/2B).
+"""Integer add/subtract family: ADD ADC SUB SBB CMP INC DEC NEG, and BOUND's signed
+comparison (SDM Vol. 2A/2B).
 
 Each body is the SDM's Operation line; ``cpu.flags.after_add``/``after_sub`` set OF SF
 ZF AF PF CF from the operands and the unmasked result, as the Flags Affected sections
@@ -8,7 +9,8 @@ define them (INC/DEC leave CF alone).
 from __future__ import annotations
 
 from reference.cpu import Cpu
-from reference.operands import Operand
+from reference.faults import BR, Fault
+from reference.operands import Mem, Operand
 from reference.semantics import implements
 
 
@@ -77,3 +79,15 @@ def neg(cpu: Cpu, dst: Operand) -> None:
     a = dst.read()
     dst.write(-a & dst.mask)
     cpu.flags.after_sub(0, a, -a, dst.size)
+
+
+@implements("BOUND")
+def bound(cpu: Cpu, index: Operand, bounds: Mem) -> None:
+    """IF ArrayIndex < LowerBound OR ArrayIndex > UpperBound THEN #BR. The bounds are two
+    signed words/dwords at SRC; nothing is written and no flag changes."""
+    size = index.size
+    lower = bounds.at(0, size)
+    upper = bounds.at(size >> 3, size)
+    value = index.sign(index.read())
+    if value < lower.sign(lower.read()) or value > upper.sign(upper.read()):
+        raise Fault(BR)

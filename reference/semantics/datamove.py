@@ -1,10 +1,11 @@
 """Data movement: MOV MOVZX MOVSX XCHG CMPXCHG CMPXCHG8B XADD BSWAP LEA CMOVcc SETcc
-LAHF SAHF CBW/CWDE CWD/CDQ (SDM Vol. 2A/2B). The stack forms are in ``stack.py``."""
+LAHF SAHF CBW/CWDE CWD/CDQ LDS/LES/LSS/LFS/LGS (SDM Vol. 2A/2B). The stack forms are in
+``stack.py``."""
 
 from __future__ import annotations
 
 from reference.cpu import Cpu
-from reference.operands import Mem, Operand
+from reference.operands import DS, ES, FS, GS, SS, FarMem, Mem, Operand
 from reference.semantics import implements
 
 
@@ -140,3 +141,15 @@ def cwd(cpu: Cpu) -> None:
     else:
         cpu.regs[2] = 0xFFFFFFFF if cpu.regs[0] & 0x80000000 else 0
 
+
+
+_FAR_LOADS = {"LDS": DS, "LES": ES, "LSS": SS, "LFS": FS, "LGS": GS}
+
+
+@implements(*_FAR_LOADS)
+def load_far_pointer(cpu: Cpu, dst: Operand, src: FarMem) -> None:
+    """SREG := SegmentSelector(SRC); DEST := Offset(SRC). The segment is loaded first,
+    so a selector the segment loader refuses leaves DEST untouched."""
+    offset, selector = src.read(), src.selector
+    cpu.load_segment(_FAR_LOADS[cpu.insn.form.mnemonic], selector)
+    dst.write(offset)

@@ -156,3 +156,23 @@ def test_mov_sreg_to_32_bit_register_zero_extends(run_one) -> None:
     assert cpu.get_reg("eax") == 0xFFFF0000  # 16-bit operand size: AX only
     cpu = run_one(bytes.fromhex("66 8c d8"), "real16", eax=0xFFFFFFFF, ds=0x10)
     assert cpu.get_reg("eax") == 0x10
+
+
+def test_lds_and_far_jump_through_memory() -> None:
+    cpu = make_cpu(bytes.fromhex("c5 37"), "real16", ebx=0x2000)      # LDS SI, [BX]
+    cpu.write_linear(0x2000, 4, (0x0300 << 16) | 0x1234)
+    assert cpu.step().exception is None
+    assert (cpu.get_reg("si"), cpu.get_reg("ds"), cpu.seg_base[3]) == (0x1234, 0x300, 0x3000)
+    cpu = make_cpu(bytes.fromhex("ff 2f"), "real16", ebx=0x2000)      # JMP FAR [BX]
+    cpu.write_linear(0x2000, 4, (0x0100 << 16) | 0x0010)
+    assert cpu.step().exception is None
+    assert (cpu.get_reg("cs"), cpu.get_reg("eip")) == (0x100, 0x10)
+
+
+@pytest.mark.parametrize("index,taken", [(-5, False), (-6, True), (10, False), (11, True)])
+def test_bound_raises_br_outside_signed_bounds(index, taken) -> None:
+    cpu = make_cpu(bytes.fromhex("62 03"), ebx=0x2000, eax=index & 0xFFFFFFFF)
+    cpu.write_linear(0x2000, 4, -5 & 0xFFFFFFFF)
+    cpu.write_linear(0x2004, 4, 10)
+    result = cpu.step()
+    assert result.exception == ((5, "fault", None) if taken else None)

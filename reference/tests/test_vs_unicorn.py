@@ -15,7 +15,7 @@ FAMILIES = {
     "MOV", "MOVZX", "MOVSX", "XCHG", "CMPXCHG", "CMPXCHG8B", "XADD", "BSWAP", "LEA",
     "CMOVcc", "SETcc", "LAHF", "SAHF", "CBW", "CWD", "PUSH", "POP", "PUSHA",
     "POPA", "PUSHF", "POPF", "ADD", "ADC", "SUB", "SBB", "CMP", "INC", "DEC", "NEG",
-    "AND", "OR", "XOR", "NOT", "TEST",
+    "AND", "OR", "XOR", "NOT", "TEST", "LES", "LDS", "LSS", "LFS", "LGS", "BOUND",
 }
 CASES = [(form, mode) for form in FORMS if form.mnemonic in FAMILIES and not form.untestable
          for mode in form.modes]
