@@ -141,40 +141,35 @@ def rcr(cpu: Cpu, dst: Operand, count_src: Operand) -> None:
     _set_rotate_right_flags(cpu, result, size, wide >> size)
 
 
-def _triple(dst: Operand, src: Operand) -> int:
-    """DEST:SRC:DEST as one 3*SIZE-bit value. The SDM leaves a 16-bit SHLD/SHRD with a
-    count above 16 undefined; Intel CPUs (and QEMU, hence Unicorn) shift this triple, so
-    that one formula covers every count and matches them."""
+def _double_shift(cpu: Cpu, dst: Operand, src: Operand, count_src: Operand, left: bool) -> None:
+    """SHLD/SHRD on the 3*SIZE-bit value DEST:SRC:DEST. The SDM leaves a 16-bit double
+    shift with a count above 16 undefined; Intel CPUs (and QEMU, hence Unicorn) shift this
+    triple, so one formula covers every count and matches them. For counts up to SIZE it
+    is exactly the SDM's DEST:SRC (SHLD) or SRC:DEST (SHRD) shift."""
     size = dst.size
     value = dst.read()
-    return (value << (2 * size)) | (src.read() << size) | value
+    wide = (value << (2 * size)) | (src.read() << size) | value
+    count = count_src.read() & COUNT_MASK
+    if count == 0:
+        return
+    if left:
+        result, cf = (wide >> (2 * size - count)) & dst.mask, (wide >> (3 * size - count)) & 1
+    else:
+        result, cf = (wide >> count) & dst.mask, (wide >> (count - 1)) & 1
+    dst.write(result)
+    sign_change = (result ^ value) >> (size - 1)  # OF for 1-bit shifts: MSB(DEST) changed
+    _set_shift_flags(cpu, result, size, cf, sign_change)
 
 
 @implements("SHLD")
 def shld(cpu: Cpu, dst: Operand, src: Operand, count_src: Operand) -> None:
     """DEST := high SIZE bits of (DEST:SRC << COUNT); CF := last bit out of DEST;
     OF := sign change (1-bit shifts)."""
-    wide = _triple(dst, src)
-    count = count_src.read() & COUNT_MASK
-    if count == 0:
-        return
-    size = dst.size
-    result = (wide >> (2 * size - count)) & dst.mask
-    dst.write(result)
-    sign_change = (result >> (size - 1)) ^ (wide >> (3 * size - 1))  # MSB(DEST) changed
-    _set_shift_flags(cpu, result, size, (wide >> (3 * size - count)) & 1, sign_change)
+    _double_shift(cpu, dst, src, count_src, left=True)
 
 
 @implements("SHRD")
 def shrd(cpu: Cpu, dst: Operand, src: Operand, count_src: Operand) -> None:
     """DEST := low SIZE bits of (SRC:DEST >> COUNT); CF := last bit out of DEST;
     OF := sign change (1-bit shifts)."""
-    wide = _triple(dst, src)
-    count = count_src.read() & COUNT_MASK
-    if count == 0:
-        return
-    size = dst.size
-    result = (wide >> count) & dst.mask
-    dst.write(result)
-    sign_change = (result >> (size - 1)) ^ (wide >> (3 * size - 1))  # MSB(DEST) changed
-    _set_shift_flags(cpu, result, size, (wide >> (count - 1)) & 1, sign_change)
+    _double_shift(cpu, dst, src, count_src, left=False)

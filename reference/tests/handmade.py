@@ -9,7 +9,9 @@ masked), so a test's expected values never come from the code under test.
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Callable, List, Tuple
+
+import pytest
 
 from differential.case import Case
 from reference import FORMS, Cpu, Form, StepResult
@@ -81,3 +83,16 @@ def random_disagreements(form: Form, mode: str, seeds: int) -> List[str]:
         if problems:
             failures.append(f"{case.code.hex(' ')}: " + "; ".join(problems))
     return failures
+
+
+def random_case_test(*mnemonics: str, seeds: int = 16) -> Callable[[Form, str], None]:
+    """A pytest test that compares every form of these mnemonics with Unicorn on seeded
+    random cases; a family's test module assigns it to a ``test_...`` name."""
+    pairs = forms_of(*mnemonics)
+
+    @pytest.mark.parametrize("form,mode", pairs, ids=[f"{f.name}-{m}" for f, m in pairs])
+    def test(form: Form, mode: str) -> None:
+        failures = random_disagreements(form, mode, seeds)
+        assert not failures, "\n".join(failures[:5])
+
+    return test

@@ -15,8 +15,7 @@ from reference.flags import ZF
 from reference.tests.handmade import (
     DATA,
     data_word,
-    forms_of,
-    random_disagreements,
+    random_case_test,
     run,
     unicorn_disagreements,
 )
@@ -146,10 +145,5 @@ def test_bit_tests_agree_with_unicorn_on_offsets_into_memory(mode: str, op: str)
     assert not failures, "\n".join(failures[:10])
 
 
-BIT_FORMS = forms_of("BT", "BTS", "BTR", "BTC", "BSF", "BSR")
-
-
-@pytest.mark.parametrize("form,mode", BIT_FORMS, ids=[f"{f.name}-{m}" for f, m in BIT_FORMS])
-def test_bit_forms_agree_with_unicorn_on_random_cases(form, mode) -> None:
-    failures = random_disagreements(form, mode, seeds=16)
-    assert not failures, "\n".join(failures[:5])
+test_bit_forms_agree_with_unicorn_on_random_cases = random_case_test(
+    "BT", "BTS", "BTR", "BTC", "BSF", "BSR")

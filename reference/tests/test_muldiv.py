@@ -15,8 +15,7 @@ from reference.faults import DE
 from reference.tests.conftest import CODE
 from reference.tests.handmade import (
     DATA,
-    forms_of,
-    random_disagreements,
+    random_case_test,
     run,
     unicorn_disagreements,
 )
@@ -184,11 +183,5 @@ def test_memory_sources_agree_with_unicorn(mode: str, op: str) -> None:
     assert not failures, "\n".join(failures[:10])
 
 
-MULDIV_FORMS = forms_of("MUL", "IMUL", "DIV", "IDIV")
-
-
-@pytest.mark.parametrize("form,mode", MULDIV_FORMS,
-                         ids=[f"{f.name}-{m}" for f, m in MULDIV_FORMS])
-def test_muldiv_forms_agree_with_unicorn_on_random_cases(form, mode) -> None:
-    failures = random_disagreements(form, mode, seeds=16)
-    assert not failures, "\n".join(failures[:5])
+test_muldiv_forms_agree_with_unicorn_on_random_cases = random_case_test(
+    "MUL", "IMUL", "DIV", "IDIV")

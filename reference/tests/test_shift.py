@@ -16,7 +16,7 @@ from typing import Dict, Optional, Tuple
 import pytest
 
 from reference.flags import CF, OF, PF, SF, ZF
-from reference.tests.handmade import DATA, data_word, run, unicorn_disagreements
+from reference.tests.handmade import DATA, data_word, random_case_test, run, unicorn_disagreements
 
 SIZES = (8, 16, 32)
 COUNTS = (0, 1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 255)
@@ -222,3 +222,7 @@ def test_double_shift_encodings_agree_with_unicorn(mode: str, opcode: int) -> No
                 if problems:
                     failures.append(f"{code.hex()} count {count}: {problems}")
     assert not failures, "\n".join(failures[:10])
+
+
+test_shift_forms_agree_with_unicorn_on_random_cases = random_case_test(
+    "SHL", "SAL", "SHR", "SAR", "ROL", "ROR", "RCL", "RCR", "SHLD", "SHRD", seeds=8)
