@@ -20,17 +20,24 @@ class Limits:
     streams_per_client: int = 64
     bytes_per_second: int = 4 * 1024 * 1024
     idle_seconds: float = 120.0
-    """A stream (and a connection without streams) that moves no byte this long is closed."""
+    """A stream that moves no byte this long is closed (CLOSE 0x47); so is a client that
+    does not read what the relay sends for this long."""
+    connection_idle_seconds: float = 900.0
+    """A WebSocket with no streams and no packets this long is closed. Longer than the
+    stream limit because v86 waits 10 s before reconnecting, and a guest's next TCP
+    connection made in that gap would be lost."""
+    total_connections: int = 1024
+    """WebSockets from all clients together: keeps the relay inside its descriptor limit."""
     connect_timeout: float = 10.0
     buffer_packets: int = 128
     """Wisp CONTINUE credit: DATA packets the relay queues per stream before the socket."""
 
     def __post_init__(self) -> None:
         for name in ("connections_per_client", "streams_per_client", "bytes_per_second",
-                     "buffer_packets"):
+                     "buffer_packets", "total_connections"):
             if getattr(self, name) < 1:
                 raise ValueError(f"limit {name} must be at least 1")
-        if self.idle_seconds <= 0 or self.connect_timeout <= 0:
+        if min(self.idle_seconds, self.connection_idle_seconds, self.connect_timeout) <= 0:
             raise ValueError("idle and connect timeouts must be positive")
 
 

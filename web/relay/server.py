@@ -20,6 +20,8 @@ from web.relay.limits import ClientLedger
 from web.relay.origin import origin_refusal
 from web.relay.session import CLOSE_POLICY, WispSession
 
+CLOSE_TRY_AGAIN = 1013
+
 
 def _client_ip(ws: ServerConnection) -> str:
     address = ws.remote_address
@@ -43,11 +45,17 @@ class Relay:
 
     async def handle(self, ws: ServerConnection) -> None:
         client = _client_ip(ws)
+        limits = self.config.limits
+        if self.stats.open_connections >= limits.total_connections:
+            self.stats.connections_refused += 1
+            refused("connection_refused", client=client,
+                    reason=f"relay full ({limits.total_connections} connections)")
+            await ws.close(CLOSE_TRY_AGAIN, "relay full, try again later")
+            return
         if not self.ledger.open_connection(client):
             self.stats.connections_refused += 1
-            limit = self.config.limits.connections_per_client
             refused("connection_refused", client=client,
-                    reason=f"over {limit} connections per client")
+                    reason=f"over {limits.connections_per_client} connections per client")
             await ws.close(CLOSE_POLICY, "too many connections from this address")
             return
         self.stats.connections += 1

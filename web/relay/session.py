@@ -162,7 +162,8 @@ class WispSession:
             for stream in list(self.streams.values()):
                 if now - stream.last_activity > self.limits.idle_seconds:
                     stream.end(frames.REASON_DATA_TIMEOUT, "idle")
-            if not self.streams and now - self.last_message > self.limits.idle_seconds:
+            if not self.streams and \
+                    now - self.last_message > self.limits.connection_idle_seconds:
                 log_event("connection_idle", client=self.client)
                 self.closed = True
                 await self.ws.close(1000, "idle")

@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rate", type=int, default=4 * 1024 * 1024, metavar="BYTES",
                         help="bytes per second per client IP (default 4 MiB)")
     parser.add_argument("--idle", type=float, default=120.0, metavar="SECONDS",
-                        help="close streams and connections idle this long (default 120)")
+                        help="close streams idle this long (default 120)")
     parser.add_argument("--bench", type=int, metavar="CLIENTS",
                         help="instead of serving, benchmark CLIENTS concurrent clients "
                              "on loopback and print the figures")

@@ -122,6 +122,28 @@ def test_connections_over_the_limit_are_closed_with_policy_code():
     assert run(scenario()) == 1008
 
 
+def test_connection_beyond_the_relay_total_is_told_to_try_again():
+    async def scenario():
+        async with running_relay(RelayConfig(limits=Limits(total_connections=1))) as (
+                url, _relay):
+            async with connect(url) as first, connect(url) as second:
+                await next_packet(first)
+                return await _ws_close_code(second)
+
+    assert run(scenario()) == 1013
+
+
+def test_connection_without_streams_is_closed_when_idle():
+    async def scenario():
+        limits = Limits(connection_idle_seconds=0.3)
+        async with running_relay(RelayConfig(limits=limits)) as (url, _relay):
+            async with connect(url) as ws:
+                await next_packet(ws)
+                return await _ws_close_code(ws)
+
+    assert run(scenario()) == 1000
+
+
 def test_idle_stream_is_closed_with_data_timeout(site):
     port, _ = site
 
