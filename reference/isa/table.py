@@ -261,7 +261,10 @@ def _flagops_misc() -> List[Form]:
             Form("STD", "FD", writes=DF), Form("CLI", "FA", writes=IF),
             Form("STI", "FB", writes=IF),
             Form("NOP", "90", note="F3 90 is PAUSE, also a no-op here"),
-            Form("NOP", "0F 1F /0", "Ev"),
+            Form("NOP", "0F 1F /r", "Ev", note="0F 1F /0 is the documented multi-byte NOP; "
+                 "CPUs (and Unicorn) treat every reg field as NOP"),
+            Form("WAIT", "9B", note="FWAIT: waits for pending x87 exceptions; without an "
+                 "x87 and with CR0.TS/MP clear it does nothing"),
             Form("CPUID", "0F A2", untestable="returns model-specific values"),
             Form("RDTSC", "0F 31", untestable="the time-stamp counter differs between engines"),
             Form("UD2", "0F 0B"), Form("HLT", "F4"),
