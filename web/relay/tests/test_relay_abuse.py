@@ -193,3 +193,21 @@ def test_client_that_stops_reading_is_dropped_and_leaks_nothing(site):
     other_ok, stats, extra_tasks = run(scenario(), timeout=60)
     assert other_ok and stats.protocol_errors == 1 and stats.open_streams == 0
     assert extra_tasks == 0
+
+
+def test_client_close_mid_download_releases_the_stream(site):
+    port, _ = site
+
+    async def scenario():
+        async with running_relay(_config(port)) as (url, relay):
+            client = await WispClient.connect(url)
+            stream = await client.open("127.0.0.1", port)
+            await stream.send(b"GET /big.bin HTTP/1.0\r\n\r\n")
+            assert await stream.read()  # the download has started
+            await stream.close()
+            await wait_until(lambda: relay.stats.open_streams == 0, 10, "stream release")
+            still_open = relay.stats.open_connections
+            await client.close()
+            return still_open
+
+    assert run(scenario()) == 1  # the WebSocket itself stays usable
