@@ -37,6 +37,8 @@ class WispSession:
         self.streams: Dict[int, Stream] = {}
         self.last_message = time.monotonic()
         self.closed = False
+        self._sends_in_flight = 0
+        self._send_progress = self.last_message
 
     @property
     def limits(self) -> Limits:
@@ -69,19 +71,28 @@ class WispSession:
             _done, pending = await asyncio.wait(pending, timeout=1.0)
 
     async def send(self, frame: bytes) -> None:
-        """Send one packet; a client that will not read for the idle time is dropped."""
+        """Send one packet. Progress is timed here and judged by the watchdog, which
+        drops a client that has not taken a byte for the idle time (no task per send)."""
         if self.closed:
             return
+        if self._sends_in_flight == 0:
+            self._send_progress = time.monotonic()
+        self._sends_in_flight += 1
         try:
-            await asyncio.wait_for(self.ws.send(frame), self.limits.idle_seconds)
-        except asyncio.TimeoutError:
+            await self.ws.send(frame)
+            self._send_progress = time.monotonic()
+        except ConnectionClosed:
+            self.closed = True
+        finally:
+            self._sends_in_flight -= 1
+
+    def _drop_if_not_reading(self, now: float) -> None:
+        if self._sends_in_flight and now - self._send_progress > self.limits.idle_seconds:
             self.stats.protocol_errors += 1
             refused("client_not_reading", client=self.client,
                     seconds=self.limits.idle_seconds)
             self.closed = True
             self.ws.transport.abort()
-        except ConnectionClosed:
-            self.closed = True
 
     def forget(self, stream: Stream) -> None:
         if self.streams.get(stream.id) is stream:
@@ -159,6 +170,7 @@ class WispSession:
         while not self.closed:
             await asyncio.sleep(tick)
             now = time.monotonic()
+            self._drop_if_not_reading(now)
             for stream in list(self.streams.values()):
                 if now - stream.last_activity > self.limits.idle_seconds:
                     stream.end(frames.REASON_DATA_TIMEOUT, "idle")
