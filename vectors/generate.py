@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
@@ -34,7 +34,7 @@ class Summary:
     files: int = 0
     vectors: int = 0
     disagreed: int = 0
-    skipped_forms: int = 0
+    empty: List[str] = field(default_factory=list)  # "FORM/mode" with no agreeing case
 
 
 def form_seed(seed: int, form: str, mode: str) -> int:
@@ -44,13 +44,14 @@ def form_seed(seed: int, form: str, mode: str) -> int:
 
 def selected_forms(pattern: str, modes: Sequence[str]) -> List[Tuple[object, str]]:
     """(form, mode) pairs: implemented, testable, matching ``pattern`` (a glob)."""
-    from reference import FORMS, implemented_forms
+    from reference import FORMS
+    from vectors.coverage.evidence import implemented_forms
 
     known_modes = ("real16", "prot32")
     bad = [m for m in modes if m not in known_modes]
     if bad:
         raise GenerateError(f"unknown mode(s) {', '.join(bad)}; choose from real16, prot32")
-    implemented = set(implemented_forms())
+    implemented = {name for name, done in implemented_forms().items() if done}
     pairs = [(form, mode) for form in FORMS for mode in modes
              if fnmatch.fnmatchcase(form.name, pattern) and not form.untestable
              and mode in form.modes and form.name in implemented]
@@ -120,7 +121,7 @@ def generate(pattern: str, modes: Sequence[str], per_form: int, seed: int,
         name = form.name  # type: ignore[attr-defined]
         pairs = list(vectors_for(form, mode, per_form, seed, agreement, summary))
         if not pairs:
-            summary.skipped_forms += 1
+            summary.empty.append(f"{name}/{mode}")
             continue
         header = make_header(
             form=name, mode=mode, encoding=form.encoding,  # type: ignore[attr-defined]

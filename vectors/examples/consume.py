@@ -27,7 +27,8 @@ class ToyCpu:
         cs_base = self.regs.get("cs", 0) * 16          # 0 in prot32: flat segments
         opcode = self.memory[cs_base + self.regs["eip"]]
         self.regs["eflags"] = TOY[opcode](self.regs["eflags"])
-        self.regs["eip"] += 1
+        wrap = 0xFFFF if "cs" in self.regs else 0xFFFFFFFF   # IP wraps at 64 KiB in real16
+        self.regs["eip"] = (self.regs["eip"] + 1) & wrap
 
 
 def replay(vector):

@@ -74,6 +74,8 @@ def generate_command(args: argparse.Namespace) -> int:
     except (EngineUnavailable, GenerateError) as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {summary.vectors} vectors in {summary.files} files to {args.out} "
-          f"({summary.disagreed} disagreeing cases left out, {summary.skipped_forms} forms "
-          f"without cases)")
+          f"({summary.disagreed} disagreeing cases left out)")
+    if summary.empty:
+        print(f"no agreeing case for {len(summary.empty)} form/mode pair(s): "
+              f"{', '.join(summary.empty)}")
     return EXIT_OK
