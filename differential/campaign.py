@@ -83,6 +83,14 @@ def _count(state: Dict[str, Any], form: str, status: str) -> None:
     counts[status] = counts.get(status, 0) + 1
 
 
+def _unlisted_label(case) -> str:
+    """Bytes matching no FORMS row are counted under Capstone's mnemonic."""
+    from differential.operands import decode
+
+    insn = decode(case.mode, case.code)
+    return f"(not in FORMS) {insn.mnemonic if insn else '(bad)'}"
+
+
 class Worker:
     """Runs batches for one worker slot; ``make_checkers`` is injectable so a test can plant
     a deliberately broken runner."""
@@ -119,7 +127,7 @@ class Worker:
             case, seed = self._case(batch, index)
             checker = self.checkers[index % len(self.checkers)]
             verdict = checker.check(case)
-            _count(self.state, case.form or "(unattributed)", verdict.status)
+            _count(self.state, case.form or _unlisted_label(case), verdict.status)
             if verdict.status == KNOWN:
                 known = self.state["known"]
                 known[verdict.known.id] = known.get(verdict.known.id, 0) + 1

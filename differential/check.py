@@ -12,6 +12,8 @@ from differential.corpus import case_to_json
 from differential.known import KnownDivergence, find_known, load_known
 
 AGREE, DIVERGE, KNOWN, UNIMPLEMENTED = "agree", "diverge", "known", "unimplemented"
+UNLISTED = "unlisted"  # random bytes outside FORMS that the peer executes: out of scope
+UD = 6
 
 
 @dataclass
@@ -45,6 +47,8 @@ class Checker:
         if not differences:
             return Verdict(case, AGREE, outcomes=outcomes)
         line = reproducer(case, differences, self.peer.name, self.subject.name)
+        if not case.form and _only_subject_rejects(theirs, ours):
+            return Verdict(case, UNLISTED, differences, line=line, outcomes=outcomes)
         entry = find_known(self.known, case, differences)
         status = KNOWN if entry is not None else DIVERGE
         if entry is not None:
@@ -59,3 +63,11 @@ class Checker:
                 "known": verdict.known.id if verdict.known else None,
                 "differences": [[d.field, str(d.left), str(d.right)]
                                 for d in verdict.differences], **extra}
+
+
+def _only_subject_rejects(theirs: Outcome, ours: Outcome) -> bool:
+    """The reference says #UD to bytes that encode no FORMS row while the peer runs them
+    (MMX/SSE and later extensions): a scope difference, counted apart, not a divergence."""
+    mine = ours.exception
+    return mine is not None and mine.vector == UD and (
+        theirs.exception is None or theirs.exception.vector != UD)

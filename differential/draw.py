@@ -32,15 +32,17 @@ class RandomDraw:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        self._random = self.rng.random  # ~10x cheaper than randint, which dominated
 
     def integer(self, lo: int, hi: int) -> int:
-        return self.rng.randint(lo, hi)
+        # 53 random bits scaled: uniform enough for ranges up to 2**32 (bias < 2**-21)
+        return lo + int(self._random() * (hi - lo + 1))
 
     def choice(self, options: Sequence[T]) -> T:
-        return options[self.rng.randrange(len(options))]
+        return options[int(self._random() * len(options))]
 
     def chance(self, percent: int) -> bool:
-        return self.rng.randrange(100) < percent
+        return self._random() * 100 < percent
 
 
 class HypothesisDraw:

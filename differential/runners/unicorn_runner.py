@@ -18,7 +18,14 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
 - Exceptions: ``UC_HOOK_INTR`` gives the vector but not the error code; a fault leaves EIP
   at the instruction and a trap (INT n, INT3, INTO) after it, so EIP tells them apart. An
   invalid opcode surfaces as ``UC_ERR_INSN_INVALID`` (#UD), an access outside the mapped
-  pages as ``UC_ERR_{READ,WRITE,FETCH}_UNMAPPED``. HLT ends the run with no reason.
+  pages as ``UC_ERR_{READ,WRITE,FETCH}_UNMAPPED``; but a fetch error after the code hook
+  saw the instruction start means the instruction retired and a jump's target (which a
+  single step never fetches) is unmapped. HLT ends the run with no reason.
+- An instruction that stores into its own bytes (ADD [BX+SI],AL at CS:0 with BX=SI=0) is
+  abandoned before the store and restarted from a fresh translation (QEMU's precise
+  self-modifying-code handling), so the code hook sees the same address twice with the
+  state untouched. Such a restart is not a second instruction; a jump to itself, which
+  also leaves the state untouched, is cut off after a few rounds with the same result.
 """
 
 from __future__ import annotations
@@ -28,9 +35,12 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 from unicorn import (
     UC_ARCH_X86,
+    UC_ERR_FETCH_PROT,
     UC_ERR_FETCH_UNMAPPED,
     UC_ERR_INSN_INVALID,
+    UC_ERR_READ_PROT,
     UC_ERR_READ_UNMAPPED,
+    UC_ERR_WRITE_PROT,
     UC_ERR_WRITE_UNMAPPED,
     UC_HOOK_CODE,
     UC_HOOK_INTR,
@@ -38,6 +48,8 @@ from unicorn import (
     UC_HOOK_MEM_WRITE,
     UC_MODE_16,
     UC_MODE_32,
+    UC_PROT_ALL,
+    UC_PROT_NONE,
     Uc,
     UcError,
 )
@@ -47,9 +59,13 @@ from unicorn.unicorn_py3.unicorn import uclib
 from differential.case import GPRS, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
 from differential.encoding import MAX_INSTRUCTION_LENGTH, is_rep_string
 
-UNMAPPED_ERRORS = (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED)
+UNMAPPED_ERRORS = (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED,
+                   UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT)
+FETCH_ERRORS = (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT)
+MAX_MAPPED_PAGES = 64  # beyond this, start over (lookups slow down with many regions)
 UD_VECTOR = 6
 MAX_REP_ITERATIONS = 1 << 20  # a REP over mapped pages ends far sooner; this bounds a bug
+MAX_RESTARTS = 3  # self-modifying-code restarts allowed before a same-address hit counts
 _UC_MODES = {"real16": UC_MODE_16, "prot32": UC_MODE_32}
 
 
@@ -99,10 +115,13 @@ class _Engine:
         self.mode = mode
         self.uc = Uc(UC_ARCH_X86, _UC_MODES[mode])
         self.regs = _RegisterFile(register_names(mode))
-        self.mapped: set = set()
+        self.mapped: set = set()  # every page mapped in the engine
+        self.open: set = set()  # the pages of the current case (the others: no access)
         self.start = 0
         self.rep_string = False
         self.steps = 0
+        self.restarts = 0
+        self.initial: Mapping[str, int] = {}
         self.interrupt: Optional[int] = None
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_CODE, self._on_code)
@@ -120,17 +139,37 @@ class _Engine:
         self.steps += 1
         if self.steps == 1:
             return
-        if self.rep_string and address == self.start and self.steps < MAX_REP_ITERATIONS:
-            return
+        if address == self.start:
+            if self.rep_string and self.steps < MAX_REP_ITERATIONS:
+                return
+            if self.restarts < MAX_RESTARTS and self._untouched(uc):
+                self.restarts += 1
+                self.steps -= 1
+                return
         uc.emu_stop()
 
+    def _untouched(self, uc: Uc) -> bool:
+        now = self.regs.read(uc)
+        return all(now[name] == value for name, value in self.initial.items())
+
     def map_pages(self, memory: Mapping[int, bytes]) -> None:
+        """Make exactly the case's pages accessible. Pages of earlier cases stay mapped but
+        lose all permissions (an access then fails with a *_PROT error, read as unmapped):
+        toggling permissions costs far less than unmapping, which flushes translations."""
         wanted = set(memory)
-        for base in self.mapped - wanted:
-            self.uc.mem_unmap(base, PAGE_SIZE)
-        for base in sorted(wanted - self.mapped):
-            self.uc.mem_map(base, PAGE_SIZE)
-        self.mapped = wanted
+        if len(self.mapped) > MAX_MAPPED_PAGES:
+            for base in self.mapped:
+                self.uc.mem_unmap(base, PAGE_SIZE)
+            self.mapped, self.open = set(), set()
+        for base in self.open - wanted:
+            self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_NONE)
+        for base in wanted - self.open:
+            if base in self.mapped:
+                self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_ALL)
+            else:
+                self.uc.mem_map(base, PAGE_SIZE)
+                self.mapped.add(base)
+        self.open = wanted
         for base, data in memory.items():
             self.uc.mem_write(base, bytes(data))
 
@@ -172,6 +211,7 @@ class UnicornRunner:
         uc.ctl_remove_cache(begin, begin + MAX_INSTRUCTION_LENGTH)
         engine.regs.write(uc, case.regs)
         engine.start, engine.steps, engine.interrupt = begin, 0, None
+        engine.restarts, engine.initial = 0, case.regs
         engine.rep_string = is_rep_string(case.code)
         error: Optional[int] = None
         try:
@@ -193,6 +233,8 @@ class UnicornRunner:
             return None
         if error == UC_ERR_INSN_INVALID:
             return Exc(vector=UD_VECTOR, kind="fault")
+        if error in FETCH_ERRORS and engine.steps >= 1:
+            return None  # the instruction retired; fetching the next one is not part of it
         if error in UNMAPPED_ERRORS:
             return Exc(vector=-1, kind="unmapped")
         raise UcError(error)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from differential.check import AGREE, KNOWN, UNIMPLEMENTED
 from differential.corpus import load, paths
-from differential.draw import HypothesisDraw
+from differential.draw import HypothesisDraw, RandomDraw
 from differential.generator import form_case
 from differential.suite import checkers, default_corpus, implemented, keep, testable_forms
 
@@ -36,6 +36,17 @@ def _params():
     return out
 
 
+def _final_example() -> bool:
+    """True outside Hypothesis and in its final replay of the minimal failing example:
+    only that one is saved to the corpus, not every step of the shrinking."""
+    try:
+        from hypothesis.control import current_build_context
+
+        return current_build_context().is_final
+    except Exception:  # noqa: BLE001 - not inside a Hypothesis test
+        return True
+
+
 def _judge(case) -> None:
     failures = []
     for checker in CHECKERS:
@@ -43,7 +54,7 @@ def _judge(case) -> None:
         if verdict.status == UNIMPLEMENTED:
             pytest.xfail(f"not implemented in reference yet: {verdict.line}")
         if verdict.status not in (AGREE, KNOWN):
-            saved = keep(checker, verdict, CORPUS)
+            saved = keep(checker, verdict, CORPUS) if _final_example() else None
             failures.append(f"[{checker.peer.name}] {verdict.line}\n    saved: {saved}")
     assert not failures, "\n".join(failures)
 
@@ -59,4 +70,5 @@ def test_saved_divergence_replays_clean(path):
 @settings(derandomize=DETERMINISTIC)
 @given(data=st.data())
 def test_form_matches_unicorn(form, mode, data):
-    _judge(form_case(form, mode, HypothesisDraw(data)))
+    state = RandomDraw(data.draw(st.integers(0, 2**32 - 1), label="state seed"))
+    _judge(form_case(form, mode, HypothesisDraw(data), state=state))

@@ -1,0 +1,45 @@
+"""Rerun saved divergences: ``python -m differential.replay FILE...`` (also
+``x86lab fuzz --replay FILE``). Exit 1 while any still diverges, 0 when all agree."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+from differential.check import AGREE, Checker
+from differential.corpus import CorpusError, load
+
+
+def replay(paths: Sequence[Path], checkers: List[Checker],
+           say: Callable[[str], None] = print) -> int:
+    """Judge each saved case with every checker; returns the number still divergent."""
+    failing = 0
+    for path in paths:
+        case, _record = load(path)
+        for checker in checkers:
+            verdict = checker.check(case)
+            if verdict.status == AGREE:
+                say(f"agree    [{checker.peer.name}] {path}")
+            else:
+                failing += 1
+                say(f"{verdict.status:<8} [{checker.peer.name}] {verdict.line or path}")
+    return failing
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print("usage: python -m differential.replay FILE...", file=sys.stderr)
+        return 2
+    from differential.suite import checkers
+
+    try:
+        return 1 if replay([Path(a) for a in args], checkers()) else 0
+    except CorpusError as exc:
+        print(f"replay: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

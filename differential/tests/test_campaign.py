@@ -1,0 +1,107 @@
+"""Campaigns keep what they find: a SIGKILL loses no divergence, --resume continues,
+the report counts everything. A broken runner plants the divergences."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from differential.campaign import CampaignError, Plan, case_seed, prepare
+from differential.corpus import load, paths
+from differential.fuzz import run_campaign
+from differential.tests.broken_runner import make_checkers
+from x86lab.cache import REPO_ROOT
+from x86lab.cli import main
+
+CAMPAIGN = """
+import sys
+from pathlib import Path
+from differential.campaign import Plan
+from differential.fuzz import run_campaign
+from differential.tests.broken_runner import make_checkers
+run_campaign(Path(sys.argv[1]), Plan(seed=11, jobs=1, forms="ADD_*"), 5, False,
+             make_checkers, say=lambda line: None)
+"""
+
+
+def _wait_for(predicate, seconds: float) -> bool:
+    end = time.time() + seconds
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow
+def test_sigkill_mid_campaign_loses_no_divergence(tmp_path):
+    out = tmp_path / "campaign"
+    proc = subprocess.Popen([sys.executable, "-c", CAMPAIGN, str(out)], cwd=REPO_ROOT,
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        assert _wait_for(lambda: len(paths(out / "divergences")) >= 20, 120), \
+            proc.stderr.read().decode() if proc.poll() is not None else "no divergences"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    found = paths(out / "divergences")
+    assert len(found) >= 20
+    for path in found:  # every file written before the kill is whole and replayable
+        case, record = load(path)
+        assert record["reproducer"].count("eax:") == 1
+        assert case.form.startswith("ADD_")
+    # --resume picks the campaign up: the old divergences are still there, more are added
+    report = run_campaign(out, Plan(seed=11, jobs=1, forms="ADD_*"), 0.05, True,
+                          make_checkers, say=lambda line: None)
+    assert report["divergences"] >= len(found)
+    assert report["cases"] > 0
+    assert json.loads((out / "report.json").read_text())["divergences"] == report["divergences"]
+    assert "ADD_" in (out / "report.md").read_text()
+
+
+def test_resume_refuses_a_different_seed(tmp_path):
+    prepare(tmp_path, Plan(seed=1, jobs=2), resume=False)
+    with pytest.raises(CampaignError, match="seed=1"):
+        prepare(tmp_path, Plan(seed=2, jobs=2), resume=True)
+    with pytest.raises(CampaignError, match="--resume"):
+        prepare(tmp_path, Plan(seed=1, jobs=2), resume=False)
+
+
+def test_case_seeds_depend_only_on_campaign_batch_and_index():
+    assert case_seed(1, 2, 3) == case_seed(1, 2, 3)
+    assert len({case_seed(1, b, i) for b in range(10) for i in range(10)}) == 100
+
+
+def test_fuzz_without_out_is_a_usage_error(capsys):
+    assert main(["fuzz", "--minutes", "1"]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+def test_fuzz_replay_of_missing_file_is_a_usage_error(tmp_path, capsys):
+    assert main(["fuzz", "--replay", str(tmp_path / "nope.json")]) == 2
+    assert "no such divergence file" in capsys.readouterr().err
+
+
+def test_replay_module_reports_a_planted_divergence(tmp_path):
+    from differential.check import Checker
+    from differential.draw import RandomDraw
+    from differential.generator import form_case
+    from differential.replay import replay
+    from differential.suite import keep
+    from reference import BY_NAME
+
+    checker = make_checkers()[0]
+    verdict = checker.check(form_case(BY_NAME["ADD_Ev_Gv"], "prot32", RandomDraw(4)))
+    saved = keep(checker, verdict, tmp_path)
+    lines = []
+    assert replay([saved], [checker], lines.append) == 1
+    assert "eax: unicorn=" in lines[0]
+    honest = Checker(checker.peer, checker.subject.inner, known=[])
+    assert replay([saved], [honest], lines.append) == 0

@@ -1,0 +1,84 @@
+"""``x86lab fuzz``: a differential campaign of the reference against Unicorn."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from x86lab.cli import EXIT_FAILURE, EXIT_OK, UsageError
+
+EXAMPLE = """example:
+  x86lab fuzz --minutes 10 --jobs 2 --out out/fuzz --seed 7
+  x86lab fuzz --minutes 10 --jobs 2 --out out/fuzz --seed 7 --resume   # continue it
+  x86lab fuzz --forms 'SH*' --minutes 1 --out out/shifts                # only shifts
+  x86lab fuzz --replay out/fuzz/divergences/ADD_Ev_Gv-prot32-0123abcd.json
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fuzz", help="differential campaign: reference vs Unicorn, random cases",
+        description="Run random cases (FORMS instances and random prefixed bytes) on the "
+                    "reference and on Unicorn, with and without memory hooks; keep every "
+                    "divergence as a replayable JSON file; write report.json/report.md.",
+        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=1.0, help="wall time (default 1)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="worker processes (default: one per core)")
+    parser.add_argument("--out", type=Path, help="campaign directory (state, divergences, "
+                                                 "report)")
+    parser.add_argument("--seed", type=int, default=1, help="campaign seed (default 1)")
+    parser.add_argument("--forms", default="*", help="glob on form names (default: all, "
+                                                     "plus random bytes)")
+    parser.add_argument("--resume", action="store_true", help="continue the campaign in --out")
+    parser.add_argument("--replay", type=Path, nargs="+", metavar="FILE",
+                        help="rerun saved divergence files instead of fuzzing")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from differential.campaign import CampaignError, Plan
+    from differential.corpus import CorpusError
+    from differential.suite import checkers
+
+    if args.replay:
+        from differential.replay import replay
+
+        missing = [str(p) for p in args.replay if not p.is_file()]
+        if missing:
+            raise UsageError(f"no such divergence file: {', '.join(missing)}")
+        try:
+            return EXIT_FAILURE if replay(args.replay, checkers()) else EXIT_OK
+        except CorpusError as exc:
+            raise UsageError(str(exc)) from exc
+    if args.out is None:
+        raise UsageError("--out DIR is required (where the campaign keeps its state)")
+    if args.jobs < 1 or args.minutes <= 0:
+        raise UsageError("--jobs must be at least 1 and --minutes above 0")
+    from differential.fuzz import cases_so_far, run_campaign
+    from differential.progress import CampaignDisplay
+
+    plan = Plan(seed=args.seed, jobs=args.jobs, forms=args.forms)
+    print(f"x86lab fuzz: seed {args.seed}, {args.jobs} workers, forms {args.forms!r}, "
+          f"out {args.out}", file=sys.stderr)
+    try:
+        with CampaignDisplay(args.jobs, args.minutes) as display:
+            if args.resume and (args.out / "campaign.json").exists():
+                display.baseline(cases_so_far(args.out, args.jobs))
+            report = run_campaign(args.out, plan, args.minutes, args.resume, checkers,
+                                  on_message=display.handle,
+                                  say=lambda line: display.console.print(line))
+    except CampaignError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(f"{report['cases']} cases, {report['cases_per_second_per_core']:.0f} cases/s "
+              f"per core; {report['divergences']} divergences in "
+              f"{report['divergent_forms']} forms; known hits "
+              f"{sum(report['known_hits'].values())}; report: {args.out / 'report.md'}")
+    return EXIT_FAILURE if report["divergences"] else EXIT_OK
