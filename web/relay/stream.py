@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Optional
 
 from web.relay import frames
 from web.relay.destinations import decide
-from web.relay.events import log_event, refused
+from web.relay.events import LOG, log_event, refused
 
 if TYPE_CHECKING:
     from web.relay.session import WispSession
@@ -82,6 +82,10 @@ class Stream:
                 await self._pump()
         except asyncio.CancelledError:
             pass
+        except Exception as exc:  # a bug here must cost one stream, never the relay
+            self.close_reason = self.close_reason or frames.REASON_UNSPECIFIED
+            self._why = f"internal error: {exc!r}"
+            LOG.exception("stream %d of %s failed", self.id, self.session.client)
         finally:
             await self._release()
 

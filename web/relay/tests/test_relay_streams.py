@@ -85,3 +85,11 @@ def test_udp_stream_is_refused_as_unsupported():
 def test_closed_allowlisted_port_reports_connection_refused():
     port = closed_port()
     assert _refusal_reason("127.0.0.1", port, _allow(port)) == frames.REASON_REFUSED
+
+
+def test_a_failing_resolver_costs_one_stream_not_the_relay():
+    async def broken(host, port):
+        return ["not-an-address"]
+
+    assert _refusal_reason("example.org", 80, RelayConfig(resolver=broken)) == \
+        frames.REASON_UNSPECIFIED
