@@ -107,7 +107,10 @@ class StaticHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if send_body and size:
             with path.open("rb") as body:
-                self.connection.sendfile(body, span.start, span.length)
+                try:
+                    self.connection.sendfile(body, span.start, span.length)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client left mid-body: not an error
 
     def _if_range_holds(self, etag: str, mtime: float) -> bool:
         """If-Range (RFC 9110 s13.1.5): honour Range only if the file is unchanged."""
