@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,4 +23,7 @@ def make_server(directory: Path, host: str = "127.0.0.1", port: int = 0,
     if not root.is_dir():
         raise NotADirectoryError(f"{directory}: not a directory")
     handler = type("BoundStaticHandler", (StaticHandler,), {"root": root, "quiet": quiet})
-    return StaticServer((host, port), handler)
+    server_class = StaticServer
+    if ":" in host:  # an IPv6 literal such as ::1 needs an IPv6 socket
+        server_class = type("StaticServer6", (StaticServer,), {"address_family": socket.AF_INET6})
+    return server_class((host, port), handler)

@@ -67,7 +67,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: "
                          f"{exc.strerror or exc}") from None
     host, port = server.server_address[:2]
-    print(f"serving {args.directory} at http://{host}:{port}/", flush=True)
+    shown = f"[{host}]" if ":" in str(host) else host
+    print(f"serving {args.directory} at http://{shown}:{port}/", flush=True)
     with server:
         server.serve_forever()
     return 0
