@@ -78,7 +78,7 @@ class Cpu:
         self.journal: List[Tuple[int, bytes]] = []  # (linear, old bytes) of this insn
         self.seg_journal: List[Tuple[int, int, int]] = []  # (index, selector, base)
         self.icache: Dict[int, object] = {}  # linear EIP -> decoded Insn
-        self.code_pages: Dict[int, bool] = {}  # pages holding cached code
+        self.code_pages: Dict[int, List[int]] = {}  # page -> cached addresses in it
         self.tsc = 0  # instructions retired; RDTSC may read it
 
     # -- registers by name ---------------------------------------------------------
@@ -134,10 +134,17 @@ class Cpu:
         old = self.mem.read_bytes(linear, nbytes, "write")
         self.mem.write_int(linear, nbytes, value & ((1 << (8 * nbytes)) - 1))
         self.journal.append((linear, old))
-        if self.code_pages and ((linear >> 12) in self.code_pages
-                                or ((linear + nbytes - 1) >> 12) in self.code_pages):
-            self.icache.clear()  # self-modifying code: decode again
-            self.code_pages.clear()
+        if self.code_pages:
+            self.forget_code(linear >> 12)
+            self.forget_code((linear + nbytes - 1) >> 12)
+
+    def forget_code(self, page: int) -> None:
+        """Drop decoded instructions that lie in ``page`` (a write there may change them:
+        self-modifying code). Device DMA must call this too when it writes memory."""
+        addresses = self.code_pages.pop(page, None)
+        if addresses:
+            for address in addresses:
+                self.icache.pop(address, None)
 
     def fetch_byte(self, linear: int) -> int:
         return self.mem.read_int(linear & 0xFFFFFFFF, 1, "fetch")

@@ -102,8 +102,10 @@ def _fetch_decode(cpu: Cpu, linear: int) -> Insn:
     insn.fixed_undefined = (insn.form.always_undefined,
                             any(rule.dest for rule in rules if rule.when == ALWAYS))
     cpu.icache[linear] = insn
-    cpu.code_pages[linear >> 12] = True
-    cpu.code_pages[(linear + insn.length - 1) >> 12] = True
+    first, last = linear >> 12, (linear + insn.length - 1) >> 12
+    cpu.code_pages.setdefault(first, []).append(linear)
+    if last != first:  # an instruction that straddles two pages is forgotten by either
+        cpu.code_pages.setdefault(last, []).append(linear)
     return insn
 
 

@@ -145,3 +145,27 @@ def test_random_bytes_never_raise_out_of_step() -> None:
             continue
         outcomes.add(None if result.exception is None else result.exception.kind)
     assert outcomes == {None, "fault", "trap", "unmapped"}
+
+
+def test_a_write_forgets_only_the_code_of_its_page() -> None:
+    mem = SparseMemory()
+    mem.map(0x1000, bytes.fromhex("90" * 8))
+    mem.map(0x2000, bytes.fromhex("90"))
+    cpu = Cpu(mem, "prot32")
+    for eip in (0x1000, 0x2000):
+        cpu.set_reg("eip", eip)
+        cpu.step()
+    cpu.write_linear(0x2800, 1, 0)
+    assert set(cpu.icache) == {0x1000}
+
+
+def test_an_instruction_straddling_pages_is_forgotten_from_its_second_page() -> None:
+    mem = SparseMemory()
+    mem.map(0x1000, bytes(4095) + b"\xb8" + bytes.fromhex("01 00 00 00") + bytes(4091))
+    cpu = Cpu(mem, "prot32")
+    cpu.set_reg("eip", 0x1FFF)
+    cpu.step()                                   # MOV EAX, 1 across the page boundary
+    cpu.write_linear(0x2000, 1, 0x07)            # now MOV EAX, 7
+    cpu.set_reg("eip", 0x1FFF)
+    cpu.step()
+    assert cpu.get_reg("eax") == 7
