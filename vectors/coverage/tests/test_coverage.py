@@ -93,5 +93,6 @@ def test_campaign_and_known_divergences_feed_the_cells(tmp_path):
 
 
 def test_a_folder_that_is_no_campaign_is_a_usage_error(tmp_path, capsys):
-    assert main(["coverage", "--quiet", "--campaign", str(tmp_path)]) == 2
+    assert main(["coverage", "--quiet", "--corpus", str(tmp_path), "--campaign",
+                 str(tmp_path)]) == 2
     assert "not a campaign folder" in capsys.readouterr().err
