@@ -83,16 +83,18 @@ def _objects(path: Path) -> Iterator[Tuple[int, Any]]:
         raise VectorFileError(path, 0, f"cannot read ({exc}); is it a (gzip) JSON file?") from None
 
 
+def _checked_header(path: Path, number: int, obj: Dict[str, Any]) -> Dict[str, Any]:
+    try:
+        check_header(obj)
+    except VectorError as exc:
+        raise VectorFileError(path, number, str(exc)) from None
+    return obj
+
+
 def read_header(path: Path) -> Optional[Dict[str, Any]]:
     """The file's header object, or None for a headerless file."""
     for number, obj in _objects(path):
-        if is_header(obj):
-            try:
-                check_header(obj)
-            except VectorError as exc:
-                raise VectorFileError(path, number, str(exc)) from None
-            return obj
-        return None
+        return _checked_header(path, number, obj) if is_header(obj) else None
     return None
 
 
@@ -100,10 +102,7 @@ def read_vectors(path: Path) -> Iterator[Entry]:
     """Every vector in the file, in order; the header (if any) is checked and skipped."""
     for number, obj in _objects(path):
         if is_header(obj):
-            try:
-                check_header(obj)
-            except VectorError as exc:
-                raise VectorFileError(path, number, str(exc)) from None
+            _checked_header(path, number, obj)
             continue
         try:
             case, expected = from_record(obj)
