@@ -15,6 +15,7 @@ from __future__ import annotations
 from reference.cpu import Cpu
 from reference.faults import Fault, Unimplemented, Unmapped
 from reference.flags import Flags
+from reference.interrupts import RealModeDelivery
 from reference.isa.form import Form, Undefined
 from reference.isa.table import BY_NAME, FORMS
 from reference.isa.undefined import undefined_for
@@ -24,4 +25,4 @@ from reference.step import ReportAndStop, StepException, StepResult
 
 __all__ = ["Cpu", "SparseMemory", "FlatMemory", "StepResult", "StepException", "FORMS",
            "BY_NAME", "Form", "Undefined", "Fault", "Unmapped", "Unimplemented", "Flags",
-           "ReportAndStop", "implements", "implemented_forms", "undefined_for"]
+           "ReportAndStop", "RealModeDelivery", "implements", "implemented_forms", "undefined_for"]
