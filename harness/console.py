@@ -152,6 +152,8 @@ class Console:
     def run(self, cmd: str, timeout: Optional[float] = None, recover: bool = True) -> Result:
         """Run ``cmd`` (one or more lines) in the guest's shell; its output and status.
 
+        ``cmd`` runs in the shell itself (so ``cd`` and variables persist, and ``exit``
+        ends the shell, as at a real console; wrap it in ``( )`` to avoid that).
         Output is text with CR LF turned to LF; for exact bytes use ``read_file``. On a
         timeout the command is interrupted with ^C, the console re-synchronised, and
         CommandTimeout raised: the console stays usable.

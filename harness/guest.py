@@ -8,14 +8,13 @@ fixtures and the report all come through here so they boot the same way.
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 from harness.console import Console
 from harness.engines import BootImage, Metrics, Session, get_engine
-from harness.stages import StageTimeouts
+from harness.stages import StageTimeouts, span_durations
 from x86lab.cache import cache_dir
 
 KERNEL_NAMES = ("tiny", "debian")
@@ -36,6 +35,20 @@ class Guest:
 
     def metrics(self) -> Metrics:
         return self.session.metrics()
+
+    def summary(self) -> dict:
+        """Stage times and instruction counts as plain data (for --json and the report)."""
+        metrics = self.metrics()
+        return {
+            "engine": self.engine,
+            "kernel": self.kernel,
+            "memory_mib": self.memory_mib,
+            "marks": {k: round(v, 3) for k, v in metrics.marks.items()},
+            "spans": {k: round(v, 3) for k, v in span_durations(metrics.marks).items()},
+            "instructions": metrics.instructions,
+            "instructions_now": metrics.instructions_now,
+            "console_log": str(self.log_path),
+        }
 
     def stop(self) -> None:
         self.session.stop()
@@ -89,8 +102,3 @@ def boot(
         yield guest
     finally:
         guest.stop()
-
-
-def wall_clock() -> float:
-    """Seconds on a clock that only goes forward (for measuring, not for dates)."""
-    return time.monotonic()

@@ -1,0 +1,76 @@
+"""Regression rules and rendering of the report, on synthetic boot records."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Dict, List
+
+from harness.report import compare, html
+
+
+def record(engine: str, kernel: str, marks: Dict[str, float], instructions: int = 0,
+           warnings: List[str] = (), failed_check: str = "") -> dict:
+    spans = {"firmware": marks["kernel"], "kernel": marks["init"] - marks["kernel"],
+             "init": marks["prompt"] - marks["init"]}
+    checks = [{"name": "machine", "passed": failed_check != "machine", "seconds": 0.1,
+               "message": "uname -m: got 'i586'" if failed_check == "machine" else ""}]
+    return {"id": f"{engine}-{kernel}", "engine": engine, "kernel": kernel, "boot": "ok",
+            "error": "", "marks": marks, "spans": spans, "warnings": list(warnings),
+            "instructions": {"prompt": instructions} if instructions else {},
+            "checks": checks, "memory_mib": 256}
+
+
+def run(load: float = 1.0, v86_kernel: float = 10.0, **v86: object) -> List[dict]:
+    """A run on a machine ``load`` times slower than usual."""
+    qemu = record("qemu", "tiny", {k: v * load for k, v in
+                                   {"kernel": 0.2, "init": 0.9, "prompt": 1.0}.items()})
+    marks = {"kernel": 1.0, "init": 1.0 + v86_kernel, "prompt": 1.5 + v86_kernel}
+    return [qemu, record("v86", "tiny", {k: v * load for k, v in marks.items()},
+                         instructions=v86.pop("instructions", 225_000_000), **v86)]
+
+
+BASELINE = compare.make_baseline(run())
+
+
+def kinds(records: List[dict]) -> List[str]:
+    return [r.kind for r in compare.regressions(records, BASELINE)]
+
+
+def test_same_figures_are_no_regression() -> None:
+    assert kinds(run()) == []
+
+
+def test_a_slower_machine_is_no_regression_because_ratios_hold() -> None:
+    assert kinds(run(load=2.5)) == []
+
+
+def test_a_slower_stage_is_a_regression_beyond_the_tolerance() -> None:
+    assert kinds(run(v86_kernel=14.0)) == []  # +40 %: within the 50 % tolerance
+    found = compare.regressions(run(v86_kernel=16.0), BASELINE)
+    assert [(r.combo, r.kind) for r in found] == [("v86-tiny", "stage")]
+    assert "kernel took 16.00x" in found[0].detail
+
+
+def test_new_warning_failed_check_and_instructions_are_regressions() -> None:
+    records = run(warnings=["WARNING: CPU: 0 PID: 1 at foo.c:1"], failed_check="machine",
+                  instructions=300_000_000)
+    assert sorted(kinds(records)) == ["check", "instructions", "warning"]
+
+
+def test_a_failed_boot_is_a_regression_even_without_a_baseline() -> None:
+    records = run()
+    records[1].update(boot="failed", error="v86: no 'x86lab# ' within 60 s\n...")
+    assert [r.kind for r in compare.regressions(records, None)] == ["boot"]
+
+
+def test_html_is_self_contained_with_a_timeline_per_engine() -> None:
+    records = run()
+    report = {"created": "now", "baseline": None, "runs": records, "regressions": [],
+              "reference": {"combo": "qemu-tiny", "seconds": 1.0},
+              "span_ratios": {r["id"]: compare.span_ratios(r, 1.0) for r in records}}
+    page = html.render(copy.deepcopy(report))
+    assert page.count("<svg") == 2
+    assert len(re.findall(r"<rect ", page)) == 6  # three spans x two boots
+    assert not re.search(r"<script|src=|href=", page)
+    assert "225,000,000" in page
