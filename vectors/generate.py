@@ -110,6 +110,15 @@ def _renamed(case: Case, name: str) -> Case:
     return replace(case, name=name)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("x86lab")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def generate(pattern: str, modes: Sequence[str], per_form: int, seed: int,
              out: Path) -> Summary:
     """Write ``out/MODE/FORM.jsonl.gz`` for every selected form; return the counts."""
@@ -125,7 +134,8 @@ def generate(pattern: str, modes: Sequence[str], per_form: int, seed: int,
             continue
         header = make_header(
             form=name, mode=mode, encoding=form.encoding,  # type: ignore[attr-defined]
-            count=len(pairs), seed=seed, unicorn=unicorn.__version__, reference="x86lab",
+            count=len(pairs), seed=seed, unicorn=unicorn.__version__,
+            reference=f"x86lab {_version()}",
             generator=f"x86lab vectors generate --forms '{pattern}' --per-form {per_form} "
                       f"--seed {seed}")
         summary.vectors += write_vectors(out / mode / f"{name}.jsonl.gz", header, pairs)
