@@ -49,7 +49,7 @@ class Checker:
         line = reproducer(case, differences, self.peer.name, self.subject.name)
         if not case.form and _only_subject_rejects(theirs, ours):
             return Verdict(case, UNLISTED, differences, line=line, outcomes=outcomes)
-        entry = find_known(self.known, case, differences)
+        entry = find_known(self.known, case, differences, theirs.notes)
         status = KNOWN if entry is not None else DIVERGE
         if entry is not None:
             line = f"[known: {entry.id}] {line}"

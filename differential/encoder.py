@@ -123,7 +123,7 @@ def encode(form, mode: str, draw: Draw) -> bytes:
         body += modrm
         memory = memory or rm_memory
     for spec in form.specs:
-        if spec[0] in "IJOA":
+        if spec[0] in "IJO" or spec == "Ap":  # not AL/eAX: fixed registers start with A too
             body += _immediate(draw, spec, operand_size, address_size)
     sizes = ([OPERAND_SIZE] if operand_prefix else []) + ([ADDRESS_SIZE] if address_prefix else [])
     return bytes(_prefixes(draw, form, memory, sizes)) + body

@@ -31,3 +31,18 @@ def is_rep_string(code: bytes) -> bool:
     iteration in one step, while an emulator may report each iteration separately."""
     prefixes, rest = split_prefixes(code)
     return bool(rest) and rest[0] in STRING_OPCODES and any(p in REP_PREFIXES for p in prefixes)
+
+
+_BRANCHES = frozenset(list(range(0x70, 0x80)) + [0xE0, 0xE1, 0xE2, 0xE3, 0xE8, 0xE9, 0xEA,
+                                                  0xEB, 0xC2, 0xC3, 0xCA, 0xCB, 0xCF, 0xFF])
+
+
+def may_branch(code: bytes) -> bool:
+    """True for control transfers (Jcc, JMP, CALL, RET, LOOP, JCXZ, IRET, FF group): only
+    these can legitimately arrive back at their own address in one step."""
+    _prefixes, rest = split_prefixes(code)
+    if not rest:
+        return False
+    if rest[0] == 0x0F:
+        return len(rest) > 1 and 0x80 <= rest[1] <= 0x8F
+    return rest[0] in _BRANCHES

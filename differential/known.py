@@ -2,9 +2,11 @@
 
 ``known_divergences.toml`` lists them: which forms (glob on the form name), optionally
 which modes and which instruction bytes (regex on the hex), the fields that may differ
-(globs such as ``eflags.AF`` or ``mem[*]``), the reason and the evidence (SDM text, and a
-run of the same bytes on the real CPU). A divergence matches an entry only when *every*
-differing field is covered, so an unexplained difference beside a known one still counts.
+(globs such as ``eflags.AF`` or ``mem[*]``), optionally a note the peer's outcome must
+carry (``peer_note``: the peer flagged its own result as unreliable), the reason and
+the evidence (SDM text, and a run of the same bytes on the real CPU). A divergence
+matches an entry only when *every* differing field is covered, so an unexplained
+difference beside a known one still counts.
 Matches are counted and listed in reports, never dropped.
 """
 
@@ -14,7 +16,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 import tomllib
 
@@ -38,9 +40,13 @@ class KnownDivergence:
     wrong: str = "unicorn"
     modes: Tuple[str, ...] = ()
     code: str = ""
+    peer_note: str = ""  # matches only when the peer's outcome carries this note
 
-    def matches(self, case: Case, differences: Sequence[Difference]) -> bool:
+    def matches(self, case: Case, differences: Sequence[Difference],
+                peer_notes: Mapping[str, str]) -> bool:
         if not differences:
+            return False
+        if self.peer_note and self.peer_note not in peer_notes:
             return False
         if not any(fnmatch.fnmatchcase(case.form, pattern) for pattern in self.forms):
             return False
@@ -67,13 +73,15 @@ def load_known(path: Path = DEFAULT_PATH) -> List[KnownDivergence]:
         entries.append(KnownDivergence(
             id=raw["id"], forms=tuple(raw["forms"]), fields=tuple(raw["fields"]),
             reason=raw["reason"], evidence=raw["evidence"], wrong=raw.get("wrong", "unicorn"),
-            modes=tuple(raw.get("modes", ())), code=raw.get("code", "")))
+            modes=tuple(raw.get("modes", ())), code=raw.get("code", ""),
+            peer_note=raw.get("peer_note", "")))
     return entries
 
 
 def find_known(known: Sequence[KnownDivergence], case: Case,
-               differences: Sequence[Difference]) -> Optional[KnownDivergence]:
+               differences: Sequence[Difference],
+               peer_notes: Mapping[str, str]) -> Optional[KnownDivergence]:
     for entry in known:
-        if entry.matches(case, differences):
+        if entry.matches(case, differences, peer_notes):
             return entry
     return None

@@ -26,6 +26,10 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   self-modifying-code handling), so the code hook sees the same address twice with the
   state untouched. Such a restart is not a second instruction; a jump to itself, which
   also leaves the state untouched, is cut off after a few rounds with the same result.
+  When the store did land and changed the bytes, Unicorn would run the *new* bytes: the
+  run stops there. Either way the outcome carries ``notes["self-modified"]``: only an
+  agreement with the reference is taken at face value then (a real CPU finishes the
+  instruction it fetched; see known_divergences.toml).
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 from differential.case import GPRS, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
-from differential.encoding import MAX_INSTRUCTION_LENGTH, is_rep_string
+from differential.encoding import MAX_INSTRUCTION_LENGTH, is_rep_string, may_branch
 
 UNMAPPED_ERRORS = (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED,
                    UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT)
@@ -65,6 +69,7 @@ FETCH_ERRORS = (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT)
 MAX_MAPPED_PAGES = 64  # beyond this, start over (lookups slow down with many regions)
 UD_VECTOR = 6
 MAX_REP_ITERATIONS = 1 << 20  # a REP over mapped pages ends far sooner; this bounds a bug
+SELF_MODIFIED = "self-modified"  # Outcome.notes key: this outcome cannot be trusted
 MAX_RESTARTS = 3  # self-modifying-code restarts allowed before a same-address hit counts
 _UC_MODES = {"real16": UC_MODE_16, "prot32": UC_MODE_32}
 
@@ -121,6 +126,9 @@ class _Engine:
         self.rep_string = False
         self.steps = 0
         self.restarts = 0
+        self.self_modified = False
+        self.code = b""
+        self.branch = False
         self.initial: Mapping[str, int] = {}
         self.interrupt: Optional[int] = None
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
@@ -142,10 +150,15 @@ class _Engine:
         if address == self.start:
             if self.rep_string and self.steps < MAX_REP_ITERATIONS:
                 return
-            if self.restarts < MAX_RESTARTS and self._untouched(uc):
+            if self.code != bytes(uc.mem_read(address, len(self.code))):
+                self.self_modified = True  # a restart would run the *new* bytes: stop
+            elif self.restarts < MAX_RESTARTS and self._untouched(uc):
                 self.restarts += 1
+                self.self_modified = True
                 self.steps -= 1
                 return
+            elif not self.branch:
+                self.self_modified = True  # restarted with part of its effects: stop
         uc.emu_stop()
 
     def _untouched(self, uc: Uc) -> bool:
@@ -212,6 +225,8 @@ class UnicornRunner:
         engine.regs.write(uc, case.regs)
         engine.start, engine.steps, engine.interrupt = begin, 0, None
         engine.restarts, engine.initial = 0, case.regs
+        engine.self_modified, engine.code = False, case.code
+        engine.branch = may_branch(case.code)
         engine.rep_string = is_rep_string(case.code)
         error: Optional[int] = None
         try:
@@ -221,7 +236,9 @@ class UnicornRunner:
         regs = engine.regs.read(uc)
         memory = {base: bytes(uc.mem_read(base, PAGE_SIZE)) for base in case.memory}
         exception = self._exception(engine, error, case.regs["eip"], regs["eip"])
-        return Outcome(regs=regs, memory=memory, exception=exception)
+        notes = {SELF_MODIFIED: "stored into its own bytes; Unicorn restarted it"} \
+            if engine.self_modified else {}
+        return Outcome(regs=regs, memory=memory, exception=exception, notes=notes)
 
     @staticmethod
     def _exception(engine: _Engine, error: Optional[int], eip_before: int,
