@@ -111,26 +111,18 @@ def test_streams_over_the_limit_are_refused_with_0x48(site):
     assert run(scenario()) == frames.REASON_BLOCKED
 
 
-def test_connections_over_the_limit_are_closed_with_policy_code():
+@pytest.mark.parametrize("limits, code", [
+    (Limits(connections_per_client=1), 1008),   # policy violation: this client has enough
+    (Limits(total_connections=1), 1013),        # try again later: the relay is full
+], ids=["per-client", "relay-total"])
+def test_second_connection_over_a_cap_is_closed(limits, code):
     async def scenario():
-        async with running_relay(RelayConfig(limits=Limits(connections_per_client=1))) as (
-                url, _relay):
+        async with running_relay(RelayConfig(limits=limits)) as (url, _relay):
             async with connect(url) as first, connect(url) as second:
                 await next_packet(first)
                 return await _ws_close_code(second)
 
-    assert run(scenario()) == 1008
-
-
-def test_connection_beyond_the_relay_total_is_told_to_try_again():
-    async def scenario():
-        async with running_relay(RelayConfig(limits=Limits(total_connections=1))) as (
-                url, _relay):
-            async with connect(url) as first, connect(url) as second:
-                await next_packet(first)
-                return await _ws_close_code(second)
-
-    assert run(scenario()) == 1013
+    assert run(scenario()) == code
 
 
 def test_connection_without_streams_is_closed_when_idle():
