@@ -1,5 +1,5 @@
-"""Control transfer: JMP Jcc CALL RET LOOP/LOOPE/LOOPNE JCXZ, ENTER/LEAVE, INT3/INT n/INTO
-(SDM Vol. 2A/2B).
+"""Control transfer: JMP Jcc CALL RET LOOP/LOOPE/LOOPNE JCXZ, ENTER/LEAVE, INT3/INT n/INTO,
+and the real-mode far forms JMPF CALLF RETF IRET (SDM Vol. 2A/2B).
 
 Every near branch ends in ``branch``: the target (already truncated to the operand size,
 as the SDM's "IF OperandSize = 16 THEN EIP := EIP AND 0000FFFFH") must lie within the
@@ -17,6 +17,7 @@ from __future__ import annotations
 from reference.cpu import Cpu
 from reference.faults import BP, GP, Fault
 from reference.faults import OF as OVERFLOW
+from reference.flags import IMPLEMENTED, RESERVED_ONE
 from reference.operands import CS, SS, FarPtr, Operand, gpr
 from reference.semantics import implements
 from reference.semantics.string import add_at_address_size, count_register
@@ -49,16 +50,62 @@ def jcc(cpu: Cpu, target: Operand) -> None:
         branch(cpu, target.read())
 
 
+def far_transfer(cpu: Cpu, selector: int, offset: int) -> None:
+    """CS:EIP := selector:offset. The limit check comes first (the target must lie in the
+    new code segment, 64 KiB in real mode), then CS is loaded: base selector*16 in real
+    mode; in prot32 the segment loader decides, and without a GDT that is #GP."""
+    if offset > code_limit(cpu):
+        raise Fault(GP, 0)
+    cpu.load_segment(CS, selector)
+    cpu.eip = offset
+
+
 @implements("JMPF")
 def jmp_far(cpu: Cpu, pointer: FarPtr) -> None:
-    """CS:EIP := ptr16:16/32. In real mode the limit check comes first, then CS is
-    loaded with base selector*16; in prot32 the segment loader (descriptor tables)
-    decides, and without a GDT that is #GP(selector)."""
-    target = pointer.read()
-    if target > code_limit(cpu):
-        raise Fault(GP, 0)
-    cpu.load_segment(CS, pointer.selector)
-    cpu.eip = target
+    """CS:EIP := ptr16:16/32 (EA) or m16:16/32 (FF /5); the offset is operand-sized."""
+    far_transfer(cpu, pointer.selector, pointer.read())
+
+
+@implements("CALLF")
+def call_far(cpu: Cpu, pointer: FarPtr) -> None:
+    """Push(CS) (zero-extended to the operand size); Push(EIP); CS:EIP := pointer. The
+    pointer is read before anything is pushed (it may live on the stack)."""
+    selector, offset = pointer.selector, pointer.read()
+    size = cpu.insn.opsize
+    cpu.push(cpu.sregs[CS], size)
+    cpu.push(cpu.eip & ((1 << size) - 1), size)
+    far_transfer(cpu, selector, offset)
+
+
+@implements("RETF")
+def ret_far(cpu: Cpu, *release: Operand) -> None:
+    """EIP := Pop(); CS := Pop() (low 16 bits of an operand-sized slot); then eSP +=
+    imm16 (RETF imm16) at the stack size."""
+    size = cpu.insn.opsize
+    offset = cpu.pop(size)
+    selector = cpu.pop(size) & 0xFFFF
+    far_transfer(cpu, selector, offset)
+    if release:
+        cpu.adjust_sp(release[0].read())
+
+
+@implements("IRET")
+def iret(cpu: Cpu) -> None:
+    """Real-address mode IRET: EIP := Pop(); CS := Pop(); then with a 32-bit operand
+    EFLAGS := (Pop() AND 257FD5H) OR (EFLAGS AND 1A0000H) (VM, VIF, VIP kept), with a
+    16-bit one EFLAGS[15:0] := Pop(). Protected-mode IRET (privilege and task changes)
+    belongs to the system level."""
+    size = cpu.insn.opsize
+    offset = cpu.pop(size)
+    selector = cpu.pop(size) & 0xFFFF
+    image = cpu.pop(size)
+    far_transfer(cpu, selector, offset)
+    old = cpu.flags.value
+    if size == 32:
+        new = (image & 0x257FD5) | (old & 0x1A0000)
+    else:
+        new = (old & 0xFFFF0000) | image
+    cpu.flags.value = (new & IMPLEMENTED) | RESERVED_ONE
 
 
 @implements("CALL")

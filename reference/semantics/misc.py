@@ -1,6 +1,4 @@
-"""Miscellaneous instructions: NOP forms, CPUID, RDTSC, UD2, HLT, SALC, IN/OUT.
-
-XLAT lives with the data moves (``datamove.py``), where the opcode table groups it.
+"""Miscellaneous instructions: NOP forms, WAIT, CPUID, RDTSC, UD2, HLT, XLAT, SALC, IN/OUT.
 
 CPUID describes a P6-class processor that claims only what this emulator really does
 (see ``cpuid``); RDTSC counts retired instructions so a recorded run replays exactly.
@@ -16,7 +14,7 @@ from typing import Dict, Optional, Tuple
 from reference.cpu import Cpu
 from reference.faults import GP, UD, Fault, Unimplemented
 from reference.isa.table import FORMS
-from reference.operands import Operand
+from reference.operands import DS, Operand
 from reference.semantics import implements, lookup
 from reference.semantics.flagops import current_privilege, require_iopl
 
@@ -84,10 +82,12 @@ def rdtsc(cpu: Cpu) -> None:
     cpu.regs[EDX] = tsc >> 32
 
 
-@implements("NOP")
+@implements("NOP", "WAIT")
 def nop(cpu: Cpu, *operands: Operand) -> None:
-    """No operation. 0F 1F /0 names an r/m operand only to set the length: the SDM's
-    multi-byte NOP never accesses it, so a memory operand here cannot fault."""
+    """No operation. 0F 1F /r names an r/m operand only to set the length: the SDM's
+    multi-byte NOP never accesses it, so a memory operand here cannot fault. WAIT
+    checks for pending x87 exceptions and, with CR0.MP and CR0.TS set, raises #NM; with
+    no x87 and no CR0 modelled it does nothing either."""
 
 
 @implements("UD2")
@@ -103,6 +103,16 @@ def hlt(cpu: Cpu) -> None:
     if current_privilege(cpu) != 0:
         raise Fault(GP, 0)
     cpu.halted = True
+
+
+@implements("XLAT")
+def xlat(cpu: Cpu) -> None:
+    """AL := seg:[eBX + ZeroExtend(AL)]; DS unless overridden, BX or EBX by address
+    size (the sum wraps at that size)."""
+    mask = 0xFFFFFFFF if cpu.insn.adsize == 32 else 0xFFFF
+    seg = DS if cpu.insn.seg is None else cpu.insn.seg
+    offset = (cpu.regs[EBX] + (cpu.regs[EAX] & 0xFF)) & mask
+    cpu.regs[EAX] = (cpu.regs[EAX] & ~0xFF) | cpu.read(seg, offset, 1)
 
 
 @implements("SALC")
