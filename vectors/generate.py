@@ -14,7 +14,7 @@ import fnmatch
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 from differential.case import Case, Outcome
 from vectors.engines import make_runner
@@ -119,9 +119,10 @@ def _version() -> str:
         return "unknown"
 
 
-def generate(pattern: str, modes: Sequence[str], per_form: int, seed: int,
-             out: Path) -> Summary:
-    """Write ``out/MODE/FORM.jsonl.gz`` for every selected form; return the counts."""
+def generate(pattern: str, modes: Sequence[str], per_form: int, seed: int, out: Path,
+             progress: Optional[Callable[[], None]] = None) -> Summary:
+    """Write ``out/MODE/FORM.jsonl.gz`` for every selected form; return the counts.
+    ``progress`` is called after each (form, mode)."""
     import unicorn
 
     agreement = Agreement()
@@ -129,6 +130,8 @@ def generate(pattern: str, modes: Sequence[str], per_form: int, seed: int,
     for form, mode in selected_forms(pattern, modes):
         name = form.name  # type: ignore[attr-defined]
         pairs = list(vectors_for(form, mode, per_form, seed, agreement, summary))
+        if progress is not None:
+            progress()
         if not pairs:
             summary.empty.append(f"{name}/{mode}")
             continue

@@ -55,8 +55,7 @@ def reproducer(engine: str, entry: Entry) -> str:
 
 
 def replay_file(path: Path, runner: Runner, engine: str,
-                only: Optional[str] = None,
-                progress: Optional[Callable[[], None]] = None) -> FileResult:
+                only: Optional[str] = None) -> FileResult:
     """Run every vector of one file (or only the one named ``only``)."""
     result = FileResult(path)
     for entry in read_vectors(path):
@@ -71,11 +70,16 @@ def replay_file(path: Path, runner: Runner, engine: str,
                                            reproducer(engine, entry)))
         else:
             result.passed += 1
-        if progress is not None:
-            progress()
     return result
 
 
 def replay_files(paths: Iterable[Path], runner: Runner, engine: str,
-                 only: Optional[str] = None) -> List[FileResult]:
-    return [replay_file(path, runner, engine, only) for path in paths]
+                 only: Optional[str] = None,
+                 progress: Optional[Callable[[], None]] = None) -> List[FileResult]:
+    """Replay each file; ``progress`` is called once per file."""
+    results = []
+    for path in paths:
+        results.append(replay_file(path, runner, engine, only))
+        if progress is not None:
+            progress()
+    return results

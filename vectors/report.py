@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List
 
 from vectors.replay import FileResult
 
 MAX_SHOWN_FAILURES = 20  # per run; the JSON output always has them all
+
+
+@contextmanager
+def progress_bar(total: int, what: str) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr (only on a terminal); yields the function that advances it."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True,
+                  disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda: bar.advance(task)
 
 
 def results_json(results: List[FileResult], engine: str) -> Dict[str, Any]:

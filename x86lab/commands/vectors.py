@@ -47,11 +47,13 @@ def run_command(args: argparse.Namespace) -> int:
     from vectors.engines import EngineUnavailable, make_runner
     from vectors.files import VectorFileError, find_vector_files
     from vectors.replay import replay_files
-    from vectors.report import print_results, results_json
+    from vectors.report import print_results, progress_bar, results_json
 
     try:
         runner = make_runner(args.engine)
-        results = replay_files(find_vector_files(args.paths), runner, args.engine, args.name)
+        files = find_vector_files(args.paths)
+        with progress_bar(len(files), f"replaying on {args.engine}") as advance:
+            results = replay_files(files, runner, args.engine, args.name, advance)
     except (EngineUnavailable, VectorFileError) as exc:
         raise UsageError(str(exc)) from None
     if args.json:
@@ -64,13 +66,16 @@ def run_command(args: argparse.Namespace) -> int:
 
 def generate_command(args: argparse.Namespace) -> int:
     from vectors.engines import EngineUnavailable
-    from vectors.generate import GenerateError, generate
+    from vectors.generate import GenerateError, generate, selected_forms
+    from vectors.report import progress_bar
 
     if args.per_form < 1:
         raise UsageError("--per-form must be at least 1")
     modes = [m for m in args.modes.split(",") if m]
     try:
-        summary = generate(args.forms, modes, args.per_form, args.seed, args.out)
+        total = len(selected_forms(args.forms, modes))
+        with progress_bar(total, "generating") as advance:
+            summary = generate(args.forms, modes, args.per_form, args.seed, args.out, advance)
     except (EngineUnavailable, GenerateError) as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {summary.vectors} vectors in {summary.files} files to {args.out} "
