@@ -14,6 +14,7 @@ from reference.faults import DE
 from reference.flags import AF, CF, PF, SF, ZF
 from reference.tests.conftest import CODE
 from reference.tests.handmade import random_case_test, run, unicorn_disagreements
+from reference.tests.native_i386 import native_disagreements, require_native
 
 DAA, DAS, AAA, AAS = b"\x27", b"\x2F", b"\x37", b"\x3F"
 FLAG_INPUTS = [(cf, af) for cf in (0, 1) for af in (0, 1)]
@@ -119,3 +120,17 @@ def test_adjusts_agree_with_unicorn_on_every_al(mode: str, code: bytes) -> None:
 
 test_bcd_forms_agree_with_unicorn_on_random_cases = random_case_test(
     "DAA", "DAS", "AAA", "AAS", "AAM", "AAD")
+
+
+def test_adjusts_agree_with_the_host_cpu_on_every_al() -> None:
+    """DAA DAS AAA AAS AAM AAD (bases 10, 16, 0) for every AL x CF x AF, natively; AAM 0
+    must fault with #DE (SIGFPE) on both."""
+    require_native()
+    cases = []
+    for code in (DAA, DAS, AAA, AAS, b"\xD4\x0A", b"\xD4\x10", b"\xD4\x00", b"\xD5\x0A",
+                 b"\xD5\x10"):
+        for al in range(256):
+            for cf, af in FLAG_INPUTS:
+                ah = 0xFF if al & 1 else 0x09
+                cases.append((code, 0x5A5A_0000 | ah << 8 | al, 0, 0, 2 | cf | AF * af, b""))
+    assert native_disagreements(cases) == []

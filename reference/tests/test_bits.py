@@ -19,6 +19,7 @@ from reference.tests.handmade import (
     run,
     unicorn_disagreements,
 )
+from reference.tests.native_i386 import native_disagreements, require_native
 
 # 0F A3/AB/B3/BB /r (register offset) and 0F BA /4-/7 ib (immediate offset)
 REG_OPCODES = {"BT": 0xA3, "BTS": 0xAB, "BTR": 0xB3, "BTC": 0xBB}
@@ -147,3 +148,26 @@ def test_bit_tests_agree_with_unicorn_on_offsets_into_memory(mode: str, op: str)
 
 test_bit_forms_agree_with_unicorn_on_random_cases = random_case_test(
     "BT", "BTS", "BTR", "BTC", "BSF", "BSR")
+
+
+def test_bit_instructions_agree_with_the_host_cpu() -> None:
+    """BT* with register offsets into memory (both signs, 16- and 32-bit), immediate
+    offsets, register bases, and BSF/BSR including zero sources, run natively."""
+    require_native()
+    rng = random.Random("native-bits")
+    cases = []
+    for op, opcode in REG_OPCODES.items():
+        for prefix in (b"", b"\x66"):
+            for offset in (-256, -129, -33, -32, -1, 0, 1, 31, 32, 100, 255):
+                for modrm in (0x0B, 0xC8):  # [EBX],ECX / EAX,ECX
+                    cases.append((prefix + bytes([0x0F, opcode, modrm]), rng.getrandbits(32),
+                                  offset & 0xFFFFFFFF, 0, rng.getrandbits(1), rng.randbytes(64)))
+            for imm in (0, 7, 15, 16, 31, 32, 255):
+                code = prefix + bytes([0x0F, 0xBA, 0x03 | IMM_DIGITS[op] << 3, imm])
+                cases.append((code, 0, 0, 0, 0, rng.randbytes(64)))
+    for opcode in (0xBC, 0xBD):
+        for prefix in (b"", b"\x66"):
+            for source in (0, 1, 0x8000, 0x80000000, 0xFFFF0000, rng.getrandbits(32)):
+                cases.append((prefix + bytes([0x0F, opcode, 0xC1]), 0xDEADBEEF, source, 0,
+                              rng.getrandbits(1), b""))
+    assert native_disagreements(cases, undefined_dest=True) == []

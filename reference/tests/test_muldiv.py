@@ -19,6 +19,7 @@ from reference.tests.handmade import (
     run,
     unicorn_disagreements,
 )
+from reference.tests.native_i386 import native_disagreements, require_native
 
 SIZES = (8, 16, 32)
 GROUP = {8: 0xF6, 16: 0xF7, 32: 0xF7}
@@ -185,3 +186,27 @@ def test_memory_sources_agree_with_unicorn(mode: str, op: str) -> None:
 
 test_muldiv_forms_agree_with_unicorn_on_random_cases = random_case_test(
     "MUL", "IMUL", "DIV", "IDIV")
+
+
+def test_multiply_and_divide_agree_with_the_host_cpu() -> None:
+    """Every one-operand form at each size (register and [EBX] sources), the 0F AF / 69 /
+    6B IMULs, with values that fit and that raise #DE (SIGFPE natively)."""
+    require_native()
+    rng = random.Random("native-muldiv")
+    cases = []
+    for op in DIGIT:
+        for size in SIZES:
+            for modrm_rm in (0xC1, 0x03):  # ECX / [EBX]
+                for _ in range(24):
+                    low, high = rng.choice(edge_values(size)), rng.choice((0, 1, -1 & 0xFF))
+                    source = rng.choice(edge_values(size) + (rng.getrandbits(size),))
+                    regs = registers_for(size, low, source, high)
+                    data = bytes(32) + source.to_bytes(4, "little") + bytes(28)
+                    cases.append((one_operand(op, size, "prot32", modrm_rm), regs["eax"],
+                                  regs["ecx"], regs["edx"], rng.getrandbits(1), data))
+    for prefix, imm in ((b"", b"\x00\x80\xFF\xFF"), (b"\x66", b"\x00\x80")):
+        for tail in (b"\x0F\xAF\xC1", b"\x69\xC1" + imm, b"\x6B\xC1\x80"):
+            for _ in range(12):
+                cases.append((prefix + tail, rng.getrandbits(32), rng.getrandbits(32), 0, 0,
+                              b""))
+    assert native_disagreements(cases) == []
