@@ -14,6 +14,7 @@ from reference.isa.form import (
     COUNT_NOT_0,
     COUNT_NOT_1,
     COUNT_OVER_SIZE,
+    SIZE_16,
     SOURCE_ZERO,
     Form,
 )
@@ -34,6 +35,8 @@ def undefined_for(form: Form, size: int, count: Optional[int] = None,
             hit = True
         elif when == SOURCE_ZERO:
             hit = source == 0
+        elif when == SIZE_16:
+            hit = size == 16
         elif count is None:
             hit = False
         elif when == COUNT_NOT_1:

@@ -45,7 +45,7 @@ def random_case(form: Form, mode: str, seed: int) -> Case:
     rng = random.Random(f"{form.name}/{mode}/{seed}")
     default = 16 if mode == "real16" else 32
     prefix = b""
-    if rng.random() < 0.4 and form.mnemonic != "BSWAP":
+    if rng.random() < 0.4:
         prefix = b"\x66"
     opsize = (48 - default) if prefix else default
     code = prefix + bytes(form.enc.opcode[:-1])
