@@ -273,3 +273,57 @@ def test_far_jump_in_real_mode_loads_cs() -> None:
     assert result.exception is None
     assert (cpu.get_reg("cs"), cpu.eip, cpu.seg_base[1]) == (0x0100, 0x0010, 0x1000)
     assert unicorn_disagreements(code, "real16") == []
+
+
+
+@pytest.mark.parametrize("text,esp", [
+    ("9a40000001", 0x3800), ("669a400000000001", 0x3800),  # to 0100:0040, linear 0x1040
+    ("ff1f", 0x3800), ("66ff1f", 0x3800),                       # CALL FAR [BX]
+    ("cb", 0x2000), ("ca0600", 0x2000), ("66cb", 0x2000),       # RETF from the data page
+    ("ff2f", 0x3800),                                           # JMP FAR [BX]
+])
+def test_real_mode_far_transfers_agree_with_unicorn(text: str, esp: int) -> None:
+    wide = text.startswith("66") and text[2:4] in ("cb", "ff")
+    data = bytes.fromhex("4000000000010000" if wide else "40000001")
+    assert unicorn_disagreements(bytes.fromhex(text), "real16", data, ebx=0x2000,
+                                 esp=esp) == []
+
+
+def test_far_call_pushes_cs_then_ip() -> None:
+    cpu, result = run(bytes.fromhex("9a40000001"), "real16", cs=0, esp=0x3800)
+    assert result.exception is None
+    assert (cpu.get_reg("cs"), cpu.eip, cpu.seg_base[1]) == (0x0100, 0x0040, 0x1000)
+    assert cpu.read_linear(0x37FE, 2) == 0 and cpu.read_linear(0x37FC, 2) == CODE + 5
+    assert cpu.get_reg("esp") == 0x37FC
+
+
+def test_far_return_with_release() -> None:
+    cpu = make_cpu(bytes.fromhex("ca0600"), "real16", esp=0x3700)
+    cpu.write_linear(0x3700, 4, 0x01000040)
+    assert cpu.step().exception is None
+    assert (cpu.get_reg("cs"), cpu.eip, cpu.get_reg("esp")) == (0x0100, 0x40, 0x3700 + 4 + 6)
+
+
+@pytest.mark.parametrize("opsize", [16, 32])
+def test_real_mode_iret_restores_ip_cs_flags(opsize: int) -> None:
+    """16-bit: FLAGS[15:0] := Pop() (reserved bits read as fixed); 32-bit: EFLAGS :=
+    (Pop() AND 257FD5H) OR (EFLAGS AND 1A0000H), so VM stays as it was."""
+    code = b"\xcf" if opsize == 16 else b"\x66\xcf"
+    nbytes = opsize // 8
+    cpu = make_cpu(code, "real16", esp=0x3700, eflags=0x0202)
+    image = 0x0000_7FFF if opsize == 16 else 0xFFFF_FFFF
+    for i, value in enumerate((0x40, 0x0100, image)):
+        cpu.write_linear(0x3700 + i * nbytes, nbytes, value)
+    assert cpu.step().exception is None
+    assert (cpu.get_reg("cs"), cpu.eip) == (0x0100, 0x40)
+    expected = 0x7FD7 if opsize == 16 else 0x257FD7  # bits 1/3/5/15 fixed; VM/VIF/VIP kept 0
+    assert cpu.get_reg("eflags") == expected
+    assert cpu.get_reg("esp") == 0x3700 + 3 * nbytes
+
+
+@pytest.mark.parametrize("opsize", [16, 32])
+def test_real_mode_iret_agrees_with_unicorn(opsize: int) -> None:
+    nbytes = opsize // 8
+    frame = b"".join(v.to_bytes(nbytes, "little") for v in (0x40, 0x0100, 0x08D7))
+    code = b"\xcf" if opsize == 16 else b"\x66\xcf"
+    assert unicorn_disagreements(code, "real16", frame, esp=0x2000) == []

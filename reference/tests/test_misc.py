@@ -182,3 +182,38 @@ def test_port_io_at_cpl3_without_iopl_faults() -> None:
     result = cpu.step()
     assert (result.exception.vector, result.exception.error_code) == (GP, 0)
     assert bus.reads == {}
+
+
+@pytest.mark.parametrize("mode", ["prot32", "real16"])
+@pytest.mark.parametrize("text,regs", [
+    ("d7", {"ebx": 0x2000, "eax": 0x123456F0}),
+    ("d7", {"ebx": 0x20FF, "eax": 0xFF}),
+    ("67d7", {"ebx": 0x2000, "eax": 0x80}),
+    ("26d7", {"ebx": 0x2010, "eax": 0x7}),
+], ids=["table", "wrap-free-max", "other-address-size", "es-override"])
+def test_xlat_agrees_with_unicorn(text: str, regs: Dict[str, int], mode: str) -> None:
+    table = bytes((i * 7 + 3) & 0xFF for i in range(4096))
+    if (mode == "real16") != text.startswith("67"):  # 16-bit addressing: BX only
+        regs = {**regs, "ebx": regs["ebx"] | 0xABCD0000}
+    assert unicorn_disagreements(bytes.fromhex(text), mode, table, **regs) == []
+
+
+def test_xlat_looks_up_al_in_the_table_at_ebx() -> None:
+    table = bytes((i * 7 + 3) & 0xFF for i in range(4096))
+    cpu, result = run(b"\xd7", "prot32", table, ebx=0x2000, eax=0x123456F0)
+    assert result.exception is None
+    assert cpu.get_reg("eax") == 0x12345600 | table[0xF0]
+
+
+def test_xlat_with_16_bit_addressing_ignores_the_upper_half_of_ebx() -> None:
+    table = bytes((i * 7 + 3) & 0xFF for i in range(4096))
+    cpu, _ = run(b"\x67\xd7", "prot32", table, ebx=0xABCD2000, eax=0x80)
+    assert cpu.get_reg("al") == table[0x80]
+
+
+@pytest.mark.parametrize("mode", ["prot32", "real16"])
+def test_wait_without_an_x87_does_nothing(mode: str) -> None:
+    cpu, result = run(b"\x9b", mode, eflags=0x8D7)
+    assert result.exception is None
+    assert cpu.eip == CODE + 1 and cpu.get_reg("eflags") == 0x8D7
+    assert unicorn_disagreements(b"\x9b", mode, eflags=0x8D7) == []
