@@ -36,9 +36,11 @@ class Checker:
         self.subject = subject
         self.known = list(load_known() if known is None else known)
 
-    def check(self, case: Case) -> Verdict:
+    def check(self, case: Case, ours: Optional[Outcome] = None) -> Verdict:
+        """Judge ``case``; pass ``ours`` when the subject's outcome is already known (the
+        same case checked against a second peer need not rerun the reference)."""
         theirs = self.peer.run(case)
-        ours = self.subject.run(case)
+        ours = self.subject.run(case) if ours is None else ours
         outcomes = {self.peer.name: theirs, self.subject.name: ours}
         if "unimplemented" in ours.notes:
             return Verdict(case, UNIMPLEMENTED, line=ours.notes["unimplemented"],

@@ -1,0 +1,62 @@
+"""The comparator masks exactly what the case says is undefined, and nothing else."""
+
+from __future__ import annotations
+
+from differential.case import Exc, Outcome
+from differential.compare import compare, reproducer
+from differential.tests.handmade import DATA_PAGE, make_case
+
+ZF, SF, CF = 0x40, 0x80, 0x1
+
+
+def _outcome(case, exc=None, memory=None, **regs):
+    values = dict(case.regs)
+    values.update(regs)
+    return Outcome(regs=values, memory=memory or dict(case.memory), exception=exc)
+
+
+def test_undefined_flag_is_masked_and_a_defined_one_is_not():
+    case = make_case(b"\x90")
+    case = type(case)(**{**case.__dict__, "undefined_flags": ZF})
+    a = _outcome(case, eflags=0x202 | ZF)
+    b = _outcome(case, eflags=0x202 | SF)
+    fields = [d.field for d in compare(case, a, b)]
+    assert fields == ["eflags.SF"]
+
+
+def test_undefined_destination_masks_only_its_bits():
+    base = make_case(b"\x90")
+    case = type(base)(**{**base.__dict__, "undefined_dest": "reg:eax:0xffff"})
+    a = _outcome(case, eax=0x12340000)
+    b = _outcome(case, eax=0x1234FFFF)
+    assert compare(case, a, b) == []
+    c = _outcome(case, eax=0x5678FFFF)
+    assert [d.field for d in compare(case, a, c)] == ["eax"]
+
+
+def test_memory_difference_names_the_byte():
+    case = make_case(b"\x90")
+    page = bytearray(case.memory[DATA_PAGE])
+    page[5] = 0x99
+    changed = dict(case.memory)
+    changed[DATA_PAGE] = bytes(page)
+    diffs = compare(case, _outcome(case), _outcome(case, memory=changed))
+    assert [(d.field, d.left, d.right) for d in diffs] == [(f"mem[{DATA_PAGE + 5:#x}]", 0, 0x99)]
+
+
+def test_error_code_compared_only_when_both_report_one():
+    case = make_case(b"\x90")
+    unknown = _outcome(case, exc=Exc(13, "fault"))
+    assert compare(case, unknown, _outcome(case, exc=Exc(13, "fault", 0))) == []
+    assert compare(case, _outcome(case, exc=Exc(13, "fault", 8)),
+                   _outcome(case, exc=Exc(13, "fault", 0)))[0].field == "exception"
+    assert compare(case, unknown, _outcome(case, exc=Exc(6, "fault")))[0].field == "exception"
+
+
+def test_reproducer_is_one_line_with_bytes_disassembly_and_fields():
+    case = make_case(bytes.fromhex("01c8"))
+    line = reproducer(case, compare(case, _outcome(case, eax=1), _outcome(case, eax=2)),
+                      "unicorn", "reference")
+    assert "\n" not in line
+    assert line.startswith("prot32 01c8 (add eax, ecx)")
+    assert "eax: unicorn=0x1 reference=0x2" in line

@@ -1,0 +1,83 @@
+"""The Unicorn adapter reports what the SDM says a single step does; expected values are
+computed here in Python."""
+
+from __future__ import annotations
+
+import pytest
+
+from differential.case import Exc
+from differential.runners.unicorn_runner import UnicornRunner
+from differential.tests.handmade import CODE_PAGE, DATA_PAGE, make_case
+
+RUNNERS = [UnicornRunner(memory_hooks=False), UnicornRunner(memory_hooks=True)]
+ids = ["plain", "memhooks"]
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+@pytest.mark.parametrize("mode", ["prot32", "real16"])
+def test_add_result_and_flags(runner, mode):
+    a, b = 0x7FFF, 0x0001  # 16-bit overflow in real16, plain carry-less add in prot32
+    out = runner.run(make_case(bytes.fromhex("01c8"), mode, eax=a, ecx=b))  # add eAX, eCX
+    assert out.exception is None
+    total = a + b
+    assert out.regs["eax"] == total
+    assert out.regs["eip"] == CODE_PAGE + 2
+    of = 1 if mode == "real16" else 0  # 0x7FFF + 1 overflows a signed word only
+    assert (out.regs["eflags"] >> 11) & 1 == of
+    assert (out.regs["eflags"] >> 4) & 1 == 1  # AF: carry out of bit 3 (0xF + 0x1)
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_divide_error_is_a_fault_with_state_unchanged_every_time(runner):
+    case = make_case(bytes.fromhex("f7f1"), eax=5, ecx=0)  # div ecx by zero
+    for _ in range(3):  # a reused engine must not escalate to #DF (unicorn #1883)
+        out = runner.run(case)
+        assert out.exception == Exc(0, "fault")
+        assert dict(out.regs) == dict(case.regs)
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+@pytest.mark.parametrize("code, vector, length", [("cc", 3, 1), ("cd80", 0x80, 2)])
+def test_int3_and_int_n_are_traps_after_the_instruction(runner, code, vector, length):
+    out = runner.run(make_case(bytes.fromhex(code)))
+    assert out.exception == Exc(vector, "trap")
+    assert out.regs["eip"] == CODE_PAGE + length
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_ud2_and_unmapped_access(runner):
+    assert runner.run(make_case(bytes.fromhex("0f0b"))).exception == Exc(6, "fault")
+    out = runner.run(make_case(bytes.fromhex("a100500000")))  # mov eax, [0x5000]
+    assert out.exception == Exc(-1, "unmapped")
+    assert out.regs["eip"] == CODE_PAGE
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_rep_stosb_completes_in_one_step(runner):
+    out = runner.run(make_case(bytes.fromhex("f3aa"), eax=0xAB, ecx=5, edi=DATA_PAGE))
+    assert out.regs["ecx"] == 0 and out.regs["edi"] == DATA_PAGE + 5
+    assert out.memory[DATA_PAGE][:6] == b"\xab" * 5 + b"\x00"
+    assert out.regs["eip"] == CODE_PAGE + 2
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_jump_to_an_unmapped_target_retires(runner):
+    out = runner.run(make_case(bytes.fromhex("e9fb3f0000")))  # jmp 0x5000
+    assert out.exception is None
+    assert out.regs["eip"] == 0x5000
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_real_mode_code_at_cs_times_16(runner):
+    # CS=0x0F0, IP=0x100: linear 0x1000; mov ax, 0x1234
+    out = runner.run(make_case(bytes.fromhex("b83412"), "real16", cs=0xF0, eip=0x100))
+    assert out.regs["eax"] == 0x1234 and out.regs["eip"] == 0x103
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_store_into_its_own_bytes_is_one_step(runner):
+    # add byte [ecx], al with ECX = the instruction's own address, AL = 0: the bytes stay
+    # the same, the flags come from 0x00 + 0x00 (ZF, PF set)
+    out = runner.run(make_case(bytes.fromhex("0001"), eax=0, ecx=CODE_PAGE))
+    assert out.regs["eip"] == CODE_PAGE + 2
+    assert out.regs["eflags"] & 0x44 == 0x44
