@@ -7,13 +7,17 @@ reference, and a missing engine is a one-line set-up error rather than a traceba
 from __future__ import annotations
 
 import importlib
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 from differential.case import Runner
 
-ENGINES: Dict[str, Tuple[str, str]] = {
-    "reference": ("differential.runners.reference_runner", "ReferenceRunner"),
-    "unicorn": ("differential.runners.unicorn_runner", "UnicornRunner"),
+# name -> (module, class, keyword arguments). Unicorn with memory hooks installed takes
+# other code paths inside Unicorn (flag bugs have hidden there: see the notes).
+ENGINES: Dict[str, Tuple[str, str, Dict[str, Any]]] = {
+    "reference": ("differential.runners.reference_runner", "ReferenceRunner", {}),
+    "unicorn": ("differential.runners.unicorn_runner", "UnicornRunner", {}),
+    "unicorn-memhooks": ("differential.runners.unicorn_runner", "UnicornRunner",
+                         {"memory_hooks": True}),
 }
 
 
@@ -25,10 +29,10 @@ def make_runner(name: str) -> Runner:
     """A fresh runner for the engine called ``name`` (one of ``ENGINES``)."""
     if name not in ENGINES:
         raise EngineUnavailable(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
-    module_name, class_name = ENGINES[name]
+    module_name, class_name, options = ENGINES[name]
     try:
         module = importlib.import_module(module_name)
-        return getattr(module, class_name)()
+        return getattr(module, class_name)(**options)
     except (ImportError, AttributeError) as exc:
         raise EngineUnavailable(f"engine {name!r} is not available ({exc}); "
                                 f"is {module_name} installed?") from None

@@ -16,7 +16,7 @@ from x86lab.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, main
 
 @pytest.fixture(autouse=True)
 def nop_engine(monkeypatch):
-    monkeypatch.setitem(engines.ENGINES, "nop", ("vectors.tests.nop_runner", "NopRunner"))
+    monkeypatch.setitem(engines.ENGINES, "nop", ("vectors.tests.nop_runner", "NopRunner", {}))
 
 
 def _file(path, pairs):

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            formatter_class=raw)
     run.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                      help="vector files or folders (searched recursively)")
-    run.add_argument("--engine", default="reference", help="reference or unicorn")
+    run.add_argument("--engine", default="reference",
+                     help="reference, unicorn or unicorn-memhooks (default reference)")
     run.add_argument("--name", help="replay only the vector with this name")
     run.add_argument("--json", action="store_true", help="print the results as JSON")
     run.set_defaults(handler=run_command)
