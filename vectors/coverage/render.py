@@ -93,8 +93,9 @@ def print_maps(maps: Dict[str, List[Cell]]) -> None:
 
 def _html_cell(cell: Cell, slot: Slot, text: str) -> str:
     tip = html.escape(f"{cell.label}: {', '.join(slot.forms) or '-'} - {_detail(slot)}")
+    count = f"<br><small>{slot.cases}</small>" if slot.cases else ""
     return (f'<td class="s{STATUSES.index(slot.status)}" title="{tip}">'
-            f"{html.escape(text)}</td>")
+            f"{html.escape(text)}{count}</td>")
 
 
 def maps_html(maps: Dict[str, List[Cell]], note: str = "") -> str:
@@ -104,7 +105,9 @@ def maps_html(maps: Dict[str, List[Cell]], note: str = "") -> str:
              "<style>body{font-family:sans-serif}table{border-collapse:collapse;margin:1em 0}",
              "td,th{border:1px solid #ccc;padding:2px 4px;font:12px monospace;",
              "text-align:center;min-width:4.5em}", css, "</style></head><body>",
-             "<h1>x86lab opcode coverage</h1>", f"<p>{html.escape(note)}</p>",
+             "<h1>x86lab opcode coverage</h1>", f"<p>{html.escape(note)}. A cell shows the "
+             "mnemonic and the number of differential cases; hover for forms and details; "
+             "* marks a group opcode (rows by ModRM reg below).</p>",
              "<p>" + " ".join(f'<span class="s{i}">&nbsp;{s}&nbsp;</span>'
                               for i, s in enumerate(STATUSES)) + "</p>"]
     for title, cells in maps.items():
