@@ -138,9 +138,13 @@ class Console:
             )
 
     def prepare(self) -> None:
-        """Quiet the shell (no echo, no prompts) and learn which file tools it has."""
+        """Quiet the console and learn which file tools the guest has.
+
+        Kernel messages would land in the middle of command output (the console is shared),
+        so only emergencies (a panic) may print from now on; ``dmesg`` still has the rest.
+        """
         self.sync()
-        self.run("stty -echo 2>/dev/null; PS1=''; PS2=''")
+        self.run("stty -echo 2>/dev/null; PS1=''; PS2=''; dmesg -n 1 2>/dev/null")
         self.has_base64 = self.run("command -v base64 >/dev/null").status == 0
 
     def sync(self, timeout: float = 30.0) -> None:
@@ -244,9 +248,16 @@ class Console:
         """The exact bytes of ``path`` in the guest."""
         quoted = _quote(path)
         if self.has_base64:
-            return base64.b64decode("".join(self.run_check(f"base64 {quoted}", timeout).split()))
-        dump = self.run_check(f"od -An -v -tx1 {quoted}", timeout)
-        return bytes.fromhex("".join(dump.split()))
+            text = self.run_check(f"base64 {quoted}", timeout)
+            decode = base64.b64decode
+        else:
+            text = self.run_check(f"od -An -v -tx1 {quoted}", timeout)
+            decode = bytes.fromhex
+        try:
+            return decode("".join(text.split()))
+        except ValueError as exc:
+            raise ConsoleError(f"{path}: the guest's dump is garbled ({exc}); it ends:\n"
+                               f"{text[-300:]}") from None
 
 
 def _quote(path: str) -> str:
