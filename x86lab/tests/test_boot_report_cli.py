@@ -1,0 +1,26 @@
+"""``x86lab boot`` / ``x86lab report`` reject bad input with exit 2 before booting."""
+
+from __future__ import annotations
+
+import pytest
+
+from x86lab.cli import EXIT_USAGE, main
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", "--engines", "bochs", "--json", "r.json"],
+    ["report", "--kernels", "", "--json", "r.json"],
+    ["report"],  # no output named
+    ["report", "--json", "r.json", "--tolerance", "-1"],
+    ["boot", "--engine", "qemu", "--kernel", "tiny", "--memory", "4"],
+], ids=["bad-engine", "no-kernels", "no-output", "negative-tolerance", "tiny-memory"])
+def test_usage_errors_exit_2(argv: list, capsys: pytest.CaptureFixture) -> None:
+    assert main(argv) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith("x86lab: error: ")
+
+
+def test_boot_engine_choice_is_checked_by_the_parser(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["boot", "--engine", "bochs", "--kernel", "tiny"])
+    assert exit_info.value.code == EXIT_USAGE
+    assert "invalid choice" in capsys.readouterr().err
