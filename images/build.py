@@ -33,6 +33,11 @@ from images.lock import exclusive
 from x86lab.cache import cache_dir
 
 KERNELS: Dict[str, Callable[..., Kernel]] = {"tiny": tiny.ensure, "debian": debian.ensure}
+KERNEL_INPUTS: Dict[str, Callable[[Path], dict]] = {
+    "tiny": lambda store: tiny.inputs(),  # a host package: no apt answers needed
+    "debian": debian.inputs,
+}
+"""What each kernel is made from, cheap to compute: part of the image's cache key."""
 BASE_CMDLINE = "console=ttyS0 panic=-1"
 """``panic=-1`` reboots at once on a panic, so an emulator run with no-reboot just ends."""
 CMDLINES = {
@@ -185,14 +190,9 @@ def ensure_image(
     extras = rootfs.user_entries(overlays, adds)
     store = cache_dir("images")
     busybox_pkg = debs.resolve(BUSYBOX_PACKAGE, store)
-    kernel_inputs = (
-        tiny.inputs()
-        if kernel == "tiny"
-        else debs.resolve_kernel(debian.METAPACKAGE, store).as_manifest()
-    )
     inputs = {
         "busybox_sha256": busybox_pkg.sha256,
-        "kernel": kernel_inputs,
+        "kernel": KERNEL_INPUTS[kernel](store),
         "builder_sha256": files_digest(BUILDER_SOURCES),
         "extras_sha256": rootfs.digest(extras),
         "overlays": list(overlays),
@@ -205,7 +205,9 @@ def ensure_image(
     if manifest_path.exists() and not rebuild:
         return _from_manifest(manifest_path)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(store / ".lock"):
+    # One lock per kernel kind: a tiny kernel compiling for minutes does not hold up a
+    # Debian image. What kinds share (the .deb store, apt answers) is written atomically.
+    with exclusive(store / f".lock-{kernel}"):
         if rebuild or not manifest_path.exists():
             _build(folder, store, kernel, busybox_pkg, extras, inputs, budget, rebuild)
     return _from_manifest(manifest_path)

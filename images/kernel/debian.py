@@ -23,6 +23,11 @@ RECIPE_VERSION = 1
 """Bump when this file changes what it extracts, so cached kernels are redone."""
 
 
+def inputs(store: Path) -> dict:
+    """The exact kernel package (version, sha256) apt offers now: the kernel's cache key."""
+    return debs.resolve_kernel(METAPACKAGE, store).as_manifest()
+
+
 def ensure(store: Path, rebuild: bool = False) -> Kernel:
     """The Debian kernel in the cache, downloading and extracting it the first time."""
     package = debs.resolve_kernel(METAPACKAGE, store)
