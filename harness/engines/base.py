@@ -137,8 +137,10 @@ class ProcessSession(Session):
     def __init__(
         self, engine: str, argv: Sequence[str], log_path: Optional[Path] = None,
         use_pty: bool = False, env: Optional[Dict[str, str]] = None,
+        stop_signal: int = signal.SIGTERM,
     ) -> None:
         self.engine = engine
+        self.stop_signal = stop_signal
         self.argv = list(argv)
         self.t0 = time.monotonic()
         self.watcher = StageWatcher(self.t0)
@@ -258,7 +260,7 @@ class ProcessSession(Session):
         self._stopped = True
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.killpg(self.proc.pid, self.stop_signal)
             except ProcessLookupError:
                 pass
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -31,5 +32,6 @@ class LocalShellEngine:
             f"echo {shlex.quote(BOOT_MARKER)}; exec {shlex.quote(self.shell)} -i"
         )
         env = dict(os.environ, PS1=PROMPT, PS2="> ", TERM="dumb", ENV="")
+        # SIGHUP, as when a terminal closes: an interactive shell ignores SIGTERM.
         return ProcessSession(self.name, ["/bin/sh", "-c", script, *extra], log_path,
-                              use_pty=True, env=env)
+                              use_pty=True, env=env, stop_signal=signal.SIGHUP)

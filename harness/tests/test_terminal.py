@@ -1,0 +1,37 @@
+"""The console passthrough of ``x86lab boot``: bytes both ways, Ctrl-] detaches."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from harness.engines.local import LocalShellEngine
+from harness.terminal import ESCAPE, attach
+
+
+def test_typed_bytes_reach_the_shell_and_ctrl_bracket_detaches() -> None:
+    session = LocalShellEngine().start(None)
+    stdin_r, stdin_w = os.pipe()
+    stdout_r, stdout_w = os.pipe()
+    seen = bytearray()
+    reader = threading.Thread(target=lambda: _drain(stdout_r, seen), daemon=True)
+    reader.start()
+    try:
+        os.write(stdin_w, b"echo $((40 + 2))\n")
+        threading.Timer(1.0, os.write, (stdin_w, ESCAPE)).start()
+        assert attach(session, stdin_r, stdout_w) == "detached (Ctrl-])"
+    finally:
+        session.stop()
+        os.close(stdout_w)
+        reader.join(5)
+        for fd in (stdin_r, stdin_w, stdout_r):
+            os.close(fd)
+    assert b"\r\n42\r\n" in seen
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return
+        into += chunk
