@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple, Union
 
 from reference.faults import GP, Fault
+from reference.faults import SS as SS_FAULT
 from reference.flags import RESERVED_ONE, Flags
 from reference.memory import FlatMemory, SparseMemory
 from reference.operands import CS, DS, ES, FS, GS, SS
@@ -70,6 +71,8 @@ class Cpu:
         self.flags = Flags(RESERVED_ONE)
         self.sregs: List[int] = [0] * 6
         self.seg_base: List[int] = [0] * 6
+        # Real mode keeps the 64 KiB limits set at reset; the flat model has 4 GiB ones.
+        self.seg_limit: List[int] = [0xFFFF if mode == "real16" else 0xFFFFFFFF] * 6
         self.halted = False
         self.insn = None  # the instruction being executed (reference.isa.decoder.Insn)
         self.segment_loader = SegmentLoader()
@@ -151,10 +154,22 @@ class Cpu:
 
     def read(self, seg: int, offset: int, nbytes: int) -> int:
         """Read ``nbytes`` at ``seg``:``offset`` (segment register index, offset)."""
+        if offset + nbytes - 1 > self.seg_limit[seg]:
+            self._beyond_limit(seg)
         return self.read_linear(self.seg_base[seg] + offset, nbytes)
 
     def write(self, seg: int, offset: int, nbytes: int, value: int) -> None:
+        """Write ``nbytes`` of ``value`` at ``seg``:``offset``."""
+        if offset + nbytes - 1 > self.seg_limit[seg]:
+            self._beyond_limit(seg)
         self.write_linear(self.seg_base[seg] + offset, nbytes, value)
+
+    @staticmethod
+    def _beyond_limit(seg: int) -> None:
+        """An access that does not fit below the segment limit: #SS(0) for the stack
+        segment, #GP(0) otherwise (SDM Vol. 3A, 21.1.x real-address mode exceptions;
+        a word at offset 0xFFFF faults on the 386 and later instead of wrapping)."""
+        raise Fault(SS_FAULT if seg == SS else GP, 0)
 
     def rollback(self) -> None:
         """Undo this instruction's memory writes and segment loads (newest first)."""

@@ -198,9 +198,15 @@ class Mem(Operand):
     def write(self, value: int) -> None:
         self.cpu.write(self.seg, self.offset(), self.size >> 3, value)
 
+    def part(self, delta: int, size: int) -> MemPart:
+        """The ``size``-bit piece ``delta`` bytes into this operand (BOUND's upper bound,
+        a far pointer's selector): the address is EA + delta with no wrap at the address
+        size, so a piece beyond the segment limit faults, as on hardware."""
+        return MemPart(self, delta, size)
+
     def at(self, delta: int, size: int) -> Mem:
-        """The ``size``-bit memory operand ``delta`` bytes further (CMPXCHG8B's high
-        dword, a far pointer's selector)."""
+        """The ``size``-bit memory operand ``delta`` bytes further, the delta joining the
+        effective address (which wraps at the address size): BT's addressed word."""
         return Mem(self.cpu, size, self.seg, self.base, self.index, self.scale,
                    self.disp + delta, self.admask.bit_length())
 
@@ -218,4 +224,20 @@ class FarMem(Mem):
 
     @property
     def selector(self) -> int:
-        return self.cpu.read(self.seg, (self.offset() + (self.size >> 3)) & self.admask, 2)
+        return self.cpu.read(self.seg, self.offset() + (self.size >> 3), 2)
+
+
+class MemPart(Mem):
+    """A piece of a larger memory operand: ``offset()`` is the whole operand's effective
+    address plus ``delta`` (see ``Mem.part``)."""
+
+    __slots__ = ("whole", "delta")
+
+    def __init__(self, whole: Mem, delta: int, size: int) -> None:
+        Mem.__init__(self, whole.cpu, size, whole.seg, whole.base, whole.index, whole.scale,
+                     whole.disp, whole.admask.bit_length())
+        self.whole = whole
+        self.delta = delta
+
+    def offset(self) -> int:
+        return self.whole.offset() + self.delta

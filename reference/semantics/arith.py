@@ -86,8 +86,8 @@ def bound(cpu: Cpu, index: Operand, bounds: Mem) -> None:
     """IF ArrayIndex < LowerBound OR ArrayIndex > UpperBound THEN #BR. The bounds are two
     signed words/dwords at SRC; nothing is written and no flag changes."""
     size = index.size
-    lower = bounds.at(0, size)
-    upper = bounds.at(size >> 3, size)
+    lower = bounds.part(0, size)
+    upper = bounds.part(size >> 3, size)
     value = index.sign(index.read())
     if value < lower.sign(lower.read()) or value > upper.sign(upper.read()):
         raise Fault(BR)

@@ -169,3 +169,15 @@ def test_an_instruction_straddling_pages_is_forgotten_from_its_second_page() -> 
     cpu.set_reg("eip", 0x1FFF)
     cpu.step()
     assert cpu.get_reg("eax") == 7
+
+
+def test_real_mode_access_past_the_64k_limit_faults() -> None:
+    """SDM Vol. 3A, real-address mode: a word at offset 0xFFFF is #GP(0) (#SS(0) on the
+    stack segment) on the 386 and later; nothing changes."""
+    cpu = make_cpu(bytes.fromhex("8b 07"), "real16", ebx=0xFFFF)     # MOV AX, [BX]
+    assert cpu.step().exception == (GP, "fault", 0)
+    cpu = make_cpu(bytes.fromhex("8a 07"), "real16", ebx=0xFFFF)     # MOV AL, [BX] fits
+    assert cpu.step().exception != (GP, "fault", 0)
+    cpu = make_cpu(bytes.fromhex("50"), "real16", esp=1)             # PUSH AX at SP 0xFFFF
+    assert cpu.step().exception == (12, "fault", 0)
+    assert cpu.get_reg("esp") == 1
