@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 
-from reference.faults import Fault, Unimplemented, Unmapped
+from reference.faults import DB, Fault, Unimplemented, Unmapped
+from reference.flags import TF
 from reference.isa.decoder import decode
 from reference.isa.form import ALWAYS
 from reference.isa.undefined import undefined_for
@@ -150,6 +151,9 @@ def step(cpu: Cpu) -> StepResult:
         _restore(cpu, eip, regs, flags)  # a Python bug: leave the state clean, then raise
         raise
     cpu.tsc += 1
+    if flags & TF:  # single-step: a #DB trap after an instruction that began with TF=1
+        exception = cpu.delivery.deliver(cpu, Fault(DB, trap=True))
+        return StepResult(exception, insn, undefined[0], undefined[1], cpu.halted)
     return StepResult(None, insn, undefined[0], undefined[1], cpu.halted)
 
 
@@ -173,7 +177,7 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
     while done < limit:
         eip = cpu.eip
         insn = icache.get((seg_base[CS] + eip) & 0xFFFFFFFF)
-        if insn is None:
+        if insn is None or cpu.flags.value & TF:
             result = step(cpu)
         else:
             regs, flags = cpu.regs[:], cpu.flags.value

@@ -181,3 +181,17 @@ def test_real_mode_access_past_the_64k_limit_faults() -> None:
     cpu = make_cpu(bytes.fromhex("50"), "real16", esp=1)             # PUSH AX at SP 0xFFFF
     assert cpu.step().exception == (12, "fault", 0)
     assert cpu.get_reg("esp") == 1
+
+
+def test_trap_flag_raises_db_after_the_instruction() -> None:
+    """SDM Vol. 3A, 17.3.1.4: with TF set when an instruction begins, a #DB trap follows
+    it; POPF that sets TF traps only after the next instruction."""
+    from reference.flags import TF
+
+    cpu = make_cpu(bytes.fromhex("40 40"), eflags=TF)                  # INC EAX; INC EAX
+    assert cpu.step().exception == (1, "trap", None)
+    assert (cpu.get_reg("eax"), cpu.get_reg("eip")) == (1, CODE + 1)
+    cpu = make_cpu(bytes.fromhex("9d 40 40"))                          # POPF; INC; INC
+    cpu.write_linear(0x3800, 4, TF | 2)
+    assert cpu.run(10).exception == (1, "trap", None)
+    assert cpu.get_reg("eax") == 1
