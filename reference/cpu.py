@@ -71,8 +71,10 @@ class Cpu:
         self.flags = Flags(RESERVED_ONE)
         self.sregs: List[int] = [0] * 6
         self.seg_base: List[int] = [0] * 6
-        # Real mode keeps the 64 KiB limits set at reset; the flat model has 4 GiB ones.
-        self.seg_limit: List[int] = [0xFFFF if mode == "real16" else 0xFFFFFFFF] * 6
+        # Real mode keeps the 64 KiB limits set at reset. The flat model's 4 GiB limit is
+        # not checked: an access wrapping past 4 GiB wraps (as Unicorn does; whether a CPU
+        # raises #GP there is not settled here), hence a limit above any offset.
+        self.seg_limit: List[int] = [0xFFFF if mode == "real16" else 1 << 34] * 6
         self.halted = False
         self.insn = None  # the instruction being executed (reference.isa.decoder.Insn)
         self.segment_loader = SegmentLoader()
