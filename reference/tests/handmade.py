@@ -9,7 +9,7 @@ masked), so a test's expected values never come from the code under test.
 
 from __future__ import annotations
 
-from typing import Callable, List, Tuple
+from typing import Callable, Dict, Iterable, List, Tuple
 
 import pytest
 
@@ -22,6 +22,7 @@ from reference.tests.unicorn_check import compare, random_case
 PAGE = 4096
 STACK_PAGE = STACK_TOP & ~(PAGE - 1)
 SEGMENTS = ("cs", "ds", "es", "fs", "gs", "ss")
+Check = Tuple[bytes, bytes, Dict[str, int]]  # code, data page contents, registers
 
 
 def _registers(mode: str, regs: dict) -> dict:
@@ -60,6 +61,18 @@ def unicorn_disagreements(code: bytes, mode: str = "prot32", data: bytes = b"",
     probe = make_cpu(code, mode)
     form = decode(probe, CODE, probe.fetch_byte).form
     return compare(form, make_case(code, mode, data, **regs))
+
+
+def assert_unicorn_agrees(mode: str, checks: Iterable[Check]) -> None:
+    """Fail with one line per (code, data, registers) check where the reference and Unicorn
+    differ (the first ten): the bytes, the registers given and what differed."""
+    lines = []
+    for code, data, regs in checks:
+        problems = unicorn_disagreements(code, mode, data, **regs)
+        if problems:
+            given = " ".join(f"{name}={value:#x}" for name, value in regs.items())
+            lines.append(f"{code.hex()} {given}: " + "; ".join(problems))
+    assert not lines, "\n".join(lines[:10])
 
 
 def data_word(cpu: Cpu, offset: int, nbytes: int) -> int:

@@ -13,7 +13,12 @@ import pytest
 from reference.faults import DE
 from reference.flags import AF, CF, PF, SF, ZF
 from reference.tests.conftest import CODE
-from reference.tests.handmade import random_case_test, run, unicorn_disagreements
+from reference.tests.handmade import (
+    assert_unicorn_agrees,
+    random_case_test,
+    run,
+    unicorn_disagreements,
+)
 from reference.tests.native_i386 import native_disagreements, require_native
 
 DAA, DAS, AAA, AAS = b"\x27", b"\x2F", b"\x37", b"\x3F"
@@ -102,20 +107,20 @@ def test_aad_combines_the_digits(base: int) -> None:
             assert cpu.flags.value & (SF | ZF | PF) == szp(want)
 
 
+def _every_al(code: bytes):
+    for al in range(256):
+        for cf, af in FLAG_INPUTS:
+            yield code, b"", dict(eax=(0xFF00 if al & 1 else 0x0900) | al,
+                                  eflags=2 | cf | AF * af)
+
+
 @pytest.mark.parametrize("mode", ("prot32", pytest.param("real16", marks=pytest.mark.slow)))
 @pytest.mark.parametrize("code", (DAA, DAS, AAA, AAS, b"\xD4\x0A", b"\xD5\x0A"),
                          ids=("DAA", "DAS", "AAA", "AAS", "AAM", "AAD"))
 def test_adjusts_agree_with_unicorn_on_every_al(mode: str, code: bytes) -> None:
     """The adjust instructions do not depend on the mode, so real16 repeats are slow-only;
     the random-case test below still covers real16 by default."""
-    failures = []
-    for al in range(256):
-        for cf, af in FLAG_INPUTS:
-            regs = dict(eax=(0xFF00 if al & 1 else 0x0900) | al, eflags=2 | cf | AF * af)
-            problems = unicorn_disagreements(code, mode, **regs)
-            if problems:
-                failures.append(f"AL={al:#04x} CF={cf} AF={af}: {problems}")
-    assert not failures, "\n".join(failures[:10])
+    assert_unicorn_agrees(mode, _every_al(code))
 
 
 test_bcd_forms_agree_with_unicorn_on_random_cases = random_case_test(

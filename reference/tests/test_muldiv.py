@@ -15,6 +15,7 @@ from reference.faults import DE
 from reference.tests.conftest import CODE
 from reference.tests.handmade import (
     DATA,
+    assert_unicorn_agrees,
     random_case_test,
     run,
     unicorn_disagreements,
@@ -164,24 +165,22 @@ def test_idiv_remainder_takes_the_dividend_sign() -> None:
     assert (signed(cpu.get_reg("eax"), 32), signed(cpu.get_reg("edx"), 32)) == (-3, -1)
 
 
+def _memory_source_checks(mode: str, op: str):
+    rng = random.Random(f"{mode}{op}")
+    memory_rm = 0x07 if mode == "real16" else 0x03
+    for size in SIZES:
+        for _ in range(12):
+            low, high = rng.getrandbits(size), rng.choice((0, 1, rng.getrandbits(size)))
+            source = rng.choice((0, 1, (1 << size) - 1, rng.getrandbits(size)))
+            regs = dict(registers_for(size, low, 0, high), ebx=DATA)
+            yield one_operand(op, size, mode, memory_rm), source.to_bytes(4, "little"), regs
+
+
 @pytest.mark.parametrize("mode", ("prot32", "real16"))
 @pytest.mark.parametrize("op", sorted(DIGIT))
 def test_memory_sources_agree_with_unicorn(mode: str, op: str) -> None:
     """The source in memory ([EBX] / [BX]), every size, values that fit and that fault."""
-    rng = random.Random(f"{mode}{op}")
-    memory_rm = 0x07 if mode == "real16" else 0x03
-    failures = []
-    for size in SIZES:
-        for _ in range(12):
-            low, high = rng.getrandbits(size), rng.choice((0, 1, rng.getrandbits(size)))
-            divisor = rng.choice((0, 1, (1 << size) - 1, rng.getrandbits(size)))
-            regs = registers_for(size, low, 0, high)
-            regs["ebx"] = DATA
-            code = one_operand(op, size, mode, memory_rm)
-            problems = unicorn_disagreements(code, mode, divisor.to_bytes(4, "little"), **regs)
-            if problems:
-                failures.append(f"{code.hex()} {low:#x}:{high:#x} by {divisor:#x}: {problems}")
-    assert not failures, "\n".join(failures[:10])
+    assert_unicorn_agrees(mode, _memory_source_checks(mode, op))
 
 
 test_muldiv_forms_agree_with_unicorn_on_random_cases = random_case_test(
