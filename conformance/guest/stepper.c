@@ -1,0 +1,227 @@
+/* stepper: run single-instruction test vectors in an i386 Linux user process.
+ *
+ * Why a process: v86 and QEMU have no single-step API, and the machine's own CPU has none
+ * either, but every one of them runs Linux. Linux lets a process set every general
+ * register, EIP and the arithmetic flags through sigreturn, and reports the state after one
+ * instruction through a signal: with EFLAGS.TF set the CPU raises #DB after the
+ * instruction (SIGTRAP, trapno 1); a fault before that raises its own signal. The signal
+ * context carries the hardware vector (trapno) and error code, so we report vectors, not
+ * signal numbers. Linux's mapping, for the record (vector -> signal at CPL3):
+ *   #DE 0 -> SIGFPE   #DB 1 -> SIGTRAP  #BP 3 -> SIGTRAP  #OF 4 -> SIGSEGV  #BR 5 -> SIGSEGV
+ *   #UD 6 -> SIGILL   #GP 13 -> SIGSEGV (also INT n with a DPL0 gate: error n*8+2)
+ *   #PF 14 -> SIGSEGV #AC 17 -> SIGBUS  #MF 16 / #XM 19 -> SIGFPE
+ * Traps (#DB single-step, #BP, #OF, INT n) leave EIP after the instruction; faults leave it
+ * at the instruction. The host (conformance/native.py) turns these into outcomes.
+ *
+ * Input (binary, little-endian), records back to back:
+ *   u32 flags (bit 0: REP string: keep stepping while EIP stays on the instruction)
+ *   u32 regs[10]: eax ecx edx ebx esp ebp esi edi eip eflags
+ *   u32 npages, then per page: u32 base, u32 fill, u32 npairs, npairs x u32 (offset<<8|byte)
+ * Output: one line per record, written with one write() so a crash loses no earlier line:
+ *   "<index> S|X <trapno> <err> <10 regs in hex> [<addr>:<hex bytes> ...]"  (S = stepped)
+ *   "<index> N <reason>"   the vector cannot be expressed here (page collides, unmappable)
+ * Usage: stepper VECTORS.bin [FIRST_INDEX]   (the host restarts it after a crash)
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+#define PAGE 4096u
+#define MAX_PAGES 16
+#define TF 0x100u
+#define HOME_EFLAGS 0x202u
+#define MAX_REP_STEPS (1u << 22)
+
+static const int reg_slots[10] = {REG_EAX, REG_ECX, REG_EDX, REG_EBX, REG_ESP,
+                                  REG_EBP, REG_ESI, REG_EDI, REG_EIP, REG_EFL};
+
+static uint32_t target[10];   /* the registers to start the instruction with */
+static uint32_t result[10];   /* the registers the signal reported */
+static uint32_t result_trapno, result_err, rep_string, rep_steps;
+static uint16_t home_gs, home_fs;  /* glibc's TLS selector: restored first in a handler */
+static sigjmp_buf back_home;
+static uint8_t before[MAX_PAGES][PAGE];
+static uint32_t bases[MAX_PAGES];
+
+/* SIGUSR1: load the vector's state into the interrupted context; returning "resumes" at
+ * the instruction with TF set. Data segments become the flat user data selector, since
+ * the vectors assume base 0 and glibc's GS has the TLS base. */
+static void launch(int sig, siginfo_t *info, void *ctx) {
+    ucontext_t *uc = ctx;
+    greg_t *g = uc->uc_mcontext.gregs;
+    (void)sig, (void)info;
+    for (int i = 0; i < 10; i++) g[reg_slots[i]] = (greg_t)target[i];
+    g[REG_UESP] = (greg_t)target[4];
+    g[REG_EFL] = (greg_t)(target[9] | TF);
+    g[REG_ES] = g[REG_DS];
+    g[REG_FS] = g[REG_DS];
+    g[REG_GS] = g[REG_DS];
+    g[REG_SS] = g[REG_DS];
+}
+
+/* Any signal after the launch: the instruction finished (#DB) or raised an exception. */
+static void land(int sig, siginfo_t *info, void *ctx) {
+    ucontext_t *uc = ctx;
+    greg_t *g = uc->uc_mcontext.gregs;
+    /* No TLS access (stack protector, errno, siglongjmp's pointer guard) before this. */
+    __asm__ volatile("movw %0, %%gs\n\tmovw %1, %%fs" : : "r"(home_gs), "r"(home_fs));
+    (void)sig, (void)info;
+    if (g[REG_TRAPNO] == 1 && rep_string && (uint32_t)g[REG_EIP] == target[8] &&
+        ++rep_steps < MAX_REP_STEPS) {
+        return;  /* a REP string instruction traps after every iteration: keep going */
+    }
+    for (int i = 0; i < 10; i++) result[i] = (uint32_t)g[reg_slots[i]];
+    result_trapno = (uint32_t)g[REG_TRAPNO];
+    result_err = (uint32_t)g[REG_ERR];
+    siglongjmp(back_home, 1);
+}
+
+static void install(int sig, void (*handler)(int, siginfo_t *, void *)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL) != 0) {
+        perror("sigaction");
+        exit(2);
+    }
+}
+
+static int read_u32(FILE *in, uint32_t *value) {
+    return fread(value, 4, 1, in) == 1;
+}
+
+static void fail_input(long index) {
+    fprintf(stderr, "stepper: record %ld is truncated or malformed\n", index);
+    exit(2);
+}
+
+static void emit(const char *line, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(1, line, len);
+        if (n <= 0) exit(3);
+        line += n, len -= (size_t)n;
+    }
+}
+
+static void unmap_all(uint32_t count) {
+    for (uint32_t i = 0; i < count; i++) munmap((void *)(uintptr_t)bases[i], PAGE);
+}
+
+/* Map and fill the record's pages; returns a reason string if they cannot be mapped. */
+static const char *map_pages(FILE *in, long index, uint32_t npages, int skip) {
+    const char *reason = NULL;
+    for (uint32_t p = 0; p < npages; p++) {
+        uint32_t base, fill, npairs, pair;
+        if (!read_u32(in, &base) || !read_u32(in, &fill) || !read_u32(in, &npairs))
+            fail_input(index);
+        bases[p] = base;
+        memset(before[p], (int)fill, PAGE);
+        for (uint32_t k = 0; k < npairs; k++) {
+            if (!read_u32(in, &pair)) fail_input(index);
+            before[p][(pair >> 8) % PAGE] = (uint8_t)pair;
+        }
+        if (skip || reason) continue;
+        void *want = (void *)(uintptr_t)base;
+        void *got = mmap(want, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (got == MAP_FAILED || got != want) {
+            if (got != MAP_FAILED) munmap(got, PAGE);
+            unmap_all(p);
+            reason = "page-collides-or-unmappable";
+            continue;
+        }
+        memcpy(want, before[p], PAGE);
+    }
+    return reason;
+}
+
+/* Append "addr:hexbytes" for each run of changed bytes. */
+static size_t append_changes(char *out, size_t used, size_t cap, uint32_t npages) {
+    for (uint32_t p = 0; p < npages; p++) {
+        const uint8_t *now = (const uint8_t *)(uintptr_t)bases[p];
+        for (uint32_t i = 0; i < PAGE && used + 64 < cap; i++) {
+            if (now[i] == before[p][i]) continue;
+            used += (size_t)snprintf(out + used, cap - used, " %x:", bases[p] + i);
+            for (; i < PAGE && now[i] != before[p][i] && used + 8 < cap; i++)
+                used += (size_t)snprintf(out + used, cap - used, "%02x", now[i]);
+        }
+    }
+    return used;
+}
+
+static void run_one(long index, uint32_t npages) {
+    static char line[40000];
+    size_t used;
+    rep_steps = 0;
+    if (sigsetjmp(back_home, 1) == 0) {
+        raise(SIGUSR1);
+        fprintf(stderr, "stepper: record %ld: the launch returned\n", index);
+        exit(2);
+    }
+    /* Back from the handler, with whatever EFLAGS the instruction left (a POPF may have set
+     * AC, NT or ID): start clean, or sigreturn would carry NT and ID into the next vector. */
+    __asm__ volatile("pushl %0\n\tpopfl" : : "i"(HOME_EFLAGS) : "cc", "memory");
+    used = (size_t)snprintf(line, sizeof line, "%ld %c %u %u", index,
+                            result_trapno == 1 ? 'S' : 'X', result_trapno, result_err);
+    for (int i = 0; i < 10; i++)
+        used += (size_t)snprintf(line + used, sizeof line - used, " %x", result[i]);
+    used = append_changes(line, used, sizeof line, npages);
+    line[used++] = '\n';
+    emit(line, used);
+}
+
+int main(int argc, char **argv) {
+    static uint8_t altstack[1 << 16];
+    stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
+    const int landings[] = {SIGTRAP, SIGSEGV, SIGFPE, SIGILL, SIGBUS};
+    if (argc < 2) {
+        fprintf(stderr, "usage: stepper VECTORS.bin [FIRST_INDEX]\n");
+        return 2;
+    }
+    long first = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+    FILE *in = fopen(argv[1], "rb");
+    if (!in) {
+        perror(argv[1]);
+        return 2;
+    }
+    __asm__ volatile("movw %%gs, %0\n\tmovw %%fs, %1" : "=r"(home_gs), "=r"(home_fs));
+    if (sigaltstack(&ss, NULL) != 0) {
+        perror("sigaltstack");
+        return 2;
+    }
+    install(SIGUSR1, launch);
+    for (unsigned i = 0; i < sizeof landings / sizeof landings[0]; i++)
+        install(landings[i], land);
+    for (long index = 0;; index++) {
+        uint32_t flags, npages;
+        if (!read_u32(in, &flags)) break;
+        for (int i = 0; i < 10; i++)
+            if (!read_u32(in, &target[i])) fail_input(index);
+        if (!read_u32(in, &npages) || npages > MAX_PAGES) fail_input(index);
+        rep_string = flags & 1;
+        const char *reason = map_pages(in, index, npages, index < first);
+        if (index < first) continue;
+        if (reason) {
+            char line[96];
+            int n = snprintf(line, sizeof line, "%ld N %s\n", index, reason);
+            emit(line, (size_t)n);
+            continue;
+        }
+        run_one(index, npages);
+        unmap_all(npages);
+    }
+    return 0;
+}

@@ -1,0 +1,94 @@
+"""The vectors suite: the committed corpus on every engine, compared with the vectors'
+expected outcomes (on which Unicorn and the reference agreed) under the comparator's
+undefined-flag mask, plus the flags user mode cannot observe (``stepper.comparable_case``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+from conformance.stepper import StepResult, comparable_case
+from differential.case import Case, Outcome
+from differential.compare import Difference, compare
+from differential.encoding import split_prefixes
+from vectors.files import Entry, find_vector_files, read_vectors
+
+CORPUS = Path(__file__).resolve().parent.parent / "vectors" / "corpus"
+CS_PREFIX, GP_VECTOR = 0x2E, 13
+StepAll = Callable[[Sequence[Case]], List[StepResult]]
+
+
+@dataclass
+class VectorResult:
+    """One vector on one engine: ``status`` pass, fail, inexpressible or crashed."""
+
+    entry: Entry
+    status: str
+    reason: str = ""
+    differences: List[Difference] = field(default_factory=list)
+    outcome: Optional[Outcome] = None
+
+
+def load_entries(limit: Optional[int] = None, modes: Sequence[str] = ("prot32", "real16"),
+                 corpus: Path = CORPUS) -> List[Entry]:
+    """The corpus vectors, at most ``limit`` per form file (the first ones: deterministic)."""
+    entries: List[Entry] = []
+    for mode in modes:
+        for path in find_vector_files([corpus / mode]):
+            for number, entry in enumerate(read_vectors(path)):
+                if limit is not None and number >= limit:
+                    break
+                entries.append(entry)
+    return entries
+
+
+def judge(entry: Entry, result: StepResult) -> VectorResult:
+    """Compare one engine's result with the vector's expected outcome."""
+    if result.status != "ran" or result.outcome is None:
+        return VectorResult(entry, result.status, result.reason)
+    got, expected = result.outcome, entry.expected
+    if expected.exception is not None and expected.exception.kind == "unmapped" and \
+            (got.exception is None or got.exception.kind != "unmapped"):
+        # The access hit memory this engine has there (the stepper's own pages).
+        return VectorResult(entry, "inexpressible", "touches memory outside the vector's "
+                            "pages that this process maps", outcome=got)
+    if _cs_write(entry, got):
+        return VectorResult(entry, "inexpressible", "writes through CS (user code segments "
+                            "are read-only)", outcome=got)
+    differences = compare(comparable_case(entry.case), expected, got)
+    return VectorResult(entry, "fail" if differences else "pass", differences=differences,
+                        outcome=got)
+
+
+def _cs_write(entry: Entry, got: Outcome) -> bool:
+    """#GP(0) on an instruction with a CS override that the vector's flat world allows."""
+    prefixes, _ = split_prefixes(entry.case.code)
+    return CS_PREFIX in prefixes and entry.expected.exception is None and \
+        got.exception is not None and got.exception.vector == GP_VECTOR
+
+
+def run_suite(entries: Sequence[Entry], step_all: StepAll) -> List[VectorResult]:
+    """Run every entry through ``step_all`` (one batch) and judge each result."""
+    results = step_all([entry.case for entry in entries])
+    return [judge(entry, result) for entry, result in zip(entries, results)]
+
+
+def runner_step_all(runner_name: str) -> StepAll:
+    """A ``StepAll`` over a differential runner (unicorn, reference): every mode runs."""
+    from vectors.engines import make_runner
+
+    runner = make_runner(runner_name)
+
+    def step_all(cases: Sequence[Case]) -> List[StepResult]:
+        return [StepResult("ran", runner.run(case)) for case in cases]
+
+    return step_all
+
+
+def tally(results: Sequence[VectorResult]) -> Dict[str, int]:
+    counts = {"pass": 0, "fail": 0, "inexpressible": 0, "crashed": 0}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+    return counts
