@@ -63,6 +63,7 @@ def _open_text(path: Path) -> IO[str]:
 
 def _objects(path: Path) -> Iterator[Tuple[int, Any]]:
     """(line number, parsed object) for each vector or header in the file."""
+    number = 0
     try:
         with _open_text(path) as stream:
             if path.name.endswith((".json", ".json.gz")):
@@ -79,8 +80,12 @@ def _objects(path: Path) -> Iterator[Tuple[int, Any]]:
                 except json.JSONDecodeError as exc:
                     raise VectorFileError(path, number, f"not JSON ({exc.msg}, column "
                                           f"{exc.colno}); the line may be truncated") from None
-    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VectorFileError(path, 0, f"cannot read ({exc}); is it a (gzip) JSON file?") from None
+    except EOFError:
+        raise VectorFileError(path, number + 1, "the file ends early (a truncated download "
+                              "or copy?); fetch or regenerate it") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VectorFileError(path, number, f"cannot read ({exc}); is it a (gzip) JSON "
+                              "file?") from None
 
 
 def _checked_header(path: Path, number: int, obj: Dict[str, Any]) -> Dict[str, Any]:

@@ -80,3 +80,13 @@ def test_newer_format_version_is_refused(tmp_path):
     path.write_text(json.dumps(make_header() | {"version": 99}) + "\n")
     with pytest.raises(VectorFileError, match=r"x\.jsonl:1: header version 99"):
         list(read_vectors(path))
+
+
+def test_truncated_gzip_names_the_line_where_it_ends(tmp_path):
+    source = tmp_path / "a.jsonl.gz"
+    _write(source, count=200)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    with pytest.raises(VectorFileError, match=r"cut\.jsonl\.gz:\d+: (the file ends early|not "
+                       r"JSON)"):
+        list(read_vectors(cut))
