@@ -2,8 +2,8 @@
 
 They fix up AL (and AH) after binary arithmetic on packed (DAA/DAS) or unpacked
 (AAA/AAS/AAM/AAD) BCD digits. The bodies follow the SDM's Operation sections line by
-line; flags the SDM leaves undefined (see the table's rows) are left alone, except that
-AAA/AAS do not touch SF ZF PF at all here.
+line. Flags the SDM leaves undefined (see the table's rows) are left alone: after AAA/AAS
+SF ZF PF keep their old values, as in Unicorn 2.1.4, while real CPUs set them from AL.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def daa(cpu: Cpu) -> None:
 def das(cpu: Cpu) -> None:
     """Decimal adjust AL after subtraction: subtract 06H / 60H for each digit that
     borrowed. Unlike DAA, the SDM has no "ELSE CF := 0" for the high digit: a borrow
-    from AL - 6 stays in CF (checked against an i386 process on this machine)."""
+    from AL - 6 stays in CF (the host CPU agrees: test_bcd's native test)."""
     flags = cpu.flags
     old_al = al = _al(cpu)
     old_cf = flags.cf
