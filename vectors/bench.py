@@ -6,7 +6,8 @@ Two kinds of figure, each next to the peer's:
   module), Unicorn timed here on the same bytes;
 - single-instruction cases per second (one core, sequential): the reference runner, the
   Unicorn runner, and a differential check (both runners plus the comparison), over the
-  cases of the vector corpus.
+  cases of the vector corpus; and a campaign worker's rate (draw a case of a random
+  implemented form, run both, judge it), which also pays for generating the case.
 """
 
 from __future__ import annotations
@@ -99,6 +100,29 @@ def corpus_cases(paths: Sequence[Path], limit: int) -> List[Case]:
     return picked[:limit]
 
 
+def campaign_rate(seconds: float, seed: int = 0) -> Dict[str, float]:
+    """Cases per second as a campaign worker makes them: draw a case of a random
+    implemented form, run it on both engines, judge it (``differential.check``)."""
+    from differential.check import Checker
+    from differential.draw import RandomDraw
+    from differential.generator import form_case
+    from differential.suite import implemented, testable_forms
+    from vectors.engines import make_runner
+
+    done_forms = implemented()
+    pairs = [(form, mode) for form, mode in testable_forms()
+             if done_forms.get(form.name) and not form.untestable]  # type: ignore[attr-defined]
+    checker = Checker(make_runner("unicorn"), make_runner("reference"))
+    draw = RandomDraw(seed)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        form, mode = draw.choice(pairs)
+        checker.check(form_case(form, mode, draw))
+        done += 1
+    elapsed = time.perf_counter() - start
+    return {"cases": done, "seconds": elapsed, "cps": done / elapsed}
+
+
 def case_rates(cases: Sequence[Case], seconds: float) -> Dict[str, Dict[str, float]]:
     from vectors.engines import make_runner
 
@@ -109,7 +133,8 @@ def case_rates(cases: Sequence[Case], seconds: float) -> Dict[str, Dict[str, flo
 
     return {"reference": case_rate(cases, reference.run, seconds),
             "unicorn": case_rate(cases, unicorn.run, seconds),
-            "differential": case_rate(cases, differential, seconds)}
+            "differential": case_rate(cases, differential, seconds),
+            "campaign": campaign_rate(seconds)}
 
 
 def measure(seconds: float, corpus: Sequence[Path], pypy: Optional[str] = "pypy3",
@@ -142,7 +167,8 @@ def measure(seconds: float, corpus: Sequence[Path], pypy: Optional[str] = "pypy3
         "cases": {"count": len(cases),
                   **{f"{k}_cps": v["cps"] for k, v in rates.items()},
                   "reference_ratio": rates["reference"]["cps"] / peer_cps,
-                  "differential_ratio": rates["differential"]["cps"] / peer_cps},
+                  "differential_ratio": rates["differential"]["cps"] / peer_cps,
+                  "campaign_ratio": rates["campaign"]["cps"] / peer_cps},
     }
 
 
@@ -166,11 +192,13 @@ def print_figures(figures: Dict[str, Any]) -> None:
     per_case = Table(title=f"single-instruction cases per second, one core "
                            f"({cases['count']} corpus cases)")
     for column in ("reference", "Unicorn", "differential (both + compare)",
-                   "reference/Unicorn", "differential/Unicorn"):
+                   "campaign (generate + both + judge)", "reference/Unicorn",
+                   "differential/Unicorn", "campaign/Unicorn"):
         per_case.add_column(column, justify="right")
-    per_case.add_row(f"{cases['reference_cps']:.0f}", f"{cases['unicorn_cps']:.0f}",
-                     f"{cases['differential_cps']:.0f}", f"{cases['reference_ratio']:.3f}",
-                     f"{cases['differential_ratio']:.3f}")
+    per_case.add_row(*(f"{cases[f'{k}_cps']:.0f}" for k in ("reference", "unicorn",
+                                                            "differential", "campaign")),
+                     *(f"{cases[f'{k}_ratio']:.3f}" for k in ("reference", "differential",
+                                                             "campaign")))
     console = Console()
     console.print(table)
     console.print(per_case)
