@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Tuple, Union
 
-from reference.faults import GP, Fault
+from reference.faults import GP, Fault, Unmapped
 from reference.faults import SS as SS_FAULT
 from reference.flags import RESERVED_ONE, Flags
 from reference.memory import FlatMemory, SparseMemory
@@ -152,7 +152,11 @@ class Cpu:
                 self.icache.pop(address, None)
 
     def fetch_byte(self, linear: int) -> int:
-        return self.mem.read_int(linear & 0xFFFFFFFF, 1, "fetch")
+        """One instruction byte. An instruction running past linear 4 GiB does not wrap
+        to 0 (Unicorn reports the fetch as unmapped; a CPU would fault on the limit)."""
+        if linear > 0xFFFFFFFF:
+            raise Unmapped(linear & 0xFFFFFFFF, "fetch")
+        return self.mem.read_int(linear, 1, "fetch")
 
     def read(self, seg: int, offset: int, nbytes: int) -> int:
         """Read ``nbytes`` at ``seg``:``offset`` (segment register index, offset)."""

@@ -100,7 +100,7 @@ class _Reader:
     def byte(self) -> int:
         if self.count >= MAX_LENGTH:
             raise Fault(GP, 0)
-        value = self.fetch((self.linear + self.count) & 0xFFFFFFFF)
+        value = self.fetch(self.linear + self.count)  # no wrap at 4 GiB: see fetch_byte
         self.count += 1
         return value
 
@@ -201,7 +201,7 @@ def decode(cpu: Cpu, linear: int, fetch: Callable[[int], int]) -> Insn:
         operands.append(_operand(cpu, reader, spec, insn, mod, rm, opcode[-1] & 7))
     insn.operands = tuple(operands)
     insn.length = reader.count
-    insn.raw = bytes(fetch((linear + i) & 0xFFFFFFFF) for i in range(reader.count))
+    insn.raw = bytes(fetch(linear + i) for i in range(reader.count))
     return insn
 
 

@@ -195,3 +195,16 @@ def test_trap_flag_raises_db_after_the_instruction() -> None:
     cpu.write_linear(0x3800, 4, TF | 2)
     assert cpu.run(10).exception == (1, "trap", None)
     assert cpu.get_reg("eax") == 1
+
+
+def test_an_instruction_does_not_wrap_past_4_gib() -> None:
+    mem = SparseMemory()
+    mem.map(0xFFFFF000, bytes(4095) + b"\x40")   # INC EAX in the last byte: fine
+    mem.map(0x0, b"\x00")
+    cpu = Cpu(mem, "prot32")
+    cpu.set_reg("eip", 0xFFFFFFFF)
+    assert cpu.step().exception is None and cpu.get_reg("eip") == 0
+    mem.map(0xFFFFF000, bytes(4095) + b"\x01")   # ADD r/m32, r32 needs a byte beyond
+    cpu = Cpu(mem, "prot32")
+    cpu.set_reg("eip", 0xFFFFFFFF)
+    assert cpu.step().exception == (-1, "unmapped", None)
