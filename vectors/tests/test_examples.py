@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from dataclasses import replace
@@ -24,6 +25,15 @@ def _flag_pair(name: str, opcode: int, before: int, after: int):
     case = replace(case, code=bytes([opcode]), memory=memory,
                    regs={**case.regs, "eflags": before})
     return case, replace(outcome, memory=memory, regs={**outcome.regs, "eflags": after})
+
+
+def test_consumer_needs_only_the_standard_library():
+    tree = ast.parse(EXAMPLE.read_text())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported <= set(sys.stdlib_module_names)
 
 
 def _run(*paths: Path) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ RUN_EXAMPLE = """example:
   x86lab vectors run --engine reference vectors/corpus
   x86lab vectors run --engine unicorn vectors/corpus/prot32/ADD_Ev_Gv.jsonl.gz --json"""
 GENERATE_EXAMPLE = """example:
-  x86lab vectors generate --forms 'ADD*' --per-form 30 --seed 1 --out vectors/corpus"""
+  x86lab vectors generate --forms 'ADD*' --per-form 20 --seed 1 --out /tmp/add-vectors"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--forms", default="*", metavar="PATTERN",
                      help="glob over form names (default: every implemented form)")
     gen.add_argument("--modes", default="real16,prot32", help="comma-separated modes")
-    gen.add_argument("--per-form", type=int, default=30, metavar="N",
-                     help="vectors per form and mode (default 30)")
+    gen.add_argument("--per-form", type=int, default=20, metavar="N",
+                     help="vectors per form and mode (default 20, as in the corpus)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     gen.add_argument("--out", type=Path, required=True, metavar="DIR")
     gen.set_defaults(handler=generate_command)
