@@ -16,6 +16,7 @@ from reference.cpu import Cpu
 from reference.faults import Fault, Unimplemented, Unmapped
 from reference.flags import Flags
 from reference.interrupts import RealModeDelivery
+from reference.isa.decoder import decode_bytes
 from reference.isa.form import Form, Undefined
 from reference.isa.table import BY_NAME, FORMS
 from reference.isa.undefined import undefined_for
@@ -24,5 +25,6 @@ from reference.semantics import implemented_forms, implements
 from reference.step import ReportAndStop, StepException, StepResult
 
 __all__ = ["Cpu", "SparseMemory", "FlatMemory", "StepResult", "StepException", "FORMS",
-           "BY_NAME", "Form", "Undefined", "Fault", "Unmapped", "Unimplemented", "Flags",
-           "ReportAndStop", "RealModeDelivery", "implements", "implemented_forms", "undefined_for"]
+           "BY_NAME", "decode_bytes", "Form", "Undefined", "Fault", "Unmapped",
+           "Unimplemented", "Flags", "ReportAndStop", "RealModeDelivery", "implements",
+           "implemented_forms", "undefined_for"]

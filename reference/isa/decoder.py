@@ -264,3 +264,20 @@ def _operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm: int
         offset = reader.unsigned(opsize >> 3)
         return FarPtr(cpu, reader.unsigned(2), offset, opsize)
     raise ValueError(f"form {insn.form.name}: unknown operand spec {spec!r}")
+
+
+def decode_bytes(code: bytes, mode: str = "prot32") -> Insn:
+    """Decode the first instruction of ``code`` (for tools: coverage, labelling).
+
+    Raises ``Fault`` (#UD, #GP(0) past 15 bytes) like the CPU would, and ``Unmapped``
+    when ``code`` ends inside the instruction. Operands are bound to a scratch CPU."""
+    from reference.cpu import Cpu
+    from reference.faults import Unmapped
+    from reference.memory import SparseMemory
+
+    def fetch(address: int) -> int:
+        if address >= len(code):
+            raise Unmapped(address, "fetch")
+        return code[address]
+
+    return decode(Cpu(SparseMemory(), mode), 0, fetch)

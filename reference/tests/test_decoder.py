@@ -149,3 +149,12 @@ def test_mov_selector_to_memory_is_a_word_and_to_register_the_operand_size() -> 
 def test_segment_registers_decode_by_index() -> None:
     assert decoded("8e d8", "real16").operands[0].index == DS
     assert decoded("8c c8", "real16").operands[1].index == CS
+
+
+def test_decode_bytes_for_tools() -> None:
+    from reference import Unmapped, decode_bytes
+
+    assert decode_bytes(bytes.fromhex("66 01 d8")).form.name == "ADD_Ev_Gv"
+    assert decode_bytes(bytes.fromhex("01 d8"), "real16").opsize == 16
+    with pytest.raises(Unmapped):
+        decode_bytes(bytes.fromhex("81 c0 01"))  # imm32 cut short
