@@ -128,7 +128,12 @@ class Console:
                     kernel_log.last_lines(self.log),
                 ) from None
             previous = mark
-        self.prepare()
+        try:
+            self.prepare(timeouts.prompt)
+        except (CommandTimeout, SessionClosed) as exc:
+            raise BootFailure(f"{self.session.engine}: the shell printed its prompt but does"
+                              f" not run commands ({exc.__class__.__name__})", "shell",
+                              kernel_log.last_lines(self.log)) from None
         findings = kernel_log.scan(bytes(self.log))
         if findings:
             first = findings[0]
@@ -137,15 +142,15 @@ class Console:
                 f" line(s), first {first.pattern!r}", "kernel-log", first.excerpt,
             )
 
-    def prepare(self) -> None:
+    def prepare(self, timeout: float = 30.0) -> None:
         """Quiet the console and learn which file tools the guest has.
 
         Kernel messages would land in the middle of command output (the console is shared),
         so only emergencies (a panic) may print from now on; ``dmesg`` still has the rest.
         """
-        self.sync()
-        self.run("stty -echo 2>/dev/null; PS1=''; PS2=''; dmesg -n 1 2>/dev/null")
-        self.has_base64 = self.run("command -v base64 >/dev/null").status == 0
+        self.sync(timeout)
+        self.run("stty -echo 2>/dev/null; PS1=''; PS2=''; dmesg -n 1 2>/dev/null", timeout)
+        self.has_base64 = self.run("command -v base64 >/dev/null", timeout).status == 0
 
     def sync(self, timeout: float = 30.0) -> None:
         """Drop anything pending and make sure the shell answers a fresh marker."""

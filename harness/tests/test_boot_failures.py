@@ -48,3 +48,14 @@ def test_warning_before_the_prompt_fails_the_boot() -> None:
 def test_engine_exit_before_the_kernel_is_reported() -> None:
     with pytest.raises(BootFailure, match="stopped before kernel.*status 1"):
         boot([b"SeaBIOS\r\n"], ends=True)
+
+
+def test_a_prompt_that_never_answers_commands_fails_the_boot() -> None:
+    class Deaf(ScriptedSession):
+        def write(self, data: bytes) -> None:
+            self.written += data  # swallows commands: no markers ever come back
+
+    console = Console(Deaf([KERNEL, USERSPACE]))
+    with pytest.raises(BootFailure, match="does not run commands") as info:
+        console.wait_for_boot(SHORT)
+    assert info.value.stage == "shell"

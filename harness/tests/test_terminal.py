@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from harness.engines.local import LocalShellEngine
 from harness.terminal import ESCAPE, attach
@@ -18,7 +19,7 @@ def test_typed_bytes_reach_the_shell_and_ctrl_bracket_detaches() -> None:
     reader.start()
     try:
         os.write(stdin_w, b"echo $((40 + 2))\n")
-        threading.Timer(1.0, os.write, (stdin_w, ESCAPE)).start()
+        threading.Thread(target=_detach_after, args=(seen, b"\r\n42\r\n", stdin_w)).start()
         assert attach(session, stdin_r, stdout_w) == "detached (Ctrl-])"
     finally:
         session.stop()
@@ -27,6 +28,14 @@ def test_typed_bytes_reach_the_shell_and_ctrl_bracket_detaches() -> None:
         for fd in (stdin_r, stdin_w, stdout_r):
             os.close(fd)
     assert b"\r\n42\r\n" in seen
+
+
+def _detach_after(seen: bytearray, expected: bytes, stdin_w: int) -> None:
+    """Type Ctrl-] once the shell's answer has come back (or after 10 s regardless)."""
+    deadline = time.monotonic() + 10
+    while expected not in seen and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.write(stdin_w, ESCAPE)
 
 
 def _drain(fd: int, into: bytearray) -> None:
