@@ -66,14 +66,15 @@ def print_maps(maps: Dict[str, List[Cell]]) -> None:
 
     console = Console(highlight=False)
     for title, cells in maps.items():
-        table = Table(title=title, show_lines=False, padding=(0, 0))
+        table = Table(title=f"{title} (mnemonic, cases)", show_lines=False, padding=(0, 0))
         table.add_column("", style="bold")
         for low in range(16):
             table.add_column(f"x{low:X}", justify="center", min_width=7)
         for high in range(16):
             row = [Text(f"{high:X}x")]
             for cell in cells[high * 16:high * 16 + 16]:
-                row.append(Text(_short(cell.slot, cell), style=STYLE[cell.slot.status]))
+                count = f"\n{cell.slot.cases}" if cell.slot.cases else "\n"
+                row.append(Text(_short(cell.slot, cell) + count, style=STYLE[cell.slot.status]))
             table.add_row(*row)
         console.print(table)
         groups = Table(title=f"{title}: groups by ModRM reg (/digit)")
