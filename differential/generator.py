@@ -153,12 +153,14 @@ def random_prefixed_bytes(draw: Draw) -> bytes:
     return head + tail
 
 
-def bytes_case(mode: str, draw: Draw, attribute, name: str = "") -> Case:
+def bytes_case(mode: str, draw: Draw, attribute, name: str = "",
+               state: Optional[Draw] = None) -> Case:
     """A case from random prefixed bytes; ``attribute(mode, code)`` names its form (or None).
-    The code is trimmed to the instruction Capstone decodes, so the case is one instruction."""
+    The code is trimmed to the instruction Capstone decodes, so the case is one instruction.
+    ``state`` draws registers and pages, as in ``form_case``."""
     raw = random_prefixed_bytes(draw)
     insn = decode(mode, raw)
     code = raw[:insn.size] if insn is not None else raw
     form = attribute(mode, code)
     label = insn.mnemonic if insn is not None else "(bad)"
-    return _assemble_case(draw, mode, code, form, name or f"bytes:{label}")
+    return _assemble_case(state or draw, mode, code, form, name or f"bytes:{label}")

@@ -41,12 +41,19 @@ class KnownDivergence:
     modes: Tuple[str, ...] = ()
     code: str = ""
     peer_note: str = ""  # matches only when the peer's outcome carries this note
+    # (peer, subject) exception labels (globs, e.g. ("none", "#GP*")): the entry then
+    # needs an exception difference of exactly that shape
+    exception: Tuple[str, ...] = ()
 
     def matches(self, case: Case, differences: Sequence[Difference],
                 peer_notes: Mapping[str, str]) -> bool:
         if not differences:
             return False
         if self.peer_note and self.peer_note not in peer_notes:
+            return False
+        if self.exception and not any(
+                d.field == "exception" and fnmatch.fnmatchcase(str(d.left), self.exception[0])
+                and fnmatch.fnmatchcase(str(d.right), self.exception[1]) for d in differences):
             return False
         if not any(fnmatch.fnmatchcase(case.form, pattern) for pattern in self.forms):
             return False
@@ -74,7 +81,7 @@ def load_known(path: Path = DEFAULT_PATH) -> List[KnownDivergence]:
             id=raw["id"], forms=tuple(raw["forms"]), fields=tuple(raw["fields"]),
             reason=raw["reason"], evidence=raw["evidence"], wrong=raw.get("wrong", "unicorn"),
             modes=tuple(raw.get("modes", ())), code=raw.get("code", ""),
-            peer_note=raw.get("peer_note", "")))
+            peer_note=raw.get("peer_note", ""), exception=tuple(raw.get("exception", ()))))
     return entries
 
 
