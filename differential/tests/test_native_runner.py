@@ -1,0 +1,61 @@
+"""The host CPU as tie-breaker: the step32 helper reports single steps correctly, and it
+confirms the known divergences where Unicorn is said to be wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from differential.case import Exc
+from differential.compare import compare
+from differential.known import load_known
+from differential.runners.native_runner import NativeRunner, NativeUnavailable
+from differential.runners.reference_runner import ReferenceRunner
+from differential.runners.unicorn_runner import UnicornRunner
+from differential.tests.handmade import CODE_PAGE, DATA_PAGE, make_case
+
+
+@pytest.fixture(scope="module")
+def native():
+    try:
+        return NativeRunner()
+    except NativeUnavailable as exc:
+        pytest.skip(f"no native i386 runner on this host: {exc}")
+
+
+def _with_dword(case, value):
+    page = bytearray(case.memory[DATA_PAGE])
+    page[0:4] = value.to_bytes(4, "little")
+    return type(case)(**{**case.__dict__, "memory": {**case.memory, DATA_PAGE: bytes(page)}})
+
+
+def test_single_step_add_matches_python(native):
+    out = native.run(make_case(bytes.fromhex("01c8"), eax=0x7FFFFFFF, ecx=1))
+    assert out.exception is None
+    assert out.regs["eax"] == 0x80000000 and out.regs["eip"] == CODE_PAGE + 2
+    assert out.regs["eflags"] & 0x800  # OF: two positives gave a negative
+
+
+def test_faults_and_rep(native):
+    assert native.run(make_case(bytes.fromhex("f7f1"), eax=5)).exception == Exc(0, "fault")
+    out = native.run(make_case(bytes.fromhex("f3aa"), eax=0x41, ecx=3, edi=DATA_PAGE))
+    assert out.memory[DATA_PAGE][:4] == b"AAA\x00" and out.regs["eip"] == CODE_PAGE + 2
+
+
+def test_real_mode_is_refused(native):
+    with pytest.raises(NativeUnavailable, match="prot32"):
+        native.run(make_case(b"\x90", "real16"))
+
+
+@pytest.mark.parametrize("entry_id, case", [
+    ("unicorn-lock-neg-flags",
+     _with_dword(make_case(bytes.fromhex("f0f718"), eax=DATA_PAGE), 0x7D65733F)),
+    ("unicorn-lock-prefix-not-ud", make_case(bytes.fromhex("2626f006"))),
+], ids=["lock-neg", "lock-push-es"])
+def test_known_divergence_confirmed_by_the_cpu(native, entry_id, case):
+    """The host agrees with the reference and not with Unicorn, on the listed fields."""
+    entry = next(e for e in load_known() if e.id == entry_id)
+    case = type(case)(**{**case.__dict__, "form": entry.forms[0]})
+    host = native.run(case)
+    assert compare(case, host, ReferenceRunner().run(case)) == []
+    against_unicorn = compare(case, UnicornRunner().run(case), host)
+    assert against_unicorn and entry.matches(case, against_unicorn, {})
