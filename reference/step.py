@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 
-from reference.faults import DB, Fault, Unimplemented, Unmapped
+from reference.faults import DB, GP, Fault, Unimplemented, Unmapped
 from reference.flags import TF
 from reference.isa.decoder import decode
 from reference.isa.form import ALWAYS
@@ -135,6 +135,8 @@ def step(cpu: Cpu) -> StepResult:
         insn = cpu.icache.get(linear)
         if insn is None:
             insn = _fetch_decode(cpu, linear)
+        if eip + insn.length - 1 > cpu.seg_limit[CS]:
+            raise Fault(GP, 0)  # the instruction runs past the code segment limit
         undefined = _undefined(insn)
         cpu.insn = insn
         cpu.eip = (eip + insn.length) & (0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF)
@@ -173,11 +175,12 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
     journal = cpu.journal
     seg_journal = cpu.seg_journal
     ip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
+    seg_limit = cpu.seg_limit  # read each time: a far jump may load another CS later
     done = 0
     while done < limit:
         eip = cpu.eip
         insn = icache.get((seg_base[CS] + eip) & 0xFFFFFFFF)
-        if insn is None or cpu.flags.value & TF:
+        if insn is None or cpu.flags.value & TF or eip + insn.length - 1 > seg_limit[CS]:
             result = step(cpu)
         else:
             regs, flags = cpu.regs[:], cpu.flags.value

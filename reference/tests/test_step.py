@@ -208,3 +208,13 @@ def test_an_instruction_does_not_wrap_past_4_gib() -> None:
     cpu = Cpu(mem, "prot32")
     cpu.set_reg("eip", 0xFFFFFFFF)
     assert cpu.step().exception == (-1, "unmapped", None)
+
+
+def test_real_mode_instruction_past_ip_ffff_is_gp() -> None:
+    mem = SparseMemory()
+    mem.map(0xF000, bytes(4094) + b"\x40\x05")   # INC AX at FFFE, ADD AX,imm16 at FFFF
+    mem.map(0x10000, b"\x01\x00")
+    cpu = Cpu(mem, "real16")
+    cpu.set_reg("eip", 0xFFFE)
+    assert cpu.step().exception is None and cpu.get_reg("eip") == 0xFFFF
+    assert cpu.step().exception == (GP, "fault", 0) and cpu.get_reg("eip") == 0xFFFF
