@@ -19,7 +19,7 @@ def test_typed_bytes_reach_the_shell_and_ctrl_bracket_detaches() -> None:
     reader.start()
     try:
         os.write(stdin_w, b"echo $((40 + 2))\n")
-        threading.Thread(target=_detach_after, args=(seen, b"\r\n42\r\n", stdin_w)).start()
+        threading.Thread(target=_detach_after, args=(seen, b"42\r\n", stdin_w)).start()
         assert attach(session, stdin_r, stdout_w) == "detached (Ctrl-])"
     finally:
         session.stop()
@@ -27,7 +27,7 @@ def test_typed_bytes_reach_the_shell_and_ctrl_bracket_detaches() -> None:
         reader.join(5)
         for fd in (stdin_r, stdin_w, stdout_r):
             os.close(fd)
-    assert b"\r\n42\r\n" in seen
+    assert b"42\r\n" in seen
 
 
 def _detach_after(seen: bytearray, expected: bytes, stdin_w: int) -> None:
