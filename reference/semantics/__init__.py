@@ -27,7 +27,10 @@
    Operand API (``reference.operands``): ``op.read()``, ``op.write(value)`` (value
    masked to ``op.size`` first: ``value & op.mask``), ``op.size`` in bits (8/16/32/64),
    ``op.mask``, ``op.sign(v)`` (signed view), ``op.is_mem`` / ``op.is_reg``. Memory
-   operands: ``op.offset()`` (effective address), ``op.seg``, ``op.at(delta, size)``.
+   operands: ``op.offset()`` (effective address), ``op.seg``, ``op.part(delta, size)``
+   (a piece of the operand at EA + delta: BOUND's bounds), ``op.at(delta, size)`` (delta
+   joins the EA, wrapping at the address size: BT's word). Far pointers (``Ap``, ``Mp``):
+   ``read()`` is the offset, ``.selector`` the selector.
    Immediates are already extended to the operand size (``Ibs`` sign-extended). A ``J``
    operand's ``read()`` is the branch target (EIP is already the next instruction's).
    ``X``/``Y`` string operands address DS:eSI (override allowed) / ES:eDI at the current
@@ -50,7 +53,8 @@
    comparator masks exactly the table's ``undefined`` rules.
 
 6. Memory and stack: ``cpu.read(seg, offset, nbytes)``, ``cpu.write(seg, offset,
-   nbytes, value)`` (segment base applied there), ``cpu.push(value, size_bits)``,
+   nbytes, value)`` (segment base and limit applied there: past a real-mode 64 KiB
+   limit is #GP(0), #SS(0) on SS), ``cpu.push(value, size_bits)``,
    ``cpu.pop(size_bits)``, ``cpu.peek(size, delta)``, ``cpu.adjust_sp(delta)``. All
    writes are journaled: a fault later in the same instruction undoes them.
 
