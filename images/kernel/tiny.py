@@ -3,7 +3,7 @@
 tinyconfig plus only what the harness needs (serial console, initramfs, BusyBox's
 syscalls, proc/sys/devtmpfs/tmpfs, ext2, PCI, ne2k-pci, virtio-net) boots in about a
 twentieth of the Debian kernel's instructions, which matters on slow emulators. The build
-runs in the cache (about 1.3 GB while it runs; removed afterwards), never in the repo.
+runs in the cache (about 1.5 GB while it runs; removed afterwards), never in the repo.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import List
 
@@ -96,6 +95,11 @@ def configure(tree: Path, log: Path) -> str:
     _run_step(["make", "tinyconfig"], tree, log)
     _run_step(["scripts/kconfig/merge_config.sh", "-m", ".config", str(FRAGMENT)], tree, log)
     _run_step(["make", "olddefconfig"], tree, log)
+    return checked_config(tree)
+
+
+def checked_config(tree: Path) -> str:
+    """The tree's .config, if it sets every fragment option as asked; ImageError if not."""
     final = (tree / ".config").read_text()
     problems = kconfig.mismatches(kconfig.parse(FRAGMENT.read_text()), kconfig.parse(final))
     if problems:
@@ -106,34 +110,56 @@ def configure(tree: Path, log: Path) -> str:
     return final
 
 
+def prepared_tree(build: Path, log: Path) -> Path:
+    """A configured source tree in ``build``, reusing what an interrupted build left there.
+
+    On a busy machine the compile can take far longer than a caller's timeout; keeping
+    the tree between attempts lets ``make`` carry on where the last attempt stopped.
+    Stamp files mark the finished steps, so a half-extracted tree is started afresh.
+    """
+    tree = build / "linux"
+    if not (build / "extracted").exists():
+        shutil.rmtree(build, ignore_errors=True)
+        build.mkdir(parents=True)
+        _run_step(["tar", "-xf", str(SOURCE_TARBALL), "-C", str(build)], build, log)
+        next(build.glob("linux-source-*")).rename(tree)
+        (build / "extracted").write_text("")
+    if not (build / "configured").exists():
+        configure(tree, log)
+        (build / "configured").write_text("")
+    return tree
+
+
 def ensure(store: Path, rebuild: bool = False) -> Kernel:
-    """The tiny kernel in the cache, building it (a few minutes) the first time."""
+    """The tiny kernel in the cache, building it (minutes; resumable) the first time.
+
+    Callers hold the per-kind build lock, so the build folder is theirs alone.
+    """
     facts = inputs()
     key = key_of(facts)
     folder = store / "kernels" / f"tiny-{key}"
     if is_ready(folder) and not rebuild:
         return load(folder, "tiny")
     check_tools()
-    with tempfile.TemporaryDirectory(dir=store, prefix="tiny-build-") as scratch:
-        work = Path(scratch)
-        log = store / "kernels" / f"tiny-{key}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text("")
-        _run_step(["tar", "-xf", str(SOURCE_TARBALL), "-C", str(work)], work, log)
-        tree = next(work.glob("linux-source-*"))
-        config = configure(tree, log)
-        print(
-            f"x86lab: building the tiny kernel, {JOBS} jobs (log: {log})",
-            flush=True,
-            file=sys.stderr,
-        )
-        _run_step(["make", f"-j{JOBS}", "bzImage"], tree, log)
-        staging = work / "staging"
-        staging.mkdir()
-        shutil.copyfile(tree / "arch" / "x86" / "boot" / "bzImage", staging / KERNEL_FILE)
-        boot_protocol(staging / KERNEL_FILE)
-        (staging / "config").write_text(config)
-        facts["fragment_sha256"] = files_digest([FRAGMENT])
-        facts["compression"] = "lz4" if "CONFIG_KERNEL_LZ4=y" in config else "other"
-        publish(folder, staging, [], facts)
+    build = store / "kernels" / f"tiny-{key}.build"
+    log = store / "kernels" / f"tiny-{key}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if rebuild:
+        shutil.rmtree(build, ignore_errors=True)
+    with open(log, "a") as out:
+        out.write(f"--- {'rebuild' if rebuild else 'build'} attempt ---\n")
+    tree = prepared_tree(build, log)
+    config = checked_config(tree)
+    print(f"x86lab: building the tiny kernel, {JOBS} jobs (log: {log})", file=sys.stderr)
+    _run_step(["make", f"-j{JOBS}", "bzImage"], tree, log)
+    staging = build / "staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    shutil.copyfile(tree / "arch" / "x86" / "boot" / "bzImage", staging / KERNEL_FILE)
+    boot_protocol(staging / KERNEL_FILE)
+    (staging / "config").write_text(config)
+    facts["fragment_sha256"] = files_digest([FRAGMENT])
+    facts["compression"] = "lz4" if "CONFIG_KERNEL_LZ4=y" in config else "other"
+    publish(folder, staging, [], facts)
+    shutil.rmtree(build)
     return load(folder, "tiny")
