@@ -159,22 +159,19 @@ class Console:
 
     # --- commands -------------------------------------------------------------------------
     def run(self, cmd: str, timeout: Optional[float] = None, recover: bool = True) -> Result:
-        """Run ``cmd`` (one or more lines) in the guest's shell; its output and status.
+        """Run ``cmd`` (any number of lines, of any length) in the guest's shell.
 
         ``cmd`` runs in the shell itself (so ``cd`` and variables persist, and ``exit``
         ends the shell, as at a real console; wrap it in ``( )`` to avoid that).
-        Output is text with CR LF turned to LF; for exact bytes use ``read_file``. On a
+        Lines longer than MAX_LINE go over as a script file. Returns the output (text,
+        CR LF turned to LF; for exact bytes use ``read_file``) and exit status. On a
         timeout the command is interrupted with ^C, the console re-synchronised, and
         CommandTimeout raised: the console stays usable.
         """
         timeout = self.default_timeout if timeout is None else timeout
-        longest = max(len(line.encode()) for line in cmd.split("\n"))
-        if longest > MAX_LINE:
-            raise ValueError(
-                f"a command line of {longest} bytes exceeds {MAX_LINE}: break it into lines"
-                " or send data with write_file"
-            )
         token = secrets.token_hex(8)
+        if max(len(line.encode()) for line in cmd.split("\n")) > MAX_LINE:
+            cmd = self._ship_script(cmd, token, timeout)
         wrapped = (
             f"printf '%s_%s\\n' __X86LAB_BEGIN {token}; {{ {cmd}\n"
             f"}}</dev/null; printf '\\n%s_%s_%s\\n' __X86LAB_END {token} $?\n"
@@ -196,6 +193,13 @@ class Console:
             ) from None
         output = match.string[: match.start()].replace(b"\r\n", b"\n")
         return Result(output.decode("utf-8", "replace"), int(match.group(1)))
+
+    def _ship_script(self, cmd: str, token: str, timeout: float) -> str:
+        """A line too long to type goes over as a file; the shell sources it, then
+        removes it, keeping the command's status."""
+        script = f"/tmp/.x86lab-cmd-{token}"
+        self.write_file(script, cmd.encode() + b"\n", timeout)
+        return f". {script}\n__x86lab_status=$?; rm -f {script}; (exit $__x86lab_status)"
 
     def _expect_end(self, end: re.Pattern[bytes], deadline: float) -> re.Match[bytes]:
         """Like expect, but keeps the output in front of the marker in ``match.string``."""
