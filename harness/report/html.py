@@ -22,9 +22,13 @@ pre{background:#f8f8f8;padding:.5em;overflow:auto;font-size:85%}
 """
 
 
-def timeline_svg(records: List[dict]) -> str:
-    """One engine's boots as stacked horizontal bars on one time axis."""
-    longest = max([max(r["marks"].values(), default=0.0) for r in records] + [0.001])
+def longest_boot(records: List[dict]) -> float:
+    return max([max(r["marks"].values(), default=0.0) for r in records] + [0.001])
+
+
+def timeline_svg(records: List[dict], longest: float) -> str:
+    """One engine's boots as stacked horizontal bars on a time axis ``longest`` s wide
+    (the same for every engine, so the charts compare at a glance)."""
     scale = BAR_W / longest
     height = ROW * len(records) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + BAR_W + 60}" '
@@ -112,8 +116,8 @@ def render(report: dict) -> str:
             for r in regressions) + "</ul>")
     for engine in sorted({r["engine"] for r in records}):
         mine = [r for r in records if r["engine"] == engine]
-        out += [f"<h2>{escape(engine)}</h2>", timeline_svg(mine), f"<p>{_legend()}</p>",
-                _stage_table(mine, ratios), _checks_table(mine)]
+        out += [f"<h2>{escape(engine)}</h2>", timeline_svg(mine, longest_boot(records)),
+                f"<p>{_legend()}</p>", _stage_table(mine, ratios), _checks_table(mine)]
         for r in mine:
             if r["error"]:
                 out.append(f"<h3>{escape(r['id'])}: boot failed</h3><pre>"
