@@ -65,6 +65,12 @@ class SparseMemory:
             page[(address + i) & _OFFSET_MASK] = data[i]
 
     def read_int(self, address: int, count: int, access: str = "read") -> int:
+        page = self._pages.get(address >> PAGE_SHIFT)
+        offset = address & _OFFSET_MASK
+        if page is not None and offset + count <= PAGE_SIZE:  # the common case, inline
+            if count == 1:
+                return page[offset]
+            return int.from_bytes(page[offset:offset + count], "little")
         return int.from_bytes(self.read_bytes(address, count, access), "little")
 
     def write_int(self, address: int, count: int, value: int) -> None:
