@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Union
 
 from reference.faults import GP, UD, Fault
-from reference.isa.form import FIXED_REGS, SEG_NAMES, Form
+from reference.isa.form import FIXED_REGS, SEG_NAMES, SIZE_LETTERS, Form
 from reference.isa.table import FORMS
 from reference.operands import (
     CS,
@@ -210,7 +210,7 @@ def _size(letter: str, opsize: int) -> int:
         return opsize
     if letter == "a":
         return 2 * opsize
-    return {"b": 8, "w": 16, "d": 32, "q": 64}[letter]
+    return SIZE_LETTERS[letter]
 
 
 def _operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm: int,

@@ -25,8 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from reference.flags import STATUS
-
 SIZE_LETTERS = {"b": 8, "w": 16, "d": 32, "q": 64}  # "v", "z" depend on the prefix
 FIXED_REGS = {"AL": ("gpr", 0, 8), "CL": ("gpr", 1, 8), "DX": ("gpr", 2, 16),
               "eAX": ("gpr", 0, 0)}
@@ -126,8 +124,6 @@ class Form:
         object.__setattr__(self, "enc", parse_encoding(self.encoding))
         if not self.name:
             object.__setattr__(self, "name", "_".join((self.mnemonic,) + specs))
-        if self.writes & ~STATUS:
-            pass  # system flags (DF, IF, TF...) are allowed: CLD, STI, POPF write them
         if self.undefined and not self.cite:
             raise ValueError(f"form {self.name}: undefined flags need a cite")
 
