@@ -70,9 +70,10 @@ def imul(cpu: Cpu, *operands: Operand) -> None:
         product = src.sign(_low(cpu, size).read()) * src.sign(src.read())
         _write_pair(cpu, size, product & src.mask, (product >> size) & src.mask)
     else:
-        dst, first, second = (operands[0],) + operands[-2:]
+        # IMUL r, r/m is DEST := DEST * SRC; IMUL r, r/m, imm is DEST := SRC1 * SRC2
+        dst, multiplicand, multiplier = operands if len(operands) == 3 else operands[:1] + operands
         size = dst.size
-        product = first.sign(first.read()) * second.sign(second.read())
+        product = multiplicand.sign(multiplicand.read()) * multiplier.sign(multiplier.read())
         dst.write(product & dst.mask)
     _set_carry_overflow(cpu, _signed(product, size) != product)
 
