@@ -78,7 +78,7 @@ class Insn:
 
     __slots__ = ("form", "operands", "length", "opsize", "adsize", "seg", "rep", "lock",
                  "cond", "reg", "raw", "fn", "opcode", "execute", "conditional_undefined",
-                 "fixed_undefined")
+                 "fixed_undefined", "invalid")
 
     def __init__(self) -> None:
         self.fn: Optional[Callable[..., None]] = None
@@ -191,14 +191,17 @@ def decode(cpu: Cpu, linear: int, fetch: Callable[[int], int]) -> Insn:
             form = entry.get(reg)  # type: ignore[union-attr]
             if form is None:
                 raise Fault(UD)
-    if lock and (not form.lockable or mod == 3):
-        raise Fault(UD)
     insn = Insn()
+    insn.invalid = lock and (not form.lockable or mod == 3)
     insn.form, insn.opsize, insn.adsize, insn.seg, insn.rep = form, opsize, adsize, seg, rep
     insn.lock, insn.cond, insn.reg, insn.opcode = lock, form.cond, reg, opcode
     operands = []
     for spec in form.specs:
         operands.append(_operand(cpu, reader, spec, insn, mod, rm, opcode[-1] & 7))
+    if insn.invalid:
+        # Fetching the whole instruction comes before decode faults (SDM Vol. 3A, Table
+        # 6-2: code fetch faults have priority over #UD), so this waits until here.
+        raise Fault(UD)
     insn.operands = tuple(operands)
     insn.length = reader.count
     insn.raw = bytes(fetch(linear + i) for i in range(reader.count))
@@ -228,7 +231,8 @@ def _operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm: int
     if kind in "EM":
         if mod == 3:
             if kind == "M":
-                raise Fault(UD)
+                insn.invalid = True  # a register where only memory is allowed
+                return gpr(cpu, rm, 32)
             return gpr(cpu, rm, _size(letters, opsize))
         if letters == "p":
             mem = _modrm_memory(cpu, reader, mod, rm, adsize, insn.seg, opsize)
@@ -239,7 +243,8 @@ def _operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm: int
         return gpr(cpu, insn.reg, _size(letters, opsize))
     if kind == "S":
         if insn.reg > 5 or (insn.reg == CS and insn.form.specs[0] == spec):
-            raise Fault(UD)  # no such segment register; MOV CS, r/m is invalid
+            insn.invalid = True  # no such segment register; MOV CS, r/m is invalid
+            return SegReg(cpu, CS)
         return SegReg(cpu, insn.reg)
     if kind == "Z":
         return gpr(cpu, low3, _size(letters, opsize))

@@ -158,3 +158,15 @@ def test_decode_bytes_for_tools() -> None:
     assert decode_bytes(bytes.fromhex("01 d8"), "real16").opsize == 16
     with pytest.raises(Unmapped):
         decode_bytes(bytes.fromhex("81 c0 01"))  # imm32 cut short
+
+
+def test_code_fetch_faults_come_before_ud() -> None:
+    """SDM Vol. 3A, Table 6-2: a fault fetching the instruction outranks #UD, so LOCK ADD
+    [mem], imm32 cut by unmapped memory reports the fetch, not the LOCK misuse."""
+    from reference import Unmapped, decode_bytes
+
+    with pytest.raises(Unmapped):
+        decode_bytes(bytes.fromhex("f0 8e 1d 00"))        # MOV DS, [disp32] cut short
+    with pytest.raises(Fault) as info:
+        decode_bytes(bytes.fromhex("8e 3d 00 00 00 00"))  # segment register 7
+    assert info.value.vector == UD
