@@ -161,8 +161,8 @@ def test_decode_bytes_for_tools() -> None:
 
 
 def test_code_fetch_faults_come_before_ud() -> None:
-    """SDM Vol. 3A, Table 6-2: a fault fetching the instruction outranks #UD, so LOCK ADD
-    [mem], imm32 cut by unmapped memory reports the fetch, not the LOCK misuse."""
+    """SDM Vol. 3A, Table 6-2: a fault fetching the instruction outranks #UD, so LOCK MOV
+    DS, [disp32] cut by unmapped memory reports the fetch, not the LOCK misuse."""
     from reference import Unmapped, decode_bytes
 
     with pytest.raises(Unmapped):
