@@ -69,7 +69,8 @@ class Console:
     def __init__(self, session: Session, default_timeout: float = 30.0) -> None:
         self.session = session
         self.default_timeout = default_timeout
-        self.log = bytearray()  # everything read, for excerpts and the kernel-log scan
+        self.log = bytearray()  # everything read, for excerpts
+        self.boot_log = b""  # the console up to the prompt, for the kernel-log scan
         self._buffer = bytearray()
         self.has_base64 = True
 
@@ -128,13 +129,14 @@ class Console:
                     kernel_log.last_lines(self.log),
                 ) from None
             previous = mark
+        self.boot_log = bytes(self.log)
         try:
             self.prepare(timeouts.prompt)
         except (CommandTimeout, SessionClosed) as exc:
             raise BootFailure(f"{self.session.engine}: the shell printed its prompt but does"
                               f" not run commands ({exc.__class__.__name__})", "shell",
                               kernel_log.last_lines(self.log)) from None
-        findings = kernel_log.scan(bytes(self.log))
+        findings = kernel_log.scan(self.boot_log)
         if findings:
             first = findings[0]
             raise BootFailure(

@@ -7,6 +7,8 @@ import random
 from typing import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from harness.console import MAX_LINE, CommandFailed, CommandTimeout, Console
 from harness.engines.local import LocalShellEngine
@@ -58,6 +60,13 @@ def test_binary_file_round_trip(console: Console, use_base64: bool) -> None:
     digest = console.run_check("md5sum /tmp/x86lab-console-test.bin").split()[0]
     assert digest == hashlib.md5(data).hexdigest()
     console.run_check("rm /tmp/x86lab-console-test.bin")
+
+
+@given(data=st.binary(max_size=600))
+@settings(max_examples=15)
+def test_any_bytes_survive_the_round_trip(console: Console, data: bytes) -> None:
+    console.write_file("/tmp/x86lab-console-prop.bin", data)
+    assert console.read_file("/tmp/x86lab-console-prop.bin") == data
 
 
 def test_hung_command_is_interrupted_and_console_stays_usable(console: Console) -> None:
