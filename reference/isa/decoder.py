@@ -189,7 +189,9 @@ def decode(cpu: Cpu, linear: int, fetch: Callable[[int], int]) -> Insn:
         mod, reg, rm = modrm >> 6, (modrm >> 3) & 7, modrm & 7
         if form is None:
             form = entry.get(reg)  # type: ignore[union-attr]
-            if form is None:
+            if form is None:  # an undefined /digit: fetch the addressing bytes, then #UD
+                if mod != 3:
+                    _modrm_memory(cpu, reader, mod, rm, adsize, seg, 8)
                 raise Fault(UD)
     insn = Insn()
     insn.invalid = lock and (not form.lockable or mod == 3)
