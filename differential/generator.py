@@ -75,6 +75,27 @@ def _operand_addresses(mode: str, insn, regs: Dict[str, int]) -> List[int]:
     return out
 
 
+def _aim_at(mode: str, insn, regs: Dict[str, int], page: int, draw: Draw) -> None:
+    """Move the base register so the first memory operand lands in ``page`` (the stack
+    page, mapped anyway): fewer distinct pages per case keeps Unicorn from remapping,
+    its dearest step. Any operand that cannot be aimed keeps its drawn address."""
+    from capstone import x86 as cx
+
+    operand = next((op for op in insn.operands if op.type == cx.X86_OP_MEM), None)
+    if operand is None or not operand.mem.base or operand.mem.base == operand.mem.index:
+        return
+    base = insn.reg_name(operand.mem.base)
+    if base in ("esp", "sp", "eip", "ip"):
+        return
+    current = memory_operands(mode, insn, regs)[0].linear
+    delta = page + draw.integer(0, PAGE_SIZE - 16) - current
+    if base in regs:
+        regs[base] = (regs[base] + delta) & 0xFFFFFFFF
+    else:  # a 16-bit base: only its low word moves
+        full = regs["e" + base]
+        regs["e" + base] = (full & 0xFFFF0000) | ((full + delta) & 0xFFFF)
+
+
 def _memory(draw: Draw, wanted: Iterable[int], code_at: int, code: bytes) -> Dict[int, bytes]:
     pages: Dict[int, bytearray] = {}
     for base in pages_covering(wanted):
@@ -114,9 +135,12 @@ def _assemble_case(draw: Draw, mode: str, code: bytes, form, name: str) -> Case:
     regs = registers(draw, mode)
     code_at = _place_code(draw, mode, regs, len(code))
     wanted = [code_at, code_at + len(code) - 1] if draw.chance(90) else [code_at]
-    wanted += _place_stack(draw, mode, regs)
+    stack = _place_stack(draw, mode, regs)
+    wanted += stack
     insn = decode(mode, code)
     if insn is not None:
+        if draw.chance(60):
+            _aim_at(mode, insn, regs, stack[1] & ~(PAGE_SIZE - 1), draw)
         wanted += _operand_addresses(mode, insn, regs)
         if not insn.mnemonic.startswith(_STRING_MNEMONICS):
             pass
