@@ -100,7 +100,7 @@ class _Reader:
     def byte(self) -> int:
         if self.count >= MAX_LENGTH:
             raise Fault(GP, 0)
-        value = self.fetch(self.linear + self.count)  # no wrap at 4 GiB: see fetch_byte
+        value = self.fetch((self.linear + self.count) & 0xFFFFFFFF)  # wraps at 4 GiB
         self.count += 1
         return value
 
@@ -206,7 +206,7 @@ def decode(cpu: Cpu, linear: int, fetch: Callable[[int], int]) -> Insn:
         raise Fault(UD)
     insn.operands = tuple(operands)
     insn.length = reader.count
-    insn.raw = bytes(fetch(linear + i) for i in range(reader.count))
+    insn.raw = bytes(fetch((linear + i) & 0xFFFFFFFF) for i in range(reader.count))
     return insn
 
 
