@@ -36,9 +36,11 @@ ALWAYS = "always"
 COUNT_NOT_1 = "count!=1"          # masked shift/rotate count is not 1
 COUNT_NOT_0 = "count!=0"          # masked count is not 0
 COUNT_OVER_SIZE = "count>size"    # SHLD/SHRD: masked count greater than operand size
+COUNT_AT_LEAST_SIZE = "count>=size"  # SHL/SHR CF: masked count at least the operand size
 SOURCE_ZERO = "source==0"         # BSF/BSR: the source operand is zero
 SIZE_16 = "size==16"              # BSWAP: a 16-bit operand size
-CONDITIONS = (ALWAYS, COUNT_NOT_1, COUNT_NOT_0, COUNT_OVER_SIZE, SOURCE_ZERO, SIZE_16)
+CONDITIONS = (ALWAYS, COUNT_NOT_1, COUNT_NOT_0, COUNT_OVER_SIZE, COUNT_AT_LEAST_SIZE,
+              SOURCE_ZERO, SIZE_16)
 
 
 @dataclass(frozen=True)

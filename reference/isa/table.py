@@ -14,6 +14,7 @@ from typing import Dict, List, Tuple
 from reference.flags import AF, CF, DF, IF, OF, PF, SF, STATUS, ZF
 from reference.isa.form import (
     ALWAYS,
+    COUNT_AT_LEAST_SIZE,
     COUNT_NOT_0,
     COUNT_NOT_1,
     COUNT_OVER_SIZE,
@@ -103,11 +104,14 @@ def _shifts() -> List[Form]:
     names = ("ROL", "ROR", "RCL", "RCR", "SHL", "SHR", "SAL", "SAR")
     rotate = (Undefined(OF, COUNT_NOT_1),)
     shift = (Undefined(OF, COUNT_NOT_1), Undefined(AF, COUNT_NOT_0))
+    # SHL/SHR (not SAR): "CF ... is undefined for SHL and SHR instructions where the count
+    # is greater than or equal to the size (in bits) of the destination operand".
+    logical = shift + (Undefined(CF, COUNT_AT_LEAST_SIZE),)
     forms: List[Form] = []
     for digit, mnemonic in enumerate(names):
         is_rotate = mnemonic in ("ROL", "ROR", "RCL", "RCR")
         writes = (OF | CF) if is_rotate else OSZAPC
-        undefined = rotate if is_rotate else shift
+        undefined = rotate if is_rotate else shift if mnemonic == "SAR" else logical
         note = "D0-D3 /6 is an undocumented alias of SHL" if mnemonic == "SAL" else ""
         for opcode, operands in (("C0", "Eb, Ib"), ("C1", "Ev, Ib"), ("D0", "Eb, 1"),
                                  ("D1", "Ev, 1"), ("D2", "Eb, CL"), ("D3", "Ev, CL")):
@@ -135,10 +139,12 @@ def _bits() -> List[Form]:
                   Form(mnemonic, f"0F BA /{digit}", "Ev, Ib", cite=_cite(mnemonic),
                        lockable=lock, **bt)]
     scan = (Undefined(CF | OF | SF | AF | PF), Undefined(0, SOURCE_ZERO, dest=True))
+    later = ("with F3 this is {} on CPUs with BMI1/LZCNT (Unicorn's default Haswell "
+             "model); the P6 ignores F3, so do not generate F3 with it")
     forms += [Form("BSF", "0F BC /r", "Gv, Ev", writes=OSZAPC, undefined=scan,
-                   cite=_cite("BSF")),
+                   cite=_cite("BSF"), note=later.format("TZCNT")),
               Form("BSR", "0F BD /r", "Gv, Ev", writes=OSZAPC, undefined=scan,
-                   cite=_cite("BSR"))]
+                   cite=_cite("BSR"), note=later.format("LZCNT"))]
     return forms
 
 

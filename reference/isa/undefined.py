@@ -11,6 +11,7 @@ from typing import Optional, Tuple
 
 from reference.isa.form import (
     ALWAYS,
+    COUNT_AT_LEAST_SIZE,
     COUNT_NOT_0,
     COUNT_NOT_1,
     COUNT_OVER_SIZE,
@@ -45,6 +46,8 @@ def undefined_for(form: Form, size: int, count: Optional[int] = None,
             hit = count != 0
         elif when == COUNT_OVER_SIZE:
             hit = count > size
+        elif when == COUNT_AT_LEAST_SIZE:
+            hit = count >= size
         else:  # pragma: no cover - Undefined validates ``when``
             raise ValueError(f"unknown condition {when!r}")
         if hit:

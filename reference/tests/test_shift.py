@@ -15,6 +15,7 @@ from typing import Dict, Optional, Tuple
 
 import pytest
 
+from reference import BY_NAME, undefined_for
 from reference.flags import CF, OF, PF, SF, ZF
 from reference.tests.handmade import DATA, assert_unicorn_agrees, data_word, random_case_test, run
 from reference.tests.native_i386 import host_is_intel, native_disagreements, require_native
@@ -260,3 +261,13 @@ def test_double_shifts_agree_with_the_host_cpu_at_every_count() -> None:
                                   count, rng.getrandbits(32), rng.getrandbits(1),
                                   rng.randbytes(64)))
     assert native_disagreements(cases, undefined_dest=host_is_intel()) == []
+
+
+@pytest.mark.parametrize("name,count,size,cf_undefined", [
+    ("SHL_Eb_CL", 8, 8, True), ("SHR_Ev_CL", 16, 16, True), ("SAL_Eb_Ib", 31, 8, True),
+    ("SHL_Eb_CL", 7, 8, False), ("SHR_Ev_CL", 31, 32, False), ("SAR_Eb_CL", 9, 8, False)])
+def test_table_leaves_cf_undefined_only_where_the_sdm_says(name, count, size, cf_undefined):
+    """SDM SAL/SAR/SHL/SHR, Flags Affected: CF "is undefined for SHL and SHR instructions
+    where the count is greater than or equal to the size (in bits) of the destination"."""
+    mask, _ = undefined_for(BY_NAME[name], size, count=count)
+    assert bool(mask & CF) == cf_undefined
