@@ -75,6 +75,7 @@ class V86Engine:
     name = "v86"
 
     def command(self, image: BootImage, memory_mib: int, extra: Sequence[str] = ()) -> list:
+        """``node [extra...] runner.js CONFIG``: ``extra`` are Node options (e.g. a heap size)."""
         config = {
             "bios": str(BIOS),
             "vga_bios": str(VGA_BIOS) if VGA_BIOS.exists() else None,
