@@ -17,6 +17,7 @@ from reference.faults import SS as SS_FAULT
 from reference.flags import RESERVED_ONE, Flags
 from reference.memory import FlatMemory, SparseMemory
 from reference.operands import CS, DS, ES, FS, GS, SS
+from reference.step import ReportAndStop, StepResult, run, step
 
 MODES = {"real16": 16, "prot32": 32}
 GPR_NAMES = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
@@ -78,7 +79,6 @@ class Cpu:
         self.halted = False
         self.insn = None  # the instruction being executed (reference.isa.decoder.Insn)
         self.segment_loader = SegmentLoader()
-        from reference.step import ReportAndStop  # here to keep the import graph acyclic
         self.delivery = ReportAndStop()
         self.journal: List[Tuple[int, bytes]] = []  # (linear, old bytes) of this insn
         self.seg_journal: List[Tuple[int, int, int]] = []  # (index, selector, base)
@@ -217,15 +217,13 @@ class Cpu:
             self.regs[4] = (self.regs[4] & 0xFFFF0000) | sp
 
     # -- running -------------------------------------------------------------------
-    def step(self):  # -> reference.step.StepResult
+    def step(self) -> StepResult:
         """Execute one instruction; see ``reference.step.step``."""
-        from reference.step import step
         return step(self)
 
-    def run(self, limit: int) -> Optional[object]:
+    def run(self, limit: int) -> Optional[StepResult]:
         """Step until an exception/halt or ``limit`` instructions; returns the last
         StepResult that stopped it, or None."""
-        from reference.step import run
         return run(self, limit)
 
 
