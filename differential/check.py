@@ -13,6 +13,7 @@ from differential.known import KnownDivergence, find_known, load_known
 
 AGREE, DIVERGE, KNOWN, UNIMPLEMENTED = "agree", "diverge", "known", "unimplemented"
 UNLISTED = "unlisted"  # random bytes outside FORMS that the peer executes: out of scope
+UNTESTABLE = "untestable"  # a FORMS row that says why it cannot be compared (CPUID, I/O)
 UD = 6
 
 
@@ -39,6 +40,9 @@ class Checker:
     def check(self, case: Case, ours: Optional[Outcome] = None) -> Verdict:
         """Judge ``case``; pass ``ours`` when the subject's outcome is already known (the
         same case checked against a second peer need not rerun the reference)."""
+        reason = _untestable(case.form)
+        if reason:
+            return Verdict(case, UNTESTABLE, line=reason)
         theirs = self.peer.run(case)
         ours = self.subject.run(case) if ours is None else ours
         outcomes = {self.peer.name: theirs, self.subject.name: ours}
@@ -51,7 +55,7 @@ class Checker:
         line = reproducer(case, differences, self.peer.name, self.subject.name)
         if not case.form and _only_subject_rejects(theirs, ours):
             return Verdict(case, UNLISTED, differences, line=line, outcomes=outcomes)
-        entry = find_known(self.known, case, differences, theirs.notes)
+        entry = find_known(self.known, case, differences, theirs.notes, self.peer.name)
         status = KNOWN if entry is not None else DIVERGE
         if entry is not None:
             line = f"[known: {entry.id}] {line}"
@@ -73,3 +77,13 @@ def _only_subject_rejects(theirs: Outcome, ours: Outcome) -> bool:
     mine = ours.exception
     return mine is not None and mine.vector == UD and (
         theirs.exception is None or theirs.exception.vector != UD)
+
+
+def _untestable(form_name: str) -> str:
+    """The table's reason why ``form_name`` cannot be compared, or ""."""
+    if not form_name:
+        return ""
+    from reference import BY_NAME
+
+    form = BY_NAME.get(form_name)
+    return form.untestable if form is not None else ""

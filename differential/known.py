@@ -44,10 +44,13 @@ class KnownDivergence:
     # (peer, subject) exception labels (globs, e.g. ("none", "#GP*")): the entry then
     # needs an exception difference of exactly that shape
     exception: Tuple[str, ...] = ()
+    peer: str = ""  # only for this peer runner (e.g. "unicorn+memhooks")
 
     def matches(self, case: Case, differences: Sequence[Difference],
-                peer_notes: Mapping[str, str]) -> bool:
+                peer_notes: Mapping[str, str], peer_name: str = "") -> bool:
         if not differences:
+            return False
+        if self.peer and self.peer != peer_name:
             return False
         if self.peer_note and self.peer_note not in peer_notes:
             return False
@@ -81,14 +84,15 @@ def load_known(path: Path = DEFAULT_PATH) -> List[KnownDivergence]:
             id=raw["id"], forms=tuple(raw["forms"]), fields=tuple(raw["fields"]),
             reason=raw["reason"], evidence=raw["evidence"], wrong=raw.get("wrong", "unicorn"),
             modes=tuple(raw.get("modes", ())), code=raw.get("code", ""),
-            peer_note=raw.get("peer_note", ""), exception=tuple(raw.get("exception", ()))))
+            peer_note=raw.get("peer_note", ""), exception=tuple(raw.get("exception", ())),
+            peer=raw.get("peer", "")))
     return entries
 
 
 def find_known(known: Sequence[KnownDivergence], case: Case,
                differences: Sequence[Difference],
-               peer_notes: Mapping[str, str]) -> Optional[KnownDivergence]:
+               peer_notes: Mapping[str, str], peer_name: str = "") -> Optional[KnownDivergence]:
     for entry in known:
-        if entry.matches(case, differences, peer_notes):
+        if entry.matches(case, differences, peer_notes, peer_name):
             return entry
     return None

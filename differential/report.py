@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 from differential.campaign import Plan, worker_states
 from differential.corpus import records, write_durably
 
-STATUSES = ("agree", "diverge", "known", "unimplemented", "unlisted")
+STATUSES = ("agree", "diverge", "known", "unimplemented", "unlisted", "untestable")
 
 
 def build(directory: Path) -> Dict[str, Any]:

@@ -3,11 +3,20 @@ compare, where divergences are kept, and how one case is judged and recorded."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from hypothesis import Phase
+
 from differential.check import DIVERGE, Checker, Verdict
 from differential.corpus import save
+
+# The CI profile is deterministic and does not shrink: a failure already prints and saves
+# a one-line reproducer, and shrinking one REP case took minutes. HYPOTHESIS_PROFILE=campaign
+# explores at random and shrinks.
+DETERMINISTIC = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci"
+PHASES = tuple(p for p in Phase if p != Phase.shrink) if DETERMINISTIC else tuple(Phase)
 
 
 def testable_forms(pattern: str = "*") -> List[Tuple[object, str]]:

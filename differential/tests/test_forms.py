@@ -5,8 +5,6 @@ reference is the code under test. Divergences are saved to the corpus and replay
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,12 +13,19 @@ from differential.check import AGREE, KNOWN, UNIMPLEMENTED
 from differential.corpus import load, paths
 from differential.draw import HypothesisDraw, RandomDraw
 from differential.generator import form_case
-from differential.suite import checkers, default_corpus, implemented, keep, testable_forms
+from differential.suite import (
+    DETERMINISTIC,
+    PHASES,
+    checkers,
+    default_corpus,
+    implemented,
+    keep,
+    testable_forms,
+)
 
 CHECKERS = checkers()
 IMPLEMENTED = implemented()
 CORPUS = default_corpus()
-DETERMINISTIC = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci"
 
 
 def _params():
@@ -68,7 +73,7 @@ def test_saved_divergence_replays_clean(path):
 
 
 @pytest.mark.parametrize("form, mode", _params())
-@settings(derandomize=DETERMINISTIC)
+@settings(derandomize=DETERMINISTIC, phases=PHASES)
 @given(data=st.data())
 def test_form_matches_unicorn(form, mode, data):
     state = RandomDraw(data.draw(st.integers(0, 2**32 - 1), label="state seed"))

@@ -9,16 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from differential.attribution import attribute
-from differential.check import AGREE, KNOWN, UNIMPLEMENTED, UNLISTED
+from differential.check import AGREE, KNOWN, UNIMPLEMENTED, UNLISTED, UNTESTABLE
 from differential.draw import HypothesisDraw, RandomDraw
 from differential.generator import bytes_case
-from differential.suite import checkers
+from differential.suite import DETERMINISTIC, PHASES, checkers
 
 CHECKERS = checkers()
 
 
 @pytest.mark.parametrize("mode", ["real16", "prot32"])
-@settings(derandomize=True)
+@settings(derandomize=DETERMINISTIC, phases=PHASES)
 @given(data=st.data())
 def test_random_prefixed_bytes_match_unicorn(mode, data):
     state = RandomDraw(data.draw(st.integers(0, 2**32 - 1), label="state seed"))
@@ -28,5 +28,5 @@ def test_random_prefixed_bytes_match_unicorn(mode, data):
         verdict = checker.check(case, ours)
         if verdict.status == UNIMPLEMENTED:
             pytest.xfail(f"not implemented in reference yet: {verdict.line}")
-        assert verdict.status in (AGREE, KNOWN, UNLISTED), verdict.line
+        assert verdict.status in (AGREE, KNOWN, UNLISTED, UNTESTABLE), verdict.line
 

@@ -81,3 +81,15 @@ def test_store_into_its_own_bytes_is_one_step(runner):
     out = runner.run(make_case(bytes.fromhex("0001"), eax=0, ecx=CODE_PAGE))
     assert out.regs["eip"] == CODE_PAGE + 2
     assert out.regs["eflags"] & 0x44 == 0x44
+
+
+def test_memhooks_far_return_keeps_stale_eip():
+    """Records the Unicorn bug listed as unicorn-memhooks-real-mode-far-return-eip: if
+    this starts failing, Unicorn was fixed and the known entry can go."""
+    case = make_case(b"\xcb", "real16", cs=0, eip=0x1000, esp=0x2800)
+    page = bytearray(case.memory[DATA_PAGE])
+    page[0x800:0x804] = bytes([0x10, 0x00, 0x00, 0x01])  # IP 0x0010, CS 0x0100
+    case = type(case)(**{**case.__dict__, "memory": {**case.memory, DATA_PAGE: bytes(page)}})
+    plain, hooked = RUNNERS[0].run(case), RUNNERS[1].run(case)
+    assert (plain.regs["cs"], plain.regs["eip"]) == (0x100, 0x10)  # SDM: IP then CS popped
+    assert (hooked.regs["cs"], hooked.regs["eip"]) == (0x100, 0x1000)
