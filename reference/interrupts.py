@@ -26,9 +26,9 @@ class RealModeDelivery:
     """Vector faults, traps and INT n through the real-mode IVT.
 
     A fault's saved IP is the faulting instruction (the step loop left EIP there), a
-    trap's the next one. If the pushes or the IVT read hit unmapped memory, the state is
-    rolled back and the original exception is reported instead (a real CPU would
-    shut down; a test wants to see why).
+    trap's the next one. If the pushes or the IVT read fault or hit unmapped memory, the
+    state is rolled back and the original exception is reported instead (a real CPU
+    would escalate towards shutdown; a test wants to see why).
     """
 
     def __init__(self, ivt_base: int = 0) -> None:
@@ -45,7 +45,7 @@ class RealModeDelivery:
             cpu.push(cpu.get_reg("eflags") & 0xFFFF, 16)
             cpu.push(cpu.sregs[CS], 16)
             cpu.push(cpu.eip & 0xFFFF, 16)
-        except Unmapped:
+        except (Unmapped, Fault):  # a stack past its limit or a hole: report, not leak
             cpu.rollback()
             cpu.regs[:], cpu.flags.value, cpu.eip = regs, flags, eip
             cpu.sregs[CS], cpu.seg_base[CS] = selector, base

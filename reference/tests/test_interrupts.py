@@ -40,3 +40,9 @@ def test_delivery_onto_an_unmapped_stack_reports_the_exception() -> None:
     result = cpu.step()
     assert result.exception == (0x21, "trap", None)
     assert cpu.get_reg("esp") == 0x9000
+
+
+def test_delivery_onto_a_stack_past_its_limit_reports_the_exception() -> None:
+    cpu = real_mode_cpu(bytes.fromhex("cd 21"), esp=0x0001)  # the first push faults #SS
+    assert cpu.step().exception == (0x21, "trap", None)
+    assert cpu.get_reg("esp") == 1
