@@ -218,3 +218,22 @@ def test_real_mode_instruction_past_ip_ffff_is_gp() -> None:
     cpu.set_reg("eip", 0xFFFE)
     assert cpu.step().exception is None and cpu.get_reg("eip") == 0xFFFF
     assert cpu.step().exception == (GP, "fault", 0) and cpu.get_reg("eip") == 0xFFFF
+
+
+def test_random_bytes_with_real_mode_delivery_never_raise() -> None:
+    import random
+
+    from reference import RealModeDelivery, Unimplemented
+
+    rng = random.Random(1986)
+    finished = 0
+    for _ in range(1000):
+        cpu = make_cpu(rng.randbytes(15), "real16", esp=rng.choice([0, 1, 0x3800, 0xFFFF]))
+        cpu.mem.map(0, rng.randbytes(4096))  # a random IVT
+        cpu.delivery = RealModeDelivery()
+        try:
+            cpu.run(3)
+        except Unimplemented:
+            continue
+        finished += 1
+    assert finished > 900
