@@ -103,7 +103,8 @@ class Console:
         if b"Kernel panic" in self._buffer:
             time.sleep(0.5)  # let the rest of the panic message arrive
             self._fill(time.monotonic() + 0.5)
-            raise BootFailure("the kernel panicked", "panic", kernel_log.last_lines(self.log, 30))
+            raise BootFailure(f"{self.session.engine}: the kernel panicked", "panic",
+                              kernel_log.last_lines(self.log, 30))
 
     # --- booting ------------------------------------------------------------------------
     def wait_for_boot(self, timeouts: Optional[StageTimeouts] = None) -> None:
