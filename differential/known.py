@@ -45,12 +45,15 @@ class KnownDivergence:
     # needs an exception difference of exactly that shape
     exception: Tuple[str, ...] = ()
     peer: str = ""  # only for this peer runner (e.g. "unicorn+memhooks")
+    code_wraps: bool = False  # only when the instruction's bytes cross linear 0xFFFFFFFF
 
     def matches(self, case: Case, differences: Sequence[Difference],
                 peer_notes: Mapping[str, str], peer_name: str = "") -> bool:
         if not differences:
             return False
         if self.peer and self.peer != peer_name:
+            return False
+        if self.code_wraps and not _code_wraps(case):
             return False
         if self.peer_note and self.peer_note not in peer_notes:
             return False
@@ -66,6 +69,11 @@ class KnownDivergence:
             return False
         return all(any(fnmatch.fnmatchcase(d.field, pattern) for pattern in self.fields)
                    for d in differences)
+
+
+def _code_wraps(case: Case) -> bool:
+    start = case.regs["eip"] + ((case.regs.get("cs", 0) << 4) if case.mode == "real16" else 0)
+    return start + len(case.code) - 1 > 0xFFFFFFFF
 
 
 def load_known(path: Path = DEFAULT_PATH) -> List[KnownDivergence]:
@@ -85,7 +93,7 @@ def load_known(path: Path = DEFAULT_PATH) -> List[KnownDivergence]:
             reason=raw["reason"], evidence=raw["evidence"], wrong=raw.get("wrong", "unicorn"),
             modes=tuple(raw.get("modes", ())), code=raw.get("code", ""),
             peer_note=raw.get("peer_note", ""), exception=tuple(raw.get("exception", ())),
-            peer=raw.get("peer", "")))
+            peer=raw.get("peer", ""), code_wraps=bool(raw.get("code_wraps", False))))
     return entries
 
 

@@ -59,3 +59,14 @@ def test_known_divergence_confirmed_by_the_cpu(native, entry_id, case):
     assert compare(case, host, ReferenceRunner().run(case)) == []
     against_unicorn = compare(case, UnicornRunner().run(case), host)
     assert against_unicorn and entry.matches(case, against_unicorn, {})
+
+
+def test_ret_imm16_is_zero_extended_on_the_cpu(native):
+    """unicorn-ret-imm16-sign-extended: the host and the reference release 0xFFFF bytes."""
+    case = make_case(bytes.fromhex("c2ffff"), esp=DATA_PAGE + 0x8BC)
+    case = type(case)(**{**case.__dict__, "form": "RET_Iw"})
+    host = native.run(case)
+    assert host.regs["esp"] == DATA_PAGE + 0x8BC + 4 + 0xFFFF
+    assert compare(case, host, ReferenceRunner().run(case)) == []
+    entry = next(e for e in load_known() if e.id == "unicorn-ret-imm16-sign-extended")
+    assert entry.matches(case, compare(case, UnicornRunner().run(case), host), {})
