@@ -183,7 +183,8 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
         if insn is None or cpu.flags.value & TF or eip + insn.length - 1 > seg_limit[CS]:
             result = step(cpu)
         else:
-            regs, flags = cpu.regs[:], cpu.flags.value
+            r0, r1, r2, r3, r4, r5, r6, r7 = cpu.regs  # locals: no allocation in the JIT
+            flags = cpu.flags.value
             if journal:
                 journal.clear()
             if seg_journal:
@@ -193,7 +194,7 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
             try:
                 insn.execute()
             except BaseException:
-                _restore(cpu, eip, regs, flags)
+                _restore(cpu, eip, [r0, r1, r2, r3, r4, r5, r6, r7], flags)
                 result = step(cpu)
             else:
                 cpu.tsc += 1
