@@ -16,7 +16,7 @@ instruction, and the next step raises the fault.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 from reference.cpu import Cpu
 from reference.faults import Fault, Unmapped
@@ -25,6 +25,7 @@ from reference.semantics import implements
 from reference.semantics.misc import port_in, port_out
 
 ECX, ESI, EDI = 1, 6, 7
+PAGE_SIZE = 4096
 
 
 def add_at_address_size(cpu: Cpu, index: int, delta: int) -> int:
@@ -49,7 +50,8 @@ def _step(cpu: Cpu, size: int) -> int:
     return -(size >> 3) if cpu.flags.df else size >> 3
 
 
-def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False) -> None:
+def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
+            progressed: bool = False) -> None:
     """Run one iteration, or all of them under a REP prefix (SDM REP Operation):
     WHILE count != 0: iterate; count -= 1; for CMPS/SCAS exit if REPE and ZF = 0 or if
     REPNE and ZF = 1.
@@ -59,12 +61,13 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False) -> None:
     instruction stops there as if interrupted between iterations (EIP back on it, k-1
     iterations kept, which the SDM allows at any iteration boundary); executing it again
     raises the fault with exactly the state hardware shows at that fault.
+    ``progressed`` says a fast path already did iterations of this instruction.
     """
     rep = cpu.insn.rep
     if rep is None:
         once()
         return
-    first = True
+    first = not progressed
     while count_register(cpu) != 0:
         try:
             once()
@@ -83,6 +86,55 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False) -> None:
             return  # REPNE: the elements matched
 
 
+# -- fast path for REP MOVS / REP STOS going up (memcpy, memset, clear_page) -------------
+# One element per Python iteration costs ~8 us on CPython (0.12 M iterations/s measured
+# for REP MOVSB); moving a whole run at once costs about as much as one element. A run
+# stops where the element-by-element loop could behave differently: at a page end (so
+# a fault still lands on the exact element), at the address-size wrap, and, for MOVS,
+# where the destination starts inside the source run (the loop would then copy bytes it
+# had just written). Anything a run cannot do is left to ``_repeat``.
+
+
+def _run_length(cpu: Cpu, seg: int, offset: int, nbytes: int) -> int:
+    """Whole elements of ``nbytes`` from seg:offset upward before a page ends or the
+    offset wraps at the address size."""
+    linear = (cpu.seg_base[seg] + offset) & 0xFFFFFFFF
+    room = min(PAGE_SIZE - (linear & (PAGE_SIZE - 1)), (1 << cpu.insn.adsize) - offset)
+    return room // nbytes
+
+
+def _bulk(cpu: Cpu, nbytes: int, src: Optional[Operand], dst: Operand,
+          pattern: bytes) -> bool:
+    """Do REP iterations a run at a time (DF = 0 only); True if any were done. ``src``
+    None means STOS (store ``pattern``), else MOVS."""
+    done = False
+    while True:
+        count = count_register(cpu)
+        di = dst.offset()
+        k = min(count, _run_length(cpu, dst.seg, di, nbytes))
+        if src is not None:
+            si = src.offset()
+            k = min(k, _run_length(cpu, src.seg, si, nbytes))
+            from_linear = cpu.seg_base[src.seg] + si
+            to_linear = cpu.seg_base[dst.seg] + di
+            if from_linear < to_linear < from_linear + k * nbytes:
+                return done  # overlapping forward copy: element order matters
+        if k < 2:
+            return done
+        size = k * nbytes
+        try:
+            value = (cpu.read(src.seg, si, size) if src is not None
+                     else int.from_bytes(pattern * k, "little"))
+            cpu.write(dst.seg, di, size, value)
+        except (Fault, Unmapped):
+            return done  # the element loop finds the exact faulting element
+        if src is not None:
+            add_at_address_size(cpu, ESI, size)
+        add_at_address_size(cpu, EDI, size)
+        add_at_address_size(cpu, ECX, -k)
+        done = True
+
+
 @implements("MOVS")
 def movs(cpu: Cpu, dst: Operand, src: Operand) -> None:
     """ES:[eDI] := seg:[eSI]; eSI, eDI +/-= size."""
@@ -93,7 +145,8 @@ def movs(cpu: Cpu, dst: Operand, src: Operand) -> None:
         add_at_address_size(cpu, ESI, delta)
         add_at_address_size(cpu, EDI, delta)
 
-    _repeat(cpu, once)
+    progressed = cpu.insn.rep is not None and delta > 0 and _bulk(cpu, delta, src, dst, b"")
+    _repeat(cpu, once, progressed=progressed)
 
 
 @implements("CMPS")
@@ -132,7 +185,9 @@ def stos(cpu: Cpu, dst: Operand, acc: Operand) -> None:
         dst.write(acc.read())
         add_at_address_size(cpu, EDI, delta)
 
-    _repeat(cpu, once)
+    progressed = cpu.insn.rep is not None and delta > 0 and _bulk(
+        cpu, delta, None, dst, acc.read().to_bytes(delta, "little"))
+    _repeat(cpu, once, progressed=progressed)
 
 
 @implements("LODS")

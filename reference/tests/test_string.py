@@ -173,3 +173,57 @@ def test_rep_fault_part_way_keeps_finished_iterations() -> None:
     second = cpu.step()
     assert second.exception.kind == "unmapped" and cpu.eip == CODE
     assert (cpu.get_reg("ecx"), cpu.get_reg("esi"), cpu.get_reg("edi")) == state
+
+
+def _byte_by_byte_copy(memory: bytearray, src: int, dst: int, count: int) -> None:
+    """The SDM's MOVSB loop in Python: one byte at a time, upward."""
+    for i in range(count):
+        memory[dst + i] = memory[src + i]
+
+
+@pytest.mark.parametrize("gap", [1, 2, 3, 5, 0x80], ids=lambda g: f"dst=src+{g}")
+def test_overlapping_rep_movsb_replicates_like_the_element_loop(gap: int) -> None:
+    """memmove-style overlap with the destination ahead of the source: each byte copied
+    is read again later, so a pattern repeats. A bulk copy would get this wrong."""
+    data = bytearray(random.Random(gap).randbytes(PAGE))
+    case = _case(b"\xf3\xa4", "prot32", bytes(data), ecx=0x300, esi=SOURCE,
+                 edi=SOURCE + gap)
+    cpu, _ = _run(case)
+    _byte_by_byte_copy(data, 0x100, 0x100 + gap, 0x300)
+    assert cpu.mem.read_bytes(DATA, PAGE) == bytes(data)
+    assert compare(forms_of("MOVS")[0][0], case) == []
+
+
+@pytest.mark.parametrize("text,count", [("f3a4", 0x1234), ("f3a5", 0x345), ("66f3a5", 0x5A1),
+                                        ("f3aa", 0x1500), ("f3ab", 0x456)])
+def test_rep_runs_across_pages_agree_with_unicorn(text: str, count: int) -> None:
+    """Several pages, unaligned starts: runs end at each page boundary."""
+    pages = {base: random.Random(base).randbytes(PAGE) for base in range(0x10000, 0x18000,
+                                                                         PAGE)}
+    case = _case(bytes.fromhex(text), "prot32", b"", pages, ecx=count, esi=0x10FF3,
+                 edi=0x14FF9, eax=0xA1B2C3D4)
+    form = forms_of("MOVS" if text[-2:] in ("a4", "a5") else "STOS")[0][0]
+    assert compare(form, case) == []
+
+
+def test_rep_stosd_fault_in_a_later_page_keeps_the_runs_done() -> None:
+    """REP STOSD from 0x3F00 with the page at 0x4000 unmapped: 64 dwords fit, the 65th
+    faults; the first step stops at the boundary, the second raises the fault there."""
+    cpu, first = _run(_case(b"\xf3\xab", "prot32", b"", ecx=100, edi=0x3F00,
+                            eax=0x11223344))
+    assert first.exception is None and cpu.eip == CODE
+    assert (cpu.get_reg("ecx"), cpu.get_reg("edi")) == (100 - 64, 0x4000)
+    assert cpu.mem.read_bytes(0x3F00, 256) == bytes.fromhex("44332211") * 64
+    second = cpu.step()
+    assert second.exception.kind == "unmapped" and cpu.get_reg("ecx") == 36
+
+
+def test_rep_movsb_with_16_bit_addressing_wraps_inside_a_run() -> None:
+    """67 F3 A4 in prot32 with SI = FFF0: bytes FFF0..FFFF, then 0000.. (64 KiB wrap)."""
+    pages = {0x0000: bytes(range(256)) * 16, 0xF000: bytes(reversed(range(256))) * 16}
+    case = _case(b"\x67\xf3\xa4", "prot32", b"", pages, ecx=0x20, esi=0x5555FFF0,
+                 edi=0x2100)
+    cpu, _ = _run(case)
+    assert cpu.mem.read_bytes(0x2100, 0x20) == pages[0xF000][-16:] + pages[0x0000][:16]
+    assert cpu.get_reg("esi") == 0x55550010
+    assert compare(forms_of("MOVS")[0][0], case) == []
