@@ -26,8 +26,9 @@ ECX, ESP, EBP = 1, 4, 5
 
 
 def code_limit(cpu: Cpu) -> int:
-    """The CS limit: 64 KiB - 1 in real mode, 4 GiB - 1 in the flat prot32 model."""
-    return 0xFFFF if cpu.mode == "real16" else 0xFFFFFFFF
+    """The CS limit (``cpu.seg_limit``): 64 KiB - 1 in real mode, above any offset in the
+    flat prot32 model; descriptor loads will set it."""
+    return cpu.seg_limit[CS]
 
 
 def branch(cpu: Cpu, target: int) -> None:
