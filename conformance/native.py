@@ -10,10 +10,13 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence
 
 from conformance.stepper import StepResult, build, encode, inexpressible_reason, parse_output
 from differential.case import Case
+
+if TYPE_CHECKING:
+    from harness.guest import Guest
 
 MAX_RESTARTS = 50
 # The shell loop a guest runs: the same restart rule as ``run_native``, in busybox sh.
@@ -63,3 +66,24 @@ def run_natively(data: bytes, binary: Optional[Path] = None, timeout: float = 60
 def run_native(cases: Sequence[Case]) -> List[StepResult]:
     """Every case on this machine's CPU."""
     return step_cases(cases, run_natively)
+
+
+def guest_files(cases: Sequence[Case]) -> dict:
+    """What the vectors suite puts into a guest image: the stepper, its loop, its input
+    (only the expressible cases, in order)."""
+    runnable = [case for case in cases if not inexpressible_reason(case)]
+    return {"stepper": build().read_bytes(), "step.sh": GUEST_LOOP.encode(),
+            "vectors.bin": encode(runnable)}
+
+
+def run_in_guest(guest: "Guest", cases: Sequence[Case], timeout: float = 1800.0
+                 ) -> List[StepResult]:
+    """Every case in a booted guest whose image carries ``guest_files(cases)``."""
+    from conformance.guest_session import GUEST_DIR, fetch_text
+
+    def execute(_data: bytes) -> str:
+        guest.console.run_check(f"sh {GUEST_DIR}/step.sh {GUEST_DIR}/vectors.bin "
+                                "/tmp/step.out", timeout=timeout)
+        return fetch_text(guest, "/tmp/step.out", timeout)
+
+    return step_cases(cases, execute)

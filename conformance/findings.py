@@ -1,0 +1,105 @@
+"""What a conformance run found: per engine x suite a tally, and every difference grouped
+(by instruction form for vectors, by test name for programs) with a reproducer. Known
+differences (``conformance/known/ENGINE.toml``) mark a finding as accepted, with evidence.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.9/3.10 fall back to the tomli backport
+    import tomli as tomllib
+
+KNOWN_DIR = Path(__file__).parent / "known"
+SUITES = ("vectors", "test-i386", "busybox", "shell")
+ENGINES = ("v86", "qemu", "native", "unicorn", "reference")
+# Which suites an engine can run: unicorn and the reference have no Linux to boot, and
+# the native CPU is the oracle of the program suites (its output is the expected one).
+APPLICABLE = {
+    "v86": SUITES, "qemu": SUITES, "native": ("vectors",),
+    "unicorn": ("vectors",), "reference": ("vectors",),
+}
+
+
+@dataclass
+class Finding:
+    """One group of differences of one engine on one suite."""
+
+    engine: str
+    suite: str
+    group: str  # form (vectors) or test name (programs, checks)
+    count: int
+    summary: str  # the first difference, one line
+    reproducer: Dict[str, object] = field(default_factory=dict)
+    known: str = ""  # the evidence from the known-differences file, if accepted
+
+    @property
+    def is_new(self) -> bool:
+        return not self.known
+
+
+@dataclass
+class SuiteResult:
+    engine: str
+    suite: str
+    status: str  # "ran", "n/a", "error"
+    passed: int = 0
+    total: int = 0
+    seconds: float = 0.0
+    counts: Dict[str, int] = field(default_factory=dict)  # inexpressible, crashed, ...
+    findings: List[Finding] = field(default_factory=list)
+    note: str = ""
+
+    def cell(self) -> str:
+        """The matrix cell: ``passed/total``, ``n/a`` or ``error``."""
+        if self.status != "ran":
+            return self.status
+        return f"{self.passed}/{self.total}"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["cell"] = self.cell()
+        for finding, original in zip(data["findings"], self.findings):
+            finding["new"] = original.is_new
+        return data
+
+
+@dataclass(frozen=True)
+class KnownDifference:
+    suite: str
+    group: str
+    evidence: str
+    field: str = ""  # optional: only findings whose summary names this field
+
+
+def load_known(engine: str, folder: Path = KNOWN_DIR) -> List[KnownDifference]:
+    """The accepted differences of ``engine`` (none when it has no file)."""
+    path = folder / f"{engine}.toml"
+    if not path.exists():
+        return []
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid TOML ({exc})") from None
+    known = []
+    for number, entry in enumerate(data.get("difference", []), start=1):
+        missing = [key for key in ("suite", "group", "evidence") if not entry.get(key)]
+        if missing:
+            raise ValueError(f"{path}: [[difference]] #{number} lacks {', '.join(missing)}")
+        known.append(KnownDifference(entry["suite"], entry["group"], entry["evidence"],
+                                     entry.get("field", "")))
+    return known
+
+
+def mark_known(findings: List[Finding], known: List[KnownDifference]) -> None:
+    """Set ``Finding.known`` to the evidence of the first entry that matches it."""
+    for finding in findings:
+        match: Optional[KnownDifference] = next(
+            (k for k in known if k.suite == finding.suite and k.group == finding.group
+             and (not k.field or k.field in finding.summary)), None)
+        finding.known = match.evidence if match else ""
