@@ -227,3 +227,34 @@ def test_rep_movsb_with_16_bit_addressing_wraps_inside_a_run() -> None:
     assert cpu.mem.read_bytes(0x2100, 0x20) == pages[0xF000][-16:] + pages[0x0000][:16]
     assert cpu.get_reg("esi") == 0x55550010
     assert compare(forms_of("MOVS")[0][0], case) == []
+
+
+def _cpu_with_bus(code: bytes, **regs: int):
+    """A prot32 CPU with ``code``, a data page of 00 01 02 ... and a recording I/O bus."""
+    from reference.tests.test_misc import RecordingBus
+
+    memory = SparseMemory()
+    memory.map(CODE, code)
+    memory.map(DATA, bytes(range(256)) * 16)
+    cpu = Cpu(memory, "prot32")
+    bus = RecordingBus()
+    cpu.io_in, cpu.io_out = bus.io_in, bus.io_out
+    for name, value in {"eip": CODE, **regs}.items():
+        cpu.set_reg(name, value)
+    return cpu, bus
+
+
+def test_rep_insb_reads_the_port_count_times() -> None:
+    """REP INSB: ES:[EDI] := IN(DX) for each element; the port is read ECX times."""
+    cpu, bus = _cpu_with_bus(b"\xf3\x6c", ecx=3, edi=DEST, edx=0x71)
+    assert cpu.step().exception is None
+    assert cpu.mem.read_bytes(DEST, 3) == bytes([(0x71 * 3 + 8) & 0xFF]) * 3
+    assert bus.reads == {0x71: 3} and cpu.get_reg("edi") == DEST + 3
+
+
+def test_rep_outsw_writes_each_element_to_the_port() -> None:
+    """66 F3 6F in prot32: two words from DS:ESI to port DX, in order."""
+    cpu, bus = _cpu_with_bus(b"\x66\xf3\x6f", ecx=2, esi=SOURCE, edx=0x3F8)
+    assert cpu.step().exception is None
+    assert bus.writes == [(0x3F8, 16, 0x0100), (0x3F8, 16, 0x0302)]
+    assert cpu.get_reg("esi") == SOURCE + 4
