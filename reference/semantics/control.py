@@ -162,11 +162,11 @@ def enter(cpu: Cpu, alloc: Operand, nesting: Operand) -> None:
     """Push(eBP); FrameTemp := eSP; copy NestingLevel-1 frame pointers from [eBP-k*size]
     then push FrameTemp (if NestingLevel > 0); eBP := FrameTemp; eSP := eSP - AllocSize.
 
-    NestingLevel is imm8 MOD 32. Pushes and eBP follow the operand size, eSP and the
-    addresses of the copied pointers the stack size. The SDM's loop decrements eBP itself
-    before eBP := FrameTemp overwrites it; a temporary is used instead, which differs only
-    in EBP's upper half for a 16-bit operand size on a 32-bit stack, where hardware (and
-    Unicorn) also leave it unchanged.
+    NestingLevel is imm8 MOD 32. Pushes and the eBP write follow the operand size, eSP
+    and the addresses of the copied pointers the stack size: with 66 on a 32-bit stack
+    the host CPU kept EBP's upper half and took the allocation from all of ESP (Unicorn
+    writes all of EBP there). The SDM's loop steps eBP itself before eBP := FrameTemp
+    overwrites it; a temporary does the same without touching EBP's upper half.
     """
     size = cpu.insn.opsize
     nbytes = size >> 3
