@@ -58,7 +58,11 @@ class Cpu:
     protected mode, CPL 0, all segment bases 0).
 
     Registers: ``regs`` (8 ints, EAX..EDI order), ``eip``, ``flags.value`` (EFLAGS),
-    ``sregs`` (selectors, ES CS SS DS FS GS order) and ``seg_base`` (their bases).
+    ``sregs`` (selectors, ES CS SS DS FS GS order), ``seg_base`` and ``seg_limit``
+    (their bases and limits). Pluggable parts for the system level: ``delivery`` (what
+    a fault or trap does: reference.step.ReportAndStop, reference.interrupts...),
+    ``segment_loader`` (protected-mode selector loads), and ``read_linear`` /
+    ``write_linear`` (where paging will go).
     """
 
     def __init__(self, memory: Memory, mode: str = "prot32") -> None:
