@@ -1,8 +1,9 @@
-"""``x86lab web VERB``: the web demo's local pieces (``serve`` now; ``build`` to come)."""
+"""``x86lab web VERB``: the web demo's local pieces (``build``, ``serve``, ``bench``)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from x86lab.cli import UsageError
@@ -18,6 +19,16 @@ a content hash (app.3f9a1c2b.js), revalidation for the rest. Never lists folders
 serves dot-files or anything outside DIR.
 """
 
+BUILD_EXAMPLE = """\
+example:
+  x86lab web build --kernel debian --out web/out
+      then: x86lab web serve web/out --port 8000 ; deploy web/out as it is (vercel.json)
+
+Builds only from an image that passed the harness on v86 (boot + shell checks, cached by
+the kernel and initramfs sha256); --report FILE takes the proof from an x86lab report
+JSON instead. --skip-gate is for development and marks the manifest as ungated.
+"""
+
 BENCH_EXAMPLE = """\
 example:
   x86lab web bench --clients 8 --size-mb 64
@@ -26,7 +37,7 @@ example:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("web", help="the web demo: local CDN-like server",
+    parser = subparsers.add_parser("web", help="the web demo: build the site, serve it like a CDN",
                                    description="The web demo's local tools.")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     parser.set_defaults(handler=lambda args: _need_verb(parser))
@@ -39,6 +50,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     serve.add_argument("--quiet", action="store_true", help="do not log each request")
     serve.set_defaults(handler=run_serve)
+
+    build = verbs.add_parser("build", help="assemble the deployable static site",
+                             epilog=BUILD_EXAMPLE,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("--kernel", choices=("tiny", "debian"), default="debian",
+                       help="image to boot in the page (default debian)")
+    build.add_argument("--out", type=Path, default=Path("web/out"),
+                       help="output folder, replaced as a whole (default web/out)")
+    build.add_argument("--report", type=Path, default=None,
+                       help="an x86lab report JSON proving the image passed on v86")
+    build.add_argument("--skip-gate", action="store_true",
+                       help="development only: build without a passing harness run")
+    build.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    build.set_defaults(handler=run_build)
 
     bench = verbs.add_parser("bench", help="measure the server's throughput on loopback",
                              epilog=BENCH_EXAMPLE,
@@ -71,6 +96,31 @@ def run_serve(args: argparse.Namespace) -> int:
     print(f"serving {args.directory} at http://{shown}:{port}/", flush=True)
     with server:
         server.serve_forever()
+    return 0
+
+
+def run_build(args: argparse.Namespace) -> int:
+    import json
+
+    from web.build.assemble import build_site
+    from web.build.errors import BuildError, GateFailed
+
+    try:
+        manifest = build_site(kernel=args.kernel, out=args.out, skip_gate=args.skip_gate,
+                              report=args.report)
+    except GateFailed as exc:
+        print(f"x86lab web build: refused: {exc}", file=sys.stderr)
+        return 1
+    except BuildError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(manifest, indent=1))
+        return 0
+    total = sum(asset["size"] for asset in manifest["assets"].values())
+    gate = manifest["gate"]
+    print(f"built {args.out}: {args.kernel} image, v86 {manifest['v86_version']}, "
+          f"os/ {total / 2**20:.1f} MiB, gate "
+          f"{'passed (' + gate['source'] + ')' if gate['passed'] else 'SKIPPED'}")
     return 0
 
 

@@ -1,0 +1,82 @@
+"""Put the site together: gate the image, export the front end, copy ``os/``, write the
+manifest and ``vercel.json``. The output folder is replaced as a whole, so it never mixes
+files from two builds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from harness.stages import MARKS
+from images.contract import PROMPT
+from web.build import gate
+from web.build.assets import copy_os_assets, v86_version
+from web.build.errors import BuildError
+from web.build.frontend import export_site
+from web.build.headers import MANIFEST_NAME, vercel_config
+
+SCHEMA = 1
+MEMORY_MIB = 128
+"""Guest RAM in the page: v86 loads the initrd at 64 MiB, and phones have little memory."""
+VGA_MEMORY_MIB = 2
+DEVICES = {"serial0": "xterm.js", "keyboard": False, "mouse": False, "speaker": False,
+           "net": None, "disks": []}
+"""What the page gives the guest; a saved state is only valid for the same set."""
+
+
+def _check_out(out: Path) -> None:
+    """Refuse to delete a folder that is not ours (a typo in --out must not cost files)."""
+    if out.exists() and any(out.iterdir()) and not (out / MANIFEST_NAME).exists():
+        raise BuildError(f"{out} exists and is not a site build (no {MANIFEST_NAME}); "
+                         "give an empty or new folder to --out")
+
+
+def _ungated() -> dict:
+    return {"passed": False, "ungated": True,
+            "note": "built with --skip-gate: for development only, do not deploy"}
+
+
+def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: bool = False,
+               report: Optional[Path] = None, memory_mib: int = MEMORY_MIB) -> dict:
+    """Build the site into ``out`` and return its manifest; BuildError/GateFailed if not."""
+    from images.build import ensure_image
+    from images.errors import ImageError
+
+    _check_out(out)
+    try:
+        image = ensure_image(kernel=kernel)
+    except ImageError as exc:
+        raise BuildError(f"cannot build the {kernel} image: {exc}") from None
+    version = v86_version()
+    kernel_sha = image.manifest["kernel"]["sha256"]
+    initrd_sha = image.manifest["initramfs"]["sha256"]
+    key = gate.gate_key(kernel_sha, initrd_sha, version, memory_mib)
+    verdict = _ungated() if skip_gate else gate.require_pass(image, kernel, key, memory_mib,
+                                                             report)
+    export = export_site()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    try:
+        site = staging / "site"
+        shutil.copytree(export, site)
+        assets = copy_os_assets(site / "os", image.kernel, image.initrd)
+        manifest = {
+            "schema": SCHEMA, "kernel_kind": kernel, "cmdline": image.cmdline,
+            "image_key": image.manifest.get("key", ""),
+            "kernel_sha256": kernel_sha, "initrd_sha256": initrd_sha,
+            "v86_version": version, "memory_mib": memory_mib,
+            "vga_memory_mib": VGA_MEMORY_MIB, "devices": DEVICES,
+            "stages": [[name, pattern.decode()] for name, pattern in MARKS],
+            "prompt": PROMPT, "assets": assets, "gate": verdict,
+        }
+        (site / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
+        (site / "vercel.json").write_text(json.dumps(vercel_config(), indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        site.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest

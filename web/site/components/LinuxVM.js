@@ -1,0 +1,126 @@
+"use client";
+// <LinuxVM />: boots the build's Linux image on v86 in this page, its serial console in an
+// xterm.js terminal, with download progress, the boot stage and a restart button.
+//
+// For tests and measurements it publishes window.x86lab: { stage, bytes, transcript(),
+// times: {stage: ms since navigation} }. It runs v86 on the main thread (a Web Worker
+// variant has not been measured yet).
+
+import { useEffect, useRef, useState } from "react";
+import { fetchManifest, startV86 } from "./loadV86";
+import { createStageTracker, STAGE_LABELS } from "./stages";
+import { createTerminal } from "./terminal";
+
+const TRANSCRIPT_LIMIT = 256 * 1024;
+
+function publish(patch) {
+  window.x86lab = { ...(window.x86lab || {}), ...patch };
+}
+
+function formatBytes(n) {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`;
+}
+
+export default function LinuxVM({ manifestUrl }) {
+  const container = useRef(null);
+  const emulatorRef = useRef(null);
+  const trackerRef = useRef(null);
+  const [stage, setStage] = useState("loading");
+  const [bytes, setBytes] = useState({ loaded: 0, total: 0 });
+  const [error, setError] = useState("");
+
+  useEffect(() => {
+    let disposed = false;
+    let transcript = "";
+    let pending = [];
+    const times = {};
+    const decoder = new TextDecoder();
+    const perFile = {};
+
+    const enter = (name) => {
+      times[name] = Math.round(performance.now());
+      publish({ stage: name, times: { ...times } });
+      setStage(name);
+    };
+    publish({ stage: "loading", bytes: 0, times, transcript: () => transcript });
+
+    const terminal = createTerminal(container.current, (data) =>
+      emulatorRef.current?.serial_send_bytes(0, data),
+    );
+
+    const flush = () => {
+      const chunk = new Uint8Array(pending);
+      pending = [];
+      terminal.write(chunk);
+      const text = decoder.decode(chunk, { stream: true });
+      transcript = (transcript + text).slice(-TRANSCRIPT_LIMIT);
+      trackerRef.current?.feed(text);
+    };
+
+    (async () => {
+      const manifest = await fetchManifest(manifestUrl);
+      if (disposed) return;
+      trackerRef.current = createStageTracker(manifest.stages, (mark) => {
+        enter(mark);
+        if (mark === "prompt") terminal.term.focus();
+      });
+      const emulator = await startV86(manifest);
+      if (disposed) {
+        emulator.destroy();
+        return;
+      }
+      emulatorRef.current = emulator;
+      emulator.add_listener("download-progress", (e) => {
+        perFile[e.file_name] = { loaded: e.loaded, total: e.lengthComputable ? e.total : 0 };
+        const files = Object.values(perFile);
+        const loaded = files.reduce((sum, f) => sum + f.loaded, 0);
+        const total = files.reduce((sum, f) => sum + f.total, 0);
+        publish({ bytes: loaded });
+        setBytes({ loaded, total });
+      });
+      emulator.add_listener("download-error", (e) =>
+        setError(`download failed: ${e.file_name || "a file"}`),
+      );
+      emulator.add_listener("emulator-started", () => enter("firmware"));
+      emulator.add_listener("serial0-output-byte", (byte) => {
+        if (pending.length === 0) setTimeout(flush, 0);
+        pending.push(byte);
+      });
+    })().catch((e) => setError(String(e.message || e)));
+
+    return () => {
+      disposed = true;
+      emulatorRef.current?.destroy();
+      emulatorRef.current = null;
+      terminal.dispose();
+    };
+  }, [manifestUrl]);
+
+  const restart = () => {
+    const emulator = emulatorRef.current;
+    if (!emulator) return;
+    trackerRef.current?.reset();
+    emulator.restart();
+    publish({ stage: "firmware" });
+    setStage("firmware");
+  };
+
+  return (
+    <section>
+      <div className="vm-status" aria-live="polite">
+        <span className="vm-stage" data-stage={stage}>
+          {STAGE_LABELS[stage] || stage}
+        </span>
+        <span>
+          {formatBytes(bytes.loaded)}
+          {bytes.total ? ` of ${formatBytes(bytes.total)}` : ""} downloaded
+        </span>
+        <button type="button" onClick={restart} disabled={stage === "loading"}>
+          Restart
+        </button>
+        {error && <span className="vm-error">{error}</span>}
+      </div>
+      <div className="vm-terminal" ref={container} />
+    </section>
+  );
+}

@@ -1,0 +1,46 @@
+// Fetches the build's manifest and the hashed libv86.js it names, and starts v86 with the
+// kernel and initramfs the build gated. Everything is relative to the page, so the site
+// works from any sub-path of any static host.
+
+function loadScript(url) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = url;
+    script.async = true;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`could not load ${url}`));
+    document.head.appendChild(script);
+  });
+}
+
+export async function fetchManifest(url) {
+  const response = await fetch(url, { cache: "no-cache" });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function asset(manifest, name) {
+  const { file, size } = manifest.assets[name];
+  return { url: `os/${file}`, size };
+}
+
+export async function startV86(manifest) {
+  if (!window.V86) await loadScript(asset(manifest, "libv86").url);
+  const MiB = 1024 * 1024;
+  return new window.V86({
+    wasm_path: asset(manifest, "wasm").url,
+    memory_size: manifest.memory_mib * MiB,
+    vga_memory_size: manifest.vga_memory_mib * MiB,
+    bios: asset(manifest, "bios"),
+    vga_bios: asset(manifest, "vga_bios"),
+    bzimage: asset(manifest, "bzimage"),
+    initrd: asset(manifest, "initrd"),
+    cmdline: manifest.cmdline,
+    autostart: true,
+    // Typing goes through xterm.js into serial0, never the emulated PS/2 keyboard, so
+    // phones' on-screen keyboards (which send no key events) work too.
+    disable_keyboard: true,
+    disable_mouse: true,
+    disable_speaker: true,
+  });
+}
