@@ -157,7 +157,8 @@ class Cpu:
 
     def fetch_byte(self, linear: int) -> int:
         """One instruction byte (the decoder wraps addresses at 4 GiB, as Unicorn mostly
-        does: with memory hooks it sometimes reports such a fetch as unmapped)."""
+        does: with memory hooks it sometimes reports such a fetch as unmapped). With
+        paging this is the second place that translates (access type "fetch")."""
         return self.mem.read_int(linear, 1, "fetch")
 
     def read(self, seg: int, offset: int, nbytes: int) -> int:
