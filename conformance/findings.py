@@ -54,6 +54,7 @@ class SuiteResult:
     counts: Dict[str, int] = field(default_factory=dict)  # inexpressible, crashed, ...
     findings: List[Finding] = field(default_factory=list)
     note: str = ""
+    detail: Dict[str, Dict[str, int]] = field(default_factory=dict)  # e.g. per form
 
     def cell(self) -> str:
         """The matrix cell: ``passed/total``, ``n/a`` or ``error``."""

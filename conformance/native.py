@@ -76,7 +76,7 @@ def guest_files(cases: Sequence[Case]) -> dict:
             "vectors.bin": encode(runnable)}
 
 
-def run_in_guest(guest: "Guest", cases: Sequence[Case], timeout: float = 1800.0
+def run_in_guest(guest: Guest, cases: Sequence[Case], timeout: float = 1800.0
                  ) -> List[StepResult]:
     """Every case in a booted guest whose image carries ``guest_files(cases)``."""
     from conformance.guest_session import GUEST_DIR, fetch_text

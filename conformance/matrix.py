@@ -1,0 +1,157 @@
+"""Run the engine x suite matrix: the oracle outputs once, then each engine (guests boot
+once for all their suites), then known differences and cross-engine agreement."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+from conformance import busybox_suite, native, program_suites, test_i386
+from conformance.findings import APPLICABLE, SuiteResult, load_known, mark_known
+from conformance.guest_session import booted
+from conformance.vector_findings import note_agreement, vector_suite_result
+from conformance.vector_suite import (
+    VectorResult,
+    load_entries,
+    run_suite,
+    runner_step_all,
+)
+from vectors.files import Entry, find_vector_files, read_vectors
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Options:
+    engines: Sequence[str]
+    suites: Sequence[str]
+    kernel: str = "tiny"
+    limit: Optional[int] = None  # vectors per form file, applets of busybox
+    vector_paths: Sequence[Path] = ()  # replay these instead of the corpus
+    repro_dir: Path = Path("conformance-repro")
+
+
+@dataclass
+class Report:
+    options: Options
+    results: List[SuiteResult] = field(default_factory=list)
+    wall_seconds: Dict[str, float] = field(default_factory=dict)
+
+    def new_findings(self) -> list:
+        return [f for r in self.results for f in r.findings if f.is_new]
+
+
+def _entries(options: Options) -> List[Entry]:
+    if options.vector_paths:
+        found = find_vector_files(list(options.vector_paths))
+        return [entry for path in found for entry in read_vectors(path)]
+    return load_entries(options.limit)
+
+
+class _Timer:
+    def __init__(self, report: Report, name: str) -> None:
+        self.report, self.name = report, name
+
+    def __enter__(self) -> _Timer:
+        self.start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.report.wall_seconds[self.name] = round(time.monotonic() - self.start, 2)
+
+
+def run_matrix(options: Options, progress: Progress = lambda _m: None) -> Report:
+    report = Report(options)
+    suites = set(options.suites)
+    entries = _entries(options) if "vectors" in suites else []
+    expected_i386 = ""
+    guests = [e for e in options.engines if e in ("v86", "qemu")]
+    if guests and "test-i386" in suites:
+        with _Timer(report, "oracle test-i386 (native)"):
+            progress("test-i386: building and running natively for the expected output")
+            expected_i386 = program_suites.test_i386_expected()
+    applets: List[str] = []
+    expected_bb: Dict[str, str] = {}
+    if guests and "busybox" in suites:
+        with _Timer(report, "oracle busybox (native)"):
+            applets = busybox_suite.applets(options.limit)
+            progress(f"busybox: running {len(applets)} applets' tests natively")
+            expected_bb = busybox_suite.verdicts(busybox_suite.run_natively(applets))
+    by_engine: Dict[str, List[VectorResult]] = {}
+    for engine in options.engines:
+        wanted = [s for s in options.suites if s in APPLICABLE[engine]]
+        report.results += [SuiteResult(engine, s, "n/a") for s in options.suites
+                           if s not in APPLICABLE[engine]]
+        if engine in ("v86", "qemu"):
+            _run_guest(report, engine, wanted, entries, expected_i386, applets, expected_bb,
+                       by_engine, progress)
+        elif "vectors" in wanted:
+            progress(f"{engine}: {len(entries)} vectors")
+            step_all = native.run_native if engine == "native" else runner_step_all(engine)
+            start = time.monotonic()
+            by_engine[engine] = run_suite(entries, step_all)
+            seconds = time.monotonic() - start
+            report.wall_seconds[f"{engine} vectors"] = round(seconds, 2)
+            report.results.append(vector_suite_result(engine, by_engine[engine], seconds,
+                                                      options.repro_dir, options.kernel))
+    note_agreement(report.results, by_engine)
+    for engine in options.engines:
+        mark_known([f for r in report.results if r.engine == engine for f in r.findings],
+                   load_known(engine))
+    order = {(e, s): i for i, (e, s) in enumerate(
+        (e, s) for e in options.engines for s in options.suites)}
+    report.results.sort(key=lambda r: order.get((r.engine, r.suite), 0))
+    return report
+
+
+def _run_guest(report: Report, engine: str, wanted: Sequence[str], entries: List[Entry],
+               expected_i386: str, applets: List[str], expected_bb: Dict[str, str],
+               by_engine: Dict[str, List[VectorResult]], progress: Progress) -> None:
+    """Boot ``engine`` once with every wanted suite's files; run the suites in turn. A
+    suite that breaks the guest is an error cell; the suites after it are not lost."""
+    files: Dict[str, bytes] = {}
+    if "vectors" in wanted:
+        files.update(native.guest_files([e.case for e in entries]))
+    if "test-i386" in wanted:
+        files["test-i386"] = test_i386.build().read_bytes()
+    if "busybox" in wanted:
+        files.update(busybox_suite.suite_files())
+    kernel = report.options.kernel
+    start = time.monotonic()
+    progress(f"{engine}: booting {kernel} with the suites' files")
+    with contextlib.ExitStack() as stack:
+        try:
+            guest = stack.enter_context(booted(engine, kernel, files))
+        except Exception as exc:  # noqa: BLE001 - a boot failure is an error cell
+            report.results += [SuiteResult(engine, s, "error", note=f"boot failed: {exc}"[:500])
+                               for s in wanted]
+            return
+        report.wall_seconds[f"{engine} boot"] = round(time.monotonic() - start, 2)
+        for suite in wanted:
+            progress(f"{engine}: {suite}")
+            began = time.monotonic()
+            try:
+                result = _guest_suite(guest, engine, suite, entries, expected_i386, applets,
+                                      expected_bb, by_engine, report.options)
+            except Exception as exc:  # noqa: BLE001 - report and go on with the next suite
+                result = SuiteResult(engine, suite, "error", note=str(exc)[:500])
+            report.wall_seconds[f"{engine} {suite}"] = round(time.monotonic() - began, 2)
+            report.results.append(result)
+
+
+def _guest_suite(guest, engine: str, suite: str, entries: List[Entry], expected_i386: str,
+                 applets: List[str], expected_bb: Dict[str, str],
+                 by_engine: Dict[str, List[VectorResult]], options: Options) -> SuiteResult:
+    if suite == "vectors":
+        start = time.monotonic()
+        by_engine[engine] = run_suite(entries, lambda cases: native.run_in_guest(guest, cases))
+        return vector_suite_result(engine, by_engine[engine], time.monotonic() - start,
+                                   options.repro_dir, options.kernel)
+    if suite == "test-i386":
+        return program_suites.run_test_i386(guest, engine, options.kernel, expected_i386)
+    if suite == "busybox":
+        return program_suites.run_busybox(guest, engine, applets, expected_bb)
+    return program_suites.run_shell(guest, engine)

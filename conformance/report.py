@@ -1,0 +1,98 @@
+"""The conformance report as JSON (for machines and CI) and a one-page HTML (for people):
+the engine x suite matrix, then every difference grouped, new ones first, each with its
+reproducer."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Dict, List
+
+from conformance.findings import SuiteResult
+from conformance.matrix import Report
+
+SCHEMA = "x86lab-conformance/1"
+
+
+def to_json(report: Report) -> dict:
+    options = report.options
+    return {
+        "schema": SCHEMA,
+        "options": {"engines": list(options.engines), "suites": list(options.suites),
+                    "kernel": options.kernel, "limit": options.limit,
+                    "vectors": [str(p) for p in options.vector_paths]},
+        "matrix": {engine: {r.suite: r.cell() for r in report.results if r.engine == engine}
+                   for engine in options.engines},
+        "results": [r.to_dict() for r in report.results],
+        "new_differences": len(report.new_findings()),
+        "wall_seconds": report.wall_seconds,
+    }
+
+
+def write_json(report: Report, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_json(report), indent=1) + "\n", "utf-8")
+
+
+def _cell(result: SuiteResult) -> str:
+    text = html.escape(result.cell())
+    extra = []
+    if result.counts.get("inexpressible"):
+        extra.append(f"{result.counts['inexpressible']} not expressible in user mode")
+    if result.counts.get("never_reached"):
+        extra.append(f"{result.counts['never_reached']} lines never reached")
+    new = sum(f.is_new for f in result.findings)
+    if new:
+        extra.append(f"{new} new difference group(s)")
+    if result.note:
+        extra.append(result.note)
+    css = "na" if result.status == "n/a" else "bad" if new or result.status == "error" else "ok"
+    small = f"<br><small>{html.escape('; '.join(extra))}</small>" if extra else ""
+    return f'<td class="{css}">{text}{small}</td>'
+
+
+def _matrix(report: Report) -> str:
+    suites = list(report.options.suites)
+    rows = ["<tr><th>engine</th>" + "".join(f"<th>{html.escape(s)}</th>" for s in suites)
+            + "</tr>"]
+    for engine in report.options.engines:
+        cells: Dict[str, SuiteResult] = {r.suite: r for r in report.results
+                                         if r.engine == engine}
+        rows.append(f"<tr><th>{html.escape(engine)}</th>" + "".join(
+            _cell(cells[s]) if s in cells else "<td></td>" for s in suites) + "</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _findings(report: Report) -> str:
+    items: List[str] = []
+    every = [f for r in report.results for f in r.findings]
+    for finding in sorted(every, key=lambda f: (f.known != "", f.engine, f.suite, f.group)):
+        state = f"known: {finding.known}" if finding.known else "NEW"
+        repro = json.dumps(finding.reproducer, indent=1) if finding.reproducer else ""
+        items.append(
+            f"<details{' open' if finding.is_new else ''}><summary><b>{html.escape(state[:4])}"
+            f"</b> {html.escape(finding.engine)} / {html.escape(finding.suite)} / "
+            f"<code>{html.escape(finding.group)}</code> ({finding.count}): "
+            f"{html.escape(finding.summary[:300])}</summary>"
+            f"<p>{html.escape(state)}</p><pre>{html.escape(repro)}</pre></details>")
+    return "\n".join(items) or "<p>No differences.</p>"
+
+
+def write_html(report: Report, path: Path) -> None:
+    times = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.1f} s</td></tr>"
+                    for k, v in report.wall_seconds.items())
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>x86lab conformance</title><style>
+body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #aaa;padding:.3em .6em;vertical-align:top}}
+.ok{{background:#dfd}} .bad{{background:#fdd}} .na{{color:#888}} pre{{background:#f4f4f4}}
+</style></head><body><h1>x86lab conformance, kernel {html.escape(report.options.kernel)}</h1>
+<p>Each cell: results that match the oracle / results compared. Vectors: expected outcomes
+are those Unicorn and the reference agreed on; the program suites' expected output is this
+machine's CPU running the same binary. "n/a": the suite cannot run on that engine.</p>
+{_matrix(report)}<h2>Differences ({len(report.new_findings())} new groups)</h2>
+{_findings(report)}<h2>Wall time</h2><table>{times}</table></body></html>
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, "utf-8")

@@ -1,0 +1,105 @@
+"""Vector results -> findings: one per (engine, form), with a reproducer a maintainer of
+that engine can run (a vector file holding just the first failing case, and the command),
+and which other engines agree with the expected outcome or with this engine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Mapping, Tuple
+
+from conformance.findings import Finding, SuiteResult
+from conformance.stepper import comparable_case
+from conformance.vector_suite import VectorResult
+from differential.compare import compare, summary
+from differential.operands import disassembly
+from vectors.files import write_vectors
+from vectors.format import FORMAT_NAME, FORMAT_VERSION
+
+UD_VECTOR = 6
+Key = Tuple[str, int]  # (vector file, line): one vector
+
+
+def _key(result: VectorResult) -> Key:
+    return (str(result.entry.path), result.entry.line)
+
+
+def _headline(result: VectorResult, engine: str) -> str:
+    got = result.outcome.exception if result.outcome else None
+    line = summary(result.differences, "expected", engine)
+    if got is not None and got.vector == UD_VECTOR and result.entry.expected.exception is None:
+        return f"{engine} lacks this instruction (#UD where the CPU executes it); {line}"
+    return line
+
+
+def _write_case(folder: Path, engine: str, result: VectorResult) -> Path:
+    case = result.entry.case
+    path = folder / engine / f"{case.mode}-{case.form or 'case'}.jsonl.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "form": case.form,
+              "mode": case.mode, "generator": f"x86lab conformance reproducer for {engine}"}
+    write_vectors(path, header, [(case, result.entry.expected)])
+    return path
+
+
+def vector_suite_result(engine: str, results: List[VectorResult], seconds: float,
+                        repro_dir: Path, kernel: str) -> SuiteResult:
+    """Tally and group one engine's vector results."""
+    counts: Dict[str, int] = {}
+    groups: Dict[str, List[VectorResult]] = {}
+    per_form: Dict[str, Dict[str, int]] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+        form = f"{result.entry.case.mode}/{result.entry.case.form}"
+        tally = per_form.setdefault(form, {"vectors": 0, "expressible": 0})
+        tally["vectors"] += 1
+        tally["expressible"] += result.status != "inexpressible"
+        if result.status in ("fail", "crashed"):
+            groups.setdefault(result.entry.case.form or "?", []).append(result)
+    findings = []
+    for form, failed in sorted(groups.items()):
+        first = failed[0]
+        case = first.entry.case
+        path = _write_case(repro_dir, engine, first)
+        findings.append(Finding(engine, "vectors", form, len(failed),
+                                _headline(first, engine) if first.status == "fail"
+                                else f"the stepper died on it ({first.reason})",
+                                {"vector": case.name, "mode": case.mode,
+                                 "bytes": case.code.hex(" "),
+                                 "disassembly": disassembly(case.mode, case.code),
+                                 "initial_regs": {k: f"{v:#x}" for k, v in case.regs.items()},
+                                 "differences": [d.render("expected", engine)
+                                                 for d in first.differences],
+                                 "file": str(path),
+                                 "command": f"x86lab conformance --engines {engine} --suites "
+                                            f"vectors --kernel {kernel} --vectors {path} "
+                                            "--json out.json --html out.html"}))
+    ran = counts.get("pass", 0) + counts.get("fail", 0) + counts.get("crashed", 0)
+    return SuiteResult(engine, "vectors", "ran", counts.get("pass", 0), ran, round(seconds, 2),
+                       counts, findings, detail=per_form)
+
+
+def note_agreement(suite_results: List[SuiteResult],
+                   by_engine: Mapping[str, List[VectorResult]]) -> None:
+    """For each vector finding, which engines pass that vector and which got the same
+    outcome as the engine that failed it."""
+    outcomes = {engine: {_key(r): r for r in results} for engine, results in by_engine.items()}
+    for suite in suite_results:
+        for finding in suite.findings:
+            if suite.suite != "vectors" or suite.engine not in outcomes:
+                continue
+            mine = next((r for r in by_engine[suite.engine]
+                         if r.entry.case.name == finding.reproducer.get("vector")), None)
+            if mine is None or mine.outcome is None:
+                continue
+            passing, same = [], []
+            for engine, table in outcomes.items():
+                other = table.get(_key(mine))
+                if engine == suite.engine or other is None or other.outcome is None:
+                    continue
+                if other.status == "pass":
+                    passing.append(engine)
+                elif not compare(comparable_case(mine.entry.case), mine.outcome, other.outcome):
+                    same.append(engine)
+            finding.reproducer["agree_with_expected"] = passing
+            finding.reproducer["agree_with_this_engine"] = same
