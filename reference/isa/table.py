@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Tuple
 
-from reference.flags import AF, CF, DF, IF, OF, PF, SF, STATUS, ZF
+from reference.flags import AC, AF, CF, DF, ID, IF, IOPL, NT, OF, PF, SF, STATUS, TF, ZF
 from reference.isa.form import (
     ALWAYS,
     COUNT_AT_LEAST_SIZE,
@@ -177,7 +177,8 @@ def _conditional() -> List[Form]:
 
 
 def _datamove() -> List[Form]:
-    """MOV and friends, XCHG/CMPXCHG/XADD/BSWAP, LEA, LAHF/SAHF, CBW..CDQ, XLAT."""
+    """MOV and friends, XCHG/CMPXCHG/XADD/BSWAP, LEA, LDS..LGS, BOUND, LAHF/SAHF, CBW..CDQ,
+    XLAT."""
     seg = {"modes": ("real16",), "note": ALL_SEGMENT_NOTE}
     return [
         Form("MOV", "88 /r", "Eb, Gb"), Form("MOV", "89 /r", "Ev, Gv"),
@@ -219,7 +220,8 @@ def _stack() -> List[Form]:
              Form("PUSH", "6A", "Ibs"), Form("PUSH", "68", "Iz"),
              Form("PUSH", "FF /6", "Ev"), Form("POP", "8F /0", "Ev"),
              Form("PUSHA", "60"), Form("POPA", "61"),
-             Form("PUSHF", "9C"), Form("POPF", "9D", writes=OSZAPC | DF | IF)]
+             Form("PUSHF", "9C"),
+             Form("POPF", "9D", writes=OSZAPC | TF | IF | DF | IOPL | NT | AC | ID)]
     for opcode, register in (("06", "ES"), ("0E", "CS"), ("16", "SS"), ("1E", "DS"),
                              ("0F A0", "FS"), ("0F A8", "GS")):
         forms.append(Form("PUSH", opcode, register))
