@@ -1,0 +1,52 @@
+"""Known differences: how a finding is matched, and a broken file's one-line error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.findings import Finding, load_known, mark_known
+
+KNOWN = '''
+[[difference]]
+suite = "vectors"
+group = "ENTER_Iw_Ib"
+field = "unmapped"
+evidence = "SDM: ENTER probes the final stack pointer"
+'''
+
+
+def _finding(group: str, summary: str) -> Finding:
+    return Finding("qemu", "vectors", group, 1, summary)
+
+
+def test_known_entry_marks_only_matching_findings(tmp_path: Path) -> None:
+    (tmp_path / "qemu.toml").write_text(KNOWN)
+    findings = [_finding("ENTER_Iw_Ib", "exception: expected=none qemu=unmapped-access"),
+                _finding("ENTER_Iw_Ib", "esp: expected=0x1 qemu=0x2"),
+                _finding("ADD_Ev_Gv", "exception: unmapped")]
+    mark_known(findings, load_known("qemu", tmp_path))
+    assert [f.is_new for f in findings] == [False, True, True]
+    assert "probes" in findings[0].known
+
+
+def test_engine_without_a_file_knows_nothing(tmp_path: Path) -> None:
+    assert load_known("v86", tmp_path) == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[[difference]]\nsuite = 'vectors'\n", "lacks group, evidence"),
+    ("[[difference]\n", "not valid TOML"),
+], ids=["missing-keys", "bad-toml"])
+def test_a_broken_known_file_names_itself(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "qemu.toml").write_text(text)
+    with pytest.raises(ValueError, match=message) as info:
+        load_known("qemu", tmp_path)
+    assert "qemu.toml" in str(info.value)
+
+
+def test_the_committed_known_files_load() -> None:
+    for engine in ("v86", "qemu", "native", "unicorn", "reference"):
+        for entry in load_known(engine):
+            assert entry.evidence.strip()
