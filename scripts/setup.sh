@@ -22,6 +22,14 @@ if ! dpkg --print-foreign-architectures | grep -qx i386; then
   $SUDO dpkg --add-architecture i386
   need_update=1
 fi
+# Source packages (conformance/ builds QEMU's test-i386 and runs BusyBox's testsuite from
+# them): a deb-src twin of the Debian sources file, written once.
+SRC_LIST=/etc/apt/sources.list.d/x86lab-src.sources
+if [ ! -f "$SRC_LIST" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
+  log "adding deb-src entries ($SRC_LIST)"
+  sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | $SUDO tee "$SRC_LIST" >/dev/null
+  need_update=1
+fi
 if [ ${#missing[@]} -gt 0 ] || [ -n "${need_update:-}" ]; then
   log "apt-get install ${missing[*]:-}"
   $SUDO apt-get update -q || log "apt-get update reported errors (a mirror mid-sync?); trying the install anyway"
