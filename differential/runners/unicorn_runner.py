@@ -66,8 +66,9 @@ from differential.encoding import MAX_INSTRUCTION_LENGTH, is_rep_string, may_bra
 UNMAPPED_ERRORS = (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED,
                    UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT)
 FETCH_ERRORS = (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT)
-MAX_MAPPED_PAGES = 8  # beyond this, start over: map/protect slow down as regions grow
-# (measured, Unicorn alone: 64 pages ~400 cases/s, 8 pages ~750 on a loaded machine)
+MAX_MAPPED_PAGES = 12  # beyond this, start over: map/protect slow down as regions grow
+# (measured, Unicorn alone on generated cases, loaded machine: 64 -> ~400 cases/s,
+# 8 -> ~1500, 12 -> ~2100 with the prot32 pool pages always present)
 UD_VECTOR = 6
 MAX_REP_ITERATIONS = 1 << 20  # a REP over mapped pages ends far sooner; this bounds a bug
 SELF_MODIFIED = "self-modified"  # Outcome.notes key: this outcome cannot be trusted
