@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import List
 
-from images.build import KERNELS, BuiltImage, ensure_image
+from images.build import DEFAULT_BUDGET, KERNELS, BuiltImage, ensure_image
 from images.errors import ImageError
 from x86lab.cli import UsageError
 
@@ -26,7 +26,9 @@ def _kinds(choice: str) -> List[str]:
 def _images(args: argparse.Namespace) -> List[BuiltImage]:
     try:
         return [
-            ensure_image(kind, overlays=args.overlay, adds=args.add, rebuild=args.rebuild)
+            ensure_image(
+                kind, args.overlay, args.add, rebuild=args.rebuild, budget=args.budget_mib << 20
+            )
             for kind in _kinds(args.kernel)
         ]
     except ImageError as exc:
@@ -80,6 +82,13 @@ def _add_image_options(parser: argparse.ArgumentParser, default_kernel: str) -> 
         default=[],
         metavar="HOST:GUEST",
         help="put a host file or folder at an absolute guest path (repeatable)",
+    )
+    parser.add_argument(
+        "--budget-mib",
+        type=int,
+        default=DEFAULT_BUDGET // 2**20,
+        metavar="N",
+        help="refuse an initramfs larger than N MiB (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print the manifest(s) as JSON")
 
