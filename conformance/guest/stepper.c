@@ -23,6 +23,7 @@
  * Usage: stepper VECTORS.bin [FIRST_INDEX]   (the host restarts it after a crash)
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -138,9 +139,13 @@ static const char *map_pages(FILE *in, long index, uint32_t npages, int skip) {
         void *got = mmap(want, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (got == MAP_FAILED || got != want) {
+            /* EEXIST: the stepper's own memory is there (an old kernel ignoring the flag
+             * maps elsewhere: the same case); otherwise the kernel refuses the address (the
+             * kernel half above 3 GiB on i386, below mmap_min_addr, ...). */
+            int why = got == MAP_FAILED ? errno : EEXIST;
             if (got != MAP_FAILED) munmap(got, PAGE);
             unmap_all(p);
-            reason = "page-collides-or-unmappable";
+            reason = why == EEXIST ? "page-collides-with-the-stepper" : "page-not-mappable-here";
             continue;
         }
         memcpy(want, before[p], PAGE);
