@@ -16,7 +16,7 @@ instruction, and the next step raises the fault.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from reference.cpu import Cpu
 from reference.faults import Fault, Unmapped
@@ -163,6 +163,36 @@ def cmps(cpu: Cpu, first: Operand, second: Operand) -> None:
     _repeat(cpu, once, compares=True)
 
 
+def _scan_bytes(cpu: Cpu, al: int, item: Operand) -> Tuple[bool, bool]:
+    """REPNE/REPE SCASB going up (strlen, memchr) a run at a time; (progressed, ended).
+    A run is searched with bytes methods; the flags are those of the last comparison,
+    which is all the element loop would leave."""
+    progressed = False
+    while True:
+        count = count_register(cpu)
+        di = item.offset()
+        k = min(count, _run_length(cpu, item.seg, di, 1))
+        if k < 2:
+            return progressed, False
+        try:
+            run = cpu.read(item.seg, di, k).to_bytes(k, "little")
+        except (Fault, Unmapped):
+            return progressed, False  # the element loop finds the exact faulting byte
+        if cpu.insn.rep == "repne":
+            stop = run.find(al)                         # first byte equal to AL
+        else:
+            stop = k - len(run.lstrip(bytes([al])))     # first byte different from AL
+            stop = -1 if stop == k else stop
+        compared = k if stop < 0 else stop + 1
+        last = run[compared - 1]
+        cpu.flags.after_sub(al, last, al - last, 8)
+        add_at_address_size(cpu, EDI, compared)
+        add_at_address_size(cpu, ECX, -compared)
+        progressed = True
+        if stop >= 0 or count == compared:
+            return progressed, True
+
+
 @implements("SCAS")
 def scas(cpu: Cpu, acc: Operand, item: Operand) -> None:
     """temp := AL/eAX - ES:[eDI], flags as SUB; eDI +/-= size (REPE/REPNE)."""
@@ -173,7 +203,12 @@ def scas(cpu: Cpu, acc: Operand, item: Operand) -> None:
         cpu.flags.after_sub(a, b, a - b, acc.size)
         add_at_address_size(cpu, EDI, delta)
 
-    _repeat(cpu, once, compares=True)
+    progressed = False
+    if cpu.insn.rep is not None and delta == 1:
+        progressed, ended = _scan_bytes(cpu, acc.read(), item)
+        if ended:
+            return
+    _repeat(cpu, once, compares=True, progressed=progressed)
 
 
 @implements("STOS")

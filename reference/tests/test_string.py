@@ -258,3 +258,27 @@ def test_rep_outsw_writes_each_element_to_the_port() -> None:
     assert cpu.step().exception is None
     assert bus.writes == [(0x3F8, 16, 0x0100), (0x3F8, 16, 0x0302)]
     assert cpu.get_reg("esi") == SOURCE + 4
+
+
+@pytest.mark.parametrize("text,count,al", [
+    ("f2ae", 0x3000, 0x00),   # REPNE SCASB: strlen, the 00 is in the third page
+    ("f2ae", 0x0800, 0x00),   # count runs out first
+    ("f3ae", 0x3000, 0x61),   # REPE SCASB: a run of "a" across pages, then "b"
+    ("f3ae", 0x10, 0x62),     # REPE stops at once
+])
+def test_byte_scans_across_pages_agree_with_unicorn(text: str, count: int, al: int) -> None:
+    pages = {0x10000: b"a" * PAGE, 0x11000: b"a" * PAGE, 0x12000: b"a" * 0x123 + b"b\0"}
+    case = _case(bytes.fromhex(text), "prot32", b"", pages, ecx=count, edi=0x10F00,
+                 eax=0x55555500 | al)
+    assert compare(forms_of("SCAS")[0][0], case) == []
+    cpu, _ = _run(case)
+    if text == "f2ae" and count == 0x3000:  # strlen idiom: length = bytes before the 00
+        assert 0x3000 - cpu.get_reg("ecx") - 1 == 0x100 + 0x1000 + 0x124
+
+
+def test_repne_scasb_into_an_unmapped_page_stops_at_the_boundary() -> None:
+    pages = {0x10000: b"a" * PAGE}
+    cpu, first = _run(_case(b"\xf2\xae", "prot32", b"", pages, ecx=0x2000, edi=0x10F00))
+    assert first.exception is None and cpu.eip == CODE
+    assert (cpu.get_reg("ecx"), cpu.get_reg("edi")) == (0x2000 - 0x100, 0x11000)
+    assert cpu.step().exception.kind == "unmapped"
