@@ -22,6 +22,7 @@ from conformance.vector_suite import (
 from vectors.files import Entry, find_vector_files, read_vectors
 
 Progress = Callable[[str], None]
+MAX_ENGINE_DEATHS = 8
 
 
 @dataclass
@@ -111,7 +112,8 @@ def _run_guest(report: Report, engine: str, wanted: Sequence[str], entries: List
                expected_i386: str, applets: List[str], expected_bb: Dict[str, str],
                by_engine: Dict[str, List[VectorResult]], progress: Progress) -> None:
     """Boot ``engine`` once with every wanted suite's files; run the suites in turn. A
-    suite that breaks the guest is an error cell; the suites after it are not lost."""
+    vector that kills the emulator costs a reboot and is reported; a suite that breaks
+    the guest otherwise is an error cell; the suites after it are not lost."""
     files: Dict[str, bytes] = {}
     if "vectors" in wanted:
         files.update(native.guest_files([e.case for e in entries]))
@@ -120,34 +122,86 @@ def _run_guest(report: Report, engine: str, wanted: Sequence[str], entries: List
     if "busybox" in wanted:
         files.update(busybox_suite.suite_files())
     kernel = report.options.kernel
+    holder = _GuestHolder(engine, kernel, files)
     start = time.monotonic()
     progress(f"{engine}: booting {kernel} with the suites' files")
-    with contextlib.ExitStack() as stack:
-        try:
-            guest = stack.enter_context(booted(engine, kernel, files))
-        except Exception as exc:  # noqa: BLE001 - a boot failure is an error cell
-            report.results += [SuiteResult(engine, s, "error", note=f"boot failed: {exc}"[:500])
-                               for s in wanted]
-            return
-        report.wall_seconds[f"{engine} boot"] = round(time.monotonic() - start, 2)
+    try:
+        holder.boot()
+    except Exception as exc:  # noqa: BLE001 - a boot failure is an error cell
+        report.results += [SuiteResult(engine, s, "error", note=f"boot failed: {exc}"[:500])
+                           for s in wanted]
+        return
+    report.wall_seconds[f"{engine} boot"] = round(time.monotonic() - start, 2)
+    try:
         for suite in wanted:
             progress(f"{engine}: {suite}")
             began = time.monotonic()
             try:
-                result = _guest_suite(guest, engine, suite, entries, expected_i386, applets,
-                                      expected_bb, by_engine, report.options)
+                result = _guest_suite(holder, engine, suite, entries, expected_i386, applets,
+                                      expected_bb, by_engine, report.options, progress)
             except Exception as exc:  # noqa: BLE001 - report and go on with the next suite
                 result = SuiteResult(engine, suite, "error", note=str(exc)[:500])
+                try:
+                    holder.reboot()
+                except Exception as boot_exc:  # noqa: BLE001 - the rest cannot run
+                    report.results.append(result)
+                    report.results += [SuiteResult(engine, s, "error",
+                                                   note=f"reboot failed: {boot_exc}"[:500])
+                                       for s in wanted[wanted.index(suite) + 1:]]
+                    return
             report.wall_seconds[f"{engine} {suite}"] = round(time.monotonic() - began, 2)
             report.results.append(result)
+    finally:
+        holder.stop()
 
 
-def _guest_suite(guest, engine: str, suite: str, entries: List[Entry], expected_i386: str,
-                 applets: List[str], expected_bb: Dict[str, str],
-                 by_engine: Dict[str, List[VectorResult]], options: Options) -> SuiteResult:
+class _GuestHolder:
+    """The current boot of one engine, rebooted when a vector or suite kills it."""
+
+    def __init__(self, engine: str, kernel: str, files: Dict[str, bytes]) -> None:
+        self.engine, self.kernel, self.files = engine, kernel, files
+        self.stack = contextlib.ExitStack()
+        self.guest = None
+
+    def boot(self):
+        self.guest = self.stack.enter_context(booted(self.engine, self.kernel, self.files))
+        return self.guest
+
+    def stop(self) -> None:
+        self.stack.close()
+        self.stack = contextlib.ExitStack()
+
+    def reboot(self):
+        self.stop()
+        return self.boot()
+
+
+def _vectors_in_guest(holder: _GuestHolder, entries: List[Entry], progress: Progress
+                      ) -> List[VectorResult]:
+    """Run the vectors; each one that kills the emulator is skipped on the next boot."""
+    skip: List[int] = []
+    cases = [e.case for e in entries]
+    for _ in range(MAX_ENGINE_DEATHS):
+        try:
+            return run_suite(entries, lambda c: native.run_in_guest(holder.guest, c, skip))
+        except native.EngineDied as died:
+            progress(f"{holder.engine}: {died}; rebooting without it")
+            if died.index < 0 or died.index in skip:
+                raise
+            skip.append(died.index)
+            holder.reboot()
+    raise RuntimeError(f"{holder.engine} died {MAX_ENGINE_DEATHS} times on vectors "
+                       f"{skip} (of {len(cases)})")
+
+
+def _guest_suite(holder: _GuestHolder, engine: str, suite: str, entries: List[Entry],
+                 expected_i386: str, applets: List[str], expected_bb: Dict[str, str],
+                 by_engine: Dict[str, List[VectorResult]], options: Options,
+                 progress: Progress) -> SuiteResult:
+    guest = holder.guest
     if suite == "vectors":
         start = time.monotonic()
-        by_engine[engine] = run_suite(entries, lambda cases: native.run_in_guest(guest, cases))
+        by_engine[engine] = _vectors_in_guest(holder, entries, progress)
         return vector_suite_result(engine, by_engine[engine], time.monotonic() - start,
                                    options.repro_dir, options.kernel)
     if suite == "test-i386":

@@ -10,6 +10,7 @@ lines back into ``Outcome`` records in the conventions of ``differential.case``.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import struct
 import subprocess
@@ -67,7 +68,7 @@ def build(compiler: str = "gcc") -> Path:
     if shutil.which(compiler) is None:
         raise StepperError(f"{compiler} not found; install gcc-multilib (scripts/setup.sh)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".tmp")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # concurrent builds
     done = subprocess.run([compiler, *CFLAGS, "-o", str(partial), str(SOURCE)],
                           capture_output=True, text=True)
     if done.returncode != 0:

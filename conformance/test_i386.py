@@ -11,6 +11,7 @@ the binary gives the expected output.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def build() -> Path:
         return binary
     source = extract(PACKAGE, FOLDER)
     binary.parent.mkdir(parents=True, exist_ok=True)
-    partial = binary.with_suffix(".tmp")
+    partial = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")  # concurrent builds
     done = subprocess.run(["gcc", *CFLAGS, "-o", str(partial), *SOURCES, "-lm"], cwd=source,
                           capture_output=True, text=True)
     if done.returncode != 0:

@@ -63,6 +63,8 @@ def vector_suite_result(engine: str, results: List[VectorResult], seconds: float
         path = _write_case(repro_dir, engine, first)
         findings.append(Finding(engine, "vectors", form, len(failed),
                                 _headline(first, engine) if first.status == "fail"
+                                else f"{engine} itself crashed on it (the emulator exited)"
+                                if first.reason == "killed-the-engine"
                                 else f"the stepper died on it ({first.reason})",
                                 {"vector": case.name, "mode": case.mode,
                                  "bytes": case.code.hex(" "),

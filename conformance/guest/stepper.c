@@ -20,7 +20,11 @@
  * Output: one line per record, written with one write() so a crash loses no earlier line:
  *   "<index> S|X <trapno> <err> <10 regs in hex> [<addr>:<hex bytes> ...]"  (S = stepped)
  *   "<index> N <reason>"   the vector cannot be expressed here (page collides, unmappable)
- * Usage: stepper VECTORS.bin [FIRST_INDEX]   (the host restarts it after a crash)
+ * Usage: stepper VECTORS.bin [FIRST_INDEX [SKIP,LIST]]
+ *   The host restarts it after FIRST_INDEX when it died; the indices in SKIP,LIST are not
+ *   run but reported "C killed-the-engine" (they took the whole emulator down before).
+ *   Before each vector "@<index>" goes to stderr: when an emulator dies, its console log
+ *   names the vector that killed it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -167,6 +171,17 @@ static size_t append_changes(char *out, size_t used, size_t cap, uint32_t npages
     return used;
 }
 
+static int skipped(const char *list, long index) {
+    char *end;
+    while (list && *list) {
+        long value = strtol(list, &end, 10);
+        if (end == list) return 0;
+        if (value == index) return 1;
+        list = *end == ',' ? end + 1 : end;
+    }
+    return 0;
+}
+
 static void run_one(long index, uint32_t npages) {
     static char line[40000];
     size_t used;
@@ -197,6 +212,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     long first = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
+    const char *skip = argc > 3 ? argv[3] : NULL;
     FILE *in = fopen(argv[1], "rb");
     if (!in) {
         perror(argv[1]);
@@ -219,12 +235,16 @@ int main(int argc, char **argv) {
         rep_string = flags & 1;
         const char *reason = map_pages(in, index, npages, index < first);
         if (index < first) continue;
-        if (reason) {
-            char line[96];
-            int n = snprintf(line, sizeof line, "%ld N %s\n", index, reason);
+        char line[96];
+        if (reason || skipped(skip, index)) {
+            int n = snprintf(line, sizeof line, reason ? "%ld N %s\n" : "%ld C killed-the-engine\n",
+                             index, reason);
             emit(line, (size_t)n);
+            if (!reason) unmap_all(npages);
             continue;
         }
+        int n = snprintf(line, sizeof line, "@%ld\n", index);
+        if (write(2, line, (size_t)n) < 0) exit(3);
         run_one(index, npages);
         unmap_all(npages);
     }
