@@ -97,13 +97,13 @@ class Worker:
 
     def __init__(self, directory: Path, plan: Plan, worker: int,
                  make_checkers: Callable[[], List[Checker]]) -> None:
-        from differential.suite import testable_forms
+        from differential.suite import forms_to_test
 
         self.directory = directory
         self.plan = plan
         self.worker = worker
         self.checkers = make_checkers()
-        self.forms = [(f, m) for f, m in testable_forms(plan.forms) if not f.untestable]
+        self.forms = [(f, m) for f, m in forms_to_test(plan.forms) if not f.untestable]
         if not self.forms:
             raise CampaignError(f"no testable form matches {plan.forms!r}")
         self.state = _load_worker(directory, worker)

@@ -21,7 +21,8 @@ STACK_REACH = 64  # PUSHA/POPA, ENTER and INT touch up to 32 bytes around eSP; k
 # Code and stack usually sit in a few fixed pages (edges of the address space among them).
 # In prot32 these pages are part of every case, so Unicorn never toggles them (a toggle
 # costs 25-400 µs, writing a page ~1.5 µs): Unicorn alone went ~1.6k -> ~2k cases/s.
-_PAGE_CHOICES = (0x1000, 0x7FFFF000, 0xFFFFF000, 0x00100000)
+_PAGE_CHOICES = (0x10000, 0x7FFFF000, 0xFFFFF000, 0x00100000)
+_ALWAYS_PRESENT = (0x10000, 0x7FFFF000, 0x00100000)  # placeable in an i386 process too
 _SELECTOR_CHOICES = (0x0000, 0x0100, 0x7FFF, 0xF000, 0xFFFF)
 _STRING_MNEMONICS = ("movs", "cmps", "stos", "lods", "scas", "ins", "outs", "rep")
 
@@ -112,8 +113,10 @@ def _memory(draw: Draw, wanted: Iterable[int], code_at: int, code: bytes) -> Dic
 def _undefined(form, mode: str, insn, regs: Dict[str, int],
                memory: Dict[int, bytes]) -> Tuple[int, str]:
     """(EFLAGS mask, undefined destination) the table's rules give for this execution."""
-    if form is None or not form.undefined or insn is None:
+    if form is None or not form.undefined:
         return 0, ""
+    if insn is None:  # Capstone cannot decode it (odd prefixes): the unconditional rules
+        return form.always_undefined, ""
     from reference.isa.undefined import undefined_for
 
     size = insn.operands[0].size * 8 if insn.operands else 32
@@ -151,7 +154,7 @@ def _assemble_case(draw: Draw, mode: str, code: bytes, form, name: str) -> Case:
         else:
             wanted += [regs["esi"], regs["edi"]]
     if mode == "prot32":  # always present: Unicorn then keeps them mapped (see _PAGE_CHOICES)
-        wanted += list(_PAGE_CHOICES)
+        wanted += list(_ALWAYS_PRESENT)
     memory = _memory(draw, wanted, code_at, code)
     mask, dest = _undefined(form, mode, insn, regs, memory)
     form_name = form.name if form is not None else ""

@@ -19,7 +19,7 @@ DETERMINISTIC = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci"
 PHASES = tuple(p for p in Phase if p != Phase.shrink) if DETERMINISTIC else tuple(Phase)
 
 
-def testable_forms(pattern: str = "*") -> List[Tuple[object, str]]:
+def forms_to_test(pattern: str = "*") -> List[Tuple[object, str]]:
     """(form, mode) pairs of FORMS matching a glob on the form name, untestable rows
     included (the caller says why they are skipped)."""
     import fnmatch

@@ -23,9 +23,9 @@ def _rate(count: int, run: Callable[[], None]) -> float:
 def cases(count: int, seed: int = 1) -> List[Case]:
     from differential.draw import RandomDraw
     from differential.generator import form_case
-    from differential.suite import testable_forms
+    from differential.suite import forms_to_test
 
-    forms = [(f, m) for f, m in testable_forms() if not f.untestable]
+    forms = [(f, m) for f, m in forms_to_test() if not f.untestable]
     draw = RandomDraw(seed)
     return [form_case(*draw.choice(forms), RandomDraw(seed * 1000003 + i)) for i in range(count)]
 

@@ -70,6 +70,7 @@ MAX_MAPPED_PAGES = 12  # beyond this, start over: map/protect slow down as regio
 # (measured, Unicorn alone on generated cases, loaded machine: 64 -> ~400 cases/s,
 # 8 -> ~1500, 12 -> ~2100 with the prot32 pool pages always present)
 UD_VECTOR = 6
+DEBUG_VECTOR = 1
 MAX_REP_ITERATIONS = 1 << 20  # a REP over mapped pages ends far sooner; this bounds a bug
 SELF_MODIFIED = "self-modified"  # Outcome.notes key: this outcome cannot be trusted
 MAX_RESTARTS = 3  # self-modifying-code restarts allowed before a same-address hit counts
@@ -121,6 +122,9 @@ class _Engine:
     def __init__(self, mode: str, memory_hooks: bool) -> None:
         self.mode = mode
         self.uc = Uc(UC_ARCH_X86, _UC_MODES[mode])
+        # A P6 (Pentium II), as the reference models, not the default Haswell: otherwise
+        # C4/C5 with mod=11 decode as VEX and F3 0F BC/BD as TZCNT/LZCNT in Unicorn
+        self.uc.ctl_set_cpu_model(X.UC_CPU_X86_PENTIUM2)
         self.regs = _RegisterFile(register_names(mode))
         self.mapped: set = set()  # every page mapped in the engine
         self.open: set = set()  # the pages of the current case (the others: no access)
@@ -131,6 +135,7 @@ class _Engine:
         self.self_modified = False
         self.code = b""
         self.branch = False
+        self.at_until = False
         self.initial: Mapping[str, int] = {}
         self.interrupt: Optional[int] = None
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
@@ -193,12 +198,12 @@ def _ignore_access(*_args: object) -> None:
     """A memory hook that does nothing: its presence alone changes Unicorn's code paths."""
 
 
-def linear_eip(case: Case) -> int:
-    """Where the instruction sits: ``begin`` for ``emu_start`` (CS*16+IP in real mode, EIP
-    in 32-bit mode where Unicorn writes ``begin`` straight into EIP)."""
-    eip = case.regs["eip"]
-    if case.mode == "real16":
-        return ((case.regs["cs"] << 4) + (eip & 0xFFFF)) & 0xFFFFFFFF
+def linear_eip(mode: str, regs: Mapping[str, int]) -> int:
+    """Where CS:EIP points: ``begin`` for ``emu_start`` (CS*16+IP in real mode, EIP in
+    32-bit mode where Unicorn writes ``begin`` straight into EIP)."""
+    eip = regs["eip"]
+    if mode == "real16":
+        return ((regs["cs"] << 4) + (eip & 0xFFFF)) & 0xFFFFFFFF
     return eip
 
 
@@ -221,7 +226,7 @@ class UnicornRunner:
         uc = engine.uc
         uc.context_restore(engine.pristine)
         engine.map_pages(case.memory)
-        begin = linear_eip(case)
+        begin = linear_eip(case.mode, case.regs)
         end = begin + max(len(case.code), 1)
         uc.ctl_remove_cache(begin, begin + MAX_INSTRUCTION_LENGTH)
         engine.regs.write(uc, case.regs)
@@ -237,6 +242,9 @@ class UnicornRunner:
             error = exc.errno
         regs = engine.regs.read(uc)
         memory = {base: bytes(uc.mem_read(base, PAGE_SIZE)) for base in case.memory}
+        # Unicorn implements ``until`` as a breakpoint: a jump to exactly the next address
+        # (RET to it, JMP [mem] holding it) reports interrupt 1 there
+        engine.at_until = linear_eip(case.mode, regs) == end
         exception = self._exception(engine, error, case.regs["eip"], regs["eip"])
         notes = {SELF_MODIFIED: "stored into its own bytes; Unicorn restarted it"} \
             if engine.self_modified else {}
@@ -245,6 +253,8 @@ class UnicornRunner:
     @staticmethod
     def _exception(engine: _Engine, error: Optional[int], eip_before: int,
                    eip_after: int) -> Optional[Exc]:
+        if engine.interrupt == DEBUG_VECTOR and engine.at_until:
+            return None  # Unicorn's stop at ``until`` (a jump to the next address), not #DB
         if engine.interrupt is not None:
             kind = "fault" if eip_after == eip_before else "trap"
             return Exc(vector=engine.interrupt, kind=kind)

@@ -18,9 +18,9 @@ from differential.suite import (
     PHASES,
     checkers,
     default_corpus,
+    forms_to_test,
     implemented,
     keep,
-    testable_forms,
 )
 
 CHECKERS = checkers()
@@ -30,7 +30,7 @@ CORPUS = default_corpus()
 
 def _params():
     out = []
-    for form, mode in testable_forms():
+    for form, mode in forms_to_test():
         marks = []
         if form.untestable:
             marks.append(pytest.mark.skip(reason=f"untestable: {form.untestable}"))

@@ -70,3 +70,15 @@ def test_ret_imm16_is_zero_extended_on_the_cpu(native):
     assert compare(case, host, ReferenceRunner().run(case)) == []
     entry = next(e for e in load_known() if e.id == "unicorn-ret-imm16-sign-extended")
     assert entry.matches(case, compare(case, UnicornRunner().run(case), host), {})
+
+
+@pytest.mark.parametrize("code", ["c5dc4fe92e", "262ec5c522"])
+def test_c5_register_form_is_ud_on_the_cpu(native, code):
+    """unicorn-c4-c5-register-form-executes: the host agrees with the reference (#UD)."""
+    case = make_case(bytes.fromhex(code))
+    case = type(case)(**{**case.__dict__, "form": "LDS_Gv_Mp"})
+    host = native.run(case)
+    assert host.exception == Exc(6, "fault")
+    assert compare(case, host, ReferenceRunner().run(case)) == []
+    entry = next(e for e in load_known() if e.id == "unicorn-c4-c5-register-form-executes")
+    assert entry.matches(case, compare(case, UnicornRunner().run(case), host), {})
