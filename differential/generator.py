@@ -13,7 +13,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from differential.case import PAGE_SIZE, Case
 from differential.draw import Draw
 from differential.encoder import SEGMENT_OVERRIDES, encode
-from differential.encoding import LEGACY_PREFIXES, MAX_INSTRUCTION_LENGTH
+from differential.encoding import LEGACY_PREFIXES, MAX_INSTRUCTION_LENGTH, is_rep_string
 from differential.operands import decode, destination, memory_operands, operand_value
 from differential.state import page_bytes, pages_covering, registers
 
@@ -75,6 +75,15 @@ def _operand_addresses(mode: str, insn, regs: Dict[str, int]) -> List[int]:
         base = (regs["ds"] << 4) if mode == "real16" else 0
         out.append(base + ((regs["ebx"] + (regs["eax"] & 0xFF)) & 0xFFFFFFFF))
     return out
+
+
+def _small_count(regs: Dict[str, int], address_size: int, draw: Draw) -> None:
+    """Mostly 0-16 iterations for REP string cases: 0 and 1 are the edges, and a count of
+    2**32 walks pages byte by byte (~50 ms a case in each runner)."""
+    if address_size == 2:
+        regs["ecx"] = (regs["ecx"] & 0xFFFF0000) | draw.integer(0, 16)
+    else:
+        regs["ecx"] = draw.integer(0, 16)
 
 
 def _aim_at(mode: str, insn, regs: Dict[str, int], page: int, draw: Draw) -> None:
@@ -142,6 +151,8 @@ def _assemble_case(draw: Draw, mode: str, code: bytes, form, name: str) -> Case:
     stack = _place_stack(draw, mode, regs)
     wanted += stack
     insn = decode(mode, code)
+    if is_rep_string(code) and draw.chance(80):
+        _small_count(regs, insn.addr_size if insn else (2 if mode == "real16" else 4), draw)
     if insn is not None:
         if draw.chance(60):
             _aim_at(mode, insn, regs, stack[1] & ~(PAGE_SIZE - 1), draw)
