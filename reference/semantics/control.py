@@ -163,10 +163,12 @@ def enter(cpu: Cpu, alloc: Operand, nesting: Operand) -> None:
     then push FrameTemp (if NestingLevel > 0); eBP := FrameTemp; eSP := eSP - AllocSize.
 
     NestingLevel is imm8 MOD 32. Pushes and the eBP write follow the operand size, eSP
-    and the addresses of the copied pointers the stack size: with 66 on a 32-bit stack
-    the host CPU kept EBP's upper half and took the allocation from all of ESP (Unicorn
-    writes all of EBP there). The SDM's loop steps eBP itself before eBP := FrameTemp
-    overwrites it; a temporary does the same without touching EBP's upper half.
+    and the addresses of the copied pointers the stack size. Measured on the host CPU:
+    with 66 on a 32-bit stack it kept EBP's upper half and took the allocation from all
+    of ESP; with a 32-bit operand on a 16-bit stack (an LDT segment) FrameTemp was the
+    whole ESP, upper half included, while only SP moved. The SDM's loop steps eBP itself
+    before eBP := FrameTemp overwrites it; a temporary does the same without touching
+    EBP's upper half.
     """
     size = cpu.insn.opsize
     nbytes = size >> 3
@@ -174,7 +176,7 @@ def enter(cpu: Cpu, alloc: Operand, nesting: Operand) -> None:
     stack_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
     frame_pointer = gpr(cpu, EBP, size)
     cpu.push(frame_pointer.read(), size)
-    frame_temp = cpu.regs[ESP] & stack_mask
+    frame_temp = cpu.regs[ESP]  # the whole register, even on a 16-bit stack (measured)
     if level > 0:
         display = cpu.regs[EBP]
         for _ in range(level - 1):

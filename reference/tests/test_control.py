@@ -337,3 +337,16 @@ def test_int_1_is_an_ordinary_software_interrupt(mode: str) -> None:
     cpu, result = run(bytes.fromhex("cd01"), mode)
     assert (result.exception.vector, result.exception.kind) == (1, "trap")
     assert cpu.eip == CODE + 2
+
+
+def test_enter_32_bit_operand_on_16_bit_stack_uses_all_of_esp() -> None:
+    """C8 20 00 02 with SS.B = 0, ESP = ABCD8010, EBP = 12344000, measured on the host
+    CPU (a 16-bit LDT stack segment in an i386 process): EBP = ABCD800C (the whole ESP
+    after the push), FrameTemp pushed as ABCD800C, the display read at BP-4 (16-bit),
+    and only SP moves: ESP = ABCD7FE4. Real mode has the same 16-bit stack."""
+    cpu = make_cpu(bytes.fromhex("66c8200002"), "real16", esp=0xABCD3810, ebp=0x12342400)
+    cpu.write_linear(0x23FC, 4, 0xD15A0001)
+    assert cpu.step().exception is None
+    assert (cpu.get_reg("ebp"), cpu.get_reg("esp")) == (0xABCD380C, 0xABCD37E4)
+    pushed = [cpu.read_linear(0x3810 - 4 * i, 4) for i in range(1, 4)]
+    assert pushed == [0x12342400, 0xD15A0001, 0xABCD380C]
