@@ -46,7 +46,8 @@ def booted(engine: str, kernel: str, files: Dict[str, bytes],
     from images.build import ensure_image
 
     image = ensure_image(kernel=kernel, overlays=(str(overlay_folder(files)),))
-    guest = start_guest(engine, image, kernel, MEMORY_MIB, log_dir=log_dir)
+    guest = start_guest(engine, image, kernel, MEMORY_MIB,
+                        log_dir=log_dir or cache_dir("conformance") / "consoles")
     try:
         yield guest
     finally:

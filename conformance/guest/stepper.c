@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <termios.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -213,6 +214,7 @@ int main(int argc, char **argv) {
     }
     long first = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
     const char *skip = argc > 3 ? argv[3] : NULL;
+    int drain = isatty(2);
     FILE *in = fopen(argv[1], "rb");
     if (!in) {
         perror(argv[1]);
@@ -245,6 +247,7 @@ int main(int argc, char **argv) {
         }
         int n = snprintf(line, sizeof line, "@%ld\n", index);
         if (write(2, line, (size_t)n) < 0) exit(3);
+        if (drain) tcdrain(2);  /* on a serial console: out before the vector can kill */
         run_one(index, npages);
         unmap_all(npages);
     }
