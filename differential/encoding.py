@@ -46,3 +46,9 @@ def may_branch(code: bytes) -> bool:
     if rest[0] == 0x0F:
         return len(rest) > 1 and 0x80 <= rest[1] <= 0x8F
     return rest[0] in _BRANCHES
+
+
+def raises_debug(code: bytes) -> bool:
+    """INT 1 (CD 01) and ICEBP (F1) raise #DB themselves."""
+    _prefixes, rest = split_prefixes(code)
+    return rest[:2] == b"\xcd\x01" or rest[:1] == b"\xf1"

@@ -15,6 +15,10 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   afresh for every case (~1 ms instead of ~40 µs).
 - Registers move through one ``uc_reg_read_batch`` / ``uc_reg_write_batch`` call each:
   the binding's per-register wrappers cost ~5 µs apiece, which alone halved throughput.
+- ``until`` is a stop compiled into the block translated at that address, and the block
+  stays cached: a later case jumping there would stop with interrupt 1. The previous
+  case's ``until`` is dropped from the cache before each run; a jump to exactly this
+  case's ``until`` that reports interrupt 1 is not a #DB (INT 1 and ICEBP excepted).
 - Exceptions: ``UC_HOOK_INTR`` gives the vector but not the error code; a fault leaves EIP
   at the instruction and a trap (INT n, INT3, INTO) after it, so EIP tells them apart. An
   invalid opcode surfaces as ``UC_ERR_INSN_INVALID`` (#UD), an access outside the mapped
@@ -61,7 +65,12 @@ from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
 from differential.case import GPRS, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
-from differential.encoding import MAX_INSTRUCTION_LENGTH, is_rep_string, may_branch
+from differential.encoding import (
+    MAX_INSTRUCTION_LENGTH,
+    is_rep_string,
+    may_branch,
+    raises_debug,
+)
 
 UNMAPPED_ERRORS = (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED,
                    UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT)
@@ -136,6 +145,7 @@ class _Engine:
         self.code = b""
         self.branch = False
         self.at_until = False
+        self.last_end: Optional[int] = None
         self.initial: Mapping[str, int] = {}
         self.interrupt: Optional[int] = None
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
@@ -229,6 +239,9 @@ class UnicornRunner:
         begin = linear_eip(case.mode, case.regs)
         end = begin + max(len(case.code), 1)
         uc.ctl_remove_cache(begin, begin + MAX_INSTRUCTION_LENGTH)
+        if engine.last_end is not None:  # a block translated there carries a stale stop
+            uc.ctl_remove_cache(engine.last_end, engine.last_end + 1)
+        engine.last_end = end
         engine.regs.write(uc, case.regs)
         engine.start, engine.steps, engine.interrupt = begin, 0, None
         engine.restarts, engine.initial = 0, case.regs
@@ -244,7 +257,7 @@ class UnicornRunner:
         memory = {base: bytes(uc.mem_read(base, PAGE_SIZE)) for base in case.memory}
         # Unicorn implements ``until`` as a breakpoint: a jump to exactly the next address
         # (RET to it, JMP [mem] holding it) reports interrupt 1 there
-        engine.at_until = linear_eip(case.mode, regs) == end
+        engine.at_until = linear_eip(case.mode, regs) == end and not raises_debug(case.code)
         exception = self._exception(engine, error, case.regs["eip"], regs["eip"])
         notes = {SELF_MODIFIED: "stored into its own bytes; Unicorn restarted it"} \
             if engine.self_modified else {}
