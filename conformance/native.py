@@ -93,6 +93,14 @@ def _last_marker(log: Path) -> int:
     return found[-1] if found else -1
 
 
+def _gist(message: str) -> str:
+    """The first line of an engine's exit message and its error line (``RangeError: ...``),
+    without the stack frames between."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line and not line.startswith("at ")]
+    return "; ".join(lines[:1] + errors[:1])
+
+
 def run_in_guest(guest: Guest, cases: Sequence[Case], skip: Sequence[int] = (),
                  timeout: float = 1800.0) -> List[StepResult]:
     """Every case in a booted guest whose image carries ``guest_files(cases)``; ``skip``
@@ -108,6 +116,6 @@ def run_in_guest(guest: Guest, cases: Sequence[Case], skip: Sequence[int] = (),
                                     f"/tmp/step.out {skip_list}", timeout=timeout)
             return fetch_text(guest, "/tmp/step.out", timeout)
         except SessionClosed as exc:
-            raise EngineDied(_last_marker(guest.log_path), str(exc).splitlines()[0]) from None
+            raise EngineDied(_last_marker(guest.log_path), _gist(str(exc))) from None
 
     return step_cases(cases, execute)
