@@ -16,7 +16,9 @@ from web.build import gate
 from web.build.assets import copy_os_assets, v86_version
 from web.build.errors import BuildError
 from web.build.frontend import export_site
+from web.build.hashing import copy_hashed
 from web.build.headers import MANIFEST_NAME, vercel_config
+from web.build.state import ensure_state
 
 SCHEMA = 1
 MEMORY_MIB = 128
@@ -40,7 +42,8 @@ def _ungated() -> dict:
 
 
 def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: bool = False,
-               report: Optional[Path] = None, memory_mib: int = MEMORY_MIB) -> dict:
+               report: Optional[Path] = None, memory_mib: int = MEMORY_MIB,
+               with_state: bool = True) -> dict:
     """Build the site into ``out`` and return its manifest; BuildError/GateFailed if not."""
     from images.build import ensure_image
     from images.errors import ImageError
@@ -56,6 +59,8 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
     key = gate.gate_key(kernel_sha, initrd_sha, version, memory_mib)
     verdict = _ungated() if skip_gate else gate.require_pass(image, kernel, key, memory_mib,
                                                              report)
+    state = (ensure_state(key, image.kernel, image.initrd, image.cmdline, memory_mib,
+                          VGA_MEMORY_MIB) if with_state else None)
     export = export_site()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
@@ -72,6 +77,13 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
             "stages": [[name, pattern.decode()] for name, pattern in MARKS],
             "prompt": PROMPT, "assets": assets, "gate": verdict,
         }
+        if state is not None:
+            manifest["state"] = {
+                **copy_hashed(state, site / "os", "state", ".bin.zst"),
+                "v86_version": version, "memory_mib": memory_mib,
+                "vga_memory_mib": VGA_MEMORY_MIB, "devices": DEVICES,
+                "kernel_sha256": kernel_sha, "initrd_sha256": initrd_sha,
+            }
         (site / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
         (site / "vercel.json").write_text(json.dumps(vercel_config(), indent=1) + "\n")
         if out.exists():

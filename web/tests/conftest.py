@@ -4,11 +4,12 @@ by ``web.serve`` on 127.0.0.1 (the same server people use locally)."""
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from web.build.local import serving
 
 SITE_KERNEL = os.environ.get("X86LAB_WEB_KERNEL", "debian")
 
@@ -26,13 +27,5 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def site_url(built_site: Path) -> Iterator[str]:
-    from web.serve.server import make_server
-
-    server = make_server(built_site, "127.0.0.1", 0, quiet=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(built_site) as url:
+        yield url

@@ -1,15 +1,20 @@
-"""The built site in headless Chromium: it boots to the prompt and typed commands answer
-correctly. Expected values are computed by Python here, not read from the page."""
+"""The built site in headless Chromium: it boots to the prompt (from power-on, and from
+the saved state), typed commands answer correctly, and a state that does not fit falls back
+to a cold boot. Expected values are computed by Python here, not read from the page."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from web.tests.browser import CHROMIUM, chromium_page, type_and_wait, wait_for_stage
+from web.build.chromium import CHROMIUM, chromium_page, type_and_wait, wait_for_stage
+from web.build.headers import MANIFEST_NAME
+from web.build.local import serving
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.slow,
@@ -23,23 +28,44 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
 
 
-def test_page_boots_to_prompt_and_runs_commands(site_url: str,
-                                                tmp_path_factory: pytest.TempPathFactory
-                                                ) -> None:
-    hosts = set()
+@pytest.mark.parametrize("query, boot", [("?boot=cold", "cold"), ("", "state")],
+                         ids=["cold-boot", "from-state"])
+def test_page_reaches_prompt_and_runs_commands(site_url: str, built_site: Path, query: str,
+                                               boot: str,
+                                               tmp_path_factory: pytest.TempPathFactory
+                                               ) -> None:
+    requested = []
     with chromium_page() as page:
-        page.on("request", lambda request: hosts.add(_origin(request.url)))
-        page.goto(site_url)
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(site_url + query)
         wait_for_stage(page, "prompt")
         shown = page.locator(".vm-stage").inner_text()
+        started_as = page.evaluate("() => window.x86lab.boot")
         out = type_and_wait(page, "echo $((6*7))", f"\n{6 * 7}\r")
         digest = hashlib.md5(b"x86lab\n").hexdigest()
         md5 = type_and_wait(page, "echo x86lab | md5sum", digest)
-        shot = tmp_path_factory.mktemp("artifacts") / "x86lab-prompt.png"
+        shot = tmp_path_factory.mktemp("artifacts") / f"x86lab-{boot}.png"
         page.screenshot(path=str(shot))
-    assert shown == "shell ready"
+    assert (shown, started_as) == ("shell ready", boot)
     assert f"\n{6 * 7}\r" in out
     assert digest in md5
     assert Path(shot).stat().st_size > 0
     # Everything came from the site itself (v86 also makes blob:/data: URLs, no host).
-    assert hosts - {"blob:", "data:"} == {_origin(site_url)}
+    assert {_origin(url) for url in requested} - {"blob:", "data:"} == {_origin(site_url)}
+    manifest = json.loads((built_site / MANIFEST_NAME).read_text())
+    kernel_fetched = any(manifest["assets"]["bzimage"]["file"] in url for url in requested)
+    assert kernel_fetched == (boot == "cold")
+
+
+def test_state_for_another_v86_falls_back_to_cold_boot(built_site: Path,
+                                                      tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(built_site, site)
+    manifest = json.loads((site / MANIFEST_NAME).read_text())
+    manifest["state"]["v86_version"] = "0.0.1-other"
+    (site / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with serving(site) as url, chromium_page() as page:
+        page.goto(url)
+        wait_for_stage(page, "kernel")  # the kernel printed "Linux version": a real boot
+        started_as = page.evaluate("() => window.x86lab.boot")
+    assert started_as == "cold"

@@ -29,6 +29,13 @@ the kernel and initramfs sha256); --report FILE takes the proof from an x86lab r
 JSON instead. --skip-gate is for development and marks the manifest as ungated.
 """
 
+MEASURE_EXAMPLE = """\
+example:
+  x86lab web measure web/out --runs 2
+      seconds from navigation to a working prompt in headless Chromium, cold and from the
+      saved state, bytes fetched, and v86 in Node booting the same image, as a ratio
+"""
+
 BENCH_EXAMPLE = """\
 example:
   x86lab web bench --clients 8 --size-mb 64
@@ -62,8 +69,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="an x86lab report JSON proving the image passed on v86")
     build.add_argument("--skip-gate", action="store_true",
                        help="development only: build without a passing harness run")
+    build.add_argument("--no-state", action="store_true",
+                       help="no saved state: the page always boots from power-on")
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     build.set_defaults(handler=run_build)
+
+    measure = verbs.add_parser("measure", help="time the built page to a prompt in Chromium",
+                               epilog=MEASURE_EXAMPLE,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    measure.add_argument("site", metavar="DIR", type=Path, nargs="?", default=Path("web/out"),
+                         help="a folder written by x86lab web build (default web/out)")
+    measure.add_argument("--runs", type=int, default=1, help="page loads of each kind")
+    measure.add_argument("--json", action="store_true", help="figures as JSON")
+    measure.set_defaults(handler=run_measure)
 
     bench = verbs.add_parser("bench", help="measure the server's throughput on loopback",
                              epilog=BENCH_EXAMPLE,
@@ -107,7 +125,7 @@ def run_build(args: argparse.Namespace) -> int:
 
     try:
         manifest = build_site(kernel=args.kernel, out=args.out, skip_gate=args.skip_gate,
-                              report=args.report)
+                              report=args.report, with_state=not args.no_state)
     except GateFailed as exc:
         print(f"x86lab web build: refused: {exc}", file=sys.stderr)
         return 1
@@ -116,11 +134,27 @@ def run_build(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(manifest, indent=1))
         return 0
-    total = sum(asset["size"] for asset in manifest["assets"].values())
+    total = sum(asset["size"] for asset in manifest["assets"].values()) / 2**20
+    state = manifest.get("state")
     gate = manifest["gate"]
     print(f"built {args.out}: {args.kernel} image, v86 {manifest['v86_version']}, "
-          f"os/ {total / 2**20:.1f} MiB, gate "
-          f"{'passed (' + gate['source'] + ')' if gate['passed'] else 'SKIPPED'}")
+          f"os/ {total:.1f} MiB, "
+          + (f"state {state['size'] / 2**20:.1f} MiB, " if state else "no state, ")
+          + (f"gate passed ({gate['source']})" if gate["passed"] else "gate SKIPPED"))
+    return 0
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    from web.build.errors import BuildError
+    from web.build.measure import measure_site, print_figures
+
+    if args.runs < 1:
+        raise UsageError("--runs must be at least 1")
+    try:
+        figures = measure_site(args.site, runs=args.runs)
+    except BuildError as exc:
+        raise UsageError(str(exc)) from None
+    print_figures(figures, as_json=args.json)
     return 0
 
 

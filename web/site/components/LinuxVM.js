@@ -2,12 +2,14 @@
 // <LinuxVM />: boots the build's Linux image on v86 in this page, its serial console in an
 // xterm.js terminal, with download progress, the boot stage and a restart button.
 //
-// For tests and measurements it publishes window.x86lab: { stage, bytes, transcript(),
-// times: {stage: ms since navigation} }. It runs v86 on the main thread (a Web Worker
+// It starts from the build's saved state (at the prompt) when the manifest says the state
+// fits this v86 and configuration, else it boots from power-on; `?boot=cold` forces that.
+// For tests and measurements it publishes window.x86lab: { boot: "state"|"cold", stage,
+// bytes, transcript(), times: {stage: ms since navigation} }. It runs v86 on the main thread (a Web Worker
 // variant has not been measured yet).
 
 import { useEffect, useRef, useState } from "react";
-import { fetchManifest, startV86 } from "./loadV86";
+import { fetchManifest, startV86, stateUsable } from "./loadV86";
 import { createStageTracker, STAGE_LABELS } from "./stages";
 import { createTerminal } from "./terminal";
 
@@ -64,7 +66,10 @@ export default function LinuxVM({ manifestUrl }) {
         enter(mark);
         if (mark === "prompt") terminal.term.focus();
       });
-      const emulator = await startV86(manifest);
+      const cold = new URLSearchParams(window.location.search).get("boot") === "cold";
+      const fromState = !cold && stateUsable(manifest);
+      publish({ boot: fromState ? "state" : "cold" });
+      const emulator = await startV86(manifest, fromState);
       if (disposed) {
         emulator.destroy();
         return;
@@ -81,7 +86,14 @@ export default function LinuxVM({ manifestUrl }) {
       emulator.add_listener("download-error", (e) =>
         setError(`download failed: ${e.file_name || "a file"}`),
       );
-      emulator.add_listener("emulator-started", () => enter("firmware"));
+      emulator.add_listener("emulator-started", () => {
+        if (!fromState) return enter("firmware");
+        // The snapshot was taken at the prompt: skip the markers, ask for a fresh prompt.
+        trackerRef.current.skipAll();
+        enter("prompt");
+        terminal.term.focus();
+        emulator.serial0_send("\n");
+      });
       emulator.add_listener("serial0-output-byte", (byte) => {
         if (pending.length === 0) setTimeout(flush, 0);
         pending.push(byte);
@@ -99,6 +111,12 @@ export default function LinuxVM({ manifestUrl }) {
   const restart = () => {
     const emulator = emulatorRef.current;
     if (!emulator) return;
+    if (window.x86lab?.boot === "state") {
+      // The state-started machine has no kernel to reboot into; reloading restores the
+      // snapshot again, a fresh shell in about a second (the files are in the cache).
+      window.location.reload();
+      return;
+    }
     trackerRef.current?.reset();
     emulator.restart();
     publish({ stage: "firmware" });

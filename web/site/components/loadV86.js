@@ -24,17 +24,35 @@ function asset(manifest, name) {
   return { url: `os/${file}`, size };
 }
 
-export async function startV86(manifest) {
+// A saved state restores only into the v86 build, memory sizes and devices that wrote it;
+// the manifest records both sides, and anything different means a cold boot.
+export function stateUsable(manifest) {
+  const state = manifest.state;
+  if (!state) return false;
+  return (
+    state.v86_version === manifest.v86_version &&
+    state.memory_mib === manifest.memory_mib &&
+    state.vga_memory_mib === manifest.vga_memory_mib &&
+    state.kernel_sha256 === manifest.kernel_sha256 &&
+    state.initrd_sha256 === manifest.initrd_sha256 &&
+    JSON.stringify(state.devices) === JSON.stringify(manifest.devices)
+  );
+}
+
+// fromState: start at the saved prompt (no kernel or initramfs download); else power on.
+export async function startV86(manifest, fromState) {
   if (!window.V86) await loadScript(asset(manifest, "libv86").url);
   const MiB = 1024 * 1024;
+  const boot = fromState
+    ? { initial_state: { url: `os/${manifest.state.file}`, size: manifest.state.size } }
+    : { bzimage: asset(manifest, "bzimage"), initrd: asset(manifest, "initrd") };
   return new window.V86({
     wasm_path: asset(manifest, "wasm").url,
     memory_size: manifest.memory_mib * MiB,
     vga_memory_size: manifest.vga_memory_mib * MiB,
     bios: asset(manifest, "bios"),
     vga_bios: asset(manifest, "vga_bios"),
-    bzimage: asset(manifest, "bzimage"),
-    initrd: asset(manifest, "initrd"),
+    ...boot,
     cmdline: manifest.cmdline,
     autostart: true,
     // Typing goes through xterm.js into serial0, never the emulated PS/2 keyboard, so

@@ -28,6 +28,9 @@ export function createStageTracker(markers, onStage) {
         onStage(mark);
       }
     },
+    skipAll() {
+      next = markers.length;
+    },
     reset() {
       next = 0;
       tail = "";

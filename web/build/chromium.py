@@ -1,5 +1,6 @@
 """Headless Debian Chromium through Playwright (which cannot download its own browsers
-here), and waits on the page's ``window.x86lab`` published by ``<LinuxVM />``."""
+here), and waits on the page's ``window.x86lab`` published by ``<LinuxVM />``: shared by
+the browser tests and ``x86lab web measure``."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def chromium_page() -> Iterator[object]:
 
 
 def wait_for_stage(page: object, stage: str, timeout_ms: int = BOOT_TIMEOUT_MS) -> None:
-    page.wait_for_function("s => window.x86lab && window.x86lab.stage === s", arg=stage,
+    """Wait until the page has reached ``stage`` (it records when; it may be past it)."""
+    page.wait_for_function("s => window.x86lab && window.x86lab.times && "
+                           "window.x86lab.times[s] !== undefined", arg=stage,
                            timeout=timeout_ms)
 
 

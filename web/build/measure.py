@@ -1,0 +1,82 @@
+"""``x86lab web measure``: how long the built page takes from navigation to a working
+prompt, cold and from the saved state, and how many bytes it fetches, in headless
+Chromium; beside it, v86 in Node booting the same image (the harness engine), as a ratio.
+
+Each page load uses a fresh browser (empty cache), so the bytes are a first visit's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Dict, List
+
+from web.build.chromium import chromium_page, type_and_wait, wait_for_stage
+from web.build.errors import BuildError
+from web.build.headers import MANIFEST_NAME
+from web.build.local import serving
+
+TRANSFERRED_JS = """() => performance.getEntriesByType("navigation")
+    .concat(performance.getEntriesByType("resource"))
+    .reduce((sum, e) => sum + (e.transferSize || e.encodedBodySize || 0), 0)"""
+
+
+def measure_page(url: str) -> dict:
+    """One page load: ms from navigation to the prompt and to a command's answer; bytes."""
+    with chromium_page() as page:
+        page.goto(url)
+        wait_for_stage(page, "prompt")
+        start = time.monotonic()
+        type_and_wait(page, "echo $((6*7))", "\n42\r")
+        answer_ms = (time.monotonic() - start) * 1000
+        facts = page.evaluate("() => ({boot: window.x86lab.boot, times: window.x86lab.times})")
+        transferred = page.evaluate(TRANSFERRED_JS)
+    return {"boot": facts["boot"], "prompt_ms": facts["times"]["prompt"],
+            "first_command_ms": round(answer_ms), "bytes": transferred,
+            "stage_ms": facts["times"]}
+
+
+def measure_node(site: Path) -> dict:
+    """v86 in Node (the harness engine) booting the site's image with the page's memory."""
+    from harness.guest import start_guest
+    from images.build import ensure_image
+
+    manifest = json.loads((site / MANIFEST_NAME).read_text())
+    image = ensure_image(kernel=manifest["kernel_kind"])
+    if image.manifest["kernel"]["sha256"] != manifest["kernel_sha256"]:
+        raise BuildError(f"{site} was built from another image; rebuild it first")
+    guest = start_guest("v86", image, manifest["kernel_kind"], manifest["memory_mib"])
+    try:
+        marks = guest.metrics().marks
+    finally:
+        guest.stop()
+    return {"prompt_ms": round(marks["prompt"] * 1000)}
+
+
+def measure_site(site: Path, runs: int = 1) -> Dict[str, List[dict]]:
+    """Cold and state page loads (``runs`` each) and one Node boot of the same image."""
+    if not (site / MANIFEST_NAME).exists():
+        raise BuildError(f"{site} is not a built site; run: x86lab web build --out {site}")
+    figures: Dict[str, List[dict]] = {"cold": [], "state": [], "node": []}
+    with serving(site) as url:
+        for _ in range(runs):
+            figures["cold"].append(measure_page(url + "?boot=cold"))
+            if json.loads((site / MANIFEST_NAME).read_text()).get("state"):
+                figures["state"].append(measure_page(url))
+    figures["node"].append(measure_node(site))
+    return figures
+
+
+def print_figures(figures: Dict[str, List[dict]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(figures, indent=1))
+        return
+    node = figures["node"][0]["prompt_ms"]
+    print(f"{'run':<12}{'to prompt':>12}{'vs Node':>9}{'1st cmd':>10}{'bytes':>12}")
+    for kind in ("cold", "state"):
+        for run in figures[kind]:
+            print(f"{'chromium ' + kind:<12}{run['prompt_ms'] / 1000:>11.2f}s"
+                  f"{run['prompt_ms'] / node:>8.2f}x{run['first_command_ms']:>8}ms"
+                  f"{run['bytes'] / 2**20:>9.1f}MiB")
+    print(f"{'node v86':<12}{node / 1000:>11.2f}s{1:>8.2f}x")

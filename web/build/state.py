@@ -1,0 +1,80 @@
+"""The saved state: v86 boots the image once in Node (``save_state.mjs``) up to the shell
+prompt and snapshots the machine; zstd shrinks the snapshot (v86 recognises zstd frames and
+decompresses them itself). The page restores it and is at the prompt in about a second
+instead of a full boot.
+
+A snapshot is only valid for the v86 build that wrote it and the same memory sizes and
+devices, so it is cached under the gate key (image hashes, v86 version, memory) and the
+manifest records what it was made with; the page cold-boots when anything differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Dict
+
+from harness.engines.v86 import BIOS, VGA_BIOS
+from images.contract import PROMPT
+from web.build.assets import V86_PACKAGE
+from web.build.errors import BuildError
+from x86lab.cache import cache_dir
+
+SAVER = Path(__file__).resolve().parent / "save_state.mjs"
+ZSTD_ARGS = ("-19", "-T2", "-q", "-f")
+"""Level 19 costs ~1 min once per image (cached); the page downloads the result often."""
+QUIET_MS = 500
+ZERO_FREE_MEMORY = (
+    "mkdir -p /zero && mount -t tmpfs -o size=$(( $(awk '/MemFree/{print $2}' "
+    "/proc/meminfo) - 12288 ))k zero /zero && dd if=/dev/zero of=/zero/fill bs=1M "
+    "2>/dev/null; rm -f /zero/fill; umount /zero; rmdir /zero; clear"
+)
+"""Run at the prompt before the snapshot: freed pages still hold the compressed kernel
+(random-looking bytes zstd cannot shrink); filling free memory with zeros once and
+freeing it again leaves zeros there."""
+BOOT_TIMEOUT_S = 600
+
+
+def _run(argv: list, what: str, timeout: int) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise BuildError(f"{argv[0]} not found; install it (scripts/setup.sh)") from None
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{what} took over {timeout} s") from None
+    if done.returncode != 0:
+        raise BuildError(f"{what} failed: {(done.stderr or done.stdout).strip()[-400:]}")
+
+
+def ensure_state(key: str, kernel: Path, initrd: Path, cmdline: str, memory_mib: int,
+                 vga_memory_mib: int) -> Path:
+    """The zstd-compressed state for this image and configuration, made if not cached."""
+    folder = cache_dir("web") / "states"
+    folder.mkdir(parents=True, exist_ok=True)
+    recipe = hashlib.sha256(SAVER.read_bytes() + repr((ZSTD_ARGS, ZERO_FREE_MEMORY,
+                                                      QUIET_MS)).encode()).hexdigest()
+    key = f"{key}-{recipe[:12]}"
+    final = folder / f"{key}.bin.zst"
+    if final.exists():
+        return final
+    raw = folder / f".{key}.bin"
+    config: Dict[str, object] = {
+        "v86_module": str(V86_PACKAGE / "build" / "libv86.mjs"),
+        "wasm": str(V86_PACKAGE / "build" / "v86.wasm"),
+        "bios": str(BIOS), "vga_bios": str(VGA_BIOS), "bzimage": str(kernel),
+        "initrd": str(initrd), "cmdline": cmdline, "memory_mib": memory_mib,
+        "vga_memory_mib": vga_memory_mib, "prompt": PROMPT, "quiet_ms": QUIET_MS,
+        "timeout_s": BOOT_TIMEOUT_S, "prepare": ZERO_FREE_MEMORY, "out": str(raw),
+    }
+    try:
+        _run(["node", str(SAVER), json.dumps(config)], "booting v86 in Node for the state",
+             BOOT_TIMEOUT_S + 60)
+        partial = folder / f".{key}.bin.zst"
+        _run(["zstd", *ZSTD_ARGS, str(raw), "-o", str(partial)], "zstd", 900)
+        shutil.move(str(partial), final)
+    finally:
+        raw.unlink(missing_ok=True)
+    return final
