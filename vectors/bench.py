@@ -106,12 +106,10 @@ def campaign_rate(seconds: float, seed: int = 0) -> Dict[str, float]:
     from differential.check import Checker
     from differential.draw import RandomDraw
     from differential.generator import form_case
-    from differential.suite import implemented, testable_forms
     from vectors.engines import make_runner
+    from vectors.generate import selected_forms
 
-    done_forms = implemented()
-    pairs = [(form, mode) for form, mode in testable_forms()
-             if done_forms.get(form.name) and not form.untestable]  # type: ignore[attr-defined]
+    pairs = selected_forms("*", ("real16", "prot32"))
     checker = Checker(make_runner("unicorn"), make_runner("reference"))
     draw = RandomDraw(seed)
     done, start = 0, time.perf_counter()

@@ -18,18 +18,30 @@ from differential.case import PAGE_SIZE, Case
 from reference import Cpu, SparseMemory, Unimplemented
 
 
+class TracingError(RuntimeError):
+    """The trace saw no instruction fetch: the reference reads memory some other way now."""
+
+
 class _TracingMemory(SparseMemory):
     """SparseMemory that remembers which linear addresses were read (not journal reads,
-    which the CPU makes before a write to be able to roll it back)."""
+    which the CPU makes before a write to be able to roll it back). Both read entry points
+    are wrapped: the reference calls either, and may inline one into the other."""
 
     def __init__(self) -> None:
         super().__init__()
         self.read_addresses: Set[int] = set()
 
-    def read_bytes(self, address: int, count: int, access: str = "read") -> bytes:
+    def _note(self, address: int, count: int, access: str) -> None:
         if access != "write":
             self.read_addresses.update((address + i) & 0xFFFFFFFF for i in range(count))
+
+    def read_bytes(self, address: int, count: int, access: str = "read") -> bytes:
+        self._note(address, count, access)
         return super().read_bytes(address, count, access)
+
+    def read_int(self, address: int, count: int, access: str = "read") -> int:
+        self._note(address, count, access)
+        return super().read_int(address, count, access)
 
 
 def reads(case: Case) -> Set[int]:
@@ -47,18 +59,32 @@ def reads(case: Case) -> Set[int]:
     return memory.read_addresses
 
 
+def code_addresses_start(case: Case) -> int:
+    """Linear address of the instruction: CS base + EIP."""
+    base = (case.regs.get("cs", 0) << 4) if case.mode == "real16" else 0
+    return (base + case.regs["eip"]) & 0xFFFFFFFF
+
+
 def code_addresses(case: Case) -> Set[int]:
-    """Where ``case.code`` sits: CS base + EIP onwards. The generator may draw more bytes
-    than the instruction uses; they stay, so memory still holds ``case.code`` as the
-    runner interface promises (Unicorn translates up to its end)."""
-    start = ((case.regs.get("cs", 0) << 4) if case.mode == "real16" else 0) + case.regs["eip"]
+    """Where ``case.code`` sits. The generator may draw more bytes than the instruction
+    uses; they stay, so memory still holds ``case.code`` as the runner interface promises
+    (Unicorn translates up to its end)."""
+    start = code_addresses_start(case)
     return {(start + i) & 0xFFFFFFFF for i in range(len(case.code))}
+
+
+def _mapped(case: Case, address: int) -> bool:
+    return address - address % PAGE_SIZE in case.memory
 
 
 def sparse_case(case: Case) -> Case:
     """The same case with every byte the instruction does not read set to one fill byte
     (the most common byte of the original pages, so all-00/all-FF pages stay as they were)."""
-    kept = reads(case) | code_addresses(case)
+    seen, first = reads(case), code_addresses_start(case)
+    if _mapped(case, first) and first not in seen:
+        raise TracingError(f"{case.name}: the trace saw no fetch at {first:#x}; has the "
+                           "reference's memory interface changed? (vectors/sparse.py)")
+    kept = seen | code_addresses(case)
     counts: Counter = Counter()
     for data in case.memory.values():
         counts.update(data)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from differential.case import PAGE_SIZE
+from differential.case import PAGE_SIZE, Case
 from differential.draw import RandomDraw
 from differential.generator import form_case
 from reference import BY_NAME
 from vectors.engines import make_runner
 from vectors.files import read_header, read_vectors
-from vectors.sparse import sparse_case
+from vectors.sparse import reads, sparse_case
 from x86lab.cli import EXIT_OK, EXIT_USAGE, main
 
 FORMS = "MOV_Ev_Gv"  # a memory-or-register form: both shapes of sparse memory
@@ -54,6 +54,15 @@ def test_sparse_case_keeps_what_the_instruction_reads():
     mapped = [(a, b) for a, b in fetched if a - a % PAGE_SIZE in small.memory]
     assert mapped and all(small.memory[a - a % PAGE_SIZE][a % PAGE_SIZE] == b
                           for a, b in mapped)
+
+
+def test_trace_sees_the_fetch_and_the_memory_operand():
+    # 01 03 = ADD [EBX], EAX: fetches two bytes at EIP, reads the dword at EBX.
+    regs = dict.fromkeys(("eax", "ecx", "edx", "esi", "edi", "ebp"), 0)
+    regs.update(ebx=0x2010, esp=0x1800, eip=0x1000, eflags=0x2)
+    memory = {0x1000: b"\x01\x03" + bytes(PAGE_SIZE - 2), 0x2000: bytes(PAGE_SIZE)}
+    case = Case(name="add", mode="prot32", code=b"\x01\x03", regs=regs, memory=memory)
+    assert {0x1000, 0x1001, 0x2010, 0x2011, 0x2012, 0x2013} <= reads(case)
 
 
 def test_pattern_matching_nothing_is_a_usage_error(tmp_path, capsys):
