@@ -193,6 +193,7 @@ class _Engine:
             self.mapped, self.open = set(), set()
         for base in self.open - wanted:
             self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_NONE)
+            self.uc.ctl_remove_cache(base, base + PAGE_SIZE)
         for base in wanted - self.open:
             if base in self.mapped:
                 self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_ALL)
@@ -202,6 +203,9 @@ class _Engine:
         self.open = wanted
         for base, data in memory.items():
             self.uc.mem_write(base, bytes(data))
+            # writing memory does not invalidate code translated from it: a jump into a
+            # page would otherwise run an earlier case's bytes
+            self.uc.ctl_remove_cache(base, base + PAGE_SIZE)
 
 
 def _ignore_access(*_args: object) -> None:
@@ -257,7 +261,12 @@ class UnicornRunner:
         memory = {base: bytes(uc.mem_read(base, PAGE_SIZE)) for base in case.memory}
         # Unicorn implements ``until`` as a breakpoint: a jump to exactly the next address
         # (RET to it, JMP [mem] holding it) reports interrupt 1 there
-        engine.at_until = linear_eip(case.mode, regs) == end and not raises_debug(case.code)
+        # (and a fetch from a page kept mapped without permissions reports interrupt 1
+        # too, instead of UC_ERR_FETCH_PROT: the next instruction is outside the case)
+        target = linear_eip(case.mode, regs)
+        outside = (target & ~(PAGE_SIZE - 1)) not in case.memory
+        engine.at_until = (target == end or (outside and engine.steps >= 1)) \
+            and not raises_debug(case.code)
         exception = self._exception(engine, error, case.regs["eip"], regs["eip"])
         notes = {SELF_MODIFIED: "stored into its own bytes; Unicorn restarted it"} \
             if engine.self_modified else {}

@@ -93,3 +93,22 @@ def test_memhooks_far_return_keeps_stale_eip():
     plain, hooked = RUNNERS[0].run(case), RUNNERS[1].run(case)
     assert (plain.regs["cs"], plain.regs["eip"]) == (0x100, 0x10)  # SDM: IP then CS popped
     assert (hooked.regs["cs"], hooked.regs["eip"]) == (0x100, 0x1000)
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_jump_onto_an_earlier_cases_stop_address_is_not_a_debug_trap(runner):
+    runner.run(make_case(b"\x90"))  # its stop address: CODE_PAGE + 1
+    out = runner.run(make_case(b"\xeb\xef", eip=CODE_PAGE + 0x10))  # jmp CODE_PAGE + 1
+    assert out.exception is None
+    assert out.regs["eip"] == CODE_PAGE + 1
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_jump_into_an_earlier_cases_page_retires(runner):
+    """Pages of earlier cases stay mapped without permissions: a jump there retires, and
+    the failed fetch after it is not part of the case (in campaigns Unicorn sometimes
+    reported it as interrupt 1, seen with prot32 66 c3 returning to page 0)."""
+    runner.run(make_case(b"\x90", memory={0x5000: bytes(4096)}))
+    out = runner.run(make_case(bytes.fromhex("e9fb3f0000")))  # jmp 0x5000, not in this case
+    assert out.exception is None
+    assert out.regs["eip"] == 0x5000
