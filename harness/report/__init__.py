@@ -50,7 +50,7 @@ def build_report(
                  + (f"prompt in {prompt:.1f} s" if prompt else record["error"].split("\n")[0])
                  + f", checks {passed}/{len(record['checks'])}")
         records.append(record)
-    ref_id, ref_seconds = compare.reference_time(records)
+    ref_id, ref_seconds = compare.reference_time(records, (baseline or {}).get("reference"))
     found = compare.regressions(records, baseline, tolerance)
     return {
         "schema": compare.SCHEMA,

@@ -30,10 +30,12 @@ class Regression:
         return {"combo": self.combo, "kind": self.kind, "detail": self.detail}
 
 
-def reference_time(records: List[dict]) -> Tuple[Optional[str], Optional[float]]:
-    """(combo id, seconds) of the run's yardstick: QEMU's time to the prompt."""
+def reference_time(records: List[dict], prefer: Optional[str] = None
+                   ) -> Tuple[Optional[str], Optional[float]]:
+    """(combo id, seconds) of the run's yardstick: QEMU's time to the prompt, on the
+    preferred combination (the baseline's) if the run has it, else on tiny."""
     qemu = [r for r in records if r["engine"] == "qemu" and "prompt" in r["marks"]]
-    qemu.sort(key=lambda r: r["kernel"] != "tiny")
+    qemu.sort(key=lambda r: (r["id"] != prefer, r["kernel"] != "tiny"))
     if not qemu:
         return None, None
     return qemu[0]["id"], qemu[0]["marks"]["prompt"]
@@ -66,7 +68,7 @@ def regressions(records: List[dict], baseline: Optional[dict],
                 tolerance: float = DEFAULT_TOLERANCE) -> List[Regression]:
     """Everything in ``records`` that is worse than ``baseline`` (or bad in itself)."""
     found: List[Regression] = []
-    ref_id, ref_seconds = reference_time(records)
+    ref_id, ref_seconds = reference_time(records, (baseline or {}).get("reference"))
     for record in records:
         combo = record["id"]
         if record["boot"] != "ok":

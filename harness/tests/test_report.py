@@ -74,3 +74,9 @@ def test_html_is_self_contained_with_a_timeline_per_engine() -> None:
     assert len(re.findall(r"<rect ", page)) == 6  # three spans x two boots
     assert not re.search(r"<script|src=|href=", page)
     assert "225,000,000" in page
+
+
+def test_the_baselines_reference_is_used_when_the_run_has_it() -> None:
+    records = run() + [record("qemu", "debian", {"kernel": 3.0, "init": 4.0, "prompt": 4.4})]
+    assert compare.reference_time(records)[0] == "qemu-tiny"
+    assert compare.reference_time(records, prefer="qemu-debian") == ("qemu-debian", 4.4)
