@@ -24,3 +24,18 @@ def test_boot_engine_choice_is_checked_by_the_parser(capsys: pytest.CaptureFixtu
         main(["boot", "--engine", "bochs", "--kernel", "tiny"])
     assert exit_info.value.code == EXIT_USAGE
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_fail_on_regression_exits_1_and_writes_both_files(
+        monkeypatch: pytest.MonkeyPatch, tmp_path, capsys: pytest.CaptureFixture) -> None:
+    import harness.report as report
+
+    canned = {"created": "now", "baseline": None, "span_ratios": {}, "runs": [],
+              "reference": {"combo": None, "seconds": None},
+              "regressions": [{"combo": "v86-tiny", "kind": "warning", "detail": "WARNING: x"}]}
+    monkeypatch.setattr(report, "build_report", lambda *args, **kwargs: canned)
+    argv = ["report", "--json", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html")]
+    assert main(argv) == 0
+    assert main([*argv, "--fail-on-regression"]) == 1
+    assert "regression: v86-tiny warning: WARNING: x" in capsys.readouterr().out
+    assert (tmp_path / "r.json").exists() and (tmp_path / "r.html").exists()
