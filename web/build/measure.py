@@ -21,10 +21,29 @@ TRANSFERRED_JS = """() => performance.getEntriesByType("navigation")
     .concat(performance.getEntriesByType("resource"))
     .reduce((sum, e) => sum + (e.transferSize || e.encodedBodySize || 0), 0)"""
 
+FRAME_GAPS_JS = """(() => {
+    const gaps = { max: 0, over50: 0, frames: 0 };
+    window.__x86labFrames = gaps;
+    let last = performance.now();
+    const tick = (now) => {
+        const gap = now - last;
+        last = now;
+        gaps.frames += 1;
+        gaps.max = Math.max(gaps.max, gap);
+        if (gap > 50) gaps.over50 += 1;
+        requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+})();"""
+"""Page responsiveness while v86 runs on the main thread: the longest gap between animation
+frames and how many gaps exceed 50 ms (a user notices those as stutter)."""
+
 
 def measure_page(url: str) -> dict:
-    """One page load: ms from navigation to the prompt and to a command's answer; bytes."""
+    """One page load: ms from navigation to the prompt and to a command's answer, bytes,
+    and the main thread's frame gaps up to then."""
     with chromium_page() as page:
+        page.add_init_script(FRAME_GAPS_JS)
         page.goto(url)
         wait_for_stage(page, "prompt")
         start = time.monotonic()
@@ -32,9 +51,11 @@ def measure_page(url: str) -> dict:
         answer_ms = (time.monotonic() - start) * 1000
         facts = page.evaluate("() => ({boot: window.x86lab.boot, times: window.x86lab.times})")
         transferred = page.evaluate(TRANSFERRED_JS)
+        frames = page.evaluate("() => window.__x86labFrames")
     return {"boot": facts["boot"], "prompt_ms": facts["times"]["prompt"],
             "first_command_ms": round(answer_ms), "bytes": transferred,
-            "stage_ms": facts["times"]}
+            "stage_ms": facts["times"], "max_frame_gap_ms": round(frames["max"]),
+            "frame_gaps_over_50ms": frames["over50"], "frames": frames["frames"]}
 
 
 def measure_node(site: Path) -> dict:
@@ -73,10 +94,12 @@ def print_figures(figures: Dict[str, List[dict]], as_json: bool) -> None:
         print(json.dumps(figures, indent=1))
         return
     node = figures["node"][0]["prompt_ms"]
-    print(f"{'run':<12}{'to prompt':>12}{'vs Node':>9}{'1st cmd':>10}{'bytes':>12}")
+    print(f"{'run':<15}{'to prompt':>10}{'vs Node':>9}{'1st cmd':>9}{'bytes':>10}"
+          f"{'max frame gap':>15}{'gaps>50ms':>10}")
     for kind in ("cold", "state"):
         for run in figures[kind]:
-            print(f"{'chromium ' + kind:<12}{run['prompt_ms'] / 1000:>11.2f}s"
-                  f"{run['prompt_ms'] / node:>8.2f}x{run['first_command_ms']:>8}ms"
-                  f"{run['bytes'] / 2**20:>9.1f}MiB")
-    print(f"{'node v86':<12}{node / 1000:>11.2f}s{1:>8.2f}x")
+            print(f"{'chromium ' + kind:<15}{run['prompt_ms'] / 1000:>9.2f}s"
+                  f"{run['prompt_ms'] / node:>8.2f}x{run['first_command_ms']:>7}ms"
+                  f"{run['bytes'] / 2**20:>7.1f}MiB{run['max_frame_gap_ms']:>13}ms"
+                  f"{run['frame_gaps_over_50ms']:>10}")
+    print(f"{'node v86':<15}{node / 1000:>9.2f}s{1:>8.2f}x")

@@ -39,16 +39,20 @@ const emulator = new V86({
 let tail = "";
 let prompts = 0;
 let quietTimer = null;
-const wanted = config.prepare ? 2 : 1;
+let prepared = !config.prepare;
 
 // Act once the shell has printed its prompt and then gone quiet (its line editor may
 // still be writing a terminal query right after the prompt): first run "prepare" if any,
 // then, at the next prompt, save.
+// (Quiet alone is not enough: "prepare" itself is silent while it works.)
 async function atPrompt() {
-    if (prompts < wanted) {
+    if (!prepared) {
+        prepared = true;
+        prompts = 0;
         emulator.serial0_send(config.prepare + "\n");
         return;
     }
+    if (prompts === 0) return;
     const state = await emulator.save_state();
     fs.writeFileSync(config.out, new Uint8Array(state));
     emulator.stop();

@@ -108,3 +108,26 @@ def test_build_refuses_an_image_that_failed_the_harness(tmp_path: Path,
     with pytest.raises(GateFailed):
         build_site(out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_build_into_a_foreign_folder_is_a_usage_error(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture
+                                                          ) -> None:
+    from x86lab.cli import main
+
+    (tmp_path / "notes.txt").write_text("keep me")
+    assert main(["web", "build", "--out", str(tmp_path), "--skip-gate"]) == 2
+    assert "not a site build" in capsys.readouterr().err
+
+
+def test_cli_build_refused_by_the_gate_exits_1(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture) -> None:
+    from x86lab.cli import main
+
+    def refused(**kwargs: object) -> dict:
+        raise GateFailed("the image failed the harness on v86: checks ['dd_pipe']")
+
+    monkeypatch.setattr("web.build.assemble.build_site", refused)
+    assert main(["web", "build", "--out", str(tmp_path / "out")]) == 1
+    assert "refused" in capsys.readouterr().err
