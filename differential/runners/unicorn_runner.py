@@ -17,8 +17,9 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   the binding's per-register wrappers cost ~5 µs apiece, which alone halved throughput.
 - ``until`` is a stop compiled into the block translated at that address, and the block
   stays cached: a later case jumping there would stop with interrupt 1. The previous
-  case's ``until`` is dropped from the cache before each run; a jump to exactly this
-  case's ``until`` that reports interrupt 1 is not a #DB (INT 1 and ICEBP excepted).
+  case's ``until`` is dropped from the cache before each run. Interrupt 1 is never the
+  instruction's own (TF is clear at the start) unless it is INT 1 or ICEBP, so any other
+  interrupt 1 is one of Unicorn's stops, not a #DB.
 - Exceptions: ``UC_HOOK_INTR`` gives the vector but not the error code; a fault leaves EIP
   at the instruction and a trap (INT n, INT3, INTO) after it, so EIP tells them apart. An
   invalid opcode surfaces as ``UC_ERR_INSN_INVALID`` (#UD), an access outside the mapped
@@ -144,7 +145,7 @@ class _Engine:
         self.self_modified = False
         self.code = b""
         self.branch = False
-        self.at_until = False
+        self.foreign_debug = False
         self.last_end: Optional[int] = None
         self.initial: Mapping[str, int] = {}
         self.interrupt: Optional[int] = None
@@ -259,14 +260,11 @@ class UnicornRunner:
             error = exc.errno
         regs = engine.regs.read(uc)
         memory = {base: bytes(uc.mem_read(base, PAGE_SIZE)) for base in case.memory}
-        # Unicorn implements ``until`` as a breakpoint: a jump to exactly the next address
-        # (RET to it, JMP [mem] holding it) reports interrupt 1 there
-        # (and a fetch from a page kept mapped without permissions reports interrupt 1
-        # too, instead of UC_ERR_FETCH_PROT: the next instruction is outside the case)
-        target = linear_eip(case.mode, regs)
-        outside = (target & ~(PAGE_SIZE - 1)) not in case.memory
-        engine.at_until = (target == end or (outside and engine.steps >= 1)) \
-            and not raises_debug(case.code)
+        # Interrupt 1 is never this instruction's own, except for INT 1 and ICEBP: TF is
+        # clear at the start, so no single-step trap is due. Unicorn reports it for its own
+        # stops: a jump to exactly ``until`` (a stop compiled into that block), and, seen in
+        # campaigns, some fetches after a far transfer (RET 66 c3 to page 0, IRET 67 cf).
+        engine.foreign_debug = not raises_debug(case.code)
         exception = self._exception(engine, error, case.regs["eip"], regs["eip"])
         notes = {SELF_MODIFIED: "stored into its own bytes; Unicorn restarted it"} \
             if engine.self_modified else {}
@@ -275,8 +273,8 @@ class UnicornRunner:
     @staticmethod
     def _exception(engine: _Engine, error: Optional[int], eip_before: int,
                    eip_after: int) -> Optional[Exc]:
-        if engine.interrupt == DEBUG_VECTOR and engine.at_until:
-            return None  # Unicorn's stop at ``until`` (a jump to the next address), not #DB
+        if engine.interrupt == DEBUG_VECTOR and engine.foreign_debug:
+            return None  # one of Unicorn's own stops, not a #DB of this instruction
         if engine.interrupt is not None:
             kind = "fault" if eip_after == eip_before else "trap"
             return Exc(vector=engine.interrupt, kind=kind)
