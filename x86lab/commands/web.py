@@ -26,7 +26,11 @@ example:
 
 Builds only from an image that passed the harness on v86 (boot + shell checks, cached by
 the kernel and initramfs sha256); --report FILE takes the proof from an x86lab report
-JSON instead. --skip-gate is for development and marks the manifest as ungated.
+JSON instead, made with the page's memory:
+  x86lab report --engines v86 --kernels debian --memory 128 --json r.json
+  x86lab web build --report r.json
+--skip-gate is for development and marks the manifest as ungated. A saved state (the
+page starts at the prompt) is made in Node and cached; --no-state leaves it out.
 """
 
 MEASURE_EXAMPLE = """\
