@@ -188,10 +188,10 @@ class _Engine:
         lose all permissions (an access then fails with a *_PROT error, read as unmapped):
         toggling permissions costs far less than unmapping, which flushes translations."""
         wanted = set(memory)
-        if len(self.mapped) > MAX_MAPPED_PAGES:
-            for base in self.mapped:
+        if len(self.mapped) > MAX_MAPPED_PAGES:  # drop the pages neither case uses
+            for base in self.mapped - self.open - wanted:
                 self.uc.mem_unmap(base, PAGE_SIZE)
-            self.mapped, self.open = set(), set()
+            self.mapped &= self.open | wanted
         for base in self.open - wanted:
             self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_NONE)
             self.uc.ctl_remove_cache(base, base + PAGE_SIZE)
