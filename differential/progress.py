@@ -59,7 +59,8 @@ class CampaignDisplay:
     def render(self) -> Group:
         cases = sum(s["cases"] for s in self.states.values())
         elapsed = max(time.time() - self.started, 1e-9)
-        rate = (cases - self._base) / elapsed
+        rate = max(cases - self._base, 0) / elapsed  # resumed counts arrive with the first
+        # progress message of each worker
         head = Text(f"{cases} cases  {rate:.0f} cases/s ({rate / self.jobs:.0f} per worker)  "
                     f"{elapsed / 60:.1f}/{self.minutes:g} min  "
                     f"divergences {sum(1 for f in self.found if f.startswith('diverge'))}  "

@@ -13,17 +13,18 @@ from differential.corpus import CorpusError, load
 
 def replay(paths: Sequence[Path], checkers: List[Checker],
            say: Callable[[str], None] = print) -> int:
-    """Judge each saved case with every checker; returns the number still divergent."""
+    """Judge each saved case with every checker; returns how many files do not agree
+    (still divergent, or now a known divergence) with at least one checker."""
     failing = 0
     for path in paths:
         case, _record = load(path)
-        for checker in checkers:
-            verdict = checker.check(case)
+        verdicts = [(checker, checker.check(case)) for checker in checkers]
+        for checker, verdict in verdicts:
             if verdict.status == AGREE:
                 say(f"agree    [{checker.peer.name}] {path}")
             else:
-                failing += 1
                 say(f"{verdict.status:<8} [{checker.peer.name}] {verdict.line or path}")
+        failing += any(verdict.status != AGREE for _checker, verdict in verdicts)
     return failing
 
 

@@ -105,3 +105,10 @@ def test_replay_module_reports_a_planted_divergence(tmp_path):
     assert "eax: unicorn=" in lines[0]
     honest = Checker(checker.peer, checker.subject.inner, known=[])
     assert replay([saved], [honest], lines.append) == 0
+
+
+def test_fuzz_resume_with_other_options_is_a_usage_error(tmp_path, capsys):
+    prepare(tmp_path, Plan(seed=1, jobs=1), resume=False)
+    assert main(["fuzz", "--out", str(tmp_path), "--seed", "2", "--jobs", "1",
+                 "--resume"]) == 2
+    assert "resume with the same options" in capsys.readouterr().err

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from differential.campaign import CampaignError, Plan
+    from differential.campaign import CampaignError, Plan, prepare
     from differential.corpus import CorpusError
     from differential.suite import checkers
 
@@ -62,14 +62,18 @@ def run(args: argparse.Namespace) -> int:
     from differential.fuzz import cases_so_far, run_campaign
     from differential.progress import CampaignDisplay
 
-    plan = Plan(seed=args.seed, jobs=args.jobs, forms=args.forms)
+    try:  # checked before the live display starts, so a mismatch is a one-line error
+        plan = prepare(args.out, Plan(seed=args.seed, jobs=args.jobs, forms=args.forms),
+                       args.resume)
+    except CampaignError as exc:
+        raise UsageError(str(exc)) from exc
     print(f"x86lab fuzz: seed {args.seed}, {args.jobs} workers, forms {args.forms!r}, "
           f"out {args.out}", file=sys.stderr)
     try:
         with CampaignDisplay(args.jobs, args.minutes) as display:
-            if args.resume and (args.out / "campaign.json").exists():
-                display.baseline(cases_so_far(args.out, args.jobs))
-            report = run_campaign(args.out, plan, args.minutes, args.resume, checkers,
+            display.baseline(cases_so_far(args.out, args.jobs))
+            # the directory is prepared: run_campaign reopens it (and replays first)
+            report = run_campaign(args.out, plan, args.minutes, True, checkers,
                                   on_message=display.handle,
                                   say=lambda line: display.console.print(line))
     except CampaignError as exc:
