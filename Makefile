@@ -18,7 +18,8 @@ report: images
 	    --json $(OUT)/report.json --html $(OUT)/report.html
 
 test: images
-	$(VENV)/pytest -m "not campaign" $(PYTEST_ARGS)
+	$(VENV)/ruff check .
+	$(VENV)/pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/ruff check .
