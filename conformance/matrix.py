@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from conformance import busybox_suite, native, program_suites, test_i386
+from conformance import busybox_suite, guest_vectors, native, program_suites, test_i386
 from conformance.findings import APPLICABLE, SuiteResult, load_known, mark_known
 from conformance.guest_session import booted
 from conformance.vector_findings import note_agreement, vector_suite_result
@@ -22,7 +22,6 @@ from conformance.vector_suite import (
 from vectors.files import Entry, find_vector_files, read_vectors
 
 Progress = Callable[[str], None]
-MAX_ENGINE_DEATHS = 8
 
 
 @dataclass
@@ -116,7 +115,7 @@ def _run_guest(report: Report, engine: str, wanted: Sequence[str], entries: List
     the guest otherwise is an error cell; the suites after it are not lost."""
     files: Dict[str, bytes] = {}
     if "vectors" in wanted:
-        files.update(native.guest_files([e.case for e in entries]))
+        files.update(guest_vectors.guest_files([e.case for e in entries]))
     if "test-i386" in wanted:
         files["test-i386"] = test_i386.build().read_bytes()
     if "busybox" in wanted:
@@ -178,20 +177,13 @@ class _GuestHolder:
 
 def _vectors_in_guest(holder: _GuestHolder, entries: List[Entry], progress: Progress
                       ) -> List[VectorResult]:
-    """Run the vectors; each one that kills the emulator is skipped on the next boot."""
-    skip: List[int] = []
-    cases = [e.case for e in entries]
-    for _ in range(MAX_ENGINE_DEATHS):
-        try:
-            return run_suite(entries, lambda c: native.run_in_guest(holder.guest, c, skip))
-        except native.EngineDied as died:
-            progress(f"{holder.engine}: {died}; rebooting without it")
-            if died.index < 0 or died.index in skip:
-                raise
-            skip.append(died.index)
-            holder.reboot()
-    raise RuntimeError(f"{holder.engine} died {MAX_ENGINE_DEATHS} times on vectors "
-                       f"{skip} (of {len(cases)})")
+    """Run the vectors; a vector that kills the emulator is reported and skipped."""
+    def step_all(cases):
+        return guest_vectors.run_vectors_in_guest(
+            lambda: holder.guest, holder.reboot, cases,
+            lambda message: progress(f"{holder.engine}: {message}"))
+
+    return run_suite(entries, step_all)
 
 
 def _guest_suite(holder: _GuestHolder, engine: str, suite: str, entries: List[Entry],

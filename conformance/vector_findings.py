@@ -64,7 +64,7 @@ def vector_suite_result(engine: str, results: List[VectorResult], seconds: float
         findings.append(Finding(engine, "vectors", form, len(failed),
                                 _headline(first, engine) if first.status == "fail"
                                 else f"{engine} itself crashed on it (the emulator exited)"
-                                if first.reason == "killed-the-engine"
+                                if first.reason.startswith("killed-the-engine")
                                 else f"the stepper died on it ({first.reason})",
                                 {"vector": case.name, "mode": case.mode,
                                  "bytes": case.code.hex(" "),

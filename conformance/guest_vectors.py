@@ -1,0 +1,112 @@
+"""The vectors suite inside a booted guest (v86, QEMU), robust to the emulator dying.
+
+The stepper's result lines stream over the serial console (and into a file in the guest,
+for the restart loop), and before each vector it writes "@N" straight to the console and
+waits for it to drain. If the emulator exits, the console log holds every result that got
+out and the marker of the vector it was running: that vector is reported as having
+killed the engine, the guest is rebooted, and the run resumes after the last result.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence
+
+from conformance.native import MAX_RESTARTS
+from conformance.stepper import (
+    StepResult,
+    build,
+    encode,
+    inexpressible_reason,
+    parse_output,
+)
+from differential.case import Case
+
+MAX_ENGINE_DEATHS = 8
+RESULT_LINE = re.compile(r"^(\d+) [SXNC] [^\r\n]*", re.MULTILINE)
+MARKER_LINE = re.compile(r"^@(\d+)\r?$", re.MULTILINE)
+# $1 vectors, $2 output file, $3 indices not to run ("-": none), $4 first index.
+GUEST_LOOP = """#!/bin/sh
+# Run the stepper over $1 from record $4, restarting after any record it died on; results
+# to the console and to $2; the records listed in $3 are not run.
+echo 0 > /proc/sys/vm/mmap_min_addr 2>/dev/null
+set -o pipefail
+: > "$2"; next=$4; tries=0
+while [ $tries -lt {restarts} ]; do
+  "$(dirname "$0")/stepper" "$1" $next "$3" | tee -a "$2" && break
+  status=$?
+  last=$(tail -n 1 "$2" | cut -d' ' -f1); [ -n "$last" ] || last=$((next - 1))
+  next=$((last + 1)); echo "$next C signal-$((status - 128))" | tee -a "$2"
+  next=$((next + 1)); tries=$((tries + 1))
+done
+""".replace("{restarts}", str(MAX_RESTARTS))
+
+
+class EngineGaveUp(RuntimeError):
+    """The emulator died more often than ``MAX_ENGINE_DEATHS`` on one run of vectors."""
+
+
+def guest_files(cases: Sequence[Case]) -> Dict[str, bytes]:
+    """What the vectors suite puts into a guest image: the stepper, its loop, its input
+    (only the expressible cases, in order)."""
+    runnable = [case for case in cases if not inexpressible_reason(case)]
+    return {"stepper": build().read_bytes(), "step.sh": GUEST_LOOP.encode(),
+            "vectors.bin": encode(runnable)}
+
+
+def _results_in(text: str) -> Dict[int, str]:
+    return {int(m.group(1)): m.group(0).rstrip("\r") for m in RESULT_LINE.finditer(text)}
+
+
+def _gist(message: str) -> str:
+    """The first line of an engine's exit message and its error line (``RangeError: ...``),
+    without the stack frames between."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line and not line.startswith("at ")]
+    return "; ".join(lines[:1] + errors[:1])
+
+
+def run_vectors_in_guest(guest_now: Callable[[], object], reboot: Callable[[], object],
+                         cases: Sequence[Case], note: Callable[[str], None],
+                         timeout: float = 1800.0) -> List[StepResult]:
+    """Every case in the guest ``guest_now()`` (its image made from ``guest_files``);
+    ``reboot()`` replaces a guest whose emulator died. ``note`` hears about each death."""
+    from conformance.guest_session import GUEST_DIR
+    from harness.engines import SessionClosed
+
+    runnable = [case for case in cases if not inexpressible_reason(case)]
+    lines: Dict[int, str] = {}
+    skip: List[int] = []
+    start, deaths = 0, []
+    while True:
+        guest = guest_now()
+        command = (f"sh {GUEST_DIR}/step.sh {GUEST_DIR}/vectors.bin /tmp/step.out "
+                   f"{','.join(map(str, skip)) or '-'} {start}")
+        try:
+            lines.update(_results_in(guest.console.run_check(command, timeout=timeout)))
+            break
+        except SessionClosed as exc:
+            log = Path(guest.log_path)
+            text = log.read_bytes().decode("latin-1") if log.exists() else ""
+            got = {i: line for i, line in _results_in(text).items() if i >= start}
+            lines.update(got)
+            markers = [int(m) for m in MARKER_LINE.findall(text)]
+            done = max(got, default=start - 1)
+            culprit = max([done + 1] + [m for m in markers if m > done])
+            lines[culprit] = f"{culprit} C killed-the-engine: {_gist(str(exc))}"
+            skip.append(culprit)
+            start = done + 1
+            deaths.append(culprit)
+            note(f"the engine died on vector #{culprit} ({_gist(str(exc))}); rebooting")
+            if len(deaths) >= MAX_ENGINE_DEATHS:
+                break
+            reboot()
+    text = "\n".join(lines[i] for i in sorted(lines))
+    return _merge(cases, parse_output(runnable, text))
+
+
+def _merge(cases: Sequence[Case], ran: List[StepResult]) -> List[StepResult]:
+    results = iter(ran)
+    return [StepResult("inexpressible", reason=reason) if reason else next(results)
+            for reason in (inexpressible_reason(case) for case in cases)]
