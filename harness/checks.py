@@ -141,11 +141,15 @@ def check_exit_status(ctx: CheckContext) -> None:
 def check_signal_status(ctx: CheckContext) -> None:
     """A background job killed by SIGTERM reports 128 + 15 = 143 to ``wait``.
 
-    The short guest-side pause lets the child reset the SIGTERM disposition it inherits
-    from the interactive shell (which ignores SIGTERM) before the kill arrives.
+    The job signals that it has restored SIGTERM's default action (an interactive shell's
+    children start out ignoring it) by creating a file; we busy-wait for that file rather
+    than sleep, so this check does not depend on the guest's timers (clock_advances does).
     """
+    ready = f"/tmp/.x86lab-job-ready-{ctx.rng.randrange(10**9)}"
     out = ctx.console.run_check(
-        "sleep 100 & pid=$!; sleep 0.2; kill -TERM $pid; wait $pid; echo $?", timeout=60)
+        f"( trap - TERM; : > {ready}; exec cat /dev/zero > /dev/null ) &\n"
+        f"pid=$!; while [ ! -e {ready} ]; do :; done\n"
+        f"kill -TERM $pid; wait $pid; echo $?; rm -f {ready}", timeout=60)
     expect_equal(out.split()[-1], "143", "wait status of a SIGTERMed job")
 
 
