@@ -6,6 +6,8 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   the engine was new: after a fault that Unicorn reported through ``UC_HOOK_INTR`` the
   engine remembers the pending exception, and the next fault would escalate to #DF and a
   triple fault (unicorn issue #1883). Restoring the pristine context clears that.
+- ``mem_protect`` does not drop the page's softmmu TLB entry: a page of an earlier case,
+  protected to no access, stayed readable until the TLB is flushed after revoking.
 - ``mem_write`` does not invalidate translated code, so the code range is dropped from the
   translation cache before every run (``ctl_remove_cache``).
 - Stepping uses our own code hook, not ``count=1``: ``count=1`` stops a REP string
@@ -44,6 +46,8 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 from unicorn import (
     UC_ARCH_X86,
+    UC_CTL_IO_WRITE,
+    UC_CTL_TLB_FLUSH,
     UC_ERR_FETCH_PROT,
     UC_ERR_FETCH_UNMAPPED,
     UC_ERR_INSN_INVALID,
@@ -192,9 +196,12 @@ class _Engine:
             for base in self.mapped - self.open - wanted:
                 self.uc.mem_unmap(base, PAGE_SIZE)
             self.mapped &= self.open | wanted
-        for base in self.open - wanted:
+        revoked = self.open - wanted
+        for base in revoked:
             self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_NONE)
             self.uc.ctl_remove_cache(base, base + PAGE_SIZE)
+        if revoked:  # mem_protect leaves the softmmu TLB entry: reads would still land
+            self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
         for base in wanted - self.open:
             if base in self.mapped:
                 self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_ALL)

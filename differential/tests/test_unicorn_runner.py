@@ -112,3 +112,13 @@ def test_jump_into_an_earlier_cases_page_retires(runner):
     out = runner.run(make_case(bytes.fromhex("e9fb3f0000")))  # jmp 0x5000, not in this case
     assert out.exception is None
     assert out.regs["eip"] == 0x5000
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_read_from_an_earlier_cases_page_is_unmapped(runner):
+    """An earlier case's page, now without permissions, must not be readable through a
+    stale TLB entry: the earlier case reads it first so that the TLB holds it."""
+    runner.run(make_case(bytes.fromhex("a100500000"), memory={0x5000: bytes(4096)}))
+    out = runner.run(make_case(bytes.fromhex("a100500000")))  # mov eax, [0x5000]
+    assert out.exception == Exc(-1, "unmapped")
+    assert out.regs["eip"] == CODE_PAGE
