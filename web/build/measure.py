@@ -17,10 +17,6 @@ from web.build.errors import BuildError
 from web.build.headers import MANIFEST_NAME
 from web.build.local import serving
 
-TRANSFERRED_JS = """() => performance.getEntriesByType("navigation")
-    .concat(performance.getEntriesByType("resource"))
-    .reduce((sum, e) => sum + (e.transferSize || e.encodedBodySize || 0), 0)"""
-
 FRAME_GAPS_JS = """(() => {
     const gaps = { max: 0, over50: 0, frames: 0 };
     window.__x86labFrames = gaps;
@@ -38,11 +34,20 @@ FRAME_GAPS_JS = """(() => {
 """Page responsiveness while v86 runs on the main thread: the longest gap between animation
 frames and how many gaps exceed 50 ms (a user notices those as stutter)."""
 
+PAGE_KINDS = {"cold": "?boot=cold", "state": "", "cold worker": "?boot=cold&engine=worker",
+              "state worker": "?engine=worker"}
+"""Page loads measured: from power-on and from the state, v86 on the main thread or in a
+Web Worker (the worker's figures decide which the page uses by default)."""
+
 
 def measure_page(url: str) -> dict:
     """One page load: ms from navigation to the prompt and to a command's answer, bytes,
     and the main thread's frame gaps up to then."""
+    sizes: List[int] = []
     with chromium_page() as page:
+        # Responses of the page and of its Web Worker (the page's own resource timing does
+        # not see the worker's downloads); web.serve always sends Content-Length.
+        page.on("response", lambda r: sizes.append(int(r.headers.get("content-length", 0))))
         page.add_init_script(FRAME_GAPS_JS)
         page.goto(url)
         wait_for_stage(page, "prompt")
@@ -50,10 +55,9 @@ def measure_page(url: str) -> dict:
         type_and_wait(page, "echo $((6*7))", "\n42\r")
         answer_ms = (time.monotonic() - start) * 1000
         facts = page.evaluate("() => ({boot: window.x86lab.boot, times: window.x86lab.times})")
-        transferred = page.evaluate(TRANSFERRED_JS)
         frames = page.evaluate("() => window.__x86labFrames")
     return {"boot": facts["boot"], "prompt_ms": facts["times"]["prompt"],
-            "first_command_ms": round(answer_ms), "bytes": transferred,
+            "first_command_ms": round(answer_ms), "bytes": sum(sizes),
             "stage_ms": facts["times"], "max_frame_gap_ms": round(frames["max"]),
             "frame_gaps_over_50ms": frames["over50"], "frames": frames["frames"]}
 
@@ -79,13 +83,14 @@ def measure_site(site: Path, runs: int = 1) -> Dict[str, List[dict]]:
     """Cold and state page loads (``runs`` each) and one Node boot of the same image."""
     if not (site / MANIFEST_NAME).exists():
         raise BuildError(f"{site} is not a built site; run: x86lab web build --out {site}")
-    figures: Dict[str, List[dict]] = {"cold": [], "state": [], "node": []}
+    has_state = bool(json.loads((site / MANIFEST_NAME).read_text()).get("state"))
+    figures: Dict[str, List[dict]] = {kind: [] for kind in PAGE_KINDS}
     with serving(site) as url:
         for _ in range(runs):
-            figures["cold"].append(measure_page(url + "?boot=cold"))
-            if json.loads((site / MANIFEST_NAME).read_text()).get("state"):
-                figures["state"].append(measure_page(url))
-    figures["node"].append(measure_node(site))
+            for kind, query in PAGE_KINDS.items():
+                if has_state or "state" not in kind:
+                    figures[kind].append(measure_page(url + query))
+    figures["node"] = [measure_node(site)]
     return figures
 
 
@@ -94,12 +99,12 @@ def print_figures(figures: Dict[str, List[dict]], as_json: bool) -> None:
         print(json.dumps(figures, indent=1))
         return
     node = figures["node"][0]["prompt_ms"]
-    print(f"{'run':<15}{'to prompt':>10}{'vs Node':>9}{'1st cmd':>9}{'bytes':>10}"
+    print(f"{'run':<22}{'to prompt':>10}{'vs Node':>9}{'1st cmd':>9}{'bytes':>10}"
           f"{'max frame gap':>15}{'gaps>50ms':>10}")
-    for kind in ("cold", "state"):
+    for kind in PAGE_KINDS:
         for run in figures[kind]:
-            print(f"{'chromium ' + kind:<15}{run['prompt_ms'] / 1000:>9.2f}s"
+            print(f"{'chromium ' + kind:<22}{run['prompt_ms'] / 1000:>9.2f}s"
                   f"{run['prompt_ms'] / node:>8.2f}x{run['first_command_ms']:>7}ms"
                   f"{run['bytes'] / 2**20:>7.1f}MiB{run['max_frame_gap_ms']:>13}ms"
                   f"{run['frame_gaps_over_50ms']:>10}")
-    print(f"{'node v86':<15}{node / 1000:>9.2f}s{1:>8.2f}x")
+    print(f"{'node v86':<22}{node / 1000:>9.2f}s{1:>8.2f}x")

@@ -28,10 +28,11 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
 
 
-@pytest.mark.parametrize("query, boot", [("?boot=cold", "cold"), ("", "state")],
-                         ids=["cold-boot", "from-state"])
+@pytest.mark.parametrize("query, boot, engine", [
+    ("?boot=cold", "cold", "main"), ("", "state", "main"), ("?engine=worker", "state", "worker"),
+], ids=["cold-boot", "from-state", "from-state-in-worker"])
 def test_page_reaches_prompt_and_runs_commands(site_url: str, built_site: Path, query: str,
-                                               boot: str,
+                                               boot: str, engine: str,
                                                tmp_path_factory: pytest.TempPathFactory
                                                ) -> None:
     requested = []
@@ -40,13 +41,13 @@ def test_page_reaches_prompt_and_runs_commands(site_url: str, built_site: Path, 
         page.goto(site_url + query)
         wait_for_stage(page, "prompt")
         shown = page.locator(".vm-stage").inner_text()
-        started_as = page.evaluate("() => window.x86lab.boot")
+        started_as = page.evaluate("() => [window.x86lab.boot, window.x86lab.engine]")
         out = type_and_wait(page, "echo $((6*7))", f"\n{6 * 7}\r")
         digest = hashlib.md5(b"x86lab\n").hexdigest()
         md5 = type_and_wait(page, "echo x86lab | md5sum", digest)
-        shot = tmp_path_factory.mktemp("artifacts") / f"x86lab-{boot}.png"
+        shot = tmp_path_factory.mktemp("artifacts") / f"x86lab-{boot}-{engine}.png"
         page.screenshot(path=str(shot))
-    assert (shown, started_as) == ("shell ready", boot)
+    assert (shown, started_as) == ("shell ready", [boot, engine])
     assert f"\n{6 * 7}\r" in out
     assert digest in md5
     assert Path(shot).stat().st_size > 0

@@ -4,14 +4,15 @@
 //
 // It starts from the build's saved state (at the prompt) when the manifest says the state
 // fits this v86 and configuration, else it boots from power-on; `?boot=cold` forces that.
-// For tests and measurements it publishes window.x86lab: { boot: "state"|"cold", stage,
-// bytes, transcript(), times: {stage: ms since navigation} }. It runs v86 on the main thread (a Web Worker
-// variant has not been measured yet).
+// v86 runs on the main thread; `?engine=worker` runs it in a Web Worker (workerV86.js).
+// For tests and measurements it publishes window.x86lab: { boot: "state"|"cold",
+// engine, stage, bytes, transcript(), times: {stage: ms since navigation} }.
 
 import { useEffect, useRef, useState } from "react";
 import { fetchManifest, startV86, stateUsable } from "./loadV86";
 import { createStageTracker, STAGE_LABELS } from "./stages";
 import { createTerminal } from "./terminal";
+import { startV86Worker } from "./workerV86";
 
 const TRANSCRIPT_LIMIT = 256 * 1024;
 
@@ -66,10 +67,13 @@ export default function LinuxVM({ manifestUrl }) {
         enter(mark);
         if (mark === "prompt") terminal.term.focus();
       });
-      const cold = new URLSearchParams(window.location.search).get("boot") === "cold";
-      const fromState = !cold && stateUsable(manifest);
-      publish({ boot: fromState ? "state" : "cold" });
-      const emulator = await startV86(manifest, fromState);
+      const params = new URLSearchParams(window.location.search);
+      const fromState = params.get("boot") !== "cold" && stateUsable(manifest);
+      const inWorker = params.get("engine") === "worker";
+      publish({ boot: fromState ? "state" : "cold", engine: inWorker ? "worker" : "main" });
+      const emulator = inWorker
+        ? startV86Worker(manifest, fromState)
+        : await startV86(manifest, fromState);
       if (disposed) {
         emulator.destroy();
         return;

@@ -40,13 +40,12 @@ export function stateUsable(manifest) {
 }
 
 // fromState: start at the saved prompt (no kernel or initramfs download); else power on.
-export async function startV86(manifest, fromState) {
-  if (!window.V86) await loadScript(asset(manifest, "libv86").url);
+export function v86Options(manifest, fromState) {
   const MiB = 1024 * 1024;
   const boot = fromState
     ? { initial_state: { url: `os/${manifest.state.file}`, size: manifest.state.size } }
     : { bzimage: asset(manifest, "bzimage"), initrd: asset(manifest, "initrd") };
-  return new window.V86({
+  return {
     wasm_path: asset(manifest, "wasm").url,
     memory_size: manifest.memory_mib * MiB,
     vga_memory_size: manifest.vga_memory_mib * MiB,
@@ -60,5 +59,15 @@ export async function startV86(manifest, fromState) {
     disable_keyboard: true,
     disable_mouse: true,
     disable_speaker: true,
-  });
+  };
+}
+
+// v86 on the page's main thread.
+export async function startV86(manifest, fromState) {
+  if (!window.V86) await loadScript(asset(manifest, "libv86").url);
+  return new window.V86(v86Options(manifest, fromState));
+}
+
+export function libv86Url(manifest) {
+  return asset(manifest, "libv86").url;
 }

@@ -1,0 +1,40 @@
+// v86 in a Web Worker (public/v86-worker.js) behind the few methods <LinuxVM /> uses on a
+// V86 object, so the component does not care where the emulator runs.
+
+import { libv86Url, v86Options } from "./loadV86";
+
+export function startV86Worker(manifest, fromState) {
+  const base = new URL(".", window.location.href);
+  const worker = new Worker(new URL("v86-worker.js", base));
+  const listeners = {};
+  const emit = (name, data) => (listeners[name] || []).forEach((fn) => fn(data));
+  worker.onmessage = ({ data: msg }) => {
+    if (msg.name !== "serial0-output-bytes") return emit(msg.name, msg.data);
+    // One message carries many bytes; the component listens per byte, as with V86.
+    for (const byte of msg.data) emit("serial0-output-byte", byte);
+  };
+  // The worker resolves relative URLs against its own script: make them absolute.
+  const options = v86Options(manifest, fromState);
+  for (const value of Object.values(options)) {
+    if (value && typeof value === "object" && value.url) value.url = new URL(value.url, base).href;
+  }
+  options.wasm_path = new URL(options.wasm_path, base).href;
+  worker.postMessage({ type: "start", libv86: new URL(libv86Url(manifest), base).href, options });
+  return {
+    add_listener(name, fn) {
+      (listeners[name] ||= []).push(fn);
+    },
+    serial_send_bytes(port, bytes) {
+      worker.postMessage({ type: "input", bytes });
+    },
+    serial0_send(text) {
+      worker.postMessage({ type: "send", text });
+    },
+    restart() {
+      worker.postMessage({ type: "restart" });
+    },
+    destroy() {
+      worker.terminate();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+// Runs v86 in a Web Worker, off the page's main thread. The page posts
+//   {type: "start", libv86: URL, options: V86 options}   once,
+//   {type: "input", bytes: Uint8Array} | {type: "send", text} | {type: "restart"};
+// the worker posts back the events the page listens to, as {type: "event", name, data},
+// with serial output batched per event-loop turn. Used with ?engine=worker (see
+// components/workerV86.js); URLs in the options resolve against this file's folder.
+"use strict";
+
+let emulator = null;
+let pending = [];
+
+function forward(name) {
+    emulator.add_listener(name, (data) => postMessage({ type: "event", name, data }));
+}
+
+function flush() {
+    const bytes = new Uint8Array(pending);
+    pending = [];
+    postMessage({ type: "event", name: "serial0-output-bytes", data: bytes }, [bytes.buffer]);
+}
+
+self.onmessage = (message) => {
+    const msg = message.data;
+    if (msg.type === "start") {
+        importScripts(msg.libv86);
+        emulator = new self.V86(msg.options);
+        ["download-progress", "download-error", "emulator-started"].forEach(forward);
+        emulator.add_listener("serial0-output-byte", (byte) => {
+            if (pending.length === 0) setTimeout(flush, 0);
+            pending.push(byte);
+        });
+    } else if (msg.type === "input") {
+        emulator.serial_send_bytes(0, msg.bytes);
+    } else if (msg.type === "send") {
+        emulator.serial0_send(msg.text);
+    } else if (msg.type === "restart") {
+        emulator.restart();
+    }
+};
