@@ -86,13 +86,19 @@ def compare_output(expected: str, got: str) -> OutputComparison:
     want, have = expected.splitlines(), got.splitlines()
     result = OutputComparison(total=len(want), passed=0)
     matcher = difflib.SequenceMatcher(a=want, b=have, autojunk=False)
-    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+    opcodes = matcher.get_opcodes()
+    for number, (tag, a0, a1, b0, b1) in enumerate(opcodes):
         if tag == "equal":
             result.passed += a1 - a0
             continue
-        if b0 >= len(have) and tag == "delete":
-            result.never_reached += a1 - a0
-            result.first_unreached = result.first_unreached or want[a0]
+        if number == len(opcodes) - 1 and b1 - b0 < a1 - a0:
+            # The program stopped: its last lines (a crash message, the exit status) stand
+            # against the first expected ones; the rest of the expected output never came.
+            shown = b1 - b0 if tag == "replace" else 0
+            for k in range(shown):
+                result.diffs.append(LineDiff(test_name(want[a0 + k]), want[a0 + k], have[b0 + k]))
+            result.never_reached += a1 - a0 - shown
+            result.first_unreached = want[a0 + shown]
             continue
         for k in range(a1 - a0):
             got_line = have[b0 + k] if b0 + k < b1 else "(missing)"

@@ -3,6 +3,7 @@ harness's shell checks, each turned into a ``SuiteResult`` with findings."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Dict, List, Sequence
 
@@ -38,10 +39,13 @@ def test_i386_result(engine: str, kernel: str, expected: str, got: str,
                                             f"test-i386 --kernel {kernel} --json out.json "
                                             "--html out.html"}))
     if comparison.never_reached:
+        status = re.findall(r"^status=(\d+)", got, re.MULTILINE)
+        how = (f"killed by signal {int(status[-1]) - 128}" if status and int(status[-1]) > 128
+               else "it stopped")
         findings.append(Finding(engine, "test-i386", "(never reached)",
                                 comparison.never_reached,
-                                f"the program stopped; {comparison.never_reached} lines never "
-                                f"printed, from {comparison.first_unreached!r}"))
+                                f"the program died ({how}); {comparison.never_reached} lines "
+                                f"never printed, from {comparison.first_unreached!r}"))
     counts = {"never_reached": comparison.never_reached}
     return SuiteResult(engine, "test-i386", "ran", comparison.passed, comparison.total,
                        round(seconds, 2), counts, findings)

@@ -38,3 +38,10 @@ def test_addresses_inside_the_binary_become_symbols() -> None:
 def test_busybox_verdict_lines() -> None:
     out = "PASS: cat-works\nFAIL: xargs -n1\nnoise\nSKIPPED: tar bz2\nfoo: bar\n"
     assert verdicts(out) == {"cat-works": "PASS", "xargs -n1": "FAIL", "tar bz2": "SKIPPED"}
+
+
+def test_a_crash_message_and_status_count_against_the_first_lines_only() -> None:
+    got = "addl A=1 R=2\naddl A=3 R=4Illegal instruction\nstatus=132\n"
+    result = compare_output(EXPECTED, got)
+    assert [d.got for d in result.diffs] == ["addl A=3 R=4Illegal instruction", "status=132"]
+    assert result.never_reached == 2 and result.first_unreached == "mull A=2 R=4"
