@@ -35,6 +35,8 @@ class Fault(Exception):
     ``trap=False`` (a fault) means the instruction did not happen: state is rolled back
     and EIP points at it. ``trap=True`` (INT n, INT3, INTO) means it completed: state is
     kept and EIP points at the next instruction, as the SDM's saved return address says.
+    ``partial=True`` (set by REP string instructions) means a fault part-way: EIP is
+    back on the instruction but the finished iterations are kept, not rolled back.
     """
 
     def __init__(self, vector: int, error_code: Optional[int] = None, trap: bool = False):
@@ -42,6 +44,7 @@ class Fault(Exception):
         self.vector = vector
         self.error_code = error_code
         self.trap = trap
+        self.partial = False
 
     def __repr__(self) -> str:
         kind = "trap" if self.trap else "fault"
@@ -56,6 +59,7 @@ class Unmapped(Exception):
         super().__init__(f"{access} of unmapped address {address:#010x}")
         self.address = address
         self.access = access  # "read", "write" or "fetch"
+        self.partial = False  # as Fault.partial: finished REP iterations are kept
 
 
 class Unimplemented(NotImplementedError):

@@ -4,8 +4,10 @@ Per instruction: look up the decoded ``Insn`` by linear EIP (decode on a miss), 
 general registers and EFLAGS, advance EIP, run the semantics. A ``Fault`` restores the
 saved registers and undoes the journals (memory writes, segment loads), so the state is
 exactly the one before the instruction with EIP at it; a trap (``Fault(..., trap=True)``)
-keeps the state. Then the CPU's delivery policy decides what happens: ``ReportAndStop``
-(now) reports it in the StepResult; the system level will vector through the IVT/IDT.
+keeps the state, and so does a fault part-way through a REP string instruction
+(``partial``: the finished iterations stay, EIP is on the instruction). Then the CPU's
+delivery policy decides what happens: ``ReportAndStop`` (now) reports it in the
+StepResult; the system level will vector through the IVT/IDT.
 ``Unmapped`` (no test page there) is reported with kind ``"unmapped"`` and vector -1.
 
 Speed lives here and in ``_prepare``: each decoded instruction gets an ``execute``
@@ -142,11 +144,12 @@ def step(cpu: Cpu) -> StepResult:
         cpu.eip = (eip + insn.length) & (0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF)
         insn.execute()
     except Fault as fault:
-        if not fault.trap:
+        if not (fault.trap or fault.partial):
             _restore(cpu, eip, regs, flags)
         return StepResult(cpu.delivery.deliver(cpu, fault), insn, *undefined)
     except Unmapped as miss:
-        _restore(cpu, eip, regs, flags)
+        if not miss.partial:
+            _restore(cpu, eip, regs, flags)
         return StepResult(StepException(-1, "unmapped", None), insn, *undefined,
                           unmapped_address=miss.address)
     except BaseException:

@@ -9,9 +9,9 @@ and wrap at 64 KiB, the upper halves stay as they were.
 REP follows the SDM's "REP/REPE/REPNE" Operation: test the count before each iteration
 (so ECX = 0 does nothing, not even a memory access), decrement after it, and for CMPS/
 SCAS stop early on ZF. F2 on MOVS/STOS/LODS/INS/OUTS repeats exactly like F3, as the
-hardware does. All iterations run in one step unless one faults part-way (see
-``_repeat``): then the step ends early with the finished iterations kept, EIP on the
-instruction, and the next step raises the fault.
+hardware does. All iterations run in one step; if one faults part-way (see ``_repeat``)
+the step reports that fault with the finished iterations kept and EIP on the
+instruction, as the SDM and the hardware do.
 """
 
 from __future__ import annotations
@@ -57,10 +57,11 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
     REPNE and ZF = 1.
 
     ``once`` does every access that can fault before it changes any state, so an
-    iteration either happens whole or not at all. When iteration k > 1 faults, the
-    instruction stops there as if interrupted between iterations (EIP back on it, k-1
-    iterations kept, which the SDM allows at any iteration boundary); executing it again
-    raises the fault with exactly the state hardware shows at that fault.
+    iteration either happens whole or not at all. When iteration k > 1 faults, the fault
+    is reported with ECX/ESI/EDI and memory reflecting the k-1 completed iterations and
+    EIP back on the instruction, so that it resumes (SDM Vol. 2B, REP/REPE/REPNE:
+    "A repeating string operation can be suspended by an exception"). The exception is
+    marked ``partial`` so that the step loop keeps this state instead of rolling back.
     ``progressed`` says a fast path already did iterations of this instruction.
     """
     rep = cpu.insn.rep
@@ -71,12 +72,12 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
     while count_register(cpu) != 0:
         try:
             once()
-        except (Fault, Unmapped):
-            if first:
-                raise  # nothing done yet: an ordinary fault of this instruction
-            cpu.eip = (cpu.eip - cpu.insn.length) & (0xFFFFFFFF if cpu.default_size == 32
-                                                     else 0xFFFF)
-            return
+        except (Fault, Unmapped) as stop:
+            if not first:  # else nothing done yet: an ordinary fault of this instruction
+                cpu.eip = (cpu.eip - cpu.insn.length) & (0xFFFFFFFF if cpu.default_size == 32
+                                                         else 0xFFFF)
+                stop.partial = True
+            raise
         first = False
         if add_at_address_size(cpu, ECX, -1) == 0:
             return
