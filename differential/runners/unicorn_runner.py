@@ -6,8 +6,9 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   the engine was new: after a fault that Unicorn reported through ``UC_HOOK_INTR`` the
   engine remembers the pending exception, and the next fault would escalate to #DF and a
   triple fault (unicorn issue #1883). Restoring the pristine context clears that.
-- ``mem_protect`` does not drop the page's softmmu TLB entry: a page of an earlier case,
-  protected to no access, stayed readable until the TLB is flushed after revoking.
+- ``mem_protect`` does not drop the page's softmmu TLB entry, and ``ctl_remove_cache``
+  fills one (it looks the range up as code): an earlier case's page, protected to no
+  access, stayed readable through it. The TLB is flushed last before a run after either.
 - ``mem_write`` does not invalidate translated code, so the code range is dropped from the
   translation cache before every run (``ctl_remove_cache``).
 - Stepping uses our own code hook, not ``count=1``: ``count=1`` stops a REP string
@@ -187,21 +188,20 @@ class _Engine:
         now = self.regs.read(uc)
         return all(now[name] == value for name, value in self.initial.items())
 
-    def map_pages(self, memory: Mapping[int, bytes]) -> None:
+    def map_pages(self, memory: Mapping[int, bytes]) -> bool:
         """Make exactly the case's pages accessible. Pages of earlier cases stay mapped but
         lose all permissions (an access then fails with a *_PROT error, read as unmapped):
-        toggling permissions costs far less than unmapping, which flushes translations."""
+        toggling permissions costs far less than unmapping, which flushes translations.
+        Returns True if a page lost its permissions (the TLB must then be flushed)."""
         wanted = set(memory)
+        revoked = bool(self.open - wanted)
         if len(self.mapped) > MAX_MAPPED_PAGES:  # drop the pages neither case uses
             for base in self.mapped - self.open - wanted:
                 self.uc.mem_unmap(base, PAGE_SIZE)
             self.mapped &= self.open | wanted
-        revoked = self.open - wanted
-        for base in revoked:
+        for base in self.open - wanted:
             self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_NONE)
             self.uc.ctl_remove_cache(base, base + PAGE_SIZE)
-        if revoked:  # mem_protect leaves the softmmu TLB entry: reads would still land
-            self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
         for base in wanted - self.open:
             if base in self.mapped:
                 self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_ALL)
@@ -214,6 +214,7 @@ class _Engine:
             # writing memory does not invalidate code translated from it: a jump into a
             # page would otherwise run an earlier case's bytes
             self.uc.ctl_remove_cache(base, base + PAGE_SIZE)
+        return revoked
 
 
 def _ignore_access(*_args: object) -> None:
@@ -247,13 +248,16 @@ class UnicornRunner:
         engine = self._engine(case.mode)
         uc = engine.uc
         uc.context_restore(engine.pristine)
-        engine.map_pages(case.memory)
+        revoked = engine.map_pages(case.memory)
         begin = linear_eip(case.mode, case.regs)
         end = begin + max(len(case.code), 1)
         uc.ctl_remove_cache(begin, begin + MAX_INSTRUCTION_LENGTH)
         if engine.last_end is not None:  # a block translated there carries a stale stop
             uc.ctl_remove_cache(engine.last_end, engine.last_end + 1)
+            revoked |= engine.last_end & ~(PAGE_SIZE - 1) not in engine.open
         engine.last_end = end
+        if revoked:  # last: mem_protect keeps a page's TLB entry and ctl_remove_cache
+            uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)  # refills one (a code lookup)
         engine.regs.write(uc, case.regs)
         engine.start, engine.steps, engine.interrupt = begin, 0, None
         engine.restarts, engine.initial = 0, case.regs
