@@ -177,6 +177,10 @@ def parse_output(cases: Sequence[Case], text: str) -> List[StepResult]:
             continue
         index = int(fields[0])
         if index < len(cases) and len(fields) > 1:
-            found[index] = parse_line(cases[index], fields[1:])
+            try:
+                found[index] = parse_line(cases[index], fields[1:])
+            except (ValueError, KeyError, StepperError):
+                # Cut short or interleaved on a console when the emulator died.
+                found[index] = StepResult("crashed", reason="garbled output line")
     return [found.get(i, StepResult("crashed", reason="not reached"))
             for i in range(len(cases))]

@@ -45,3 +45,14 @@ def test_a_crash_message_and_status_count_against_the_first_lines_only() -> None
     result = compare_output(EXPECTED, got)
     assert [d.got for d in result.diffs] == ["addl A=3 R=4Illegal instruction", "status=132"]
     assert result.never_reached == 2 and result.first_unreached == "mull A=2 R=4"
+
+
+def test_a_garbled_stepper_line_is_a_crash_not_an_error() -> None:
+    from conformance.stepper import parse_output
+    from conformance.tests.conftest import make_case
+
+    cases = [make_case(bytes.fromhex("90")), make_case(bytes.fromhex("90"))]
+    good = "0 S 1 0 " + " ".join(["0"] * 8) + " 10011 302"
+    [first, second] = parse_output(cases, good + "\n1 S 1 0 0 0 0 0 0 0 0 0 10011 302 20000:0@")
+    assert first.status == "ran" and first.outcome.regs["eip"] == 0x10011
+    assert (second.status, second.reason) == ("crashed", "garbled output line")
