@@ -35,8 +35,10 @@ class Fault(Exception):
     ``trap=False`` (a fault) means the instruction did not happen: state is rolled back
     and EIP points at it. ``trap=True`` (INT n, INT3, INTO) means it completed: state is
     kept and EIP points at the next instruction, as the SDM's saved return address says.
-    ``partial=True`` (set by REP string instructions) means a fault part-way: EIP is
-    back on the instruction but the finished iterations are kept, not rolled back.
+    ``partial=True`` means a fault part-way that keeps what the instruction did so far
+    (a REP string's finished iterations, ENTER's pushed frame pointer): the semantics
+    set the reported state themselves (EIP back on the instruction), nothing is rolled
+    back.
     """
 
     def __init__(self, vector: int, error_code: Optional[int] = None, trap: bool = False):

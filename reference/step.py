@@ -4,8 +4,8 @@ Per instruction: look up the decoded ``Insn`` by linear EIP (decode on a miss), 
 general registers and EFLAGS, advance EIP, run the semantics. A ``Fault`` restores the
 saved registers and undoes the journals (memory writes, segment loads), so the state is
 exactly the one before the instruction with EIP at it; a trap (``Fault(..., trap=True)``)
-keeps the state, and so does a fault part-way through a REP string instruction
-(``partial``: the finished iterations stay, EIP is on the instruction). Then the CPU's
+keeps the state, and so does a ``partial`` fault (part-way through a REP string or ENTER:
+what was done stays, EIP is on the instruction). Then the CPU's
 delivery policy decides what happens: ``ReportAndStop`` (now) reports it in the
 StepResult; the system level will vector through the IVT/IDT.
 ``Unmapped`` (no test page there) is reported with kind ``"unmapped"`` and vector -1.

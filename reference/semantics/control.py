@@ -15,12 +15,12 @@ INT n, INT3 and INTO are traps: the step loop reports them with EIP past the ins
 from __future__ import annotations
 
 from reference.cpu import Cpu
-from reference.faults import BP, GP, Fault
+from reference.faults import BP, GP, Fault, Unmapped
 from reference.faults import OF as OVERFLOW
 from reference.flags import IMPLEMENTED, RESERVED_ONE
 from reference.operands import CS, SS, FarPtr, Operand, gpr
 from reference.semantics import implements
-from reference.semantics.string import add_at_address_size, count_register
+from reference.semantics.string import add_at_address_size, count_register, keep_state_at_fault
 
 ECX, ESP, EBP = 1, 4, 5
 
@@ -175,14 +175,23 @@ def enter(cpu: Cpu, alloc: Operand, nesting: Operand) -> None:
     level = nesting.read() % 32
     stack_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
     frame_pointer = gpr(cpu, EBP, size)
+    esp_before = cpu.regs[ESP]
     cpu.push(frame_pointer.read(), size)
     frame_temp = cpu.regs[ESP]  # the whole register, even on a 16-bit stack (measured)
     if level > 0:
         display = cpu.regs[EBP]
-        for _ in range(level - 1):
-            display = (display - nbytes) & stack_mask
-            cpu.push(cpu.read(SS, display, nbytes), size)
-        cpu.push(frame_temp & frame_pointer.mask, size)
+        try:
+            for _ in range(level - 1):
+                display = (display - nbytes) & stack_mask
+                cpu.push(cpu.read(SS, display, nbytes), size)
+            cpu.push(frame_temp & frame_pointer.mask, size)
+        except (Fault, Unmapped) as stop:
+            # Measured (step32, enter 0,2 with [EBP-4] unmapped): the host CPU reports
+            # the fault with the registers as before ENTER but Push(eBP) left in memory;
+            # Unicorn agrees. ESP is the one register changed so far.
+            cpu.regs[ESP] = esp_before
+            keep_state_at_fault(cpu, stop)
+            raise
     frame_pointer.write(frame_temp & frame_pointer.mask)
     cpu.adjust_sp(-alloc.read())
 

@@ -45,6 +45,15 @@ def count_register(cpu: Cpu) -> int:
     return cpu.regs[ECX] & (0xFFFFFFFF if cpu.insn.adsize == 32 else 0xFFFF)
 
 
+def keep_state_at_fault(cpu: Cpu, stop: Exception) -> None:
+    """Mark ``stop`` (a Fault or Unmapped about to be re-raised) so that the step loop
+    reports it with the state as it is now instead of rolling back, with EIP put back
+    on the instruction as for any fault. ENTER uses it too."""
+    cpu.eip = (cpu.eip - cpu.insn.length) & (0xFFFFFFFF if cpu.default_size == 32
+                                             else 0xFFFF)
+    stop.partial = True  # type: ignore[attr-defined]
+
+
 def _step(cpu: Cpu, size: int) -> int:
     """How far eSI/eDI move per element: +size/8 with DF = 0, -size/8 with DF = 1."""
     return -(size >> 3) if cpu.flags.df else size >> 3
@@ -74,9 +83,7 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
             once()
         except (Fault, Unmapped) as stop:
             if not first:  # else nothing done yet: an ordinary fault of this instruction
-                cpu.eip = (cpu.eip - cpu.insn.length) & (0xFFFFFFFF if cpu.default_size == 32
-                                                         else 0xFFFF)
-                stop.partial = True
+                keep_state_at_fault(cpu, stop)
             raise
         first = False
         if add_at_address_size(cpu, ECX, -1) == 0:

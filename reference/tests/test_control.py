@@ -216,6 +216,19 @@ def test_enter_agrees_with_unicorn(text: str, mode: str) -> None:
     assert unicorn_disagreements(bytes.fromhex(text), mode, data, ebp=0x2080) == []
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_enter_fault_in_the_copies_keeps_the_pushed_frame_pointer(mode: str) -> None:
+    """ENTER 0, 2 with [EBP-4] unmapped: the fault is reported with the registers as
+    before, but Push(EBP) stays in memory, as the host CPU (step32) and Unicorn show."""
+    code, frame = bytes.fromhex("c8000002"), 0x9004
+    cpu, result = run(code, mode, ebp=frame)
+    assert result.exception.kind == "unmapped" and cpu.eip == CODE
+    assert (cpu.get_reg("ebp"), cpu.get_reg("esp")) == (frame, STACK_TOP)
+    width = 4 if mode == "prot32" else 2
+    assert cpu.read_linear(STACK_TOP - width, width) == frame
+    assert unicorn_disagreements(code, mode, ebp=frame) == []
+
+
 def test_enter_level_is_taken_mod_32() -> None:
     """Nesting level 33 acts as 1: push EBP, push FrameTemp."""
     cpu, _ = run(bytes.fromhex("c8000021"), "prot32", ebp=0x2100)
