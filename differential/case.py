@@ -15,8 +15,9 @@ Conventions (the single place they are written down):
   bytes already sit in one of them at linear ``cs_base + eip``. Only these pages exist: an
   access anywhere else ends the case with ``Exc(kind="unmapped")``.
 - An exception is reported, not delivered: for a fault the final state is the initial
-  state (EIP at the faulting instruction), except that a REP string instruction faulting
-  part-way keeps its completed iterations (ECX/ESI/EDI, memory; SDM REP); for a trap
+  state (EIP at the faulting instruction), except what the host CPU keeps: a REP string
+  instruction faulting part-way keeps its completed iterations (ECX/ESI/EDI, memory; SDM REP),
+  ENTER faulting in its frame-pointer copies keeps the EBP it pushed (memory only); for a trap
   (INT n, INT3, INTO) the final state is after the instruction, with EIP at the next one,
   as the SDM's saved return address says.
 """
