@@ -55,7 +55,10 @@ def add_campaign(directory: Path, evidence: Evidence) -> None:
 
 
 def add_known(path: Path, forms: Iterable[str], evidence: Evidence) -> None:
-    """Forms named (by glob) in the known-divergences file."""
+    """Forms named (by glob) in the known-divergences file. An entry for every form
+    (``forms = ["*"]``, narrowed by mode or bytes: self-modifying code, real-mode segment
+    limits...) says nothing about one opcode; it is listed apart, not painted on every
+    cell."""
     from differential.known import KnownListError, load_known
 
     try:
@@ -64,6 +67,9 @@ def add_known(path: Path, forms: Iterable[str], evidence: Evidence) -> None:
         raise EvidenceError(str(exc)) from None
     names = list(forms)
     for entry in entries:
+        if all(pattern == "*" for pattern in entry.forms):
+            evidence.cross_cutting.append(entry.id)
+            continue
         for name in names:
             if any(fnmatch.fnmatchcase(name, pattern) for pattern in entry.forms):
                 evidence.known.setdefault(name, []).append(entry.id)

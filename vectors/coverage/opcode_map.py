@@ -38,6 +38,7 @@ class Evidence:
     cases: Dict[str, int] = field(default_factory=dict)
     divergent: Dict[str, int] = field(default_factory=dict)
     known: Dict[str, List[str]] = field(default_factory=dict)
+    cross_cutting: List[str] = field(default_factory=list)  # known entries for all forms
 
 
 @dataclass

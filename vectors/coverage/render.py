@@ -48,18 +48,20 @@ def _detail(slot: Slot) -> str:
     return text
 
 
-def maps_json(maps: Dict[str, List[Cell]]) -> Dict[str, Any]:
+def maps_json(maps: Dict[str, List[Cell]], cross_cutting: List[str]) -> Dict[str, Any]:
     def slot_json(slot: Slot) -> Dict[str, Any]:
         return {"status": slot.status, "forms": slot.forms, "cases": slot.cases,
                 "divergent": slot.divergent, "known": slot.known,
                 "why_untested": slot.why_untested}
-    return {name: {"totals": dict(totals(cells)), "cells": [
+    report: Dict[str, Any] = {name: {"totals": dict(totals(cells)), "cells": [
         {"opcode": cell.label, **slot_json(cell.slot),
          "digits": {str(d): slot_json(s) for d, s in cell.digits.items()}}
         for cell in cells]} for name, cells in maps.items()}
+    report["known_for_all_forms"] = cross_cutting
+    return report
 
 
-def print_maps(maps: Dict[str, List[Cell]]) -> None:
+def print_maps(maps: Dict[str, List[Cell]], cross_cutting: List[str]) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -90,6 +92,9 @@ def print_maps(maps: Dict[str, List[Cell]]) -> None:
         counts = totals(cells)
         console.print(", ".join(f"{s}: {counts[s]}" for s in STATUSES))
     console.print("legend: " + ", ".join(f"[{STYLE[s]}] {s} [/]" for s in STATUSES))
+    if cross_cutting:
+        console.print(f"known divergences for all forms (under conditions): "
+                      f"{', '.join(cross_cutting)}")
 
 
 def _html_cell(cell: Cell, slot: Slot, text: str) -> str:

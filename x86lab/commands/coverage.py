@@ -51,12 +51,14 @@ def coverage_command(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     maps = {title: build_map(facts, evidence, two_byte) for title, two_byte in MAPS}
     if not args.quiet:
-        print_maps(maps)
+        print_maps(maps, evidence.cross_cutting)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(maps_json(maps), indent=1) + "\n")
+        args.json.write_text(json.dumps(maps_json(maps, evidence.cross_cutting), indent=1) + "\n")
     if args.html:
         args.html.parent.mkdir(parents=True, exist_ok=True)
-        args.html.write_text(maps_html(maps, note=f"{len(evidence.implemented)} forms "
-                                       f"implemented, {sum(evidence.cases.values())} cases"))
+        note = (f"{len(evidence.implemented)} forms implemented, "
+                f"{sum(evidence.cases.values())} cases; known divergences for all forms "
+                f"(under conditions): {', '.join(evidence.cross_cutting) or 'none'}")
+        args.html.write_text(maps_html(maps, note=note))
     return EXIT_OK

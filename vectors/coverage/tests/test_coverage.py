@@ -16,6 +16,7 @@ from vectors.coverage.opcode_map import (
     FormFacts,
     build_map,
 )
+from vectors.coverage.render import MAPS
 from x86lab.cli import EXIT_OK, main
 
 FORMS = [FormFacts("ADD_Ev_Gv", (0x01,), None, False),
@@ -65,7 +66,8 @@ def test_command_writes_json_and_self_contained_html(tmp_path, capsys):
     assert main(["coverage", "--quiet", "--corpus", str(tmp_path), "--json", str(out_json),
                  "--html", str(out_html)]) == EXIT_OK
     maps = json.loads(out_json.read_text())
-    assert [len(m["cells"]) for m in maps.values()] == [256, 256]
+    assert [len(maps[title]["cells"]) for title, _ in MAPS] == [256, 256]
+    assert isinstance(maps["known_for_all_forms"], list)
     tags = _Tags()
     tags.feed(out_html.read_text())
     assert tags.cells >= 512 and tags.external == []
@@ -81,8 +83,9 @@ def test_campaign_and_known_divergences_feed_the_cells(tmp_path):
         {"worker": 0, "next_batch": 1, "cases": 12, "busy": 1.0, "known": {},
          "forms": {"SUB_Ev_Iz": {"agree": 9, "diverge": 2, "unimplemented": 1}}}))
     known = tmp_path / "known.toml"
-    known.write_text('[[divergence]]\nid = "inc-af"\nforms = ["INC_*"]\nfields = ["eflags.AF"]\n'
-                     'reason = "r"\nevidence = "e"\n')
+    entry = 'fields = ["*"]\nreason = "r"\nevidence = "e"\n'
+    known.write_text(f'[[divergence]]\nid = "inc-af"\nforms = ["INC_*"]\n{entry}'
+                     f'[[divergence]]\nid = "smc"\nforms = ["*"]\n{entry}')
     evidence = Evidence()
     add_campaign(campaign, evidence)
     add_known(known, [f.name for f in FORMS], evidence)
@@ -90,6 +93,7 @@ def test_campaign_and_known_divergences_feed_the_cells(tmp_path):
     cells = build_map(FORMS, evidence, two_byte=False)
     assert cells[0x81].digits[5].status == DIVERGENT
     assert cells[0x43].slot.status == DIVERGENT and cells[0x43].slot.known == ["inc-af"]
+    assert evidence.cross_cutting == ["smc"] and cells[0x01].slot.status != DIVERGENT
 
 
 def test_a_folder_that_is_no_campaign_is_a_usage_error(tmp_path, capsys):
