@@ -6,9 +6,10 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   the engine was new: after a fault that Unicorn reported through ``UC_HOOK_INTR`` the
   engine remembers the pending exception, and the next fault would escalate to #DF and a
   triple fault (unicorn issue #1883). Restoring the pristine context clears that.
-- ``mem_protect`` does not drop the page's softmmu TLB entry, and ``ctl_remove_cache``
-  fills one (it looks the range up as code): an earlier case's page, protected to no
-  access, stayed readable through it. The TLB is flushed last before a run after either.
+- A page protected to no access stays readable through a softmmu TLB entry:
+  ``mem_protect`` does not drop it, ``ctl_remove_cache`` fills one (it looks the range up
+  as code) and so does an access refused with *_PROT (the next run of the same case then
+  reads the page). The TLB is flushed last before a run after any of these.
 - ``mem_write`` does not invalidate translated code, so the code range is dropped from the
   translation cache before every run (``ctl_remove_cache``).
 - Stepping uses our own code hook, not ``count=1``: ``count=1`` stops a REP string
@@ -81,6 +82,7 @@ from differential.encoding import (
 UNMAPPED_ERRORS = (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED,
                    UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT)
 FETCH_ERRORS = (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT)
+PROT_ERRORS = (UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT)
 MAX_MAPPED_PAGES = 12  # beyond this, start over: map/protect slow down as regions grow
 # (measured, Unicorn alone on generated cases, loaded machine: 64 -> ~400 cases/s,
 # 8 -> ~1500, 12 -> ~2100 with the prot32 pool pages always present)
@@ -152,6 +154,7 @@ class _Engine:
         self.branch = False
         self.foreign_debug = False
         self.last_end: Optional[int] = None
+        self.prot_error = False  # the last run hit a revoked page (its TLB entry stays)
         self.initial: Mapping[str, int] = {}
         self.interrupt: Optional[int] = None
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
@@ -256,8 +259,8 @@ class UnicornRunner:
             uc.ctl_remove_cache(engine.last_end, engine.last_end + 1)
             revoked |= engine.last_end & ~(PAGE_SIZE - 1) not in engine.open
         engine.last_end = end
-        if revoked:  # last: mem_protect keeps a page's TLB entry and ctl_remove_cache
-            uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)  # refills one (a code lookup)
+        if revoked or engine.prot_error:  # last: see the module docstring
+            uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
         engine.regs.write(uc, case.regs)
         engine.start, engine.steps, engine.interrupt = begin, 0, None
         engine.restarts, engine.initial = 0, case.regs
@@ -269,6 +272,7 @@ class UnicornRunner:
             uc.emu_start(begin, end)
         except UcError as exc:
             error = exc.errno
+        engine.prot_error = error in PROT_ERRORS
         regs = engine.regs.read(uc)
         memory = {base: bytes(uc.mem_read(base, PAGE_SIZE)) for base in case.memory}
         # Interrupt 1 is never this instruction's own, except for INT 1 and ICEBP: TF is

@@ -124,3 +124,11 @@ def test_read_from_an_earlier_cases_page_is_unmapped(runner):
     out = runner.run(make_case(bytes.fromhex("a110500000")))  # mov eax, [0x5010]
     assert out.exception == Exc(-1, "unmapped")
     assert out.regs["eip"] == CODE_PAGE
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_an_access_refused_twice_is_unmapped_twice(runner):
+    """The refused access itself must not leave the page readable for the next run."""
+    runner.run(make_case(b"\x90", memory={0x5000: bytes(4096)}))
+    case = make_case(bytes.fromhex("a110500000"))  # mov eax, [0x5010]
+    assert [runner.run(case).exception for _ in range(2)] == [Exc(-1, "unmapped")] * 2
