@@ -34,10 +34,10 @@ FRAME_GAPS_JS = """(() => {
 """Page responsiveness while v86 runs on the main thread: the longest gap between animation
 frames and how many gaps exceed 50 ms (a user notices those as stutter)."""
 
-PAGE_KINDS = {"cold": "?boot=cold", "state": "", "cold worker": "?boot=cold&engine=worker",
-              "state worker": "?engine=worker"}
+PAGE_KINDS = {"cold main": "?boot=cold&engine=main", "state main": "?engine=main",
+              "cold worker": "?boot=cold", "state worker": ""}
 """Page loads measured: from power-on and from the state, v86 on the main thread or in a
-Web Worker (the worker's figures decide which the page uses by default)."""
+Web Worker (the page's default, chosen on these figures)."""
 
 
 def measure_page(url: str) -> dict:

@@ -29,8 +29,8 @@ def _origin(url: str) -> str:
 
 
 @pytest.mark.parametrize("query, boot, engine", [
-    ("?boot=cold", "cold", "main"), ("", "state", "main"), ("?engine=worker", "state", "worker"),
-], ids=["cold-boot", "from-state", "from-state-in-worker"])
+    ("?boot=cold", "cold", "worker"), ("", "state", "worker"), ("?engine=main", "state", "main"),
+], ids=["cold-boot", "from-state", "from-state-on-main-thread"])
 def test_page_reaches_prompt_and_runs_commands(site_url: str, built_site: Path, query: str,
                                                boot: str, engine: str,
                                                tmp_path_factory: pytest.TempPathFactory
