@@ -27,7 +27,10 @@ def _key(result: VectorResult) -> Key:
 def _headline(result: VectorResult, engine: str) -> str:
     got = result.outcome.exception if result.outcome else None
     line = summary(result.differences, "expected", engine)
-    if got is not None and got.vector == UD_VECTOR and result.entry.expected.exception is None:
+    at_start = result.outcome is not None and \
+        result.outcome.regs.get("eip") == result.entry.case.regs.get("eip")
+    if got is not None and got.vector == UD_VECTOR and at_start and \
+            result.entry.expected.exception is None:
         return f"{engine} lacks this instruction (#UD where the CPU executes it); {line}"
     return line
 
