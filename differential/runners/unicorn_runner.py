@@ -35,10 +35,10 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   self-modifying-code handling), so the code hook sees the same address twice with the
   state untouched. Such a restart is not a second instruction; a jump to itself, which
   also leaves the state untouched, is cut off after a few rounds with the same result.
-  When the store did land and changed the bytes, Unicorn would run the *new* bytes: the
-  run stops there. Either way the outcome carries ``notes["self-modified"]``: only an
-  agreement with the reference is taken at face value then (a real CPU finishes the
-  instruction it fetched; see known_divergences.toml).
+  When the store did land and changed the bytes (also between two REP iterations),
+  Unicorn would run the *new* bytes: the run stops there. Either way the outcome carries
+  ``notes["self-modified"]``: only an agreement with the reference is taken at face
+  value then (a real CPU finishes the instruction it fetched; see known_divergences.toml).
 """
 
 from __future__ import annotations
@@ -174,10 +174,11 @@ class _Engine:
         if self.steps == 1:
             return
         if address == self.start:
-            if self.rep_string and self.steps < MAX_REP_ITERATIONS:
+            if self.code != _read_wrapping(uc, address, len(self.code)):
+                # a restart, or a REP's next iteration, would run the *new* bytes: stop
+                self.self_modified = True
+            elif self.rep_string and self.steps < MAX_REP_ITERATIONS:
                 return
-            if self.code != bytes(uc.mem_read(address, len(self.code))):
-                self.self_modified = True  # a restart would run the *new* bytes: stop
             elif self.restarts < MAX_RESTARTS and self._untouched(uc):
                 self.restarts += 1
                 self.self_modified = True
@@ -218,6 +219,14 @@ class _Engine:
             # page would otherwise run an earlier case's bytes
             self.uc.ctl_remove_cache(base, base + PAGE_SIZE)
         return revoked
+
+
+def _read_wrapping(uc: Uc, address: int, size: int) -> bytes:
+    """Bytes at a linear address, wrapping at 4 GiB as the CPU's fetch does (code may
+    start at 0xFFFFFFFF); ``uc.mem_read`` would fail past the top instead."""
+    first = min(size, (1 << 32) - address)
+    head = bytes(uc.mem_read(address, first))
+    return head + bytes(uc.mem_read(0, size - first)) if first < size else head
 
 
 def _ignore_access(*_args: object) -> None:

@@ -43,3 +43,41 @@ def test_missing_keys_are_reported(tmp_path):
 def test_shipped_list_loads_and_cites_evidence():
     for entry in load_known():
         assert entry.evidence.strip() and entry.reason.strip()
+
+
+def _shipped(code: str, form: str, mode: str, *differences: Difference):
+    """Which shipped entry (id) explains these differences, or None."""
+    base = make_case(bytes.fromhex(code), mode)
+    case = type(base)(**{**base.__dict__, "form": form})
+    entry = find_known(load_known(), case, list(differences), {})
+    return entry.id if entry else None
+
+
+@pytest.mark.parametrize("code,mode", [("66c8791400", "prot32"), ("6766c8670000", "prot32"),
+                                       ("66c8210000", "real16")])
+def test_enter_with_66_covers_ebp_only(code, mode):
+    """Campaign seed 2026 reproducers; the same ENTER without 66, or with ESP differing
+    too, stays a divergence."""
+    ebp = Difference("ebp", 0xABB9007D, 0x7D)
+    assert _shipped(code, "ENTER_Iw_Ib", mode, ebp) == "unicorn-enter-66-ebp-at-stack-size"
+    assert _shipped(code, "ENTER_Iw_Ib", mode, ebp, Difference("esp", 1, 2)) is None
+    assert _shipped(code.replace("66", ""), "ENTER_Iw_Ib", mode, ebp) is None
+
+
+def test_int_6_covers_only_cd06_reported_as_ud():
+    exc = Difference("exception", "#UD fault", "#UD trap")
+    eip = Difference("eip", 0xDABC, 0xDABE)
+    assert _shipped("cd06", "INT_Ib", "real16", exc, eip) == \
+        "unicorn-int-6-reported-as-invalid-opcode"
+    assert _shipped("cd05", "INT_Ib", "real16", exc, eip) is None
+    assert _shipped("cd06", "INT_Ib", "real16", eip, Difference("esp", 1, 2)) is None
+
+
+@pytest.mark.parametrize("field", ["mem[0x100ffd]", "mem[0xfff]", "mem[0xfffffffe]"])
+def test_split_store_covers_only_the_last_bytes_of_a_page(field):
+    byte = Difference(field, 0x2E, 0xD0)
+    assert _shipped("f3ab", "STOS_Yv_eAX", "prot32", byte) == "unicorn-split-store-partial-write"
+    assert _shipped("f3a5", "MOVS_Yv_Xv", "prot32", byte) == "unicorn-split-store-partial-write"
+    assert _shipped("f3ab", "STOS_Yv_eAX", "prot32", byte, Difference("ecx", 1, 2)) is None
+    earlier = Difference(field[:-2] + "c]", 0x2E, 0xD0)  # a byte a dword cannot split at
+    assert _shipped("f3ab", "STOS_Yv_eAX", "prot32", earlier) is None
