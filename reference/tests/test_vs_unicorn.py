@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference import FORMS
-from reference.tests.unicorn_check import compare, random_case
+from reference.tests.handmade import forms_of, random_disagreements
 
 FAMILIES = {
     "MOV", "MOVZX", "MOVSX", "XCHG", "CMPXCHG", "CMPXCHG8B", "XADD", "BSWAP", "LEA",
@@ -17,17 +16,11 @@ FAMILIES = {
     "POPA", "PUSHF", "POPF", "ADD", "ADC", "SUB", "SBB", "CMP", "INC", "DEC", "NEG",
     "AND", "OR", "XOR", "NOT", "TEST", "LES", "LDS", "LSS", "LFS", "LGS", "BOUND",
 }
-CASES = [(form, mode) for form in FORMS if form.mnemonic in FAMILIES and not form.untestable
-         for mode in form.modes]
+CASES = forms_of(*FAMILIES)
 SEEDS = 12
 
 
 @pytest.mark.parametrize("form,mode", CASES, ids=[f"{f.name}-{m}" for f, m in CASES])
 def test_form_agrees_with_unicorn(form, mode) -> None:
-    failures = []
-    for seed in range(SEEDS):
-        case = random_case(form, mode, seed)
-        problems = compare(form, case)
-        if problems:
-            failures.append(f"{case.code.hex(' ')}: " + "; ".join(problems))
+    failures = random_disagreements(form, mode, SEEDS)
     assert not failures, "\n".join(failures[:5])
