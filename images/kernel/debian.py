@@ -1,8 +1,11 @@
-"""Debian's stock i386 kernel (``linux-image-686``) and the network modules it needs.
+"""Debian's stock i386 kernel (``linux-image-686``) and the network and disk modules it needs.
 
 Its drivers are modules, so the bzImage alone cannot reach a network: ne2k-pci (what v86
 emulates) and virtio-net over virtio-pci (QEMU's usual card) are copied out of the
-package with their dependencies, decompressed, and listed in load order for /init.
+package with their dependencies, decompressed, and listed in load order for /init. So are
+the IDE disk (ata_piix, which drives the PIIX3 IDE function v86 and QEMU both emulate;
+sd_mod for the disk node) and ext4, which Debian uses to mount ext2 too
+(CONFIG_EXT4_USE_FOR_EXT2): the web demo's lazily loaded root disk is ext2.
 """
 
 from __future__ import annotations
@@ -19,20 +22,26 @@ from images.keys import key_of
 
 METAPACKAGE = "linux-image-686"
 NETWORK_MODULES = ["ne2k_pci", "virtio_pci", "virtio_net"]
-RECIPE_VERSION = 1
+DISK_MODULES = ["ata_piix", "sd_mod", "ext4"]
+MODULES = NETWORK_MODULES + DISK_MODULES
+RECIPE_VERSION = 2
 """Bump when this file changes what it extracts, so cached kernels are redone."""
 
 
 def inputs(store: Path) -> dict:
-    """The exact kernel package (version, sha256) apt offers now: the kernel's cache key."""
-    return debs.resolve_kernel(METAPACKAGE, store).as_manifest()
+    """The exact kernel package apt offers now, the modules taken and this recipe's version.
+
+    Part of the image's cache key, so changing the module list rebuilds the images too.
+    """
+    facts = debs.resolve_kernel(METAPACKAGE, store).as_manifest()
+    return {**facts, "modules": MODULES, "recipe": RECIPE_VERSION}
 
 
 def ensure(store: Path, rebuild: bool = False) -> Kernel:
     """The Debian kernel in the cache, downloading and extracting it the first time."""
     package = debs.resolve_kernel(METAPACKAGE, store)
     key = key_of(
-        {"deb": package.as_manifest(), "modules": NETWORK_MODULES, "recipe": RECIPE_VERSION}
+        {"deb": package.as_manifest(), "modules": MODULES, "recipe": RECIPE_VERSION}
     )
     folder = store / "kernels" / f"debian-{key}"
     if is_ready(folder) and not rebuild:
@@ -52,7 +61,7 @@ def ensure(store: Path, rebuild: bool = False) -> Kernel:
         shutil.copyfile(vmlinuz[0], staging / KERNEL_FILE)
         boot_protocol(staging / KERNEL_FILE)
         available = modules.index_tree(roots[0])
-        order = modules.load_order(NETWORK_MODULES, available)
+        order = modules.load_order(MODULES, available)
         for name in order:
             (staging / "modules" / f"{name}.ko").write_bytes(modules.read_module(available[name]))
         facts = {
