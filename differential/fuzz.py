@@ -17,12 +17,12 @@ from differential.report import write
 def replay_first(directory: Path, make_checkers: Callable[[], List[Checker]],
                  say: Callable[[str], None]) -> int:
     """Rerun the campaign's saved divergences before looking for new ones; returns how
-    many still diverge (fixed ones say "agree")."""
+    many still diverge unexplained (fixed ones say "agree", triaged ones "known")."""
     saved = paths(directory / "divergences")
     if not saved:
         return 0
     still = replay(saved, make_checkers(), lambda line: None)
-    say(f"replayed {len(saved)} saved divergences first: {still} still differ "
+    say(f"replayed {len(saved)} saved divergences first: {still} still differ unexplained "
         f"(x86lab fuzz --replay FILE shows one)")
     return still
 

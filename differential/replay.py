@@ -1,5 +1,8 @@
 """Rerun saved divergences: ``python -m differential.replay FILE...`` (also
-``x86lab fuzz --replay FILE``). Exit 1 while any still diverges, 0 when all agree."""
+``x86lab fuzz --replay FILE``). Exit 1 while any still diverges unexplained, 0 when every
+case agrees or matches an entry of ``known_divergences.toml`` (an accepted difference with
+its evidence: a campaign's triage step turns divergences into known ones, and replaying
+them afterwards should say the campaign is clean)."""
 
 from __future__ import annotations
 
@@ -7,14 +10,14 @@ import sys
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-from differential.check import AGREE, Checker
+from differential.check import AGREE, KNOWN, Checker
 from differential.corpus import CorpusError, load
 
 
 def replay(paths: Sequence[Path], checkers: List[Checker],
            say: Callable[[str], None] = print) -> int:
-    """Judge each saved case with every checker; returns how many files do not agree
-    (still divergent, or now a known divergence) with at least one checker."""
+    """Judge each saved case with every checker; returns how many files still diverge
+    unexplained (neither agreeing nor matching a known divergence) with at least one."""
     failing = 0
     for path in paths:
         case, _record = load(path)
@@ -24,7 +27,7 @@ def replay(paths: Sequence[Path], checkers: List[Checker],
                 say(f"agree    [{checker.peer.name}] {path}")
             else:
                 say(f"{verdict.status:<8} [{checker.peer.name}] {verdict.line or path}")
-        failing += any(verdict.status != AGREE for _checker, verdict in verdicts)
+        failing += any(verdict.status not in (AGREE, KNOWN) for _checker, verdict in verdicts)
     return failing
 
 

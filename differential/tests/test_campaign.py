@@ -107,6 +107,32 @@ def test_replay_module_reports_a_planted_divergence(tmp_path):
     assert replay([saved], [honest], lines.append) == 0
 
 
+def test_replay_counts_a_triaged_divergence_as_accepted(tmp_path):
+    """After triage adds a known entry, replaying the saved case says "known" and the
+    replay no longer fails; an entry for another form does not excuse it."""
+    from differential.check import Checker
+    from differential.draw import RandomDraw
+    from differential.generator import form_case
+    from differential.known import KnownDivergence
+    from differential.replay import replay
+    from differential.suite import keep
+    from reference import BY_NAME
+
+    checker = make_checkers()[0]
+    verdict = checker.check(form_case(BY_NAME["ADD_Ev_Gv"], "prot32", RandomDraw(4)))
+    saved = keep(checker, verdict, tmp_path)
+
+    def triaged(form: str) -> Checker:
+        entry = KnownDivergence(id="planted", forms=(form,), fields=("*",),
+                                reason="test", evidence="test")
+        return Checker(checker.peer, checker.subject, known=[entry])
+
+    lines = []
+    assert replay([saved], [triaged("ADD_Ev_Gv")], lines.append) == 0
+    assert lines[-1].startswith("known") and "[known: planted]" in lines[-1]
+    assert replay([saved], [triaged("SUB_Ev_Gv")], lines.append) == 1
+
+
 def test_fuzz_resume_with_other_options_is_a_usage_error(tmp_path, capsys):
     prepare(tmp_path, Plan(seed=1, jobs=1), resume=False)
     assert main(["fuzz", "--out", str(tmp_path), "--seed", "2", "--jobs", "1",

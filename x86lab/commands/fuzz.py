@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                      "plus random bytes)")
     parser.add_argument("--resume", action="store_true", help="continue the campaign in --out")
     parser.add_argument("--replay", type=Path, nargs="+", metavar="FILE",
-                        help="rerun saved divergence files instead of fuzzing")
+                        help="rerun saved divergence files instead of fuzzing; exit 1 "
+                             "while one still diverges unexplained (agreeing or "
+                             "known cases pass)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(handler=run)
 
