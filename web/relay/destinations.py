@@ -22,11 +22,14 @@ Resolver = Callable[[str, int], Awaitable[List[str]]]
 
 @dataclass(frozen=True)
 class Decision:
-    """Either an address to connect to, or a Wisp close reason and a log message."""
+    """Either an address and port to connect to, or a Wisp close reason and a log message.
+
+    The port differs from the requested one only for an operator's allowlist redirect."""
 
     address: Optional[IPAddress]
     close_reason: int = 0
     why: str = ""
+    port: int = 0
 
 
 async def system_resolver(host: str, port: int) -> List[str]:
@@ -47,7 +50,8 @@ def _literal(host: str) -> Optional[IPAddress]:
 async def decide(host: str, port: int, allowlist: Allowlist,
                  resolver: Resolver = system_resolver,
                  timeout: float = 5.0) -> Decision:
-    """Resolve ``host`` once and pick the first address the policy admits."""
+    """Resolve ``host`` once and pick the first address the policy admits (or the
+    operator's redirect for it)."""
     literal = _literal(host)
     if literal is not None:
         candidates: List[IPAddress] = [literal]
@@ -63,6 +67,7 @@ async def decide(host: str, port: int, allowlist: Allowlist,
     for ip in candidates:
         why = refusal(ip, port, allowlist)
         if why is None:
-            return Decision(ip)
+            address, actual_port = allowlist.destination(ip, port)
+            return Decision(address, port=actual_port)
         reasons.append(f"{ip}: {why}")
     return Decision(None, frames.REASON_BLOCKED, "; ".join(reasons))

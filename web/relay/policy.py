@@ -11,8 +11,9 @@ IPv6 Special-Purpose Address Registries; each row cites the RFC that defines it.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
-from typing import FrozenSet, Iterable, Optional, Tuple, Union
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Dict, FrozenSet, Iterable, Mapping, Optional, Tuple, Union
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
@@ -106,19 +107,51 @@ def classify(ip: IPAddress) -> Optional[str]:
     return _classify_v6(ip)
 
 
+Endpoint = Tuple[IPAddress, int]
+
+
 @dataclass(frozen=True)
 class Allowlist:
-    """Exact IP:port pairs the operator admits even though the policy would refuse them
-    (tests map a destination to a server on 127.0.0.1 this way)."""
+    """Exact IP:port pairs the operator admits even though the policy would refuse them,
+    each optionally redirected to another exact IP:port.
 
-    entries: FrozenSet[Tuple[IPAddress, int]] = frozenset()
+    A guest cannot address the relay host's own 127.0.0.1 (its loopback is its own), so a
+    test names a stand-in destination (``192.0.2.10:80``, documentation space nothing else
+    uses) and the operator maps it: ``192.0.2.10:80=127.0.0.1:8080``. Both sides are exact
+    addresses and ports, so this admits one more destination, never a range: still no open
+    proxy.
+    """
+
+    entries: FrozenSet[Endpoint] = frozenset()
+    redirects: Mapping[Endpoint, Endpoint] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, specs: Iterable[str]) -> Allowlist:
-        return cls(frozenset(parse_endpoint(spec) for spec in specs))
+        """``IP:PORT`` or ``IP:PORT=IP:PORT`` (admit the left side, connect to the right)."""
+        entries = set()
+        redirects: Dict[Endpoint, Endpoint] = {}
+        for spec in specs:
+            source, sep, target = spec.partition("=")
+            endpoint = parse_endpoint(source)
+            if sep:
+                if endpoint in redirects:
+                    raise ValueError(f"{spec!r}: {source} is already redirected to "
+                                     f"{format_endpoint(redirects[endpoint])}")
+                redirects[endpoint] = parse_endpoint(target)
+            entries.add(endpoint)
+        return cls(frozenset(entries), MappingProxyType(redirects))
 
     def admits(self, ip: IPAddress, port: int) -> bool:
         return (_unscoped(ip), port) in self.entries
+
+    def destination(self, ip: IPAddress, port: int) -> Endpoint:
+        """Where the relay connects for an admitted ``ip:port``: itself or its redirect."""
+        return self.redirects.get((_unscoped(ip), port), (ip, port))
+
+
+def format_endpoint(endpoint: Endpoint) -> str:
+    ip, port = endpoint
+    return f"[{ip}]:{port}" if isinstance(ip, ipaddress.IPv6Address) else f"{ip}:{port}"
 
 
 def _unscoped(ip: IPAddress) -> IPAddress:

@@ -103,7 +103,7 @@ class Stream:
             return False
         try:
             reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(str(decision.address), target.port),
+                asyncio.open_connection(str(decision.address), decision.port),
                 session.limits.connect_timeout)
         except asyncio.TimeoutError:
             self.close_reason, self._why = frames.REASON_TIMEOUT, "connect timed out"
@@ -118,7 +118,8 @@ class Stream:
         if self._ended:  # cancelled just as the connect completed (see ``end``)
             return False
         log_event("stream_open", client=session.client, stream=self.id,
-                  host=target.hostname, address=str(decision.address), port=target.port)
+                  host=target.hostname, port=target.port, address=str(decision.address),
+                  address_port=decision.port)
         await session.send(frames.encode_continue(self.id, session.limits.buffer_packets))
         return True
 

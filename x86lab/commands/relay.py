@@ -15,12 +15,15 @@ examples:
       v86 then uses net_device: {type: "virtio", relay_url: "wisp://127.0.0.1:8001/"}
   x86lab relay --listen 0.0.0.0:8001 --origin https://x86lab.example
   x86lab relay --listen 127.0.0.1:8001 --allow 127.0.0.1:8080   (admit one local server)
+  x86lab relay --listen 127.0.0.1:8001 --allow 192.0.2.10:80=127.0.0.1:8080
+      (a guest's 192.0.2.10:80 reaches the host's 127.0.0.1:8080: tests, local demos)
   x86lab relay --bench 50        (load benchmark on loopback; prints connections/s, MB/s)
 
 Destinations must be public unicast addresses (no loopback, private, link-local, CGNAT,
 multicast, reserved, or IPv6 forms embedding them) unless --allow admits the exact
-IP:PORT. Without --origin, only pages from localhost (and clients sending no Origin,
-such as Node) may connect. Refusals are logged as JSON lines on stderr.
+IP:PORT (or maps it, with SRC=DST, to another exact IP:PORT). Without --origin, only
+pages from localhost (and clients sending no Origin, such as Node) may connect.
+Refusals are logged as JSON lines on stderr.
 """
 
 
@@ -32,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listen", metavar="HOST:PORT",
                         help="address to listen on, e.g. 127.0.0.1:8001")
-    parser.add_argument("--allow", metavar="IP:PORT", action="append", default=[],
-                        help="admit this exact destination although policy refuses it")
+    parser.add_argument("--allow", metavar="IP:PORT[=IP:PORT]", action="append", default=[],
+                        help="admit this exact destination although policy refuses it; "
+                             "with =IP:PORT, connect there instead")
     parser.add_argument("--origin", metavar="URL", action="append", default=[],
                         help="accepted page origin (repeatable; '*' accepts any)")
     parser.add_argument("--max-connections", type=int, default=8, metavar="N",
