@@ -61,6 +61,7 @@ BUILDER_SOURCES = (
     _HERE / "rootfs.py",
     _HERE / "contract.py",
     rootfs.INIT_TEMPLATE,
+    rootfs.UDHCPC_SCRIPT,
 )
 
 

@@ -17,6 +17,9 @@ from images.cpio import CpioEntry
 from images.errors import ImageError
 
 INIT_TEMPLATE = Path(__file__).resolve().parent / "rootfs" / "init"
+UDHCPC_SCRIPT = INIT_TEMPLATE.with_name("udhcpc.script")
+UDHCPC_SCRIPT_PATH = "usr/share/udhcpc/default.script"
+"""Where BusyBox udhcpc looks for its lease hook by default."""
 MODULE_DIR = "lib/modules"
 LOAD_ORDER = f"{MODULE_DIR}/load-order"
 BASE_DIRS = (
@@ -25,6 +28,8 @@ BASE_DIRS = (
     "usr",
     "usr/bin",
     "usr/sbin",
+    "usr/share",
+    "usr/share/udhcpc",
     "dev",
     "proc",
     "sys",
@@ -58,7 +63,8 @@ def render_init(template: str) -> str:
 
 
 def base_entries(busybox: bytes) -> List[CpioEntry]:
-    """The skeleton every image has: folders, BusyBox with sh, /init and the console node.
+    """The skeleton every image has: folders, BusyBox with sh, /init, the console node and
+    udhcpc's lease script (udhcpc alone configures nothing).
 
     /dev/console must exist before devtmpfs is mounted: the kernel opens it for /init's
     standard streams. The other BusyBox applets are linked by /init itself
@@ -72,6 +78,7 @@ def base_entries(busybox: bytes) -> List[CpioEntry]:
         CpioEntry.char_device("dev/console", 5, 1),
         CpioEntry.char_device("dev/null", 1, 3, 0o666),
         CpioEntry.file("etc/hostname", f"{contract.HOSTNAME}\n".encode()),
+        CpioEntry.file(UDHCPC_SCRIPT_PATH, UDHCPC_SCRIPT.read_bytes(), 0o755),
     ]
     return entries
 
