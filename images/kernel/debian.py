@@ -22,7 +22,9 @@ from images.keys import key_of
 
 METAPACKAGE = "linux-image-686"
 NETWORK_MODULES = ["ne2k_pci", "virtio_pci", "virtio_net"]
-DISK_MODULES = ["ata_piix", "sd_mod", "ext4"]
+DISK_MODULES = ["ata_piix", "sd_mod", "crc32c_generic", "ext4"]
+"""ext4 refuses to mount without a crc32c driver (even ext2, which has no checksums), and
+/init has no modprobe to fetch it on demand: crc32c_generic is loaded before it."""
 MODULES = NETWORK_MODULES + DISK_MODULES
 RECIPE_VERSION = 2
 """Bump when this file changes what it extracts, so cached kernels are redone."""
