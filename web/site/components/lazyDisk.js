@@ -1,0 +1,37 @@
+// The optional tools disk (manifest.disk) as v86's `hda`, read lazily: v86 fetches only
+// the sectors the guest reads. Through HTTP Range when the host honours it; otherwise
+// through the build's fixed-size chunk files (v86 `use_parts`), because v86 aborts a
+// ranged read answered with the whole file and the guest's disk read then never ends.
+// `?disk=chunks` forces the chunk files (to compare the two). The disk is always attached
+// when the build has one: the saved state was made with it, and v86 cannot restore a state
+// into another device set.
+
+// One tiny ranged request: 206 with a Content-Range means Range works. A host that ignores
+// Range starts sending the whole disk, so the request is cut off after the headers.
+export async function hostHonoursRange(url) {
+  const controller = new AbortController();
+  try {
+    const response = await fetch(url, {
+      headers: { Range: "bytes=0-0" },
+      cache: "no-store",
+      signal: controller.signal,
+    });
+    const range = response.headers.get("content-range") || "";
+    return response.status === 206 && /^bytes 0-0\/\d+$/.test(range.trim());
+  } catch {
+    return false;
+  } finally {
+    controller.abort();
+  }
+}
+
+// -> { mode: "range" | "chunks" | "none", hda: v86's hda option or undefined }
+export async function diskOption(manifest, requested) {
+  const disk = manifest.disk;
+  if (!disk) return { mode: "none", hda: undefined };
+  const url = `os/${disk.file}`;
+  const byRange = requested !== "chunks" && (await hostHonoursRange(url));
+  const hda = { url, async: true, size: disk.size };
+  if (byRange) return { mode: "range", hda };
+  return { mode: "chunks", hda: { ...hda, use_parts: true, fixed_chunk_size: disk.chunk_size } };
+}
