@@ -6,15 +6,17 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 
 @contextlib.contextmanager
-def serving(folder: Path) -> Iterator[str]:
-    """``folder`` served on a free 127.0.0.1 port; yields its URL (ends with ``/``)."""
+def serving(folder: Path,
+            on_body: Optional[Callable[[str, int, int], None]] = None) -> Iterator[str]:
+    """``folder`` served on a free 127.0.0.1 port; yields its URL (ends with ``/``).
+    ``on_body(name, start, length)`` hears of every body sent (web.serve's hook)."""
     from web.serve.server import make_server
 
-    server = make_server(folder, "127.0.0.1", 0, quiet=True)
+    server = make_server(folder, "127.0.0.1", 0, quiet=True, on_body=on_body)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -13,7 +13,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import unquote, urlsplit
 
 from web.serve.caching import cache_control
@@ -58,6 +58,9 @@ class StaticHandler(BaseHTTPRequestHandler):
     timeout = 60  # a client that stalls mid-request frees its thread after this
     root: Path = Path(".")
     quiet = False
+    on_body: Optional[Callable[[str, int, int], None]] = None
+    """Called with (file name relative to root, first byte, length) for each body sent:
+    lets tests see exactly which bytes of a lazy disk a page fetched."""
 
     # -- verbs -----------------------------------------------------------------------
     def do_OPTIONS(self) -> None:  # noqa: N802 - the http.server naming convention
@@ -106,6 +109,8 @@ class StaticHandler(BaseHTTPRequestHandler):
         self._common_headers(headers)
         self.end_headers()
         if send_body and size:
+            if self.on_body is not None:
+                self.on_body(path.relative_to(self.root).as_posix(), span.start, span.length)
             with path.open("rb") as body:
                 try:
                     self.connection.sendfile(body, span.start, span.length)
