@@ -5,7 +5,8 @@
 //   CONFIG_JSON = {"v86_module", "wasm", "bios", "vga_bios", "bzimage", "initrd" (paths),
 //                  "cmdline", "memory_mib", "vga_memory_mib", "prompt", "quiet_ms",
 //                  "timeout_s", "prepare" (a shell command run once at the prompt before
-//                  the snapshot, or ""), "out" (path of the raw state)}
+//                  the snapshot, or ""), "out" (path of the raw state),
+//                  optionally "hda": {"path", "size"} (the page's lazy disk)}
 // The page's V86 options must match these (memory, devices), which the manifest records.
 // Exits 0 with the state written, 1 if the prompt never came.
 
@@ -34,6 +35,8 @@ const emulator = new V86({
     disable_keyboard: true,
     disable_mouse: true,
     disable_speaker: true,
+    // The same device set as the page: a state restores only into the devices it had.
+    ...(config.hda ? { hda: { url: config.hda.path, async: true, size: config.hda.size } } : {}),
 });
 
 let tail = "";

@@ -15,7 +15,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 from harness.engines.v86 import BIOS, VGA_BIOS
 from images.contract import PROMPT
@@ -50,12 +50,16 @@ def _run(argv: list, what: str, timeout: int) -> None:
 
 
 def ensure_state(key: str, kernel: Path, initrd: Path, cmdline: str, memory_mib: int,
-                 vga_memory_mib: int) -> Path:
-    """The zstd-compressed state for this image and configuration, made if not cached."""
+                 vga_memory_mib: int, hda: Optional[Path] = None, hda_sha256: str = "") -> Path:
+    """The zstd-compressed state for this image and configuration, made if not cached.
+
+    ``hda``: the page's lazy disk, attached while booting (a state restores only into the
+    device set it was made with; /init has the disk mounted when the snapshot is taken).
+    """
     folder = cache_dir("web") / "states"
     folder.mkdir(parents=True, exist_ok=True)
     recipe = hashlib.sha256(SAVER.read_bytes() + repr((ZSTD_ARGS, ZERO_FREE_MEMORY,
-                                                      QUIET_MS)).encode()).hexdigest()
+                                                      QUIET_MS, hda_sha256)).encode()).hexdigest()
     key = f"{key}-{recipe[:12]}"
     final = folder / f"{key}.bin.zst"
     if final.exists():
@@ -69,6 +73,8 @@ def ensure_state(key: str, kernel: Path, initrd: Path, cmdline: str, memory_mib:
         "vga_memory_mib": vga_memory_mib, "prompt": PROMPT, "quiet_ms": QUIET_MS,
         "timeout_s": BOOT_TIMEOUT_S, "prepare": ZERO_FREE_MEMORY, "out": str(raw),
     }
+    if hda is not None:
+        config["hda"] = {"path": str(hda), "size": hda.stat().st_size}
     try:
         _run(["node", str(SAVER), json.dumps(config)], "booting v86 in Node for the state",
              BOOT_TIMEOUT_S + 60)
