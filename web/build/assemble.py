@@ -14,10 +14,12 @@ from harness.stages import MARKS
 from images.contract import PROMPT
 from web.build import gate
 from web.build.assets import copy_os_assets, v86_version
+from web.build.disk import ensure_disk
 from web.build.errors import BuildError
 from web.build.frontend import export_site
 from web.build.hashing import copy_hashed
 from web.build.headers import MANIFEST_NAME, vercel_config
+from web.build.site_disk import disk_devices, publish_disk
 from web.build.state import ensure_state
 
 SCHEMA = 1
@@ -43,8 +45,12 @@ def _ungated() -> dict:
 
 def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: bool = False,
                report: Optional[Path] = None, memory_mib: int = MEMORY_MIB,
-               with_state: bool = True) -> dict:
-    """Build the site into ``out`` and return its manifest; BuildError/GateFailed if not."""
+               with_state: bool = True, with_disk: bool = True) -> dict:
+    """Build the site into ``out`` and return its manifest; BuildError/GateFailed if not.
+
+    ``with_disk``: attach the lazy tools disk (``disk.py``); visitors fetch only what the
+    guest reads, so it costs the page a few KiB until used.
+    """
     from images.build import ensure_image
     from images.errors import ImageError
 
@@ -59,8 +65,12 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
     key = gate.gate_key(kernel_sha, initrd_sha, version, memory_mib)
     verdict = _ungated() if skip_gate else gate.require_pass(image, kernel, key, memory_mib,
                                                              report)
+    disk = ensure_disk() if with_disk else None
+    devices = {**DEVICES, "disks": disk_devices(disk.sha256, disk.size) if disk else []}
     state = (ensure_state(key, image.kernel, image.initrd, image.cmdline, memory_mib,
-                          VGA_MEMORY_MIB) if with_state else None)
+                          VGA_MEMORY_MIB, disk.path if disk else None,
+                          disk.sha256 if disk else "")
+             if with_state else None)
     export = export_site()
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
@@ -73,7 +83,7 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
             "image_key": image.manifest.get("key", ""),
             "kernel_sha256": kernel_sha, "initrd_sha256": initrd_sha,
             "v86_version": version, "memory_mib": memory_mib,
-            "vga_memory_mib": VGA_MEMORY_MIB, "devices": DEVICES,
+            "vga_memory_mib": VGA_MEMORY_MIB, "devices": devices,
             "stages": [[name, pattern.decode()] for name, pattern in MARKS],
             "prompt": PROMPT, "assets": assets, "gate": verdict,
         }
@@ -81,9 +91,11 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
             manifest["state"] = {
                 **copy_hashed(state, site / "os", "state", ".bin.zst"),
                 "v86_version": version, "memory_mib": memory_mib,
-                "vga_memory_mib": VGA_MEMORY_MIB, "devices": DEVICES,
+                "vga_memory_mib": VGA_MEMORY_MIB, "devices": devices,
                 "kernel_sha256": kernel_sha, "initrd_sha256": initrd_sha,
             }
+        if disk is not None:
+            manifest["disk"] = publish_disk(disk, site / "os")
         (site / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
         (site / "vercel.json").write_text(json.dumps(vercel_config(), indent=1) + "\n")
         if out.exists():

@@ -31,6 +31,9 @@ JSON instead, made with the page's memory:
   x86lab web build --report r.json
 --skip-gate is for development and marks the manifest as ungated. A saved state (the
 page starts at the prompt) is made in Node and cached; --no-state leaves it out.
+The tools disk (64 MiB ext2 at /mnt/disk: GNU bash, a test file) is attached by default:
+v86 reads it lazily through HTTP Range, or through its 256 KiB chunk files on hosts
+without Range, so visitors fetch only what the guest reads; --no-disk leaves it out.
 """
 
 MEASURE_EXAMPLE = """\
@@ -75,6 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="development only: build without a passing harness run")
     build.add_argument("--no-state", action="store_true",
                        help="no saved state: the page always boots from power-on")
+    build.add_argument("--no-disk", action="store_true",
+                       help="no lazy tools disk (/mnt/disk) in the page")
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     build.set_defaults(handler=run_build)
 
@@ -129,7 +134,8 @@ def run_build(args: argparse.Namespace) -> int:
 
     try:
         manifest = build_site(kernel=args.kernel, out=args.out, skip_gate=args.skip_gate,
-                              report=args.report, with_state=not args.no_state)
+                              report=args.report, with_state=not args.no_state,
+                              with_disk=not args.no_disk)
     except GateFailed as exc:
         print(f"x86lab web build: refused: {exc}", file=sys.stderr)
         return 1
@@ -144,6 +150,8 @@ def run_build(args: argparse.Namespace) -> int:
     print(f"built {args.out}: {args.kernel} image, v86 {manifest['v86_version']}, "
           f"os/ {total:.1f} MiB, "
           + (f"state {state['size'] / 2**20:.1f} MiB, " if state else "no state, ")
+          + (f"disk {manifest['disk']['size'] >> 20} MiB lazy, " if "disk" in manifest
+             else "no disk, ")
           + (f"gate passed ({gate['source']})" if gate["passed"] else "gate SKIPPED"))
     return 0
 
