@@ -9,9 +9,11 @@
 // state, the longest main-thread frame gap was 67 ms with the worker, 450-770 ms without;
 // during a cold boot both showed 0.7-1.1 s gaps (xterm output and CPU contention).
 // For tests and measurements it publishes window.x86lab: { boot: "state"|"cold",
-// engine, stage, bytes, transcript(), times: {stage: ms since navigation} }.
+// engine, disk: "range"|"chunks"|"none" (lazyDisk.js), stage, bytes, transcript(),
+// times: {stage: ms since navigation} }.
 
 import { useEffect, useRef, useState } from "react";
+import { diskOption } from "./lazyDisk";
 import { fetchManifest, startV86, stateUsable } from "./loadV86";
 import { createStageTracker, STAGE_LABELS } from "./stages";
 import { createTerminal } from "./terminal";
@@ -74,9 +76,11 @@ export default function LinuxVM({ manifestUrl }) {
       const fromState = params.get("boot") !== "cold" && stateUsable(manifest);
       const inWorker = params.get("engine") !== "main";
       publish({ boot: fromState ? "state" : "cold", engine: inWorker ? "worker" : "main" });
+      const { mode: disk, hda } = await diskOption(manifest, params.get("disk"));
+      publish({ disk });
       const emulator = inWorker
-        ? startV86Worker(manifest, fromState)
-        : await startV86(manifest, fromState);
+        ? startV86Worker(manifest, fromState, hda)
+        : await startV86(manifest, fromState, hda);
       if (disposed) {
         emulator.destroy();
         return;

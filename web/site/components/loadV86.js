@@ -40,7 +40,8 @@ export function stateUsable(manifest) {
 }
 
 // fromState: start at the saved prompt (no kernel or initramfs download); else power on.
-export function v86Options(manifest, fromState) {
+// hda: the lazy tools disk (lazyDisk.js), or undefined.
+export function v86Options(manifest, fromState, hda) {
   const MiB = 1024 * 1024;
   const boot = fromState
     ? { initial_state: { url: `os/${manifest.state.file}`, size: manifest.state.size } }
@@ -59,13 +60,14 @@ export function v86Options(manifest, fromState) {
     disable_keyboard: true,
     disable_mouse: true,
     disable_speaker: true,
+    ...(hda ? { hda } : {}),
   };
 }
 
 // v86 on the page's main thread.
-export async function startV86(manifest, fromState) {
+export async function startV86(manifest, fromState, hda) {
   if (!window.V86) await loadScript(asset(manifest, "libv86").url);
-  return new window.V86(v86Options(manifest, fromState));
+  return new window.V86(v86Options(manifest, fromState, hda));
 }
 
 export function libv86Url(manifest) {

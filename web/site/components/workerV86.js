@@ -3,7 +3,7 @@
 
 import { libv86Url, v86Options } from "./loadV86";
 
-export function startV86Worker(manifest, fromState) {
+export function startV86Worker(manifest, fromState, hda) {
   const base = new URL(".", window.location.href);
   const worker = new Worker(new URL("v86-worker.js", base));
   const listeners = {};
@@ -14,7 +14,7 @@ export function startV86Worker(manifest, fromState) {
     for (const byte of msg.data) emit("serial0-output-byte", byte);
   };
   // The worker resolves relative URLs against its own script: make them absolute.
-  const options = v86Options(manifest, fromState);
+  const options = v86Options(manifest, fromState, hda && { ...hda });
   for (const value of Object.values(options)) {
     if (value && typeof value === "object" && value.url) value.url = new URL(value.url, base).href;
   }
