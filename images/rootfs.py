@@ -18,8 +18,9 @@ from images.errors import ImageError
 
 INIT_TEMPLATE = Path(__file__).resolve().parent / "rootfs" / "init"
 UDHCPC_SCRIPT = INIT_TEMPLATE.with_name("udhcpc.script")
-UDHCPC_SCRIPT_PATH = "usr/share/udhcpc/default.script"
-"""Where BusyBox udhcpc looks for its lease hook by default."""
+UDHCPC_SCRIPT_PATH = "etc/udhcpc/default.script"
+"""Where Debian's BusyBox udhcpc looks for its lease hook by default (upstream BusyBox
+uses /usr/share/udhcpc/; the string is in the binary)."""
 MODULE_DIR = "lib/modules"
 LOAD_ORDER = f"{MODULE_DIR}/load-order"
 BASE_DIRS = (
@@ -28,8 +29,6 @@ BASE_DIRS = (
     "usr",
     "usr/bin",
     "usr/sbin",
-    "usr/share",
-    "usr/share/udhcpc",
     "dev",
     "proc",
     "sys",
@@ -37,6 +36,7 @@ BASE_DIRS = (
     "root",
     "etc",
     "etc/init.d",
+    "etc/udhcpc",
     "lib",
     MODULE_DIR,
     "mnt",
