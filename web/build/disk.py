@@ -131,7 +131,9 @@ def _tools_script(files: List[Tuple[Path, str]], readme: Path) -> List[str]:
     return lines
 
 
-def _make_image(image: Path, files: List[Tuple[Path, str]], scratch: Path) -> None:
+def make_image(image: Path, files: List[Tuple[Path, str]], scratch: Path) -> None:
+    """Write the disk to ``image``: ``files`` = [(host file, path on the disk)] plus the
+    README and the test file; ``scratch`` holds the intermediate files."""
     env = {**os.environ, "E2FSPROGS_FAKE_TIME": FAKE_TIME, "LC_ALL": "C"}
     with image.open("wb") as handle:
         handle.truncate(DISK_SIZE)
@@ -184,7 +186,7 @@ def ensure_disk() -> DiskImage:
         image, facts_file = folder / f"{key}.img", folder / f"{key}.json"
         if not (image.exists() and facts_file.exists()):
             partial = scratch / "disk.img"
-            _make_image(partial, files, scratch)
+            make_image(partial, files, scratch)
             blocks = file_blocks(partial, TEST_FILE)
             facts = {"key": key, "tools": packages, "test_file": {
                 "path": TEST_FILE, "size": TEST_FILE_SIZE,

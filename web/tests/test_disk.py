@@ -1,0 +1,155 @@
+"""The lazy tools disk, on the host: reproducible bytes, the test file far into the disk
+with the right content, chunk files that v86's ``use_parts`` finds and that hold the same
+bytes, and a page-side Range probe that tells a CDN-like host from one ignoring Range.
+
+Expected values come from outside the code under test: the test pattern is recomputed
+here from its one-line definition, file positions come from e2fsprogs' ``debugfs``, the
+chunk naming from v86's source (src/buffer.js: ``basename + "-" + start + "-" + end +
+extension``)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.server
+import json
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+from web.build.disk import (
+    BLOCK_SIZE,
+    DISK_SIZE,
+    TEST_FILE,
+    TEST_FILE_SIZE,
+    DiskImage,
+    file_blocks,
+    make_image,
+)
+from web.build.hashing import sha256_file
+from web.build.local import serving
+from web.build.site_disk import CHUNK_SIZE, chunk_name, publish_disk
+
+pytestmark = pytest.mark.skipif(shutil.which("debugfs") is None,
+                                reason="e2fsprogs missing: apt-get install e2fsprogs")
+LAZY_DISK_JS = Path(__file__).resolve().parents[1] / "site" / "components" / "lazyDisk.js"
+
+
+def expected_pattern(size: int) -> bytes:
+    """The documented test pattern: SHA-256 of "x86lab disk block N", N = 0, 1, ..."""
+    out = bytearray()
+    n = 0
+    while len(out) < size:
+        out += hashlib.sha256(f"x86lab disk block {n}".encode()).digest()
+        n += 1
+    return bytes(out[:size])
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A disk made with a stand-in tool (no apt download needed for these checks)."""
+    scratch = tmp_path_factory.mktemp("disk")
+    tool = scratch / "hello"
+    tool.write_text("#!/bin/sh\necho hello from the disk\n")
+    image = scratch / "disk.img"
+    make_image(image, [(tool, "/bin/hello")], scratch)
+    return image
+
+
+def _dump(image: Path, path: str, out: Path) -> bytes:
+    subprocess.run(["debugfs", "-R", f"dump {path} {out}", str(image)], check=True,
+                   capture_output=True)
+    return out.read_bytes()
+
+
+def test_disk_is_reproducible(disk: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again.img"
+    tool = tmp_path / "hello"
+    tool.write_text("#!/bin/sh\necho hello from the disk\n")
+    make_image(again, [(tool, "/bin/hello")], tmp_path)
+    assert sha256_file(again) == sha256_file(disk)
+
+
+def test_test_file_has_the_pattern_and_sits_near_the_end(disk: Path, tmp_path: Path) -> None:
+    content = _dump(disk, TEST_FILE, tmp_path / "high.bin")
+    assert hashlib.sha256(content).hexdigest() == hashlib.sha256(
+        expected_pattern(TEST_FILE_SIZE)).hexdigest()
+    first = min(file_blocks(disk, TEST_FILE)) * BLOCK_SIZE
+    assert first > 0.9 * DISK_SIZE
+    # The bytes really are there on the raw image, not only through the file system.
+    with disk.open("rb") as raw:
+        raw.seek(first)
+        assert raw.read(4096) == expected_pattern(4096)
+
+
+def test_tools_are_on_the_disk_executable(disk: Path, tmp_path: Path) -> None:
+    assert _dump(disk, "/bin/hello", tmp_path / "hello") == b"#!/bin/sh\necho hello from the disk\n"
+    stat = subprocess.run(["debugfs", "-R", "stat /bin/hello", str(disk)], check=True,
+                          capture_output=True, text=True).stdout
+    assert "Mode:  0755" in stat
+
+
+def test_chunks_use_v86_names_and_hold_the_disk(disk: Path, tmp_path: Path) -> None:
+    assert chunk_name("rootdisk.0123abcd4567ef89.img", 262144) == (
+        "rootdisk.0123abcd4567ef89-262144-524288.img")
+    entry = publish_disk(DiskImage(disk, sha256_file(disk), DISK_SIZE, {
+        "test_file": {}, "tools": []}), tmp_path)
+    assert entry["chunks"] * CHUNK_SIZE == DISK_SIZE
+    joined = hashlib.sha256()
+    for start in range(0, DISK_SIZE, CHUNK_SIZE):
+        joined.update((tmp_path / f"{entry['file'][:-4]}-{start}-{start + CHUNK_SIZE}.img")
+                      .read_bytes())
+    assert joined.hexdigest() == sha256_file(disk) == entry["sha256"]
+
+
+# -- the page's Range probe (lazyDisk.js) in Node, against both kinds of host -------------
+
+PROBE = """
+const { hostHonoursRange } = await import(process.argv[1]);
+console.log(JSON.stringify(await hostHonoursRange(process.argv[2])));
+"""
+
+
+@contextlib.contextmanager
+def ignoring_range(folder: Path) -> Iterator[str]:
+    """Python's http.server: answers every GET with 200 and the whole file."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _probe(url: str, tmp_path: Path) -> bool:
+    module = tmp_path / "lazyDisk.mjs"  # the site's package is not "type": "module"
+    module.write_bytes(LAZY_DISK_JS.read_bytes())
+    done = subprocess.run(["node", "--input-type=module", "-e", PROBE, module.as_uri(), url],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+def test_range_probe_tells_the_two_hosts_apart(tmp_path: Path) -> None:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "disk.img").write_bytes(bytes(8 << 20))
+    seen: List[int] = []
+    with serving(folder, on_body=lambda name, start, length: seen.append(length)) as url:
+        assert _probe(url + "disk.img", tmp_path) is True
+    assert seen == [1]  # one byte, not the disk
+    with ignoring_range(folder) as url:
+        assert _probe(url + "disk.img", tmp_path) is False
