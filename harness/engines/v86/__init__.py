@@ -12,9 +12,10 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 from harness.engines.base import BootImage, EngineError, Metrics, ProcessSession, Session
 from harness.stages import MARKS
@@ -25,6 +26,30 @@ BIOS = Path("/usr/share/seabios/bios.bin")
 VGA_BIOS = Path("/usr/share/seabios/vgabios-stdvga.bin")
 INITRD_BASE_MIB = 64  # v86 loads the initrd at 64 MiB, so RAM must reach past its end
 METRIC_PREFIX = "X86LAB "
+NET_DEVICE = "ne2k"
+"""The NIC every v86 guest gets, with or without a network backend: v86's default, and
+part of the device set a web page's saved state is pinned to."""
+WEBSOCKET_NODE_MAJOR = 22
+"""Node versions before this need --experimental-websocket for v86's Wisp adapter."""
+
+
+def net_device(relay_url: Optional[str] = None, kind: str = NET_DEVICE) -> dict:
+    """v86's ``net_device`` option: the NIC, and a Wisp relay behind it if given (v86
+    takes only ``wisp://``/``wisps://`` URLs for Wisp; it answers DHCP itself)."""
+    device: dict = {"type": kind}
+    if relay_url:
+        device["relay_url"] = relay_url
+    return device
+
+
+def _node_websocket_flags() -> Tuple[str, ...]:
+    try:
+        version = subprocess.run(["node", "--version"], capture_output=True, text=True,
+                                 timeout=30).stdout
+        major = int(version.strip().lstrip("v").split(".")[0])
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return ()
+    return ("--experimental-websocket",) if major < WEBSOCKET_NODE_MAJOR else ()
 
 
 def _check_installed() -> None:
@@ -72,10 +97,19 @@ class V86Session(ProcessSession):
 
 
 class V86Engine:
+    """v86 in Node; ``relay_url`` (``wisp://HOST:PORT/``) puts a Wisp relay behind the
+    guest's NIC, ``nic`` picks the card (``ne2k``, ``virtio``, or ``none``)."""
+
     name = "v86"
+
+    def __init__(self, relay_url: Optional[str] = None, nic: str = NET_DEVICE) -> None:
+        self.relay_url = relay_url
+        self.nic = nic
 
     def command(self, image: BootImage, memory_mib: int, extra: Sequence[str] = ()) -> list:
         """``node [extra...] runner.js CONFIG``: ``extra`` are Node options (e.g. a heap size)."""
+        if self.relay_url:
+            extra = (*_node_websocket_flags(), *extra)
         config = {
             "bios": str(BIOS),
             "vga_bios": str(VGA_BIOS) if VGA_BIOS.exists() else None,
@@ -84,6 +118,7 @@ class V86Engine:
             "cmdline": image.cmdline,
             "memory_mib": memory_mib,
             "stages": [[name, pattern.decode("latin-1")] for name, pattern in MARKS],
+            "net_device": net_device(self.relay_url, self.nic),
         }
         return ["node", *extra, str(RUNNER), json.dumps(config)]
 

@@ -4,7 +4,9 @@
 //
 // Usage: node runner.js CONFIG_JSON
 //   CONFIG_JSON = {"bios", "vga_bios", "bzimage", "initrd" (paths), "cmdline",
-//                  "memory_mib", "stages": [[name, pattern], ...]}
+//                  "memory_mib", "stages": [[name, pattern], ...],
+//                  "net_device": v86's option, e.g. {"type": "ne2k", "relay_url":
+//                  "wisp://127.0.0.1:8001/"} (Node 20 needs --experimental-websocket)}
 //
 // Metrics go to stderr as JSON lines prefixed "X86LAB " (stderr, because stdout is the
 // guest's serial line and must stay byte-exact):
@@ -49,6 +51,7 @@ const emulator = new V86({
     bzimage: image(config.bzimage),
     initrd: config.initrd ? image(config.initrd) : undefined,
     cmdline: config.cmdline,
+    net_device: config.net_device,
     autostart: true,
     disable_keyboard: true,
     disable_mouse: true,
