@@ -41,6 +41,9 @@ example:
   x86lab web measure web/out --runs 2
       seconds from navigation to a working prompt in headless Chromium, cold and from the
       saved state, bytes fetched, and v86 in Node booting the same image, as a ratio
+  x86lab web measure web/out --disk --runs 2
+      seconds for the guest to read the lazy disk's 2 MiB test file, bytes fetched,
+      through HTTP Range and through the chunk files
 """
 
 BENCH_EXAMPLE = """\
@@ -90,6 +93,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="a folder written by x86lab web build (default web/out)")
     measure.add_argument("--runs", type=int, default=1, help="page loads of each kind")
     measure.add_argument("--json", action="store_true", help="figures as JSON")
+    measure.add_argument("--disk", action="store_true",
+                         help="instead: time a read from the lazy disk, Range vs chunk files")
     measure.set_defaults(handler=run_measure)
 
     bench = verbs.add_parser("bench", help="measure the server's throughput on loopback",
@@ -162,11 +167,25 @@ def run_measure(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
+    if args.disk:
+        return _measure_disk(args)
     try:
         figures = measure_site(args.site, runs=args.runs)
     except BuildError as exc:
         raise UsageError(str(exc)) from None
     print_figures(figures, as_json=args.json)
+    return 0
+
+
+def _measure_disk(args: argparse.Namespace) -> int:
+    from web.build.errors import BuildError
+    from web.build.measure_disk import measure_disk, print_disk_figures
+
+    try:
+        figures = measure_disk(args.site, runs=args.runs)
+    except BuildError as exc:
+        raise UsageError(str(exc)) from None
+    print_disk_figures(figures, as_json=args.json)
     return 0
 
 
