@@ -19,6 +19,7 @@ from web.build.errors import BuildError
 from web.build.frontend import export_site
 from web.build.hashing import copy_hashed
 from web.build.headers import MANIFEST_NAME, vercel_config
+from web.build.network import NET_DEVICE, check_relay_url
 from web.build.site_disk import disk_devices, publish_disk
 from web.build.state import ensure_state
 
@@ -27,7 +28,7 @@ MEMORY_MIB = 128
 """Guest RAM in the page: v86 loads the initrd at 64 MiB, and phones have little memory."""
 VGA_MEMORY_MIB = 2
 DEVICES = {"serial0": "xterm.js", "keyboard": False, "mouse": False, "speaker": False,
-           "net": None, "disks": []}
+           "net": NET_DEVICE, "disks": []}
 """What the page gives the guest; a saved state is only valid for the same set."""
 
 
@@ -45,16 +46,19 @@ def _ungated() -> dict:
 
 def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: bool = False,
                report: Optional[Path] = None, memory_mib: int = MEMORY_MIB,
-               with_state: bool = True, with_disk: bool = True) -> dict:
+               with_state: bool = True, with_disk: bool = True,
+               relay_url: Optional[str] = None) -> dict:
     """Build the site into ``out`` and return its manifest; BuildError/GateFailed if not.
 
     ``with_disk``: attach the lazy tools disk (``disk.py``); visitors fetch only what the
     guest reads, so it costs the page a few KiB until used.
+    ``relay_url``: the Wisp relay the page uses unless its ``?relay=`` says otherwise.
     """
     from images.build import ensure_image
     from images.errors import ImageError
 
     _check_out(out)
+    relay_url = check_relay_url(relay_url)
     try:
         image = ensure_image(kernel=kernel)
     except ImageError as exc:
@@ -85,7 +89,7 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
             "v86_version": version, "memory_mib": memory_mib,
             "vga_memory_mib": VGA_MEMORY_MIB, "devices": devices,
             "stages": [[name, pattern.decode()] for name, pattern in MARKS],
-            "prompt": PROMPT, "assets": assets, "gate": verdict,
+            "prompt": PROMPT, "assets": assets, "gate": verdict, "relay_url": relay_url,
         }
         if state is not None:
             manifest["state"] = {

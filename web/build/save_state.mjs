@@ -6,7 +6,8 @@
 //                  "cmdline", "memory_mib", "vga_memory_mib", "prompt", "quiet_ms",
 //                  "timeout_s", "prepare" (a shell command run once at the prompt before
 //                  the snapshot, or ""), "out" (path of the raw state),
-//                  optionally "hda": {"path", "size"} (the page's lazy disk)}
+//                  optionally "hda": {"path", "size"} (the page's lazy disk),
+//                  "net_device": {"type"} (the page's NIC)}
 // The page's V86 options must match these (memory, devices), which the manifest records.
 // Exits 0 with the state written, 1 if the prompt never came.
 
@@ -31,6 +32,7 @@ const emulator = new V86({
     bzimage: image(config.bzimage),
     initrd: image(config.initrd),
     cmdline: config.cmdline,
+    net_device: config.net_device, // the page's NIC, without a relay behind it
     autostart: true,
     disable_keyboard: true,
     disable_mouse: true,

@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict, Optional
 
-from harness.engines.v86 import BIOS, VGA_BIOS
+from harness.engines.v86 import BIOS, NET_DEVICE, VGA_BIOS
 from images.contract import PROMPT
 from web.build.assets import V86_PACKAGE
 from web.build.errors import BuildError
@@ -59,7 +59,8 @@ def ensure_state(key: str, kernel: Path, initrd: Path, cmdline: str, memory_mib:
     folder = cache_dir("web") / "states"
     folder.mkdir(parents=True, exist_ok=True)
     recipe = hashlib.sha256(SAVER.read_bytes() + repr((ZSTD_ARGS, ZERO_FREE_MEMORY,
-                                                      QUIET_MS, hda_sha256)).encode()).hexdigest()
+                                                      QUIET_MS, hda_sha256,
+                                                      NET_DEVICE)).encode()).hexdigest()
     key = f"{key}-{recipe[:12]}"
     final = folder / f"{key}.bin.zst"
     if final.exists():
@@ -72,6 +73,7 @@ def ensure_state(key: str, kernel: Path, initrd: Path, cmdline: str, memory_mib:
         "initrd": str(initrd), "cmdline": cmdline, "memory_mib": memory_mib,
         "vga_memory_mib": vga_memory_mib, "prompt": PROMPT, "quiet_ms": QUIET_MS,
         "timeout_s": BOOT_TIMEOUT_S, "prepare": ZERO_FREE_MEMORY, "out": str(raw),
+        "net_device": {"type": NET_DEVICE},
     }
     if hda is not None:
         config["hda"] = {"path": str(hda), "size": hda.stat().st_size}

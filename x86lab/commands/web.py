@@ -34,6 +34,9 @@ page starts at the prompt) is made in Node and cached; --no-state leaves it out.
 The tools disk (64 MiB ext2 at /mnt/disk: GNU bash, a test file) is attached by default:
 v86 reads it lazily through HTTP Range, or through its 256 KiB chunk files on hosts
 without Range, so visitors fetch only what the guest reads; --no-disk leaves it out.
+The guest always has a NIC (ne2k); --relay-url wss://relay.example/ names the Wisp
+relay (x86lab relay) behind it. The page's ?relay=URL overrides that, ?relay=none
+turns it off; without a relay the guest has no network but otherwise works the same.
 """
 
 MEASURE_EXAMPLE = """\
@@ -83,6 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="no saved state: the page always boots from power-on")
     build.add_argument("--no-disk", action="store_true",
                        help="no lazy tools disk (/mnt/disk) in the page")
+    build.add_argument("--relay-url", metavar="URL", default=None,
+                       help="the page's default Wisp relay, e.g. wss://relay.example/ "
+                            "(the page's ?relay= overrides it)")
     build.add_argument("--json", action="store_true", help="print the manifest as JSON")
     build.set_defaults(handler=run_build)
 
@@ -140,7 +146,7 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         manifest = build_site(kernel=args.kernel, out=args.out, skip_gate=args.skip_gate,
                               report=args.report, with_state=not args.no_state,
-                              with_disk=not args.no_disk)
+                              with_disk=not args.no_disk, relay_url=args.relay_url)
     except GateFailed as exc:
         print(f"x86lab web build: refused: {exc}", file=sys.stderr)
         return 1

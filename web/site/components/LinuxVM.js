@@ -4,17 +4,23 @@
 //
 // It starts from the build's saved state (at the prompt) when the manifest says the state
 // fits this v86 and configuration, else it boots from power-on; `?boot=cold` forces that.
+// A state that fails to download, is truncated or altered, or that v86 rejects falls back
+// to a power-on boot and the page says why (savedState.js). The guest's NIC reaches the
+// network through a Wisp relay when one is given (network.js: `?relay=wss://...`).
 // v86 runs in a Web Worker (workerV86.js); `?engine=main` runs it on the main thread.
 // Measured (x86lab web measure, headless Chromium, loaded 2-core host): starting from the
 // state, the longest main-thread frame gap was 67 ms with the worker, 450-770 ms without;
 // during a cold boot both showed 0.7-1.1 s gaps (xterm output and CPU contention).
 // For tests and measurements it publishes window.x86lab: { boot: "state"|"cold",
-// engine, disk: "range"|"chunks"|"none" (lazyDisk.js), stage, bytes, transcript(),
+// engine, disk: "range"|"chunks"|"none" (lazyDisk.js), relay: URL|null, fallback: why
+// the state was not used (after a fallback), stage, bytes, transcript(),
 // times: {stage: ms since navigation} }.
 
 import { useEffect, useRef, useState } from "react";
 import { diskOption } from "./lazyDisk";
 import { fetchManifest, startV86, stateUsable } from "./loadV86";
+import { chooseRelay, netDevice } from "./network";
+import { fetchState, restoreWhenLoaded } from "./savedState";
 import { createStageTracker, STAGE_LABELS } from "./stages";
 import { createTerminal } from "./terminal";
 import { startV86Worker } from "./workerV86";
@@ -36,6 +42,7 @@ export default function LinuxVM({ manifestUrl }) {
   const [stage, setStage] = useState("loading");
   const [bytes, setBytes] = useState({ loaded: 0, total: 0 });
   const [error, setError] = useState("");
+  const [notice, setNotice] = useState("");
 
   useEffect(() => {
     let disposed = false;
@@ -65,6 +72,14 @@ export default function LinuxVM({ manifestUrl }) {
       trackerRef.current?.feed(text);
     };
 
+    const showBytes = (name, loaded, total) => {
+      perFile[name] = { loaded, total };
+      const files = Object.values(perFile);
+      const sum = (key) => files.reduce((acc, f) => acc + f[key], 0);
+      publish({ bytes: sum("loaded") });
+      setBytes({ loaded: sum("loaded"), total: sum("total") });
+    };
+
     (async () => {
       const manifest = await fetchManifest(manifestUrl);
       if (disposed) return;
@@ -73,42 +88,64 @@ export default function LinuxVM({ manifestUrl }) {
         if (mark === "prompt") terminal.term.focus();
       });
       const params = new URLSearchParams(window.location.search);
-      const fromState = params.get("boot") !== "cold" && stateUsable(manifest);
+      const wantState = params.get("boot") !== "cold" && stateUsable(manifest);
       const inWorker = params.get("engine") !== "main";
-      publish({ boot: fromState ? "state" : "cold", engine: inWorker ? "worker" : "main" });
+      publish({ engine: inWorker ? "worker" : "main" });
       const { mode: disk, hda } = await diskOption(manifest, params.get("disk"));
-      publish({ disk });
-      const emulator = inWorker
-        ? startV86Worker(manifest, fromState, hda)
-        : await startV86(manifest, fromState, hda);
-      if (disposed) {
-        emulator.destroy();
-        return;
+      const relay = chooseRelay(manifest, params.get("relay"));
+      if (relay.error) setError(relay.error);
+      publish({ disk, relay: relay.url });
+      const net = netDevice(manifest, relay.url);
+
+      // One machine, from the saved state's bytes or from power-on.
+      const launch = async (fromState, state) => {
+        publish({ boot: fromState ? "state" : "cold" });
+        const emulator = inWorker
+          ? startV86Worker(manifest, fromState, hda, net, state)
+          : await startV86(manifest, fromState, hda, net);
+        if (disposed) {
+          emulator.destroy();
+          return;
+        }
+        emulatorRef.current = emulator;
+        if (fromState && !inWorker) restoreWhenLoaded(emulator, state, fallBack);
+        emulator.add_listener("state-failed", fallBack); // from the worker
+        emulator.add_listener("download-progress", (e) =>
+          showBytes(e.file_name, e.loaded, e.lengthComputable ? e.total : 0),
+        );
+        emulator.add_listener("download-error", (e) =>
+          setError(`download failed: ${e.file_name || "a file"}`),
+        );
+        emulator.add_listener("emulator-started", () => {
+          if (!fromState) return enter("firmware");
+          // The snapshot was taken at the prompt: skip the markers, ask for a fresh prompt.
+          trackerRef.current.skipAll();
+          enter("prompt");
+          terminal.term.focus();
+          emulator.serial0_send("\n");
+        });
+        emulator.add_listener("serial0-output-byte", (byte) => {
+          if (pending.length === 0) setTimeout(flush, 0);
+          pending.push(byte);
+        });
+      };
+      // A state that cannot be used (savedState.js) costs a cold boot, never a dead page.
+      const fallBack = (reason) => {
+        emulatorRef.current?.destroy();
+        emulatorRef.current = null;
+        publish({ fallback: reason });
+        setNotice(`Saved state unusable (${reason}): booting from power-on.`);
+        launch(false).catch((e) => setError(String(e.message || e)));
+      };
+
+      if (!wantState) return launch(false);
+      let state;
+      try {
+        state = await fetchState(manifest, showBytes);
+      } catch (e) {
+        return disposed ? undefined : fallBack(e.message || String(e));
       }
-      emulatorRef.current = emulator;
-      emulator.add_listener("download-progress", (e) => {
-        perFile[e.file_name] = { loaded: e.loaded, total: e.lengthComputable ? e.total : 0 };
-        const files = Object.values(perFile);
-        const loaded = files.reduce((sum, f) => sum + f.loaded, 0);
-        const total = files.reduce((sum, f) => sum + f.total, 0);
-        publish({ bytes: loaded });
-        setBytes({ loaded, total });
-      });
-      emulator.add_listener("download-error", (e) =>
-        setError(`download failed: ${e.file_name || "a file"}`),
-      );
-      emulator.add_listener("emulator-started", () => {
-        if (!fromState) return enter("firmware");
-        // The snapshot was taken at the prompt: skip the markers, ask for a fresh prompt.
-        trackerRef.current.skipAll();
-        enter("prompt");
-        terminal.term.focus();
-        emulator.serial0_send("\n");
-      });
-      emulator.add_listener("serial0-output-byte", (byte) => {
-        if (pending.length === 0) setTimeout(flush, 0);
-        pending.push(byte);
-      });
+      if (!disposed) await launch(true, state);
     })().catch((e) => setError(String(e.message || e)));
 
     return () => {
@@ -147,6 +184,7 @@ export default function LinuxVM({ manifestUrl }) {
         <button type="button" onClick={restart} disabled={stage === "loading"}>
           Restart
         </button>
+        {notice && <span className="vm-notice">{notice}</span>}
         {error && <span className="vm-error">{error}</span>}
       </div>
       <div className="vm-terminal" ref={container} />

@@ -39,12 +39,13 @@ export function stateUsable(manifest) {
   );
 }
 
-// fromState: start at the saved prompt (no kernel or initramfs download); else power on.
-// hda: the lazy tools disk (lazyDisk.js), or undefined.
-export function v86Options(manifest, fromState, hda) {
+// fromState: the page restores the saved prompt itself (savedState.js), so v86 gets no
+// boot files and waits; else it powers on with the kernel and initramfs.
+// hda: the lazy tools disk (lazyDisk.js), or undefined. net: v86's net_device (network.js).
+export function v86Options(manifest, fromState, hda, net) {
   const MiB = 1024 * 1024;
   const boot = fromState
-    ? { initial_state: { url: `os/${manifest.state.file}`, size: manifest.state.size } }
+    ? {}
     : { bzimage: asset(manifest, "bzimage"), initrd: asset(manifest, "initrd") };
   return {
     wasm_path: asset(manifest, "wasm").url,
@@ -54,7 +55,11 @@ export function v86Options(manifest, fromState, hda) {
     vga_bios: asset(manifest, "vga_bios"),
     ...boot,
     cmdline: manifest.cmdline,
-    autostart: true,
+    autostart: !fromState,
+    net_device: net,
+    // The state's NIC keeps the MAC the guest's driver knows; a fresh one would make the
+    // card drop every frame addressed to the guest.
+    preserve_mac_from_state_image: true,
     // Typing goes through xterm.js into serial0, never the emulated PS/2 keyboard, so
     // phones' on-screen keyboards (which send no key events) work too.
     disable_keyboard: true,
@@ -65,9 +70,9 @@ export function v86Options(manifest, fromState, hda) {
 }
 
 // v86 on the page's main thread.
-export async function startV86(manifest, fromState, hda) {
+export async function startV86(manifest, fromState, hda, net) {
   if (!window.V86) await loadScript(asset(manifest, "libv86").url);
-  return new window.V86(v86Options(manifest, fromState, hda));
+  return new window.V86(v86Options(manifest, fromState, hda, net));
 }
 
 export function libv86Url(manifest) {

@@ -3,7 +3,9 @@
 
 import { libv86Url, v86Options } from "./loadV86";
 
-export function startV86Worker(manifest, fromState, hda) {
+// state: the saved state's bytes (savedState.js) when fromState; handed over, not copied.
+// A restore that fails arrives as the event "state-failed" with the reason.
+export function startV86Worker(manifest, fromState, hda, net, state) {
   const base = new URL(".", window.location.href);
   const worker = new Worker(new URL("v86-worker.js", base));
   const listeners = {};
@@ -14,12 +16,13 @@ export function startV86Worker(manifest, fromState, hda) {
     for (const byte of msg.data) emit("serial0-output-byte", byte);
   };
   // The worker resolves relative URLs against its own script: make them absolute.
-  const options = v86Options(manifest, fromState, hda && { ...hda });
+  const options = v86Options(manifest, fromState, hda && { ...hda }, net);
   for (const value of Object.values(options)) {
     if (value && typeof value === "object" && value.url) value.url = new URL(value.url, base).href;
   }
   options.wasm_path = new URL(options.wasm_path, base).href;
-  worker.postMessage({ type: "start", libv86: new URL(libv86Url(manifest), base).href, options });
+  const libv86 = new URL(libv86Url(manifest), base).href;
+  worker.postMessage({ type: "start", libv86, options, state }, state ? [state] : []);
   return {
     add_listener(name, fn) {
       (listeners[name] ||= []).push(fn);

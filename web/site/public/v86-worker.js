@@ -1,5 +1,7 @@
 // Runs v86 in a Web Worker, off the page's main thread. The page posts
-//   {type: "start", libv86: URL, options: V86 options}   once,
+//   {type: "start", libv86: URL, options: V86 options, state: ArrayBuffer or undefined}
+//   once (with a state, the options have autostart: false and this restores it, as
+//   components/savedState.js does on the main thread; failure -> event "state-failed"),
 //   {type: "input", bytes: Uint8Array} | {type: "send", text} | {type: "restart"};
 // the worker posts back the events the page listens to, as {type: "event", name, data},
 // with serial output batched per event-loop turn. Used with ?engine=worker (see
@@ -19,12 +21,26 @@ function flush() {
     postMessage({ type: "event", name: "serial0-output-bytes", data: bytes }, [bytes.buffer]);
 }
 
+function restoreWhenLoaded(state) {
+    emulator.add_listener("emulator-loaded", async () => {
+        try {
+            await emulator.restore_state(state);
+        } catch (e) {
+            const reason = `v86 could not restore it (${e.message || e})`;
+            postMessage({ type: "event", name: "state-failed", data: reason });
+            return;
+        }
+        emulator.run();
+    });
+}
+
 self.onmessage = (message) => {
     const msg = message.data;
     if (msg.type === "start") {
         importScripts(msg.libv86);
         emulator = new self.V86(msg.options);
         ["download-progress", "download-error", "emulator-started"].forEach(forward);
+        if (msg.state) restoreWhenLoaded(msg.state);
         emulator.add_listener("serial0-output-byte", (byte) => {
             if (pending.length === 0) setTimeout(flush, 0);
             pending.push(byte);
