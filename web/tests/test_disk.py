@@ -160,3 +160,21 @@ def test_range_probe_tells_the_two_hosts_apart(tmp_path: Path) -> None:
     assert seen == [1]  # one byte, not the disk
     with ignoring_range(folder) as url:
         assert _probe(url + "disk.img", tmp_path) is False
+
+
+@pytest.mark.parametrize("name", ["rootdisk.0123abcd4567ef89.img",
+                                  "rootdisk.0123abcd4567ef89-262144-524288.img"],
+                         ids=["image", "chunk"])
+def test_disk_files_are_cached_as_immutable_and_ranged(name: str) -> None:
+    import re
+
+    from web.build.headers import vercel_config
+    from web.serve.caching import cache_control
+
+    sent: dict = {}
+    for rule in vercel_config()["headers"]:
+        if re.fullmatch(rule["source"], f"/os/{name}"):
+            sent.update({h["key"].lower(): h["value"] for h in rule["headers"]})
+    immutable = "public, max-age=31536000, immutable"
+    assert (sent["cache-control"], sent["accept-ranges"]) == (immutable, "bytes")
+    assert cache_control(name) == immutable

@@ -170,28 +170,17 @@ def run_build(args: argparse.Namespace) -> int:
 def run_measure(args: argparse.Namespace) -> int:
     from web.build.errors import BuildError
     from web.build.measure import measure_site, print_figures
+    from web.build.measure_disk import measure_disk, print_disk_figures
 
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
-    if args.disk:
-        return _measure_disk(args)
+    measure, show = (measure_disk, print_disk_figures) if args.disk else (measure_site,
+                                                                          print_figures)
     try:
-        figures = measure_site(args.site, runs=args.runs)
+        figures = measure(args.site, runs=args.runs)
     except BuildError as exc:
         raise UsageError(str(exc)) from None
-    print_figures(figures, as_json=args.json)
-    return 0
-
-
-def _measure_disk(args: argparse.Namespace) -> int:
-    from web.build.errors import BuildError
-    from web.build.measure_disk import measure_disk, print_disk_figures
-
-    try:
-        figures = measure_disk(args.site, runs=args.runs)
-    except BuildError as exc:
-        raise UsageError(str(exc)) from None
-    print_disk_figures(figures, as_json=args.json)
+    show(figures, as_json=args.json)
     return 0
 
 
