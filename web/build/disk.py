@@ -108,9 +108,19 @@ def _first_free_block(image: Path, env: Dict[str, str]) -> int:
 
 
 def _write(source: Path, target: str, mode: str) -> List[str]:
-    """debugfs takes a plain name in the current folder (a slash would corrupt it)."""
+    """debugfs takes a plain name in the current folder (a slash would corrupt it); the
+    host path is quoted in case the cache folder has spaces."""
     where = Path(target)
-    return [f"cd {where.parent}", f"write {source} {where.name}", f"sif {where.name} mode {mode}"]
+    return [f"cd {where.parent}", f'write "{source}" {where.name}',
+            f"sif {where.name} mode {mode}"]
+
+
+def _check_sizes(image: Path, files: List[Tuple[Path, str]], env: Dict[str, str]) -> None:
+    """debugfs exits 0 even when a command in its script fails: check every file landed."""
+    for source, target in files:
+        stat = _run(["debugfs", "-R", f"stat {target}", str(image)], "debugfs stat", env)
+        if f"Size: {source.stat().st_size}\n" not in stat:
+            raise BuildError(f"debugfs did not write {target} ({source}) into the disk")
 
 
 def _populate(image: Path, lines: List[str], scratch: Path, env: Dict[str, str]) -> None:
@@ -151,6 +161,7 @@ def make_image(image: Path, files: List[Tuple[Path, str]], scratch: Path) -> Non
     count = (DISK_SIZE - TEST_FILE_SIZE - TEST_FILE_TAIL_GAP) // BLOCK_SIZE - first
     _populate(image, [f"setb {first} {count}", *_write(test_file, TEST_FILE, "0100644"),
                       f"freeb {first} {count}"], scratch, env)
+    _check_sizes(image, [*files, (readme, "/README"), (test_file, TEST_FILE)], env)
     check = subprocess.run(["e2fsck", "-fn", str(image)], capture_output=True, text=True)
     if check.returncode != 0:
         raise BuildError(f"e2fsck found errors in the new disk: {check.stdout[-400:]}")
