@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import http.server
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -106,11 +107,15 @@ def test_chunks_use_v86_names_and_hold_the_disk(disk: Path, tmp_path: Path) -> N
     assert joined.hexdigest() == sha256_file(disk) == entry["sha256"]
 
 
-# -- the page's Range probe (lazyDisk.js) in Node, against both kinds of host -------------
+# -- the page's choice (lazyDisk.js) in Node, against both kinds of host ------------------
 
 PROBE = """
-const { hostHonoursRange } = await import(process.argv[1]);
-console.log(JSON.stringify(await hostHonoursRange(process.argv[2])));
+const { diskOption } = await import(process.argv[1]);
+// Relative URLs resolve against the page in a browser; here against the site's URL.
+const pageFetch = globalThis.fetch;
+globalThis.fetch = (url, options) => pageFetch(new URL(url, process.argv[2]), options);
+const manifest = { disk: { file: "disk.img", size: 8 << 20, chunk_size: 262144 } };
+console.log(JSON.stringify(await diskOption(manifest, process.argv[3])));
 """
 
 
@@ -141,33 +146,38 @@ def ignoring_range(folder: Path, requested: Optional[List[str]] = None) -> Itera
         server.server_close()
 
 
-def _probe(url: str, tmp_path: Path) -> bool:
+def _disk_option(base_url: str, requested: str, tmp_path: Path) -> dict:
+    """What the page would give v86 as ``hda``, run in Node against ``base_url``."""
     module = tmp_path / "lazyDisk.mjs"  # the site's package is not "type": "module"
     module.write_bytes(LAZY_DISK_JS.read_bytes())
-    done = subprocess.run(["node", "--input-type=module", "-e", PROBE, module.as_uri(), url],
-                          capture_output=True, text=True, timeout=60, check=True)
+    done = subprocess.run(["node", "--input-type=module", "-e", PROBE, module.as_uri(),
+                           base_url, requested], capture_output=True, text=True, timeout=60,
+                          check=True)
     return json.loads(done.stdout)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
-def test_range_probe_tells_the_two_hosts_apart(tmp_path: Path) -> None:
+def test_page_uses_range_on_a_cdn_like_host_and_chunks_elsewhere(tmp_path: Path) -> None:
     folder = tmp_path / "site"
-    folder.mkdir()
-    (folder / "disk.img").write_bytes(bytes(8 << 20))
+    (folder / "os").mkdir(parents=True)
+    (folder / "os" / "disk.img").write_bytes(bytes(8 << 20))
     seen: List[int] = []
+    lazy = {"async": True, "size": 8 << 20}
+    chunked = {**lazy, "use_parts": True, "fixed_chunk_size": 262144}
     with serving(folder, on_body=lambda name, start, length: seen.append(length)) as url:
-        assert _probe(url + "disk.img", tmp_path) is True
-    assert seen == [1]  # one byte, not the disk
+        assert _disk_option(url, "", tmp_path) == {"mode": "range",
+                                                   "hda": {"url": "os/disk.img", **lazy}}
+        assert _disk_option(url, "chunks", tmp_path)["mode"] == "chunks"
+    assert seen == [1]  # the probe asked for one byte, not the disk
     with ignoring_range(folder) as url:
-        assert _probe(url + "disk.img", tmp_path) is False
+        assert _disk_option(url, "", tmp_path) == {"mode": "chunks",
+                                                   "hda": {"url": "os/disk.img", **chunked}}
 
 
 @pytest.mark.parametrize("name", ["rootdisk.0123abcd4567ef89.img",
                                   "rootdisk.0123abcd4567ef89-262144-524288.img"],
                          ids=["image", "chunk"])
 def test_disk_files_are_cached_as_immutable_and_ranged(name: str) -> None:
-    import re
-
     from web.build.headers import vercel_config
     from web.serve.caching import cache_control
 
