@@ -18,6 +18,8 @@ examples:
   x86lab relay --listen 127.0.0.1:8001 --allow 192.0.2.10:80=127.0.0.1:8080
       (a guest's 192.0.2.10:80 reaches the host's 127.0.0.1:8080: tests, local demos)
   x86lab relay --bench 50        (load benchmark on loopback; prints connections/s, MB/s)
+  x86lab relay --guest-bench tiny   (v86 in Node: boot cost of the NIC, DHCP lease time
+      and wget throughput through the relay, beside the host's own fetch)
 
 Destinations must be public unicast addresses (no loopback, private, link-local, CGNAT,
 multicast, reserved, or IPv6 forms embedding them) unless --allow admits the exact
@@ -51,6 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bench", type=int, metavar="CLIENTS",
                         help="instead of serving, benchmark CLIENTS concurrent clients "
                              "on loopback and print the figures")
+    parser.add_argument("--guest-bench", metavar="KERNEL", choices=("tiny", "debian"),
+                        help="instead of serving, boot KERNEL on v86 without a NIC, with "
+                             "one, and with one behind a relay; print boot, lease and wget "
+                             "figures")
+    parser.add_argument("--size", type=int, default=1_000_000, metavar="BYTES",
+                        help="--guest-bench: bytes the guest downloads (default 1000000)")
+    parser.add_argument("--runs", type=int, default=1, metavar="N",
+                        help="--guest-bench: boots per configuration (default 1)")
     parser.add_argument("--json", action="store_true", help="benchmark figures as JSON")
     parser.add_argument("--quiet", action="store_true", help="log refusals only")
     parser.set_defaults(handler=run)
@@ -78,6 +88,18 @@ def _config(args: argparse.Namespace):
     return RelayConfig(allowlist=allowlist, origins=tuple(args.origin), limits=limits)
 
 
+def _guest_bench(args: argparse.Namespace) -> int:
+    from web.relay import guest_bench
+
+    logging.getLogger().setLevel(logging.WARNING)  # the relay's per-stream lines
+    if args.size < 1 or args.runs < 1:
+        raise UsageError("--size and --runs must be at least 1")
+    figures = guest_bench.measure(args.guest_bench, args.size, args.runs)
+    guest_bench.print_figures(figures, as_json=args.json)
+    rows = figures["runs"].values()
+    return 0 if all(row.get("sha256_ok", True) for group in rows for row in group) else 1
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         stream=sys.stderr, format="%(message)s")
@@ -90,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         figures = asyncio.run(run_benchmark(clients=args.bench))
         print_figures(figures, as_json=args.json)
         return 0 if figures["failures"] == 0 else 1
+    if args.guest_bench is not None:
+        return _guest_bench(args)
     if not args.listen:
         raise UsageError("--listen HOST:PORT is required (or --bench CLIENTS)")
     host, port = _split_listen(args.listen)
