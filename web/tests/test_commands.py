@@ -80,6 +80,10 @@ def test_relay_command_carries_a_download(tmp_path, process):
     (["relay", "--listen", "nowhere"], "expected HOST:PORT"),
     (["relay", "--listen", "127.0.0.1:0", "--allow", "example.org:80"], "not an IP address"),
     (["relay", "--listen", "127.0.0.1:0", "--max-streams", "0"], "at least 1"),
+    (["relay", "--listen", "127.0.0.1:0", "--allow", "192.0.2.10:80=localhost:80"],
+     "not an IP address"),
+    (["web", "build", "--out", "/nonexistent/x86lab-out", "--relay-url", "http://relay"],
+     "expected wss://HOST"),
     (["web"], "needs a verb"),
     (["web", "serve", "/no/such/folder", "--port", "0"], "not a directory"),
 ])
