@@ -91,15 +91,17 @@ export default function LinuxVM({ manifestUrl }) {
       const wantState = params.get("boot") !== "cold" && stateUsable(manifest);
       const inWorker = params.get("engine") !== "main";
       publish({ engine: inWorker ? "worker" : "main" });
-      const { mode: disk, hda } = await diskOption(manifest, params.get("disk"));
+      // The disk's Range probe runs while the state downloads: one round trip, not two.
+      const diskChoice = diskOption(manifest, params.get("disk"));
       const relay = chooseRelay(manifest, params.get("relay"));
       if (relay.error) setError(relay.error);
-      publish({ disk, relay: relay.url });
+      publish({ relay: relay.url });
       const net = netDevice(manifest, relay.url);
 
       // One machine, from the saved state's bytes or from power-on.
       const launch = async (fromState, state) => {
-        publish({ boot: fromState ? "state" : "cold" });
+        const { mode: disk, hda } = await diskChoice;
+        publish({ boot: fromState ? "state" : "cold", disk });
         const emulator = inWorker
           ? startV86Worker(manifest, fromState, hda, net, state)
           : await startV86(manifest, fromState, hda, net);
