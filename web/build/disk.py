@@ -94,7 +94,8 @@ def _tool_files(store: Path, scratch: Path) -> Tuple[List[Tuple[Path, str]], Lis
             package = debs.resolve(name, store)
             tree = debs.extract(debs.download(package, store / "debs"), scratch / name)
         except ImageError as exc:
-            raise BuildError(f"disk tools: {exc}") from None
+            raise BuildError(f"the tools disk needs {name}: {exc} (or build with --no-disk)"
+                             ) from None
         if not (tree / inner).is_file():
             raise BuildError(f"{name} {package.version} has no /{inner}")
         files.append((tree / inner, target))
