@@ -79,3 +79,14 @@ def test_host_without_range_falls_back_to_chunk_files(built_site: Path, disk: di
     chunks = {path for path in requested if path.startswith(f"/os/{stem}-")}
     # The file's 2 MiB span 8-9 chunks of 256 KiB; mount and metadata a few more.
     assert TEST_FILE_SIZE // disk["chunk_size"] <= len(chunks) < 0.1 * disk["chunks"]
+
+
+def test_bash_from_the_disk_runs_in_the_page(site_url: str, disk: dict) -> None:
+    bash = f"{disk['mount']}/bin/bash"
+    # Arrays and ${VAR^^} are bash's, not BusyBox ash's: the answer proves which shell ran.
+    with chromium_page() as page:
+        page.goto(site_url)
+        wait_for_stage(page, "prompt")
+        out = type_and_wait(page, f"{bash} -c 'a=(x86 lab); echo ${{a[1]^^}}-$((6*7))'",
+                            "LAB-42")
+    assert "LAB-42" in out
