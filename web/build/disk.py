@@ -6,7 +6,7 @@ Range or, on hosts without Range, through fixed-size chunk files (``chunks.py``)
 
 Contents, all real and BusyBox-independent:
 - ``/bin/bash``: Debian's statically linked ``bash-static`` (i386), a full GNU bash;
-- ``/testdata/high.bin``: 2 MiB of known pseudo-random bytes (``test_pattern``) placed near
+- ``/testdata/high.bin``: 2 MiB of known pseudo-random bytes (``probe_pattern``) placed near
   the end of the 64 MiB disk, so a test can check that v86 reads far into the image and
   fetches only what it reads;
 - ``/README``.
@@ -51,7 +51,7 @@ README = """x86lab tools disk (ext2, read-only at /mnt/disk), fetched lazily by 
 """
 
 
-def test_pattern(size: int) -> bytes:
+def probe_pattern(size: int) -> bytes:
     """The test file's bytes: SHA-256 of ``b"x86lab disk block %d"`` for 0, 1, 2, ...
 
     Pseudo-random (the bytes cannot be guessed from the offset, so a misplaced read shows)
@@ -157,7 +157,7 @@ def make_image(image: Path, files: List[Tuple[Path, str]], scratch: Path) -> Non
     # The test file: reserve every free block below its target (setb), write it, so
     # libext2fs allocates it there, then free the reserve again.
     test_file = scratch / "high.bin"
-    test_file.write_bytes(test_pattern(TEST_FILE_SIZE))
+    test_file.write_bytes(probe_pattern(TEST_FILE_SIZE))
     first = _first_free_block(image, env)
     count = (DISK_SIZE - TEST_FILE_SIZE - TEST_FILE_TAIL_GAP) // BLOCK_SIZE - first
     _populate(image, [f"setb {first} {count}", *_write(test_file, TEST_FILE, "0100644"),
@@ -202,7 +202,7 @@ def ensure_disk() -> DiskImage:
             blocks = file_blocks(partial, TEST_FILE)
             facts = {"key": key, "tools": packages, "test_file": {
                 "path": TEST_FILE, "size": TEST_FILE_SIZE,
-                "sha256": hashlib.sha256(test_pattern(TEST_FILE_SIZE)).hexdigest(),
+                "sha256": hashlib.sha256(probe_pattern(TEST_FILE_SIZE)).hexdigest(),
                 "first_block": min(blocks), "offset": min(blocks) * BLOCK_SIZE}}
             facts_file.write_text(json.dumps(facts, indent=1) + "\n")
             partial.replace(image)
