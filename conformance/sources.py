@@ -47,6 +47,7 @@ def upstream_tarball(package: str) -> Path:
     """The package's ``.orig.tar.*``, downloaded once into the cache."""
     version = source_version(package)
     store = cache_dir("conformance") / "src"
+    store.mkdir(parents=True, exist_ok=True)  # a new machine's cache has no src/ yet
     upstream = version.split(":")[-1].rsplit("-", 1)[0]
     found = sorted(store.glob(f"{package}_{upstream}.orig.tar.*"))
     if not found:
