@@ -174,6 +174,11 @@ class ProcessSession(Session):
 
         os.setsid()  # a new session whose controlling tty is the pty, so ^C reaches jobs
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        # A command started in the background (``make test &``, nohup, some CI runners)
+        # inherits SIGINT and SIGQUIT ignored, and a shell cannot undo an ignore it was
+        # started with: ^C would then never interrupt a hung command. Start from defaults.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGQUIT, signal.SIG_DFL)
         _die_with_parent()
 
     # --- the reader threads ---------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import signal
 from typing import Iterator
 
 import pytest
@@ -73,6 +74,24 @@ def test_hung_command_is_interrupted_and_console_stays_usable(console: Console) 
     with pytest.raises(CommandTimeout, match="interrupted with \\^C"):
         console.run("sleep 1000", timeout=1)
     assert console.run("echo alive").output == "alive\n"
+
+
+def test_hung_command_is_interrupted_even_when_we_were_started_ignoring_sigint() -> None:
+    """As under ``nohup make test &``: our process ignores SIGINT, which children inherit;
+    the console's shell must still let ^C interrupt a command."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        session = LocalShellEngine().start(None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        con = Console(session, default_timeout=10)
+        con.wait_for_boot()
+        with pytest.raises(CommandTimeout, match="interrupted with \\^C"):
+            con.run("sleep 1000", timeout=1)
+        assert con.run("echo alive").output == "alive\n"
+    finally:
+        session.stop()
 
 
 def test_line_longer_than_the_shell_accepts_is_sent_as_a_script(console: Console) -> None:
