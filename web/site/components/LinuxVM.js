@@ -141,13 +141,11 @@ export default function LinuxVM({ manifestUrl }) {
       };
 
       if (!wantState) return launch(false);
-      let state;
-      try {
-        state = await fetchState(manifest, showBytes);
-      } catch (e) {
-        return disposed ? undefined : fallBack(e.message || String(e));
-      }
-      if (!disposed) await launch(true, state);
+      // The state downloads while v86 loads; the restore waits for both, and a failed
+      // download reaches fallBack the same way a failed restore does.
+      const state = fetchState(manifest, showBytes);
+      state.catch(() => {});
+      await launch(true, state);
     })().catch((e) => setError(String(e.message || e)));
 
     return () => {

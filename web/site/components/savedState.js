@@ -46,12 +46,20 @@ export async function fetchState(manifest, onProgress) {
   return bytes.buffer;
 }
 
-// For a V86 made with autostart: false and no boot files: once it has loaded, restore
-// `state` and run; onFailure(reason) if v86 throws while restoring.
+// For a V86 made with autostart: false and no boot files: once it has loaded and `state`
+// (an ArrayBuffer, or fetchState's promise of one) is there, restore it and run;
+// onFailure(reason) if the state never came or v86 throws while restoring.
 export function restoreWhenLoaded(emulator, state, onFailure) {
   emulator.add_listener("emulator-loaded", async () => {
+    let bytes;
     try {
-      await emulator.restore_state(state);
+      bytes = await state;
+    } catch (e) {
+      onFailure(e.message || String(e));
+      return;
+    }
+    try {
+      await emulator.restore_state(bytes);
     } catch (e) {
       onFailure(`v86 could not restore it (${e.message || e})`);
       return;

@@ -3,8 +3,9 @@
 
 import { libv86Url, v86Options } from "./loadV86";
 
-// state: the saved state's bytes (savedState.js) when fromState; handed over, not copied.
-// A restore that fails arrives as the event "state-failed" with the reason.
+// state: when fromState, fetchState's promise of the saved state (savedState.js); its bytes
+// are handed over (not copied) once there, while the worker loads v86. A state that fails
+// to arrive or to restore comes back as the event "state-failed" with the reason.
 export function startV86Worker(manifest, fromState, hda, net, state) {
   const base = new URL(".", window.location.href);
   const worker = new Worker(new URL("v86-worker.js", base));
@@ -22,7 +23,13 @@ export function startV86Worker(manifest, fromState, hda, net, state) {
   }
   options.wasm_path = new URL(options.wasm_path, base).href;
   const libv86 = new URL(libv86Url(manifest), base).href;
-  worker.postMessage({ type: "start", libv86, options, state }, state ? [state] : []);
+  worker.postMessage({ type: "start", libv86, options, restore: fromState });
+  if (fromState) {
+    state.then(
+      (buffer) => worker.postMessage({ type: "state", state: buffer }, [buffer]),
+      (e) => worker.postMessage({ type: "state", error: e.message || String(e) }),
+    );
+  }
   return {
     add_listener(name, fn) {
       (listeners[name] ||= []).push(fn);

@@ -1,7 +1,9 @@
 // Runs v86 in a Web Worker, off the page's main thread. The page posts
-//   {type: "start", libv86: URL, options: V86 options, state: ArrayBuffer or undefined}
-//   once (with a state, the options have autostart: false and this restores it, as
-//   components/savedState.js does on the main thread; failure -> event "state-failed"),
+//   {type: "start", libv86: URL, options: V86 options, restore: bool}   once; with
+//   restore, the options have autostart: false and this restores the state that follows,
+//   {type: "state", state: ArrayBuffer} or {type: "state", error: reason}, once v86 has
+//   loaded (as components/savedState.js does on the main thread; a failure on either
+//   side -> event "state-failed" with the reason),
 //   {type: "input", bytes: Uint8Array} | {type: "send", text} | {type: "restart"};
 // the worker posts back the events the page listens to, as {type: "event", name, data},
 // with serial output batched per event-loop turn. Used with ?engine=worker (see
@@ -21,13 +23,27 @@ function flush() {
     postMessage({ type: "event", name: "serial0-output-bytes", data: bytes }, [bytes.buffer]);
 }
 
-function restoreWhenLoaded(state) {
+let stateArrived = null;
+const state = new Promise((resolve, reject) => (stateArrived = { resolve, reject }));
+state.catch(() => {}); // handled once v86 has loaded
+
+function fail(reason) {
+    postMessage({ type: "event", name: "state-failed", data: reason });
+}
+
+function restoreWhenLoaded() {
     emulator.add_listener("emulator-loaded", async () => {
+        let bytes;
         try {
-            await emulator.restore_state(state);
+            bytes = await state;
         } catch (e) {
-            const reason = `v86 could not restore it (${e.message || e})`;
-            postMessage({ type: "event", name: "state-failed", data: reason });
+            fail(e.message);
+            return;
+        }
+        try {
+            await emulator.restore_state(bytes);
+        } catch (e) {
+            fail(`v86 could not restore it (${e.message || e})`);
             return;
         }
         emulator.run();
@@ -40,11 +56,14 @@ self.onmessage = (message) => {
         importScripts(msg.libv86);
         emulator = new self.V86(msg.options);
         ["download-progress", "download-error", "emulator-started"].forEach(forward);
-        if (msg.state) restoreWhenLoaded(msg.state);
+        if (msg.restore) restoreWhenLoaded();
         emulator.add_listener("serial0-output-byte", (byte) => {
             if (pending.length === 0) setTimeout(flush, 0);
             pending.push(byte);
         });
+    } else if (msg.type === "state") {
+        if (msg.error) stateArrived.reject(new Error(msg.error));
+        else stateArrived.resolve(msg.state);
     } else if (msg.type === "input") {
         emulator.serial_send_bytes(0, msg.bytes);
     } else if (msg.type === "send") {
