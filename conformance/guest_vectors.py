@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
 from conformance.native import MAX_RESTARTS
+from conformance.sentinels import checked_stops
 from conformance.stepper import (
     StepResult,
     build,
@@ -22,9 +23,10 @@ from conformance.stepper import (
     parse_output,
 )
 from differential.case import Case
+from vectors.files import Entry
 
 MAX_ENGINE_DEATHS = 8
-RESULT_LINE = re.compile(r"^(\d+) [SXNC] [^\r\n]*", re.MULTILINE)
+RESULT_LINE = re.compile(r"^(\d+) [STXNC] [^\r\n]*", re.MULTILINE)
 MARKER_LINE = re.compile(r"^@(\d+)\r?$", re.MULTILINE)
 # $1 vectors, $2 output file, $3 indices not to run ("-": none), $4 first index.
 GUEST_LOOP = """#!/bin/sh
@@ -47,12 +49,15 @@ class EngineGaveUp(RuntimeError):
     """The emulator died more often than ``MAX_ENGINE_DEATHS`` on one run of vectors."""
 
 
-def guest_files(cases: Sequence[Case]) -> Dict[str, bytes]:
+def guest_files(entries: Sequence[Entry]) -> Dict[str, bytes]:
     """What the vectors suite puts into a guest image: the stepper, its loop, its input
-    (only the expressible cases, in order)."""
-    runnable = [case for case in cases if not inexpressible_reason(case)]
+    (only the expressible cases, in order, with the sentinels this CPU allows, for an
+    engine that ignores TF)."""
+    runnable = [entry for entry in entries if not inexpressible_reason(entry.case)]
+    cases = [entry.case for entry in runnable]
+    stops = checked_stops(cases, [entry.expected for entry in runnable])
     return {"stepper": build().read_bytes(), "step.sh": GUEST_LOOP.encode(),
-            "vectors.bin": encode(runnable)}
+            "vectors.bin": encode(cases, stops)}
 
 
 def _results_in(text: str) -> Dict[int, str]:

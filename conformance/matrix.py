@@ -9,9 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from conformance import busybox_suite, guest_vectors, native, program_suites, test_i386
+from conformance import (
+    busybox_suite,
+    guest_vectors,
+    native,
+    program_suites,
+    single_step,
+    test_i386,
+)
 from conformance.findings import APPLICABLE, SuiteResult, load_known, mark_known
-from conformance.guest_session import booted
+from conformance.guest_session import GUEST_DIR, booted
 from conformance.vector_findings import note_agreement, vector_suite_result
 from conformance.vector_suite import (
     VectorResult,
@@ -115,7 +122,8 @@ def _run_guest(report: Report, engine: str, wanted: Sequence[str], entries: List
     the guest otherwise is an error cell; the suites after it are not lost."""
     files: Dict[str, bytes] = {}
     if "vectors" in wanted:
-        files.update(guest_vectors.guest_files([e.case for e in entries]))
+        files.update(guest_vectors.guest_files(entries))
+        files["tfprobe"] = single_step.binary().read_bytes()
     if "test-i386" in wanted:
         files["test-i386"] = test_i386.build().read_bytes()
     if "busybox" in wanted:
@@ -193,9 +201,14 @@ def _guest_suite(holder: _GuestHolder, engine: str, suite: str, entries: List[En
     guest = holder.guest
     if suite == "vectors":
         start = time.monotonic()
+        probe = guest.console.run(f"{GUEST_DIR}/tfprobe", timeout=120).output
         by_engine[engine] = _vectors_in_guest(holder, entries, progress)
-        return vector_suite_result(engine, by_engine[engine], time.monotonic() - start,
-                                   options.repro_dir, options.kernel)
+        result = vector_suite_result(engine, by_engine[engine], time.monotonic() - start,
+                                     options.repro_dir, options.kernel)
+        trap = single_step.finding(engine, single_step.run_natively(), probe)
+        if trap is not None:
+            result.findings.insert(0, trap)
+        return result
     if suite == "test-i386":
         return program_suites.run_test_i386(guest, engine, options.kernel, expected_i386)
     if suite == "busybox":

@@ -7,6 +7,7 @@ say) is restarted after it, so one bad vector costs one result, not the run.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -29,8 +30,11 @@ def step_cases(cases: Sequence[Case], execute: Execute) -> List[StepResult]:
             for reason in reasons]
 
 
-def run_natively(data: bytes, binary: Optional[Path] = None, timeout: float = 600.0) -> str:
-    """The stepper's output for input ``data``, run as a child process of ours."""
+def run_natively(data: bytes, binary: Optional[Path] = None, timeout: float = 600.0,
+                 stop: str = "") -> str:
+    """The stepper's output for input ``data``, run as a child process of ours;
+    ``stop="sentinel"`` makes it stop vectors by their sentinels instead of TF."""
+    env = dict(os.environ, X86LAB_STEPPER_STOP=stop) if stop else None
     binary = binary or build()
     with tempfile.TemporaryDirectory(prefix="x86lab-stepper-") as folder:
         path = Path(folder) / "vectors.bin"
@@ -38,7 +42,7 @@ def run_natively(data: bytes, binary: Optional[Path] = None, timeout: float = 60
         lines: List[str] = []
         for _ in range(MAX_RESTARTS):
             done = subprocess.run([str(binary), str(path), str(len(lines))],
-                                  capture_output=True, text=True, timeout=timeout)
+                                  capture_output=True, text=True, timeout=timeout, env=env)
             lines += done.stdout.splitlines()
             if done.returncode == 0:
                 break

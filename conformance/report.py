@@ -40,6 +40,9 @@ def _cell(result: SuiteResult) -> str:
     extra = []
     if result.counts.get("inexpressible"):
         extra.append(f"{result.counts['inexpressible']} not expressible in user mode")
+    if result.counts.get("stopped_by_sentinel"):
+        extra.append(f"{result.counts['stopped_by_sentinel']} stopped by a sentinel INT3 "
+                     "(no single-step trap)")
     if result.counts.get("never_reached"):
         extra.append(f"{result.counts['never_reached']} lines never reached")
     new = sum(f.is_new for f in result.findings)

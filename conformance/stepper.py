@@ -24,7 +24,10 @@ from differential.encoding import is_rep_string, split_prefixes
 from x86lab.cache import cache_dir
 
 SOURCE = Path(__file__).parent / "guest" / "stepper.c"
-CFLAGS = ("-m32", "-static", "-O1", "-fno-stack-protector", "-Wall", "-Wextra")
+# The sigreturn state loading it shares with differential/native/step32.c.
+HEADER = Path(__file__).resolve().parent.parent / "differential" / "native" / "sigstep.h"
+CFLAGS = ("-m32", "-static", "-O1", "-fno-stack-protector", "-Wall", "-Wextra",
+          f"-I{HEADER.parent}")
 REG_ORDER = (*GPRS, "eip", "eflags")
 TF, RF, IF, IOPL = 0x100, 0x10000, 0x200, 0x3000
 # User mode cannot observe TF (our own single-step sets it) or RF (the kernel owns it).
@@ -34,6 +37,8 @@ USER_UNOBSERVABLE = TF | RF
 ERROR_CODE_VECTORS = frozenset((8, 10, 11, 12, 13, 14, 17))
 PAGE_FAULT = 14
 GP = 13
+FLAG_REP, FLAG_SENTINEL, FLAG_EXPECTS_EXCEPTION = 1, 2, 4  # the record flags in stepper.c
+STOPS = {"S": "tf", "T": "sentinel", "X": "exception"}
 
 # Forms user mode cannot express, and why (classified, never failed).
 TF_FORMS = ("PUSHF",)  # pushes EFLAGS with the TF our single-step set
@@ -51,29 +56,43 @@ class StepperError(RuntimeError):
 @dataclass(frozen=True)
 class StepResult:
     """What one engine did with one vector: ``status`` is ``ran``, ``inexpressible``
-    (with ``reason``) or ``crashed`` (the program died on it; ``reason`` names how)."""
+    (with ``reason``) or ``crashed`` (the program died on it; ``reason`` names how).
+    ``stop`` says what ended a run: ``tf`` (single-step trap), ``sentinel`` (the INT3
+    after it, on engines that ignore TF) or ``exception``."""
 
     status: str
     outcome: Optional[Outcome] = None
     reason: str = ""
+    stop: str = ""
 
 
-def build(compiler: str = "gcc") -> Path:
-    """The compiled stepper, rebuilt only when its source or flags change."""
-    source = SOURCE.read_bytes()
+@dataclass(frozen=True)
+class Stop:
+    """How a vector can stop where TF does not work: ``sentinel``, the address where an
+    INT3 may go (None: nowhere safe), and whether the vector expects an exception, which
+    stops it anyway."""
+
+    sentinel: Optional[int] = None
+    expects_exception: bool = False
+
+
+def build(compiler: str = "gcc", source_path: Path = SOURCE) -> Path:
+    """A guest program (the stepper by default, or another file in ``guest/``) compiled
+    static for i386, rebuilt only when its source, the shared header or the flags change."""
+    source = source_path.read_bytes() + HEADER.read_bytes()
     key = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
-    target = cache_dir("conformance") / "bin" / f"stepper-{key}"
+    target = cache_dir("conformance") / "bin" / f"{source_path.stem}-{key}"
     if target.exists():
         return target
     if shutil.which(compiler) is None:
         raise StepperError(f"{compiler} not found; install gcc-multilib (scripts/setup.sh)")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # concurrent builds
-    done = subprocess.run([compiler, *CFLAGS, "-o", str(partial), str(SOURCE)],
+    done = subprocess.run([compiler, *CFLAGS, "-o", str(partial), str(source_path)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        raise StepperError(f"building {SOURCE.name} failed (is gcc-multilib installed?):\n"
-                           f"{done.stderr.strip()[-800:]}")
+        raise StepperError(f"building {source_path.name} failed (is gcc-multilib installed?):"
+                           f"\n{done.stderr.strip()[-800:]}")
     partial.replace(target)
     return target
 
@@ -114,11 +133,15 @@ def _fill_and_pairs(data: bytes) -> Tuple[int, List[int]]:
     return fill, [offset << 8 | byte for offset, byte in enumerate(data) if byte != fill]
 
 
-def encode(cases: Sequence[Case]) -> bytes:
-    """The stepper's binary input for ``cases`` (layout in the C file's header)."""
+def encode(cases: Sequence[Case], stops: Optional[Sequence[Stop]] = None) -> bytes:
+    """The stepper's binary input for ``cases`` (layout in the C file's header);
+    ``stops`` matter only on an engine where TF does not stop an instruction."""
     out = bytearray()
-    for case in cases:
-        out += struct.pack("<I", 1 if is_rep_string(case.code) else 0)
+    for case, stop in zip(cases, stops or [Stop()] * len(cases)):
+        flags = (FLAG_REP if is_rep_string(case.code) else 0) | \
+            (FLAG_SENTINEL if stop.sentinel is not None else 0) | \
+            (FLAG_EXPECTS_EXCEPTION if stop.expects_exception else 0)
+        out += struct.pack("<II", flags, stop.sentinel or 0)
         out += struct.pack("<10I", *(case.regs[name] for name in REG_ORDER))
         out += struct.pack("<I", len(case.memory))
         for base in sorted(case.memory):
@@ -159,12 +182,13 @@ def parse_line(case: Case, fields: Sequence[str]) -> StepResult:
         return StepResult("inexpressible", reason=" ".join(fields[1:]))
     if kind == "C":
         return StepResult("crashed", reason=" ".join(fields[1:]))
-    if kind not in ("S", "X") or len(fields) < 13:
+    if kind not in STOPS or len(fields) < 13:
         raise StepperError(f"unreadable stepper line: {' '.join(fields)[:120]}")
     trapno, err = int(fields[1]), int(fields[2])
     regs = {name: int(value, 16) for name, value in zip(REG_ORDER, fields[3:13])}
-    exception = None if kind == "S" else _exception(case, trapno, err, regs)
-    return StepResult("ran", Outcome(regs, _memory_after(case, fields[13:]), exception))
+    exception = _exception(case, trapno, err, regs) if kind == "X" else None
+    return StepResult("ran", Outcome(regs, _memory_after(case, fields[13:]), exception),
+                      stop=STOPS[kind])
 
 
 def parse_output(cases: Sequence[Case], text: str) -> List[StepResult]:

@@ -53,6 +53,8 @@ def vector_suite_result(engine: str, results: List[VectorResult], seconds: float
     per_form: Dict[str, Dict[str, int]] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
+        if result.stop == "sentinel":
+            counts["stopped_by_sentinel"] = counts.get("stopped_by_sentinel", 0) + 1
         form = f"{result.entry.case.mode}/{result.entry.case.form}"
         tally = per_form.setdefault(form, {"vectors": 0, "expressible": 0})
         tally["vectors"] += 1

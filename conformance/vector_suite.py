@@ -29,6 +29,7 @@ class VectorResult:
     reason: str = ""
     differences: List[Difference] = field(default_factory=list)
     outcome: Optional[Outcome] = None
+    stop: str = ""  # what stopped it: tf, sentinel or exception (stepper engines)
 
 
 def load_entries(limit: Optional[int] = None, modes: Sequence[str] = ("prot32", "real16"),
@@ -59,7 +60,7 @@ def judge(entry: Entry, result: StepResult) -> VectorResult:
                             "are read-only)", outcome=got)
     differences = compare(comparable_case(entry.case), expected, got)
     return VectorResult(entry, "fail" if differences else "pass", differences=differences,
-                        outcome=got)
+                        outcome=got, stop=result.stop)
 
 
 def _cs_write(entry: Entry, got: Outcome) -> bool:

@@ -13,12 +13,23 @@
  * Traps (#DB single-step, #BP, #OF, INT n) leave EIP after the instruction; faults leave it
  * at the instruction. The host (conformance/native.py) turns these into outcomes.
  *
+ * Engines that ignore TF (v86 clears it whenever EFLAGS is loaded): at start the program
+ * checks that TF stops a NOP. If it does not, each vector runs without TF and stops at a
+ * sentinel INT3 (#BP: SIGTRAP, trapno 3) that the host placed where the instruction should
+ * leave EIP; the byte is put back before memory is compared. The host places a sentinel
+ * only where this machine's CPU shows that it changes nothing (conformance/sentinels.py).
+ * X86LAB_STEPPER_STOP=sentinel forces that mode (for that check).
+ *
  * Input (binary, little-endian), records back to back:
- *   u32 flags (bit 0: REP string: keep stepping while EIP stays on the instruction)
+ *   u32 flags (bit 0: REP string: keep stepping while EIP stays on the instruction;
+ *              bit 1: a sentinel may go at the address that follows;
+ *              bit 2: the vector expects an exception, which stops it without a sentinel)
+ *   u32 sentinel address
  *   u32 regs[10]: eax ecx edx ebx esp ebp esi edi eip eflags
  *   u32 npages, then per page: u32 base, u32 fill, u32 npairs, npairs x u32 (offset<<8|byte)
  * Output: one line per record, written with one write() so a crash loses no earlier line:
- *   "<index> S|X <trapno> <err> <10 regs in hex> [<addr>:<hex bytes> ...]"  (S = stepped)
+ *   "<index> S|T|X <trapno> <err> <10 regs in hex> [<addr>:<hex bytes> ...]"
+ *      S: stopped by the single-step trap, T: by the sentinel, X: an exception
  *   "<index> N <reason>"   the vector cannot be expressed here (page collides, unmappable)
  * Usage: stepper VECTORS.bin [FIRST_INDEX [SKIP,LIST]]
  *   The host restarts it after FIRST_INDEX when it died; the indices in SKIP,LIST are not
@@ -36,9 +47,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <termios.h>
-#include <unistd.h>
 #include <ucontext.h>
 #include <unistd.h>
+
+#include "sigstep.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -46,75 +58,86 @@
 
 #define PAGE 4096u
 #define MAX_PAGES 16
-#define TF 0x100u
 #define HOME_EFLAGS 0x202u
 #define MAX_REP_STEPS (1u << 22)
-
-static const int reg_slots[10] = {REG_EAX, REG_ECX, REG_EDX, REG_EBX, REG_ESP,
-                                  REG_EBP, REG_ESI, REG_EDI, REG_EIP, REG_EFL};
+#define FLAG_REP 1u
+#define FLAG_SENTINEL 2u
+#define FLAG_EXPECTS_EXCEPTION 4u
+#define INT3 0xCCu
+#define SINGLE_STEP 1u
+#define BREAKPOINT 3u
 
 static uint32_t target[10];   /* the registers to start the instruction with */
 static uint32_t result[10];   /* the registers the signal reported */
 static uint32_t result_trapno, result_err, rep_string, rep_steps;
+static uint32_t launch_flags = SIGSTEP_TF;  /* 0 in sentinel mode: TF does not stop here */
+static uint8_t sentinel_was; /* the byte this vector's sentinel INT3 replaced */
 static uint16_t home_gs, home_fs;  /* glibc's TLS selector: restored first in a handler */
 static sigjmp_buf back_home;
-static volatile sig_atomic_t runaway;  /* SIGALRM came first: the single-step never trapped */
+static volatile sig_atomic_t runaway;  /* SIGALRM came first: the instruction never stopped */
 #define RUNAWAY_SECONDS 2
 static uint8_t before[MAX_PAGES][PAGE];
 static uint32_t bases[MAX_PAGES];
 
 /* SIGUSR1: load the vector's state into the interrupted context; returning "resumes" at
- * the instruction with TF set. Data segments become the flat user data selector, since
- * the vectors assume base 0 and glibc's GS has the TLS base. */
+ * the instruction (with TF set unless in sentinel mode). Data segments become the flat
+ * user data selector, since the vectors assume base 0 and glibc's GS has the TLS base. */
 static void launch(int sig, siginfo_t *info, void *ctx) {
     ucontext_t *uc = ctx;
     greg_t *g = uc->uc_mcontext.gregs;
     (void)sig, (void)info;
-    for (int i = 0; i < 10; i++) g[reg_slots[i]] = (greg_t)target[i];
-    g[REG_UESP] = (greg_t)target[4];
-    g[REG_EFL] = (greg_t)(target[9] | TF);
+    sigstep_load(g, target, launch_flags);
     g[REG_ES] = g[REG_DS];
     g[REG_FS] = g[REG_DS];
     g[REG_GS] = g[REG_DS];
     g[REG_SS] = g[REG_DS];
 }
 
-/* Any signal after the launch: the instruction finished (#DB) or raised an exception. */
+/* Any signal after the launch: the instruction finished (#DB, or #BP at the sentinel) or
+ * raised an exception. */
 static void land(int sig, siginfo_t *info, void *ctx) {
     ucontext_t *uc = ctx;
     greg_t *g = uc->uc_mcontext.gregs;
     /* No TLS access (stack protector, errno, siglongjmp's pointer guard) before this. */
     __asm__ volatile("movw %0, %%gs\n\tmovw %1, %%fs" : : "r"(home_gs), "r"(home_fs));
     (void)sig, (void)info;
-    if (g[REG_TRAPNO] == 1 && rep_string && (uint32_t)g[REG_EIP] == target[8] &&
+    if (g[REG_TRAPNO] == SINGLE_STEP && rep_string && (uint32_t)g[REG_EIP] == target[8] &&
         ++rep_steps < MAX_REP_STEPS) {
         return;  /* a REP string instruction traps after every iteration: keep going */
     }
-    for (int i = 0; i < 10; i++) result[i] = (uint32_t)g[reg_slots[i]];
+    sigstep_save(g, result);
     result_trapno = (uint32_t)g[REG_TRAPNO];
     result_err = (uint32_t)g[REG_ERR];
     siglongjmp(back_home, 1);
 }
 
 /* SIGALRM: the instruction (or whatever ran after it) went on for RUNAWAY_SECONDS without
- * the #DB that TF promises. An engine that does not deliver the single-step trap would
- * otherwise run the fill bytes forever and hang the whole suite. */
+ * stopping. An engine that does not deliver the single-step trap would otherwise run the
+ * fill bytes forever and hang the whole suite. */
 static void give_up(int sig, siginfo_t *info, void *ctx) {
     runaway = 1;
     rep_string = 0;  /* land() must not take this for a REP iteration */
     land(sig, info, ctx);
 }
 
-static void install(int sig, void (*handler)(int, siginfo_t *, void *)) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = handler;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(sig, &sa, NULL) != 0) {
-        perror("sigaction");
-        exit(2);
+/* Does TF stop this engine after one instruction? Launch at a NOP with TF set; the CPU
+ * traps with EIP one byte on. (v86 drops TF: the NOPs run on into the UD2.) */
+extern char stepper_probe[];
+__asm__(".text\nstepper_probe: nop; nop; nop; nop; ud2\n");
+
+static int single_step_works(void) {
+    memset(target, 0, sizeof target);
+    __asm__ volatile("movl %%esp, %0" : "=r"(target[4]));
+    target[4] -= 256;  /* below our frame: the probe pushes nothing, but keep clear */
+    target[8] = (uint32_t)(uintptr_t)stepper_probe;
+    target[9] = HOME_EFLAGS;
+    rep_string = 0;
+    if (sigsetjmp(back_home, 1) == 0) {
+        raise(SIGUSR1);
+        return 0;  /* the launch returned: nothing stopped anything */
     }
+    __asm__ volatile("pushl %0\n\tpopfl" : : "i"(HOME_EFLAGS) : "cc", "memory");
+    return result_trapno == SINGLE_STEP && result[8] == target[8] + 1;
 }
 
 static int read_u32(FILE *in, uint32_t *value) {
@@ -195,11 +218,13 @@ static int skipped(const char *list, long index) {
     return 0;
 }
 
-static void run_one(long index, uint32_t npages) {
+/* Run the loaded vector; ``stop`` is its sentinel's address (NULL: none). */
+static void run_one(long index, uint32_t npages, uint8_t *stop) {
     static char line[40000];
     size_t used;
     rep_steps = 0;
     runaway = 0;
+    if (stop) sentinel_was = *stop, *stop = INT3;
     if (sigsetjmp(back_home, 1) == 0) {
         alarm(RUNAWAY_SECONDS);
         raise(SIGUSR1);
@@ -210,14 +235,19 @@ static void run_one(long index, uint32_t npages) {
      * AC, NT or ID): start clean, or sigreturn would carry NT and ID into the next vector. */
     __asm__ volatile("pushl %0\n\tpopfl" : : "i"(HOME_EFLAGS) : "cc", "memory");
     alarm(0);
+    int at_sentinel = stop && result_trapno == BREAKPOINT &&
+                      result[8] == (uint32_t)(uintptr_t)stop + 1;
+    if (stop && *stop == INT3) *stop = sentinel_was;
     if (runaway) {
-        used = (size_t)snprintf(line, sizeof line, "%ld C runaway: no single-step trap within %d s\n",
+        used = (size_t)snprintf(line, sizeof line, "%ld C runaway: did not stop within %d s\n",
                                 index, RUNAWAY_SECONDS);
         emit(line, used);
         return;
     }
+    if (at_sentinel) result[8]--;  /* EIP is where the instruction left it */
     used = (size_t)snprintf(line, sizeof line, "%ld %c %u %u", index,
-                            result_trapno == 1 ? 'S' : 'X', result_trapno, result_err);
+                            at_sentinel ? 'T' : result_trapno == SINGLE_STEP ? 'S' : 'X',
+                            result_trapno, result_err);
     for (int i = 0; i < 10; i++)
         used += (size_t)snprintf(line + used, sizeof line - used, " %x", result[i]);
     used = append_changes(line, used, sizeof line, npages);
@@ -225,16 +255,28 @@ static void run_one(long index, uint32_t npages) {
     emit(line, used);
 }
 
+/* Read one record's header (flags, sentinel address, registers, page count). */
+static int read_record(FILE *in, long index, uint32_t *flags, uint32_t *stop,
+                       uint32_t *npages) {
+    if (!read_u32(in, flags)) return 0;
+    if (!read_u32(in, stop)) fail_input(index);
+    for (int i = 0; i < 10; i++)
+        if (!read_u32(in, &target[i])) fail_input(index);
+    if (!read_u32(in, npages) || *npages > MAX_PAGES) fail_input(index);
+    return 1;
+}
+
 int main(int argc, char **argv) {
     static uint8_t altstack[1 << 16];
     stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0};
     const int landings[] = {SIGTRAP, SIGSEGV, SIGFPE, SIGILL, SIGBUS};
     if (argc < 2) {
-        fprintf(stderr, "usage: stepper VECTORS.bin [FIRST_INDEX]\n");
+        fprintf(stderr, "usage: stepper VECTORS.bin [FIRST_INDEX [SKIP,LIST]]\n");
         return 2;
     }
     long first = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
     const char *skip = argc > 3 ? argv[3] : NULL;
+    const char *forced = getenv("X86LAB_STEPPER_STOP");
     int drain = isatty(2);
     FILE *in = fopen(argv[1], "rb");
     if (!in) {
@@ -246,19 +288,25 @@ int main(int argc, char **argv) {
         perror("sigaltstack");
         return 2;
     }
-    install(SIGUSR1, launch);
-    install(SIGALRM, give_up);
+    sigstep_install(SIGUSR1, launch);
+    sigstep_install(SIGALRM, give_up);
     for (unsigned i = 0; i < sizeof landings / sizeof landings[0]; i++)
-        install(landings[i], land);
-    for (long index = 0;; index++) {
-        uint32_t flags, npages;
-        if (!read_u32(in, &flags)) break;
-        for (int i = 0; i < 10; i++)
-            if (!read_u32(in, &target[i])) fail_input(index);
-        if (!read_u32(in, &npages) || npages > MAX_PAGES) fail_input(index);
-        rep_string = flags & 1;
+        sigstep_install(landings[i], land);
+    int forced_sentinels = forced && strcmp(forced, "sentinel") == 0;
+    int use_sentinels = forced_sentinels || !single_step_works();
+    if (use_sentinels) launch_flags = 0;
+    fprintf(stderr, "stepper: stopping each vector by %s\n",
+            forced_sentinels ? "a sentinel INT3 (X86LAB_STEPPER_STOP=sentinel)"
+            : use_sentinels ? "a sentinel INT3 (TF did not stop a NOP)" : "the single-step trap");
+    uint32_t flags, stop, npages;
+    for (long index = 0; read_record(in, index, &flags, &stop, &npages); index++) {
+        rep_string = flags & FLAG_REP;
         const char *reason = map_pages(in, index, npages, index < first);
         if (index < first) continue;
+        if (!reason && use_sentinels && !(flags & (FLAG_SENTINEL | FLAG_EXPECTS_EXCEPTION))) {
+            unmap_all(npages);
+            reason = "no-single-step-trap-and-no-safe-place-for-a-sentinel";
+        }
         char line[96];
         if (reason || skipped(skip, index)) {
             int n = snprintf(line, sizeof line, reason ? "%ld N %s\n" : "%ld C killed-the-engine\n",
@@ -270,7 +318,8 @@ int main(int argc, char **argv) {
         int n = snprintf(line, sizeof line, "@%ld\n", index);
         if (write(2, line, (size_t)n) < 0) exit(3);
         if (drain) tcdrain(2);  /* on a serial console: out before the vector can kill */
-        run_one(index, npages);
+        int place = use_sentinels && (flags & FLAG_SENTINEL);
+        run_one(index, npages, place ? (uint8_t *)(uintptr_t)stop : NULL);
         unmap_all(npages);
     }
     return 0;

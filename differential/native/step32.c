@@ -5,7 +5,8 @@
  * register, ESP, EIP and EFLAGS with TF set), so the kernel enters the instruction with
  * exactly the case's registers; the trap flag stops it after one instruction (SIGTRAP,
  * trap number 1), or the instruction faults (the signal's trap number is the vector).
- * Handlers run on an alternate stack, since ESP belongs to the case.
+ * Handlers run on an alternate stack, since ESP belongs to the case. The context
+ * rewriting is shared with conformance/guest/stepper.c (sigstep.h).
  *
  * stdin:  u32 page count, then per page u32 linear base + 4096 bytes,
  *         then u32 eax ecx edx ebx esp ebp esi edi eip eflags, then u32 rep (1 for a
@@ -25,9 +26,10 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "sigstep.h"
+
 #define PAGE 4096
 #define MAX_PAGES 64
-#define TF 0x100u
 
 static uint32_t bases[MAX_PAGES];
 static uint32_t count;
@@ -35,8 +37,6 @@ static uint32_t in_regs[10];
 static uint32_t rep;
 static uint32_t out[13];
 static sigjmp_buf back;
-static const int greg_of[8] = {REG_EAX, REG_ECX, REG_EDX, REG_EBX, REG_UESP, REG_EBP,
-                               REG_ESI, REG_EDI};
 
 static void read_all(void *dst, size_t n) {
     if (fread(dst, 1, n, stdin) != n) { fprintf(stderr, "step32: short input\n"); exit(2); }
@@ -44,12 +44,8 @@ static void read_all(void *dst, size_t n) {
 
 static void load_state(int sig, siginfo_t *info, void *raw) {
     /* the first signal: replace the interrupted context with the case's registers */
-    ucontext_t *uc = raw;
     (void)sig; (void)info;
-    for (int i = 0; i < 8; i++) uc->uc_mcontext.gregs[greg_of[i]] = in_regs[i];
-    uc->uc_mcontext.gregs[REG_ESP] = in_regs[4];
-    uc->uc_mcontext.gregs[REG_EIP] = in_regs[8];
-    uc->uc_mcontext.gregs[REG_EFL] = in_regs[9] | TF;
+    sigstep_load(((ucontext_t *)raw)->uc_mcontext.gregs, in_regs, SIGSTEP_TF);
 }
 
 static void record(int sig, siginfo_t *info, void *raw) {
@@ -62,18 +58,9 @@ static void record(int sig, siginfo_t *info, void *raw) {
     out[0] = 0;
     out[1] = uc->uc_mcontext.gregs[REG_TRAPNO];
     out[2] = uc->uc_mcontext.gregs[REG_ERR];
-    for (int i = 0; i < 8; i++) out[3 + i] = uc->uc_mcontext.gregs[greg_of[i]];
-    out[11] = uc->uc_mcontext.gregs[REG_EIP];
-    out[12] = uc->uc_mcontext.gregs[REG_EFL] & ~(TF | 0x10000u);
+    sigstep_save(uc->uc_mcontext.gregs, out + 3);
+    out[12] &= ~(SIGSTEP_TF | 0x10000u);
     siglongjmp(back, 1);
-}
-
-static void on(int sig, void (*fn)(int, siginfo_t *, void *)) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = fn;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-    sigaction(sig, &sa, NULL);
 }
 
 int main(void) {
@@ -97,12 +84,12 @@ int main(void) {
     read_all(in_regs, sizeof in_regs);
     read_all(&rep, 4);
     sigaltstack(&ss, NULL);
-    on(SIGUSR1, load_state);
-    on(SIGTRAP, record);
-    on(SIGSEGV, record);
-    on(SIGBUS, record);
-    on(SIGILL, record);
-    on(SIGFPE, record);
+    sigstep_install(SIGUSR1, load_state);
+    sigstep_install(SIGTRAP, record);
+    sigstep_install(SIGSEGV, record);
+    sigstep_install(SIGBUS, record);
+    sigstep_install(SIGILL, record);
+    sigstep_install(SIGFPE, record);
     if (sigsetjmp(back, 1) == 0) {
         raise(SIGUSR1);
         fprintf(stderr, "step32: state was not loaded\n");

@@ -23,6 +23,7 @@ from differential.case import GPRS, PAGE_SIZE, Case, Exc, Outcome
 from differential.encoding import is_rep_string, split_prefixes
 
 SOURCE = Path(__file__).resolve().parent.parent / "native" / "step32.c"
+HEADER = SOURCE.with_name("sigstep.h")
 REG_ORDER = (*GPRS, "eip", "eflags")
 SINGLE_STEP, BREAKPOINT, OVERFLOW, PAGE_FAULT = 1, 3, 4, 14
 
@@ -37,7 +38,8 @@ def build(cache: Optional[Path] = None) -> Path:
         raise NativeUnavailable("gcc not found (apt-get install gcc-multilib)")
     from x86lab.cache import cache_dir
 
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    # The header it includes (shared with the conformance stepper) is part of the source.
+    digest = hashlib.sha256(SOURCE.read_bytes() + HEADER.read_bytes()).hexdigest()[:12]
     binary = (cache or cache_dir("native")) / f"step32-{digest}"
     if not binary.exists():
         tmp = binary.with_suffix(".tmp")
