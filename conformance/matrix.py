@@ -36,7 +36,7 @@ class Options:
     engines: Sequence[str]
     suites: Sequence[str]
     kernel: str = "tiny"
-    limit: Optional[int] = None  # vectors per form file, applets of busybox
+    limit: Optional[int] = None  # vectors per form file; busybox applets (busybox_suite)
     vector_paths: Sequence[Path] = ()  # replay these instead of the corpus
     repro_dir: Path = Path("conformance-repro")
 

@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"comma-separated, from {','.join(SUITES)} (default: all)")
     parser.add_argument("--kernel", default="tiny", choices=("tiny", "debian"))
     parser.add_argument("--limit", type=int, metavar="N",
-                        help="at most N vectors per form file and N busybox applets")
+                        help="bound the run: vectors: the first N of each form file; busybox: "
+                             "the N applets with the most tests (among those Debian builds); "
+                             "test-i386 and shell always run whole")
     parser.add_argument("--vectors", type=Path, action="append", default=[], metavar="PATH",
                         help="vector files or folders to run instead of the corpus")
     parser.add_argument("--json", type=Path, required=True, metavar="PATH")
