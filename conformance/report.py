@@ -26,8 +26,49 @@ def to_json(report: Report) -> dict:
                    for engine in options.engines},
         "results": [r.to_dict() for r in report.results],
         "new_differences": len(report.new_findings()),
+        "user_mode_expressible": {engine: _totals(forms)
+                                  for engine, forms in _expressibility(report).items()},
         "wall_seconds": report.wall_seconds,
     }
+
+
+STEPPER_ENGINES = ("native", "qemu", "v86")  # the engines that run vectors in user mode
+
+
+def _expressibility(report: Report) -> Dict[str, Dict[str, Dict[str, int]]]:
+    """engine -> form -> {vectors, expressible, <reason class>: count} for the engines
+    whose vectors run in a Linux process (the per-form detail of their vectors cell)."""
+    return {r.engine: r.detail for r in report.results
+            if r.suite == "vectors" and r.engine in STEPPER_ENGINES and r.detail}
+
+
+def _totals(forms: Dict[str, Dict[str, int]]) -> Dict[str, int]:
+    total: Dict[str, int] = {}
+    for counts in forms.values():
+        for key, value in counts.items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def _expressibility_html(report: Report) -> str:
+    """Per engine, a table of forms: how many vectors user mode can express, and why not
+    the rest (by reason class); the totals row first."""
+    parts = []
+    for engine, forms in _expressibility(report).items():
+        total = _totals(forms)
+        reasons = sorted(k for k in total if k not in ("vectors", "expressible"))
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in ["form", "vectors",
+                                                               "expressible", *reasons])
+        rows = [(f"<b>all {len(forms)} forms</b>", total)] + [
+            (f"<code>{html.escape(form)}</code>", counts)
+            for form, counts in sorted(forms.items())]
+        body = "".join("<tr><td>" + name + "</td>" + "".join(
+            f"<td>{counts.get(k, 0)}</td>" for k in ["vectors", "expressible", *reasons])
+            + "</tr>" for name, counts in rows)
+        parts.append(f"<details><summary>{html.escape(engine)}: {total['expressible']} of "
+                     f"{total['vectors']} vectors expressible in user mode</summary>"
+                     f"<table><tr>{head}</tr>{body}</table></details>")
+    return "\n".join(parts) or "<p>No engine ran vectors in user mode.</p>"
 
 
 def write_json(report: Report, path: Path) -> None:
@@ -95,7 +136,9 @@ td,th{{border:1px solid #aaa;padding:.3em .6em;vertical-align:top}}
 are those Unicorn and the reference agreed on; the program suites' expected output is this
 machine's CPU running the same binary. "n/a": the suite cannot run on that engine.</p>
 {_matrix(report)}<h2>Differences ({len(report.new_findings())} new groups)</h2>
-{_findings(report)}<h2>Wall time</h2><table>{times}</table></body></html>
+{_findings(report)}<h2>Vectors user mode can express, per form</h2>
+<p>The stepper runs a vector in a Linux process; the rest are classified, never failed.
+</p>{_expressibility_html(report)}<h2>Wall time</h2><table>{times}</table></body></html>
 """
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, "utf-8")

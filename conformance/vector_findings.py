@@ -45,6 +45,12 @@ def _write_case(folder: Path, engine: str, result: VectorResult) -> Path:
     return path
 
 
+def reason_class(reason: str) -> str:
+    """A reason why user mode cannot express a vector, without its detail in brackets
+    ("privileged at CPL3 (raises #GP ...)" -> "privileged at CPL3"), as a table column."""
+    return reason.split(" (")[0].split(":")[0].replace("-", " ").strip() or "unknown"
+
+
 def vector_suite_result(engine: str, results: List[VectorResult], seconds: float,
                         repro_dir: Path, kernel: str) -> SuiteResult:
     """Tally and group one engine's vector results."""
@@ -59,6 +65,9 @@ def vector_suite_result(engine: str, results: List[VectorResult], seconds: float
         tally = per_form.setdefault(form, {"vectors": 0, "expressible": 0})
         tally["vectors"] += 1
         tally["expressible"] += result.status != "inexpressible"
+        if result.status == "inexpressible":
+            why = reason_class(result.reason)
+            tally[why] = tally.get(why, 0) + 1
         if result.status in ("fail", "crashed"):
             groups.setdefault(result.entry.case.form or "?", []).append(result)
     findings = []

@@ -50,3 +50,19 @@ def test_the_committed_known_files_load() -> None:
     for engine in ("v86", "qemu", "native", "unicorn", "reference"):
         for entry in load_known(engine):
             assert entry.evidence.strip()
+
+
+def test_the_report_counts_expressible_vectors_per_form_with_reason_classes() -> None:
+    from conformance.findings import SuiteResult
+    from conformance.matrix import Options, Report
+    from conformance.report import to_json
+    from conformance.vector_findings import reason_class
+
+    assert reason_class("privileged at CPL3 (raises #GP in user mode)") == "privileged at CPL3"
+    assert reason_class("page-not-mappable-here") == "page not mappable here"
+    detail = {"prot32/CLI": {"vectors": 3, "expressible": 0, "privileged at CPL3": 3},
+              "prot32/ADD": {"vectors": 5, "expressible": 4, "page not mappable here": 1}}
+    report = Report(Options(engines=["native"], suites=["vectors"]),
+                    [SuiteResult("native", "vectors", "ran", 4, 4, detail=detail)])
+    assert to_json(report)["user_mode_expressible"]["native"] == {
+        "vectors": 8, "expressible": 4, "privileged at CPL3": 3, "page not mappable here": 1}
