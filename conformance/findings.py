@@ -76,6 +76,13 @@ class KnownDifference:
     group: str
     evidence: str
     field: str = ""  # optional: only findings whose summary names this field
+    bytes: str = ""  # optional: only findings whose reproducer's bytes start so ("66 ")
+
+    def matches(self, finding: Finding) -> bool:
+        code = str(finding.reproducer.get("bytes", ""))
+        return self.suite == finding.suite and self.group == finding.group and \
+            (not self.field or self.field in finding.summary) and \
+            (not self.bytes or code.startswith(self.bytes))
 
 
 def load_known(engine: str, folder: Path = KNOWN_DIR) -> List[KnownDifference]:
@@ -93,14 +100,13 @@ def load_known(engine: str, folder: Path = KNOWN_DIR) -> List[KnownDifference]:
         if missing:
             raise ValueError(f"{path}: [[difference]] #{number} lacks {', '.join(missing)}")
         known.append(KnownDifference(entry["suite"], entry["group"], entry["evidence"],
-                                     entry.get("field", "")))
+                                     entry.get("field", ""), entry.get("bytes", "")))
     return known
 
 
 def mark_known(findings: List[Finding], known: List[KnownDifference]) -> None:
     """Set ``Finding.known`` to the evidence of the first entry that matches it."""
     for finding in findings:
-        match: Optional[KnownDifference] = next(
-            (k for k in known if k.suite == finding.suite and k.group == finding.group
-             and (not k.field or k.field in finding.summary)), None)
+        match: Optional[KnownDifference] = next((k for k in known if k.matches(finding)),
+                                                None)
         finding.known = match.evidence if match else ""

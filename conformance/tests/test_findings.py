@@ -66,3 +66,12 @@ def test_the_report_counts_expressible_vectors_per_form_with_reason_classes() ->
                     [SuiteResult("native", "vectors", "ran", 4, 4, detail=detail)])
     assert to_json(report)["user_mode_expressible"]["native"] == {
         "vectors": 8, "expressible": 4, "privileged at CPL3": 3, "page not mappable here": 1}
+
+
+def test_a_known_entry_with_bytes_matches_only_reproducers_starting_so() -> None:
+    from conformance.findings import Finding, KnownDifference
+
+    entry = KnownDifference("vectors", "BSWAP_Zv", "SDM: undefined", bytes="66 ")
+    with_prefix = Finding("qemu", "vectors", "BSWAP_Zv", 1, "esi", {"bytes": "66 0f ce"})
+    without = Finding("qemu", "vectors", "BSWAP_Zv", 1, "esi", {"bytes": "0f ce"})
+    assert entry.matches(with_prefix) and not entry.matches(without)
