@@ -129,7 +129,9 @@ def _run_guest(report: Report, engine: str, wanted: Sequence[str], entries: List
     if "busybox" in wanted:
         files.update(busybox_suite.suite_files())
     kernel = report.options.kernel
-    holder = _GuestHolder(engine, kernel, files)
+    # Console logs beside the reproducers: two runs at once must not share one log, since
+    # the vectors suite reads it back to find the vector that killed an engine.
+    holder = _GuestHolder(engine, kernel, files, report.options.repro_dir / "consoles")
     start = time.monotonic()
     progress(f"{engine}: booting {kernel} with the suites' files")
     try:
@@ -165,13 +167,15 @@ def _run_guest(report: Report, engine: str, wanted: Sequence[str], entries: List
 class _GuestHolder:
     """The current boot of one engine, rebooted when a vector or suite kills it."""
 
-    def __init__(self, engine: str, kernel: str, files: Dict[str, bytes]) -> None:
-        self.engine, self.kernel, self.files = engine, kernel, files
+    def __init__(self, engine: str, kernel: str, files: Dict[str, bytes],
+                 log_dir: Path) -> None:
+        self.engine, self.kernel, self.files, self.log_dir = engine, kernel, files, log_dir
         self.stack = contextlib.ExitStack()
         self.guest = None
 
     def boot(self):
-        self.guest = self.stack.enter_context(booted(self.engine, self.kernel, self.files))
+        self.guest = self.stack.enter_context(booted(self.engine, self.kernel, self.files,
+                                                          self.log_dir))
         return self.guest
 
     def stop(self) -> None:
