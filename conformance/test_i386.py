@@ -22,19 +22,23 @@ PACKAGE = "qemu"
 FOLDER = "tests/tcg/i386"
 CFLAGS = ("-m32", "-static", "-O0", "-g", "-fno-strict-aliasing", "-fno-pie", "-no-pie")
 SOURCES = ("test-i386.c", "test-i386-code16.S", "test-i386-vm86.S")
+# Ours, linked in: stdout line-buffered, so a program killed midway loses no printed line.
+LINE_BUFFERED = Path(__file__).parent / "guest" / "linebuf.c"
 
 
 def build() -> Path:
     """The test-i386 binary, built once per qemu source version."""
     version = source_version(PACKAGE)
-    key = hashlib.sha256((version + " ".join(CFLAGS)).encode()).hexdigest()[:16]
+    key = hashlib.sha256((version + " ".join(CFLAGS)).encode() +
+                         LINE_BUFFERED.read_bytes()).hexdigest()[:16]
     binary = cache_dir("conformance") / "bin" / f"test-i386-{key}"
     if binary.exists():
         return binary
     source = extract(PACKAGE, FOLDER)
     binary.parent.mkdir(parents=True, exist_ok=True)
     partial = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")  # concurrent builds
-    done = subprocess.run(["gcc", *CFLAGS, "-o", str(partial), *SOURCES, "-lm"], cwd=source,
+    done = subprocess.run(["gcc", *CFLAGS, "-o", str(partial), *SOURCES, str(LINE_BUFFERED), "-lm"],
+                          cwd=source,
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise SourceError(f"building test-i386 failed: {done.stderr.strip()[-600:]}")
