@@ -115,7 +115,8 @@ def initramfs_bytes(
     Uncompressed because unpacking gzip costs ~50 M guest instructions, half a tiny boot.
     """
     modules = [(name, path.read_bytes()) for name, path in kernel.modules]
-    entries = rootfs.base_entries(busybox) + rootfs.module_entries(modules) + list(extras)
+    entries = rootfs.base_entries(busybox) + rootfs.module_entries(
+        modules, kernel.facts.get("disk_modules", ())) + list(extras)
     buffer = io.BytesIO()
     size = cpio.write_newc(buffer, entries)
     if size > budget:

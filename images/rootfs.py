@@ -10,7 +10,7 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import Iterable, List, Sequence, Tuple
+from typing import Collection, Iterable, List, Sequence, Tuple
 
 from images import contract
 from images.cpio import CpioEntry
@@ -23,6 +23,7 @@ UDHCPC_SCRIPT_PATH = "etc/udhcpc/default.script"
 uses /usr/share/udhcpc/; the string is in the binary)."""
 MODULE_DIR = "lib/modules"
 LOAD_ORDER = f"{MODULE_DIR}/load-order"
+DISK_LOAD_ORDER = f"{MODULE_DIR}/load-order-disk"
 BASE_DIRS = (
     "bin",
     "sbin",
@@ -51,6 +52,7 @@ def render_init(template: str) -> str:
         "PROMPT": contract.PROMPT,
         "HOSTNAME": contract.HOSTNAME,
         "CONSOLE": contract.SERIAL_CONSOLE,
+        "DISK_FLAG": contract.DISK_FLAG,
     }
     text = template
     for name, value in values.items():
@@ -83,12 +85,16 @@ def base_entries(busybox: bytes) -> List[CpioEntry]:
     return entries
 
 
-def module_entries(modules: Sequence[Tuple[str, bytes]]) -> List[CpioEntry]:
-    """Kernel modules as /lib/modules/NAME.ko plus the load-order list /init reads."""
+def module_entries(modules: Sequence[Tuple[str, bytes]],
+                   disk_only: Collection[str] = ()) -> List[CpioEntry]:
+    """Kernel modules as /lib/modules/NAME.ko plus the load-order lists /init reads: the
+    ones always loaded, and ``disk_only`` ones loaded only when the command line asks for
+    the disk (contract.DISK_FLAG). Both lists keep the given (dependency) order."""
     entries = [CpioEntry.file(f"{MODULE_DIR}/{name}.ko", data) for name, data in modules]
-    if modules:
-        order = "".join(f"{name}.ko\n" for name, _ in modules)
-        entries.append(CpioEntry.file(LOAD_ORDER, order.encode()))
+    for path, wanted in ((LOAD_ORDER, False), (DISK_LOAD_ORDER, True)):
+        order = "".join(f"{name}.ko\n" for name, _ in modules if (name in disk_only) == wanted)
+        if order:
+            entries.append(CpioEntry.file(path, order.encode()))
     return entries
 
 

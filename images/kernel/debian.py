@@ -26,7 +26,7 @@ DISK_MODULES = ["ata_piix", "sd_mod", "crc32c_generic", "ext4"]
 """ext4 refuses to mount without a crc32c driver (even ext2, which has no checksums), and
 /init has no modprobe to fetch it on demand: crc32c_generic is loaded before it."""
 MODULES = NETWORK_MODULES + DISK_MODULES
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 """Bump when this file changes what it extracts, so cached kernels are redone."""
 
 
@@ -64,12 +64,15 @@ def ensure(store: Path, rebuild: bool = False) -> Kernel:
         boot_protocol(staging / KERNEL_FILE)
         available = modules.index_tree(roots[0])
         order = modules.load_order(MODULES, available)
+        network = set(modules.load_order(NETWORK_MODULES, available))
         for name in order:
             (staging / "modules" / f"{name}.ko").write_bytes(modules.read_module(available[name]))
         facts = {
             "package": package.as_manifest(),
             "release": roots[0].name,
             "modules": order,
+            # loaded by /init only when the command line has contract.DISK_FLAG
+            "disk_modules": [name for name in order if name not in network],
         }
         publish(folder, staging, order, facts)
     return load(folder, "debian")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from images import rootfs
+from images import contract, rootfs
 from images.build import initramfs_bytes
 from images.errors import ImageError
 from images.kernel import Kernel
@@ -28,6 +30,36 @@ def test_module_list_follows_the_given_order():
     assert entries[rootfs.LOAD_ORDER].data == b"b.ko\na.ko\n"
     assert entries["lib/modules/a.ko"].data == b"A"
     assert rootfs.module_entries([]) == []
+
+
+def test_disk_modules_go_to_their_own_list_in_the_same_order():
+    modules = [("scsi_mod", b"S"), ("ne2k_pci", b"N"), ("ata_piix", b"A")]
+    entries = {e.path: e for e in rootfs.module_entries(modules, {"scsi_mod", "ata_piix"})}
+    assert entries[rootfs.LOAD_ORDER].data == b"ne2k_pci.ko\n"
+    assert entries[rootfs.DISK_LOAD_ORDER].data == b"scsi_mod.ko\nata_piix.ko\n"
+    assert rootfs.DISK_LOAD_ORDER not in {
+        e.path for e in rootfs.module_entries(modules[1:2], {"ata_piix"})}
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="no host sh")
+def test_init_loads_disk_modules_only_when_the_command_line_has_the_flag(tmp_path):
+    """Run /init's module-loading lines with a stand-in insmod and /proc/cmdline."""
+    text = rootfs.render_init(rootfs.INIT_TEMPLATE.read_text())
+    start = text.index("load_modules() {")
+    stop = text.index("esac", start) + len("esac")
+    root = tmp_path / "root"
+    (root / "lib" / "modules").mkdir(parents=True)
+    (root / "lib" / "modules" / "load-order").write_text("ne2k_pci.ko\n")
+    (root / "lib" / "modules" / "load-order-disk").write_text("scsi_mod.ko\next4.ko\n")
+    snippet = text[start:stop].replace("/lib/modules", f"{root}/lib/modules")
+    loaded = []
+    for cmdline in ("console=ttyS0 panic=-1", f"console=ttyS0 {contract.DISK_FLAG}"):
+        (root / "cmdline").write_text(cmdline + "\n")
+        script = ("insmod() { echo \"${1##*/}\"; }\n"
+                  + snippet.replace("/proc/cmdline", str(root / "cmdline")))
+        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+        loaded.append(done.stdout.split())
+    assert loaded == [["ne2k_pci.ko"], ["ne2k_pci.ko", "scsi_mod.ko", "ext4.ko"]]
 
 
 def test_overlay_keeps_layout_modes_and_symlinks(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from harness.stages import MARKS
-from images.contract import PROMPT
+from images.contract import DISK_FLAG, PROMPT
 from web.build import gate
 from web.build.assets import copy_os_assets, v86_version
 from web.build.disk import ensure_disk
@@ -71,7 +71,9 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
                                                              report)
     disk = ensure_disk() if with_disk else None
     devices = {**DEVICES, "disks": disk_devices(disk.sha256, disk.size) if disk else []}
-    state = (ensure_state(key, image.kernel, image.initrd, image.cmdline, memory_mib,
+    # the disk's drivers are loaded by /init only when asked (images/contract.py)
+    cmdline = f"{image.cmdline} {DISK_FLAG}" if disk else image.cmdline
+    state = (ensure_state(key, image.kernel, image.initrd, cmdline, memory_mib,
                           VGA_MEMORY_MIB, disk.path if disk else None,
                           disk.sha256 if disk else "")
              if with_state else None)
@@ -83,7 +85,7 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
         shutil.copytree(export, site)
         assets = copy_os_assets(site / "os", image.kernel, image.initrd)
         manifest = {
-            "schema": SCHEMA, "kernel_kind": kernel, "cmdline": image.cmdline,
+            "schema": SCHEMA, "kernel_kind": kernel, "cmdline": cmdline,
             "image_key": image.manifest.get("key", ""),
             "kernel_sha256": kernel_sha, "initrd_sha256": initrd_sha,
             "v86_version": version, "memory_mib": memory_mib,

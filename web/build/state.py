@@ -59,7 +59,7 @@ def ensure_state(key: str, kernel: Path, initrd: Path, cmdline: str, memory_mib:
     folder = cache_dir("web") / "states"
     folder.mkdir(parents=True, exist_ok=True)
     recipe = hashlib.sha256(SAVER.read_bytes() + repr((ZSTD_ARGS, ZERO_FREE_MEMORY,
-                                                      QUIET_MS, hda_sha256,
+                                                      QUIET_MS, hda_sha256, cmdline,
                                                       NET_DEVICE)).encode()).hexdigest()
     key = f"{key}-{recipe[:12]}"
     final = folder / f"{key}.bin.zst"
