@@ -37,6 +37,7 @@ class Options:
     suites: Sequence[str]
     kernel: str = "tiny"
     limit: Optional[int] = None  # vectors per form file; busybox applets (busybox_suite)
+    busybox_limit: int = busybox_suite.LIMIT_SECONDS  # seconds per applet
     vector_paths: Sequence[Path] = ()  # replay these instead of the corpus
     repro_dir: Path = Path("conformance-repro")
 
@@ -81,12 +82,13 @@ def run_matrix(options: Options, progress: Progress = lambda _m: None) -> Report
             progress("test-i386: building and running natively for the expected output")
             expected_i386 = program_suites.test_i386_expected()
     applets: List[str] = []
-    expected_bb: Dict[str, str] = {}
+    expected_bb = busybox_suite.SuiteRun()
     if guests and "busybox" in suites:
         with _Timer(report, "oracle busybox (native)"):
             applets = busybox_suite.applets(options.limit)
             progress(f"busybox: running {len(applets)} applets' tests natively")
-            expected_bb = busybox_suite.verdicts(busybox_suite.run_natively(applets))
+            expected_bb = busybox_suite.parse_run(busybox_suite.run_natively(
+                applets, options.busybox_limit))
     by_engine: Dict[str, List[VectorResult]] = {}
     for engine in options.engines:
         wanted = [s for s in options.suites if s in APPLICABLE[engine]]
@@ -115,7 +117,7 @@ def run_matrix(options: Options, progress: Progress = lambda _m: None) -> Report
 
 
 def _run_guest(report: Report, engine: str, wanted: Sequence[str], entries: List[Entry],
-               expected_i386: str, applets: List[str], expected_bb: Dict[str, str],
+               expected_i386: str, applets: List[str], expected_bb: busybox_suite.SuiteRun,
                by_engine: Dict[str, List[VectorResult]], progress: Progress) -> None:
     """Boot ``engine`` once with every wanted suite's files; run the suites in turn. A
     vector that kills the emulator costs a reboot and is reported; a suite that breaks
@@ -199,7 +201,7 @@ def _vectors_in_guest(holder: _GuestHolder, entries: List[Entry], progress: Prog
 
 
 def _guest_suite(holder: _GuestHolder, engine: str, suite: str, entries: List[Entry],
-                 expected_i386: str, applets: List[str], expected_bb: Dict[str, str],
+                 expected_i386: str, applets: List[str], expected_bb: busybox_suite.SuiteRun,
                  by_engine: Dict[str, List[VectorResult]], options: Options,
                  progress: Progress) -> SuiteResult:
     guest = holder.guest
@@ -216,5 +218,6 @@ def _guest_suite(holder: _GuestHolder, engine: str, suite: str, entries: List[En
     if suite == "test-i386":
         return program_suites.run_test_i386(guest, engine, options.kernel, expected_i386)
     if suite == "busybox":
-        return program_suites.run_busybox(guest, engine, applets, expected_bb)
+        return program_suites.run_busybox(guest, engine, applets, expected_bb,
+                                          options.busybox_limit)
     return program_suites.run_shell(guest, engine)

@@ -48,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="bound the run: vectors: the first N of each form file; busybox: "
                              "the N applets with the most tests (among those Debian builds); "
                              "test-i386 and shell always run whole")
+    parser.add_argument("--busybox-limit", type=int, default=300, metavar="SECONDS",
+                        help="time limit of each busybox applet's tests (default: 300). An "
+                             "applet cut off by it is a difference only if the engine, at "
+                             "the slowdown it showed on the other applets, should have "
+                             "finished in time (a hang); otherwise it is listed as slow")
     parser.add_argument("--vectors", type=Path, action="append", default=[], metavar="PATH",
                         help="vector files or folders to run instead of the corpus")
     parser.add_argument("--json", type=Path, required=True, metavar="PATH")
@@ -67,10 +72,13 @@ def conformance_command(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit {args.limit}: give a positive number")
+    if args.busybox_limit < 1:
+        raise UsageError(f"--busybox-limit {args.busybox_limit}: give a positive number")
     options = Options(
         engines=_names(args.engines, ENGINES, "engines"),
         suites=_names(args.suites, SUITES, "suites"),
-        kernel=args.kernel, limit=args.limit, vector_paths=args.vectors,
+        kernel=args.kernel, limit=args.limit, busybox_limit=args.busybox_limit,
+        vector_paths=args.vectors,
         repro_dir=args.repro_dir or args.json.with_name(args.json.stem + "-repro"))
     try:
         report = run_matrix(options, lambda message: print(f"x86lab: {message}",
