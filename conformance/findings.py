@@ -5,10 +5,11 @@ differences (``conformance/known/ENGINE.toml``) mark a finding as accepted, with
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -72,17 +73,23 @@ class SuiteResult:
 
 @dataclass(frozen=True)
 class KnownDifference:
+    """One accepted difference. ``group`` is one form or test name, or a list of them
+    (one piece of evidence covering several forms); the optional keys narrow it."""
+
     suite: str
-    group: str
+    groups: Tuple[str, ...]
     evidence: str
-    field: str = ""  # optional: only findings whose summary names this field
-    bytes: str = ""  # optional: only findings whose reproducer's bytes start so ("66 ")
+    field: str = ""  # only findings whose summary names this field
+    bytes: str = ""  # only findings whose reproducer's bytes match this regex at the start
+    only: str = ""  # only findings whose every difference starts so ("eflags.")
 
     def matches(self, finding: Finding) -> bool:
         code = str(finding.reproducer.get("bytes", ""))
-        return self.suite == finding.suite and self.group == finding.group and \
+        return self.suite == finding.suite and finding.group in self.groups and \
             (not self.field or self.field in finding.summary) and \
-            (not self.bytes or code.startswith(self.bytes))
+            (not self.bytes or re.match(self.bytes, code) is not None) and \
+            (not self.only or all(part.startswith(self.only)
+                                  for part in finding.summary.split("; ")))
 
 
 def load_known(engine: str, folder: Path = KNOWN_DIR) -> List[KnownDifference]:
@@ -99,8 +106,21 @@ def load_known(engine: str, folder: Path = KNOWN_DIR) -> List[KnownDifference]:
         missing = [key for key in ("suite", "group", "evidence") if not entry.get(key)]
         if missing:
             raise ValueError(f"{path}: [[difference]] #{number} lacks {', '.join(missing)}")
-        known.append(KnownDifference(entry["suite"], entry["group"], entry["evidence"],
-                                     entry.get("field", ""), entry.get("bytes", "")))
+        unknown = set(entry) - {"suite", "group", "evidence", "field", "bytes", "only"}
+        if unknown:
+            raise ValueError(f"{path}: [[difference]] #{number} has unknown keys "
+                             f"{', '.join(sorted(unknown))}")
+        group = entry["group"]
+        groups = tuple(group) if isinstance(group, list) else (group,)
+        if entry.get("bytes"):
+            try:
+                re.compile(entry["bytes"])
+            except re.error as exc:
+                raise ValueError(f"{path}: [[difference]] #{number}: bytes is not a "
+                                 f"regular expression ({exc})") from None
+        known.append(KnownDifference(entry["suite"], groups, entry["evidence"],
+                                     entry.get("field", ""), entry.get("bytes", ""),
+                                     entry.get("only", "")))
     return known
 
 
