@@ -113,13 +113,17 @@ def _findings(report: Report) -> str:
     every = [f for r in report.results for f in r.findings]
     for finding in sorted(every, key=lambda f: (f.known != "", f.engine, f.suite, f.group)):
         state = f"known: {finding.known}" if finding.known else "NEW"
-        repro = json.dumps(finding.reproducer, indent=1) if finding.reproducer else ""
+        fields = {k: v for k, v in finding.reproducer.items() if k != "guest_output"}
+        repro = json.dumps(fields, indent=1) if fields else ""
+        output = str(finding.reproducer.get("guest_output", ""))
+        shown = (f"<p>The test in the guest (command, output, diff):</p>"
+                 f"<pre>{html.escape(output)}</pre>") if output else ""
         items.append(
             f"<details{' open' if finding.is_new else ''}><summary><b>{html.escape(state[:4])}"
             f"</b> {html.escape(finding.engine)} / {html.escape(finding.suite)} / "
             f"<code>{html.escape(finding.group)}</code> ({finding.count}): "
             f"{html.escape(finding.summary[:300])}</summary>"
-            f"<p>{html.escape(state)}</p><pre>{html.escape(repro)}</pre></details>")
+            f"<p>{html.escape(state)}</p><pre>{html.escape(repro)}</pre>{shown}</details>")
     return "\n".join(items) or "<p>No differences.</p>"
 
 

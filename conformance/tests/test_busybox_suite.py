@@ -108,3 +108,20 @@ def test_the_native_run_gets_the_fixed_environment() -> None:
     assert run.verdicts["taskset (set_aff, needs CAP_SYS_NICE)"] == "PASS"
     assert run.verdicts["expand with unicode characher 0x394"] == "PASS"
     assert set(run.seconds) == {"taskset", "expand"}
+
+
+def test_the_html_report_shows_a_failed_tests_guest_output(tmp_path) -> None:
+    from conformance.findings import SuiteResult
+    from conformance.matrix import Options, Report
+    from conformance.report import write_html
+
+    run = parse_run(OUTPUT)
+    native = SuiteRun(verdicts={"taskset (set_aff)": "PASS"},
+                      applet_of={"taskset (set_aff)": "taskset"}, seconds={"taskset": 0.1})
+    result: SuiteResult = busybox_result("qemu", native, run, 5.0)
+    [finding] = result.findings
+    assert finding.reproducer["command"] == "cd testsuite && ./runtest -v taskset"
+    write_html(Report(Options(engines=["qemu"], suites=["busybox"]), [result]),
+               tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "can&#x27;t execute &#x27;-c&#x27;" in page and "\n+127</pre>" in page
