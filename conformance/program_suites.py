@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from harness.guest import Guest
 
 PROGRAM_TIMEOUT = 1800.0
+SIGILL = 4  # on i386 Linux
 
 
 def test_i386_expected() -> str:
@@ -40,8 +41,10 @@ def test_i386_result(engine: str, kernel: str, expected: str, got: str,
                                             "--html out.html"}))
     if comparison.never_reached:
         status = re.findall(r"^status=(\d+)", got, re.MULTILINE)
-        how = (f"killed by signal {int(status[-1]) - 128}" if status and int(status[-1]) > 128
-               else "it stopped")
+        signal = int(status[-1]) - 128 if status and int(status[-1]) > 128 else 0
+        how = f"killed by signal {signal}" if signal else "it stopped"
+        if signal == SIGILL:
+            how += ": SIGILL, the engine lacks an instruction this CPU executes"
         findings.append(Finding(engine, "test-i386", "(never reached)",
                                 comparison.never_reached,
                                 f"the program died ({how}); {comparison.never_reached} lines "

@@ -86,3 +86,13 @@ def test_the_bounded_busybox_selection_yields_verdicts(report: dict) -> None:
         [busybox] = [r for r in report["results"] if r["engine"] == engine
                      and r["suite"] == "busybox"]
         assert busybox["total"] > 0 and busybox["counts"]["native_pass"] > 0
+
+
+def test_v86s_missing_fbld_is_named_as_a_missing_instruction(report: dict) -> None:
+    """test-i386 dies with SIGILL at FBLD on v86 (known/v86.toml): the report says plainly
+    that the engine lacks an instruction, and counts the lines never reached."""
+    [test_i386] = [r for r in report["results"] if r["engine"] == "v86"
+                   and r["suite"] == "test-i386"]
+    [dead] = [f for f in test_i386["findings"] if f["group"] == "(never reached)"]
+    assert "lacks an instruction this CPU executes" in dead["summary"]
+    assert dead["count"] == test_i386["counts"]["never_reached"] > 0 and not dead["new"]
