@@ -125,8 +125,11 @@ def load_known(engine: str, folder: Path = KNOWN_DIR) -> List[KnownDifference]:
 
 
 def mark_known(findings: List[Finding], known: List[KnownDifference]) -> None:
-    """Set ``Finding.known`` to the evidence of the first entry that matches it."""
+    """Set ``Finding.known`` to the evidence of the first entry that matches it. A finding
+    that carries its own measured explanation (a busybox applet cut off by the time limit
+    at the engine's measured speed) keeps it when no entry matches."""
     for finding in findings:
         match: Optional[KnownDifference] = next((k for k in known if k.matches(finding)),
                                                 None)
-        finding.known = match.evidence if match else ""
+        if match is not None:
+            finding.known = match.evidence

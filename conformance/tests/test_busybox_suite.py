@@ -125,3 +125,39 @@ def test_the_html_report_shows_a_failed_tests_guest_output(tmp_path) -> None:
                tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text()
     assert "can&#x27;t execute &#x27;-c&#x27;" in page and "\n+127</pre>" in page
+
+
+def _fake_suite(folder, runtest: str) -> None:
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        data = runtest.encode()
+        info = tarfile.TarInfo("testsuite/runtest")
+        info.size, info.mode = len(data), 0o755
+        archive.addfile(info, io.BytesIO(data))
+    (folder / "busybox-testsuite.tar").write_bytes(buffer.getvalue())
+    (folder / "busybox.config").write_text("")
+    (folder / "busybox-suite.sh").write_text(busybox_suite.SCRIPT)
+
+
+def test_an_applet_cut_off_by_the_limit_leaves_nothing_running(tmp_path) -> None:
+    """The cut-off applet's test keeps a child that would write into the suite's folder
+    later (as bc's pipelines did); the whole session is killed, so it never does."""
+    import subprocess
+    import time
+
+    _fake_suite(tmp_path, '#!/bin/sh\ncase "$2" in\n'
+                          'slow) (sleep 4; echo late > ../late) & sleep 60 ;;\n'
+                          '*) echo "PASS: $2 works" ;;\nesac\n')
+    binary = str(busybox_suite.busybox_binary())
+    out = tmp_path / "out.txt"
+    subprocess.run([binary, "sh", str(tmp_path / "busybox-suite.sh"), str(tmp_path), binary,
+                    str(tmp_path / "work"), str(out), "1", "slow", "quick"], check=False,
+                   timeout=60, stdin=subprocess.DEVNULL)
+    run = parse_run(out.read_text())
+    assert run.cut_off == ["slow"] and run.verdicts == {"quick works": "PASS"}
+    assert run.seconds["slow"] < 4
+    time.sleep(4.5)
+    assert not (tmp_path / "work" / "late").exists()

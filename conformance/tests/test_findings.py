@@ -95,3 +95,9 @@ def test_a_known_entry_with_an_unknown_key_is_refused(tmp_path: Path) -> None:
         "[[difference]]\nsuite = 'vectors'\ngroup = 'X'\nevidence = 'e'\nfeild = 'a'\n")
     with pytest.raises(ValueError, match="unknown keys feild"):
         load_known("v86", tmp_path)
+
+
+def test_a_finding_keeps_its_measured_explanation_when_no_entry_matches(tmp_path: Path) -> None:
+    finding = Finding("qemu", "busybox", "bc (time limit)", 28, "cut off", known="slow")
+    mark_known([finding], load_known("qemu", tmp_path))
+    assert finding.known == "slow" and not finding.is_new
