@@ -180,7 +180,10 @@ class Console:
             f"}}</dev/null; printf '\\n%s_%s_%s\\n' __X86LAB_END {token} $?\n"
         )
         self.session.write(wrapped.encode())
-        begin = f"__X86LAB_BEGIN_{token}\r\n".encode()
+        # The rest of the BEGIN line is skipped: a kernel message printed while the marker
+        # goes out can land on the same line (seen on QEMU with the Debian kernel: "tsc:
+        # Refined TSC clocksource calibration" right after the marker, before dmesg -n 1).
+        begin = re.compile(rb"__X86LAB_BEGIN_" + token.encode() + rb"[^\n]*\n")
         end = re.compile(rb"\r\n__X86LAB_END_" + token.encode() + rb"_(\d+)\r\n")
         deadline = time.monotonic() + timeout
         try:

@@ -99,3 +99,22 @@ def test_line_longer_than_the_shell_accepts_is_sent_as_a_script(console: Console
     result = console.run(f"echo {words} | wc -w; (exit 6)")
     assert (result.output.split(), result.status) == ([str(MAX_LINE // 2)], 6)
     assert console.run("ls /tmp/.x86lab-cmd-* 2>/dev/null").output == ""
+
+
+def test_a_kernel_message_on_the_begin_line_does_not_stall_the_command() -> None:
+    """Seen on QEMU with the Debian kernel under load: printk text right after the BEGIN
+    marker, on its line. The command's output and status must still come through."""
+    import re
+
+    from harness.tests.fake_session import ScriptedSession
+
+    class NoisySession(ScriptedSession):
+        def write(self, data: bytes) -> None:
+            self.written += data
+            for token in re.findall(rb"__X86LAB_BEGIN ([0-9a-f]+)", data):
+                self.chunks.append(b"__X86LAB_BEGIN_%s[    2.444459] clocksource: Switched "
+                                   b"to clocksource tsc\r\nhi\r\n\r\n__X86LAB_END_%s_3\r\n"
+                                   % (token, token))
+
+    result = Console(NoisySession([]), default_timeout=2).run("echo hi; (exit 3)")
+    assert (result.output, result.status) == ("hi\n", 3)
