@@ -60,8 +60,8 @@ in a guest costs that applet's remaining verdicts instead of the whole suite's t
 runtest is a session of its own, killed whole afterwards: ``timeout`` kills only runtest's
 shell, and a cut-off applet's test processes (bc's pipelines) ran on beside the next
 applets and deleted their files (v86's "factor 2^62-1" failed with "diff: can't stat
-'expected'"). Each
-applet's start and end (/proc/uptime) tell a slow engine from a hung one. Verbose
+'expected'").
+Each applet's start and end (/proc/uptime) tell a slow engine from a hung one. Verbose
 (``-v``), so a failing test's diff comes back for the report; stdin is /dev/null, as bc
 reads it after its files (from a guest's console it would wait for ever)."""
 
