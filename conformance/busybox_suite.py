@@ -262,8 +262,3 @@ def parse_run(output: str) -> SuiteRun:
         if failed:
             run.details[failed] = "\n".join(block)[-2000:]
     return run
-
-
-def verdicts(output: str) -> Dict[str, str]:
-    """test name -> PASS/FAIL/SKIPPED/UNTESTED from runtest's output."""
-    return parse_run(output).verdicts

@@ -4,6 +4,7 @@ harness's shell checks, each turned into a ``SuiteResult`` with findings."""
 from __future__ import annotations
 
 import re
+import signal
 import time
 from typing import TYPE_CHECKING, Dict, List, Sequence
 
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from harness.guest import Guest
 
 PROGRAM_TIMEOUT = 1800.0
-SIGILL = 4  # on i386 Linux
 
 
 def test_i386_expected() -> str:
@@ -41,9 +41,9 @@ def test_i386_result(engine: str, kernel: str, expected: str, got: str,
                                             "--html out.html"}))
     if comparison.never_reached:
         status = re.findall(r"^status=(\d+)", got, re.MULTILINE)
-        signal = int(status[-1]) - 128 if status and int(status[-1]) > 128 else 0
-        how = f"killed by signal {signal}" if signal else "it stopped"
-        if signal == SIGILL:
+        number = int(status[-1]) - 128 if status and int(status[-1]) > 128 else 0
+        how = f"killed by signal {number}" if number else "it stopped"
+        if number == signal.SIGILL:
             how += ": SIGILL, the engine lacks an instruction this CPU executes"
         findings.append(Finding(engine, "test-i386", "(never reached)",
                                 comparison.never_reached,

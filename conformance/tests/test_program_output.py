@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.busybox_suite import verdicts
+from conformance.busybox_suite import parse_run
 from conformance.program_output import compare_output, symbolize
 
 EXPECTED = "addl A=1 R=2\naddl A=3 R=4\nsubl A=5 R=0\nmull A=2 R=4\nstatus=0\n"
@@ -37,7 +37,8 @@ def test_addresses_inside_the_binary_become_symbols() -> None:
 
 def test_busybox_verdict_lines() -> None:
     out = "PASS: cat-works\nFAIL: xargs -n1\nnoise\nSKIPPED: tar bz2\nfoo: bar\n"
-    assert verdicts(out) == {"cat-works": "PASS", "xargs -n1": "FAIL", "tar bz2": "SKIPPED"}
+    assert parse_run(out).verdicts == {"cat-works": "PASS", "xargs -n1": "FAIL",
+                                       "tar bz2": "SKIPPED"}
 
 
 def test_a_crash_message_and_status_count_against_the_first_lines_only() -> None:

@@ -48,8 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="bound the run: vectors: the first N of each form file; busybox: "
                              "the N applets with the most tests (among those Debian builds); "
                              "test-i386 and shell always run whole")
-    parser.add_argument("--busybox-limit", type=int, default=300, metavar="SECONDS",
-                        help="time limit of each busybox applet's tests (default: 300). An "
+    from conformance.busybox_suite import LIMIT_SECONDS
+
+    parser.add_argument("--busybox-limit", type=int, default=LIMIT_SECONDS, metavar="SECONDS",
+                        help="time limit of each busybox applet's tests (default: "
+                             f"{LIMIT_SECONDS}). An "
                              "applet cut off by it is a difference only if the engine, at "
                              "the slowdown it showed on the other applets, should have "
                              "finished in time (a hang); otherwise it is listed as slow")
