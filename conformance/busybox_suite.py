@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from conformance.sources import SourceError, extract, source_version, upstream_tarball
-from x86lab.cache import cache_dir
+from x86lab.cache import cache_dir, cache_file
 
 PACKAGE = "busybox"
 VERDICTS = ("PASS", "FAIL", "SKIPPED", "UNTESTED")
@@ -73,7 +73,7 @@ def busybox_binary() -> Path:
 
     store = cache_dir("images")
     package = debs.resolve(BUSYBOX_PACKAGE, store)
-    target = cache_dir("conformance") / "bin" / f"busybox-{package.sha256[:16]}"
+    target = cache_file("conformance", "bin", f"busybox-{package.sha256[:16]}")
     if not target.exists():
         deb = debs.download(package, store / "debs")
         with tempfile.TemporaryDirectory() as scratch:
@@ -188,7 +188,7 @@ def run_natively(selected: Sequence[str], limit: int = LIMIT_SECONDS,
     key = hashlib.sha256("\0".join([binary.name, root_key, str(limit), *selected]).encode()
                          + b"".join(hashlib.sha256(files[name]).digest()
                                     for name in sorted(files))).hexdigest()[:16]
-    cached = cache_dir("conformance") / "expected" / f"busybox-{key}.txt"
+    cached = cache_file("conformance", "expected", f"busybox-{key}.txt")
     if cached.exists():
         return cached.read_text("utf-8")
     with tempfile.TemporaryDirectory(prefix="x86lab-bb-") as scratch:

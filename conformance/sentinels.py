@@ -20,7 +20,7 @@ from conformance.native import run_natively
 from conformance.stepper import StepResult, Stop, build, comparable_case, encode, parse_output
 from differential.case import PAGE_SIZE, Case, Outcome
 from differential.compare import compare
-from x86lab.cache import cache_dir
+from x86lab.cache import cache_file
 
 
 def candidate(case: Case, expected: Outcome) -> Stop:
@@ -43,7 +43,7 @@ def checked_stops(cases: Sequence[Case], expected: Sequence[Outcome]) -> List[St
     stops = [candidate(case, outcome) for case, outcome in zip(cases, expected)]
     data = encode(cases, stops)
     key = hashlib.sha256(build().name.encode() + data).hexdigest()[:16]
-    cached = cache_dir("conformance") / "sentinels" / f"{key}.txt"
+    cached = cache_file("conformance", "sentinels", f"{key}.txt")
     if cached.exists():
         keep = cached.read_text("ascii")
     else:

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from differential.case import GPRS, PAGE_SIZE, Case, Exc, Outcome
 from differential.encoding import is_rep_string, split_prefixes
-from x86lab.cache import cache_dir
+from x86lab.cache import cache_file
 
 SOURCE = Path(__file__).parent / "guest" / "stepper.c"
 # The sigreturn state loading it shares with differential/native/step32.c.
@@ -81,7 +81,7 @@ def build(compiler: str = "gcc", source_path: Path = SOURCE) -> Path:
     static for i386, rebuilt only when its source, the shared header or the flags change."""
     source = source_path.read_bytes() + HEADER.read_bytes()
     key = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
-    target = cache_dir("conformance") / "bin" / f"{source_path.stem}-{key}"
+    target = cache_file("conformance", "bin", f"{source_path.stem}-{key}")
     if target.exists():
         return target
     if shutil.which(compiler) is None:

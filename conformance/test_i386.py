@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 from conformance.sources import SourceError, extract, source_version
-from x86lab.cache import cache_dir
+from x86lab.cache import cache_file
 
 PACKAGE = "qemu"
 FOLDER = "tests/tcg/i386"
@@ -31,7 +31,7 @@ def build() -> Path:
     version = source_version(PACKAGE)
     key = hashlib.sha256((version + " ".join(CFLAGS)).encode() +
                          LINE_BUFFERED.read_bytes()).hexdigest()[:16]
-    binary = cache_dir("conformance") / "bin" / f"test-i386-{key}"
+    binary = cache_file("conformance", "bin", f"test-i386-{key}")
     if binary.exists():
         return binary
     source = extract(PACKAGE, FOLDER)

@@ -29,4 +29,16 @@ def cache_dir(part: str) -> Path:
     return path
 
 
+def cache_file(part: str, *names: str) -> Path:
+    """A file's path inside one part's cache folder, with every folder above it created.
+
+    Why: an empty cache (a newcomer's machine, CI with ``X86LAB_CACHE`` on a new folder)
+    has none of the sub-folders a warm one has; writing ``cache_dir(p) / "bin" / f`` there
+    failed where a warm cache hid it. Builders ask for their file through this helper.
+    """
+    path = cache_dir(part).joinpath(*names)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
