@@ -1,8 +1,8 @@
 """Vector files on disk: gzip-compressed JSON Lines, a header line first.
 
-Reading is lenient about where a file came from (``.jsonl``, ``.jsonl.gz``, or a ``.json``
-/ ``.json.gz`` array as SingleStepTests ship; the header is optional) and strict about
-what is in it: any problem is a ``VectorFileError`` naming the file and line.
+Reading is lenient about where a file came from (``.jsonl``, ``.jsonl.gz`` with their
+header line, or a ``.json`` / ``.json.gz`` array without one, as SingleStepTests ship) and
+strict about what is in it: any problem is a ``VectorFileError`` naming the file and line.
 """
 
 from __future__ import annotations
@@ -11,10 +11,18 @@ import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from differential.case import Case, Outcome
-from vectors.format import VectorError, check_header, from_record, is_header, to_record
+from vectors.format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    VectorError,
+    check_header,
+    from_record,
+    is_header,
+    to_record,
+)
 
 SUFFIXES = (".jsonl.gz", ".jsonl", ".json.gz", ".json")
 
@@ -25,7 +33,7 @@ class VectorFileError(Exception):
     def __init__(self, path: Path, line: int, message: str) -> None:
         where = f"{path}:{line}" if line else str(path)
         super().__init__(f"{where}: {message}")
-        self.path, self.line = path, line
+        self.path, self.line, self.problem = path, line, message
 
 
 @dataclass(frozen=True)
@@ -61,59 +69,112 @@ def _open_text(path: Path) -> IO[str]:
     return path.open("r", encoding="utf-8")
 
 
+def _parse_line(path: Path, number: int, text: str) -> Any:
+    """The line's JSON value, or the ``VectorFileError`` saying why it has none."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        return VectorFileError(path, number, f"not JSON ({exc.msg}, column {exc.colno}); "
+                               "the line may be truncated")
+    except (ValueError, RecursionError) as exc:  # an integer too long, arrays nested too deep
+        return VectorFileError(path, number, f"not usable JSON ({type(exc).__name__}: "
+                               f"{str(exc)[:80]})")
+
+
 def _objects(path: Path) -> Iterator[Tuple[int, Any]]:
-    """(line number, parsed object) for each vector or header in the file."""
+    """(line number, parsed object) for each line of the file; a line that is not JSON
+    comes as its ``VectorFileError`` (the next lines can still be read). A file that cannot
+    be read on raises ``VectorFileError``."""
     number = 0
     try:
         with _open_text(path) as stream:
-            if path.name.endswith((".json", ".json.gz")):
+            if is_array_file(path):
                 data = json.load(stream)
                 if not isinstance(data, list):
                     raise VectorFileError(path, 1, "a .json vector file should hold an array")
                 yield from ((0, item) for item in data)
                 return
             for number, text in enumerate(stream, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    yield number, json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise VectorFileError(path, number, f"not JSON ({exc.msg}, column "
-                                          f"{exc.colno}); the line may be truncated") from None
+                if text.strip():
+                    yield number, _parse_line(path, number, text)
     except EOFError:
         raise VectorFileError(path, number + 1, "the file ends early (a truncated download "
                               "or copy?); fetch or regenerate it") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise VectorFileError(path, number, f"cannot read ({exc}); is it a (gzip) JSON "
-                              "file?") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise VectorFileError(path, number, f"cannot read ({str(exc)[:120]}); is it a (gzip) "
+                              "JSON file?") from None
 
 
-def _checked_header(path: Path, number: int, obj: Dict[str, Any]) -> Dict[str, Any]:
+def is_array_file(path: Path) -> bool:
+    """``.json`` / ``.json.gz``: one JSON array of vectors, no header (as SingleStepTests)."""
+    return path.name.endswith((".json", ".json.gz"))
+
+
+def _header_problem(path: Path, number: int, obj: Any) -> Optional[VectorFileError]:
+    """Why ``obj`` (the first line of a JSON Lines file) is not a usable header, or None."""
+    if not is_header(obj):
+        return VectorFileError(path, number, f"no header line; a JSON Lines vector file starts "
+                               f'with {{"format": "{FORMAT_NAME}", "version": {FORMAT_VERSION}}}')
     try:
         check_header(obj)
     except VectorError as exc:
-        raise VectorFileError(path, number, str(exc)) from None
-    return obj
+        return VectorFileError(path, number, str(exc))
+    return None
+
+
+def scan_vectors(path: Path) -> Iterator[Union[Entry, VectorFileError]]:
+    """Every vector in the file, in order, and in its place a ``VectorFileError`` for each
+    line that is not a well-formed vector, so a caller can run the good ones and list the
+    bad. A JSON Lines file must start with a valid header; when it does not, or the file
+    cannot be read on, that error is the last item (nothing after it can be trusted)."""
+    needs_header = not is_array_file(path)
+    try:
+        for number, obj in _objects(path):
+            if isinstance(obj, VectorFileError):
+                yield obj
+                if needs_header:
+                    return  # the header line itself is unreadable
+                continue
+            if needs_header or is_header(obj):
+                problem = _header_problem(path, number, obj)
+                if problem is not None:
+                    yield problem
+                    return
+                needs_header = False
+                continue
+            try:
+                case, expected = from_record(obj)
+            except (VectorError, ValueError) as exc:
+                yield VectorFileError(path, number, str(exc))
+                continue
+            yield Entry(path, number, case, expected)
+    except VectorFileError as exc:
+        yield exc
+        return
+    if needs_header:
+        yield VectorFileError(path, 0, "no header line (the file is empty)")
 
 
 def read_header(path: Path) -> Optional[Dict[str, Any]]:
-    """The file's header object, or None for a headerless file."""
+    """The file's header object, or None for a headerless (``.json`` array) file."""
     for number, obj in _objects(path):
-        return _checked_header(path, number, obj) if is_header(obj) else None
+        if isinstance(obj, VectorFileError):
+            raise obj
+        if not is_header(obj):
+            return None
+        problem = _header_problem(path, number, obj)
+        if problem is not None:
+            raise problem
+        return obj
     return None
 
 
 def read_vectors(path: Path) -> Iterator[Entry]:
-    """Every vector in the file, in order; the header (if any) is checked and skipped."""
-    for number, obj in _objects(path):
-        if is_header(obj):
-            _checked_header(path, number, obj)
-            continue
-        try:
-            case, expected = from_record(obj)
-        except (VectorError, ValueError) as exc:
-            raise VectorFileError(path, number, str(exc)) from None
-        yield Entry(path, number, case, expected)
+    """Every vector in the file, in order; the first problem raises its ``VectorFileError``."""
+    for item in scan_vectors(path):
+        if isinstance(item, VectorFileError):
+            raise item
+        yield item
 
 
 def write_vectors(path: Path, header: Dict[str, Any],

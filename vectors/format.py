@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from differential.case import MODES, PAGE_SIZE, Case, Exc, Outcome
+from differential.case import GPRS, MODES, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
 
 FORMAT_NAME = "x86lab-vectors"
 FORMAT_VERSION = 1
 EXC_KINDS = ("fault", "trap", "unmapped")
-DEST_KINDS = ("reg:", "mem:")
 
 
 class VectorError(ValueError):
@@ -94,12 +93,49 @@ def _get(obj: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     return value
 
 
-def _regs(obj: Mapping[str, Any], where: str) -> Dict[str, int]:
+def required_registers(mode: str) -> Tuple[str, ...]:
+    """The registers both ``initial.regs`` and ``final.regs`` must list in ``mode``."""
+    return GPRS + ("eip", "eflags") + (SEGMENTS if mode == "real16" else ())
+
+
+def _regs(obj: Mapping[str, Any], where: str, mode: str) -> Dict[str, int]:
     regs = _get(obj, "regs", dict, where)
+    for name in required_registers(mode):
+        if name not in regs:
+            raise VectorError(f"missing register {where}regs.{name}")
     for name, value in regs.items():
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 32:
-            raise VectorError(f"register {where}regs.{name} should be a u32, got {value!r:.40}")
+        bits = 16 if name in SEGMENTS else 32
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << bits:
+            raise VectorError(f"register {where}regs.{name} should be a u{bits}, "
+                              f"got {value!r:.40}")
     return dict(regs)
+
+
+def code_address(mode: str, regs: Mapping[str, int]) -> int:
+    """The linear address of the instruction: ``cs_base + eip`` (CS * 16 + IP in real16)."""
+    if mode == "real16":
+        return ((regs["cs"] << 4) + (regs["eip"] & 0xFFFF)) & 0xFFFFFFFF
+    return regs["eip"]
+
+
+def _check_code_in_memory(case: Case) -> None:
+    """``bytes`` must be what the CPU fetches at ``cs_base + eip``: a vector whose two copies
+    of the instruction differ would test one thing on one engine and another elsewhere.
+    The bytes are read up to the first unmapped page (a vector may cut an instruction there:
+    its fetch then ends in ``unmapped``), and the first byte must be mapped."""
+    start = code_address(case.mode, case.regs)
+    fetched = bytearray()
+    for offset in range(len(case.code)):
+        addr = (start + offset) & 0xFFFFFFFF
+        page = case.memory.get(addr - addr % PAGE_SIZE)
+        if page is None:
+            break
+        fetched.append(page[addr % PAGE_SIZE])
+    if not fetched:
+        raise VectorError(f"cs_base + eip ({start:#x}) lies outside initial.pages")
+    if bytes(fetched) != case.code[:len(fetched)]:
+        raise VectorError(f"bytes [{case.code.hex(' ')}] differ from the memory at cs_base + "
+                          f"eip ({start:#x}): [{bytes(fetched).hex(' ')}]")
 
 
 def _apply_pairs(pages: Dict[int, bytearray], pairs: Any, where: str) -> None:
@@ -116,6 +152,22 @@ def _apply_pairs(pages: Dict[int, bytearray], pairs: Any, where: str) -> None:
         if not 0 <= byte <= 0xFF:
             raise VectorError(f"{where}ram byte {byte!r} at {addr:#x} is not 0..255")
         page[addr % PAGE_SIZE] = byte
+
+
+def _check_undefined_dest(spec: Any) -> None:
+    """``reg:NAME:HEXMASK`` or ``mem:HEXADDR:SIZE`` (SIZE 1..4096), as the comparator reads it."""
+    parts = spec.split(":") if isinstance(spec, str) else []
+    try:
+        if len(parts) == 3 and parts[0] == "reg" and parts[1]:
+            int(parts[2], 16)
+            return
+        if len(parts) == 3 and parts[0] == "mem" and 0 < int(parts[2]) <= PAGE_SIZE:
+            int(parts[1], 16)
+            return
+    except ValueError:
+        pass
+    raise VectorError(f"field undefined_dest {spec!r:.40} should look like 'reg:eax:0xffff' "
+                      "or 'mem:0x2ffe:4'")
 
 
 def _exc(value: Any) -> Optional[Exc]:
@@ -140,8 +192,9 @@ def from_record(record: Any) -> Tuple[Case, Outcome]:
     if mode not in MODES:
         raise VectorError(f"mode {mode!r} is not one of {MODES}")
     code = _get(record, "bytes", list, "")
-    if not all(isinstance(b, int) and 0 <= b <= 0xFF for b in code):
-        raise VectorError("field bytes should list integers 0..255")
+    if not code or not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= 0xFF
+                           for b in code):
+        raise VectorError("field bytes should list one or more integers 0..255")
     initial = _get(record, "initial", dict, "")
     final = _get(record, "final", dict, "")
     fill = initial.get("fill", 0)
@@ -162,15 +215,16 @@ def from_record(record: Any) -> Tuple[Case, Outcome]:
     extra = {}
     undefined_dest = record.get("undefined_dest", "")
     if undefined_dest:
-        if not isinstance(undefined_dest, str) or not undefined_dest.startswith(DEST_KINDS):
-            raise VectorError(f"field undefined_dest {undefined_dest!r:.40} should look like "
-                              "'reg:eax:0xffff' or 'mem:0x2ffe:4'")
+        _check_undefined_dest(undefined_dest)
         extra["undefined_dest"] = undefined_dest
-    case = Case(name=name, mode=mode, code=bytes(code), regs=_regs(initial, "initial."),
+    case = Case(name=name, mode=mode, code=bytes(code), regs=_regs(initial, "initial.", mode),
                 memory=before, form=record.get("form", "") or "", undefined_flags=undefined,
                 **extra)
+    _check_code_in_memory(case)
     notes = final.get("notes") or {}
-    outcome = Outcome(regs=_regs(final, "final."), memory=after,
+    if not isinstance(notes, dict):
+        raise VectorError(f"field final.notes should be an object, got {notes!r:.40}")
+    outcome = Outcome(regs=_regs(final, "final.", mode), memory=after,
                       exception=_exc(final.get("exception")), notes=dict(notes))
     return case, outcome
 
@@ -185,9 +239,15 @@ def is_header(obj: Any) -> bool:
 
 
 def check_header(obj: Mapping[str, Any]) -> None:
+    """A header this reader understands: our format, and a version from 1 to ours."""
     if obj.get("format") != FORMAT_NAME:
         raise VectorError(f"header format is {obj.get('format')!r}, expected {FORMAT_NAME!r}")
     version = obj.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise VectorError(f"header version {version!r:.40} should be an integer "
+                          f"(this reader's is {FORMAT_VERSION})")
+    if version < 1:
+        raise VectorError(f"header version {version!r} is below 1 (versions start at 1)")
+    if version > FORMAT_VERSION:
         raise VectorError(f"header version {version!r} is newer than this reader "
                           f"({FORMAT_VERSION}); update x86lab")

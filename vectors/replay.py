@@ -14,7 +14,7 @@ from typing import Callable, Iterable, List, Optional
 
 from differential.case import Case, Outcome, Runner
 from differential.compare import compare
-from vectors.files import Entry, read_vectors
+from vectors.files import Entry, VectorFileError, scan_vectors
 
 
 def differences(case: Case, expected: Outcome, actual: Outcome) -> List[str]:
@@ -39,9 +39,13 @@ class Failure:
 
 @dataclass
 class FileResult:
+    """One file's vectors: how many passed, which failed, and which lines are not vectors
+    at all (malformed: a set-up error, never counted as passed or failed)."""
+
     path: Path
     passed: int = 0
     failures: List[Failure] = field(default_factory=list)
+    malformed: List[VectorFileError] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -56,9 +60,13 @@ def reproducer(engine: str, entry: Entry) -> str:
 
 def replay_file(path: Path, runner: Runner, engine: str,
                 only: Optional[str] = None) -> FileResult:
-    """Run every vector of one file (or only the one named ``only``)."""
+    """Run every well-formed vector of one file (or only the one named ``only``); the
+    malformed lines are listed in the result and the others still run."""
     result = FileResult(path)
-    for entry in read_vectors(path):
+    for entry in scan_vectors(path):
+        if isinstance(entry, VectorFileError):
+            result.malformed.append(entry)
+            continue
         if only is not None and entry.case.name != only:
             continue
         try:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
+from vectors.files import SUFFIXES
 from vectors.replay import FileResult
 
-MAX_SHOWN_FAILURES = 20  # per run; the JSON output always has them all
+MAX_SHOWN = 20  # failures, and malformed lines, per run; the JSON output always has them all
 
 
 @contextmanager
@@ -23,39 +24,64 @@ def progress_bar(total: int, what: str) -> Iterator[Callable[[], None]]:
         yield lambda: bar.advance(task)
 
 
-def results_json(results: List[FileResult], engine: str) -> Dict[str, Any]:
+def no_vectors_reason(results: List[FileResult], only: Optional[str]) -> Optional[str]:
+    """Why the run replayed nothing (an empty run is never a pass), or None if it replayed."""
+    if any(r.passed or r.failed for r in results):
+        return None
+    if not results:
+        return f"no vectors: no vector files ({', '.join('*' + s for s in SUFFIXES)}) found"
+    if only is not None:
+        return f"no vectors: none named {only!r} in {len(results)} file(s)"
+    return f"no vectors in {len(results)} file(s)"
+
+
+def results_json(results: List[FileResult], engine: str,
+                 only: Optional[str] = None) -> Dict[str, Any]:
     return {
         "engine": engine,
         "passed": sum(r.passed for r in results),
         "failed": sum(r.failed for r in results),
+        "malformed": sum(len(r.malformed) for r in results),
+        "no_vectors": no_vectors_reason(results, only),
         "files": [{
             "path": str(r.path), "passed": r.passed, "failed": r.failed,
             "failures": [{"line": f.line, "name": f.name, "problems": f.problems,
                           "reproducer": f.reproducer} for f in r.failures],
+            "malformed": [{"line": m.line, "problem": m.problem} for m in r.malformed],
         } for r in results],
     }
 
 
-def print_results(results: List[FileResult], engine: str) -> None:
+def print_results(results: List[FileResult], engine: str, only: Optional[str] = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console(highlight=False)
     table = Table(title=f"vectors on {engine}")
-    table.add_column("file")
-    table.add_column("passed", justify="right")
-    table.add_column("failed", justify="right")
+    for column in ("file", "passed", "failed", "malformed"):
+        table.add_column(column, justify="left" if column == "file" else "right")
     for result in results:
         failed = f"[red]{result.failed}[/red]" if result.failed else "0"
-        table.add_row(str(result.path), str(result.passed), failed)
+        bad = f"[red]{len(result.malformed)}[/red]" if result.malformed else "0"
+        table.add_row(str(result.path), str(result.passed), failed, bad)
     console.print(table)
     failures = [f for r in results for f in r.failures]
-    for failure in failures[:MAX_SHOWN_FAILURES]:
+    for failure in failures[:MAX_SHOWN]:
         console.print(f"FAIL {failure.path}:{failure.line} {failure.name}: "
                       f"{'; '.join(failure.problems)}", markup=False, soft_wrap=True)
         console.print(f"  reproduce: {failure.reproducer}", markup=False, soft_wrap=True)
-    if len(failures) > MAX_SHOWN_FAILURES:
-        console.print(f"... and {len(failures) - MAX_SHOWN_FAILURES} more failures (--json "
+    if len(failures) > MAX_SHOWN:
+        console.print(f"... and {len(failures) - MAX_SHOWN} more failures (--json lists them "
+                      "all)")
+    malformed = [m for r in results for m in r.malformed]
+    for problem in malformed[:MAX_SHOWN]:
+        console.print(f"MALFORMED {problem}", markup=False, soft_wrap=True)
+    if len(malformed) > MAX_SHOWN:
+        console.print(f"... and {len(malformed) - MAX_SHOWN} more malformed lines (--json "
                       "lists them all)")
     total = sum(r.passed for r in results)
-    console.print(f"{total} passed, {len(failures)} failed in {len(results)} file(s)")
+    console.print(f"{total} passed, {len(failures)} failed, {len(malformed)} malformed in "
+                  f"{len(results)} file(s)")
+    reason = no_vectors_reason(results, only)
+    if reason:
+        console.print(reason, markup=False, soft_wrap=True)

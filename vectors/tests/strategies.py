@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from differential.case import GPRS, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
 
 u32 = st.integers(0, 0xFFFF_FFFF)
+u16 = st.integers(0, 0xFFFF)  # selectors (differential/case.py)
 
 
 @st.composite
@@ -33,18 +34,43 @@ def _undefined_dest(draw: st.DrawFn) -> Dict[str, str]:
     return {"undefined_dest": draw(st.sampled_from(["", "reg:eax:0xffff", "mem:0x2ffe:4"]))}
 
 
+def _fetch_address(mode: str, regs: Dict[str, int]) -> int:
+    """Where the CPU fetches: CS * 16 + IP in real mode, EIP with flat segments (SDM 3A, 20.1.1)."""
+    if mode == "real16":
+        return (regs["cs"] * 16 + (regs["eip"] & 0xFFFF)) % (1 << 32)
+    return regs["eip"]
+
+
+def _with_code(memory: Dict[int, bytes], code: bytes, address: int) -> Dict[int, bytes]:
+    """``memory`` with the instruction's page mapped and its bytes stored there (as a real
+    case has them); bytes running past that page go to the next one only if it is mapped."""
+    memory = dict(memory)
+    memory.setdefault(address - address % PAGE_SIZE, bytes(PAGE_SIZE))
+    for offset, byte in enumerate(code):
+        linear = (address + offset) % (1 << 32)
+        base = linear - linear % PAGE_SIZE
+        if base not in memory:
+            break
+        page = bytearray(memory[base])
+        page[linear % PAGE_SIZE] = byte
+        memory[base] = bytes(page)
+    return memory
+
+
 @st.composite
 def case_and_outcome(draw: st.DrawFn) -> Tuple[Case, Outcome]:
     mode = draw(st.sampled_from(["real16", "prot32"]))
     names = GPRS + ("eip", "eflags") + (SEGMENTS if mode == "real16" else ())
-    regs = {name: draw(st.integers(0, 0xFFFF) if name in SEGMENTS else u32) for name in names}
-    memory = draw(pages())
+    regs = {name: draw(u16 if name in SEGMENTS else u32) for name in names}
+    code = draw(st.binary(min_size=1, max_size=15))
+    memory = _with_code(draw(pages()), code, _fetch_address(mode, regs))
     case = Case(name=draw(st.text(min_size=1, max_size=12)), mode=mode,
-                code=draw(st.binary(min_size=1, max_size=15)), regs=regs, memory=memory,
+                code=code, regs=regs, memory=memory,
                 form=draw(st.sampled_from(["", "ADD_Ev_Gv", "DIV_Ev"])),
                 undefined_flags=draw(st.integers(0, 0xFFF)),
                 **_undefined_dest(draw))
-    final_regs = {name: draw(st.one_of(st.just(value), u32)) for name, value in regs.items()}
+    final_regs = {name: draw(st.one_of(st.just(value), u16 if name in SEGMENTS else u32))
+                  for name, value in regs.items()}
     final_memory = dict(memory)
     base = draw(st.sampled_from(sorted(memory)))
     page = bytearray(memory[base])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
 
 import pytest
 
@@ -47,7 +48,10 @@ def test_failure_is_reported_with_a_reproducer_that_replays_it(tmp_path, capsys)
 
 def test_runner_crash_is_a_failure_not_a_traceback(tmp_path, capsys):
     case, outcome = nop_pair("not a nop")
-    case = type(case)(**{**case.__dict__, "code": b"\xf4"})
+    page = bytearray(case.memory[0])
+    page[case.regs["eip"]] = 0xF4
+    case = replace(case, code=b"\xf4", memory={0: bytes(page)})
+    outcome = replace(outcome, memory=case.memory)
     path = _file(tmp_path / "hlt.jsonl.gz", [(case, outcome)])
     assert main(["vectors", "run", "--engine", "nop", path, "--json"]) == EXIT_FAILURE
     problems = json.loads(capsys.readouterr().out)["files"][0]["failures"][0]["problems"]

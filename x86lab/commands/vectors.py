@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, List
 
-from x86lab.cli import EXIT_FAILURE, EXIT_OK, UsageError
+from x86lab.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 
 RUN_EXAMPLE = """example:
   x86lab vectors run --engine reference vectors/corpus
   x86lab vectors run --engine unicorn vectors/corpus/prot32/ADD_Ev_Gv.jsonl.gz --json"""
+if TYPE_CHECKING:
+    from vectors.replay import FileResult
+
 GENERATE_EXAMPLE = """example:
   x86lab vectors generate --forms 'ADD*' --per-form 20 --seed 1 --out /tmp/add-vectors"""
 
@@ -58,11 +62,26 @@ def run_command(args: argparse.Namespace) -> int:
     except (EngineUnavailable, VectorFileError) as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        json.dump(results_json(results, args.engine), sys.stdout, indent=2)
+        json.dump(results_json(results, args.engine, args.name), sys.stdout, indent=2)
         print()
     else:
-        print_results(results, args.engine)
-    return EXIT_FAILURE if any(r.failed for r in results) else EXIT_OK
+        print_results(results, args.engine, args.name)
+    malformed = [m for r in results for m in r.malformed]
+    if malformed:
+        more = f" (and {len(malformed) - 1} more malformed)" if len(malformed) > 1 else ""
+        print(f"x86lab: error: {malformed[0]}{more}", file=sys.stderr)
+    return run_status(results)
+
+
+def run_status(results: List[FileResult]) -> int:
+    """2 when any line was malformed, even if vectors also failed: the run did not test all
+    it was given and the input must be fixed first (failures are reported all the same);
+    else 1 when a vector failed or none was replayed (an empty run is no pass); else 0."""
+    if any(r.malformed for r in results):
+        return EXIT_USAGE
+    if any(r.failed for r in results) or not any(r.passed for r in results):
+        return EXIT_FAILURE
+    return EXIT_OK
 
 
 def generate_command(args: argparse.Namespace) -> int:
