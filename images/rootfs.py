@@ -126,17 +126,42 @@ def overlay_entries(overlays: Sequence[str]) -> List[CpioEntry]:
     return entries
 
 
+def _guest_parts(spec: str, guest: str) -> List[str]:
+    """The guest path's names, refused unless the archive can hold them as a plain path:
+    ``.`` and ``..`` would name another place than the one written (cpio refuses them),
+    and the name must be UTF-8 text without NUL (the archive stores it NUL-terminated)."""
+    parts = [part for part in guest.split("/") if part]
+    if any(part in (".", "..") for part in parts):
+        raise ImageError(f"--add {spec!r}: the guest path may not contain '.' or '..'; "
+                         "write it in full, e.g. /usr/bin/tool")
+    try:
+        guest.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImageError(f"--add {spec!r}: the guest path is not UTF-8 text") from None
+    if "\0" in guest:
+        raise ImageError(f"--add {spec!r}: the guest path contains a NUL byte")
+    return parts
+
+
+def _host_exists(host: str) -> bool:
+    try:
+        return Path(host).exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
 def parse_add(spec: str) -> Tuple[Path, str]:
-    """``HOST:GUEST`` -> (host path, guest path without leading slash)."""
+    """``HOST:GUEST`` -> (host path, guest path without leading or doubled slashes)."""
     host, sep, guest = spec.rpartition(":")
     if not sep or not host or not guest.startswith("/") or guest.strip("/") == "":
         raise ImageError(
             f"--add {spec!r}: expected HOST:GUEST with an absolute guest path, "
             "e.g. ./tool:/usr/bin/tool"
         )
-    if not Path(host).exists():
+    parts = _guest_parts(spec, guest)
+    if not _host_exists(host):
         raise ImageError(f"--add {spec!r}: host path {host} does not exist")
-    return Path(host), guest.strip("/")
+    return Path(host), "/".join(parts)
 
 
 def add_entries(adds: Sequence[str]) -> List[CpioEntry]:

@@ -35,6 +35,16 @@ def test_cli_turns_a_bad_add_into_a_one_line_usage_error(tmp_path, capsys):
     assert len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("guest", ["/../x", "/./x", "/usr/../../etc/passwd", "/a/."], ids=repr)
+def test_cli_refuses_dot_segments_in_the_guest_path_in_one_line(tmp_path, capsys, guest):
+    host = tmp_path / "f"
+    host.write_bytes(b"x")
+    assert main(["image", "build", "--add", f"{host}:{guest}"]) == EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("x86lab: error: --add") and "'.' or '..'" in err
+    assert len(err.splitlines()) == 1
+
+
 def test_cli_help_shows_an_example(capsys):
     with pytest.raises(SystemExit) as exited:
         main(["image", "build", "--help"])

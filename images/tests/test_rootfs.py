@@ -89,6 +89,12 @@ def test_malformed_add_is_a_clear_error(tmp_path, spec):
         rootfs.parse_add(spec)
 
 
+def test_add_collapses_doubled_slashes_in_the_guest_path(tmp_path):
+    host = tmp_path / "probe"
+    host.write_bytes(b"")
+    assert rootfs.parse_add(f"{host}://usr//bin/probe/") == (host, "usr/bin/probe")
+
+
 def test_add_of_missing_host_file_names_it(tmp_path):
     with pytest.raises(ImageError, match="does not exist"):
         rootfs.parse_add(f"{tmp_path}/absent:/x")
