@@ -34,8 +34,9 @@ PREFLIGHT = {
 def resolve(root: Path, url_path: str) -> Optional[Path]:
     """The file a URL path names inside ``root``, or None if it names nothing servable.
 
-    Refused: ``..`` segments, dot-files (``.git``), NUL bytes, backslashes, and any path
-    whose real location (after symlinks) is outside ``root``.
+    Refused: ``..`` segments, dot-files (``.git``), NUL bytes, backslashes, any path
+    whose real location (after symlinks) is outside ``root``, and any the file system
+    cannot look up (a name over 255 bytes, a path over PATH_MAX): those name nothing.
     """
     path = unquote(urlsplit(url_path).path)
     if "\x00" in path or "\\" in path:
@@ -44,12 +45,15 @@ def resolve(root: Path, url_path: str) -> Optional[Path]:
     if any(p == ".." or p.startswith(".") for p in parts):
         return None
     candidate = root.joinpath(*parts) if parts else root
-    real = Path(os.path.realpath(candidate))
-    if real != root and root not in real.parents:
+    try:
+        real = Path(os.path.realpath(candidate))
+        if real != root and root not in real.parents:
+            return None
+        if real.is_dir():
+            real = real / "index.html"
+        return real if real.is_file() else None
+    except (OSError, ValueError):  # ENAMETOOLONG, and the like
         return None
-    if real.is_dir():
-        real = real / "index.html"
-    return real if real.is_file() else None
 
 
 class StaticHandler(BaseHTTPRequestHandler):
@@ -77,10 +81,13 @@ class StaticHandler(BaseHTTPRequestHandler):
     # -- the work ---------------------------------------------------------------------
     def _serve(self, send_body: bool) -> None:
         path = resolve(self.root, self.path)
-        if path is None:
+        try:
+            stat = path.stat() if path is not None else None
+        except OSError:  # removed since resolve() saw it
+            stat = None
+        if path is None or stat is None:
             self._status_only(HTTPStatus.NOT_FOUND, send_body)
             return
-        stat = path.stat()
         size = stat.st_size
         etag = f'"{stat.st_mtime_ns:x}-{size:x}"'
         last_modified = formatdate(stat.st_mtime, usegmt=True)

@@ -145,6 +145,16 @@ def test_no_traversal_dotfiles_symlink_escape_or_listing(site, path):
     assert headers["access-control-allow-origin"] == "*"
 
 
+@pytest.mark.parametrize("path", ["/" + "a" * 256, "/docs/" + "b" * 300 + "/x",
+                                  "/" + "/".join(["c" * 200] * 30)], ids=["256", "300", "6000"])
+def test_name_too_long_for_the_file_system_is_404_and_the_server_lives(site, path):
+    port, _, data, _ = site
+    status, headers, body = request(port, path)
+    assert status == 404 and body == b"404 Not Found\n"
+    assert headers["access-control-allow-origin"] == "*"
+    assert request(port, "/blob.bin")[::2] == (200, data)
+
+
 def test_concurrent_range_clients_each_get_their_bytes(site):
     port, _, data, _ = site
     rng = random.Random(5)
