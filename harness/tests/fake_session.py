@@ -34,7 +34,8 @@ class ScriptedSession(Session):
         """Answer every wrapped command as a shell would: markers around no output, 0."""
         self.written += data
         for token in re.findall(rb"__X86LAB_BEGIN ([0-9a-f]+)", data):
-            self.chunks.append(b"__X86LAB_BEGIN_%s\r\n\r\n__X86LAB_END_%s_0\r\n" % (token, token))
+            self.chunks.append(b"__X86LAB_BEGIN_%s\r\n\r\n__X86LAB_END_%s_ran_0\r\n"
+                               % (token, token))
 
     def stop(self) -> None:
         self.chunks.clear()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import random
 import signal
+import time
 from typing import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.console import MAX_LINE, CommandFailed, CommandTimeout, Console
+from harness.console import MAX_LINE, CommandFailed, CommandTimeout, Console, Result
 from harness.engines.local import LocalShellEngine
 
 
@@ -113,8 +114,92 @@ def test_a_kernel_message_on_the_begin_line_does_not_stall_the_command() -> None
             self.written += data
             for token in re.findall(rb"__X86LAB_BEGIN ([0-9a-f]+)", data):
                 self.chunks.append(b"__X86LAB_BEGIN_%s[    2.444459] clocksource: Switched "
-                                   b"to clocksource tsc\r\nhi\r\n\r\n__X86LAB_END_%s_3\r\n"
+                                   b"to clocksource tsc\r\nhi\r\n\r\n__X86LAB_END_%s_ran_3\r\n"
                                    % (token, token))
 
     result = Console(NoisySession([]), default_timeout=2).run("echo hi; (exit 3)")
     assert (result.output, result.status) == ("hi\n", 3)
+
+
+# --- the channel is byte-exact, and knows when a command cannot run (issue 16) ----------
+
+
+@pytest.fixture(scope="module")
+def readline_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """bash with readline on the pty: a shell whose line editor completes on TAB, as
+    BusyBox's does in the guests (dash has no line editor, so it would hide the bug)."""
+    import shutil
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash is not installed")
+    wrapper = tmp_path_factory.mktemp("bash") / "bash-norc"
+    wrapper.write_text(f'#!/bin/sh\nexec {bash} --norc --noprofile "$@"\n')
+    wrapper.chmod(0o755)
+    session = LocalShellEngine(str(wrapper)).start(None)
+    con = Console(session, default_timeout=10)
+    con.wait_for_boot()
+    yield con
+    session.stop()
+
+
+@pytest.mark.parametrize("cmd, expected", [
+    ('echo "[\t]"', b"[\t]\n"),
+    ("echo /proc/versio\t", b"/proc/versio\n"),  # unquoted TAB separates words
+    ("echo 'a\x15b'", b"a\x15b\n"),  # ^U (line kill at a tty) is just a byte
+], ids=["tab-in-quotes", "tab-not-completed", "ctrl-u"])
+def test_a_line_editor_never_sees_the_command(readline_console: Console, cmd: str,
+                                              expected: bytes) -> None:
+    assert readline_console.run(cmd).data == expected
+
+
+def test_output_comes_back_as_bytes(console: Console) -> None:
+    result = console.run("printf '\\377\\200a\\r\\n'")
+    assert result.data == b"\xff\x80a\r\n"
+    assert result.output == "\ufffd\ufffda\r\n"  # text only for display
+
+
+@given(text=st.binary(max_size=300).filter(lambda b: b"\0" not in b))
+@settings(max_examples=25, deadline=None)
+def test_any_command_bytes_reach_the_shell_exactly(console: Console, text: bytes) -> None:
+    quoted = b"'" + text.replace(b"'", b"'\\''") + b"'"
+    assert console.run(b"printf '%s' " + quoted).data == text
+
+
+@pytest.mark.parametrize("cmd", ['echo "x', "echo )", "if true; then echo no"],
+                         ids=["open-quote", "stray-paren", "no-fi"])
+def test_a_syntax_error_ends_at_once_with_the_shells_message(console: Console,
+                                                             cmd: str) -> None:
+    start = time.monotonic()
+    result = console.run(f"echo ran-anyway; {cmd}", timeout=20)
+    assert time.monotonic() - start < 5
+    assert (result.ended, result.status) == ("syntax", 2)
+    assert b"yntax error" in result.data and b"ran-anyway" not in result.data
+    assert console.run("echo alive").data == b"alive\n"
+
+
+def test_an_empty_command_ends_at_once_with_status_0(console: Console) -> None:
+    start = time.monotonic()
+    assert console.run("", timeout=20) == Result(b"", 0, "ran")
+    assert time.monotonic() - start < 5
+
+
+def test_a_shell_error_that_abandons_the_line_ends_at_once(console: Console) -> None:
+    """``${x?}`` makes an interactive shell drop the rest of its input line, end marker
+    included, unless the command is kept from doing so."""
+    start = time.monotonic()
+    result = console.run("echo ${x86lab_unset?is unset}; echo after", timeout=20)
+    assert time.monotonic() - start < 5
+    assert result.status != 0 and b"is unset" in result.data and b"after" not in result.data
+    assert console.run("echo alive").data == b"alive\n"
+
+
+def test_own_shell_keeps_exit_to_the_command(console: Console) -> None:
+    assert console.run("echo bye; exit 7", own_shell=True) == Result(b"bye\n", 7, "ran")
+    assert console.run("echo alive").data == b"alive\n"
+
+
+def test_state_persists_between_commands_in_the_shell(console: Console) -> None:
+    console.run("cd /tmp; x86lab_var=kept")
+    assert console.run("pwd; echo $x86lab_var").data == b"/tmp\nkept\n"
+    console.run("cd /")
