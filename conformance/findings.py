@@ -38,10 +38,18 @@ class Finding:
     summary: str  # the first difference, one line
     reproducer: Dict[str, object] = field(default_factory=dict)
     known: str = ""  # the evidence from the known-differences file, if accepted
+    # Where the SDM leaves the result undefined (or the vendors document it differently):
+    # the citation and condition. Shown in its own class, never NEW, never a pass.
+    undefined: str = ""
 
     @property
     def is_new(self) -> bool:
-        return not self.known
+        return not self.known and not self.undefined
+
+    @property
+    def kind(self) -> str:
+        """``new``, ``known`` or ``undefined`` (by the SDM: this CPU and the engine differ)."""
+        return "undefined" if self.undefined else "known" if self.known else "new"
 
 
 @dataclass
@@ -56,6 +64,7 @@ class SuiteResult:
     findings: List[Finding] = field(default_factory=list)
     note: str = ""
     detail: Dict[str, Dict[str, int]] = field(default_factory=dict)  # e.g. per form
+    oracle: str = ""  # where the expected results came from ("this CPU: <identity>", ...)
 
     def cell(self) -> str:
         """The matrix cell: ``passed/total``, ``n/a`` or ``error``."""
@@ -68,6 +77,7 @@ class SuiteResult:
         data["cell"] = self.cell()
         for finding, original in zip(data["findings"], self.findings):
             finding["new"] = original.is_new
+            finding["kind"] = original.kind
         return data
 
 
@@ -82,6 +92,16 @@ class KnownDifference:
     field: str = ""  # only findings whose summary names this field
     bytes: str = ""  # only findings whose reproducer's bytes match this regex at the start
     only: str = ""  # only findings whose every difference starts so ("eflags.")
+    # Only where the machine's CPU matches this regular expression (searched in
+    # ``CpuIdentity.describe()``): an entry resting on one vendor's behaviour says so.
+    cpu: str = ""
+    # Program suites (known/undefined.toml): only the result lines for which this named
+    # condition holds (``conformance.undefined.CONDITIONS``), e.g. a shift count above the
+    # operand size; checked line by line before lines are grouped into findings.
+    condition: str = ""
+
+    def applies_here(self, cpu: str) -> bool:
+        return not self.cpu or re.search(self.cpu, cpu) is not None
 
     def matches(self, finding: Finding) -> bool:
         code = str(finding.reproducer.get("bytes", ""))
@@ -92,8 +112,15 @@ class KnownDifference:
                                   for part in finding.summary.split("; ")))
 
 
+ENTRY_KEYS = ("suite", "group", "evidence", "field", "bytes", "only", "cpu", "condition")
+UNDEFINED_FILE = "undefined"  # known/undefined.toml: behaviour the SDM leaves undefined
+
+
 def load_known(engine: str, folder: Path = KNOWN_DIR) -> List[KnownDifference]:
-    """The accepted differences of ``engine`` (none when it has no file)."""
+    """The accepted differences of ``engine`` (none when it has no file); ``undefined``
+    names the engine-independent file of results the SDM leaves undefined."""
+    from conformance.undefined import CONDITIONS as conditions
+
     path = folder / f"{engine}.toml"
     if not path.exists():
         return []
@@ -106,30 +133,46 @@ def load_known(engine: str, folder: Path = KNOWN_DIR) -> List[KnownDifference]:
         missing = [key for key in ("suite", "group", "evidence") if not entry.get(key)]
         if missing:
             raise ValueError(f"{path}: [[difference]] #{number} lacks {', '.join(missing)}")
-        unknown = set(entry) - {"suite", "group", "evidence", "field", "bytes", "only"}
+        unknown = set(entry) - set(ENTRY_KEYS)
         if unknown:
             raise ValueError(f"{path}: [[difference]] #{number} has unknown keys "
                              f"{', '.join(sorted(unknown))}")
         group = entry["group"]
         groups = tuple(group) if isinstance(group, list) else (group,)
-        if entry.get("bytes"):
+        for key in ("bytes", "cpu"):
             try:
-                re.compile(entry["bytes"])
+                re.compile(entry.get(key, ""))
             except re.error as exc:
-                raise ValueError(f"{path}: [[difference]] #{number}: bytes is not a "
+                raise ValueError(f"{path}: [[difference]] #{number}: {key} is not a "
                                  f"regular expression ({exc})") from None
+        if entry.get("condition", "") not in ("", *conditions):
+            raise ValueError(f"{path}: [[difference]] #{number}: unknown condition "
+                             f"{entry['condition']!r} (known: {', '.join(sorted(conditions))})")
         known.append(KnownDifference(entry["suite"], groups, entry["evidence"],
-                                     entry.get("field", ""), entry.get("bytes", ""),
-                                     entry.get("only", "")))
+                                     *(entry.get(key, "") for key in ENTRY_KEYS[3:])))
     return known
 
 
-def mark_known(findings: List[Finding], known: List[KnownDifference]) -> None:
-    """Set ``Finding.known`` to the evidence of the first entry that matches it. A finding
-    that carries its own measured explanation (a busybox applet cut off by the time limit
-    at the engine's measured speed) keeps it when no entry matches."""
+def mark_known(findings: List[Finding], known: List[KnownDifference],
+               cpu: str = "") -> None:
+    """Set ``Finding.known`` to the evidence of the first entry that matches it (entries
+    limited to another CPU do not apply: ``cpu`` is this machine's identity line). A
+    finding that carries its own measured explanation (a busybox applet cut off by the
+    time limit at the engine's measured speed) keeps it when no entry matches."""
     for finding in findings:
-        match: Optional[KnownDifference] = next((k for k in known if k.matches(finding)),
-                                                None)
+        match: Optional[KnownDifference] = next(
+            (k for k in known if k.applies_here(cpu) and not k.condition and
+             k.matches(finding)), None)
         if match is not None:
             finding.known = match.evidence
+
+
+def mark_undefined(findings: List[Finding], undefined: List[KnownDifference],
+                   cpu: str = "") -> None:
+    """Whole findings the SDM leaves undefined (entries without a line condition, e.g.
+    BSWAP of a 16-bit register): their own class, whatever the engine."""
+    for finding in findings:
+        match = next((k for k in undefined if k.applies_here(cpu) and not k.condition and
+                      k.matches(finding)), None)
+        if match is not None and not finding.undefined:
+            finding.undefined = match.evidence

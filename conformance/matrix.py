@@ -17,7 +17,14 @@ from conformance import (
     single_step,
     test_i386,
 )
-from conformance.findings import APPLICABLE, SuiteResult, load_known, mark_known
+from conformance.findings import (
+    APPLICABLE,
+    UNDEFINED_FILE,
+    SuiteResult,
+    load_known,
+    mark_known,
+    mark_undefined,
+)
 from conformance.guest_session import GUEST_DIR, booted
 from conformance.vector_findings import note_agreement, vector_suite_result
 from conformance.vector_suite import (
@@ -26,6 +33,7 @@ from conformance.vector_suite import (
     run_suite,
     runner_step_all,
 )
+from differential.cpu_identity import this_cpu
 from vectors.files import Entry, find_vector_files, read_vectors
 
 Progress = Callable[[str], None]
@@ -47,6 +55,7 @@ class Report:
     options: Options
     results: List[SuiteResult] = field(default_factory=list)
     wall_seconds: Dict[str, float] = field(default_factory=dict)
+    oracle_cpu: Dict[str, object] = field(default_factory=lambda: this_cpu().as_dict())
 
     def new_findings(self) -> list:
         return [f for r in self.results for f in r.findings if f.is_new]
@@ -107,9 +116,16 @@ def run_matrix(options: Options, progress: Progress = lambda _m: None) -> Report
             report.results.append(vector_suite_result(engine, by_engine[engine], seconds,
                                                       options.repro_dir, options.kernel))
     note_agreement(report.results, by_engine)
+    cpu = this_cpu().describe()
+    undefined = load_known(UNDEFINED_FILE)
     for engine in options.engines:
-        mark_known([f for r in report.results if r.engine == engine for f in r.findings],
-                   load_known(engine))
+        findings = [f for r in report.results if r.engine == engine for f in r.findings]
+        mark_undefined(findings, undefined, cpu)
+        mark_known(findings, load_known(engine), cpu)
+    for result in report.results:
+        if result.status == "ran" and not result.oracle and (
+                result.engine == "native" or result.suite in ("test-i386", "busybox")):
+            result.oracle = f"this CPU: {cpu}"
     order = {(e, s): i for i, (e, s) in enumerate(
         (e, s) for e in options.engines for s in options.suites)}
     report.results.sort(key=lambda r: order.get((r.engine, r.suite), 0))
@@ -127,7 +143,7 @@ def _run_guest(report: Report, engine: str, wanted: Sequence[str], entries: List
         files.update(guest_vectors.guest_files(entries))
         files["tfprobe"] = single_step.binary().read_bytes()
     if "test-i386" in wanted:
-        files["test-i386"] = test_i386.build().read_bytes()
+        files.update(test_i386.guest_files())
     if "busybox" in wanted:
         files.update(busybox_suite.suite_files())
     kernel = report.options.kernel

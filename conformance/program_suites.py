@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 import signal
 import time
-from typing import TYPE_CHECKING, Dict, List, Sequence
+from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
 
 from conformance import busybox_suite, test_i386
-from conformance.findings import Finding, SuiteResult
+from conformance.findings import UNDEFINED_FILE, Finding, SuiteResult, load_known
 from conformance.guest_session import GUEST_DIR, fetch_text
-from conformance.program_output import compare_output, symbol_table, symbolize
+from conformance.program_output import OutputComparison, compare_output, symbol_table, symbolize
+from conformance.undefined import split_undefined
+from differential.cpu_identity import this_cpu
+from differential.operands import disassembly
 
 if TYPE_CHECKING:
     from harness.guest import Guest
@@ -25,20 +28,61 @@ def test_i386_expected() -> str:
     return symbolize(test_i386.run_natively(binary) + "status=0\n", symbol_table(binary))
 
 
-def test_i386_result(engine: str, kernel: str, expected: str, got: str,
-                     seconds: float) -> SuiteResult:
-    got = symbolize(got, symbol_table(test_i386.build()))
-    comparison = compare_output(expected, got)
+def _i386_reproducer(engine: str, kernel: str, **facts: object) -> Dict[str, object]:
+    return {**facts, "binary": str(test_i386.build()),
+            "build": "gcc " + " ".join(test_i386.CFLAGS),
+            "command": f"x86lab conformance --engines {engine} --suites test-i386 "
+                       f"--kernel {kernel} --json out.json --html out.html"}
+
+
+def _skip_findings(engine: str, kernel: str, skipped: str,
+                   table: Tuple[List[int], List[str]]) -> List[Finding]:
+    """One finding per instruction the engine refused (SIGILL) and ``guest/skipill.c``
+    stepped over: the lines after it were still compared."""
+    seen: Dict[str, List[str]] = {}
+    for line in skipped.splitlines():
+        fields = dict(part.split("=", 1) for part in line.split(" bytes=")[0].split()[1:])
+        if "eip" in fields:
+            code = line.split(" bytes=", 1)[-1].strip()
+            seen.setdefault(fields["eip"], [code, 0])
+            seen[fields["eip"]][1] += 1  # type: ignore[operator]
     findings = []
-    for name, diffs in comparison.by_test().items():
+    for eip, (code, times) in seen.items():
+        where = symbolize(f"EIP={eip}", table)[4:]
+        text = disassembly("prot32", bytes.fromhex(code))
+        findings.append(Finding(
+            engine, "test-i386", "(instruction refused)", int(times),
+            f"SIGILL at {where}: {code} ({text}) stepped over {times} time(s); the lines "
+            "after it were still compared (its own results are wrong)",
+            _i386_reproducer(engine, kernel, eip=eip, where=where, bytes=code,
+                             disassembly=text)))
+    return findings
+
+
+def test_i386_result(engine: str, kernel: str, expected: str, got: str,
+                     seconds: float, skipped: str = "") -> SuiteResult:
+    """Compare the engine's output with this CPU's. Lines the SDM leaves undefined
+    (``known/undefined.toml`` with a condition) form findings of their own class;
+    ``skipped`` is the guest's log of refused instructions stepped over."""
+    table = symbol_table(test_i386.build())
+    got = symbolize(got, table)
+    comparison = compare_output(expected, got)
+    cpu = this_cpu().describe()
+    kept, undefined = split_undefined(comparison.diffs, load_known(UNDEFINED_FILE),
+                                      "test-i386", cpu)
+    findings = _skip_findings(engine, kernel, skipped, table)
+    for name, diffs in OutputComparison(0, 0, kept).by_test().items():
         findings.append(Finding(engine, "test-i386", name, len(diffs),
                                 f"expected {diffs[0].expected!r}, got {diffs[0].got!r}",
-                                {"expected": diffs[0].expected, "got": diffs[0].got,
-                                 "binary": str(test_i386.build()),
-                                 "build": "gcc " + " ".join(test_i386.CFLAGS),
-                                 "command": f"x86lab conformance --engines {engine} --suites "
-                                            f"test-i386 --kernel {kernel} --json out.json "
-                                            "--html out.html"}))
+                                _i386_reproducer(engine, kernel, expected=diffs[0].expected,
+                                                 got=diffs[0].got)))
+    for name, (evidence, diffs) in undefined.items():
+        findings.append(Finding(engine, "test-i386", name, len(diffs),
+                                f"undefined by the SDM; this CPU and {engine} differ: expected "
+                                f"{diffs[0].expected!r}, got {diffs[0].got!r}",
+                                _i386_reproducer(engine, kernel, expected=diffs[0].expected,
+                                                 got=diffs[0].got,
+                                                 lines=len(diffs)), undefined=evidence))
     if comparison.never_reached:
         status = re.findall(r"^status=(\d+)", got, re.MULTILINE)
         number = int(status[-1]) - 128 if status and int(status[-1]) > 128 else 0
@@ -49,9 +93,12 @@ def test_i386_result(engine: str, kernel: str, expected: str, got: str,
                                 comparison.never_reached,
                                 f"the program died ({how}); {comparison.never_reached} lines "
                                 f"never printed, from {comparison.first_unreached!r}"))
-    counts = {"never_reached": comparison.never_reached}
+    counts = {"never_reached": comparison.never_reached,
+              "undefined": sum(len(diffs) for _, diffs in undefined.values()),
+              "instructions_refused": len([f for f in findings
+                                           if f.group == "(instruction refused)"])}
     return SuiteResult(engine, "test-i386", "ran", comparison.passed, comparison.total,
-                       round(seconds, 2), counts, findings)
+                       round(seconds, 2), counts, findings, oracle=f"this CPU: {cpu}")
 
 
 def run_test_i386(guest: Guest, engine: str, kernel: str, expected: str) -> SuiteResult:
@@ -59,7 +106,8 @@ def run_test_i386(guest: Guest, engine: str, kernel: str, expected: str) -> Suit
     guest.console.run(f"cd {GUEST_DIR} && {test_i386.GUEST_COMMAND}; cd /",
                       timeout=PROGRAM_TIMEOUT)
     got = fetch_text(guest, "/tmp/test-i386.out")
-    return test_i386_result(engine, kernel, expected, got, time.monotonic() - start)
+    skipped = fetch_text(guest, test_i386.SKIP_LOG)
+    return test_i386_result(engine, kernel, expected, got, time.monotonic() - start, skipped)
 
 
 def slowdown(expected: busybox_suite.SuiteRun, got: busybox_suite.SuiteRun) -> float:

@@ -26,6 +26,9 @@ def to_json(report: Report) -> dict:
                    for engine in options.engines},
         "results": [r.to_dict() for r in report.results],
         "new_differences": len(report.new_findings()),
+        "undefined_differences": sum(f.kind == "undefined" for r in report.results
+                                     for f in r.findings),
+        "oracle_cpu": report.oracle_cpu,
         "user_mode_expressible": {engine: _totals(forms)
                                   for engine, forms in _expressibility(report).items()},
         "wall_seconds": report.wall_seconds,
@@ -89,6 +92,9 @@ def _cell(result: SuiteResult) -> str:
     new = sum(f.is_new for f in result.findings)
     if new:
         extra.append(f"{new} new difference group(s)")
+    undefined = sum(f.kind == "undefined" for f in result.findings)
+    if undefined:
+        extra.append(f"{undefined} group(s) undefined by the SDM, differing")
     if result.note:
         extra.append(result.note)
     css = "na" if result.status == "n/a" else "bad" if new or result.status == "error" else "ok"
@@ -111,15 +117,19 @@ def _matrix(report: Report) -> str:
 def _findings(report: Report) -> str:
     items: List[str] = []
     every = [f for r in report.results for f in r.findings]
-    for finding in sorted(every, key=lambda f: (f.known != "", f.engine, f.suite, f.group)):
-        state = f"known: {finding.known}" if finding.known else "NEW"
+    rank = {"new": 0, "undefined": 1, "known": 2}
+    for finding in sorted(every, key=lambda f: (rank[f.kind], f.engine, f.suite, f.group)):
+        state = {"new": "NEW", "known": f"known: {finding.known}",
+                 "undefined": "undefined by the SDM; this CPU and the engine differ: "
+                              f"{finding.undefined}"}[finding.kind]
         fields = {k: v for k, v in finding.reproducer.items() if k != "guest_output"}
         repro = json.dumps(fields, indent=1) if fields else ""
         output = str(finding.reproducer.get("guest_output", ""))
         shown = (f"<p>The test in the guest (command, output, diff):</p>"
                  f"<pre>{html.escape(output)}</pre>") if output else ""
         items.append(
-            f"<details{' open' if finding.is_new else ''}><summary><b>{html.escape(state[:4])}"
+            f"<details{' open' if finding.is_new else ''}><summary>"
+            f"<b>{html.escape(finding.kind.upper() if finding.is_new else finding.kind)}"
             f"</b> {html.escape(finding.engine)} / {html.escape(finding.suite)} / "
             f"<code>{html.escape(finding.group)}</code> ({finding.count}): "
             f"{html.escape(finding.summary[:300])}</summary>"
@@ -138,7 +148,10 @@ td,th{{border:1px solid #aaa;padding:.3em .6em;vertical-align:top}}
 </style></head><body><h1>x86lab conformance, kernel {html.escape(report.options.kernel)}</h1>
 <p>Each cell: results that match the oracle / results compared. Vectors: expected outcomes
 are those Unicorn and the reference agreed on; the program suites' expected output is this
-machine's CPU running the same binary. "n/a": the suite cannot run on that engine.</p>
+machine's CPU running the same binary ({html.escape(str(report.oracle_cpu.get("described")))}).
+"n/a": the suite cannot run on that engine. Differences come in three classes: NEW,
+known (accepted with evidence in <code>conformance/known/</code>) and undefined (the SDM
+leaves the result undefined; this CPU and the engine differ, and both are right).</p>
 {_matrix(report)}<h2>Differences ({len(report.new_findings())} new groups)</h2>
 {_findings(report)}<h2>Vectors user mode can express, per form</h2>
 <p>The stepper runs a vector in a Linux process; the rest are classified, never failed.

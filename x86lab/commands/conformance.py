@@ -96,8 +96,12 @@ def conformance_command(args: argparse.Namespace) -> int:
     for key, seconds in report.wall_seconds.items():
         print(f"  {key}: {seconds:.1f} s")
     new = report.new_findings()
-    for finding in new:
-        print(f"NEW {finding.engine} {finding.suite} {finding.group} ({finding.count}): "
-              f"{finding.summary[:160]}")
-    print(f"{len(new)} new difference group(s); report: {args.html}")
+    undefined = [f for r in report.results for f in r.findings if f.kind == "undefined"]
+    for label, findings in (("UNDEFINED", undefined), ("NEW", new)):
+        for finding in findings:
+            print(f"{label} {finding.engine} {finding.suite} {finding.group} "
+                  f"({finding.count}): {finding.summary[:160]}")
+    print(f"oracle CPU: {report.oracle_cpu['described']}")
+    print(f"{len(new)} new difference group(s), {len(undefined)} undefined by the SDM "
+          f"(this CPU and the engine differ); report: {args.html}")
     return EXIT_FAILURE if new else 0
