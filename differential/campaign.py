@@ -4,6 +4,7 @@ matters on disk as soon as it is known.
 Layout of the campaign directory::
 
     DIR/campaign.json          seed, jobs, forms pattern (fixed for the campaign's life)
+    DIR/campaign.lock          flock held while a campaign runs (one writer at a time)
     DIR/workers/W.json         per worker: next batch, counts per form, busy seconds
     DIR/divergences/*.json     one file per divergence, written by the worker that found it
     DIR/report.json, .md       written at the end (and rebuildable from the files above)
@@ -12,6 +13,8 @@ Batch ``b`` belongs to worker ``b % jobs`` and its cases come from seeds derived
 (campaign seed, b, i), so a batch is the same whoever runs it, and ``--resume`` continues
 each worker from the batch after its last completed one. A divergence is written with
 fsync before the batch goes on: a SIGKILL loses at most the counts of the unfinished batch.
+Workers die with the campaign process (``lifeline``); a worker that fails sends its reason
+and leaves its traceback in ``DIR/workers/W.error.txt``.
 """
 
 from __future__ import annotations
@@ -19,22 +22,28 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from differential.check import DIVERGE, KNOWN, Checker
+from differential.campaign_files import (
+    CampaignError,
+    check_divergences,
+    plan_fields,
+    read_json,
+    usable_directory,
+    worker_state,
+)
+from differential.check import CRASHED, DIVERGE, KNOWN, Checker
 from differential.corpus import write_durably
 from differential.draw import RandomDraw
 from differential.suite import keep
 
 BATCH = 200
 BYTES_SHARE = 30  # percent of cases from random prefixed bytes; the rest from FORMS
-
-
-class CampaignError(Exception):
-    """A campaign directory that does not fit the options (e.g. resuming another seed)."""
 
 
 @dataclass(frozen=True)
@@ -51,29 +60,50 @@ def case_seed(seed: int, batch: int, index: int) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
+def testable_forms(pattern: str) -> List[Any]:
+    """(form, mode) pairs a campaign draws from; none is a usage error."""
+    from differential.suite import forms_to_test
+
+    chosen = [(f, m) for f, m in forms_to_test(pattern) if not f.untestable]
+    if not chosen:
+        raise CampaignError(f"--forms {pattern!r} matches no testable form (names as in "
+                            f"'x86lab coverage', e.g. 'ADD_*')")
+    return chosen
+
+
+def load_plan(directory: Path) -> Plan:
+    stored = directory / "campaign.json"
+    return Plan(**plan_fields(read_json(stored), stored))
+
+
 def prepare(directory: Path, plan: Plan, resume: bool) -> Plan:
     """Create or reopen the campaign directory; on resume the stored plan wins and must
-    agree with the options given."""
+    agree with the options given, and every file in the folder is checked first."""
+    usable_directory(directory)
     stored = directory / "campaign.json"
     if stored.exists():
         if not resume:
             raise CampaignError(f"{directory} already holds a campaign; pass --resume to "
                                 f"continue it or choose another --out")
-        old = Plan(**json.loads(stored.read_text()))
+        old = load_plan(directory)
         if (old.seed, old.jobs, old.forms) != (plan.seed, plan.jobs, plan.forms):
             raise CampaignError(f"{stored}: campaign has seed={old.seed} jobs={old.jobs} "
                                 f"forms={old.forms!r}; resume with the same options")
+        testable_forms(old.forms)
+        worker_states(directory, old.jobs)
+        check_divergences(directory / "divergences")
         return old
+    testable_forms(plan.forms)
     (directory / "workers").mkdir(parents=True, exist_ok=True)
     (directory / "divergences").mkdir(exist_ok=True)
     write_durably(stored, json.dumps(asdict(plan)) + "\n")
     return plan
 
 
-def _load_worker(directory: Path, worker: int) -> Dict[str, Any]:
+def _load_worker(directory: Path, worker: int, jobs: int) -> Dict[str, Any]:
     path = directory / "workers" / f"{worker}.json"
     if path.exists():
-        return json.loads(path.read_text())
+        return worker_state(read_json(path), path, worker, jobs)
     return {"worker": worker, "next_batch": worker, "cases": 0, "busy": 0.0, "forms": {},
             "known": {}}
 
@@ -97,16 +127,12 @@ class Worker:
 
     def __init__(self, directory: Path, plan: Plan, worker: int,
                  make_checkers: Callable[[], List[Checker]]) -> None:
-        from differential.suite import forms_to_test
-
         self.directory = directory
         self.plan = plan
         self.worker = worker
+        self.forms = testable_forms(plan.forms)
         self.checkers = make_checkers()
-        self.forms = [(f, m) for f, m in forms_to_test(plan.forms) if not f.untestable]
-        if not self.forms:
-            raise CampaignError(f"no testable form matches {plan.forms!r}")
-        self.state = _load_worker(directory, worker)
+        self.state = _load_worker(directory, worker, plan.jobs)
 
     def _case(self, batch: int, index: int):
         from differential.attribution import attribute
@@ -123,18 +149,22 @@ class Worker:
     def run_batch(self, report: Optional[Callable[[str, str], None]] = None) -> None:
         batch = self.state["next_batch"]
         started = time.perf_counter()
-        for index in range(BATCH):
-            case, seed = self._case(batch, index)
-            checker = self.checkers[index % len(self.checkers)]
-            verdict = checker.check(case)
+        cases = [self._case(batch, index) for index in range(BATCH)]
+        verdicts: List[Any] = [None] * BATCH
+        for which, checker in enumerate(self.checkers):  # one round trip per peer engine
+            mine = list(range(which, BATCH, len(self.checkers)))
+            for index, verdict in zip(mine, checker.check_batch([cases[i][0] for i in mine])):
+                verdicts[index] = (checker, verdict)
+        for index, (checker, verdict) in enumerate(verdicts):
+            case, seed = cases[index]
             _count(self.state, case.form or _unlisted_label(case), verdict.status)
             if verdict.status == KNOWN:
                 known = self.state["known"]
                 known[verdict.known.id] = known.get(verdict.known.id, 0) + 1
-            if verdict.status == DIVERGE:
+            if verdict.status in (DIVERGE, CRASHED):
                 keep(checker, verdict, self.directory / "divergences", case_seed=seed,
                      campaign_seed=self.plan.seed, batch=batch, index=index)
-            if report is not None and verdict.status in (DIVERGE, KNOWN):
+            if report is not None and verdict.status in (DIVERGE, CRASHED, KNOWN):
                 report(verdict.status, verdict.line)
         self.state["cases"] += BATCH
         self.state["busy"] += time.perf_counter() - started
@@ -144,17 +174,32 @@ class Worker:
 
 
 def worker_main(directory: str, plan: Plan, worker: int, deadline: float,
-                make_checkers: Callable[[], List[Checker]], queue: Any) -> None:
-    """Process entry point: run batches until the deadline, reporting to ``queue``."""
-    slot = Worker(Path(directory), plan, worker, make_checkers)
+                make_checkers: Callable[[], List[Checker]], queue: Any,
+                parent: int = 0) -> None:
+    """Process entry point: run batches until the deadline, reporting to ``queue``. Any
+    failure is sent as ``("failed", worker, reason)`` and ends the process with status 1;
+    the traceback goes to ``DIR/workers/W.error.txt``, not over the live display."""
+    from differential.lifeline import die_with_parent
 
-    def report(status: str, line: str) -> None:
-        queue.put(("found", worker, status, line))
+    if parent:
+        die_with_parent(parent)
+    try:
+        slot = Worker(Path(directory), plan, worker, make_checkers)
 
-    while time.time() < deadline:
-        slot.run_batch(report)
-        queue.put(("progress", worker, slot.state))
-    queue.put(("done", worker, slot.state))
+        def report(status: str, line: str) -> None:
+            queue.put(("found", worker, status, line))
+
+        while time.time() < deadline:
+            slot.run_batch(report)
+            queue.put(("progress", worker, slot.state))
+        queue.put(("done", worker, slot.state))
+    except Exception as exc:  # noqa: BLE001 - reported to the campaign, which exits 1
+        trace = Path(directory) / "workers" / f"{worker}.error.txt"
+        write_durably(trace, traceback.format_exc())
+        queue.put(("failed", worker, f"{type(exc).__name__}: {exc} (traceback: {trace})"))
+        queue.close()
+        queue.join_thread()
+        raise SystemExit(1) from None
 
 
 def start_workers(directory: Path, plan: Plan, minutes: float,
@@ -164,7 +209,8 @@ def start_workers(directory: Path, plan: Plan, minutes: float,
     queue = context.Queue()
     deadline = time.time() + minutes * 60
     processes = [context.Process(target=worker_main,
-                                 args=(str(directory), plan, w, deadline, make_checkers, queue),
+                                 args=(str(directory), plan, w, deadline, make_checkers, queue,
+                                       os.getpid()),
                                  daemon=True)
                  for w in range(plan.jobs)]
     for process in processes:
@@ -173,4 +219,4 @@ def start_workers(directory: Path, plan: Plan, minutes: float,
 
 
 def worker_states(directory: Path, jobs: int) -> List[Dict[str, Any]]:
-    return [_load_worker(directory, w) for w in range(jobs)]
+    return [_load_worker(directory, w, jobs) for w in range(jobs)]

@@ -25,12 +25,18 @@ Conventions (the single place they are written down):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Mapping, Optional, Protocol
+from typing import Dict, List, Mapping, Optional, Protocol
 
 PAGE_SIZE = 4096
 GPRS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
 SEGMENTS = ("cs", "ds", "es", "fs", "gs", "ss")
 MODES = ("real16", "prot32")
+
+
+def register_names(mode: str) -> List[str]:
+    """The registers a case of ``mode`` holds (the conventions above)."""
+    names = [*GPRS, "eip", "eflags"]
+    return names + list(SEGMENTS) if mode == "real16" else names
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
-from differential.case import PAGE_SIZE, Case
+from differential.case import PAGE_SIZE, SEGMENTS, Case, register_names
+
+MAX_LENGTH = 15  # bytes of one x86 instruction
 
 
 class CorpusError(ValueError):
@@ -44,14 +47,52 @@ def case_to_json(case: Case) -> Dict[str, Any]:
 
 
 def case_from_json(obj: Dict[str, Any], where: str = "case") -> Case:
+    """The case a record describes, checked so that every runner can run it: a file
+    edited by hand or cut short is a ``CorpusError`` here, not a crash in a runner."""
     try:
-        return Case(name=obj["name"], mode=obj["mode"], code=bytes.fromhex(obj["code"]),
-                    regs={k: int(v) for k, v in obj["regs"].items()},
+        case = Case(name=obj["name"], mode=obj["mode"], code=bytes.fromhex(obj["code"]),
+                    regs={k: _exact_int(v) for k, v in obj["regs"].items()},
                     memory={int(k, 16): _page_from_json(v) for k, v in obj["memory"].items()},
                     form=obj.get("form", ""), undefined_flags=obj.get("undefined_flags", 0),
                     undefined_dest=obj.get("undefined_dest", ""))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CorpusError(f"{where}: not a case record ({exc})") from exc
+    problem = _case_problem(case)
+    if problem:
+        raise CorpusError(f"{where}: not a case record ({problem})")
+    return case
+
+
+def _exact_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"register value {value!r} is not an integer")
+    return value
+
+
+# "" or what generator.py writes: reg:eax:0xffff, mem:0x2ffe:4
+DEST_SPEC = re.compile(r"(?:reg:[a-z]{2,3}:0x[0-9a-f]{1,8}|mem:0x[0-9a-f]{1,8}:(?:[1-9]|1[0-6]))?")
+
+
+def _case_problem(case: Case) -> str:
+    """What makes ``case`` unrunnable, or ""."""
+    names = register_names(case.mode)
+    if sorted(case.regs) != sorted(names):
+        return f"registers must be exactly {', '.join(names)}"
+    for name, value in case.regs.items():
+        top = 0xFFFF if name in SEGMENTS else 0xFFFFFFFF
+        if not 0 <= value <= top:
+            return f"{name}={value:#x} is out of range"
+    if not 1 <= len(case.code) <= MAX_LENGTH:
+        return f"code must be 1 to {MAX_LENGTH} bytes"
+    if any(not 0 <= base <= 0x100000000 - PAGE_SIZE for base in case.memory):
+        return "a page lies outside the 4 GiB address space"
+    if not isinstance(case.name, str) or not isinstance(case.form, str):
+        return "name and form must be strings"
+    if not isinstance(case.undefined_flags, int) or not 0 <= case.undefined_flags <= 0xFFFFFFFF:
+        return "undefined_flags must be a 32-bit mask"
+    if not isinstance(case.undefined_dest, str) or not DEST_SPEC.fullmatch(case.undefined_dest):
+        return f"undefined_dest {case.undefined_dest!r} is not 'reg:NAME:MASK' or 'mem:ADDR:SIZE'"
+    return ""
 
 
 def case_key(case: Case) -> str:
@@ -88,11 +129,14 @@ def load(path: Path) -> Tuple[Case, Dict[str, Any]]:
     """(case, whole record) from one corpus file; a bare case record is accepted too."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CorpusError(f"{path}: cannot read ({exc})") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CorpusError(f"{path}: cannot read as a JSON divergence record "
+                          f"({type(exc).__name__}: {exc})") from None
     if not isinstance(record, dict):
         raise CorpusError(f"{path}: expected a JSON object")
     body = record.get("case", record)
+    if not isinstance(body, dict):
+        raise CorpusError(f"{path}: its 'case' is not a JSON object")
     return case_from_json(body, str(path)), record
 
 

@@ -19,8 +19,8 @@ def replay(paths: Sequence[Path], checkers: List[Checker],
     """Judge each saved case with every checker; returns how many files still diverge
     unexplained (neither agreeing nor matching a known divergence) with at least one."""
     failing = 0
-    for path in paths:
-        case, _record = load(path)
+    cases = [(path, load(path)[0]) for path in paths]  # a bad file stops us before any run
+    for path, case in cases:
         verdicts = [(checker, checker.check(case)) for checker in checkers]
         for checker, verdict in verdicts:
             if verdict.status == AGREE:

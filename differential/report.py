@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-from differential.campaign import Plan, worker_states
+from differential.campaign import load_plan, worker_states
 from differential.corpus import records, write_durably
 
-STATUSES = ("agree", "diverge", "known", "unimplemented", "unlisted", "untestable")
+STATUSES = ("agree", "diverge", "crashed", "known", "unimplemented", "unlisted",
+            "untestable")
 
 
-def build(directory: Path) -> Dict[str, Any]:
-    plan = Plan(**json.loads((directory / "campaign.json").read_text()))
+def build(directory: Path, worker_failures: Optional[List[str]] = None) -> Dict[str, Any]:
+    """The report; ``worker_failures`` (lines from the run that just ended) are kept in it
+    because a failed worker is a failed campaign."""
+    plan = load_plan(directory)
     workers = worker_states(directory, plan.jobs)
     forms: Dict[str, Dict[str, int]] = {}
     known: Dict[str, int] = {}
@@ -30,6 +33,7 @@ def build(directory: Path) -> Dict[str, Any]:
     for path, case, record in records(directory / "divergences"):
         divergences.setdefault(case.form or "(unattributed)", []).append(
             {"file": str(path), "reproducer": record.get("reproducer", ""),
+             "status": record.get("status", "diverge"),
              "replay": f"x86lab fuzz --replay {path}"})
     throughput = [{"worker": s["worker"], "cases": s["cases"], "busy_seconds": s["busy"],
                    "cases_per_second": s["cases"] / s["busy"] if s["busy"] else 0.0}
@@ -40,6 +44,9 @@ def build(directory: Path) -> Dict[str, Any]:
             "cases_per_second_per_core": cases / busy if busy else 0.0,
             "divergent_forms": len(divergences),
             "divergences": sum(len(v) for v in divergences.values()),
+            "engine_crashes": sum(item["status"] == "crashed"
+                                  for items in divergences.values() for item in items),
+            "worker_failures": list(worker_failures or []),
             "known_hits": known, "forms": dict(sorted(forms.items())),
             "divergences_by_form": dict(sorted(divergences.items())), "workers": throughput}
 
@@ -51,7 +58,11 @@ def markdown(report: Dict[str, Any]) -> str:
              f"- cases: {report['cases']}",
              f"- throughput: {report['cases_per_second_per_core']:.0f} cases/s per core",
              f"- divergences: {report['divergences']} in {report['divergent_forms']} forms",
+             f"- of which engine crashes: {report['engine_crashes']}",
              f"- known-divergence hits: {sum(report['known_hits'].values())}", ""]
+    if report["worker_failures"]:
+        lines += ["## Workers that failed (the campaign is incomplete)", ""]
+        lines += [f"- {line}" for line in report["worker_failures"]] + [""]
     lines += ["## Divergences by form", ""]
     if not report["divergences_by_form"]:
         lines.append("None.")
@@ -71,8 +82,8 @@ def markdown(report: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(directory: Path) -> Dict[str, Any]:
-    report = build(directory)
+def write(directory: Path, worker_failures: Optional[List[str]] = None) -> Dict[str, Any]:
+    report = build(directory, worker_failures)
     write_durably(directory / "report.json", json.dumps(report, indent=1) + "\n")
     write_durably(directory / "report.md", markdown(report))
     return report

@@ -9,8 +9,9 @@ from typing import List, Optional, Tuple
 
 from hypothesis import Phase
 
-from differential.check import DIVERGE, Checker, Verdict
+from differential.check import CRASHED, DIVERGE, Checker, Verdict
 from differential.corpus import save
+from differential.sandbox import sandboxed_unicorn
 
 # The CI profile is deterministic and does not shrink: a failure already prints and saves
 # a one-line reproducer, and shrinking one REP case took minutes. HYPOTHESIS_PROFILE=campaign
@@ -41,11 +42,10 @@ def checkers() -> List[Checker]:
     """Reference against Unicorn, without and with memory hooks (some Unicorn flag bugs
     showed only with memory hooks installed: unicorn #1717, #1862, #1938)."""
     from differential.runners.reference_runner import ReferenceRunner
-    from differential.runners.unicorn_runner import UnicornRunner
 
     subject = ReferenceRunner()
-    return [Checker(UnicornRunner(memory_hooks=False), subject),
-            Checker(UnicornRunner(memory_hooks=True), subject)]
+    return [Checker(sandboxed_unicorn(memory_hooks=False), subject),
+            Checker(sandboxed_unicorn(memory_hooks=True), subject)]
 
 
 def default_corpus() -> Path:
@@ -57,7 +57,8 @@ def default_corpus() -> Path:
 
 def keep(checker: Checker, verdict: Verdict, directory: Optional[Path],
          **extra: object) -> Optional[Path]:
-    """Store a new divergence durably; agreements and known ones are not stored."""
-    if verdict.status != DIVERGE or directory is None:
+    """Store a new divergence or engine crash durably; agreements and known ones are not
+    stored."""
+    if verdict.status not in (DIVERGE, CRASHED) or directory is None:
         return None
     return save(directory, checker.record(verdict, **extra))

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, List, Optional
 
 from differential.case import Case, Outcome, Runner
 from differential.compare import compare
+from differential.sandbox import EngineCrashed
 from vectors.files import Entry, VectorFileError, scan_vectors
 
 
@@ -71,6 +72,8 @@ def replay_file(path: Path, runner: Runner, engine: str,
             continue
         try:
             problems = differences(entry.case, entry.expected, runner.run(entry.case))
+        except EngineCrashed as crash:  # the engine process died: a failure of its own kind
+            problems = [f"engine-crashed: {crash}"]
         except Exception as exc:  # a runner crash is this vector's failure, not the run's
             problems = [f"runner raised {type(exc).__name__}: {exc}"]
         if problems:

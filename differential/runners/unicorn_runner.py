@@ -44,7 +44,7 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
 from __future__ import annotations
 
 import ctypes
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Optional, Sequence
 
 from unicorn import (
     UC_ARCH_X86,
@@ -71,7 +71,7 @@ from unicorn import (
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from differential.case import GPRS, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
+from differential.case import PAGE_SIZE, Case, Exc, Outcome, register_names
 from differential.encoding import (
     MAX_INSTRUCTION_LENGTH,
     is_rep_string,
@@ -92,12 +92,6 @@ MAX_REP_ITERATIONS = 1 << 20  # a REP over mapped pages ends far sooner; this bo
 SELF_MODIFIED = "self-modified"  # Outcome.notes key: this outcome cannot be trusted
 MAX_RESTARTS = 3  # self-modifying-code restarts allowed before a same-address hit counts
 _UC_MODES = {"real16": UC_MODE_16, "prot32": UC_MODE_32}
-
-
-def register_names(mode: str) -> List[str]:
-    """The registers a case of ``mode`` holds (``differential.case`` conventions)."""
-    names = [*GPRS, "eip", "eflags"]
-    return names + list(SEGMENTS) if mode == "real16" else names
 
 
 class _RegisterFile:

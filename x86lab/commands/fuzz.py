@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import List
 
 from x86lab.cli import EXIT_FAILURE, EXIT_OK, UsageError
 
@@ -43,48 +44,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from differential.campaign import CampaignError, Plan, prepare
-    from differential.corpus import CorpusError
-    from differential.suite import checkers
-
     if args.replay:
-        from differential.replay import replay
-
-        missing = [str(p) for p in args.replay if not p.is_file()]
-        if missing:
-            raise UsageError(f"no such divergence file: {', '.join(missing)}")
-        try:
-            return EXIT_FAILURE if replay(args.replay, checkers()) else EXIT_OK
-        except CorpusError as exc:
-            raise UsageError(str(exc)) from exc
+        return _replay(args.replay)
     if args.out is None:
         raise UsageError("--out DIR is required (where the campaign keeps its state)")
     if args.jobs < 1 or args.minutes <= 0:
         raise UsageError("--jobs must be at least 1 and --minutes above 0")
+    from differential.campaign import CampaignError, Plan, prepare
+    from differential.campaign_files import CampaignLock, usable_directory
     from differential.fuzz import cases_so_far, run_campaign
     from differential.progress import CampaignDisplay
+    from differential.suite import checkers
 
-    try:  # checked before the live display starts, so a mismatch is a one-line error
-        plan = prepare(args.out, Plan(seed=args.seed, jobs=args.jobs, forms=args.forms),
-                       args.resume)
+    try:  # checked before the live display starts, so a problem is a one-line error
+        usable_directory(args.out)
+        lock = CampaignLock(args.out).acquire()
     except CampaignError as exc:
         raise UsageError(str(exc)) from exc
-    print(f"x86lab fuzz: seed {args.seed}, {args.jobs} workers, forms {args.forms!r}, "
-          f"out {args.out}", file=sys.stderr)
     try:
+        try:
+            plan = prepare(args.out, Plan(seed=args.seed, jobs=args.jobs, forms=args.forms),
+                           args.resume)
+        except CampaignError as exc:
+            raise UsageError(str(exc)) from exc
+        print(f"x86lab fuzz: seed {args.seed}, {args.jobs} workers, forms {args.forms!r}, "
+              f"out {args.out}", file=sys.stderr)
         with CampaignDisplay(args.jobs, args.minutes) as display:
             display.baseline(cases_so_far(args.out, args.jobs))
             # the directory is prepared: run_campaign reopens it (and replays first)
             report = run_campaign(args.out, plan, args.minutes, True, checkers,
                                   on_message=display.handle,
-                                  say=lambda line: display.console.print(line))
-    except CampaignError as exc:
-        raise UsageError(str(exc)) from exc
+                                  say=lambda line: display.console.print(line), lock=lock)
+    finally:
+        lock.release()
     if args.json:
         print(json.dumps(report, indent=1))
     else:
         print(f"{report['cases']} cases, {report['cases_per_second_per_core']:.0f} cases/s "
-              f"per core; {report['divergences']} divergences in "
-              f"{report['divergent_forms']} forms; known hits "
+              f"per core; {report['divergences']} divergences ({report['engine_crashes']} "
+              f"engine crashes) in {report['divergent_forms']} forms; known hits "
               f"{sum(report['known_hits'].values())}; report: {args.out / 'report.md'}")
+    for line in report["worker_failures"]:
+        print(f"x86lab fuzz: {line}", file=sys.stderr)
+    if report["worker_failures"]:
+        return EXIT_FAILURE
     return EXIT_FAILURE if report["divergences"] else EXIT_OK
+
+
+def _replay(files: List[Path]) -> int:
+    from differential.corpus import CorpusError
+    from differential.replay import replay
+    from differential.suite import checkers
+
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise UsageError(f"no such divergence file: {', '.join(missing)}")
+    try:
+        return EXIT_FAILURE if replay(files, checkers()) else EXIT_OK
+    except CorpusError as exc:
+        raise UsageError(str(exc)) from exc

@@ -1,0 +1,314 @@
+"""Run a runner in a sacrificial child process, so that an engine that aborts (Unicorn 2.1.4
+raises SIGABRT on ``lock bt* reg``) ends one child, not the campaign or the replay.
+
+``SandboxedRunner(module, cls, kwargs)`` is a ``Runner``: ``run(case)`` returns the child
+runner's ``Outcome`` or raises ``EngineCrashed``. ``run_many(cases)`` sends a whole batch in
+one message and gets one answer per case as each finishes, so when the child dies the case
+it died on is known exactly: the first without an answer (no bisection needed). That case
+is then run again alone in a fresh child, which tells a case that crashes by itself from a
+crash that needs the earlier cases of the batch; both are ``EngineCrashed`` results, never
+outcomes. The other cases go on in the fresh child.
+
+Wire format on the child's stdin/stdout: frames of a 4-byte little-endian length and a
+pickle. Parent -> child: the runner spec, then ``("run", [case, ...])``. Child -> parent:
+``("ready", runner name)``, then per case ``("ok", outcome)`` or ``("raised", text)``.
+``python -m differential.sandbox PARENT_PID`` is the child's entry point.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Dict, List, Optional, Tuple, Union
+
+from differential.case import Case, Outcome
+
+HEADER = struct.Struct("<I")
+CASE_TIMEOUT = 30.0  # seconds without an answer before the child counts as hung
+START_TIMEOUT = 60.0
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SandboxError(RuntimeError):
+    """The child could not be started, or its runner raised a Python exception."""
+
+
+@dataclass
+class Death:
+    """How a child ended: ``signal`` name (e.g. ``SIGABRT``) or exit status, and the last
+    line it wrote on stderr."""
+
+    signal: str
+    detail: str = ""
+
+
+class EngineCrashed(Exception):
+    """The engine died (or hung) on ``case``: a finding of its own kind, never a pass.
+    ``alone`` says whether the case crashed again by itself in a fresh engine."""
+
+    def __init__(self, engine: str, case: Case, death: Death, alone: bool) -> None:
+        self.engine, self.case, self.death, self.alone = engine, case, death, alone
+        where = "also alone in a fresh engine" if alone else \
+            "only after the earlier cases of its batch (alone it ran)"
+        detail = f"; stderr: {death.detail}" if death.detail else ""
+        super().__init__(f"{engine} crashed ({death.signal}) on {case.code.hex(' ')} in "
+                         f"{case.mode} [{case.name}], {where}{detail}")
+
+    @property
+    def signal(self) -> str:
+        return self.death.signal
+
+
+Answer = Union[Outcome, EngineCrashed]
+
+
+def _frame(payload: Any) -> bytes:
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(data)) + data
+
+
+class _Child:
+    """One live child process and a buffered, deadline-aware reader of its frames."""
+
+    def __init__(self, spec: Tuple[str, str, Dict[str, Any]]) -> None:
+        self.stderr = tempfile.TemporaryFile()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(PACKAGE_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "differential.sandbox", str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env=env)
+        self._buffer = b""
+        self.ended = False  # its stdout reached EOF: it exited or was killed
+        self.send(spec)
+        reply = self.receive(time.monotonic() + START_TIMEOUT)
+        if not isinstance(reply, tuple) or reply[0] != "ready":
+            death = self.death()
+            raise SandboxError(f"could not start {spec[0]}.{spec[1]} in a child process "
+                               f"({death.signal}; {death.detail or 'no message'})")
+        self.name: str = reply[1]
+
+    def send(self, payload: Any) -> bool:
+        """False when the child is gone (its stdin pipe is broken)."""
+        try:
+            assert self.process.stdin is not None
+            self.process.stdin.write(_frame(payload))
+            self.process.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def _fill(self, size: int, deadline: float) -> bool:
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        while len(self._buffer) < size:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return False
+            chunk = os.read(fd, max(size - len(self._buffer), 1 << 16))
+            if not chunk:
+                self.ended = True
+                return False
+            self._buffer += chunk
+        return True
+
+    def receive(self, deadline: float) -> Optional[Any]:
+        """The next frame, or None if the child died or said nothing before ``deadline``."""
+        if not self._fill(HEADER.size, deadline):
+            return None
+        (size,) = HEADER.unpack(self._buffer[:HEADER.size])
+        if not self._fill(HEADER.size + size, deadline):
+            return None
+        data = self._buffer[HEADER.size:HEADER.size + size]
+        self._buffer = self._buffer[HEADER.size + size:]
+        return pickle.loads(data)
+
+    def death(self, hung_after: float = 0.0) -> Death:
+        """Make sure the child is gone and say how it ended."""
+        if self.process.poll() is None:
+            self.process.kill()
+        code = self.process.wait()
+        self.stderr.seek(0)
+        lines = self.stderr.read().decode("utf-8", "replace").strip().splitlines()
+        detail = lines[-1][:200] if lines else ""
+        if hung_after:
+            return Death(f"no answer within {hung_after:g} s", detail)
+        if code < 0:
+            try:
+                return Death(signal.Signals(-code).name, detail)
+            except ValueError:
+                return Death(f"signal {-code}", detail)
+        return Death(f"exit status {code}", detail)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            try:
+                assert self.process.stdin is not None
+                self.process.stdin.close()  # the child ends at EOF
+                self.process.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+        self.stderr.close()
+
+
+class SandboxedRunner:
+    """A runner living in a child process that is restarted whenever it dies."""
+
+    def __init__(self, module: str, cls: str, kwargs: Optional[Dict[str, Any]] = None,
+                 case_timeout: float = CASE_TIMEOUT) -> None:
+        self.spec = (module, cls, dict(kwargs or {}))
+        self.case_timeout = case_timeout
+        self._child: Optional[_Child] = None
+        self._name = ""
+        self.restarts = 0  # children replaced after a death (for reports and tests)
+
+    def _live(self) -> _Child:
+        if self._child is None:
+            self._child = _Child(self.spec)
+            self._name = self._child.name
+        return self._child
+
+    @property
+    def name(self) -> str:
+        """The wrapped runner's own name (asked of the child, which starts it if needed)."""
+        return self._name or self._live().name
+
+    def _attempt(self, cases: List[Case]) -> Tuple[List[Outcome], Optional[Death]]:
+        """Outcomes of a prefix of ``cases``; a Death if the child ended before the rest."""
+        child = self._live()
+        outcomes: List[Outcome] = []
+        alive = child.send(("run", cases))
+        while alive and len(outcomes) < len(cases):
+            reply = child.receive(time.monotonic() + self.case_timeout)
+            if reply is None:
+                alive = False
+            elif reply[0] == "raised":
+                raise SandboxError(f"{child.name} raised {reply[1]} on "
+                                   f"{cases[len(outcomes)].name}")
+            else:
+                outcomes.append(_restore_pages(reply[1], cases[len(outcomes)]))
+        if alive:
+            return outcomes, None
+        hung = not child.ended and child.process.poll() is None
+        death = child.death(self.case_timeout if hung else 0.0)
+        child.close()
+        self._child = None
+        self.restarts += 1
+        return outcomes, death
+
+    def run_many(self, cases: List[Case]) -> List[Answer]:
+        """One answer per case, in order: an ``Outcome``, or ``EngineCrashed`` for the case
+        the engine died on."""
+        answers: List[Answer] = []
+        pending = list(cases)
+        while pending:
+            outcomes, death = self._attempt(pending)
+            answers.extend(outcomes)
+            if death is None:
+                break
+            suspect = pending[len(outcomes)]
+            _alone, again = self._attempt([suspect])
+            answers.append(EngineCrashed(self.name, suspect, again or death,
+                                         alone=again is not None))
+            pending = pending[len(outcomes) + 1:]
+        return answers
+
+    def run(self, case: Case) -> Outcome:
+        answer = self.run_many([case])[0]
+        if isinstance(answer, EngineCrashed):
+            raise answer
+        return answer
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+            self._child = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to report to
+            pass
+
+
+def sandboxed_unicorn(memory_hooks: bool = False) -> SandboxedRunner:
+    """Unicorn in a sacrificial child: it aborts the whole process on some instructions
+    (known_divergences.toml, unicorn-lock-bt-register-abort), and a crash must become a
+    finding, not the end of a campaign or a replay. A missing Unicorn is an ImportError
+    here, at once, as it would be in-process."""
+    import importlib.util
+
+    if importlib.util.find_spec("unicorn") is None:
+        raise ImportError("No module named 'unicorn'")
+    return SandboxedRunner("differential.runners.unicorn_runner", "UnicornRunner",
+                           {"memory_hooks": memory_hooks})
+
+
+def _drop_unchanged_pages(outcome: Outcome, case: Case) -> Outcome:
+    """Pages the instruction left as they were travel back as None (pickling them twice
+    per case was most of the sandbox's cost)."""
+    memory = {base: None if data == case.memory.get(base) else data
+              for base, data in outcome.memory.items()}
+    return Outcome(outcome.regs, memory, outcome.exception, outcome.notes)  # type: ignore
+
+
+def _restore_pages(outcome: Outcome, case: Case) -> Outcome:
+    memory = {base: case.memory[base] if data is None else data
+              for base, data in outcome.memory.items()}
+    return Outcome(outcome.regs, memory, outcome.exception, outcome.notes)
+
+
+def _read_exact(stream: BinaryIO, size: int) -> Optional[bytes]:
+    data = stream.read(size)
+    return data if data is not None and len(data) == size else None
+
+
+def _read_frame(stream: BinaryIO) -> Optional[Any]:
+    header = _read_exact(stream, HEADER.size)
+    if header is None:
+        return None
+    body = _read_exact(stream, HEADER.unpack(header)[0])
+    return None if body is None else pickle.loads(body)
+
+
+def child_main(parent: int) -> int:
+    """Serve one runner until the parent closes our stdin (or dies: then so do we)."""
+    from differential.lifeline import die_with_parent
+
+    die_with_parent(parent)
+    channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything the runner prints goes to stderr, not into the frames
+    requests = sys.stdin.buffer
+    spec = _read_frame(requests)
+    if spec is None:
+        return 0
+    module, cls, kwargs = spec
+    runner = getattr(importlib.import_module(module), cls)(**kwargs)
+    channel.write(_frame(("ready", runner.name)))
+    channel.flush()
+    while True:
+        request = _read_frame(requests)
+        if request is None:
+            return 0
+        for case in request[1]:
+            try:
+                reply = ("ok", _drop_unchanged_pages(runner.run(case), case))
+            except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
+                reply = ("raised", f"{type(exc).__name__}: {exc}")
+            channel.write(_frame(reply))
+            channel.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(child_main(int(sys.argv[1])))
