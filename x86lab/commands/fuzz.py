@@ -50,13 +50,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--out DIR is required (where the campaign keeps its state)")
     if args.jobs < 1 or args.minutes <= 0:
         raise UsageError("--jobs must be at least 1 and --minutes above 0")
-    from differential.campaign import CampaignError, Plan, prepare
+    from differential.campaign import CampaignError, Plan, prepare, testable_forms
     from differential.campaign_files import CampaignLock, usable_directory
     from differential.fuzz import cases_so_far, run_campaign
     from differential.progress import CampaignDisplay
     from differential.suite import checkers
 
     try:  # checked before the live display starts, so a problem is a one-line error
+        testable_forms(args.forms)  # before anything is created in --out
         usable_directory(args.out)
         lock = CampaignLock(args.out).acquire()
     except CampaignError as exc:
