@@ -232,7 +232,8 @@ def _guest_suite(holder: _GuestHolder, engine: str, suite: str, entries: List[En
             result.findings.insert(0, trap)
         return result
     if suite == "test-i386":
-        return program_suites.run_test_i386(guest, engine, options.kernel, expected_i386)
+        return program_suites.run_test_i386(guest, engine, options.kernel, expected_i386,
+                                            options.repro_dir / engine)
     if suite == "busybox":
         return program_suites.run_busybox(guest, engine, applets, expected_bb,
                                           options.busybox_limit)

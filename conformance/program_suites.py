@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 import signal
 import time
-from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 from conformance import busybox_suite, test_i386
 from conformance.findings import UNDEFINED_FILE, Finding, SuiteResult, load_known
@@ -101,13 +102,25 @@ def test_i386_result(engine: str, kernel: str, expected: str, got: str,
                        round(seconds, 2), counts, findings, oracle=f"this CPU: {cpu}")
 
 
-def run_test_i386(guest: Guest, engine: str, kernel: str, expected: str) -> SuiteResult:
+def run_test_i386(guest: Guest, engine: str, kernel: str, expected: str,
+                  keep: Optional[Path] = None) -> SuiteResult:
+    """Run test-i386 in the guest and compare; ``keep`` (a folder) receives the engine's
+    whole output, this CPU's and the refused-instruction log, for a maintainer's diff."""
     start = time.monotonic()
     guest.console.run(f"cd {GUEST_DIR} && {test_i386.GUEST_COMMAND}; cd /",
                       timeout=PROGRAM_TIMEOUT)
     got = fetch_text(guest, "/tmp/test-i386.out")
     skipped = fetch_text(guest, test_i386.SKIP_LOG)
-    return test_i386_result(engine, kernel, expected, got, time.monotonic() - start, skipped)
+    result = test_i386_result(engine, kernel, expected, got, time.monotonic() - start,
+                              skipped)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        shown = symbolize(got, symbol_table(test_i386.build()))
+        for name, text in (("expected", expected), (engine, shown),
+                           (f"{engine}.skipped", skipped)):
+            (keep / f"test-i386.{name}.txt").write_text(text, "utf-8")
+        result.note = f"outputs kept in {keep}"
+    return result
 
 
 def slowdown(expected: busybox_suite.SuiteRun, got: busybox_suite.SuiteRun) -> float:

@@ -45,6 +45,27 @@ def _write_case(folder: Path, engine: str, result: VectorResult) -> Path:
     return path
 
 
+def _finding(engine: str, form: str, results: List[VectorResult], repro_dir: Path,
+             kernel: str) -> Finding:
+    """One form's differing vectors as a finding, the first one as its reproducer."""
+    first = results[0]
+    case = first.entry.case
+    path = _write_case(repro_dir, engine, first)
+    summary = (f"{engine} itself crashed on it (the emulator exited)"
+               if first.reason.startswith("killed-the-engine")
+               else f"the stepper died on it ({first.reason})" if first.status == "crashed"
+               else _headline(first, engine))
+    return Finding(engine, "vectors", form, len(results), summary,
+                   {"vector": case.name, "mode": case.mode, "bytes": case.code.hex(" "),
+                    "disassembly": disassembly(case.mode, case.code),
+                    "initial_regs": {k: f"{v:#x}" for k, v in case.regs.items()},
+                    "differences": [d.render("expected", engine) for d in first.differences],
+                    "file": str(path),
+                    "command": f"x86lab conformance --engines {engine} --suites vectors "
+                               f"--kernel {kernel} --vectors {path} --json out.json "
+                               "--html out.html"})
+
+
 def reason_class(reason: str) -> str:
     """A reason why user mode cannot express a vector, without its detail in brackets
     ("privileged at CPL3 (raises #GP ...)" -> "privileged at CPL3"), as a table column."""
@@ -56,6 +77,7 @@ def vector_suite_result(engine: str, results: List[VectorResult], seconds: float
     """Tally and group one engine's vector results."""
     counts: Dict[str, int] = {}
     groups: Dict[str, List[VectorResult]] = {}
+    undefined: Dict[str, List[VectorResult]] = {}
     per_form: Dict[str, Dict[str, int]] = {}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
@@ -70,27 +92,19 @@ def vector_suite_result(engine: str, results: List[VectorResult], seconds: float
             tally[why] = tally.get(why, 0) + 1
         if result.status in ("fail", "crashed"):
             groups.setdefault(result.entry.case.form or "?", []).append(result)
+        elif result.status == "undefined":
+            undefined.setdefault(result.entry.case.form or "?", []).append(result)
     findings = []
+    for form, differing in sorted(undefined.items()):
+        findings.append(_finding(engine, form, differing, repro_dir, kernel))
+        fields = sorted({d.field for r in differing for d in r.differences})
+        findings[-1].undefined = (
+            f"The SDM leaves {', '.join(fields)} undefined for these executions (each "
+            "vector's undefined_flags/undefined_dest, from the table's rules and the "
+            "instruction's Flags Affected section); the vector's value is Unicorn's.")
     for form, failed in sorted(groups.items()):
-        first = failed[0]
-        case = first.entry.case
-        path = _write_case(repro_dir, engine, first)
-        findings.append(Finding(engine, "vectors", form, len(failed),
-                                _headline(first, engine) if first.status == "fail"
-                                else f"{engine} itself crashed on it (the emulator exited)"
-                                if first.reason.startswith("killed-the-engine")
-                                else f"the stepper died on it ({first.reason})",
-                                {"vector": case.name, "mode": case.mode,
-                                 "bytes": case.code.hex(" "),
-                                 "disassembly": disassembly(case.mode, case.code),
-                                 "initial_regs": {k: f"{v:#x}" for k, v in case.regs.items()},
-                                 "differences": [d.render("expected", engine)
-                                                 for d in first.differences],
-                                 "file": str(path),
-                                 "command": f"x86lab conformance --engines {engine} --suites "
-                                            f"vectors --kernel {kernel} --vectors {path} "
-                                            "--json out.json --html out.html"}))
-    ran = counts.get("pass", 0) + counts.get("fail", 0) + counts.get("crashed", 0)
+        findings.append(_finding(engine, form, failed, repro_dir, kernel))
+    ran = sum(counts.get(status, 0) for status in ("pass", "fail", "undefined", "crashed"))
     return SuiteResult(engine, "vectors", "ran", counts.get("pass", 0), ran, round(seconds, 2),
                        counts, findings, detail=per_form)
 

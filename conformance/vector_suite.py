@@ -11,7 +11,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from conformance.stepper import StepResult, comparable_case
 from differential.case import Case, Outcome
-from differential.compare import Difference, compare
+from differential.compare import Difference, compare, undefined_differences
 from differential.encoding import split_prefixes
 from vectors.files import Entry, find_vector_files, read_vectors
 
@@ -22,7 +22,8 @@ StepAll = Callable[[Sequence[Case]], List[StepResult]]
 
 @dataclass
 class VectorResult:
-    """One vector on one engine: ``status`` pass, fail, inexpressible or crashed."""
+    """One vector on one engine: ``status`` pass, fail, undefined (differs only where the
+    SDM leaves the outcome undefined), inexpressible or crashed."""
 
     entry: Entry
     status: str
@@ -58,9 +59,18 @@ def judge(entry: Entry, result: StepResult) -> VectorResult:
     if _cs_write(entry, got):
         return VectorResult(entry, "inexpressible", "writes through CS (user code segments "
                             "are read-only)", outcome=got)
-    differences = compare(comparable_case(entry.case), expected, got)
-    return VectorResult(entry, "fail" if differences else "pass", differences=differences,
-                        outcome=got, stop=result.stop)
+    comparable = comparable_case(entry.case)
+    differences = compare(comparable, expected, got)
+    if not differences:
+        # Agreement on everything the SDM defines; where it leaves a part undefined and
+        # the outcomes differ there, the vector is "undefined", not a pass.
+        differences = undefined_differences(
+            entry.case, expected, got, comparable.undefined_flags & ~entry.case.undefined_flags)
+        status = "undefined" if differences else "pass"
+    else:
+        status = "fail"
+    return VectorResult(entry, status, differences=differences, outcome=got,
+                        stop=result.stop)
 
 
 def _cs_write(entry: Entry, got: Outcome) -> bool:
@@ -89,7 +99,7 @@ def runner_step_all(runner_name: str) -> StepAll:
 
 
 def tally(results: Sequence[VectorResult]) -> Dict[str, int]:
-    counts = {"pass": 0, "fail": 0, "inexpressible": 0, "crashed": 0}
+    counts = {"pass": 0, "fail": 0, "undefined": 0, "inexpressible": 0, "crashed": 0}
     for result in results:
         counts[result.status] = counts.get(result.status, 0) + 1
     return counts

@@ -9,7 +9,7 @@ vector); both codes are compared whenever both runners report one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from differential.case import PAGE_SIZE, Case, Exc, Outcome
@@ -109,6 +109,18 @@ def compare(case: Case, a: Outcome, b: Outcome) -> List[Difference]:
     out += _register_differences(case, a.regs, b.regs, ignored_regs)
     out += _memory_differences(a.memory, b.memory, ignored_bytes)
     return out
+
+
+def undefined_differences(case: Case, a: Outcome, b: Outcome,
+                          unobservable: int = 0) -> List[Difference]:
+    """The differences ``compare`` masks because the SDM leaves them undefined for this
+    execution (the case's ``undefined_flags``/``undefined_dest``): not errors, but not
+    agreement either; a report shows them in their own class. EFLAGS bits in
+    ``unobservable`` (e.g. TF and RF in a user-mode stepper) are left out."""
+    every = compare(replace(case, undefined_flags=unobservable, undefined_dest=""), a, b)
+    allowed = set(compare(replace(case, undefined_flags=case.undefined_flags | unobservable),
+                          a, b))
+    return [d for d in every if d not in allowed]
 
 
 def summary(differences: List[Difference], left: str, right: str, limit: int = 6) -> str:

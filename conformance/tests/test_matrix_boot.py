@@ -1,7 +1,9 @@
 """The bounded matrix CI runs: every suite on the tiny kernel in v86 and QEMU, plus this
 CPU, Unicorn and the reference on the vectors. Checks the report's shape and facts that
-must hold whatever the engines' bugs: the real CPU agrees with Unicorn on nearly every
-vector it can express, and QEMU runs the suites to the end."""
+must hold whatever the engines' bugs and whichever vendor's CPU runs it: every difference
+between the real CPU and Unicorn is explained (known with evidence, or where the SDM
+leaves the result undefined), QEMU runs the suites to the end, and test-i386 goes on past
+an instruction an engine lacks. No assertion rests on one CPU's score."""
 
 from __future__ import annotations
 
@@ -47,19 +49,36 @@ def test_every_cell_is_filled_and_non_applicable_ones_say_so(report: dict) -> No
                 assert cell == "n/a"
 
 
-def test_the_cpu_agrees_with_unicorn_on_nearly_every_expressible_vector(report: dict) -> None:
+def _result(report: dict, engine: str, suite: str) -> dict:
+    [result] = [r for r in report["results"] if r["engine"] == engine and r["suite"] == suite]
+    return result
+
+
+def _new(result: dict) -> list:
+    return [f"{f['group']}: {f['summary'][:120]}" for f in result["findings"] if f["new"]]
+
+
+def test_every_difference_between_the_cpu_and_unicorn_is_explained(report: dict) -> None:
     assert _ratio(report["matrix"]["unicorn"]["vectors"]) == 1.0  # its own corpus
-    assert _ratio(report["matrix"]["native"]["vectors"]) > 0.99
+    native = _result(report, "native", "vectors")
+    assert native["oracle"].startswith("this CPU: ") and report["oracle_cpu"]["vendor"]
+    assert native["total"] > 0 and _new(native) == []
+    assert {f["kind"] for f in native["findings"]} <= {"known", "undefined"}
 
 
 def test_qemu_runs_every_suite_to_the_end(report: dict) -> None:
     qemu = report["matrix"]["qemu"]
-    assert _ratio(qemu["vectors"]) > 0.95
-    assert _ratio(qemu["test-i386"]) > 0.99
+    vectors = _result(report, "qemu", "vectors")
+    assert _new(vectors) == []
+    assert vectors["passed"] + vectors["counts"].get("undefined", 0) > 0.95 * vectors["total"]
     assert _ratio(qemu["shell"]) == 1.0
-    [test_i386] = [r for r in report["results"] if r["engine"] == "qemu"
-                   and r["suite"] == "test-i386"]
-    assert test_i386["counts"]["never_reached"] == 0
+    test_i386 = _result(report, "qemu", "test-i386")
+    assert test_i386["counts"]["never_reached"] == 0 and test_i386["oracle"]
+    # Whatever this CPU's vendor: each line QEMU prints differently is known or undefined.
+    assert _new(test_i386) == []
+    explained = test_i386["counts"]["undefined"] + sum(
+        f["count"] for f in test_i386["findings"] if f["kind"] == "known")
+    assert test_i386["passed"] + explained == test_i386["total"]
 
 
 def test_every_vector_difference_carries_a_reproducer(report: dict) -> None:
@@ -88,11 +107,13 @@ def test_the_bounded_busybox_selection_yields_verdicts(report: dict) -> None:
         assert busybox["total"] > 0 and busybox["counts"]["native_pass"] > 0
 
 
-def test_v86s_missing_fbld_is_named_as_a_missing_instruction(report: dict) -> None:
-    """test-i386 dies with SIGILL at FBLD on v86 (known/v86.toml): the report says plainly
-    that the engine lacks an instruction, and counts the lines never reached."""
-    [test_i386] = [r for r in report["results"] if r["engine"] == "v86"
-                   and r["suite"] == "test-i386"]
-    [dead] = [f for f in test_i386["findings"] if f["group"] == "(never reached)"]
-    assert "lacks an instruction this CPU executes" in dead["summary"]
-    assert dead["count"] == test_i386["counts"]["never_reached"] > 0 and not dead["new"]
+def test_v86s_missing_fbld_hides_nothing_after_it(report: dict) -> None:
+    """v86 refuses FBLD (known/v86.toml): test-i386 records the instruction, steps over it
+    and goes on, so every later line is compared (before, 412 lines were never reached)."""
+    test_i386 = _result(report, "v86", "test-i386")
+    refused = [f for f in test_i386["findings"] if f["group"] == "(instruction refused)"]
+    assert any(f["reproducer"]["bytes"].startswith("df ") and "fbld" in f["summary"]
+               for f in refused)
+    assert all(f["kind"] == "known" for f in refused)
+    assert test_i386["counts"]["never_reached"] == 0
+    assert test_i386["counts"]["instructions_refused"] == len(refused)

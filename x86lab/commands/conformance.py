@@ -97,10 +97,15 @@ def conformance_command(args: argparse.Namespace) -> int:
         print(f"  {key}: {seconds:.1f} s")
     new = report.new_findings()
     undefined = [f for r in report.results for f in r.findings if f.kind == "undefined"]
-    for label, findings in (("UNDEFINED", undefined), ("NEW", new)):
-        for finding in findings:
-            print(f"{label} {finding.engine} {finding.suite} {finding.group} "
-                  f"({finding.count}): {finding.summary[:160]}")
+    for result in report.results:
+        groups = [f for f in result.findings if f.kind == "undefined"]
+        if groups:
+            print(f"undefined by the SDM, differing: {result.engine} {result.suite}: "
+                  f"{len(groups)} group(s), {sum(f.count for f in groups)} results "
+                  f"({', '.join(f.group for f in groups[:6])}{', ...' if len(groups) > 6 else ''})")
+    for finding in new:
+        print(f"NEW {finding.engine} {finding.suite} {finding.group} ({finding.count}): "
+              f"{finding.summary[:160]}")
     print(f"oracle CPU: {report.oracle_cpu['described']}")
     print(f"{len(new)} new difference group(s), {len(undefined)} undefined by the SDM "
           f"(this CPU and the engine differ); report: {args.html}")
