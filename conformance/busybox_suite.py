@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from conformance.sources import SourceError, extract, source_version, upstream_tarball
+from differential.cpu_identity import this_cpu
 from x86lab.cache import cache_dir, cache_file
 
 PACKAGE = "busybox"
@@ -185,7 +186,9 @@ def run_natively(selected: Sequence[str], limit: int = LIMIT_SECONDS,
     binary = busybox_binary()
     files = suite_files()
     root_key = rootfs.digest(rootfs.base_entries(binary.read_bytes()))
-    key = hashlib.sha256("\0".join([binary.name, root_key, str(limit), *selected]).encode()
+    # The CPU is an input: a cache carried to another machine must not answer for it.
+    key = hashlib.sha256("\0".join([binary.name, root_key, str(limit), this_cpu().describe(),
+                                    *selected]).encode()
                          + b"".join(hashlib.sha256(files[name]).digest()
                                     for name in sorted(files))).hexdigest()[:16]
     cached = cache_file("conformance", "expected", f"busybox-{key}.txt")

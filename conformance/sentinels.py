@@ -20,6 +20,7 @@ from conformance.native import run_natively
 from conformance.stepper import StepResult, Stop, build, comparable_case, encode, parse_output
 from differential.case import PAGE_SIZE, Case, Outcome
 from differential.compare import compare
+from differential.cpu_identity import this_cpu
 from x86lab.cache import cache_file
 
 
@@ -42,7 +43,8 @@ def checked_stops(cases: Sequence[Case], expected: Sequence[Outcome]) -> List[St
     it equals the outcome under TF. Cached by the stepper and the input."""
     stops = [candidate(case, outcome) for case, outcome in zip(cases, expected)]
     data = encode(cases, stops)
-    key = hashlib.sha256(build().name.encode() + data).hexdigest()[:16]
+    key = hashlib.sha256(build().name.encode() + this_cpu().describe().encode() +
+                         data).hexdigest()[:16]  # this CPU decides: it is part of the key
     cached = cache_file("conformance", "sentinels", f"{key}.txt")
     if cached.exists():
         keep = cached.read_text("ascii")
