@@ -58,6 +58,10 @@ def resolve(root: Path, url_path: str) -> Optional[Path]:
 
 class StaticHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Every reply, errors about the request line included, starts with a status line:
+    # http.server would answer a versionless or "HTTP/0.9" request with a bare body, with
+    # no status, length or CORS headers, which no browser asks for and no client can check.
+    default_request_version = "HTTP/1.0"
     server_version = "x86lab-serve"
     timeout = 60  # a client that stalls mid-request frees its thread after this
     root: Path = Path(".")
@@ -65,6 +69,26 @@ class StaticHandler(BaseHTTPRequestHandler):
     on_body: Optional[Callable[[str, int, int], None]] = None
     """Called with (file name relative to root, first byte, length) for each body sent:
     lets tests see exactly which bytes of a lazy disk a page fetched."""
+
+    def _asks_for_http_0(self) -> bool:
+        return self.request_version.partition("/")[2].split(".")[0].lstrip("0") == ""
+
+    def parse_request(self) -> bool:
+        """http.server's parsing, refusing HTTP/0.x with 505 (see default_request_version)."""
+        if not super().parse_request():
+            return False
+        if self._asks_for_http_0():
+            self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP/0.x is not served")
+            return False
+        return True
+
+    def send_error(self, code: int, message: Optional[str] = None,
+                   explain: Optional[str] = None) -> None:
+        """http.server's error page, with a status line even when the request line named
+        HTTP/0.9 (http.server checks that version before it knows the line is bad)."""
+        if self._asks_for_http_0():
+            self.request_version = self.default_request_version
+        super().send_error(code, message, explain)
 
     # -- verbs -----------------------------------------------------------------------
     def do_OPTIONS(self) -> None:  # noqa: N802 - the http.server naming convention

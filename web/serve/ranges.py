@@ -12,7 +12,15 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Union
 
-_SINGLE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+_SINGLE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE | re.ASCII)
+_PAST_ANY_FILE = 10**18
+"""What a position of more than 18 significant digits is taken as: past the end of any
+file (Python will not even convert over 4,300 digits; the RFC sets no limit)."""
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= 18 else _PAST_ANY_FILE
 
 
 @dataclass(frozen=True)
@@ -52,13 +60,13 @@ def parse_range(header: Optional[str], size: int) -> Decision:
     if not first and not last:
         return None
     if not first:  # suffix: the last N bytes
-        suffix = int(last)
+        suffix = _position(last)
         if suffix == 0 or size == 0:
             return UNSATISFIABLE
         return ByteRange(max(0, size - suffix), size - 1)
-    start = int(first)
-    end = size - 1 if not last else min(int(last), size - 1)
-    if last and int(last) < start:
+    start = _position(first)
+    end = size - 1 if not last else min(_position(last), size - 1)
+    if last and _position(last) < start:
         return None  # invalid (last < first): ignored, per RFC 9110 s14.1.1
     if start >= size:
         return UNSATISFIABLE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import random
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -153,6 +154,43 @@ def test_name_too_long_for_the_file_system_is_404_and_the_server_lives(site, pat
     assert status == 404 and body == b"404 Not Found\n"
     assert headers["access-control-allow-origin"] == "*"
     assert request(port, "/blob.bin")[::2] == (200, data)
+
+
+@pytest.mark.parametrize("header, status, start, stop", [
+    ("bytes=" + "9" * 5000 + "-", 416, 0, 0), ("bytes=0-" + "9" * 5000, 206, 0, SIZE),
+    ("bytes=-" + "9" * 5000, 206, 0, SIZE), ("bytes=0" + "0" * 5000 + "7-9", 206, 7, 10),
+], ids=["start", "end", "suffix", "zeros"])
+def test_range_numbers_longer_than_python_parses_by_default(site, header, status, start, stop):
+    """Python refuses to convert over 4,300 digits; the RFC has no limit, and a number that
+    long names a byte past any file (or, with leading zeros, a small one)."""
+    port, _, data, _ = site
+    got, headers, body = request(port, "/blob.bin", headers={"Range": header})
+    assert got == status
+    if status == 206:
+        assert body == data[start:stop]
+
+
+def _raw_exchange(port, raw):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(raw)
+        conn.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+        return reply
+
+
+@pytest.mark.parametrize("line, status", [
+    (b"GET /blob.bin", b"200"), (b"GET /blob.bin HTTP/0.9", b"505"),
+    (b"GET /\x1fx HTTP/0.9", b"400"), (b"\x00", b"400")], ids=repr)
+def test_every_reply_has_a_status_line_even_to_http_0_9(site, line, status):
+    """http.server answers HTTP/0.9 (and errors in a line that names it) with a bare body:
+    no status, no length, no CORS. Here every reply starts with a status line."""
+    port, _, data, _ = site
+    reply = _raw_exchange(port, line + b"\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 " + status + b" ")
+    if status == b"200":
+        assert reply.endswith(data)
 
 
 def test_concurrent_range_clients_each_get_their_bytes(site):
