@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from vectors.files import SUFFIXES
 from vectors.replay import FileResult
@@ -24,25 +25,27 @@ def progress_bar(total: int, what: str) -> Iterator[Callable[[], None]]:
         yield lambda: bar.advance(task)
 
 
-def no_vectors_reason(results: List[FileResult], only: Optional[str]) -> Optional[str]:
+def no_vectors_reason(results: List[FileResult], only: Optional[str],
+                      searched: Sequence[Path] = ()) -> Optional[str]:
     """Why the run replayed nothing (an empty run is never a pass), or None if it replayed."""
     if any(r.passed or r.failed for r in results):
         return None
     if not results:
-        return f"no vectors: no vector files ({', '.join('*' + s for s in SUFFIXES)}) found"
+        where = f" under {', '.join(map(str, searched))}" if searched else ""
+        return f"no vectors: no vector files ({', '.join('*' + s for s in SUFFIXES)}){where}"
     if only is not None:
         return f"no vectors: none named {only!r} in {len(results)} file(s)"
     return f"no vectors in {len(results)} file(s)"
 
 
-def results_json(results: List[FileResult], engine: str,
-                 only: Optional[str] = None) -> Dict[str, Any]:
+def results_json(results: List[FileResult], engine: str, only: Optional[str] = None,
+                 searched: Sequence[Path] = ()) -> Dict[str, Any]:
     return {
         "engine": engine,
         "passed": sum(r.passed for r in results),
         "failed": sum(r.failed for r in results),
         "malformed": sum(len(r.malformed) for r in results),
-        "no_vectors": no_vectors_reason(results, only),
+        "no_vectors": no_vectors_reason(results, only, searched),
         "files": [{
             "path": str(r.path), "passed": r.passed, "failed": r.failed,
             "failures": [{"line": f.line, "name": f.name, "problems": f.problems,
@@ -52,7 +55,8 @@ def results_json(results: List[FileResult], engine: str,
     }
 
 
-def print_results(results: List[FileResult], engine: str, only: Optional[str] = None) -> None:
+def print_results(results: List[FileResult], engine: str, only: Optional[str] = None,
+                  searched: Sequence[Path] = ()) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -82,6 +86,6 @@ def print_results(results: List[FileResult], engine: str, only: Optional[str] = 
     total = sum(r.passed for r in results)
     console.print(f"{total} passed, {len(failures)} failed, {len(malformed)} malformed in "
                   f"{len(results)} file(s)")
-    reason = no_vectors_reason(results, only)
+    reason = no_vectors_reason(results, only, searched)
     if reason:
         console.print(reason, markup=False, soft_wrap=True)

@@ -43,7 +43,8 @@ def _nop_record(**changes):
 
 def test_empty_folder_replays_nothing_and_says_so(tmp_path, capsys):
     assert _run(tmp_path) == EXIT_FAILURE
-    assert "no vectors" in capsys.readouterr().out
+    assert f"no vectors: no vector files (*.jsonl.gz, *.jsonl, *.json.gz, *.json) under " \
+        f"{tmp_path}" in capsys.readouterr().out
 
 
 def test_unknown_name_replays_nothing_and_says_so(tmp_path, capsys):

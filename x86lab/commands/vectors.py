@@ -12,7 +12,10 @@ from x86lab.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 
 RUN_EXAMPLE = """example:
   x86lab vectors run --engine reference vectors/corpus
-  x86lab vectors run --engine unicorn vectors/corpus/prot32/ADD_Ev_Gv.jsonl.gz --json"""
+  x86lab vectors run --engine unicorn vectors/corpus/prot32/ADD_Ev_Gv.jsonl.gz --json
+
+exit status: 0 every vector passed; 1 a vector failed, or none was replayed; 2 a file or
+line is malformed (listed; the other vectors still run), or a usage error."""
 if TYPE_CHECKING:
     from vectors.replay import FileResult
 
@@ -62,10 +65,11 @@ def run_command(args: argparse.Namespace) -> int:
     except (EngineUnavailable, VectorFileError) as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        json.dump(results_json(results, args.engine, args.name), sys.stdout, indent=2)
+        json.dump(results_json(results, args.engine, args.name, args.paths), sys.stdout,
+                  indent=2)
         print()
     else:
-        print_results(results, args.engine, args.name)
+        print_results(results, args.engine, args.name, args.paths)
     malformed = [m for r in results for m in r.malformed]
     if malformed:
         more = f" (and {len(malformed) - 1} more malformed)" if len(malformed) > 1 else ""
