@@ -2,7 +2,9 @@
 outlives a ``kill -9`` of its parent would go on writing into a folder nobody owns.
 
 On Linux the kernel does it (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); elsewhere a daemon
-thread polls the parent's pid and exits the process when it changes.
+thread polls the parent's pid and exits the process when it changes. Linux sends the
+signal when the *thread* that started the child ends, so start children from a thread
+that outlives them (the CLI and the campaign use the main thread).
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ class CampaignDisplay:
         head = Text(f"{cases} cases  {rate:.0f} cases/s ({rate / self.jobs:.0f} per worker)  "
                     f"{elapsed / 60:.1f}/{self.minutes:g} min  "
                     f"divergences {sum(1 for f in self.found if f.startswith('diverge'))}  "
+                    f"engine crashes {sum(1 for f in self.found if f.startswith('crashed'))}  "
                     f"known {sum(1 for f in self.found if f.startswith('known'))}")
         table = Table(*(["form"] + list(STATUSES)), title="busiest forms", expand=False)
         busiest = sorted(self.totals().items(), key=lambda kv: -sum(kv[1].values()))[:8]

@@ -26,3 +26,39 @@ def sandboxed() -> List[Checker]:
     from differential.tests.broken_runner import FlipsEaxBit31
 
     return [Checker(sandboxed_unicorn(), FlipsEaxBit31(), known=[])]
+
+
+class AbortsOnSecondRun:
+    """A runner whose process aborts on the second case it is given: a crash that needs
+    an earlier case, to tell "crashes alone" from "crashes after others"."""
+
+    name = "aborts-on-second-run"
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def run(self, case):
+        from differential.case import Outcome
+
+        self.runs += 1
+        if self.runs == 2:
+            os.abort()
+        return Outcome(regs=dict(case.regs), memory=dict(case.memory))
+
+
+class Hangs:
+    """A runner that never answers (an engine stuck in native code)."""
+
+    name = "hangs"
+
+    def run(self, case):
+        signal.pause()
+
+
+class Raises:
+    """A runner with a Python bug: raised, not a crash."""
+
+    name = "raises"
+
+    def run(self, case):
+        raise KeyError("eax")

@@ -16,12 +16,12 @@ from typing import List
 
 import pytest
 
-from differential.campaign import Plan, prepare
+from differential.campaign import Plan
 from differential.campaign_files import CampaignError, CampaignLock
 from differential.fuzz import run_campaign
-from differential.suite import keep
 from differential.tests import planted_failures
 from differential.tests.broken_runner import make_checkers
+from differential.tests.campaign_folder import campaign_with_files
 from x86lab.cache import REPO_ROOT
 from x86lab.cli import main
 
@@ -64,24 +64,9 @@ def test_replay_of_a_binary_file_is_a_usage_error(tmp_path, capsys):
     _one_line_usage_error(code, err, str(blob))
 
 
-def _campaign_with_files(directory: Path) -> None:
-    """A campaign folder holding a plan, a worker state and one saved divergence."""
-    from differential.draw import RandomDraw
-    from differential.generator import form_case
-    from reference import BY_NAME
-
-    prepare(directory, Plan(seed=3, jobs=1, forms="ADD_*"), resume=False)
-    (directory / "workers" / "0.json").write_text(json.dumps(
-        {"worker": 0, "next_batch": 1, "cases": 200, "busy": 1.5,
-         "forms": {"ADD_Ev_Gv": {"agree": 200}}, "known": {}}) + "\n")
-    checker = make_checkers()[0]
-    verdict = checker.check(form_case(BY_NAME["ADD_Ev_Gv"], "prot32", RandomDraw(4)))
-    assert keep(checker, verdict, directory / "divergences") is not None
-
-
 @pytest.mark.parametrize("damaged", ["campaign.json", "workers/0.json", "divergences/*"])
 def test_resume_with_a_truncated_file_is_a_usage_error(tmp_path, capsys, damaged):
-    _campaign_with_files(tmp_path)
+    campaign_with_files(tmp_path)
     path = next(tmp_path.glob(damaged))
     text = path.read_text()
     path.write_text(text[:len(text) // 2])
@@ -91,7 +76,7 @@ def test_resume_with_a_truncated_file_is_a_usage_error(tmp_path, capsys, damaged
 
 
 def test_second_writer_is_refused_while_a_campaign_holds_the_folder(tmp_path, capsys):
-    _campaign_with_files(tmp_path)
+    campaign_with_files(tmp_path)
     with CampaignLock(tmp_path):
         code, err = _fuzz(capsys, "--minutes", "0.01", "--out", str(tmp_path), "--resume",
                           *ADD)

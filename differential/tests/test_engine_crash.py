@@ -21,7 +21,7 @@ from differential.known import load_known
 from differential.replay import replay
 from differential.runners.reference_runner import ReferenceRunner
 from differential.runners.unicorn_runner import UnicornRunner
-from differential.sandbox import EngineCrashed, sandboxed_unicorn
+from differential.sandbox import EngineCrashed, SandboxedRunner, SandboxError, sandboxed_unicorn
 from differential.suite import keep
 from differential.tests.crash_cases import LOCK_BTC, LOCK_BTS, crashing, ordinary
 
@@ -117,3 +117,32 @@ def test_campaign_batch_records_the_crash_and_goes_on(tmp_path):
     assert crashed[0]["engine_crash"]["mode"] == "real16"
     assert crashed[0]["batch"] == 1 and crashed[0]["index"] == 94
     assert json.loads((tmp_path / "workers" / "0.json").read_text())["next_batch"] == 2
+
+
+def _planted(cls: str, **options) -> SandboxedRunner:
+    return SandboxedRunner("differential.tests.planted_failures", cls, {}, **options)
+
+
+def test_crash_that_needs_earlier_cases_is_still_a_crash():
+    runner = _planted("AbortsOnSecondRun")
+    first, second = ordinary("prot32", 1), ordinary("prot32", 2)
+    answers = runner.run_many([first, second])
+    assert not isinstance(answers[0], EngineCrashed)
+    assert isinstance(answers[1], EngineCrashed)
+    assert answers[1].case == second and not answers[1].alone
+    assert "only after the earlier cases" in str(answers[1])
+    runner.close()
+
+
+def test_engine_that_hangs_is_a_crash_after_the_time_limit():
+    runner = _planted("Hangs", case_timeout=1.0)
+    with pytest.raises(EngineCrashed, match="no answer within 1 s"):
+        runner.run(ordinary("prot32", 1))
+    runner.close()
+
+
+def test_python_error_in_the_runner_is_raised_not_called_a_crash():
+    runner = _planted("Raises")
+    with pytest.raises(SandboxError, match="KeyError"):
+        runner.run(ordinary("prot32", 1))
+    runner.close()
