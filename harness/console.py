@@ -63,7 +63,8 @@ class CommandFailed(ConsoleError):
     """``run_check`` saw a non-zero exit status."""
 
     def __init__(self, cmd: Command, result: Result) -> None:
-        super().__init__(f"{cmd!r} exited with status {result.status}:\n{result.output}")
+        super().__init__(f"{_shown(cmd)!r} exited with status {result.status}:\n"
+                         f"{result.output}")
         self.result = result
 
 
@@ -254,7 +255,7 @@ class Console:
             if recover:
                 self.interrupt()
             raise CommandTimeout(
-                f"{cmd!r} did not finish within {timeout:g} s"
+                f"{_shown(cmd)!r} did not finish within {timeout:g} s"
                 f"{' (interrupted with ^C)' if recover else ''}; console ends:\n"
                 f"{kernel_log.last_lines(self.log, 10)}"
             ) from None
@@ -295,11 +296,15 @@ class Console:
         """Send ^C until the shell answers a fresh marker again."""
         for _ in range(attempts):
             self.session.write(b"\x03")
-            try:
-                self.sync(timeout=10.0)
-                return
-            except CommandTimeout:
-                continue
+            # The ^C may reach the shell only while it reads the line we type next (slow
+            # emulators: seen on v86) and make it drop that line, or the dying command may
+            # read it: type a fresh line before sending another ^C.
+            for wait in (2.0, 8.0):
+                try:
+                    self.sync(timeout=wait)
+                    return
+                except CommandTimeout:
+                    continue
         raise ConsoleError(
             f"the shell stayed unresponsive after {attempts} ^C; console ends:\n"
             f"{kernel_log.last_lines(self.log, 10)}"
@@ -345,6 +350,11 @@ def _end_marker(token: str, kind: str, status: str) -> str:
     """The printf that ends an exchange: a line of its own, assembled so that the echo of
     our typing never matches it."""
     return f"printf '\\n%s_%s_%s_%s\\n' __X86LAB_END {token} {kind} {status}"
+
+
+def _shown(cmd: Command) -> str:
+    """A command as text for messages."""
+    return cmd if isinstance(cmd, str) else cmd.decode("utf-8", "replace")
 
 
 def _quote(path: str) -> str:

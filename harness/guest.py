@@ -8,6 +8,9 @@ fixtures and the report all come through here so they boot the same way.
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -19,6 +22,8 @@ from x86lab.cache import cache_dir
 
 KERNEL_NAMES = ("tiny", "debian")
 DEFAULT_MEMORY_MIB = 256
+KEPT_LOGS = 200
+"""Console logs kept in the harness cache (a boot's log is some 10-100 KB)."""
 
 
 @dataclass
@@ -55,10 +60,43 @@ class Guest:
 
 
 def console_log_path(engine: str, kernel: str, folder: Optional[Path] = None) -> Path:
-    """Where a boot's console log goes: ``folder`` if given, else the harness cache."""
-    folder = folder or cache_dir("harness") / "consoles"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{engine}-{kernel}.log"
+    """Where a boot's console log goes.
+
+    In a folder the caller names (a report's), one ``ENGINE-KERNEL.log`` per combination.
+    Otherwise a new file per boot in the harness cache, so two boots at once never write
+    the same log and a failed boot's log is not overwritten by the next; the newest
+    KEPT_LOGS are kept.
+    """
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{engine}-{kernel}.log"
+    folder = cache_dir("harness") / "consoles"
+    folder.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    while True:
+        path = folder / f"{engine}-{kernel}-{stamp}-{os.getpid()}-{secrets.token_hex(3)}.log"
+        try:
+            path.open("xb").close()  # claimed: nobody else can pick this name now
+            break
+        except FileExistsError:
+            continue
+    _prune(folder, keep=KEPT_LOGS)
+    return path
+
+
+def _prune(folder: Path, keep: int) -> None:
+    """Remove all but the newest ``keep`` logs (another boot may remove them first)."""
+    logs = sorted(folder.glob("*.log"), key=_mtime, reverse=True)
+    for old in logs[keep:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def find_image(kernel: str) -> BootImage:
@@ -72,10 +110,14 @@ def start_guest(
     engine: str, image: BootImage, kernel: str = "custom",
     memory_mib: int = DEFAULT_MEMORY_MIB, extra: Sequence[str] = (),
     log_dir: Optional[Path] = None, timeouts: Optional[StageTimeouts] = None,
-    wait: bool = True,
+    wait: bool = True, log_path: Optional[Path] = None,
 ) -> Guest:
-    """Power on ``image`` and (with ``wait``) wait for its shell; stops it on failure."""
-    log_path = console_log_path(engine, kernel, log_dir)
+    """Power on ``image`` and (with ``wait``) wait for its shell; stops it on failure.
+
+    The console log goes to ``log_path`` if given (a caller that must name it even when
+    the boot fails), else to ``console_log_path(engine, kernel, log_dir)``.
+    """
+    log_path = log_path or console_log_path(engine, kernel, log_dir)
     session = get_engine(engine).start(image, memory_mib=memory_mib, extra=extra,
                                        log_path=log_path)
     guest = Guest(engine, kernel, memory_mib, session, Console(session), log_path,

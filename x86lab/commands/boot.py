@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import math
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from x86lab.cli import EXIT_FAILURE, UsageError
+
+EXIT_INTERRUPTED = 130
+"""As a shell reports a command ended by SIGINT (128 + 2)."""
 
 if TYPE_CHECKING:
     from harness.guest import Guest
@@ -17,10 +24,13 @@ EXAMPLE = """examples:
   x86lab boot --engine v86 --kernel debian --json              # stage times, instructions
   x86lab boot --engine v86 --kernel tiny                       # console; Ctrl-] quits
 
-With --run the command's output is printed and its exit status becomes ours; with --json
-stdout is one JSON document (stage times, v86 instruction counts, and with --run the
-output and status). A boot that hangs or panics exits 1 with the console excerpt; a
-missing engine or image tool exits 2."""
+With --run the command's output is printed byte for byte and its exit status becomes
+ours; a command the guest's shell cannot parse ends at once with the shell's message and
+status (2). With --json stdout is one JSON document (stage times, v86 instruction counts,
+and with --run the output as text and as base64, and the status). A boot that hangs or
+panics, or a command that times out, exits 1 with the console excerpt; Ctrl-C stops the
+guest and exits 130. Every boot writes its own console log, named whenever something
+fails. A missing engine or image tool exits 2."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,49 +44,86 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--memory", type=int, default=256, metavar="MIB",
                         help="guest RAM in MiB (default 256)")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
-                        help="seconds CMD may run (default 600)")
+                        help="seconds CMD may run, more than 0 (default 600)")
     parser.set_defaults(handler=boot_command)
 
 
 def boot_command(args: argparse.Namespace) -> int:
-    from harness.console import BootFailure, CommandTimeout
+    from harness.console import BootFailure
     from harness.engines import EngineError
-    from harness.guest import find_image, start_guest
+    from harness.guest import console_log_path, find_image, start_guest
     from images.errors import ImageError
 
     if args.memory < 16:
         raise UsageError(f"--memory {args.memory}: a guest needs at least 16 MiB")
+    if not 0 < args.timeout < math.inf:
+        raise UsageError(f"--timeout {args.timeout:g}: must be a positive number of seconds")
     interactive = args.run is None and not args.json
     try:
         image = find_image(args.kernel)
-        print(f"x86lab: booting {args.kernel} on {args.engine}...", file=sys.stderr)
-        guest = start_guest(args.engine, image, args.kernel, args.memory, wait=not interactive)
-    except (EngineError, ImageError) as exc:
+    except ImageError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        print("x86lab: interrupted while preparing the image", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    log_path = console_log_path(args.engine, args.kernel)
+    print(f"x86lab: booting {args.kernel} on {args.engine} (console log: {log_path})...",
+          file=sys.stderr, flush=True)
+    try:
+        guest = start_guest(args.engine, image, args.kernel, args.memory,
+                            wait=not interactive, log_path=log_path)
+    except EngineError as exc:
         raise UsageError(str(exc)) from None
     except BootFailure as exc:
-        print(f"x86lab: boot failed: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _failed(f"boot failed: {exc}", log_path)
+    except KeyboardInterrupt:  # start_guest has stopped the guest
+        return _failed("interrupted; the guest was stopped", log_path, EXIT_INTERRUPTED)
     try:
         if interactive:
             return _attach(guest)
-        summary = guest.summary()
-        status = 0
-        if args.run is not None:
-            try:
-                # A subshell, so that `exit N` ends CMD with status N, not the guest's shell.
-                result = guest.console.run(f"(\n{args.run}\n)", timeout=args.timeout)
-            except CommandTimeout as exc:
-                print(f"x86lab: {exc}", file=sys.stderr)
-                return EXIT_FAILURE
-            summary.update(output=result.output, status=result.status)
-            status = result.status
-            if not args.json:
-                sys.stdout.write(result.output)
-        if args.json:
-            print(json.dumps(summary, indent=1))
-        return status
+        return _run_and_report(guest, args)
+    except KeyboardInterrupt:
+        guest.stop()
+        return _failed("interrupted; the guest was stopped", log_path, EXIT_INTERRUPTED)
     finally:
         guest.stop()
+
+
+def _run_and_report(guest: Guest, args: argparse.Namespace) -> int:
+    """Run --run (in a shell of its own, so that ``exit N`` ends it with N), print what
+    it printed, byte for byte, and return its status; or print why it could not run."""
+    from harness.console import CommandTimeout
+    from harness.engines import EngineError
+
+    summary = guest.summary()
+    status = 0
+    if args.run is not None:
+        try:
+            result = guest.console.run(os.fsencode(args.run), timeout=args.timeout,
+                                       own_shell=True)
+        except (CommandTimeout, EngineError) as exc:
+            return _failed(str(exc), guest.log_path)
+        summary.update(output=result.output, status=result.status, ended=result.ended,
+                       output_base64=base64.b64encode(result.data).decode())
+        status = result.status
+        if not args.json:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(result.data)
+            sys.stdout.buffer.flush()
+        if not result.ran:
+            _failed(f"the guest's shell could not run the command ({result.ended} error,"
+                    f" status {status})", guest.log_path)
+        elif status != 0:
+            _failed(f"the command exited with status {status}", guest.log_path)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    return status
+
+
+def _failed(what: str, log_path: Path, code: int = EXIT_FAILURE) -> int:
+    """Say what went wrong and where the console log is, on stderr; return ``code``."""
+    print(f"x86lab: {what}\nx86lab: console log: {log_path}", file=sys.stderr)
+    return code
 
 
 def _attach(guest: Guest) -> int:
