@@ -154,3 +154,15 @@ def _processes_with_environment(text: str) -> List[str]:
         if text.encode() in environ:
             found.append(entry.name)
     return found
+
+
+def test_a_failed_boot_names_its_console_log(capfdbinary: pytest.CaptureFixture[bytes],
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    """The stand-in's "kernel" prints its marks, then its shell exits at once."""
+    monkeypatch.setattr(guest_module, "get_engine", lambda name: LocalShellEngine("/bin/false"))
+    code, _, err = boot(capfdbinary, "--run", "true")
+    assert code == 1 and "x86lab: boot failed: local stopped before prompt" in err
+    log = logs(tmp_path)[0]
+    assert err.rstrip().endswith(f"console log: {log}")
+    assert log.read_bytes().startswith(b"Linux version")
