@@ -14,17 +14,16 @@ and a second call with the same inputs only reads it.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Sequence
 
-from images import cpio, debs, rootfs
+from images import cpio, debs, rootfs, verify
 from images.bootheader import boot_protocol
 from images.errors import ImageError
 from images.kernel import Kernel, debian, tiny
@@ -77,24 +76,35 @@ class BuiltImage:
     kernel_kind: str
 
 
+class DamagedImage(ImageError):
+    """A cached image whose files differ from its manifest (rebuilt, not trusted)."""
+
+
 def _output_facts(path: Path) -> dict:
-    data = path.read_bytes()
-    return {"file": path.name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return {"file": path.name, **verify.facts(path)}
 
 
-def _from_manifest(manifest_path: Path) -> BuiltImage:
-    manifest = json.loads(manifest_path.read_text())
+def _from_manifest(manifest_path: Path, full: bool = False) -> BuiltImage:
+    """The cached image, its files checked against the manifest (``full``: every byte
+    hashed; else only files that changed since they last hashed correctly)."""
     folder = manifest_path.parent
-    kernel = folder / manifest["kernel"]["file"]
-    boot_protocol(kernel)
-    return BuiltImage(
-        kernel,
-        folder / manifest["initramfs"]["file"],
-        manifest["cmdline"],
-        manifest,
-        manifest_path,
-        manifest["kind"],
-    )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        outputs = {manifest[part]["file"]: manifest[part] for part in ("kernel", "initramfs")}
+        image = BuiltImage(folder / manifest["kernel"]["file"],
+                           folder / manifest["initramfs"]["file"], manifest["cmdline"],
+                           manifest, manifest_path, manifest["kind"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DamagedImage(verify.damaged_message(
+            "image", folder, [f"{MANIFEST} is unreadable ({exc.__class__.__name__})"])
+        ) from None
+    if image.kernel.exists():
+        verify.own_copy(image.kernel)
+    found = verify.problems(folder, outputs, full)
+    if found:
+        raise DamagedImage(verify.damaged_message("image", folder, found))
+    boot_protocol(image.kernel)
+    return image
 
 
 def _busybox(store: Path, package: debs.DebPackage) -> bytes:
@@ -143,10 +153,9 @@ def _build(
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     try:
         kernel_copy = staging / "bzImage"
-        try:
-            os.link(kernel.bzimage, kernel_copy)
-        except OSError:
-            shutil.copyfile(kernel.bzimage, kernel_copy)
+        # A copy, not a hard link: one damaged file must not break every image and the
+        # kernel cache at once.
+        shutil.copyfile(kernel.bzimage, kernel_copy)
         (staging / INITRD).write_bytes(archive)
         manifest = {
             "schema": SCHEMA,
@@ -181,11 +190,14 @@ def ensure_image(
     adds: Sequence[str] = (),
     rebuild: bool = False,
     budget: int = DEFAULT_BUDGET,
+    verify_all: bool = False,
 ) -> BuiltImage:
     """The image for ``kernel`` with the given extras, building whatever the cache lacks.
 
     ``overlays`` are host folders copied onto the image root; ``adds`` are ``HOST:GUEST``
     paths. Both are part of the cache key. ``rebuild`` redoes the kernel and the image.
+    A cached image whose files differ from its manifest is rebuilt (saying so on
+    stderr); ``verify_all`` hashes every file instead of trusting unchanged ones.
     """
     if kernel not in KERNELS:
         raise ImageError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
@@ -204,12 +216,25 @@ def ensure_image(
     key = key_of({name: value for name, value in inputs.items() if name not in NOT_KEYED})
     folder = store / "built" / f"{kernel}-{key}"
     manifest_path = folder / MANIFEST
-    if manifest_path.exists() and not rebuild:
-        return _from_manifest(manifest_path)
+    if not rebuild:
+        try:
+            if manifest_path.exists():
+                return _from_manifest(manifest_path, full=verify_all)
+        except DamagedImage as exc:
+            print(f"x86lab: {exc}; rebuilding it", file=sys.stderr)
     folder.parent.mkdir(parents=True, exist_ok=True)
     # One lock per kernel kind: a tiny kernel compiling for minutes does not hold up a
     # Debian image. What kinds share (the .deb store, apt answers) is written atomically.
     with exclusive(store / f".lock-{kernel}"):
-        if rebuild or not manifest_path.exists():
+        if rebuild or not _intact(manifest_path):
             _build(folder, store, kernel, busybox_pkg, extras, inputs, budget, rebuild)
     return _from_manifest(manifest_path)
+
+
+def _intact(manifest_path: Path) -> bool:
+    """Whether a complete, undamaged image is there (another process may have built or
+    repaired it while we waited for the lock)."""
+    try:
+        return manifest_path.exists() and bool(_from_manifest(manifest_path))
+    except DamagedImage:
+        return False

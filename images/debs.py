@@ -13,11 +13,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict
 
+from images import verify
 from images.errors import ImageError
 
 ARCH = "i386"
@@ -123,23 +125,20 @@ def resolve_kernel(metapackage: str, store: Path) -> DebPackage:
     return resolve(match.group(1), store)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download(package: DebPackage, store: Path) -> Path:
     """The package's .deb in ``store``, downloaded with apt-get and checked if not there yet.
 
-    The file is named by version and checked against apt's sha256 once, when it arrives;
-    later runs trust the name, which keeps a cached build instant.
+    The file is named by version and checked against apt's sha256 when it arrives and
+    whenever it changed since (``images.verify``); a damaged one is downloaded again.
     """
     target = store / f"{package.name}_{package.version.replace(':', '%3a')}_{ARCH}.deb"
-    if target.exists() and target.stat().st_size == package.size:
-        return target
+    if target.exists():
+        found = verify.problems(store, {target.name: {"size": package.size,
+                                                      "sha256": package.sha256}})
+        if not found:
+            return target
+        print(f"x86lab: {verify.damaged_message('package', store, found)}; downloading "
+              "it again", file=sys.stderr)
     store.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store) as scratch:
         result = subprocess.run(
@@ -153,7 +152,7 @@ def download(package: DebPackage, store: Path) -> Path:
         if result.returncode != 0 or len(debs) != 1:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise ImageError(f"apt-get download {package.name}:{ARCH} failed: {last}")
-        actual = sha256_file(debs[0])
+        actual = verify.sha256_file(debs[0])
         if actual != package.sha256:
             raise ImageError(
                 f"{debs[0].name}: sha256 {actual} differs from apt's "

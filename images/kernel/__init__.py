@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from images import verify
 from images.bootheader import boot_protocol
+from images.errors import ImageError
 
 KERNEL_FILE = "bzImage"
 DESCRIPTION_FILE = "kernel.json"
@@ -29,8 +31,24 @@ class Kernel:
 
 
 def load(folder: Path, kind: str) -> Kernel:
-    """The kernel prepared earlier in ``folder``; ImageError if its bzImage is corrupt."""
+    """The kernel prepared earlier in ``folder``, every file hashed against kernel.json
+    (it is read only to build an image, so a full check is cheap next to that).
+
+    ImageError naming the folder and ``--rebuild`` if a file is damaged: rebuilding a
+    kernel takes minutes, so that is the user's call. A kernel.json from before files
+    were recorded gets them recorded now, if its bzImage is one an image recorded.
+    """
+    remedy = f"rebuild it with: x86lab image build --kernel {kind} --rebuild"
     described = json.loads((folder / DESCRIPTION_FILE).read_text())
+    if "files" not in described:
+        described["files"] = _file_facts(folder)
+        found = _unknown_legacy_bzimage(folder, kind, described["files"])
+        if found:
+            raise ImageError(verify.damaged_message(f"{kind} kernel", folder, found, remedy))
+        _describe(folder, described)
+    found = verify.problems(folder, described["files"], full=True)
+    if found:
+        raise ImageError(verify.damaged_message(f"{kind} kernel", folder, found, remedy))
     bzimage = folder / KERNEL_FILE
     boot_protocol(bzimage)
     modules = tuple((name, folder / "modules" / f"{name}.ko") for name in described["modules"])
@@ -45,11 +63,39 @@ def publish(folder: Path, staging: Path, modules: List[str], facts: Dict[str, ob
     """Move a finished ``staging`` folder to ``folder`` and describe it, last of all.
 
     kernel.json is written only after everything else is in place, so a build that is
-    interrupted leaves no folder that looks ready.
+    interrupted leaves no folder that looks ready. It records each file's size and
+    sha256, so that ``load`` can tell a damaged file.
     """
     if folder.exists():
         shutil.rmtree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging.rename(folder)
-    text = json.dumps({"modules": modules, "facts": facts}, indent=2, sort_keys=True)
-    (folder / DESCRIPTION_FILE).write_text(text + "\n")
+    _describe(folder, {"modules": modules, "facts": facts, "files": _file_facts(folder)})
+
+
+def _unknown_legacy_bzimage(folder: Path, kind: str,
+                            files: Dict[str, Dict[str, object]]) -> List[str]:
+    """Older kernel folders recorded no hashes, and shared their bzImage with the images
+    by hard link: trust the bzImage only if an image's manifest (``<store>/built``)
+    recorded its sha256 back when that image was built from it."""
+    recorded = set()
+    for manifest in (folder.parent.parent / "built").glob(f"{kind}-*/manifest.json"):
+        try:
+            recorded.add(json.loads(manifest.read_text())["kernel"]["sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    if not recorded or files.get(KERNEL_FILE, {}).get("sha256") in recorded:
+        return []
+    return [f"{KERNEL_FILE} matches no image built from it"]
+
+
+def _file_facts(folder: Path) -> Dict[str, Dict[str, object]]:
+    return {path.relative_to(folder).as_posix(): verify.facts(path)
+            for path in sorted(folder.rglob("*"))
+            if path.is_file() and path.name not in (DESCRIPTION_FILE, verify.STAMP_FILE)}
+
+
+def _describe(folder: Path, described: dict) -> None:
+    partial = folder / f"{DESCRIPTION_FILE}.partial"
+    partial.write_text(json.dumps(described, indent=2, sort_keys=True) + "\n")
+    partial.replace(folder / DESCRIPTION_FILE)

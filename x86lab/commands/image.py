@@ -27,7 +27,8 @@ def _images(args: argparse.Namespace) -> List[BuiltImage]:
     try:
         return [
             ensure_image(
-                kind, args.overlay, args.add, rebuild=args.rebuild, budget=args.budget_mib << 20
+                kind, args.overlay, args.add, rebuild=args.rebuild, budget=args.budget_mib << 20,
+                verify_all=args.verify,
             )
             for kind in _kinds(args.kernel)
         ]
@@ -91,6 +92,9 @@ def _add_image_options(parser: argparse.ArgumentParser, default_kernel: str) -> 
         help="refuse an initramfs larger than N MiB (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print the manifest(s) as JSON")
+    parser.add_argument("--verify", action="store_true",
+                        help="hash every cached file against its manifest, not just those "
+                        "that changed since they were last checked")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
