@@ -53,4 +53,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # As ``python -m x86lab.cli`` this file runs as __main__, a second copy of the module
+    # whose UsageError is not the one the commands raise (that made every usage error a
+    # traceback with exit 1): run the imported module's main.
+    from x86lab.cli import main as imported_main
+
+    sys.exit(imported_main())

@@ -166,3 +166,13 @@ def test_a_failed_boot_names_its_console_log(capfdbinary: pytest.CaptureFixture[
     log = logs(tmp_path)[0]
     assert err.rstrip().endswith(f"console log: {log}")
     assert log.read_bytes().startswith(b"Linux version")
+
+
+def test_a_usage_error_is_one_line_also_under_python_dash_m() -> None:
+    """``python -m x86lab.cli`` runs cli.py as a second module: its UsageError must still
+    be the one the commands raise (it was a traceback with exit 1)."""
+    done = subprocess.run([sys.executable, "-m", "x86lab.cli", *BOOT, "--run", "true",
+                           "--timeout", "-5"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "x86lab: error: --timeout -5: must be a positive number of seconds\n"
