@@ -5,13 +5,16 @@ Random bytes, truncations of a real file and real files with one value replaced 
 thrown at the CLI's ``main`` in-process; every one must end with 0, 1 or 2, no traceback,
 within a time limit, and say 2 exactly when the input is not usable (checked against an
 independent reading of the file, not the code under test). Each test prints how many
-inputs it threw (``pytest -s``)."""
+inputs it threw (``pytest -s``). ``X86LAB_HOSTILE_EXAMPLES=N`` throws N per test instead
+of the Hypothesis profile's count (the campaign profile's 5000 take an hour on --resume,
+where every usable folder starts a real campaign)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import os
 import shutil
 import signal
 import tempfile
@@ -19,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator, Tuple
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from differential.corpus import CorpusError, load
@@ -27,6 +30,7 @@ from differential.tests.campaign_folder import RESUME, campaign_with_files
 from x86lab.cli import main
 
 LIMIT_SECONDS = 120
+EXAMPLES = int(os.environ.get("X86LAB_HOSTILE_EXAMPLES", "0"))
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
     | st.text(max_size=20),
@@ -108,9 +112,14 @@ def _template() -> Path:
     return folder
 
 
+def _examples(test: Callable) -> Callable:
+    return settings(max_examples=EXAMPLES)(test) if EXAMPLES else test
+
+
 def _throw(strategy: st.SearchStrategy, check: Callable[[str, bytes], None]) -> Counter:
     thrown: Counter = Counter()
 
+    @_examples
     @given(strategy)
     def one(kind_and_content: Tuple[str, bytes]) -> None:
         kind, content = kind_and_content
@@ -130,6 +139,7 @@ def test_replay_survives_hostile_divergence_files():
         scratch.write_bytes(content)
         code, err = _run(["fuzz", "--replay", str(scratch)])
         assert code in (0, 1, 2) and "Traceback" not in err, (kind, content[:200], err)
+        exits[code] += 1
         try:
             load(scratch)
             usable = True
@@ -139,8 +149,10 @@ def test_replay_survives_hostile_divergence_files():
         if not _is_json(content):
             assert code == 2
 
+    exits: Counter = Counter()
     thrown = _throw(hostile_content(saved.read_bytes()), check)
-    print(f"\nfuzz --replay: {sum(thrown.values())} hostile divergence files {dict(thrown)}")
+    print(f"\nfuzz --replay: {sum(thrown.values())} hostile divergence files {dict(thrown)}; "
+          f"exit codes {dict(exits)}")
     shutil.rmtree(template.parent)
     assert sum(thrown.values()) > 0
 
@@ -160,12 +172,15 @@ def test_resume_survives_hostile_campaign_files():
         (folder / name).write_bytes(content)
         code, err = _run(["fuzz", "--out", str(folder), *RESUME])
         assert code in (0, 1, 2) and "Traceback" not in err, (name, kind, content[:200], err)
+        exits[code] += 1
         if not _is_json(content):
             assert code == 2 and name in err, (name, kind, err)
         assert (folder / name).read_bytes() == content or code != 2  # reported, not erased
 
     thrown: Counter = Counter()
+    exits: Counter = Counter()
 
+    @_examples
     @given(cases)
     def one(name_and_case: Tuple[str, Tuple[str, bytes]]) -> None:
         name, kind_and_content = name_and_case
@@ -173,6 +188,7 @@ def test_resume_survives_hostile_campaign_files():
         thrown[f"{name.split('/')[0]}: {kind_and_content[0]}"] += 1
 
     one()
-    print(f"\nfuzz --resume: {sum(thrown.values())} hostile campaign files {dict(thrown)}")
+    print(f"\nfuzz --resume: {sum(thrown.values())} hostile campaign files {dict(thrown)}; "
+          f"exit codes {dict(exits)}")
     shutil.rmtree(template.parent)
     assert sum(thrown.values()) > 0
