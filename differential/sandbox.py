@@ -159,7 +159,12 @@ class _Child:
             except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
                 self.process.wait()
-        self.stderr.close()
+        for stream in (self.process.stdin, self.process.stdout, self.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:  # a broken pipe's unflushed buffer: nothing to keep
+                    pass
 
 
 class SandboxedRunner:
@@ -193,7 +198,8 @@ class SandboxedRunner:
             reply = child.receive(time.monotonic() + self.case_timeout)
             if reply is None:
                 alive = False
-            elif reply[0] == "raised":
+            elif reply[0] == "raised":  # the child would answer the rest: start afresh
+                self._discard()
                 raise SandboxError(f"{child.name} raised {reply[1]} on "
                                    f"{cases[len(outcomes)].name}")
             else:
@@ -202,10 +208,14 @@ class SandboxedRunner:
             return outcomes, None
         hung = not child.ended and child.process.poll() is None
         death = child.death(self.case_timeout if hung else 0.0)
-        child.close()
-        self._child = None
+        self._discard()
         self.restarts += 1
         return outcomes, death
+
+    def _discard(self) -> None:
+        if self._child is not None:
+            self._child.close()
+            self._child = None
 
     def run_many(self, cases: List[Case]) -> List[Answer]:
         """One answer per case, in order: an ``Outcome``, or ``EngineCrashed`` for the case
@@ -218,7 +228,7 @@ class SandboxedRunner:
             if death is None:
                 break
             suspect = pending[len(outcomes)]
-            _alone, again = self._attempt([suspect])
+            _, again = self._attempt([suspect])
             answers.append(EngineCrashed(self.name, suspect, again or death,
                                          alone=again is not None))
             pending = pending[len(outcomes) + 1:]
@@ -231,9 +241,7 @@ class SandboxedRunner:
         return answer
 
     def close(self) -> None:
-        if self._child is not None:
-            self._child.close()
-            self._child = None
+        self._discard()
 
     def __del__(self) -> None:
         try:

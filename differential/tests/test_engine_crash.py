@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -142,7 +143,10 @@ def test_engine_that_hangs_is_a_crash_after_the_time_limit():
 
 
 def test_python_error_in_the_runner_is_raised_not_called_a_crash():
-    runner = _planted("Raises")
+    runner = _planted("RaisesOnBoom")
+    boom = replace(ordinary("prot32", 1), name="boom")
     with pytest.raises(SandboxError, match="KeyError"):
-        runner.run(ordinary("prot32", 1))
+        runner.run_many([boom, ordinary("prot32", 2)])
+    third = ordinary("prot32", 3)
+    assert runner.run(third).notes["ran"] == third.name  # not the answer left for case 2
     runner.close()
