@@ -52,7 +52,7 @@ def test_a_syntax_error_ends_at_once_with_the_shells_status(cmd: str) -> None:
     done = x86lab("boot", "--engine", "qemu", "--kernel", KERNEL, "--run", cmd,
                   "--timeout", "120")
     assert done.returncode == 2 and "syntax error" in done.stdout, done.stderr
-    log = done.stderr.split("console log: ")[1].strip()
+    log = done.stderr.split("console log: ")[-1].strip()
     assert b"syntax error" in Path(log).read_bytes()
 
 
