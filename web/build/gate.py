@@ -60,9 +60,8 @@ def _boot_and_check(image: object, kernel: str, memory_mib: int) -> dict:
     from harness.engines import EngineError
     from harness.guest import start_guest
 
-    log_dir = cache_dir("web") / "gate-consoles"
-    try:
-        guest = start_guest(ENGINE, image, kernel, memory_mib, log_dir=log_dir)
+    try:  # its own console log in the harness cache: gates at once never share one
+        guest = start_guest(ENGINE, image, kernel, memory_mib)
     except (EngineError, ConsoleError) as exc:
         raise GateFailed(f"the image did not boot on {ENGINE}: {exc}") from None
     try:
