@@ -176,3 +176,20 @@ def test_a_usage_error_is_one_line_also_under_python_dash_m() -> None:
                           timeout=60)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == "x86lab: error: --timeout -5: must be a positive number of seconds\n"
+
+
+def test_two_boots_at_once_write_two_logs(tmp_path: Path) -> None:
+    env = dict(os.environ, X86LAB_CACHE=str(tmp_path / "cache"))
+    procs = [subprocess.Popen([sys.executable, "-c", STAND_IN, *BOOT, "--run",
+                               f"sleep 1; echo boot-{n}-done"], cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for n in (1, 2)]
+    results = [proc.communicate(timeout=60) for proc in procs]
+    named = []
+    for n, (out, err) in enumerate(results, start=1):
+        assert out == f"boot-{n}-done\n".encode(), err
+        named.append(Path(err.decode().split("console log: ")[1].split(")...")[0]))
+    assert named[0] != named[1]
+    for n, log in enumerate(named, start=1):
+        text = log.read_bytes()
+        assert f"boot-{n}-done".encode() in text and f"boot-{3 - n}-done".encode() not in text
