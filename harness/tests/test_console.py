@@ -203,3 +203,21 @@ def test_state_persists_between_commands_in_the_shell(console: Console) -> None:
     console.run("cd /tmp; x86lab_var=kept")
     assert console.run("pwd; echo $x86lab_var").data == b"/tmp\nkept\n"
     console.run("cd /")
+
+
+def test_commands_are_exact_without_base64_in_the_guest(console: Console) -> None:
+    """A guest without base64 gets the command as printf octal escapes."""
+    console.has_base64 = False
+    try:
+        assert console.run("printf '[\t]\\377'; (exit 4)") == Result(b"[\t]\xff", 4, "ran")
+        assert console.run('echo "x').ended == "syntax"
+    finally:
+        console.has_base64 = True
+
+
+def test_a_file_whose_name_is_not_plain_ascii_round_trips(readline_console: Console) -> None:
+    path = "/tmp/x86lab \u00e9\tname"
+    data = bytes(range(256)) * 3
+    readline_console.write_file(path, data)
+    assert readline_console.read_file(path) == data
+    readline_console.run_check(b"rm '/tmp/x86lab \xc3\xa9\tname'")
