@@ -5,6 +5,7 @@ differences (``conformance/known/ENGINE.toml``) mark a finding as accepted, with
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import sys
 from dataclasses import asdict, dataclass, field
@@ -84,7 +85,8 @@ class SuiteResult:
 @dataclass(frozen=True)
 class KnownDifference:
     """One accepted difference. ``group`` is one form or test name, or a list of them
-    (one piece of evidence covering several forms); the optional keys narrow it."""
+    (one piece of evidence covering several forms), each may be a glob ("*" with a
+    ``bytes`` pattern: every form with that prefix); the optional keys narrow it."""
 
     suite: str
     groups: Tuple[str, ...]
@@ -105,7 +107,8 @@ class KnownDifference:
 
     def matches(self, finding: Finding) -> bool:
         code = str(finding.reproducer.get("bytes", ""))
-        return self.suite == finding.suite and finding.group in self.groups and \
+        return self.suite == finding.suite and \
+            any(fnmatch.fnmatchcase(finding.group, group) for group in self.groups) and \
             (not self.field or self.field in finding.summary) and \
             (not self.bytes or re.match(self.bytes, code) is not None) and \
             (not self.only or all(part.startswith(self.only)

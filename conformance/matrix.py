@@ -26,7 +26,7 @@ from conformance.findings import (
     mark_undefined,
 )
 from conformance.guest_session import GUEST_DIR, booted
-from conformance.vector_findings import note_agreement, vector_suite_result
+from conformance.vector_findings import mark_unicorn_known, note_agreement, vector_suite_result
 from conformance.vector_suite import (
     VectorResult,
     load_entries,
@@ -122,6 +122,7 @@ def run_matrix(options: Options, progress: Progress = lambda _m: None) -> Report
         findings = [f for r in report.results if r.engine == engine for f in r.findings]
         mark_undefined(findings, undefined, cpu)
         mark_known(findings, load_known(engine), cpu)
+    mark_unicorn_known(report.results, by_engine)
     for result in report.results:
         if result.status == "ran" and not result.oracle and (
                 result.engine == "native" or result.suite in ("test-i386", "busybox")):

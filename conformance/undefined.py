@@ -11,6 +11,7 @@ with the SDM's words as evidence. Vectors need no entries: they carry
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from typing import Callable, Dict, List, Sequence, Tuple
 
@@ -47,8 +48,8 @@ def split_undefined(diffs: Sequence[LineDiff], entries: Sequence[KnownDifference
     undefined: Dict[str, Tuple[str, List[LineDiff]]] = {}
     for diff in diffs:
         entry = next((e for e in entries if e.suite == suite and e.condition and
-                      diff.test in e.groups and e.applies_here(cpu) and
-                      CONDITIONS[e.condition](diff.expected)), None)
+                      any(fnmatch.fnmatchcase(diff.test, g) for g in e.groups) and
+                      e.applies_here(cpu) and CONDITIONS[e.condition](diff.expected)), None)
         if entry is None:
             kept.append(diff)
         else:

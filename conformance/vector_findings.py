@@ -133,3 +133,42 @@ def note_agreement(suite_results: List[SuiteResult],
                     same.append(engine)
             finding.reproducer["agree_with_expected"] = passing
             finding.reproducer["agree_with_this_engine"] = same
+
+
+def mark_unicorn_known(suite_results: List[SuiteResult],
+                       by_engine: Mapping[str, List[VectorResult]]) -> None:
+    """Unicorn's vector findings where every differing vector is one of its listed bugs
+    (``differential/known_divergences.toml``, the campaign's known list: one list, not a
+    second copy in ``known/``). The native corpus is made of exactly such cases."""
+    from differential.compare import Difference
+    from differential.known import find_known, load_known
+
+    known = [k for k in load_known() if k.wrong == "unicorn"]
+    results = by_engine.get("unicorn", [])
+    for suite in suite_results:
+        if suite.engine != "unicorn" or suite.suite != "vectors":
+            continue
+        for finding in suite.findings:
+            if not finding.is_new:
+                continue
+            ids = set()
+            for result in results:
+                if (result.entry.case.form or "?") != finding.group or \
+                        result.status not in ("fail", "crashed"):
+                    continue
+                case = result.entry.case
+                if result.outcome is None:
+                    differences = [Difference("engine", "crashed", result.reason)]
+                    notes: Mapping[str, str] = {}
+                else:
+                    differences = compare(case, result.outcome, result.entry.expected)
+                    notes = result.outcome.notes
+                entry = find_known(known, case, differences, notes, "unicorn")
+                if entry is None:
+                    break
+                ids.add(entry.id)
+            else:
+                if ids:
+                    finding.known = ("Unicorn bug(s) listed in "
+                                     f"differential/known_divergences.toml: "
+                                     f"{', '.join(sorted(ids))}")

@@ -58,8 +58,19 @@ def _new(result: dict) -> list:
     return [f"{f['group']}: {f['summary'][:120]}" for f in result["findings"] if f["new"]]
 
 
+def _every_result_accounted_for(result: dict) -> None:
+    """Each compared vector passed, differs only where the SDM leaves it undefined, or is
+    in a known group: nothing is NEW and nothing is unaccounted for."""
+    assert _new(result) == []
+    known = sum(f["count"] for f in result["findings"] if f["kind"] == "known"
+                and f["group"] != single_step.GROUP)
+    assert result["passed"] + result["counts"].get("undefined", 0) + known == \
+        result["total"], result["counts"]
+
+
 def test_every_difference_between_the_cpu_and_unicorn_is_explained(report: dict) -> None:
-    assert _ratio(report["matrix"]["unicorn"]["vectors"]) == 1.0  # its own corpus
+    # The agreement corpus is Unicorn's own; the native corpus is its listed bugs.
+    _every_result_accounted_for(_result(report, "unicorn", "vectors"))
     native = _result(report, "native", "vectors")
     assert native["oracle"].startswith("this CPU: ") and report["oracle_cpu"]["vendor"]
     assert native["total"] > 0 and _new(native) == []
@@ -68,9 +79,7 @@ def test_every_difference_between_the_cpu_and_unicorn_is_explained(report: dict)
 
 def test_qemu_runs_every_suite_to_the_end(report: dict) -> None:
     qemu = report["matrix"]["qemu"]
-    vectors = _result(report, "qemu", "vectors")
-    assert _new(vectors) == []
-    assert vectors["passed"] + vectors["counts"].get("undefined", 0) > 0.95 * vectors["total"]
+    _every_result_accounted_for(_result(report, "qemu", "vectors"))
     assert _ratio(qemu["shell"]) == 1.0
     test_i386 = _result(report, "qemu", "test-i386")
     assert test_i386["counts"]["never_reached"] == 0 and test_i386["oracle"]
@@ -94,8 +103,8 @@ def test_v86_runs_the_vectors_through_sentinels_and_its_tf_gap_is_known(report: 
     """v86 ignores TF (known/v86.toml); with sentinel INT3s its vectors still compare."""
     [vectors] = [r for r in report["results"] if r["engine"] == "v86"
                  and r["suite"] == "vectors"]
-    assert vectors["counts"].get("stopped_by_sentinel", 0) > 0.9 * vectors["total"]
-    assert _ratio(vectors["cell"]) > 0.9
+    assert vectors["counts"].get("stopped_by_sentinel", 0) > 0.5 * vectors["total"]
+    _every_result_accounted_for(vectors)
     [trap] = [f for f in vectors["findings"] if f["group"] == single_step.GROUP]
     assert trap["known"] and not trap["new"]
 

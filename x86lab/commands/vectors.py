@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from vectors.replay import FileResult
 
 GENERATE_EXAMPLE = """example:
-  x86lab vectors generate --forms 'ADD*' --per-form 20 --seed 1 --out /tmp/add-vectors"""
+  x86lab vectors generate --forms 'ADD*' --per-form 20 --seed 1 --out /tmp/add-vectors
+  x86lab vectors generate --oracle native --per-form 5 --draws 300 --seed 1 \\
+      --out vectors/corpus-native
+
+--oracle agreement (default): cases on which Unicorn and the reference agree; Unicorn's
+outcome is the expected one. --oracle native: cases on which they disagree (half of the
+draws with a LOCK prefix), decided by this machine's CPU in an i386 process (prot32
+only); the CPU's outcome is the expected one, and the file header names the CPU."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--per-form", type=int, default=20, metavar="N",
                      help="vectors per form and mode (default 20, as in the corpus)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument("--oracle", choices=("agreement", "native"), default="agreement",
+                     help="who decides the expected outcome (see below)")
+    gen.add_argument("--draws", type=int, default=300, metavar="N",
+                     help="--oracle native: cases drawn per form (default 300)")
     gen.add_argument("--out", type=Path, required=True, metavar="DIR")
     gen.set_defaults(handler=generate_command)
 
@@ -93,8 +104,10 @@ def generate_command(args: argparse.Namespace) -> int:
     from vectors.generate import GenerateError, generate, selected_forms
     from vectors.report import progress_bar
 
-    if args.per_form < 1:
-        raise UsageError("--per-form must be at least 1")
+    if args.per_form < 1 or args.draws < 1:
+        raise UsageError("--per-form and --draws must be at least 1")
+    if args.oracle == "native":
+        return _generate_native(args)
     modes = [m for m in args.modes.split(",") if m]
     try:
         total = len(selected_forms(args.forms, modes))
@@ -107,4 +120,25 @@ def generate_command(args: argparse.Namespace) -> int:
     if summary.empty:
         print(f"no agreeing case for {len(summary.empty)} form/mode pair(s): "
               f"{', '.join(summary.empty)}")
+    return EXIT_OK
+
+
+def _generate_native(args: argparse.Namespace) -> int:
+    from differential.runners.native_runner import NativeUnavailable
+    from vectors.engines import EngineUnavailable
+    from vectors.generate import GenerateError, selected_forms
+    from vectors.native_oracle import MODE, native_vectors
+    from vectors.report import progress_bar
+
+    try:
+        total = len(selected_forms(args.forms, (MODE,)))
+        with progress_bar(total, "asking the CPU") as advance:
+            summary = native_vectors(args.forms, args.per_form, args.draws, args.seed,
+                                     args.out, advance)
+    except (EngineUnavailable, GenerateError, NativeUnavailable) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {summary.vectors} vectors decided by this CPU in {summary.files} files "
+          f"to {args.out}")
+    for verdict, count in sorted(summary.verdicts.items(), key=lambda kv: -kv[1]):
+        print(f"  {count:7} drawn cases: {verdict}")
     return EXIT_OK
