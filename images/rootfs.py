@@ -160,7 +160,7 @@ def parse_add(spec: str) -> Tuple[Path, str]:
         )
     parts = _guest_parts(spec, guest)
     if not _host_exists(host):
-        raise ImageError(f"--add {spec!r}: host path {host} does not exist")
+        raise ImageError(f"--add {spec!r}: host path {host!r} does not exist")
     return Path(host), "/".join(parts)
 
 

@@ -95,6 +95,12 @@ def test_add_collapses_doubled_slashes_in_the_guest_path(tmp_path):
     assert rootfs.parse_add(f"{host}://usr//bin/probe/") == (host, "usr/bin/probe")
 
 
+def test_add_error_stays_on_one_line_whatever_the_host_name(tmp_path):
+    with pytest.raises(ImageError) as raised:
+        rootfs.parse_add(f"{tmp_path}/a\nb\x85c:/x")
+    assert len(str(raised.value).splitlines()) == 1
+
+
 def test_add_of_missing_host_file_names_it(tmp_path):
     with pytest.raises(ImageError, match="does not exist"):
         rootfs.parse_add(f"{tmp_path}/absent:/x")

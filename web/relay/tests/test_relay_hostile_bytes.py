@@ -129,6 +129,7 @@ def test_raw_bytes_below_websocket_leave_the_relay_serving(site, data):
     """Random bytes; a WebSocket upgrade cut short; or a full upgrade followed by random
     (unmasked, oversized, reserved-opcode...) WebSocket framing bytes."""
     kind = data.draw(st.sampled_from(["random", "cut upgrade", "bad framing"]))
+    event(kind)
     tail = data.draw(st.binary(max_size=200))
     cut = data.draw(st.integers(0, 200))
 
