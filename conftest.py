@@ -14,7 +14,7 @@ import os
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from x86lab.cache import cache_dir
+from ground.cache import cache_dir
 
 _db = DirectoryBasedExampleDatabase(str(cache_dir("hypothesis")))
 settings.register_profile(

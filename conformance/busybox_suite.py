@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 
 from conformance.sources import SourceError, extract, source_version, upstream_tarball
 from differential.cpu_identity import this_cpu
-from x86lab.cache import cache_dir, cache_file
+from ground.cache import cache_dir, cache_file
 
 PACKAGE = "busybox"
 VERDICTS = ("PASS", "FAIL", "SKIPPED", "UNTESTED")

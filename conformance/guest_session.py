@@ -12,8 +12,8 @@ import shutil
 from pathlib import Path
 from typing import Dict, Iterator, Optional
 
+from ground.cache import cache_dir
 from harness.guest import Guest, start_guest
-from x86lab.cache import cache_dir
 
 GUEST_DIR = "/opt/x86lab"  # where the suites' files sit in the guest
 MEMORY_MIB = 256

@@ -22,7 +22,7 @@ from conformance.stepper import (
     inexpressible_reason,
     parse_output,
 )
-from differential.case import Case
+from ground.case import Case
 from vectors.files import Entry
 
 MAX_ENGINE_DEATHS = 64  # QEMU 7.2 aborts on every LOCK BT* with a register (known/qemu.toml)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 from conformance.stepper import StepResult, build, encode, inexpressible_reason, parse_output
-from differential.case import Case
+from ground.case import Case
 
 MAX_RESTARTS = 50
 

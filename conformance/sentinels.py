@@ -18,10 +18,10 @@ from typing import List, Sequence
 
 from conformance.native import run_natively
 from conformance.stepper import StepResult, Stop, build, comparable_case, encode, parse_output
-from differential.case import PAGE_SIZE, Case, Outcome
-from differential.compare import compare
 from differential.cpu_identity import this_cpu
-from x86lab.cache import cache_file
+from ground.cache import cache_file
+from ground.case import PAGE_SIZE, Case, Outcome
+from ground.compare import compare
 
 
 def candidate(case: Case, expected: Outcome) -> Stop:

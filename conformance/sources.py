@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 from typing import Sequence
 
-from x86lab.cache import cache_dir
+from ground.cache import cache_dir
 
 
 class SourceError(RuntimeError):

@@ -4,7 +4,7 @@ One static i386 binary runs the vectors everywhere Linux runs: natively on this 
 (the real CPU as an oracle) and inside v86 and QEMU guests. This module is the host side:
 it compiles the program (cached by source hash), classifies which vectors user mode can
 express, encodes them into the binary input the program reads, and turns its output
-lines back into ``Outcome`` records in the conventions of ``differential.case``.
+lines back into ``Outcome`` records in the conventions of ``ground.case``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from differential.case import GPRS, PAGE_SIZE, Case, Exc, Outcome
 from differential.encoding import is_rep_string, split_prefixes
-from x86lab.cache import cache_file
+from ground.cache import cache_file
+from ground.case import GPRS, PAGE_SIZE, Case, Exc, Outcome
 
 SOURCE = Path(__file__).parent / "guest" / "stepper.c"
 # The sigreturn state loading it shares with differential/native/step32.c.

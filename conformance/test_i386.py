@@ -18,7 +18,7 @@ from typing import Dict
 
 from conformance import instruction_map
 from conformance.sources import SourceError, extract, source_version
-from x86lab.cache import cache_file
+from ground.cache import cache_file
 
 PACKAGE = "qemu"
 FOLDER = "tests/tcg/i386"

@@ -11,8 +11,8 @@ from typing import Dict, List, Mapping, Tuple
 from conformance.findings import Finding, SuiteResult
 from conformance.stepper import comparable_case
 from conformance.vector_suite import VectorResult
-from differential.compare import compare, summary
 from differential.operands import disassembly
+from ground.compare import compare, summary
 from vectors.files import write_vectors
 from vectors.format import FORMAT_NAME, FORMAT_VERSION
 
@@ -140,8 +140,8 @@ def mark_unicorn_known(suite_results: List[SuiteResult],
     """Unicorn's vector findings where every differing vector is one of its listed bugs
     (``differential/known_divergences.toml``, the campaign's known list: one list, not a
     second copy in ``known/``). The native corpus is made of exactly such cases."""
-    from differential.compare import Difference
     from differential.known import find_known, load_known
+    from ground.compare import Difference
 
     known = [k for k in load_known() if k.wrong == "unicorn"]
     results = by_engine.get("unicorn", [])

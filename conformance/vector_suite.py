@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 from conformance.stepper import StepResult, comparable_case
-from differential.case import Case, Outcome
-from differential.compare import Difference, compare, undefined_differences
 from differential.encoding import split_prefixes
+from ground.case import Case, Outcome
+from ground.compare import Difference, compare, undefined_differences
 from vectors.files import Entry, find_vector_files, read_vectors
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"

@@ -7,11 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from differential.case import Case, Outcome, Runner
-from differential.compare import Difference, compare, reproducer
 from differential.corpus import case_to_json
 from differential.known import KnownDivergence, find_known, load_known
+from differential.operands import disassembly
 from differential.sandbox import EngineCrashed
+from ground.case import Case, Outcome, Runner
+from ground.compare import Difference, compare, summary
 
 AGREE, DIVERGE, KNOWN, UNIMPLEMENTED = "agree", "diverge", "known", "unimplemented"
 UNLISTED = "unlisted"  # random bytes outside FORMS that the peer executes: out of scope
@@ -131,3 +132,10 @@ def _untestable(form_name: str) -> str:
 
     form = BY_NAME.get(form_name)
     return form.untestable if form is not None else ""
+
+
+def reproducer(case: Case, differences: List[Difference], left: str, right: str) -> str:
+    """One line that says what to rerun and what differed."""
+    form = case.form or "?"
+    return (f"{case.mode} {case.code.hex()} ({disassembly(case.mode, case.code)}) "
+            f"form={form}: {summary(differences, left, right)}")

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
-from differential.case import PAGE_SIZE, SEGMENTS, Case, register_names
+from ground.case import PAGE_SIZE, SEGMENTS, Case, register_names
 
 MAX_LENGTH = 15  # bytes of one x86 instruction
 

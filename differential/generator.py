@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from differential.case import PAGE_SIZE, Case
 from differential.draw import Draw
 from differential.encoder import SEGMENT_OVERRIDES, encode
 from differential.encoding import LEGACY_PREFIXES, MAX_INSTRUCTION_LENGTH, is_rep_string
 from differential.operands import decode, destination, memory_operands, operand_value
 from differential.state import page_bytes, pages_covering, registers
+from ground.case import PAGE_SIZE, Case
 
 STACK_REACH = 64  # PUSHA/POPA, ENTER and INT touch up to 32 bytes around eSP; keep margin
 # Code and stack usually sit in a few fixed pages (edges of the address space among them).

@@ -20,8 +20,8 @@ from typing import List, Mapping, Optional, Sequence, Tuple
 
 import tomllib
 
-from differential.case import Case
-from differential.compare import Difference
+from ground.case import Case
+from ground.compare import Difference
 
 DEFAULT_PATH = Path(__file__).with_name("known_divergences.toml")
 

@@ -14,7 +14,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import capstone
 from capstone import x86 as cx
 
-from differential.case import PAGE_SIZE
+from ground.case import PAGE_SIZE
 
 _DISASSEMBLERS: Dict[str, capstone.Cs] = {}
 _STACK_BASES = ("bp", "ebp", "sp", "esp")

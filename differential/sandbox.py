@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Dict, List, Optional, Tuple, Union
 
-from differential.case import Case, Outcome
+from ground.case import Case, Outcome
 
 HEADER = struct.Struct("<I")
 CASE_TIMEOUT = 30.0  # seconds without an answer before the child counts as hung

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from typing import Dict, Iterable, List
 
-from differential.case import GPRS, PAGE_SIZE, SEGMENTS
 from differential.draw import Draw
+from ground.case import GPRS, PAGE_SIZE, SEGMENTS
 
 CF, PF, AF, ZF, SF, DF, OF = 0x1, 0x4, 0x10, 0x40, 0x80, 0x400, 0x800
 IF = 0x200

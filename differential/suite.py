@@ -50,7 +50,7 @@ def checkers() -> List[Checker]:
 
 def default_corpus() -> Path:
     """Divergences found by tests are kept here, outside the checkout, and replayed first."""
-    from x86lab.cache import cache_dir
+    from ground.cache import cache_dir
 
     return cache_dir("divergences")
 

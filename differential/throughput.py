@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
-from differential.case import Case
+from ground.case import Case
 
 
 def _rate(count: int, run: Callable[[], None]) -> float:

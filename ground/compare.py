@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from differential.case import PAGE_SIZE, Case, Exc, Outcome
-from differential.operands import disassembly
+from ground.case import PAGE_SIZE, Case, Exc, Outcome
 
 FLAG_NAMES = {0: "CF", 2: "PF", 4: "AF", 6: "ZF", 7: "SF", 8: "TF", 9: "IF", 10: "DF",
               11: "OF", 12: "IOPL0", 13: "IOPL1", 14: "NT", 16: "RF", 17: "VM", 18: "AC",
@@ -130,9 +129,3 @@ def summary(differences: List[Difference], left: str, right: str, limit: int = 6
         shown.append(f"(+{len(differences) - limit} more)")
     return "; ".join(shown)
 
-
-def reproducer(case: Case, differences: List[Difference], left: str, right: str) -> str:
-    """One line that says what to rerun and what differed."""
-    form = case.form or "?"
-    return (f"{case.mode} {case.code.hex()} ({disassembly(case.mode, case.code)}) "
-            f"form={form}: {summary(differences, left, right)}")

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
+from ground.cache import cache_dir
 from harness.console import Console
 from harness.engines import BootImage, Metrics, Session, get_engine
 from harness.stages import StageTimeouts, span_durations
-from x86lab.cache import cache_dir
 
 KERNEL_NAMES = ("tiny", "debian")
 DEFAULT_MEMORY_MIB = 256

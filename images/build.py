@@ -23,13 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Sequence
 
-from images import cpio, debs, rootfs, verify
+from ground import assets
+from ground.cache import cache_dir
+from images import cpio, debs, rootfs
 from images.bootheader import boot_protocol
 from images.errors import ImageError
 from images.kernel import Kernel, debian, tiny
 from images.keys import files_digest, key_of
 from images.lock import exclusive
-from x86lab.cache import cache_dir
 
 KERNELS: Dict[str, Callable[..., Kernel]] = {"tiny": tiny.ensure, "debian": debian.ensure}
 KERNEL_INPUTS: Dict[str, Callable[[Path], dict]] = {
@@ -81,7 +82,7 @@ class DamagedImage(ImageError):
 
 
 def _output_facts(path: Path) -> dict:
-    return {"file": path.name, **verify.facts(path)}
+    return {"file": path.name, **assets.facts(path)}
 
 
 def _from_manifest(manifest_path: Path, full: bool = False) -> BuiltImage:
@@ -95,14 +96,14 @@ def _from_manifest(manifest_path: Path, full: bool = False) -> BuiltImage:
                            folder / manifest["initramfs"]["file"], manifest["cmdline"],
                            manifest, manifest_path, manifest["kind"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise DamagedImage(verify.damaged_message(
+        raise DamagedImage(assets.damaged_message(
             "image", folder, [f"{MANIFEST} is unreadable ({exc.__class__.__name__})"])
         ) from None
     if image.kernel.exists():
-        verify.own_copy(image.kernel)
-    found = verify.problems(folder, outputs, full)
+        assets.own_copy(image.kernel)
+    found = assets.problems(folder, outputs, full)
     if found:
-        raise DamagedImage(verify.damaged_message("image", folder, found))
+        raise DamagedImage(assets.damaged_message("image", folder, found))
     boot_protocol(image.kernel)
     return image
 

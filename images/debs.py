@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict
 
-from images import verify
+from ground import assets
 from images.errors import ImageError
 
 ARCH = "i386"
@@ -129,15 +129,15 @@ def download(package: DebPackage, store: Path) -> Path:
     """The package's .deb in ``store``, downloaded with apt-get and checked if not there yet.
 
     The file is named by version and checked against apt's sha256 when it arrives and
-    whenever it changed since (``images.verify``); a damaged one is downloaded again.
+    whenever it changed since (``ground.assets``); a damaged one is downloaded again.
     """
     target = store / f"{package.name}_{package.version.replace(':', '%3a')}_{ARCH}.deb"
     if target.exists():
-        found = verify.problems(store, {target.name: {"size": package.size,
+        found = assets.problems(store, {target.name: {"size": package.size,
                                                       "sha256": package.sha256}})
         if not found:
             return target
-        print(f"x86lab: {verify.damaged_message('package', store, found)}; downloading "
+        print(f"x86lab: {assets.damaged_message('package', store, found)}; downloading "
               "it again", file=sys.stderr)
     store.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=store) as scratch:
@@ -152,7 +152,7 @@ def download(package: DebPackage, store: Path) -> Path:
         if result.returncode != 0 or len(debs) != 1:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise ImageError(f"apt-get download {package.name}:{ARCH} failed: {last}")
-        actual = verify.sha256_file(debs[0])
+        actual = assets.sha256_file(debs[0])
         if actual != package.sha256:
             raise ImageError(
                 f"{debs[0].name}: sha256 {actual} differs from apt's "

@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 class StepException(NamedTuple):
     """What ended the instruction: ``kind`` is "fault", "trap" or "unmapped" (vector -1);
-    same fields as ``differential.case.Exc``, so ``Exc(*result.exception)`` converts."""
+    same fields as ``ground.case.Exc``, so ``Exc(*result.exception)`` converts."""
 
     vector: int
     kind: str

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from differential.case import Case
+from ground.case import Case
 from reference.benchmark import CODE, DATA, PAGES, PROGRAMS, Program, data_page
 from vectors.replay import differences
 

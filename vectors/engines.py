@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Dict, Tuple
 
-from differential.case import Runner
+from ground.case import Runner
 
 # name -> (module, class or factory, keyword arguments). Unicorn with memory hooks
 # installed takes other code paths inside Unicorn (flag bugs have hidden there: see the

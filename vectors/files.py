@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from differential.case import Case, Outcome
+from ground.case import Case, Outcome
 from vectors.format import (
     FORMAT_NAME,
     FORMAT_VERSION,

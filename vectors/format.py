@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from differential.case import GPRS, MODES, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
+from ground.case import GPRS, MODES, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
 
 FORMAT_NAME = "x86lab-vectors"
 FORMAT_VERSION = 1

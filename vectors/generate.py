@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
-from differential.case import Case, Outcome
+from ground.case import Case, Outcome
 from vectors.engines import make_runner
 from vectors.files import write_vectors
 from vectors.format import make_header
@@ -64,7 +64,7 @@ class Agreement:
     """Both runners and the comparator: ``agreed(case)`` -> Unicorn's outcome or None."""
 
     def __init__(self) -> None:
-        from differential.compare import compare
+        from ground.compare import compare
 
         self.compare = compare
         self.unicorn = make_runner("unicorn")

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import Dict, Set
 
-from differential.case import PAGE_SIZE, Case
+from ground.case import PAGE_SIZE, Case
 from reference import Cpu, SparseMemory, Unimplemented
 
 

@@ -8,7 +8,7 @@ from typing import Dict, Optional, Sequence
 
 import pytest
 
-from differential.case import PAGE_SIZE, Case
+from ground.case import PAGE_SIZE, Case
 
 CODE_PAGE, DATA_PAGE = 0x10000, 0x20000
 BASE_REGS = {"eax": 0, "ecx": 0, "edx": 0, "ebx": 0, "esp": DATA_PAGE + 0x800, "ebp": 0,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from x86lab.cache import cache_dir
+from ground.cache import cache_dir
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from conformance.native import run_natively
 from conformance.sentinels import candidate, checked_stops
 from conformance.stepper import Stop, encode, parse_output
 from conformance.tests.conftest import CODE_PAGE, make_case
-from differential.case import Exc, Outcome
+from ground.case import Exc, Outcome
 
 pytestmark = pytest.mark.usefixtures("stepper_available")
 INSN = CODE_PAGE + 0x10

@@ -7,7 +7,7 @@ import pytest
 from conformance.native import run_native
 from conformance.stepper import inexpressible_reason
 from conformance.tests.conftest import CODE_PAGE, DATA_PAGE, make_case
-from differential.case import Exc
+from ground.case import Exc
 
 pytestmark = pytest.mark.usefixtures("stepper_available")
 INSN = CODE_PAGE + 0x10

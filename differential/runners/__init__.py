@@ -1,1 +1,1 @@
-"""Runners: each executes one ``Case`` and reports an ``Outcome`` (see ``differential.case``)."""
+"""Runners: each executes one ``Case`` and reports an ``Outcome`` (see ``ground.case``)."""

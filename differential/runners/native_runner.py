@@ -19,8 +19,8 @@ import subprocess
 from pathlib import Path
 from typing import Dict, Optional
 
-from differential.case import GPRS, PAGE_SIZE, Case, Exc, Outcome
 from differential.encoding import is_rep_string, split_prefixes
+from ground.case import GPRS, PAGE_SIZE, Case, Exc, Outcome
 
 SOURCE = Path(__file__).resolve().parent.parent / "native" / "step32.c"
 HEADER = SOURCE.with_name("sigstep.h")
@@ -36,7 +36,7 @@ def build(cache: Optional[Path] = None) -> Path:
     """Compile step32.c once per source hash; returns the binary's path."""
     if shutil.which("gcc") is None:
         raise NativeUnavailable("gcc not found (apt-get install gcc-multilib)")
-    from x86lab.cache import cache_dir
+    from ground.cache import cache_dir
 
     # The header it includes (shared with the conformance stepper) is part of the source.
     digest = hashlib.sha256(SOURCE.read_bytes() + HEADER.read_bytes()).hexdigest()[:12]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from differential.case import Case, Exc, Outcome
 from differential.runners.unicorn_runner import register_names
+from ground.case import Case, Exc, Outcome
 from reference import Cpu, SparseMemory, Unimplemented
 
 

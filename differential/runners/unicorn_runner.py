@@ -1,4 +1,4 @@
-"""Run one case on Unicorn 2.1.4 and report it in the conventions of ``differential.case``.
+"""Run one case on Unicorn 2.1.4 and report it in the conventions of ``ground.case``.
 
 Facts this adapter is built on (each checked against 2.1.4 by a test in
 ``differential/tests/test_unicorn_runner.py``):
@@ -71,13 +71,13 @@ from unicorn import (
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from differential.case import PAGE_SIZE, Case, Exc, Outcome, register_names
 from differential.encoding import (
     MAX_INSTRUCTION_LENGTH,
     is_rep_string,
     may_branch,
     raises_debug,
 )
+from ground.case import PAGE_SIZE, Case, Exc, Outcome, register_names
 
 UNMAPPED_ERRORS = (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED,
                    UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import List
 
-from differential.case import Case, Outcome
 from differential.check import Checker
 from differential.runners.reference_runner import ReferenceRunner
 from differential.runners.unicorn_runner import UnicornRunner
+from ground.case import Case, Outcome
 
 
 class FlipsEaxBit31:

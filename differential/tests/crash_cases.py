@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from differential.case import PAGE_SIZE, Case
 from differential.draw import RandomDraw
 from differential.generator import form_case
 from differential.runners.unicorn_runner import linear_eip
+from ground.case import PAGE_SIZE, Case
 
 LOCK_BTC = bytes.fromhex("f00fbbc1")  # lock btc ecx, eax
 LOCK_BTS = bytes.fromhex("f00fabc1")  # lock bts ecx, eax

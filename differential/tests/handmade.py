@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-from differential.case import GPRS, PAGE_SIZE, SEGMENTS, Case
+from ground.case import GPRS, PAGE_SIZE, SEGMENTS, Case
 
 CODE_PAGE, DATA_PAGE = 0x1000, 0x2000
 

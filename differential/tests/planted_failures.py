@@ -38,7 +38,7 @@ class AbortsOnSecondRun:
         self.runs = 0
 
     def run(self, case):
-        from differential.case import Outcome
+        from ground.case import Outcome
 
         self.runs += 1
         if self.runs == 2:
@@ -63,7 +63,7 @@ class RaisesOnBoom:
     name = "raises-on-boom"
 
     def run(self, case):
-        from differential.case import Outcome
+        from ground.case import Outcome
 
         if case.name.startswith("boom"):
             raise KeyError("eax")

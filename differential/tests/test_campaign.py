@@ -16,7 +16,7 @@ from differential.campaign import CampaignError, Plan, case_seed, prepare
 from differential.corpus import load, paths
 from differential.fuzz import run_campaign
 from differential.tests.broken_runner import make_checkers
-from x86lab.cache import REPO_ROOT
+from ground.cache import REPO_ROOT
 from x86lab.cli import main
 
 CAMPAIGN = """

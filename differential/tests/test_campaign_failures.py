@@ -22,7 +22,7 @@ from differential.fuzz import run_campaign
 from differential.tests import planted_failures
 from differential.tests.broken_runner import make_checkers
 from differential.tests.campaign_folder import campaign_with_files
-from x86lab.cache import REPO_ROOT
+from ground.cache import REPO_ROOT
 from x86lab.cli import main
 
 ADD = ["--jobs", "1", "--seed", "3", "--forms", "ADD_*"]

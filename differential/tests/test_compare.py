@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from differential.case import Exc, Outcome
-from differential.compare import compare, reproducer
+from differential.check import reproducer
 from differential.tests.handmade import DATA_PAGE, make_case
+from ground.case import Exc, Outcome
+from ground.compare import compare
 
 ZF, SF, CF = 0x40, 0x80, 0x1
 

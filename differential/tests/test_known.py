@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from differential.compare import Difference
 from differential.known import KnownListError, find_known, load_known
 from differential.tests.handmade import make_case
+from ground.compare import Difference
 
 ENTRY = """
 [[divergence]]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from differential.case import Exc
-from differential.compare import compare
 from differential.known import load_known
 from differential.runners.native_runner import NativeRunner, NativeUnavailable
 from differential.runners.reference_runner import ReferenceRunner
 from differential.runners.unicorn_runner import UnicornRunner
 from differential.tests.handmade import CODE_PAGE, DATA_PAGE, make_case
+from ground.case import Exc
+from ground.compare import compare
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from differential.case import Exc
 from differential.runners.unicorn_runner import SELF_MODIFIED, UnicornRunner
 from differential.tests.handmade import CODE_PAGE, DATA_PAGE, make_case
+from ground.case import Exc
 
 RUNNERS = [UnicornRunner(memory_hooks=False), UnicornRunner(memory_hooks=True)]
 ids = ["plain", "memhooks"]

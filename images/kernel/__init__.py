@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from images import verify
+from ground import assets
 from images.bootheader import boot_protocol
 from images.errors import ImageError
 
@@ -44,11 +44,11 @@ def load(folder: Path, kind: str) -> Kernel:
         described["files"] = _file_facts(folder)
         found = _unknown_legacy_bzimage(folder, kind, described["files"])
         if found:
-            raise ImageError(verify.damaged_message(f"{kind} kernel", folder, found, remedy))
+            raise ImageError(assets.damaged_message(f"{kind} kernel", folder, found, remedy))
         _describe(folder, described)
-    found = verify.problems(folder, described["files"], full=True)
+    found = assets.problems(folder, described["files"], full=True)
     if found:
-        raise ImageError(verify.damaged_message(f"{kind} kernel", folder, found, remedy))
+        raise ImageError(assets.damaged_message(f"{kind} kernel", folder, found, remedy))
     bzimage = folder / KERNEL_FILE
     boot_protocol(bzimage)
     modules = tuple((name, folder / "modules" / f"{name}.ko") for name in described["modules"])
@@ -90,9 +90,9 @@ def _unknown_legacy_bzimage(folder: Path, kind: str,
 
 
 def _file_facts(folder: Path) -> Dict[str, Dict[str, object]]:
-    return {path.relative_to(folder).as_posix(): verify.facts(path)
+    return {path.relative_to(folder).as_posix(): assets.facts(path)
             for path in sorted(folder.rglob("*"))
-            if path.is_file() and path.name not in (DESCRIPTION_FILE, verify.STAMP_FILE)}
+            if path.is_file() and path.name not in (DESCRIPTION_FILE, assets.STAMP_FILE)}
 
 
 def _describe(folder: Path, described: dict) -> None:

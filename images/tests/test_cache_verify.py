@@ -18,9 +18,9 @@ from typing import Dict
 
 import pytest
 
-from images import verify
+from ground import assets
+from ground.cache import cache_root
 from images.kernel import load, publish
-from x86lab.cache import cache_root
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,30 +49,30 @@ def entry(tmp_path: Path) -> Path:
 def test_intact_files_pass_and_are_then_trusted_by_their_look(
         entry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = expected_of(entry, "a.bin", "b.bin")
-    assert verify.problems(entry, expected) == []
+    assert assets.problems(entry, expected) == []
     hashed = []
-    monkeypatch.setattr(verify, "sha256_file", lambda path: hashed.append(path) or "")
-    assert verify.problems(entry, expected) == []
+    monkeypatch.setattr(assets, "sha256_file", lambda path: hashed.append(path) or "")
+    assert assets.problems(entry, expected) == []
     assert hashed == []  # the stamp spared the hashing
-    assert verify.problems(entry, expected, full=True) != []  # full always hashes
+    assert assets.problems(entry, expected, full=True) != []  # full always hashes
 
 
 def test_truncation_and_a_missing_file_are_found(entry: Path) -> None:
     expected = expected_of(entry, "a.bin", "b.bin")
-    verify.problems(entry, expected)
+    assets.problems(entry, expected)
     os.truncate(entry / "a.bin", 4000)
     (entry / "b.bin").unlink()
-    assert verify.problems(entry, expected) == [
+    assert assets.problems(entry, expected) == [
         "a.bin is 4,000 bytes, the manifest says 5,000", "b.bin is missing"]
 
 
 def test_a_flipped_bit_is_found_even_with_the_old_mtime(entry: Path) -> None:
     expected = expected_of(entry, "a.bin")
-    verify.problems(entry, expected)
+    assets.problems(entry, expected)
     before = (entry / "a.bin").stat()
     flip_bit(entry / "a.bin", 1234)
     os.utime(entry / "a.bin", ns=(before.st_atime_ns, before.st_mtime_ns))
-    found = verify.problems(entry, expected)
+    found = assets.problems(entry, expected)
     assert len(found) == 1 and found[0].startswith("a.bin has sha256 ")
 
 
@@ -80,19 +80,19 @@ def test_verify_all_finds_damage_the_stamp_hides(entry: Path) -> None:
     """Damage that leaves size, times and inode alone (disk rot) is only seen by a full
     hash: simulated by re-stamping the damaged file's look."""
     expected = expected_of(entry, "a.bin")
-    verify.problems(entry, expected)
+    assets.problems(entry, expected)
     flip_bit(entry / "a.bin", 10)
-    stamp = json.loads((entry / verify.STAMP_FILE).read_text())
-    stamp["a.bin"] = verify._look((entry / "a.bin").stat()) + [expected["a.bin"]["sha256"]]
-    (entry / verify.STAMP_FILE).write_text(json.dumps(stamp))
-    assert verify.problems(entry, expected) == []
-    assert len(verify.problems(entry, expected, full=True)) == 1
+    stamp = json.loads((entry / assets.STAMP_FILE).read_text())
+    stamp["a.bin"] = assets._look((entry / "a.bin").stat()) + [expected["a.bin"]["sha256"]]
+    (entry / assets.STAMP_FILE).write_text(json.dumps(stamp))
+    assert assets.problems(entry, expected) == []
+    assert len(assets.problems(entry, expected, full=True)) == 1
 
 
 def test_own_copy_breaks_a_hard_link_keeping_the_bytes(tmp_path: Path) -> None:
     (tmp_path / "kernel").write_bytes(b"bz" * 100)
     os.link(tmp_path / "kernel", tmp_path / "image")
-    verify.own_copy(tmp_path / "image")
+    assets.own_copy(tmp_path / "image")
     assert (tmp_path / "kernel").stat().st_nlink == 1
     assert (tmp_path / "image").read_bytes() == b"bz" * 100
     os.truncate(tmp_path / "image", 10)

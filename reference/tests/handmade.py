@@ -13,7 +13,7 @@ from typing import Callable, Dict, Iterable, List, Tuple
 
 import pytest
 
-from differential.case import Case
+from ground.case import Case
 from reference import FORMS, Cpu, Form, StepResult
 from reference.isa.decoder import decode
 from reference.tests.conftest import CODE, DATA, STACK_TOP, make_cpu

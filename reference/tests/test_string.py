@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from differential.case import Case
+from ground.case import Case
 from reference import Cpu, SparseMemory, StepResult
 from reference.flags import CF, DF, SF, ZF
 from reference.tests.conftest import CODE, DATA

@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from typing import Dict, List, Optional, Tuple
 
-from differential.case import Case
 from differential.runners.unicorn_runner import UnicornRunner, register_names
+from ground.case import Case
 from reference import Cpu, Form, SparseMemory, undefined_for
 from reference.flags import STATUS
 

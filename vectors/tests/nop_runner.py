@@ -6,7 +6,7 @@ from the code under test. Anything else raises, which replay must report as a fa
 
 from __future__ import annotations
 
-from differential.case import Case, Outcome
+from ground.case import Case, Outcome
 
 
 class NopRunner:

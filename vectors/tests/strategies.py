@@ -6,7 +6,7 @@ from typing import Dict, Tuple
 
 from hypothesis import strategies as st
 
-from differential.case import GPRS, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
+from ground.case import GPRS, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
 
 u32 = st.integers(0, 0xFFFF_FFFF)
 u16 = st.integers(0, 0xFFFF)  # selectors (differential/case.py)

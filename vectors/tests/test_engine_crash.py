@@ -11,9 +11,9 @@ import sys
 from differential.runners.reference_runner import ReferenceRunner
 from differential.runners.unicorn_runner import UnicornRunner
 from differential.tests.crash_cases import LOCK_BTC, crashing, ordinary
+from ground.cache import REPO_ROOT
 from vectors.files import write_vectors
 from vectors.format import make_header
-from x86lab.cache import REPO_ROOT
 
 
 def test_crashing_vector_fails_alone_and_the_run_goes_on(tmp_path):

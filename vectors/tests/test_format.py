@@ -7,7 +7,7 @@ import json
 import pytest
 from hypothesis import given
 
-from differential.case import GPRS, PAGE_SIZE
+from ground.case import GPRS, PAGE_SIZE
 from vectors.format import VectorError, from_record, to_record
 from vectors.tests.strategies import case_and_outcome
 

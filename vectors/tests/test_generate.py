@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from differential.case import PAGE_SIZE, Case
 from differential.draw import RandomDraw
 from differential.generator import form_case
+from ground.case import PAGE_SIZE, Case
 from reference import BY_NAME
 from vectors.engines import make_runner
 from vectors.files import read_header, read_vectors

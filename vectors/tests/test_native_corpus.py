@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from differential.compare import compare
 from differential.known import find_known, load_known
+from ground.compare import compare
 from vectors.engines import make_runner
 from vectors.files import find_vector_files, read_header, read_vectors
 from vectors.native_oracle import ORACLE, with_lock
@@ -39,8 +39,8 @@ def test_the_reference_passes_every_vector() -> None:
 
 @pytest.mark.slow
 def test_unicorn_fails_them_only_by_its_listed_bugs() -> None:
-    from differential.compare import Difference
     from differential.sandbox import EngineCrashed
+    from ground.compare import Difference
 
     known = load_known()
     runner = make_runner("unicorn")

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Tuple
 
+from ground.cache import cache_dir
 from web.build.errors import BuildError
 from web.build.hashing import sha256_file
-from x86lab.cache import cache_dir
 
 DISK_SIZE = 64 << 20
 BLOCK_SIZE = 4096

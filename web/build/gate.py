@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from ground.cache import cache_dir
 from web.build.errors import BuildError, GateFailed
-from x86lab.cache import cache_dir
 
 ENGINE = "v86"
 

@@ -3,20 +3,13 @@ browsers to cache the file for a year without ever serving a stale emulator or k
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
+from ground.assets import sha256_file
+
 HASH_CHARS = 16
 """Hex digits of sha256 in a name: enough that two versions never share one."""
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def hashed_name(stem: str, suffix: str, sha256: str) -> str:

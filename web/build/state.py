@@ -17,11 +17,11 @@ import subprocess
 from pathlib import Path
 from typing import Dict, Optional
 
+from ground.cache import cache_dir
 from harness.engines.v86 import BIOS, NET_DEVICE, VGA_BIOS
 from images.contract import PROMPT
 from web.build.assets import V86_PACKAGE
 from web.build.errors import BuildError
-from x86lab.cache import cache_dir
 
 SAVER = Path(__file__).resolve().parent / "save_state.mjs"
 ZSTD_ARGS = ("-19", "-T2", "-q", "-f")

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from x86lab.cache import REPO_ROOT
+from ground.cache import REPO_ROOT
 from x86lab.cli import EXIT_OK, UsageError
 
 EXAMPLE = """example:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from ground.cache import REPO_ROOT
 from web.relay import frames
 from web.relay.config import RelayConfig
 from web.relay.policy import Allowlist
-from x86lab.cache import REPO_ROOT
 
 from .conftest import running_relay
 
