@@ -1,4 +1,4 @@
-"""Engine names on the command line -> runners from ``differential/runners``.
+"""Engine names on the command line -> runners (the catalogue's ``runner`` column).
 
 Imported lazily: the format, files and replay modules work without Unicorn or the
 reference, and a missing engine is a one-line set-up error rather than a traceback.
@@ -10,15 +10,13 @@ import importlib
 from typing import Any, Dict, Tuple
 
 from ground.case import Runner
+from ground.engines import CATALOGUE
 
-# name -> (module, class or factory, keyword arguments). Unicorn with memory hooks
-# installed takes other code paths inside Unicorn (flag bugs have hidden there: see the
-# notes). Unicorn runs in a sacrificial child process (differential/sandbox.py): it aborts
-# its process on some instructions, and that must fail one vector, not the whole run.
+# name -> (module, class or factory, keyword arguments): every engine of the catalogue
+# (``ground.engines``) that runs one case at a time, variants included.
 ENGINES: Dict[str, Tuple[str, str, Dict[str, Any]]] = {
-    "reference": ("differential.runners.reference_runner", "ReferenceRunner", {}),
-    "unicorn": ("differential.sandbox", "sandboxed_unicorn", {}),
-    "unicorn-memhooks": ("differential.sandbox", "sandboxed_unicorn", {"memory_hooks": True}),
+    entry.name: (*entry.runner.split(":"), dict(entry.options))
+    for entry in CATALOGUE if entry.runner
 }
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Tuple
 
+from ground.engines import BOOTS_IMAGE, BY_NAME, engines, load
 from harness.engines.base import (  # noqa: F401 - the interface, re-exported
     BootImage,
     Engine,
@@ -13,20 +14,14 @@ from harness.engines.base import (  # noqa: F401 - the interface, re-exported
     SessionClosed,
 )
 
-ENGINE_NAMES: Tuple[str, ...] = ("v86", "qemu")
+ENGINE_NAMES: Tuple[str, ...] = engines(BOOTS_IMAGE)
+"""The engines that boot an image, from the catalogue (``ground.engines``)."""
 
 
 def get_engine(name: str) -> Engine:
     """The engine called ``name``; a clear error naming the choices otherwise."""
-    engines: Dict[str, type] = _engine_classes()
-    if name not in engines:
-        raise EngineError(f"unknown engine {name!r}; choose from {', '.join(sorted(engines))}")
-    return engines[name]()
-
-
-def _engine_classes() -> Dict[str, type]:
-    from harness.engines.local import LocalShellEngine
-    from harness.engines.qemu import QemuEngine
-    from harness.engines.v86 import V86Engine
-
-    return {"v86": V86Engine, "qemu": QemuEngine, "local": LocalShellEngine}
+    entry = BY_NAME.get(name)
+    if entry is None or not entry.boots:
+        choices = sorted(e.name for e in BY_NAME.values() if e.boots)
+        raise EngineError(f"unknown engine {name!r}; choose from {', '.join(choices)}")
+    return load(entry.boots)()

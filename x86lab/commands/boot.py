@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ground.engines import BOOTS_IMAGE, engines
 from x86lab.cli import EXIT_FAILURE, UsageError
 
 EXIT_INTERRUPTED = 130
@@ -35,9 +36,9 @@ fails. A missing engine or image tool exits 2."""
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "boot", help="boot Linux on v86 or QEMU; run a command or attach the console",
+        "boot", help="boot Linux on an engine (v86, QEMU...); run a command or attach the console",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--engine", required=True, choices=("v86", "qemu"))
+    parser.add_argument("--engine", required=True, choices=engines(BOOTS_IMAGE))
     parser.add_argument("--kernel", required=True, choices=("tiny", "debian"))
     parser.add_argument("--run", metavar="CMD", help="run CMD in the guest's shell, then stop")
     parser.add_argument("--json", action="store_true", help="print stage times as JSON")

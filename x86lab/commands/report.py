@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 from typing import List, Sequence
 
+from ground.engines import BOOTS_IMAGE, engines
 from x86lab.cli import EXIT_FAILURE, EXIT_OK, UsageError
 
-ENGINES = ("v86", "qemu")
+ENGINES = engines(BOOTS_IMAGE)  # every engine that boots an image (ground.engines)
 KERNELS = ("tiny", "debian")
 EXAMPLE = """examples:
   x86lab report --json out/report.json --html out/report.html
@@ -28,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report", help="boot regression report (stage times, checks) as JSON and HTML",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default=",".join(ENGINES), metavar="LIST",
-                        help="comma-separated engines (default v86,qemu)")
+                        help=f"comma-separated engines (default {','.join(ENGINES)})")
     parser.add_argument("--kernels", default=",".join(KERNELS), metavar="LIST",
                         help="comma-separated kernels (default tiny,debian)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
