@@ -18,16 +18,6 @@ else:  # pragma: no cover - Python 3.9/3.10 fall back to the tomli backport
     import tomli as tomllib
 
 KNOWN_DIR = Path(__file__).parent / "known"
-SUITES = ("vectors", "test-i386", "busybox", "shell")
-ENGINES = ("v86", "qemu", "native", "unicorn", "reference")
-# Which suites an engine can run: unicorn and the reference have no Linux to boot, and
-# the native CPU is the oracle of the program suites (its output is the expected one).
-APPLICABLE = {
-    "v86": SUITES, "qemu": SUITES, "native": ("vectors",),
-    "unicorn": ("vectors",), "reference": ("vectors",),
-}
-
-
 @dataclass
 class Finding:
     """One group of differences of one engine on one suite."""

@@ -60,3 +60,27 @@ def fetch_text(guest: Guest, path: str, timeout: float = 600.0) -> str:
     guest.console.run_check(f"gzip -c {path} > {packed}", timeout=timeout)
     return gzip.decompress(guest.console.read_file(packed, timeout=timeout)).decode(
         "utf-8", "replace")
+
+
+class GuestHolder:
+    """The current boot of one engine for the suites of a run, rebooted (same image and
+    files) when a vector or a suite kills it; ``log_dir`` gets one console log per boot."""
+
+    def __init__(self, engine: str, kernel: str, files: Dict[str, bytes],
+                 log_dir: Path) -> None:
+        self.engine, self.kernel, self.files, self.log_dir = engine, kernel, files, log_dir
+        self.stack = contextlib.ExitStack()
+        self.guest: Optional[Guest] = None
+
+    def boot(self) -> Guest:
+        self.guest = self.stack.enter_context(booted(self.engine, self.kernel, self.files,
+                                                     self.log_dir))
+        return self.guest
+
+    def stop(self) -> None:
+        self.stack.close()
+        self.stack = contextlib.ExitStack()
+
+    def reboot(self) -> Guest:
+        self.stop()
+        return self.boot()

@@ -1,32 +1,21 @@
-"""The program suites in a booted guest: test-i386, the busybox testsuite and the
-harness's shell checks, each turned into a ``SuiteResult`` with findings."""
+"""How the program suites' results compare with this CPU's: test-i386's output lines and
+the busybox testsuite's verdicts, each turned into a ``SuiteResult`` with findings (the
+suites themselves are in ``conformance/suites/``)."""
 
 from __future__ import annotations
 
 import re
 import signal
-import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 from conformance import busybox_suite, test_i386
 from conformance.findings import UNDEFINED_FILE, Finding, SuiteResult, load_known
-from conformance.guest_session import GUEST_DIR, fetch_text
 from conformance.program_output import OutputComparison, compare_output, symbol_table, symbolize
 from conformance.undefined import split_undefined
 from differential.cpu_identity import this_cpu
 from differential.operands import disassembly
 
-if TYPE_CHECKING:
-    from harness.guest import Guest
-
-PROGRAM_TIMEOUT = 1800.0
-
-
-def test_i386_expected() -> str:
-    """Symbolised native output plus the exit status line the guest run also prints."""
-    binary = test_i386.build()
-    return symbolize(test_i386.run_natively(binary) + "status=0\n", symbol_table(binary))
+PROGRAM_TIMEOUT = 1800.0  # seconds a program suite may take in a guest
 
 
 def _i386_reproducer(engine: str, kernel: str, **facts: object) -> Dict[str, object]:
@@ -102,27 +91,6 @@ def test_i386_result(engine: str, kernel: str, expected: str, got: str,
                        round(seconds, 2), counts, findings, oracle=f"this CPU: {cpu}")
 
 
-def run_test_i386(guest: Guest, engine: str, kernel: str, expected: str,
-                  keep: Optional[Path] = None) -> SuiteResult:
-    """Run test-i386 in the guest and compare; ``keep`` (a folder) receives the engine's
-    whole output, this CPU's and the refused-instruction log, for a maintainer's diff."""
-    start = time.monotonic()
-    guest.console.run(f"cd {GUEST_DIR} && {test_i386.GUEST_COMMAND}; cd /",
-                      timeout=PROGRAM_TIMEOUT)
-    got = fetch_text(guest, "/tmp/test-i386.out")
-    skipped = fetch_text(guest, test_i386.SKIP_LOG)
-    result = test_i386_result(engine, kernel, expected, got, time.monotonic() - start,
-                              skipped)
-    if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
-        shown = symbolize(got, symbol_table(test_i386.build()))
-        for name, text in (("expected", expected), (engine, shown),
-                           (f"{engine}.skipped", skipped)):
-            (keep / f"test-i386.{name}.txt").write_text(text, "utf-8")
-        result.note = f"outputs kept in {keep}"
-    return result
-
-
 def slowdown(expected: busybox_suite.SuiteRun, got: busybox_suite.SuiteRun) -> float:
     """How many times slower than natively the engine ran the applets that finished in
     both runs (0 when nothing measurable finished)."""
@@ -179,24 +147,3 @@ def busybox_result(engine: str, expected: busybox_suite.SuiteRun,
               "cut_off_by_limit": sum(len(n) for n in too_slow.values())}
     return SuiteResult(engine, "busybox", "ran", passed, len(expected.verdicts),
                        round(seconds, 2), counts, findings)
-
-
-def run_busybox(guest: Guest, engine: str, selected: Sequence[str],
-                expected: busybox_suite.SuiteRun,
-                limit: int = busybox_suite.LIMIT_SECONDS) -> SuiteResult:
-    start = time.monotonic()
-    guest.console.run(busybox_suite.guest_command(GUEST_DIR, selected, limit),
-                      timeout=PROGRAM_TIMEOUT + limit * len(selected))
-    got = busybox_suite.parse_run(fetch_text(guest, "/tmp/busybox.out"))
-    return busybox_result(engine, expected, got, time.monotonic() - start, limit)
-
-
-def run_shell(guest: Guest, engine: str) -> SuiteResult:
-    from harness.checks import run_checks
-
-    start = time.monotonic()
-    results = run_checks(guest.console, guest.memory_mib)
-    findings: List[Finding] = [Finding(engine, "shell", r.name, 1, r.message[:300])
-                               for r in results if not r.passed]
-    return SuiteResult(engine, "shell", "ran", sum(r.passed for r in results), len(results),
-                       round(time.monotonic() - start, 2), {}, findings)

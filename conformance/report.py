@@ -11,6 +11,7 @@ from typing import Dict, List
 
 from conformance.findings import SuiteResult
 from conformance.matrix import Report
+from ground.engines import GUEST_VECTORS, engines
 
 SCHEMA = "x86lab-conformance/1"
 
@@ -35,7 +36,7 @@ def to_json(report: Report) -> dict:
     }
 
 
-STEPPER_ENGINES = ("native", "qemu", "v86")  # the engines that run vectors in user mode
+STEPPER_ENGINES = engines(GUEST_VECTORS)  # the engines that run vectors in user mode
 
 
 def _expressibility(report: Report) -> Dict[str, Dict[str, Dict[str, int]]]:

@@ -137,17 +137,24 @@ def note_agreement(suite_results: List[SuiteResult],
 
 def mark_unicorn_known(suite_results: List[SuiteResult],
                        by_engine: Mapping[str, List[VectorResult]]) -> None:
-    """Unicorn's vector findings where every differing vector is one of its listed bugs
-    (``differential/known_divergences.toml``, the campaign's known list: one list, not a
-    second copy in ``known/``). The native corpus is made of exactly such cases."""
-    from differential.known import find_known, load_known
+    """The vector findings of an engine whose known list is the differential campaign's
+    (``differential/known_divergences.toml``: Unicorn's, one list, not a second copy in
+    ``known/``) where every differing vector is one of its listed bugs. The native corpus
+    is made of exactly such cases."""
+    from differential.known import DEFAULT_PATH, find_known, load_known
     from ground.compare import Difference
+    from ground.engines import BY_NAME
 
-    known = [k for k in load_known() if k.wrong == "unicorn"]
-    results = by_engine.get("unicorn", [])
+    listed = load_known()
+    campaign_file = DEFAULT_PATH.relative_to(DEFAULT_PATH.parent.parent).as_posix()
     for suite in suite_results:
-        if suite.engine != "unicorn" or suite.suite != "vectors":
+        entry_of = BY_NAME.get(suite.engine)
+        if suite.suite != "vectors" or entry_of is None or \
+                entry_of.known_file != campaign_file:
             continue
+        engine = suite.engine
+        known = [k for k in listed if k.wrong == engine]
+        results = by_engine.get(engine, [])
         for finding in suite.findings:
             if not finding.is_new:
                 continue
@@ -163,12 +170,11 @@ def mark_unicorn_known(suite_results: List[SuiteResult],
                 else:
                     differences = compare(case, result.outcome, result.entry.expected)
                     notes = result.outcome.notes
-                entry = find_known(known, case, differences, notes, "unicorn")
+                entry = find_known(known, case, differences, notes, engine)
                 if entry is None:
                     break
                 ids.add(entry.id)
             else:
                 if ids:
-                    finding.known = ("Unicorn bug(s) listed in "
-                                     f"differential/known_divergences.toml: "
-                                     f"{', '.join(sorted(ids))}")
+                    finding.known = (f"{engine.capitalize()} bug(s) listed in "
+                                     f"{campaign_file}: {', '.join(sorted(ids))}")

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from conformance import single_step
-from conformance.findings import APPLICABLE, ENGINES, SUITES
 from conformance.matrix import Options, run_matrix
 from conformance.report import to_json, write_html, write_json
+from conformance.suites import APPLICABLE, ENGINES, SUITES
 
 pytestmark = [pytest.mark.slow, pytest.mark.boot, pytest.mark.timeout(1500)]
 

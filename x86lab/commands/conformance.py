@@ -34,7 +34,7 @@ def _names(text: str, known: Sequence[str], what: str) -> List[str]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from conformance.findings import ENGINES, SUITES
+    from conformance.suites import ENGINES, SUITES
 
     parser = subparsers.add_parser(
         "conformance", help="run the suites on every engine; matrix and reproducers",
@@ -66,11 +66,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def conformance_command(args: argparse.Namespace) -> int:
-    from conformance.findings import ENGINES, SUITES
     from conformance.matrix import Options, run_matrix
     from conformance.report import write_html, write_json
     from conformance.sources import SourceError
     from conformance.stepper import StepperError
+    from conformance.suites import ENGINES, SUITES
     from vectors.files import VectorFileError
 
     if args.limit is not None and args.limit < 1:
