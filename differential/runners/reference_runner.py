@@ -1,9 +1,9 @@
-"""Run one case on x86lab's reference CPU (``reference/``), the code under test."""
+"""Run one case on x86lab's reference CPU (``reference/``), the code under test. It needs
+neither Unicorn nor any other peer: the register names are the case's own."""
 
 from __future__ import annotations
 
-from differential.runners.unicorn_runner import register_names
-from ground.case import Case, Exc, Outcome
+from ground.case import Case, Exc, Outcome, register_names
 from reference import Cpu, SparseMemory, Unimplemented
 
 
