@@ -100,7 +100,7 @@ def runner_step_all(runner_name: str) -> StepAll:
     runner = make_runner(runner_name)
 
     def step_all(cases: Sequence[Case]) -> List[StepResult]:
-        from differential.sandbox import EngineCrashed
+        from ground.case import EngineCrashed
 
         run_many = getattr(runner, "run_many", None)
         answers = run_many(list(cases)) if run_many else [runner.run(c) for c in cases]

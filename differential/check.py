@@ -10,8 +10,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 from differential.corpus import case_to_json
 from differential.known import KnownDivergence, find_known, load_known
 from differential.operands import disassembly
-from differential.sandbox import EngineCrashed
-from ground.case import Case, Outcome, Runner
+from ground.case import Case, EngineCrashed, Outcome, Runner
 from ground.compare import Difference, compare, summary
 
 AGREE, DIVERGE, KNOWN, UNIMPLEMENTED = "agree", "diverge", "known", "unimplemented"

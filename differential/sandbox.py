@@ -27,11 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Dict, List, Optional, Tuple, Union
 
-from ground.case import Case, Outcome
+from ground.case import Case, Death, EngineCrashed, Outcome
 
 HEADER = struct.Struct("<I")
 CASE_TIMEOUT = 30.0  # seconds without an answer before the child counts as hung
@@ -41,32 +40,6 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 class SandboxError(RuntimeError):
     """The child could not be started, or its runner raised a Python exception."""
-
-
-@dataclass
-class Death:
-    """How a child ended: ``signal`` name (e.g. ``SIGABRT``) or exit status, and the last
-    line it wrote on stderr."""
-
-    signal: str
-    detail: str = ""
-
-
-class EngineCrashed(Exception):
-    """The engine died (or hung) on ``case``: a finding of its own kind, never a pass.
-    ``alone`` says whether the case crashed again by itself in a fresh engine."""
-
-    def __init__(self, engine: str, case: Case, death: Death, alone: bool) -> None:
-        self.engine, self.case, self.death, self.alone = engine, case, death, alone
-        where = "also alone in a fresh engine" if alone else \
-            "only after the earlier cases of its batch (alone it ran)"
-        detail = f"; stderr: {death.detail}" if death.detail else ""
-        super().__init__(f"{engine} crashed ({death.signal}) on {case.code.hex(' ')} in "
-                         f"{case.mode} [{case.name}], {where}{detail}")
-
-    @property
-    def signal(self) -> str:
-        return self.death.signal
 
 
 Answer = Union[Outcome, EngineCrashed]

@@ -93,8 +93,35 @@ class Outcome:
 
 
 class Runner(Protocol):
-    """Anything that executes one case: Unicorn, the reference, a native process..."""
+    """Anything that executes one case: Unicorn, the reference, a native process... A
+    runner whose engine lives in another process raises ``EngineCrashed`` when it dies."""
 
     name: str
 
     def run(self, case: Case) -> Outcome: ...
+
+
+@dataclass
+class Death:
+    """How a child ended: ``signal`` name (e.g. ``SIGABRT``) or exit status, and the last
+    line it wrote on stderr."""
+
+    signal: str
+    detail: str = ""
+
+
+class EngineCrashed(Exception):
+    """The engine died (or hung) on ``case``: a finding of its own kind, never a pass.
+    ``alone`` says whether the case crashed again by itself in a fresh engine."""
+
+    def __init__(self, engine: str, case: Case, death: Death, alone: bool) -> None:
+        self.engine, self.case, self.death, self.alone = engine, case, death, alone
+        where = "also alone in a fresh engine" if alone else \
+            "only after the earlier cases of its batch (alone it ran)"
+        detail = f"; stderr: {death.detail}" if death.detail else ""
+        super().__init__(f"{engine} crashed ({death.signal}) on {case.code.hex(' ')} in "
+                         f"{case.mode} [{case.name}], {where}{detail}")
+
+    @property
+    def signal(self) -> str:
+        return self.death.signal

@@ -3,9 +3,11 @@
 ``Cpu`` holds the registers, EFLAGS (``cpu.flags``), segment registers with their bases,
 the memory, and the small services semantics use: ``read``/``write`` (segment:offset),
 ``push``/``pop``, ``load_segment``. Every data access goes through ``read_linear`` /
-``write_linear``: that is where paging will translate, and where the per-instruction
-write journal records old bytes so a fault can roll memory back. ``step()`` lives in
-``reference.step``.
+``write_linear``: that is where paging translates (``reference.system.paging``, installed
+when CR0.PG is set), and where the per-instruction write journal records old bytes so a
+fault can roll memory back. ``step()`` lives in ``reference.step``; the system-level
+mechanisms (control registers, descriptor tables, IDT delivery, paging, MSRs) live in
+``reference.system``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ from reference.operands import CS, DS, ES, FS, GS, SS
 from reference.step import ReportAndStop, StepResult, run, step
 
 MODES = {"real16": 16, "prot32": 32}
+# The hidden part of a segment register (SDM Vol. 3A, 3.4.3): ``attr`` holds the
+# descriptor's access rights in LAR's layout (bits 8-23 of its high dword: type, S, DPL,
+# P, AVL, D/B, G). Real mode: a present, writable, accessed data segment (CS too).
+REAL_MODE_ATTR = 0x009300
+FLAT_CODE_ATTR = 0xCF9B00  # the constructed prot32 model: 32-bit, 4 GiB, DPL 0
+FLAT_DATA_ATTR = 0xCF9300
+DB_BIT = 1 << 22  # D/B: 32-bit default operand/address size (CS), 32-bit stack (SS)
+CR0_PE, CR0_ET = 1 << 0, 1 << 4
 GPR_NAMES = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
 SEG_NAMES = ("es", "cs", "ss", "ds", "fs", "gs")
 _SHIFT_MASK = {8: 0xFF, 16: 0xFFFF, 32: 0xFFFFFFFF}
@@ -41,10 +51,27 @@ REGISTERS = _register_names()
 Memory = Union[SparseMemory, FlatMemory]
 
 
+class SystemSegment:
+    """LDTR or TR: a selector and the base/limit/type loaded from its GDT descriptor."""
+
+    __slots__ = ("selector", "base", "limit", "attr")
+
+    def __init__(self, selector: int = 0, base: int = 0, limit: int = 0xFFFF,
+                 attr: int = 0) -> None:
+        self.selector, self.base, self.limit, self.attr = selector, base, limit, attr
+
+    def __repr__(self) -> str:
+        return (f"SystemSegment({self.selector:#x}, base={self.base:#x}, "
+                f"limit={self.limit:#x}, attr={self.attr:#x})")
+
+
 class SegmentLoader:
     """How a protected-mode segment load finds its descriptor. The default has no
     descriptor tables: a null selector loads DS/ES/FS/GS (base unchanged), anything else
-    raises #GP(selector). The system level replaces it with a GDT/LDT reader."""
+    raises #GP(selector). LGDT replaces it with the GDT/LDT reader
+    (``reference.system.segmentation.DescriptorLoader``)."""
+
+    tables = False
 
     def load(self, cpu: Cpu, index: int, selector: int) -> None:
         if selector & 0xFFFC == 0 and index in (DS, ES, FS, GS):
@@ -79,13 +106,43 @@ class Cpu:
         # Real mode keeps the 64 KiB limits set at reset. The flat model's 4 GiB limit is
         # not checked: an access wrapping past 4 GiB wraps (as Unicorn does; whether a CPU
         # raises #GP there is not settled here), hence a limit above any offset.
-        self.seg_limit: List[int] = [0xFFFF if mode == "real16" else 1 << 34] * 6
+        # seg_limit: the highest offset an access may reach; seg_wlimit: the same for
+        # writes (-1 when the segment is not writable); seg_floor: the lowest offset (above
+        # 0 only for expand-down data). A null selector in DS/ES/FS/GS gets limits -1, so
+        # any use raises #GP(0) (SDM Vol. 3A, 3.4.2).
+        real = mode == "real16"
+        self.seg_limit: List[int] = [0xFFFF if real else 1 << 34] * 6
+        self.seg_wlimit: List[int] = list(self.seg_limit)
+        self.seg_floor: List[int] = [0] * 6
+        self.seg_attr: List[int] = ([REAL_MODE_ATTR] * 6 if real else
+                                    [FLAT_DATA_ATTR, FLAT_CODE_ATTR] + [FLAT_DATA_ATTR] * 4)
+        self.stack_size = self.default_size  # SS.B
+        self.cpl = 0
+        # Control and system-table registers (SDM Vol. 3A, 2.4-2.5). CR0 holds ET (a P6
+        # always reports an x87 coprocessor type) and PE in prot32.
+        self.cr0 = CR0_ET | (0 if real else CR0_PE)
+        self.cr2 = 0
+        self.cr3 = 0
+        self.cr4 = 0
+        self.gdtr: Tuple[int, int] = (0, 0xFFFF)  # (base, limit)
+        self.idtr: Tuple[int, int] = (0, 0x3FF)
+        self.ldtr = SystemSegment()
+        self.tr = SystemSegment()
+        self.msr: Dict[int, int] = {}
+        self.tlb = None  # a reference.system.tlb.Tlb while CR0.PG is set
+        # Interrupt line and shadow (SDM Vol. 3A, 6.8.3): a device sets intr_requested
+        # and provides intr_controller.acknowledge() -> vector; MOV SS, POP SS and STI
+        # set interrupt_shadow so the next instruction runs before any interrupt.
+        self.intr_requested = False
+        self.intr_controller = None
+        self.interrupt_shadow = False
+        self.shutdown = False
         self.halted = False
         self.insn = None  # the instruction being executed (reference.isa.decoder.Insn)
         self.segment_loader = SegmentLoader()
         self.delivery = ReportAndStop()
         self.journal: List[Tuple[int, bytes]] = []  # (linear, old bytes) of this insn
-        self.seg_journal: List[Tuple[int, int, int]] = []  # (index, selector, base)
+        self.seg_journal: List[Tuple[int, ...]] = []  # segment caches before a load
         self.icache: Dict[int, object] = {}  # linear EIP -> decoded Insn
         self.code_pages: Dict[int, List[int]] = {}  # page -> cached addresses in it
         self.tsc = 0  # instructions retired; RDTSC may read it
@@ -120,36 +177,106 @@ class Cpu:
             self.sregs[index] = value & 0xFFFF
             if self.mode == "real16":
                 self.seg_base[index] = (value & 0xFFFF) << 4
+            elif index == CS:  # the flat model: CS.RPL is the CPL it runs at
+                self.cpl = value & 3
         else:
             raise KeyError(f"unknown register {name!r}")
 
     def load_segment(self, index: int, selector: int) -> None:
-        """MOV Sreg / POP Sreg: real mode sets base = selector * 16; protected mode asks
-        the segment loader (descriptor tables)."""
+        """MOV Sreg / POP Sreg: real mode sets base = selector * 16 (limit and
+        attributes stay: the hidden cache keeps them, SDM Vol. 3A, 9.9.1); protected
+        mode asks the segment loader (descriptor tables)."""
         selector &= 0xFFFF
-        self.seg_journal.append((index, self.sregs[index], self.seg_base[index]))
+        self.save_segment(index)
         if self.mode == "real16":
             self.sregs[index] = selector
             self.seg_base[index] = selector << 4
         else:
             self.segment_loader.load(self, index, selector)
 
+    def save_segment(self, index: int) -> None:
+        """Journal segment register ``index`` (selector and hidden cache) and the CPL
+        before a load, so a fault later in the instruction restores them."""
+        self.seg_journal.append((index, self.sregs[index], self.seg_base[index],
+                                 self.seg_limit[index], self.seg_wlimit[index],
+                                 self.seg_floor[index], self.seg_attr[index], self.cpl))
+
+    def set_segment_cache(self, index: int, selector: int, base: int, limit: int,
+                          attr: int) -> None:
+        """Load a segment register and its hidden part from a descriptor's fields:
+        ``limit`` already scaled by G; ``attr`` in LAR layout. Derives the write limit
+        (read-only data and code cannot be written), the expand-down range, and the
+        default sizes that CS.D and SS.B choose."""
+        self.save_segment(index)
+        self.sregs[index] = selector
+        self.seg_base[index] = base & 0xFFFFFFFF
+        kind = (attr >> 8) & 0xF
+        code = kind & 8
+        if not code and kind & 4:  # expand-down data: offsets limit+1 .. 64K/4G - 1
+            self.seg_floor[index] = limit + 1
+            limit = 0xFFFFFFFF if attr & DB_BIT else 0xFFFF
+        else:
+            self.seg_floor[index] = 0
+        self.seg_limit[index] = limit
+        self.seg_wlimit[index] = -1 if code or not kind & 2 else limit
+        self.seg_attr[index] = attr
+        self.derive_sizes()
+
+    def set_null_segment(self, index: int, selector: int) -> None:
+        """A null selector in DS/ES/FS/GS: loads, but any access through it is #GP(0)."""
+        self.save_segment(index)
+        self.sregs[index] = selector
+        self.seg_limit[index] = self.seg_wlimit[index] = -1
+        self.seg_floor[index] = 0
+        self.seg_attr[index] = 0
+
+    def derive_sizes(self) -> None:
+        """CS.D picks the default operand/address size, SS.B the stack width. A change
+        of CS.D changes how bytes decode, so decoded instructions are forgotten."""
+        size = 32 if self.seg_attr[CS] & DB_BIT else 16
+        if size != self.default_size:
+            self.default_size = size
+            self.forget_all_code()
+        self.stack_size = 32 if self.seg_attr[SS] & DB_BIT else 16
+
     # -- memory: the one path --------------------------------------------------------
+    # Without paging a linear address is the physical one. ``reference.system.paging``
+    # replaces these three methods on the instance while CR0.PG is set.
     def read_linear(self, linear: int, nbytes: int) -> int:
         return self.mem.read_int(linear & 0xFFFFFFFF, nbytes)
 
     def write_linear(self, linear: int, nbytes: int, value: int) -> None:
-        linear &= 0xFFFFFFFF
-        old = self.mem.read_bytes(linear, nbytes, "write")
-        self.mem.write_int(linear, nbytes, value & ((1 << (8 * nbytes)) - 1))
-        self.journal.append((linear, old))
+        self.write_physical(linear & 0xFFFFFFFF, nbytes, value)
+
+    def read_system(self, linear: int, nbytes: int) -> int:
+        """An implicit supervisor read (descriptor tables, IDT, TSS): with paging, the
+        U/S bits do not apply to it whatever the CPL (SDM Vol. 3A, 4.6)."""
+        return self.mem.read_int(linear & 0xFFFFFFFF, nbytes)
+
+    def write_system(self, linear: int, nbytes: int, value: int) -> None:
+        """An implicit supervisor write (a descriptor's accessed bit, a TSS field)."""
+        self.write_physical(linear & 0xFFFFFFFF, nbytes, value)
+
+    def write_physical(self, physical: int, nbytes: int, value: int) -> None:
+        """Store at a physical address, journal the old bytes, forget code there."""
+        old = self.mem.read_bytes(physical, nbytes, "write")
+        self.mem.write_int(physical, nbytes, value & ((1 << (8 * nbytes)) - 1))
+        self.journal.append((physical, old))
         if self.code_pages:
-            self.forget_code(linear >> 12)
-            self.forget_code((linear + nbytes - 1) >> 12)
+            self.forget_code(physical >> 12)
+            self.forget_code((physical + nbytes - 1) >> 12)
+
+    def forget_all_code(self) -> None:
+        """Drop every decoded instruction: what decoding depends on changed (CS.D, the
+        mode, the linear-to-physical mapping)."""
+        self.icache.clear()
+        self.code_pages.clear()
 
     def forget_code(self, page: int) -> None:
-        """Drop decoded instructions that lie in ``page`` (a write there may change them:
-        self-modifying code). Device DMA must call this too when it writes memory."""
+        """Drop decoded instructions that lie in physical ``page`` (a write there may
+        change them: self-modifying code). Device DMA must call this too when it writes
+        memory. ``code_pages`` maps a physical page to the linear addresses of the
+        instructions decoded from it, so a write through any alias finds them."""
         addresses = self.code_pages.pop(page, None)
         if addresses:
             for address in addresses:
@@ -161,22 +288,27 @@ class Cpu:
         paging this is the second place that translates (access type "fetch")."""
         return self.mem.read_int(linear, 1, "fetch")
 
+    def code_physical(self, linear: int) -> int:
+        """The physical address of code at ``linear`` (identity without paging)."""
+        return linear
+
     def read(self, seg: int, offset: int, nbytes: int) -> int:
         """Read ``nbytes`` at ``seg``:``offset`` (segment register index, offset)."""
-        if offset + nbytes - 1 > self.seg_limit[seg]:
+        if offset + nbytes - 1 > self.seg_limit[seg] or offset < self.seg_floor[seg]:
             self._beyond_limit(seg)
         return self.read_linear(self.seg_base[seg] + offset, nbytes)
 
     def write(self, seg: int, offset: int, nbytes: int, value: int) -> None:
         """Write ``nbytes`` of ``value`` at ``seg``:``offset``."""
-        if offset + nbytes - 1 > self.seg_limit[seg]:
+        if offset + nbytes - 1 > self.seg_wlimit[seg] or offset < self.seg_floor[seg]:
             self._beyond_limit(seg)
         self.write_linear(self.seg_base[seg] + offset, nbytes, value)
 
     @staticmethod
     def _beyond_limit(seg: int) -> None:
-        """An access that does not fit below the segment limit: #SS(0) for the stack
-        segment, #GP(0) otherwise (SDM Vol. 3A, 21.1.x real-address mode exceptions;
+        """An access outside the segment's range (beyond the limit, below an
+        expand-down floor, a write to a read-only segment, any use of a null selector):
+        #SS(0) for the stack segment, #GP(0) otherwise (SDM Vol. 3A, 5.3 and 21.1.x;
         a word at offset 0xFFFF faults on the 386 and later instead of wrapping)."""
         raise Fault(SS_FAULT if seg == SS else GP, 0)
 
@@ -185,15 +317,20 @@ class Cpu:
         for linear, old in reversed(self.journal):
             self.mem.write_bytes(linear, old)
         self.journal.clear()
-        for index, selector, base in reversed(self.seg_journal):
-            self.sregs[index], self.seg_base[index] = selector, base
-        self.seg_journal.clear()
+        if self.seg_journal:
+            for entry in reversed(self.seg_journal):
+                index = entry[0]
+                (self.sregs[index], self.seg_base[index], self.seg_limit[index],
+                 self.seg_wlimit[index], self.seg_floor[index], self.seg_attr[index],
+                 self.cpl) = entry[1:]
+            self.seg_journal.clear()
+            self.derive_sizes()
 
-    # -- the stack (SS:eSP, width = SS.B, here the mode's default size) ---------------
+    # -- the stack (SS:eSP, width = SS.B) ---------------------------------------------
     def push(self, value: int, size: int) -> None:
         """PUSH of a ``size``-bit value: decrement eSP, then store at SS:eSP."""
         nbytes = size >> 3
-        if self.default_size == 32:
+        if self.stack_size == 32:
             sp = (self.regs[4] - nbytes) & 0xFFFFFFFF
             self.write(SS, sp, nbytes, value)
             self.regs[4] = sp
@@ -210,12 +347,12 @@ class Cpu:
 
     def peek(self, size: int, delta: int = 0) -> int:
         """Read ``size`` bits at SS:(eSP + delta) without moving eSP."""
-        mask = 0xFFFFFFFF if self.default_size == 32 else 0xFFFF
+        mask = 0xFFFFFFFF if self.stack_size == 32 else 0xFFFF
         return self.read(SS, (self.regs[4] + delta) & mask, size >> 3)
 
     def adjust_sp(self, delta: int) -> None:
         """eSP += delta at the stack's width (SP alone in a 16-bit stack)."""
-        if self.default_size == 32:
+        if self.stack_size == 32:
             self.regs[4] = (self.regs[4] + delta) & 0xFFFFFFFF
         else:
             sp = (self.regs[4] + delta) & 0xFFFF

@@ -118,6 +118,28 @@ class SegReg(Operand):
 
     def write(self, value: int) -> None:
         self.cpu.load_segment(self.index, value)
+        if self.index == SS:  # MOV SS / POP SS: no interrupt before the next instruction
+            self.cpu.interrupt_shadow = True
+
+
+class ControlReg(Operand):
+    """CR0, CR2, CR3 or CR4 (MOV to/from CRn): writes go through the checks and side
+    effects of ``reference.system.control_registers.write_cr``."""
+
+    __slots__ = ("number",)
+    is_reg = True
+
+    def __init__(self, cpu: Cpu, number: int) -> None:
+        super().__init__(cpu, 32)
+        self.number = number
+
+    def read(self) -> int:
+        from reference.system.control_registers import read_cr
+        return read_cr(self.cpu, self.number)
+
+    def write(self, value: int) -> None:
+        from reference.system.control_registers import write_cr
+        write_cr(self.cpu, self.number, value)
 
 
 class Imm(Operand):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 
 from reference.faults import DB, GP, Fault, Unimplemented, Unmapped
-from reference.flags import TF
+from reference.flags import IF, TF
 from reference.isa.decoder import decode
 from reference.isa.form import ALWAYS
 from reference.isa.undefined import undefined_for
@@ -105,7 +105,10 @@ def _fetch_decode(cpu: Cpu, linear: int) -> Insn:
     insn.fixed_undefined = (insn.form.always_undefined,
                             any(rule.dest for rule in rules if rule.when == ALWAYS))
     cpu.icache[linear] = insn
-    first, last = linear >> 12, (linear + insn.length - 1) >> 12
+    # Registered under the physical pages its bytes came from: a write through any
+    # linear alias of them forgets it (self-modifying code under paging).
+    first = cpu.code_physical(linear) >> 12
+    last = cpu.code_physical((linear + insn.length - 1) & 0xFFFFFFFF) >> 12
     cpu.code_pages.setdefault(first, []).append(linear)
     if last != first:  # an instruction that straddles two pages is forgotten by either
         cpu.code_pages.setdefault(last, []).append(linear)
@@ -125,7 +128,13 @@ def _undefined(insn: Insn) -> Tuple[int, bool]:
 
 
 def step(cpu: Cpu) -> StepResult:
-    """Execute one instruction at CS:EIP and report how it ended."""
+    """Execute one instruction at CS:EIP and report how it ended. Before it, a pending
+    external interrupt (INTR with IF = 1, outside an interrupt shadow) is delivered
+    instead: the result then has kind "interrupt" and no instruction ran."""
+    shadow = cpu.interrupt_shadow
+    cpu.interrupt_shadow = False
+    if cpu.intr_requested and cpu.flags.value & IF and not shadow:
+        return _external_interrupt(cpu)
     eip = cpu.eip
     linear = (cpu.seg_base[CS] + eip) & 0xFFFFFFFF
     regs, flags = cpu.regs[:], cpu.flags.value
@@ -156,7 +165,9 @@ def step(cpu: Cpu) -> StepResult:
         _restore(cpu, eip, regs, flags)  # a Python bug: leave the state clean, then raise
         raise
     cpu.tsc += 1
-    if flags & TF:  # single-step: a #DB trap after an instruction that began with TF=1
+    if flags & TF and not (cpu.interrupt_shadow and insn.form.mnemonic != "STI"):
+        # single-step: a #DB trap after an instruction that began with TF=1 (MOV SS and
+        # POP SS hold it back one instruction, SDM Vol. 3A, 6.8.3)
         exception = cpu.delivery.deliver(cpu, Fault(DB, trap=True))
         return StepResult(exception, insn, undefined[0], undefined[1], cpu.halted)
     return StepResult(None, insn, undefined[0], undefined[1], cpu.halted)
@@ -166,7 +177,21 @@ def _restore(cpu: Cpu, eip: int, regs: list, flags: int) -> None:
     cpu.regs[:] = regs
     cpu.flags.value = flags
     cpu.eip = eip
+    cpu.interrupt_shadow = False
     cpu.rollback()
+
+
+def _external_interrupt(cpu: Cpu) -> StepResult:
+    """Acknowledge the interrupt controller and deliver its vector (SDM Vol. 3A, 6.3.2
+    "Maskable Hardware Interrupts"); a halted CPU resumes after its HLT."""
+    vector = cpu.intr_controller.acknowledge()
+    cpu.halted = False
+    fault = Fault(vector, trap=True)
+    fault.external = True
+    exception = cpu.delivery.deliver(cpu, fault)
+    if exception is not None:
+        exception = StepException(exception.vector, "interrupt", exception.error_code)
+    return StepResult(exception, None)
 
 
 def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
@@ -177,13 +202,13 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
     seg_base = cpu.seg_base
     journal = cpu.journal
     seg_journal = cpu.seg_journal
-    ip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
     seg_limit = cpu.seg_limit  # read each time: a far jump may load another CS later
     done = 0
     while done < limit:
         eip = cpu.eip
         insn = icache.get((seg_base[CS] + eip) & 0xFFFFFFFF)
-        if insn is None or cpu.flags.value & TF or eip + insn.length - 1 > seg_limit[CS]:
+        if (insn is None or cpu.flags.value & TF or eip + insn.length - 1 > seg_limit[CS]
+                or cpu.interrupt_shadow or cpu.intr_requested):
             result = step(cpu)
         else:
             r0, r1, r2, r3, r4, r5, r6, r7 = cpu.regs  # locals: no allocation in the JIT
@@ -193,7 +218,7 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
             if seg_journal:
                 seg_journal.clear()
             cpu.insn = insn
-            cpu.eip = (eip + insn.length) & ip_mask
+            cpu.eip = (eip + insn.length) & (0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF)
             try:
                 insn.execute()
             except BaseException:

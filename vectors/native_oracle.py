@@ -58,7 +58,7 @@ class NativeDecision:
         self.reference = make_runner("reference")
 
     def _unicorn(self, case: Case) -> Optional[Outcome]:
-        from differential.sandbox import EngineCrashed
+        from ground.case import EngineCrashed
 
         try:
             return self.unicorn.run(case)

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, List, Optional
 
-from differential.sandbox import EngineCrashed
-from ground.case import Case, Outcome, Runner
+from ground.case import Case, EngineCrashed, Outcome, Runner
 from ground.compare import compare
 from vectors.files import Entry, VectorFileError, scan_vectors
 

@@ -22,9 +22,10 @@ from differential.known import load_known
 from differential.replay import replay
 from differential.runners.reference_runner import ReferenceRunner
 from differential.runners.unicorn_runner import UnicornRunner
-from differential.sandbox import EngineCrashed, SandboxedRunner, SandboxError, sandboxed_unicorn
+from differential.sandbox import SandboxedRunner, SandboxError, sandboxed_unicorn
 from differential.suite import keep
 from differential.tests.crash_cases import LOCK_BTC, LOCK_BTS, crashing, ordinary
+from ground.case import EngineCrashed
 
 ONE_LINER = ("from unicorn import *; u=Uc(UC_ARCH_X86,UC_MODE_{bits}); u.mem_map(0,0x10000); "
              "u.mem_write(0x100,bytes.fromhex('{hex}')); u.emu_start(0x100,0x104,count=1)")

@@ -16,6 +16,7 @@ from reference.isa.form import FIXED_REGS, SEG_NAMES, SIZE_LETTERS, Form
 from reference.isa.table import FORMS
 from reference.operands import (
     CS,
+    ControlReg,
     DS,
     ES,
     SS,
@@ -250,6 +251,12 @@ def _operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm: int
         return SegReg(cpu, insn.reg)
     if kind == "Z":
         return gpr(cpu, low3, _size(letters, opsize))
+    if kind == "R":
+        return gpr(cpu, rm, 32)
+    if kind == "C":
+        if insn.reg not in (0, 2, 3, 4):
+            insn.invalid = True  # CR1, CR5-CR7 do not exist
+        return ControlReg(cpu, insn.reg)
     if kind == "I":
         if letters == "bs":
             return Imm(cpu, reader.signed(1), opsize)

@@ -9,13 +9,15 @@ Encodings are written as in the SDM's opcode column: ``"01 /r"``, ``"0F AF /r"``
 ``Z``  register in the opcode's low 3 bits   ``I``  immediate; ``Ibs`` = imm8 sign-extended
 ``J``  relative target (EIP-relative)       ``O``  moffs: address-size offset, no ModRM
 ``X``  DS:eSI string source (segment override allowed)   ``Y``  ES:eDI string destination
-``A``  far pointer ptr16:16/32 (``Ap``)
+``A``  far pointer ptr16:16/32 (``Ap``)   ``C``  ModRM reg field, control register CRn
+``R``  ModRM r/m, always a general register (MOV CRn ignores the mod field)
 ====== ===============================================================================
 
 Sizes: ``b`` 8, ``w`` 16, ``d`` 32, ``v`` the operand size (16/32), ``z`` operand size
 for immediates (16 or 32), ``q`` 64, ``vw`` operand size for a register but 16 bits in
 memory (MOV Evw, Sw: a selector stored to memory is always a word); ``Mp`` a far pointer
-in memory (offset of the operand size, then a selector), ``Ma`` a pair of bounds (BOUND).
+in memory (offset of the operand size, then a selector), ``Ma`` a pair of bounds (BOUND),
+``Ms`` a pseudo-descriptor (a 16-bit limit, then a 32-bit base: LGDT, SGDT).
 Fixed registers are named directly: ``AL``, ``CL``, ``DX``, ``eAX`` (AX/EAX by operand
 size), segment registers ``ES CS SS DS FS GS``; the constant ``1`` is the shift count.
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-SIZE_LETTERS = {"b": 8, "w": 16, "d": 32, "q": 64}  # "v", "z" depend on the prefix
+SIZE_LETTERS = {"b": 8, "w": 16, "d": 32, "q": 64, "s": 48}  # "v", "z" depend on the prefix
 FIXED_REGS = {"AL": ("gpr", 0, 8), "CL": ("gpr", 1, 8), "DX": ("gpr", 2, 16),
               "eAX": ("gpr", 0, 0)}
 SEG_NAMES = ("ES", "CS", "SS", "DS", "FS", "GS")

@@ -288,6 +288,36 @@ def _flagops_misc() -> List[Form]:
             Form("OUT", "EF", "DX, eAX", untestable=io)]
 
 
+def _system() -> List[Form]:
+    """System instructions (SDM Vol. 3A ch. 2.8 "System Instruction Summary"): control
+    registers, descriptor-table registers, LDTR/TR, access checks, MSRs, fast system
+    calls. Their semantics: reference/semantics/system.py."""
+    why = ("system state (control registers, descriptor tables, MSRs) that a version-1 "
+           "vector cannot state; decided by reference/tests/test_system_*.py from the SDM")
+    prot = {"modes": ("prot32",), "untestable": why}
+    sys = {"untestable": why}
+    return [Form("MOV", "0F 20 /r", "Rd, Cd", note="the mod field is ignored", **sys),
+            Form("MOV", "0F 22 /r", "Cd, Rd", note="the mod field is ignored", **sys),
+            Form("CLTS", "0F 06", **sys),
+            Form("LMSW", "0F 01 /6", "Ew", **sys),
+            Form("SMSW", "0F 01 /4", "Evw", **sys),
+            Form("SGDT", "0F 01 /0", "Ms", **sys), Form("SIDT", "0F 01 /1", "Ms", **sys),
+            Form("LGDT", "0F 01 /2", "Ms", **sys), Form("LIDT", "0F 01 /3", "Ms", **sys),
+            Form("INVLPG", "0F 01 /7", "Mb", **sys),
+            Form("SLDT", "0F 00 /0", "Evw", **prot), Form("STR", "0F 00 /1", "Evw", **prot),
+            Form("LLDT", "0F 00 /2", "Ew", **prot), Form("LTR", "0F 00 /3", "Ew", **prot),
+            Form("VERR", "0F 00 /4", "Ew", writes=ZF, **prot),
+            Form("VERW", "0F 00 /5", "Ew", writes=ZF, **prot),
+            Form("LAR", "0F 02 /r", "Gv, Ew", writes=ZF, **prot),
+            Form("LSL", "0F 03 /r", "Gv, Ew", writes=ZF, **prot),
+            Form("ARPL", "63 /r", "Ew, Gw", writes=ZF, modes=("prot32",),
+                 note="#UD in real-address mode"),
+            Form("INVD", "0F 08", **sys), Form("WBINVD", "0F 09", **sys),
+            Form("WRMSR", "0F 30", **sys), Form("RDMSR", "0F 32", **sys),
+            Form("RDPMC", "0F 33", **sys),
+            Form("SYSENTER", "0F 34", **sys), Form("SYSEXIT", "0F 35", **sys)]
+
+
 def _check_unique(forms: Tuple[Form, ...]) -> Tuple[Form, ...]:
     seen: Dict[str, Form] = {}
     for form in forms:
@@ -299,7 +329,7 @@ def _check_unique(forms: Tuple[Form, ...]) -> Tuple[Form, ...]:
 
 FORMS: Tuple[Form, ...] = _check_unique(tuple(
     _alu() + _unary() + _muldiv() + _shifts() + _bits() + _bcd() + _conditional()
-    + _datamove() + _stack() + _strings() + _control() + _flagops_misc()))
+    + _datamove() + _stack() + _strings() + _control() + _flagops_misc() + _system()))
 BY_NAME: Dict[str, Form] = {form.name: form for form in FORMS}
 
 __all__ = ["FORMS", "BY_NAME", "CC_NAMES", "ALWAYS"]

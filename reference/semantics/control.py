@@ -21,6 +21,7 @@ from reference.flags import IMPLEMENTED, RESERVED_ONE
 from reference.operands import CS, SS, FarPtr, Operand, gpr
 from reference.semantics import implements
 from reference.semantics.string import add_at_address_size, count_register, keep_state_at_fault
+from reference.system import far_transfers
 
 ECX, ESP, EBP = 1, 4, 5
 
@@ -61,9 +62,19 @@ def far_transfer(cpu: Cpu, selector: int, offset: int) -> None:
     cpu.eip = offset
 
 
+def uses_descriptors(cpu: Cpu) -> bool:
+    """Protected mode with descriptor tables (after LGDT): far transfers go through
+    ``reference.system.far_transfers``. Real mode and the table-less flat model keep
+    the simple path here."""
+    return cpu.mode == "prot32" and cpu.segment_loader.tables
+
+
 @implements("JMPF")
 def jmp_far(cpu: Cpu, pointer: FarPtr) -> None:
     """CS:EIP := ptr16:16/32 (EA) or m16:16/32 (FF /5); the offset is operand-sized."""
+    if uses_descriptors(cpu):
+        far_transfers.far_jump(cpu, pointer.selector, pointer.read())
+        return
     far_transfer(cpu, pointer.selector, pointer.read())
 
 
@@ -73,6 +84,9 @@ def call_far(cpu: Cpu, pointer: FarPtr) -> None:
     pointer is read before anything is pushed (it may live on the stack)."""
     selector, offset = pointer.selector, pointer.read()
     size = cpu.insn.opsize
+    if uses_descriptors(cpu):
+        far_transfers.far_call(cpu, selector, offset, size)
+        return
     cpu.push(cpu.sregs[CS], size)
     cpu.push(cpu.eip & ((1 << size) - 1), size)
     far_transfer(cpu, selector, offset)
@@ -83,6 +97,9 @@ def ret_far(cpu: Cpu, *release: Operand) -> None:
     """EIP := Pop(); CS := Pop() (low 16 bits of an operand-sized slot); then eSP +=
     imm16 (RETF imm16) at the stack size."""
     size = cpu.insn.opsize
+    if uses_descriptors(cpu):
+        far_transfers.far_return(cpu, size, release[0].read() if release else 0)
+        return
     offset = cpu.pop(size)
     selector = cpu.pop(size) & 0xFFFF
     far_transfer(cpu, selector, offset)
@@ -95,8 +112,11 @@ def iret(cpu: Cpu) -> None:
     """Real-address mode IRET: EIP := Pop(); CS := Pop(); then with a 32-bit operand
     EFLAGS := (Pop() AND 257FD5H) OR (EFLAGS AND 1A0000H) (VM, VIF, VIP kept), with a
     16-bit one EFLAGS[15:0] := Pop(). Protected-mode IRET (privilege and task changes)
-    belongs to the system level."""
+    is ``reference.system.far_transfers.iret_protected``."""
     size = cpu.insn.opsize
+    if uses_descriptors(cpu):
+        far_transfers.iret_protected(cpu, size)
+        return
     offset = cpu.pop(size)
     selector = cpu.pop(size) & 0xFFFF
     image = cpu.pop(size)
@@ -173,7 +193,7 @@ def enter(cpu: Cpu, alloc: Operand, nesting: Operand) -> None:
     size = cpu.insn.opsize
     nbytes = size >> 3
     level = nesting.read() % 32
-    stack_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
+    stack_mask = 0xFFFFFFFF if cpu.stack_size == 32 else 0xFFFF
     frame_pointer = gpr(cpu, EBP, size)
     esp_before = cpu.regs[ESP]
     cpu.push(frame_pointer.read(), size)
@@ -199,7 +219,7 @@ def enter(cpu: Cpu, alloc: Operand, nesting: Operand) -> None:
 @implements("LEAVE")
 def leave(cpu: Cpu) -> None:
     """eSP := eBP (at the stack size); eBP := Pop() (BP or EBP by operand size)."""
-    if cpu.default_size == 32:
+    if cpu.stack_size == 32:
         cpu.regs[ESP] = cpu.regs[EBP]
     else:
         cpu.regs[ESP] = (cpu.regs[ESP] & 0xFFFF0000) | (cpu.regs[EBP] & 0xFFFF)

@@ -3,8 +3,7 @@
 Each one changes exactly one EFLAGS bit and nothing else. CLI and STI are the only ones
 with a privilege rule: in protected mode they need CPL <= IOPL, else #GP(0) (the VME/PVI
 virtual-interrupt variants are not modelled: the reference has no virtual-8086 mode).
-STI's one-instruction interrupt shadow matters only once interrupts are delivered; the
-system level owns that.
+STI sets the one-instruction interrupt shadow that the step loop honours.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 from reference.cpu import Cpu
 from reference.faults import GP, Fault
 from reference.flags import IOPL
-from reference.operands import CS
 from reference.semantics import implements
 
 
@@ -47,9 +45,9 @@ def std(cpu: Cpu) -> None:
 
 
 def current_privilege(cpu: Cpu) -> int:
-    """CPL: 0 in real mode; in protected mode the RPL of CS (the reference's prot32 runs
-    with CS = 0, i.e. CPL 0, until the system level loads real descriptors)."""
-    return cpu.sregs[CS] & 3 if cpu.mode == "prot32" else 0
+    """CPL: 0 in real mode; in protected mode ``cpu.cpl``, set by CS loads (SDM Vol.
+    3A, 5.5: the DPL of the current code segment, which a CS load copies into CS.RPL)."""
+    return cpu.cpl if cpu.mode == "prot32" else 0
 
 
 def require_iopl(cpu: Cpu) -> None:
@@ -69,6 +67,9 @@ def cli(cpu: Cpu) -> None:
 
 @implements("STI")
 def sti(cpu: Cpu) -> None:
-    """IF := 1 (maskable interrupts on); #GP(0) in protected mode if CPL > IOPL."""
+    """IF := 1 (maskable interrupts on); #GP(0) in protected mode if CPL > IOPL. If IF
+    was 0, interrupts stay blocked until after the next instruction (the STI shadow)."""
     require_iopl(cpu)
+    if not cpu.flags.if_:
+        cpu.interrupt_shadow = True
     cpu.flags.if_ = 1

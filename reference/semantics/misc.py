@@ -17,6 +17,7 @@ from reference.isa.table import FORMS
 from reference.operands import DS, Operand
 from reference.semantics import implements, lookup
 from reference.semantics.flagops import current_privilege, require_iopl
+from reference.system.control_registers import TSD
 
 EAX, ECX, EDX, EBX = 0, 1, 2, 3
 
@@ -28,12 +29,16 @@ VENDOR = b"GenuineIntel"
 FAMILY, MODEL, STEPPING = 6, 1, 0
 MAX_BASIC_LEAF = 1
 # CPUID.1:EDX feature bit -> the forms that must all have semantics for it to be set.
-# Only instruction-level features are derived; FPU, PSE, PGE, APIC... describe system
-# parts that the reference does not have, so they stay clear (a guest then uses its own
-# fallbacks, e.g. Linux's FPU emulation).
+# PSE and PGE are paging features (reference/system/paging.py implements both; the forms
+# named are the ones that enable and use them). VME, DE, MCE, APIC, MTRR, PAT, PAE
+# describe parts the reference does not have, so they stay clear (a guest then uses its
+# own fallbacks). SEP on family 6 model 1 stepping 0 is ignored by Linux (it distrusts
+# SEP below model 3), which is right: the SDM says those parts lacked it.
 FEATURE_FORMS: Dict[int, Tuple[str, ...]] = {
     4: ("RDTSC",),                                                  # TSC
+    5: ("RDMSR", "WRMSR"),                                          # MSR
     8: ("CMPXCHG8B_Mq",),                                           # CX8
+    11: ("SYSENTER", "SYSEXIT"),                                    # SEP
     15: tuple(f.name for f in FORMS if f.mnemonic == "CMOVcc"),     # CMOV
 }
 _features: Optional[int] = None
@@ -76,7 +81,9 @@ def cpuid(cpu: Cpu) -> None:
 def rdtsc(cpu: Cpu) -> None:
     """EDX:EAX := TimeStampCounter. Here the counter is the number of instructions
     retired (``cpu.tsc``): deterministic, so runs replay, and monotonic as the SDM asks.
-    CR4.TSD is not modelled (no CR4 yet), so it never faults."""
+    With CR4.TSD set it is privileged: #GP(0) in protected mode at CPL > 0."""
+    if cpu.cr4 & TSD and current_privilege(cpu) != 0:
+        raise Fault(GP, 0)
     tsc = cpu.tsc & 0xFFFFFFFFFFFFFFFF
     cpu.regs[EAX] = tsc & 0xFFFFFFFF
     cpu.regs[EDX] = tsc >> 32

@@ -10,6 +10,7 @@ from reference.cpu import Cpu
 from reference.flags import AC, DF, ID, IF, IOPL, NT, RF, STATUS, TF, VM
 from reference.operands import Operand
 from reference.semantics import implements
+from reference.semantics.flagops import current_privilege
 
 # POPF at CPL 0 (real mode or protected mode): VM, VIF, VIP and reserved bits keep their
 # values, RF is cleared (SDM Vol. 2B, POPF: Operation).
@@ -70,10 +71,17 @@ def pushf(cpu: Cpu) -> None:
 
 @implements("POPF")
 def popf(cpu: Cpu) -> None:
-    """Pop into FLAGS/EFLAGS: at CPL 0 every flag in POPF_WRITABLE (limited to the low
-    word for a 16-bit pop) is loaded; VM, VIF, VIP keep their values; RF is cleared."""
+    """Pop into FLAGS/EFLAGS: every flag in POPF_WRITABLE (limited to the low word for
+    a 16-bit pop) is loaded, except that in protected mode IOPL loads only at CPL 0 and
+    IF only when CPL <= IOPL (no fault: they keep their values); VM, VIF, VIP keep their
+    values; RF is cleared."""
     size = cpu.insn.opsize
     value = cpu.pop(size)
     writable = POPF_WRITABLE & _gpr_mask(size)
+    cpl = current_privilege(cpu)
+    if cpl > 0:
+        writable &= ~IOPL
+        if cpl > (cpu.flags.value & IOPL) >> 12:
+            writable &= ~IF
     flags = cpu.flags
     flags.value = ((flags.value & ~writable) | (value & writable)) & ~RF

@@ -11,7 +11,6 @@ import pytest
 
 from reference.faults import GP
 from reference.flags import CF, DF, IF, IOPL
-from reference.operands import CS
 from reference.tests.conftest import CODE, make_cpu
 from reference.tests.handmade import run, unicorn_disagreements
 
@@ -59,7 +58,7 @@ def test_cli_sti_fault_when_cpl_above_iopl(opcode: int, iopl: int) -> None:
     """SDM CLI/STI: in protected mode, CPL > IOPL (no VME/PVI) raises #GP(0) and the
     instruction does not happen."""
     cpu = make_cpu(bytes([opcode]), "prot32", eflags=0x202 | (iopl << 12))
-    cpu.sregs[CS] = 0x1B  # RPL 3: CPL 3
+    cpu.set_reg("cs", 0x1B)  # RPL 3: CPL 3
     result = cpu.step()
     assert (result.exception.vector, result.exception.kind) == (GP, "fault")
     assert result.exception.error_code == 0
@@ -70,7 +69,7 @@ def test_cli_sti_fault_when_cpl_above_iopl(opcode: int, iopl: int) -> None:
 @pytest.mark.parametrize("opcode,after_if", [(0xFA, 0), (0xFB, 1)], ids=["CLI", "STI"])
 def test_cli_sti_allowed_at_cpl3_with_iopl3(opcode: int, after_if: int) -> None:
     cpu = make_cpu(bytes([opcode]), "prot32", eflags=0x202 | IOPL)
-    cpu.sregs[CS] = 0x1B
+    cpu.set_reg("cs", 0x1B)
     result = cpu.step()
     assert result.exception is None
     assert cpu.flags.if_ == after_if

@@ -39,7 +39,7 @@ def test_the_reference_passes_every_vector() -> None:
 
 @pytest.mark.slow
 def test_unicorn_fails_them_only_by_its_listed_bugs() -> None:
-    from differential.sandbox import EngineCrashed
+    from ground.case import EngineCrashed
     from ground.compare import Difference
 
     known = load_known()

@@ -1,0 +1,141 @@
+"""Control registers, the run-time mode switch, and EFLAGS privilege rules (SDM Vol. 3A,
+2.5 and 9.9; Vol. 2B, MOV CRn, LMSW, SMSW, CLTS, POPF; Vol. 2A, IRET)."""
+
+from __future__ import annotations
+
+import pytest
+
+from reference import SparseMemory
+from reference.cpu import Cpu
+from reference.faults import GP, UD
+from reference.tests.conftest import CODE, make_cpu
+from reference.tests.system_tables import (
+    CODE_XR,
+    DATA_RW,
+    descriptor,
+    protected_cpu,
+    table_bytes,
+)
+
+PE, TS, ET, PG, NW, CD = 1, 8, 0x10, 1 << 31, 1 << 29, 1 << 30
+
+
+def test_real_to_protected_and_back_at_run_time() -> None:
+    """Real mode: LGDT, set CR0.PE, far JMP to a 32-bit code segment, load DS from the
+    GDT and store through it; then clear PE and far JMP back: real mode again, with the
+    hidden DS cache kept (its base stays until DS is reloaded, SDM 9.9.2)."""
+    gdt = {0x08: descriptor(0, 0xFFFFF, CODE_XR, g=1),
+           0x10: descriptor(0x2000, 0xFFFF, DATA_RW)}
+    pseudo = (len(table_bytes(gdt)) - 1).to_bytes(2, "little") + (0x5000).to_bytes(4, "little")
+    code16 = bytes.fromhex(
+        "0f 01 16 00 40"        # lgdt [0x4000]
+        "0f 20 c0"              # mov eax, cr0
+        "0c 01"                 # or al, 1
+        "0f 22 c0"              # mov cr0, eax
+        "ea 14 10 08 00"        # jmp 0x08:0x1014
+    )
+    code32 = bytes.fromhex(
+        "66 b8 10 00"           # mov ax, 0x10
+        "8e d8"                 # mov ds, ax
+        "c7 05 04 00 00 00 78 56 34 12"  # mov dword [4], 0x12345678 (DS base 0x2000)
+        "0f 20 c0"              # mov eax, cr0
+        "24 fe"                 # and al, 0xfe
+        "0f 22 c0"              # mov cr0, eax
+    )
+    code = code16.ljust(0x14, b"\x90") + code32
+    mem = SparseMemory()
+    mem.map(CODE, code)
+    for page in (0x2000, 0x3000, 0x4000, 0x5000):
+        mem.map(page, bytes(4096))
+    mem.write_bytes(0x4000, pseudo)
+    mem.write_bytes(0x5000, table_bytes(gdt))
+    cpu = Cpu(mem, "real16")
+    cpu.set_reg("eip", CODE)
+    assert cpu.run(5) is None
+    assert (cpu.mode, cpu.default_size, cpu.cpl) == ("prot32", 32, 0)
+    assert (cpu.get_reg("cs"), cpu.eip) == (0x08, 0x1014)
+    assert cpu.run(6) is None
+    assert mem.read_int(0x2004, 4) == 0x12345678
+    assert cpu.mode == "real16" and cpu.cr0 & PE == 0
+    assert cpu.seg_base[3] == 0x2000  # the cache outlives the switch
+
+
+@pytest.mark.parametrize("value", [PG, NW, 1 << 7, 1 << 20])
+def test_mov_cr0_rejects_invalid_combinations(value: int) -> None:
+    """PG without PE, NW without CD, and reserved bits (7, 20) are #GP(0); CR0 stays."""
+    cpu = make_cpu(bytes.fromhex("0f 22 c0"), "prot32", eax=value | PE)
+    cpu.set_reg("eax", value if value == PG else value | PE)
+    before = cpu.cr0
+    result = cpu.step()
+    assert (result.exception.vector, result.exception.error_code) == (GP, 0)
+    assert cpu.cr0 == before
+
+
+def test_mov_cr0_keeps_et_and_accepts_cd_nw() -> None:
+    """ET is hard-wired to 1 on a P6; CD|NW together are allowed."""
+    cpu = make_cpu(bytes.fromhex("0f 22 c0 0f 20 c3"), "prot32", eax=PE | CD | NW)
+    assert cpu.run(2) is None
+    assert cpu.get_reg("ebx") == PE | CD | NW | ET
+
+
+@pytest.mark.parametrize("modrm", [0xC8, 0xE8, 0xF0, 0xF8])  # CR1, CR5, CR6, CR7
+def test_mov_to_nonexistent_control_register_is_ud(modrm: int) -> None:
+    cpu = make_cpu(bytes([0x0F, 0x22, modrm]), "prot32")
+    assert cpu.step().exception.vector == UD
+
+
+def test_mov_cr4_reserved_bit_is_gp_and_defined_bits_load() -> None:
+    """CR4: VME (bit 0) is not supported here, so it is reserved: #GP(0). PSE|PGE|TSD
+    load and read back."""
+    cpu = make_cpu(bytes.fromhex("0f 22 e0"), "prot32", eax=1)
+    assert cpu.step().exception.vector == GP
+    cpu = make_cpu(bytes.fromhex("0f 22 e0 0f 20 e1"), "prot32", eax=0x94)
+    assert cpu.run(2) is None and cpu.get_reg("ecx") == 0x94
+
+
+@pytest.mark.parametrize("code", ["0f 20 c0", "0f 22 d8", "0f 06", "0f 01 f0"])
+def test_privileged_control_instructions_fault_at_cpl3(code: str) -> None:
+    """MOV from/to CRn, CLTS, LMSW: #GP(0) outside CPL 0; nothing changes."""
+    cpu = protected_cpu(bytes.fromhex(code), cpl=3)
+    result = cpu.step()
+    assert (result.exception.vector, result.exception.error_code) == (GP, 0)
+    assert cpu.eip == CODE
+
+
+def test_lmsw_sets_low_bits_but_cannot_clear_pe_and_smsw_reads_them() -> None:
+    """LMSW AX with AX = 0x000E: MP, EM, TS set, PE (already 1) stays; SMSW [mem]
+    stores CR0[15:0]; CLTS then clears TS only."""
+    code = bytes.fromhex("0f 01 f0 0f 01 25 00 20 00 00 0f 06 0f 01 e3")
+    cpu = make_cpu(code, "prot32", eax=0x000E)
+    assert cpu.run(4) is None
+    assert cpu.mem.read_int(0x2000, 2) == PE | 0xE | ET
+    assert cpu.get_reg("ebx") == PE | 0x6 | ET  # SMSW EBX after CLTS: whole CR0
+
+
+def test_popf_at_cpl3_keeps_if_and_iopl() -> None:
+    """POPF at CPL 3 > IOPL 0: IF and IOPL keep their values, no fault; the status
+    flags load (SDM Vol. 2B, POPF Operation)."""
+    cpu = protected_cpu(bytes.fromhex("9d"), cpl=3)
+    cpu.set_reg("eflags", 0x202)  # IF = 1, IOPL 0
+    cpu.push(0x3000 | 0x0D5, 32)  # IOPL 3, IF 0, status flags
+    assert cpu.step().exception is None
+    assert cpu.get_reg("eflags") == 0x202 | 0xD5
+
+
+def test_popf_at_cpl_within_iopl_loads_if_not_iopl() -> None:
+    """CPL 3 with IOPL 3: IF loads; IOPL still only at CPL 0."""
+    cpu = protected_cpu(bytes.fromhex("9d"), cpl=3)
+    cpu.set_reg("eflags", 0x3202)
+    cpu.push(0x1002, 32)
+    assert cpu.step().exception is None
+    assert cpu.get_reg("eflags") == 0x3002
+
+
+def test_rdtsc_with_tsd_faults_only_outside_cpl0() -> None:
+    """CR4.TSD: RDTSC is #GP(0) at CPL 3, allowed at CPL 0."""
+    cpu = protected_cpu(bytes.fromhex("0f 31"), cpl=3)
+    cpu.cr4 = 1 << 2
+    assert cpu.step().exception.vector == GP
+    cpu = protected_cpu(bytes.fromhex("0f 31"), cpl=0)
+    cpu.cr4 = 1 << 2
+    assert cpu.step().exception is None
