@@ -113,12 +113,40 @@ def _count(state: Dict[str, Any], form: str, status: str) -> None:
     counts[status] = counts.get(status, 0) + 1
 
 
-def _unlisted_label(case) -> str:
-    """Bytes matching no FORMS row are counted under Capstone's mnemonic."""
+def count_label(case) -> str:
+    """The form a case counts under; bytes matching no FORMS row count under Capstone's
+    mnemonic."""
+    if case.form:
+        return case.form
     from differential.operands import decode
 
     insn = decode(case.mode, case.code)
     return f"(not in FORMS) {insn.mnemonic if insn else '(bad)'}"
+
+
+def draw_case(plan: Plan, forms: List[Any], batch: int, index: int):
+    """(case, seed) number ``index`` of batch ``batch``: the same whoever draws it."""
+    from differential.attribution import attribute
+    from differential.generator import bytes_case, form_case
+
+    seed = case_seed(plan.seed, batch, index)
+    draw = RandomDraw(seed)
+    name = f"seed{plan.seed}-b{batch}-i{index}"
+    if plan.forms == "*" and draw.chance(plan.bytes_share):
+        return bytes_case(draw.choice(("real16", "prot32")), draw, attribute, name), seed
+    form, mode = draw.choice(forms)
+    return form_case(form, mode, draw, name), seed
+
+
+def judge(checkers: List[Checker], cases: List[Any]) -> List[Any]:
+    """(checker, verdict) per (case, seed): case i goes to checker i mod len(checkers), the
+    peers with and without memory hooks taking turns, one round trip per peer engine."""
+    verdicts: List[Any] = [None] * len(cases)
+    for which, checker in enumerate(checkers):
+        mine = list(range(which, len(cases), len(checkers)))
+        for index, verdict in zip(mine, checker.check_batch([cases[i][0] for i in mine])):
+            verdicts[index] = (checker, verdict)
+    return verdicts
 
 
 class Worker:
@@ -135,29 +163,15 @@ class Worker:
         self.state = _load_worker(directory, worker, plan.jobs)
 
     def _case(self, batch: int, index: int):
-        from differential.attribution import attribute
-        from differential.generator import bytes_case, form_case
-
-        seed = case_seed(self.plan.seed, batch, index)
-        draw = RandomDraw(seed)
-        name = f"seed{self.plan.seed}-b{batch}-i{index}"
-        if self.plan.forms == "*" and draw.chance(self.plan.bytes_share):
-            return bytes_case(draw.choice(("real16", "prot32")), draw, attribute, name), seed
-        form, mode = draw.choice(self.forms)
-        return form_case(form, mode, draw, name), seed
+        return draw_case(self.plan, self.forms, batch, index)
 
     def run_batch(self, report: Optional[Callable[[str, str], None]] = None) -> None:
         batch = self.state["next_batch"]
         started = time.perf_counter()
         cases = [self._case(batch, index) for index in range(BATCH)]
-        verdicts: List[Any] = [None] * BATCH
-        for which, checker in enumerate(self.checkers):  # one round trip per peer engine
-            mine = list(range(which, BATCH, len(self.checkers)))
-            for index, verdict in zip(mine, checker.check_batch([cases[i][0] for i in mine])):
-                verdicts[index] = (checker, verdict)
-        for index, (checker, verdict) in enumerate(verdicts):
+        for index, (checker, verdict) in enumerate(judge(self.checkers, cases)):
             case, seed = cases[index]
-            _count(self.state, case.form or _unlisted_label(case), verdict.status)
+            _count(self.state, count_label(case), verdict.status)
             if verdict.status == KNOWN:
                 known = self.state["known"]
                 known[verdict.known.id] = known.get(verdict.known.id, 0) + 1

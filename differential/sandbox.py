@@ -158,6 +158,11 @@ class SandboxedRunner:
         return self._child
 
     @property
+    def pid(self) -> int:
+        """The live child's process id (started if needed): for CPU accounting."""
+        return self._live().process.pid
+
+    @property
     def name(self) -> str:
         """The wrapped runner's own name (asked of the child, which starts it if needed)."""
         return self._name or self._live().name

@@ -47,9 +47,9 @@ fi
 mkdir -p "$STAMPS"
 pyhash=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$pyhash" ]; then
-  log "pip install -e .[dev]"
+  log "pip install -e .[dev,campaign]"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[dev]'
+  .venv/bin/pip install -q -e '.[dev,campaign]'
   echo "$pyhash" > "$STAMPS/pip"
 fi
 

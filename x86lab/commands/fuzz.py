@@ -16,6 +16,10 @@ EXAMPLE = """example:
   x86lab fuzz --minutes 10 --jobs 2 --out out/fuzz --seed 7 --resume   # continue it
   x86lab fuzz --forms 'SH*' --minutes 1 --out out/shifts                # only shifts
   x86lab fuzz --replay out/fuzz/divergences/ADD_Ev_Gv-prot32-0123abcd.json
+  x86lab fuzz --bench --json                                            # cases/s per core
+  x86lab fuzz --campaign redis://HOST:6379/0 --jobs 2 --minutes 30      # join a cluster
+  x86lab fuzz status --campaign redis://HOST:6379/0 [--once]
+  x86lab fuzz report --campaign redis://HOST:6379/0 --out out/cluster
 """
 
 
@@ -26,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "reference and on Unicorn, with and without memory hooks; keep every "
                     "divergence as a replayable JSON file; write report.json/report.md.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", nargs="?", choices=("status", "report"),
+                        help="with --campaign URL: show the cluster (status) or write its "
+                             "report (report --out DIR)")
     parser.add_argument("--minutes", type=float, default=1.0, help="wall time (default 1)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="worker processes (default: one per core)")
@@ -40,12 +47,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "while one still diverges unexplained (agreeing or "
                              "known cases pass)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--bench", action="store_true",
+                        help="measure cases/s per core of the campaign pipeline beside "
+                             "Unicorn alone and the reference alone (same cases, same run)")
+    parser.add_argument("--batches", type=int, default=5,
+                        help="--bench: batches of 200 cases timed (default 5)")
+    parser.add_argument("--mix", choices=("forms", "campaign"), default="forms",
+                        help="--bench: FORMS rows only (default) or the campaign's mix with "
+                             "random bytes")
+    parser.add_argument("--campaign", metavar="URL",
+                        help="redis://HOST:PORT/N: join (or inspect) a campaign shared by "
+                             "workers on several machines")
+    parser.add_argument("--once", action="store_true", help="status: print once and exit")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.replay:
         return _replay(args.replay)
+    if args.bench:
+        return _bench(args)
+    if args.action and not args.campaign:
+        raise UsageError(f"fuzz {args.action} needs --campaign redis://HOST:PORT/N")
+    if args.campaign:
+        from x86lab.fuzz_cluster import run_cluster
+
+        return run_cluster(args)
     if args.out is None:
         raise UsageError("--out DIR is required (where the campaign keeps its state)")
     if args.jobs < 1 or args.minutes <= 0:
@@ -104,3 +131,13 @@ def _replay(files: List[Path]) -> int:
         return EXIT_FAILURE if replay(files, checkers()) else EXIT_OK
     except CorpusError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from differential.bench import describe, measure
+
+    if args.batches < 1:
+        raise UsageError("--batches must be at least 1")
+    result = measure(args.batches, args.seed, args.mix)
+    print(json.dumps(result, indent=1) if args.json else "\n".join(describe(result)))
+    return EXIT_OK

@@ -1,0 +1,107 @@
+"""``x86lab fuzz --bench``: the campaign pipeline's cases/s per core beside the engines alone.
+
+Measured in one run, on the same seeded cases, so the ratios hold even on a shared machine:
+- ``campaign``: ``Worker.run_batch`` exactly as a campaign runs it (generate, Unicorn in its
+  sandbox child with and without memory hooks, reference, compare, record). Per core means
+  per CPU-second of this process *and* its sandbox children (read from ``/proc/PID/stat``
+  before and after, so their start-up is not counted), so work moved to a child is not
+  hidden by running on a second core.
+- ``unicorn``: the in-process runner alone on the same cases (the hook setting alternating
+  as in a batch), ``reference``: the reference alone, ``generate``: case drawing alone.
+``load`` is the 1-minute load average before and after: a figure taken on a busy machine
+says so.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Sequence
+
+MIXES = {"forms": 0, "campaign": None}  # bytes share: FORMS rows only, or the campaign's
+
+
+def _process_cpu(pid: int) -> float:
+    """utime + stime of a live process, in seconds (Linux ``/proc``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:  # replaced after an engine crash: its time is lost (rare)
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(children: Sequence[int]) -> float:
+    """CPU time of this process plus the given live children (the sandbox children)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime + sum(_process_cpu(pid) for pid in children)
+
+
+def _timed(count: int, work: Callable[[], None],
+           children: Sequence[int] = ()) -> Dict[str, float]:
+    wall, cpu = time.perf_counter(), _cpu_seconds(children)
+    work()
+    wall, cpu = time.perf_counter() - wall, _cpu_seconds(children) - cpu
+    return {"cases_per_second": count / wall, "cases_per_cpu_second": count / max(cpu, 1e-9)}
+
+
+def measure(batches: int = 5, seed: int = 1, mix: str = "forms") -> Dict[str, Any]:
+    """Figures for ``batches`` campaign batches of the chosen mix (see the module doc)."""
+    from differential.campaign import BATCH, Plan, Worker
+    from differential.runners.reference_runner import ReferenceRunner
+    from differential.runners.unicorn_runner import UnicornRunner
+    from differential.suite import checkers
+
+    share = MIXES[mix]
+    plan = Plan(seed=seed, jobs=1) if share is None else Plan(seed=seed, jobs=1,
+                                                             bytes_share=share)
+    load_before = os.getloadavg()[0]
+    count = batches * BATCH
+    with tempfile.TemporaryDirectory(prefix="x86lab-bench-") as folder:
+        directory = Path(folder)
+        (directory / "workers").mkdir()
+        (directory / "divergences").mkdir()
+        worker = Worker(directory, plan, 0, checkers)
+        worker.run_batch()  # warm-up: children started, imports done, engines built
+        worker.state["next_batch"] = 0
+        cases: List[Any] = []
+        figures: Dict[str, Any] = {}
+        figures["generate"] = _timed(count, lambda: cases.extend(
+            worker._case(b, i)[0] for b in range(batches) for i in range(BATCH)))
+        engines = [UnicornRunner(memory_hooks=False), UnicornRunner(memory_hooks=True)]
+        for engine in engines:
+            engine.run(cases[0])
+        figures["unicorn"] = _timed(count, lambda: [
+            engines[i % 2].run(case) for i, case in enumerate(cases)])
+        reference = ReferenceRunner()
+        reference.run(cases[0])
+        figures["reference"] = _timed(count, lambda: [reference.run(c) for c in cases])
+
+        def campaign() -> None:
+            for _ in range(batches):
+                worker.run_batch()
+
+        children = [checker.peer.pid for checker in worker.checkers]
+        figures["campaign"] = _timed(count, campaign, children)
+        for checker in worker.checkers:
+            checker.peer.close()
+    per_core = figures["campaign"]["cases_per_cpu_second"]
+    return {"mix": mix, "cases": count, "seed": seed, "figures": figures,
+            "ratio_to_unicorn": per_core / figures["unicorn"]["cases_per_cpu_second"],
+            "ratio_to_reference": per_core / figures["reference"]["cases_per_cpu_second"],
+            "load_1min": [load_before, os.getloadavg()[0]], "cores": os.cpu_count()}
+
+
+def describe(result: Dict[str, Any]) -> List[str]:
+    """Lines for a person: cases/s per core of each stage, then the ratios and the load."""
+    lines = [f"{result['cases']} cases of the {result['mix']} mix, seed {result['seed']}"]
+    for label, figure in result["figures"].items():
+        lines.append(f"  {label:<10} {figure['cases_per_cpu_second']:8.0f} cases/s per core "
+                     f"({figure['cases_per_second']:.0f} wall)")
+    load = result["load_1min"]
+    lines.append(f"  campaign/unicorn-alone {result['ratio_to_unicorn']:.2f}, "
+                 f"campaign/reference-alone {result['ratio_to_reference']:.2f}; "
+                 f"load {load[0]:.2f} -> {load[1]:.2f} on {result['cores']} cores")
+    return lines

@@ -1,0 +1,233 @@
+"""A campaign shared by workers on any number of machines, through one Redis server.
+
+Redis holds everything; RQ (a maintained job queue on Redis) hands out the batches, so
+leases, retries, time-outs and the failed-job registry are the library's, not ours. RQ
+fits better than Celery or Dramatiq here: it needs nothing but Redis, a job is a plain
+function call, and its fork-per-job worker turns the death of the process running a batch
+(SIGKILL, a segfault, the OOM killer) into a retry of that batch, then a failed job.
+
+Keys (in the database the URL names)::
+
+    x86lab:plan          JSON plan, written by the first joiner; later ones must agree
+    x86lab:next-batch    counter: each batch number is enqueued once (job id batch-N)
+    x86lab:divergences   hash "batch:index" -> divergence record (as a local corpus file)
+    x86lab:found         list of new divergence lines, in the order found
+    x86lab:done          set of batch numbers whose counts are in (each counted once)
+    x86lab:forms         hash "form<TAB>status" -> count
+    x86lab:known         hash known-divergence id -> hits
+    x86lab:workers       hash "name<TAB>cases|busy|seen" -> totals per worker
+    x86lab:runs          hash batch -> how many times a worker started it
+
+A batch's divergences are written (HSETNX) before its counts are committed, and its counts
+are committed in one Lua script only if the batch was not done yet: with the server's
+``appendfsync always`` a divergence is on disk before its batch counts as done, and a
+batch retried after its worker died counts once. A batch whose worker keeps dying is
+retried ``RETRIES`` times, then stays in RQ's failed registry and is reported as a
+finding (``status``, ``report``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Dict, List
+
+from differential.campaign import BYTES_SHARE, Plan, count_label, draw_case, judge, testable_forms
+from differential.campaign_files import CampaignError
+from differential.check import CRASHED, DIVERGE, KNOWN
+
+PREFIX = "x86lab:"
+QUEUE = "x86lab-batches"
+CLUSTER_BATCH = 2000  # cases per job: a job starts its two Unicorn children (~0.2 s CPU)
+RETRIES = 2  # a batch whose worker died is run again this often, then it is a finding
+JOB_TIMEOUT = 600  # seconds: a batch hanging this long is killed by RQ (then retried)
+DEFAULT_CHECKERS = "differential.suite:checkers"
+
+_COMMIT = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+local c = cjson.decode(ARGV[2])
+for key, n in pairs(c.forms) do redis.call('HINCRBY', KEYS[2], key, n) end
+for key, n in pairs(c.known) do redis.call('HINCRBY', KEYS[3], key, n) end
+redis.call('HINCRBY', KEYS[4], ARGV[3] .. '\\tcases', c.cases)
+redis.call('HINCRBYFLOAT', KEYS[4], ARGV[3] .. '\\tbusy', c.busy)
+redis.call('HSET', KEYS[4], ARGV[3] .. '\\tseen', ARGV[4])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    seed: int = 1
+    forms: str = "*"
+    bytes_share: int = BYTES_SHARE
+    batch_size: int = CLUSTER_BATCH
+    checkers: str = DEFAULT_CHECKERS  # "module:function" building the checkers (tests plant)
+
+    def local(self) -> Plan:
+        return Plan(seed=self.seed, jobs=1, forms=self.forms, bytes_share=self.bytes_share)
+
+
+def key(name: str) -> str:
+    return PREFIX + name
+
+
+def connect(url: str) -> Any:
+    """A Redis client for ``redis://HOST:PORT/N``; a bad URL or no server is a CampaignError."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise CampaignError(f"--campaign {url!r}: expected redis://HOST:PORT/N")
+    try:
+        client = Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        client.ping()
+    except (RedisError, ValueError) as exc:
+        raise CampaignError(f"--campaign {url}: cannot reach Redis ({exc})") from None
+    return client
+
+
+def durability_warning(client: Any) -> str:
+    """Empty when the server fsyncs every write (AOF, always); otherwise what may be lost."""
+    config = client.config_get("append*")
+    if config.get("appendonly") == "yes" and config.get("appendfsync") == "always":
+        return ""
+    return ("warning: the Redis server does not fsync every write (appendonly yes, "
+            "appendfsync always); a server crash may lose the last divergences")
+
+
+def open_plan(client: Any, plan: ClusterPlan) -> ClusterPlan:
+    """Store the plan if the campaign is new; otherwise it must equal the stored one."""
+    testable_forms(plan.forms)
+    client.setnx(key("plan"), json.dumps(asdict(plan), sort_keys=True))
+    stored = load_plan(client)
+    if stored != plan:
+        raise CampaignError(f"the campaign at this URL has seed={stored.seed} "
+                            f"forms={stored.forms!r}; join it with the same options")
+    return stored
+
+
+def load_plan(client: Any) -> ClusterPlan:
+    raw = client.get(key("plan"))
+    if raw is None:
+        raise CampaignError("no campaign at this URL yet (start one with "
+                            "x86lab fuzz --campaign URL)")
+    try:
+        return ClusterPlan(**json.loads(raw))
+    except (TypeError, ValueError):
+        raise CampaignError(f"{key('plan')} in Redis is damaged: {raw[:80]!r}") from None
+
+
+def _make_checkers(path: str) -> List[Any]:
+    module, function = path.split(":")
+    return getattr(importlib.import_module(module), function)()
+
+
+def run_batch_job(batch: int) -> Dict[str, Any]:
+    """RQ job: judge batch ``batch``, store its divergences, then commit its counts."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    client = job.connection
+    worker = job.worker_name or f"{socket.gethostname()}:{os.getppid()}"
+    client.hincrby(key("runs"), str(batch), 1)
+    client.hset(key("running"), str(batch), f"{worker}\t{os.getpid()}")
+    plan = load_plan(client)
+    started = time.perf_counter()
+    checkers = _make_checkers(plan.checkers)
+    forms = testable_forms(plan.forms)
+    cases = [draw_case(plan.local(), forms, batch, i) for i in range(plan.batch_size)]
+    counts: Dict[str, Any] = {"forms": {}, "known": {}, "cases": plan.batch_size}
+    found = 0
+    for index, (checker, verdict) in enumerate(judge(checkers, cases)):
+        case, seed = cases[index]
+        label = f"{count_label(case)}\t{verdict.status}"
+        counts["forms"][label] = counts["forms"].get(label, 0) + 1
+        if verdict.status == KNOWN:
+            counts["known"][verdict.known.id] = counts["known"].get(verdict.known.id, 0) + 1
+        if verdict.status in (DIVERGE, CRASHED):
+            record = checker.record(verdict, case_seed=seed, campaign_seed=plan.seed,
+                                    batch=batch, index=index)
+            if client.hsetnx(key("divergences"), f"{batch}:{index}", json.dumps(record)):
+                client.rpush(key("found"), verdict.line)
+            found += 1
+    for checker in checkers:
+        close = getattr(checker.peer, "close", None)
+        if close is not None:
+            close()
+    counts["busy"] = time.perf_counter() - started
+    committed = client.eval(_COMMIT, 4, key("done"), key("forms"), key("known"),
+                            key("workers"), str(batch), json.dumps(counts), worker,
+                            str(time.time()))
+    client.hdel(key("running"), str(batch))
+    return {"batch": batch, "divergences": found, "counted": bool(committed)}
+
+
+def feed(client: Any, queue: Any, depth: int) -> int:
+    """Enqueue new batches until ``depth`` wait; each number comes from one INCR, so no
+    batch is enqueued twice. Returns how many were added."""
+    from rq import Retry
+
+    added = 0
+    while queue.count < depth:
+        batch = client.incr(key("next-batch")) - 1
+        queue.enqueue(run_batch_job, batch, job_id=f"batch-{batch}", job_timeout=JOB_TIMEOUT,
+                      retry=Retry(max=RETRIES), result_ttl=3600, failure_ttl=-1)
+        added += 1
+    return added
+
+
+def _worker_process(url: str, name: str, parent: int) -> None:
+    """One RQ worker (it forks a work horse per batch); dies with the joiner."""
+    from rq import Queue, Worker
+
+    from differential.lifeline import die_with_parent
+
+    die_with_parent(parent)
+    client = connect(url)
+    Worker([Queue(QUEUE, connection=client)], connection=client, name=name).work(
+        logging_level="WARNING", with_scheduler=False)
+
+
+def join(url: str, plan: ClusterPlan, jobs: int, minutes: float,
+         say: Callable[[str], None] = print) -> List[str]:
+    """Run ``jobs`` workers on this machine for ``minutes``, keeping the queue fed; returns
+    one line per worker that ended badly. Batches still queued at the end stay queued."""
+    import multiprocessing
+    import signal
+
+    from rq import Queue
+
+    client = connect(url)
+    open_plan(client, plan)
+    warning = durability_warning(client)
+    if warning:
+        say(warning)
+    queue = Queue(QUEUE, connection=client)
+    context = multiprocessing.get_context("spawn")
+    host = socket.gethostname()
+    processes = [context.Process(target=_worker_process,
+                                 args=(url, f"{host}-{os.getpid()}-{k}", os.getpid()),
+                                 daemon=False) for k in range(jobs)]
+    deadline = time.time() + minutes * 60
+    feed(client, queue, 2 * jobs)
+    for process in processes:
+        process.start()
+    try:
+        while time.time() < deadline and any(p.is_alive() for p in processes):
+            try:
+                feed(client, queue, 2 * jobs)
+            except Exception as exc:  # noqa: BLE001 - Redis away for a moment: try again
+                say(f"cannot feed the queue ({type(exc).__name__}: {exc}); retrying")
+            time.sleep(0.5)
+    finally:
+        for process in processes:  # RQ's warm shutdown: the running batch finishes
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGTERM)
+        for process in processes:
+            process.join(JOB_TIMEOUT)
+    return [f"worker {k} ended with status {p.exitcode}" for k, p in enumerate(processes)
+            if p.exitcode not in (0, None)]

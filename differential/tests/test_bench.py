@@ -1,0 +1,35 @@
+"""``x86lab fuzz --bench``: the campaign's cases/s per core beside the engines alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_json_gives_rates_and_ratios_from_one_run():
+    done = subprocess.run([sys.executable, "-m", "x86lab.cli", "fuzz", "--bench", "--json",
+                           "--batches", "1"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    figures = result["figures"]
+    assert set(figures) == {"generate", "unicorn", "reference", "campaign"}
+    assert result["cases"] == 200 and result["mix"] == "forms"
+    for figure in figures.values():
+        assert figure["cases_per_second"] > 0 and figure["cases_per_cpu_second"] > 0
+    campaign = figures["campaign"]["cases_per_cpu_second"]
+    assert abs(result["ratio_to_unicorn"] - campaign /
+               figures["unicorn"]["cases_per_cpu_second"]) < 1e-9
+    # the campaign runs Unicorn *and* the reference on every case: it cannot beat either
+    assert result["ratio_to_unicorn"] < 1 and result["ratio_to_reference"] < 1
+    assert len(result["load_1min"]) == 2
+
+
+def test_bench_with_no_batches_is_a_usage_error():
+    done = subprocess.run([sys.executable, "-m", "x86lab.cli", "fuzz", "--bench",
+                           "--batches", "0"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
