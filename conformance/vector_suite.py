@@ -17,7 +17,7 @@ from vectors.files import Entry, find_vector_files, read_vectors
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 CORPUS = VECTORS / "corpus"  # Unicorn and the reference agreed
-# Where they disagreed and this CPU decided (vectors/native_oracle.py): the forms of
+# Where they disagreed and this CPU decided (differential/native_vectors.py): the forms of
 # Unicorn's known bugs, on which every other engine is measured too.
 NATIVE_CORPUS = VECTORS / "corpus-native"
 CORPORA = (CORPUS, NATIVE_CORPUS)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from differential.known import find_known, load_known
+from differential.native_vectors import ORACLE, with_lock
 from ground.compare import compare
 from vectors.engines import make_runner
 from vectors.files import find_vector_files, read_header, read_vectors
-from vectors.native_oracle import ORACLE, with_lock
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus-native"
 FILES = find_vector_files([CORPUS]) if CORPUS.is_dir() else []

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    from vectors.bench import BenchError, measure, print_figures
+    from differential.speed import BenchError, measure, print_figures
     from vectors.engines import EngineUnavailable
 
     if args.seconds <= 0:

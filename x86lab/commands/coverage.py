@@ -33,9 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def coverage_command(args: argparse.Namespace) -> int:
-    from vectors.coverage.evidence import EvidenceError, gather
-    from vectors.coverage.opcode_map import build_map, forms_from_table
-    from vectors.coverage.render import MAPS, maps_html, maps_json, print_maps
+    from differential.coverage.evidence import EvidenceError, gather
+    from differential.coverage.opcode_map import build_map, forms_from_table
+    from differential.coverage.render import MAPS, maps_html, maps_json, print_maps
     from vectors.files import VectorFileError
 
     try:

@@ -100,8 +100,8 @@ def run_status(results: List[FileResult]) -> int:
 
 
 def generate_command(args: argparse.Namespace) -> int:
+    from differential.generate_vectors import GenerateError, generate, selected_forms
     from vectors.engines import EngineUnavailable
-    from vectors.generate import GenerateError, generate, selected_forms
     from vectors.report import progress_bar
 
     if args.per_form < 1 or args.draws < 1:
@@ -124,10 +124,10 @@ def generate_command(args: argparse.Namespace) -> int:
 
 
 def _generate_native(args: argparse.Namespace) -> int:
+    from differential.generate_vectors import GenerateError, selected_forms
+    from differential.native_vectors import MODE, native_vectors
     from differential.runners.native_runner import NativeUnavailable
     from vectors.engines import EngineUnavailable
-    from vectors.generate import GenerateError, selected_forms
-    from vectors.native_oracle import MODE, native_vectors
     from vectors.report import progress_bar
 
     try:

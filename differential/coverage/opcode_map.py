@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
-from vectors.coverage.isa import ESCAPES, GROUP_DIGITS, PREFIXES, Opcode, digit_in_isa, in_isa
+from differential.coverage.isa import ESCAPES, GROUP_DIGITS, PREFIXES, Opcode, digit_in_isa, in_isa
 
 DIVERGENT, TESTED, IMPLEMENTED = "divergent", "tested", "implemented"
 MISSING, NOT_ISA, PREFIX, ESCAPE = "not implemented", "not in ISA", "prefix", "escape"

@@ -44,8 +44,8 @@ def form_seed(seed: int, form: str, mode: str) -> int:
 
 def selected_forms(pattern: str, modes: Sequence[str]) -> List[Tuple[object, str]]:
     """(form, mode) pairs: implemented, testable, matching ``pattern`` (a glob)."""
+    from differential.coverage.evidence import implemented_forms
     from reference import FORMS
-    from vectors.coverage.evidence import implemented_forms
 
     known_modes = ("real16", "prot32")
     bad = [m for m in modes if m not in known_modes]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any, Dict, List
 
-from vectors.coverage.opcode_map import (
+from differential.coverage.opcode_map import (
     DIVERGENT,
     ESCAPE,
     IMPLEMENTED,

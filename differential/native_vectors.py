@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
+from differential.generate_vectors import form_seed, selected_forms
 from ground.case import PAGE_SIZE, Case, Outcome
 from ground.compare import compare
 from vectors.files import write_vectors
 from vectors.format import make_header
-from vectors.generate import form_seed, selected_forms
 from vectors.sparse import sparse_case
 
 ORACLE = "native"

@@ -9,7 +9,7 @@ import fnmatch
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence
 
-from vectors.coverage.opcode_map import Evidence
+from differential.coverage.opcode_map import Evidence
 from vectors.files import find_vector_files, read_vectors
 
 CAMPAIGN_CASE_STATUSES = ("agree", "diverge", "known")  # "unimplemented" is not a test

@@ -105,9 +105,9 @@ def campaign_rate(seconds: float, seed: int = 0) -> Dict[str, float]:
     implemented form, run it on both engines, judge it (``differential.check``)."""
     from differential.check import Checker
     from differential.draw import RandomDraw
+    from differential.generate_vectors import selected_forms
     from differential.generator import form_case
     from vectors.engines import make_runner
-    from vectors.generate import selected_forms
 
     pairs = selected_forms("*", ("real16", "prot32"))
     checker = Checker(make_runner("unicorn"), make_runner("reference"))

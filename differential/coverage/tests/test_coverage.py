@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 
-from vectors.coverage.opcode_map import (
+from differential.coverage.opcode_map import (
     DIVERGENT,
     IMPLEMENTED,
     MISSING,
@@ -16,7 +16,7 @@ from vectors.coverage.opcode_map import (
     FormFacts,
     build_map,
 )
-from vectors.coverage.render import MAPS
+from differential.coverage.render import MAPS
 from x86lab.cli import EXIT_OK, main
 
 FORMS = [FormFacts("ADD_Ev_Gv", (0x01,), None, False),
@@ -74,7 +74,7 @@ def test_command_writes_json_and_self_contained_html(tmp_path, capsys):
 
 
 def test_campaign_and_known_divergences_feed_the_cells(tmp_path):
-    from vectors.coverage.evidence import add_campaign, add_known
+    from differential.coverage.evidence import add_campaign, add_known
 
     campaign = tmp_path / "campaign"
     (campaign / "workers").mkdir(parents=True)
