@@ -1,1 +1,1 @@
-"""x86lab: the command line and the few helpers shared by every part (cache location)."""
+"""x86lab: the thin command line; every sub-command calls into a part (nothing imports it)."""
