@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, List
 
+from ground.engines import CATALOGUE
 from x86lab.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
+
+RUNNER_ENGINES = [e.name for e in CATALOGUE if e.runner]  # those that step one case
 
 RUN_EXAMPLE = """example:
   x86lab vectors run --engine reference vectors/corpus
@@ -41,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("paths", nargs="+", type=Path, metavar="PATH",
                      help="vector files or folders (searched recursively)")
     run.add_argument("--engine", default="reference",
-                     help="reference, unicorn or unicorn-memhooks (default reference)")
+                     help=f"one of {', '.join(RUNNER_ENGINES)} (default reference)")
     run.add_argument("--name", help="replay only the vector with this name")
     run.add_argument("--json", action="store_true", help="print the results as JSON")
     run.set_defaults(handler=run_command)
