@@ -21,6 +21,7 @@ from reference.memory import FlatMemory, SparseMemory
 from reference.operands import CS, DS, ES, FS, GS, SS
 from reference.step import ReportAndStop, StepResult, run, step
 from reference.x87.fpu import Fpu
+from reference.x87.fpu import Fpu
 
 MODES = {"real16": 16, "prot32": 32}
 # The hidden part of a segment register (SDM Vol. 3A, 3.4.3): ``attr`` holds the
@@ -145,6 +146,7 @@ class Cpu:
         self.journal: List[Tuple[int, bytes]] = []  # (linear, old bytes) of this insn
         self.seg_journal: List[Tuple[int, ...]] = []  # segment caches before a load
         self.icache: Dict[int, object] = {}  # linear EIP -> decoded Insn
+        self.fpu = Fpu()  # x87 state (reference/x87/fpu.py); FNINIT values
         self.fpu = Fpu()  # x87 state (reference/x87/fpu.py); FNINIT values
         self.code_pages: Dict[int, List[int]] = {}  # page -> cached addresses in it
         self.tsc = 0  # instructions retired; RDTSC may read it

@@ -154,7 +154,7 @@ def divide(a: int, b: int, ctl: Control) -> Outcome:
     if kb == ZERO:
         if ka == ZERO:
             return Outcome(DEFAULT_NAN, IE | flags)
-        return Outcome(infinity(sign), ZE | flags)
+        return Outcome(infinity(sign), ZE)  # a denormal dividend: no DE (measured)
     if ka == ZERO:
         return Outcome(zero(sign), flags)
     _, ma, ea = exact(a)
@@ -168,13 +168,13 @@ def square_root(a: int, ctl: Control) -> Outcome:
     special = nan_operands(a)
     if special:
         return special
-    flags = denormal_flag(a)
     kind = classify(a)
     sign = a >> 79
     if kind == ZERO:
-        return Outcome(a, flags)
+        return Outcome(a, denormal_flag(a))
     if sign:
-        return Outcome(DEFAULT_NAN, IE | flags)
+        return Outcome(DEFAULT_NAN, IE)  # no DE for a negative denormal (measured)
+    flags = denormal_flag(a)
     if kind == INFINITY:
         return Outcome(a, flags)
     _, m, e = exact(a)

@@ -72,6 +72,8 @@ def binary(cpu: Cpu, *operands: object) -> None:
     if b is None or fpu.is_empty(dest):
         underflow(cpu, dest, pops)
         return
+    if nan_operands(fpu.st(dest), b):
+        flags &= ~DE  # a NaN operand: a denormal memory operand is not reported (measured)
     out = BINARY[family](fpu.st(dest), b, control(cpu))
     deliver(cpu, Outcome(out.value, out.flags | flags, out.up), dest, pops)
 
@@ -253,13 +255,13 @@ def fprem(cpu: Cpu) -> None:
     a, b = fpu.st(0), fpu.st(1)
     out, q, complete = remainder(a, b, cpu.insn.form.mnemonic == "FPREM1", control(cpu))
     if fpu.unmasked(out.flags & (IE | DE)):
-        fpu.signal(out.flags)
+        fpu.signal(out.flags & (IE | DE))
         return
     fpu.set_st(0, out.value)
     fpu.signal(out.flags)
     if nan_operands(a, b) or out.flags & IE:
         return
-    if complete:
-        fpu.set_conditions(q & 1, 0, q >> 1 & 1, q >> 2 & 1)
+    if complete:  # C0, C3, C1 := Q2, Q1, Q0
+        fpu.set_conditions(q >> 1 & 1, 0, q & 1, q >> 2 & 1)
     else:
         fpu.set_conditions(0, 1, 0, 0)

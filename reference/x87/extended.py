@@ -188,6 +188,8 @@ def round_exact(sign: int, mantissa: int, exponent: int, fmt: Format = EXTENDED,
         return _overflow(sign, q, unbounded_lsb, fmt, precision, rc, masked_oe, flags, up)
     if rounded_top < fmt.emin:
         if not masked_ue:
+            if rounded_top + BIAS_ADJUST < fmt.emin:  # FSCALE far below: zero (measured)
+                return Rounded(make_in(fmt, sign, 0, 0), UE | PE, False)
             return _bias_adjusted(sign, q, unbounded_lsb, fmt, BIAS_ADJUST, UE | flags, up)
         lsb = fmt.emin - (precision - 1)   # denormals keep the precision's last place
         q, inexact, up = _round_mantissa(sign, mantissa, exponent, max(lsb, unbounded_lsb), rc)
@@ -200,9 +202,10 @@ def _overflow(sign: int, q: int, lsb: int, fmt: Format, precision: int, rc: int,
               masked: bool, flags: int, up: bool) -> Rounded:
     """SDM Vol. 1, Table 4-10: masked overflow gives infinity or the largest finite value
     of the precision, by rounding direction and sign; always with PE."""
-    if not masked:
+    if not masked and lsb + q.bit_length() - 1 - BIAS_ADJUST <= fmt.emax:
         return _bias_adjusted(sign, q, lsb, fmt, -BIAS_ADJUST, OE | flags, up)
-    to_infinity = (rc == RC_NEAREST or (rc == RC_UP and sign == 0)
+    # too large even with the exponent adjusted (FSCALE): infinity whatever RC (measured)
+    to_infinity = not masked or (rc == RC_NEAREST or (rc == RC_UP and sign == 0)
                    or (rc == RC_DOWN and sign == 1))
     if to_infinity:
         return Rounded(make_in(fmt, sign, fmt.exp_all_ones, 0), OE | PE, True)
@@ -213,7 +216,10 @@ def _overflow(sign: int, q: int, lsb: int, fmt: Format, precision: int, rc: int,
 def _bias_adjusted(sign: int, q: int, lsb: int, fmt: Format, adjust: int, flags: int,
                    up: bool) -> Rounded:
     """The unmasked response: the rounded significand with the exponent moved into range
-    (only meaningful for the extended format; memory stores do not write)."""
+    (only meaningful for the extended format; memory stores do not write, so a smaller
+    format gets a zero placeholder)."""
+    if fmt != EXTENDED:
+        return Rounded(make_in(fmt, sign, 0, 0), flags, up)
     return Rounded(_encode(fmt, sign, q, lsb + adjust), flags, up)
 
 

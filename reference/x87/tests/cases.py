@@ -64,7 +64,12 @@ def state(rng: random.Random) -> X87State:
     top = rng.randrange(8)
     conditions = rng.choice((0, 0x4700))
     status = top << 11 | (conditions & rng.getrandbits(16))
-    return X87State(control_word(rng), status, empty, st)
+    control = control_word(rng)
+    if rng.randrange(4) == 0:  # exceptions already flagged; unmasked ones are pending
+        flagged = rng.getrandbits(7)
+        pending = flagged & ~control & 0x3F
+        status |= flagged | (0x8080 if pending else 0)
+    return X87State(control, status, empty, st)
 
 
 def _memory_value(form: Form, rng: random.Random, size: int) -> bytes:
@@ -106,6 +111,8 @@ def encode(form: Form, rng: random.Random) -> X87Case:
     if form.enc.plus_r:
         opcode[-1] |= rng.randrange(8)
     code = bytes(opcode)
+    if form.mnemonic in ("FNSTENV", "FLDENV", "FNSAVE", "FRSTOR") and rng.randrange(2):
+        code = b"\x66" + code  # the 16-bit environment layout
     if form.enc.digit is not None:
         spec = form.specs[0]
         size = SIZES.get(spec, 4)
@@ -115,6 +122,7 @@ def encode(form: Form, rng: random.Random) -> X87Case:
             disp = rng.randrange(-EBX_OFFSET, 640 - EBX_OFFSET - 512) if size == 108 \
                 else rng.randrange(-EBX_OFFSET, 128 - size)
         code += bytes([0x43 | form.enc.digit << 3, disp & 0xFF])
+        size = 94 if code[0] == 0x66 and size == 108 else size
         at = EBX_OFFSET + disp
         value = _memory_value(form, rng, min(size, 108))
         data[at:at + len(value)] = value
