@@ -21,7 +21,6 @@ from reference.memory import FlatMemory, SparseMemory
 from reference.operands import CS, DS, ES, FS, GS, SS
 from reference.step import ReportAndStop, StepResult, run, step
 from reference.x87.fpu import Fpu
-from reference.x87.fpu import Fpu
 
 MODES = {"real16": 16, "prot32": 32}
 # The hidden part of a segment register (SDM Vol. 3A, 3.4.3): ``attr`` holds the
@@ -119,6 +118,7 @@ class Cpu:
         self.seg_attr: List[int] = ([REAL_MODE_ATTR] * 6 if real else
                                     [FLAT_DATA_ATTR, FLAT_CODE_ATTR] + [FLAT_DATA_ATTR] * 4)
         self.stack_size = self.default_size  # SS.B
+        self.code_key = (self.default_size, 0)  # what decoded instructions depend on
         self.cpl = 0
         # Control and system-table registers (SDM Vol. 3A, 2.4-2.5). CR0 holds ET (a P6
         # always reports an x87 coprocessor type) and PE in prot32.
@@ -137,6 +137,10 @@ class Cpu:
         # set interrupt_shadow so the next instruction runs before any interrupt.
         self.intr_requested = False
         self.intr_controller = None
+        # NMI (6.7.1): a request delivers vector 2 whatever IF; further NMIs are held
+        # off until the next IRET.
+        self.nmi_requested = False
+        self.nmi_blocked = False
         self.interrupt_shadow = False
         self.shutdown = False
         self.halted = False
@@ -146,7 +150,6 @@ class Cpu:
         self.journal: List[Tuple[int, bytes]] = []  # (linear, old bytes) of this insn
         self.seg_journal: List[Tuple[int, ...]] = []  # segment caches before a load
         self.icache: Dict[int, object] = {}  # linear EIP -> decoded Insn
-        self.fpu = Fpu()  # x87 state (reference/x87/fpu.py); FNINIT values
         self.fpu = Fpu()  # x87 state (reference/x87/fpu.py); FNINIT values
         self.code_pages: Dict[int, List[int]] = {}  # page -> cached addresses in it
         self.tsc = 0  # instructions retired; RDTSC may read it
@@ -238,7 +241,11 @@ class Cpu:
         """CS.D picks the default operand/address size, SS.B the stack width. A change
         of CS.D changes how bytes decode, so decoded instructions are forgotten."""
         size = 32 if self.seg_attr[CS] & DB_BIT else 16
-        if size != self.default_size:
+        # With paging, a fetch's U/S check depends on the CPL: cached code found at one
+        # CPL must be fetched again at another.
+        key = (size, self.cpl if self.tlb is not None else 0)
+        if key != self.code_key:
+            self.code_key = key
             self.default_size = size
             self.forget_all_code()
         self.stack_size = 32 if self.seg_attr[SS] & DB_BIT else 16

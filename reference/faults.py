@@ -14,6 +14,7 @@ from typing import Optional
 # Vector numbers, SDM Vol. 3A, Table 6-1 "Protected-Mode Exceptions and Interrupts".
 DE = 0   # divide error
 DB = 1   # debug
+NMI = 2  # non-maskable interrupt
 BP = 3   # breakpoint (INT3), a trap
 OF = 4   # overflow (INTO), a trap
 BR = 5   # BOUND range exceeded
@@ -47,6 +48,8 @@ class Fault(Exception):
         self.error_code = error_code
         self.trap = trap
         self.partial = False
+        self.software = False  # INT n, INT3, INTO: the IDT gate's DPL is checked, EXT = 0
+        self.external = False  # an interrupt from the INTR/NMI line: no error code
 
     def __repr__(self) -> str:
         kind = "trap" if self.trap else "fault"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 
-from reference.faults import DB, GP, Fault, Unimplemented, Unmapped
+from reference.faults import DB, GP, NMI, Fault, Unimplemented, Unmapped
 from reference.flags import IF, TF
 from reference.isa.decoder import decode
 from reference.isa.form import ALWAYS
@@ -133,8 +133,12 @@ def step(cpu: Cpu) -> StepResult:
     instead: the result then has kind "interrupt" and no instruction ran."""
     shadow = cpu.interrupt_shadow
     cpu.interrupt_shadow = False
+    if cpu.nmi_requested and not cpu.nmi_blocked and not shadow:
+        cpu.nmi_requested = False
+        cpu.nmi_blocked = True
+        return _external_interrupt(cpu, NMI)
     if cpu.intr_requested and cpu.flags.value & IF and not shadow:
-        return _external_interrupt(cpu)
+        return _external_interrupt(cpu, cpu.intr_controller.acknowledge())
     eip = cpu.eip
     linear = (cpu.seg_base[CS] + eip) & 0xFFFFFFFF
     regs, flags = cpu.regs[:], cpu.flags.value
@@ -181,10 +185,9 @@ def _restore(cpu: Cpu, eip: int, regs: list, flags: int) -> None:
     cpu.rollback()
 
 
-def _external_interrupt(cpu: Cpu) -> StepResult:
-    """Acknowledge the interrupt controller and deliver its vector (SDM Vol. 3A, 6.3.2
-    "Maskable Hardware Interrupts"); a halted CPU resumes after its HLT."""
-    vector = cpu.intr_controller.acknowledge()
+def _external_interrupt(cpu: Cpu, vector: int) -> StepResult:
+    """Deliver an interrupt from the INTR line (its vector from the controller's
+    acknowledge cycle, SDM Vol. 3A, 6.3.2) or NMI; a halted CPU resumes after its HLT."""
     cpu.halted = False
     fault = Fault(vector, trap=True)
     fault.external = True
@@ -208,7 +211,7 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
         eip = cpu.eip
         insn = icache.get((seg_base[CS] + eip) & 0xFFFFFFFF)
         if (insn is None or cpu.flags.value & TF or eip + insn.length - 1 > seg_limit[CS]
-                or cpu.interrupt_shadow or cpu.intr_requested):
+                or cpu.interrupt_shadow or cpu.intr_requested or cpu.nmi_requested):
             result = step(cpu)
         else:
             r0, r1, r2, r3, r4, r5, r6, r7 = cpu.regs  # locals: no allocation in the JIT

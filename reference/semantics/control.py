@@ -114,6 +114,7 @@ def iret(cpu: Cpu) -> None:
     16-bit one EFLAGS[15:0] := Pop(). Protected-mode IRET (privilege and task changes)
     is ``reference.system.far_transfers.iret_protected``."""
     size = cpu.insn.opsize
+    cpu.nmi_blocked = False  # IRET ends the NMI handler's blocking (SDM Vol. 3A, 6.7.1)
     if uses_descriptors(cpu):
         far_transfers.iret_protected(cpu, size)
         return
@@ -227,20 +228,28 @@ def leave(cpu: Cpu) -> None:
     frame_pointer.write(cpu.pop(frame_pointer.size))
 
 
+def software_interrupt(vector: int) -> Fault:
+    """The trap INT n, INT3 and INTO raise: delivered with EIP past the instruction,
+    and in protected mode only through a gate whose DPL >= CPL (SDM Vol. 3A, 6.12.1.1)."""
+    fault = Fault(vector, trap=True)
+    fault.software = True
+    return fault
+
+
 @implements("INT3")
 def int3(cpu: Cpu) -> None:
     """The one-byte breakpoint: a #BP (vector 3) trap."""
-    raise Fault(BP, trap=True)
+    raise software_interrupt(BP)
 
 
 @implements("INT")
 def int_n(cpu: Cpu, vector: Operand) -> None:
     """Software interrupt ``vector``: a trap, EIP past the instruction."""
-    raise Fault(vector.read(), trap=True)
+    raise software_interrupt(vector.read())
 
 
 @implements("INTO")
 def into(cpu: Cpu) -> None:
     """IF OF = 1 THEN #OF (vector 4) as a trap; otherwise nothing."""
     if cpu.flags.of:
-        raise Fault(OVERFLOW, trap=True)
+        raise software_interrupt(OVERFLOW)

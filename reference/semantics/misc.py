@@ -35,10 +35,12 @@ MAX_BASIC_LEAF = 1
 # own fallbacks). SEP on family 6 model 1 stepping 0 is ignored by Linux (it distrusts
 # SEP below model 3), which is right: the SDM says those parts lacked it.
 FEATURE_FORMS: Dict[int, Tuple[str, ...]] = {
+    3: ("MOV_Cd_Rd",),                  # PSE: 4 MiB pages (system/paging.py)
     4: ("RDTSC",),                                                  # TSC
     5: ("RDMSR", "WRMSR"),                                          # MSR
     8: ("CMPXCHG8B_Mq",),                                           # CX8
     11: ("SYSENTER", "SYSEXIT"),                                    # SEP
+    13: ("MOV_Cd_Rd", "INVLPG_Mb"),     # PGE: global pages (system/tlb.py)
     15: tuple(f.name for f in FORMS if f.mnemonic == "CMOVcc"),     # CMOV
 }
 _features: Optional[int] = None

@@ -80,13 +80,13 @@ def test_cpuid_leaf0_is_genuine_intel_with_max_leaf_1() -> None:
 
 
 def test_cpuid_leaf1_is_a_p6_claiming_only_implemented_features() -> None:
-    """Family 6 (EAX[11:8]); EDX: TSC (4), MSR (5), CX8 (8), SEP (11), CMOV (15) and
-    nothing else: no VME/DE/PAE/APIC/MTRR (nor PSE/PGE yet), because the reference
+    """Family 6 (EAX[11:8]); EDX: PSE (3), TSC (4), MSR (5), CX8 (8), SEP (11), PGE (13),
+    CMOV (15) and nothing else: no VME/DE/PAE/APIC/MTRR, because the reference
     has none of them. Bit 0 (FPU) is the x87's to claim and is not judged here."""
     eax, ebx, ecx, edx = _cpuid(1)
     assert (eax >> 8) & 0xF == 6 and (eax >> 12) & 3 == 0  # family 6, original OEM type
     assert (ebx, ecx) == (0, 0)
-    expected = sum(1 << bit for bit in (4, 5, 8, 11, 15))
+    expected = sum(1 << bit for bit in (3, 4, 5, 8, 11, 13, 15))
     assert edx & ~1 == expected
 
 

@@ -1,0 +1,168 @@
+"""Interrupt and exception delivery (SDM Vol. 3A, ch. 6 "Interrupt and Exception
+Handling"): the delivery policy a PC installs as ``cpu.delivery``.
+
+In real-address mode the vector goes through the IVT at IDTR.base (6.1 and 21.1.4,
+``reference.interrupts.RealModeDelivery``). In protected mode it goes through the IDT
+(6.10-6.12): the gate must lie within IDTR.limit and be an interrupt or trap gate
+(#GP(vector*8+2+EXT) otherwise), a software interrupt needs gate DPL >= CPL
+(#GP(vector*8+2)), the gate must be present (#NP(vector*8+2+EXT)), and its target a
+present code segment not less privileged than the CPL. A non-conforming target of a
+more privileged level switches to the stack the TSS gives for that level and pushes
+the old SS:ESP first; then EFLAGS, CS, EIP and the error code, if the exception has one,
+are pushed at the gate's size. TF, NT, RF and VM are cleared, and IF too through an
+interrupt gate.
+
+A fault while delivering turns into what Table 6-5 says: handled serially, a double
+fault (#DF, error code 0), or, during #DF delivery, a triple fault: the processor shuts
+down, reported as kind "shutdown" (``cpu.shutdown`` is set). EXT (error code bit 0) is
+1 for every event but INT n/INT3/INTO. Task gates are not modelled (``Unimplemented``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+from reference.faults import DF, GP, NP, PF, Fault, Unimplemented, Unmapped
+from reference.flags import IF, NT, RF, TF, VM
+from reference.interrupts import RealModeDelivery
+from reference.operands import CS, SS
+from reference.system.descriptors import (
+    INTERRUPT_GATE16,
+    INTERRUPT_GATE32,
+    TASK_GATE,
+    TRAP_GATE16,
+    TRAP_GATE32,
+    Descriptor,
+    is_null,
+    read_descriptor,
+)
+from reference.system.segmentation import load_cache
+from reference.system.tss import check_inner_stack, inner_stack
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reference.cpu import Cpu
+    from reference.step import StepException
+
+# Exception classes for double faults (Table 6-4): contributory, page fault, benign.
+CONTRIBUTORY = frozenset((0, 10, 11, 12, 13))
+# The exceptions that push an error code (Table 6-1).
+WITH_ERROR_CODE = frozenset((8, 10, 11, 12, 13, 14, 17))
+GATES = (INTERRUPT_GATE16, TRAP_GATE16, INTERRUPT_GATE32, TRAP_GATE32)
+
+
+def escalate(first: int, second: int) -> str:
+    """Table 6-5: what a ``second`` exception raised while delivering ``first`` becomes:
+    "serial" (deliver the second), "double" (#DF) or "triple" (shutdown)."""
+    serious = second in CONTRIBUTORY or second == PF
+    if first == DF and serious:
+        return "triple"
+    if first in CONTRIBUTORY and second in CONTRIBUTORY:
+        return "double"
+    if first == PF and serious:
+        return "double"
+    return "serial"
+
+
+class SystemDelivery:
+    """Deliver faults, traps and interrupts as the processor does, in either mode."""
+
+    def __init__(self) -> None:
+        self.real_mode = RealModeDelivery()
+
+    def deliver(self, cpu: Cpu, fault: Fault) -> Optional[StepException]:
+        from reference.step import StepException
+
+        if cpu.mode == "real16":
+            self.real_mode.ivt_base = cpu.idtr[0]
+            return self.real_mode.deliver(cpu, fault)
+        event = fault
+        while True:
+            saved = (cpu.regs[:], cpu.flags.value, cpu.eip)
+            cpu.journal.clear()
+            cpu.seg_journal.clear()
+            try:
+                deliver_protected(cpu, event)
+            except Fault as nested:
+                _undo(cpu, saved)
+                outcome = escalate(event.vector, nested.vector)
+                if outcome == "triple":
+                    cpu.shutdown = True
+                    return StepException(fault.vector, "shutdown", None)
+                if event.software:  # a fault of the INT n/INT3/INTO instruction itself
+                    cpu.eip = (cpu.eip - cpu.insn.length) & 0xFFFFFFFF
+                # The nested fault's error code already carries EXT from ``event``.
+                event = Fault(DF, 0) if outcome == "double" else nested
+                continue
+            except Unmapped:  # test memory without the IDT, GDT or stack: report
+                _undo(cpu, saved)
+                kind = "trap" if fault.trap else "fault"
+                return StepException(fault.vector, kind, fault.error_code)
+            cpu.journal.clear()
+            cpu.seg_journal.clear()
+            return None
+
+
+def _undo(cpu: Cpu, saved: tuple) -> None:
+    cpu.rollback()
+    cpu.regs[:], cpu.flags.value, cpu.eip = saved[0], saved[1], saved[2]
+
+
+def _gate(cpu: Cpu, vector: int, ext: int) -> Descriptor:
+    base, limit = cpu.idtr
+    error = vector * 8 + 2 + ext
+    if vector * 8 + 7 > limit:
+        raise Fault(GP, error)
+    address = (base + vector * 8) & 0xFFFFFFFF
+    return Descriptor(cpu.read_system(address, 8), address)
+
+
+def deliver_protected(cpu: Cpu, event: Fault) -> None:
+    """One delivery attempt through the IDT; raises the fault the attempt causes."""
+    vector = event.vector
+    ext = 0 if event.software else 1
+    gate = _gate(cpu, vector, ext)
+    error = vector * 8 + 2 + ext
+    if gate.s or gate.type not in GATES + (TASK_GATE,):
+        raise Fault(GP, error)
+    if event.software and gate.dpl < cpu.cpl:
+        raise Fault(GP, vector * 8 + 2)
+    if not gate.present:
+        raise Fault(NP, error)
+    if gate.type == TASK_GATE:
+        raise Unimplemented("interrupt through a task gate (hardware task switching)")
+    selector = gate.selector
+    if is_null(selector):
+        raise Fault(GP, ext)
+    code = read_descriptor(cpu, selector, GP, ext)
+    if not code.is_code or code.dpl > cpu.cpl:
+        raise Fault(GP, (selector & 0xFFFC) | ext)
+    if not code.present:
+        raise Fault(NP, (selector & 0xFFFC) | ext)
+    if gate.offset > code.limit:
+        raise Fault(GP, ext)
+    size = 32 if gate.type in (INTERRUPT_GATE32, TRAP_GATE32) else 16
+    eflags = cpu.get_reg("eflags")
+    old_cs, return_eip = cpu.sregs[CS], cpu.eip
+    new_cpl = cpu.cpl if code.conforming else code.dpl
+    if new_cpl < cpu.cpl:
+        new_ss, new_esp = inner_stack(cpu, new_cpl, ext)
+        stack = check_inner_stack(cpu, new_ss, new_cpl, ext)
+        old_ss, old_esp = cpu.sregs[SS], cpu.regs[4]
+        load_cache(cpu, SS, new_ss, stack)
+        cpu.regs[4] = new_esp if cpu.stack_size == 32 else new_esp & 0xFFFF
+        cpu.push(old_ss, size)
+        cpu.push(old_esp & ((1 << size) - 1), size)
+    mask = (1 << size) - 1
+    cpu.push(eflags & mask, size)
+    cpu.push(old_cs, size)
+    cpu.push(return_eip & mask, size)
+    if vector in WITH_ERROR_CODE and not (event.software or event.external):
+        cpu.push((event.error_code or 0) & mask, size)
+    cpu.save_segment(CS)
+    cpu.cpl = new_cpl
+    load_cache(cpu, CS, (selector & 0xFFFC) | new_cpl, code)
+    cpu.eip = gate.offset
+    cleared = TF | NT | RF | VM
+    if gate.type in (INTERRUPT_GATE16, INTERRUPT_GATE32):
+        cleared |= IF
+    cpu.flags.value &= ~cleared

@@ -1,0 +1,201 @@
+"""Protected-mode interrupt and exception delivery (SDM Vol. 3A, ch. 6): IDT gates,
+privilege checks, the TSS stack switch, error codes with EXT, double and triple faults,
+IRET to an outer level, the INTR line with IF and the interrupt shadows. The IDT and
+GDT are built by hand from the SDM's figures (``system_tables``); each expected stack
+frame is the one Figure 6-4 draws."""
+
+from __future__ import annotations
+
+from typing import List
+
+from reference.faults import GP
+from reference.system.exceptions import SystemDelivery, escalate
+from reference.tests.conftest import CODE, STACK_TOP
+from reference.tests.system_tables import (
+    INNER_STACK_TOP,
+    INT_GATE32,
+    TRAP_GATE32,
+    gate,
+    protected_cpu,
+)
+
+HANDLER = 0x1800  # handlers live on the code page; their bytes are NOPs (zeros = ADD)
+IF, TF, IOPL3 = 0x200, 0x100, 0x3000
+
+
+def _cpu(code: bytes, idt: dict, cpl: int = 0, eflags: int = 0x202):
+    cpu = protected_cpu(code.ljust(0x900, b"\x90"), idt=idt, cpl=cpl)
+    cpu.delivery = SystemDelivery()
+    cpu.set_reg("eflags", eflags)
+    return cpu
+
+
+def _stack(cpu, count: int) -> List[int]:
+    esp = cpu.get_reg("esp")
+    return [cpu.mem.read_int(esp + 4 * i, 4) for i in range(count)]
+
+
+def test_int80_from_ring3_switches_to_the_tss_stack() -> None:
+    """INT 0x80 at CPL 3 through a DPL-3 trap gate to ring-0 code: SS:ESP from TSS.SS0:
+    ESP0, frame EIP (next), CS, EFLAGS, old ESP, old SS; a trap gate keeps IF."""
+    cpu = _cpu(bytes.fromhex("cd 80"), {0x80: gate(0x08, HANDLER, TRAP_GATE32, dpl=3)},
+               cpl=3, eflags=0x202 | TF)
+    assert cpu.step().exception is None
+    assert (cpu.cpl, cpu.get_reg("cs"), cpu.get_reg("ss"), cpu.eip) == (0, 0x08, 0x10, HANDLER)
+    assert cpu.get_reg("esp") == INNER_STACK_TOP - 20
+    assert _stack(cpu, 5) == [CODE + 2, 0x1B, 0x202 | TF, STACK_TOP, 0x23]
+    assert cpu.get_reg("eflags") == 0x202  # TF cleared, IF kept
+
+
+def test_int_n_through_a_gate_of_lower_dpl_is_gp_with_idt_error_code() -> None:
+    """INT 0x80 at CPL 3 through a DPL-0 gate: #GP(0x80*8+2) (IDT bit set, EXT 0),
+    delivered to the #GP handler on the ring-0 stack with that error code on top and
+    the INT's own address as the return EIP (a fault)."""
+    idt = {0x80: gate(0x08, HANDLER, INT_GATE32, dpl=0),
+           GP: gate(0x08, HANDLER + 0x10, INT_GATE32)}
+    cpu = _cpu(bytes.fromhex("cd 80"), idt, cpl=3)
+    assert cpu.step().exception is None
+    assert cpu.eip == HANDLER + 0x10
+    assert _stack(cpu, 6) == [0x80 * 8 + 2, CODE, 0x1B, 0x202, STACK_TOP, 0x23]
+    assert cpu.get_reg("eflags") & IF == 0  # an interrupt gate clears IF
+
+
+def test_fault_at_cpl0_pushes_error_code_on_the_same_stack() -> None:
+    """MOV DS with a selector past the GDT: #GP(0x80) delivered at CPL 0 without a stack
+    switch: error code, faulting EIP, CS, EFLAGS."""
+    cpu = _cpu(bytes.fromhex("8e d8"), {GP: gate(0x08, HANDLER, INT_GATE32)})
+    cpu.set_reg("eax", 0x80)
+    assert cpu.step().exception is None
+    assert cpu.get_reg("esp") == STACK_TOP - 16
+    assert _stack(cpu, 4) == [0x80, CODE, 0x08, 0x202]
+
+
+def test_not_present_gate_during_an_exception_sets_ext() -> None:
+    """UD2 with IDT[6] not present: #NP(6*8+2+1), EXT = 1 because an exception was
+    being delivered; the #NP handler gets it."""
+    idt = {6: gate(0x08, HANDLER, INT_GATE32, present=0),
+           11: gate(0x08, HANDLER + 0x20, INT_GATE32)}
+    cpu = _cpu(bytes.fromhex("0f 0b"), idt)
+    assert cpu.step().exception is None
+    assert cpu.eip == HANDLER + 0x20 and _stack(cpu, 2) == [6 * 8 + 3, CODE]
+
+
+def test_vector_beyond_idt_limit_is_gp() -> None:
+    """IDTR.limit covers vectors 0-15 only: INT 0x20 is #GP(0x20*8+2)."""
+    cpu = _cpu(bytes.fromhex("cd 20"), {GP: gate(0x08, HANDLER, INT_GATE32)})
+    cpu.idtr = (cpu.idtr[0], 16 * 8 - 1)
+    assert cpu.step().exception is None
+    assert _stack(cpu, 1) == [0x20 * 8 + 2]
+
+
+def test_contributory_during_contributory_is_double_fault() -> None:
+    """#DE (contributory) whose gate is not present raises #NP (contributory): a double
+    fault, delivered to vector 8 with error code 0 (Table 6-5)."""
+    idt = {0: gate(0x08, HANDLER, INT_GATE32, present=0),
+           8: gate(0x08, HANDLER + 0x30, INT_GATE32)}
+    cpu = _cpu(bytes.fromhex("f7 f1"), idt)  # div ecx, ecx = 0
+    assert cpu.step().exception is None
+    assert cpu.eip == HANDLER + 0x30 and _stack(cpu, 2) == [0, CODE]
+
+
+def test_fault_during_double_fault_shuts_down() -> None:
+    """The same with IDT[8] not present too: a triple fault, reported as shutdown."""
+    cpu = _cpu(bytes.fromhex("f7 f1"), {0: gate(0x08, HANDLER, INT_GATE32, present=0)})
+    result = cpu.step()
+    assert result.exception.kind == "shutdown" and cpu.shutdown
+    assert cpu.eip == CODE and cpu.get_reg("esp") == STACK_TOP
+
+
+def test_escalation_table() -> None:
+    """Table 6-5, row by row: benign first -> serial; contributory then contributory
+    -> #DF; contributory then #PF -> serial; #PF then #PF or contributory -> #DF;
+    #DF then contributory or #PF -> shutdown."""
+    assert escalate(6, 13) == "serial"
+    assert escalate(13, 11) == "double"
+    assert escalate(13, 14) == "serial"
+    assert (escalate(14, 14), escalate(14, 13)) == ("double", "double")
+    assert (escalate(8, 13), escalate(8, 14)) == ("triple", "triple")
+
+
+def test_iret_returns_to_ring3_and_restores_its_stack() -> None:
+    """INT 0x80 from ring 3, then IRET from the handler: back at CPL 3 on the old
+    stack; IF (cleared by the interrupt gate) comes back from the image."""
+    code = bytes.fromhex("cd 80").ljust(HANDLER - CODE, b"\x90") + bytes.fromhex("cf")
+    cpu = _cpu(code, {0x80: gate(0x08, HANDLER, INT_GATE32, dpl=3)}, cpl=3)
+    assert cpu.run(2) is None
+    assert (cpu.cpl, cpu.get_reg("cs"), cpu.get_reg("ss")) == (3, 0x1B, 0x23)
+    assert (cpu.eip, cpu.get_reg("esp"), cpu.get_reg("eflags")) == (CODE + 2, STACK_TOP, 0x202)
+
+
+def test_iret_at_cpl3_cannot_change_iopl_or_if() -> None:
+    """IRET at CPL 3 with IOPL 0 to the same level: IF and IOPL keep their values."""
+    cpu = _cpu(bytes.fromhex("cf"), {}, cpl=3, eflags=0x002)
+    for value in (IOPL3 | IF | 0x1, 0x1B, 0x1234):  # EFLAGS, CS, EIP
+        cpu.push(value, 32)
+    assert cpu.step().exception is None
+    assert cpu.get_reg("eflags") == 0x003 and cpu.eip == 0x1234
+
+
+class _Controller:
+    def __init__(self, vector: int) -> None:
+        self.vector = vector
+        self.acks = 0
+
+    def acknowledge(self) -> int:
+        self.acks += 1
+        return self.vector
+
+
+def _with_line(code: bytes, eflags: int):
+    cpu = _cpu(code, {0x30: gate(0x08, HANDLER, INT_GATE32)}, eflags=eflags)
+    cpu.intr_controller = _Controller(0x30)
+    cpu.intr_requested = True
+    return cpu
+
+
+def test_intr_is_taken_between_instructions_only_with_if() -> None:
+    """With IF = 1 the pending interrupt is delivered before the next instruction (no
+    error code, return EIP = that instruction); with IF = 0 the instruction runs."""
+    cpu = _with_line(bytes.fromhex("90"), 0x202)
+    result = cpu.step()
+    assert result.insn is None and cpu.eip == HANDLER and _stack(cpu, 3) == [CODE, 8, 0x202]
+    cpu = _with_line(bytes.fromhex("90"), 0x002)
+    assert cpu.step().insn is not None and cpu.eip == CODE + 1
+
+
+def test_sti_and_mov_ss_shadows() -> None:
+    """STI with IF = 0: the instruction after STI runs before the interrupt. MOV SS:
+    likewise for the next instruction."""
+    cpu = _with_line(bytes.fromhex("fb 90 90"), 0x002)
+    assert cpu.run(2) is None
+    assert cpu.eip == CODE + 2 and cpu.intr_controller.acks == 0
+    cpu.step()
+    assert cpu.eip == HANDLER and _stack(cpu, 1) == [CODE + 2]
+    cpu = _with_line(bytes.fromhex("8e d0 90 90"), 0x202)
+    cpu.intr_requested = False
+    cpu.set_reg("eax", 0x10)
+    assert cpu.step().exception is None
+    cpu.intr_requested = True
+    cpu.step()
+    assert cpu.eip == CODE + 3  # the NOP after MOV SS ran first
+    cpu.step()
+    assert cpu.eip == HANDLER
+
+
+def test_hlt_resumes_on_interrupt() -> None:
+    cpu = _with_line(bytes.fromhex("f4 90"), 0x202)
+    cpu.intr_requested = False
+    assert cpu.step().halted
+    cpu.intr_requested = True
+    cpu.step()
+    assert not cpu.halted and cpu.eip == HANDLER and _stack(cpu, 1) == [CODE + 1]
+
+
+def test_nmi_ignores_if_and_blocks_until_iret() -> None:
+    cpu = _cpu(bytes.fromhex("90 90"), {2: gate(0x08, HANDLER, INT_GATE32)}, eflags=0x002)
+    cpu.nmi_requested = True
+    cpu.step()
+    assert cpu.eip == HANDLER and cpu.nmi_blocked
+    cpu.nmi_requested = True
+    cpu.step()
+    assert cpu.eip == HANDLER + 1  # blocked: the handler's NOP ran
