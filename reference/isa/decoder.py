@@ -30,7 +30,6 @@ from reference.operands import (
     gpr,
 )
 from reference.x87.fpu import StackRegister
-from reference.x87.fpu import StackRegister
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -68,29 +67,6 @@ def _build_map() -> Dict[Tuple[int, ...], Entry]:
 
 OPCODE_MAP = _build_map()
 TWO_BYTE_LEADS = {key[0] for key in OPCODE_MAP if len(key) == 2} - set(range(0xD8, 0xE0))
-
-ESCAPES = range(0xD8, 0xE0)  # x87: the ModRM byte takes part in choosing the row
-X87_OPERANDS = ("ST0", "STi", "Mt")
-
-
-def _escape_opcode(reader: _Reader, byte: int) -> Tuple[int, ...]:
-    """D8-DF: with a register ModRM (mod 3) the whole byte names the row ("D9 E8",
-    "D8 C0+r") and is consumed here; with a memory one the reg field does ("D9 /0")."""
-    modrm = reader.byte()
-    if modrm >> 6 == 3:
-        return (byte, modrm)
-    reader.count -= 1  # the ModRM byte is read again with its addressing bytes
-    return (byte,)
-
-
-def _x87_operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm: int,
-                 low3: int) -> object:
-    """ST(0), ST(i) from the low three bits of a register ModRM, or an 80-bit m80."""
-    if spec == "ST0":
-        return StackRegister(0)
-    if spec == "STi":
-        return StackRegister(low3)
-    return _modrm_memory(cpu, reader, mod, rm, insn.adsize, insn.seg, 80)
 
 ESCAPES = range(0xD8, 0xE0)  # x87: the ModRM byte takes part in choosing the row
 X87_OPERANDS = ("ST0", "STi", "Mt")
@@ -273,8 +249,6 @@ def _operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm: int
              low3: int) -> Operand:
     """Build one operand from its Appendix-A spec (see ``reference.isa.form``)."""
     opsize, adsize = insn.opsize, insn.adsize
-    if spec in X87_OPERANDS:
-        return _x87_operand(cpu, reader, spec, insn, mod, rm, low3)  # type: ignore[return-value]
     if spec in X87_OPERANDS:
         return _x87_operand(cpu, reader, spec, insn, mod, rm, low3)  # type: ignore[return-value]
     if spec in FIXED_REGS:

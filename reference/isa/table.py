@@ -392,80 +392,6 @@ def _x87() -> List[Form]:
     return forms
 
 
-def _x87() -> List[Form]:
-    """The x87 FPU (SDM Vol. 2A, D8-DF and 0F AE /0 /1). A memory ModRM selects a row by
-    its reg field ("D8 /0"); a register ModRM (mod 3) selects one by its whole byte,
-    "D8 C0+r" for the ST(i) forms, "D9 E8" for the fixed ones (the decoder's escape
-    path). Operands: ``ST0``, ``STi`` (from the low three bits), memory ``Mw Md Mq``
-    and ``Mt`` (80 bits), plain ``M`` for the environment and state images. Semantics:
-    reference/x87/. Every row is decided by the real CPU, not Unicorn."""
-    why = ("x87: the real CPU decides (reference/x87/tests/test_native.py); Unicorn 2.1.4 "
-           "is no x87 oracle (double-precision transcendentals, no C1, missing PE/SF)")
-    later = "not yet implemented in the reference: " + why
-    x = {"untestable": why}
-    forms: List[Form] = []
-    arith = ("FADD", "FMUL", "FCOM", "FCOMP", "FSUB", "FSUBR", "FDIV", "FDIVR")
-    for digit, mnemonic in enumerate(arith):
-        integer = mnemonic.replace("F", "FI", 1)
-        forms += [Form(mnemonic, f"D8 /{digit}", "Md", **x),
-                  Form(mnemonic, f"DC /{digit}", "Mq", **x),
-                  Form(integer, f"DA /{digit}", "Md", **x),
-                  Form(integer, f"DE /{digit}", "Mw", **x)]
-    for row, (st0_sti, sti_st0, popping) in enumerate((
-            ("FADD", "FADD", "FADDP"), ("FMUL", "FMUL", "FMULP"), ("FCOM", "", ""),
-            ("FCOMP", "", ""), ("FSUB", "FSUBR", "FSUBRP"), ("FSUBR", "FSUB", "FSUBP"),
-            ("FDIV", "FDIVR", "FDIVRP"), ("FDIVR", "FDIV", "FDIVP"))):
-        low = f"{0xC0 + 8 * row:02X}+r"
-        if st0_sti in ("FCOM", "FCOMP"):
-            forms.append(Form(st0_sti, f"D8 {low}", "STi", **x))
-            continue
-        forms += [Form(st0_sti, f"D8 {low}", "ST0, STi", **x),
-                  Form(sti_st0, f"DC {low}", "STi, ST0", **x),
-                  Form(popping, f"DE {low}", "STi, ST0", **x)]
-    forms += [Form("FLD", "D9 /0", "Md", **x), Form("FLD", "DD /0", "Mq", **x),
-              Form("FLD", "DB /5", "Mt", **x), Form("FLD", "D9 C0+r", "STi", **x),
-              Form("FST", "D9 /2", "Md", **x), Form("FST", "DD /2", "Mq", **x),
-              Form("FST", "DD D0+r", "STi", **x),
-              Form("FSTP", "D9 /3", "Md", **x), Form("FSTP", "DD /3", "Mq", **x),
-              Form("FSTP", "DB /7", "Mt", **x), Form("FSTP", "DD D8+r", "STi", **x),
-              Form("FILD", "DF /0", "Mw", **x), Form("FILD", "DB /0", "Md", **x),
-              Form("FILD", "DF /5", "Mq", **x),
-              Form("FIST", "DF /2", "Mw", **x), Form("FIST", "DB /2", "Md", **x),
-              Form("FISTP", "DF /3", "Mw", **x), Form("FISTP", "DB /3", "Md", **x),
-              Form("FISTP", "DF /7", "Mq", **x),
-              Form("FBLD", "DF /4", "Mt", **x), Form("FBSTP", "DF /6", "Mt", **x),
-              Form("FXCH", "D9 C8+r", "STi", **x), Form("FFREE", "DD C0+r", "STi", **x),
-              Form("FUCOM", "DD E0+r", "STi", **x), Form("FUCOMP", "DD E8+r", "STi", **x),
-              Form("FUCOMPP", "DA E9", **x), Form("FCOMPP", "DE D9", **x),
-              Form("FCOMI", "DB F0+r", "ST0, STi", **x),
-              Form("FUCOMI", "DB E8+r", "ST0, STi", **x),
-              Form("FCOMIP", "DF F0+r", "ST0, STi", **x),
-              Form("FUCOMIP", "DF E8+r", "ST0, STi", **x)]
-    for low, cc in ((0xC0, 2), (0xC8, 4), (0xD0, 6), (0xD8, 10)):  # B E BE U, then N...
-        for lead, negate in ((0xDA, 0), (0xDB, 1)):
-            name = "FCMOV" + ("N" if negate else "") + ("B", "E", "BE", "U")[(low - 0xC0) // 8]
-            forms.append(Form("FCMOVcc", f"{lead:02X} {low:02X}+r", "ST0, STi", cond=cc | negate,
-                              name=f"{name}_ST0_STi", **x))
-    fixed = {"D9 D0": "FNOP", "D9 E0": "FCHS", "D9 E1": "FABS", "D9 E4": "FTST",
-             "D9 E5": "FXAM", "D9 E8": "FLD1", "D9 E9": "FLDL2T", "D9 EA": "FLDL2E",
-             "D9 EB": "FLDPI", "D9 EC": "FLDLG2", "D9 ED": "FLDLN2", "D9 EE": "FLDZ",
-             "D9 F4": "FXTRACT", "D9 F5": "FPREM1", "D9 F6": "FDECSTP", "D9 F7": "FINCSTP",
-             "D9 F8": "FPREM", "D9 FA": "FSQRT", "D9 FC": "FRNDINT", "D9 FD": "FSCALE",
-             "DB E2": "FNCLEX", "DB E3": "FNINIT"}
-    forms += [Form(mnemonic, encoding, **x) for encoding, mnemonic in fixed.items()]
-    transcendental = {"D9 F0": "F2XM1", "D9 F1": "FYL2X", "D9 F2": "FPTAN", "D9 F3": "FPATAN",
-                      "D9 F9": "FYL2XP1", "D9 FB": "FSINCOS", "D9 FE": "FSIN", "D9 FF": "FCOS"}
-    forms += [Form(mnemonic, encoding, untestable=later)
-              for encoding, mnemonic in transcendental.items()]
-    forms += [Form("FLDENV", "D9 /4", "M", **x), Form("FLDCW", "D9 /5", "Mw", **x),
-              Form("FNSTENV", "D9 /6", "M", **x), Form("FNSTCW", "D9 /7", "Mw", **x),
-              Form("FRSTOR", "DD /4", "M", **x), Form("FNSAVE", "DD /6", "M", **x),
-              Form("FNSTSW", "DD /7", "Mw", **x),
-              Form("FNSTSW", "DF E0", name="FNSTSW_AX", **x),
-              Form("FXSAVE", "0F AE /0", "M", **x), Form("FXRSTOR", "0F AE /1", "M", **x)]
-    return forms
-
-
 def _check_unique(forms: Tuple[Form, ...]) -> Tuple[Form, ...]:
     seen: Dict[str, Form] = {}
     for form in forms:
@@ -477,7 +403,7 @@ def _check_unique(forms: Tuple[Form, ...]) -> Tuple[Form, ...]:
 
 FORMS: Tuple[Form, ...] = _check_unique(tuple(
     _alu() + _unary() + _muldiv() + _shifts() + _bits() + _bcd() + _conditional()
-    + _datamove() + _stack() + _strings() + _control() + _flagops_misc() + _system() + _x87() + _x87()))
+    + _datamove() + _stack() + _strings() + _control() + _flagops_misc() + _system() + _x87()))
 BY_NAME: Dict[str, Form] = {form.name: form for form in FORMS}
 
 __all__ = ["FORMS", "BY_NAME", "CC_NAMES", "ALWAYS"]
