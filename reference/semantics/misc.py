@@ -91,12 +91,11 @@ def rdtsc(cpu: Cpu) -> None:
     cpu.regs[EDX] = tsc >> 32
 
 
-@implements("NOP", "WAIT")
+@implements("NOP")
 def nop(cpu: Cpu, *operands: Operand) -> None:
     """No operation. 0F 1F /r names an r/m operand only to set the length: the SDM's
-    multi-byte NOP never accesses it, so a memory operand here cannot fault. WAIT
-    checks for pending x87 exceptions and, with CR0.MP and CR0.TS set, raises #NM; with
-    no x87 and no CR0 modelled it does nothing either."""
+    multi-byte NOP never accesses it, so a memory operand here cannot fault. (WAIT is
+    an x87 instruction: reference/x87/environment.py.)"""
 
 
 @implements("UD2")

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, List, Tuple
 
 from reference.faults import GP, Fault
+from reference.semantics import implements
 from reference.x87.common import read_mem, write_mem, x87
-from reference.x87.fpu import BUSY, ES, EXCEPTIONS, SF, Fpu
+from reference.x87.fpu import BUSY, ES, EXCEPTIONS, SF, Fpu, wait_checks
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -106,6 +107,13 @@ def fnstsw(cpu: Cpu, dest: object) -> None:
 @x87("FNSTSW_AX", waiting=False, pointers=False)
 def fnstsw_ax(cpu: Cpu) -> None:
     cpu.set_reg("ax", cpu.fpu.status_word)
+
+
+@implements("WAIT")
+def fwait(cpu: Cpu) -> None:
+    """FWAIT: #NM only when CR0.MP and CR0.TS are both set; then a pending unmasked
+    exception raises #MF (CR0.NE) or asserts FERR#. The pointers are not touched."""
+    wait_checks(cpu)
 
 
 @x87("FNOP")

@@ -138,5 +138,5 @@ def x87_forms() -> List[Form]:
     """Rows of the table in reference/x87 (ESC opcodes and FXSAVE/FXRSTOR) that have
     semantics; transcendentals are listed as not implemented yet."""
     from reference.semantics import lookup
-    return [f for f in FORMS if (0xD8 <= f.enc.opcode[0] <= 0xDF
+    return [f for f in FORMS if (0xD8 <= f.enc.opcode[0] <= 0xDF or f.name == "WAIT"
                                  or f.enc.opcode[:2] == (0x0F, 0xAE)) and lookup(f)]
