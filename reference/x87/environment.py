@@ -39,7 +39,7 @@ def _fields(fpu: Fpu, size: int, real: bool) -> List[int]:
     else:
         words += [fpu.fip & 0xFFFF, fpu.fcs, fpu.fdp & 0xFFFF, fpu.fds]
     if size == 32:
-        padded = (0, 1, 2, 6) + ((3, 5) if real else ())
+        padded = (0, 1, 2, 3, 5) if real else (0, 1, 2, 6)
         words = [w | RESERVED_HIGH if n in padded else w for n, w in enumerate(words)]
     return words
 
