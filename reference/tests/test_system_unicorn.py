@@ -1,0 +1,210 @@
+"""System-level differential cases against Unicorn 2.1.4 (QEMU's softmmu), for what it
+can express: descriptor loads and the access checks of LAR/LSL/VERR/VERW/MOV DS/MOV SS
+from a hand-built GDT, and 32-bit paging (PSE, WP, A/D bits, #PF and CR2) from hand-built
+page tables. Seeded random descriptors and page-table entries; the expected values come
+from Unicorn, not from the reference.
+
+Known divergences, masked here and recorded with their evidence:
+- LAR: bits 19:16 of the result are undefined (SDM Vol. 2A, LAR); QEMU clears them,
+  the reference (like the Intel CPUs that return 00CFFB00H for a flat code segment)
+  keeps the descriptor's limit bits there. Masked.
+- Unicorn/QEMU gives no error code for an exception (its interrupt hook has only the
+  vector), so only vectors are compared; the unit tests decide error codes by the SDM.
+- On a faulting walk QEMU sets the accessed bit of a PDE it used even though the PTE
+  then faults; the reference sets A/D only after a successful walk, as Intel CPUs do
+  (the SDM leaves it open; KVM commit "MMU: Update accessed and dirty bits after guest
+  pagetable walk" describes Intel's order). Accessed bits are masked on faulting cases.
+- A 4 MiB PDE with any of bits 21:13 set: the reference (a P6 without PSE-36, as
+  CPUID says) raises #PF with RSVD, since those bits are reserved (SDM Vol. 3A, Table
+  4-4); Unicorn's CPU model has PSE-36 and maps bits 20:13 to physical bits 39:32 (an
+  address outside the test memory). Checked as that known difference.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Dict, Optional, Tuple
+
+import pytest
+
+unicorn = pytest.importorskip("unicorn")
+from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc, UcError  # noqa: E402
+from unicorn import x86_const as x86  # noqa: E402
+
+from reference import Cpu, SparseMemory  # noqa: E402
+from reference.system.control_registers import write_cr  # noqa: E402
+from reference.system.segmentation import DescriptorLoader  # noqa: E402
+from reference.tests.system_tables import STANDARD_GDT, descriptor, table_bytes  # noqa: E402
+
+CODE, SCRATCH, GDT, PD, PT = 0x1000, 0x3000, 0x5000, 0xA000, 0xB000
+PAGES = (0x0000, CODE, 0x2000, SCRATCH, 0x4000, GDT, PD, PT, 0xC000)
+GPRS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
+UC_REGS = {name: getattr(x86, f"UC_X86_REG_{name.upper()}") for name in GPRS + ("eflags",)}
+LAR_UNDEFINED = 0x000F0000
+UNMAPPED = -1  # the reference's vector for an access outside the test pages
+Outcome = Tuple[Optional[int], Dict[str, int], Dict[int, bytes], int]
+
+
+def _on_unicorn(memory: Dict[int, bytes], regs: Dict[str, int], gdt_limit: int,
+                cr: Dict[int, int], end: int) -> Outcome:
+    uc = Uc(UC_ARCH_X86, UC_MODE_32)
+    for base, data in memory.items():
+        uc.mem_map(base, 0x1000)
+        uc.mem_write(base, data)
+    for name, value in regs.items():
+        uc.reg_write(UC_REGS[name], value)
+    uc.reg_write(x86.UC_X86_REG_GDTR, (0, GDT, gdt_limit, 0))
+    for number in (3, 4, 0):
+        if number in cr:
+            uc.reg_write(getattr(x86, f"UC_X86_REG_CR{number}"), cr[number])
+    vectors = []
+
+    def interrupt(engine: Uc, vector: int, _data: object) -> None:
+        vectors.append(vector)
+        engine.emu_stop()
+
+    uc.hook_add(UC_HOOK_INTR, interrupt)
+    try:
+        uc.emu_start(CODE, end)
+    except UcError:  # a walk or access outside the mapped test pages
+        vectors.append(UNMAPPED)
+    final = {name: uc.reg_read(UC_REGS[name]) for name in GPRS}
+    pages = {base: bytes(uc.mem_read(base, 0x1000)) for base in memory}
+    return (vectors[0] if vectors else None, final, pages, uc.reg_read(x86.UC_X86_REG_CR2))
+
+
+def _on_reference(memory: Dict[int, bytes], regs: Dict[str, int], gdt_limit: int,
+                  cr: Dict[int, int], end: int) -> Outcome:
+    mem = SparseMemory()
+    for base, data in memory.items():
+        mem.map(base, data)
+    cpu = Cpu(mem, "prot32")
+    for name, value in regs.items():
+        cpu.set_reg(name, value)
+    cpu.set_reg("eip", CODE)
+    cpu.gdtr = (GDT, gdt_limit)
+    cpu.segment_loader = DescriptorLoader()
+    for number in (3, 4, 0):
+        if number in cr:
+            write_cr(cpu, number, cr[number])
+    vector = None
+    for _ in range(64):
+        exception = cpu.step().exception
+        if exception is not None:
+            vector = exception.vector
+            break
+        if cpu.eip == end:
+            break
+    assert vector is not None or cpu.eip == end
+    return vector, {name: cpu.get_reg(name) for name in GPRS}, mem.pages(), cpu.cr2
+
+
+def _random_descriptor(rng: random.Random) -> bytes:
+    """Any descriptor; half of them a ring-0 data segment (writable or not), so that
+    stack loads succeed or fail on presence alone often enough."""
+    plausible = rng.random() < 0.5
+    kind = rng.choice((0x2, 0x3, 0x6, 0x0)) if plausible else rng.randrange(16)
+    return descriptor(rng.choice((0x2000, 0x2800, 0x12345000)), rng.getrandbits(20), kind,
+                      dpl=0 if plausible else rng.randrange(4),
+                      s=1 if plausible else rng.randrange(2),
+                      present=rng.random() < 0.8, db=rng.randrange(2), g=rng.randrange(2))
+
+
+ACCESS_CHECKS = bytes.fromhex(
+    "0f 02 c8"               # lar ecx, eax
+    "0f 94 c3"               # setz bl
+    "0f 03 d0"               # lsl edx, eax
+    "0f 94 c7"               # setz bh
+    "0f 00 e0"               # verr ax
+    "0f 94 05 00 30 00 00"   # setz [0x3000]
+    "0f 00 e8"               # verw ax
+    "0f 94 05 01 30 00 00"   # setz [0x3001]
+)
+
+
+@pytest.mark.parametrize("seed", range(150))
+@pytest.mark.parametrize("load", ["8e d8", "8e d0"])  # mov ds, ax / mov ss, ax
+def test_descriptor_checks_agree_with_unicorn(seed: int, load: str) -> None:
+    """LAR, LSL, VERR, VERW on a random descriptor (any type, DPL, P, G, D/B) and RPL,
+    then loading it into DS or SS: same registers, same GDT bytes (accessed bit), and
+    the same exception vector (#GP, #NP or #SS) as Unicorn."""
+    rng = random.Random(f"descriptor/{load}/{seed}")
+    gdt = dict(STANDARD_GDT)
+    gdt[0x40] = _random_descriptor(rng)
+    code = ACCESS_CHECKS + bytes.fromhex(load) + b"\x90"
+    memory = {base: bytes(0x1000) for base in PAGES}
+    memory[CODE] = code.ljust(0x1000, b"\x90")
+    memory[GDT] = table_bytes(gdt).ljust(0x1000, b"\0")
+    regs = {name: 0 for name in GPRS}
+    regs.update(eax=0x40 | (rng.randrange(4) if rng.random() < 0.5 else 0), esp=0x3800,
+                eflags=2)
+    limit = len(table_bytes(gdt)) - 1
+    theirs = _on_unicorn(memory, regs, limit, {}, CODE + len(code))
+    mine = _on_reference(memory, regs, limit, {}, CODE + len(code))
+    for outcome in (mine, theirs):
+        outcome[1]["ecx"] &= ~LAR_UNDEFINED
+    assert mine[:3] == theirs[:3], gdt[0x40].hex()
+
+
+def _paging_case(rng: random.Random) -> Tuple[Dict[int, bytes], Dict[int, int], bytes, bool]:
+    """PD entry 0 -> a PT (0xC000) identity-mapping the low pages; PD entry 1 either a
+    4 MiB page or -> PT with one entry for 0x400000; random P/RW/US/PS/G bits, CR4.PSE,
+    CR0.WP; one read or write of 0x400000 + small offset at CPL 0."""
+    memory = {base: bytes(0x1000) for base in PAGES}
+    low = bytearray(0x1000)
+    for page in PAGES:
+        low[4 * (page >> 12):4 * (page >> 12) + 4] = (page | 0x7).to_bytes(4, "little")
+    memory[0xC000] = bytes(low)
+    pd = bytearray(0x1000)
+    pd[0:4] = (0xC000 | 0x7).to_bytes(4, "little")
+    large = rng.random() < 0.4
+    flags = rng.getrandbits(9) & 0x167 | (0x80 if large else 0)
+    if rng.random() < 0.85:
+        flags |= 1
+    if large:
+        frame = rng.choice((0x000000, 0x002000))  # the second sets a reserved bit
+        pd[4:8] = (frame | flags).to_bytes(4, "little")
+    else:
+        pde = PT | rng.getrandbits(3) | (1 if rng.random() < 0.9 else 0)
+        pd[4:8] = pde.to_bytes(4, "little")
+        pt = bytearray(0x1000)
+        pt[0:4] = (0x2000 | flags).to_bytes(4, "little")
+        memory[PT] = bytes(pt)
+    memory[PD] = bytes(pd)
+    cr = {3: PD, 4: (0x10 if rng.random() < 0.7 else 0) | (0x80 if rng.random() < 0.5 else 0),
+          0: 0x80000011 | (0x10000 if rng.random() < 0.5 else 0)}
+    offset = rng.randrange(0, 0x40, 4)
+    address = (0x400000 + offset).to_bytes(4, "little")
+    code = (bytes.fromhex("a3") if rng.random() < 0.5 else bytes.fromhex("a1")) + address
+    pse36 = large and frame != 0 and bool(cr[4] & 0x10) and bool(flags & 1)
+    return memory, cr, code + b"\x90", pse36
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_paging_agrees_with_unicorn(seed: int) -> None:
+    """One access through random page-table entries: same exception vector, CR2 on a
+    #PF, same loaded value and the same page-table and data bytes afterwards (A and D
+    bits), accessed bits masked when the access faulted (see the module docstring)."""
+    rng = random.Random(f"paging/{seed}")
+    memory, cr, code, pse36 = _paging_case(rng)
+    memory[CODE] = code.ljust(0x1000, b"\x90")
+    memory[0x2000] = rng.randbytes(0x1000)
+    regs = {name: 0 for name in GPRS}
+    regs.update(eax=0xA5A5A5A5, esp=0x3800, eflags=2)
+    theirs = _on_unicorn(memory, regs, 0xFFFF, cr, CODE + len(code))
+    mine = _on_reference(memory, regs, 0xFFFF, cr, CODE + len(code))
+    if pse36:  # see the module docstring: Unicorn's CPU model has PSE-36
+        assert mine[0] == 14  # Unicorn: 14 too only when a protection check fails
+        return
+    assert mine[0] == theirs[0]
+    assert mine[1] == theirs[1]
+    if mine[0] is not None:
+        assert mine[3] == theirs[3]
+        strip = ~0x20 & 0xFFFFFFFF
+        for base in (PD, PT):
+            for i in range(0, 8, 4):
+                a = int.from_bytes(mine[2][base][i:i + 4], "little") & strip
+                b = int.from_bytes(theirs[2][base][i:i + 4], "little") & strip
+                assert a == b
+    else:
+        assert mine[2] == theirs[2]
