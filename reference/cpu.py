@@ -131,6 +131,7 @@ class Cpu:
         self.ldtr = SystemSegment()
         self.tr = SystemSegment()
         self.msr: Dict[int, int] = {}
+        self.dr: List[int] = [0, 0, 0, 0, 0xFFFF0FF0, 0x400]  # DR0-DR3, DR6, DR7
         self.tlb = None  # a reference.system.tlb.Tlb while CR0.PG is set
         # Interrupt line and shadow (SDM Vol. 3A, 6.8.3): a device sets intr_requested
         # and provides intr_controller.acknowledge() -> vector; MOV SS, POP SS and STI

@@ -6,7 +6,8 @@ mode uses ``RealModeDelivery``, which does what SDM Vol. 3A, 21.1.4 "Interrupt a
 Exception Handling" (real-address mode) describes: push FLAGS, CS and IP, clear IF, TF
 and AC, and continue at the handler whose far pointer is entry ``vector`` of the
 interrupt vector table (IVT) at linear ``ivt_base`` (IDTR.base, 0 after reset).
-Protected-mode delivery through the IDT comes with descriptor tables.
+Protected-mode delivery through the IDT is ``reference.system.exceptions.SystemDelivery``,
+which uses this class in real mode.
 """
 
 from __future__ import annotations

@@ -142,6 +142,25 @@ class ControlReg(Operand):
         write_cr(self.cpu, self.number, value)
 
 
+class DebugReg(Operand):
+    """DR0-DR7 (MOV to/from DRn), through ``reference.system.debug_registers``."""
+
+    __slots__ = ("number",)
+    is_reg = True
+
+    def __init__(self, cpu: Cpu, number: int) -> None:
+        super().__init__(cpu, 32)
+        self.number = number
+
+    def read(self) -> int:
+        from reference.system.debug_registers import read_dr
+        return read_dr(self.cpu, self.number)
+
+    def write(self, value: int) -> None:
+        from reference.system.debug_registers import write_dr
+        write_dr(self.cpu, self.number, value)
+
+
 class Imm(Operand):
     """An immediate, already zero- or sign-extended to ``size`` by the decoder."""
 

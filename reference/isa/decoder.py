@@ -20,6 +20,7 @@ from reference.operands import (
     ES,
     SS,
     ControlReg,
+    DebugReg,
     FarMem,
     FarPtr,
     Imm,
@@ -285,6 +286,8 @@ def _operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm: int
         if insn.reg not in (0, 2, 3, 4):
             insn.invalid = True  # CR1, CR5-CR7 do not exist
         return ControlReg(cpu, insn.reg)
+    if kind == "D":
+        return DebugReg(cpu, insn.reg)
     if kind == "I":
         if letters == "bs":
             return Imm(cpu, reader.signed(1), opsize)

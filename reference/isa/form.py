@@ -11,6 +11,7 @@ Encodings are written as in the SDM's opcode column: ``"01 /r"``, ``"0F AF /r"``
 ``X``  DS:eSI string source (segment override allowed)   ``Y``  ES:eDI string destination
 ``A``  far pointer ptr16:16/32 (``Ap``)   ``C``  ModRM reg field, control register CRn
 ``R``  ModRM r/m, always a general register (MOV CRn ignores the mod field)
+``D``  ModRM reg field, debug register DRn
 ====== ===============================================================================
 
 Sizes: ``b`` 8, ``w`` 16, ``d`` 32, ``v`` the operand size (16/32), ``z`` operand size

@@ -298,6 +298,8 @@ def _system() -> List[Form]:
     sys = {"untestable": why}
     return [Form("MOV", "0F 20 /r", "Rd, Cd", note="the mod field is ignored", **sys),
             Form("MOV", "0F 22 /r", "Cd, Rd", note="the mod field is ignored", **sys),
+            Form("MOV", "0F 21 /r", "Rd, Dd", note="DR4/DR5 alias DR6/DR7", **sys),
+            Form("MOV", "0F 23 /r", "Dd, Rd", note="DR4/DR5 alias DR6/DR7", **sys),
             Form("CLTS", "0F 06", **sys),
             Form("LMSW", "0F 01 /6", "Ew", **sys),
             Form("SMSW", "0F 01 /4", "Evw", **sys),

@@ -13,11 +13,13 @@ from typing import Dict, Optional, Tuple
 
 from reference.cpu import Cpu
 from reference.faults import GP, UD, Fault, Unimplemented
+from reference.flags import IOPL
 from reference.isa.table import FORMS
 from reference.operands import DS, Operand
 from reference.semantics import implements, lookup
-from reference.semantics.flagops import current_privilege, require_iopl
+from reference.semantics.flagops import current_privilege
 from reference.system.control_registers import TSD
+from reference.system.tss import io_permitted
 
 EAX, ECX, EDX, EBX = 0, 1, 2, 3
 
@@ -129,10 +131,18 @@ def salc(cpu: Cpu) -> None:
     cpu.regs[EAX] = (cpu.regs[EAX] & ~0xFF) | (0xFF if cpu.flags.cf else 0)
 
 
+def check_io(cpu: Cpu, port: int, size: int) -> None:
+    """Protected mode with CPL > IOPL: #GP(0) unless the TSS's I/O permission bit map
+    allows every port accessed (SDM Vol. 1, 19.5)."""
+    iopl = (cpu.flags.value & IOPL) >> 12
+    if cpu.mode == "prot32" and current_privilege(cpu) > iopl:
+        if not io_permitted(cpu, port, size):
+            raise Fault(GP, 0)
+
+
 def port_in(cpu: Cpu, port: int, size: int) -> int:
-    """Read ``size`` bits from I/O ``port`` through the system level's bus. In protected
-    mode CPL > IOPL would consult the TSS I/O bitmap; there is no TSS yet, so #GP(0)."""
-    require_iopl(cpu)
+    """Read ``size`` bits from I/O ``port`` through the system level's bus."""
+    check_io(cpu, port, size)
     reader = getattr(cpu, "io_in", None)  # added by the system level, absent in tests
     if reader is None:
         raise Unimplemented(f"IN from port {port:#x}: no I/O bus (cpu.io_in)")
@@ -141,7 +151,7 @@ def port_in(cpu: Cpu, port: int, size: int) -> int:
 
 def port_out(cpu: Cpu, port: int, size: int, value: int) -> None:
     """Write ``size`` bits to I/O ``port``; same privilege rule as ``port_in``."""
-    require_iopl(cpu)
+    check_io(cpu, port, size)
     writer = getattr(cpu, "io_out", None)
     if writer is None:
         raise Unimplemented(f"OUT to port {port:#x}: no I/O bus (cpu.io_out)")

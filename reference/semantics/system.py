@@ -44,9 +44,10 @@ def require_protected(cpu: Cpu) -> None:
 
 
 # -- control registers (SDM Vol. 2B, MOV—Move to/from Control Registers; LMSW; SMSW) ---
-@implements("MOV_Rd_Cd", "MOV_Cd_Rd")
+@implements("MOV_Rd_Cd", "MOV_Cd_Rd", "MOV_Rd_Dd", "MOV_Dd_Rd")
 def mov_control(cpu: Cpu, dst: Operand, src: Operand) -> None:
-    """DEST := SRC between a general register and CR0/CR2/CR3/CR4, at CPL 0."""
+    """DEST := SRC between a general register and CR0/CR2/CR3/CR4 or DR0-DR7, at
+    CPL 0."""
     require_cpl0(cpu)
     dst.write(src.read())
 

@@ -16,6 +16,8 @@ from reference.faults import SS as SS_FAULT
 from reference.system.descriptors import (
     TSS16_AVAILABLE,
     TSS16_BUSY,
+    TSS32_AVAILABLE,
+    TSS32_BUSY,
     Descriptor,
     is_null,
     read_descriptor,
@@ -60,3 +62,18 @@ def check_tss_descriptor(selector: int, descriptor: Descriptor) -> None:
         raise Fault(GP, selector & 0xFFFC)
     if not descriptor.present:
         raise Fault(NP, selector & 0xFFFC)
+
+
+def io_permitted(cpu: Cpu, port: int, size: int) -> bool:
+    """The I/O permission bit map (SDM Vol. 1, 19.5.2): with CPL > IOPL an access to
+    ``size`` bits at ``port`` is allowed only if a 32-bit TSS holds the map (its base at
+    offset 102) and every bit for the accessed ports is 0. The processor reads two bytes
+    of the map; if either lies beyond TR's limit the access is refused."""
+    tr = cpu.tr
+    if (tr.attr >> 8) & 0xF not in (TSS32_AVAILABLE, TSS32_BUSY) or tr.limit < 103:
+        return False
+    where = cpu.read_system(tr.base + 102, 2) + (port >> 3)
+    if where + 1 > tr.limit:
+        return False
+    bits = cpu.read_system(tr.base + where, 2) >> (port & 7)
+    return bits & ((1 << (size >> 3)) - 1) == 0

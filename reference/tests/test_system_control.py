@@ -139,3 +139,23 @@ def test_rdtsc_with_tsd_faults_only_outside_cpl0() -> None:
     cpu = protected_cpu(bytes.fromhex("0f 31"), cpl=0)
     cpu.cr4 = 1 << 2
     assert cpu.step().exception is None
+
+
+def test_debug_registers_fixed_bits_aliases_and_general_detect() -> None:
+    """MOV DR7, EAX with EAX = 0: DR7 reads 0x400 (bit 10 fixed). MOV DR6, 0: reads
+    0xFFFF0FF0. DR5 is DR7 (no CR4.DE). With DR7.GD set, the next MOV DRn is a #DB
+    fault with DR6.BD set and GD cleared (SDM Vol. 3A, 17.2)."""
+    code = bytes.fromhex("0f 23 f8 0f 23 f0 0f 21 fb 0f 21 f1 0f 21 ea")
+    cpu = make_cpu(code, "prot32", eax=0)
+    assert cpu.run(5) is None
+    assert (cpu.get_reg("ebx"), cpu.get_reg("ecx"), cpu.get_reg("edx")) == (
+        0x400, 0xFFFF0FF0, 0x400)
+    cpu = make_cpu(bytes.fromhex("0f 23 f8 0f 21 c3"), "prot32", eax=1 << 13)
+    assert cpu.step().exception is None
+    assert cpu.step().exception.vector == 1 and cpu.eip == CODE + 3
+    assert cpu.dr[4] & (1 << 13) and not cpu.dr[5] & (1 << 13)
+
+
+def test_mov_debug_register_is_privileged() -> None:
+    cpu = protected_cpu(bytes.fromhex("0f 21 c0"), cpl=3)
+    assert cpu.step().exception.vector == GP

@@ -333,3 +333,30 @@ def test_tss_stack_beyond_tss_limit_is_ts() -> None:
 
 def test_tss_type_constant_matches_table() -> None:
     assert TSS32 == 9
+
+
+@pytest.mark.parametrize("port, size_prefix, bitmap, allowed", [
+    (0x61, "", {0x0C: 0x00}, True),           # OUT DX, AL: bit 0x61 = byte 0x0C bit 1
+    (0x61, "", {0x0C: 0x02}, False),          # that bit set
+    (0x67, "66", {0x0C: 0x00, 0x0D: 0x01}, False),  # a word at 0x67 also needs bit 0x68
+    (0x67, "66", {0x0C: 0x7F, 0x0D: 0x00}, True),
+    (0x3FF, "", {}, False),                   # the map's second byte is past TR.limit
+])
+def test_io_permission_bitmap(port: int, size_prefix: str, bitmap: dict,
+                              allowed: bool) -> None:
+    """CPL 3 > IOPL 0: OUT is allowed only if the TSS's I/O map (base at offset 102,
+    here 104) has a 0 bit for every port accessed (SDM Vol. 1, 19.5.2)."""
+    code = bytes.fromhex(size_prefix + ("ef" if size_prefix else "ee"))
+    cpu = protected_cpu(code, cpl=3)
+    cpu.set_reg("edx", port)
+    cpu.mem.write_int(0x8000 + 102, 2, 104)
+    for offset, value in bitmap.items():
+        cpu.mem.write_int(0x8000 + 104 + offset, 1, value)
+    cpu.tr.limit = 104 + 0x80 - 1  # room for ports 0-0x3F7
+    written = []
+    cpu.io_out = lambda p, size, value: written.append((p, size))
+    exc = cpu.step().exception
+    if allowed:
+        assert exc is None and written == [(port, 16 if size_prefix else 8)]
+    else:
+        assert (exc.vector, exc.error_code) == (GP, 0) and written == []
