@@ -20,11 +20,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 
 from reference.faults import DB, GP, NMI, Fault, Unimplemented, Unmapped
-from reference.flags import IF, TF
+from reference.flags import IF, RF, TF
 from reference.isa.decoder import decode
 from reference.isa.form import ALWAYS
 from reference.isa.undefined import undefined_for
 from reference.operands import CS
+
+DR6_BS = 1 << 14  # DR6: the #DB came from single-stepping
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -142,6 +144,8 @@ def step(cpu: Cpu) -> StepResult:
     eip = cpu.eip
     linear = (cpu.seg_base[CS] + eip) & 0xFFFFFFFF
     regs, flags = cpu.regs[:], cpu.flags.value
+    if flags & RF:  # RF lasts until an instruction starts (SDM Vol. 3A, 17.3.1.1)
+        cpu.flags.value = flags & ~RF
     cpu.journal.clear()
     cpu.seg_journal.clear()
     insn = None
@@ -171,7 +175,8 @@ def step(cpu: Cpu) -> StepResult:
     cpu.tsc += 1
     if flags & TF and not (cpu.interrupt_shadow and insn.form.mnemonic != "STI"):
         # single-step: a #DB trap after an instruction that began with TF=1 (MOV SS and
-        # POP SS hold it back one instruction, SDM Vol. 3A, 6.8.3)
+        # POP SS hold it back one instruction, SDM Vol. 3A, 6.8.3); DR6.BS says why
+        cpu.dr[4] |= DR6_BS
         exception = cpu.delivery.deliver(cpu, Fault(DB, trap=True))
         return StepResult(exception, insn, undefined[0], undefined[1], cpu.halted)
     return StepResult(None, insn, undefined[0], undefined[1], cpu.halted)
@@ -210,7 +215,7 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
     while done < limit:
         eip = cpu.eip
         insn = icache.get((seg_base[CS] + eip) & 0xFFFFFFFF)
-        if (insn is None or cpu.flags.value & TF or eip + insn.length - 1 > seg_limit[CS]
+        if (insn is None or cpu.flags.value & (TF | RF) or eip + insn.length - 1 > seg_limit[CS]
                 or cpu.interrupt_shadow or cpu.intr_requested or cpu.nmi_requested):
             result = step(cpu)
         else:

@@ -9,8 +9,8 @@ In real-address mode the vector goes through the IVT at IDTR.base (6.1 and 21.1.
 present code segment not less privileged than the CPL. A non-conforming target of a
 more privileged level switches to the stack the TSS gives for that level and pushes
 the old SS:ESP first; then EFLAGS, CS, EIP and the error code, if the exception has one,
-are pushed at the gate's size. TF, NT, RF and VM are cleared, and IF too through an
-interrupt gate.
+are pushed at the gate's size (RF = 1 in the image of a fault). TF, NT, RF and VM are
+cleared, and IF too through an interrupt gate.
 
 A fault while delivering turns into what Table 6-5 says: handled serially, a double
 fault (#DF, error code 0), or, during #DF delivery, a triple fault: the processor shuts
@@ -142,6 +142,8 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
         raise Fault(GP, ext)
     size = 32 if gate.type in (INTERRUPT_GATE32, TRAP_GATE32) else 16
     eflags = cpu.get_reg("eflags")
+    if not (event.trap or event.software or event.external):
+        eflags |= RF  # a fault pushes RF = 1 (no instruction breakpoints here), 17.3.1.1
     old_cs, return_eip = cpu.sregs[CS], cpu.eip
     new_cpl = cpu.cpl if code.conforming else code.dpl
     if new_cpl < cpu.cpl:

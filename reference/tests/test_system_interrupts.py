@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import List
 
 from reference.faults import GP
+from reference.step import ReportAndStop
 from reference.system.exceptions import SystemDelivery, escalate
 from reference.tests.conftest import CODE, STACK_TOP
 from reference.tests.system_tables import (
@@ -20,7 +21,7 @@ from reference.tests.system_tables import (
 )
 
 HANDLER = 0x1800  # handlers live on the code page; their bytes are NOPs (zeros = ADD)
-IF, TF, IOPL3 = 0x200, 0x100, 0x3000
+IF, TF, IOPL3, RF = 0x200, 0x100, 0x3000, 0x10000
 
 
 def _cpu(code: bytes, idt: dict, cpl: int = 0, eflags: int = 0x202):
@@ -50,24 +51,25 @@ def test_int80_from_ring3_switches_to_the_tss_stack() -> None:
 def test_int_n_through_a_gate_of_lower_dpl_is_gp_with_idt_error_code() -> None:
     """INT 0x80 at CPL 3 through a DPL-0 gate: #GP(0x80*8+2) (IDT bit set, EXT 0),
     delivered to the #GP handler on the ring-0 stack with that error code on top and
-    the INT's own address as the return EIP (a fault)."""
+    the INT's own address as the return EIP (a fault: RF = 1 in the EFLAGS image, SDM
+    Vol. 3A, 17.3.1.1)."""
     idt = {0x80: gate(0x08, HANDLER, INT_GATE32, dpl=0),
            GP: gate(0x08, HANDLER + 0x10, INT_GATE32)}
     cpu = _cpu(bytes.fromhex("cd 80"), idt, cpl=3)
     assert cpu.step().exception is None
     assert cpu.eip == HANDLER + 0x10
-    assert _stack(cpu, 6) == [0x80 * 8 + 2, CODE, 0x1B, 0x202, STACK_TOP, 0x23]
+    assert _stack(cpu, 6) == [0x80 * 8 + 2, CODE, 0x1B, 0x202 | RF, STACK_TOP, 0x23]
     assert cpu.get_reg("eflags") & IF == 0  # an interrupt gate clears IF
 
 
 def test_fault_at_cpl0_pushes_error_code_on_the_same_stack() -> None:
     """MOV DS with a selector past the GDT: #GP(0x80) delivered at CPL 0 without a stack
-    switch: error code, faulting EIP, CS, EFLAGS."""
+    switch: error code, faulting EIP, CS, EFLAGS with RF = 1 (a fault)."""
     cpu = _cpu(bytes.fromhex("8e d8"), {GP: gate(0x08, HANDLER, INT_GATE32)})
     cpu.set_reg("eax", 0x80)
     assert cpu.step().exception is None
     assert cpu.get_reg("esp") == STACK_TOP - 16
-    assert _stack(cpu, 4) == [0x80, CODE, 0x08, 0x202]
+    assert _stack(cpu, 4) == [0x80, CODE, 0x08, 0x202 | RF]
 
 
 def test_not_present_gate_during_an_exception_sets_ext() -> None:
@@ -199,3 +201,16 @@ def test_nmi_ignores_if_and_blocks_until_iret() -> None:
     cpu.nmi_requested = True
     cpu.step()
     assert cpu.eip == HANDLER + 1  # blocked: the handler's NOP ran
+
+
+def test_rf_lasts_one_instruction_and_single_step_sets_dr6_bs() -> None:
+    """IRET loads RF = 1 from its image; the next instruction clears it when it starts.
+    A TF single-step #DB sets DR6.BS (bit 14)."""
+    cpu = _cpu(bytes.fromhex("cf 90 90"), {})
+    for value in (0x202 | RF, 0x08, CODE + 1):  # EFLAGS, CS, EIP
+        cpu.push(value, 32)
+    assert cpu.step().exception is None and cpu.get_reg("eflags") & RF
+    assert cpu.step().exception is None and not cpu.get_reg("eflags") & RF
+    cpu = _cpu(bytes.fromhex("90"), {}, eflags=0x302)
+    cpu.delivery = ReportAndStop()
+    assert cpu.step().exception.vector == 1 and cpu.dr[4] & (1 << 14)
