@@ -150,6 +150,8 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
         new_ss, new_esp = inner_stack(cpu, new_cpl, ext)
         stack = check_inner_stack(cpu, new_ss, new_cpl, ext)
         old_ss, old_esp = cpu.sregs[SS], cpu.regs[4]
+        cpu.save_segment(CS)
+        cpu.cpl = new_cpl  # the pushes are made at the handler's privilege level
         load_cache(cpu, SS, new_ss, stack)
         cpu.regs[4] = new_esp if cpu.stack_size == 32 else new_esp & 0xFFFF
         cpu.push(old_ss, size)

@@ -155,6 +155,8 @@ def _call_inner(cpu: Cpu, gate: Descriptor, code: Descriptor, size: int) -> None
     return_eip = cpu.eip & ((1 << size) - 1)
     if gate.selector == 0 or gate.offset > code.limit:
         raise Fault(GP, 0)
+    cpu.save_segment(CS)
+    cpu.cpl = dpl  # the pushes are made at the new privilege level
     load_cache(cpu, SS, new_ss, stack)
     cpu.regs[4] = new_esp if cpu.stack_size == 32 else new_esp & 0xFFFF
     cpu.push(old_ss, size)
