@@ -53,6 +53,8 @@ def snapshot(client: Any) -> Dict[str, Any]:
             "done": client.scard(key("done")), "queued": queue.count,
             "running": len(StartedJobRegistry(queue=queue).get_job_ids()),
             "divergences": client.hlen(key("divergences")),
+            "signatures": {_text(k): int(v) for k, v in
+                           client.hgetall(key("signatures")).items()},
             "new": [_text(x) for x in client.lrange(key("found"), -NEW_LINES, -1)],
             "failed": failed_batches(client)}
 
@@ -94,7 +96,12 @@ def render(state: Dict[str, Any], rates: Dict[str, float]) -> Any:
             f"{cases:.0f} cases, {sum(rates.values()):.0f} cases/s in all; batches done "
             f"{state['done']}, running {state['running']}, queued {state['queued']}; "
             f"divergences {state['divergences']}")
-    lines = [head, workers, coverage, "new divergences:"]
+    findings = Table(title="findings by signature (form, mode, fields that differ)")
+    for column in ("hits", "form", "mode", "fields"):
+        findings.add_column(column)
+    for mark, hits in sorted(state["signatures"].items(), key=lambda item: -item[1]):
+        findings.add_row(str(hits), *mark.split("\t"))
+    lines = [head, workers, coverage, findings, "new divergences:"]
     lines += [f"  {line}" for line in state["new"]] or ["  none"]
     lines += [f"failed batch: {line}" for line in state["failed"]]
     return Group(*lines)

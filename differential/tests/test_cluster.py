@@ -93,6 +93,16 @@ def test_two_workers_share_one_campaign_and_no_batch_runs_twice(server, tmp_path
     stored = client.hgetall(key("divergences"))
     assert stored and {int(f.split(b":")[0]) for f in stored} <= set(runs)
     assert client.llen(key("found")) == len(stored)  # each published once
+    forms = {k: int(v) for k, v in client.hgetall(key("forms")).items()}
+    diverged = sum(n for k, n in forms.items() if k.endswith(b"\tdiverge"))
+    signatures = {k: int(v) for k, v in client.hgetall(key("signatures")).items()}
+    assert diverged and sum(signatures.values()) == diverged  # every hit grouped, once
+    per_signature = {}
+    for value in stored.values():
+        mark = json.loads(value)["signature"]
+        per_signature[mark] = per_signature.get(mark, 0) + 1
+    assert set(per_signature) == {k.decode() for k in signatures}
+    assert max(per_signature.values()) <= 5 < max(signatures.values())  # grouped, counted
     status = _cli("status", "--campaign", server.url, "--once")
     assert status.returncode == 0 and "divergences" in status.stdout, status.stderr
     report = _cli("report", "--campaign", server.url, "--out", str(tmp_path / "report"))
