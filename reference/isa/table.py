@@ -260,6 +260,10 @@ def _control() -> List[Form]:
             Form("LOOP", "E2", "Jb"), Form("LOOPE", "E1", "Jb"), Form("LOOPNE", "E0", "Jb"),
             Form("JCXZ", "E3", "Jb", note="JECXZ with a 32-bit address size"),
             Form("INT3", "CC"), Form("INT", "CD", "Ib"),
+            Form("INT1", "F1", note="ICEBP: a #DB trap delivered like a hardware event "
+                 "(no gate DPL check, EXT = 1)",
+                 untestable="Unicorn 2.1.4 raises #UD for F1; the SDM (INT1 in Vol. 2A "
+                 "since 2018) and CPUs give a #DB trap"),
             Form("INTO", "CE", note="traps with #OF only when OF is set")]
 
 

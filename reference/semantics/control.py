@@ -15,7 +15,7 @@ INT n, INT3 and INTO are traps: the step loop reports them with EIP past the ins
 from __future__ import annotations
 
 from reference.cpu import Cpu
-from reference.faults import BP, GP, Fault, Unmapped
+from reference.faults import BP, DB, GP, Fault, Unmapped
 from reference.faults import OF as OVERFLOW
 from reference.flags import IMPLEMENTED, RESERVED_ONE
 from reference.operands import CS, SS, FarPtr, Operand, gpr
@@ -240,6 +240,13 @@ def software_interrupt(vector: int) -> Fault:
 def int3(cpu: Cpu) -> None:
     """The one-byte breakpoint: a #BP (vector 3) trap."""
     raise software_interrupt(BP)
+
+
+@implements("INT1")
+def int1(cpu: Cpu) -> None:
+    """ICEBP (F1): a #DB trap, EIP past the instruction. Unlike INT n it is delivered as
+    a hardware event: no check of the gate's DPL (SDM Vol. 3A, 6.12.1.1)."""
+    raise Fault(DB, trap=True)
 
 
 @implements("INT")

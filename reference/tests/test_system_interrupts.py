@@ -214,3 +214,11 @@ def test_rf_lasts_one_instruction_and_single_step_sets_dr6_bs() -> None:
     cpu = _cpu(bytes.fromhex("90"), {}, eflags=0x302)
     cpu.delivery = ReportAndStop()
     assert cpu.step().exception.vector == 1 and cpu.dr[4] & (1 << 14)
+
+
+def test_icebp_is_a_db_trap_without_the_gate_dpl_check() -> None:
+    """F1 at CPL 3 through a DPL-0 gate: delivered (INT n would be #GP), return EIP past
+    F1, no error code, like a hardware event (SDM Vol. 3A, 6.12.1.1)."""
+    cpu = _cpu(bytes.fromhex("f1"), {1: gate(0x08, HANDLER, INT_GATE32, dpl=0)}, cpl=3)
+    assert cpu.step().exception is None
+    assert cpu.eip == HANDLER and _stack(cpu, 2) == [CODE + 1, 0x1B]
