@@ -10,6 +10,9 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   ``mem_protect`` does not drop it, ``ctl_remove_cache`` fills one (it looks the range up
   as code) and so does an access refused with *_PROT (the next run of the same case then
   reads the page). The TLB is flushed last before a run after any of these.
+- An access split across two pages is checked against the first page's permissions only:
+  it reads or writes a revoked second page (also page 0 after 0xFFFFF000) as if it were
+  open. So the neighbours of a case's pages are unmapped, never merely revoked.
 - ``mem_write`` does not invalidate translated code, so the code range is dropped from the
   translation cache before every run (``ctl_remove_cache``).
 - Stepping uses our own code hook, not ``count=1``: ``count=1`` stops a REP string
@@ -197,7 +200,17 @@ class _Engine:
             for base in self.mapped - self.open - wanted:
                 self.uc.mem_unmap(base, PAGE_SIZE)
             self.mapped &= self.open | wanted
-        for base in self.open - wanted:
+        # an access that starts in a case page and crosses into a revoked neighbour (also
+        # across 4 GiB) is not refused: Unicorn checks permissions on the first page only
+        # (campaign seed 11: LEAVE with EBP=0xffffffff read page 0 of an earlier case).
+        # Such neighbours are unmapped, not revoked.
+        neighbours = {(base + step) & 0xFFFFF000 for base in wanted
+                      for step in (-PAGE_SIZE, PAGE_SIZE)} - wanted
+        for base in neighbours & self.mapped:
+            self.uc.mem_unmap(base, PAGE_SIZE)
+            self.mapped.discard(base)
+            revoked = True
+        for base in self.open - wanted - neighbours:
             self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_NONE)
             self.uc.ctl_remove_cache(base, base + PAGE_SIZE)
         for base in wanted - self.open:

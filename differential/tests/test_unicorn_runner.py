@@ -150,3 +150,20 @@ def test_int_6_comes_back_as_invalid_opcode(runner):
     out = runner.run(make_case(bytes.fromhex("cd06")))
     assert out.exception == Exc(vector=6, kind="fault") and out.regs["eip"] == CODE_PAGE
     assert runner.run(make_case(bytes.fromhex("cd07"))).exception == Exc(vector=7, kind="trap")
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+@pytest.mark.parametrize("base, ebp", [(0x5000, 0x5FFE), (0xFFFFF000, 0xFFFFFFFF)],
+                         ids=["next-page", "across-4gib"])
+def test_an_access_crossing_into_an_earlier_cases_page_is_unmapped(runner, base, ebp):
+    """Unicorn checks permissions on the first page of a split access only: a revoked
+    neighbour (page 0 after 0xfffff000 too) must be unmapped for the access to fail, as it
+    does alone (a campaign found LEAVE with EBP=0xffffffff reading an earlier case's page 0)."""
+    neighbour = (base + 0x1000) & 0xFFFFFFFF
+    leave = make_case(b"\xc9", memory={base: bytes(4096)}, ebp=ebp)  # LEAVE pops [EBP]
+    alone = type(runner)(memory_hooks=runner.memory_hooks).run(leave)
+    runner.run(make_case(b"\x90", memory={base: bytes(4096), neighbour: bytes(4096)}))
+    runner.run(make_case(b"\x90"))
+    after = runner.run(leave)
+    assert alone.exception == after.exception == Exc(-1, "unmapped")
+    assert after.regs == alone.regs
