@@ -77,6 +77,10 @@ CATALOGUE: Tuple[EngineEntry, ...] = (
         frozenset({BOOTS_IMAGE, GUEST_VECTORS}),
         boots="harness.engines.qemu:QemuEngine"),
     EngineEntry(
+        "bochs", "Bochs 2.7, the interpreter written from the manuals: the accuracy peer",
+        frozenset({BOOTS_IMAGE, GUEST_VECTORS}),
+        boots="harness.engines.bochs:BochsEngine"),
+    EngineEntry(
         "native", "this machine's CPU through the user-mode stepper: the programs' oracle",
         frozenset({GUEST_VECTORS, STEPS_CASES}),
         batch="conformance.native:run_native"),

@@ -19,7 +19,7 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Protocol, Sequence
+from typing import Callable, Dict, List, Optional, Protocol, Sequence
 
 from harness.stages import StageWatcher
 
@@ -123,7 +123,10 @@ def _stop_all() -> None:
 
 
 class ProcessSession(Session):
-    """A session whose serial line is a child process's stdin/stdout (pipes or a pty).
+    """A session whose serial line is a child process's stdin/stdout (pipes or a pty), or
+    a descriptor of its own: ``console(proc)`` returns it once the process runs (Bochs
+    connects its COM1 to a socket of ours); the process's stdout and stderr are then its
+    log lines.
 
     A reader thread drains the child's output into a buffer, keeps the whole console log
     (in memory and, if asked, in ``log_path`` as it arrives) and timestamps boot marks.
@@ -133,6 +136,7 @@ class ProcessSession(Session):
         self, engine: str, argv: Sequence[str], log_path: Optional[Path] = None,
         use_pty: bool = False, env: Optional[Dict[str, str]] = None,
         stop_signal: int = signal.SIGTERM,
+        console: Optional[Callable[[subprocess.Popen], int]] = None,
     ) -> None:
         self.engine = engine
         self.stop_signal = stop_signal
@@ -156,6 +160,20 @@ class ProcessSession(Session):
             )
             os.close(slave)
             self._out_fd, self._in_fd = master, master
+        elif console is not None:
+            self.proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent,
+                start_new_session=True,
+            )
+            _LIVE.add(self)
+            threading.Thread(target=self._drain_stderr, daemon=True).start()
+            try:
+                self._out_fd = self._in_fd = console(self.proc)
+            except BaseException:
+                self._stopped = True
+                self._kill()
+                raise
         else:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -203,7 +221,7 @@ class ProcessSession(Session):
                 self._cond.notify_all()
 
     def _drain_stderr(self) -> None:
-        for raw in self.proc.stderr:
+        for raw in self.proc.stderr or self.proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             with self._cond:
                 self._stderr_lines.append(line)
@@ -258,16 +276,7 @@ class ProcessSession(Session):
         if self._stopped:
             return
         self._stopped = True
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, self.stop_signal)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        self._kill()
         for fd in {self._out_fd, self._in_fd}:
             if self.proc.stdin is None:  # pty: the master fd is ours to close
                 try:
@@ -279,6 +288,18 @@ class ProcessSession(Session):
                 self._log_file.close()
                 self._log_file = None
         _LIVE.discard(self)
+
+    def _kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, self.stop_signal)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
 
     def metrics(self) -> Metrics:
         with self._cond:
