@@ -116,10 +116,15 @@ def encode(form, mode: str, draw: Draw) -> bytes:
             reg = enc.digit
         elif any(s.startswith("S") for s in form.specs):
             reg = draw.integer(0, 5) if draw.chance(90) else draw.integer(6, 7)
+        elif any(s.startswith("C") for s in form.specs):
+            reg = draw.choice((0, 2, 3, 4))  # CR0, CR2, CR3, CR4: the others are #UD
         else:
             reg = draw.integer(0, 7)
         memory_only = any(s.startswith("M") for s in form.specs)
-        modrm, rm_memory = _modrm(draw, reg, memory_only, address_size)
+        if any(s.startswith("R") for s in form.specs):  # MOV CRn/DRn: r/m is a register
+            modrm, rm_memory = bytes([0xC0 | (reg << 3) | draw.integer(0, 7)]), False
+        else:
+            modrm, rm_memory = _modrm(draw, reg, memory_only, address_size)
         body += modrm
         memory = memory or rm_memory
     for spec in form.specs:
