@@ -163,7 +163,12 @@ def step(cpu: Cpu) -> StepResult:
     except Fault as fault:
         if not (fault.trap or fault.partial):
             _restore(cpu, eip, regs, flags)
-        return StepResult(cpu.delivery.deliver(cpu, fault), insn, *undefined)
+        try:
+            delivered = cpu.delivery.deliver(cpu, fault)
+        except BaseException:  # a gap in delivery (a task gate): back to before the insn
+            _restore(cpu, eip, regs, flags)
+            raise
+        return StepResult(delivered, insn, *undefined)
     except Unmapped as miss:
         if not miss.partial:
             _restore(cpu, eip, regs, flags)

@@ -153,7 +153,7 @@ def _call_inner(cpu: Cpu, gate: Descriptor, code: Descriptor, size: int) -> None
     params = [cpu.peek(size, i * nbytes) for i in range(gate.param_count)]
     old_cs = cpu.sregs[CS]
     return_eip = cpu.eip & ((1 << size) - 1)
-    if gate.selector == 0 or gate.offset > code.limit:
+    if gate.offset > code.limit:
         raise Fault(GP, 0)
     cpu.save_segment(CS)
     cpu.cpl = dpl  # the pushes are made at the new privilege level
