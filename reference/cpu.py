@@ -30,7 +30,8 @@ REAL_MODE_ATTR = 0x009300
 FLAT_CODE_ATTR = 0xCF9B00  # the constructed prot32 model: 32-bit, 4 GiB, DPL 0
 FLAT_DATA_ATTR = 0xCF9300
 DB_BIT = 1 << 22  # D/B: 32-bit default operand/address size (CS), 32-bit stack (SS)
-CR0_PE, CR0_ET = 1 << 0, 1 << 4
+CR0_RESET = 0x60000010  # CD | NW | ET
+CR0_FLAT = 0x00000033   # PE | MP | ET | NE
 GPR_NAMES = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
 SEG_NAMES = ("es", "cs", "ss", "ds", "fs", "gs")
 _SHIFT_MASK = {8: 0xFF, 16: 0xFFFF, 32: 0xFFFFFFFF}
@@ -120,9 +121,11 @@ class Cpu:
         self.stack_size = self.default_size  # SS.B
         self.code_key = (self.default_size, 0)  # what decoded instructions depend on
         self.cpl = 0
-        # Control and system-table registers (SDM Vol. 3A, 2.4-2.5). CR0 holds ET (a P6
-        # always reports an x87 coprocessor type) and PE in prot32.
-        self.cr0 = CR0_ET | (0 if real else CR0_PE)
+        # Control and system-table registers (SDM Vol. 3A, 2.4-2.5). real16 starts with
+        # CR0's reset value (CD, NW, ET: Vol. 3A, 9.1.1); the flat prot32 model with the
+        # CR0 Linux gives user code before paging (PE, MP, ET, NE), so x87 errors are #MF
+        # as on the native oracle.
+        self.cr0 = CR0_RESET if real else CR0_FLAT
         self.cr2 = 0
         self.cr3 = 0
         self.cr4 = 0

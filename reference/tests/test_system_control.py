@@ -107,9 +107,12 @@ def test_lmsw_sets_low_bits_but_cannot_clear_pe_and_smsw_reads_them() -> None:
     stores CR0[15:0]; CLTS then clears TS only."""
     code = bytes.fromhex("0f 01 f0 0f 01 25 00 20 00 00 0f 06 0f 01 e3")
     cpu = make_cpu(code, "prot32", eax=0x000E)
+    before = cpu.cr0
+    assert before & PE
     assert cpu.run(4) is None
-    assert cpu.mem.read_int(0x2000, 2) == PE | 0xE | ET
-    assert cpu.get_reg("ebx") == PE | 0x6 | ET  # SMSW EBX after CLTS: whole CR0
+    after_lmsw = (before & ~0xF) | 0xE | PE
+    assert cpu.mem.read_int(0x2000, 2) == after_lmsw & 0xFFFF
+    assert cpu.get_reg("ebx") == after_lmsw & ~TS  # SMSW EBX after CLTS: whole CR0
 
 
 def test_popf_at_cpl3_keeps_if_and_iopl() -> None:
@@ -159,3 +162,10 @@ def test_debug_registers_fixed_bits_aliases_and_general_detect() -> None:
 def test_mov_debug_register_is_privileged() -> None:
     cpu = protected_cpu(bytes.fromhex("0f 21 c0"), cpl=3)
     assert cpu.step().exception.vector == GP
+
+
+def test_initial_cr0_values() -> None:
+    """real16 starts with CR0's reset value 60000010H (SDM Vol. 3A, Table 9-1); the flat
+    prot32 model with PE, MP, ET and NE, as Linux runs user code."""
+    assert make_cpu(b"", "real16").cr0 == 0x60000010
+    assert make_cpu(b"", "prot32").cr0 == PE | 2 | ET | 0x20
