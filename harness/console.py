@@ -141,7 +141,7 @@ class Console:
         Raises BootFailure naming the stage that did not come, or the failure patterns
         (panic, oops, WARNING, ...) the kernel log shows even if the prompt did come.
         """
-        timeouts = (timeouts or StageTimeouts()).scaled()
+        timeouts = (timeouts or StageTimeouts()).scaled(self.session.boot_slowdown)
         previous = "power-on"
         for mark, pattern in MARKS:
             limit = timeouts.for_mark(mark)

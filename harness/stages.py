@@ -41,8 +41,10 @@ class StageTimeouts:
     init: float = 300.0
     prompt: float = 60.0
 
-    def scaled(self) -> StageTimeouts:
-        factor = float(os.environ.get("X86LAB_TIMEOUT_SCALE", "1"))
+    def scaled(self, slowdown: float = 1.0) -> StageTimeouts:
+        """These timeouts times ``X86LAB_TIMEOUT_SCALE`` and the engine's ``slowdown``
+        (``Session.boot_slowdown``: Bochs interprets every instruction)."""
+        factor = float(os.environ.get("X86LAB_TIMEOUT_SCALE", "1")) * slowdown
         return StageTimeouts(self.kernel * factor, self.init * factor, self.prompt * factor)
 
     def for_mark(self, mark: str) -> float:

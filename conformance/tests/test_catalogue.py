@@ -34,7 +34,7 @@ def test_every_declared_path_names_real_code(entry: EngineEntry) -> None:
 
 
 def test_declared_known_files_exist_for_the_engines_that_have_differences() -> None:
-    for name in ("v86", "qemu", "native", "unicorn"):
+    for name in ("v86", "qemu", "bochs", "native", "unicorn"):
         assert (REPO_ROOT / BY_NAME[name].known_file).is_file(), name
 
 

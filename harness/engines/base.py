@@ -67,6 +67,9 @@ class Session:
     """A running guest seen through its first serial port."""
 
     engine: str
+    boot_slowdown: float = 1.0
+    """How many times the default stage timeouts (``harness.stages``) this engine may need
+    to reach each boot mark."""
 
     def read(self, timeout: float) -> bytes:
         """Bytes the guest sent; waits up to ``timeout`` for at least one, b"" if none.
