@@ -41,6 +41,10 @@ TESTS = ("single_step_syscall", "sysret_ss_attrs", "syscall_nt", "test_mremap_vd
 CFLAGS = ("-m32", "-static", "-O2", "-g", "-std=gnu99", "-pthread", "-Wall", "-no-pie",
           "-DCAN_BUILD_32", "-DCAN_BUILD_64")
 LIBRARIES = ("-lrt", "-ldl", "-lm")
+LINE_BUFFERED = Path(__file__).parent / "guest" / "linebuf.c"
+"""Linked in (as into test-i386): stdout line-buffered into a file, so a test that forks
+does not print its parent's pending lines twice (the child's exit flushed the inherited
+buffer, and where that landed depended on timing) and a killed test loses no line."""
 EXTRA = {"ptrace_syscall": ("raw_syscall_helper_32.S",),
          "test_syscall_vdso": ("thunks_32.S",),
          "check_initial_reg_state": ("-Wl,-ereal_start",)}
@@ -90,7 +94,7 @@ class Build:
 
 def build_key() -> str:
     recipe = repr((source_version(), CFLAGS, LIBRARIES, sorted(EXTRA.items()), TESTS))
-    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    return hashlib.sha256(recipe.encode() + LINE_BUFFERED.read_bytes()).hexdigest()[:16]
 
 
 def _compile(name: str, source: Path, folder: Path) -> Tuple[Path, str]:
@@ -103,7 +107,7 @@ def _compile(name: str, source: Path, folder: Path) -> Tuple[Path, str]:
         return binary, reason.read_text("utf-8")
     partial = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")  # concurrent builds
     done = subprocess.run(["gcc", *CFLAGS, "-o", str(partial), f"{name}.c", "helpers.h",
-                           *EXTRA.get(name, ()), *LIBRARIES],
+                           *EXTRA.get(name, ()), str(LINE_BUFFERED), *LIBRARIES],
                           cwd=source, capture_output=True, text=True)
     if done.returncode != 0:
         errors = [line for line in done.stderr.splitlines() if "error" in line]

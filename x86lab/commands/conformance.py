@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--limit", type=int, metavar="N",
                         help="bound the run: vectors: the first N of each form file; busybox: "
                              "the N applets with the most tests (among those Debian builds); "
-                             "test-i386 and shell always run whole")
+                             "test-i386, selftests and shell always run whole")
     from conformance.busybox_suite import LIMIT_SECONDS
 
     parser.add_argument("--busybox-limit", type=int, default=LIMIT_SECONDS, metavar="SECONDS",
