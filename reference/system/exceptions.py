@@ -15,14 +15,15 @@ cleared, and IF too through an interrupt gate.
 A fault while delivering turns into what Table 6-5 says: handled serially, a double
 fault (#DF, error code 0), or, during #DF delivery, a triple fault: the processor shuts
 down, reported as kind "shutdown" (``cpu.shutdown`` is set). EXT (error code bit 0) is
-1 for every event but INT n/INT3/INTO. Task gates are not modelled (``Unimplemented``).
+1 for every event but INT n/INT3/INTO. A task gate switches tasks
+(``reference.system.task_switch``) and pushes the error code on the new task's stack.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
-from reference.faults import DF, GP, NP, PF, Fault, Unimplemented, Unmapped
+from reference.faults import DF, GP, NP, PF, Fault, Unmapped
 from reference.flags import IF, NT, RF, TF, VM
 from reference.interrupts import RealModeDelivery
 from reference.operands import CS, SS
@@ -37,6 +38,7 @@ from reference.system.descriptors import (
     read_descriptor,
 )
 from reference.system.segmentation import load_cache
+from reference.system.task_switch import switch_task
 from reference.system.tss import check_inner_stack, inner_stack
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,12 +85,13 @@ class SystemDelivery:
             try:
                 deliver_protected(cpu, event)
             except Fault as nested:
-                _undo(cpu, saved)
+                if not nested.partial:  # partial: raised in a new task, keep the switch
+                    _undo(cpu, saved)
                 outcome = escalate(event.vector, nested.vector)
                 if outcome == "triple":
                     cpu.shutdown = True
                     return StepException(fault.vector, "shutdown", None)
-                if event.software:  # a fault of the INT n/INT3/INTO instruction itself
+                if event.software and not nested.partial:  # a fault of INT n itself
                     cpu.eip = (cpu.eip - cpu.insn.length) & 0xFFFFFFFF
                 # The nested fault's error code already carries EXT from ``event``.
                 event = Fault(DF, 0) if outcome == "double" else nested
@@ -131,8 +134,11 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
         raise Fault(GP, vector * 8 + 2)
     if not gate.present:
         raise Fault(NP, error)
-    if gate.type == TASK_GATE:
-        raise Unimplemented("interrupt through a task gate (hardware task switching)")
+    if gate.type == TASK_GATE:  # the handler is a task: switch, then the error code
+        switch_task(cpu, gate.selector, "int", ext)
+        if vector in WITH_ERROR_CODE and not (event.software or event.external):
+            cpu.push(event.error_code or 0, 32)
+        return
     selector = gate.selector
     if is_null(selector):
         raise Fault(GP, ext)

@@ -6,8 +6,9 @@ change: a non-conforming target needs DPL = CPL (and RPL <= CPL), a conforming o
 DPL <= CPL. Through a gate, CALL may go to a more privileged non-conforming segment: the
 new stack comes from the TSS and the gate's parameter count words/dwords are copied
 from the old stack. RET and IRET may return to a less privileged level, popping the
-outer SS:ESP. Task gates, TSS targets and IRET with NT=1 (task switches) and IRET to
-virtual-8086 mode are not modelled (``Unimplemented``): Linux uses none of them.
+outer SS:ESP. A TSS or task gate target, and IRET with NT=1, switch tasks
+(``reference.system.task_switch``). IRET to virtual-8086 mode is not modelled
+(``Unimplemented``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from reference.system.descriptors import (
     read_descriptor,
 )
 from reference.system.segmentation import invalidate_outer_segments, load_cache
+from reference.system.task_switch import switch_task
 from reference.system.tss import check_inner_stack, inner_stack
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,10 +54,11 @@ TASK_TYPES = (1, 3, 5, 9, 11)  # TSS (available/busy) and task gate descriptors
 def _target(cpu: Cpu, selector: int) -> Descriptor:
     if is_null(selector):
         raise Fault(GP, 0)
-    descriptor = read_descriptor(cpu, selector)
-    if not descriptor.s and descriptor.type in TASK_TYPES:
-        raise Unimplemented("far transfer to a task: hardware task switching")
-    return descriptor
+    return read_descriptor(cpu, selector)
+
+
+def _is_task(descriptor: Descriptor) -> bool:
+    return not descriptor.s and descriptor.type in TASK_TYPES
 
 
 def _check_code_present(selector: int, descriptor: Descriptor) -> None:
@@ -106,6 +109,9 @@ def _gate_checks(cpu: Cpu, selector: int, gate: Descriptor) -> Descriptor:
 def far_jump(cpu: Cpu, selector: int, offset: int) -> None:
     """JMP ptr16:16/32 or m16:16/32 in protected mode."""
     descriptor = _target(cpu, selector)
+    if _is_task(descriptor):
+        switch_task(cpu, selector, "jmp")
+        return
     if descriptor.s:
         _direct_code_checks(cpu, selector, descriptor)
         _enter_code(cpu, selector, descriptor, offset, cpu.cpl)
@@ -121,6 +127,9 @@ def far_call(cpu: Cpu, selector: int, offset: int, size: int) -> None:
     """CALL ptr16:16/32 or m16:16/32 in protected mode: push the return CS:EIP (on the
     new stack after a privilege change) and enter the target."""
     descriptor = _target(cpu, selector)
+    if _is_task(descriptor):
+        switch_task(cpu, selector, "call")
+        return
     if descriptor.s:
         _direct_code_checks(cpu, selector, descriptor)
         _push_return(cpu, size)
@@ -225,8 +234,9 @@ def far_return(cpu: Cpu, size: int, release: int) -> None:
 
 def iret_protected(cpu: Cpu, size: int) -> None:
     """IRET/IRETD in protected mode: return to the same or an outer level."""
-    if cpu.flags.value & NT:
-        raise Unimplemented("IRET with NT=1: a task return (hardware task switching)")
+    if cpu.flags.value & NT:  # return to the task in the back link (7.3)
+        switch_task(cpu, cpu.read_system(cpu.tr.base, 2), "iret")
+        return
     nbytes = size >> 3
     offset = cpu.peek(size)
     selector = cpu.peek(size, nbytes) & 0xFFFF

@@ -3,8 +3,7 @@
 A call gate or an interrupt to a more privileged level takes its new stack from the TSS
 that TR names: SS0:ESP0 at offsets 8:4 in a 32-bit TSS (SSn at 8 + 8n, ESPn at 4 + 8n),
 SS0:SP0 at 4:2 in a 16-bit TSS (SSn at 4 + 4n, SPn at 2 + 4n). Reading beyond TR's limit
-is #TS(TSS selector). Hardware task switching (task gates, JMP/CALL to a TSS, IRET with
-NT) is not modelled: Linux does not use it.
+is #TS(TSS selector). Task switches are ``reference.system.task_switch``.
 """
 
 from __future__ import annotations

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import List
 
-import pytest
-
-from reference.faults import GP, Unimplemented
+from reference.faults import GP
 from reference.step import ReportAndStop
 from reference.system.exceptions import SystemDelivery, escalate
 from reference.tests.conftest import CODE, STACK_TOP
@@ -224,12 +222,3 @@ def test_icebp_is_a_db_trap_without_the_gate_dpl_check() -> None:
     cpu = _cpu(bytes.fromhex("f1"), {1: gate(0x08, HANDLER, INT_GATE32, dpl=0)}, cpl=3)
     assert cpu.step().exception is None
     assert cpu.eip == HANDLER and _stack(cpu, 2) == [CODE + 1, 0x1B]
-
-
-def test_task_gate_is_reported_unimplemented_with_state_unchanged() -> None:
-    """Task gates are not modelled: delivery through one raises Unimplemented (a gap in
-    the emulator, not a guest event) and leaves the state as before the instruction."""
-    cpu = _cpu(bytes.fromhex("cd 40"), {0x40: gate(0x28, 0, 0x5, dpl=3)})
-    with pytest.raises(Unimplemented):
-        cpu.step()
-    assert (cpu.eip, cpu.get_reg("esp"), cpu.cpl) == (CODE, STACK_TOP, 0)
