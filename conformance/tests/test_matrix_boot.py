@@ -136,3 +136,19 @@ def test_v86s_missing_fbld_hides_nothing_after_it(report: dict) -> None:
     assert all(f["kind"] == "known" for f in refused)
     assert test_i386["counts"]["never_reached"] == 0
     assert test_i386["counts"]["instructions_refused"] == len(refused)
+
+
+def test_the_selftests_run_whole_and_what_qemu_prints_differently_is_explained(
+        report: dict) -> None:
+    from conformance import selftests
+
+    qemu = _result(report, "qemu", "selftests")
+    assert qemu["oracle"].startswith("this CPU: ")
+    assert qemu["total"] + qemu["counts"]["not_built"] == len(selftests.TESTS)
+    # Whatever this CPU: each difference is the guest kernel's (known/guest-kernel.toml).
+    assert _new(qemu) == []
+    for engine in ("v86", "qemu"):
+        for finding in _result(report, engine, "selftests")["findings"]:
+            assert Path(finding["reproducer"]["binary"]).exists()
+            assert finding["reproducer"]["guest_command"].startswith("timeout ")
+

@@ -13,6 +13,7 @@ import pytest
 from conformance import selftests
 from conformance.findings import Finding, load_known
 from conformance.suites.selftests import GUEST_KERNEL, compare_test, line_differences
+from differential.cpu_identity import this_cpu
 
 NATIVE = """selftest-begin=sigreturn
 [RUN]\tValid sigreturn: 32-bit CS (23), 32-bit SS (2b, GDT)
@@ -63,13 +64,23 @@ def test_a_line_that_varies_between_native_runs_is_compared_without_its_numbers(
     assert len(line_differences(first["unwind_vdso"], failed["unwind_vdso"], shapes)) == 1
 
 
-def test_lines_align_by_section_and_sections_are_named_without_selectors() -> None:
+def test_lines_pair_in_order_and_sections_are_named_without_selectors() -> None:
     native, guest = selftests.parse_run(NATIVE), selftests.parse_run(GUEST)
     found = line_differences(native["sigreturn"], guest["sigreturn"], set())
-    assert sorted((d.section, d.expected, d.got) for d in found) == [
+    assert [(d.section, d.expected, d.got) for d in found] == [
         ("32-bit CS (…), bogus SS (…)", "[OK]\tGot #GP(0x0) (i.e. Segmentation fault)",
-         "[OK]\tGot #IRET(0x0) (i.e. Illegal instruction)"),
-        ("Valid sigreturn: 32-bit CS (…), 32-bit SS (…, GDT)", "(no line)", "[SKIP]\textra")]
+         "[SKIP]\textra"),
+        ("32-bit CS (…), bogus SS (…)", "(no line)",
+         "[OK]\tGot #IRET(0x0) (i.e. Illegal instruction)")]
+    # A case skipped without its [RUN] line (sigreturn's 64-bit CS under a 32-bit kernel)
+    # pairs with the line it replaces and takes that line's section.
+    skipped = selftests.parse_run(NATIVE.replace(
+        "[RUN]\tValid sigreturn: 32-bit CS (23), 32-bit SS (2b, GDT)\n[OK]\tall registers okay",
+        "[SKIP]\tCode segment unavailable for 32-bit CS"))
+    [difference] = line_differences(native["sigreturn"], skipped["sigreturn"], set())
+    assert (difference.section, difference.expected, difference.got) == (
+        "Valid sigreturn: 32-bit CS (…), 32-bit SS (…, GDT)", "[OK]\tall registers okay",
+        "[SKIP]\tCode segment unavailable for 32-bit CS")
 
 
 def test_compare_test_gives_one_finding_per_section_and_one_for_the_status() -> None:
@@ -80,10 +91,9 @@ def test_compare_test_gives_one_finding_per_section_and_one_for_the_status() -> 
                                 sections=guest["sigreturn"].sections)
     findings = compare_test("v86", "sigreturn", native["sigreturn"], cut_off, "/bin/x", 60,
                             set())
-    assert findings[0].group == "sigreturn: (exit status)"
-    assert sorted(f.group for f in findings[1:]) == [
-        "sigreturn: 32-bit CS (…), bogus SS (…)",
-        "sigreturn: Valid sigreturn: 32-bit CS (…), 32-bit SS (…, GDT)"]
+    assert [f.group for f in findings] == ["sigreturn: (exit status)",
+                                           "sigreturn: 32-bit CS (…), bogus SS (…)"]
+    assert findings[1].count == 2
     assert findings[0].summary == "native exit 0, v86 cut off by the 60 s limit"
     assert findings[1].reproducer["guest_command"] == \
         "timeout 60 /opt/x86lab/selftests/sigreturn_32"
@@ -150,3 +160,15 @@ def test_every_32_bit_selftest_builds_or_says_why_and_runs_on_this_cpu() -> None
     runs = selftests.parse_run(selftests.run_natively(built))
     assert set(runs) == set(built.binaries)
     assert all(run.status != -1 for run in runs.values())
+
+
+@pytest.mark.slow
+def test_the_amd_sysenter_entry_applies_exactly_where_this_cpu_refuses_sysenter() -> None:
+    """The claim behind the entry with ``cpu = "AuthenticAMD"``: under this machine's
+    64-bit kernel SYSENTER is refused (SIGILL) on AMD and runs elsewhere."""
+    built = selftests.build()
+    run = selftests.parse_run(selftests.run_natively(built))["syscall_arg_fault"]
+    refused = run.verdicts[run.sections.index("SYSENTER with invalid state")] == \
+        "[SKIP]\tIllegal instruction"
+    [entry] = [e for e in load_known(GUEST_KERNEL) if e.cpu]
+    assert entry.applies_here(this_cpu().describe()) is refused
