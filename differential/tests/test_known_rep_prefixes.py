@@ -21,7 +21,7 @@ def _equal_bytes_case(code: bytes) -> Case:
     return Case("rep-pair", "prot32", code, regs, memory, form="CMPS_Xb_Yb")
 
 
-@pytest.mark.parametrize("code", [b"\xf2\xf3\xa6", b"\xf3\xf2\xf3\xa6"])
+@pytest.mark.parametrize("code", [b"\xf2\xf3\xa6", b"\xf3\xf2\xf3\xa6", b"\xf2\xf3\xf3\x2e\xa6"])
 def test_f3_after_f2_is_a_known_unicorn_divergence(code):
     case = _equal_bytes_case(code)
     assert ReferenceRunner().run(case).regs["ecx"] == 0  # repeated while equal: REPE
