@@ -76,7 +76,7 @@ def _leases(client) -> set:
 
 
 def test_two_workers_share_one_campaign_and_no_batch_runs_twice(server, tmp_path):
-    plan = ClusterPlan(seed=3, batch_size=20, checkers=f"{PLANTS}:divergent")
+    plan = ClusterPlan(seed=3, forms="CLC", batch_size=20, checkers=f"{PLANTS}:divergent")
     joiner = _joiner(server.url, plan, jobs=2, seconds=8)
     output = joiner.communicate(timeout=120)[0].decode()
     assert joiner.returncode == 0, output
