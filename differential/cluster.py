@@ -17,6 +17,7 @@ Keys (in the database the URL names)::
     x86lab:known         hash known-divergence id -> hits
     x86lab:workers       hash "name<TAB>cases|busy|seen" -> totals per worker
     x86lab:runs          hash batch -> how many times a worker started it
+    x86lab:kept          hash signature -> records stored (an atomic count across workers)
     x86lab:signatures    hash signature -> hits (form, mode, fields that differ): a
                          thousand hits of one bug are one finding with a count; only the
                          first ``KEEP_PER_SIGNATURE`` records of a signature are stored
@@ -154,9 +155,8 @@ def _store(client: Any, plan: ClusterPlan, batch: int, judged: List[Any],
             continue
         found += 1
         mark = signature(case, verdict)
-        seen = counts["signatures"].get(mark, 0)
-        counts["signatures"][mark] = seen + 1
-        if seen + int(client.hget(key("signatures"), mark) or 0) >= KEEP_PER_SIGNATURE:
+        counts["signatures"][mark] = counts["signatures"].get(mark, 0) + 1
+        if client.hincrby(key("kept"), mark, 1) > KEEP_PER_SIGNATURE:
             continue  # counted (at commit), not stored again
         record = checker.record(verdict, case_seed=seed, campaign_seed=plan.seed,
                                 batch=batch, index=index, signature=mark)
@@ -201,15 +201,27 @@ def run_batch_job(batch: int) -> Dict[str, Any]:
 
 
 def feed(client: Any, queue: Any, depth: int) -> int:
-    """Enqueue new batches until ``depth`` wait; each number comes from one INCR, so no
-    batch is enqueued twice. Returns how many were added."""
+    """Enqueue new batches until ``depth`` wait. The batch number is taken and its job
+    enqueued in one transaction (WATCH/MULTI), so no number is enqueued twice and none is
+    taken without its job, even if Redis or this process dies in between. Returns how many
+    were added."""
+    from redis.exceptions import WatchError
     from rq import Retry
 
     added = 0
     while queue.count < depth:
-        batch = client.incr(key("next-batch")) - 1
-        queue.enqueue(run_batch_job, batch, job_id=f"batch-{batch}", job_timeout=JOB_TIMEOUT,
-                      retry=Retry(max=RETRIES), result_ttl=3600, failure_ttl=-1)
+        with client.pipeline() as pipe:
+            try:
+                pipe.watch(key("next-batch"))
+                batch = int(pipe.get(key("next-batch")) or 0)
+                pipe.multi()
+                pipe.set(key("next-batch"), batch + 1)
+                queue.enqueue_call(run_batch_job, args=(batch,), job_id=f"batch-{batch}",
+                                   timeout=JOB_TIMEOUT, retry=Retry(max=RETRIES),
+                                   result_ttl=3600, failure_ttl=-1, pipeline=pipe)
+                pipe.execute()
+            except WatchError:  # another joiner took this number first: take the next
+                continue
         added += 1
     return added
 
@@ -226,12 +238,38 @@ def _worker_process(url: str, name: str, parent: int) -> None:
         logging_level="WARNING", with_scheduler=False)
 
 
+def _stop(client: Any, processes: List[Any], names: List[str]) -> None:
+    """RQ's warm shutdown (SIGTERM): a running batch finishes. A worker idle in its dequeue
+    can sit there long after the signal, so once it runs no batch it gets a second SIGTERM
+    (RQ's cold shutdown, which then has no batch to lose)."""
+    import signal
+
+    for process in processes:
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGTERM)
+    deadline = time.time() + JOB_TIMEOUT
+    while any(p.is_alive() for p in processes) and time.time() < deadline:
+        time.sleep(1.5)  # RQ ignores a second signal within one second of the first
+        try:
+            busy = {_text(v).split("\t")[0] for v in client.hvals(key("running"))}
+        except Exception:  # noqa: BLE001 - Redis away: let the workers end by themselves
+            continue
+        for process, name in zip(processes, names):
+            if process.is_alive() and name not in busy:
+                os.kill(process.pid, signal.SIGTERM)
+    for process in processes:
+        process.join(1)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def join(url: str, plan: ClusterPlan, jobs: int, minutes: float,
          say: Callable[[str], None] = print) -> List[str]:
     """Run ``jobs`` workers on this machine for ``minutes``, keeping the queue fed; returns
     one line per worker that ended badly. Batches still queued at the end stay queued."""
     import multiprocessing
-    import signal
 
     from rq import Queue
 
@@ -243,9 +281,9 @@ def join(url: str, plan: ClusterPlan, jobs: int, minutes: float,
     queue = Queue(QUEUE, connection=client)
     context = multiprocessing.get_context("spawn")
     host = socket.gethostname()
-    processes = [context.Process(target=_worker_process,
-                                 args=(url, f"{host}-{os.getpid()}-{k}", os.getpid()),
-                                 daemon=False) for k in range(jobs)]
+    names = [f"{host}-{os.getpid()}-{k}" for k in range(jobs)]
+    processes = [context.Process(target=_worker_process, args=(url, name, os.getpid()),
+                                 daemon=False) for name in names]
     deadline = time.time() + minutes * 60
     feed(client, queue, 2 * jobs)
     for process in processes:
@@ -258,10 +296,6 @@ def join(url: str, plan: ClusterPlan, jobs: int, minutes: float,
                 say(f"cannot feed the queue ({type(exc).__name__}: {exc}); retrying")
             time.sleep(0.5)
     finally:
-        for process in processes:  # RQ's warm shutdown: the running batch finishes
-            if process.is_alive():
-                os.kill(process.pid, signal.SIGTERM)
-        for process in processes:
-            process.join(JOB_TIMEOUT)
+        _stop(client, processes, names)
     return [f"worker {k} ended with status {p.exitcode}" for k, p in enumerate(processes)
             if p.exitcode not in (0, None)]

@@ -65,19 +65,21 @@ def _runs(client) -> dict:
 
 
 def _leases(client) -> set:
-    """Batch numbers RQ still holds: queued, running (started) or failed."""
+    """Batch numbers RQ still holds: queued, being dequeued (its intermediate queue, which
+    RQ's maintenance requeues), running (started) or failed."""
     from rq import Queue
     from rq.registry import FailedJobRegistry, StartedJobRegistry
 
     queue = Queue(QUEUE, connection=client)
-    ids = set(queue.job_ids) | set(StartedJobRegistry(queue=queue).get_job_ids()) | \
+    ids = set(queue.job_ids) | set(queue.intermediate_queue.get_job_ids()) | \
+        set(StartedJobRegistry(queue=queue).get_job_ids()) | \
         set(FailedJobRegistry(queue=queue).get_job_ids())
     return {int(i.split("-")[1]) for i in ids}
 
 
 def test_two_workers_share_one_campaign_and_no_batch_runs_twice(server, tmp_path):
     plan = ClusterPlan(seed=3, forms="CLC", batch_size=20, checkers=f"{PLANTS}:divergent")
-    joiner = _joiner(server.url, plan, jobs=2, seconds=8)
+    joiner = _joiner(server.url, plan, jobs=2, seconds=15)
     output = joiner.communicate(timeout=120)[0].decode()
     assert joiner.returncode == 0, output
     client = connect(server.url)
