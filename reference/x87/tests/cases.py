@@ -87,6 +87,7 @@ def _memory_value(form: Form, rng: random.Random, size: int) -> bytes:
     return bytes(rng.getrandbits(8) for _ in range(size))
 
 
+TRANSCENDENTAL = ("FSIN", "FCOS", "FSINCOS", "FPTAN", "FPATAN", "F2XM1")
 REAL_SOURCES = ("FLD", "FADD", "FMUL", "FCOM", "FCOMP", "FSUB", "FSUBR", "FDIV", "FDIVR")
 
 
@@ -131,7 +132,7 @@ def encode(form: Form, rng: random.Random) -> X87Case:
         if form.mnemonic == "FXRSTOR":
             data[at + 24:at + 28] = (0x1F80 | rng.randrange(0x40)).to_bytes(4, "little")
     return X87Case(code, state(rng), eax=rng.getrandbits(32), eflags=rng.getrandbits(12),
-                   data=bytes(data), ignore=ignore)
+                   data=bytes(data), ignore=ignore, ulp=form.mnemonic in TRANSCENDENTAL)
 
 
 def x87_forms() -> List[Form]:
