@@ -91,7 +91,7 @@ def test_qemu_runs_every_suite_to_the_end(report: dict) -> None:
 
 
 def test_bochs_runs_every_suite_with_every_difference_explained(report: dict) -> None:
-    """Bochs (the whole column took 97 s here): the shell checks pass, test-i386 runs to
+    """Bochs (the whole column took 87-97 s here): the shell checks pass, test-i386 runs to
     its end, and each difference is known (known/bochs.toml) or undefined by the SDM."""
     assert _ratio(report["matrix"]["bochs"]["shell"]) == 1.0
     _every_result_accounted_for(_result(report, "bochs", "vectors"))
