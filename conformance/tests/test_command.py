@@ -12,7 +12,7 @@ from x86lab.cli import main
 CORPUS_FILE = Path(__file__).resolve().parents[2] / "vectors/corpus/prot32/ADD_Ev_Gv.jsonl.gz"
 
 
-@pytest.mark.parametrize("flag, value", [("--engines", "bochs"), ("--suites", "ltp"),
+@pytest.mark.parametrize("flag, value", [("--engines", "pcem"), ("--suites", "ltp"),
                                          ("--limit", "0")], ids=["engine", "suite", "limit"])
 def test_bad_arguments_exit_2(tmp_path: Path, flag: str, value: str,
                               capsys: pytest.CaptureFixture) -> None:
