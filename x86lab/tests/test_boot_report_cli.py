@@ -8,7 +8,7 @@ from x86lab.cli import EXIT_USAGE, main
 
 
 @pytest.mark.parametrize("argv", [
-    ["report", "--engines", "bochs", "--json", "r.json"],
+    ["report", "--engines", "pcem", "--json", "r.json"],
     ["report", "--kernels", "", "--json", "r.json"],
     ["report"],  # no output named
     ["report", "--json", "r.json", "--tolerance", "-1"],
@@ -21,7 +21,7 @@ def test_usage_errors_exit_2(argv: list, capsys: pytest.CaptureFixture) -> None:
 
 def test_boot_engine_choice_is_checked_by_the_parser(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["boot", "--engine", "bochs", "--kernel", "tiny"])
+        main(["boot", "--engine", "pcem", "--kernel", "tiny"])
     assert exit_info.value.code == EXIT_USAGE
     assert "invalid choice" in capsys.readouterr().err
 
