@@ -9,7 +9,7 @@ so the common case is one list access; that is the speed trick, kept in this fil
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -122,43 +122,25 @@ class SegReg(Operand):
             self.cpu.interrupt_shadow = True
 
 
-class ControlReg(Operand):
-    """CR0, CR2, CR3 or CR4 (MOV to/from CRn): writes go through the checks and side
-    effects of ``reference.system.control_registers.write_cr``."""
+class SystemReg(Operand):
+    """A control or debug register (MOV to/from CRn or DRn). Reads and writes go through
+    the functions of the module that owns its checks and side effects
+    (``reference.system.control_registers`` read_cr/write_cr, ``debug_registers``
+    read_dr/write_dr)."""
 
-    __slots__ = ("number",)
+    __slots__ = ("number", "_read", "_write")
     is_reg = True
 
-    def __init__(self, cpu: Cpu, number: int) -> None:
+    def __init__(self, cpu: Cpu, number: int, read: Callable[[Cpu, int], int],
+                 write: Callable[[Cpu, int, int], None]) -> None:
         super().__init__(cpu, 32)
-        self.number = number
+        self.number, self._read, self._write = number, read, write
 
     def read(self) -> int:
-        from reference.system.control_registers import read_cr
-        return read_cr(self.cpu, self.number)
+        return self._read(self.cpu, self.number)
 
     def write(self, value: int) -> None:
-        from reference.system.control_registers import write_cr
-        write_cr(self.cpu, self.number, value)
-
-
-class DebugReg(Operand):
-    """DR0-DR7 (MOV to/from DRn), through ``reference.system.debug_registers``."""
-
-    __slots__ = ("number",)
-    is_reg = True
-
-    def __init__(self, cpu: Cpu, number: int) -> None:
-        super().__init__(cpu, 32)
-        self.number = number
-
-    def read(self) -> int:
-        from reference.system.debug_registers import read_dr
-        return read_dr(self.cpu, self.number)
-
-    def write(self, value: int) -> None:
-        from reference.system.debug_registers import write_dr
-        write_dr(self.cpu, self.number, value)
+        self._write(self.cpu, self.number, value)
 
 
 class Imm(Operand):

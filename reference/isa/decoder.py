@@ -19,8 +19,6 @@ from reference.operands import (
     DS,
     ES,
     SS,
-    ControlReg,
-    DebugReg,
     FarMem,
     FarPtr,
     Imm,
@@ -28,8 +26,11 @@ from reference.operands import (
     Operand,
     Rel,
     SegReg,
+    SystemReg,
     gpr,
 )
+from reference.system.control_registers import read_cr, write_cr
+from reference.system.debug_registers import read_dr, write_dr
 from reference.x87.fpu import StackRegister
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -285,9 +286,9 @@ def _operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm: int
     if kind == "C":
         if insn.reg not in (0, 2, 3, 4):
             insn.invalid = True  # CR1, CR5-CR7 do not exist
-        return ControlReg(cpu, insn.reg)
+        return SystemReg(cpu, insn.reg, read_cr, write_cr)
     if kind == "D":
-        return DebugReg(cpu, insn.reg)
+        return SystemReg(cpu, insn.reg, read_dr, write_dr)
     if kind == "I":
         if letters == "bs":
             return Imm(cpu, reader.signed(1), opsize)
