@@ -45,25 +45,32 @@ class NativeResult:
 
 
 @functools.cache
-def _binary() -> Tuple[Optional[Path], str]:
-    """(path of the compiled runner, or None and why not)."""
+def built_program(source: Path) -> Tuple[Optional[Path], str]:
+    """(path of ``source`` compiled as a 32-bit program, or None and why not); once per
+    source. The native oracles of the reference's tests (this file's runner and the x87
+    one) are built alike."""
     gcc = shutil.which("gcc")
     if gcc is None:
         return None, "gcc is not installed"
-    out = Path(tempfile.mkdtemp(prefix="x86lab-native-")) / "native_i386"
+    out = Path(tempfile.mkdtemp(prefix="x86lab-native-")) / source.stem
     built = subprocess.run([gcc, "-m32", "-O1", "-fno-pie", "-no-pie", "-o", str(out),
-                            str(SOURCE)], capture_output=True, text=True, timeout=120)
+                            str(source)], capture_output=True, text=True, timeout=120)
     if built.returncode != 0:
         return None, f"gcc -m32 failed (install gcc-multilib): {built.stderr.strip()[:200]}"
     return out, ""
 
 
-def require_native() -> Path:
-    """The runner's path; skips the calling test when this host cannot build it."""
-    path, why = _binary()
+def require_program(source: Path, what: str) -> Path:
+    """The compiled ``source``; skips the calling test when this host cannot build it."""
+    path, why = built_program(source)
     if path is None:
-        pytest.skip(f"no native i386 oracle: {why}")
+        pytest.skip(f"no native {what} oracle: {why}")
     return path
+
+
+def require_native() -> Path:
+    """This file's runner (integer instructions), built on first use."""
+    return require_program(SOURCE, "i386")
 
 
 def run_native(cases: Sequence[NativeCase]) -> List[NativeResult]:

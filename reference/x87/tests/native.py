@@ -11,20 +11,16 @@ which is under test).
 
 from __future__ import annotations
 
-import functools
-import shutil
 import struct
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-import pytest
-
 from reference.faults import MF
 from reference.flags import STATUS
 from reference.tests.conftest import DATA, make_cpu
+from reference.tests.native_i386 import require_program
 from reference.x87.fpu import CR0_NE
 
 SOURCE = Path(__file__).with_name("native_x87.c")
@@ -97,24 +93,9 @@ def read_image(image: bytes) -> Tuple[X87State, int]:
     return X87State(control, status, empty, st), tags
 
 
-@functools.cache
-def _binary() -> Tuple[Optional[Path], str]:
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        return None, "gcc is not installed"
-    out = Path(tempfile.mkdtemp(prefix="x86lab-x87-")) / "native_x87"
-    built = subprocess.run([gcc, "-m32", "-O1", "-fno-pie", "-no-pie", "-o", str(out),
-                            str(SOURCE)], capture_output=True, text=True)
-    if built.returncode != 0:
-        return None, f"gcc -m32 failed (install gcc-multilib): {built.stderr.strip()[:200]}"
-    return out, ""
-
-
 def require_native() -> Path:
-    path, why = _binary()
-    if path is None:
-        pytest.skip(f"no native x87 oracle: {why}")
-    return path
+    """The x87 runner, built on first use (skips where gcc -m32 is unavailable)."""
+    return require_program(SOURCE, "x87")
 
 
 def run_native(cases: Sequence[X87Case]) -> List[X87Result]:
