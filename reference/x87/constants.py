@@ -18,15 +18,21 @@ FRACTION_BITS = 256
 ONE = 1 << FRACTION_BITS
 
 
-def _arctan_inverse(n: int) -> int:
-    """atan(1/n) in fixed point (Gregory series)."""
-    total, power, k = 0, ONE // n, 0
+def arctan_inverse(n: int, bits: int = FRACTION_BITS) -> int:
+    """atan(1/n) in fixed point with ``bits`` fraction bits (Gregory series)."""
+    one = 1 << bits
+    total, power, k = 0, one // n, 0
     while power:
         term = power // (2 * k + 1)
         total += -term if k & 1 else term
         power //= n * n
         k += 1
     return total
+
+
+def machin_pi(bits: int = FRACTION_BITS) -> int:
+    """pi in fixed point with ``bits`` fraction bits (Machin's formula)."""
+    return 16 * arctan_inverse(5, bits) - 4 * arctan_inverse(239, bits)
 
 
 def _artanh_inverse(n: int) -> int:
@@ -39,7 +45,7 @@ def _artanh_inverse(n: int) -> int:
     return total
 
 
-PI = 16 * _arctan_inverse(5) - 4 * _arctan_inverse(239)
+PI = machin_pi()
 LN2 = 2 * _artanh_inverse(3)
 LN10 = 3 * LN2 + 2 * _artanh_inverse(9)          # 10 = 8 * (1 + 1/9) / (1 - 1/9)
 TRUE_VALUES = {

@@ -15,6 +15,7 @@ import math
 from typing import Optional, Tuple
 
 from reference.x87.arith import Control, Outcome, denormal_flag, nan_operands
+from reference.x87.constants import machin_pi
 from reference.x87.extended import (
     DEFAULT_NAN,
     IE,
@@ -32,18 +33,7 @@ PI_BITS = 1024          # pi's fraction bits: reduction of |x| < 2**63 keeps WOR
 Fixed = Tuple[int, int]
 
 
-def _series_arctan_inverse(n: int, bits: int) -> int:
-    one = 1 << bits
-    total, power, k = 0, one // n, 0
-    while power:
-        term = power // (2 * k + 1)
-        total += -term if k & 1 else term
-        power //= n * n
-        k += 1
-    return total
-
-
-PI = 16 * _series_arctan_inverse(5, PI_BITS) - 4 * _series_arctan_inverse(239, PI_BITS)
+PI = machin_pi(PI_BITS)
 # The argument reduction of FSIN/FCOS/FSINCOS/FPTAN uses pi rounded to 66 bits (SDM
 # Vol. 1, 8.3.10); with the exact pi, 2 of 60 large-argument FSIN results matched this
 # CPU, with the 66-bit pi 59 (the 60th is one unit off).
