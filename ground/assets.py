@@ -102,6 +102,20 @@ def _write_stamp(folder: Path, stamp: Dict[str, list]) -> None:
         partial.unlink(missing_ok=True)
 
 
+def publish_folder(staging: Path, folder: Path, manifest_name: str = "",
+                   manifest: Optional[Mapping[str, object]] = None) -> None:
+    """Write the manifest into a finished ``staging`` folder and move it to ``folder``
+    (replacing an old or damaged entry): the rename comes last, so an interrupted build
+    never leaves a folder that looks ready."""
+    if manifest_name:
+        (staging / manifest_name).write_text(json.dumps(manifest, indent=2, sort_keys=True)
+                                             + "\n")
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging.rename(folder)
+
+
 def damaged_message(what: str, folder: Path, found: List[str],
                     remedy: Optional[str] = None) -> str:
     """One line naming the cache entry, what is wrong with it, and what to do."""

@@ -124,10 +124,7 @@ def _build(folder: Path, image: Bootable, inputs: Dict[str, object]) -> None:
                          "sectors_per_track": SECTORS_PER_TRACK},
             "inputs": inputs,
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        assets.publish_folder(staging, folder, MANIFEST, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -177,10 +177,7 @@ def _build(
             "packages": {"busybox": busybox_pkg.as_manifest()},
             "inputs": inputs,
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        assets.publish_folder(staging, folder, MANIFEST, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -7,7 +7,6 @@ by a ``kernel.json`` there, so building an image with new extras never rebuilds 
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -66,10 +65,7 @@ def publish(folder: Path, staging: Path, modules: List[str], facts: Dict[str, ob
     interrupted leaves no folder that looks ready. It records each file's size and
     sha256, so that ``load`` can tell a damaged file.
     """
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging.rename(folder)
+    assets.publish_folder(staging, folder)
     _describe(folder, {"modules": modules, "facts": facts, "files": _file_facts(folder)})
 
 
