@@ -31,13 +31,14 @@ from typing import Dict, Optional, Tuple
 import pytest
 
 unicorn = pytest.importorskip("unicorn")
-from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc, UcError  # noqa: E402
+from unicorn import UC_ARCH_X86, UC_MODE_32, Uc  # noqa: E402
 from unicorn import x86_const as x86  # noqa: E402
 
 from reference import Cpu, SparseMemory  # noqa: E402
 from reference.system.control_registers import write_cr  # noqa: E402
 from reference.system.segmentation import DescriptorLoader  # noqa: E402
 from reference.tests.system_tables import STANDARD_GDT, descriptor, table_bytes  # noqa: E402
+from reference.tests.unicorn_check import first_interrupt  # noqa: E402
 
 CODE, SCRATCH, GDT, PD, PT = 0x1000, 0x3000, 0x5000, 0xA000, 0xB000
 PAGES = (0x0000, CODE, 0x2000, SCRATCH, 0x4000, GDT, PD, PT, 0xC000)
@@ -60,20 +61,10 @@ def _on_unicorn(memory: Dict[int, bytes], regs: Dict[str, int], gdt_limit: int,
     for number in (3, 4, 0):
         if number in cr:
             uc.reg_write(getattr(x86, f"UC_X86_REG_CR{number}"), cr[number])
-    vectors = []
-
-    def interrupt(engine: Uc, vector: int, _data: object) -> None:
-        vectors.append(vector)
-        engine.emu_stop()
-
-    uc.hook_add(UC_HOOK_INTR, interrupt)
-    try:
-        uc.emu_start(CODE, end)
-    except UcError:  # a walk or access outside the mapped test pages
-        vectors.append(UNMAPPED)
+    vector = first_interrupt(uc, CODE, end, outside=UNMAPPED)
     final = {name: uc.reg_read(UC_REGS[name]) for name in GPRS}
     pages = {base: bytes(uc.mem_read(base, 0x1000)) for base in memory}
-    return (vectors[0] if vectors else None, final, pages, uc.reg_read(x86.UC_X86_REG_CR2))
+    return (vector, final, pages, uc.reg_read(x86.UC_X86_REG_CR2))
 
 
 def _on_reference(memory: Dict[int, bytes], regs: Dict[str, int], gdt_limit: int,

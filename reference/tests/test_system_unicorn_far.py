@@ -32,7 +32,7 @@ from typing import Dict, Optional, Tuple
 import pytest
 
 pytest.importorskip("unicorn")
-from unicorn import UC_ARCH_X86, UC_HOOK_INTR, UC_MODE_32, Uc, UcError  # noqa: E402
+from unicorn import UC_ARCH_X86, UC_MODE_32, Uc  # noqa: E402
 from unicorn import x86_const as x86  # noqa: E402
 
 from reference import Cpu, SparseMemory  # noqa: E402
@@ -47,6 +47,7 @@ from reference.tests.system_tables import (  # noqa: E402
     table_bytes,
     tss32,
 )
+from reference.tests.unicorn_check import first_interrupt  # noqa: E402
 
 CODE, TARGET, GDT, TSS = 0x1000, 0x1100, 0x5000, 0x8000
 RING0_STACK, RING3_STACK = 0x9800, 0x3800
@@ -95,20 +96,10 @@ def _unicorn(memory: Dict[int, bytes], limit: int, end: int) -> Outcome:
     # ("invalid tss type") when it reads a stack from a TR cached as busy.
     uc.reg_write(x86.UC_X86_REG_TR, (0x28, TSS, 103, 0x8900))
     uc.reg_write(x86.UC_X86_REG_ESP, RING3_STACK)
-    vectors = []
-
-    def interrupt(engine: Uc, vector: int, _data: object) -> None:
-        vectors.append(vector)
-        engine.emu_stop()
-
-    uc.hook_add(UC_HOOK_INTR, interrupt)
-    try:
-        uc.emu_start(CODE, end, count=40)
-    except UcError:
-        vectors.append(-1)
+    vector = first_interrupt(uc, CODE, end, count=40)
     regs = {n: uc.reg_read(UC_REGS[n]) for n in GPRS + ("cs", "ss", "eip")}
     stacks = bytes(uc.mem_read(0x3000, 0x1000)) + bytes(uc.mem_read(0x9000, 0x1000))
-    return (vectors[0] if vectors else None, regs, stacks)
+    return (vector, regs, stacks)
 
 
 def _reference(memory: Dict[int, bytes], limit: int, end: int) -> Outcome:

@@ -99,3 +99,25 @@ def compare(form: Form, case: Case) -> List[str]:
             problems.append(f"memory {base + at:#x}: reference {pages[base][at]:#x} "
                             f"unicorn {data[at]:#x}")
     return problems
+
+
+def first_interrupt(uc: object, start: int, end: int, count: int = 0,
+                    outside: int = -1) -> Optional[int]:
+    """Run Unicorn from ``start`` to ``end`` (at most ``count`` instructions when set) and
+    return the first exception vector it raised, ``outside`` when an access left the
+    mapped test pages (UcError), or None. Unicorn reports exceptions to a hook, not
+    through the IDT, so the system tests compare vectors this way."""
+    from unicorn import UC_HOOK_INTR, UcError
+
+    vectors: List[int] = []
+
+    def interrupt(engine: object, vector: int, _data: object) -> None:
+        vectors.append(vector)
+        engine.emu_stop()  # type: ignore[attr-defined]
+
+    uc.hook_add(UC_HOOK_INTR, interrupt)  # type: ignore[attr-defined]
+    try:
+        uc.emu_start(start, end, count=count)  # type: ignore[attr-defined]
+    except UcError:
+        vectors.append(outside)
+    return vectors[0] if vectors else None
