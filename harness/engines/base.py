@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -307,3 +308,48 @@ class ProcessSession(Session):
     def metrics(self) -> Metrics:
         with self._cond:
             return Metrics(engine=self.engine, marks=dict(self.watcher.times))
+
+
+METRIC_PREFIX = "X86LAB "
+"""Runners that count instructions (v86's ``runner.js``, the reference PC) print JSON
+metric lines with this prefix on stderr: ``stage`` at each boot mark, ``counter`` on
+SIGUSR1; each carries ``instructions``."""
+
+
+class CountingSession(ProcessSession):
+    """A ProcessSession that also collects the runner's instruction counts."""
+
+    def __init__(self, engine: str, argv: Sequence[str], log_path: Optional[Path],
+                 env: Optional[Dict[str, str]] = None) -> None:
+        self.instructions: dict = {}
+        self.counter: Optional[int] = None
+        self.records: List[dict] = []
+        """Every metric record, in order (the reference's ``stop`` says why it ended)."""
+        self._counter_serial = 0
+        super().__init__(engine, argv, log_path, env=env)
+
+    def on_stderr_line(self, line: str) -> None:
+        if not line.startswith(METRIC_PREFIX):
+            return
+        record = json.loads(line[len(METRIC_PREFIX):])
+        self.records.append(record)
+        if record["event"] == "stage":
+            self.instructions[record["name"]] = record["instructions"]
+        self.counter = record.get("instructions", self.counter)
+        self._counter_serial += 1
+
+    def metrics(self) -> Metrics:
+        """Asks the runner for a fresh count (SIGUSR1) and waits briefly for the answer."""
+        with self._cond:
+            seen = self._counter_serial
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGUSR1)
+            deadline = time.monotonic() + 2.0
+            with self._cond:
+                while self._counter_serial == seen and time.monotonic() < deadline:
+                    self._cond.wait(deadline - time.monotonic())
+        with self._cond:
+            return Metrics(
+                engine=self.engine, marks=dict(self.watcher.times),
+                instructions=dict(self.instructions), instructions_now=self.counter,
+            )

@@ -9,15 +9,12 @@ on SIGUSR1 as ``X86LAB {json}`` lines on stderr; stdout is the raw serial line.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
-from harness.engines.base import BootImage, EngineError, Metrics, ProcessSession, Session
+from harness.engines.base import BootImage, CountingSession, EngineError, Session
 from harness.stages import MARKS
 
 HERE = Path(__file__).resolve().parent
@@ -25,7 +22,6 @@ RUNNER = HERE / "runner.js"
 BIOS = Path("/usr/share/seabios/bios.bin")
 VGA_BIOS = Path("/usr/share/seabios/vgabios-stdvga.bin")
 INITRD_BASE_MIB = 64  # v86 loads the initrd at 64 MiB, so RAM must reach past its end
-METRIC_PREFIX = "X86LAB "
 NET_DEVICE = "ne2k"
 """The NIC every v86 guest gets, with or without a network backend: v86's default, and
 part of the device set a web page's saved state is pinned to."""
@@ -59,41 +55,6 @@ def _check_installed() -> None:
         raise EngineError(f"v86 is not installed; run: (cd {HERE} && npm ci)")
     if not BIOS.exists():
         raise EngineError(f"{BIOS} missing; install it: apt-get install seabios")
-
-
-class V86Session(ProcessSession):
-    """A ProcessSession that also collects the runner's instruction counts."""
-
-    def __init__(self, argv: Sequence[str], log_path: Optional[Path]) -> None:
-        self.instructions: dict = {}
-        self.counter: Optional[int] = None
-        self._counter_serial = 0
-        super().__init__("v86", argv, log_path)
-
-    def on_stderr_line(self, line: str) -> None:
-        if not line.startswith(METRIC_PREFIX):
-            return
-        record = json.loads(line[len(METRIC_PREFIX):])
-        if record["event"] == "stage":
-            self.instructions[record["name"]] = record["instructions"]
-        self.counter = record["instructions"]
-        self._counter_serial += 1
-
-    def metrics(self) -> Metrics:
-        """Asks the runner for a fresh count (SIGUSR1) and waits briefly for the answer."""
-        with self._cond:
-            seen = self._counter_serial
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGUSR1)
-            deadline = time.monotonic() + 2.0
-            with self._cond:
-                while self._counter_serial == seen and time.monotonic() < deadline:
-                    self._cond.wait(deadline - time.monotonic())
-        with self._cond:
-            return Metrics(
-                engine=self.engine, marks=dict(self.watcher.times),
-                instructions=dict(self.instructions), instructions_now=self.counter,
-            )
 
 
 class V86Engine:
@@ -134,4 +95,4 @@ class V86Engine:
                     f"v86 needs more than {need:.0f} MiB of RAM for this initrd (it is loaded"
                     f" at {INITRD_BASE_MIB} MiB); got {memory_mib} MiB, try --memory 256"
                 )
-        return V86Session(self.command(image, memory_mib, extra), log_path)
+        return CountingSession("v86", self.command(image, memory_mib, extra), log_path)
