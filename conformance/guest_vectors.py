@@ -13,13 +13,13 @@ import re
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from conformance.native import MAX_RESTARTS
 from conformance.sentinels import checked_stops
-from conformance.stepper import (
+from conformance.stepper import inexpressible_reason
+from differential.runners.native_runner import (
+    MAX_RESTARTS,
     StepResult,
     build,
     encode,
-    inexpressible_reason,
     parse_output,
 )
 from ground.case import Case

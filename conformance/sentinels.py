@@ -16,9 +16,16 @@ from __future__ import annotations
 import hashlib
 from typing import List, Sequence
 
-from conformance.native import run_natively
-from conformance.stepper import StepResult, Stop, build, comparable_case, encode, parse_output
+from conformance.stepper import comparable_case
 from differential.cpu_identity import this_cpu
+from differential.runners.native_runner import (
+    StepResult,
+    Stop,
+    build,
+    encode,
+    parse_output,
+    run_natively,
+)
 from ground.cache import cache_file
 from ground.case import PAGE_SIZE, Case, Outcome
 from ground.compare import compare

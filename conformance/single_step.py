@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from conformance.findings import Finding
-from conformance.stepper import build
+from differential.runners.native_runner import build
 
 SOURCE = Path(__file__).parent / "guest" / "tfprobe.c"
 GROUP = "(single-step trap)"

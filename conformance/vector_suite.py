@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
-from conformance.stepper import StepResult, comparable_case
+from conformance.stepper import comparable_case
 from differential.encoding import split_prefixes
+from differential.runners.native_runner import StepResult
 from ground.case import Case, Outcome
 from ground.compare import Difference, compare, undefined_differences
 from vectors.files import Entry, find_vector_files, read_vectors

@@ -3,13 +3,14 @@
 The committed corpus holds only cases on which Unicorn and the reference agree, so the
 forms where Unicorn has a known bug (LOCK #UD rules, RET imm16, split stores, aborts on
 LOCK BT* with a register...) have no vectors there, and no engine is ever measured on
-them. Here the machine's CPU (``differential/runners/native_runner.py``, an i386 process
-single-stepping the case) breaks the tie: a case is kept when the CPU's outcome equals the
-reference's or Unicorn's on everything the SDM defines, and the CPU's outcome is the
-expected one. The file header says so (``oracle: "native"``) and names the CPU
-(``cpu``: vendor, family, model, stepping), since vendors may differ where the SDM leaves
-room. Cases the CPU cannot run in user mode (real mode, FS/GS, system calls, pages it
-cannot place) are skipped, never guessed.
+them. Here the machine's CPU (``differential/runners/native_runner.py``: the stepper the
+conformance suite uses, an i386 process single-stepping the case) breaks the tie: a case
+is kept when the CPU's outcome equals the reference's or Unicorn's on everything the SDM
+defines, and the CPU's outcome is the expected one. The file header says so
+(``oracle: "native"``) and names the CPU (``cpu``: vendor, family, model, stepping),
+since vendors may differ where the SDM leaves room. Cases the CPU cannot run in user
+mode (real mode, FS/GS, system calls, pages it cannot place, a stepper that died) are
+skipped, never guessed.
 """
 
 from __future__ import annotations

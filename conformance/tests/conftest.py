@@ -29,7 +29,7 @@ def make_case(code: bytes, regs: Optional[Dict[str, int]] = None, form: str = ""
 
 @pytest.fixture(scope="session")
 def stepper_available() -> None:
-    from conformance.stepper import StepperError, build
+    from differential.runners.native_runner import StepperError, build
 
     if shutil.which("gcc") is None:
         pytest.skip("gcc not installed")

@@ -49,8 +49,8 @@ def test_a_crash_message_and_status_count_against_the_first_lines_only() -> None
 
 
 def test_a_garbled_stepper_line_is_a_crash_not_an_error() -> None:
-    from conformance.stepper import parse_output
     from conformance.tests.conftest import make_case
+    from differential.runners.native_runner import parse_output
 
     cases = [make_case(bytes.fromhex("90")), make_case(bytes.fromhex("90"))]
     good = "0 S 1 0 " + " ".join(["0"] * 8) + " 10011 302"

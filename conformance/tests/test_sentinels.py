@@ -9,10 +9,9 @@ import struct
 import pytest
 
 from conformance import single_step
-from conformance.native import run_natively
 from conformance.sentinels import candidate, checked_stops
-from conformance.stepper import Stop, encode, parse_output
 from conformance.tests.conftest import CODE_PAGE, make_case
+from differential.runners.native_runner import Stop, encode, parse_output, run_natively
 from ground.case import Exc, Outcome
 
 pytestmark = pytest.mark.usefixtures("stepper_available")

@@ -9,9 +9,9 @@ from typing import List, Sequence
 import pytest
 
 from conformance.native import run_native
-from conformance.stepper import StepResult
 from conformance.vector_findings import vector_suite_result
 from conformance.vector_suite import CORPUS, load_entries, run_suite, runner_step_all
+from differential.runners.native_runner import StepResult
 from ground.case import Case, Outcome
 from vectors.files import read_vectors
 

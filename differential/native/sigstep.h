@@ -1,11 +1,10 @@
 /* sigstep.h: give an i386 Linux process an exact register state, and read it back.
  *
- * Why: both single-instruction runners (differential/native/step32.c, one case per
- * process, and conformance/guest/stepper.c, many vectors per process, also inside
- * emulated guests) enter an instruction the same way: a signal handler rewrites its saved
- * context (every general register, ESP, EIP and EFLAGS) and the kernel's sigreturn loads
- * it, and they read the result from the context of the signal that ends the instruction.
- * Keeping that here means the register order and the ESP/UESP detail exist once.
+ * Why: the stepper (stepper.c, next to this file) enters an instruction so: a signal
+ * handler rewrites its saved context (every general register, ESP, EIP and EFLAGS) and
+ * the kernel's sigreturn loads it; it reads the result from the context of the signal
+ * that ends the instruction. Kept apart so that the register order and the ESP/UESP
+ * detail read on their own, and other guest programs may load a state the same way.
  *
  * Register arrays are in the vectors' order: eax ecx edx ebx esp ebp esi edi eip eflags.
  * Handlers run on an alternate stack (SA_ONSTACK), since ESP belongs to the case, and may

@@ -1,4 +1,4 @@
-"""The host CPU as tie-breaker: the step32 helper reports single steps correctly, and it
+"""The host CPU as tie-breaker: the stepper reports single steps correctly, and it
 confirms the known divergences where Unicorn is said to be wrong."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from differential.known import load_known
-from differential.runners.native_runner import NativeRunner, NativeUnavailable
+from differential.runners.native_runner import NativeRunner, NativeUnavailable, StepperError
 from differential.runners.reference_runner import ReferenceRunner
 from differential.runners.unicorn_runner import UnicornRunner
 from differential.tests.handmade import CODE_PAGE, DATA_PAGE, make_case
@@ -18,7 +18,7 @@ from ground.compare import compare
 def native():
     try:
         return NativeRunner()
-    except NativeUnavailable as exc:
+    except StepperError as exc:
         pytest.skip(f"no native i386 runner on this host: {exc}")
 
 

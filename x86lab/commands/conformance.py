@@ -69,8 +69,8 @@ def conformance_command(args: argparse.Namespace) -> int:
     from conformance.matrix import Options, run_matrix
     from conformance.report import write_html, write_json
     from conformance.sources import SourceError
-    from conformance.stepper import StepperError
     from conformance.suites import ENGINES, SUITES
+    from differential.runners.native_runner import StepperError
     from vectors.files import VectorFileError
 
     if args.limit is not None and args.limit < 1:

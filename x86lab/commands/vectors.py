@@ -129,7 +129,7 @@ def generate_command(args: argparse.Namespace) -> int:
 def _generate_native(args: argparse.Namespace) -> int:
     from differential.generate_vectors import GenerateError, selected_forms
     from differential.native_vectors import MODE, native_vectors
-    from differential.runners.native_runner import NativeUnavailable
+    from differential.runners.native_runner import StepperError
     from vectors.engines import EngineUnavailable
     from vectors.report import progress_bar
 
@@ -138,7 +138,7 @@ def _generate_native(args: argparse.Namespace) -> int:
         with progress_bar(total, "asking the CPU") as advance:
             summary = native_vectors(args.forms, args.per_form, args.draws, args.seed,
                                      args.out, advance)
-    except (EngineUnavailable, GenerateError, NativeUnavailable) as exc:
+    except (EngineUnavailable, GenerateError, StepperError) as exc:
         raise UsageError(str(exc)) from None
     print(f"wrote {summary.vectors} vectors decided by this CPU in {summary.files} files "
           f"to {args.out}")

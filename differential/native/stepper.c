@@ -1,5 +1,9 @@
 /* stepper: run single-instruction test vectors in an i386 Linux user process.
  *
+ * The one native stepper: the conformance suite runs it natively and inside v86, QEMU and
+ * Bochs guests, and the native oracle (``x86lab vectors generate --oracle native``) runs
+ * it on this machine's CPU; differential/runners/native_runner.py is its one driver.
+ *
  * Why a process: v86 and QEMU have no single-step API, and the machine's own CPU has none
  * either, but every one of them runs Linux. Linux lets a process set every general
  * register, EIP and the arithmetic flags through sigreturn, and reports the state after one
@@ -11,7 +15,7 @@
  *   #UD 6 -> SIGILL   #GP 13 -> SIGSEGV (also INT n with a DPL0 gate: error n*8+2)
  *   #PF 14 -> SIGSEGV #AC 17 -> SIGBUS  #MF 16 / #XM 19 -> SIGFPE
  * Traps (#DB single-step, #BP, #OF, INT n) leave EIP after the instruction; faults leave it
- * at the instruction. The host (conformance/native.py) turns these into outcomes.
+ * at the instruction. The driver (native_runner.py) turns these into outcomes.
  *
  * Engines that ignore TF (v86 clears it whenever EFLAGS is loaded): at start the program
  * checks that TF stops a NOP. If it does not, each vector runs without TF and stops at a
