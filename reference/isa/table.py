@@ -333,7 +333,6 @@ def _x87() -> List[Form]:
     reference/x87/. Every row is decided by the real CPU, not Unicorn."""
     why = ("x87: the real CPU decides (reference/x87/tests/test_native.py); Unicorn 2.1.4 "
            "is no x87 oracle (double-precision transcendentals, no C1, missing PE/SF)")
-    later = "not yet implemented in the reference: " + why
     x = {"untestable": why}
     forms: List[Form] = []
     arith = ("FADD", "FMUL", "FCOM", "FCOMP", "FSUB", "FSUBR", "FDIV", "FDIVR")
@@ -385,11 +384,11 @@ def _x87() -> List[Form]:
              "D9 F8": "FPREM", "D9 FA": "FSQRT", "D9 FC": "FRNDINT", "D9 FD": "FSCALE",
              "DB E2": "FNCLEX", "DB E3": "FNINIT"}
     forms += [Form(mnemonic, encoding, **x) for encoding, mnemonic in fixed.items()]
-    transcendental = {"D9 F0": "F2XM1", "D9 F2": "FPTAN", "D9 F3": "FPATAN",
-                      "D9 FB": "FSINCOS", "D9 FE": "FSIN", "D9 FF": "FCOS"}
+    transcendental = {"D9 F0": "F2XM1", "D9 F1": "FYL2X", "D9 F2": "FPTAN",
+                      "D9 F3": "FPATAN", "D9 F9": "FYL2XP1", "D9 FB": "FSINCOS",
+                      "D9 FE": "FSIN", "D9 FF": "FCOS"}
     forms += [Form(mnemonic, encoding, note="within 1 ulp of the CPU (SDM Vol. 1, 8.3.10)",
                    **x) for encoding, mnemonic in transcendental.items()]
-    forms += [Form("FYL2X", "D9 F1", untestable=later), Form("FYL2XP1", "D9 F9", untestable=later)]
     forms += [Form("FLDENV", "D9 /4", "M", **x), Form("FLDCW", "D9 /5", "Mw", **x),
               Form("FNSTENV", "D9 /6", "M", **x), Form("FNSTCW", "D9 /7", "Mw", **x),
               Form("FRSTOR", "DD /4", "M", **x), Form("FNSAVE", "DD /6", "M", **x),

@@ -1,5 +1,5 @@
 """The functions behind the x87 transcendental instructions, in integer arithmetic
-(SDM Vol. 2A: FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1; FYL2X and FYL2XP1 are not done yet).
+(SDM Vol. 2A: FSIN, FCOS, FSINCOS, FPTAN, FPATAN, F2XM1, FYL2X, FYL2XP1).
 
 The SDM promises these to within one unit in the last place (Vol. 1, 8.3.10); here each
 result is computed in fixed point far beyond 64 bits (``WORK`` bits relative to the
@@ -14,16 +14,19 @@ import functools
 import math
 from typing import Optional, Tuple
 
-from reference.x87.arith import Control, Outcome, denormal_flag, nan_operands
+from reference.x87.arith import Control, Outcome, denormal_flag, multiply, nan_operands
 from reference.x87.constants import machin_pi
 from reference.x87.extended import (
     DEFAULT_NAN,
     IE,
     INFINITY,
     PE,
+    ZE,
     ZERO,
     classify,
     exact,
+    from_integer,
+    infinity,
     round_exact,
     zero,
 )
@@ -306,3 +309,95 @@ def two_to_x_minus_one(value: int, ctl: Control) -> Outcome:
     t = n * LN2 >> LN2_SCALE          # x * ln 2, still at x's scale s (relative precision)
     scale = s
     return _result(_exp_minus_one((t, scale)), ctl, flags)
+
+
+def _log2_fixed(m: int, e: int) -> Fixed:
+    """log2(m * 2**e) for an integer m > 0 that is not a power of two.
+
+    m * 2**e = r * 2**k with sqrt(1/2) <= r <= sqrt(2), and ln r = 2 artanh(t) with
+    t = (r - 1) / (r + 1), |t| <= 0.172. t is one exact quotient of integers, divided to
+    WORK + 64 significant bits however close r is to 1, so log2 of a value next to 1
+    (FYL2X) or of 1 + a tiny x (FYL2XP1) keeps its relative precision."""
+    p = m.bit_length() - 1              # r = m / 2**p lies in [1, 2)
+    if m * m > 1 << (2 * p + 1):        # r > sqrt(2): take r / 2
+        p += 1
+    k = e + p
+    n, s = _divide((m - (1 << p), 0), (m + (1 << p), 0))
+    ln_r = 2 * _artanh_fixed(n, s)
+    log2_r = (abs(ln_r) << LN2_SCALE) // LN2
+    return (k << s) + (-log2_r if ln_r < 0 else log2_r), s
+
+
+def _log_of_zero(y: int) -> Outcome:
+    """y * log2(+-0) = y * -infinity: #Z for a finite y (no #D for a denormal one,
+    measured), the infinity of the other sign; 0 * -infinity is #IA."""
+    kind = classify(y)
+    if kind == ZERO:
+        return Outcome(DEFAULT_NAN, IE)
+    return Outcome(infinity(y >> 79 ^ 1), 0 if kind == INFINITY else ZE)
+
+
+def _times_log2(y: int, w: Optional[Tuple[int, int]], ctl: Control, flags: int) -> Outcome:
+    """y * log2(w) for w = m * 2**e > 0 (None: w = +infinity), y not a NaN: the cells
+    of SDM Vol. 2A Table 3-47 (FYL2X) that do not involve a zero or negative w."""
+    ky, sy = classify(y), y >> 79
+    if w is None:                                   # log2(+inf) = +inf
+        return Outcome(DEFAULT_NAN, IE) if ky == ZERO else Outcome(infinity(sy), flags)
+    m, e = w
+    lead = m.bit_length() - 1 + e                   # 2**lead <= w < 2**(lead + 1)
+    power = m & (m - 1) == 0                        # w = 2**lead: log2 w = lead
+    if ky == INFINITY:
+        if power and lead == 0:                     # inf * log2(1) = inf * 0
+            return Outcome(DEFAULT_NAN, IE)
+        return Outcome(infinity(sy ^ (lead < 0)), flags)
+    if ky == ZERO:
+        return Outcome(zero(sy ^ (lead < 0)), flags)
+    if power:                                       # an exact product, rounded once
+        out = multiply(from_integer(lead), y, ctl)
+        return Outcome(out.value, out.flags | flags, out.up)
+    n, s = _log2_fixed(m, e)
+    _, my, ey = exact(y)
+    return _result((-n * my if sy else n * my, s - ey), ctl, flags)
+
+
+def log2_times(y: int, x: int, ctl: Control) -> Outcome:
+    """FYL2X: ST(1) * log2(ST(0)) (SDM Vol. 2A, FYL2X, Table 3-47). A negative ST(0)
+    (not -0) is #IA, a zero one #Z; a denormal negative ST(0) raises no #D (measured, as
+    for FSQRT)."""
+    special = nan_operands(y, x)
+    if special:
+        return special
+    kx = classify(x)
+    if kx == ZERO:
+        return _log_of_zero(y)
+    if x >> 79:
+        return Outcome(DEFAULT_NAN, IE)
+    flags = denormal_flag(y, x)
+    if kx == INFINITY:
+        return _times_log2(y, None, ctl, flags)
+    _, m, e = exact(x)
+    return _times_log2(y, (m, e), ctl, flags)
+
+
+def log2_plus_one_times(y: int, x: int, ctl: Control) -> Outcome:
+    """FYL2XP1: ST(1) * log2(ST(0) + 1) (SDM Vol. 2A, FYL2XP1, Table 3-48), for
+    |ST(0)| < 1 - sqrt(2)/2. A zero ST(0) gives y * ST(0) (log2(1 + -0) keeps the sign
+    of -0). Outside the range the SDM leaves the result undefined; the reference takes
+    it as FYL2X of the exact 1 + ST(0) (1 + x < 0 or x = -inf: #IA; x = -1: #Z)."""
+    special = nan_operands(y, x)
+    if special:
+        return special
+    kx = classify(x)
+    if kx == ZERO:
+        return multiply(x, y, ctl)
+    flags = denormal_flag(y, x)
+    if kx == INFINITY:
+        return _times_log2(y, None, ctl, flags) if not x >> 79 else Outcome(DEFAULT_NAN, IE)
+    sign, m, e = exact(x)
+    low = min(e, 0)                                 # 1 + x = total * 2**low, exactly
+    total = (1 << -low) + ((-m if sign else m) << (e - low))
+    if total == 0:
+        return _log_of_zero(y)
+    if total < 0:
+        return Outcome(DEFAULT_NAN, IE)
+    return _times_log2(y, (total, low), ctl, flags)

@@ -1,6 +1,5 @@
 """x87 transcendental instructions (SDM Vol. 2A: FSIN, FCOS, FSINCOS, FPTAN, FPATAN,
-F2XM1; FYL2X and FYL2XP1 are not implemented yet); the functions themselves are in
-``reference.x87.functions``.
+F2XM1, FYL2X, FYL2XP1); the functions themselves are in ``reference.x87.functions``.
 
 FSIN/FCOS/FSINCOS/FPTAN take |ST(0)| < 2**63: beyond it C2 := 1 and nothing else
 changes; otherwise C2 := 0."""
@@ -15,6 +14,8 @@ from reference.x87.extended import DEFAULT_NAN, is_nan
 from reference.x87.fpu import C1, C2
 from reference.x87.functions import (
     arctangent,
+    log2_plus_one_times,
+    log2_times,
     sin_cos,
     tangent,
     two_to_x_minus_one,
@@ -114,6 +115,18 @@ def _binary_pop(cpu: Cpu, compute: Callable[[int, int], Outcome]) -> None:
 @x87("FPATAN")
 def fpatan(cpu: Cpu) -> None:
     _binary_pop(cpu, lambda y, x: arctangent(y, x, control(cpu, False)))
+
+
+@x87("FYL2X")
+def fyl2x(cpu: Cpu) -> None:
+    """ST(1) := ST(1) * log2(ST(0)); pop."""
+    _binary_pop(cpu, lambda y, x: log2_times(y, x, control(cpu, False)))
+
+
+@x87("FYL2XP1")
+def fyl2xp1(cpu: Cpu) -> None:
+    """ST(1) := ST(1) * log2(ST(0) + 1.0); pop."""
+    _binary_pop(cpu, lambda y, x: log2_plus_one_times(y, x, control(cpu, False)))
 
 
 @x87("F2XM1")
