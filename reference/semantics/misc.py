@@ -30,13 +30,19 @@ EAX, ECX, EDX, EBX = 0, 1, 2, 3
 VENDOR = b"GenuineIntel"
 FAMILY, MODEL, STEPPING = 6, 1, 0
 MAX_BASIC_LEAF = 1
+# The x87 instruction set as the table has it: every row of the escape opcodes D8-DF
+# (SDM Vol. 2A, A.4: the x87 FPU instructions) and WAIT/FWAIT (9B), which waits on the
+# FPU's pending exceptions. FXSAVE/FXRSTOR (0F AE) belong to FXSR, bit 24, not claimed.
+X87_FORMS = tuple(f.name for f in FORMS if 0xD8 <= f.enc.opcode[0] <= 0xDF or f.name == "WAIT")
 # CPUID.1:EDX feature bit -> the forms that must all have semantics for it to be set.
-# PSE and PGE are paging features (reference/system/paging.py implements both; the forms
-# named are the ones that enable and use them). VME, DE, MCE, APIC, MTRR, PAT, PAE
-# describe parts the reference does not have, so they stay clear (a guest then uses its
-# own fallbacks). SEP on family 6 model 1 stepping 0 is ignored by Linux (it distrusts
-# SEP below model 3), which is right: the SDM says those parts lacked it.
+# FPU says an x87 is on chip: a kernel without math emulation (Linux 686) refuses to boot
+# without it. PSE and PGE are paging features (reference/system/paging.py implements
+# both; the forms named are the ones that enable and use them). VME, DE, MCE, APIC, MTRR,
+# PAT, PAE describe parts the reference does not have, so they stay clear (a guest then
+# uses its own fallbacks). SEP on family 6 model 1 stepping 0 is ignored by Linux (it
+# distrusts SEP below model 3), which is right: the SDM says those parts lacked it.
 FEATURE_FORMS: Dict[int, Tuple[str, ...]] = {
+    0: X87_FORMS,                                                   # FPU
     3: ("MOV_Cd_Rd",),                  # PSE: 4 MiB pages (system/paging.py)
     4: ("RDTSC",),                                                  # TSC
     5: ("RDMSR", "WRMSR"),                                          # MSR

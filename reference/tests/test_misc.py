@@ -80,14 +80,33 @@ def test_cpuid_leaf0_is_genuine_intel_with_max_leaf_1() -> None:
 
 
 def test_cpuid_leaf1_is_a_p6_claiming_only_implemented_features() -> None:
-    """Family 6 (EAX[11:8]); EDX: PSE (3), TSC (4), MSR (5), CX8 (8), SEP (11), PGE (13),
-    CMOV (15) and nothing else: no VME/DE/PAE/APIC/MTRR, because the reference
-    has none of them. Bit 0 (FPU) is the x87's to claim and is not judged here."""
+    """Family 6 (EAX[11:8]); EDX (SDM Vol. 2A, CPUID, Table 3-11): FPU (0: the whole x87
+    is implemented, reference/x87), PSE (3), TSC (4), MSR (5), CX8 (8), SEP (11), PGE
+    (13), CMOV (15) and nothing else: no VME/DE/PAE/APIC/MTRR, because the reference has
+    none of them, and no FXSR/MMX/SSE."""
     eax, ebx, ecx, edx = _cpuid(1)
     assert (eax >> 8) & 0xF == 6 and (eax >> 12) & 3 == 0  # family 6, original OEM type
     assert (ebx, ecx) == (0, 0)
-    expected = sum(1 << bit for bit in (3, 4, 5, 8, 11, 13, 15))
-    assert edx & ~1 == expected
+    expected = sum(1 << bit for bit in (0, 3, 4, 5, 8, 11, 13, 15))
+    assert edx == expected
+
+
+def test_cpuid_fpu_bit_stands_for_every_x87_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bit 0 names every row of the escape opcodes D8-DF (SDM Vol. 2A, A.4) and WAIT;
+    with one of them (FYL2X) left without semantics, CPUID must stop claiming an FPU."""
+    from reference.isa.table import FORMS
+    from reference.semantics import misc
+    escapes = {f.name for f in FORMS if 0xD8 <= f.enc.opcode[0] <= 0xDF}
+    assert set(misc.X87_FORMS) == escapes | {"WAIT"}
+    assert {"FLD_Mt", "FSIN", "FYL2X", "FYL2XP1", "FNSAVE_M"} <= escapes
+    assert "FXSAVE_M" not in misc.X87_FORMS            # FXSR's (bit 24), not the FPU's
+    real_lookup = misc.lookup
+    monkeypatch.setattr(misc, "_features", None)
+    monkeypatch.setattr(misc, "lookup", lambda f: None if f.name == "FYL2X" else real_lookup(f))
+    assert misc.feature_bits() & 1 == 0
+    monkeypatch.setattr(misc, "_features", None)
+    monkeypatch.setattr(misc, "lookup", real_lookup)
+    assert misc.feature_bits() & 1 == 1
 
 
 @pytest.mark.parametrize("leaf", [2, 7, 0x80000000, 0x80000004, 0xFFFFFFFF])
