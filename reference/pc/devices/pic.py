@@ -45,6 +45,7 @@ class Pic8259:
 
     def __init__(self, name: str, on_change: Callable[[], None]) -> None:
         self.name = name
+        self.is_master = name == "master"
         self._on_change = on_change  # the pair re-evaluates INT after every change
         self.irr = 0
         self.isr = 0
@@ -104,9 +105,9 @@ class Pic8259:
         if request is None:
             return None
         blocking = self.isr
-        if self.special_mask:  # only the levels in service *and* masked stay inhibited
+        if self.special_mask:  # a level masked while in service stops inhibiting the others
             blocking &= ~self.imr
-        if self.special_fully_nested and not self.single:
+        if self.special_fully_nested and self.is_master and not self.single:
             # A slave's request of higher priority than the one in service must pass
             # through the cascade IR that is itself in service.
             blocking &= ~(self.cascade & requests)
@@ -242,7 +243,8 @@ class PicPair(ByteWide):
     # --- what the machine calls ---------------------------------------------------------
 
     def set_irq(self, irq: int, level: bool) -> None:
-        """IRQ line ``irq`` (0-15) is now at ``level``."""
+        """IRQ line ``irq`` (0-15) is now at ``level``. IRQ2 is the cascade on the PC (the
+        ISA bus's IRQ2 pin arrives as IRQ9), so devices never drive it."""
         if irq < 8:
             self.master.set_line(irq, level)
         else:

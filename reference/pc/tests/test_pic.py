@@ -249,3 +249,18 @@ def test_output_changes_are_reported_once(board: Board) -> None:
     board.pulse(1)
     board.pic.acknowledge()
     assert board.levels == [True, False]
+
+
+@pytest.mark.parametrize("master_icw4, nested_request_passes", [(0x01, False), (0x11, True)],
+                         ids=["fully-nested", "special-fully-nested"])
+def test_special_fully_nested_mode(master_icw4: int, nested_request_passes: bool) -> None:
+    b = Board()
+    b.linux_init(master_icw4=master_icw4)
+    b.pulse(12)
+    assert b.pic.acknowledge() == 0x2C  # master IR2 and slave IR4 in service
+    b.pulse(9)  # slave IR1: higher than its IR4 in service, so the slave's INT rises
+    # Fully nested: the master's IR2 in service blocks it. SFNM: the master lets a
+    # request from its in-service slave through.
+    assert b.intr == nested_request_passes
+    if nested_request_passes:
+        assert b.pic.acknowledge() == 0x29
