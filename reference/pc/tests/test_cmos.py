@@ -15,6 +15,7 @@ import pytest
 from reference.pc.bus import IoBus
 from reference.pc.clock import VirtualClock
 from reference.pc.devices.cmos import Cmos
+from reference.pc.devices.pic import PicPair
 
 SECOND = 100_000_000
 SATURDAY_5_DEC_2026_134530 = calendar.timegm((2026, 12, 5, 13, 45, 30, 0, 0, 0))
@@ -229,3 +230,31 @@ def test_irqf_shows_before_the_event_runs(board: Board) -> None:
     board.cpu.tsc = 97_657  # the first periodic flag, run_due not called yet
     assert board.read(0x0C) == 0xC0
     assert board.irq8 == []  # no glitch on the line
+
+
+def test_periodic_interrupt_reaches_the_slave_pic() -> None:
+    cpu = StubCpu()
+    clock = VirtualClock(cpu)  # type: ignore[arg-type]
+    levels: List[bool] = []
+    pic = PicPair(output=levels.append)
+    cmos = Cmos(clock, irq8=lambda level: pic.set_irq(8, level), start=0)
+    bus = IoBus()
+    bus.claim(PicPair.PORTS, pic)
+    bus.claim(Cmos.PORTS, cmos)
+    for port, value in ((0x20, 0x11), (0x21, 0x20), (0x21, 0x04), (0x21, 0x01),
+                        (0xA0, 0x11), (0xA1, 0x28), (0xA1, 0x02), (0xA1, 0x01),
+                        (0x21, 0xFB), (0xA1, 0xFE),  # cascade and IRQ8 unmasked
+                        (0x70, 0x0B), (0x71, 0x42)):  # PIE
+        bus.write(port, 1, value)
+    cpu.tsc = 97_657
+    clock.run_due()
+    assert levels == [True]
+    assert pic.acknowledge() == 0x28  # IRQ8: slave base 0x28 + 0
+    bus.write(0x70, 1, 0x0C)
+    assert bus.read(0x71, 1) == 0xC0  # the handler reads register C, IRQ8 falls
+    for port in (0xA0, 0x20):
+        bus.write(port, 1, 0x20)  # non-specific EOI, slave then master
+    cpu.tsc = 195_313  # the second periodic flag: a new rising edge on IRQ8
+    clock.run_due()
+    assert levels == [True, False, True]
+    assert pic.acknowledge() == 0x28
