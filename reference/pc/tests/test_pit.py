@@ -338,3 +338,10 @@ def test_mode3_gate_low_holds_out_high_and_rising_gate_reloads(board: Board) -> 
     board.out(0x61, 0x01)  # GATE rises: N reloaded on the next CLK (tick 51)
     board.at_tick(52)
     assert board.read16(0x42) == 8 - 2
+
+
+def test_control_word_register_is_write_only(board: Board) -> None:
+    # Datasheet, read/write operations: A1 A0 = 11 with RD is a no-operation (3-state),
+    # so the PC's data bus floats to all ones.
+    board.out(0x43, 0x34)
+    assert board.inb(0x43) == 0xFF
