@@ -321,19 +321,20 @@ class Uart16550(ByteWide):
     def _capacity(self) -> int:
         return FIFO_DEPTH if self.fifo_enabled else 1
 
-    def _receive_character(self, value: int) -> None:
-        """A character has been assembled in the receiver shift register."""
+    def _receive_character(self, value: int, when: Optional[int] = None) -> None:
+        """A character has been assembled in the receiver shift register (at cycle
+        ``when``, by default now)."""
         if len(self._rx) < self._capacity():
             self._rx.append(value)
         else:
             self._overrun = True
             if not self.fifo_enabled:  # 16450 mode: the new character replaces RBR
                 self._rx[-1] = value
-        self._rx_touched()
+        self._rx_touched(when)
 
-    def _rx_touched(self) -> None:
+    def _rx_touched(self, when: Optional[int] = None) -> None:
         """A character went into or out of the receiver: the timeout starts again."""
-        self._rx_activity = self.clock.now()
+        self._rx_activity = self.clock.now() if when is None else when
         if self._timeout is not None:
             self._timeout.cancel()
             self._timeout = None
@@ -361,13 +362,16 @@ class Uart16550(ByteWide):
     def _schedule_arrival(self, when: int) -> None:
         def arrive() -> None:
             self._arrival = None
-            if not self._host or not self._can_take_host_byte():
-                return  # the sender is held off until there is room again
-            self._line_free_at = when
-            self._receive_character(self._host.popleft())
+            at = when
+            # Every byte due by now: one, unless the clock ran past several arrivals.
+            # A full receiver holds the sender off until there is room again.
+            while self._host and self._can_take_host_byte() and at <= self.clock.now():
+                self._line_free_at = at
+                self._receive_character(self._host.popleft(), at)
+                at += self.character_cycles()
             self._update_irq()
             if self._host and self._can_take_host_byte():  # characters back to back
-                self._schedule_arrival(when + self.character_cycles())
+                self._schedule_arrival(at)
 
         self._arrival = self.clock.at(when, arrive)
 

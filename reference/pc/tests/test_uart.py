@@ -340,6 +340,21 @@ def test_trigger_level_and_character_timeout() -> None:
     assert r.inb(IIR) == 0xC4  # eight bytes: the trigger level
 
 
+def test_a_clock_run_late_gives_what_exact_events_give() -> None:
+    for late_by in (4 * CHAR_115200 - 1, 4 * CHAR_115200):
+        r = Rig()
+        r.set_divisor(1)
+        r.outb(FCR, 0x81)
+        r.outb(IER, 0x01)
+        r.outb(MCR, 0x08)
+        r.uart.receive(b"abc")
+        r.ticker.advance(3 * CHAR_115200 + late_by)  # one run_due for all three bytes
+        timed_out = late_by == 4 * CHAR_115200  # silence since the third byte, not the first
+        assert r.edges == ([True] if timed_out else [])
+        assert r.inb(IIR) == (0xCC if timed_out else 0xC1)
+        assert [r.inb(RBR) for _ in range(3)] == list(b"abc")
+
+
 def test_16450_mode_interrupts_on_every_byte() -> None:
     r = Rig()
     r.set_divisor(1)
@@ -580,3 +595,34 @@ def test_linux_finds_the_irq_and_no_bugs() -> None:
     assert r.inb(IIR) == 0xC1 and not r.irq
     r.outb(THR, ord("$"))
     assert r.sent == b"\xff$"  # autoconfig_irq's 0xFF went out too, as on hardware
+
+
+def test_console_interrupt_reaches_the_pic_as_irq4() -> None:
+    """Through the 8259A pair on the I/O bus, programmed as Linux does (IRQ0 at vector
+    0x30, ISA_IRQ_VECTOR): a typed character ends as vector 0x34."""
+    from reference.pc.bus import IoBus
+    from reference.pc.devices.pic import PicPair
+
+    ticker = Ticker()
+    intr: List[bool] = []
+    pic = PicPair(output=intr.append)
+    sent = bytearray()
+    uart = Uart16550(ticker.clock, irq=lambda level: pic.set_irq(4, level), transmit=sent.extend)
+    bus = IoBus()
+    bus.claim(PicPair.PORTS, pic)
+    bus.claim(Uart16550.ports(BASE), uart)
+    for port, value in ((0x20, 0x11), (0x21, 0x30), (0x21, 0x04), (0x21, 0x01),
+                        (0xA0, 0x11), (0xA1, 0x38), (0xA1, 0x02), (0xA1, 0x01),
+                        (0x21, 0xEF), (0xA1, 0xFF),  # only IRQ4 unmasked
+                        (BASE + LCR, 0x83), (BASE + DLL, 1), (BASE + DLM, 0),
+                        (BASE + LCR, 0x03), (BASE + FCR, 0x81), (BASE + IER, 0x05)):
+        bus.write(port, 1, value)
+    uart.receive(b"x")
+    ticker.advance(5 * CHAR_115200)  # one character, then four of silence
+    assert intr == []  # MCR OUT2 is still clear: the PIC sees nothing
+    bus.write(BASE + MCR, 1, 0x0B)  # DTR, RTS, OUT2
+    assert intr == [True]
+    assert pic.acknowledge() == 0x34
+    assert bus.read(BASE + IIR, 1) == 0xCC
+    assert bus.read(BASE + RBR, 1) == ord("x")
+    assert bus.read(BASE + IIR, 1) == 0xC1
