@@ -38,7 +38,8 @@ class EngineEntry:
     ``batch``: a function stepping a list of cases at once (``StepAll``), preferred by the
     conformance matrix where the engine has one. ``known``: its known-differences file,
     relative to the repository. ``variant_of``: a second configuration of another engine
-    (offered where runners are chosen, not a column of the matrix). ``stand_in``: not an
+    (offered where runners are chosen, not a column of the matrix). ``default_kernels``:
+    see the field. ``stand_in``: not an
     emulator at all (the harness's own tests), never offered as a choice.
     """
 
@@ -52,6 +53,10 @@ class EngineEntry:
     known: str = ""
     variant_of: str = ""
     stand_in: bool = False
+    default_kernels: Tuple[str, ...] = ()
+    """The kernels its boots cover unless kernels are named (test fixtures, ``make
+    report``); empty means all. The reference interprets in Python: the Debian kernel's
+    ~2.8 G instructions are a run of its own, not part of every test session."""
 
     def __post_init__(self) -> None:
         unknown = set(self.capabilities) - set(CAPABILITIES)
@@ -90,9 +95,11 @@ CATALOGUE: Tuple[EngineEntry, ...] = (
         runner="differential.sandbox:sandboxed_unicorn",
         known="differential/known_divergences.toml"),
     EngineEntry(
-        "reference", "x86lab's own readable emulator",
-        frozenset({STEPS_CASES}),
-        runner="differential.runners.reference_runner:ReferenceRunner"),
+        "reference", "x86lab's own readable emulator: as a PC it boots the image too",
+        frozenset({BOOTS_IMAGE, STEPS_CASES, COUNTS_INSTRUCTIONS}),
+        boots="harness.engines.reference:ReferenceEngine",
+        runner="differential.runners.reference_runner:ReferenceRunner",
+        default_kernels=("tiny",)),
     # Unicorn with memory hooks installed takes other code paths inside Unicorn (flag bugs
     # have hidden there), so vector replays may ask for it by name.
     EngineEntry(

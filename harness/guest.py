@@ -52,6 +52,7 @@ class Guest:
             "spans": {k: round(v, 3) for k, v in span_durations(metrics.marks).items()},
             "instructions": metrics.instructions,
             "instructions_now": metrics.instructions_now,
+            "engine_details": metrics.details,
             "console_log": str(self.log_path),
         }
 

@@ -47,13 +47,15 @@ class Metrics:
 
     ``marks``: seconds from power-on to each boot mark (see ``harness.stages``);
     ``instructions``: guest instructions at each mark, only where the engine counts them;
-    ``instructions_now``: the count when ``metrics()`` was called (None if uncountable).
+    ``instructions_now``: the count when ``metrics()`` was called (None if uncountable);
+    ``details``: what the engine says about itself (the reference: which interpreter ran).
     """
 
     engine: str
     marks: Dict[str, float] = field(default_factory=dict)
     instructions: Dict[str, int] = field(default_factory=dict)
     instructions_now: Optional[int] = None
+    details: Dict[str, object] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -61,6 +63,7 @@ class Metrics:
             "marks": dict(self.marks),
             "instructions": dict(self.instructions),
             "instructions_now": self.instructions_now,
+            "details": dict(self.details),
         }
 
 
@@ -325,6 +328,7 @@ class CountingSession(ProcessSession):
         self.counter: Optional[int] = None
         self.records: List[dict] = []
         """Every metric record, in order (the reference's ``stop`` says why it ended)."""
+        self.details: Dict[str, object] = {}
         self._counter_serial = 0
         super().__init__(engine, argv, log_path, env=env)
 
@@ -335,6 +339,8 @@ class CountingSession(ProcessSession):
         self.records.append(record)
         if record["event"] == "stage":
             self.instructions[record["name"]] = record["instructions"]
+        elif record["event"] == "started" and "interpreter" in record:
+            self.details["interpreter"] = record["interpreter"]
         self.counter = record.get("instructions", self.counter)
         self._counter_serial += 1
 
@@ -352,4 +358,5 @@ class CountingSession(ProcessSession):
             return Metrics(
                 engine=self.engine, marks=dict(self.watcher.times),
                 instructions=dict(self.instructions), instructions_now=self.counter,
+                details=dict(self.details),
             )

@@ -24,10 +24,12 @@ EXAMPLE = """examples:
   x86lab boot --engine qemu --kernel tiny --run 'uname -m'    # prints i686, exit 0
   x86lab boot --engine v86 --kernel debian --json              # stage times, instructions
   x86lab boot --engine v86 --kernel tiny                       # console; Ctrl-] quits
+  x86lab boot --engine reference --kernel tiny --run 'uname -a'   # our own PC, under PyPy
 
 With --run the command's output is printed byte for byte and its exit status becomes
 ours; a command the guest's shell cannot parse ends at once with the shell's message and
-status (2). With --json stdout is one JSON document (stage times, v86 instruction counts,
+status (2). With --json stdout is one JSON document (stage times, instruction counts from
+v86 and the reference (exact: its clock is virtual), the reference's interpreter,
 and with --run the output as text and as base64, and the status). A boot that hangs or
 panics, or a command that times out, exits 1 with the console excerpt; Ctrl-C stops the
 guest and exits 130. Every boot writes its own console log, named whenever something
@@ -41,7 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--engine", required=True, choices=engines(BOOTS_IMAGE))
     parser.add_argument("--kernel", required=True, choices=("tiny", "debian"))
     parser.add_argument("--run", metavar="CMD", help="run CMD in the guest's shell, then stop")
-    parser.add_argument("--json", action="store_true", help="print stage times as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print stage times as JSON (the reference adds its interpreter)")
+    parser.add_argument("--python", metavar="PATH",
+                        help="the Python that runs --engine reference (default: pypy3 when "
+                        "installed, else this one)")
     parser.add_argument("--memory", type=int, default=256, metavar="MIB",
                         help="guest RAM in MiB (default 256)")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
@@ -59,6 +65,10 @@ def boot_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--memory {args.memory}: a guest needs at least 16 MiB")
     if not 0 < args.timeout < math.inf:
         raise UsageError(f"--timeout {args.timeout:g}: must be a positive number of seconds")
+    if args.python:
+        if args.engine != "reference":
+            raise UsageError("--python chooses the interpreter of --engine reference only")
+        os.environ["X86LAB_REFERENCE_PYTHON"] = args.python
     interactive = args.run is None and not args.json
     try:
         image = find_image(args.kernel)

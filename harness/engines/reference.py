@@ -1,0 +1,59 @@
+"""The reference PC as an engine: ``python -m reference.pc`` boots the image with the
+serial console on its stdio, as the v86 engine runs Node.
+
+It runs under Debian's PyPy when that is installed (``pypy3``; the reference is written
+for it) and under this interpreter otherwise; ``python`` chooses another. Its runner
+speaks the v86 runner's metric protocol (``X86LAB`` lines on stderr), so instruction
+counts at each boot mark are exact, and its clock is virtual: two boots of one image
+retire the same instructions to the prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ground.cache import REPO_ROOT
+from harness.engines.base import BootImage, CountingSession, EngineError, Session
+from harness.stages import MARKS
+
+PYPY = "pypy3"
+
+
+def default_python() -> str:
+    """PyPy when installed (about ten times faster on the reference), else this Python."""
+    return shutil.which(PYPY) or sys.executable
+
+
+class ReferenceEngine:
+    name = "reference"
+
+    def __init__(self, python: Optional[str] = None) -> None:
+        self.python = python or os.environ.get("X86LAB_REFERENCE_PYTHON") or default_python()
+
+    def command(self, image: BootImage, memory_mib: int, extra: Sequence[str] = ()) -> list:
+        """The exact command line; ``extra`` goes to ``python -m reference.pc``."""
+        argv = [self.python, "-m", "reference.pc", "--kernel", str(image.kernel),
+                "--append", image.cmdline, "--memory", str(memory_mib)]
+        if image.initrd:
+            argv += ["--initrd", str(image.initrd)]
+        for name, pattern in MARKS:
+            argv += ["--stage", f"{name}={pattern.decode('latin-1')}"]
+        return argv + list(extra)
+
+    def start(
+        self, image: BootImage, memory_mib: int = 128, extra: Sequence[str] = (),
+        log_path: Optional[Path] = None,
+    ) -> Session:
+        if shutil.which(self.python) is None and not Path(self.python).exists():
+            raise EngineError(f"{self.python} not found (the Python that runs the reference PC)")
+        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+        session = CountingSession(self.name, self.command(image, memory_mib, extra),
+                                  log_path, env=env)
+        # An interpreter in Python: the stage timeouts stretch (PyPy ~5 M instructions/s,
+        # CPython ~0.5 M/s before the block compiler).
+        session.boot_slowdown = 4.0 if "pypy" in Path(self.python).name else 40.0
+        return session

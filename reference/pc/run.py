@@ -1,0 +1,179 @@
+"""``python -m reference.pc``: boot a kernel on the reference PC with the serial console
+on this process's stdin/stdout, as ``qemu-system-i386 -serial stdio`` does.
+
+stdout carries the guest's serial line byte for byte; metrics go to stderr as JSON lines
+prefixed ``X86LAB `` (the same protocol as the v86 runner, so the harness reads both
+alike):
+  {"event": "started", "interpreter": ..., "placement": ...}   after the loader
+  {"event": "stage", "name": ...}      when the console first shows a stage's text
+                                       (stages are matched in the order given)
+  {"event": "counter"}                 on SIGUSR1
+  {"event": "where", "trace": [...]}   on SIGUSR2: the next 20 instructions the guest
+                                       runs and where (what a hung guest is doing)
+  {"event": "stop", "reason", "detail"}  when the machine stops
+Each carries "instructions" (retired guest instructions), "cycles" (virtual time,
+idle included) and "t" (wall seconds since the process started). The exit status is 0
+when the guest reset the machine (``panic=-1`` and ``reboot`` end that way) or was
+stopped by SIGTERM, 1 for a guest or emulator failure (triple fault, a halt nothing can
+end, a gap in the emulator, an access outside RAM), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from typing import Deque, List, Optional, Tuple
+
+from reference.pc.boot_protocol import BootError, load
+from reference.pc.machine import DEFAULT_MEMORY, MIB, Pc
+
+PREFIX = "X86LAB "
+WHERE_STEPS = 20
+
+
+def interpreter() -> dict:
+    """Which Python runs the PC (reports compare CPython and PyPy)."""
+    return {"name": platform.python_implementation(), "version": platform.python_version(),
+            "executable": sys.executable}
+
+
+class Console:
+    """The serial line's host side: output buffered per batch, stage marks found in it,
+    input read by a thread and handed to the UART between batches."""
+
+    def __init__(self, stages: List[Tuple[str, bytes]], emit) -> None:
+        self.out = bytearray()
+        self.stages = list(stages)
+        self.seen = b""
+        self.emit = emit
+        self.total = 0
+        self.incoming: Deque[bytes] = deque()
+        self.eof = False
+
+    def transmit(self, data: bytes) -> None:
+        self.out += data
+
+    def flush(self) -> None:
+        if not self.out:
+            return
+        data = bytes(self.out)
+        self.out.clear()
+        self.total += len(data)
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        if self.stages:
+            self.seen = (self.seen + data)[-4096:]
+            while self.stages and self.stages[0][1] in self.seen:
+                name, text = self.stages.pop(0)
+                self.emit("stage", name=name)
+                self.seen = self.seen[self.seen.index(text) + len(text):]
+
+    def read_stdin(self) -> None:
+        """Thread body: every byte typed goes to the guest, none is dropped."""
+        while True:
+            try:
+                data = os.read(0, 4096)
+            except OSError:
+                data = b""
+            if not data:
+                self.eof = True
+                return
+            self.incoming.append(data)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reference.pc", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kernel", required=True, help="a bzImage")
+    parser.add_argument("--initrd", help="an initramfs (any format the kernel reads)")
+    parser.add_argument("--append", default="console=ttyS0", help="the kernel command line")
+    parser.add_argument("--memory", type=int, default=DEFAULT_MEMORY // MIB,
+                        help="guest RAM in MiB (default %(default)s)")
+    parser.add_argument("--stage", action="append", default=[], metavar="NAME=TEXT",
+                        help="report when TEXT first appears on the console (in order)")
+    parser.add_argument("--budget", type=int, help="stop after this many instructions")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    pc: Optional[Pc] = None
+
+    def emit(event: str, **fields) -> None:
+        record = {"event": event, **fields, "t": round(time.monotonic() - started, 3)}
+        if pc is not None:
+            record["instructions"] = pc.cpu.tsc - pc.clock.skipped
+            record["cycles"] = pc.cpu.tsc
+        sys.stderr.write(PREFIX + json.dumps(record) + "\n")
+        sys.stderr.flush()
+
+    stages = []
+    for spec in args.stage:
+        name, sep, text = spec.partition("=")
+        if not sep:
+            parser.error(f"--stage wants NAME=TEXT, got {spec!r}")
+        stages.append((name, text.encode("latin-1")))
+    console = Console(stages, emit)
+    try:
+        with open(args.kernel, "rb") as handle:
+            image = handle.read()
+        initrd = None
+        if args.initrd:
+            with open(args.initrd, "rb") as handle:
+                initrd = handle.read()
+        pc = Pc(args.memory * MIB, transmit=console.transmit)
+        placement = load(pc.cpu, pc.memory, image, initrd, args.append)
+    except (OSError, BootError) as error:
+        sys.stderr.write(f"reference PC: cannot boot {args.kernel}: {error}\n")
+        return 2
+    emit("started", interpreter=interpreter(), placement=placement._asdict(),
+         memory_mib=args.memory)
+    requests: Deque[str] = deque()
+    signal.signal(signal.SIGUSR1, lambda *_: requests.append("counter"))
+    signal.signal(signal.SIGUSR2, lambda *_: requests.append("where"))
+    signal.signal(signal.SIGTERM, lambda *_: pc.stop("SIGTERM"))
+    threading.Thread(target=console.read_stdin, daemon=True).start()
+
+    def between() -> None:
+        console.flush()
+        while console.incoming:
+            pc.uart.receive(console.incoming.popleft())
+        while requests:
+            request = requests.popleft()
+            if request == "counter":
+                emit("counter")
+            else:
+                emit("where", trace=where(pc), cpu=pc.describe_cpu())
+
+    stop = pc.run(args.budget, between)
+    console.flush()
+    emit("stop", reason=stop.reason, detail=stop.detail,
+         unclaimed_ports=sorted(pc.bus.unclaimed), console_bytes=console.total)
+    if stop.reason in ("reset", "stopped", "budget"):
+        return 0
+    sys.stderr.write(f"reference PC: {stop.reason}: {stop.detail}\n")
+    return 1
+
+
+def where(pc: Pc) -> List[str]:
+    """Step the next instructions one by one and say what they were: a hung guest is in
+    a loop, so these show the loop."""
+    trace = []
+    cpu = pc.cpu
+    for _ in range(WHERE_STEPS):
+        eip = cpu.eip
+        result = cpu.step()
+        insn = result.insn
+        name = f"{insn.form.name} {insn.raw.hex(' ')}" if insn is not None else "(interrupt)"
+        trace.append(f"{cpu.sregs[1]:04x}:{eip:08x} {name}")
+        if result.exception is not None and result.exception.kind == "shutdown":
+            break
+    return trace
+
+
+def exit_main() -> None:
+    sys.exit(main())
