@@ -15,8 +15,8 @@ import fnmatch
 import re
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from conformance.findings import KnownDifference
 from conformance.program_output import LineDiff
+from differential.known import KnownDifference
 
 # test-i386's shift lines: "shldw      A=12345678 B=21ad3d34 C=00000012 R=... CC=0080"
 _COUNT = re.compile(r"\bC=([0-9a-fA-F]{8})\b")

@@ -153,7 +153,7 @@ def mark_unicorn_known(suite_results: List[SuiteResult],
                 entry_of.known_file != campaign_file:
             continue
         engine = suite.engine
-        known = [k for k in listed if k.wrong == engine]
+        known = [k for k in listed if not k.wrong]  # Unicorn's own bugs, not the set-up's
         results = by_engine.get(engine, [])
         for finding in suite.findings:
             if not finding.is_new:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from differential.corpus import case_to_json
-from differential.known import KnownDivergence, find_known, load_known
+from differential.known import KnownDifference, find_known, load_known
 from differential.operands import disassembly
 from ground.case import Case, EngineCrashed, Outcome, Runner
 from ground.compare import Difference, compare, summary
@@ -26,7 +26,7 @@ class Verdict:
     case: Case
     status: str
     differences: List[Difference] = field(default_factory=list)
-    known: Optional[KnownDivergence] = None
+    known: Optional[KnownDifference] = None
     line: str = ""
     outcomes: Dict[str, Outcome] = field(default_factory=dict)
     crash: Optional[EngineCrashed] = None  # set when the peer died on the case
@@ -37,7 +37,7 @@ class Checker:
     side of every printed difference, the runner under test the right."""
 
     def __init__(self, peer: Runner, subject: Runner,
-                 known: Optional[Sequence[KnownDivergence]] = None) -> None:
+                 known: Optional[Sequence[KnownDifference]] = None) -> None:
         self.peer = peer
         self.subject = subject
         self.known = list(load_known() if known is None else known)

@@ -1,13 +1,46 @@
-"""Divergences already explained, where the peer (not the reference) is wrong.
+"""Known differences: the one schema and the one reader of every known-differences file.
 
-``known_divergences.toml`` lists them: which forms (glob on the form name), optionally
-which modes and which instruction bytes (regex on the hex), the fields that may differ
-(globs such as ``eflags.AF`` or ``mem[*]``), optionally a note the peer's outcome must
-carry (``peer_note``: the peer flagged its own result as unreliable), the reason and
-the evidence (SDM text, and a run of the same bytes on the real CPU). A divergence
-matches an entry only when *every* differing field is covered, so an unexplained
-difference beside a known one still counts.
-Matches are counted and listed in reports, never dropped.
+Two kinds of file use it: ``differential/known_divergences.toml`` (where Unicorn is wrong
+and the reference right; read by the differential campaign, replay, coverage and the
+conformance matrix's Unicorn column) and ``conformance/known/ENGINE.toml`` (what an
+engine does differently from this machine's CPU or the vectors; ``undefined.toml``: what
+the SDM leaves undefined, for every engine). Each is a list of ``[[difference]]`` tables:
+
+Required
+  ``suite``     the suite whose results it covers: ``vectors`` (single-instruction cases:
+                vector files, the differential campaign), ``test-i386``, ``busybox``,
+                ``selftests``, ``shell``...
+  ``group``     a glob, or a list of globs, on the group: the instruction form (FORMS name)
+                for cases and vectors, the test name for programs
+  ``evidence``  why it is accepted: the SDM's text, a run on a real CPU, a reproducer
+
+Optional, anywhere
+  ``id``        a name tests and reports can cite
+  ``reason``    the behaviour in one or two sentences (the evidence says why it is right)
+  ``bytes``     a regular expression matched at the start of the instruction's bytes in
+                spaced hex (``"66 0f cd"``)
+  ``fields``    globs on the differing fields (``eax``, ``eflags.AF``, ``mem[*]``,
+                ``exception``, ``engine``); every difference must be covered by one
+  ``cpu``       a regular expression searched in this machine's CPU identity
+                (``CpuIdentity.describe()``): an entry resting on one vendor's behaviour
+  ``wrong``     ``environment`` when the test set-up, not the engine, is at fault
+
+Optional, conformance findings only (they match a finding's one-line summary)
+  ``field``     a text the summary must contain (``"fpus=1e00"``)
+  ``condition`` program suites: a named condition (``conformance.undefined.CONDITIONS``)
+                checked on each expected line before lines are grouped
+
+Optional, single-instruction cases only (they match a case and its differences)
+  ``modes``       the case's modes (``prot32``, ``real16``)
+  ``exception``   [peer's, subject's] exception labels (globs): an exception difference
+                  of exactly that shape is required
+  ``peer_note``   a note the peer's outcome must carry (it flagged its result unreliable)
+  ``peer``        only for this peer runner (``unicorn+memhooks``)
+  ``code_wraps``  only when the instruction's bytes cross linear 0xFFFFFFFF
+
+A difference matches an entry only when every key it gives agrees, so an unexplained
+difference beside a known one still counts. Matches are counted and listed in reports,
+never dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +49,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Collection, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 import tomllib
 
@@ -24,32 +57,76 @@ from ground.case import Case
 from ground.compare import Difference
 
 DEFAULT_PATH = Path(__file__).with_name("known_divergences.toml")
+REQUIRED = ("suite", "group", "evidence")
+TEXT_KEYS = ("id", "reason", "bytes", "cpu", "wrong", "field", "condition", "peer_note",
+             "peer")
+LIST_KEYS = ("fields", "modes", "exception")
+KEYS = (*REQUIRED, *TEXT_KEYS, *LIST_KEYS, "code_wraps")
+VECTORS = "vectors"  # the suite of single-instruction cases
 
 
 class KnownListError(ValueError):
-    """The known-divergences file is malformed."""
+    """A known-differences file is malformed; the message names the file and entry."""
+
+
+class FindingLike(Protocol):
+    """What an entry reads of a conformance finding (``conformance.findings.Finding``)."""
+
+    suite: str
+    group: str
+    summary: str
+    reproducer: Dict[str, object]
+
+
+def spaced_hex(code: bytes) -> str:
+    """Instruction bytes as ``bytes`` patterns and reproducers write them: "66 0f cd"."""
+    return code.hex(" ")
 
 
 @dataclass(frozen=True)
-class KnownDivergence:
-    id: str
-    forms: Tuple[str, ...]
-    fields: Tuple[str, ...]
-    reason: str
-    evidence: str
-    wrong: str = "unicorn"
-    modes: Tuple[str, ...] = ()
-    code: str = ""
-    peer_note: str = ""  # matches only when the peer's outcome carries this note
-    # (peer, subject) exception labels (globs, e.g. ("none", "#GP*")): the entry then
-    # needs an exception difference of exactly that shape
-    exception: Tuple[str, ...] = ()
-    peer: str = ""  # only for this peer runner (e.g. "unicorn+memhooks")
-    code_wraps: bool = False  # only when the instruction's bytes cross linear 0xFFFFFFFF
+class KnownDifference:
+    """One accepted difference (the keys are the module docstring's)."""
 
-    def matches(self, case: Case, differences: Sequence[Difference],
-                peer_notes: Mapping[str, str], peer_name: str = "") -> bool:
-        if not differences:
+    suite: str
+    groups: Tuple[str, ...]
+    evidence: str
+    id: str = ""
+    reason: str = ""
+    bytes: str = ""
+    cpu: str = ""
+    wrong: str = ""
+    field: str = ""
+    condition: str = ""
+    peer_note: str = ""
+    peer: str = ""
+    fields: Tuple[str, ...] = ()
+    modes: Tuple[str, ...] = ()
+    exception: Tuple[str, ...] = ()
+    code_wraps: bool = False
+
+    def applies_here(self, cpu: str) -> bool:
+        return not self.cpu or re.search(self.cpu, cpu) is not None
+
+    def _group_and_bytes(self, group: str, code: str) -> bool:
+        return any(fnmatch.fnmatchcase(group, pattern) for pattern in self.groups) and \
+            (not self.bytes or re.match(self.bytes, code) is not None)
+
+    def _covers(self, fields: Sequence[str]) -> bool:
+        return not self.fields or all(
+            any(fnmatch.fnmatchcase(name, pattern) for pattern in self.fields)
+            for name in fields)
+
+    def matches_finding(self, finding: FindingLike) -> bool:
+        """A conformance finding: its summary lists its differences, "; "-separated."""
+        return self.suite == finding.suite and \
+            self._group_and_bytes(finding.group, str(finding.reproducer.get("bytes", ""))) \
+            and (not self.field or self.field in finding.summary) and \
+            self._covers(finding.summary.split("; "))
+
+    def matches_case(self, case: Case, differences: Sequence[Difference],
+                     peer_notes: Mapping[str, str], peer_name: str = "") -> bool:
+        """A single-instruction case on which the peer and the subject differ so."""
+        if not differences or self.suite != VECTORS:
             return False
         if self.peer and self.peer != peer_name:
             return False
@@ -61,14 +138,10 @@ class KnownDivergence:
                 d.field == "exception" and fnmatch.fnmatchcase(str(d.left), self.exception[0])
                 and fnmatch.fnmatchcase(str(d.right), self.exception[1]) for d in differences):
             return False
-        if not any(fnmatch.fnmatchcase(case.form, pattern) for pattern in self.forms):
-            return False
         if self.modes and case.mode not in self.modes:
             return False
-        if self.code and not re.search(self.code, case.code.hex()):
-            return False
-        return all(any(fnmatch.fnmatchcase(d.field, pattern) for pattern in self.fields)
-                   for d in differences)
+        return self._group_and_bytes(case.form or "", spaced_hex(case.code)) and \
+            self._covers([d.field for d in differences])
 
 
 def _code_wraps(case: Case) -> bool:
@@ -76,31 +149,55 @@ def _code_wraps(case: Case) -> bool:
     return start + len(case.code) - 1 > 0xFFFFFFFF
 
 
-def load_known(path: Path = DEFAULT_PATH) -> List[KnownDivergence]:
-    """Every entry of the file, checked for the required keys."""
+def _entry(raw: Dict[str, Any], where: str, conditions: Optional[Collection[str]]
+           ) -> KnownDifference:
+    missing = [key for key in REQUIRED if not raw.get(key)]
+    if missing:
+        raise KnownListError(f"{where} lacks {', '.join(missing)}")
+    unknown = set(raw) - set(KEYS)
+    if unknown:
+        raise KnownListError(f"{where} has unknown keys {', '.join(sorted(unknown))}")
+    for key in ("bytes", "cpu"):
+        try:
+            re.compile(raw.get(key, ""))
+        except re.error as exc:
+            raise KnownListError(f"{where}: {key} is not a regular expression ({exc})") \
+                from None
+    condition = raw.get("condition", "")
+    if conditions is not None and condition not in ("", *conditions):
+        raise KnownListError(f"{where}: unknown condition {condition!r} "
+                             f"(known: {', '.join(sorted(conditions))})")
+    group = raw["group"]
+    return KnownDifference(
+        raw["suite"], tuple(group) if isinstance(group, list) else (group,), raw["evidence"],
+        **{key: raw.get(key, "") for key in TEXT_KEYS},
+        **{key: tuple(raw.get(key, ())) for key in LIST_KEYS},
+        code_wraps=bool(raw.get("code_wraps", False)))
+
+
+def load_known(path: Path = DEFAULT_PATH, conditions: Optional[Collection[str]] = None
+               ) -> List[KnownDifference]:
+    """Every entry of the file, checked against the schema;
+    ``conditions``: the condition names a program suite knows (None: not checked)."""
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise KnownListError(f"{path}: {exc}") from exc
-    entries = []
-    for index, raw in enumerate(data.get("divergence", [])):
-        where = f"{path}: [[divergence]] #{index + 1}"
-        missing = [k for k in ("id", "forms", "fields", "reason", "evidence") if k not in raw]
-        if missing:
-            raise KnownListError(f"{where}: missing {', '.join(missing)}")
-        entries.append(KnownDivergence(
-            id=raw["id"], forms=tuple(raw["forms"]), fields=tuple(raw["fields"]),
-            reason=raw["reason"], evidence=raw["evidence"], wrong=raw.get("wrong", "unicorn"),
-            modes=tuple(raw.get("modes", ())), code=raw.get("code", ""),
-            peer_note=raw.get("peer_note", ""), exception=tuple(raw.get("exception", ())),
-            peer=raw.get("peer", ""), code_wraps=bool(raw.get("code_wraps", False))))
-    return entries
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnownListError(f"{path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise KnownListError(f"{path}: not valid TOML ({exc})") from None
+    others = sorted(set(data) - {"difference"})
+    if others:  # an old [[divergence]] list would otherwise be read as empty
+        raise KnownListError(f"{path}: unknown tables {', '.join(others)} (entries are "
+                             f"[[difference]] tables)")
+    return [_entry(raw, f"{path}: [[difference]] #{number}", conditions)
+            for number, raw in enumerate(data.get("difference", []), start=1)]
 
 
-def find_known(known: Sequence[KnownDivergence], case: Case,
+def find_known(known: Sequence[KnownDifference], case: Case,
                differences: Sequence[Difference],
-               peer_notes: Mapping[str, str], peer_name: str = "") -> Optional[KnownDivergence]:
+               peer_notes: Mapping[str, str], peer_name: str = "") -> Optional[KnownDifference]:
+    """The first entry that explains every one of the case's differences, or None."""
     for entry in known:
-        if entry.matches(case, differences, peer_notes, peer_name):
+        if entry.matches_case(case, differences, peer_notes, peer_name):
             return entry
     return None

@@ -109,11 +109,11 @@ def test_guest_kernel_entries_match_only_the_line_the_kernel_explains() -> None:
                          "[OK]\tSeems okay", "[SKIP]\tIllegal instruction")
     other = _finding("syscall_arg_fault: SYSCALL with invalid state",
                      "[OK]\tSeems okay", "[FAIL]\tGot SIGSEGV")
-    assert any(entry.matches(explained) for entry in entries)
-    assert not any(entry.matches(other) for entry in entries)
+    assert any(entry.matches_finding(explained) for entry in entries)
+    assert not any(entry.matches_finding(other) for entry in entries)
     amd_only = _finding("syscall_arg_fault: SYSENTER with invalid state",
                         "[SKIP]\tIllegal instruction", "[OK]\tSeems okay")
-    [entry] = [e for e in entries if e.matches(amd_only)]
+    [entry] = [e for e in entries if e.matches_finding(amd_only)]
     assert entry.applies_here("AuthenticAMD family 25") and not entry.applies_here(
         "GenuineIntel family 6")
 

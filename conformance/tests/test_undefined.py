@@ -11,7 +11,6 @@ import pytest
 from conformance.findings import (
     UNDEFINED_FILE,
     Finding,
-    KnownDifference,
     load_known,
     mark_known,
     mark_undefined,
@@ -19,6 +18,7 @@ from conformance.findings import (
 from conformance.program_output import compare_output
 from conformance.undefined import shift_count_above_operand_size, split_undefined
 from differential.cpu_identity import parse_cpuinfo
+from differential.known import KnownDifference
 
 AMD_LINE = "shldw      A=12345678 B=21ad3d34 C=00000012 R=1234f4d0 CCIN=0000 CC=0080"
 ENGINE_LINE = "shldw      A=12345678 B=21ad3d34 C=00000012 R=1234f4d1 CCIN=0000 CC=0080"

@@ -67,11 +67,11 @@ def add_known(path: Path, forms: Iterable[str], evidence: Evidence) -> None:
         raise EvidenceError(str(exc)) from None
     names = list(forms)
     for entry in entries:
-        if all(pattern == "*" for pattern in entry.forms):
+        if all(pattern == "*" for pattern in entry.groups):
             evidence.cross_cutting.append(entry.id)
             continue
         for name in names:
-            if any(fnmatch.fnmatchcase(name, pattern) for pattern in entry.forms):
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in entry.groups):
                 evidence.known.setdefault(name, []).append(entry.id)
 
 

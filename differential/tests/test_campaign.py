@@ -113,7 +113,7 @@ def test_replay_counts_a_triaged_divergence_as_accepted(tmp_path):
     from differential.check import Checker
     from differential.draw import RandomDraw
     from differential.generator import form_case
-    from differential.known import KnownDivergence
+    from differential.known import KnownDifference
     from differential.replay import replay
     from differential.suite import keep
     from reference import BY_NAME
@@ -123,8 +123,8 @@ def test_replay_counts_a_triaged_divergence_as_accepted(tmp_path):
     saved = keep(checker, verdict, tmp_path)
 
     def triaged(form: str) -> Checker:
-        entry = KnownDivergence(id="planted", forms=(form,), fields=("*",),
-                                reason="test", evidence="test")
+        entry = KnownDifference("vectors", (form,), "test", id="planted", fields=("*",),
+                                reason="test")
         return Checker(checker.peer, checker.subject, known=[entry])
 
     lines = []

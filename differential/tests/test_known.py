@@ -9,9 +9,10 @@ from differential.tests.handmade import make_case
 from ground.compare import Difference
 
 ENTRY = """
-[[divergence]]
+[[difference]]
+suite = "vectors"
 id = "demo"
-forms = ["NEG_*"]
+group = ["NEG_*"]
 fields = ["eflags.SF", "eflags.PF"]
 reason = "r"
 evidence = "e"
@@ -35,14 +36,26 @@ def test_matches_only_when_all_fields_are_covered(tmp_path):
 
 def test_missing_keys_are_reported(tmp_path):
     path = tmp_path / "known.toml"
-    path.write_text('[[divergence]]\nid = "x"\n')
-    with pytest.raises(KnownListError, match="missing forms, fields, reason, evidence"):
+    path.write_text('[[difference]]\nid = "x"\n')
+    with pytest.raises(KnownListError, match="lacks suite, group, evidence"):
+        load_known(path)
+
+
+def test_the_old_schema_is_refused_not_read_as_empty(tmp_path):
+    """A [[divergence]] table (the campaign's schema before the one schema) or its
+    ``forms`` key would otherwise silently explain nothing."""
+    path = tmp_path / "known.toml"
+    path.write_text(ENTRY.replace("[[difference]]", "[[divergence]]"))
+    with pytest.raises(KnownListError, match="unknown tables divergence"):
+        load_known(path)
+    path.write_text(ENTRY.replace("group =", "forms ="))
+    with pytest.raises(KnownListError, match="lacks group"):
         load_known(path)
 
 
 def test_shipped_list_loads_and_cites_evidence():
     for entry in load_known():
-        assert entry.evidence.strip() and entry.reason.strip()
+        assert entry.evidence.strip() and entry.reason.strip() and entry.id
 
 
 def _shipped(code: str, form: str, mode: str, *differences: Difference):

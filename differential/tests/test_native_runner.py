@@ -54,11 +54,11 @@ def test_real_mode_is_refused(native):
 def test_known_divergence_confirmed_by_the_cpu(native, entry_id, case):
     """The host agrees with the reference and not with Unicorn, on the listed fields."""
     entry = next(e for e in load_known() if e.id == entry_id)
-    case = type(case)(**{**case.__dict__, "form": entry.forms[0]})
+    case = type(case)(**{**case.__dict__, "form": entry.groups[0]})
     host = native.run(case)
     assert compare(case, host, ReferenceRunner().run(case)) == []
     against_unicorn = compare(case, UnicornRunner().run(case), host)
-    assert against_unicorn and entry.matches(case, against_unicorn, {})
+    assert against_unicorn and entry.matches_case(case, against_unicorn, {})
 
 
 def test_ret_imm16_is_zero_extended_on_the_cpu(native):
@@ -69,7 +69,7 @@ def test_ret_imm16_is_zero_extended_on_the_cpu(native):
     assert host.regs["esp"] == DATA_PAGE + 0x8BC + 4 + 0xFFFF
     assert compare(case, host, ReferenceRunner().run(case)) == []
     entry = next(e for e in load_known() if e.id == "unicorn-ret-imm16-sign-extended")
-    assert entry.matches(case, compare(case, UnicornRunner().run(case), host), {})
+    assert entry.matches_case(case, compare(case, UnicornRunner().run(case), host), {})
 
 
 @pytest.mark.parametrize("code", ["c5dc4fe92e", "262ec5c522"])
@@ -81,4 +81,4 @@ def test_c5_register_form_is_ud_on_the_cpu(native, code):
     assert host.exception == Exc(6, "fault")
     assert compare(case, host, ReferenceRunner().run(case)) == []
     entry = next(e for e in load_known() if e.id == "unicorn-c4-c5-register-form-executes")
-    assert entry.matches(case, compare(case, UnicornRunner().run(case), host), {})
+    assert entry.matches_case(case, compare(case, UnicornRunner().run(case), host), {})

@@ -83,9 +83,9 @@ def test_campaign_and_known_divergences_feed_the_cells(tmp_path):
         {"worker": 0, "next_batch": 1, "cases": 12, "busy": 1.0, "known": {},
          "forms": {"SUB_Ev_Iz": {"agree": 9, "diverge": 2, "unimplemented": 1}}}))
     known = tmp_path / "known.toml"
-    entry = 'fields = ["*"]\nreason = "r"\nevidence = "e"\n'
-    known.write_text(f'[[divergence]]\nid = "inc-af"\nforms = ["INC_*"]\n{entry}'
-                     f'[[divergence]]\nid = "smc"\nforms = ["*"]\n{entry}')
+    entry = 'suite = "vectors"\nfields = ["*"]\nreason = "r"\nevidence = "e"\n'
+    known.write_text(f'[[difference]]\nid = "inc-af"\ngroup = ["INC_*"]\n{entry}'
+                     f'[[difference]]\nid = "smc"\ngroup = ["*"]\n{entry}')
     evidence = Evidence()
     add_campaign(campaign, evidence)
     add_known(known, [f.name for f in FORMS], evidence)
