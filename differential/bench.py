@@ -1,4 +1,5 @@
-"""``x86lab fuzz --bench``: the campaign pipeline's cases/s per core beside the engines alone.
+"""``x86lab bench --pipeline`` (alias ``fuzz --bench``): the campaign pipeline's cases/s per
+core beside the engines alone.
 
 Measured in one run, on the same seeded cases, so the ratios hold even on a shared machine:
 - ``campaign``: ``Worker.run_batch`` exactly as a campaign runs it (generate, Unicorn in its

@@ -1,4 +1,5 @@
-"""``x86lab fuzz --bench``: the campaign's cases/s per core beside the engines alone."""
+"""``x86lab bench --pipeline`` (alias ``fuzz --bench``): the campaign's cases/s per core beside
+the engines alone."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +32,24 @@ def test_bench_json_gives_rates_and_ratios_from_one_run():
     assert len(result["load_1min"]) == 2
 
 
-def test_bench_with_no_batches_is_a_usage_error():
-    done = subprocess.run([sys.executable, "-m", "x86lab.cli", "fuzz", "--bench",
-                           "--batches", "0"], cwd=ROOT, capture_output=True, text=True)
+@pytest.mark.parametrize("command", [["fuzz", "--bench"], ["bench", "--pipeline"]],
+                         ids=["alias", "command"])
+def test_bench_with_no_batches_is_a_usage_error(command):
+    done = subprocess.run([sys.executable, "-m", "x86lab.cli", *command, "--batches", "0"],
+                          cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "--batches must be at least 1" in done.stderr
+
+
+def test_the_command_writes_what_the_alias_prints(tmp_path):
+    """``bench --pipeline --json FILE`` writes the record ``fuzz --bench --json`` prints:
+    the same figures, the 200 cases of one batch of the same mix and seed."""
+    out = tmp_path / "pipeline.json"
+    done = subprocess.run([sys.executable, "-m", "x86lab.cli", "bench", "--pipeline",
+                           "--batches", "1", "--seed", "3", "--json", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "campaign/unicorn-alone" in done.stdout  # the lines for a person, too
+    result = json.loads(out.read_text())
+    assert set(result["figures"]) == {"generate", "unicorn", "reference", "campaign"}
+    assert (result["cases"], result["seed"], result["mix"]) == (200, 3, "forms")

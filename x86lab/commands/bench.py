@@ -1,32 +1,60 @@
-"""``x86lab bench``: reference instructions/s (CPython, PyPy) and cases/s beside Unicorn's."""
+"""``x86lab bench``: the one benchmark command, every figure beside the peer's from the same
+run. By default the reference's instructions/s (CPython, PyPy) and single-instruction
+cases/s beside Unicorn's (``differential/speed.py``); with ``--pipeline``, the campaign
+pipeline's cases/s per core beside Unicorn alone and the reference alone
+(``differential/bench.py``). ``x86lab fuzz --bench`` is an alias of ``bench --pipeline``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any, Optional
 
 from ground.cache import REPO_ROOT
 from x86lab.cli import EXIT_OK, UsageError
 
 EXAMPLE = """example:
-  x86lab bench --seconds 5 --json out/bench.json"""
+  x86lab bench --seconds 5 --json out/bench.json
+  x86lab bench --pipeline --batches 5 --json -      # what 'x86lab fuzz --bench --json' prints"""
+STDOUT = Path("-")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "bench", help="reference speed beside Unicorn's (CPython and PyPy)",
+        "bench", help="speed beside Unicorn's: the reference (CPython, PyPy), or the "
+                      "campaign pipeline (--pipeline)",
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0,
                         help="time per figure (default 3)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures")
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="also write the figures ('-': print them as JSON instead)")
     parser.add_argument("--corpus", type=Path, action="append", metavar="PATH",
                         help="vectors whose cases are timed (default vectors/corpus)")
     parser.add_argument("--pypy", default="pypy3", help="PyPy command ('' to skip)")
+    add_pipeline_options(parser, seed=True)
+    parser.add_argument("--pipeline", action="store_true",
+                        help="measure the campaign pipeline's cases/s per core instead")
     parser.set_defaults(handler=bench_command)
 
 
+def add_pipeline_options(parser: argparse.ArgumentParser, seed: bool) -> None:
+    """The campaign pipeline's options, shared with the ``fuzz --bench`` alias (which has
+    ``--seed`` already: the campaign's own)."""
+    parser.add_argument("--batches", type=int, default=5,
+                        help="pipeline bench: batches of 200 cases timed (default 5)")
+    parser.add_argument("--mix", choices=("forms", "campaign"), default="forms",
+                        help="pipeline bench: FORMS rows only (default) or the campaign's "
+                             "mix with random bytes")
+    if seed:
+        parser.add_argument("--seed", type=int, default=1,
+                            help="pipeline bench: campaign seed (default 1)")
+
+
 def bench_command(args: argparse.Namespace) -> int:
+    if args.pipeline:
+        return pipeline(args.batches, args.seed, args.mix, args.json)
     from differential.speed import BenchError, measure, print_figures
     from vectors.engines import EngineUnavailable
 
@@ -37,8 +65,32 @@ def bench_command(args: argparse.Namespace) -> int:
         figures = measure(args.seconds, corpus, pypy=args.pypy or None)
     except (BenchError, EngineUnavailable) as exc:
         raise UsageError(str(exc)) from None
-    print_figures(figures)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+    if args.json != STDOUT:
+        print_figures(figures)
+    _write_json(args.json, figures)
     return EXIT_OK
+
+
+def pipeline(batches: int, seed: int, mix: str, json_path: Optional[Path]) -> int:
+    """``bench --pipeline``, and the ``fuzz --bench`` alias."""
+    from differential.bench import describe, measure
+
+    if batches < 1:
+        raise UsageError("--batches must be at least 1")
+    result = measure(batches, seed, mix)
+    if json_path != STDOUT:
+        print("\n".join(describe(result)))
+    _write_json(json_path, result)
+    return EXIT_OK
+
+
+def _write_json(path: Optional[Path], figures: Any) -> None:
+    """Nowhere (None), on stdout ("-"), or into a file."""
+    if path is None:
+        return
+    text = json.dumps(figures, indent=1) + "\n"
+    if path == STDOUT:
+        print(text, end="")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

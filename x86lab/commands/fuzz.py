@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import List
 
 from x86lab.cli import EXIT_FAILURE, EXIT_OK, UsageError
+from x86lab.commands.bench import STDOUT, add_pipeline_options, pipeline
 
 EXAMPLE = """example:
   x86lab fuzz --minutes 10 --jobs 2 --out out/fuzz --seed 7
   x86lab fuzz --minutes 10 --jobs 2 --out out/fuzz --seed 7 --resume   # continue it
   x86lab fuzz --forms 'SH*' --minutes 1 --out out/shifts                # only shifts
   x86lab fuzz --replay out/fuzz/divergences/ADD_Ev_Gv-prot32-0123abcd.json
-  x86lab fuzz --bench --json                                            # cases/s per core
+  x86lab fuzz --bench --json               # alias of: x86lab bench --pipeline --json -
   x86lab fuzz --campaign redis://HOST:6379/0 --jobs 2 --minutes 30      # join a cluster
   x86lab fuzz status --campaign redis://HOST:6379/0 [--once]
   x86lab fuzz report --campaign redis://HOST:6379/0 --out out/cluster
@@ -48,13 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "known cases pass)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--bench", action="store_true",
-                        help="measure cases/s per core of the campaign pipeline beside "
-                             "Unicorn alone and the reference alone (same cases, same run)")
-    parser.add_argument("--batches", type=int, default=5,
-                        help="--bench: batches of 200 cases timed (default 5)")
-    parser.add_argument("--mix", choices=("forms", "campaign"), default="forms",
-                        help="--bench: FORMS rows only (default) or the campaign's mix with "
-                             "random bytes")
+                        help="alias of 'x86lab bench --pipeline' (with --json: 'bench "
+                             "--pipeline --json -'): the campaign pipeline's cases/s per core "
+                             "beside Unicorn alone and the reference alone")
+    add_pipeline_options(parser, seed=False)
     parser.add_argument("--campaign", metavar="URL",
                         help="redis://HOST:PORT/N: join (or inspect) a campaign shared by "
                              "workers on several machines")
@@ -66,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.replay:
         return _replay(args.replay)
     if args.bench:
-        return _bench(args)
+        return pipeline(args.batches, args.seed, args.mix, STDOUT if args.json else None)
     if args.action and not args.campaign:
         raise UsageError(f"fuzz {args.action} needs --campaign redis://HOST:PORT/N")
     if args.campaign:
@@ -133,11 +131,3 @@ def _replay(files: List[Path]) -> int:
         raise UsageError(str(exc)) from exc
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from differential.bench import describe, measure
-
-    if args.batches < 1:
-        raise UsageError("--batches must be at least 1")
-    result = measure(args.batches, args.seed, args.mix)
-    print(json.dumps(result, indent=1) if args.json else "\n".join(describe(result)))
-    return EXIT_OK
