@@ -339,8 +339,10 @@ class CountingSession(ProcessSession):
         self.records.append(record)
         if record["event"] == "stage":
             self.instructions[record["name"]] = record["instructions"]
-        elif record["event"] == "started" and "interpreter" in record:
-            self.details["interpreter"] = record["interpreter"]
+        elif record["event"] == "started":  # what the engine says about itself
+            for key in ("interpreter", "virtual_clock"):
+                if key in record:
+                    self.details[key] = record[key]
         self.counter = record.get("instructions", self.counter)
         self._counter_serial += 1
 

@@ -58,6 +58,7 @@ def make_baseline(records: List[dict]) -> dict:
             "span_ratios": span_ratios(record, ref_seconds),
             "spans": record["spans"],
             "instructions_to_prompt": record["instructions"].get("prompt"),
+            "exact_counts": record.get("exact_counts", False),
             "warnings": record["warnings"],
         }
     return {"schema": SCHEMA, "reference": ref_id, "reference_seconds": ref_seconds,
@@ -106,7 +107,13 @@ def _slower_stages(record: dict, base: dict, ref_seconds: Optional[float],
 
 
 def _more_instructions(record: dict, base: dict) -> List[Regression]:
+    """More instructions to the prompt than the baseline allows; on an engine with a
+    virtual clock (the reference) the count is exact, so any change is reported."""
     now, was = record["instructions"].get("prompt"), base.get("instructions_to_prompt")
+    if now is not None and was and record.get("exact_counts") and now != was:
+        return [Regression(record["id"], "instructions",
+                           f"{now:,} instructions to the prompt, baseline {was:,} exactly "
+                           "(a virtual clock: every boot retires the same count)")]
     if now is None or not was or now <= was * (1 + INSTRUCTION_TOLERANCE):
         return []
     return [Regression(record["id"], "instructions",

@@ -58,6 +58,21 @@ def test_new_warning_failed_check_and_instructions_are_regressions() -> None:
     assert sorted(kinds(records)) == ["check", "instructions", "warning"]
 
 
+def test_an_exact_count_changes_by_one_instruction_and_is_a_regression() -> None:
+    exact = run()
+    exact[1]["exact_counts"] = True  # an engine on a virtual clock
+    baseline = compare.make_baseline(exact)
+    assert compare.regressions(exact, baseline) == []
+    fewer = copy.deepcopy(exact)
+    fewer[1]["instructions"]["prompt"] -= 1  # fewer counts too: the boot changed
+    found = compare.regressions(fewer, baseline)
+    assert [(r.combo, r.kind) for r in found] == [("v86-tiny", "instructions")]
+    assert "exactly" in found[0].detail
+    counted = copy.deepcopy(fewer)
+    counted[1]["exact_counts"] = False  # a counting engine keeps its 10 % tolerance
+    assert compare.regressions(counted, baseline) == []
+
+
 def test_a_failed_boot_is_a_regression_even_without_a_baseline() -> None:
     records = run()
     records[1].update(boot="failed", error="v86: no 'x86lab# ' within 60 s\n...")

@@ -131,7 +131,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stderr.write(f"reference PC: cannot boot {args.kernel}: {error}\n")
         return 2
     emit("started", interpreter=interpreter(), placement=placement._asdict(),
-         memory_mib=args.memory)
+         memory_mib=args.memory, virtual_clock=True)
     requests: Deque[str] = deque()
     signal.signal(signal.SIGUSR1, lambda *_: requests.append("counter"))
     signal.signal(signal.SIGUSR2, lambda *_: requests.append("where"))
