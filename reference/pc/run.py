@@ -16,6 +16,10 @@ idle included) and "t" (wall seconds since the process started). The exit status
 when the guest reset the machine (``panic=-1`` and ``reboot`` end that way) or was
 stopped by SIGTERM, 1 for a guest or emulator failure (triple fault, a halt nothing can
 end, a gap in the emulator, an access outside RAM), 2 for bad input.
+
+``--exit-at-stage NAME`` stops the machine once stage NAME has been reported (at the end
+of that batch) and exits 0 with stop reason "stopped": a replay check boots to a stage
+twice and compares the counts and the console bytes.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class Console:
         self.total = 0
         self.incoming: Deque[bytes] = deque()
         self.eof = False
+        self.reached: List[str] = []
+        """Names of the stages seen so far, in order."""
 
     def transmit(self, data: bytes) -> None:
         self.out += data
@@ -73,6 +79,7 @@ class Console:
             while self.stages and self.stages[0][1] in self.seen:
                 name, text = self.stages.pop(0)
                 self.emit("stage", name=name)
+                self.reached.append(name)
                 self.seen = self.seen[self.seen.index(text) + len(text):]
 
     def read_stdin(self) -> None:
@@ -99,6 +106,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--stage", action="append", default=[], metavar="NAME=TEXT",
                         help="report when TEXT first appears on the console (in order)")
     parser.add_argument("--budget", type=int, help="stop after this many instructions")
+    parser.add_argument("--exit-at-stage", metavar="NAME",
+                        help="stop the machine and exit 0 once stage NAME (one of the "
+                        "--stage names) has been seen")
     args = parser.parse_args(argv)
     started = time.monotonic()
     pc: Optional[Pc] = None
@@ -117,6 +127,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not sep:
             parser.error(f"--stage wants NAME=TEXT, got {spec!r}")
         stages.append((name, text.encode("latin-1")))
+    if args.exit_at_stage is not None and args.exit_at_stage not in dict(stages):
+        parser.error(f"--exit-at-stage {args.exit_at_stage}: no --stage of that name")
     console = Console(stages, emit)
     try:
         with open(args.kernel, "rb") as handle:
@@ -130,16 +142,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (OSError, BootError) as error:
         sys.stderr.write(f"reference PC: cannot boot {args.kernel}: {error}\n")
         return 2
-    emit("started", interpreter=interpreter(), placement=placement._asdict(),
-         memory_mib=args.memory, virtual_clock=True)
+    # The handlers go in before "started" is reported: a harness that signals as soon as
+    # it reads that line must not meet SIGUSR1's default action (termination).
     requests: Deque[str] = deque()
     signal.signal(signal.SIGUSR1, lambda *_: requests.append("counter"))
     signal.signal(signal.SIGUSR2, lambda *_: requests.append("where"))
     signal.signal(signal.SIGTERM, lambda *_: pc.stop("SIGTERM"))
+    emit("started", interpreter=interpreter(), placement=placement._asdict(),
+         memory_mib=args.memory, virtual_clock=True)
     threading.Thread(target=console.read_stdin, daemon=True).start()
 
     def between() -> None:
         console.flush()
+        if args.exit_at_stage in console.reached:
+            pc.stop(f"stage {args.exit_at_stage} reached (--exit-at-stage)")
         while console.incoming:
             pc.uart.receive(console.incoming.popleft())
         while requests:
