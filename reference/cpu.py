@@ -153,7 +153,7 @@ class Cpu:
         self.delivery = ReportAndStop()
         self.journal: List[Tuple[int, bytes]] = []  # (linear, old bytes) of this insn
         self.seg_journal: List[Tuple[int, ...]] = []  # segment caches before a load
-        self.icache: Dict[int, object] = {}  # linear EIP -> decoded Insn
+        self.icache: Dict[int, object] = {}  # physical address of CS:EIP -> decoded Insn
         self.fpu = Fpu()  # x87 state (reference/x87/fpu.py); FNINIT values
         self.code_pages: Dict[int, List[int]] = {}  # page -> cached addresses in it
         self.tsc = 0  # instructions retired; RDTSC may read it
@@ -245,9 +245,9 @@ class Cpu:
         """CS.D picks the default operand/address size, SS.B the stack width. A change
         of CS.D changes how bytes decode, so decoded instructions are forgotten."""
         size = 32 if self.seg_attr[CS] & DB_BIT else 16
-        # With paging, a fetch's U/S check depends on the CPL: cached code found at one
-        # CPL must be fetched again at another.
-        key = (size, self.cpl if self.tlb is not None else 0)
+        # (The fetch's U/S check at another CPL is the TLB's business: decoded code is
+        # cached by physical address, found through the privilege class's fast map.)
+        key = (size, 0)
         if key != self.code_key:
             self.code_key = key
             self.default_size = size
@@ -290,7 +290,7 @@ class Cpu:
     def forget_code(self, page: int) -> None:
         """Drop decoded instructions that lie in physical ``page`` (a write there may
         change them: self-modifying code). Device DMA must call this too when it writes
-        memory. ``code_pages`` maps a physical page to the linear addresses of the
+        memory. ``code_pages`` maps a physical page to the (physical) cache keys of the
         instructions decoded from it, so a write through any alias finds them."""
         addresses = self.code_pages.pop(page, None)
         if addresses:

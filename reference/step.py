@@ -1,6 +1,7 @@
 """The step loop: fetch/decode (cached), execute, and turn guest exceptions into results.
 
-Per instruction: look up the decoded ``Insn`` by linear EIP (decode on a miss), save the
+Per instruction: look up the decoded ``Insn`` by the physical address of CS:EIP (decode
+on a miss; with paging the TLB's fast map gives the frame), save the
 general registers and EFLAGS, advance EIP, run the semantics. A ``Fault`` restores the
 saved registers and undoes the journals (memory writes, segment loads), so the state is
 exactly the one before the instruction with EIP at it; a trap (``Fault(..., trap=True)``)
@@ -97,7 +98,12 @@ def _bind(cpu: Cpu, insn: Insn) -> Callable[[], None]:
     return lambda: fn(cpu, *ops)
 
 
-def _fetch_decode(cpu: Cpu, linear: int) -> Insn:
+def _fetch_decode(cpu: Cpu, linear: int, physical: int) -> Insn:
+    """Decode at ``linear`` (whose first byte is at ``physical``) and cache the result
+    under ``physical``: the same code reached through another mapping, another CR3 or
+    another privilege level is found again, and a write to its page forgets it. An
+    instruction that straddles two pages is not cached (its second half may lie
+    elsewhere through another mapping)."""
     insn = decode(cpu, linear, cpu.fetch_byte)
     from reference.semantics import lookup
     insn.fn = lookup(insn.form)
@@ -106,14 +112,9 @@ def _fetch_decode(cpu: Cpu, linear: int) -> Insn:
     insn.conditional_undefined = any(rule.when != ALWAYS for rule in rules)
     insn.fixed_undefined = (insn.form.always_undefined,
                             any(rule.dest for rule in rules if rule.when == ALWAYS))
-    cpu.icache[linear] = insn
-    # Registered under the physical pages its bytes came from: a write through any
-    # linear alias of them forgets it (self-modifying code under paging).
-    first = cpu.code_physical(linear) >> 12
-    last = cpu.code_physical((linear + insn.length - 1) & 0xFFFFFFFF) >> 12
-    cpu.code_pages.setdefault(first, []).append(linear)
-    if last != first:  # an instruction that straddles two pages is forgotten by either
-        cpu.code_pages.setdefault(last, []).append(linear)
+    if (physical & 0xFFF) + insn.length <= 0x1000:
+        cpu.icache[physical] = insn
+        cpu.code_pages.setdefault(physical >> 12, []).append(physical)
     return insn
 
 
@@ -151,9 +152,10 @@ def step(cpu: Cpu) -> StepResult:
     insn = None
     undefined = (0, False)
     try:
-        insn = cpu.icache.get(linear)
+        physical = cpu.code_physical(linear)  # with paging: the fetch's checks, or #PF
+        insn = cpu.icache.get(physical)
         if insn is None:
-            insn = _fetch_decode(cpu, linear)
+            insn = _fetch_decode(cpu, linear, physical)
         if eip + insn.length - 1 > cpu.seg_limit[CS]:
             raise Fault(GP, 0)  # the instruction runs past the code segment limit
         undefined = _undefined(insn)
@@ -219,7 +221,13 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
     done = 0
     while done < limit:
         eip = cpu.eip
-        insn = icache.get((seg_base[CS] + eip) & 0xFFFFFFFF)
+        linear = (seg_base[CS] + eip) & 0xFFFFFFFF
+        tlb = cpu.tlb
+        if tlb is None:
+            insn = icache.get(linear)
+        else:  # a page this privilege class already fetched from: its physical frame
+            frame = tlb.readable[cpu.cpl == 3].get(linear >> 12)
+            insn = None if frame is None else icache.get(frame | (linear & 0xFFF))
         if (insn is None or cpu.flags.value & (TF | RF) or eip + insn.length - 1 > seg_limit[CS]
                 or cpu.interrupt_shadow or cpu.intr_requested or cpu.nmi_requested):
             result = step(cpu)

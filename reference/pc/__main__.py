@@ -2,4 +2,5 @@
 
 from reference.pc.run import exit_main
 
-exit_main()
+if __name__ == "__main__":  # importing the package's modules (tests do) runs nothing
+    exit_main()

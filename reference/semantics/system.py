@@ -258,7 +258,6 @@ def invlpg(cpu: Cpu, address: Operand) -> None:
     linear = (cpu.seg_base[address.seg] + address.offset()) & 0xFFFFFFFF
     if cpu.tlb is not None:
         cpu.tlb.invalidate(linear)
-    cpu.forget_all_code()
 
 
 # -- MSRs and performance counters (SDM Vol. 2B, RDMSR/WRMSR/RDPMC) -------------------

@@ -74,8 +74,8 @@ def write_cr0(cpu: Cpu, value: int) -> None:
 
 
 def flush_tlb(cpu: Cpu, keep_global: bool) -> None:
-    """Forget cached translations (global ones stay when ``keep_global`` and CR4.PGE),
-    and the decoded instructions found through them."""
+    """Forget cached translations (global ones stay when ``keep_global`` and CR4.PGE).
+    Decoded instructions stay: they are cached by physical address, and every fetch
+    finds them through a translation again."""
     if cpu.tlb is not None:
         cpu.tlb.flush(keep_global=keep_global and bool(cpu.cr4 & PGE))
-    cpu.forget_all_code()

@@ -101,6 +101,9 @@ def translate(cpu: Cpu, linear: int, access: str, user: bool) -> int:
     if (entry is None or (write and not entry.dirty)
             or not allowed(cpu, user, write, entry.user, entry.writable)):
         entry = walk(cpu, linear, access, user)
+    # Allowed now, and (for a write) dirty: later accesses of this kind may go straight.
+    fast = cpu.tlb.writable if write else cpu.tlb.readable
+    fast[user][linear >> 12] = entry.physical_page
     return entry.physical_page | (linear & 0xFFF)
 
 
@@ -139,11 +142,28 @@ def _write(cpu: Cpu, linear: int, nbytes: int, value: int, user: bool) -> None:
 
 
 def read_linear(cpu: Cpu, linear: int, nbytes: int) -> int:
-    return _read(cpu, linear, nbytes, _user(cpu))
+    """The fast path first: a page this privilege class already read, access within it."""
+    linear &= 0xFFFFFFFF
+    offset = linear & 0xFFF
+    user = cpu.cpl == 3
+    if offset + nbytes <= 0x1000:
+        frame = cpu.tlb.readable[user].get(linear >> 12)
+        if frame is not None:
+            return cpu.mem.read_int(frame | offset, nbytes)
+    return _read(cpu, linear, nbytes, user)
 
 
 def write_linear(cpu: Cpu, linear: int, nbytes: int, value: int) -> None:
-    _write(cpu, linear, nbytes, value, _user(cpu))
+    """The fast path first: a page this privilege class already wrote (dirty)."""
+    linear &= 0xFFFFFFFF
+    offset = linear & 0xFFF
+    user = cpu.cpl == 3
+    if offset + nbytes <= 0x1000:
+        frame = cpu.tlb.writable[user].get(linear >> 12)
+        if frame is not None:
+            cpu.write_physical(frame | offset, nbytes, value)
+            return
+    _write(cpu, linear, nbytes, value, user)
 
 
 def read_system(cpu: Cpu, linear: int, nbytes: int) -> int:

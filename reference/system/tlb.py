@@ -6,11 +6,17 @@ levels, whether the dirty bit is already set, the global bit, and where the entr
 holds the dirty bit lives. Like the hardware, the TLB is not kept coherent with the page
 tables: software must flush it (MOV CR3 drops all but global entries, INVLPG one page,
 a change of CR0.PG/WP or CR4.PSE/PGE everything).
+
+Beside the entries, two fast maps per privilege class (index 0 supervisor, 1 user) say
+where an access already known to be allowed goes: ``readable`` (reads and fetches: no
+NX on a P6, so both need the same rights) and ``writable`` (writes through an entry
+whose dirty bit is set). ``reference.system.paging`` fills them after its checks pass
+and the memory path reads them first; any flush empties them.
 """
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Tuple
 
 
 class Translation(NamedTuple):
@@ -28,6 +34,12 @@ class Tlb:
 
     def __init__(self) -> None:
         self.entries: Dict[int, Translation] = {}
+        self.readable: Tuple[Dict[int, int], Dict[int, int]] = ({}, {})
+        self.writable: Tuple[Dict[int, int], Dict[int, int]] = ({}, {})
+
+    def _forget_fast(self) -> None:
+        for pages in self.readable + self.writable:
+            pages.clear()
 
     def lookup(self, page: int) -> Optional[Translation]:
         return self.entries.get(page)
@@ -36,6 +48,7 @@ class Tlb:
         self.entries[page] = translation
 
     def flush(self, keep_global: bool) -> None:
+        self._forget_fast()
         if keep_global:
             self.entries = {page: t for page, t in self.entries.items() if t.global_}
         else:
@@ -44,6 +57,7 @@ class Tlb:
     def invalidate(self, linear: int) -> None:
         """INVLPG: drop the page holding ``linear``; for a 4 MiB page, all of it."""
         page = linear >> 12
+        self._forget_fast()
         self.entries.pop(page, None)
         region = linear >> 22
         for other in [p for p, t in self.entries.items() if t.large and p >> 10 == region]:
