@@ -5,8 +5,10 @@ What is there (each device one file in ``devices/``): an 8259A PIC pair on the C
 INTR line, an 8254 PIT (IRQ 0, channel 2 gated through port 0x61), an MC146818 RTC/CMOS
 (IRQ 8; port 0x70 bit 7 masks NMI), a 16550A UART as COM1 (IRQ 4; the console), an i8042
 with nothing plugged in (its pulse command resets the machine), PCI configuration
-mechanism #1 with a host bridge, and ports 0x80/0x92. No APIC: the CPU's CPUID says so,
-and both our kernels then run on the PIC. No BIOS either: the Linux boot protocol's
+mechanism #1 with a host bridge, and ports 0x80/0x92. Physical memory is RAM from 0 and
+the PCI hole from 0xC0000000 to 4 GiB, where reads give all ones and writes vanish as on
+a PC (``memory_map``). No APIC: the CPU's CPUID says so, and both our kernels then run
+on the PIC. No BIOS either: the Linux boot protocol's
 32-bit entry needs none (``reference.pc.boot_protocol``).
 
 Determinism: the only inputs are the image, the command line and the bytes typed on
@@ -22,7 +24,6 @@ from typing import Callable, Optional
 from reference.cpu import CR0_RESET, Cpu
 from reference.faults import Unimplemented
 from reference.flags import IF
-from reference.memory import FlatMemory
 from reference.pc.bus import IoBus
 from reference.pc.clock import VirtualClock
 from reference.pc.devices.cmos import Cmos
@@ -32,6 +33,7 @@ from reference.pc.devices.pic import PicPair
 from reference.pc.devices.pit import Pit
 from reference.pc.devices.system_ports import SystemPorts
 from reference.pc.devices.uart import Uart16550
+from reference.pc.memory_map import MemoryMap
 from reference.system.exceptions import SystemDelivery
 
 MIB = 1 << 20
@@ -63,7 +65,7 @@ class Pc:
     def __init__(self, memory: int = DEFAULT_MEMORY,
                  transmit: Callable[[bytes], None] = lambda data: None) -> None:
         self.memory = memory
-        self.ram = FlatMemory(memory)
+        self.ram = MemoryMap(memory)
         cpu = self.cpu = Cpu(self.ram, "prot32")
         cpu.cr0 = CR0_RESET | PE  # reset value with PE: what a boot loader leaves
         cpu.delivery = SystemDelivery()
@@ -143,7 +145,8 @@ class Pc:
                     return Stop("shutdown", "triple fault: " + self.describe_cpu())
                 if kind == "unmapped":
                     return Stop("unmapped", f"access at {result.unmapped_address:#x}, outside "
-                                f"the {self.memory >> 20} MiB of RAM, at EIP {cpu.eip:#010x}")
+                                f"the {self.memory >> 20} MiB of RAM and the PCI hole, at EIP "
+                                f"{cpu.eip:#010x}")
         return self.stop_request
 
     def _interrupt_pending(self) -> bool:
