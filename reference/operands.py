@@ -5,6 +5,12 @@ it is a destination, ``write(value)`` (``value`` already masked to ``size``). Me
 operands also have ``is_mem = True``, ``offset()`` (the effective address, what LEA
 stores) and ``seg`` (segment register index). Register operands are specialised per size
 so the common case is one list access; that is the speed trick, kept in this file.
+
+The block compiler (``reference.blocks``) inlines operand accesses: ``source_read()``,
+``source_write(name)`` and ``source_offset()`` give the Python source of exactly what
+``read``, ``write`` and ``offset`` do, with ``regs`` standing for ``cpu.regs`` and the
+operand's fields as constants (None: this operand is not inlined, the compiled code
+calls it). Each sits beside the method it mirrors.
 """
 
 from __future__ import annotations
@@ -40,6 +46,15 @@ class Operand:
         """``value`` (of this operand's size) as a signed Python int."""
         return value - (1 << self.size) if value >> (self.size - 1) else value
 
+    def source_read(self) -> Optional[str]:
+        return None
+
+    def source_write(self, value: str) -> Optional[str]:
+        return None
+
+    def source_offset(self) -> Optional[str]:
+        return None
+
 
 class Reg32(Operand):
     """EAX..EDI by index 0..7."""
@@ -57,6 +72,12 @@ class Reg32(Operand):
     def write(self, value: int) -> None:
         self.cpu.regs[self.index] = value
 
+    def source_read(self) -> Optional[str]:
+        return f"regs[{self.index}]" if type(self) is Reg32 else None
+
+    def source_write(self, value: str) -> Optional[str]:
+        return f"regs[{self.index}] = {value}" if type(self) is Reg32 else None
+
 
 class Reg16(Reg32):
     """AX..DI: the low half; writing keeps the upper 16 bits."""
@@ -73,6 +94,12 @@ class Reg16(Reg32):
     def write(self, value: int) -> None:
         regs = self.cpu.regs
         regs[self.index] = (regs[self.index] & 0xFFFF0000) | value
+
+    def source_read(self) -> Optional[str]:
+        return f"(regs[{self.index}] & 0xFFFF)"
+
+    def source_write(self, value: str) -> Optional[str]:
+        return f"regs[{self.index}] = (regs[{self.index}] & 0xFFFF0000) | {value}"
 
 
 class Reg8(Operand):
@@ -92,6 +119,13 @@ class Reg8(Operand):
     def write(self, value: int) -> None:
         regs = self.cpu.regs
         regs[self.index] = (regs[self.index] & ~(0xFF << self.shift)) | (value << self.shift)
+
+    def source_read(self) -> Optional[str]:
+        return f"((regs[{self.index}] >> {self.shift}) & 0xFF)"
+
+    def source_write(self, value: str) -> Optional[str]:
+        i, shift = self.index, self.shift
+        return f"regs[{i}] = (regs[{i}] & {~(0xFF << shift)}) | ({value} << {shift})"
 
 
 def gpr(cpu: Cpu, number: int, size: int) -> Operand:
@@ -155,6 +189,9 @@ class Imm(Operand):
     def read(self) -> int:
         return self.value
 
+    def source_read(self) -> Optional[str]:
+        return str(self.value)
+
 
 class Rel(Operand):
     """A relative branch target: ``read()`` is the target EIP (next EIP + displacement,
@@ -169,6 +206,9 @@ class Rel(Operand):
 
     def read(self) -> int:
         return (self.cpu.eip + self.disp) & self.mask
+
+    def source_read(self) -> Optional[str]:
+        return f"((cpu.eip + {self.disp}) & {self.mask})"
 
 
 class FarPtr(Operand):
@@ -220,6 +260,26 @@ class Mem(Operand):
 
     def write(self, value: int) -> None:
         self.cpu.write(self.seg, self.offset(), self.size >> 3, value)
+
+    def source_offset(self) -> Optional[str]:
+        if type(self) is not Mem:  # pieces and far pointers keep their own methods
+            return None
+        terms = [str(self.disp)]
+        if self.base is not None:
+            terms.append(f"regs[{self.base}]")
+        if self.index is not None:
+            terms.append(f"regs[{self.index}] * {self.scale}")
+        return f"(({' + '.join(terms)}) & {self.admask})"
+
+    def source_read(self) -> Optional[str]:
+        offset = self.source_offset()
+        return None if offset is None else f"cpu.read({self.seg}, {offset}, {self.size >> 3})"
+
+    def source_write(self, value: str) -> Optional[str]:
+        offset = self.source_offset()
+        if offset is None:
+            return None
+        return f"cpu.write({self.seg}, {offset}, {self.size >> 3}, {value})"
 
     def part(self, delta: int, size: int) -> MemPart:
         """The ``size``-bit piece ``delta`` bytes into this operand (BOUND's upper bound,

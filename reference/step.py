@@ -219,19 +219,50 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
     seg_journal = cpu.seg_journal
     seg_limit = cpu.seg_limit  # read each time: a far jump may load another CS later
     done = 0
+    cooling = 0  # instructions to run one by one after a block raised (its replay)
     while done < limit:
         eip = cpu.eip
         linear = (seg_base[CS] + eip) & 0xFFFFFFFF
         tlb = cpu.tlb
         if tlb is None:
-            insn = icache.get(linear)
+            physical = linear
         else:  # a page this privilege class already fetched from: its physical frame
             frame = tlb.readable[cpu.cpl == 3].get(linear >> 12)
-            insn = None if frame is None else icache.get(frame | (linear & 0xFFF))
+            physical = -1 if frame is None else frame | (linear & 0xFFF)
+        insn = icache.get(physical)
         if (insn is None or cpu.flags.value & (TF | RF) or eip + insn.length - 1 > seg_limit[CS]
                 or cpu.interrupt_shadow or cpu.intr_requested or cpu.nmi_requested):
             result = step(cpu)
         else:
+            if cooling:
+                cooling -= 1
+            else:
+                block = insn.block
+                if block is None and cpu.block_threshold:
+                    insn.hits += 1
+                    if insn.hits >= cpu.block_threshold:
+                        from reference.blocks.compiler import compile_block
+                        block = insn.block = compile_block(cpu, linear, physical)
+                if (block is not None and block.length and block.length <= limit - done
+                        and eip + block.span - 1 <= seg_limit[CS]):
+                    regs = cpu.regs[:]
+                    flags = cpu.flags.value
+                    journal.clear()
+                    seg_journal.clear()
+                    cpu.running_block = block
+                    try:
+                        block.run(cpu, eip)
+                    except BaseException as raised:  # replay the block through step()
+                        cpu.running_block = None
+                        _restore(cpu, eip, regs, flags)
+                        if not isinstance(raised, Exception):
+                            raise
+                        cooling = block.length
+                        continue
+                    cpu.running_block = None
+                    cpu.tsc += block.length
+                    done += block.length
+                    continue
             r0, r1, r2, r3, r4, r5, r6, r7 = cpu.regs  # locals: no allocation in the JIT
             flags = cpu.flags.value
             if journal:

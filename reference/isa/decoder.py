@@ -95,7 +95,7 @@ def _x87_operand(cpu: Cpu, reader: _Reader, spec: str, insn: Insn, mod: int, rm:
 
 
 class Insn:
-    """One decoded instruction, cached by linear address and executed many times.
+    """One decoded instruction, cached by physical address and executed many times.
 
     Semantics see it as ``cpu.insn``: ``form``, ``operands``, ``length``, ``opsize`` and
     ``adsize`` (16/32), ``seg`` (override segment index or None), ``rep`` (None, "rep"
@@ -105,10 +105,12 @@ class Insn:
 
     __slots__ = ("form", "operands", "length", "opsize", "adsize", "seg", "rep", "lock",
                  "cond", "reg", "raw", "fn", "opcode", "execute", "conditional_undefined",
-                 "fixed_undefined", "invalid")
+                 "fixed_undefined", "invalid", "hits", "block")
 
     def __init__(self) -> None:
         self.fn: Optional[Callable[..., None]] = None
+        self.hits = 0  # fast-path executions, until a block is compiled from here
+        self.block = None  # the reference.blocks.compiler.Block starting here
 
     def __repr__(self) -> str:
         return f"<Insn {self.form.name} {self.raw.hex(' ')}>"

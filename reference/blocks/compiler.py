@@ -1,0 +1,168 @@
+"""Compile a basic block of decoded instructions into one Python function, generated
+from the semantics (``reference.blocks.inline``), so ``run()`` dispatches once per block
+instead of once per instruction.
+
+A block starts at a hot instruction and takes the straight-line instructions after it
+on the same physical page, up to and including a near control transfer (JMP, Jcc, CALL,
+RET, LOOP, JCXZ), at most ``MAX_LENGTH``. It stops before anything whose effect reaches
+outside the registers, flags and memory, or that the step loop must see one at a time:
+I/O, interrupts and IF changes (CLI, STI, POPF), far transfers and segment loads,
+system instructions, x87, string instructions, RDTSC, and forms without semantics.
+
+The function sets ``cpu.insn`` and ``cpu.eip`` for each instruction as the step loop
+does, then runs its inlined semantics. ``run()`` calls it only when the whole block fits
+in the instruction budget (so timer events land on the same instruction as without
+blocks), with TF, RF, an interrupt shadow and pending interrupts all clear. If anything
+is raised inside (a fault, a write to the block's own page), ``run()`` restores the
+state at the block's entry (registers, flags, EIP, the write journal) and replays the
+block's instructions through ``step()``: the result is the interpreter's, bit for bit.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+
+from reference.blocks.inline import inline
+from reference.faults import Fault, Unmapped
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reference.cpu import Cpu
+    from reference.isa.decoder import Insn
+
+MAX_LENGTH = 64
+THRESHOLD = 40
+"""Executions of an instruction before a block is compiled from it: compiling costs
+about a millisecond, so only code that runs often is worth it."""
+COMPILED_FAMILIES = frozenset({"arith", "logic", "datamove", "bits", "shift", "muldiv",
+                               "bcd", "stack", "control", "flagops"})
+"""Semantics modules whose functions only touch registers, flags and memory (with the
+exceptions below)."""
+BARRIERS = frozenset({
+    "CLI", "STI", "POPF",                            # IF/TF: the step loop's business
+    "LDS", "LES", "LFS", "LGS", "LSS",               # segment loads
+    "JMP_FAR", "CALL_FAR", "RET_FAR", "IRET", "INT", "INT3", "INT1", "INTO",
+})
+"""Mnemonics of those families that a block never contains."""
+ENDS_BLOCK = frozenset({"JMP", "Jcc", "CALL", "RET", "LOOP", "LOOPE", "LOOPNE", "JCXZ"})
+
+
+class Block:
+    """A compiled block: ``run(cpu, eip)`` executes it from EIP ``eip``."""
+
+    __slots__ = ("run", "length", "span", "pages", "source", "physical")
+
+    def __init__(self, run: Callable[[Any, int], None], length: int, span: int,
+                 physical: int, source: Callable[[], str]) -> None:
+        self.run = run
+        self.length = length      # instructions
+        self.span = span          # bytes
+        self.physical = physical
+        self.pages = frozenset({physical >> 12})
+        self.source = source  # () -> the generated Python, made when asked
+
+
+NO_BLOCK = Block(lambda cpu, eip: None, 0, 0, 0, lambda: "")
+"""Marks an instruction from which no block is worth making (it is a barrier itself)."""
+
+
+def compilable(insn: Insn) -> bool:
+    """Whether ``insn`` may sit inside a block."""
+    fn = insn.fn
+    if fn is None or insn.form.mnemonic in BARRIERS or insn.form.name in BARRIERS:
+        return False
+    if fn.__module__.rsplit(".", 1)[-1] not in COMPILED_FAMILIES:
+        return False
+    from reference.operands import SegReg, SystemReg
+    return not any(isinstance(op, (SegReg, SystemReg)) for op in insn.operands)
+
+
+def gather(cpu: Cpu, linear: int, physical: int) -> List[Insn]:
+    """The instructions of the block at ``linear`` (first byte at ``physical``)."""
+    from reference.step import _fetch_decode
+
+    insns: List[Insn] = []
+    offset = 0
+    while len(insns) < MAX_LENGTH:
+        here = physical + offset
+        insn = cpu.icache.get(here)
+        if insn is None:
+            try:
+                insn = _fetch_decode(cpu, (linear + offset) & 0xFFFFFFFF, here)
+            except (Fault, Unmapped):
+                break
+        if (here & 0xFFF) + insn.length > 0x1000 or not compilable(insn):
+            break
+        insns.append(insn)
+        offset += insn.length
+        if insn.form.mnemonic in ENDS_BLOCK:
+            break
+    return insns
+
+
+def generate(insns: List[Insn], eip_mask: int,
+             namespace: Dict[str, Any]) -> Tuple[ast.Module, Dict[int, str]]:
+    """The module defining ``block(cpu, eip)`` for these instructions, and a comment per
+    instruction (``source`` puts them where the ``"__insn_K__"`` markers stand)."""
+    body: List[ast.stmt] = [ast.parse("regs = cpu.regs").body[0]]
+    offset = 0
+    comments: Dict[int, str] = {}
+    for k, insn in enumerate(insns):
+        offset += insn.length
+        namespace[f"i{k}"] = insn
+        doc = (insn.fn.__doc__ or "").strip().splitlines()
+        marker = f"__insn_{k}__"
+        comments[k] = (f"# +{offset - insn.length}: {insn.raw.hex(' ')}  {insn.form.name}"
+                       + (f"  -- {doc[0]}" if doc else ""))
+        body.append(ast.Expr(ast.Constant(marker)))
+        body += ast.parse(f"cpu.insn = i{k}\ncpu.eip = (eip + {offset}) & {eip_mask}").body
+        statements = inline(k, insn.fn, insn, namespace)
+        if statements is None:
+            namespace[f"f{k}"] = insn.fn
+            args = ", ".join(["cpu"] + [f"op{k}_{j}" for j in range(len(insn.operands))])
+            for j, operand in enumerate(insn.operands):
+                namespace[f"op{k}_{j}"] = operand
+            statements = ast.parse(f"f{k}({args})").body
+        body += statements
+    function = ast.FunctionDef(
+        name="block", args=ast.arguments(posonlyargs=[], args=[ast.arg("cpu"), ast.arg("eip")],
+                                         kwonlyargs=[], kw_defaults=[], defaults=[]),
+        body=body, decorator_list=[], returns=None)
+    module = ast.fix_missing_locations(ast.Module(body=[function], type_ignores=[]))
+    return module, comments
+
+
+def source(module: ast.Module, comments: Dict[int, str]) -> str:
+    """The generated function as Python source, one comment line per instruction."""
+    lines = []
+    for line in ast.unparse(module).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("'__insn_") and stripped.endswith("__'"):
+            k = int(stripped[len("'__insn_"):-3])
+            line = line[:len(line) - len(stripped)] + comments[k]
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def compile_block(cpu: Cpu, linear: int, physical: int) -> Block:
+    """A Block for the code at ``linear`` (first byte at ``physical``), or NO_BLOCK."""
+    if cpu.default_size != 32:  # 16-bit code (IP wraps at 64 KiB) stays interpreted
+        return NO_BLOCK
+    insns = gather(cpu, linear, physical)
+    if len(insns) < 2:
+        return NO_BLOCK
+    namespace: Dict[str, Any] = {}
+    eip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
+    module, comments = generate(insns, eip_mask, namespace)
+    code = compile(module, f"<block at physical {physical:#x}>", "exec")
+    exec(code, namespace)  # noqa: S102 - our own generated code
+    span = sum(insn.length for insn in insns)
+    return Block(namespace["block"], len(insns), span, physical,
+                 lambda: source(module, comments))
+
+
+def block_source(cpu: Cpu, linear: int) -> Optional[str]:
+    """The Python made for the block at ``linear`` in the CPU's current state (for
+    reading; None if no block starts there)."""
+    block = compile_block(cpu, linear, cpu.code_physical(linear))
+    return block.source() if block.length else None
