@@ -88,7 +88,8 @@ class Pc:
                          memory_bytes=memory)
         self.uart = Uart16550(self.clock, irq=lambda level: pic.set_irq(4, level),
                               transmit=transmit)
-        self.i8042 = I8042(reset=self.reset)
+        self.i8042 = I8042(reset=self.reset, irq1=lambda level: pic.set_irq(1, level),
+                           irq12=lambda level: pic.set_irq(12, level))
         self.pci = PciHost()
         self.system_ports = SystemPorts(reset=self.reset)
         bus.claim(PicPair.PORTS, pic)
