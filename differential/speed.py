@@ -32,12 +32,18 @@ class BenchError(RuntimeError):
     """The benchmark could not run (an interpreter failed, no cases); says which part."""
 
 
-def reference_rates(python: str, seconds: float) -> Dict[str, Any]:
+PATHS = {"": "off", "_blocks": "on"}
+"""The reference's two execution paths, by the suffix of their figures' keys: the
+interpreter alone, and with the block compiler (reference.blocks) compiling at once."""
+
+
+def reference_rates(python: str, seconds: float, blocks: str = "default") -> Dict[str, Any]:
     """Run ``reference.benchmark`` under ``python`` (a path) and return its JSON."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     budget = 60 + seconds * len(PROGRAMS) * 3
     try:
-        done = subprocess.run([python, "-m", "reference.benchmark", "--seconds", str(seconds)],
+        done = subprocess.run([python, "-m", "reference.benchmark", "--seconds", str(seconds),
+                               "--blocks", blocks],
                               capture_output=True, text=True, env=env, timeout=budget,
                               cwd=REPO_ROOT)
     except subprocess.TimeoutExpired:
@@ -142,7 +148,8 @@ def measure(seconds: float, corpus: Sequence[Path], pypy: Optional[str] = "pypy3
     pypy_path = shutil.which(pypy) if pypy else None
     if pypy_path:
         interpreters["pypy"] = pypy_path
-    runs = {name: reference_rates(path, seconds) for name, path in interpreters.items()}
+    runs = {name + suffix: reference_rates(path, seconds, blocks)
+            for name, path in interpreters.items() for suffix, blocks in PATHS.items()}
     programs: Dict[str, Any] = {}
     for name, program in PROGRAMS.items():
         peer = unicorn_rate(program, seconds)
@@ -160,6 +167,7 @@ def measure(seconds: float, corpus: Sequence[Path], pypy: Optional[str] = "pypy3
     return {
         "seconds_per_figure": seconds,
         "interpreters": {k: r["interpreter"] for k, r in runs.items()},
+        "paths": "KEY_ips: the interpreter alone; KEY_blocks_ips: with compiled blocks",
         "pypy": "found" if pypy_path else f"{pypy} not found: PyPy figures left out",
         "programs": programs,
         "cases": {"count": len(cases),
@@ -178,7 +186,8 @@ def print_figures(figures: Dict[str, Any]) -> None:
     table = Table(title="reference vs Unicorn, instructions per second (same run)")
     table.add_column("program")
     for interp in interps:
-        table.add_column(f"reference {interp}", justify="right")
+        table.add_column(f"reference {interp.replace('_blocks', ' + blocks')}",
+                         justify="right")
     table.add_column("Unicorn", justify="right")
     for interp in interps:
         table.add_column(f"{interp}/Unicorn", justify="right")

@@ -100,6 +100,12 @@ def data_page() -> bytes:
     return bytes((i * 7 + 3) & 0xFF for i in range(0x1000))
 
 
+BLOCKS = {"default": None, "on": 1, "off": 0}
+"""``--blocks``: the block compiler as this interpreter's default has it, compiling at
+once, or never (the interpreter alone)."""
+_threshold: Optional[int] = None
+
+
 def make_cpu(program: Program, iterations: int):  # -> reference.Cpu
     """A fresh reference CPU at the program's first instruction."""
     from reference import Cpu, SparseMemory
@@ -110,6 +116,8 @@ def make_cpu(program: Program, iterations: int):  # -> reference.Cpu
     memory.write_bytes(CODE, program.code(iterations))
     memory.write_bytes(DATA, data_page())
     cpu = Cpu(memory, mode="prot32")
+    if _threshold is not None:
+        cpu.block_threshold = _threshold
     cpu.set_reg("eip", CODE)
     return cpu
 
@@ -155,13 +163,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="time the reference CPU on fixed programs")
     parser.add_argument("--seconds", type=float, default=2.0, help="per program (default 2)")
     parser.add_argument("--programs", default=",".join(PROGRAMS), help="comma-separated")
+    parser.add_argument("--blocks", choices=sorted(BLOCKS), default="default",
+                        help="the block compiler: this interpreter's default, on, or off")
     args = parser.parse_args(argv)
+    global _threshold
+    _threshold = BLOCKS[args.blocks]
     unknown = [n for n in args.programs.split(",") if n not in PROGRAMS]
     if unknown:
         parser.error(f"unknown program(s) {', '.join(unknown)}; known: {', '.join(PROGRAMS)}")
     figures = {name: time_program(PROGRAMS[name], args.seconds)
                for name in args.programs.split(",")}
-    print(json.dumps({"interpreter": interpreter(), "programs": figures}))
+    print(json.dumps({"interpreter": interpreter(), "blocks": args.blocks,
+                      "programs": figures}))
     return 0
 
 

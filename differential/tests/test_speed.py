@@ -70,6 +70,8 @@ def test_bench_emits_figures_beside_unicorns(tmp_path):
     for row in figures["programs"].values():
         assert _positive(row["cpython_ips"]) and _positive(row["unicorn_ips"])
         assert row["cpython_ratio"] == pytest.approx(row["cpython_ips"] / row["unicorn_ips"])
+        assert _positive(row["cpython_blocks_ips"])  # the block compiler's path beside it
+    assert figures["interpreters"]["cpython_blocks"]["implementation"] == "CPython"
     cases = figures["cases"]
     assert all(_positive(cases[k]) for k in ("reference_cps", "unicorn_cps", "differential_cps",
                                              "campaign_cps", "differential_ratio"))
