@@ -117,3 +117,14 @@ def test_the_generated_source_reads_like_the_semantics() -> None:
 def test_no_block_starts_at_a_barrier() -> None:
     cpu = machine(bytes.fromhex("fa f4"), 0)  # cli; hlt
     assert compile_block(cpu, CODE, CODE) is NO_BLOCK
+
+
+def test_show_prints_the_block_at_an_address(capsys: pytest.CaptureFixture) -> None:
+    from reference.blocks import show
+
+    assert show.main(["--code", "01d8 83c307 39d8 75f7"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# block at linear 0x00001000\ndef block(cpu, eip):")
+    assert "+5: 39 d8  CMP_Ev_Gv" in text and "JNZ_Jb" in text
+    assert show.main(["--code", "fa"]) == 1  # CLI: no block
+    assert "no block starts at 0x1000" in capsys.readouterr().err
