@@ -98,7 +98,14 @@ class FlatMemory:
         self.ram[address:address + len(data)] = data
 
     def read_int(self, address: int, count: int, access: str = "read") -> int:
+        ram = self.ram
+        if address + count <= len(ram):  # the common case in one step, no copy of a copy
+            return int.from_bytes(ram[address:address + count], "little")
         return int.from_bytes(self.read_bytes(address, count, access), "little")
 
     def write_int(self, address: int, count: int, value: int) -> None:
+        ram = self.ram
+        if address + count <= len(ram):
+            ram[address:address + count] = value.to_bytes(count, "little")
+            return
         self.write_bytes(address, value.to_bytes(count, "little"))
