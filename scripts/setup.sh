@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian machine needs, idempotent and cached:
-#   apt packages (with the i386 architecture), the Python virtualenv, npm packages.
+#   apt packages (with the i386 architecture), the Python virtualenv (.venv), pypy3's
+#   virtualenv for the reference's tests (.venv-pypy), npm packages.
 # Each step is skipped when its inputs have not changed since it last succeeded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,20 @@ if [ "$(cat "$STAMPS/pip" 2>/dev/null)" != "$pyhash" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e '.[dev,campaign]'
   echo "$pyhash" > "$STAMPS/pip"
+fi
+
+# --- PyPy virtualenv: reference/'s tests under Debian's pypy3 (pytest only) ----
+# Its stamp lives inside .venv-pypy, so a deleted venv is rebuilt and refilled.
+PYPY_REQ=scripts/pypy-requirements.txt
+if [ ! -x .venv-pypy/bin/python ]; then
+  log "creating .venv-pypy (pypy3)"
+  pypy3 -m venv .venv-pypy
+fi
+pypyhash=$(sha256sum "$PYPY_REQ" | cut -d' ' -f1)
+if [ "$(cat .venv-pypy/.stamp-pip 2>/dev/null)" != "$pypyhash" ]; then
+  log "pip install -r $PYPY_REQ (.venv-pypy)"
+  .venv-pypy/bin/pip install -q --disable-pip-version-check -r "$PYPY_REQ"
+  echo "$pypyhash" > .venv-pypy/.stamp-pip
 fi
 
 # --- npm packages (each folder listed in scripts/npm-dirs.txt) ------------

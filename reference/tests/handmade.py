@@ -5,10 +5,16 @@ a divisor of -1, a bit offset below the base) need exact values instead. ``run``
 one on the reference; ``unicorn_disagreements`` runs the same bytes and state on Unicorn
 too and lists the differences (only the table's undefined flags for this execution are
 masked), so a test's expected values never come from the code under test.
+
+Unicorn is imported on first use, not here: the reference-only helpers must load under
+pypy3, which has no Unicorn, and a test that reaches a Unicorn comparison there is
+skipped (``third_party.require``; under CPython a missing Unicorn stays an error).
 """
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import Callable, Dict, Iterable, List, Tuple
 
 import pytest
@@ -17,7 +23,7 @@ from ground.case import Case
 from reference import FORMS, Cpu, Form, StepResult
 from reference.isa.decoder import decode
 from reference.tests.conftest import CODE, DATA, STACK_TOP, make_cpu
-from reference.tests.unicorn_check import compare, random_case
+from reference.tests.third_party import require
 
 PAGE = 4096
 STACK_PAGE = STACK_TOP & ~(PAGE - 1)
@@ -34,6 +40,17 @@ def _registers(mode: str, regs: dict) -> dict:
     full.update(regs)
     full["eflags"] |= 2
     return full
+
+
+def unicorn_check() -> ModuleType:
+    """``reference.tests.unicorn_check`` (the Unicorn side), imported when first needed."""
+    require("unicorn")
+    return importlib.import_module("reference.tests.unicorn_check")
+
+
+def compare(form: Form, case: Case) -> List[str]:
+    """``unicorn_check.compare``: what the reference and Unicorn disagree on for ``case``."""
+    return unicorn_check().compare(form, case)
 
 
 def make_case(code: bytes, mode: str = "prot32", data: bytes = b"", **regs: int) -> Case:
@@ -91,7 +108,7 @@ def random_disagreements(form: Form, mode: str, seeds: int) -> List[str]:
     and Unicorn differ, one line each."""
     failures = []
     for seed in range(seeds):
-        case = random_case(form, mode, seed)
+        case = unicorn_check().random_case(form, mode, seed)
         problems = compare(form, case)
         if problems:
             failures.append(f"{case.code.hex(' ')}: " + "; ".join(problems))

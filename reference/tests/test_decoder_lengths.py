@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Iterator
 
-import capstone
 import pytest
 
 from reference import FORMS, Fault
 from reference.isa.decoder import decode
 from reference.tests.conftest import make_cpu
+from reference.tests.third_party import require
+
+capstone = require("capstone")
 
 # Capstone 5 does not decode these (undocumented aliases / SALC): lengths checked by hand
 # in test_decoder.py instead.

@@ -4,10 +4,13 @@ prefixes (from different groups) changes nothing but the bytes."""
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
+from reference.tests.third_party import require
 
-from reference import Fault, Unmapped, decode_bytes
+require("hypothesis")
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from reference import Fault, Unmapped, decode_bytes  # noqa: E402
 
 modes = st.sampled_from(["prot32", "real16"])
 

@@ -5,10 +5,13 @@ borrow the inverted carry."""
 
 from __future__ import annotations
 
-from hypothesis import given
-from hypothesis import strategies as st
+from reference.tests.third_party import require
 
-from reference.flags import AF, CF, OF, PF, SF, ZF, Flags
+require("hypothesis")
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from reference.flags import AF, CF, OF, PF, SF, ZF, Flags  # noqa: E402
 
 STATUS = CF | PF | AF | ZF | SF | OF
 

@@ -5,11 +5,16 @@ assembles the source, so the bytes are not written by hand."""
 from __future__ import annotations
 
 import pytest
-from keystone import KS_ARCH_X86, KS_MODE_16, KS_MODE_32, Ks
-from unicorn import UC_ARCH_X86, UC_MODE_16, UC_MODE_32, Uc
-from unicorn import x86_const as X
 
-from reference import Cpu, SparseMemory
+from reference.tests.third_party import require
+
+require("keystone")
+require("unicorn")
+from keystone import KS_ARCH_X86, KS_MODE_16, KS_MODE_32, Ks  # noqa: E402
+from unicorn import UC_ARCH_X86, UC_MODE_16, UC_MODE_32, Uc  # noqa: E402
+from unicorn import x86_const as X  # noqa: E402
+
+from reference import Cpu, SparseMemory  # noqa: E402
 
 CODE, DATA, STACK = 0x1000, 0x2000, 0x3000
 NAMES = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")

@@ -18,8 +18,7 @@ from ground.case import Case
 from reference import Cpu, SparseMemory, StepResult
 from reference.flags import CF, DF, SF, ZF
 from reference.tests.conftest import CODE, DATA
-from reference.tests.handmade import forms_of, make_case
-from reference.tests.unicorn_check import compare
+from reference.tests.handmade import compare, forms_of, make_case
 
 PAGE = 4096
 SOURCE, DEST = DATA + 0x100, DATA + 0x800  # eSI and eDI start here, room both ways

@@ -30,7 +30,9 @@ from typing import Dict, Optional, Tuple
 
 import pytest
 
-unicorn = pytest.importorskip("unicorn")
+from reference.tests.third_party import require
+
+unicorn = require("unicorn")
 from unicorn import UC_ARCH_X86, UC_MODE_32, Uc  # noqa: E402
 from unicorn import x86_const as x86  # noqa: E402
 

@@ -31,7 +31,9 @@ from typing import Dict, Optional, Tuple
 
 import pytest
 
-pytest.importorskip("unicorn")
+from reference.tests.third_party import require
+
+require("unicorn")
 from unicorn import UC_ARCH_X86, UC_MODE_32, Uc  # noqa: E402
 from unicorn import x86_const as x86  # noqa: E402
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import pytest
 
 from reference.tests.handmade import forms_of, random_disagreements
+from reference.tests.third_party import require
+
+require("unicorn")
 
 FAMILIES = {
     "MOV", "MOVZX", "MOVSX", "XCHG", "CMPXCHG", "CMPXCHG8B", "XADD", "BSWAP", "LEA",
