@@ -13,6 +13,9 @@ from differential.operands import decode
 from reference import FORMS
 
 SEEDS = range(12)
+# Capstone 5 reads the reserved NOPs 0F 1A-0F 1E as MPX/CET instructions and decodes
+# only some of their encodings: where it decodes one, its length must still match.
+CAPSTONE_PARTIAL = {f"NOP_{op:02X}_Ev" for op in range(0x1A, 0x1F)}
 
 
 def _segment_field_invalid(form, code: bytes) -> bool:
@@ -29,6 +32,8 @@ def test_capstone_decodes_the_whole_encoding(form):
             if _segment_field_invalid(form, code):
                 continue
             insn = decode(mode, code)
+            if insn is None and form.name in CAPSTONE_PARTIAL:
+                continue
             assert insn is not None and insn.size == len(code), (mode, code.hex())
 
 

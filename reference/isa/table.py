@@ -277,6 +277,12 @@ def _flagops_misc() -> List[Form]:
             Form("NOP", "90", note="F3 90 is PAUSE, also a no-op here"),
             Form("NOP", "0F 1F /r", "Ev", note="0F 1F /0 is the documented multi-byte NOP; "
                  "CPUs (and Unicorn) treat every reg field as NOP"),
+            # SDM Vol. 2, Table A-3: 0F 19-0F 1E are "Reserved-NOP" (hint NOPs): a P6 and
+            # later execute them as NOP, and compilers emit them (ENDBR32 is F3 0F 1E FB,
+            # a NOP without CET: every CET-enabled Debian binary starts functions with it).
+            *(Form("NOP", f"0F {op:02X} /r", "Ev", name=f"NOP_{op:02X}_Ev",
+                   note="reserved NOP (hint NOP): never accesses its operand")
+              for op in range(0x19, 0x1F)),
             Form("WAIT", "9B", note="FWAIT: waits for pending x87 exceptions; without an "
                  "x87 and with CR0.TS/MP clear it does nothing"),
             Form("CPUID", "0F A2", untestable="returns model-specific values"),

@@ -20,6 +20,10 @@ capstone = require("capstone")
 # Capstone 5 does not decode these (undocumented aliases / SALC): lengths checked by hand
 # in test_decoder.py instead.
 CAPSTONE_GAPS = {"SALC"}
+# Capstone 5 reads the reserved NOPs 0F 1A-0F 1E as MPX/CET instructions and decodes
+# only some of their encodings (never the register forms): where it decodes one, the
+# lengths must match; a register form is opcode + ModRM, three bytes, checked by hand.
+CAPSTONE_PARTIAL = {f"NOP_{op:02X}_Ev" for op in range(0x1A, 0x1F)}
 MODRM_SHAPES = (0xC0, 0x00, 0x04, 0x05, 0x06, 0x44, 0x84, 0x80, 0x45)
 FILLER = bytes(range(0x11, 0x11 + 16))
 
@@ -48,6 +52,11 @@ def test_length_matches_capstone(form) -> None:
         cs = capstone.Cs(capstone.CS_ARCH_X86, cs_mode)
         for code in encodings(form):
             expected = next(cs.disasm(code, 0x1000), None)
+            if expected is None and form.name in CAPSTONE_PARTIAL:
+                if code[2] >= 0xC0:
+                    cpu = make_cpu(code, mode)
+                    assert decode(cpu, 0x1000, cpu.fetch_byte).length == 3
+                continue
             assert expected is not None, f"capstone cannot decode {code[:4].hex()}"
             cpu = make_cpu(code, mode)
             try:
