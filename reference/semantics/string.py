@@ -20,6 +20,7 @@ from typing import Callable, Optional, Tuple
 
 from reference.cpu import Cpu
 from reference.faults import Fault, Unmapped
+from reference.flags import TF
 from reference.operands import Operand
 from reference.semantics import implements
 from reference.semantics.misc import port_in, port_out
@@ -72,11 +73,17 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
     "A repeating string operation can be suspended by an exception"). The exception is
     marked ``partial`` so that the step loop keeps this state instead of rolling back.
     ``progressed`` says a fast path already did iterations of this instruction.
+
+    Single-stepping (TF = 1) traps after each iteration, with EIP still on the
+    instruction while iterations remain (SDM Vol. 3A, 18.3.1.4: "If an instruction is
+    executed with TF = 1 and it is a repeated string instruction, a single-step trap
+    occurs after each iteration"), so one step does one iteration here.
     """
     rep = cpu.insn.rep
     if rep is None:
         once()
         return
+    stepping = cpu.flags.value & TF
     first = not progressed
     while count_register(cpu) != 0:
         try:
@@ -92,6 +99,10 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
             return  # REPE: the elements differed
         if compares and rep == "repne" and cpu.flags.zf:
             return  # REPNE: the elements matched
+        if stepping:  # the #DB trap comes now; the next step does the next iteration
+            cpu.eip = (cpu.eip - cpu.insn.length) & (0xFFFFFFFF if cpu.default_size == 32
+                                                     else 0xFFFF)
+            return
 
 
 # -- fast path for REP MOVS / REP STOS going up (memcpy, memset, clear_page) -------------
@@ -101,6 +112,12 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
 # a fault still lands on the exact element), at the address-size wrap, and, for MOVS,
 # where the destination starts inside the source run (the loop would then copy bytes it
 # had just written). Anything a run cannot do is left to ``_repeat``.
+
+
+def _runs(cpu: Cpu) -> bool:
+    """Whether a fast path may do many iterations at once: under REP, and not while
+    single-stepping (one iteration per step then, see ``_repeat``)."""
+    return cpu.insn.rep is not None and not cpu.flags.value & TF
 
 
 def _run_length(cpu: Cpu, seg: int, offset: int, nbytes: int) -> int:
@@ -153,7 +170,7 @@ def movs(cpu: Cpu, dst: Operand, src: Operand) -> None:
         add_at_address_size(cpu, ESI, delta)
         add_at_address_size(cpu, EDI, delta)
 
-    progressed = cpu.insn.rep is not None and delta > 0 and _bulk(cpu, delta, src, dst, b"")
+    progressed = _runs(cpu) and delta > 0 and _bulk(cpu, delta, src, dst, b"")
     _repeat(cpu, once, progressed=progressed)
 
 
@@ -212,7 +229,7 @@ def scas(cpu: Cpu, acc: Operand, item: Operand) -> None:
         add_at_address_size(cpu, EDI, delta)
 
     progressed = False
-    if cpu.insn.rep is not None and delta == 1:
+    if _runs(cpu) and delta == 1:
         progressed, ended = _scan_bytes(cpu, acc.read(), item)
         if ended:
             return
@@ -228,7 +245,7 @@ def stos(cpu: Cpu, dst: Operand, acc: Operand) -> None:
         dst.write(acc.read())
         add_at_address_size(cpu, EDI, delta)
 
-    progressed = cpu.insn.rep is not None and delta > 0 and _bulk(
+    progressed = _runs(cpu) and delta > 0 and _bulk(
         cpu, delta, None, dst, acc.read().to_bytes(delta, "little"))
     _repeat(cpu, once, progressed=progressed)
 

@@ -281,3 +281,28 @@ def test_repne_scasb_into_an_unmapped_page_stops_at_the_boundary() -> None:
     assert result.exception.kind == "unmapped" and cpu.eip == CODE
     assert (cpu.get_reg("ecx"), cpu.get_reg("edi")) == (0x2000 - 0x100, 0x11000)
     assert compare(forms_of("SCAS")[0][0], case) == []
+
+
+def test_single_step_traps_after_each_rep_iteration() -> None:
+    """SDM Vol. 3A, 18.3.1.4: with TF = 1 a repeated string instruction traps after each
+    iteration; while iterations remain the trap's EIP is the instruction itself. QEMU's
+    test-i386 (test_single_step) checks the same on hardware: REP MOVSB with ECX = 3 shows
+    its own address three times, then the next instruction's; ECX = 0 traps once."""
+    from reference import Cpu, SparseMemory
+
+    memory = SparseMemory()
+    memory.map(0x1000, bytes.fromhex("f3 a4 90"))  # rep movsb; nop
+    memory.map(0x2000, bytes(range(1, 17)))
+    memory.map(0x3000, bytes(16))
+    for count, expected in ((3, [(0x1000, 2), (0x1000, 1), (0x1002, 0)]), (0, [(0x1002, 0)])):
+        cpu = Cpu(memory, "prot32")
+        for name, value in (("eip", 0x1000), ("ecx", count), ("esi", 0x2000), ("edi", 0x3000)):
+            cpu.set_reg(name, value)
+        cpu.flags.value |= 0x100  # TF
+        seen = []
+        for _ in expected:
+            result = cpu.step()
+            assert result.exception is not None and result.exception.vector == 1  # #DB trap
+            seen.append((cpu.eip, cpu.get_reg("ecx")))
+        assert seen == expected
+    assert memory.read_bytes(0x3000, 4) == bytes([1, 2, 3, 0])
