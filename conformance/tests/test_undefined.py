@@ -98,3 +98,19 @@ def test_whole_findings_can_be_undefined_and_unknown_conditions_are_refused(
                                        'evidence = "e"\ncondition = "no such"\n')
     with pytest.raises(ValueError, match="unknown condition"):
         load_known("bad", tmp_path)
+
+
+def test_aam_lines_differing_only_in_undefined_flags_are_undefined() -> None:
+    from conformance.undefined import CONDITIONS
+
+    condition = CONDITIONS["only OF, AF and CF differ"]
+    amd = "aam        A=12340547 R=12340701 CCIN=0010 CC=0000"
+    assert condition(amd, amd.replace("CC=0000", "CC=0010"))       # AF: undefined
+    assert condition(amd, amd.replace("CC=0000", "CC=0801"))       # OF and CF too
+    assert not condition(amd, amd.replace("CC=0000", "CC=0040"))   # ZF is defined
+    assert not condition(amd, amd.replace("R=12340701", "R=12340700"))  # the result
+    comparison = compare_output(f"{amd}\nstatus=0\n",
+                                f"{amd.replace('CC=0000', 'CC=0010')}\nstatus=0\n")
+    kept, undefined = split_undefined(comparison.diffs, load_known(UNDEFINED_FILE),
+                                      "test-i386")
+    assert kept == [] and "AAM and AAD" in undefined["aam"][0]
