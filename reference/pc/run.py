@@ -139,7 +139,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 initrd = handle.read()
         pc = Pc(args.memory * MIB, transmit=console.transmit)
         placement = load(pc.cpu, pc.memory, image, initrd, args.append)
-    except (OSError, BootError) as error:
+    except (OSError, BootError, ValueError) as error:  # ValueError: RAM over the PCI hole
         sys.stderr.write(f"reference PC: cannot boot {args.kernel}: {error}\n")
         return 2
     # The handlers go in before "started" is reported: a harness that signals as soon as
@@ -168,7 +168,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     stop = pc.run(args.budget, between)
     console.flush()
     emit("stop", reason=stop.reason, detail=stop.detail,
-         unclaimed_ports=sorted(pc.bus.unclaimed), console_bytes=console.total)
+         unclaimed_ports=sorted(pc.bus.unclaimed),
+         unclaimed_memory_pages=sorted(pc.ram.unclaimed), console_bytes=console.total)
     if stop.reason in ("reset", "stopped", "budget"):
         return 0
     sys.stderr.write(f"reference PC: {stop.reason}: {stop.detail}\n")

@@ -306,6 +306,10 @@ def test_a_file_that_is_not_a_kernel_exits_2_with_the_reason(tmp_path):
                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
                              timeout=60)
     assert missing.returncode == 2 and "cannot boot" in missing.stderr
+    too_much = subprocess.run(pc_command("--kernel", str(kernel), "--memory", "4096"),
+                              env=pc_env(), stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=60)
+    assert too_much.returncode == 2 and "overlap the PCI hole" in too_much.stderr
 
 
 @pytest.fixture
