@@ -37,6 +37,8 @@ Optional, single-instruction cases only (they match a case and its differences)
   ``peer_note``   a note the peer's outcome must carry (it flagged its result unreliable)
   ``peer``        only for this peer runner (``unicorn+memhooks``)
   ``code_wraps``  only when the instruction's bytes cross linear 0xFFFFFFFF
+  ``code_runs_off`` only when the instruction's bytes run into a page the case does not
+                  map (fetching the rest of the instruction faults)
 
 A difference matches an entry only when every key it gives agrees, so an unexplained
 difference beside a known one still counts. Matches are counted and listed in reports,
@@ -61,7 +63,8 @@ REQUIRED = ("suite", "group", "evidence")
 TEXT_KEYS = ("id", "reason", "bytes", "cpu", "wrong", "field", "condition", "peer_note",
              "peer")
 LIST_KEYS = ("fields", "modes", "exception")
-KEYS = (*REQUIRED, *TEXT_KEYS, *LIST_KEYS, "code_wraps")
+BOOL_KEYS = ("code_wraps", "code_runs_off")
+KEYS = (*REQUIRED, *TEXT_KEYS, *LIST_KEYS, *BOOL_KEYS)
 VECTORS = "vectors"  # the suite of single-instruction cases
 
 
@@ -103,6 +106,7 @@ class KnownDifference:
     modes: Tuple[str, ...] = ()
     exception: Tuple[str, ...] = ()
     code_wraps: bool = False
+    code_runs_off: bool = False
 
     def applies_here(self, cpu: str) -> bool:
         return not self.cpu or re.search(self.cpu, cpu) is not None
@@ -132,6 +136,8 @@ class KnownDifference:
             return False
         if self.code_wraps and not _code_wraps(case):
             return False
+        if self.code_runs_off and not _code_runs_off(case):
+            return False
         if self.peer_note and self.peer_note not in peer_notes:
             return False
         if self.exception and not any(
@@ -144,9 +150,21 @@ class KnownDifference:
             self._covers([d.field for d in differences])
 
 
+def _code_start(case: Case) -> int:
+    return case.regs["eip"] + ((case.regs.get("cs", 0) << 4) if case.mode == "real16" else 0)
+
+
 def _code_wraps(case: Case) -> bool:
-    start = case.regs["eip"] + ((case.regs.get("cs", 0) << 4) if case.mode == "real16" else 0)
-    return start + len(case.code) - 1 > 0xFFFFFFFF
+    return _code_start(case) + len(case.code) - 1 > 0xFFFFFFFF
+
+
+def _code_runs_off(case: Case) -> bool:
+    """Some byte of the instruction lies in a page the case leaves unmapped, so a CPU that
+    fetches the whole instruction faults on the fetch (the memory map is the case's: a
+    byte past 0xFFFFFFFF is looked up at its wrapped address, as the reference does)."""
+    start = _code_start(case)
+    return any(((start + i) & 0xFFFFFFFF) & ~0xFFF not in case.memory
+               for i in range(len(case.code)))
 
 
 def _entry(raw: Dict[str, Any], where: str, conditions: Optional[Collection[str]]
@@ -172,7 +190,7 @@ def _entry(raw: Dict[str, Any], where: str, conditions: Optional[Collection[str]
         raw["suite"], tuple(group) if isinstance(group, list) else (group,), raw["evidence"],
         **{key: raw.get(key, "") for key in TEXT_KEYS},
         **{key: tuple(raw.get(key, ())) for key in LIST_KEYS},
-        code_wraps=bool(raw.get("code_wraps", False)))
+        **{key: bool(raw.get(key, False)) for key in BOOL_KEYS})
 
 
 def load_known(path: Path = DEFAULT_PATH, conditions: Optional[Collection[str]] = None

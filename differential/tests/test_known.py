@@ -94,3 +94,26 @@ def test_split_store_covers_only_the_last_bytes_of_a_page(field):
     assert _shipped("f3ab", "STOS_Yv_eAX", "prot32", byte, Difference("ecx", 1, 2)) is None
     earlier = Difference(field[:-2] + "c]", 0x2E, 0xD0)  # a byte a dword cannot split at
     assert _shipped("f3ab", "STOS_Yv_eAX", "prot32", earlier) is None
+
+
+
+def test_ud_before_the_fetch_is_known_only_when_the_bytes_run_off_the_map():
+    """unicorn-ud-before-fetching-the-whole-instruction: campaign seed 18's real16
+    8e 3e 00 00 at 0000:1ffd here (its last byte in the unmapped page 0x2000) is known;
+    the same bytes wholly inside the mapped page, where an "unmapped" outcome could only
+    be a data access before #UD (a reference bug), stay a divergence."""
+    shape = Difference("exception", "#UD fault", "unmapped-access unmapped")
+    code = bytes.fromhex("8e3e0000")
+    base = make_case(code, "real16")
+    page = bytearray(0x1000)
+    page[0xFFD:] = code[:3]
+    runs_off = type(base)(**{**base.__dict__, "form": "MOV_Sw_Ew",
+                             "regs": {**base.regs, "eip": 0x1FFD},
+                             "memory": {0x1000: bytes(page)}})
+    inside = type(base)(**{**base.__dict__, "form": "MOV_Sw_Ew",
+                           "memory": {0x1000: base.memory[0x1000]}})
+    known = load_known()
+    found = find_known(known, runs_off, [shape], {})
+    assert found is not None and found.id == "unicorn-ud-before-fetching-the-whole-instruction"
+    assert find_known(known, inside, [shape], {}) is None
+    assert find_known(known, runs_off, [shape, Difference("eax", 1, 2)], {}) is None

@@ -82,3 +82,47 @@ def test_c5_register_form_is_ud_on_the_cpu(native, code):
     assert compare(case, host, ReferenceRunner().run(case)) == []
     entry = next(e for e in load_known() if e.id == "unicorn-c4-c5-register-form-executes")
     assert entry.matches_case(case, compare(case, UnicornRunner().run(case), host), {})
+
+
+
+def _running_off_the_page(code: bytes, inside: int):
+    """``code`` placed so that only its first ``inside`` bytes lie in a mapped code page
+    (0x5000) and the rest in the unmapped page after it; the data page stays mapped."""
+    base = make_case(b"", eax=DATA_PAGE)
+    page = bytearray(b"\x90" * 0x1000)
+    page[0x1000 - inside:] = code[:inside]
+    regs = {**base.regs, "eip": 0x6000 - inside}
+    return type(base)(name="runs-off", mode="prot32", code=code, regs=regs,
+                      memory={0x5000: bytes(page), DATA_PAGE: base.memory[DATA_PAGE]})
+
+
+@pytest.mark.parametrize("code, inside", [
+    ("8e3d00200000", 2),    # mov Sreg7, [0x2000]: reg 7 seen, disp32 in the next page
+    ("0fc71500200000", 3),  # 0F C7 /2 (reserved), disp32 in the next page
+    ("fe1500200000", 5),    # FE /2 (reserved), only disp32's last byte in the next page
+    ("c60d0020000001", 2),  # C6 /1 (reserved), disp32 and imm8 in the next page
+])
+def test_fetch_fault_outranks_ud_on_the_cpu(native, code, inside):
+    """unicorn-ud-before-fetching-the-whole-instruction: an encoding invalid by its ModRM
+    whose addressing bytes run into an unmapped page faults on the fetch on the host CPU,
+    as in the reference (SDM Vol. 3A, Table 6-2: fetch faults, priority 7, outrank
+    invalid opcode, priority 8); Unicorn raises #UD."""
+    case = _running_off_the_page(bytes.fromhex(code), inside)
+    host = native.run(case)
+    assert host.exception == Exc(-1, "unmapped")
+    assert compare(case, host, ReferenceRunner().run(case)) == []
+    against_unicorn = compare(case, UnicornRunner().run(case), host)
+    entry = next(e for e in load_known()
+                 if e.id == "unicorn-ud-before-fetching-the-whole-instruction")
+    assert against_unicorn and entry.matches_case(case, against_unicorn, {})
+
+
+def test_an_undefined_opcode_is_ud_without_fetching_its_modrm(native):
+    """The other side of the same priority: 0F A6 is undefined by its opcode alone, so the
+    host raises #UD although its ModRM byte lies in the unmapped page; so do the reference
+    and Unicorn."""
+    case = _running_off_the_page(bytes.fromhex("0fa6c0"), 2)
+    host = native.run(case)
+    assert host.exception == Exc(6, "fault")
+    assert compare(case, host, ReferenceRunner().run(case)) == []
+    assert compare(case, host, UnicornRunner().run(case)) == []

@@ -170,3 +170,72 @@ def test_code_fetch_faults_come_before_ud() -> None:
     with pytest.raises(Fault) as info:
         decode_bytes(bytes.fromhex("8e 3d 00 00 00 00"))  # segment register 7
     assert info.value.vector == UD
+
+
+# Reserved forms with a memory operand, each #UD by the SDM whatever the operand's
+# address: the instruction is invalid when decoded, so no data access may come first.
+RESERVED_WITH_MEMORY = [
+    # SDM Vol. 2A, Table A-6, group 9 (0F C7): only /1 (CMPXCHG8B) is defined on a P6.
+    ("0f c7 10", "prot32"),                        # 0F C7 /2 [eax]
+    # SDM Vol. 2B, LDMXCSR: "#UD If CPUID.01H:EDX.SSE[bit 25] = 0" (our CPUID: no SSE).
+    ("0f ae 10", "prot32"),                        # ldmxcsr [eax]
+    ("64 0f ae 96 eb 43", "real16"),               # campaign seed 18: fs:[bp+0x43eb]
+    # SDM Vol. 2A, MOV, and Vol. 2D, B.1.4.5 (sreg3): segment registers 6 and 7 are
+    # reserved; MOV to or from them is #UD.
+    ("8e 38", "prot32"),                           # mov Sreg7, [eax]
+    ("8c 30", "prot32"),                           # mov [eax], Sreg6
+    ("8e 3e 00 00", "real16"),                     # campaign seed 18: Sreg7, [0x0000]
+    # SDM Vol. 2A, ARPL, Real-Address Mode Exceptions: "#UD The ARPL instruction is not
+    # recognized in real-address mode."
+    ("63 25", "real16"),                           # campaign seed 18: arpl [di], sp
+    # SDM Vol. 2A, Table A-6, group 4 (FE): only /0 and /1 are defined.
+    ("fe 10", "prot32"),
+]
+
+
+@pytest.mark.parametrize("code, mode", RESERVED_WITH_MEMORY)
+def test_reserved_forms_raise_ud_before_touching_their_memory_operand(code: str,
+                                                                       mode: str) -> None:
+    """Only the code page is mapped and the registers point every address form into an
+    unmapped page: a data access before the decode-time #UD would show as the kind
+    "unmapped" (and in the write journal); the SDM's outcome is #UD with EIP on the
+    instruction."""
+    from reference import Cpu, SparseMemory
+
+    memory = SparseMemory()
+    memory.map(CODE, bytes.fromhex(code).ljust(0x1000, b"\x90"))
+    cpu = Cpu(memory, mode)
+    for name in ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp"):
+        cpu.set_reg(name, 0x8000 if mode == "real16" else 0x00800000)
+    cpu.set_reg("eip", CODE)
+    result = cpu.step()
+    assert result.exception is not None
+    assert (result.exception.vector, result.exception.kind) == (UD, "fault")
+    assert cpu.eip == CODE
+    assert memory.pages() == {CODE: bytes.fromhex(code).ljust(0x1000, b"\x90")}
+
+
+@pytest.mark.parametrize("code, mode, inside", [
+    ("8e 3e 00 00", "real16", 3),        # campaign seed 18 (0000:9ffd there)
+    ("63 25", "real16", 1),               # campaign seed 18 (f000:bfff there)
+    ("0f c7 15 00 00 10 00", "prot32", 3),
+])
+def test_reserved_forms_running_off_the_code_page_fault_on_the_fetch(
+        code: str, mode: str, inside: int) -> None:
+    """The same invalid forms with their last bytes in an unmapped page: SDM Vol. 3A,
+    Table 6-2 puts code page faults (priority 7, fetching the next instruction) above
+    invalid opcode (priority 8, decoding it), so the fetch is reported; the host CPU
+    agrees on the prot32 forms (differential/tests/test_native_runner.py); Unicorn does
+    not (known divergence unicorn-ud-before-fetching-the-whole-instruction)."""
+    from reference import Cpu, SparseMemory
+
+    data = bytes.fromhex(code)
+    page = bytearray(b"\x90" * 0x1000)
+    page[0x1000 - inside:] = data[:inside]
+    memory = SparseMemory()
+    memory.map(CODE, bytes(page))
+    cpu = Cpu(memory, mode)
+    cpu.set_reg("eip", CODE + 0x1000 - inside)
+    exception = cpu.step().exception
+    assert exception is not None and exception.kind == "unmapped"
+    assert cpu.eip == CODE + 0x1000 - inside
