@@ -8,8 +8,10 @@ the SDM leaves undefined, for every engine). Each is a list of ``[[difference]]`
 
 Required
   ``suite``     the suite whose results it covers: ``vectors`` (single-instruction cases:
-                vector files, the differential campaign), ``test-i386``, ``busybox``,
-                ``selftests``, ``shell``...
+                vector files, the differential campaign), ``reference-system`` (the
+                reference's system-level programs against Unicorn,
+                ``reference/tests/unicorn_known.py`` reads them: ``condition`` is one of
+                its facts there), ``test-i386``, ``busybox``, ``selftests``, ``shell``...
   ``group``     a glob, or a list of globs, on the group: the instruction form (FORMS name)
                 for cases and vectors, the test name for programs
   ``evidence``  why it is accepted: the SDM's text, a run on a real CPU, a reproducer
