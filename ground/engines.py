@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, Tuple
+from typing import Any, Dict, FrozenSet, List, Sequence, Tuple
 
 BOOTS_IMAGE = "boots_image"
 """Starts a Linux image (kernel + initramfs) and hands back its serial console."""
@@ -122,6 +122,15 @@ def engines(*needed: str, variants: bool = False) -> Tuple[str, ...]:
     return tuple(e.name for e in CATALOGUE
                  if not e.stand_in and (variants or not e.variant_of)
                  and all(e.can(c) for c in needed))
+
+
+def boot_combinations(names: Sequence[str], kernels: Sequence[str],
+                      kernels_named: bool) -> List[Tuple[str, str]]:
+    """The (engine, kernel) pairs to boot: every kernel when the user named the kernels,
+    else each engine's ``default_kernels`` (all when it has none)."""
+    return [(name, kernel) for name in names for kernel in kernels
+            if kernels_named or not BY_NAME[name].default_kernels
+            or kernel in BY_NAME[name].default_kernels]
 
 
 def load(path: str) -> Any:

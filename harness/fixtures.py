@@ -34,14 +34,12 @@ def _choose(variable: str, known: Sequence[str]) -> List[str]:
 def selected_combinations() -> List[Tuple[str, str]]:
     """(engine, kernel) pairs chosen by X86LAB_ENGINES and X86LAB_KERNELS; without
     X86LAB_KERNELS an engine boots its catalogue's ``default_kernels``."""
-    from ground.engines import BY_NAME
+    from ground.engines import boot_combinations
 
     engines = _choose("X86LAB_ENGINES", ENGINE_NAMES)
     kernels = _choose("X86LAB_KERNELS", KERNEL_NAMES)
-    named = bool(os.environ.get("X86LAB_KERNELS", "").strip())
-    return [(engine, kernel) for engine in engines for kernel in kernels
-            if named or not BY_NAME[engine].default_kernels
-            or kernel in BY_NAME[engine].default_kernels]
+    return boot_combinations(engines, kernels,
+                             bool(os.environ.get("X86LAB_KERNELS", "").strip()))
 
 
 def _params() -> list:

@@ -35,12 +35,15 @@ def load_baseline(path: Optional[Path]) -> Optional[dict]:
 def build_report(
     engines: Sequence[str], kernels: Sequence[str], log_dir: Path, memory_mib: int = 256,
     baseline_path: Optional[Path] = BASELINE, tolerance: float = compare.DEFAULT_TOLERANCE,
-    seed: Optional[int] = None,
+    seed: Optional[int] = None, kernels_named: bool = True,
 ) -> dict:
-    """Boot and check each combination (one at a time: timings must not compete)."""
+    """Boot and check each combination (one at a time: timings must not compete); without
+    ``kernels_named`` an engine boots only its catalogue's default kernels."""
+    from ground.engines import boot_combinations
+
     baseline = load_baseline(baseline_path)
     records: List[dict] = []
-    combos = [(engine, kernel) for engine in engines for kernel in kernels]
+    combos = boot_combinations(engines, kernels, kernels_named)
     for number, (engine, kernel) in enumerate(combos, 1):
         progress(f"[{number}/{len(combos)}] {engine}-{kernel}: booting")
         record = measure(engine, kernel, memory_mib, log_dir, seed)

@@ -51,5 +51,5 @@ def test_v86_refuses_memory_that_the_initrd_would_not_fit(image: Image) -> None:
 
 
 def test_unknown_engine_names_the_choices() -> None:
-    with pytest.raises(EngineError, match="choose from bochs, local, qemu, v86"):
+    with pytest.raises(EngineError, match="choose from bochs, local, qemu, reference, v86"):
         get_engine("pcem")

@@ -30,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__, epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default=",".join(ENGINES), metavar="LIST",
                         help=f"comma-separated engines (default {','.join(ENGINES)})")
-    parser.add_argument("--kernels", default=",".join(KERNELS), metavar="LIST",
-                        help="comma-separated kernels (default tiny,debian)")
+    parser.add_argument("--kernels", metavar="LIST",
+                        help="comma-separated kernels (default: tiny,debian, except the "
+                        "reference, which boots tiny unless kernels are named)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the JSON report here")
     parser.add_argument("--html", type=Path, metavar="PATH", help="write the HTML report here")
     parser.add_argument("--baseline", type=Path, metavar="PATH",
@@ -60,7 +61,8 @@ def report_command(args: argparse.Namespace) -> int:
     from images.errors import ImageError
 
     engines = _names(args.engines, ENGINES, "--engines")
-    kernels = _names(args.kernels, KERNELS, "--kernels")
+    kernels = _names(",".join(KERNELS) if args.kernels is None else args.kernels, KERNELS,
+                     "--kernels")
     if not (args.json or args.html):
         raise UsageError("name at least one output: --json PATH and/or --html PATH")
     if args.tolerance < 0:
@@ -68,7 +70,8 @@ def report_command(args: argparse.Namespace) -> int:
     baseline = args.baseline or BASELINE
     log_dir = (args.json or args.html).parent / "consoles"
     try:
-        report = build_report(engines, kernels, log_dir, args.memory, baseline, args.tolerance)
+        report = build_report(engines, kernels, log_dir, args.memory, baseline, args.tolerance,
+                              kernels_named=args.kernels is not None)
     except (ImageError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     write_report(report, args.json, args.html)
