@@ -15,7 +15,7 @@ import json
 import sys
 from typing import List, Optional
 
-from reference.pc.boot_protocol import load
+from reference.pc.boot_protocol import load, read_files
 from reference.pc.machine import Pc
 
 CHECK_THRESHOLD = 40
@@ -44,12 +44,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--memory-every", type=int, default=5,
                         help="compare a digest of RAM every this many checkpoints")
     args = parser.parse_args(argv)
-    with open(args.kernel, "rb") as handle:
-        image = handle.read()
-    initrd = None
-    if args.initrd:
-        with open(args.initrd, "rb") as handle:
-            initrd = handle.read()
+    image, initrd = read_files(args.kernel, args.initrd)
     consoles = (bytearray(), bytearray())
     machines = []
     for threshold, console in zip((0, CHECK_THRESHOLD), consoles):

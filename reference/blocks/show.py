@@ -42,14 +42,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         cpu = Cpu(memory, mode="prot32")
         linear = 0x1000 if args.at is None else args.at
     else:
-        from reference.pc.boot_protocol import BootError, load
+        from reference.pc.boot_protocol import BootError, load, read_files
         from reference.pc.machine import Pc
 
         pc = Pc()
         try:
-            with open(args.kernel, "rb") as handle:
-                image = handle.read()
-            initrd = open(args.initrd, "rb").read() if args.initrd else None  # noqa: SIM115
+            image, initrd = read_files(args.kernel, args.initrd)
             load(pc.cpu, pc.memory, image, initrd, args.append)
         except (OSError, BootError) as error:
             print(f"cannot boot {args.kernel}: {error}", file=sys.stderr)

@@ -111,6 +111,16 @@ def parse_bzimage(image: bytes) -> Kernel:
                   cmdline_size)
 
 
+def read_files(kernel: str, initrd: Optional[str]) -> Tuple[bytes, Optional[bytes]]:
+    """The bytes of a kernel file and of an optional initrd file (OSError if missing)."""
+    with open(kernel, "rb") as handle:
+        image = handle.read()
+    if not initrd:
+        return image, None
+    with open(initrd, "rb") as handle:
+        return image, handle.read()
+
+
 def e820_map(ram_bytes: int) -> List[E820Entry]:
     """The memory map a PC BIOS would report: conventional memory below the EBDA, the
     EBDA and the BIOS area reserved, and everything from 1 MiB usable."""

@@ -35,7 +35,7 @@ import time
 from collections import deque
 from typing import Deque, List, Optional, Tuple
 
-from reference.pc.boot_protocol import BootError, load
+from reference.pc.boot_protocol import BootError, load, read_files
 from reference.pc.machine import DEFAULT_MEMORY, MIB, Pc
 
 PREFIX = "X86LAB "
@@ -131,12 +131,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"--exit-at-stage {args.exit_at_stage}: no --stage of that name")
     console = Console(stages, emit)
     try:
-        with open(args.kernel, "rb") as handle:
-            image = handle.read()
-        initrd = None
-        if args.initrd:
-            with open(args.initrd, "rb") as handle:
-                initrd = handle.read()
+        image, initrd = read_files(args.kernel, args.initrd)
         pc = Pc(args.memory * MIB, transmit=console.transmit)
         placement = load(pc.cpu, pc.memory, image, initrd, args.append)
     except (OSError, BootError, ValueError) as error:  # ValueError: RAM over the PCI hole
