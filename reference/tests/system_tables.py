@@ -109,3 +109,15 @@ def protected_cpu(code: bytes, gdt: Optional[Dict[int, bytes]] = None, cpl: int 
     cpu.set_reg("eip", CODE)
     cpu.set_reg("esp", STACK_TOP)
     return cpu
+
+
+def run_to(cpu: Cpu, end: int, limit: int) -> Optional[int]:
+    """Step until EIP reaches ``end`` or an exception is reported, at most ``limit``
+    steps; the exception's vector, or None if ``end`` was reached (or the limit)."""
+    for _ in range(limit):
+        exception = cpu.step().exception
+        if exception is not None:
+            return exception.vector
+        if cpu.eip == end:
+            return None
+    return None

@@ -32,7 +32,12 @@ from unicorn import x86_const as x86  # noqa: E402
 from reference import Cpu, SparseMemory  # noqa: E402
 from reference.system.control_registers import write_cr  # noqa: E402
 from reference.system.segmentation import DescriptorLoader  # noqa: E402
-from reference.tests.system_tables import STANDARD_GDT, descriptor, table_bytes  # noqa: E402
+from reference.tests.system_tables import (  # noqa: E402
+    STANDARD_GDT,
+    descriptor,
+    run_to,
+    table_bytes,
+)
 from reference.tests.unicorn_check import first_interrupt  # noqa: E402
 from reference.tests.unicorn_known import (  # noqa: E402
     Difference,
@@ -82,14 +87,7 @@ def _on_reference(memory: Dict[int, bytes], regs: Dict[str, int], gdt_limit: int
     for number in (3, 4, 0):
         if number in cr:
             write_cr(cpu, number, cr[number])
-    vector = None
-    for _ in range(64):
-        exception = cpu.step().exception
-        if exception is not None:
-            vector = exception.vector
-            break
-        if cpu.eip == end:
-            break
+    vector = run_to(cpu, end, 64)
     assert vector is not None or cpu.eip == end
     return vector, {name: cpu.get_reg(name) for name in GPRS}, mem.pages(), cpu.cr2
 

@@ -35,6 +35,7 @@ from reference.tests.system_tables import (  # noqa: E402
     STANDARD_GDT,
     descriptor,
     gate,
+    run_to,
     table_bytes,
     tss32,
 )
@@ -110,14 +111,7 @@ def _reference(memory: Dict[int, bytes], limit: int, end: int) -> Outcome:
     cpu.tr = SystemSegment(0x28, TSS, 103, 0x8B00)
     cpu.set_reg("eip", CODE)
     cpu.set_reg("esp", RING3_STACK)
-    vector = None
-    for _ in range(40):
-        exception = cpu.step().exception
-        if exception is not None:
-            vector = exception.vector
-            break
-        if cpu.eip == end:
-            break
+    vector = run_to(cpu, end, 40)
     regs = {n: cpu.get_reg(n) for n in GPRS + ("cs", "ss", "eip")}
     stacks = mem.read_bytes(0x3000, 0x1000) + mem.read_bytes(0x9000, 0x1000)
     return vector, regs, stacks
