@@ -75,6 +75,10 @@ class Pc:
         cpu.io_in = lambda port, bits: bus.read(port, bits >> 3)
         cpu.io_out = lambda port, bits, value: bus.write(port, bits >> 3, value)
         self.stop_request: Optional[Stop] = None
+        self.idle: Callable[[int], None] = lambda cycles: None
+        """Called before halted cycles are skipped. The console runner paces them against
+        the wall clock, so a guest waiting at its prompt does not spin a host core; no
+        instruction count depends on it (only when typed input arrives)."""
 
         def intr(level: bool) -> None:
             cpu.intr_requested = level
@@ -128,7 +132,9 @@ class Pc:
                 if event is None:
                     return Stop("halted", "HLT with no timer pending: nothing can wake the "
                                 "CPU")
-                clock.skip_to(event if end is None else min(event, end))
+                target = event if end is None else min(event, end)
+                self.idle(target - cpu.tsc)
+                clock.skip_to(target)
                 clock.run_due()
                 continue
             batch = BATCH if event is None else max(1, min(BATCH, event - cpu.tsc))

@@ -36,9 +36,12 @@ from collections import deque
 from typing import Deque, List, Optional, Tuple
 
 from reference.pc.boot_protocol import BootError, load, read_files
+from reference.pc.clock import FREQUENCY
 from reference.pc.machine import DEFAULT_MEMORY, MIB, Pc
 
 PREFIX = "X86LAB "
+IDLE_WAIT_MAX = 0.05
+"""Longest wall-clock wait for one idle stretch, so signals and input are seen soon."""
 WHERE_STEPS = 20
 
 
@@ -59,6 +62,7 @@ class Console:
         self.emit = emit
         self.total = 0
         self.incoming: Deque[bytes] = deque()
+        self.arrived = threading.Event()
         self.eof = False
         self.reached: List[str] = []
         """Names of the stages seen so far, in order."""
@@ -93,6 +97,18 @@ class Console:
                 self.eof = True
                 return
             self.incoming.append(data)
+            self.arrived.set()
+
+    def wait_idle(self, cycles: int) -> None:
+        """The guest is halted for ``cycles``: let about that much wall time pass (at most
+        IDLE_WAIT_MAX), ending early when input arrives. Short halts (a byte arriving on
+        the serial line) are not waited for."""
+        if cycles < FREQUENCY // 1000:
+            return
+        self.flush()
+        self.arrived.clear()
+        if not self.incoming:
+            self.arrived.wait(min(cycles / FREQUENCY, IDLE_WAIT_MAX))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -160,6 +176,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             else:
                 emit("where", trace=where(pc), cpu=pc.describe_cpu())
 
+    pc.idle = console.wait_idle
     stop = pc.run(args.budget, between)
     console.flush()
     emit("stop", reason=stop.reason, detail=stop.detail,
