@@ -41,9 +41,9 @@ exceptions below)."""
 BARRIERS = frozenset({
     "CLI", "STI", "POPF",                            # IF/TF: the step loop's business
     "LDS", "LES", "LFS", "LGS", "LSS",               # segment loads
-    "JMP_FAR", "CALL_FAR", "RET_FAR", "IRET", "INT", "INT3", "INT1", "INTO",
+    "JMPF", "CALLF", "RETF", "IRET", "INT", "INT3", "INT1", "INTO",
 })
-"""Mnemonics of those families that a block never contains."""
+"""Mnemonics (as FORMS spells them) of those families that a block never contains."""
 ENDS_BLOCK = frozenset({"JMP", "Jcc", "CALL", "RET", "LOOP", "LOOPE", "LOOPNE", "JCXZ"})
 
 
@@ -69,7 +69,7 @@ NO_BLOCK = Block(lambda cpu, eip: None, 0, 0, 0, lambda: "")
 def compilable(insn: Insn) -> bool:
     """Whether ``insn`` may sit inside a block."""
     fn = insn.fn
-    if fn is None or insn.form.mnemonic in BARRIERS or insn.form.name in BARRIERS:
+    if fn is None or insn.form.mnemonic in BARRIERS:
         return False
     if fn.__module__.rsplit(".", 1)[-1] not in COMPILED_FAMILIES:
         return False

@@ -128,3 +128,20 @@ def test_show_prints_the_block_at_an_address(capsys: pytest.CaptureFixture) -> N
     assert "+5: 39 d8  CMP_Ev_Gv" in text and "JNZ_Jb" in text
     assert show.main(["--code", "fa"]) == 1  # CLI: no block
     assert "no block starts at 0x1000" in capsys.readouterr().err
+
+
+def test_every_barrier_names_a_mnemonic_of_the_table() -> None:
+    """A misspelt barrier would let that instruction into a block (far transfers were)."""
+    from reference.blocks.compiler import BARRIERS
+    from reference.isa.table import FORMS
+
+    assert BARRIERS <= {form.mnemonic for form in FORMS}
+
+
+@pytest.mark.parametrize("code", ["ea 00 20 00 00 08 00",   # jmp far 0008:00002000
+                                  "9a 00 20 00 00 08 00",   # call far
+                                  "cb", "fa", "9d", "cd 80"])  # retf, cli, popf, int 0x80
+def test_no_block_holds_a_far_transfer_or_an_if_change(code: str) -> None:
+    cpu = machine(bytes.fromhex("40 41 " + code + " 42 f4"), 0)  # inc eax; inc ecx; X; ...
+    block = compile_block(cpu, CODE, CODE)
+    assert block.length == 2  # the two INCs, and the block stops before X
