@@ -131,7 +131,6 @@ class Cpu:
         self.seg_attr: List[int] = ([REAL_MODE_ATTR] * 6 if real else
                                     [FLAT_DATA_ATTR, FLAT_CODE_ATTR] + [FLAT_DATA_ATTR] * 4)
         self.stack_size = self.default_size  # SS.B
-        self.code_key = (self.default_size, 0)  # what decoded instructions depend on
         self.cpl = 0
         # Control and system-table registers (SDM Vol. 3A, 2.4-2.5). real16 starts with
         # CR0's reset value (CD, NW, ET: Vol. 3A, 9.1.1); the flat prot32 model with the
@@ -261,11 +260,9 @@ class Cpu:
         """CS.D picks the default operand/address size, SS.B the stack width. A change
         of CS.D changes how bytes decode, so decoded instructions are forgotten."""
         size = 32 if self.seg_attr[CS] & DB_BIT else 16
-        # (The fetch's U/S check at another CPL is the TLB's business: decoded code is
-        # cached by physical address, found through the privilege class's fast map.)
-        key = (size, 0)
-        if key != self.code_key:
-            self.code_key = key
+        # (Only CS.D: the fetch's U/S check at another CPL is the TLB's business, since
+        # decoded code is cached by physical address and found through its fast map.)
+        if size != self.default_size:
             self.default_size = size
             self.forget_all_code()
         self.stack_size = 32 if self.seg_attr[SS] & DB_BIT else 16
