@@ -16,13 +16,10 @@ from reference.pc.bus import IoBus
 from reference.pc.clock import VirtualClock
 from reference.pc.devices.cmos import Cmos
 from reference.pc.devices.pic import PicPair
+from reference.pc.tests.ticking import StubCpu
 
 SECOND = 100_000_000
 SATURDAY_5_DEC_2026_134530 = calendar.timegm((2026, 12, 5, 13, 45, 30, 0, 0, 0))
-
-
-class StubCpu:
-    tsc = 0
 
 
 class Board:

@@ -14,6 +14,7 @@ from reference.pc.bus import IoBus
 from reference.pc.clock import VirtualClock
 from reference.pc.devices.pic import PicPair
 from reference.pc.devices.pit import Pit
+from reference.pc.tests.ticking import StubCpu
 
 CYCLES_PER_SECOND = 100_000_000
 PIT_HZ = 1_193_182
@@ -22,10 +23,6 @@ PIT_HZ = 1_193_182
 def first_cycle_of_tick(tick: int) -> int:
     """The first cycle c with c * PIT_HZ // 100 MHz >= tick (ceiling division)."""
     return (tick * CYCLES_PER_SECOND + PIT_HZ - 1) // PIT_HZ
-
-
-class StubCpu:
-    tsc = 0
 
 
 class Board:

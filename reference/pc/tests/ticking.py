@@ -1,4 +1,4 @@
-"""A virtual clock driven by a stub CPU, for the UART, i8042, PCI and port tests.
+"""A virtual clock driven by a stub CPU, for the device tests.
 
 The devices only ever read ``cpu.tsc`` through ``VirtualClock``, so a tiny object with a
 ``tsc`` attribute is a whole CPU for them; a test moves time by advancing it and calling
