@@ -62,6 +62,7 @@ BUILDER_SOURCES = (
     _HERE / "contract.py",
     rootfs.INIT_TEMPLATE,
     rootfs.UDHCPC_SCRIPT,
+    rootfs.GET_SCRIPT,
 )
 
 

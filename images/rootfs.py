@@ -21,6 +21,8 @@ UDHCPC_SCRIPT = INIT_TEMPLATE.with_name("udhcpc.script")
 UDHCPC_SCRIPT_PATH = "etc/udhcpc/default.script"
 """Where Debian's BusyBox udhcpc looks for its lease hook by default (upstream BusyBox
 uses /usr/share/udhcpc/; the string is in the binary)."""
+GET_SCRIPT = INIT_TEMPLATE.with_name("x86lab-get")
+"""Installs .debs from a repository over the network (`x86lab relay --repo`); see its head."""
 MODULE_DIR = "lib/modules"
 LOAD_ORDER = f"{MODULE_DIR}/load-order"
 DISK_LOAD_ORDER = f"{MODULE_DIR}/load-order-disk"
@@ -81,6 +83,7 @@ def base_entries(busybox: bytes) -> List[CpioEntry]:
         CpioEntry.char_device("dev/null", 1, 3, 0o666),
         CpioEntry.file("etc/hostname", f"{contract.HOSTNAME}\n".encode()),
         CpioEntry.file(UDHCPC_SCRIPT_PATH, UDHCPC_SCRIPT.read_bytes(), 0o755),
+        CpioEntry.file("usr/bin/x86lab-get", GET_SCRIPT.read_bytes(), 0o755),
     ]
     return entries
 
