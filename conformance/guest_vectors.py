@@ -1,15 +1,20 @@
 """The vectors suite inside a booted guest (v86, QEMU), robust to the emulator dying.
 
-The stepper's result lines stream over the serial console (and into a file in the guest,
-for the restart loop), and before each vector it writes "@N" straight to the console and
-waits for it to drain. If the emulator exits, the console log holds every result that got
-out and the marker of the vector it was running: that vector is reported as having
-killed the engine, the guest is rebooted, and the run resumes after the last result.
+The stepper writes its results to a file in the guest (for the restart loop) and, framed
+with a CRC-32, to the serial console; before each vector it writes "@N" to the console and
+waits for it to drain. Only the stepper writes there while it runs, and the host takes a
+result only from a whole framed line: a console can interleave the kernel's messages (or,
+before, ``tee``'s 2 KiB chunks and the markers) into the middle of a line, and the tail
+"3 S ..." of "1723 S ..." was once read as vector 3's result. If the emulator exits, the
+console log holds every result that got out and the marker of the vector it was running:
+that vector is reported as having killed the engine, the guest is rebooted, and the run
+resumes after the last result.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
@@ -28,21 +33,22 @@ from vectors.files import Entry
 # QEMU 7.2 aborts on every LOCK BT* with a register (known/qemu.toml); each killing vector
 # costs two deaths (blamed only when the engine dies on it twice: after_death).
 MAX_ENGINE_DEATHS = 100
-RESULT_LINE = re.compile(r"^(\d+) [STXNC] [^\r\n]*", re.MULTILINE)
+# "<index> <S|T|X|N|C> ... ~<crc32>": the stepper's framed console line (stepper.c).
+FRAMED_LINE = re.compile(r"^((\d+) [STXNC] [^\r\n]*?) ~([0-9a-f]{8})\r?$", re.MULTILINE)
 MARKER_LINE = re.compile(r"^@(\d+)\r?$", re.MULTILINE)
-# $1 vectors, $2 output file, $3 indices not to run ("-": none), $4 first index.
+# $1 vectors, $2 output file, $3 indices not to run ("-": none), $4 first index. The
+# stepper writes the console lines itself; a restarted one reports the record its
+# predecessor died on (its 4th argument), so no second writer shares the console.
 GUEST_LOOP = """#!/bin/sh
 # Run the stepper over $1 from record $4, restarting after any record it died on; results
-# to the console and to $2; the records listed in $3 are not run.
+# to $2 (and, framed, to the console); the records listed in $3 are not run.
 echo 0 > /proc/sys/vm/mmap_min_addr 2>/dev/null
-set -o pipefail
-: > "$2"; next=$4; tries=0
+: > "$2"; next=$4; died=-; tries=0
 while [ $tries -lt {restarts} ]; do
-  "$(dirname "$0")/stepper" "$1" $next "$3" | tee -a "$2" && break
+  "$(dirname "$0")/stepper" "$1" $next "$3" $died >> "$2" && break
   status=$?
   last=$(tail -n 1 "$2" | cut -d' ' -f1); [ -n "$last" ] || last=$((next - 1))
-  next=$((last + 1)); echo "$next C signal-$((status - 128))" | tee -a "$2"
-  next=$((next + 1)); tries=$((tries + 1))
+  died="$((last + 1)):$((status - 128))"; next=$((last + 2)); tries=$((tries + 1))
 done
 """.replace("{restarts}", str(MAX_RESTARTS))
 
@@ -62,8 +68,15 @@ def guest_files(entries: Sequence[Entry]) -> Dict[str, bytes]:
             "vectors.bin": encode(cases, stops)}
 
 
-def _results_in(text: str) -> Dict[int, str]:
-    return {int(m.group(1)): m.group(0).rstrip("\r") for m in RESULT_LINE.finditer(text)}
+def results_in(text: str) -> Dict[int, str]:
+    """The stepper's result lines in console ``text`` (frame removed), by index: only lines
+    whose CRC-32 matches, so a line cut, spliced or merged on the console is no result."""
+    found: Dict[int, str] = {}
+    for match in FRAMED_LINE.finditer(text):
+        line = match.group(1)
+        if zlib.crc32(line.encode("latin-1")) == int(match.group(3), 16):
+            found[int(match.group(2))] = line
+    return found
 
 
 def after_death(text: str, start: int) -> Tuple[Dict[int, str], int]:
@@ -74,7 +87,7 @@ def after_death(text: str, start: int) -> Tuple[Dict[int, str], int]:
     first missing result, and blames a vector only when the engine dies on it twice
     (once, a vector before the real culprit was blamed and reported as crashing)."""
     text = text[:text.rfind("\n") + 1]
-    got = {i: line for i, line in _results_in(text).items() if i >= start}
+    got = {i: line for i, line in results_in(text).items() if i >= start}
     done = max(got, default=start - 1)
     markers = [int(m) for m in MARKER_LINE.findall(text)]
     return got, max([done + 1] + [m for m in markers if m > done])
@@ -106,7 +119,7 @@ def run_vectors_in_guest(guest_now: Callable[[], object], reboot: Callable[[], o
         command = (f"sh {GUEST_DIR}/step.sh {GUEST_DIR}/vectors.bin /tmp/step.out "
                    f"{','.join(map(str, skip)) or '-'} {start}")
         try:
-            lines.update(_results_in(guest.console.run_check(command, timeout=timeout)))
+            lines.update(results_in(guest.console.run_check(command, timeout=timeout)))
             break
         except SessionClosed as exc:
             log = Path(guest.log_path)

@@ -35,11 +35,18 @@
  *   "<index> S|T|X <trapno> <err> <10 regs in hex> [<addr>:<hex bytes> ...]"
  *      S: stopped by the single-step trap, T: by the sentinel, X: an exception
  *   "<index> N <reason>"   the vector cannot be expressed here (page collides, unmappable)
- * Usage: stepper VECTORS.bin [FIRST_INDEX [SKIP,LIST]]
+ * Usage: stepper VECTORS.bin [FIRST_INDEX [SKIP,LIST [DIED:SIGNAL]]]
  *   The host restarts it after FIRST_INDEX when it died; the indices in SKIP,LIST are not
- *   run but reported "C killed-the-engine" (they took the whole emulator down before).
- *   Before each vector "@<index>" goes to stderr: when an emulator dies, its console log
- *   names the vector that killed it.
+ *   run but reported "C killed-the-engine" (they took the whole emulator down before);
+ *   DIED:SIGNAL ("-": none) is the record the previous stepper died on, reported first as
+ *   "<DIED> C signal-<SIGNAL>".
+ * On a console (stderr is a terminal: inside an emulated guest) each output line is also
+ * written to stderr, framed as "<line> ~<crc32 of line, 8 hex digits>", and before each
+ * vector "@<index>" goes there too: when an emulator dies, its console log holds every
+ * result that got out and names the vector that killed it. Only this process writes those
+ * lines, and the frame lets the host drop any line that reached it damaged: the kernel's
+ * own messages, or a second writer's chunks, can land in the middle of a line on a serial
+ * console, and a tail like "3 S ..." of "1723 S ..." must never pass for vector 3's result.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -153,12 +160,36 @@ static void fail_input(long index) {
     exit(2);
 }
 
-static void emit(const char *line, size_t len) {
+static int on_console;  /* stderr is a terminal: echo framed lines there */
+
+static void write_all(int fd, const char *data, size_t len) {
     while (len > 0) {
-        ssize_t n = write(1, line, len);
+        ssize_t n = write(fd, data, len);
         if (n <= 0) exit(3);
-        line += n, len -= (size_t)n;
+        data += n, len -= (size_t)n;
     }
+}
+
+/* CRC-32 (the reflected polynomial 0xEDB88320 of zlib and Ethernet), bit by bit: the
+ * lines are short and a table would be one more thing to get wrong. */
+static uint32_t crc32_of(const char *data, size_t len) {
+    uint32_t crc = 0xFFFFFFFFu;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint8_t)data[i];
+        for (int bit = 0; bit < 8; bit++) crc = (crc >> 1) ^ (0xEDB88320u & -(crc & 1u));
+    }
+    return ~crc;
+}
+
+/* One output line (ending in a newline): to stdout, and framed to the console. */
+static void emit(const char *line, size_t len) {
+    static char framed[40100];
+    write_all(1, line, len);
+    if (!on_console) return;
+    size_t body = len - 1;  /* without the newline */
+    memcpy(framed, line, body);
+    int n = snprintf(framed + body, sizeof framed - body, " ~%08x\n", crc32_of(line, body));
+    write_all(2, framed, body + (size_t)n);
 }
 
 static void unmap_all(uint32_t count) {
@@ -280,8 +311,9 @@ int main(int argc, char **argv) {
     }
     long first = argc > 2 ? strtol(argv[2], NULL, 10) : 0;
     const char *skip = argc > 3 ? argv[3] : NULL;
+    const char *died = argc > 4 && strcmp(argv[4], "-") != 0 ? argv[4] : NULL;
     const char *forced = getenv("X86LAB_STEPPER_STOP");
-    int drain = isatty(2);
+    int drain = on_console = isatty(2);
     FILE *in = fopen(argv[1], "rb");
     if (!in) {
         perror(argv[1]);
@@ -302,6 +334,13 @@ int main(int argc, char **argv) {
     fprintf(stderr, "stepper: stopping each vector by %s\n",
             forced_sentinels ? "a sentinel INT3 (X86LAB_STEPPER_STOP=sentinel)"
             : use_sentinels ? "a sentinel INT3 (TF did not stop a NOP)" : "the single-step trap");
+    if (died) {
+        char line[96];
+        const char *colon = strchr(died, ':');
+        int n = snprintf(line, sizeof line, "%ld C signal-%s\n", strtol(died, NULL, 10),
+                         colon ? colon + 1 : "?");
+        emit(line, (size_t)n);
+    }
     uint32_t flags, stop, npages;
     for (long index = 0; read_record(in, index, &flags, &stop, &npages); index++) {
         rep_string = flags & FLAG_REP;
