@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http
-from typing import Optional
+from typing import Callable, Optional
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -84,8 +84,13 @@ def bound_port(server: Server) -> int:
     return int(server.sockets[0].getsockname()[1])
 
 
-async def run_forever(relay: Relay, host: str, port: int) -> None:
+async def run_forever(relay: Relay, host: str, port: int,
+                      announce: Optional[Callable[[int], None]] = None) -> None:
+    """Serve until cancelled; ``announce(port)`` is told the bound port once listening
+    (``x86lab relay --repo`` prints how to reach the relay then)."""
     server = await relay.start(host, port)
     log_event("listening", host=host, port=bound_port(server))
+    if announce is not None:
+        announce(bound_port(server))
     async with server:
         await asyncio.Future()

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import Callable, Optional
 
 from x86lab.cli import UsageError
 
@@ -17,6 +18,10 @@ examples:
   x86lab relay --listen 127.0.0.1:8001 --allow 127.0.0.1:8080   (admit one local server)
   x86lab relay --listen 127.0.0.1:8001 --allow 192.0.2.10:80=127.0.0.1:8080
       (a guest's 192.0.2.10:80 reaches the host's 127.0.0.1:8080: tests, local demos)
+  x86lab relay --listen 127.0.0.1:8001 --repo
+      (also serve a package repository on 127.0.0.1 with bash-static from Debian; the
+      guest reaches it as http://192.0.2.10/ through this relay only: open the demo
+      with ?relay=ws://127.0.0.1:8001/ and type  x86lab-get bash-static)
   x86lab relay --bench 50        (load benchmark on loopback; prints connections/s, MB/s)
   x86lab relay --guest-bench tiny   (v86 in Node: boot cost of the NIC, DHCP lease time
       and wget throughput through the relay, beside the host's own fetch)
@@ -50,6 +55,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="bytes per second per client IP (default 4 MiB)")
     parser.add_argument("--idle", type=float, default=120.0, metavar="SECONDS",
                         help="close streams idle this long (default 120)")
+    parser.add_argument("--repo", action="store_true",
+                        help="also serve a package repository on 127.0.0.1 (a free port) "
+                             "and map the guest's 192.0.2.10:80 to it, for the image's "
+                             "x86lab-get")
+    parser.add_argument("--package", metavar="NAME", action="append", default=[],
+                        help="--repo: Debian i386 package to serve (repeatable; default "
+                             "bash-static); statically linked ones run in the image")
+    parser.add_argument("--repo-port", type=int, default=0, metavar="PORT",
+                        help="--repo: the repository's 127.0.0.1 port (default: any free)")
     parser.add_argument("--bench", type=int, metavar="CLIENTS",
                         help="instead of serving, benchmark CLIENTS concurrent clients "
                              "on loopback and print the figures")
@@ -117,11 +131,55 @@ def run(args: argparse.Namespace) -> int:
     if not args.listen:
         raise UsageError("--listen HOST:PORT is required (or --bench CLIENTS)")
     host, port = _split_listen(args.listen)
+    if args.repo:
+        return _serve_with_repository(args, host, port)
+    if args.package or args.repo_port:
+        raise UsageError("--package and --repo-port go with --repo")
+    return _serve(args, host, port)
+
+
+def _serve(args: argparse.Namespace, host: str, port: int,
+           announce: Optional[Callable[[int], None]] = None) -> int:
     from web.relay.server import Relay, run_forever
 
     relay = Relay(_config(args))
     try:
-        asyncio.run(run_forever(relay, host, port))
+        asyncio.run(run_forever(relay, host, port, announce))
     except OSError as exc:
         raise UsageError(f"cannot listen on {args.listen}: {exc.strerror or exc}") from None
     return 0
+
+
+def _serve_with_repository(args: argparse.Namespace, host: str, port: int) -> int:
+    """The relay plus a package repository on 127.0.0.1, admitted as one exact mapped
+    destination (the guest's stand-in), so the relay's policy is otherwise unchanged."""
+    from web.relay.events import log_event
+    from web.relay.guest_check import STAND_IN, redirect_to
+    from web.relay.repository import (
+        DEFAULT_PACKAGES,
+        RepositoryError,
+        cached_debs,
+        serving_repository,
+    )
+
+    if not 0 <= args.repo_port < 65536:
+        raise UsageError("--repo-port must be 0..65535")
+    names = args.package or list(DEFAULT_PACKAGES)
+    try:
+        debs = cached_debs(names)
+        with serving_repository(debs, args.repo_port) as served:
+            args.allow = [*args.allow, redirect_to(served.port)]
+            listed = [f"{p.name} {p.version}" for p in served.packages]
+            log_event("repository", url=served.url, guest_url=f"http://{STAND_IN}/",
+                      packages=listed)
+
+            def announce(bound: int) -> None:
+                where = f"[{host}]" if ":" in host else host
+                print(f"x86lab relay: packages {', '.join(listed)} on {served.url} "
+                      f"(127.0.0.1 only); the guest reaches them as http://{STAND_IN}/ "
+                      f"through this relay.\n  Open the demo with ?relay=ws://{where}:"
+                      f"{bound}/ and type in the guest: x86lab-get {names[0]}", flush=True)
+
+            return _serve(args, host, port, announce)
+    except RepositoryError as exc:
+        raise UsageError(str(exc)) from None
