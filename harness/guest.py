@@ -54,7 +54,17 @@ class Guest:
             "instructions_now": metrics.instructions_now,
             "engine_details": metrics.details,
             "console_log": str(self.log_path),
+            **({"profile": profile} if (profile := self.profile()) else {}),
         }
+
+    def profile(self) -> Optional[dict]:
+        """Where the boot's time went (``harness.boot_profile``), for engines whose runner
+        records it (v86); None for the others."""
+        from harness.boot_profile import analyse
+
+        records = getattr(self.session, "records", ())
+        record = next((r for r in records if r.get("event") == "profile"), None)
+        return analyse(record) if record else None
 
     def stop(self) -> None:
         self.session.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import json
 import math
 import os
@@ -16,6 +17,9 @@ from x86lab.cli import EXIT_FAILURE, UsageError
 
 EXIT_INTERRUPTED = 130
 """As a shell reports a command ended by SIGINT (128 + 2)."""
+INITCALL_WORDS = "initcall_debug loglevel=8"
+"""initcall_debug prints each initcall at KERN_DEBUG; loglevel=8 lets the console show it
+(the harness still quiets the console with ``dmesg -n 1`` at the prompt)."""
 
 if TYPE_CHECKING:
     from harness.guest import Guest
@@ -23,17 +27,19 @@ if TYPE_CHECKING:
 EXAMPLE = """examples:
   x86lab boot --engine qemu --kernel tiny --run 'uname -m'    # prints i686, exit 0
   x86lab boot --engine v86 --kernel debian --json              # stage times, instructions
+  x86lab boot --engine v86 --kernel tiny --json --initcalls    # + profile with initcalls
   x86lab boot --engine v86 --kernel tiny                       # console; Ctrl-] quits
   x86lab boot --engine reference --kernel tiny --run 'uname -a'   # our own PC, under PyPy
 
 With --run the command's output is printed byte for byte and its exit status becomes
 ours; a command the guest's shell cannot parse ends at once with the shell's message and
 status (2). With --json stdout is one JSON document (stage times, instruction counts from
-v86 and the reference (exact: its clock is virtual), the reference's interpreter,
-and with --run the output as text and as base64, and the status). A boot that hangs or
-panics, or a command that times out, exits 1 with the console excerpt; Ctrl-C stops the
-guest and exits 130. Every boot writes its own console log, named whenever something
-fails. A missing engine or image tool exits 2."""
+v86 and the reference (exact: its clock is virtual), the reference's interpreter; on
+v86 a profile: wall, busy and idle time and instructions per boot phase, see
+harness/boot_profile.py; with --run the output as text and as base64, and the status).
+A boot that hangs or panics, or a command that times out, exits 1 with the console
+excerpt; Ctrl-C stops the guest and exits 130. Every boot writes its own console log,
+named whenever something fails. A missing engine or image tool exits 2."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +58,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="guest RAM in MiB (default 256)")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="S",
                         help="seconds CMD may run, more than 0 (default 600)")
+    parser.add_argument("--initcalls", action="store_true",
+                        help=f"add '{INITCALL_WORDS}' to the kernel command line, so the "
+                        "v86 profile in --json names the slowest initcalls (the kernel "
+                        "then prints a few hundred more lines)")
     parser.set_defaults(handler=boot_command)
 
 
@@ -72,6 +82,8 @@ def boot_command(args: argparse.Namespace) -> int:
     interactive = args.run is None and not args.json
     try:
         image = find_image(args.kernel)
+        if args.initcalls:
+            image = dataclasses.replace(image, cmdline=f"{image.cmdline} {INITCALL_WORDS}")
     except ImageError as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

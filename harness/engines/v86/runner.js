@@ -14,6 +14,9 @@
 //   {"event": "stage", "name": ...}   when the serial output first shows a stage pattern,
 //                                      stages matched in the order given
 //   {"event": "counter", ...}         on SIGUSR1 (on demand) and at exit
+//   {"event": "profile", ...}         once, at the last stage: profiler.js's record (busy
+//                                      and idle time, the setup/kernel moments, every
+//                                      console line stamped), for harness/boot_profile.py
 // Each carries "instructions" (guest instructions since power-on) and "t" (seconds since
 // this script started).
 //
@@ -24,6 +27,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { V86 } from "v86";
+import "./profiler.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const config = JSON.parse(process.argv[2] || "{}");
@@ -58,6 +62,8 @@ const emulator = new V86({
     disable_speaker: true,
 });
 
+const profiler = globalThis.x86labProfiler(emulator, () => seconds() * 1000);
+
 // --- the 64-bit instruction count built from the wrapping 32-bit counter ------------------
 let total = 0;
 let lastRaw = 0;
@@ -84,6 +90,7 @@ emulator.add_listener("serial0-output-byte", (byte) => {
             report({ event: "stage", name, instructions: instructions() });
             nextStage += 1;
             tail = "";
+            if (nextStage === stages.length) report({ event: "profile", ...profiler.report(name) });
         }
     }
 });
