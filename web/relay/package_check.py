@@ -69,8 +69,14 @@ def write_tampered(repository: Path) -> None:
     (folder / "Packages").write_text(stanza(control, listed))
 
 
+TAMPERED_REFUSED = "status=1 listed=0"
+"""What ask_for_tampered prints when x86lab-get failed and dpkg never listed the package
+(not a substring of the command itself, which a terminal echoes)."""
+
+
 def ask_for_tampered() -> str:
-    """Shell: x86lab-get the tampered package; print its status and whether dpkg got it."""
-    return (f"x86lab-get -r http://{STAND_IN}/{TAMPERED_FOLDER}/ {TAMPERED_NAME}; "
-            f"echo status=$?; [ -e /var/lib/dpkg/info/{TAMPERED_NAME}.list ] "
-            "&& echo installed || echo absent")
+    """Shell: x86lab-get the tampered package; print its status and how many file lists
+    dpkg has for it."""
+    return (f"x86lab-get -r http://{STAND_IN}/{TAMPERED_FOLDER}/ {TAMPERED_NAME}; s=$?; "
+            f"echo \"status=$s listed=$(ls /var/lib/dpkg/info/{TAMPERED_NAME}.list "
+            "2>/dev/null | wc -l)\"")
