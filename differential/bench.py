@@ -2,8 +2,9 @@
 core beside the engines alone.
 
 Measured in one run, on the same seeded cases, so the ratios hold even on a shared machine:
-- ``campaign``: ``Worker.run_batch`` exactly as a campaign runs it (generate, Unicorn in its
-  sandbox child with and without memory hooks, reference, compare, record). Per core means
+- ``campaign``: ``Worker.run_batch`` exactly as a campaign runs it (in each checker's
+  sandbox child, with and without memory hooks: generate, Unicorn, reference, compare;
+  then record in the worker: ``judging.py``). Per core means
   per CPU-second of this process *and* its sandbox children (read from ``/proc/PID/stat``
   before and after, so their start-up is not counted), so work moved to a child is not
   hidden by running on a second core.
@@ -51,6 +52,7 @@ def _timed(count: int, work: Callable[[], None],
 def measure(batches: int = 5, seed: int = 1, mix: str = "forms") -> Dict[str, Any]:
     """Figures for ``batches`` campaign batches of the chosen mix (see the module doc)."""
     from differential.campaign import BATCH, Plan, Worker
+    from differential.judging import child_pids, close_checkers
     from differential.runners.reference_runner import ReferenceRunner
     from differential.runners.unicorn_runner import UnicornRunner
     from differential.suite import checkers
@@ -84,10 +86,9 @@ def measure(batches: int = 5, seed: int = 1, mix: str = "forms") -> Dict[str, An
             for _ in range(batches):
                 worker.run_batch()
 
-        children = [checker.peer.pid for checker in worker.checkers]
+        children = child_pids(worker.checkers)
         figures["campaign"] = _timed(count, campaign, children)
-        for checker in worker.checkers:
-            checker.peer.close()
+        close_checkers(worker.checkers)
     per_core = figures["campaign"]["cases_per_cpu_second"]
     return {"mix": mix, "cases": count, "seed": seed, "figures": figures,
             "ratio_to_unicorn": per_core / figures["unicorn"]["cases_per_cpu_second"],

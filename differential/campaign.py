@@ -38,9 +38,9 @@ from differential.campaign_files import (
     worker_state,
 )
 from differential.check import CRASHED, DIVERGE, KNOWN, Checker
-from differential.corpus import write_durably
+from differential.corpus import save, write_durably
 from differential.draw import RandomDraw
-from differential.suite import keep
+from differential.judging import judge_keys
 
 BATCH = 200
 BYTES_SHARE = 30  # percent of cases from random prefixed bytes; the rest from FORMS
@@ -138,17 +138,6 @@ def draw_case(plan: Plan, forms: List[Any], batch: int, index: int):
     return form_case(form, mode, draw, name), seed
 
 
-def judge(checkers: List[Checker], cases: List[Any]) -> List[Any]:
-    """(checker, verdict) per (case, seed): case i goes to checker i mod len(checkers), the
-    peers with and without memory hooks taking turns, one round trip per peer engine."""
-    verdicts: List[Any] = [None] * len(cases)
-    for which, checker in enumerate(checkers):
-        mine = list(range(which, len(cases), len(checkers)))
-        for index, verdict in zip(mine, checker.check_batch([cases[i][0] for i in mine])):
-            verdicts[index] = (checker, verdict)
-    return verdicts
-
-
 class Worker:
     """Runs batches for one worker slot; ``make_checkers`` is injectable so a test can plant
     a deliberately broken runner."""
@@ -168,18 +157,17 @@ class Worker:
     def run_batch(self, report: Optional[Callable[[str, str], None]] = None) -> None:
         batch = self.state["next_batch"]
         started = time.perf_counter()
-        cases = [self._case(batch, index) for index in range(BATCH)]
-        for index, (checker, verdict) in enumerate(judge(self.checkers, cases)):
-            case, seed = cases[index]
-            _count(self.state, count_label(case), verdict.status)
-            if verdict.status == KNOWN:
+        for judged in judge_keys(self.checkers, self.plan, self.forms, batch, range(BATCH)):
+            _count(self.state, judged.label, judged.status)
+            if judged.status == KNOWN:
                 known = self.state["known"]
-                known[verdict.known.id] = known.get(verdict.known.id, 0) + 1
-            if verdict.status in (DIVERGE, CRASHED):
-                keep(checker, verdict, self.directory / "divergences", case_seed=seed,
-                     campaign_seed=self.plan.seed, batch=batch, index=index)
-            if report is not None and verdict.status in (DIVERGE, CRASHED, KNOWN):
-                report(verdict.status, verdict.line)
+                known[judged.known] = known.get(judged.known, 0) + 1
+            if judged.status in (DIVERGE, CRASHED):
+                save(self.directory / "divergences",
+                     {**judged.record, "case_seed": judged.seed,
+                      "campaign_seed": self.plan.seed, "batch": batch, "index": judged.index})
+            if report is not None and judged.status in (DIVERGE, CRASHED, KNOWN):
+                report(judged.status, judged.line)
         self.state["cases"] += BATCH
         self.state["busy"] += time.perf_counter() - started
         self.state["next_batch"] = batch + self.plan.jobs

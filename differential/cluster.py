@@ -40,9 +40,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List
 
-from differential.campaign import BYTES_SHARE, Plan, count_label, draw_case, judge, testable_forms
+from differential.campaign import BYTES_SHARE, Plan, testable_forms
 from differential.campaign_files import CampaignError
 from differential.check import CRASHED, DIVERGE, KNOWN
+from differential.judging import close_checkers, judge_keys
 
 PREFIX = "x86lab:"
 QUEUE = "x86lab-batches"
@@ -83,11 +84,12 @@ def key(name: str) -> str:
     return PREFIX + name
 
 
-def signature(case: Any, verdict: Any) -> str:
+def signature(judged: Any) -> str:
     """What makes two divergences the same finding: form (or mnemonic), mode and the
-    fields that differ (flag names included, values left out)."""
-    fields = ",".join(sorted({d.field for d in verdict.differences}))
-    return f"{count_label(case)}\t{case.mode}\t{fields}"
+    fields that differ (flag names included, values left out); ``judged`` is a
+    ``judging.Judged``."""
+    fields = ",".join(sorted(set(judged.fields)))
+    return f"{judged.label}\t{judged.mode}\t{fields}"
 
 
 def connect(url: str) -> Any:
@@ -146,22 +148,22 @@ def _store(client: Any, plan: ClusterPlan, batch: int, judged: List[Any],
     """Count one chunk's verdicts into ``counts`` and store its divergences at once (the
     first ``KEEP_PER_SIGNATURE`` of each signature); returns how many diverged."""
     found = 0
-    for index, case, seed, checker, verdict in judged:
-        label = f"{count_label(case)}\t{verdict.status}"
+    for one in judged:
+        label = f"{one.label}\t{one.status}"
         counts["forms"][label] = counts["forms"].get(label, 0) + 1
-        if verdict.status == KNOWN:
-            counts["known"][verdict.known.id] = counts["known"].get(verdict.known.id, 0) + 1
-        if verdict.status not in (DIVERGE, CRASHED):
+        if one.status == KNOWN:
+            counts["known"][one.known] = counts["known"].get(one.known, 0) + 1
+        if one.status not in (DIVERGE, CRASHED):
             continue
         found += 1
-        mark = signature(case, verdict)
+        mark = signature(one)
         counts["signatures"][mark] = counts["signatures"].get(mark, 0) + 1
         if client.hincrby(key("kept"), mark, 1) > KEEP_PER_SIGNATURE:
             continue  # counted (at commit), not stored again
-        record = checker.record(verdict, case_seed=seed, campaign_seed=plan.seed,
-                                batch=batch, index=index, signature=mark)
-        if client.hsetnx(key("divergences"), f"{batch}:{index}", json.dumps(record)):
-            client.rpush(key("found"), verdict.line)
+        record = {**one.record, "case_seed": one.seed, "campaign_seed": plan.seed,
+                  "batch": batch, "index": one.index, "signature": mark}
+        if client.hsetnx(key("divergences"), f"{batch}:{one.index}", json.dumps(record)):
+            client.rpush(key("found"), one.line)
     return found
 
 
@@ -184,14 +186,9 @@ def run_batch_job(batch: int) -> Dict[str, Any]:
     found = 0
     for first in range(0, plan.batch_size, CHUNK):
         numbers = range(first, min(first + CHUNK, plan.batch_size))
-        cases = [draw_case(plan.local(), forms, batch, i) for i in numbers]
-        judged = [(i, *cases[k], *pair)
-                  for k, (i, pair) in enumerate(zip(numbers, judge(checkers, cases)))]
+        judged = judge_keys(checkers, plan.local(), forms, batch, numbers)
         found += _store(client, plan, batch, judged, counts)
-    for checker in checkers:
-        close = getattr(checker.peer, "close", None)
-        if close is not None:
-            close()
+    close_checkers(checkers)
     counts["busy"] = time.perf_counter() - started
     committed = client.eval(_COMMIT, 5, key("done"), key("forms"), key("known"),
                             key("workers"), key("signatures"), str(batch),

@@ -10,7 +10,8 @@ crash that needs the earlier cases of the batch; both are ``EngineCrashed`` resu
 outcomes. The other cases go on in the fresh child.
 
 Wire format on the child's stdin/stdout: frames of a 4-byte little-endian length and a
-pickle. Parent -> child: the runner spec, then ``("run", [case, ...])``. Child -> parent:
+pickle. Parent -> child: the runner spec, then ``("run", [case, ...])`` or ``("call", method,
+[item, ...])`` (the child runner's ``method`` on each item: ``judging.py``). Child -> parent:
 ``("ready", runner name)``, then per case ``("ok", outcome)`` or ``("raised", text)``.
 ``python -m differential.sandbox PARENT_PID`` is the child's entry point.
 """
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, List, Optional, Tuple, Union
+from typing import Any, BinaryIO, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from ground.case import Case, Death, EngineCrashed, Outcome
 
@@ -43,6 +44,13 @@ class SandboxError(RuntimeError):
 
 
 Answer = Union[Outcome, EngineCrashed]
+
+
+class SandboxCrash(NamedTuple):
+    """The child died (or hung) on an item: how, and whether it did so again alone."""
+
+    death: Death
+    alone: bool
 
 
 def _frame(payload: Any) -> bytes:
@@ -167,50 +175,59 @@ class SandboxedRunner:
         """The wrapped runner's own name (asked of the child, which starts it if needed)."""
         return self._name or self._live().name
 
-    def _attempt(self, cases: List[Case]) -> Tuple[List[Outcome], Optional[Death]]:
-        """Outcomes of a prefix of ``cases``; a Death if the child ended before the rest."""
+    def _attempt(self, items: List[Any], method: str = "") -> Tuple[List[Any], Optional[Death]]:
+        """Answers for a prefix of ``items`` (cases to ``run``, or arguments of the child
+        runner's ``method``); a Death if the child ended before the rest."""
         child = self._live()
-        outcomes: List[Outcome] = []
-        alive = child.send(("run", cases))
-        while alive and len(outcomes) < len(cases):
+        answers: List[Any] = []
+        alive = child.send(("call", method, items) if method else ("run", items))
+        while alive and len(answers) < len(items):
             reply = child.receive(time.monotonic() + self.case_timeout)
             if reply is None:
                 alive = False
             elif reply[0] == "raised":  # the child would answer the rest: start afresh
                 self._discard()
+                item = items[len(answers)]
                 raise SandboxError(f"{child.name} raised {reply[1]} on "
-                                   f"{cases[len(outcomes)].name}")
+                                   f"{getattr(item, 'name', item)}")
             else:
-                outcomes.append(_restore_pages(reply[1], cases[len(outcomes)]))
+                answers.append(reply[1] if method else
+                               _restore_pages(reply[1], items[len(answers)]))
         if alive:
-            return outcomes, None
+            return answers, None
         hung = not child.ended and child.process.poll() is None
         death = child.death(self.case_timeout if hung else 0.0)
         self._discard()
         self.restarts += 1
-        return outcomes, death
+        return answers, death
 
     def _discard(self) -> None:
         if self._child is not None:
             self._child.close()
             self._child = None
 
+    def call_many(self, method: str, items: List[Any]) -> List[Any]:
+        """One answer per item, in order, from the child runner's ``method`` (``run`` for
+        cases when empty); a ``SandboxCrash`` for the item the child died on, which was
+        then tried again alone in a fresh child. The items after it go on there."""
+        answers: List[Any] = []
+        pending = list(items)
+        while pending:
+            done, death = self._attempt(pending, method)
+            answers.extend(done)
+            if death is None:
+                break
+            _, again = self._attempt([pending[len(done)]], method)
+            answers.append(SandboxCrash(again or death, alone=again is not None))
+            pending = pending[len(done) + 1:]
+        return answers
+
     def run_many(self, cases: List[Case]) -> List[Answer]:
         """One answer per case, in order: an ``Outcome``, or ``EngineCrashed`` for the case
         the engine died on."""
-        answers: List[Answer] = []
-        pending = list(cases)
-        while pending:
-            outcomes, death = self._attempt(pending)
-            answers.extend(outcomes)
-            if death is None:
-                break
-            suspect = pending[len(outcomes)]
-            _, again = self._attempt([suspect])
-            answers.append(EngineCrashed(self.name, suspect, again or death,
-                                         alone=again is not None))
-            pending = pending[len(outcomes) + 1:]
-        return answers
+        return [EngineCrashed(self.name, case, answer.death, answer.alone)
+                if isinstance(answer, SandboxCrash) else answer
+                for case, answer in zip(cases, self.call_many("", cases))]
 
     def run(self, case: Case) -> Outcome:
         answer = self.run_many([case])[0]
@@ -287,9 +304,11 @@ def child_main(parent: int) -> int:
         request = _read_frame(requests)
         if request is None:
             return 0
-        for case in request[1]:
+        call = getattr(runner, request[1]) if request[0] == "call" else None
+        for item in request[-1]:
             try:
-                reply = ("ok", _drop_unchanged_pages(runner.run(case), case))
+                reply = ("ok", call(item) if call is not None else
+                         _drop_unchanged_pages(runner.run(item), item))
             except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
                 reply = ("raised", f"{type(exc).__name__}: {exc}")
             channel.write(_frame(reply))

@@ -11,7 +11,6 @@ from hypothesis import Phase
 
 from differential.check import CRASHED, DIVERGE, Checker, Verdict
 from differential.corpus import save
-from differential.sandbox import sandboxed_unicorn
 
 # The CI profile is deterministic and does not shrink: a failure already prints and saves
 # a one-line reproducer, and shrinking one REP case took minutes. HYPOTHESIS_PROFILE=campaign
@@ -40,12 +39,11 @@ def implemented() -> dict:
 
 def checkers() -> List[Checker]:
     """Reference against Unicorn, without and with memory hooks (some Unicorn flag bugs
-    showed only with memory hooks installed: unicorn #1717, #1862, #1938)."""
-    from differential.runners.reference_runner import ReferenceRunner
+    showed only with memory hooks installed: unicorn #1717, #1862, #1938). Campaigns judge
+their cases inside each checker's child (``judging.ChildJudge``)."""
+    from differential.judging import ChildJudge
 
-    subject = ReferenceRunner()
-    return [Checker(sandboxed_unicorn(memory_hooks=False), subject),
-            Checker(sandboxed_unicorn(memory_hooks=True), subject)]
+    return [ChildJudge(memory_hooks=False), ChildJudge(memory_hooks=True)]
 
 
 def default_corpus() -> Path:
