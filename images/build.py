@@ -41,7 +41,11 @@ KERNEL_INPUTS: Dict[str, Callable[[Path], dict]] = {
 BASE_CMDLINE = "console=ttyS0 panic=-1"
 """``panic=-1`` reboots at once on a panic, so an emulator run with no-reboot just ends."""
 CMDLINES = {
-    "tiny": BASE_CMDLINE,
+    # pty.legacy_count=0: the tiny kernel keeps CONFIG_LEGACY_PTYS (tinyconfig's default),
+    # whose 256 BSD pty pairs cost 53 M of 110 M guest instructions to the prompt on v86
+    # (512 devices registered in sysfs and devtmpfs; measured with x86lab boot --engine
+    # v86 --json --initcalls); nothing uses them (the shell's ptys are Unix98, devpts).
+    "tiny": f"{BASE_CMDLINE} pty.legacy_count=0",
     # cryptomgr.notests: crypto self-tests were 3.7 G of 6.4 G instructions to the prompt;
     # noisapnp: ISA PnP probing busy-waits on the wall clock (notes/linux-boot-costs.md).
     "debian": f"{BASE_CMDLINE} cryptomgr.notests=1 noisapnp",
