@@ -16,13 +16,14 @@ from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, 
 from ground.case import Case, Outcome
 from vectors.format import (
     FORMAT_NAME,
-    FORMAT_VERSION,
+    SYSTEM_VERSION,
     VectorError,
     check_header,
-    from_record,
+    from_record_v2,
     is_header,
     to_record,
 )
+from vectors.system_state import SystemVector
 
 SUFFIXES = (".jsonl.gz", ".jsonl", ".json.gz", ".json")
 
@@ -44,6 +45,7 @@ class Entry:
     line: int
     case: Case
     expected: Outcome
+    system: Optional[SystemVector] = None  # the version-2 part, when the vector has one
 
 
 def is_vector_file(path: Path) -> bool:
@@ -114,7 +116,7 @@ def _header_problem(path: Path, number: int, obj: Any) -> Optional[VectorFileErr
     """Why ``obj`` (the first line of a JSON Lines file) is not a usable header, or None."""
     if not is_header(obj):
         return VectorFileError(path, number, f"no header line; a JSON Lines vector file starts "
-                               f'with {{"format": "{FORMAT_NAME}", "version": {FORMAT_VERSION}}}')
+                               f'with {{"format": "{FORMAT_NAME}", "version": 1}}')
     try:
         check_header(obj)
     except VectorError as exc:
@@ -128,6 +130,7 @@ def scan_vectors(path: Path) -> Iterator[Union[Entry, VectorFileError]]:
     bad. A JSON Lines file must start with a valid header; when it does not, or the file
     cannot be read on, that error is the last item (nothing after it can be trusted)."""
     needs_header = not is_array_file(path)
+    version = SYSTEM_VERSION  # a headerless array file: whatever its vectors hold
     try:
         for number, obj in _objects(path):
             if isinstance(obj, VectorFileError):
@@ -141,13 +144,19 @@ def scan_vectors(path: Path) -> Iterator[Union[Entry, VectorFileError]]:
                     yield problem
                     return
                 needs_header = False
+                version = obj["version"]
                 continue
             try:
-                case, expected = from_record(obj)
+                case, expected, system = from_record_v2(obj)
             except (VectorError, ValueError) as exc:
                 yield VectorFileError(path, number, str(exc))
                 continue
-            yield Entry(path, number, case, expected)
+            if system is not None and version < SYSTEM_VERSION:
+                yield VectorFileError(path, number, f"a vector with a system part in a "
+                                      f"version-{version} file (the header must say version "
+                                      f"{SYSTEM_VERSION}: a version-1 reader would drop it)")
+                continue
+            yield Entry(path, number, case, expected, system)
     except VectorFileError as exc:
         yield exc
         return
@@ -178,7 +187,8 @@ def read_vectors(path: Path) -> Iterator[Entry]:
 
 
 def write_vectors(path: Path, header: Dict[str, Any],
-                  pairs: Iterable[Tuple[Case, Outcome]]) -> int:
+                  pairs: Iterable[Tuple[Case, Outcome]],
+                  systems: Optional[Sequence[Optional[SystemVector]]] = None) -> int:
     """Write one gzip JSON Lines file; returns how many vectors it holds.
 
     ``mtime=0`` and a fixed key order keep the bytes a pure function of the vectors, so a
@@ -189,8 +199,9 @@ def write_vectors(path: Path, header: Dict[str, Any],
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0,
                                                 filename="") as stream:
         stream.write((json.dumps(header, sort_keys=True) + "\n").encode())
-        for case, outcome in pairs:
-            line = json.dumps(to_record(case, outcome), separators=(",", ":"))
+        for index, (case, outcome) in enumerate(pairs):
+            system = systems[index] if systems is not None else None
+            line = json.dumps(to_record(case, outcome, system), separators=(",", ":"))
             stream.write((line + "\n").encode())
             count += 1
     return count

@@ -4,6 +4,8 @@ A vector is a JSON object. Memory is sparse so files stay small: ``initial.pages
 the mapped 4 KiB pages, every byte of them holds ``initial.fill`` except the ``[addr, byte]``
 pairs in ``initial.ram``; ``final.ram`` lists only the bytes that differ from the initial
 memory. Registers are listed whole on both sides, so a consumer compares what it reads.
+Version 2 adds the system state (``vectors/system_state.py``): a vector with
+``initial.system`` parses to a ``SystemVector`` beside its Case and Outcome.
 This module knows nothing about files or runners (``vectors/files.py``, ``vectors/replay.py``).
 """
 
@@ -13,10 +15,19 @@ from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ground.case import GPRS, MODES, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
+from vectors.system_state import (
+    SystemStateError,
+    SystemVector,
+    code_base,
+    linear_to_physical,
+    parse_system,
+)
 
 FORMAT_NAME = "x86lab-vectors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest version this reader reads; version 1 files stay valid
+SYSTEM_VERSION = 2  # the version that brought ``system`` and ``delivery``
 EXC_KINDS = ("fault", "trap", "unmapped")
+DELIVERED_KINDS = ("fault", "trap", "shutdown")  # final.exception under delivery "idt"
 
 
 class VectorError(ValueError):
@@ -53,8 +64,10 @@ def exc_to_json(exc: Optional[Exc]) -> Optional[Dict[str, Any]]:
     return {"vector": exc.vector, "kind": exc.kind, "error_code": exc.error_code}
 
 
-def to_record(case: Case, outcome: Outcome) -> Dict[str, Any]:
-    """Serialise a case and the outcome both engines agreed on into one vector object."""
+def to_record(case: Case, outcome: Outcome,
+              system: Optional[SystemVector] = None) -> Dict[str, Any]:
+    """Serialise a case and the outcome its oracle gave into one vector object (with the
+    version-2 system part when ``system`` is given)."""
     fill = _fill_byte(case.memory)
     record: Dict[str, Any] = {
         "name": case.name,
@@ -79,6 +92,11 @@ def to_record(case: Case, outcome: Outcome) -> Dict[str, Any]:
         record["undefined_dest"] = undefined_dest
     if outcome.notes:
         record["final"]["notes"] = dict(outcome.notes)
+    if system is not None:
+        record["initial"]["system"] = system.initial.to_json()
+        record["final"]["system"] = system.final.to_json()
+        if system.delivery != "report":
+            record["delivery"] = system.delivery
     return record
 
 
@@ -118,15 +136,25 @@ def code_address(mode: str, regs: Mapping[str, int]) -> int:
     return regs["eip"]
 
 
-def _check_code_in_memory(case: Case) -> None:
+def _check_code_in_memory(case: Case, system: Optional[SystemVector] = None) -> None:
     """``bytes`` must be what the CPU fetches at ``cs_base + eip``: a vector whose two copies
     of the instruction differ would test one thing on one engine and another elsewhere.
     The bytes are read up to the first unmapped page (a vector may cut an instruction there:
-    its fetch then ends in ``unmapped``), and the first byte must be mapped."""
+    its fetch then ends in ``unmapped``), and the first byte must be mapped. A version-2
+    vector's CS base is its stated hidden part, and with paging the bytes are read through
+    its page tables (a byte whose page is not present ends the check, as unmapped does)."""
     start = code_address(case.mode, case.regs)
+    if system is not None:
+        start = (code_base(system.initial, case.mode, case.regs) + case.regs["eip"]) \
+            & 0xFFFFFFFF
     fetched = bytearray()
     for offset in range(len(case.code)):
         addr = (start + offset) & 0xFFFFFFFF
+        if system is not None:
+            physical = linear_to_physical(system.initial, case.mode, addr, case.memory)
+            if physical is None:
+                break
+            addr = physical
         page = case.memory.get(addr - addr % PAGE_SIZE)
         if page is None:
             break
@@ -170,13 +198,13 @@ def _check_undefined_dest(spec: Any) -> None:
                       "or 'mem:0x2ffe:4'")
 
 
-def _exc(value: Any) -> Optional[Exc]:
+def _exc(value: Any, kinds: Tuple[str, ...] = EXC_KINDS) -> Optional[Exc]:
     if value is None:
         return None
     vector = _get(value, "vector", int, "final.exception.")
     kind = _get(value, "kind", str, "final.exception.")
-    if kind not in EXC_KINDS:
-        raise VectorError(f"final.exception.kind {kind!r} is not one of {EXC_KINDS}")
+    if kind not in kinds:
+        raise VectorError(f"final.exception.kind {kind!r} is not one of {kinds}")
     code = value.get("error_code")
     if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
         raise VectorError(f"final.exception.error_code should be an int or null, got {code!r}")
@@ -184,7 +212,15 @@ def _exc(value: Any) -> Optional[Exc]:
 
 
 def from_record(record: Any) -> Tuple[Case, Outcome]:
-    """Parse one vector object back into the exact Case and expected Outcome."""
+    """Parse one vector object back into the exact Case and expected Outcome (a version-2
+    vector's system part is checked and dropped: ``from_record_v2`` keeps it)."""
+    case, outcome, _ = from_record_v2(record)
+    return case, outcome
+
+
+def from_record_v2(record: Any) -> Tuple[Case, Outcome, Optional[SystemVector]]:
+    """Parse one vector object: the Case, the expected Outcome and, for a vector that
+    states system state (version 2), its ``SystemVector`` (None otherwise)."""
     if not isinstance(record, dict):
         raise VectorError(f"a vector should be a JSON object, got {type(record).__name__}")
     name = _get(record, "name", str, "")
@@ -220,18 +256,25 @@ def from_record(record: Any) -> Tuple[Case, Outcome]:
     case = Case(name=name, mode=mode, code=bytes(code), regs=_regs(initial, "initial.", mode),
                 memory=before, form=record.get("form", "") or "", undefined_flags=undefined,
                 **extra)
-    _check_code_in_memory(case)
+    try:
+        system = parse_system(record, initial, final, mode)
+    except SystemStateError as exc:
+        raise VectorError(str(exc)) from None
+    _check_code_in_memory(case, system)
     notes = final.get("notes") or {}
     if not isinstance(notes, dict):
         raise VectorError(f"field final.notes should be an object, got {notes!r:.40}")
+    kinds = DELIVERED_KINDS if system is not None and system.delivery == "idt" else EXC_KINDS
     outcome = Outcome(regs=_regs(final, "final.", mode), memory=after,
-                      exception=_exc(final.get("exception")), notes=dict(notes))
-    return case, outcome
+                      exception=_exc(final.get("exception"), kinds), notes=dict(notes))
+    return case, outcome, system
 
 
-def make_header(**meta: Any) -> Dict[str, Any]:
-    """The first line of a file: format and version, then whatever describes its making."""
-    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, **meta}
+def make_header(version: int = 1, **meta: Any) -> Dict[str, Any]:
+    """The first line of a file: format and version, then whatever describes its making.
+    Files of version-1 vectors keep saying version 1, so older readers still take them;
+    a file holding any vector with a system part says ``SYSTEM_VERSION``."""
+    return {"format": FORMAT_NAME, "version": version, **meta}
 
 
 def is_header(obj: Any) -> bool:

@@ -2,7 +2,10 @@
 
 The comparison is the format's rule (``FORMAT.md``), which is the differential
 comparator's: registers, EFLAGS outside ``undefined_flags``, every mapped byte outside
-``undefined_dest``, and the exception must match.
+``undefined_dest``, and the exception must match. A version-2 vector (one with a system
+part) runs through ``vectors.system_run`` instead of the engine's version-1 runner, and
+its stated system keys must match too; where the engine cannot take its state, the
+vector is skipped with that reason (counted, never passed).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Callable, Iterable, List, Optional
 from ground.case import Case, EngineCrashed, Outcome, Runner
 from ground.compare import compare
 from vectors.files import Entry, VectorFileError, scan_vectors
+from vectors.system_run import Inexpressible
+from vectors.system_state import compare_states
 
 
 def differences(case: Case, expected: Outcome, actual: Outcome) -> List[str]:
@@ -35,6 +40,18 @@ class Failure:
     name: str
     problems: List[str]
     reproducer: str
+    form: str = ""
+
+
+@dataclass
+class Skip:
+    """A vector this engine cannot be given (a version-2 state it cannot express)."""
+
+    path: Path
+    line: int
+    name: str
+    reason: str
+    form: str = ""
 
 
 @dataclass
@@ -46,6 +63,8 @@ class FileResult:
     passed: int = 0
     failures: List[Failure] = field(default_factory=list)
     malformed: List[VectorFileError] = field(default_factory=list)
+    skipped: List[Skip] = field(default_factory=list)
+    passed_forms: List[str] = field(default_factory=list)  # the form of each pass
 
     @property
     def failed(self) -> int:
@@ -70,17 +89,40 @@ def replay_file(path: Path, runner: Runner, engine: str,
         if only is not None and entry.case.name != only:
             continue
         try:
-            problems = differences(entry.case, entry.expected, runner.run(entry.case))
+            if entry.system is not None:
+                problems = system_differences(entry, engine)
+            else:
+                problems = differences(entry.case, entry.expected, runner.run(entry.case))
+        except Inexpressible as why:
+            result.skipped.append(Skip(path, entry.line, entry.case.name, str(why),
+                                       entry.case.form))
+            continue
         except EngineCrashed as crash:  # the engine process died: a failure of its own kind
             problems = [f"engine-crashed: {crash}"]
         except Exception as exc:  # a runner crash is this vector's failure, not the run's
             problems = [f"runner raised {type(exc).__name__}: {exc}"]
         if problems:
             result.failures.append(Failure(path, entry.line, entry.case.name, problems,
-                                           reproducer(engine, entry)))
+                                           reproducer(engine, entry), entry.case.form))
         else:
             result.passed += 1
+            result.passed_forms.append(entry.case.form)
     return result
+
+
+def system_differences(entry: Entry, engine: str) -> List[str]:
+    """A version-2 vector on ``engine``: the version-1 comparison of registers, memory
+    and exception, then every stated system key (``Inexpressible`` when the engine
+    cannot be given the vector's state)."""
+    from vectors.system_run import UNOBSERVED, run_system
+
+    assert entry.system is not None
+    actual, state = run_system(engine, entry.case, entry.system)
+    if "unimplemented" in actual.notes:
+        return [f"unimplemented: {actual.notes['unimplemented']}"]
+    found = compare(entry.case, entry.expected, actual)
+    found += compare_states(entry.system.final, state, UNOBSERVED.get(engine, ()))
+    return [d.render("expected", "got") for d in found]
 
 
 def replay_files(paths: Iterable[Path], runner: Runner, engine: str,

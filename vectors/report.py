@@ -38,19 +38,48 @@ def no_vectors_reason(results: List[FileResult], only: Optional[str],
     return f"no vectors in {len(results)} file(s)"
 
 
+def by_form(results: List[FileResult]) -> Dict[str, Dict[str, Any]]:
+    """Per instruction form: passed, failed and skipped counts, each failure (name,
+    problems, reproducer) and each skip reason with how many vectors it covers."""
+    forms: Dict[str, Dict[str, Any]] = {}
+
+    def row(form: str) -> Dict[str, Any]:
+        return forms.setdefault(form or "?", {"passed": 0, "failed": 0, "skipped": 0,
+                                              "failures": [], "skip_reasons": {}})
+
+    for result in results:
+        for form in result.passed_forms:
+            row(form)["passed"] += 1
+        for failure in result.failures:
+            entry = row(failure.form)
+            entry["failed"] += 1
+            entry["failures"].append({"path": str(failure.path), "line": failure.line,
+                                      "name": failure.name, "problems": failure.problems,
+                                      "reproducer": failure.reproducer})
+        for skip in result.skipped:
+            entry = row(skip.form)
+            entry["skipped"] += 1
+            entry["skip_reasons"][skip.reason] = entry["skip_reasons"].get(skip.reason, 0) + 1
+    return dict(sorted(forms.items()))
+
+
 def results_json(results: List[FileResult], engine: str, only: Optional[str] = None,
                  searched: Sequence[Path] = ()) -> Dict[str, Any]:
     return {
         "engine": engine,
         "passed": sum(r.passed for r in results),
         "failed": sum(r.failed for r in results),
+        "skipped": sum(len(r.skipped) for r in results),
         "malformed": sum(len(r.malformed) for r in results),
         "no_vectors": no_vectors_reason(results, only, searched),
+        "forms": by_form(results),
         "files": [{
             "path": str(r.path), "passed": r.passed, "failed": r.failed,
             "failures": [{"line": f.line, "name": f.name, "problems": f.problems,
                           "reproducer": f.reproducer} for f in r.failures],
             "malformed": [{"line": m.line, "problem": m.problem} for m in r.malformed],
+            "skipped": [{"line": k.line, "name": k.name, "reason": k.reason}
+                        for k in r.skipped],
         } for r in results],
     }
 
@@ -62,12 +91,13 @@ def print_results(results: List[FileResult], engine: str, only: Optional[str] = 
 
     console = Console(highlight=False)
     table = Table(title=f"vectors on {engine}")
-    for column in ("file", "passed", "failed", "malformed"):
+    for column in ("file", "passed", "failed", "skipped", "malformed"):
         table.add_column(column, justify="left" if column == "file" else "right")
     for result in results:
         failed = f"[red]{result.failed}[/red]" if result.failed else "0"
         bad = f"[red]{len(result.malformed)}[/red]" if result.malformed else "0"
-        table.add_row(str(result.path), str(result.passed), failed, bad)
+        skipped = f"[yellow]{len(result.skipped)}[/yellow]" if result.skipped else "0"
+        table.add_row(str(result.path), str(result.passed), failed, skipped, bad)
     console.print(table)
     failures = [f for r in results for f in r.failures]
     for failure in failures[:MAX_SHOWN]:
@@ -83,9 +113,16 @@ def print_results(results: List[FileResult], engine: str, only: Optional[str] = 
     if len(malformed) > MAX_SHOWN:
         console.print(f"... and {len(malformed) - MAX_SHOWN} more malformed lines (--json "
                       "lists them all)")
+    reasons: Dict[str, int] = {}
+    for skip in (k for r in results for k in r.skipped):
+        reasons[skip.reason] = reasons.get(skip.reason, 0) + 1
+    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        console.print(f"SKIPPED {count} vector(s): {reason}", markup=False, soft_wrap=True)
     total = sum(r.passed for r in results)
-    console.print(f"{total} passed, {len(failures)} failed, {len(malformed)} malformed in "
-                  f"{len(results)} file(s)")
+    skipped = sum(reasons.values())
+    also = f", {skipped} skipped (the engine cannot take their state)" if skipped else ""
+    console.print(f"{total} passed, {len(failures)} failed, {len(malformed)} malformed"
+                  f"{also} in {len(results)} file(s)")
     reason = no_vectors_reason(results, only, searched)
     if reason:
         console.print(reason, markup=False, soft_wrap=True)

@@ -78,7 +78,7 @@ def test_jsonl_file_without_header_is_malformed(tmp_path, capsys):
 
 @pytest.mark.parametrize("version, message", [
     (0, "is below 1"), (-7, "is below 1"), ("1", "should be an integer"), (True, "should be an "
-    "integer"), (None, "should be an integer"), (2, "is newer than this reader")],
+    "integer"), (None, "should be an integer"), (3, "is newer than this reader")],
     ids=["zero", "negative", "string", "bool", "missing", "newer"])
 def test_header_version_must_be_a_known_integer(tmp_path, capsys, version, message):
     header = make_header()

@@ -27,6 +27,13 @@ GENERATE_EXAMPLE = """example:
   x86lab vectors generate --oracle native --per-form 5 --draws 300 --seed 1 \\
       --out vectors/corpus-native
 
+  x86lab vectors generate --version 2 --per-form 4 --seed 1 --out vectors/corpus-v2
+
+--version 2: version-2 vectors of the system and x87 forms (groups descriptors, paging,
+control, delivery, x87; --groups picks some), each with the oracle that decided it in
+its header: Unicorn where it agrees with the reference, this CPU for x87, the reference
+for delivery through the IDT (no oracle here can run it); vectors/FORMAT.md says more.
+
 --oracle agreement (default): cases on which Unicorn and the reference agree; Unicorn's
 outcome is the expected one. --oracle native: cases on which they disagree (half of the
 draws with a LOCK prefix), decided by this machine's CPU in an i386 process (prot32
@@ -61,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="who decides the expected outcome (see below)")
     gen.add_argument("--draws", type=int, default=300, metavar="N",
                      help="--oracle native: cases drawn per form (default 300)")
+    gen.add_argument("--version", type=int, choices=(1, 2), default=1,
+                     help="2: the system and x87 corpus in format version 2 (see below)")
+    gen.add_argument("--groups", default="descriptors,paging,control,delivery,x87",
+                     help="--version 2: comma-separated groups (default all)")
     gen.add_argument("--out", type=Path, required=True, metavar="DIR")
     gen.set_defaults(handler=generate_command)
 
@@ -109,6 +120,8 @@ def generate_command(args: argparse.Namespace) -> int:
 
     if args.per_form < 1 or args.draws < 1:
         raise UsageError("--per-form and --draws must be at least 1")
+    if args.version == 2:
+        return _generate_v2(args)
     if args.oracle == "native":
         return _generate_native(args)
     modes = [m for m in args.modes.split(",") if m]
@@ -144,4 +157,22 @@ def _generate_native(args: argparse.Namespace) -> int:
           f"to {args.out}")
     for verdict, count in sorted(summary.verdicts.items(), key=lambda kv: -kv[1]):
         print(f"  {count:7} drawn cases: {verdict}")
+    return EXIT_OK
+
+
+def _generate_v2(args: argparse.Namespace) -> int:
+    from differential.system_vectors import SystemGenerateError, generate_system
+    from vectors.report import progress_bar
+
+    groups = [g for g in args.groups.split(",") if g]
+    try:
+        with progress_bar(0, "generating version-2 vectors") as advance:
+            summary = generate_system(groups, args.per_form, args.seed, args.out, advance)
+    except SystemGenerateError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {summary.vectors} version-2 vectors in {summary.files} files to {args.out}")
+    for group in groups:
+        print(f"  {group}: {summary.by_group.get(group, 0)} vectors, "
+              f"{summary.dropped.get(group, 0)} drawn cases left out (the oracles disagreed "
+              "or the case could not be decided)")
     return EXIT_OK
