@@ -6,15 +6,18 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   the engine was new: after a fault that Unicorn reported through ``UC_HOOK_INTR`` the
   engine remembers the pending exception, and the next fault would escalate to #DF and a
   triple fault (unicorn issue #1883). Restoring the pristine context clears that.
-- A page protected to no access stays readable through a softmmu TLB entry:
-  ``mem_protect`` does not drop it, ``ctl_remove_cache`` fills one (it looks the range up
-  as code) and so does an access refused with *_PROT (the next run of the same case then
-  reads the page). The TLB is flushed last before a run after any of these.
-- An access split across two pages is checked against the first page's permissions only:
-  it reads or writes a revoked second page (also page 0 after 0xFFFFF000) as if it were
-  open. So the neighbours of a case's pages are unmapped, never merely revoked.
-- ``mem_write`` does not invalidate translated code, so the code range is dropped from the
-  translation cache before every run (``ctl_remove_cache``).
+- Memory is a fixed pool of physical frames, mapped once, and the software TLB is Unicorn's
+  ``UC_TLB_VIRTUAL``: a ``UC_HOOK_TLB_FILL`` hook maps each of the case's linear pages to
+  its frame and refuses every other page. A case then costs a TLB flush and one write and
+  one read per page, where mapping, unmapping and protecting pages per case cost ~25-40 µs
+  a pair (most of Unicorn's time: issue 18). A refused fill ends the run with
+  ``UC_ERR_EXCEPTION`` (no interrupt is reported); the hook remembers the access type, so
+  it is read as ``UC_ERR_{READ,WRITE,FETCH}_UNMAPPED``. Each page of an access that
+  crosses pages is filled on its own, so a split access into a page outside the case is
+  refused (with mapped-but-protected pages Unicorn checked only the first page).
+- ``mem_write`` does not invalidate translated code (blocks are keyed by virtual address
+  and frame), so the code range is dropped from the translation cache before every run
+  (``ctl_remove_cache``, which translates through the hook: run it after the table is set).
 - Stepping uses our own code hook, not ``count=1``: ``count=1`` stops a REP string
   instruction after one iteration, whereas a real CPU completes it in one step. The ``until``
   address is set just past the instruction because the translator ends its block there;
@@ -53,6 +56,7 @@ from unicorn import (
     UC_ARCH_X86,
     UC_CTL_IO_WRITE,
     UC_CTL_TLB_FLUSH,
+    UC_ERR_EXCEPTION,
     UC_ERR_FETCH_PROT,
     UC_ERR_FETCH_UNMAPPED,
     UC_ERR_INSN_INVALID,
@@ -64,10 +68,14 @@ from unicorn import (
     UC_HOOK_INTR,
     UC_HOOK_MEM_READ,
     UC_HOOK_MEM_WRITE,
+    UC_HOOK_TLB_FILL,
+    UC_MEM_FETCH,
+    UC_MEM_READ,
+    UC_MEM_WRITE,
     UC_MODE_16,
     UC_MODE_32,
     UC_PROT_ALL,
-    UC_PROT_NONE,
+    UC_TLB_VIRTUAL,
     Uc,
     UcError,
 )
@@ -85,10 +93,8 @@ from ground.case import PAGE_SIZE, Case, Exc, Outcome, register_names
 UNMAPPED_ERRORS = (UC_ERR_READ_UNMAPPED, UC_ERR_WRITE_UNMAPPED, UC_ERR_FETCH_UNMAPPED,
                    UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT)
 FETCH_ERRORS = (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT)
-PROT_ERRORS = (UC_ERR_READ_PROT, UC_ERR_WRITE_PROT, UC_ERR_FETCH_PROT)
-MAX_MAPPED_PAGES = 12  # beyond this, start over: map/protect slow down as regions grow
-# (measured, Unicorn alone on generated cases, loaded machine: 64 -> ~400 cases/s,
-# 8 -> ~1500, 12 -> ~2100 with the prot32 pool pages always present)
+REFUSED = {UC_MEM_READ: UC_ERR_READ_UNMAPPED, UC_MEM_WRITE: UC_ERR_WRITE_UNMAPPED,
+           UC_MEM_FETCH: UC_ERR_FETCH_UNMAPPED}  # a refused TLB fill, by access type
 UD_VECTOR = 6
 DEBUG_VECTOR = 1
 MAX_REP_ITERATIONS = 1 << 20  # a REP over mapped pages ends far sooner; this bounds a bug
@@ -140,8 +146,10 @@ class _Engine:
         # C4/C5 with mod=11 decode as VEX and F3 0F BC/BD as TZCNT/LZCNT in Unicorn
         self.uc.ctl_set_cpu_model(X.UC_CPU_X86_PENTIUM2)
         self.regs = _RegisterFile(register_names(mode))
-        self.mapped: set = set()  # every page mapped in the engine
-        self.open: set = set()  # the pages of the current case (the others: no access)
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        self.frames = 0  # physical frames mapped, at 0, PAGE_SIZE, ...
+        self.table: Dict[int, int] = {}  # the case's linear pages -> their frames
+        self.refused: Optional[int] = None  # access type of the last refused TLB fill
         self.start = 0
         self.rep_string = False
         self.steps = 0
@@ -151,11 +159,11 @@ class _Engine:
         self.branch = False
         self.foreign_debug = False
         self.last_end: Optional[int] = None
-        self.prot_error = False  # the last run hit a revoked page (its TLB entry stays)
         self.initial: Mapping[str, int] = {}
         self.interrupt: Optional[int] = None
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self.uc.hook_add(UC_HOOK_CODE, self._on_code)
+        self.uc.hook_add(UC_HOOK_TLB_FILL, self._on_fill)
         if memory_hooks:
             self.uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, _ignore_access)
         self.pristine = self.uc.context_save()
@@ -171,7 +179,7 @@ class _Engine:
         if self.steps == 1:
             return
         if address == self.start:
-            if self.code != _read_wrapping(uc, address, len(self.code)):
+            if self.code != self.read_linear(address, len(self.code)):
                 # a restart, or a REP's next iteration, would run the *new* bytes: stop
                 self.self_modified = True
             elif self.rep_string and self.steps < MAX_REP_ITERATIONS:
@@ -189,51 +197,43 @@ class _Engine:
         now = self.regs.read(uc)
         return all(now[name] == value for name, value in self.initial.items())
 
-    def map_pages(self, memory: Mapping[int, bytes]) -> bool:
-        """Make exactly the case's pages accessible. Pages of earlier cases stay mapped but
-        lose all permissions (an access then fails with a *_PROT error, read as unmapped):
-        toggling permissions costs far less than unmapping, which flushes translations.
-        Returns True if a page lost its permissions (the TLB must then be flushed)."""
-        wanted = set(memory)
-        revoked = bool(self.open - wanted)
-        if len(self.mapped) > MAX_MAPPED_PAGES:  # drop the pages neither case uses
-            for base in self.mapped - self.open - wanted:
-                self.uc.mem_unmap(base, PAGE_SIZE)
-            self.mapped &= self.open | wanted
-        # an access that starts in a case page and crosses into a revoked neighbour (also
-        # across 4 GiB) is not refused: Unicorn checks permissions on the first page only
-        # (campaign seed 11: LEAVE with EBP=0xffffffff read page 0 of an earlier case).
-        # Such neighbours are unmapped, not revoked.
-        neighbours = {(base + step) & 0xFFFFF000 for base in wanted
-                      for step in (-PAGE_SIZE, PAGE_SIZE)} - wanted
-        for base in neighbours & self.mapped:
-            self.uc.mem_unmap(base, PAGE_SIZE)
-            self.mapped.discard(base)
-            revoked = True
-        for base in self.open - wanted - neighbours:
-            self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_NONE)
-            self.uc.ctl_remove_cache(base, base + PAGE_SIZE)
-        for base in wanted - self.open:
-            if base in self.mapped:
-                self.uc.mem_protect(base, PAGE_SIZE, UC_PROT_ALL)
-            else:
-                self.uc.mem_map(base, PAGE_SIZE)
-                self.mapped.add(base)
-        self.open = wanted
-        for base, data in memory.items():
-            self.uc.mem_write(base, bytes(data))
-            # writing memory does not invalidate code translated from it: a jump into a
-            # page would otherwise run an earlier case's bytes
-            self.uc.ctl_remove_cache(base, base + PAGE_SIZE)
-        return revoked
+    def _on_fill(self, _uc: Uc, vaddr: int, access: int, entry: object,
+                 _data: object) -> bool:
+        """The TLB asks where a linear page lives: in its frame if the case has it."""
+        frame = self.table.get(vaddr & 0xFFFFF000)
+        if frame is None:
+            self.refused = access
+            return False
+        entry.paddr = frame  # type: ignore[attr-defined]
+        entry.perms = UC_PROT_ALL  # type: ignore[attr-defined]
+        return True
 
+    def map_pages(self, memory: Mapping[int, bytes]) -> None:
+        """Put the case's pages in frames 0, 1, ... (more frames are mapped once when a
+        case has more pages than any before) and forget every earlier translation."""
+        uc = self.uc
+        if len(memory) > self.frames:
+            uc.mem_map(self.frames * PAGE_SIZE, (len(memory) - self.frames) * PAGE_SIZE)
+            self.frames = len(memory)
+        self.table = {}
+        for slot, (base, data) in enumerate(memory.items()):
+            self.table[base] = slot * PAGE_SIZE
+            uc.mem_write(slot * PAGE_SIZE, bytes(data))
+        uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
 
-def _read_wrapping(uc: Uc, address: int, size: int) -> bytes:
-    """Bytes at a linear address, wrapping at 4 GiB as the CPU's fetch does (code may
-    start at 0xFFFFFFFF); ``uc.mem_read`` would fail past the top instead."""
-    first = min(size, (1 << 32) - address)
-    head = bytes(uc.mem_read(address, first))
-    return head + bytes(uc.mem_read(0, size - first)) if first < size else head
+    def read_linear(self, address: int, size: int) -> bytes:
+        """Bytes at a linear address through the case's table, wrapping at 4 GiB as the
+        CPU's fetch does; the read ends early at a page outside the case."""
+        out = b""
+        while len(out) < size:
+            linear = (address + len(out)) & 0xFFFFFFFF
+            frame = self.table.get(linear & 0xFFFFF000)
+            if frame is None:
+                break
+            offset = linear & (PAGE_SIZE - 1)
+            count = min(size - len(out), PAGE_SIZE - offset)
+            out += bytes(self.uc.mem_read(frame + offset, count))
+        return out
 
 
 def _ignore_access(*_args: object) -> None:
@@ -267,16 +267,13 @@ class UnicornRunner:
         engine = self._engine(case.mode)
         uc = engine.uc
         uc.context_restore(engine.pristine)
-        revoked = engine.map_pages(case.memory)
+        engine.map_pages(case.memory)
         begin = linear_eip(case.mode, case.regs)
         end = begin + max(len(case.code), 1)
         uc.ctl_remove_cache(begin, begin + MAX_INSTRUCTION_LENGTH)
         if engine.last_end is not None:  # a block translated there carries a stale stop
             uc.ctl_remove_cache(engine.last_end, engine.last_end + 1)
-            revoked |= engine.last_end & ~(PAGE_SIZE - 1) not in engine.open
         engine.last_end = end
-        if revoked or engine.prot_error:  # last: see the module docstring
-            uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
         engine.regs.write(uc, case.regs)
         engine.start, engine.steps, engine.interrupt = begin, 0, None
         engine.restarts, engine.initial = 0, case.regs
@@ -284,13 +281,16 @@ class UnicornRunner:
         engine.branch = may_branch(case.code)
         engine.rep_string = is_rep_string(case.code)
         error: Optional[int] = None
+        engine.refused = None
         try:
             uc.emu_start(begin, end)
         except UcError as exc:
             error = exc.errno
-        engine.prot_error = error in PROT_ERRORS
+        if error == UC_ERR_EXCEPTION and engine.refused is not None:
+            error = REFUSED.get(engine.refused, error)
         regs = engine.regs.read(uc)
-        memory = {base: bytes(uc.mem_read(base, PAGE_SIZE)) for base in case.memory}
+        memory = {base: bytes(uc.mem_read(engine.table[base], PAGE_SIZE))
+                  for base in case.memory}
         # Interrupt 1 is never this instruction's own, except for INT 1 and ICEBP: TF is
         # clear at the start, so no single-step trap is due. Unicorn reports it for its own
         # stops: a jump to exactly ``until`` (a stop compiled into that block), and, seen in

@@ -3,6 +3,8 @@ computed here in Python."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from differential.runners.unicorn_runner import SELF_MODIFIED, UnicornRunner
@@ -105,9 +107,10 @@ def test_jump_onto_an_earlier_cases_stop_address_is_not_a_debug_trap(runner):
 
 @pytest.mark.parametrize("runner", RUNNERS, ids=ids)
 def test_jump_into_an_earlier_cases_page_retires(runner):
-    """Pages of earlier cases stay mapped without permissions: a jump there retires, and
-    the failed fetch after it is not part of the case (in campaigns Unicorn sometimes
-    reported it as interrupt 1, seen with prot32 66 c3 returning to page 0)."""
+    """A page of an earlier case (its frame now holds another page) is refused: a jump
+    there retires, and the failed fetch after it is not part of the case (in campaigns
+    Unicorn sometimes reported it as interrupt 1, seen with prot32 66 c3 returning to
+    page 0)."""
     runner.run(make_case(b"\x90", memory={0x5000: bytes(4096)}))
     out = runner.run(make_case(bytes.fromhex("e9fb3f0000")))  # jmp 0x5000, not in this case
     assert out.exception is None
@@ -116,9 +119,9 @@ def test_jump_into_an_earlier_cases_page_retires(runner):
 
 @pytest.mark.parametrize("runner", RUNNERS, ids=ids)
 def test_read_from_an_earlier_cases_page_is_unmapped(runner):
-    """An earlier case's page, now without permissions, must not be readable through a
-    stale TLB entry: the earlier cases read it or ran code in it (their stop address is
-    dropped from the code cache, which looks that page up again)."""
+    """An earlier case's page must not be readable through a stale TLB entry: the
+    earlier cases read it or ran code in it (their stop address is dropped from the code
+    cache, which looks that page up again)."""
     runner.run(make_case(bytes.fromhex("a100500000"), memory={0x5000: bytes(4096)}))
     runner.run(make_case(b"\x90", memory={0x5000: bytes(4096)}, eip=0x5000))
     out = runner.run(make_case(bytes.fromhex("a110500000")))  # mov eax, [0x5010]
@@ -156,9 +159,10 @@ def test_int_6_comes_back_as_invalid_opcode(runner):
 @pytest.mark.parametrize("base, ebp", [(0x5000, 0x5FFE), (0xFFFFF000, 0xFFFFFFFF)],
                          ids=["next-page", "across-4gib"])
 def test_an_access_crossing_into_an_earlier_cases_page_is_unmapped(runner, base, ebp):
-    """Unicorn checks permissions on the first page of a split access only: a revoked
-    neighbour (page 0 after 0xfffff000 too) must be unmapped for the access to fail, as it
-    does alone (a campaign found LEAVE with EBP=0xffffffff reading an earlier case's page 0)."""
+    """With mapped-but-protected pages Unicorn checked the first page of a split access
+    only; each page of the access must be refused on its own (page 0 after 0xfffff000
+    too), as it is alone (a campaign found LEAVE with EBP=0xffffffff reading an earlier
+    case's page 0)."""
     neighbour = (base + 0x1000) & 0xFFFFFFFF
     leave = make_case(b"\xc9", memory={base: bytes(4096)}, ebp=ebp)  # LEAVE pops [EBP]
     alone = type(runner)(memory_hooks=runner.memory_hooks).run(leave)
@@ -167,3 +171,33 @@ def test_an_access_crossing_into_an_earlier_cases_page_is_unmapped(runner, base,
     after = runner.run(leave)
     assert alone.exception == after.exception == Exc(-1, "unmapped")
     assert after.regs == alone.regs
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+@pytest.mark.parametrize("code, eip", [
+    (bytes.fromhex("a310500000"), CODE_PAGE),  # mov [0x5010], eax
+    (bytes.fromhex("8b4008"), CODE_PAGE),  # mov eax, [eax+8]
+    (bytes.fromhex("0000"), 0x5000)],  # code off the case's pages
+                         ids=["write", "read", "fetch"])
+def test_every_access_outside_the_case_is_unmapped_with_state_unchanged(runner, code, eip):
+    """A write, a read and a fetch outside the case's pages all end as an unmapped access
+    (the refused TLB fill, whatever its access type), registers and pages untouched."""
+    case = make_case(code, eax=0x7000)
+    case = replace(case, regs={**case.regs, "eip": eip})  # the fetch: EIP off the pages
+    out = runner.run(case)
+    assert out.exception == Exc(-1, "unmapped")
+    assert out.regs == case.regs and out.memory == case.memory
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_each_page_of_a_many_page_case_keeps_its_own_bytes(runner):
+    """More pages than any earlier case (more frames are mapped): each linear page reads
+    its own contents, and a page another case had in the same frame is not seen."""
+    runner.run(make_case(b"\x90", memory={0x9000: b"\x55" * 4096}))
+    pages = {0x20000 + 0x1000 * k: bytes([k]) * 4096 for k in range(10)}
+    for k in range(10):
+        # mov eax, [0x20000 + k * 0x1000]: EAX gets four bytes of value k
+        code = bytes.fromhex("a1") + (0x20000 + 0x1000 * k).to_bytes(4, "little")
+        out = runner.run(make_case(code, memory=pages))
+        assert out.exception is None
+        assert out.regs["eax"] == k * 0x01010101
