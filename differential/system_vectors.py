@@ -301,8 +301,7 @@ def draw_delivery(form: str, rng: random.Random, number: int) -> Drawn:
         bytes.fromhex(DELIVERY_CODES[form])  # type: ignore[arg-type]
     idt = bytearray(PAGE_SIZE)
     kind = rng.choice((0xE, 0xF))  # interrupt gate (clears IF) or trap gate
-    for v in range(256):
-        idt[8 * v:8 * v + 8] = gate(0x08, HANDLER, kind, dpl=3)
+    idt[8 * vector:8 * vector + 8] = gate(0x08, HANDLER, kind, dpl=3)  # the others: absent
     memory, _ = _gdt_state(FLAT_GDT)
     tss = bytearray(PAGE_SIZE)
     tss[4:8] = struct.pack("<I", INNER_TOP)
