@@ -197,10 +197,10 @@ def draw_paging(form: str, rng: random.Random, number: int) -> Drawn:
     pd[0:4] = struct.pack("<I", LOW_PT | 0x7)
     large = rng.random() < 0.4
     flags = rng.getrandbits(9) & 0x167 | (0x80 if large else 0) | int(rng.random() < 0.85)
-    # Only the first 0x44 bytes of the target page can be reached (the offset is below
-    # 0x40): the rest stays zero, so the vector lists a few dozen bytes.
-    memory = {0: bytes(PAGE_SIZE), DATA: _page(rng.randbytes(0x44)), STACK: bytes(PAGE_SIZE),
-              LOW_PT: bytes(low)}
+    offset = rng.randrange(0, 0x40, 4)
+    # Only the accessed dword of the target page holds drawn bytes: the vector stays short.
+    memory = {0: bytes(PAGE_SIZE), DATA: _page(rng.randbytes(4), offset),
+              STACK: bytes(PAGE_SIZE), LOW_PT: bytes(low)}
     if large:
         pd[4:8] = struct.pack("<I", flags)  # frame 0: the 4 MiB page at physical 0
     else:
@@ -209,7 +209,6 @@ def draw_paging(form: str, rng: random.Random, number: int) -> Drawn:
     memory[PD] = bytes(pd)
     cr4 = (0x10 if rng.random() < 0.7 else 0) | (0x80 if rng.random() < 0.5 else 0)
     cr0 = 0x80000000 | PROT32_CR0 | (0x10000 if rng.random() < 0.5 else 0)
-    offset = rng.randrange(0, 0x40, 4)
     opcode = 0xA3 if form == "MOV_Ov_eAX" else 0xA1
     code = bytes([opcode]) + struct.pack("<I", 0x400000 + offset)
     state = SystemState(cpl=0, cr0=cr0, cr2=0, cr3=PD, cr4=cr4)

@@ -26,6 +26,7 @@ from typing import Dict, Optional, Tuple
 
 from ground.case import GPRS, PAGE_SIZE, SEGMENTS, Case, Exc, Outcome
 from vectors.system_state import (
+    ATTRIBUTE_BITS,
     PROT32_CR0,
     SEGMENT_NAMES,
     X87,
@@ -137,12 +138,13 @@ def _read_reference(cpu: object, stated: SystemState) -> SystemState:
             out[key] = tuple(getattr(c, key))
         elif key in ("ldtr", "tr"):
             seg = getattr(c, key)
-            out[key] = Segment(seg.selector, seg.base, seg.limit, seg.attr)
+            out[key] = Segment(seg.selector, seg.base, seg.limit, seg.attr & ATTRIBUTE_BITS)
         elif key == "segments":
             out[key] = {name: Segment(c.sregs[SEGMENT_NAMES.index(name)],  # type: ignore
                                       c.seg_base[SEGMENT_NAMES.index(name)],  # type: ignore
                                       _attr_limit(c, SEGMENT_NAMES.index(name)),
-                                      c.seg_attr[SEGMENT_NAMES.index(name)])  # type: ignore
+                                      c.seg_attr[SEGMENT_NAMES.index(name)]  # type: ignore
+                                      & ATTRIBUTE_BITS)
                         for name in stated.segments or {}}
         elif key == "x87":
             fpu = c.fpu  # type: ignore[attr-defined]
@@ -244,7 +246,7 @@ def _descriptor_segment(memory: Dict[int, bytes], state: SystemState, selector: 
     limit = (low & 0xFFFF) | (high & 0xF0000)
     if high & 0x800000:
         limit = limit << 12 | 0xFFF
-    return Segment(selector, base, limit, high & 0x00FFFF00 | 0x100)  # accessed once loaded
+    return Segment(selector, base, limit, high & ATTRIBUTE_BITS | 0x100)  # accessed once loaded
 
 
 def _check_unicorn_state(case: Case, system: SystemVector) -> None:
@@ -369,7 +371,7 @@ def _read_unicorn(uc: object, stated: SystemState, scratch: Optional[int]) -> Sy
         elif key in ("ldtr", "tr"):
             sel, base, limit, flags = uc.reg_read(  # type: ignore[attr-defined]
                 getattr(x86, f"UC_X86_REG_{key.upper()}"))
-            out[key] = Segment(sel, base, limit, flags & 0x00FFFF00)
+            out[key] = Segment(sel, base, limit, flags & ATTRIBUTE_BITS)
         elif key == "segments":
             out[key] = {name: Segment(uc.reg_read(  # type: ignore[attr-defined]
                 getattr(x86, f"UC_X86_REG_{name.upper()}")), 0, 0, 0)

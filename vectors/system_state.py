@@ -26,9 +26,9 @@ SYSTEM_SEGMENTS = ("ldtr", "tr")
 KEYS = ("cpl", *CONTROL, *TABLES, *SYSTEM_SEGMENTS, "segments", "x87", "msrs")
 DELIVERIES = ("report", "idt")
 # The version-1 machine, written as version-2 state (``FORMAT.md``, Machine conventions).
-FLAT_CODE, FLAT_DATA = 0xCF9B00, 0xCF9300
+FLAT_CODE, FLAT_DATA = 0xC09B00, 0xC09300  # 32-bit, G, present, DPL 0, accessed
 PROT32_CR0 = 0x00000033   # PE MP ET NE: what Linux gives user code, and the native oracle
-ATTRIBUTE_BITS = 0x00FFFF00   # a descriptor's high dword without its base bits (LAR layout)
+ATTRIBUTE_BITS = 0x00F0FF00   # a descriptor's high dword without base and limit bits
 X87_EMPTY = 3
 
 
@@ -40,9 +40,9 @@ class SystemStateError(ValueError):
 class Segment:
     """A segment register with its hidden part (SDM Vol. 3A, 3.4.3): ``limit`` is the
     byte-granular limit (the descriptor's limit scaled by G), ``attributes`` the
-    descriptor's high dword without its base bits (what LAR returns: type, S, DPL, P at
-    bits 8-15, limit 19:16 at 16-19, AVL, L, D/B, G at 20-23); 0 for a null selector
-    loaded into a data segment register."""
+    descriptor's high dword without its base and limit bits (LAR's layout: type, S, DPL,
+    P at bits 8-15, AVL, L, D/B, G at bits 20-23; bits 16-19 zero, the limit is
+    ``limit``); 0 for a null selector loaded into a data segment register."""
 
     selector: int
     base: int
@@ -155,7 +155,8 @@ def _segment(value: Any, where: str) -> Segment:
     attributes = _field(obj, "attributes", 32, where)
     if attributes & ~ATTRIBUTE_BITS:
         raise SystemStateError(f"{where}.attributes {attributes:#x} has bits outside "
-                               f"{ATTRIBUTE_BITS:#x} (base bits belong in base)")
+                               f"{ATTRIBUTE_BITS:#x} (base and limit bits belong in base "
+                               "and limit)")
     return Segment(_field(obj, "selector", 16, where), _field(obj, "base", 32, where),
                    _field(obj, "limit", 32, where), attributes)
 
