@@ -1,0 +1,508 @@
+"""The cases: system structures built in Python, one family per mechanism of SDM Vol. 3A
+chapter 6 that Unicorn cannot express (delivery through the IDT, privilege changes,
+the TSS stack switch, task gates, #DF).
+
+Every case shares one layout (below) and one way of ending: every IDT vector leads to a
+stub that pushes its number and jumps to ``record``, which writes what the handler sees
+into RESULTS and jumps far to the runner (0x08:EXIT). A case whose code ends without an
+event calls ``record`` with vector 0xFFFFFFFF; code at CPL 3 cannot, so it ends with UD2
+(an instruction that should have faulted and did not shows as vector 6). RESULTS (see
+``RESULT_FIELDS``) and the other dumps are what engines are compared on. Code is
+assembled with Keystone at its final address; far jumps are written as bytes
+(Keystone 0.9.2 encodes ``ljmp`` with a 16-bit operand).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from differential.bare_metal.image import EXIT, Case
+
+# The layout: every address below 4 MiB, identity-mapped when paging is on.
+GDT = 0x200000
+IDT = 0x201000
+TSS_MAIN = 0x202000
+TSS_DF = 0x202100
+CODE0 = 0x203000       # the case's code at CPL 0
+CODE3 = 0x204000       # its code at CPL 3
+HANDLERS = 0x205000    # 256 stubs of 10 bytes, then record
+RECORD = HANDLERS + 0xA00
+STACK0_TOP = 0x206F00  # the stacks: tops inside their page, so the bytes above the top
+STACK3_TOP = 0x207F00  # (read by record) are the case's own pattern
+STACK_DF_TOP = 0x208F00
+RESULTS = 0x209000
+PAGE_DIRECTORY = 0x20A000
+PAGE_TABLE = 0x20B000  # maps 0-4 MiB
+DATA_PAGE = 0x20C000   # the page #PF cases play with
+SPARE_PAGE = 0x20D000
+STACK_PATTERN = 0x5A
+"""Every stack's 256 bytes around its top hold this byte before a case runs."""
+
+# Selectors of the common GDT.
+CODE0_SEL, DATA0_SEL, CODE3_SEL, DATA3_SEL = 0x08, 0x10, 0x1B, 0x23
+TSS_MAIN_SEL, TSS_DF_SEL, HANDLER16_SEL = 0x28, 0x30, 0x38
+SPARE_SEL = 0x40       # a case-specific descriptor
+GDT_ENTRIES = 16
+
+# System descriptor types (SDM Vol. 3A, Table 3-2).
+TSS32_AVAILABLE, TSS32_BUSY = 0x9, 0xB
+TASK_GATE, INT16, TRAP16, INT32, TRAP32 = 0x5, 0x6, 0x7, 0xE, 0xF
+GATE_NAMES = {INT16: "int16", TRAP16: "trap16", INT32: "int32", TRAP32: "trap32",
+              TASK_GATE: "task"}
+
+CR0_PE, CR0_ET, CR0_WP, CR0_PG = 1, 0x10, 1 << 16, 1 << 31
+PTE_P, PTE_RW, PTE_US = 1, 2, 4
+
+RESULT_FIELDS = (
+    ("marker", 0x00), ("eax", 0x04), ("vector", 0x08), ("esp", 0x0C), ("ss", 0x10),
+    ("cs", 0x14), ("ds", 0x18), ("eflags", 0x1C), ("cr2", 0x20), ("tr", 0x24),
+    ("ebx", 0x28), ("ecx", 0x2C), ("cr0", 0x30), ("es", 0x34),
+    *((f"stack{i}", 0x40 + 4 * i) for i in range(8)),
+)
+"""What ``record`` stores at RESULTS (offsets in bytes): the registers as the handler
+found them, and the 8 dwords at its ESP after the stub's push was taken back off, so
+stack0 is the error code or the return EIP."""
+RESULTS_SIZE = 0x60
+RECORDED = 0x31434552  # "REC1": record ran
+
+
+def descriptor(base: int, limit: int, access: int, flags: int = 0xC) -> bytes:
+    """A segment descriptor (SDM Vol. 3A, Figure 3-8); ``access`` is byte 5 (P, DPL, S,
+    type), ``flags`` the high nibble of byte 6 (G, D/B, L, AVL)."""
+    low = (limit & 0xFFFF) | (base & 0xFFFF) << 16
+    high = (base >> 16 & 0xFF) | access << 8 | (limit >> 16 & 0xF) << 16 | flags << 20 \
+        | (base >> 24) << 24
+    return struct.pack("<II", low, high)
+
+
+def gate(selector: int, offset: int, kind: int, dpl: int = 0, present: bool = True) -> bytes:
+    """An IDT gate (SDM Vol. 3A, Figure 6-2): interrupt, trap or task."""
+    access = (0x80 if present else 0) | dpl << 5 | kind
+    return struct.pack("<HHBBH", offset & 0xFFFF, selector, 0, access, offset >> 16)
+
+
+def tss32(**fields: int) -> bytes:
+    """A 32-bit TSS (SDM Vol. 3A, Figure 7-2), 104 bytes; unnamed fields are 0."""
+    names = ("link", "esp0", "ss0", "esp1", "ss1", "esp2", "ss2", "cr3", "eip", "eflags",
+             "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "es", "cs", "ss", "ds",
+             "fs", "gs", "ldt")
+    unknown = set(fields) - set(names) - {"iomap"}
+    if unknown:
+        raise ValueError(f"unknown TSS fields {sorted(unknown)}")
+    values = [fields.get(name, 0) for name in names]
+    return struct.pack("<25I", *values) + struct.pack("<HH", 0, fields.get("iomap", 104))
+
+
+TSS_FIELDS = ("link", "esp0", "ss0", "esp1", "ss1", "esp2", "ss2", "cr3", "eip", "eflags",
+              "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "es", "cs", "ss", "ds",
+              "fs", "gs", "ldt")
+
+
+_ASSEMBLER = None
+
+
+def assemble(source: str, address: int) -> bytes:
+    """Keystone, 32-bit, Intel syntax; statements separated by ';' or newlines."""
+    global _ASSEMBLER
+    if _ASSEMBLER is None:
+        from keystone import KS_ARCH_X86, KS_MODE_32, Ks
+        _ASSEMBLER = Ks(KS_ARCH_X86, KS_MODE_32)
+    encoding, _ = _ASSEMBLER.asm(source, address)
+    return bytes(encoding or b"")
+
+
+def far_jmp(selector: int, offset: int) -> str:
+    """JMP ptr16:32 (EA) as data: Keystone 0.9.2 encodes ``ljmp`` with a 16-bit offset."""
+    return (f".byte 0xea; .long {offset:#x}; .byte {selector & 0xFF:#x}, "
+            f"{selector >> 8:#x}")
+
+
+def record_routine() -> str:
+    """What every handler runs: the registers it found, then 8 stack dwords, into
+    RESULTS; then back to the runner. SS is a flat DPL-0 data segment in every handler
+    (SS0 of the TSS, or the #DF task's SS), so the stores name it."""
+    r = RESULTS
+    lines = [f"mov dword ptr ss:[{r + 0x04:#x}], eax",
+             f"mov dword ptr ss:[{r + 0x28:#x}], ebx",
+             f"mov dword ptr ss:[{r + 0x2C:#x}], ecx",
+             "pop eax", f"mov dword ptr ss:[{r + 0x08:#x}], eax",
+             f"mov dword ptr ss:[{r + 0x0C:#x}], esp", "xor eax, eax"]
+    for register, offset in (("ss", 0x10), ("cs", 0x14), ("ds", 0x18), ("es", 0x34)):
+        lines += [f"mov ax, {register}", f"mov dword ptr ss:[{r + offset:#x}], eax"]
+    lines += ["pushfd", "pop eax", f"mov dword ptr ss:[{r + 0x1C:#x}], eax",
+              "mov eax, cr2", f"mov dword ptr ss:[{r + 0x20:#x}], eax",
+              "mov eax, cr0", f"mov dword ptr ss:[{r + 0x30:#x}], eax",
+              "xor eax, eax", "str ax", f"mov dword ptr ss:[{r + 0x24:#x}], eax"]
+    for i in range(8):
+        lines += [f"mov eax, dword ptr [esp + {4 * i}]",
+                  f"mov dword ptr ss:[{r + 0x40 + 4 * i:#x}], eax"]
+    lines += [f"mov dword ptr ss:[{r:#x}], {RECORDED:#x}", far_jmp(CODE0_SEL, EXIT)]
+    return "\n".join(lines)
+
+
+def handler_code() -> bytes:
+    """256 stubs (push imm32; jmp rel32: 10 bytes each), then ``record``."""
+    code = bytearray()
+    for vector in range(256):
+        here = HANDLERS + len(code)
+        code += struct.pack("<BIBi", 0x68, vector, 0xE9, RECORD - (here + 10))
+    assert len(code) <= RECORD - HANDLERS
+    code += bytes(RECORD - HANDLERS - len(code))
+    return bytes(code) + assemble(record_routine(), RECORD)
+
+
+_HANDLERS: Optional[bytes] = None
+
+
+def stub(vector: int) -> int:
+    """The linear address of vector's stub."""
+    return HANDLERS + 10 * vector
+
+
+DONE = f"push 0xffffffff; jmp {RECORD:#x}"
+"""How code at CPL 0 ends a case that expects no event."""
+
+
+@dataclass
+class Layout:
+    """One case's machine before it is encoded: edit the parts, then ``case()``."""
+
+    name: str
+    family: str
+    gdt: List[bytes] = field(default_factory=list)
+    idt: List[bytes] = field(default_factory=list)
+    idt_limit: int = 256 * 8 - 1
+    tss_main: Dict[str, int] = field(default_factory=dict)
+    tss_df: Dict[str, int] = field(default_factory=dict)
+    code0: str = ""
+    code3: str = ""
+    paging: bool = False
+    cr0_extra: int = 0
+    ptes: Dict[int, int] = field(default_factory=dict)  # linear page -> PTE
+    extra_dumps: List[Tuple[str, int, int]] = field(default_factory=list)
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        flat = 0xFFFFF
+        self.gdt = [bytes(8)] * GDT_ENTRIES
+        self.gdt[1] = descriptor(0, flat, 0x9A)   # 0x08 code, DPL 0
+        self.gdt[2] = descriptor(0, flat, 0x92)   # 0x10 data, DPL 0
+        self.gdt[3] = descriptor(0, flat, 0xFA)   # 0x1B code, DPL 3
+        self.gdt[4] = descriptor(0, flat, 0xF2)   # 0x23 data, DPL 3
+        self.gdt[5] = descriptor(TSS_MAIN, 103, 0x80 | TSS32_AVAILABLE, 0)
+        self.gdt[6] = descriptor(TSS_DF, 103, 0x80 | TSS32_AVAILABLE, 0)
+        self.gdt[7] = descriptor(HANDLERS, flat, 0x9A)  # 0x38: for 16-bit gates' offsets
+        self.idt = [gate(CODE0_SEL, stub(v), INT32) for v in range(256)]
+        self.tss_main = {"esp0": STACK0_TOP, "ss0": DATA0_SEL, "cr3": PAGE_DIRECTORY}
+        # The #DF task starts at vector 8's stub on its own stack (SDM Vol. 3A 6.15,
+        # "Interrupt 8": a task gate is the way to a known-good stack).
+        self.tss_df = {"eip": stub(8), "eflags": 0x2, "esp": STACK_DF_TOP, "cs": CODE0_SEL,
+                       "ss": DATA0_SEL, "ds": DATA0_SEL, "es": DATA0_SEL,
+                       "fs": DATA0_SEL, "gs": DATA0_SEL, "cr3": PAGE_DIRECTORY}
+        self.ptes = {page: page | PTE_P | PTE_RW | PTE_US for page in range(0, 1 << 22, 4096)}
+
+    def set_gate(self, vector: int, kind: int, dpl: int = 0, present: bool = True) -> None:
+        """Vector's gate of ``kind`` to its stub (16-bit gates through selector 0x38,
+        whose base is HANDLERS, because their offset has 16 bits)."""
+        if kind == TASK_GATE:
+            self.idt[vector] = gate(TSS_DF_SEL, 0, kind, dpl, present)
+        elif kind in (INT16, TRAP16):
+            self.idt[vector] = gate(HANDLER16_SEL, stub(vector) - HANDLERS, kind, dpl, present)
+        else:
+            self.idt[vector] = gate(CODE0_SEL, stub(vector), kind, dpl, present)
+
+    def case(self) -> Case:
+        """The encoded case: every structure written afresh, stacks patterned, RESULTS
+        zeroed; dumps: RESULTS, both TSSs, the TSS descriptors, plus the case's own."""
+        writes: List[Tuple[int, object]] = [
+            (GDT, b"".join(self.gdt)),
+            (IDT, b"".join(self.idt)),
+            (TSS_MAIN, tss32(**self.tss_main)),
+            (TSS_DF, tss32(**self.tss_df)),
+            (HANDLERS, handler_code_cached()),
+            (RESULTS, (RESULTS_SIZE, 0)),
+        ]
+        for top in (STACK0_TOP, STACK3_TOP, STACK_DF_TOP):
+            writes.append((top - 0x80, (0x100, STACK_PATTERN)))
+        if self.code0:
+            writes.append((CODE0, assemble(self.code0, CODE0)))
+        if self.code3:
+            writes.append((CODE3, assemble(self.code3, CODE3)))
+        dumps = [("results", RESULTS, RESULTS_SIZE), ("tss_main", TSS_MAIN, 104),
+                 ("tss_df", TSS_DF, 104), ("gdt_tss", GDT + 5 * 8, 16)]
+        cr0 = CR0_PE | CR0_ET | self.cr0_extra
+        if self.paging:
+            cr0 |= CR0_PG
+            writes.append((PAGE_DIRECTORY, struct.pack("<I", PAGE_TABLE | 7)))
+            writes.append((PAGE_DIRECTORY + 4, (4092, 0)))
+            writes.append((PAGE_TABLE, b"".join(
+                struct.pack("<I", self.ptes[page]) for page in range(0, 1 << 22, 4096))))
+            dumps.append(("pde0", PAGE_DIRECTORY, 4))
+            dumps.append(("ptes", PAGE_TABLE + (GDT >> 12) * 4, 14 * 4))
+        return Case(
+            self.name, self.family, cr0=cr0, cr3=PAGE_DIRECTORY, cr4=0,
+            gdtr=(GDT, GDT_ENTRIES * 8 - 1), idtr=(IDT, self.idt_limit),
+            tr=TSS_MAIN_SEL, ldtr=0, entry=(CODE0_SEL, CODE0), stack=(DATA0_SEL, STACK0_TOP),
+            writes=writes, dumps=dumps + self.extra_dumps, note=self.note)
+
+
+def handler_code_cached() -> bytes:
+    global _HANDLERS
+    if _HANDLERS is None:
+        _HANDLERS = handler_code()
+    return _HANDLERS
+
+
+def to_ring3(eflags: int = 0x202, ds: int = DATA3_SEL, es: int = DATA3_SEL) -> str:
+    """CPL 0 code that loads DS/ES and IRETs to CODE3 at CPL 3 on the ring-3 stack."""
+    return "\n".join([f"mov ax, {ds:#x}", "mov ds, ax", f"mov ax, {es:#x}", "mov es, ax",
+                      f"push {DATA3_SEL:#x}", f"push {STACK3_TOP:#x}", f"push {eflags:#x}",
+                      f"push {CODE3_SEL:#x}", f"push {CODE3:#x}", "iretd"])
+
+
+# ---------------------------------------------------------------------------------------
+# Families. Each returns its cases; names are FAMILY/detail and unique.
+
+SOFTWARE_EVENTS = {"int80": "int 0x80", "int3": "int3", "into": "into",
+                   "icebp": ".byte 0xf1"}
+SOFTWARE_VECTORS = {"int80": 0x80, "int3": 3, "into": 4, "icebp": 1}
+OF_SET = 0x800
+
+
+def int_same_level() -> List[Case]:
+    """INT n/INT3/INTO/ICEBP at CPL 0 through each gate kind: a 3-dword (or 3-word)
+    frame on the same stack, IF cleared by interrupt gates only (SDM Vol. 3A 6.12.1)."""
+    cases = []
+    for kind in (INT32, TRAP32, INT16, TRAP16):
+        for event in ("int80", "int3", "into", "icebp"):
+            layout = Layout(f"int-same/{GATE_NAMES[kind]}-{event}", "int-same")
+            layout.set_gate(SOFTWARE_VECTORS[event], kind)
+            layout.code0 = (f"mov eax, 0x11111111; push {0x2C7 | OF_SET:#x}; popfd; "
+                            f"{SOFTWARE_EVENTS[event]}; {DONE}")
+            cases.append(layout.case())
+    return cases
+
+
+def int_inner_level() -> List[Case]:
+    """The same events at CPL 3 to a DPL-3 gate: a switch to SS0:ESP0 of the TSS and a
+    5-item frame (SDM Vol. 3A 6.12.1, Figure 6-4); to a DPL-0 gate: #GP(vector*8+2) for
+    INT n/INT3/INTO, while ICEBP is delivered without the DPL check (SDM Vol. 2A, INT
+    n/INTO/INT3/INT1, Operation: the DPL check is made only for INT n, INT3 and INTO)."""
+    cases = []
+    for kind in (INT32, TRAP32, INT16, TRAP16):
+        for event in ("int80", "int3", "into", "icebp"):
+            for dpl in (3, 0):
+                if kind in (INT16, TRAP16) and dpl == 0 and event != "icebp":
+                    continue  # the same #GP as the 32-bit gates: nothing new
+                layout = Layout(f"int-inner/{GATE_NAMES[kind]}-dpl{dpl}-{event}",
+                                "int-inner")
+                layout.set_gate(SOFTWARE_VECTORS[event], kind, dpl)
+                layout.code0 = to_ring3(0x202 | OF_SET)
+                layout.code3 = f"mov eax, 0x33333333; {SOFTWARE_EVENTS[event]}; ud2"
+                cases.append(layout.case())
+    return cases
+
+
+def faults_with_error_codes() -> List[Case]:
+    """#GP, #NP and #PF raised by instructions and by delivery itself, with their error
+    codes (SDM Vol. 3A 6.13 and 6.15), including EXT for a fault during the delivery of a
+    hardware exception."""
+    cases = []
+
+    def add(name: str, build: Callable[[Layout], None]) -> None:
+        layout = Layout(f"fault/{name}", "fault")
+        build(layout)
+        cases.append(layout.case())
+
+    def cli_ring3(layout: Layout) -> None:
+        layout.code0 = to_ring3()
+        layout.code3 = "mov eax, 0x33333333; cli; ud2"
+    add("cli-cpl3-iopl0", cli_ring3)
+
+    def ds_dpl0_from_ring3(layout: Layout) -> None:
+        layout.code0 = to_ring3()
+        layout.code3 = f"mov ax, {DATA0_SEL:#x}; mov ds, ax; ud2"
+    add("mov-ds-dpl0-at-cpl3", ds_dpl0_from_ring3)
+
+    def ds_not_present(layout: Layout) -> None:
+        layout.gdt[SPARE_SEL >> 3] = descriptor(0, 0xFFFFF, 0x72)  # DPL 3, P = 0
+        layout.code0 = to_ring3()
+        layout.code3 = f"mov ax, {SPARE_SEL | 3:#x}; mov ds, ax; ud2"
+    add("mov-ds-not-present", ds_not_present)
+
+    def selector_beyond_gdt(layout: Layout) -> None:
+        layout.code0 = f"mov ax, 0x100; mov ds, ax; {DONE}"
+    add("mov-ds-beyond-gdt-limit", selector_beyond_gdt)
+
+    def int_beyond_idt(layout: Layout) -> None:
+        layout.idt_limit = 0x80 * 8 - 1
+        layout.code0 = f"int 0x99; {DONE}"
+    add("int-beyond-idt-limit", int_beyond_idt)
+
+    def int_gate_not_present(layout: Layout) -> None:
+        layout.set_gate(0x31, INT32, present=False)
+        layout.code0 = f"int 0x31; {DONE}"
+    add("int-gate-not-present", int_gate_not_present)
+
+    def ud_gate_not_present(layout: Layout) -> None:
+        layout.set_gate(6, INT32, present=False)
+        layout.code0 = f"ud2; {DONE}"
+    add("ud-gate-not-present-ext", ud_gate_not_present)
+
+    def ud_gate_wrong_type(layout: Layout) -> None:
+        layout.idt[6] = descriptor(0, 0xFFFFF, 0x92)  # a data descriptor in the IDT
+        layout.code0 = f"ud2; {DONE}"
+    add("ud-gate-not-a-gate-ext", ud_gate_wrong_type)
+
+    def paging(name: str, pte: int, code3: str = "", code0: str = "", wp: bool = False
+               ) -> None:
+        def build(layout: Layout) -> None:
+            layout.paging = True
+            layout.cr0_extra = CR0_WP if wp else 0
+            layout.ptes[DATA_PAGE] = pte
+            layout.code0 = code0 or to_ring3()
+            layout.code3 = code3
+        add(f"pf-{name}", build)
+
+    write = f"mov dword ptr [{DATA_PAGE + 0x10:#x}], 0x77; ud2"
+    read = f"mov eax, dword ptr [{DATA_PAGE + 0x10:#x}]; ud2"
+    paging("cpl3-write-read-only", DATA_PAGE | PTE_P | PTE_US, code3=write)
+    paging("cpl3-read-supervisor", DATA_PAGE | PTE_P | PTE_RW, code3=read)
+    paging("cpl3-read-not-present", DATA_PAGE | PTE_RW | PTE_US, code3=read)
+    paging("cpl3-write-not-present", DATA_PAGE | PTE_RW | PTE_US, code3=write)
+    paging("cpl3-fetch-supervisor", DATA_PAGE | PTE_P | PTE_RW,
+           code3=f"mov eax, {DATA_PAGE:#x}; jmp eax",
+           code0=f"mov byte ptr [{DATA_PAGE:#x}], 0x90; " + to_ring3())
+    paging("cpl0-write-read-only-wp1", DATA_PAGE | PTE_P | PTE_US, wp=True,
+           code0=f"mov dword ptr [{DATA_PAGE + 0x10:#x}], 0x77; {DONE}")
+    paging("cpl0-write-read-only-wp0", DATA_PAGE | PTE_P | PTE_US, wp=False,
+           code0=f"mov dword ptr [{DATA_PAGE + 0x10:#x}], 0x77; {DONE}")
+    return cases
+
+
+def iret_to_outer_level() -> List[Case]:
+    """IRET at CPL 0 to CPL 3 (SDM Vol. 2A, IRET, RETURN-TO-OUTER-PRIVILEGE-LEVEL): the
+    popped SS:ESP, the EFLAGS image (IOPL and IF change at CPL 0), data segment
+    registers a DPL-0 segment loaded become null; then INT 0x80 (gate DPL 3) shows the
+    state. Ring 3 saves EFLAGS in EBX and ES:DS in ECX before the INT."""
+    cases = []
+    ring3 = ("pushfd; pop ebx; xor ecx, ecx; mov cx, es; shl ecx, 16; mov cx, ds; "
+             "mov eax, 0x33333333; int 0x80; ud2")
+    variants = (
+        ("flags-202-ds-dpl3", 0x202, DATA3_SEL, DATA3_SEL),
+        ("flags-iopl3-ds-dpl3", 0x3202 | 0x8D5, DATA3_SEL, DATA3_SEL),
+        ("flags-ac-nt-rf-ds-dpl3", 0x40202 | 0x4000 | 0x10000, DATA3_SEL, DATA3_SEL),
+        ("ds-dpl0-becomes-null", 0x202, DATA0_SEL, DATA3_SEL),
+        ("es-dpl0-becomes-null", 0x202, DATA3_SEL, DATA0_SEL),
+    )
+    for name, eflags, ds, es in variants:
+        layout = Layout(f"iret-outer/{name}", "iret-outer")
+        layout.set_gate(0x80, INT32, 3)
+        layout.code0 = to_ring3(eflags, ds, es)
+        layout.code3 = ring3
+        cases.append(layout.case())
+
+    # An IRET frame whose SS RPL differs from CS RPL: #GP(SS selector).
+    layout = Layout("iret-outer/ss-rpl-mismatch", "iret-outer")
+    layout.code0 = (f"push {DATA0_SEL:#x}; push {STACK3_TOP:#x}; push 0x202; "
+                    f"push {CODE3_SEL:#x}; push {CODE3:#x}; iretd")
+    layout.code3 = "ud2"
+    cases.append(layout.case())
+    # An IRET to a not-present ring-3 code segment: #NP(CS selector).
+    layout = Layout("iret-outer/cs-not-present", "iret-outer")
+    layout.gdt[SPARE_SEL >> 3] = descriptor(0, 0xFFFFF, 0x7A)  # code, DPL 3, P = 0
+    layout.code0 = (f"push {DATA3_SEL:#x}; push {STACK3_TOP:#x}; push 0x202; "
+                    f"push {SPARE_SEL | 3:#x}; push {CODE3:#x}; iretd")
+    cases.append(layout.case())
+    return cases
+
+
+def double_faults() -> List[Case]:
+    """#DF (SDM Vol. 3A 6.15, Interrupt 8, Table 6-5): a contributory fault while
+    delivering a contributory one, or a #PF while delivering a #PF. Through a task gate
+    (SDM Vol. 3A 7.3: the old state saved in TSS_MAIN, the link and NT in the new task,
+    both TSS descriptors busy, error code 0 pushed on the #DF task's stack) and through
+    an interrupt gate."""
+    cases = []
+    for via in ("task", "int32"):
+        kind = TASK_GATE if via == "task" else INT32
+
+        def add(name: str, build: Callable[[Layout], None], via: str = via,
+                kind: int = kind) -> None:
+            layout = Layout(f"double-fault/{via}-{name}", "double-fault")
+            layout.set_gate(8, kind)
+            build(layout)
+            cases.append(layout.case())
+
+        def gp_beyond_limit(layout: Layout) -> None:
+            layout.idt_limit = 9 * 8 - 1  # vectors 0-8: #GP's own gate is outside
+            layout.code0 = f"mov eax, 0x11111111; int 0x30; {DONE}"
+        add("gp-gate-beyond-idt-limit", gp_beyond_limit)
+
+        def gp_gate_not_present(layout: Layout) -> None:
+            layout.set_gate(13, INT32, present=False)
+            layout.code0 = f"mov eax, 0x11111111; mov ax, 0x100; mov ds, ax; {DONE}"
+        add("gp-gate-not-present", gp_gate_not_present)
+
+        def pf_while_pushing(layout: Layout) -> None:
+            layout.paging = True
+            layout.ptes[STACK0_TOP & ~0xFFF] = (STACK0_TOP & ~0xFFF) | PTE_RW  # P = 0
+            layout.code0 = to_ring3()
+            layout.code3 = f"mov eax, dword ptr [{DATA_PAGE + 4:#x}]; ud2"
+            layout.ptes[DATA_PAGE] = DATA_PAGE | PTE_RW | PTE_US  # not present
+        if via == "task":  # through an interrupt gate the #DF would need that stack too
+            add("pf-on-inner-stack", pf_while_pushing)
+    return cases
+
+
+def segment_checks() -> List[Case]:
+    """Data-segment checks at CPL 0 whose #GP(0) is delivered through the IDT (SDM Vol. 3A
+    5.3: an offset beyond a byte-granular limit, or at or below the limit of an
+    expand-down segment; 5.5 / Table 3-1: a write to a read-only data segment), and
+    RDMSR/WRMSR of an MSR the CPU lacks (SDM Vol. 2B, RDMSR: #GP(0) "If the value in ECX
+    specifies a reserved or unimplemented MSR address")."""
+    cases = []
+    variants = (
+        ("read-beyond-byte-limit", 0x92, 0x0, "mov eax, dword ptr [0x1000]"),
+        ("dword-straddles-byte-limit", 0x92, 0x0, "mov eax, dword ptr [0xffe]"),
+        ("write-read-only", 0x90, 0x4, "mov dword ptr [0x10], eax"),
+        ("read-expand-down-below-limit", 0x96, 0x4, "mov eax, dword ptr [0x800]"),
+        ("read-expand-down-above-limit", 0x96, 0x4, "mov eax, dword ptr [0x2000]"),
+    )
+    for name, access, flags, instruction in variants:
+        layout = Layout(f"segment/{name}", "segment")
+        # base 0x200000, limit 0xFFF (byte granular); flags 0x4: D/B = 1, G = 0
+        layout.gdt[SPARE_SEL >> 3] = descriptor(GDT, 0xFFF, access, flags | 0x4)
+        layout.code0 = (f"mov ax, {SPARE_SEL:#x}; mov ds, ax; mov eax, 0x11111111; "
+                        f"{instruction}; {DONE}")
+        cases.append(layout.case())
+    for name, code in (("rdmsr-unknown", "mov ecx, 0x12345; rdmsr"),
+                       ("wrmsr-unknown", "mov ecx, 0x12345; xor eax, eax; xor edx, edx; "
+                                         "wrmsr")):
+        layout = Layout(f"segment/{name}", "segment")
+        layout.code0 = f"{code}; {DONE}"
+        cases.append(layout.case())
+    return cases
+
+
+FAMILIES: Dict[str, Callable[[], List[Case]]] = {
+    "int-same": int_same_level,
+    "int-inner": int_inner_level,
+    "fault": faults_with_error_codes,
+    "iret-outer": iret_to_outer_level,
+    "double-fault": double_faults,
+    "segment": segment_checks,
+}
+
+
+def all_cases(families: Sequence[str] = tuple(FAMILIES)) -> List[Case]:
+    """The cases of ``families`` in a fixed order (the runner's indices follow it)."""
+    cases: List[Case] = []
+    for name in families:
+        cases += FAMILIES[name]()
+    names = [case.name for case in cases]
+    if len(set(names)) != len(names):
+        raise ValueError("case names must be unique")
+    return cases
