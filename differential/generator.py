@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from differential.decoded import facts
 from differential.draw import Draw
 from differential.encoder import SEGMENT_OVERRIDES, encode
 from differential.encoding import LEGACY_PREFIXES, MAX_INSTRUCTION_LENGTH, is_rep_string
@@ -19,8 +20,10 @@ from ground.case import PAGE_SIZE, Case
 
 STACK_REACH = 64  # PUSHA/POPA, ENTER and INT touch up to 32 bytes around eSP; keep margin
 # Code and stack usually sit in a few fixed pages (edges of the address space among them).
-# In prot32 these pages are part of every case, so Unicorn never toggles them (a toggle
-# costs 25-400 µs, writing a page ~1.5 µs): Unicorn alone went ~1.6k -> ~2k cases/s.
+# In prot32 these pages are part of every case. (They were chosen when Unicorn mapped
+# pages per case and a toggle cost 25-400 µs; since its runner keeps a fixed pool of
+# frames behind a virtual TLB they cost ~1.5 µs like any page, and stay so that a seed
+# draws the same case as before.)
 _PAGE_CHOICES = (0x10000, 0x7FFFF000, 0xFFFFF000, 0x00100000)
 _ALWAYS_PRESENT = (0x10000, 0x7FFFF000, 0x00100000)  # placeable in an i386 process too
 _SELECTOR_CHOICES = (0x0000, 0x0100, 0x7FFF, 0xF000, 0xFFFF)
@@ -124,22 +127,32 @@ def _undefined(form, mode: str, insn, regs: Dict[str, int],
     """(EFLAGS mask, undefined destination) the table's rules give for this execution."""
     if form is None or not form.undefined:
         return 0, ""
-    if insn is None:  # Capstone cannot decode it (odd prefixes): the unconditional rules
-        return form.always_undefined, ""
     from reference.isa.undefined import undefined_for
 
-    size = insn.operands[0].size * 8 if insn.operands else 32
+    if insn is None:  # Capstone cannot decode it (odd prefixes): our decoder's facts
+        known = facts(mode, regs, memory)
+        if known is None:
+            return form.always_undefined, ""
+        size, operands, target = known.size, len(known.values), known.destination
+
+        def value(index: int) -> Optional[int]:
+            return known.values[index]  # type: ignore[union-attr]
+    else:
+        size = insn.operands[0].size * 8 if insn.operands else 32
+        operands, target = len(insn.operands), None
+
+        def value(index: int) -> Optional[int]:
+            return operand_value(mode, insn, index, regs, memory)
     count: Optional[int] = None
     specs = form.specs
-    if specs and specs[-1] in ("CL", "Ib", "1") and len(insn.operands) >= 2:
-        raw = operand_value(mode, insn, len(insn.operands) - 1, regs, memory)
+    if specs and specs[-1] in ("CL", "Ib", "1") and operands >= 2:
+        raw = value(operands - 1)
         count = None if raw is None else raw & 0x1F
-    source = operand_value(mode, insn, 1, regs, memory) if form.mnemonic in ("BSF", "BSR") \
-        else None
+    source = value(1) if form.mnemonic in ("BSF", "BSR") else None
     mask, dest = undefined_for(form, size, count, source)
     if not dest:
         return mask, ""
-    kind, where, extent = destination(mode, insn, regs)
+    kind, where, extent = target or destination(mode, insn, regs)
     label = f"reg:{where}:{extent:#x}" if kind == "reg" else f"mem:{where:#x}:{extent}"
     return mask, label
 
