@@ -55,6 +55,7 @@ from typing import Dict, Mapping, Optional, Sequence
 from unicorn import (
     UC_ARCH_X86,
     UC_CTL_IO_WRITE,
+    UC_CTL_TB_REMOVE_CACHE,
     UC_CTL_TLB_FLUSH,
     UC_ERR_EXCEPTION,
     UC_ERR_FETCH_PROT,
@@ -135,6 +136,34 @@ class _RegisterFile:
             raise UcError(status)
 
 
+class _Native:
+    """TLB flush, code-cache removal and page reads/writes straight through the C API:
+    the binding's wrappers (argument encoding, a fresh buffer per read) cost 3-6 µs a
+    call, and a case makes about ten of them (measured, issue 18)."""
+
+    _WRITE = UC_CTL_IO_WRITE << 30
+
+    def __init__(self, uc: Uc) -> None:
+        self.handle = uc._uch
+        self._flush = self._WRITE | UC_CTL_TLB_FLUSH
+        self._remove = self._WRITE | (2 << 26) | UC_CTL_TB_REMOVE_CACHE
+        self._page = ctypes.create_string_buffer(PAGE_SIZE)
+
+    def flush_tlb(self) -> None:
+        _RegisterFile._check(uclib.uc_ctl(self.handle, self._flush))
+
+    def remove_cache(self, begin: int, end: int) -> None:
+        _RegisterFile._check(uclib.uc_ctl(self.handle, self._remove, ctypes.c_uint64(begin),
+                                          ctypes.c_uint64(end)))
+
+    def write(self, address: int, data: bytes) -> None:
+        _RegisterFile._check(uclib.uc_mem_write(self.handle, address, data, len(data)))
+
+    def read_page(self, address: int) -> bytes:
+        _RegisterFile._check(uclib.uc_mem_read(self.handle, address, self._page, PAGE_SIZE))
+        return self._page.raw
+
+
 class _Engine:
     """One reusable Unicorn instance for one mode, with the hooks installed up front
     (hooks added after code was translated would not apply to it: unicorn #1606)."""
@@ -146,6 +175,7 @@ class _Engine:
         # C4/C5 with mod=11 decode as VEX and F3 0F BC/BD as TZCNT/LZCNT in Unicorn
         self.uc.ctl_set_cpu_model(X.UC_CPU_X86_PENTIUM2)
         self.regs = _RegisterFile(register_names(mode))
+        self.native = _Native(self.uc)
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         self.frames = 0  # physical frames mapped, at 0, PAGE_SIZE, ...
         self.table: Dict[int, int] = {}  # the case's linear pages -> their frames
@@ -218,8 +248,8 @@ class _Engine:
         self.table = {}
         for slot, (base, data) in enumerate(memory.items()):
             self.table[base] = slot * PAGE_SIZE
-            uc.mem_write(slot * PAGE_SIZE, bytes(data))
-        uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+            self.native.write(slot * PAGE_SIZE, bytes(data))
+        self.native.flush_tlb()
 
     def read_linear(self, address: int, size: int) -> bytes:
         """Bytes at a linear address through the case's table, wrapping at 4 GiB as the
@@ -270,9 +300,9 @@ class UnicornRunner:
         engine.map_pages(case.memory)
         begin = linear_eip(case.mode, case.regs)
         end = begin + max(len(case.code), 1)
-        uc.ctl_remove_cache(begin, begin + MAX_INSTRUCTION_LENGTH)
+        engine.native.remove_cache(begin, begin + MAX_INSTRUCTION_LENGTH)
         if engine.last_end is not None:  # a block translated there carries a stale stop
-            uc.ctl_remove_cache(engine.last_end, engine.last_end + 1)
+            engine.native.remove_cache(engine.last_end, engine.last_end + 1)
         engine.last_end = end
         engine.regs.write(uc, case.regs)
         engine.start, engine.steps, engine.interrupt = begin, 0, None
@@ -289,8 +319,7 @@ class UnicornRunner:
         if error == UC_ERR_EXCEPTION and engine.refused is not None:
             error = REFUSED.get(engine.refused, error)
         regs = engine.regs.read(uc)
-        memory = {base: bytes(uc.mem_read(engine.table[base], PAGE_SIZE))
-                  for base in case.memory}
+        memory = {base: engine.native.read_page(engine.table[base]) for base in case.memory}
         # Interrupt 1 is never this instruction's own, except for INT 1 and ICEBP: TF is
         # clear at the start, so no single-step trap is due. Unicorn reports it for its own
         # stops: a jump to exactly ``until`` (a stop compiled into that block), and, seen in
