@@ -134,8 +134,13 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
         raise Fault(GP, vector * 8 + 2)
     if not gate.present:
         raise Fault(NP, error)
+    fault_rf = 0 if event.trap or event.software or event.external else RF
     if gate.type == TASK_GATE:  # the handler is a task: switch, then the error code
-        switch_task(cpu, gate.selector, "int", ext)
+        # The old task's saved EFLAGS is the image a task switch back restores, so a
+        # fault saves RF = 1 there as it would push it (SDM Vol. 3B 17.3.1.1: "Task
+        # Switches and IRETD/IRETQ instructions transfer the RF image from the TSS/stack
+        # to the EFLAGS register"; "For any fault-class exception ... RF is 1").
+        switch_task(cpu, gate.selector, "int", ext, fault_rf)
         if vector in WITH_ERROR_CODE and not (event.software or event.external):
             cpu.push(event.error_code or 0, 32)
         return
@@ -150,9 +155,7 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
     if gate.offset > code.limit:
         raise Fault(GP, ext)
     size = 32 if gate.type in (INTERRUPT_GATE32, TRAP_GATE32) else 16
-    eflags = cpu.get_reg("eflags")
-    if not (event.trap or event.software or event.external):
-        eflags |= RF  # a fault pushes RF = 1 (no instruction breakpoints here), 17.3.1.1
+    eflags = cpu.get_reg("eflags") | fault_rf  # (no instruction breakpoints here)
     old_cs, return_eip = cpu.sregs[CS], cpu.eip
     new_cpl = cpu.cpl if code.conforming else code.dpl
     if new_cpl < cpu.cpl:

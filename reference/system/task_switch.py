@@ -73,14 +73,17 @@ def _set_busy(cpu: Cpu, descriptor_address: int, busy: bool) -> None:
     cpu.write_system(descriptor_address + 5, 1, (access | 2) if busy else (access & ~2))
 
 
-def switch_task(cpu: Cpu, selector: int, source: str, ext: int = 0) -> None:
+def switch_task(cpu: Cpu, selector: int, source: str, ext: int = 0,
+                saved_flags: int = 0) -> None:
     """Switch to the task ``selector`` names (a TSS or a task gate). ``source`` is
-    "jmp", "call", "int" or "iret"; EIP must already be the return address."""
+    "jmp", "call", "int" or "iret"; EIP must already be the return address.
+    ``saved_flags`` are ORed into the EFLAGS image saved for the old task (RF for a
+    fault whose handler is a task, as a pushed image would have it)."""
     new_selector, new = tss_of(cpu, selector, source, ext)
     old = cpu.tr
     if old.limit < MINIMUM_LIMIT:
         raise Fault(TS, (old.selector & 0xFFFC) | ext)
-    eflags = cpu.get_reg("eflags")
+    eflags = cpu.get_reg("eflags") | saved_flags
     if source == "iret":
         eflags &= ~NT
     # Save the current task (7.3, step 8).

@@ -91,6 +91,23 @@ def test_double_fault_through_a_task_gate() -> None:
     assert cpu.mem.read_int(0x8000 + 32, 4) == CODE  # the faulting DIV, saved
 
 
+def test_a_fault_through_a_task_gate_saves_rf_set() -> None:
+    """#GP(0x50) (MOV DS with a TSS selector) whose gate is a task gate: the old task's
+    saved EFLAGS has RF = 1, the image a task switch back would restore (SDM Vol. 3B
+    17.3.1.1: fault-class exceptions establish RF = 1 in the EFLAGS image; task switches
+    transfer the RF image from the TSS), EIP the faulting MOV, error code 0x50 pushed on
+    the new task's stack. Found by differential/bare_metal (task/ts-null-ss0: Bochs
+    saves 0x10202)."""
+    idt = {13: gate(0x50, 0, TASK_GATE)}
+    cpu = _cpu(bytes.fromhex("66 b8 50 00 8e d8"), tss_image(NEW_EIP, NEW_ESP), idt=idt)
+    assert cpu.step().exception is None  # MOV AX, 0x50
+    assert cpu.step().exception is None  # MOV DS, AX: #GP delivered through the task
+    assert (cpu.tr.selector, cpu.eip) == (0x50, NEW_EIP)
+    assert cpu.mem.read_int(0x8000 + 32, 4) == CODE + 4
+    assert cpu.mem.read_int(0x8000 + 36, 4) == 0x10002
+    assert cpu.mem.read_int(NEW_ESP - 4, 4) == 0x50
+
+
 def test_bad_code_segment_in_new_task_is_ts_in_the_new_context() -> None:
     """The new TSS's CS is a data segment: #TS(CS selector) raised after the switch:
     TR is the new task's and EIP its first instruction."""
