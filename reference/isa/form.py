@@ -36,13 +36,16 @@ ALL_MODES = ("real16", "prot32")
 
 # When an Undefined rule applies (evaluated by ``reference.isa.undefined``).
 ALWAYS = "always"
-COUNT_NOT_1 = "count!=1"          # masked shift/rotate count is not 1
+# Masked shift/rotate count of 2 or more: OF is defined only for a 1-bit shift or rotate,
+# and a masked count of 0 changes no flag at all (SDM Vol. 2B, SAL/SAR/SHL/SHR, RCL/RCR/
+# ROL/ROR, SHLD, SHRD: Flags Affected), so 0 must not excuse OF either.
+COUNT_ABOVE_1 = "count>1"
 COUNT_NOT_0 = "count!=0"          # masked count is not 0
 COUNT_OVER_SIZE = "count>size"    # SHLD/SHRD: masked count greater than operand size
 COUNT_AT_LEAST_SIZE = "count>=size"  # SHL/SHR CF: masked count at least the operand size
 SOURCE_ZERO = "source==0"         # BSF/BSR: the source operand is zero
 SIZE_16 = "size==16"              # BSWAP: a 16-bit operand size
-CONDITIONS = (ALWAYS, COUNT_NOT_1, COUNT_NOT_0, COUNT_OVER_SIZE, COUNT_AT_LEAST_SIZE,
+CONDITIONS = (ALWAYS, COUNT_ABOVE_1, COUNT_NOT_0, COUNT_OVER_SIZE, COUNT_AT_LEAST_SIZE,
               SOURCE_ZERO, SIZE_16)
 
 

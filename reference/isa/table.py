@@ -14,9 +14,9 @@ from typing import Dict, List, Tuple
 from reference.flags import AC, AF, CF, DF, ID, IF, IOPL, NT, OF, PF, SF, STATUS, TF, ZF
 from reference.isa.form import (
     ALWAYS,
+    COUNT_ABOVE_1,
     COUNT_AT_LEAST_SIZE,
     COUNT_NOT_0,
-    COUNT_NOT_1,
     COUNT_OVER_SIZE,
     SIZE_16,
     SOURCE_ZERO,
@@ -102,8 +102,8 @@ def _muldiv() -> List[Form]:
 def _shifts() -> List[Form]:
     """ROL ROR RCL RCR SHL SHR SAL SAR: C0/C1 (imm8), D0/D1 (by 1), D2/D3 (by CL)."""
     names = ("ROL", "ROR", "RCL", "RCR", "SHL", "SHR", "SAL", "SAR")
-    rotate = (Undefined(OF, COUNT_NOT_1),)
-    shift = (Undefined(OF, COUNT_NOT_1), Undefined(AF, COUNT_NOT_0))
+    rotate = (Undefined(OF, COUNT_ABOVE_1),)
+    shift = (Undefined(OF, COUNT_ABOVE_1), Undefined(AF, COUNT_NOT_0))
     # SHL/SHR (not SAR): "CF ... is undefined for SHL and SHR instructions where the count
     # is greater than or equal to the size (in bits) of the destination operand".
     logical = shift + (Undefined(CF, COUNT_AT_LEAST_SIZE),)
@@ -117,7 +117,7 @@ def _shifts() -> List[Form]:
                                  ("D1", "Ev, 1"), ("D2", "Eb, CL"), ("D3", "Ev, CL")):
             forms.append(Form(mnemonic, f"{opcode} /{digit}", operands, writes=writes,
                               undefined=undefined, cite=_cite(mnemonic), note=note))
-    double = (Undefined(AF, COUNT_NOT_0), Undefined(OF, COUNT_NOT_1),
+    double = (Undefined(AF, COUNT_NOT_0), Undefined(OF, COUNT_ABOVE_1),
               Undefined(OSZAPC, COUNT_OVER_SIZE, dest=True))
     for mnemonic, base in (("SHLD", 0xA4), ("SHRD", 0xAC)):
         forms += [Form(mnemonic, f"0F {base:02X} /r", "Ev, Gv, Ib", writes=OSZAPC,

@@ -11,9 +11,9 @@ from typing import Optional, Tuple
 
 from reference.isa.form import (
     ALWAYS,
+    COUNT_ABOVE_1,
     COUNT_AT_LEAST_SIZE,
     COUNT_NOT_0,
-    COUNT_NOT_1,
     COUNT_OVER_SIZE,
     SIZE_16,
     SOURCE_ZERO,
@@ -40,8 +40,8 @@ def undefined_for(form: Form, size: int, count: Optional[int] = None,
             hit = size == 16
         elif count is None:
             hit = False
-        elif when == COUNT_NOT_1:
-            hit = count != 1
+        elif when == COUNT_ABOVE_1:
+            hit = count > 1
         elif when == COUNT_NOT_0:
             hit = count != 0
         elif when == COUNT_OVER_SIZE:
