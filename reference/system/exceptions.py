@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 from reference.faults import DF, GP, NP, PF, Fault, Unmapped
+from reference.faults import SS as SS_FAULT
 from reference.flags import IF, NT, RF, TF, VM
 from reference.interrupts import RealModeDelivery
 from reference.operands import CS, SS
@@ -158,6 +159,13 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
     eflags = cpu.get_reg("eflags") | fault_rf  # (no instruction breakpoints here)
     old_cs, return_eip = cpu.sregs[CS], cpu.eip
     new_cpl = cpu.cpl if code.conforming else code.dpl
+    mask = (1 << size) - 1
+    frame = [eflags & mask, old_cs, return_eip & mask]
+    if vector in WITH_ERROR_CODE and not (event.software or event.external):
+        frame.append((event.error_code or 0) & mask)
+    # INT n, Operation: a frame that does not fit is #SS(EXT) on the current stack,
+    # #SS(error_code(NewSS, 0, EXT)) on the inner one.
+    stack_error = ext
     if new_cpl < cpu.cpl:
         new_ss, new_esp = inner_stack(cpu, new_cpl, ext)
         stack = check_inner_stack(cpu, new_ss, new_cpl, ext)
@@ -166,14 +174,15 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
         cpu.cpl = new_cpl  # the pushes are made at the handler's privilege level
         load_cache(cpu, SS, new_ss, stack)
         cpu.regs[4] = new_esp if cpu.stack_size == 32 else new_esp & 0xFFFF
-        cpu.push(old_ss, size)
-        cpu.push(old_esp & ((1 << size) - 1), size)
-    mask = (1 << size) - 1
-    cpu.push(eflags & mask, size)
-    cpu.push(old_cs, size)
-    cpu.push(return_eip & mask, size)
-    if vector in WITH_ERROR_CODE and not (event.software or event.external):
-        cpu.push((event.error_code or 0) & mask, size)
+        frame[:0] = [old_ss, old_esp & mask]
+        stack_error = (new_ss & 0xFFFC) | ext
+    try:
+        for value in frame:
+            cpu.push(value, size)
+    except Fault as fault:
+        if fault.vector != SS_FAULT:
+            raise  # a #PF on the stack's page keeps its own error code
+        raise Fault(SS_FAULT, stack_error) from None
     cpu.save_segment(CS)
     cpu.cpl = new_cpl
     load_cache(cpu, CS, (selector & 0xFFFC) | new_cpl, code)

@@ -13,11 +13,17 @@ from reference.step import ReportAndStop
 from reference.system.exceptions import SystemDelivery, escalate
 from reference.tests.conftest import CODE, STACK_TOP
 from reference.tests.system_tables import (
+    CODE_XR_CONFORMING,
+    DATA_RW,
     INNER_STACK_TOP,
     INT_GATE32,
+    STANDARD_GDT,
     TRAP_GATE32,
+    TSS_BASE,
+    descriptor,
     gate,
     protected_cpu,
+    tss32,
 )
 
 HANDLER = 0x1800  # handlers live on the code page; their bytes are NOPs (zeros = ADD)
@@ -60,6 +66,28 @@ def test_int_n_through_a_gate_of_lower_dpl_is_gp_with_idt_error_code() -> None:
     assert cpu.eip == HANDLER + 0x10
     assert _stack(cpu, 6) == [0x80 * 8 + 2, CODE, 0x1B, 0x202 | RF, STACK_TOP, 0x23]
     assert cpu.get_reg("eflags") & IF == 0  # an interrupt gate clears IF
+
+
+def test_no_room_on_the_inner_stack_is_ss_with_the_new_ss_selector() -> None:
+    """INT 0x80 at CPL 3 where TSS.SS0 (0x38: byte-granular, limit 0xFFF) and ESP0 = 0x10
+    leave no room for the 20-byte frame: #SS(error_code(NewSS, 0, EXT)) = #SS(0x38)
+    (SDM Vol. 2A, INT n, INTER-PRIVILEGE-LEVEL-INTERRUPT: "IF new stack does not have
+    room for 24 bytes (error code pushed) or 20 bytes (no error code pushed) THEN
+    #SS(error_code(NewSS,0,EXT))"). Its gate leads to conforming code, which runs at
+    CPL 3 on the ring-3 stack, where the frame shows the INT rolled back. Found by
+    differential/bare_metal (task/ss-frame-below-limit: Bochs 0x38, the reference 0)."""
+    gdt = dict(STANDARD_GDT)
+    gdt[0x38] = descriptor(0x9000, 0xFFF, DATA_RW)
+    gdt[0x40] = descriptor(0, 0xFFFFF, CODE_XR_CONFORMING, g=1)
+    idt = {0x80: gate(0x08, HANDLER, INT_GATE32, dpl=3),
+           12: gate(0x40, HANDLER + 0x40, INT_GATE32)}
+    cpu = protected_cpu(bytes.fromhex("cd 80").ljust(0x900, b"\x90"), gdt, cpl=3, idt=idt)
+    cpu.delivery = SystemDelivery()
+    cpu.set_reg("eflags", 0x202)
+    cpu.mem.write_bytes(TSS_BASE, tss32(0x10, 0x38))
+    assert cpu.step().exception is None
+    assert (cpu.eip, cpu.cpl, cpu.get_reg("ss")) == (HANDLER + 0x40, 3, 0x23)
+    assert _stack(cpu, 4) == [0x38, CODE, 0x1B, 0x202 | RF]
 
 
 def test_fault_at_cpl0_pushes_error_code_on_the_same_stack() -> None:

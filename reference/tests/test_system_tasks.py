@@ -108,6 +108,24 @@ def test_a_fault_through_a_task_gate_saves_rf_set() -> None:
     assert cpu.mem.read_int(NEW_ESP - 4, 4) == 0x50
 
 
+def test_no_room_for_an_exception_frame_is_ss_with_ext() -> None:
+    """UD2 at CPL 0 on a byte-granular stack segment (limit 0xFFF) with ESP = 8: the
+    12-byte #UD frame does not fit, so #SS(EXT) = #SS(1) (SDM Vol. 2A, INT n,
+    INTRA-PRIVILEGE-LEVEL-INTERRUPT: "IF current stack does not have room for 16 bytes
+    (error code pushed) or 12 bytes (no error code pushed) THEN #SS(EXT)"; EXT = 1
+    while a hardware exception is delivered, Vol. 3A 6.13). #SS goes through a task
+    gate, which pushes that error code on the new task's stack."""
+    idt = {6: gate(0x08, 0x1800, INT_GATE32), 12: gate(0x50, 0, TASK_GATE)}
+    code = bytes.fromhex("66 b8 38 00 8e d0 bc 08 00 00 00 0f 0b")  # ss = 0x38; esp = 8
+    cpu = _cpu(code, tss_image(NEW_EIP, NEW_ESP), idt=idt)
+    cpu.mem.write_bytes(GDT + 0x38, descriptor(0x9000, 0xFFF, 0x2))
+    for _ in range(4):
+        assert cpu.step().exception is None
+    assert (cpu.tr.selector, cpu.eip) == (0x50, NEW_EIP)
+    assert cpu.mem.read_int(NEW_ESP - 4, 4) == 1
+    assert cpu.mem.read_int(0x8000 + 32, 4) == CODE + 11  # the UD2, saved
+
+
 def test_bad_code_segment_in_new_task_is_ts_in_the_new_context() -> None:
     """The new TSS's CS is a data segment: #TS(CS selector) raised after the switch:
     TR is the new task's and EIP its first instruction."""
