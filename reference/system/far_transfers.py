@@ -168,12 +168,14 @@ def _call_inner(cpu: Cpu, gate: Descriptor, code: Descriptor, size: int) -> None
     cpu.cpl = dpl  # the pushes are made at the new privilege level
     load_cache(cpu, SS, new_ss, stack)
     cpu.regs[4] = new_esp if cpu.stack_size == 32 else new_esp & 0xFFFF
-    cpu.push(old_ss, size)
-    cpu.push(old_esp & ((1 << size) - 1), size)
-    for value in reversed(params):
-        cpu.push(value, size)
-    cpu.push(old_cs, size)
-    cpu.push(return_eip, size)
+    frame = [old_ss, old_esp & ((1 << size) - 1), *reversed(params), old_cs, return_eip]
+    try:
+        for value in frame:
+            cpu.push(value, size)
+    except Fault as fault:  # CALL, Operation: "IF new stack does not have room for
+        if fault.vector != SS_FAULT:  # parameters plus 16 bytes THEN #SS(NewSS)"
+            raise
+        raise Fault(SS_FAULT, new_ss & 0xFFFC) from None
     _enter_code(cpu, gate.selector, code, gate.offset, dpl)
 
 

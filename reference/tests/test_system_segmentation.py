@@ -22,9 +22,11 @@ from reference.tests.system_tables import (
     LDT_TYPE,
     STANDARD_GDT,
     TSS32,
+    TSS_BASE,
     descriptor,
     gate,
     protected_cpu,
+    tss32,
 )
 
 MOV_DS_AX = bytes.fromhex("8e d8")
@@ -202,6 +204,20 @@ def test_call_gate_to_ring0_switches_stack_and_copies_parameters() -> None:
     assert esp == INNER_STACK_TOP - 6 * 4
     frame = [cpu.mem.read_int(esp + 4 * i, 4) for i in range(6)]
     assert frame == [CODE + 7, 0x1B, 0xAAAA, 0xBBBB, old_esp, 0x23]
+
+
+def test_call_gate_without_room_on_the_inner_stack_is_ss_new_ss() -> None:
+    """The same CALL with TSS.SS0 = 0x50 (byte-granular, limit 0xFFF) and ESP0 = 0x10:
+    the 24-byte frame does not fit: #SS(0x50), the new SS selector (SDM Vol. 2A, CALL,
+    MORE-PRIVILEGE: "IF new stack does not have room for parameters plus 16 bytes THEN
+    #SS(NewSS)"), and nothing changed (CPL 3, the caller's stack)."""
+    code = bytes.fromhex("9a 00 00 00 00 4b 00")
+    gdt = _gdt(s48=gate(0x08, 0x1100, CALL_GATE32, dpl=3, params=2),
+               s50=descriptor(0x9000, 0xFFF, DATA_RW))
+    cpu = protected_cpu(code, gdt, cpl=3)
+    cpu.mem.write_bytes(TSS_BASE, tss32(0x10, 0x50))
+    assert _fault(cpu) == (SS, 0x50)
+    assert (cpu.cpl, cpu.get_reg("ss"), cpu.get_reg("esp")) == (3, 0x23, STACK_TOP)
 
 
 def test_far_return_to_outer_level_pops_stack_and_nulls_data_segments() -> None:
