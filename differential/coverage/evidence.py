@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 from differential.coverage.opcode_map import Evidence
-from vectors.files import find_vector_files, read_vectors
+from vectors.files import find_vector_files, read_header, read_vectors
 
 CAMPAIGN_CASE_STATUSES = ("agree", "diverge", "known")  # "unimplemented" is not a test
 
@@ -29,12 +29,26 @@ def implemented_forms() -> Dict[str, bool]:
 
 def corpus_cases(paths: Sequence[Path]) -> Dict[str, int]:
     """Vectors per form in the given vector files/folders (missing paths count nothing)."""
+    return corpus_counts(paths)[0]
+
+
+def corpus_counts(paths: Sequence[Path]) -> Tuple[Dict[str, int], Dict[str, Dict[str, int]]]:
+    """(vectors per form, vectors per form and oracle). The oracle is the vector's own
+    (``final.notes.oracle``, version 2), else its file header's (``oracle``: native), else
+    ``agreement`` (version 1: Unicorn and the reference agreed)."""
     counts: Dict[str, int] = {}
+    oracles: Dict[str, Dict[str, int]] = {}
     for path in find_vector_files([p for p in paths if p.exists()]):
+        header = read_header(path) or {}
+        default = str(header.get("oracle", "agreement"))
         for entry in read_vectors(path):
-            if entry.case.form:
-                counts[entry.case.form] = counts.get(entry.case.form, 0) + 1
-    return counts
+            form = entry.case.form
+            if form:
+                counts[form] = counts.get(form, 0) + 1
+                oracle = entry.expected.notes.get("oracle", default)
+                per = oracles.setdefault(form, {})
+                per[oracle] = per.get(oracle, 0) + 1
+    return counts, oracles
 
 
 def add_campaign(directory: Path, evidence: Evidence) -> None:
@@ -79,8 +93,9 @@ def gather(forms: Iterable[str], corpus: Sequence[Path], campaign: Optional[Path
            known: Optional[Path]) -> Evidence:
     """All the evidence for one report."""
     implemented = implemented_forms()
+    cases, oracles = corpus_counts(corpus)
     evidence = Evidence(implemented={n for n, ok in implemented.items() if ok},
-                        cases=corpus_cases(corpus))
+                        cases=cases, oracles=oracles)
     if campaign is not None:
         add_campaign(campaign, evidence)
     if known is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from differential.coverage.opcode_map import (
     DIVERGENT,
@@ -48,17 +48,41 @@ def _detail(slot: Slot) -> str:
     return text
 
 
-def maps_json(maps: Dict[str, List[Cell]], cross_cutting: List[str]) -> Dict[str, Any]:
+def maps_json(maps: Dict[str, List[Cell]], cross_cutting: List[str],
+              groups: Optional[Dict[str, Dict[str, object]]] = None) -> Dict[str, Any]:
+    """The maps (an x87 ESC cell's register forms under ``registers``, keyed by the ModRM
+    byte in hex) and, when given, the rows per family of forms (``groups``)."""
     def slot_json(slot: Slot) -> Dict[str, Any]:
         return {"status": slot.status, "forms": slot.forms, "cases": slot.cases,
                 "divergent": slot.divergent, "known": slot.known,
                 "why_untested": slot.why_untested}
     report: Dict[str, Any] = {name: {"totals": dict(totals(cells)), "cells": [
         {"opcode": cell.label, **slot_json(cell.slot),
-         "digits": {str(d): slot_json(s) for d, s in cell.digits.items()}}
+         "digits": {str(d): slot_json(s) for d, s in cell.digits.items()},
+         "registers": {f"{m:02X}": slot_json(s) for m, s in cell.registers.items()}}
         for cell in cells]} for name, cells in maps.items()}
     report["known_for_all_forms"] = cross_cutting
+    if groups is not None:
+        report["groups"] = groups
     return report
+
+
+def print_groups(groups: Dict[str, Dict[str, object]]) -> None:
+    """One row per family of forms (user, system, x87)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="forms by group")
+    columns = ("forms", "implemented", "tested", "divergent", "untestable", "cases")
+    table.add_column("group")
+    for column in columns:
+        table.add_column(column, justify="right")
+    table.add_column("cases by oracle")
+    for group, row in groups.items():
+        oracles = row["oracles"]
+        table.add_row(group, *(str(row[c]) for c in columns),
+                      ", ".join(f"{o} {n}" for o, n in sorted(oracles.items())))  # type: ignore
+    Console(highlight=False).print(table)
 
 
 def print_maps(maps: Dict[str, List[Cell]], cross_cutting: List[str]) -> None:
@@ -89,6 +113,19 @@ def print_maps(maps: Dict[str, List[Cell]], cross_cutting: List[str]) -> None:
                                                   style=STYLE[s.status])
                                              for s in cell.digits.values()))
         console.print(groups)
+        escapes = [cell for cell in cells if cell.registers]
+        if escapes:
+            x87 = Table(title=f"{title}: x87 register forms (ModRM C0-FF: reg rows, rm columns)")
+            x87.add_column("ModRM")
+            for rm in range(8):
+                x87.add_column(f"rm {rm}", min_width=7)
+            for cell in escapes:
+                for reg in range(8):
+                    slots = [cell.registers[0xC0 | reg << 3 | rm] for rm in range(8)]
+                    x87.add_row(f"{cell.label} {0xC0 | reg << 3:02X}", *(
+                        Text((s.forms[0].split("_")[0][:7] if s.forms else "-"),
+                             style=STYLE[s.status]) for s in slots))
+            console.print(x87)
         counts = totals(cells)
         console.print(", ".join(f"{s}: {counts[s]}" for s in STATUSES))
     console.print("legend: " + ", ".join(f"[{STYLE[s]}] {s} [/]" for s in STATUSES))
@@ -134,5 +171,16 @@ def maps_html(maps: Dict[str, List[Cell]], note: str = "") -> str:
                 _html_cell(cell, s, _short(s, cell).rstrip("*") or "-")
                 for s in cell.digits.values()) + "</tr>")
         parts.append("</table>")
+        escapes = [c for c in cells if c.registers]
+        if escapes:
+            parts.append("<h3>x87 register forms (ModRM C0-FF)</h3><table><tr><th>ModRM</th>"
+                         + "".join(f"<th>rm {r}</th>" for r in range(8)) + "</tr>")
+            for cell in escapes:
+                for reg in range(8):
+                    first = 0xC0 | reg << 3
+                    parts.append(f"<tr><th>{cell.label} {first:02X}</th>" + "".join(
+                        _html_cell(cell, s, s.forms[0].split("_")[0][:7] if s.forms else "-")
+                        for s in (cell.registers[first | rm] for rm in range(8))) + "</tr>")
+            parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)
