@@ -111,15 +111,21 @@ def _aim_at(mode: str, insn, regs: Dict[str, int], page: int, draw: Draw) -> Non
 
 
 def _memory(draw: Draw, wanted: Iterable[int], code_at: int, code: bytes) -> Dict[int, bytes]:
-    pages: Dict[int, bytearray] = {}
-    for base in pages_covering(wanted):
-        pages[base] = bytearray(page_bytes(draw))
+    """Drawn contents for every wanted page, the code written over them; only the (one or
+    two) pages holding code are copied to be edited."""
+    pages: Dict[int, bytes] = {base: page_bytes(draw) for base in pages_covering(wanted)}
+    edited: Dict[int, bytearray] = {}
     for i, byte in enumerate(code):
         address = (code_at + i) & 0xFFFFFFFF
-        page = pages.get(address & ~(PAGE_SIZE - 1))
-        if page is not None:
+        base = address & ~(PAGE_SIZE - 1)
+        if base in pages:
+            page = edited.get(base)
+            if page is None:
+                page = edited[base] = bytearray(pages[base])
             page[address & (PAGE_SIZE - 1)] = byte
-    return {base: bytes(data) for base, data in pages.items()}
+    for base, page in edited.items():
+        pages[base] = bytes(page)
+    return pages
 
 
 def _undefined(form, mode: str, insn, regs: Dict[str, int],
