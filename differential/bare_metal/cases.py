@@ -26,6 +26,7 @@ IDT = 0x201000
 TSS_MAIN = 0x202000
 TSS_DF = 0x202100
 CODE0 = 0x203000       # the case's code at CPL 0
+TASK_CODE = 0x203800   # where the second task (TSS_DF) starts when a case gives it code
 CODE3 = 0x204000       # its code at CPL 3
 HANDLERS = 0x205000    # 256 stubs of 10 bytes, then record
 RECORD = HANDLERS + 0xA00
@@ -178,6 +179,7 @@ class Layout:
     tss_df: Dict[str, int] = field(default_factory=dict)
     code0: str = ""
     code3: str = ""
+    code_task: str = ""  # the second task's code (TSS_DF's EIP becomes TASK_CODE)
     paging: bool = False
     cr0_extra: int = 0
     ptes: Dict[int, int] = field(default_factory=dict)  # linear page -> PTE
@@ -220,7 +222,8 @@ class Layout:
             (GDT, b"".join(self.gdt)),
             (IDT, b"".join(self.idt)),
             (TSS_MAIN, tss32(**self.tss_main)),
-            (TSS_DF, tss32(**self.tss_df)),
+            (TSS_DF, tss32(**dict(self.tss_df, **({"eip": TASK_CODE} if self.code_task
+                                                   else {})))),
             (HANDLERS, handler_code_cached()),
             (RESULTS, (RESULTS_SIZE, 0)),
         ]
@@ -230,6 +233,8 @@ class Layout:
             writes.append((CODE0, assemble(self.code0, CODE0)))
         if self.code3:
             writes.append((CODE3, assemble(self.code3, CODE3)))
+        if self.code_task:
+            writes.append((TASK_CODE, assemble(self.code_task, TASK_CODE)))
         dumps = [("results", RESULTS, RESULTS_SIZE), ("tss_main", TSS_MAIN, 104),
                  ("tss_df", TSS_DF, 104), ("gdt_tss", GDT + 5 * 8, 16)]
         cr0 = CR0_PE | CR0_ET | self.cr0_extra
@@ -487,6 +492,80 @@ def segment_checks() -> List[Case]:
     return cases
 
 
+def far(opcode: int, selector: int, offset: int = 0) -> str:
+    """JMP (EA) or CALL (9A) ptr16:32 as data (see ``far_jmp``)."""
+    return (f".byte {opcode:#x}; .long {offset:#x}; .byte {selector & 0xFF:#x}, "
+            f"{selector >> 8:#x}")
+
+
+def task_switches() -> List[Case]:
+    """Hardware task switches (SDM Vol. 3A 7.3, Table 7-2): JMP and CALL to a TSS
+    descriptor, INT n through a task gate, IRET with NT back to the calling task, and
+    #TS/#SS raised while switching to the inner stack, delivered through a task gate
+    (which then carries the error code: the selector, EXT = 0 for INT n). Each checks
+    the busy bits, the link field, NT and the state saved in the old TSS."""
+    cases = []
+    registers = "mov eax, 0x11111111; mov ecx, 0x33333333; mov edx, 0x44444444; "
+    new_task = f"mov eax, 0x55555555; push 0x1000; jmp {RECORD:#x}"
+
+    def add(name: str, code0: str, code_task: str = "", code3: str = "",
+            edit: Optional[Callable[[Layout], None]] = None) -> None:
+        layout = Layout(f"task/{name}", "task")
+        layout.code0, layout.code_task, layout.code3 = code0, code_task, code3
+        if edit is not None:
+            edit(layout)
+        cases.append(layout.case())
+
+    add("jmp-tss", registers + far(0xEA, TSS_DF_SEL), new_task)
+    add("call-tss", registers + far(0x9A, TSS_DF_SEL), new_task)
+    add("call-tss-then-iret", registers + far(0x9A, TSS_DF_SEL) +
+        f"; mov eax, 0x66666666; {DONE}", "mov ebx, 0x77777777; iretd")
+
+    def task_gate_40(layout: Layout) -> None:
+        layout.idt[0x40] = gate(TSS_DF_SEL, 0, TASK_GATE, 3)
+    add("int-task-gate-cpl0", registers + f"int 0x40; {DONE}", new_task, edit=task_gate_40)
+    add("int-task-gate-cpl3", to_ring3(), new_task, "mov eax, 0x33333333; int 0x40; ud2",
+        edit=task_gate_40)
+
+    def stack_fault(vector: int, ss0: int, esp0: int = STACK0_TOP,
+                    spare: bytes = b"") -> Callable[[Layout], None]:
+        def edit(layout: Layout) -> None:
+            layout.set_gate(0x80, INT32, 3)
+            layout.idt[vector] = gate(TSS_DF_SEL, 0, TASK_GATE)
+            layout.tss_df["eip"] = stub(vector)
+            layout.tss_main["ss0"], layout.tss_main["esp0"] = ss0, esp0
+            if spare:
+                layout.gdt[SPARE_SEL >> 3] = spare
+        return edit
+
+    ring3_int = "mov eax, 0x33333333; int 0x80; ud2"
+    # SS0 null: #TS(0) (SDM Vol. 2A, INT n, INTER-PRIVILEGE-LEVEL-INTERRUPT: "IF new SS
+    # selector is NULL THEN #TS(EXT)").
+    add("ts-null-ss0", to_ring3(), code3=ring3_int, edit=stack_fault(10, 0))
+    # SS0 a DPL-3 data segment: #TS(SS0 selector) ("new stack segment DPL != DPL of code
+    # segment").
+    add("ts-ss0-wrong-dpl", to_ring3(), code3=ring3_int, edit=stack_fault(10, DATA3_SEL & ~3))
+    # SS0 not present: #SS(SS0 selector).
+    add("ss-ss0-not-present", to_ring3(), code3=ring3_int,
+        edit=stack_fault(12, SPARE_SEL, spare=descriptor(0, 0xFFFFF, 0x12)))
+    # ESP0 so low in a byte-granular SS0 that the 20-byte frame does not fit: #SS(SS0).
+    add("ss-frame-below-limit", to_ring3(), code3=ring3_int,
+        edit=stack_fault(12, SPARE_SEL, esp0=0x10,  # limit 0xFFF, byte granular
+                         spare=descriptor(STACK0_TOP & ~0xFFF, 0xFFF, 0x92, 0x4)))
+    return cases
+
+
+def triple_fault() -> List[Case]:
+    """An IDT that holds no gate for #GP or #DF: INT3 beyond the limit is #GP, #GP is
+    #DF, #DF is a shutdown (SDM Vol. 3A 6.15, Interrupt 8: "If any other exception
+    occurs while attempting to call the double-fault handler, the processor enters
+    shutdown mode"). The engines report the machine's end, not a dump."""
+    layout = Layout("triple-fault/empty-idt", "triple-fault")
+    layout.idt_limit = 3 * 8 - 1  # vectors 0-2
+    layout.code0 = f"int3; {DONE}"
+    return [layout.case()]
+
+
 FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "int-same": int_same_level,
     "int-inner": int_inner_level,
@@ -494,6 +573,8 @@ FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "iret-outer": iret_to_outer_level,
     "double-fault": double_faults,
     "segment": segment_checks,
+    "task": task_switches,
+    "triple-fault": triple_fault,
 }
 
 

@@ -136,6 +136,12 @@ run_case:
         movl    12(%ebx), %eax
         movl    %eax, %cr0
         lss     48(%ebx), %esp
+        xorl    %eax, %eax              /* the case starts with known registers: EBX */
+        xorl    %ecx, %ecx              /* holds its record, the others 0 (EBP would */
+        xorl    %edx, %edx              /* otherwise be the boot loader's) */
+        xorl    %esi, %esi
+        xorl    %edi, %edi
+        xorl    %ebp, %ebp
         ljmp    *56(%ebx)
 
 finished:

@@ -180,6 +180,26 @@ SDM_EXPECTATIONS = {
     "double-fault/task-gp-gate-beyond-idt-limit": {
         "results.vector": 8, "results.tr": bm.TSS_DF_SEL, "results.stack0": 0,
         "results.esp": bm.STACK_DF_TOP - 4, "tss_df.link": bm.TSS_MAIN_SEL},
+    # Vol. 3A 7.3, Table 7-2: CALL to a TSS: link = old TSS, NT set, both busy; the old
+    # task saved with EIP after the 7-byte CALL that follows three 5-byte MOVs.
+    "task/call-tss": {
+        "results.vector": 0x1000, "results.tr": bm.TSS_DF_SEL, "results.eax": 0x55555555,
+        "tss_df.link": bm.TSS_MAIN_SEL, "tss_main.eip": bm.CODE0 + 22,
+        "tss_main.eax": 0x11111111, "tss_main.edx": 0x44444444,
+        "gdt.0x28.hi": 0x8B20, "gdt.0x30.hi": 0x8B20},
+    # JMP: no link, NT clear, the old TSS no longer busy (type 9), the new one busy.
+    "task/jmp-tss": {
+        "results.tr": bm.TSS_DF_SEL, "tss_df.link": 0, "tss_main.eip": bm.CODE0 + 22,
+        "gdt.0x28.hi": 0x8920, "gdt.0x30.hi": 0x8B20},
+    # IRET with NT = 1 returns through the link: TR back to 0x28, execution after the
+    # CALL, the called task's TSS available again and its saved EFLAGS without NT.
+    "task/call-tss-then-iret": {
+        "results.vector": 0xFFFFFFFF, "results.eax": 0x66666666, "results.tr": 0x28,
+        "gdt.0x30.hi": 0x8920, "tss_df.eflags": 0x2},
+    # INT n: "IF new stack does not have room ... THEN #SS(error_code(NewSS, 0, EXT))",
+    # here through a task gate, which pushes the error code on the task's stack.
+    "task/ss-frame-below-limit": {"results.vector": 12, "results.stack0": bm.SPARE_SEL},
+    "task/ts-null-ss0": {"results.vector": 10, "results.stack0": 0},
 }
 
 
@@ -198,6 +218,15 @@ def test_the_reference_runs_the_image_to_the_sdm_state(reference_results, name):
     assert got.fields["results.marker"] == bm.RECORDED
     for field, value in SDM_EXPECTATIONS[name].items():
         assert got.fields[field] == value, field
+
+
+def test_a_triple_fault_ends_the_machine_and_the_next_case_still_runs(tmp_path: Path):
+    """SDM Vol. 3A 6.15: a fault while calling the #DF handler is a shutdown; the
+    reference PC stops, and run_cases reruns the cases after it in a new image."""
+    chosen = bm.all_cases(["triple-fault"]) + bm.all_cases(["task"])[:1]
+    results = run_cases("reference", chosen, lambda engine, image: run_reference(image),
+                        tmp_path, progress=lambda text: None)
+    assert [r.outcome for r in results] == ["shutdown", "done"]
 
 
 def test_task_gate_double_fault_flags(reference_results):
