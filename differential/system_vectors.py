@@ -324,31 +324,43 @@ def draw_delivery(form: str, rng: random.Random, number: int) -> Drawn:
 
 # --- deciding ---------------------------------------------------------------------------
 
-def _agreed_with_unicorn(drawn: Drawn) -> Optional[Tuple[Outcome, SystemState]]:
-    """The reference's outcome when Unicorn agrees on everything Unicorn shows."""
+Decision = Tuple[Optional[Tuple[Outcome, SystemState]], str]
+
+
+def _agreed_with_unicorn(drawn: Drawn) -> Decision:
+    """The reference's outcome when Unicorn agrees on everything Unicorn shows (second
+    item ""), or when every difference is a listed Unicorn bug (second item: its id; the
+    SDM decides there, through the reference); (None, "") otherwise."""
+    from differential.known import find_known, load_known
+
     vector = SystemVector(drawn.state, drawn.state, drawn.delivery)
     try:
         mine, my_state = run_reference(drawn.case, vector)
         theirs, their_state = run_unicorn(drawn.case, vector)
     except Inexpressible:
-        return None
-    if "unimplemented" in mine.notes or compare(drawn.case, theirs, mine):
-        return None
-    if compare_states(my_state, their_state, ("segments.hidden",)):
-        return None
-    return mine, my_state
+        return None, ""
+    if "unimplemented" in mine.notes:
+        return None, ""
+    differences = compare(drawn.case, theirs, mine) + \
+        compare_states(my_state, their_state, ("segments.hidden",))
+    if not differences:
+        return (mine, my_state), ""
+    known = find_known(load_known(), drawn.case, differences, theirs.notes, "unicorn")
+    if known is None or not known.id:
+        return None, ""
+    return (mine, my_state), known.id
 
 
-def _by_reference(drawn: Drawn) -> Optional[Tuple[Outcome, SystemState]]:
+def _by_reference(drawn: Drawn) -> Decision:
     vector = SystemVector(drawn.state, drawn.state, drawn.delivery)
     try:
         mine, my_state = run_reference(drawn.case, vector)
     except Inexpressible:
-        return None
+        return None, ""
     if "unimplemented" in mine.notes or mine.exception is None and drawn.delivery == "idt" \
             and drawn.form not in ("INT_Ib", "INT3", "INTO"):
-        return None
-    return mine, my_state
+        return None, ""
+    return (mine, my_state), ""
 
 
 DRAWERS: Dict[str, Tuple[Sequence[str], Callable[[str, random.Random, int], Drawn]]] = {
@@ -381,37 +393,47 @@ def _sparse(case: Case) -> Case:
     return replace(case, memory=memory)
 
 
+Made = List[Tuple[Case, Outcome, SystemVector]]
+SDM_GROUP = "decided-by-sdm"  # Unicorn's listed bugs: the reference, by the SDM, decides
+SDM_WHY = ("Unicorn departs from the SDM here, as the known-divergence entry named in each "
+           "vector's final.notes.known says; the reference follows the SDM")
+
+
 def system_group(group: str, per_form: int, seed: int, summary: SystemSummary
-                 ) -> Iterator[Tuple[str, List[Tuple[Case, Outcome, SystemVector]]]]:
-    """(form, vectors) for one of the groups decided by Unicorn or the reference."""
+                 ) -> Iterator[Tuple[str, Made, Made]]:
+    """(form, vectors, vectors of Unicorn's listed bugs) for one of the groups decided by
+    Unicorn or the reference."""
     forms, drawer = DRAWERS[group]
     decide = _by_reference if ORACLES[group] == "reference" else _agreed_with_unicorn
     for form in forms:
         rng = random.Random(f"{seed}/{group}/{form}")
-        kept: List[Tuple[Case, Outcome, SystemVector]] = []
+        kept: Made = []
+        bugs: Made = []
         for number in range(per_form * 6):
             if len(kept) == per_form:
                 break
             drawn = drawer(form, rng, number)
             if group == "control":
                 drawn = replace(drawn, case=_sparse(drawn.case))
-            decided = decide(drawn)
-            if decided is None:
+            decided, known = decide(drawn)
+            if decided is None or (known and len(bugs) == per_form):
                 summary.dropped[group] = summary.dropped.get(group, 0) + 1
                 continue
             outcome, final = decided
             notes = dict(outcome.notes)
-            notes["oracle"] = ORACLES[group]
-            outcome = replace(outcome, notes=notes)
-            kept.append((drawn.case, outcome,
-                         SystemVector(drawn.state, final, drawn.delivery)))
-        yield form, kept
+            notes["oracle"] = "reference" if known else ORACLES[group]
+            if known:
+                notes["known"] = known
+            made = (drawn.case, replace(outcome, notes=notes),
+                    SystemVector(drawn.state, final, drawn.delivery))
+            (bugs if known else kept).append(made)
+        yield form, kept, bugs
 
 
 # --- x87 --------------------------------------------------------------------------------
 
 def x87_group(per_form: int, seed: int, summary: SystemSummary
-              ) -> Iterator[Tuple[str, List[Tuple[Case, Outcome, SystemVector]]]]:
+              ) -> Iterator[Tuple[str, Made, Made]]:
     """(form, vectors) for every x87 row, decided by this CPU (native_x87.c)."""
     from reference.x87.tests.cases import encode, x87_forms
     from reference.x87.tests.native import (
@@ -434,7 +456,7 @@ def x87_group(per_form: int, seed: int, summary: SystemSummary
                 summary.dropped["x87"] = summary.dropped.get("x87", 0) + 1
                 continue
             kept.append(_x87_vector(form.name, number, case, native, EBX_OFFSET))
-        yield form.name, kept
+        yield form.name, kept, []
 
 
 def _x87_sparse(case: object, ebx_offset: int, factory: type) -> object:
@@ -565,16 +587,21 @@ def generate_system(groups: Sequence[str], per_form: int, seed: int, out: Path,
                                      "QEMU/Bochs image is not written yet")
         made = x87_group(per_form, seed, summary) if group == "x87" else \
             system_group(group, per_form, seed, summary)
-        for form, kept in made:
+        for form, kept, bugs in made:
             if progress is not None:
                 progress()
-            if not kept:
-                continue
-            header = make_header(SYSTEM_VERSION, form=form, mode=MODE, count=len(kept),
-                                 **meta)
-            path = out / group / MODE / f"{form}.jsonl.gz"
-            summary.vectors += write_vectors(path, header, [(c, o) for c, o, _ in kept],
-                                             [s for _, _, s in kept])
-            summary.files += 1
-            summary.by_group[group] = summary.by_group.get(group, 0) + len(kept)
+            for where, vectors, about in ((group, kept, meta), (SDM_GROUP, bugs, {
+                    **meta, "group": SDM_GROUP, "oracle": "reference", "why_reference": SDM_WHY,
+                    "drawn_in": group})):
+                if not vectors:
+                    continue
+                about = {k: v for k, v in about.items() if where == group or
+                         k not in ("reference_decides",)}
+                header = make_header(SYSTEM_VERSION, form=form, mode=MODE,
+                                     count=len(vectors), **about)
+                path = out / where / MODE / f"{form}.jsonl.gz"
+                summary.vectors += write_vectors(path, header, [(c, o) for c, o, _ in vectors],
+                                                 [v for _, _, v in vectors])
+                summary.files += 1
+                summary.by_group[where] = summary.by_group.get(where, 0) + len(vectors)
     return summary

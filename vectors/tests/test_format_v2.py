@@ -218,14 +218,16 @@ def test_corpus_v2_is_present_small_and_headed() -> None:
 @pytest.mark.parametrize("engine", ["reference", "unicorn"])
 def test_a_sample_of_corpus_v2_replays(engine: str) -> None:
     """Two vectors a file; on Unicorn the groups it decided must pass and IDT delivery
-    must be skipped (x87, decided by the CPU, is where Unicorn is known to differ)."""
+    must be skipped (x87, decided by the CPU, is where Unicorn is known to differ, and
+    decided-by-sdm holds its listed bugs: the next test)."""
     failures, skipped = [], 0
     for path in CORPUS_FILES:
         header = read_header(path)
         for entry in list(read_vectors(path))[:2]:
             assert entry.system is not None
             assert entry.expected.notes["oracle"] == header["oracle"]  # type: ignore[index]
-            if engine == "unicorn" and header["oracle"] == "native":  # type: ignore[index]
+            if engine == "unicorn" and (header["oracle"] == "native"  # type: ignore[index]
+                                        or header["group"] == "decided-by-sdm"):  # type: ignore
                 continue
             try:
                 problems = system_differences(entry, engine)
@@ -238,3 +240,31 @@ def test_a_sample_of_corpus_v2_replays(engine: str) -> None:
                 failures.append(f"{path.name} {entry.case.name}: {problems[:2]}")
     assert failures == []
     assert (skipped > 0) == (engine == "unicorn")
+
+
+def test_unicorn_fails_the_sdm_decided_vectors_only_as_their_listed_bug() -> None:
+    """``decided-by-sdm``: where Unicorn departs from the SDM as a known-divergence entry
+    says; each vector names its entry, the reference passes it (the sample above), and
+    Unicorn's differences are exactly what that entry explains."""
+    from differential.known import load_known
+    from ground.compare import compare
+    from vectors.system_run import run_system
+    from vectors.system_state import compare_states
+
+    known = {entry.id: entry for entry in load_known()}
+    paths = find_vector_files([CORPUS_V2 / "decided-by-sdm"])
+    assert {p.name for p in paths} >= {"LTR_Ew.jsonl.gz", "RDMSR.jsonl.gz", "WRMSR.jsonl.gz"}
+    seen = set()
+    for path in paths:
+        for entry in read_vectors(path):
+            assert entry.system is not None
+            named = known[entry.expected.notes["known"]]
+            seen.add(named.id)
+            theirs, state = run_system("unicorn", entry.case, entry.system)
+            differences = compare(entry.case, theirs, entry.expected) + compare_states(
+                entry.system.final, state, ("segments.hidden",))
+            assert differences, entry.case.name
+            assert named.matches_case(entry.case, differences, theirs.notes, "unicorn"), \
+                (entry.case.name, [d.render("unicorn", "expected") for d in differences])
+    assert {"unicorn-ltr-null-selector-raises-no-gp", "unicorn-ltr-caches-the-tss-as-available",
+            "unicorn-unknown-msr-raises-no-gp"} <= seen

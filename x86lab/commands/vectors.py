@@ -175,4 +175,7 @@ def _generate_v2(args: argparse.Namespace) -> int:
         print(f"  {group}: {summary.by_group.get(group, 0)} vectors, "
               f"{summary.dropped.get(group, 0)} drawn cases left out (the oracles disagreed "
               "or the case could not be decided)")
+    if summary.by_group.get("decided-by-sdm"):
+        print(f"  decided-by-sdm: {summary.by_group['decided-by-sdm']} vectors where Unicorn "
+              "differs as a listed bug (the reference, by the SDM, decided)")
     return EXIT_OK
