@@ -14,6 +14,9 @@ kernel         the kernel to ``Run /init``: initcalls (named with ``initcall_deb
 init           /init to the prompt (BusyBox, mounts, the shell)
 =============  ==========================================================================
 
+A page started from a saved state has ``load``, ``restore`` (v86's restore_state) and
+``prompt`` (running until the shell answers the newline the page sends).
+
 Each phase carries wall, busy and idle milliseconds and guest instructions; ``idle_ms``
 sums the waiting (HLT: timer delays, probes waiting for an answer). A page adds its
 ``download`` phase first (``web.build.measure``). ``x86lab boot --engine v86 --json``
@@ -33,6 +36,11 @@ CALLING = re.compile(r"calling  (\S+) @ \d+")
 RETURNED = re.compile(r"initcall (\S+) returned (-?\d+) after (\d+) usecs")
 TOP_INITCALLS = 12
 PHASES = ("load", "bios", "decompressor", "kernel", "init")
+RESTORED_PHASES = ("load", "restore", "prompt")
+"""A page started from the saved state: v86 loaded, restore_state, then the fresh prompt."""
+GUEST_PHASES = ("bios", "decompressor", "kernel", "init", "prompt")
+"""Phases where the guest runs, so idle means it waited (load and restore are host work:
+no guest slices run, so all their time shows as idle)."""
 
 
 def _span(name: str, start: dict, end: dict) -> dict:
@@ -74,16 +82,21 @@ def analyse(record: dict, start_ms: float = 0.0) -> dict:
     lines = record["lines"]
     end = record["events"][-1]
     origin = {"t": start_ms, "busy": 0.0, "instructions": 0}
-    bounds = [origin, events.get("loaded"), events.get("decompressor"), events.get("kernel"),
-              _first_line(lines, INIT_LINE), end]
+    if "decompressor" in events or "started" not in events:
+        names = PHASES
+        bounds = [origin, events.get("loaded"), events.get("decompressor"),
+                  events.get("kernel"), _first_line(lines, INIT_LINE), end]
+    else:  # a saved state restored between loaded and started
+        names = RESTORED_PHASES
+        bounds = [origin, events.get("loaded"), events["started"], end]
     phases = []
-    for name, (first, last) in zip(PHASES, zip(bounds, bounds[1:])):
+    for name, (first, last) in zip(names, zip(bounds, bounds[1:])):
         if first is not None and last is not None:
             phases.append(_span(name, first, last))
     calls = initcalls(lines)
     profile = {"phases": phases, "end": end["name"],
                "total_ms": round(end["t"] - start_ms, 1),
-               "idle_ms": round(sum(p["idle_ms"] for p in phases if p["name"] != "load"), 1),
+               "idle_ms": round(sum(p["idle_ms"] for p in phases if p["name"] in GUEST_PHASES), 1),
                "instructions": end["instructions"],
                "initcalls": sorted(calls, key=lambda c: -c["wall_ms"])[:TOP_INITCALLS]}
     freeing = _first_line(lines, ASYNC_LINE)

@@ -78,3 +78,15 @@ def test_a_boot_without_initcall_lines_has_no_initcall_table():
     profile = analyse(record)
     assert profile["initcalls"] == [] and "async_wait_ms" not in profile
     assert "slowest initcalls" not in format_profile(profile)
+
+
+def test_a_restored_state_has_load_restore_and_prompt():
+    record = {"events": [{"name": "loaded", **_at(300, 0, 0)},
+                         {"name": "started", **_at(420, 0, 0)},
+                         {"name": "prompt", **_at(470, 900_000, 35)}],
+              "lines": [], "slices": 9}
+    profile = with_download(analyse(record, start_ms=250), download_ms=250)
+    assert [(p["name"], p["wall_ms"]) for p in profile["phases"]] == [
+        ("download", 250), ("load", 50), ("restore", 120), ("prompt", 50)]
+    assert profile["phases"][-1]["idle_ms"] == 15 and profile["total_ms"] == 470
+    assert profile["idle_ms"] == 15  # restore is host work, not the guest waiting

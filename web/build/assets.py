@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Dict
 
-from harness.engines.v86 import BIOS, VGA_BIOS
+from harness.engines.v86 import BIOS, PROFILER, VGA_BIOS
 from harness.engines.v86 import HERE as V86_ENGINE_DIR
 from web.build.errors import BuildError
 from web.build.hashing import copy_hashed
@@ -43,6 +43,8 @@ def copy_os_assets(folder: Path, kernel: Path, initrd: Path) -> Dict[str, dict]:
     apt = "install it: apt-get install seabios"
     assets["bios"] = _copy(BIOS, folder, "seabios", ".bin", apt)
     assets["vga_bios"] = _copy(VGA_BIOS, folder, "vgabios", ".bin", apt)
+    # the same boot profiler as the harness's runner (?profile=1 on the page)
+    assets["profiler"] = _copy(PROFILER, folder, "profiler", ".js", "check out the repository")
     rebuild = "rebuild the image: x86lab image build"
     assets["bzimage"] = _copy(kernel, folder, "bzImage", ".bin", rebuild)
     assets["initrd"] = _copy(initrd, folder, "initramfs", ".cpio", rebuild)

@@ -3,6 +3,8 @@ prompt, cold and from the saved state, and how many bytes it fetches, in headles
 Chromium; beside it, v86 in Node booting the same image (the harness engine), as a ratio.
 
 Each page load uses a fresh browser (empty cache), so the bytes are a first visit's.
+With ``--profile`` each load (and the Node boot) also says where its time went
+(``harness.boot_profile``: download, load, BIOS, decompressor, kernel, init; busy and idle).
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
-from web.build.chromium import chromium_page, type_and_wait, wait_for_stage
+from harness.boot_profile import analyse, format_profile, with_download
+from web.build.chromium import (
+    COMMAND_TIMEOUT_MS,
+    chromium_page,
+    type_and_wait,
+    wait_for_stage,
+)
 from web.build.errors import BuildError
 from web.build.headers import MANIFEST_NAME
 from web.build.local import serving
@@ -40,9 +48,34 @@ PAGE_KINDS = {"cold main": "?boot=cold&engine=main", "state main": "?engine=main
 Web Worker (the page's default, chosen on these figures)."""
 
 
-def measure_page(url: str) -> dict:
+PAGE_DOWNLOADS_JS = """() => performance.getEntriesByType("resource").map((e) => ({
+    name: e.name, start: performance.timeOrigin + e.startTime,
+    end: performance.timeOrigin + e.responseEnd, bytes: e.transferSize}))"""
+"""The page's own downloads (the saved state is fetched there, v86's files in the worker)."""
+
+
+def page_profile(shown: dict, page_downloads: List[dict]) -> dict:
+    """``harness.boot_profile`` phases of one page load, on the page's clock (ms since
+    navigation). ``shown``: window.x86lab.profile (profiler.js's record with absolute
+    times, the worker's downloads, the page's timeOrigin). The download phase ends with
+    the last file under ``os/`` the boot needed (the lazy disk's probe excluded)."""
+    origin = shown["timeOrigin"]
+    record = shown["record"]
+    moved = {
+        "events": [{**e, "t": e["t"] - origin} for e in record["events"]],
+        "lines": [{**line, "t": line["t"] - origin} for line in record["lines"]],
+    }
+    ends = [d["end"] - origin for d in [*record.get("downloads", []), *page_downloads]
+            if "/os/" in d["name"] and "rootdisk" not in d["name"]]
+    download_ms = max(ends, default=0.0)
+    return with_download(analyse(moved, start_ms=download_ms), download_ms)
+
+
+def measure_page(url: str, profile: bool = False) -> dict:
     """One page load: ms from navigation to the prompt and to a command's answer, bytes,
-    and the main thread's frame gaps up to then."""
+    and the main thread's frame gaps up to then; with ``profile`` the boot profile too."""
+    if profile:
+        url += ("&" if "?" in url else "?") + "profile=1"
     sizes: List[int] = []
     with chromium_page() as page:
         # Responses of the page and of its Web Worker (the page's own resource timing does
@@ -56,10 +89,16 @@ def measure_page(url: str) -> dict:
         answer_ms = (time.monotonic() - start) * 1000
         facts = page.evaluate("() => ({boot: window.x86lab.boot, times: window.x86lab.times})")
         frames = page.evaluate("() => window.__x86labFrames")
-    return {"boot": facts["boot"], "prompt_ms": facts["times"]["prompt"],
-            "first_command_ms": round(answer_ms), "bytes": sum(sizes),
-            "stage_ms": facts["times"], "max_frame_gap_ms": round(frames["max"]),
-            "frame_gaps_over_50ms": frames["over50"], "frames": frames["frames"]}
+        figures = {"boot": facts["boot"], "prompt_ms": facts["times"]["prompt"],
+                   "first_command_ms": round(answer_ms), "bytes": sum(sizes),
+                   "stage_ms": facts["times"], "max_frame_gap_ms": round(frames["max"]),
+                   "frame_gaps_over_50ms": frames["over50"], "frames": frames["frames"]}
+        if profile:
+            page.wait_for_function("() => window.x86lab.profile !== undefined",
+                                   timeout=COMMAND_TIMEOUT_MS)
+            figures["profile"] = page_profile(page.evaluate("() => window.x86lab.profile"),
+                                              page.evaluate(PAGE_DOWNLOADS_JS))
+    return figures
 
 
 def measure_node(site: Path) -> dict:
@@ -74,13 +113,15 @@ def measure_node(site: Path) -> dict:
     guest = start_guest("v86", image, manifest["kernel_kind"], manifest["memory_mib"])
     try:
         marks = guest.metrics().marks
+        profile = guest.profile()
     finally:
         guest.stop()
-    return {"prompt_ms": round(marks["prompt"] * 1000)}
+    return {"prompt_ms": round(marks["prompt"] * 1000), "profile": profile}
 
 
-def measure_site(site: Path, runs: int = 1) -> Dict[str, List[dict]]:
-    """Cold and state page loads (``runs`` each) and one Node boot of the same image."""
+def measure_site(site: Path, runs: int = 1, profile: bool = False) -> Dict[str, List[dict]]:
+    """Cold and state page loads (``runs`` each) and one Node boot of the same image;
+    ``profile``: each page load also records its boot profile (``?profile=1``)."""
     if not (site / MANIFEST_NAME).exists():
         raise BuildError(f"{site} is not a built site; run: x86lab web build --out {site}")
     has_state = bool(json.loads((site / MANIFEST_NAME).read_text()).get("state"))
@@ -89,12 +130,13 @@ def measure_site(site: Path, runs: int = 1) -> Dict[str, List[dict]]:
         for _ in range(runs):
             for kind, query in PAGE_KINDS.items():
                 if has_state or "state" not in kind:
-                    figures[kind].append(measure_page(url + query))
+                    figures[kind].append(measure_page(url + query, profile))
     figures["node"] = [measure_node(site)]
     return figures
 
 
-def print_figures(figures: Dict[str, List[dict]], as_json: bool) -> None:
+def print_figures(figures: Dict[str, List[dict]], as_json: bool,
+                  profile: bool = False) -> None:
     if as_json:
         print(json.dumps(figures, indent=1))
         return
@@ -108,3 +150,10 @@ def print_figures(figures: Dict[str, List[dict]], as_json: bool) -> None:
                   f"{run['bytes'] / 2**20:>7.1f}MiB{run['max_frame_gap_ms']:>13}ms"
                   f"{run['frame_gaps_over_50ms']:>10}")
     print(f"{'node v86':<22}{node / 1000:>9.2f}s{1:>8.2f}x")
+    if not profile:
+        return
+    for kind in [*PAGE_KINDS, "node"]:
+        for number, run in enumerate(figures[kind], 1):
+            if run.get("profile"):
+                label = "node v86" if kind == "node" else f"chromium {kind}"
+                print(f"\nprofile: {label}, run {number}\n{format_profile(run['profile'])}")

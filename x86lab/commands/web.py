@@ -44,6 +44,9 @@ example:
   x86lab web measure web/out --runs 2
       seconds from navigation to a working prompt in headless Chromium, cold and from the
       saved state, bytes fetched, and v86 in Node booting the same image, as a ratio
+  x86lab web measure web/out --profile
+      the same, and for each page load and the Node boot the time per boot phase
+      (download, load, bios, decompressor, kernel, init), busy against idle
   x86lab web measure web/out --disk --runs 2
       seconds for the guest to read the lazy disk's 2 MiB test file, bytes fetched,
       through HTTP Range and through the chunk files
@@ -101,6 +104,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     measure.add_argument("--json", action="store_true", help="figures as JSON")
     measure.add_argument("--disk", action="store_true",
                          help="instead: time a read from the lazy disk, Range vs chunk files")
+    measure.add_argument("--profile", action="store_true",
+                         help="also where each boot's time went: download, load (wasm "
+                              "compile), BIOS, decompressor, kernel, init; busy and idle")
     measure.set_defaults(handler=run_measure)
 
     bench = verbs.add_parser("bench", help="measure the server's throughput on loopback",
@@ -174,13 +180,16 @@ def run_measure(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
-    measure, show = (measure_disk, print_disk_figures) if args.disk else (measure_site,
-                                                                          print_figures)
+    if args.disk and args.profile:
+        raise UsageError("--profile times page loads to the prompt; not with --disk")
     try:
-        figures = measure(args.site, runs=args.runs)
+        if args.disk:
+            print_disk_figures(measure_disk(args.site, runs=args.runs), as_json=args.json)
+        else:
+            figures = measure_site(args.site, runs=args.runs, profile=args.profile)
+            print_figures(figures, as_json=args.json, profile=args.profile)
     except BuildError as exc:
         raise UsageError(str(exc)) from None
-    show(figures, as_json=args.json)
     return 0
 
 

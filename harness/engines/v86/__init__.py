@@ -19,6 +19,8 @@ from harness.stages import MARKS
 
 HERE = Path(__file__).resolve().parent
 RUNNER = HERE / "runner.js"
+PROFILER = HERE / "profiler.js"
+"""The boot profiler runner.js imports; the web page loads the same file (?profile=1)."""
 BIOS = Path("/usr/share/seabios/bios.bin")
 VGA_BIOS = Path("/usr/share/seabios/vgabios-stdvga.bin")
 INITRD_BASE_MIB = 64  # v86 loads the initrd at 64 MiB, so RAM must reach past its end

@@ -14,11 +14,19 @@
 // For tests and measurements it publishes window.x86lab: { boot: "state"|"cold",
 // engine, disk: "range"|"chunks"|"none" (lazyDisk.js), relay: URL|null, fallback: why
 // the state was not used (after a fallback), stage, bytes, transcript(),
-// times: {stage: ms since navigation} }.
+// times: {stage: ms since navigation}, profile (with ?profile=1, once at the prompt):
+// { record: profiler.js's record with absolute times and the files downloaded,
+// timeOrigin } for `x86lab web measure --profile` }.
 
 import { useEffect, useRef, useState } from "react";
 import { diskOption } from "./lazyDisk";
-import { fetchManifest, startV86, stateUsable } from "./loadV86";
+import {
+  fetchManifest,
+  loadProfiler,
+  profileOnMainThread,
+  startV86,
+  stateUsable,
+} from "./loadV86";
 import { chooseRelay, netDevice } from "./network";
 import { fetchState, restoreWhenLoaded } from "./savedState";
 import { createStageTracker, STAGE_LABELS } from "./stages";
@@ -83,11 +91,20 @@ export default function LinuxVM({ manifestUrl }) {
     (async () => {
       const manifest = await fetchManifest(manifestUrl);
       if (disposed) return;
+      const params = new URLSearchParams(window.location.search);
+      const profiling = params.get("profile") === "1";
+      let profile = null;
+      const publishProfile = () =>
+        profile?.().then((record) =>
+          publish({ profile: { record, timeOrigin: performance.timeOrigin } }),
+        );
       trackerRef.current = createStageTracker(manifest.stages, (mark) => {
         enter(mark);
-        if (mark === "prompt") terminal.term.focus();
+        if (mark === "prompt") {
+          terminal.term.focus();
+          publishProfile();
+        }
       });
-      const params = new URLSearchParams(window.location.search);
       const wantState = params.get("boot") !== "cold" && stateUsable(manifest);
       const inWorker = params.get("engine") !== "main";
       publish({ engine: inWorker ? "worker" : "main" });
@@ -102,9 +119,11 @@ export default function LinuxVM({ manifestUrl }) {
       const launch = async (fromState, state) => {
         const { mode: disk, hda } = await diskChoice;
         publish({ boot: fromState ? "state" : "cold", disk });
+        if (profiling && !inWorker) await loadProfiler(manifest);
         const emulator = inWorker
-          ? startV86Worker(manifest, fromState, hda, net, state)
+          ? startV86Worker(manifest, fromState, hda, net, state, profiling)
           : await startV86(manifest, fromState, hda, net);
+        if (profiling) profile = inWorker ? emulator.profile : profileOnMainThread(emulator);
         if (disposed) {
           emulator.destroy();
           return;
@@ -124,6 +143,7 @@ export default function LinuxVM({ manifestUrl }) {
           trackerRef.current.skipAll();
           enter("prompt");
           terminal.term.focus();
+          publishProfile();
           emulator.serial0_send("\n");
         });
         emulator.add_listener("serial0-output-byte", (byte) => {

@@ -78,3 +78,27 @@ export async function startV86(manifest, fromState, hda, net) {
 export function libv86Url(manifest) {
   return asset(manifest, "libv86").url;
 }
+
+export function profilerUrl(manifest) {
+  return asset(manifest, "profiler").url;
+}
+
+// The boot profiler (harness/engines/v86/profiler.js) on a main-thread V86: load it
+// first, then attach it to the V86 right after making it (before v86 has loaded).
+export async function loadProfiler(manifest) {
+  if (!window.x86labProfiler) await loadScript(profilerUrl(manifest));
+}
+
+// -> a function returning a promise of the profile so far, as the worker's profile().
+export function profileOnMainThread(emulator) {
+  const profiler = window.x86labProfiler(emulator, () => performance.timeOrigin + performance.now());
+  return () => {
+    const downloads = performance.getEntriesByType("resource").map((entry) => ({
+      name: entry.name,
+      start: performance.timeOrigin + entry.startTime,
+      end: performance.timeOrigin + entry.responseEnd,
+      bytes: entry.transferSize,
+    }));
+    return Promise.resolve({ ...profiler.report("prompt"), downloads });
+  };
+}

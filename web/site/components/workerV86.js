@@ -1,12 +1,13 @@
 // v86 in a Web Worker (public/v86-worker.js) behind the few methods <LinuxVM /> uses on a
 // V86 object, so the component does not care where the emulator runs.
 
-import { libv86Url, v86Options } from "./loadV86";
+import { libv86Url, profilerUrl, v86Options } from "./loadV86";
 
 // state: when fromState, fetchState's promise of the saved state (savedState.js); its bytes
 // are handed over (not copied) once there, while the worker loads v86. A state that fails
 // to arrive or to restore comes back as the event "state-failed" with the reason.
-export function startV86Worker(manifest, fromState, hda, net, state) {
+// profile: ask the worker for the boot profile (profiler.js), then `profile()` returns it.
+export function startV86Worker(manifest, fromState, hda, net, state, profile) {
   const base = new URL(".", window.location.href);
   const worker = new Worker(new URL("v86-worker.js", base));
   const listeners = {};
@@ -23,7 +24,8 @@ export function startV86Worker(manifest, fromState, hda, net, state) {
   }
   options.wasm_path = new URL(options.wasm_path, base).href;
   const libv86 = new URL(libv86Url(manifest), base).href;
-  worker.postMessage({ type: "start", libv86, options, restore: fromState });
+  const profiler = profile ? new URL(profilerUrl(manifest), base).href : null;
+  worker.postMessage({ type: "start", libv86, options, restore: fromState, profiler });
   if (fromState) {
     state.then(
       (buffer) => worker.postMessage({ type: "state", state: buffer }, [buffer]),
@@ -42,6 +44,12 @@ export function startV86Worker(manifest, fromState, hda, net, state) {
     },
     restart() {
       worker.postMessage({ type: "restart" });
+    },
+    profile() {
+      return new Promise((resolve) => {
+        (listeners.profile ||= []).push(resolve);
+        worker.postMessage({ type: "profile" });
+      });
     },
     destroy() {
       worker.terminate();
