@@ -393,8 +393,10 @@ def iret_to_outer_level() -> List[Case]:
     registers a DPL-0 segment loaded become null; then INT 0x80 (gate DPL 3) shows the
     state. Ring 3 saves EFLAGS in EBX and ES:DS in ECX before the INT."""
     cases = []
+    # CMP leaves every status flag defined (SHL's AF is not): the INT's EFLAGS image
+    # must not carry a flag the SDM leaves undefined.
     ring3 = ("pushfd; pop ebx; xor ecx, ecx; mov cx, es; shl ecx, 16; mov cx, ds; "
-             "mov eax, 0x33333333; int 0x80; ud2")
+             "mov eax, 0x33333333; cmp eax, eax; int 0x80; ud2")
     variants = (
         ("flags-202-ds-dpl3", 0x202, DATA3_SEL, DATA3_SEL),
         ("flags-iopl3-ds-dpl3", 0x3202 | 0x8D5, DATA3_SEL, DATA3_SEL),

@@ -33,8 +33,8 @@ Fields = Dict[str, int]
 @dataclass
 class CaseResult:
     """One case on one engine: ``outcome`` is "done" (the runner printed its dumps),
-    "hang" (it never came back), "shutdown" (a triple fault ended the machine) or
-    "missing"; ``fields`` the decoded dumps when done."""
+    "hang" (it never came back), "shutdown" (a triple fault ended the machine), "crash"
+    (the emulator died) or "missing"; ``fields`` the decoded dumps when done."""
 
     name: str
     outcome: str
@@ -104,7 +104,7 @@ def run_cases(engine: str, cases: Sequence[Case], run: Callable[[str, Path], obj
                 if stuck >= len(cases):
                     break
             stop = raw.stop  # type: ignore[attr-defined]
-            outcome = "hang" if stop == "timeout" else "shutdown"
+            outcome = {"timeout": "hang", "crash": "crash"}.get(stop, "shutdown")
             progress(f"{engine}: case {stuck} ({cases[stuck].name}) ended in {outcome} "
                      f"({stop}); rerunning the cases after it")
             results[stuck] = CaseResult(cases[stuck].name, outcome)

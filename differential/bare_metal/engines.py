@@ -6,6 +6,9 @@
   image (the disk is built like ``images.bootdisk``'s: mformat, mcopy, ``syslinux
   --install``, no root), COM1 on a socket, ``harness.engines.bochs.bochsrc`` with a P6
   model (``p3_katmai``, as QEMU's ``pentium3``) and a triple fault ending the process.
+- ``v86``: v86 (the version harness/engines/v86 pins) in Node through its own Multiboot
+  loader (``v86_runner.mjs``), SeaBIOS as its BIOS. A subject like the reference, not an
+  oracle; a Rust panic in its CPU ends the process ("crash").
 - ``reference``: the reference PC (``reference.pc.machine.Pc``) in this process. It has
   no BIOS, so this module is its Multiboot loader: the ELF's PT_LOAD segments are copied
   to RAM and the CPU starts at the entry in flat protected mode with EAX = 0x2BADB002,
@@ -32,7 +35,7 @@ from typing import List, Optional
 
 from differential.bare_metal.image import load_segments
 
-ENGINES = ("qemu", "bochs", "reference")
+ENGINES = ("qemu", "bochs", "reference", "v86")
 END_MARK = b"BM END"
 QEMU = "qemu-system-i386"
 BOCHS_CPU = "p3_katmai"
@@ -49,7 +52,8 @@ class EngineUnavailable(RuntimeError):
 @dataclass
 class Raw:
     """One run: everything COM1 carried, and why it stopped ("end": the runner printed
-    BM END; "exit": the process ended (a triple fault, with -no-reboot); "timeout";
+    BM END; "exit": the process ended (a triple fault, with -no-reboot); "crash": the
+    emulator itself died (v86's CPU panicked); "timeout";
     "shutdown"/"halted"/...: the reference PC's Stop reason)."""
 
     text: str
@@ -172,6 +176,35 @@ def run_bochs(image: Path, timeout: float = 120.0) -> Raw:
         return raw
 
 
+V86_RUNNER = Path(__file__).with_name("v86_runner.mjs")
+V86_PACKAGE = Path(__file__).parents[2] / "harness" / "engines" / "v86" / "node_modules" / "v86"
+SEABIOS = Path("/usr/share/seabios")
+
+
+def run_v86(image: Path, timeout: float = 60.0) -> Raw:
+    if shutil.which("node") is None:
+        raise EngineUnavailable("node not found; install Node.js (README: a fresh machine)")
+    if not (V86_PACKAGE / "build" / "libv86.mjs").exists():
+        raise EngineUnavailable(f"{V86_PACKAGE} missing; run `npm ci` in harness/engines/v86")
+    if not (SEABIOS / "bios.bin").exists():
+        raise EngineUnavailable("SeaBIOS missing; install it: apt-get install seabios")
+    vga = SEABIOS / "vgabios-stdvga.bin"
+    proc = subprocess.Popen(["node", str(V86_RUNNER), str(image), str(timeout),
+                             str(SEABIOS / "bios.bin"), str(vga) if vga.exists() else ""],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    raw = _read_until_end(proc, proc.stdout, timeout + 10)
+    if raw.stop == "exit":
+        status = proc.returncode
+        err = proc.stderr.read().decode("latin-1", "replace") if proc.stderr else ""
+        if status == 3:
+            raw.stop = "timeout"
+        elif "panicked" in err or status not in (0, None):
+            raw.stop = "crash"
+            raw.detail = " ".join(err.strip().splitlines()[:2])
+    return raw
+
+
 def run_reference(image: Path, budget: int = 50_000_000) -> Raw:
     from reference.pc.boot_protocol import FLAT_CODE, FLAT_DATA, GDT, enter_protected_mode
     from reference.pc.machine import Pc
@@ -211,4 +244,6 @@ def run_engine(engine: str, image: Path, timeout: Optional[float] = None) -> Raw
         return run_bochs(image, timeout or 120.0)
     if engine == "reference":
         return run_reference(image)
+    if engine == "v86":
+        return run_v86(image, timeout or 60.0)
     raise ValueError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")

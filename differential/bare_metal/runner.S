@@ -4,7 +4,9 @@
  * its own GDT, IDT, TSSs, page tables, code and handlers as plain memory writes, and
  * names the memory ranges to print afterwards. This file only loads the case's system
  * registers, jumps to its entry at CPL 0, and takes control back when the case's code
- * jumps far to bm_exit (selector 0x08 of the case's GDT, flat code, DPL 0).
+ * jumps far to bm_exit (selector 0x08 of the case's GDT, flat code, DPL 0). A case
+ * starts with every general register and CR2 at 0, so nothing of the runner's (where a
+ * rerun image placed the record) or of the boot loader's reaches the results.
  *
  * Case record (little-endian dwords; offsets in bytes; see image.py, which writes it):
  *   0 magic "CASE" (0 ends the list)   4 index        8 length of the whole record
@@ -133,16 +135,23 @@ run_case:
         ltr     %ax
 6:      movl    44(%ebx), %eax
         lldt    %ax                     /* 0 leaves LDTR null */
+        movl    56(%ebx), %eax          /* the entry, where no register is needed */
+        movl    %eax, case_entry
+        movl    60(%ebx), %eax
+        movl    %eax, case_entry + 4
+        xorl    %eax, %eax
+        movl    %eax, %cr2              /* no fault address left from an earlier case */
         movl    12(%ebx), %eax
         movl    %eax, %cr0
         lss     48(%ebx), %esp
-        xorl    %eax, %eax              /* the case starts with known registers: EBX */
-        xorl    %ecx, %ecx              /* holds its record, the others 0 (EBP would */
-        xorl    %edx, %edx              /* otherwise be the boot loader's) */
+        xorl    %eax, %eax              /* every register 0: nothing of the runner's */
+        xorl    %ebx, %ebx              /* (where a rerun image put the record) or */
+        xorl    %ecx, %ecx              /* the boot loader's (EBP) reaches the case */
+        xorl    %edx, %edx
         xorl    %esi, %esi
         xorl    %edi, %edi
         xorl    %ebp, %ebp
-        ljmp    *56(%ebx)
+        ljmp    *case_entry
 
 finished:
         movl    $text_end, %esi
@@ -320,6 +329,8 @@ runner_idtr:
         .long   runner_idt
 current_case:
         .long   0
+case_entry:                             /* EIP, CS of the case being started */
+        .long   0, 0
 text_begin:
         .asciz  "BM BEGIN\n"
 text_end:
