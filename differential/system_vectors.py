@@ -5,7 +5,8 @@ writes them with the oracle that decided them, named in the file header (``oracl
 and in every vector's ``final.notes.oracle``:
 
 - ``descriptors`` (MOV Sreg, LAR, LSL, VERR, VERW on a random GDT descriptor),
-  ``paging`` (a load or store through random 32-bit page-table entries, CPL 0) and
+  ``paging`` and ``paging-user`` (a load or store through random 32-bit page-table
+  entries, at CPL 0 and at CPL 3) and
   ``control`` (MOV to/from CRn, CLTS, SMSW, LMSW, SGDT/SIDT/LGDT/LIDT, SLDT/STR/LLDT/LTR,
   RDMSR/WRMSR): **Unicorn**, kept only where Unicorn and the reference agree on all
   Unicorn shows. Unicorn reports no error codes and shows only segment selectors, so the
@@ -48,7 +49,7 @@ from vectors.system_state import (
     compare_states,
 )
 
-GROUPS = ("descriptors", "paging", "control", "delivery", "x87")
+GROUPS = ("descriptors", "paging", "paging-user", "control", "delivery", "x87")
 MODE = "prot32"
 CODE, DATA, STACK, GDT, LDT, IDT, TSS, INNER = (0x1000, 0x2000, 0x3000, 0x5000, 0x6000,
                                                  0x7000, 0x8000, 0x9000)
@@ -56,7 +57,8 @@ HANDLER = 0x1800        # where every gate points (in the code page)
 STACK_TOP = 0x3800
 INNER_TOP = 0x9800      # the TSS's ring-0 stack
 PD, PT, LOW_PT = 0xA000, 0xB000, 0xC000
-ORACLES = {"descriptors": "unicorn", "paging": "unicorn", "control": "unicorn",
+ORACLES = {"descriptors": "unicorn", "paging": "unicorn", "paging-user": "unicorn",
+           "control": "unicorn",
            "delivery": "reference", "x87": "native"}
 REFERENCE_DECIDES = {"unicorn": ["exception error codes (Unicorn reports none)",
                                  "segment hidden parts (Unicorn shows selectors only)"]}
@@ -185,12 +187,13 @@ def draw_descriptors(form: str, rng: random.Random, number: int) -> Drawn:
 
 # --- paging -----------------------------------------------------------------------------
 
-def draw_paging(form: str, rng: random.Random, number: int) -> Drawn:
+def draw_paging(form: str, rng: random.Random, number: int, cpl: int = 0) -> Drawn:
     """PD entry 0 -> a page table identity-mapping the low pages; PD entry 1 a 4 MiB page
     or a page table with one entry for 0x400000, random P/RW/US/A/D/G bits; CR4.PSE/PGE
-    and CR0.WP random; one MOV moffs32 load or store at 0x400000 + a small offset."""
+    and CR0.WP random; one MOV moffs32 load or store at 0x400000 + a small offset, at
+    CPL ``cpl`` (3: flat ring-3 segments from a GDT, so the U/S bits decide)."""
     low = bytearray(PAGE_SIZE)
-    pages = (0, CODE, DATA, STACK, PD, PT, LOW_PT)
+    pages = (0, CODE, DATA, STACK, PD, PT, LOW_PT) + ((GDT,) if cpl else ())
     for base in pages:
         low[4 * (base >> 12):4 * (base >> 12) + 4] = struct.pack("<I", base | 0x7)
     pd = bytearray(PAGE_SIZE)
@@ -211,9 +214,17 @@ def draw_paging(form: str, rng: random.Random, number: int) -> Drawn:
     cr0 = 0x80000000 | PROT32_CR0 | (0x10000 if rng.random() < 0.5 else 0)
     opcode = 0xA3 if form == "MOV_Ov_eAX" else 0xA1
     code = bytes([opcode]) + struct.pack("<I", 0x400000 + offset)
-    state = SystemState(cpl=0, cr0=cr0, cr2=0, cr3=PD, cr4=cr4)
+    state = SystemState(cpl=cpl, cr0=cr0, cr2=0, cr3=PD, cr4=cr4)
+    if cpl:
+        image = table_image(FLAT_GDT)
+        memory[GDT] = _page(image)
+        state = replace(state, gdtr=(GDT, len(image) - 1), segments=flat_segments(cpl))
     regs = _regs(rng)
     return Drawn(form, _case(form, f"{form} #{number}", code, regs, memory), state)
+
+
+def draw_user_paging(form: str, rng: random.Random, number: int) -> Drawn:
+    return draw_paging(form, rng, number, cpl=3)
 
 
 # --- control ----------------------------------------------------------------------------
@@ -366,6 +377,7 @@ def _by_reference(drawn: Drawn) -> Decision:
 DRAWERS: Dict[str, Tuple[Sequence[str], Callable[[str, random.Random, int], Drawn]]] = {
     "descriptors": (tuple(DESCRIPTOR_CODES), draw_descriptors),
     "paging": (("MOV_eAX_Ov", "MOV_Ov_eAX"), draw_paging),
+    "paging-user": (("MOV_eAX_Ov", "MOV_Ov_eAX"), draw_user_paging),
     "control": (CONTROL_FORMS, draw_control),
     "delivery": (tuple(DELIVERY_CODES), draw_delivery),
 }

@@ -11,9 +11,11 @@ What Unicorn 2.1.4 can and cannot be given (each reason below is a skip message)
 - it reports exceptions to a hook and never delivers them through the IDT;
 - its segment registers take a selector and load the hidden part from the descriptor
   table (with every check, at the CPL SS gives), so a hidden part must equal its
-  descriptor's, and CPL 3 is out of reach without running code (loading SS with RPL 3
-  at CPL 0 fails); and it shows selectors only, so final hidden parts are not read back
+  descriptor's; and it shows selectors only, so final hidden parts are not read back
   (``UNOBSERVED``);
+- its registers cannot make the CPL 3 (loading SS with RPL 3 at CPL 0 faults), so CPL 3
+  is reached by running one IRET to the stated CS and SS from a scratch page the vector
+  does not map, before paging is turned on (the vector must state CS, SS and the GDT);
 - its Python binding writes an 80-bit ST register without its exponent, so the x87 state
   goes in through FRSTOR and comes out through FNSAVE, run from a scratch page the vector
   does not map (paging must then be off, so that the scratch page is reachable).
@@ -227,6 +229,32 @@ def _run_stub(uc: object, scratch: int, code: bytes) -> None:
     uc.emu_start(scratch, scratch + len(code), count=1)  # type: ignore[attr-defined]
 
 
+def _iret_to(uc: object, scratch: int, cs: int, ss: int) -> None:
+    """CPL 3 the architectural way: IRETD at CPL 0 from the scratch page, popping EIP (the
+    next byte of the page), CS, EFLAGS, ESP and SS (SDM Vol. 2A, IRET: return to outer
+    privilege level). It checks and loads CS and SS from the vector's GDT."""
+    from unicorn import UcError
+    from unicorn import x86_const as x86
+
+    # Unicorn starts with a 16-bit SS: first a flat 32-bit ring-0 SS from a one-entry GDT
+    # in the scratch page, then the vector's GDT back for the IRET.
+    gdtr = uc.reg_read(x86.UC_X86_REG_GDTR)  # type: ignore[attr-defined]
+    uc.mem_write(scratch + 0x100, bytes(8) + struct.pack("<II", 0xFFFF, 0xCF9300))  # type: ignore
+    uc.reg_write(x86.UC_X86_REG_GDTR, (0, scratch + 0x100, 15, 0))  # type: ignore
+    uc.reg_write(x86.UC_X86_REG_SS, 0x08)  # type: ignore[attr-defined]
+    uc.reg_write(x86.UC_X86_REG_GDTR, gdtr)  # type: ignore[attr-defined]
+    frame = struct.pack("<5I", scratch + 1, cs, 0x2, scratch + 0xF00, ss)
+    uc.mem_write(scratch, b"\xcf\x90")  # type: ignore[attr-defined]
+    uc.mem_write(scratch + 0xE00, frame)  # type: ignore[attr-defined]
+    uc.reg_write(x86.UC_X86_REG_ESP, scratch + 0xE00)  # type: ignore[attr-defined]
+    try:
+        uc.emu_start(scratch, scratch + 1, count=1)  # type: ignore[attr-defined]
+    except UcError as exc:
+        raise Inexpressible(f"unicorn's IRET to CPL 3 failed ({exc})") from None
+    if uc.reg_read(x86.UC_X86_REG_CS) != cs or uc.reg_read(x86.UC_X86_REG_SS) != ss:  # type: ignore
+        raise Inexpressible("unicorn's IRET to CPL 3 did not load the stated CS and SS")
+
+
 def _descriptor_segment(memory: Dict[int, bytes], state: SystemState, selector: int
                         ) -> Optional[Segment]:
     """The hidden part a load of ``selector`` gives, read from the vector's GDT/LDT
@@ -254,9 +282,12 @@ def _check_unicorn_state(case: Case, system: SystemVector) -> None:
     if system.delivery == "idt":
         raise Inexpressible("unicorn reports exceptions to a hook and never delivers them "
                             "through the IDT (delivery 'idt')")
-    if state.cpl not in (None, 0):
-        raise Inexpressible("unicorn cannot be put at CPL 3 by its registers (loading SS "
-                            "with RPL 3 at CPL 0 faults); it would take code to get there")
+    if state.cpl not in (None, 0) and (state.gdtr is None or state.segments is None or
+                                       not {"cs", "ss"} <= set(state.segments)):
+        raise Inexpressible("unicorn reaches CPL 3 only by an IRET to the stated CS and SS: "
+                            "the vector must state them and the GDT")
+    if state.cpl not in (None, 0) and state.cpl != (state.segments or {})["cs"].selector & 3:
+        raise Inexpressible("unicorn's CPL is CS.RPL after the IRET; the vector's differs")
     if state.x87 is not None and (state.cr0 or 0) & 0x80000000:
         raise Inexpressible("x87 state with paging on: the FRSTOR/FNSAVE stub's page "
                             "would need a mapping")
@@ -291,9 +322,10 @@ def run_unicorn(case: Case, system: SystemVector) -> Tuple[Outcome, SystemState]
         uc.mem_map(base, PAGE_SIZE)
         uc.mem_write(base, data)
     scratch = None
-    if state.x87 is not None:
+    if state.x87 is not None or state.cpl:
         scratch = _scratch(case)
         uc.mem_map(scratch, PAGE_SIZE)
+    if state.x87 is not None and scratch is not None:
         uc.mem_write(scratch + 0x800, _fsave_image(state.x87))
         _run_stub(uc, scratch, bytes.fromhex("dd 23"))  # frstor [ebx]
     reg = {name: getattr(x86, f"UC_X86_REG_{name.upper()}") for name in
@@ -307,8 +339,12 @@ def run_unicorn(case: Case, system: SystemVector) -> Tuple[Outcome, SystemState]
         if seg is not None:
             uc.reg_write(getattr(x86, f"UC_X86_REG_{key.upper()}"),
                          (seg.selector, seg.base, seg.limit, seg.attributes))
+    if state.cpl and scratch is not None and state.segments is not None:
+        _iret_to(uc, scratch, state.segments["cs"].selector, state.segments["ss"].selector)
     try:
         for name in ("ss", "cs", "ds", "es", "fs", "gs"):
+            if state.cpl and name in ("cs", "ss"):
+                continue  # the IRET loaded them
             if state.segments is not None and name in state.segments:
                 uc.reg_write(getattr(x86, f"UC_X86_REG_{name.upper()}"),
                              state.segments[name].selector)

@@ -154,12 +154,34 @@ def test_unicorn_skips_idt_delivery_with_its_reason_and_never_passes(tmp_path: P
     assert "never delivers them through the IDT" in skip.reason
 
 
-def test_cpl_3_is_a_skip_on_unicorn(tmp_path: Path) -> None:
+def test_cpl_3_runs_on_unicorn_after_its_iret(tmp_path: Path) -> None:
+    """CPL 3 on Unicorn: an IRET from a scratch page loads the stated ring-3 CS and SS.
+    INT 0x20 at CPL 3, reported (not delivered): the reference's outcome is written, and
+    Unicorn must give the same trap, EIP and CPL; without CS and SS stated it cannot."""
+    from vectors.format import to_record
+    from vectors.system_run import run_reference
+    from vectors.system_state import SystemVector
+
     record = _example("INT_Ib #14")
     record.pop("delivery")
-    path = _write(tmp_path / "c.jsonl", 2, record)
+    record["final"] = {}
+    record["final"]["system"] = record["initial"]["system"]
+    record["final"].update(regs=record["initial"]["regs"], ram=[], exception=None)
+    case, _, system = from_record_v2(record)
+    assert system is not None
+    reported = SystemVector(system.initial, system.initial)
+    outcome, final = run_reference(case, reported)
+    assert outcome.exception is not None and outcome.exception.kind == "trap"
+    assert final.cpl == 3
+    written = to_record(case, outcome, SystemVector(system.initial, final))
+    path = _write(tmp_path / "c.jsonl", 2, written)
+    result = replay_file(path, None, "unicorn")  # type: ignore[arg-type]
+    assert (result.passed, result.failures, result.skipped) == (1, [], [])
+    del written["initial"]["system"]["segments"]["ss"]
+    del written["final"]["system"]["segments"]["ss"]
+    path = _write(tmp_path / "n.jsonl", 2, written)
     [skip] = replay_file(path, None, "unicorn").skipped  # type: ignore[arg-type]
-    assert "CPL 3" in skip.reason
+    assert "IRET to the stated CS and SS" in skip.reason
 
 
 def test_json_lists_results_per_form(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

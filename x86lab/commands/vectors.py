@@ -30,7 +30,7 @@ GENERATE_EXAMPLE = """example:
   x86lab vectors generate --version 2 --per-form 4 --seed 1 --out vectors/corpus-v2
 
 --version 2: version-2 vectors of the system and x87 forms (groups descriptors, paging,
-control, delivery, x87; --groups picks some), each with the oracle that decided it in
+paging-user, control, delivery, x87; --groups picks some), each with the oracle that decided it in
 its header: Unicorn where it agrees with the reference, this CPU for x87, the reference
 for delivery through the IDT (no oracle here can run it); vectors/FORMAT.md says more.
 
@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="--oracle native: cases drawn per form (default 300)")
     gen.add_argument("--version", type=int, choices=(1, 2), default=1,
                      help="2: the system and x87 corpus in format version 2 (see below)")
-    gen.add_argument("--groups", default="descriptors,paging,control,delivery,x87",
+    gen.add_argument("--groups", default="descriptors,paging,paging-user,control,delivery,x87",
                      help="--version 2: comma-separated groups (default all)")
     gen.add_argument("--out", type=Path, required=True, metavar="DIR")
     gen.set_defaults(handler=generate_command)
