@@ -15,6 +15,13 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   it is read as ``UC_ERR_{READ,WRITE,FETCH}_UNMAPPED``. Each page of an access that
   crosses pages is filled on its own, so a split access into a page outside the case is
   refused (with mapped-but-protected pages Unicorn checked only the first page).
+  An instruction whose later bytes lie in a refused page faults on that fetch (as the CPU
+  does: SDM Vol. 3A, Table 6-2, fetch faults outrank #UD), although the code hook already
+  saw it start: a refused fetch in the instruction's own pages with EIP unmoved is its
+  fault, not the fetch of the next instruction after it retired. The translator reads
+  ahead up to the ``until`` address: for bytes longer than their instruction (random
+  bytes Capstone cannot decode) that run into a refused page, ``until`` stops at the page
+  end, or a complete instruction before it would fault on the read-ahead.
 - ``mem_write`` does not invalidate translated code (blocks are keyed by virtual address
   and frame), so the code range is dropped from the translation cache before every run
   (``ctl_remove_cache``, which translates through the hook: run it after the table is set).
@@ -180,6 +187,8 @@ class _Engine:
         self.frames = 0  # physical frames mapped, at 0, PAGE_SIZE, ...
         self.table: Dict[int, int] = {}  # the case's linear pages -> their frames
         self.refused: Optional[int] = None  # access type of the last refused TLB fill
+        self.refused_page = -1  # and its page
+        self.code_pages: frozenset = frozenset()  # the pages this case's bytes lie in
         self.start = 0
         self.rep_string = False
         self.steps = 0
@@ -232,7 +241,7 @@ class _Engine:
         """The TLB asks where a linear page lives: in its frame if the case has it."""
         frame = self.table.get(vaddr & 0xFFFFF000)
         if frame is None:
-            self.refused = access
+            self.refused, self.refused_page = access, vaddr & 0xFFFFF000
             return False
         entry.paddr = frame  # type: ignore[attr-defined]
         entry.perms = UC_PROT_ALL  # type: ignore[attr-defined]
@@ -300,6 +309,9 @@ class UnicornRunner:
         engine.map_pages(case.memory)
         begin = linear_eip(case.mode, case.regs)
         end = begin + max(len(case.code), 1)
+        boundary = (begin | (PAGE_SIZE - 1)) + 1
+        if end > boundary and boundary & 0xFFFFFFFF not in case.memory:
+            end = boundary  # the translator reads up to ``end``: not into a refused page
         engine.native.remove_cache(begin, begin + MAX_INSTRUCTION_LENGTH)
         if engine.last_end is not None:  # a block translated there carries a stale stop
             engine.native.remove_cache(engine.last_end, engine.last_end + 1)
@@ -312,6 +324,7 @@ class UnicornRunner:
         engine.rep_string = is_rep_string(case.code)
         error: Optional[int] = None
         engine.refused = None
+        engine.code_pages = frozenset((begin + i) & 0xFFFFF000 for i in (0, len(case.code) - 1))
         try:
             uc.emu_start(begin, end)
         except UcError as exc:
@@ -342,7 +355,8 @@ class UnicornRunner:
             return None
         if error == UC_ERR_INSN_INVALID:
             return Exc(vector=UD_VECTOR, kind="fault")
-        if error in FETCH_ERRORS and engine.steps >= 1:
+        own_bytes = eip_after == eip_before and engine.refused_page in engine.code_pages
+        if error in FETCH_ERRORS and engine.steps >= 1 and not own_bytes:
             return None  # the instruction retired; fetching the next one is not part of it
         if error in UNMAPPED_ERRORS:
             return Exc(vector=-1, kind="unmapped")

@@ -201,3 +201,23 @@ def test_each_page_of_a_many_page_case_keeps_its_own_bytes(runner):
         out = runner.run(make_case(code, memory=pages))
         assert out.exception is None
         assert out.regs["eax"] == k * 0x01010101
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+@pytest.mark.parametrize("head, exception, length", [
+    ("8c3a", Exc(6, "fault"), 0),  # mov [edx], Sreg7: #UD (SDM MOV: Sreg 6/7 reserved)
+    ("90", None, 1),  # nop: retires
+    ("c7050020000011223344", Exc(-1, "unmapped"), 0),  # mov [0x2000], imm32: runs off
+])
+def test_bytes_running_into_an_absent_page_are_judged_by_the_first_instruction(
+        runner, head, exception, length):
+    """Random bytes are kept whole when Capstone cannot decode them (15 bytes), so the
+    bytes after the instruction may run into a page the case lacks (campaign seed 18:
+    64 36 8c 3a cd 21 ... at 0x69cfcff9). Unicorn's translator reads ahead up to the
+    stop address; the instruction alone decides: #UD, retired, or its own fetch fault."""
+    code = bytes.fromhex(head) + bytes(range(0x41, 0x41 + 15 - len(head) // 2))
+    eip = 0x2FFA  # six bytes before the end of DATA_PAGE; 0x3000 is not in the case
+    case = replace(make_case(code[:6], eip=eip), code=code)
+    out = runner.run(case)
+    assert out.exception == exception
+    assert out.regs["eip"] == eip + length
