@@ -290,3 +290,23 @@ def test_unicorn_fails_the_sdm_decided_vectors_only_as_their_listed_bug() -> Non
                 (entry.case.name, [d.render("unicorn", "expected") for d in differences])
     assert {"unicorn-ltr-null-selector-raises-no-gp", "unicorn-ltr-caches-the-tss-as-available",
             "unicorn-unknown-msr-raises-no-gp"} <= seen
+
+
+def test_the_stdlib_consumer_skips_version_2_vectors(tmp_path: Path) -> None:
+    """consume.py runs only version 1's machine: a NOP with CPL 3 state is skipped, not
+    passed."""
+    import subprocess
+    import sys
+
+    record = _example("INT_Ib #14")
+    record.pop("delivery")
+    record["bytes"] = [0x90]
+    record["initial"]["ram"] = [[0x1000, 0x90]] + record["initial"]["ram"][2:]
+    record["final"].update(exception=None, ram=[], regs=dict(record["initial"]["regs"],
+                                                             eip=0x1001))
+    path = tmp_path / "v2.jsonl.gz"
+    with gzip.open(path, "wt") as stream:
+        stream.write(json.dumps(make_header(2)) + "\n" + json.dumps(record) + "\n")
+    done = subprocess.run([sys.executable, str(VECTORS / "examples" / "consume.py"),
+                           str(path)], capture_output=True, text=True, check=True)
+    assert "passed 0, failed 0, skipped 1" in done.stdout
