@@ -323,8 +323,9 @@ class UnicornRunner:
         engine.branch = may_branch(case.code)
         engine.rep_string = is_rep_string(case.code)
         error: Optional[int] = None
-        engine.refused = None
-        engine.code_pages = frozenset((begin + i) & 0xFFFFF000 for i in (0, len(case.code) - 1))
+        engine.refused, engine.refused_page = None, -1
+        last = max(len(case.code), 1) - 1
+        engine.code_pages = frozenset((begin + i) & 0xFFFFF000 for i in (0, last))
         try:
             uc.emu_start(begin, end)
         except UcError as exc:
