@@ -187,13 +187,15 @@ def draw_descriptors(form: str, rng: random.Random, number: int) -> Drawn:
 
 # --- paging -----------------------------------------------------------------------------
 
-def draw_paging(form: str, rng: random.Random, number: int, cpl: int = 0) -> Drawn:
+def draw_paging(form: str, rng: random.Random, number: int, cpl: int = 0,
+                extra: Tuple[int, ...] = ()) -> Drawn:
     """PD entry 0 -> a page table identity-mapping the low pages; PD entry 1 a 4 MiB page
     or a page table with one entry for 0x400000, random P/RW/US/A/D/G bits; CR4.PSE/PGE
     and CR0.WP random; one MOV moffs32 load or store at 0x400000 + a small offset, at
-    CPL ``cpl`` (3: flat ring-3 segments from a GDT, so the U/S bits decide)."""
+    CPL ``cpl`` (3: flat ring-3 segments from a GDT, so the U/S bits decide); ``extra``
+    pages are identity-mapped too (the IDT, TSS and ring-0 stack of a delivery)."""
     low = bytearray(PAGE_SIZE)
-    pages = (0, CODE, DATA, STACK, PD, PT, LOW_PT) + ((GDT,) if cpl else ())
+    pages = (0, CODE, DATA, STACK, PD, PT, LOW_PT) + ((GDT,) if cpl else ()) + extra
     for base in pages:
         low[4 * (base >> 12):4 * (base >> 12) + 4] = struct.pack("<I", base | 0x7)
     pd = bytearray(PAGE_SIZE)
@@ -297,7 +299,7 @@ def draw_control(form: str, rng: random.Random, number: int) -> Drawn:
 # --- delivery ---------------------------------------------------------------------------
 
 DELIVERY_CODES = {"INT_Ib": None, "INT3": "cc", "INTO": "ce", "UD2": "0f 0b",
-                  "DIV_Ev": "f7 f1", "MOV_Sw_Ew": "8e d8"}
+                  "DIV_Ev": "f7 f1", "MOV_Sw_Ew": "8e d8", "MOV_eAX_Ov": None}
 
 
 def draw_delivery(form: str, rng: random.Random, number: int) -> Drawn:
@@ -305,6 +307,8 @@ def draw_delivery(form: str, rng: random.Random, number: int) -> Drawn:
     or trap gate (DPL 3, so INT n is allowed from ring 3) to a ring-0 handler; from CPL 3
     the TSS's ring-0 stack is switched to."""
     cpl = rng.choice((0, 3))
+    if form == "MOV_eAX_Ov":
+        return _paging_delivery(form, rng, number, cpl)
     vector = rng.choice((0x20, 0x80, 0x41)) if form == "INT_Ib" else \
         {"INT3": 3, "INTO": 4, "UD2": 6, "DIV_Ev": 0, "MOV_Sw_Ew": 13}[form]
     code = bytes([0xCD, vector]) if form == "INT_Ib" else \
@@ -331,6 +335,25 @@ def draw_delivery(form: str, rng: random.Random, number: int) -> Drawn:
                         segments=flat_segments(cpl))
     regs = _regs(rng, eflags=eflags, **fixed)
     return Drawn(form, _case(form, f"{form} #{number}", code, regs, memory), state, "idt")
+
+
+def _paging_delivery(form: str, rng: random.Random, number: int, cpl: int) -> Drawn:
+    """A page fault delivered: the paging group's load, with the IDT, TSS and ring-0
+    stack mapped; #PF goes through an interrupt or trap gate with its error code, CR2
+    set (cases without a fault are not kept: ``_by_reference``)."""
+    drawn = draw_paging(form, rng, number, cpl, extra=(GDT, IDT, TSS, INNER))
+    idt = bytearray(PAGE_SIZE)
+    idt[8 * 14:8 * 15] = gate(0x08, HANDLER, rng.choice((0xE, 0xF)))
+    tss = bytearray(PAGE_SIZE)
+    tss[4:8] = struct.pack("<I", INNER_TOP)
+    tss[8:10] = struct.pack("<H", 0x10)
+    image = table_image(FLAT_GDT)
+    memory = dict(drawn.case.memory)
+    memory.update({GDT: _page(image), IDT: bytes(idt), TSS: bytes(tss),
+                   INNER: bytes(PAGE_SIZE)})
+    state = replace(drawn.state, gdtr=(GDT, len(image) - 1), idtr=(IDT, 0x7FF),
+                    tr=Segment(0x28, TSS, 103, 0x8B00), segments=flat_segments(cpl))
+    return Drawn(form, replace(drawn.case, memory=memory), state, "idt")
 
 
 # --- deciding ---------------------------------------------------------------------------
