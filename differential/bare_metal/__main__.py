@@ -1,19 +1,24 @@
-"""python -m differential.bare_metal: the bare-metal cases on QEMU, Bochs and the reference.
+"""python -m differential.bare_metal: the bare-metal cases on QEMU, Bochs and the reference
+(and v86 when asked).
 
 Each family of system-level cases (INT n through interrupt and trap gates at the same
 and a higher privilege, faults with error codes delivered through the IDT, IRET to an
-outer level, double faults through a task gate) is built on the host, linked into one
+outer level, double faults, data-segment checks, hardware task switches, SYSENTER/
+SYSEXIT, a triple fault) is built on the host, linked into one
 Multiboot image (differential/bare_metal/runner.S) and run on every engine asked for;
 the state each case leaves is printed on COM1 and compared field by field.
 
 Where QEMU and Bochs differ, the engine that departs from the SDM has an entry (suite
 "bare-metal") in conformance/known/ENGINE.toml with the SDM's text; a difference no entry
-explains is new. Exit status: 0 every difference known, 1 a new one, 2 set-up error.
+explains is new; conformance/known/undefined.toml excuses what the SDM leaves undefined.
+QEMU and Bochs are the oracles, the reference and v86 the subjects.
+Exit status: 0 every difference known, 1 a new one, 2 set-up error.
 
 examples:
   python -m differential.bare_metal                      # qemu, bochs, reference
   python -m differential.bare_metal --engine qemu --show 'int-inner/*'
   python -m differential.bare_metal --families fault,double-fault --json out.json
+  python -m differential.bare_metal --engine v86 --engine bochs --cases 'task/*'
 """
 
 from __future__ import annotations

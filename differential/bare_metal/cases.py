@@ -557,6 +557,44 @@ def task_switches() -> List[Case]:
     return cases
 
 
+SYSENTER_CS, SYSENTER_ESP, SYSENTER_EIP = 0x174, 0x175, 0x176
+KERNEL_ENTRY = CODE0 + 0x400  # where SYSENTER lands (SYSENTER_EIP)
+
+
+def fast_system_calls() -> List[Case]:
+    """SYSENTER/SYSEXIT (SDM Vol. 2B): SYSENTER from CPL 3 loads CS from IA32_SYSENTER_CS,
+    SS = CS + 8, ESP/EIP from their MSRs at CPL 0 and clears IF (and VM); SYSEXIT from
+    CPL 0 loads CS = IA32_SYSENTER_CS + 16, SS = + 24 (RPL 3), ESP = ECX, EIP = EDX.
+    #GP(0) when IA32_SYSENTER_CS is 0, and for SYSEXIT at CPL > 0."""
+    cases = []
+
+    def msrs(cs: int) -> str:
+        return "; ".join(f"mov ecx, {msr:#x}; mov eax, {value:#x}; xor edx, edx; wrmsr"
+                         for msr, value in ((SYSENTER_CS, cs),
+                                            (SYSENTER_ESP, STACK_DF_TOP),
+                                            (SYSENTER_EIP, KERNEL_ENTRY))) + "; "
+
+    def add(name: str, code0: str, code3: str = "") -> None:
+        layout = Layout(f"sysenter/{name}", "sysenter")
+        layout.set_gate(0x80, INT32, 3)
+        layout.code0, layout.code3 = code0, code3
+        cases.append(layout.case())
+        # SYSENTER's target: a stub that records "vector" 0x2000 in the case's code page.
+        cases[-1].writes.append((KERNEL_ENTRY, assemble(f"push 0x2000; jmp {RECORD:#x}",
+                                                        KERNEL_ENTRY)))
+
+    enter = "mov eax, 0x33333333; mov ecx, 0x1111; mov edx, 0x2222; sysenter; ud2"
+    add("sysenter-from-cpl3", msrs(CODE0_SEL) + to_ring3(0x202 | 0x8D5), enter)
+    add("sysenter-cs-msr-zero", msrs(0) + to_ring3(), enter)
+    add("sysexit-to-cpl3", msrs(CODE0_SEL) + f"mov ecx, {STACK3_TOP - 0x10:#x}; "
+        f"mov edx, {CODE3:#x}; push 0x2c7; popfd; sysexit",
+        "pushfd; pop ebx; mov eax, 0x33333333; cmp eax, eax; int 0x80; ud2")
+    add("sysexit-cs-msr-zero", msrs(0) + f"mov ecx, {STACK3_TOP:#x}; mov edx, {CODE3:#x}; "
+        f"sysexit; {DONE}")
+    add("sysexit-at-cpl3", msrs(CODE0_SEL) + to_ring3(), "sysexit; ud2")
+    return cases
+
+
 def triple_fault() -> List[Case]:
     """An IDT that holds no gate for #GP or #DF: INT3 beyond the limit is #GP, #GP is
     #DF, #DF is a shutdown (SDM Vol. 3A 6.15, Interrupt 8: "If any other exception
@@ -576,6 +614,7 @@ FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "double-fault": double_faults,
     "segment": segment_checks,
     "task": task_switches,
+    "sysenter": fast_system_calls,
     "triple-fault": triple_fault,
 }
 

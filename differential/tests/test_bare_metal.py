@@ -200,6 +200,23 @@ SDM_EXPECTATIONS = {
     # here through a task gate, which pushes the error code on the task's stack.
     "task/ss-frame-below-limit": {"results.vector": 12, "results.stack0": bm.SPARE_SEL},
     "task/ts-null-ss0": {"results.vector": 10, "results.stack0": 0},
+    # Vol. 2B SYSENTER: CS = IA32_SYSENTER_CS (8), SS = CS + 8, ESP/EIP from the MSRs;
+    # ECX kept; IF cleared (the record's EFLAGS lacks 0x200).
+    "sysenter/sysenter-from-cpl3": {
+        "results.vector": 0x2000, "results.cs": 0x08, "results.ss": 0x10,
+        "results.esp": bm.STACK_DF_TOP, "results.ecx": 0x1111},
+    # SYSEXIT: CS = IA32_SYSENTER_CS + 16 | 3, SS = + 24 | 3, ESP = ECX, EIP = EDX, EFLAGS
+    # untouched (0x2C7, which ring 3 put in EBX); seen in INT 0x80's frame (EIP after
+    # PUSHFD, POP, a 5-byte MOV, CMP and the INT: 11 bytes).
+    "sysenter/sysexit-to-cpl3": {
+        "results.vector": 0x80, "results.ebx": 0x2C7, "results.stack0": bm.CODE3 + 11,
+        "results.stack1": 0x1B, "results.stack3": bm.STACK3_TOP - 0x10,
+        "results.stack4": 0x23},
+    # "IF IA32_SYSENTER_CS[15:2] = 0 THEN #GP(0)"; SYSEXIT: "IF CPL != 0 THEN #GP(0)".
+    "sysenter/sysenter-cs-msr-zero": {"results.vector": 13, "results.stack0": 0,
+                                      "results.stack2": 0x1B},
+    "sysenter/sysexit-at-cpl3": {"results.vector": 13, "results.stack0": 0,
+                                 "results.stack1": bm.CODE3},
 }
 
 
@@ -227,6 +244,11 @@ def test_a_triple_fault_ends_the_machine_and_the_next_case_still_runs(tmp_path: 
     results = run_cases("reference", chosen, lambda engine, image: run_reference(image),
                         tmp_path, progress=lambda text: None)
     assert [r.outcome for r in results] == ["shutdown", "done"]
+
+
+def test_sysenter_clears_if(reference_results):
+    assert not reference_results["sysenter/sysenter-from-cpl3"].fields["results.eflags"] \
+        & 0x200
 
 
 def test_task_gate_double_fault_flags(reference_results):
