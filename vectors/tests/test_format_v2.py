@@ -211,7 +211,7 @@ def test_unicorn_takes_x87_state_in_and_out_unchanged(tmp_path: Path) -> None:
     record["bytes"] = [0xD9, 0xD0]
     record["initial"]["ram"] = [[0x1000, 0xD9], [0x1001, 0xD0]]
     x87 = record["initial"]["system"]["x87"]
-    x87.update(fcw=0x037F, fsw=0x3800)
+    x87.update(fcw=0x037F, fsw=0x3800, ftw=0x3885)  # R6 (ST(7)) empty: its tag must survive
     record["final"]["system"] = copy.deepcopy(record["initial"]["system"])
     record["final"].update(ram=[], exception=None)
     record["final"]["regs"] = dict(record["initial"]["regs"], eip=0x1002)
