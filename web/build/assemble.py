@@ -20,6 +20,7 @@ from web.build.frontend import export_site
 from web.build.hashing import copy_hashed
 from web.build.headers import MANIFEST_NAME, vercel_config
 from web.build.network import NET_DEVICE, check_relay_url
+from web.build.precompress import precompress_site
 from web.build.site_disk import disk_devices, publish_disk
 from web.build.state import ensure_state
 
@@ -103,7 +104,9 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
         if disk is not None:
             manifest["disk"] = publish_disk(disk, site / "os")
         (site / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
-        (site / "vercel.json").write_text(json.dumps(vercel_config(), indent=1) + "\n")
+        siblings = precompress_site(site)
+        brotli = [s["file"][: -len(".br")] for s in siblings if s["encoding"] == "br"]
+        (site / "vercel.json").write_text(json.dumps(vercel_config(brotli), indent=1) + "\n")
         if out.exists():
             shutil.rmtree(out)
         site.rename(out)

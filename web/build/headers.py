@@ -6,11 +6,17 @@
 - CORS with ``Access-Control-Allow-Headers: range, x-accept-encoding``: v86 sends both on
   its downloads, and a preflight without them fails, which v86 retries forever.
 - ``Accept-Ranges`` and exposed ``Content-Range``: lazy disks read the image in pieces.
+- Precompressed files (``precompress.py``): a request for ``/F`` whose ``Accept-Encoding``
+  names ``br`` is rewritten to ``/F.br`` and answered with ``Content-Encoding: br`` and
+  ``Vary: Accept-Encoding``; other clients get ``/F`` as it is. Brotli only: every browser
+  accepts it over https, and one encoding keeps the header rules from overlapping.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Sequence
+
+from web.serve.content_types import content_type
 
 MANIFEST_NAME = "x86lab-manifest.json"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -29,8 +35,26 @@ def _rule(source: str, headers: Dict[str, str]) -> dict:
             "headers": [{"key": key, "value": value} for key, value in headers.items()]}
 
 
-def vercel_config() -> dict:
-    """The ``vercel.json`` document; later rules win where keys repeat."""
+ACCEPTS_BROTLI = [{"type": "header", "key": "accept-encoding", "value": ".*\\bbr\\b.*"}]
+
+
+def _brotli_rules(brotli: Sequence[str]) -> tuple:
+    """Rewrites and header rules serving ``F.br`` for each ``F`` in ``brotli``."""
+    rewrites, headers = [], []
+    for name in brotli:
+        source = f"/{name}"
+        rewrites.append({"source": source, "has": ACCEPTS_BROTLI,
+                         "destination": f"{source}.br"})
+        rule = _rule(source, {"Content-Encoding": "br", "Vary": "Accept-Encoding",
+                              "Content-Type": content_type(name)})
+        headers.append({**rule, "has": ACCEPTS_BROTLI})
+        headers.append(_rule(source, {"Vary": "Accept-Encoding"}))
+    return rewrites, headers
+
+
+def vercel_config(brotli: Sequence[str] = ()) -> dict:
+    """The ``vercel.json`` document; later rules win where keys repeat. ``brotli``: site
+    paths that have a ``.br`` sibling."""
     rules: List[dict] = [
         _rule("/(.*)", CORS),
         _rule("/os/(.*)", {"Cache-Control": IMMUTABLE}),
@@ -38,4 +62,6 @@ def vercel_config() -> dict:
         _rule("/os/(.*)\\.wasm", {"Content-Type": "application/wasm"}),
         _rule(f"/{MANIFEST_NAME}", {"Cache-Control": REVALIDATE}),
     ]
-    return {"cleanUrls": True, "trailingSlash": False, "headers": rules}
+    rewrites, encoded = _brotli_rules(brotli)
+    return {"cleanUrls": True, "trailingSlash": False, "headers": rules + encoded,
+            "rewrites": rewrites}

@@ -13,7 +13,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Set, Tuple
 from urllib.parse import unquote, urlsplit
 
 from web.serve.caching import cache_control
@@ -25,10 +25,31 @@ CORS = {
     "Access-Control-Allow-Headers": "range, x-accept-encoding",
     "Access-Control-Expose-Headers": "content-range, content-length, accept-ranges",
 }
+SIBLINGS = {"br": ".br", "gzip": ".gz"}
+"""Precompressed siblings a file may have (``web/build/precompress.py``), preferred first."""
 PREFLIGHT = {
     "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
     "Access-Control-Max-Age": "86400",
 }
+
+
+def accepted_encodings(header: str) -> Set[str]:
+    """Content codings an ``Accept-Encoding`` value accepts (RFC 9110 s12.5.3): the
+    listed tokens whose q-value is not 0 (``*`` is not expanded: only named ones count)."""
+    accepted = set()
+    for item in header.split(","):
+        token, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if token and quality > 0:
+            accepted.add(token.strip().lower())
+    return accepted
 
 
 def resolve(root: Path, url_path: str) -> Optional[Path]:
@@ -104,7 +125,8 @@ class StaticHandler(BaseHTTPRequestHandler):
 
     # -- the work ---------------------------------------------------------------------
     def _serve(self, send_body: bool) -> None:
-        path = resolve(self.root, self.path)
+        named = resolve(self.root, self.path)
+        path, encoding, varies = self._negotiate(named) if named else (None, None, False)
         try:
             stat = path.stat() if path is not None else None
         except OSError:  # removed since resolve() saw it
@@ -113,11 +135,15 @@ class StaticHandler(BaseHTTPRequestHandler):
             self._status_only(HTTPStatus.NOT_FOUND, send_body)
             return
         size = stat.st_size
-        etag = f'"{stat.st_mtime_ns:x}-{size:x}"'
+        etag = f'"{stat.st_mtime_ns:x}-{size:x}{"-" + encoding if encoding else ""}"'
         last_modified = formatdate(stat.st_mtime, usegmt=True)
         headers = {"ETag": etag, "Last-Modified": last_modified,
-                   "Cache-Control": cache_control(path.name),
-                   "Content-Type": content_type(path.name)}
+                   "Cache-Control": cache_control(named.name),
+                   "Content-Type": content_type(named.name)}
+        if encoding:
+            headers["Content-Encoding"] = encoding
+        if varies:
+            headers["Vary"] = "Accept-Encoding"
         if etag in [t.strip() for t in self.headers.get("If-None-Match", "").split(",")]:
             self.send_response(HTTPStatus.NOT_MODIFIED)
             self._common_headers(headers)
@@ -147,6 +173,24 @@ class StaticHandler(BaseHTTPRequestHandler):
                     self.connection.sendfile(body, span.start, span.length)
                 except (BrokenPipeError, ConnectionResetError):
                     self.close_connection = True  # the client left mid-body: not an error
+
+    def _negotiate(self, path: Path) -> Tuple[Path, Optional[str], bool]:
+        """The file to send for ``path``: a precompressed sibling (``NAME.br``,
+        ``NAME.gz``, see ``web/build/precompress.py``) when the client accepts its
+        encoding and asked for no Range (a range of an encoded body is not the file's),
+        else ``path`` itself; its Content-Encoding; whether the answer depends on
+        Accept-Encoding (then ``Vary`` says so, for caches)."""
+        siblings = [(token, path.with_name(path.name + suffix))
+                    for token, suffix in SIBLINGS.items()]
+        siblings = [(token, sibling) for token, sibling in siblings if sibling.is_file()]
+        if not siblings:
+            return path, None, False
+        if self.headers.get("Range") is None:
+            accepted = accepted_encodings(self.headers.get("Accept-Encoding", ""))
+            for token, sibling in siblings:
+                if token in accepted:
+                    return sibling, token, True
+        return path, None, True
 
     def _if_range_holds(self, etag: str, mtime: float) -> bool:
         """If-Range (RFC 9110 s13.1.5): honour Range only if the file is unchanged."""
