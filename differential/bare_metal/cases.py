@@ -183,6 +183,8 @@ class Layout:
     paging: bool = False
     cr0_extra: int = 0
     ptes: Dict[int, int] = field(default_factory=dict)  # linear page -> PTE
+    pdes: Dict[int, int] = field(default_factory=dict)  # PDE index (1-1023) -> PDE
+    cr4: int = 0
     extra_dumps: List[Tuple[str, int, int]] = field(default_factory=list)
     note: str = ""
 
@@ -240,14 +242,18 @@ class Layout:
         cr0 = CR0_PE | CR0_ET | self.cr0_extra
         if self.paging:
             cr0 |= CR0_PG
-            writes.append((PAGE_DIRECTORY, struct.pack("<I", PAGE_TABLE | 7)))
+            writes.append((PAGE_DIRECTORY, struct.pack("<I", self.pdes.get(0, PAGE_TABLE | 7))))
             writes.append((PAGE_DIRECTORY + 4, (4092, 0)))
+            for index, pde in sorted(self.pdes.items()):
+                if index:
+                    writes.append((PAGE_DIRECTORY + 4 * index, struct.pack("<I", pde)))
+                    dumps.append((f"pde{index}", PAGE_DIRECTORY + 4 * index, 4))
             writes.append((PAGE_TABLE, b"".join(
                 struct.pack("<I", self.ptes[page]) for page in range(0, 1 << 22, 4096))))
             dumps.append(("pde0", PAGE_DIRECTORY, 4))
             dumps.append(("ptes", PAGE_TABLE + (GDT >> 12) * 4, 14 * 4))
         return Case(
-            self.name, self.family, cr0=cr0, cr3=PAGE_DIRECTORY, cr4=0,
+            self.name, self.family, cr0=cr0, cr3=PAGE_DIRECTORY, cr4=self.cr4,
             gdtr=(GDT, GDT_ENTRIES * 8 - 1), idtr=(IDT, self.idt_limit),
             tr=TSS_MAIN_SEL, ldtr=0, entry=(CODE0_SEL, CODE0), stack=(DATA0_SEL, STACK0_TOP),
             writes=writes, dumps=dumps + self.extra_dumps, note=self.note)
@@ -557,6 +563,43 @@ def task_switches() -> List[Case]:
     return cases
 
 
+PDE_PS = 0x80
+CR4_PSE = 0x10
+
+
+def paging_rules() -> List[Case]:
+    """32-bit paging beyond the #PF cases of ``fault`` (SDM Vol. 3A 4.3, 4.6, 4.8): a
+    4-MByte page (CR4.PSE, Table 4-4) read and written, with A and D set in its PDE; a
+    reserved PDE bit (bit 21 of a 4-MByte PDE is reserved whatever the PSE-36 width):
+    #PF with RSVD; the PDE's R/W = 0 over a writable PTE at CPL 3 (the two combine,
+    4.6: error code 7); A/D of PTEs touched for the first time (read: A; write: A, D)."""
+    cases = []
+
+    def add(name: str, code0: str, code3: str = "", cr4: int = 0,
+            pdes: Optional[Dict[int, int]] = None,
+            ptes: Optional[Dict[int, int]] = None) -> None:
+        layout = Layout(f"paging/{name}", "paging")
+        layout.paging, layout.cr4 = True, cr4
+        layout.code0, layout.code3 = code0, code3
+        layout.pdes.update(pdes or {})
+        layout.ptes.update(ptes or {})
+        cases.append(layout.case())
+
+    big = {1: PDE_PS | PTE_P | PTE_RW}  # linear 4-8 MiB -> physical 0-4 MiB
+    add("pse-4mb-read", f"mov eax, dword ptr [{0x400000 + CODE0:#x}]; {DONE}",
+        cr4=CR4_PSE, pdes=big)
+    add("pse-4mb-write", f"mov dword ptr [{0x400000 + SPARE_PAGE:#x}], 0x12345678; "
+        f"mov eax, dword ptr [{SPARE_PAGE:#x}]; {DONE}", cr4=CR4_PSE, pdes=big)
+    add("pse-reserved-bit-21", f"mov eax, dword ptr [0x400000]; {DONE}", cr4=CR4_PSE,
+        pdes={1: (1 << 21) | PDE_PS | PTE_P | PTE_RW})
+    add("pde-read-only-cpl3-write", to_ring3(),
+        f"mov dword ptr [{DATA_PAGE + 0x10:#x}], 0x77; ud2",
+        pdes={0: PAGE_TABLE | PTE_P | PTE_US})
+    add("accessed-dirty-first-touch", f"mov eax, dword ptr [{SPARE_PAGE:#x}]; "
+        f"mov dword ptr [{DATA_PAGE:#x}], eax; {DONE}")
+    return cases
+
+
 SYSENTER_CS, SYSENTER_ESP, SYSENTER_EIP = 0x174, 0x175, 0x176
 KERNEL_ENTRY = CODE0 + 0x400  # where SYSENTER lands (SYSENTER_EIP)
 
@@ -615,6 +658,7 @@ FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "segment": segment_checks,
     "task": task_switches,
     "sysenter": fast_system_calls,
+    "paging": paging_rules,
     "triple-fault": triple_fault,
 }
 

@@ -217,6 +217,21 @@ SDM_EXPECTATIONS = {
                                       "results.stack2": 0x1B},
     "sysenter/sysexit-at-cpl3": {"results.vector": 13, "results.stack0": 0,
                                  "results.stack1": bm.CODE3},
+    # Vol. 3A 4.3, Table 4-4: a 4-MByte PDE (PS, base 0) maps 0x400000 + X to X: the
+    # read returns CODE0's first dword, the MOV's own bytes A1 00 30 60 (MOV EAX, moffs
+    # 0x603000); 4.8: A set in the PDE, D only after a write.
+    "paging/pse-4mb-read": {"results.eax": 0xA1 | ((0x400000 + bm.CODE0) << 8) & 0xFFFFFFFF,
+                            "pde1.0": 0x80 | 0x20 | 3},
+    "paging/pse-4mb-write": {"results.eax": 0x12345678, "pde1.0": 0x80 | 0x40 | 0x20 | 3},
+    # 4.7: a reserved bit in a present entry: P = 1, RSVD (bit 3) = 1, a read at CPL 0.
+    "paging/pse-reserved-bit-21": {"results.vector": 14, "results.stack0": 0x9,
+                                   "results.cr2": 0x400000},
+    # 4.6: R/W = 0 in the PDE makes the page read-only whatever the PTE says.
+    "paging/pde-read-only-cpl3-write": {"results.vector": 14, "results.stack0": 7,
+                                        "results.cr2": bm.DATA_PAGE + 0x10},
+    # 4.8: a read sets A (0x20), a write A and D (0x40) in the PTE.
+    "paging/accessed-dirty-first-touch": {"pte.0x20d000": 0x20D000 | 0x20 | 7,
+                                          "pte.0x20c000": 0x20C000 | 0x60 | 7},
 }
 
 
