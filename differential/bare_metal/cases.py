@@ -560,6 +560,11 @@ def task_switches() -> List[Case]:
     add("ss-frame-below-limit", to_ring3(), code3=ring3_int,
         edit=stack_fault(12, SPARE_SEL, esp0=0x10,  # limit 0xFFF, byte granular
                          spare=descriptor(STACK0_TOP & ~0xFFF, 0xFFF, 0x92, 0x4)))
+    # The same two while a hardware exception (#UD at CPL 3) is delivered: EXT = 1.
+    add("ts-null-ss0-during-ud", to_ring3(), code3="ud2", edit=stack_fault(10, 0))
+    add("ss-frame-below-limit-during-ud", to_ring3(), code3="ud2",
+        edit=stack_fault(12, SPARE_SEL, esp0=0x10,
+                         spare=descriptor(STACK0_TOP & ~0xFFF, 0xFFF, 0x92, 0x4)))
     return cases
 
 

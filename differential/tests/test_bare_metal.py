@@ -200,6 +200,10 @@ SDM_EXPECTATIONS = {
     # here through a task gate, which pushes the error code on the task's stack.
     "task/ss-frame-below-limit": {"results.vector": 12, "results.stack0": bm.SPARE_SEL},
     "task/ts-null-ss0": {"results.vector": 10, "results.stack0": 0},
+    # The same while #UD (a hardware exception) is delivered: EXT = 1 (Vol. 3A 6.13).
+    "task/ts-null-ss0-during-ud": {"results.vector": 10, "results.stack0": 1},
+    "task/ss-frame-below-limit-during-ud": {"results.vector": 12,
+                                            "results.stack0": bm.SPARE_SEL | 1},
     # Vol. 2B SYSENTER: CS = IA32_SYSENTER_CS (8), SS = CS + 8, ESP/EIP from the MSRs;
     # ECX kept; IF cleared (the record's EFLAGS lacks 0x200).
     "sysenter/sysenter-from-cpl3": {
