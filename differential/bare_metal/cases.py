@@ -185,6 +185,7 @@ class Layout:
     ptes: Dict[int, int] = field(default_factory=dict)  # linear page -> PTE
     pdes: Dict[int, int] = field(default_factory=dict)  # PDE index (1-1023) -> PDE
     cr4: int = 0
+    extra_code: Dict[int, str] = field(default_factory=dict)  # address -> code
     extra_dumps: List[Tuple[str, int, int]] = field(default_factory=list)
     note: str = ""
 
@@ -237,6 +238,8 @@ class Layout:
             writes.append((CODE3, assemble(self.code3, CODE3)))
         if self.code_task:
             writes.append((TASK_CODE, assemble(self.code_task, TASK_CODE)))
+        for address, source in sorted(self.extra_code.items()):
+            writes.append((address, assemble(source, address)))
         dumps = [("results", RESULTS, RESULTS_SIZE), ("tss_main", TSS_MAIN, 104),
                  ("tss_df", TSS_DF, 104), ("gdt_tss", GDT + 5 * 8, 16)]
         cr0 = CR0_PE | CR0_ET | self.cr0_extra
@@ -605,6 +608,54 @@ def paging_rules() -> List[Case]:
     return cases
 
 
+CALL_GATE32 = 0xC
+GATE_TARGET = CODE0 + 0x600  # where a call gate leads
+CONFORMING_SEL, LIMITED_SEL = 0x48, 0x50
+
+
+def call_gate(selector: int, offset: int, dpl: int, params: int = 0) -> bytes:
+    """A 32-bit call gate (SDM Vol. 3A, Figure 5-8): the parameter count in byte 4."""
+    return struct.pack("<HHBBH", offset & 0xFFFF, selector, params, 0x80 | dpl << 5 |
+                       CALL_GATE32, offset >> 16)
+
+
+def call_gates() -> List[Case]:
+    """Far CALL through a call gate and far RET across privilege levels (SDM Vol. 2A
+    CALL, Vol. 2B RET; Vol. 3A 5.8): the inner stack with copied parameters, a gate to
+    conforming code (entered at the caller's CPL), RETF to CPL 3 nulling DS, and the
+    EIP limit checks of both (the forms Unicorn skips, known_divergences.toml)."""
+    cases = []
+
+    def add(name: str, code0: str, code3: str = "", gdt: Optional[Dict[int, bytes]] = None,
+            target: str = f"push 0x3000; jmp {RECORD:#x}") -> None:
+        layout = Layout(f"call-gate/{name}", "call-gate")
+        layout.set_gate(0x80, INT32, 3)
+        layout.code0, layout.code3 = code0, code3
+        for selector, raw in (gdt or {}).items():
+            layout.gdt[selector >> 3] = raw
+        layout.extra_code[GATE_TARGET] = target
+        cases.append(layout.case())
+
+    call = "mov eax, 0x33333333; " + far(0x9A, SPARE_SEL | 3) + "; ud2"
+    add("ring3-to-ring0-with-parameters", to_ring3(),
+        "push 0xbbbb; push 0xaaaa; " + call,
+        {SPARE_SEL: call_gate(CODE0_SEL, GATE_TARGET, 3, params=2)})
+    add("to-conforming-code-stays-at-cpl3", to_ring3(), call,
+        {SPARE_SEL: call_gate(CONFORMING_SEL, GATE_TARGET, 3),
+         CONFORMING_SEL: descriptor(0, 0xFFFFF, 0x9E)},  # conforming, DPL 0
+        target="mov ebx, 0x4444; int 0x80; ud2")
+    add("target-beyond-code-limit", to_ring3(), call,
+        {SPARE_SEL: call_gate(LIMITED_SEL, 0x2000, 3),
+         LIMITED_SEL: descriptor(CODE0, 0xFFF, 0x9A, 0x4)})  # DPL 0, limit 0xFFF bytes
+    ring3 = "xor ecx, ecx; mov cx, ds; mov eax, 0x33333333; cmp eax, eax; int 0x80; ud2"
+    add("retf-to-cpl3-nulls-ds", f"mov ax, {DATA0_SEL:#x}; mov ds, ax; push {DATA3_SEL:#x}; "
+        f"push {STACK3_TOP:#x}; push {CODE3_SEL:#x}; push {CODE3:#x}; retf", ring3)
+    add("retf-beyond-code-limit", f"push {DATA3_SEL:#x}; push {STACK3_TOP:#x}; "
+        f"push {LIMITED_SEL | 3:#x}; push 0x1000; retf; {DONE}", ring3,
+        {LIMITED_SEL: descriptor(CODE3, 0xFFF, 0xFA, 0x4)})  # DPL 3, limit 0xFFF bytes
+    return cases
+
+
 SYSENTER_CS, SYSENTER_ESP, SYSENTER_EIP = 0x174, 0x175, 0x176
 KERNEL_ENTRY = CODE0 + 0x400  # where SYSENTER lands (SYSENTER_EIP)
 
@@ -664,6 +715,7 @@ FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "task": task_switches,
     "sysenter": fast_system_calls,
     "paging": paging_rules,
+    "call-gate": call_gates,
     "triple-fault": triple_fault,
 }
 

@@ -233,6 +233,28 @@ SDM_EXPECTATIONS = {
     # 4.6: R/W = 0 in the PDE makes the page read-only whatever the PTE says.
     "paging/pde-read-only-cpl3-write": {"results.vector": 14, "results.stack0": 7,
                                         "results.cr2": bm.DATA_PAGE + 0x10},
+    # Vol. 2A CALL, MORE-PRIVILEGE: SS:ESP from the TSS, then old SS, old ESP, the 2
+    # parameters (copied in order), CS, EIP (after the 7-byte CALL that follows two
+    # 5-byte PUSHes and a 5-byte MOV).
+    "call-gate/ring3-to-ring0-with-parameters": {
+        "results.vector": 0x3000, "results.esp": bm.STACK0_TOP - 24,
+        "results.stack0": bm.CODE3 + 22, "results.stack1": bm.CODE3_SEL,
+        "results.stack2": 0xAAAA, "results.stack3": 0xBBBB,
+        "results.stack4": bm.STACK3_TOP - 8, "results.stack5": bm.DATA3_SEL},
+    # Conforming code: SAME-PRIVILEGE, "CS(RPL) := CPL": the INT 0x80 it runs pushes
+    # CS 0x4B and switches to the TSS stack (CPL 3).
+    "call-gate/to-conforming-code-stays-at-cpl3": {
+        "results.vector": 0x80, "results.stack1": bm.CONFORMING_SEL | 3,
+        "results.stack4": bm.DATA3_SEL},
+    # "IF tempEIP not within code segment limit THEN #GP(0)": at the CALL, CPL 3.
+    "call-gate/target-beyond-code-limit": {
+        "results.vector": 13, "results.stack0": 0, "results.stack1": bm.CODE3 + 5},
+    # RET: "IF return instruction pointer is not within code segment limit THEN #GP(0)"
+    # at the RETF (CPL 0; its EIP after four 5-byte or 2-byte PUSHes).
+    "call-gate/retf-beyond-code-limit": {
+        "results.vector": 13, "results.stack0": 0, "results.stack2": bm.CODE0_SEL},
+    # RET to an outer level nulls DS when it holds a DPL-0 data segment.
+    "call-gate/retf-to-cpl3-nulls-ds": {"results.vector": 0x80, "results.ecx": 0},
     # 4.8: a read sets A (0x20), a write A and D (0x40) in the PTE.
     "paging/accessed-dirty-first-touch": {"pte.0x20d000": 0x20D000 | 0x20 | 7,
                                           "pte.0x20c000": 0x20C000 | 0x60 | 7},
