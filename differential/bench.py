@@ -11,7 +11,9 @@ Measured in one run, on the same seeded cases, so the ratios hold even on a shar
 - ``unicorn``: the in-process runner alone on the same cases (the hook setting alternating
   as in a batch), ``reference``: the reference alone, ``generate``: case drawing alone.
 ``load`` is the 1-minute load average before and after: a figure taken on a busy machine
-says so.
+says so. ``coverage`` counts what the measured cases hold (distinct FORMS rows by mode,
+modes, legacy prefix bytes, the checkers' hook settings), so a speed-up that narrowed the
+cases shows in the same record.
 """
 
 from __future__ import annotations
@@ -47,6 +49,22 @@ def _timed(count: int, work: Callable[[], None],
     work()
     wall, cpu = time.perf_counter() - wall, _cpu_seconds(children) - cpu
     return {"cases_per_second": count / wall, "cases_per_cpu_second": count / max(cpu, 1e-9)}
+
+
+def coverage(cases: Sequence[Any], checkers: Sequence[Any]) -> Dict[str, Any]:
+    """What the measured cases cover: (form, mode) pairs of FORMS rows, the modes, each
+    legacy prefix byte's count, and the peers' names (Unicorn without and with memory
+    hooks: case i goes to checker i mod their number, as in a campaign)."""
+    from collections import Counter
+
+    from differential.encoding import split_prefixes
+
+    prefixes = Counter(byte for case in cases for byte in split_prefixes(case.code)[0])
+    peers = Counter(checkers[i % len(checkers)].peer.name for i in range(len(cases)))
+    return {"forms_by_mode": len({(c.form, c.mode) for c in cases if c.form}),
+            "modes": sorted({case.mode for case in cases}),
+            "prefix_bytes": {f"{byte:02x}": n for byte, n in sorted(prefixes.items())},
+            "peers": dict(sorted(peers.items()))}
 
 
 def measure(batches: int = 5, seed: int = 1, mix: str = "forms") -> Dict[str, Any]:
@@ -91,6 +109,7 @@ def measure(batches: int = 5, seed: int = 1, mix: str = "forms") -> Dict[str, An
         close_checkers(worker.checkers)
     per_core = figures["campaign"]["cases_per_cpu_second"]
     return {"mix": mix, "cases": count, "seed": seed, "figures": figures,
+            "coverage": coverage(cases, worker.checkers),
             "ratio_to_unicorn": per_core / figures["unicorn"]["cases_per_cpu_second"],
             "ratio_to_reference": per_core / figures["reference"]["cases_per_cpu_second"],
             "load_1min": [load_before, os.getloadavg()[0]], "cores": os.cpu_count()}
@@ -102,6 +121,12 @@ def describe(result: Dict[str, Any]) -> List[str]:
     for label, figure in result["figures"].items():
         lines.append(f"  {label:<10} {figure['cases_per_cpu_second']:8.0f} cases/s per core "
                      f"({figure['cases_per_second']:.0f} wall)")
+    covered = result.get("coverage")
+    if covered:
+        lines.append(f"  covering {covered['forms_by_mode']} (form, mode) pairs, modes "
+                     f"{' '.join(covered['modes'])}, prefixes "
+                     f"{' '.join(covered['prefix_bytes'])}, peers "
+                     f"{', '.join(covered['peers'])}")
     load = result["load_1min"]
     lines.append(f"  campaign/unicorn-alone {result['ratio_to_unicorn']:.2f}, "
                  f"campaign/reference-alone {result['ratio_to_reference']:.2f}; "

@@ -30,6 +30,11 @@ def test_bench_json_gives_rates_and_ratios_from_one_run():
     # the campaign runs Unicorn *and* the reference on every case: it cannot beat either
     assert result["ratio_to_unicorn"] < 1 and result["ratio_to_reference"] < 1
     assert len(result["load_1min"]) == 2
+    covered = result["coverage"]  # one batch of the forms mix: rows of both modes
+    assert 0 < covered["forms_by_mode"] <= 200 and covered["modes"] == ["prot32", "real16"]
+    assert covered["peers"] == {"unicorn": 100, "unicorn+memhooks": 100}
+    assert set(covered["prefix_bytes"]) <= {"26", "2e", "36", "3e", "64", "65", "66", "67",
+                                            "f0", "f2", "f3"}
 
 
 @pytest.mark.parametrize("command", [["fuzz", "--bench"], ["bench", "--pipeline"]],
