@@ -186,6 +186,7 @@ class Layout:
     pdes: Dict[int, int] = field(default_factory=dict)  # PDE index (1-1023) -> PDE
     cr4: int = 0
     extra_code: Dict[int, str] = field(default_factory=dict)  # address -> code
+    io_bitmap: bytes = b""  # after TSS_MAIN's 104 bytes; the TSS limit then covers it
     extra_dumps: List[Tuple[str, int, int]] = field(default_factory=list)
     note: str = ""
 
@@ -240,6 +241,8 @@ class Layout:
             writes.append((TASK_CODE, assemble(self.code_task, TASK_CODE)))
         for address, source in sorted(self.extra_code.items()):
             writes.append((address, assemble(source, address)))
+        if self.io_bitmap:
+            writes.append((TSS_MAIN + 104, self.io_bitmap))
         dumps = [("results", RESULTS, RESULTS_SIZE), ("tss_main", TSS_MAIN, 104),
                  ("tss_df", TSS_DF, 104), ("gdt_tss", GDT + 5 * 8, 16)]
         cr0 = CR0_PE | CR0_ET | self.cr0_extra
@@ -608,6 +611,45 @@ def paging_rules() -> List[Case]:
     return cases
 
 
+def privileged_instructions() -> List[Case]:
+    """What CPL 3 may not do (SDM Vol. 3A 5.9 and each instruction's Protected Mode
+    Exceptions): HLT, MOV to CR0, CLTS, LGDT, INVLPG, WBINVD, RDMSR are #GP(0) at CPL > 0;
+    RDTSC with CR4.TSD and RDPMC with CR4.PCE = 0 are #GP(0); CLI is #GP(0) when CPL >
+    IOPL and allowed at IOPL 3; POPF at CPL 3 leaves IF and IOPL alone; IN/OUT at CPL >
+    IOPL consult the TSS I/O bitmap (Vol. 1, 19.5.2): #GP(0) without one (the map base
+    beyond the TSS limit) or when the port's bit is 1, allowed when it is 0."""
+    cases = []
+
+    def add(name: str, code3: str, eflags: int = 0x202, cr4: int = 0,
+            io_bitmap: bytes = b"") -> None:
+        layout = Layout(f"privileged/{name}", "privileged")
+        layout.code0, layout.code3, layout.cr4 = to_ring3(eflags), code3, cr4
+        if io_bitmap:
+            layout.io_bitmap = io_bitmap
+            layout.gdt[TSS_MAIN_SEL >> 3] = descriptor(
+                TSS_MAIN, 104 + len(io_bitmap) - 1, 0x80 | TSS32_AVAILABLE, 0)
+            layout.extra_dumps.append(("io_bitmap", TSS_MAIN + 104, 16))
+        cases.append(layout.case())
+
+    for name, instruction in (("hlt", "hlt"), ("mov-cr0", "mov eax, cr0; mov cr0, eax"),
+                              ("clts", "clts"), ("lgdt", f"lgdt [{GDT:#x}]"),
+                              ("invlpg", f"invlpg [{DATA_PAGE:#x}]"), ("wbinvd", "wbinvd"),
+                              ("rdmsr", "mov ecx, 0x10; rdmsr"),
+                              ("cli-iopl0", "cli")):
+        add(name, f"mov eax, 0x33333333; {instruction}; ud2")
+    add("rdtsc-tsd", "rdtsc; ud2", cr4=0x4)
+    add("rdpmc-pce0", "xor ecx, ecx; rdpmc; ud2")
+    add("cli-iopl3", "cli; ud2", eflags=0x3202)
+    add("popf-if-at-iopl0", "push 0x2; popfd; ud2", eflags=0x202)
+    add("out-no-io-bitmap", "mov al, 1; out 0x80, al; ud2")
+    # Port 0x80: byte 0x10 of the map, bit 0. The map ends with an all-ones byte.
+    allowed = bytes(0x20) + b"\xff"
+    add("out-io-bitmap-allows", "mov al, 1; out 0x80, al; ud2", io_bitmap=allowed)
+    denied = bytes(0x10) + b"\x01" + bytes(0xF) + b"\xff"
+    add("out-io-bitmap-denies", "mov al, 1; out 0x80, al; ud2", io_bitmap=denied)
+    return cases
+
+
 CALL_GATE32 = 0xC
 GATE_TARGET = CODE0 + 0x600  # where a call gate leads
 CONFORMING_SEL, LIMITED_SEL = 0x48, 0x50
@@ -716,6 +758,7 @@ FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "sysenter": fast_system_calls,
     "paging": paging_rules,
     "call-gate": call_gates,
+    "privileged": privileged_instructions,
     "triple-fault": triple_fault,
 }
 

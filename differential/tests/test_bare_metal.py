@@ -255,6 +255,20 @@ SDM_EXPECTATIONS = {
         "results.vector": 13, "results.stack0": 0, "results.stack2": bm.CODE0_SEL},
     # RET to an outer level nulls DS when it holds a DPL-0 data segment.
     "call-gate/retf-to-cpl3-nulls-ds": {"results.vector": 0x80, "results.ecx": 0},
+    # Vol. 3A 5.9: HLT at CPL 3 is #GP(0), EIP at the HLT (after a 5-byte MOV).
+    "privileged/hlt": {"results.vector": 13, "results.stack0": 0,
+                       "results.stack1": bm.CODE3 + 5},
+    "privileged/rdtsc-tsd": {"results.vector": 13, "results.stack0": 0,
+                             "results.stack1": bm.CODE3},
+    # Vol. 1 19.5.2: the port's bit 0 allows OUT at CPL 3 > IOPL, so the UD2 after it
+    # (2-byte MOV, 2-byte OUT) is reached: #UD, a fault, RF = 1 in the image.
+    "privileged/out-io-bitmap-allows": {"results.vector": 6, "results.stack0": bm.CODE3 + 4,
+                                        "results.stack2": 0x10202},
+    "privileged/out-io-bitmap-denies": {"results.vector": 13, "results.stack0": 0,
+                                        "results.stack1": bm.CODE3 + 2},
+    # CLI at IOPL 3 clears IF; POPF at CPL 3 > IOPL leaves IF set (no fault).
+    "privileged/cli-iopl3": {"results.vector": 6, "results.stack2": 0x13002},
+    "privileged/popf-if-at-iopl0": {"results.vector": 6, "results.stack2": 0x10202},
     # 4.8: a read sets A (0x20), a write A and D (0x40) in the PTE.
     "paging/accessed-dirty-first-touch": {"pte.0x20d000": 0x20D000 | 0x20 | 7,
                                           "pte.0x20c000": 0x20C000 | 0x60 | 7},
