@@ -321,3 +321,29 @@ def test_build_image_places_bm_exit_where_cases_jump(tmp_path: Path):
     # Multiboot 0.6.96 3.1.1: magic, flags, checksum summing to 0, within 8 KiB.
     at = text.find(struct.pack("<I", 0x1BADB002))
     assert 0 <= at < 8192 and sum(struct.unpack_from("<3I", text, at)) & 0xFFFFFFFF == 0
+
+
+def test_the_command_runs_the_reference_and_writes_json(tmp_path: Path, capsys):
+    """python -m differential.bare_metal --engine reference: the summary line, exit 0,
+    and the JSON per case (one engine, so nothing to compare and nothing decided)."""
+    import json
+
+    from differential.bare_metal.__main__ import main
+
+    out = tmp_path / "bm.json"
+    status = main(["--engine", "reference", "--families", "int-same",
+                   "--cases", "int-same/int32-int80", "--json", str(out)])
+    assert status == 0
+    assert "1 cases (int-same 1) on reference: 1 agree" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    case = data["cases"][0]
+    assert case["name"] == "int-same/int32-int80" and case["verdict"] == "agree"
+    assert case["results"]["reference"]["fields"]["results.vector"] == 0x80
+
+
+def test_the_command_refuses_an_unknown_family():
+    from differential.bare_metal.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--families", "no-such-family"])
+    assert exit_info.value.code == 2
