@@ -27,8 +27,9 @@ ENCODINGS: Dict[str, str] = {"br": ".br", "gzip": ".gz"}
 """Content-Encoding token -> sibling suffix, in the order a server should prefer them."""
 COMPRESSIBLE = (".js", ".mjs", ".wasm", ".html", ".css", ".json", ".txt", ".svg", ".bin",
                 ".cpio", ".map")
-SKIPPED = ("rootdisk.", "state.")
-"""Name prefixes never precompressed: the lazy disk (Range), the state (zstd already)."""
+SKIPPED = ("rootdisk.", "state.", "x86lab-manifest")
+"""Name prefixes never precompressed: the lazy disk (Range), the state (zstd already), the
+manifest (small, revalidated on every visit, and edited in place by tests and people)."""
 MIN_SAVING = 0.05
 BROTLI_QUALITY = 11
 GZIP_LEVEL = 9

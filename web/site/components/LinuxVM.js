@@ -13,7 +13,9 @@
 // during a cold boot both showed 0.7-1.1 s gaps (xterm output and CPU contention).
 // For tests and measurements it publishes window.x86lab: { boot: "state"|"cold",
 // engine, disk: "range"|"chunks"|"none" (lazyDisk.js), relay: URL|null, fallback: why
-// the state was not used (after a fallback), stage, bytes, transcript(),
+// the state was not used (after a fallback, e.g. a state that restored but showed no
+// prompt within WATCHDOG_MS), stage ("restored" between restore and its prompt), bytes,
+// transcript(),
 // times: {stage: ms since navigation}, profile (with ?profile=1, once at the prompt):
 // { record: profiler.js's record with absolute times and the files downloaded,
 // timeOrigin } for `x86lab web measure --profile` }.
@@ -34,6 +36,9 @@ import { createTerminal } from "./terminal";
 import { startV86Worker } from "./workerV86";
 
 const TRANSCRIPT_LIMIT = 256 * 1024;
+// A restored state shows its prompt within a second or two even on a loaded machine;
+// without one by then it is broken (?watchdog=MS changes the bound).
+const WATCHDOG_MS = 10000;
 
 function publish(patch) {
   window.x86lab = { ...(window.x86lab || {}), ...patch };
@@ -98,14 +103,20 @@ export default function LinuxVM({ manifestUrl }) {
         profile?.().then((record) =>
           publish({ profile: { record, timeOrigin: performance.timeOrigin } }),
         );
-      trackerRef.current = createStageTracker(manifest.stages, (mark) => {
-        enter(mark);
-        if (mark === "prompt") {
-          terminal.term.focus();
-          publishProfile();
-        }
-      });
+      let watchdog = null;
+      const track = (markers) => {
+        trackerRef.current = createStageTracker(markers, (mark) => {
+          enter(mark);
+          if (mark === "prompt") {
+            clearTimeout(watchdog);
+            terminal.term.focus();
+            publishProfile();
+          }
+        });
+      };
+      track(manifest.stages);
       const wantState = params.get("boot") !== "cold" && stateUsable(manifest);
+      const watchdogMs = Number(params.get("watchdog")) || WATCHDOG_MS;
       const inWorker = params.get("engine") !== "main";
       publish({ engine: inWorker ? "worker" : "main" });
       // The disk's Range probe runs while the state downloads: one round trip, not two.
@@ -139,11 +150,16 @@ export default function LinuxVM({ manifestUrl }) {
         );
         emulator.add_listener("emulator-started", () => {
           if (!fromState) return enter("firmware");
-          // The snapshot was taken at the prompt: skip the markers, ask for a fresh prompt.
-          trackerRef.current.skipAll();
-          enter("prompt");
-          terminal.term.focus();
-          publishProfile();
+          // The snapshot was taken at the prompt: ask the shell for a fresh one, and call
+          // the page ready when it shows. A state that restores but never answers (a
+          // guest that crashed or hangs) costs a cold boot after WATCHDOG_MS, not a page
+          // that waits forever.
+          track([["prompt", manifest.prompt]]);
+          enter("restored");
+          watchdog = setTimeout(
+            () => fallBack(`restored, but no shell prompt within ${watchdogMs / 1000} s`),
+            watchdogMs,
+          );
           emulator.serial0_send("\n");
         });
         emulator.add_listener("serial0-output-byte", (byte) => {
@@ -153,6 +169,8 @@ export default function LinuxVM({ manifestUrl }) {
       };
       // A state that cannot be used (savedState.js) costs a cold boot, never a dead page.
       const fallBack = (reason) => {
+        clearTimeout(watchdog);
+        track(manifest.stages);
         emulatorRef.current?.destroy();
         emulatorRef.current = null;
         publish({ fallback: reason });

@@ -4,6 +4,7 @@
 
 export const STAGE_LABELS = {
   loading: "downloading",
+  restored: "restored, waiting for the shell",
   firmware: "firmware (SeaBIOS)",
   kernel: "kernel",
   init: "userspace starting",
@@ -27,9 +28,6 @@ export function createStageTracker(markers, onStage) {
         next += 1;
         onStage(mark);
       }
-    },
-    skipAll() {
-      next = markers.length;
     },
     reset() {
       next = 0;

@@ -65,6 +65,20 @@ function yieldInThisThread(machine) {
     machine.unregister_yield();
 }
 
+// v86 fetches its wasm whole and then compiles it; compiling while the bytes arrive
+// (instantiateStreaming, which needs application/wasm) overlaps the two. Any failure
+// (a host sending another type) falls back to v86's own way: bytes, then compile.
+function streamingWasm(url) {
+    return async (imports) => {
+        try {
+            return (await WebAssembly.instantiateStreaming(fetch(url), imports)).instance.exports;
+        } catch (e) {
+            const bytes = await (await fetch(url)).arrayBuffer();
+            return (await WebAssembly.instantiate(bytes, imports)).instance.exports;
+        }
+    };
+}
+
 function fail(reason) {
     postMessage({ type: "event", name: "state-failed", data: reason });
 }
@@ -92,7 +106,7 @@ self.onmessage = (message) => {
     const msg = message.data;
     if (msg.type === "start") {
         importScripts(msg.libv86);
-        emulator = new self.V86(msg.options);
+        emulator = new self.V86({ ...msg.options, wasm_fn: streamingWasm(msg.options.wasm_path) });
         emulator.add_listener("emulator-loaded", () => yieldInThisThread(emulator.v86));
         if (msg.profiler) {
             importScripts(msg.profiler);
