@@ -36,6 +36,8 @@ from ground.case import Case, Death, EngineCrashed, Outcome
 HEADER = struct.Struct("<I")
 CASE_TIMEOUT = 30.0  # seconds without an answer before the child counts as hung
 START_TIMEOUT = 60.0
+BATCH_PATIENCE = 0.004  # seconds between reads of a batch's answers (~10-15 cases)
+PATIENT_ABOVE = 24  # answers still due: fewer than this are read as they come
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -71,6 +73,7 @@ class _Child:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env=env)
         self._buffer = b""
         self.ended = False  # its stdout reached EOF: it exited or was killed
+        self.patience = 0.0  # seconds to wait before each read (see SandboxedRunner)
         self.send(spec)
         reply = self.receive(time.monotonic() + START_TIMEOUT)
         if not isinstance(reply, tuple) or reply[0] != "ready":
@@ -93,6 +96,8 @@ class _Child:
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
         while len(self._buffer) < size:
+            if self.patience:  # let a batch's answers gather: one wake-up reads many
+                time.sleep(self.patience)
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 return False
@@ -182,6 +187,12 @@ class SandboxedRunner:
         answers: List[Any] = []
         alive = child.send(("call", method, items) if method else ("run", items))
         while alive and len(answers) < len(items):
+            # Waking for every answer cost the parent ~35 µs a case of a campaign batch
+            # (a select, a read and a context switch each): while many answers are still
+            # due they are read a few milliseconds' worth at a time; the last ones (and a
+            # single case) at once, so the batch's end is not delayed.
+            child.patience = BATCH_PATIENCE if len(items) - len(answers) > PATIENT_ABOVE \
+                else 0.0
             reply = child.receive(time.monotonic() + self.case_timeout)
             if reply is None:
                 alive = False
