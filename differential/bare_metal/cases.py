@@ -650,6 +650,57 @@ def privileged_instructions() -> List[Case]:
     return cases
 
 
+LDT_SEL = 0x58
+LDT_BASE = SPARE_PAGE
+
+
+def selector_loads() -> List[Case]:
+    """MOV Sreg, LTR and LLDT with their error codes delivered through the IDT (SDM Vol.
+    2A/2B, MOV, LTR, LLDT Operation; Unicorn's hook carries no error code, so these are
+    decided here): SS needs RPL = DPL = CPL, a writable data segment (#GP(selector)),
+    present (#SS(selector)), non-null (#GP(0)); DS takes readable segments only,
+    conforming readable code at any DPL; LDT selectors index the LDT (#GP(selector)
+    beyond its limit); a null DS faults only when used (#GP(0)); LTR of a busy TSS and
+    LLDT of a TSS descriptor are #GP(selector)."""
+    cases = []
+    ldt = descriptor(LDT_BASE, 0xF, 0x82, 0)  # an LDT of 2 entries, DPL 0
+    ldt_entries = bytes(8) + descriptor(0, 0xFFFFF, 0x92)  # LDT index 1: flat data
+
+    def add(name: str, code0: str, code3: str = "", spare: bytes = b"",
+            with_ldt: bool = False) -> None:
+        layout = Layout(f"selector/{name}", "selector")
+        layout.code0, layout.code3 = code0, code3
+        if spare:
+            layout.gdt[SPARE_SEL >> 3] = spare
+        if with_ldt:
+            layout.gdt[LDT_SEL >> 3] = ldt
+            layout.code0 = f"mov ax, {LDT_SEL:#x}; lldt ax; " + code0
+            case = layout.case()
+            case.writes.append((LDT_BASE, ldt_entries))
+            cases.append(case)
+            return
+        cases.append(layout.case())
+
+    def load(register: str, selector: int) -> str:
+        return f"mov eax, 0x11111111; mov cx, {selector:#x}; mov {register}, cx; {DONE}"
+
+    add("mov-ss-rpl-not-cpl", load("ss", DATA0_SEL | 3))
+    add("mov-ss-null", load("ss", 0))
+    add("mov-ss-read-only", load("ss", SPARE_SEL), spare=descriptor(0, 0xFFFFF, 0x90))
+    add("mov-ss-not-present", load("ss", SPARE_SEL), spare=descriptor(0, 0xFFFFF, 0x12))
+    add("mov-ss-dpl0-at-cpl3", to_ring3(), f"mov cx, {DATA0_SEL:#x}; mov ss, cx; ud2")
+    add("mov-ds-execute-only-code", load("ds", SPARE_SEL), spare=descriptor(0, 0xFFFFF, 0x98))
+    add("mov-ds-readable-code", load("ds", SPARE_SEL), spare=descriptor(0, 0xFFFFF, 0x9A))
+    add("mov-ds-conforming-code-at-cpl3", to_ring3(),
+        f"mov cx, {SPARE_SEL | 3:#x}; mov ds, cx; ud2", spare=descriptor(0, 0xFFFFF, 0x9E))
+    add("mov-ds-ldt-selector", load("ds", 0x0C), with_ldt=True)
+    add("mov-ds-beyond-ldt-limit", load("ds", 0x14), with_ldt=True)
+    add("null-ds-used", f"xor ecx, ecx; mov ds, cx; mov eax, dword ptr [0x1000]; {DONE}")
+    add("ltr-busy-tss", f"mov cx, {TSS_MAIN_SEL:#x}; ltr cx; {DONE}")
+    add("lldt-tss-descriptor", f"mov cx, {TSS_DF_SEL:#x}; lldt cx; {DONE}")
+    return cases
+
+
 CALL_GATE32 = 0xC
 GATE_TARGET = CODE0 + 0x600  # where a call gate leads
 CONFORMING_SEL, LIMITED_SEL = 0x48, 0x50
@@ -759,6 +810,7 @@ FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "paging": paging_rules,
     "call-gate": call_gates,
     "privileged": privileged_instructions,
+    "selector": selector_loads,
     "triple-fault": triple_fault,
 }
 

@@ -269,6 +269,30 @@ SDM_EXPECTATIONS = {
     # CLI at IOPL 3 clears IF; POPF at CPL 3 > IOPL leaves IF set (no fault).
     "privileged/cli-iopl3": {"results.vector": 6, "results.stack2": 0x13002},
     "privileged/popf-if-at-iopl0": {"results.vector": 6, "results.stack2": 0x10202},
+    # MOV SS: "IF segment selector's RPL != CPL or segment is not a writable data
+    # segment or DPL != CPL THEN #GP(selector)"; "IF segment not marked present THEN
+    # #SS(selector)"; a null SS is #GP(0). The faulting MOV is at CODE0 + 9.
+    "selector/mov-ss-rpl-not-cpl": {"results.vector": 13, "results.stack0": 0x10,
+                                    "results.stack1": bm.CODE0 + 9},
+    "selector/mov-ss-null": {"results.vector": 13, "results.stack0": 0},
+    "selector/mov-ss-read-only": {"results.vector": 13, "results.stack0": bm.SPARE_SEL},
+    "selector/mov-ss-not-present": {"results.vector": 12, "results.stack0": bm.SPARE_SEL},
+    # MOV DS: execute-only code is #GP(selector); readable code loads; an LDT selector
+    # beyond the LDT's limit (0xF) is #GP(selector) (TI and RPL as given: 0x14).
+    "selector/mov-ds-execute-only-code": {"results.vector": 13,
+                                          "results.stack0": bm.SPARE_SEL},
+    "selector/mov-ds-readable-code": {"results.vector": 0xFFFFFFFF,
+                                      "results.ds": bm.SPARE_SEL},
+    "selector/mov-ds-ldt-selector": {"results.vector": 0xFFFFFFFF, "results.ds": 0x0C},
+    "selector/mov-ds-beyond-ldt-limit": {"results.vector": 13, "results.stack0": 0x14},
+    # A null DS loads without a fault; its use is #GP(0) (Vol. 3A 5.4.1).
+    "selector/null-ds-used": {"results.vector": 13, "results.stack0": 0,
+                              "results.stack1": bm.CODE0 + 5},
+    # LTR: "IF segment descriptor is not for an available TSS THEN #GP(selector)"; LLDT:
+    # "IF segment selector ... does not point to a descriptor for an LDT THEN
+    # #GP(selector)".
+    "selector/ltr-busy-tss": {"results.vector": 13, "results.stack0": bm.TSS_MAIN_SEL},
+    "selector/lldt-tss-descriptor": {"results.vector": 13, "results.stack0": bm.TSS_DF_SEL},
     # 4.8: a read sets A (0x20), a write A and D (0x40) in the PTE.
     "paging/accessed-dirty-first-touch": {"pte.0x20d000": 0x20D000 | 0x20 | 7,
                                           "pte.0x20c000": 0x20C000 | 0x60 | 7},
