@@ -18,6 +18,7 @@ pickle. Parent -> child: the runner spec, then ``("run", [case, ...])`` or ``("c
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import pickle
@@ -309,6 +310,7 @@ def child_main(parent: int) -> int:
         return 0
     module, cls, kwargs = spec
     runner = getattr(importlib.import_module(module), cls)(**kwargs)
+    gc.freeze()  # the imports' ~40,000 objects live as long as we do: no GC pass walks them
     channel.write(_frame(("ready", runner.name)))
     channel.flush()
     while True:
