@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from differential.bare_metal.cases import RESULT_FIELDS, TSS_FIELDS
 from differential.bare_metal.image import Case, build_image, parse_output
+from differential.bare_metal.layout import RESULT_FIELDS, TSS_FIELDS
 from differential.known import KnownDifference
 
 SUITE = "bare-metal"

@@ -10,7 +10,8 @@ from typing import Dict, List
 
 import pytest
 
-from differential.bare_metal import cases as bm
+from differential.bare_metal import cases as families
+from differential.bare_metal import layout as bm
 from differential.bare_metal.compare import CaseResult, judge, run_cases
 from differential.bare_metal.engines import Raw, run_reference
 from differential.bare_metal.image import (
@@ -91,9 +92,9 @@ def test_descriptors_and_gates_follow_the_sdm_figures():
 
 
 def test_every_family_builds_unique_names():
-    cases = bm.all_cases()
+    cases = families.all_cases()
     assert len({c.name for c in cases}) == len(cases) > 60
-    assert {c.family for c in cases} == set(bm.FAMILIES)
+    assert {c.family for c in cases} == set(families.FAMILIES)
 
 
 def result(outcome: str = "done", **fields: int) -> CaseResult:
@@ -131,7 +132,7 @@ def test_undefined_fields_are_excused_for_everyone_and_the_rest_still_judged():
 
 
 def test_a_case_that_hangs_is_marked_and_the_rest_rerun(tmp_path: Path):
-    cases = [c for c in bm.all_cases(["segment"])][:3]
+    cases = [c for c in families.all_cases(["segment"])][:3]
     seen: List[int] = []
 
     def fake(engine: str, image: Path) -> Raw:
@@ -244,7 +245,7 @@ SDM_EXPECTATIONS = {
     # Conforming code: SAME-PRIVILEGE, "CS(RPL) := CPL": the INT 0x80 it runs pushes
     # CS 0x4B and switches to the TSS stack (CPL 3).
     "call-gate/to-conforming-code-stays-at-cpl3": {
-        "results.vector": 0x80, "results.stack1": bm.CONFORMING_SEL | 3,
+        "results.vector": 0x80, "results.stack1": families.CONFORMING_SEL | 3,
         "results.stack4": bm.DATA3_SEL},
     # "IF tempEIP not within code segment limit THEN #GP(0)": at the CALL, CPL 3.
     "call-gate/target-beyond-code-limit": {
@@ -301,7 +302,7 @@ SDM_EXPECTATIONS = {
 
 @pytest.fixture(scope="module")
 def reference_results(tmp_path_factory) -> Dict[str, CaseResult]:
-    chosen = [c for c in bm.all_cases() if c.name in SDM_EXPECTATIONS]
+    chosen = [c for c in families.all_cases() if c.name in SDM_EXPECTATIONS]
     results = run_cases("reference", chosen, lambda engine, image: run_reference(image),
                         tmp_path_factory.mktemp("bm"), progress=lambda text: None)
     return {r.name: r for r in results}
@@ -319,7 +320,7 @@ def test_the_reference_runs_the_image_to_the_sdm_state(reference_results, name):
 def test_a_triple_fault_ends_the_machine_and_the_next_case_still_runs(tmp_path: Path):
     """SDM Vol. 3A 6.15: a fault while calling the #DF handler is a shutdown; the
     reference PC stops, and run_cases reruns the cases after it in a new image."""
-    chosen = bm.all_cases(["triple-fault"]) + bm.all_cases(["task"])[:1]
+    chosen = families.all_cases(["triple-fault"]) + families.all_cases(["task"])[:1]
     results = run_cases("reference", chosen, lambda engine, image: run_reference(image),
                         tmp_path, progress=lambda text: None)
     assert [r.outcome for r in results] == ["shutdown", "done"]
