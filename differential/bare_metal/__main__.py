@@ -47,6 +47,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--cases", default="*", help="a glob on case names")
     parser.add_argument("--show", metavar="GLOB", help="print every field of these cases")
     parser.add_argument("--json", metavar="PATH", help="write the results and verdicts")
+    parser.add_argument("--markdown", metavar="PATH",
+                        help="write a table: each case, its verdict, the oracles that "
+                             "decided it and the known entries used")
     parser.add_argument("--keep", metavar="DIR", help="keep the images built in DIR")
     args = parser.parse_args(argv)
     engines = args.engine or ["qemu", "bochs", "reference"]
@@ -110,7 +113,23 @@ def main(argv: Optional[List[str]] = None) -> int:
                        "decided_by": list(verdicts[i].decided_by),
                        "differences": [list(d) for d in verdicts[i].differences]}
                       for i, c in enumerate(cases)]}, indent=1))
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_table(engines, cases, verdicts))
     return 1 if counts.get("new") else 0
+
+
+def markdown_table(engines: List[str], cases: list, verdicts: list) -> str:
+    """One row per case: family, case, verdict, deciding oracles, the entries used."""
+    rows = ["| family | case | verdict | decided by | known entries |",
+            "|---|---|---|---|---|"]
+    for case, verdict in zip(cases, verdicts):
+        labels = sorted({part for *_, label in verdict.differences
+                         for part in label.split("; ") if part})
+        rows.append(f"| {case.family} | `{case.name}` | {verdict.status} | "
+                    f"{'+'.join(verdict.decided_by) or '-'} | {'; '.join(labels)} |")
+    return (f"Bare-metal cases on {', '.join(engines)} "
+            f"(`python -m differential.bare_metal --markdown PATH`).\n\n"
+            + "\n".join(rows) + "\n")
 
 
 def _value(result: CaseResult, name: str) -> str:
