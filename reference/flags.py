@@ -3,8 +3,9 @@
 Semantics never compute a flag bit by hand: they call ``cpu.flags.after_add(...)`` and
 friends, which follow the SDM's definitions (Vol. 1, 3.4.3 "EFLAGS Register"). Keeping
 it here means a later lazy-flags version (remember the last operation, compute bits on
-demand) changes this file only. Today the flags are computed eagerly: it is simpler and
-the measured cost is small next to decoding.
+demand) changes this file only. The flags are computed eagerly; the block compiler
+(``reference.blocks.optimize``) drops the updates a block overwrites before reading, and
+inlines the rest, so these methods are also the source of the compiled flag code.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class Flags:
 
     def set_szp(self, result: int, size: int) -> None:
         """SF, ZF, PF from ``result``; the other flags are left alone."""
-        self.value = (self.value & ~(SF | ZF | PF)) | self._szp(result & ((1 << size) - 1), size)
+        bits = self._szp(result & ((1 << size) - 1), size)
+        self.value = (self.value & ~(SF | ZF | PF)) | bits
 
     def set_status(self, bits: int, mask: int = STATUS) -> None:
         """Replace the flags in ``mask`` with ``bits`` (both EFLAGS masks)."""
@@ -125,7 +127,8 @@ class Flags:
 
     def after_logic(self, result: int, size: int) -> None:
         """AND/OR/XOR/TEST: OF = CF = 0, SF ZF PF from the result, AF undefined (0 here)."""
-        self.value = (self.value & ~STATUS) | self._szp(result & ((1 << size) - 1), size)
+        bits = self._szp(result & ((1 << size) - 1), size)
+        self.value = (self.value & ~STATUS) | bits
 
     # -- conditions -----------------------------------------------------------------
     def condition(self, cc: int) -> bool:

@@ -24,6 +24,7 @@ import ast
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from reference.blocks.inline import inline
+from reference.blocks.optimize import needs_bookkeeping, optimized
 from reference.faults import Fault, Unmapped
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,16 +54,16 @@ class Block:
     __slots__ = ("run", "length", "span", "pages", "source", "physical")
 
     def __init__(self, run: Callable[[Any, int], None], length: int, span: int,
-                 physical: int, source: Callable[[], str]) -> None:
+                 physical: int, source: str = "") -> None:
         self.run = run
         self.length = length      # instructions
         self.span = span          # bytes
         self.physical = physical
         self.pages = frozenset({physical >> 12})
-        self.source = source  # () -> the generated Python, made when asked
+        self.source = source  # the generated Python, when asked for (block_source)
 
 
-NO_BLOCK = Block(lambda cpu, eip: None, 0, 0, 0, lambda: "")
+NO_BLOCK = Block(lambda cpu, eip: None, 0, 0, 0)
 """Marks an instruction from which no block is worth making (it is a barrier itself)."""
 
 
@@ -100,22 +101,15 @@ def gather(cpu: Cpu, linear: int, physical: int) -> List[Insn]:
     return insns
 
 
-def generate(insns: List[Insn], eip_mask: int,
-             namespace: Dict[str, Any]) -> Tuple[ast.Module, Dict[int, str]]:
+def generate(insns: List[Insn], eip_mask: int, namespace: Dict[str, Any],
+             optimize: bool = True) -> Tuple[ast.Module, Dict[int, str]]:
     """The module defining ``block(cpu, eip)`` for these instructions, and a comment per
-    instruction (``source`` puts them where the ``"__insn_K__"`` markers stand)."""
-    body: List[ast.stmt] = [ast.parse("regs = cpu.regs").body[0]]
-    offset = 0
-    comments: Dict[int, str] = {}
+    instruction (``source`` puts them where the ``"__insn_K__"`` markers stand).
+    ``optimize`` runs ``reference.blocks.optimize`` (helpers inlined, constants folded,
+    dead flags dropped, ``cpu.eip``/``cpu.insn`` set only where read and at the end)."""
+    segments: List[List[ast.stmt]] = []
     for k, insn in enumerate(insns):
-        offset += insn.length
         namespace[f"i{k}"] = insn
-        doc = (insn.fn.__doc__ or "").strip().splitlines()
-        marker = f"__insn_{k}__"
-        comments[k] = (f"# +{offset - insn.length}: {insn.raw.hex(' ')}  {insn.form.name}"
-                       + (f"  -- {doc[0]}" if doc else ""))
-        body.append(ast.Expr(ast.Constant(marker)))
-        body += ast.parse(f"cpu.insn = i{k}\ncpu.eip = (eip + {offset}) & {eip_mask}").body
         statements = inline(k, insn.fn, insn, namespace)
         if statements is None:
             namespace[f"f{k}"] = insn.fn
@@ -123,7 +117,22 @@ def generate(insns: List[Insn], eip_mask: int,
             for j, operand in enumerate(insn.operands):
                 namespace[f"op{k}_{j}"] = operand
             statements = ast.parse(f"f{k}({args})").body
+        segments.append(statements)
+    if optimize:
+        segments = optimized(segments, namespace)
+    body: List[ast.stmt] = []
+    offset = 0
+    comments: Dict[int, str] = {}
+    for k, (insn, statements) in enumerate(zip(insns, segments)):
+        offset += insn.length
+        doc = (insn.fn.__doc__ or "").strip().splitlines()
+        comments[k] = (f"# +{offset - insn.length}: {insn.raw.hex(' ')}  {insn.form.name}"
+                       + (f"  -- {doc[0]}" if doc else ""))
+        body.append(ast.Expr(ast.Constant(f"__insn_{k}__")))
+        if not optimize or k == len(insns) - 1 or needs_bookkeeping(statements):
+            body += ast.parse(f"cpu.insn = i{k}\ncpu.eip = (eip + {offset}) & {eip_mask}").body
         body += statements
+    body.insert(0, ast.parse("regs = cpu.regs").body[0])
     function = ast.FunctionDef(
         name="block", args=ast.arguments(posonlyargs=[], args=[ast.arg("cpu"), ast.arg("eip")],
                                          kwonlyargs=[], kw_defaults=[], defaults=[]),
@@ -144,8 +153,11 @@ def source(module: ast.Module, comments: Dict[int, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compile_block(cpu: Cpu, linear: int, physical: int) -> Block:
-    """A Block for the code at ``linear`` (first byte at ``physical``), or NO_BLOCK."""
+def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
+                  with_source: bool = False) -> Block:
+    """A Block for the code at ``linear`` (first byte at ``physical``), or NO_BLOCK.
+    ``with_source`` keeps the generated Python as text (blocks made by ``run()`` keep
+    nothing of their AST: a boot compiles thousands)."""
     if cpu.default_size != 32:  # 16-bit code (IP wraps at 64 KiB) stays interpreted
         return NO_BLOCK
     insns = gather(cpu, linear, physical)
@@ -153,16 +165,17 @@ def compile_block(cpu: Cpu, linear: int, physical: int) -> Block:
         return NO_BLOCK
     namespace: Dict[str, Any] = {}
     eip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
-    module, comments = generate(insns, eip_mask, namespace)
+    module, comments = generate(insns, eip_mask, namespace, optimize)
     code = compile(module, f"<block at physical {physical:#x}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own generated code
     span = sum(insn.length for insn in insns)
     return Block(namespace["block"], len(insns), span, physical,
-                 lambda: source(module, comments))
+                 source(module, comments) if with_source else "")
 
 
-def block_source(cpu: Cpu, linear: int) -> Optional[str]:
+def block_source(cpu: Cpu, linear: int, optimize: bool = True) -> Optional[str]:
     """The Python made for the block at ``linear`` in the CPU's current state (for
-    reading; None if no block starts there)."""
-    block = compile_block(cpu, linear, cpu.code_physical(linear))
-    return block.source() if block.length else None
+    reading; None if no block starts there). ``optimize=False``: the semantics inlined
+    as they are, before the passes of ``reference.blocks.optimize``."""
+    block = compile_block(cpu, linear, cpu.code_physical(linear), optimize, with_source=True)
+    return block.source if block.length else None

@@ -10,24 +10,25 @@ truth; nothing here knows what any instruction does). For one decoded instructio
 - ``cpu.insn.opsize`` and the instruction's other plain fields become constants;
 - ``if`` tests that fold to a constant keep only the branch taken;
 - local names get a per-instruction suffix, global names a per-module prefix (their
-  values go into the block's namespace), the docstring goes.
-What cannot be inlined this way (a ``return`` in the body, a starred parameter, a
-nested function or class) is called instead: ``f3(cpu, op3_0, op3_1)``. Either way the
+  values go into the block's namespace; numbers become constants), the docstring goes.
+A guard ``if c: return`` at the top level becomes ``if not c:`` around the rest. What
+cannot be inlined this way (any other ``return``, a starred parameter, a nested function
+or class) is called instead: ``f3(cpu, op3_0, op3_1)``. Either way the
 compiled code does exactly what ``insn.execute()`` does.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
-import copy
 import inspect
 import textwrap
 from typing import Any, Callable, Dict, List, Optional
 
+from reference.blocks.optimize import clone, global_name, guards_to_ifs
+
 INSN_FIELDS = ("opsize", "adsize", "seg", "rep", "lock", "cond", "reg", "length")
 """``cpu.insn`` fields that are fixed for a decoded instruction (folded to constants)."""
-_UNSUPPORTED = (ast.Return, ast.Yield, ast.YieldFrom, ast.FunctionDef, ast.AsyncFunctionDef,
+_UNSUPPORTED = (ast.Yield, ast.YieldFrom, ast.FunctionDef, ast.AsyncFunctionDef,
                 ast.Lambda, ast.ClassDef, ast.Global, ast.Nonlocal, ast.Await)
 _parsed: Dict[Callable[..., Any], Optional[ast.FunctionDef]] = {}
 
@@ -43,7 +44,10 @@ def function_ast(fn: Callable[..., Any]) -> Optional[ast.FunctionDef]:
                     and not node.args.kwarg and not node.args.kwonlyargs
                     and not any(isinstance(n, _UNSUPPORTED) for body in node.body
                                 for n in ast.walk(body))):
-                tree = node
+                body = guards_to_ifs(node.body)
+                if body is not None and not (body and isinstance(body[-1], ast.Return)):
+                    node.body = body
+                    tree = node
         except (OSError, TypeError, SyntaxError):
             tree = None
         _parsed[fn] = tree
@@ -64,7 +68,6 @@ class Inliner(ast.NodeTransformer):
         self.namespace = namespace
         self.locals = {n.id for n in ast.walk(function_ast(fn))  # type: ignore[arg-type]
                        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
-        self.prefix = "g_" + fn.__module__.rsplit(".", 1)[-1] + "_"
         self.temps = 0
 
     # -- names ----------------------------------------------------------------------
@@ -77,15 +80,7 @@ class Inliner(ast.NodeTransformer):
             return ast.copy_location(ast.Name(self.names[name], node.ctx), node)
         if name in self.locals:
             return ast.copy_location(ast.Name(f"{name}_{self.k}", node.ctx), node)
-        globals_ = self.fn.__globals__
-        if name in globals_:
-            value = globals_[name]
-        elif hasattr(builtins, name):
-            return node
-        else:  # pragma: no cover - a NameError in the semantics themselves
-            raise NameError(f"{self.fn.__name__}: unknown name {name!r}")
-        self.namespace[self.prefix + name] = value
-        return ast.copy_location(ast.Name(self.prefix + name, node.ctx), node)
+        return global_name(self.fn, node, self.namespace)
 
     # -- operand and instruction fields -----------------------------------------------
     def _operand(self, node: ast.AST) -> Optional[Any]:
@@ -175,7 +170,7 @@ def inline(k: int, fn: Callable[..., Any], insn: Any,
     params = [a.arg for a in tree.args.args]
     if len(params) != 1 + len(insn.operands):
         return None
-    body = [ast.fix_missing_locations(node) for node in _copy(tree).body]
+    body = _copy(tree).body  # locations: fixed once for the whole block
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]  # the docstring
     inliner = Inliner(k, fn, params, list(insn.operands), insn, namespace)
@@ -187,4 +182,4 @@ def inline(k: int, fn: Callable[..., Any], insn: Any,
 
 
 def _copy(tree: ast.FunctionDef) -> ast.FunctionDef:
-    return copy.deepcopy(tree)
+    return clone(tree)

@@ -4,7 +4,9 @@ the block at an address, so what is generated can be read (issue 14).
 Either from a Linux boot on the reference PC (``--kernel K [--initrd I] [--append L]
 --after N``: run N instructions, then translate at ``--at ADDRESS``, a linear address in
 the guest's current mapping; default: where the guest is), or from raw 32-bit code
-(``--code HEX``, placed at 0x1000, translated at its start).
+(``--code HEX``, placed at 0x1000, translated at its start). ``--plain`` shows the
+semantics inlined as they are, before the optimising passes (helpers inlined, constants
+folded, dead flag updates dropped), which read closest to the SDM.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="instructions to run before translating (with --kernel)")
     parser.add_argument("--at", type=lambda text: int(text, 0),
                         help="linear address of the block (default: the current EIP)")
+    parser.add_argument("--plain", action="store_true",
+                        help="before the optimising passes (what the semantics say, inlined)")
     args = parser.parse_args(argv)
     if args.code:
         from reference import Cpu, SparseMemory
@@ -56,7 +60,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             pc.run(args.after)
         cpu = pc.cpu
         linear = args.at if args.at is not None else (cpu.seg_base[1] + cpu.eip) & 0xFFFFFFFF
-    text = block_source(cpu, linear)
+    text = block_source(cpu, linear, optimize=not args.plain)
     if text is None:
         print(f"no block starts at {linear:#x}: its first instruction is one the step "
               "loop runs alone (I/O, system, x87, string, a far transfer...)", file=sys.stderr)

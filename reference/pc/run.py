@@ -122,6 +122,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--stage", action="append", default=[], metavar="NAME=TEXT",
                         help="report when TEXT first appears on the console (in order)")
     parser.add_argument("--budget", type=int, help="stop after this many instructions")
+    parser.add_argument("--block-threshold", type=int, metavar="N",
+                        help="executions of an instruction before a block is compiled from "
+                        "it (0: never; default: this interpreter's, see reference.cpu)")
     parser.add_argument("--exit-at-stage", metavar="NAME",
                         help="stop the machine and exit 0 once stage NAME (one of the "
                         "--stage names) has been seen")
@@ -149,6 +152,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         image, initrd = read_files(args.kernel, args.initrd)
         pc = Pc(args.memory * MIB, transmit=console.transmit)
+        if args.block_threshold is not None:
+            pc.cpu.block_threshold = max(0, args.block_threshold)
         placement = load(pc.cpu, pc.memory, image, initrd, args.append)
     except (OSError, BootError, ValueError) as error:  # ValueError: RAM over the PCI hole
         sys.stderr.write(f"reference PC: cannot boot {args.kernel}: {error}\n")

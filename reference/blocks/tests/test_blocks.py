@@ -108,10 +108,77 @@ def test_the_generated_source_reads_like_the_semantics() -> None:
     program = programs.PROGRAMS["instruction-mix"]
     cpu = machine(program.code(10), 0)
     cpu.run(len(program.setup))
-    text = block_source(cpu, cpu.eip)
+    text = block_source(cpu, cpu.eip, optimize=False)
     assert text.startswith("def block(cpu, eip):")
     assert "ADD_Ev_Gv  -- DEST := DEST + SRC." in text       # the semantics' own words
     assert "cpu.flags.after_add(" in text and "regs[0]" in text  # operands inlined
+    optimized = block_source(cpu, cpu.eip)
+    assert "ADD_Ev_Gv  -- DEST := DEST + SRC." in optimized and "after_add" not in optimized
+
+
+def test_flag_updates_the_block_overwrites_before_reading_are_dropped() -> None:
+    """The checksum loop's body: MOVZX, ADD, ROL, XOR, INC, AND, DEC, JNZ. By the SDM's
+    flag effects XOR and AND set all six status flags, INC/DEC all but CF, ROL only CF
+    and OF, and only JNZ (ZF) reads any: ADD's, ROL's, XOR's and INC's updates are dead;
+    AND's CF (which DEC keeps) and DEC's are live at the block's end."""
+    program = programs.PROGRAMS["checksum-loop"]
+    cpu = machine(program.code(10), 0)
+    cpu.run(1 + len(program.setup))
+    text = block_source(cpu, cpu.eip)
+    assert "ROL_Ev_1" in text and "JNZ_Jb" in text
+    assert text.count("cpu.flags.value = ") == 2
+    plain = block_source(cpu, cpu.eip, optimize=False)
+    assert plain.count("cpu.flags.after_") + plain.count("cpu.flags.cf =") == 6
+
+
+FLAG_POOL = [
+    "01d8", "29c8", "11d1", "19da", "21c3", "09ca", "31d0", "85c9", "39c2", "40", "4b",
+    "f7d8", "f7d1", "d1e0", "c1e803", "d3f8", "d1c2", "c1ca05", "d1d3", "d1d9", "c1d102",
+    "f8", "f9", "f5", "9f", "9e", "0f94c1", "0f92c3", "0f4fc2", "0f42d9", "0fa3c8",
+    "0fbae305", "f7e3", "0fafc1", "8d0c40", "0fbcd0", "0fa4c207", "f6c301", "80d100",
+    "27", "2f", "37", "3f", "d40a",
+]
+"""Register-only forms that write or read the status flags (ALU, INC/DEC, NEG/NOT,
+shifts and rotates with RCL/RCR, CLC/STC/CMC, LAHF/SAHF, SETcc, CMOVcc, BT, MUL/IMUL, LEA,
+BSF, SHLD, TEST, ADC with 0, the BCD adjusts)."""
+
+
+MEMORY_POOL = [
+    "50", "53", "5e", "59", "ff7508", "8f4510", "014508", "8b5d0c", "c6451003", "0fb65510",
+    "874504", "c1650801", "f7550c", "11450c", "8b04b5" + (DATA).to_bytes(4, "little").hex(),
+]
+"""Memory and stack forms through EBP (= DATA) and ESP: the inlined memory accesses and
+PUSH/POP, and registers held in locals around them (a POP past the stack page faults,
+which the block must replay exactly)."""
+
+
+@pytest.mark.parametrize("pool", [FLAG_POOL, FLAG_POOL + MEMORY_POOL],
+                         ids=["registers", "with-memory"])
+def test_random_flag_producers_and_consumers_match_the_interpreter(pool: list) -> None:
+    """Straight-line mixes of the forms above (one block each, ending in a flag-reading
+    JNZ), from seeded random registers: every dropped update must have been dead, and
+    every register held in a local stored back."""
+    import random
+
+    rng = random.Random(14)
+    for _ in range(40):
+        body = "".join(rng.choice(pool) for _ in range(rng.randint(2, 24)))
+        setup = "".join(f"{0xb8 + r:02x}" + (DATA if r == 5 else rng.getrandbits(32) & (
+            0xFFF if r == 6 else 0xFFFFFFFF)).to_bytes(4, "little").hex()
+                        for r in range(8) if r != 4)
+        code = bytes.fromhex(setup + body + "7500" + "f4")
+        interpreted = machine(code, 0)
+        expected = state(interpreted, interpreted.run(200))
+        cpu = machine(code, 0)
+        cpu.run(200)  # decoded once: the second run compiles at its first instruction
+        cpu.regs[:] = [0] * 8
+        cpu.set_reg("esp", STACK_TOP)
+        cpu.mem.write_bytes(DATA, bytes((i * 7 + 3) & 0xFF for i in range(0x1000)))
+        cpu.mem.write_bytes(STACK_TOP - 0x1000, bytes(0x1000))
+        cpu.flags.value, cpu.eip, cpu.tsc, cpu.halted = 2, CODE, 0, False
+        cpu.block_threshold = 1
+        assert state(cpu, cpu.run(200)) == expected, body
+        assert cpu.icache[CODE].block.length >= 7  # the setup at least was one block
 
 
 def test_no_block_starts_at_a_barrier() -> None:

@@ -1,0 +1,610 @@
+"""Passes over a block's generated code that make it faster without changing what it
+does (issue 14). Each works on the Python AST the inliner produced from the semantics;
+none knows what any instruction means.
+
+- ``expand_calls``: a call to a helper the semantics use (``_set_shift_flags(cpu, ...)``,
+  ``branch(cpu, target)``, ``cpu.flags.after_add(...)``) becomes the helper's own body,
+  with its parameters bound to the arguments. A body whose only ``return`` statements are
+  guards at its top level (``if count == 0: return``) or its last statement can be
+  inlined; anything else stays a call.
+- ``fold``: locals assigned once from a constant (or from ``cpu.flags``/``cpu.regs``,
+  objects that never change) are replaced by it, constant expressions are evaluated and
+  an ``if`` on a constant keeps the branch taken.
+- ``drop_dead_flags``: a status-flag update whose flags the block overwrites before
+  anything reads them is removed (dead-flag elimination). Within a block this is
+  invisible: the block's state is only observed at its end, and anything raised inside
+  replays the block from its entry through ``step()``.
+- ``needs_bookkeeping``: whether an instruction's code reads ``cpu.eip`` or ``cpu.insn``
+  (or calls something that might), so the block sets them only where they are read.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import operator
+import re
+import textwrap
+import types
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from reference import flags as flag_bits
+from reference.flags import Flags
+
+STATUS = flag_bits.STATUS
+_FLAG_BITS = {"cf": flag_bits.CF, "pf": flag_bits.PF, "af": flag_bits.AF,
+              "zf": flag_bits.ZF, "sf": flag_bits.SF, "of": flag_bits.OF}
+_CONDITION_READS = (flag_bits.OF, flag_bits.CF, flag_bits.ZF, flag_bits.CF | flag_bits.ZF,
+                    flag_bits.SF, flag_bits.PF, flag_bits.SF | flag_bits.OF,
+                    flag_bits.ZF | flag_bits.SF | flag_bits.OF)
+"""Status flags read by ``Flags.condition(cc)`` for ``cc >> 1`` = 0..7 (SDM Table B-1)."""
+SAFE_CPU_METHODS = frozenset({"read", "write", "push", "pop", "peek", "adjust_sp"})
+"""``cpu`` methods that touch memory and ESP only (or raise): never the flags, EIP or
+``cpu.insn``."""
+MAX_DEPTH = 4
+_OPERAND_NAME = re.compile(r"op\d+_\d+$")
+"""How the inliner names an operand object passed on as it is (``op3_0``)."""
+_UNSUPPORTED = (ast.Yield, ast.YieldFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                ast.ClassDef, ast.Global, ast.Nonlocal, ast.Await, ast.Try)
+_PURE_BUILTINS: Dict[str, Callable[..., Any]] = {"bool": bool, "abs": abs}
+_bodies: Dict[Any, Optional[Tuple[List[str], List[ast.expr], List[ast.stmt]]]] = {}
+
+
+# -- reading a helper --------------------------------------------------------------------
+def _helper_body(fn: Callable[..., Any]) -> Optional[Tuple[List[str], List[ast.expr],
+                                                          List[ast.stmt]]]:
+    """(parameter names, their defaults, body without docstring and with its returns
+    reduced to guards and a last ``return``), or None if ``fn`` cannot be inlined."""
+    if fn in _bodies:
+        return _bodies[fn]
+    found = None
+    try:
+        node = ast.parse(textwrap.dedent(inspect.getsource(fn))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        node = None
+    if (isinstance(node, ast.FunctionDef) and not node.args.vararg and not node.args.kwarg
+            and not node.args.kwonlyargs and not node.args.posonlyargs
+            and not any(isinstance(n, _UNSUPPORTED) for s in node.body for n in ast.walk(s))):
+        body = list(node.body)
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]
+        shaped = guards_to_ifs(body)
+        if shaped is not None:
+            names = [a.arg for a in node.args.args]
+            found = (names, list(node.args.defaults), shaped)
+    _bodies[fn] = found
+    return found
+
+
+def guards_to_ifs(body: List[ast.stmt]) -> Optional[List[ast.stmt]]:
+    """``if c: return`` at the top level becomes ``if not c: <the rest>``; a ``return X``
+    may end the body. Any other ``return``: None (not inlinable)."""
+    for i, statement in enumerate(body):
+        if (isinstance(statement, ast.If) and not statement.orelse
+                and len(statement.body) == 1 and isinstance(statement.body[0], ast.Return)
+                and statement.body[0].value is None):
+            rest = guards_to_ifs(body[i + 1:])
+            if rest is None:
+                return None
+            guard = ast.If(ast.UnaryOp(ast.Not(), statement.test), rest or [ast.Pass()], [])
+            return body[:i] + [guard]
+        last = i == len(body) - 1 and isinstance(statement, ast.Return)
+        if not last and any(isinstance(n, ast.Return) for n in ast.walk(statement)):
+            return None
+    return body
+
+
+def clone(node: Any, names: Optional[Callable[[ast.Name], ast.AST]] = None) -> Any:
+    """A deep copy of an AST (``copy.deepcopy`` is several times slower: it keeps a memo
+    of every object and copies the immutable leaves too); ``names``, if given, makes the
+    copy of each ``Name`` (renaming while copying: one walk instead of two)."""
+    if isinstance(node, list):
+        return [clone(item, names) for item in node]
+    if not isinstance(node, ast.AST):
+        return node
+    if names is not None and isinstance(node, ast.Name):
+        return names(node)
+    new = node.__class__()
+    for name in node._fields:
+        setattr(new, name, clone(getattr(node, name, None), names))
+    for name in node._attributes:
+        if hasattr(node, name):
+            setattr(new, name, getattr(node, name))
+    return new
+
+
+# -- expanding calls ---------------------------------------------------------------------
+class _Renamer:
+    """One copy of a helper's body: parameters become the bound expressions, locals get a
+    unique suffix, module globals become constants (numbers) or namespace names."""
+
+    def __init__(self, fn: Callable[..., Any], bound: Dict[str, ast.expr], local: List[str],
+                 suffix: str, namespace: Dict[str, Any]) -> None:
+        self.fn, self.bound, self.local, self.suffix = fn, bound, set(local), suffix
+        self.namespace = namespace
+
+    def name(self, node: ast.Name) -> ast.AST:
+        name = node.id
+        if name in self.bound:
+            return clone(self.bound[name])
+        if name in self.local:
+            return ast.copy_location(ast.Name(name + self.suffix, node.ctx), node)
+        return global_name(self.fn, ast.Name(name, node.ctx), self.namespace)
+
+    def copy(self, node: Any) -> Any:
+        """A renamed copy of ``node`` (an AST or a list of them)."""
+        return clone(node, self.name)
+
+
+def global_name(fn: Callable[..., Any], node: ast.Name, namespace: Dict[str, Any]) -> ast.AST:
+    """A global of ``fn``'s module seen from a block: a number as its constant value,
+    anything else under a module-prefixed name put into the block's namespace."""
+    name = node.id
+    globals_ = getattr(fn, "__globals__", {})
+    if name in globals_:
+        value = globals_[name]
+    elif hasattr(builtins, name):
+        return node
+    else:  # pragma: no cover - a NameError in the semantics themselves
+        raise NameError(f"{fn.__name__}: unknown name {name!r}")
+    if isinstance(value, (bool, int)) and isinstance(node.ctx, ast.Load):
+        return ast.copy_location(ast.Constant(value), node)
+    alias = "g_" + fn.__module__.rsplit(".", 1)[-1] + "_" + name
+    namespace[alias] = value
+    return ast.copy_location(ast.Name(alias, node.ctx), node)
+
+
+def _is_flags(node: ast.AST) -> bool:
+    """``cpu.flags``."""
+    return (isinstance(node, ast.Attribute) and node.attr == "flags"
+            and isinstance(node.value, ast.Name) and node.value.id == "cpu")
+
+
+def _callee(call: ast.Call, namespace: Dict[str, Any],
+            flag_methods: bool) -> Optional[Tuple[Callable[..., Any], List[ast.expr]]]:
+    """The function a call runs and its positional argument list (``self`` first for a
+    ``cpu.flags`` method), when it is one the blocks may inline."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        fn = namespace.get(func.id)
+        if (isinstance(fn, types.FunctionType) and fn.__module__.startswith("reference.")
+                and not fn.__module__.startswith("reference.blocks")):
+            return fn, list(call.args)
+    elif flag_methods and isinstance(func, ast.Attribute) and _is_flags(func.value):
+        fn = getattr(Flags, func.attr, None)
+        if isinstance(fn, types.FunctionType):
+            return fn, [func.value] + list(call.args)
+    return None
+
+
+class Expander:
+    """Inlines helper calls in statements (``x = f(...)``, ``f(...)``, ``if f(...):``)."""
+
+    def __init__(self, namespace: Dict[str, Any], flag_methods: bool) -> None:
+        self.namespace, self.flag_methods, self.count = namespace, flag_methods, 0
+
+    def statements(self, body: List[ast.stmt], depth: int = 0) -> List[ast.stmt]:
+        out: List[ast.stmt] = []
+        for statement in body:
+            out.extend(self._statement(statement, depth))
+        return out
+
+    def _statement(self, statement: ast.stmt, depth: int) -> List[ast.stmt]:
+        if isinstance(statement, ast.If):
+            statement.body = self.statements(statement.body, depth) or [ast.Pass()]
+            statement.orelse = self.statements(statement.orelse, depth)
+            if isinstance(statement.test, ast.Call) and depth < MAX_DEPTH:
+                self.count += 1
+                temp = f"t_{self.count}"
+                expanded = self._call(statement.test, temp, depth)
+                if expanded is not None:
+                    statement.test = ast.Name(temp, ast.Load())
+                    return expanded + [statement]
+            return [statement]
+        target: Optional[str] = None
+        if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+            call = statement.value
+        elif (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+              and isinstance(statement.targets[0], ast.Name)
+              and isinstance(statement.value, ast.Call)):
+            call, target = statement.value, statement.targets[0].id
+        else:
+            return [statement]
+        expanded = self._call(call, target, depth) if depth < MAX_DEPTH else None
+        return [statement] if expanded is None else expanded
+
+    def _call(self, call: ast.Call, target: Optional[str],
+              depth: int) -> Optional[List[ast.stmt]]:
+        found = _callee(call, self.namespace, self.flag_methods)
+        if found is None:
+            return None
+        fn, args = found
+        shape = _helper_body(fn)
+        if shape is None:
+            return None
+        names, defaults, body = shape
+        in_callee = _Renamer(fn, {}, [], "", self.namespace)  # defaults: the callee's names
+        values: Dict[str, ast.expr] = {
+            name: in_callee.copy(default)
+            for name, default in zip(names[len(names) - len(defaults):], defaults)}
+        if len(args) > len(names):
+            return None
+        values.update(zip(names, args))
+        for keyword in call.keywords:
+            if keyword.arg is None or keyword.arg not in names:
+                return None
+            values[keyword.arg] = keyword.value
+        if set(values) != set(names):
+            return None
+        ends_in_return = bool(body) and isinstance(body[-1], ast.Return)
+        if target is not None and not ends_in_return:
+            return None
+        self.count += 1
+        suffix = f"_c{self.count}"
+        assigned = _assigned(fn, body)
+        prologue: List[ast.stmt] = []
+        bound: Dict[str, ast.expr] = {}
+        for name in names:
+            value = values[name]
+            if name not in assigned and _simple(value):
+                bound[name] = value
+            else:  # evaluated once, in order, as a call would
+                prologue.append(ast.Assign([ast.Name(name + suffix, ast.Store())], value))
+        local = [n for n in assigned | set(names) if n not in bound]
+        renamer = _Renamer(fn, bound, local, suffix, self.namespace)
+        copied = renamer.copy(body)
+        if ends_in_return:
+            result = copied[-1].value  # type: ignore[attr-defined]
+            copied = copied[:-1]
+            if target is not None:
+                copied.append(ast.Assign([ast.Name(target, ast.Store())],
+                                         result if result is not None else ast.Constant(None)))
+            elif result is not None and not _simple(result):
+                copied.append(ast.Expr(result))
+        return self.statements(prologue + copied, depth + 1)
+
+
+_assigned_names: Dict[Any, set] = {}
+
+
+def _assigned(fn: Callable[..., Any], body: List[ast.stmt]) -> set:
+    """The names a helper's body assigns (its locals), found once per helper."""
+    if fn not in _assigned_names:
+        _assigned_names[fn] = {n.id for s in body for n in ast.walk(s)
+                               if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return _assigned_names[fn]
+
+
+def _simple(node: ast.expr) -> bool:
+    """An argument that can be substituted wherever the parameter is read: a name, a
+    constant, or ``cpu.flags``/``cpu.regs`` (no side effect, same value each time)."""
+    if isinstance(node, (ast.Name, ast.Constant)):
+        return True
+    return (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == "cpu" and node.attr in ("flags", "regs"))
+
+
+# -- constants ---------------------------------------------------------------------------
+def fold(body: List[ast.stmt]) -> List[ast.stmt]:
+    """Propagate locals assigned once from a constant (or ``cpu.flags``/``cpu.regs``),
+    evaluate constant expressions, keep the branch a constant ``if`` takes."""
+    body = _split_tuples(body)
+    for _ in range(4):
+        stores: Dict[str, int] = {}
+        for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+            if isinstance(node, ast.Name):
+                if not isinstance(node.ctx, ast.Load):
+                    stores[node.id] = stores.get(node.id, 0) + 1
+            elif isinstance(node, (ast.AugAssign, ast.For, ast.With, ast.comprehension)):
+                for name in ast.walk(getattr(node, "target", node)):
+                    if isinstance(name, ast.Name):
+                        stores[name.id] = stores.get(name.id, 0) + 2
+        folder = _Folder(stores)
+        body = folder.block(body)
+        if not folder.pruned:  # one forward pass found everything a branch did not hide
+            return body
+    return body
+
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.LShift: operator.lshift,
+           ast.RShift: operator.rshift, ast.BitAnd: operator.and_, ast.BitOr: operator.or_,
+           ast.BitXor: operator.xor}
+_UNARY = {ast.Invert: operator.invert, ast.USub: operator.neg, ast.Not: operator.not_,
+          ast.UAdd: operator.pos}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt,
+            ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+            ast.Is: operator.is_, ast.IsNot: operator.is_not}
+
+
+class _NotConstant(Exception):
+    pass
+
+
+def _value(node: ast.expr) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    raise _NotConstant
+
+
+def _evaluate(node: ast.expr) -> Any:
+    """The value of an operator applied to constants (raises if it is not that)."""
+    if isinstance(node, ast.BinOp):
+        left, right = _value(node.left), _value(node.right)
+        if isinstance(node.op, ast.LShift) and right > 4096:
+            raise _NotConstant  # keep absurd shifts for run time
+        return _BINARY[type(node.op)](left, right)
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_value(node.operand))
+    if isinstance(node, ast.Compare):
+        left = _value(node.left)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = _value(comparator)
+            if not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.BoolOp):
+        values = [_value(v) for v in node.values]
+        result = values[0]
+        for value in values[1:]:
+            result = (result and value) if isinstance(node.op, ast.And) else (result or value)
+        return result
+    raise _NotConstant
+
+
+def _split_tuples(body: List[ast.stmt]) -> List[ast.stmt]:
+    """``a, b = (x, y)`` as ``a = x; b = y`` when no element reads a target (the same
+    values, and each name can then be folded on its own)."""
+    out: List[ast.stmt] = []
+    for statement in body:
+        if isinstance(statement, ast.If):
+            statement.body = _split_tuples(statement.body)
+            statement.orelse = _split_tuples(statement.orelse)
+        if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Tuple)
+                and isinstance(statement.value, ast.Tuple)
+                and len(statement.targets[0].elts) == len(statement.value.elts)
+                and all(isinstance(t, ast.Name) for t in statement.targets[0].elts)):
+            targets = {t.id for t in statement.targets[0].elts}  # type: ignore[attr-defined]
+            if not any(isinstance(n, ast.Name) and n.id in targets
+                       for v in statement.value.elts for n in ast.walk(v)):
+                out += [ast.Assign([ast.Name(t.id, ast.Store())], v)  # type: ignore[attr-defined]
+                        for t, v in zip(statement.targets[0].elts, statement.value.elts)]
+                continue
+        out.append(statement)
+    return out
+
+
+class _Folder(ast.NodeTransformer):
+    """One forward pass: a name assigned once (``stores``) from a constant is dropped and
+    its uses replaced, as the statements come; ``pruned`` says an ``if`` was decided (a
+    second pass may then find more)."""
+
+    def __init__(self, stores: Dict[str, int]) -> None:
+        self.stores, self.known = stores, {}  # type: Dict[str, int], Dict[str, ast.expr]
+        self.changed = self.pruned = False
+
+    def block(self, body: List[ast.stmt]) -> List[ast.stmt]:
+        out: List[ast.stmt] = []
+        for statement in body:
+            result = self.visit(statement)
+            if result is None:
+                continue
+            out.extend(result if isinstance(result, list) else [result])
+        return out
+
+    def visit_Assign(self, node: ast.Assign) -> Any:
+        node.value = self.visit(node.value)
+        target = node.targets[0]
+        if (len(node.targets) == 1 and isinstance(target, ast.Name)
+                and self.stores.get(target.id) == 1
+                and (isinstance(node.value, ast.Constant) or (
+                    isinstance(node.value, ast.Attribute) and _simple(node.value)))):
+            self.known[target.id] = node.value
+            self.changed = True
+            return None
+        node.targets = [self.visit(t) for t in node.targets]
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if isinstance(node.ctx, ast.Load) and node.id in self.known:
+            self.changed = True
+            return ast.copy_location(clone(self.known[node.id]), node)
+        return node
+
+    def _constant(self, node: ast.expr) -> ast.expr:
+        try:
+            value = _evaluate(node)
+        except Exception:  # noqa: BLE001 - not constant, or raises: leave it to run time
+            return node
+        if value is None or isinstance(value, (bool, int)):
+            self.changed = True
+            return ast.copy_location(ast.Constant(value), node)
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        return self._constant(self.generic_visit(node))  # type: ignore[arg-type]
+
+    visit_UnaryOp = visit_Compare = visit_BoolOp = visit_BinOp
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        """``bool(1)`` and the like: a pure builtin of constants."""
+        node = self.generic_visit(node)  # type: ignore[assignment]
+        if (isinstance(node.func, ast.Name) and node.func.id in _PURE_BUILTINS
+                and not node.keywords and all(isinstance(a, ast.Constant) for a in node.args)):
+            value = _PURE_BUILTINS[node.func.id](*(a.value for a in node.args))  # type: ignore
+            self.changed = True
+            return ast.copy_location(ast.Constant(value), node)
+        return node
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        node = self.generic_visit(node)  # type: ignore[assignment]
+        if isinstance(node.test, ast.Constant):
+            self.changed = True
+            return node.body if node.test.value else node.orelse
+        return node
+
+    def visit_If(self, node: ast.If) -> Any:
+        node.test = self.visit(node.test)
+        node.body = self.block(node.body) or [ast.Pass()]
+        node.orelse = self.block(node.orelse)
+        if isinstance(node.test, ast.Constant):
+            self.changed = self.pruned = True
+            return (node.body if node.test.value else node.orelse) or [ast.Pass()]
+        return node
+
+
+# -- dead flags --------------------------------------------------------------------------
+def _flag_update(statement: ast.stmt) -> Optional[Tuple[int, int]]:
+    """(status flags written, status flags that pass through unchanged) of a statement
+    that only updates flags: ``cpu.flags.after_add(...)`` and its siblings, or
+    ``cpu.flags.cf = x``. None for anything else."""
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        call = statement.value
+        func = call.func
+        if not (isinstance(func, ast.Attribute) and _is_flags(func.value)):
+            return None
+        keywords = {k.arg: k.value for k in call.keywords}
+        keep_cf = keywords.get("keep_cf")
+        if func.attr in ("after_add", "after_sub"):
+            if keep_cf is None and len(call.args) > 4:
+                keep_cf = call.args[4]
+            if keep_cf is None or (isinstance(keep_cf, ast.Constant) and not keep_cf.value):
+                return STATUS, 0
+            if isinstance(keep_cf, ast.Constant):
+                return STATUS & ~flag_bits.CF, 0
+            return None
+        if func.attr == "after_logic":
+            return STATUS, 0
+        if func.attr == "set_szp":
+            return flag_bits.SF | flag_bits.ZF | flag_bits.PF, 0
+        if func.attr == "set_status":
+            mask = call.args[1] if len(call.args) > 1 else keywords.get("mask")
+            if mask is None:
+                return STATUS, 0
+            if isinstance(mask, ast.Constant) and isinstance(mask.value, int):
+                return mask.value & STATUS, 0
+        return None
+    if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Attribute)
+            and _is_flags(statement.targets[0].value)
+            and statement.targets[0].attr in _FLAG_BITS):
+        return _FLAG_BITS[statement.targets[0].attr], 0
+    return None
+
+
+def _reads(node: ast.AST) -> int:
+    """Status flags an expression or statement may read (all of them when unsure)."""
+    read = 0
+    methods = set()  # ``cpu.flags.condition`` of a call: judged with its call
+    for child in ast.walk(node):
+        if isinstance(child, ast.Call):
+            func = child.func
+            if isinstance(func, ast.Attribute) and _is_flags(func.value):
+                methods.add(id(func))
+                if (func.attr == "condition" and child.args
+                        and isinstance(child.args[0], ast.Constant)):
+                    read |= _CONDITION_READS[(child.args[0].value >> 1) & 7]
+                else:
+                    read |= STATUS
+            elif _opaque(child):
+                read |= STATUS
+        elif (isinstance(child, ast.Attribute) and _is_flags(child.value)
+              and id(child) not in methods):
+            if child.attr in _FLAG_BITS and isinstance(child.ctx, ast.Load):
+                read |= _FLAG_BITS[child.attr]
+            elif child.attr not in _FLAG_BITS:
+                read |= STATUS
+        elif isinstance(child, ast.Name) and _OPERAND_NAME.match(child.id):
+            read |= STATUS  # an operand object passed on: whatever it does is unknown
+    return read
+
+
+def _opaque(call: ast.Call) -> bool:
+    """A call that may do anything with the CPU (it is given ``cpu``, or is a ``cpu``
+    method that is not a plain memory or stack access)."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+            and func.value.id == "cpu":
+        return func.attr not in SAFE_CPU_METHODS
+    if isinstance(func, ast.Attribute) and _is_flags(func.value):
+        return False
+    return any(isinstance(n, ast.Name) and n.id == "cpu" for a in call.args
+               for n in ast.walk(a)) or any(
+        isinstance(n, ast.Name) and n.id == "cpu" for k in call.keywords
+        for n in ast.walk(k.value))
+
+
+def aliases_flags(body: List[ast.stmt]) -> bool:
+    """Whether some name still holds ``cpu.flags`` (then flag accesses can hide behind it
+    and no update may be called dead)."""
+    return any(isinstance(node, ast.Assign) and _is_flags(node.value)
+               for statement in body for node in ast.walk(statement))
+
+
+def drop_dead_flags(body: List[ast.stmt], live: int = STATUS) -> Tuple[List[ast.stmt], int]:
+    """``body`` without the flag updates nothing reads before they are overwritten, given
+    the status flags ``live`` after it; and the flags live before it."""
+    kept: List[ast.stmt] = []
+    for statement in reversed(body):
+        update = _flag_update(statement)
+        if update is not None:
+            written, _ = update
+            if not written & live:
+                continue  # dead: every flag it sets is overwritten before any read
+            live = (live & ~written) | _reads_arguments(statement)
+        elif isinstance(statement, ast.If):
+            statement.body, live_body = drop_dead_flags(statement.body, live)
+            statement.orelse, live_else = drop_dead_flags(statement.orelse, live)
+            statement.body = statement.body or [ast.Pass()]
+            live = live_body | live_else | _reads(statement.test)
+        else:
+            live |= _reads(statement)
+        kept.append(statement)
+    kept.reverse()
+    return kept, live
+
+
+def _reads_arguments(statement: ast.stmt) -> int:
+    """Flags read by a flag update's arguments (``cpu.flags.cf`` in ADC's total)."""
+    if isinstance(statement, ast.Expr):
+        call = statement.value
+        assert isinstance(call, ast.Call)
+        read = 0
+        for arg in list(call.args) + [k.value for k in call.keywords]:
+            read |= _reads(arg)
+        return read
+    return _reads(statement.value)  # type: ignore[attr-defined]
+
+
+# -- EIP and cpu.insn --------------------------------------------------------------------
+def needs_bookkeeping(statements: List[ast.stmt]) -> bool:
+    """Whether an instruction's code may read ``cpu.eip`` or ``cpu.insn`` (directly, or
+    through a call that is given the CPU or an operand object)."""
+    for statement in statements:
+        for node in ast.walk(statement):
+            if (isinstance(node, ast.Attribute) and node.attr in ("eip", "insn")
+                    and isinstance(node.value, ast.Name) and node.value.id == "cpu"
+                    and isinstance(node.ctx, ast.Load)):
+                return True
+            if isinstance(node, ast.Call) and _opaque(node):
+                return True
+            if isinstance(node, ast.Name) and _OPERAND_NAME.match(node.id):
+                return True
+    return False
+
+
+def optimized(segments: List[List[ast.stmt]], namespace: Dict[str, Any]) -> List[List[ast.stmt]]:
+    """The passes in order, over a block's per-instruction statement lists: helpers
+    inlined, constants folded, dead flag updates dropped, then the flag updates left
+    inlined too (after the liveness pass, which reads them as calls)."""
+    expander = Expander(namespace, flag_methods=False)
+    segments = [fold(expander.statements(s)) for s in segments]
+    if not any(aliases_flags(s) for s in segments):
+        live = STATUS
+        for k in reversed(range(len(segments))):
+            segments[k], live = drop_dead_flags(segments[k], live)
+    expander.flag_methods = True
+    return [fold(expander.statements(s)) or [ast.Pass()] for s in segments]
