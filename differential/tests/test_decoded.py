@@ -20,11 +20,12 @@ def test_capstone_cannot_decode_the_prefixed_shld():
     assert decode("prot32", SHLD_CL) is None  # the premise of the two tests below
 
 
-@pytest.mark.parametrize("count, undefined", [(1, AF), (5, AF | OF)])
+@pytest.mark.parametrize("count, undefined", [(1, AF), (5, AF | OF), (0, 0), (32, 0)])
 def test_prefixed_shld_gets_the_count_rules(count, undefined):
     """SDM Vol. 2B, SHLD, Flags Affected: for a count of 1 or more AF is undefined, and
-    OF is defined for a 1-bit shift only (without the count only the unconditional
-    rules applied: none for SHLD, so OF and AF diverged as false positives)."""
+    OF is defined for a 1-bit shift only; a count of 0 affects no flag, and the count is
+    masked to 5 bits first (32 is 0). Without the count only the unconditional rules
+    applied: none for SHLD, so OF and AF diverged as false positives."""
     case = make_case(SHLD_CL, ecx=count)
     mask, dest = _undefined(BY_NAME["SHLD_Ev_Gv_CL"], "prot32", None, case.regs, case.memory)
     assert (mask, dest) == (undefined, "")
