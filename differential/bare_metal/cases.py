@@ -543,6 +543,35 @@ def fast_system_calls() -> List[Case]:
     return cases
 
 
+# The PICs remapped (master IRQs at 0x20, slave at 0x28; 8259A ICW1-ICW4), only IRQ 0
+# unmasked, and the PIT's channel 0 counting 0x1000 once (mode 0: "interrupt on terminal
+# count").
+PIC_AND_PIT = ("mov al, 0x11; out 0x20, al; out 0xa0, al; mov al, 0x20; out 0x21, al; "
+               "mov al, 0x28; out 0xa1, al; mov al, 4; out 0x21, al; mov al, 2; "
+               "out 0xa1, al; mov al, 1; out 0x21, al; out 0xa1, al; mov al, 0xfe; "
+               "out 0x21, al; mov al, 0xff; out 0xa1, al; mov al, 0x30; out 0x43, al; "
+               "xor al, al; out 0x40, al; mov al, 0x10; out 0x40, al; ")
+
+
+def external_interrupts() -> List[Case]:
+    """An external interrupt (IRQ 0 through the 8259A at vector 0x20) taken out of HLT:
+    STI's one-instruction shadow lets HLT run first, so the frame's EIP is the
+    instruction after HLT whenever the timer fires (SDM Vol. 2B, STI; Vol. 3A 6.8.3);
+    IF is pushed set and cleared by the interrupt gate. Through a not-present gate it
+    is #NP(0x20*8+2+EXT) with EXT = 1, an event external to the program (Vol. 3A
+    6.13)."""
+    cases = []
+    wait = PIC_AND_PIT + f"mov eax, 0x11111111; sti; hlt; {DONE}"
+    layout = Layout("external/irq0-out-of-hlt", "external")
+    layout.code0 = wait
+    cases.append(layout.case())
+    layout = Layout("external/irq0-gate-not-present-ext", "external")
+    layout.set_gate(0x20, INT32, present=False)
+    layout.code0 = wait
+    cases.append(layout.case())
+    return cases
+
+
 def triple_fault() -> List[Case]:
     """An IDT that holds no gate for #GP or #DF: INT3 beyond the limit is #GP, #GP is
     #DF, #DF is a shutdown (SDM Vol. 3A 6.15, Interrupt 8: "If any other exception
@@ -567,6 +596,7 @@ FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "call-gate": call_gates,
     "privileged": privileged_instructions,
     "selector": selector_loads,
+    "external": external_interrupts,
     "triple-fault": triple_fault,
 }
 

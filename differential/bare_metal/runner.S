@@ -58,6 +58,12 @@ bm_exit:
         lidt    runner_idtr
         pushl   $2
         popfl
+        movb    $0x20, %al              /* end any interrupt a case took (EOI), then */
+        outb    %al, $0x20              /* mask every IRQ again */
+        outb    %al, $0xa0
+        movb    $0xff, %al
+        outb    %al, $0x21
+        outb    %al, $0xa1
         movl    current_case, %ebx
         call    dump_case
         movl    current_case, %ebx

@@ -294,6 +294,14 @@ SDM_EXPECTATIONS = {
     # #GP(selector)".
     "selector/ltr-busy-tss": {"results.vector": 13, "results.stack0": bm.TSS_MAIN_SEL},
     "selector/lldt-tss-descriptor": {"results.vector": 13, "results.stack0": bm.TSS_DF_SEL},
+    # IRQ 0 at vector 0x20 wakes HLT (STI's shadow lets HLT run first): EIP after the
+    # HLT, IF set in the pushed image; through a not-present gate #NP(0x20*8+2+EXT=1).
+    # PIC_AND_PIT is 24 two-byte instructions (MOV AL/OUT imm8/XOR AL), then a 5-byte
+    # MOV and STI: the HLT is at CODE0 + 54, the next instruction at + 55.
+    "external/irq0-out-of-hlt": {"results.vector": 0x20, "results.stack0": bm.CODE0 + 55,
+                                 "results.stack2": 0x246},
+    "external/irq0-gate-not-present-ext": {"results.vector": 11, "results.stack0": 0x103,
+                                           "results.stack1": bm.CODE0 + 55},
     # 4.8: a read sets A (0x20), a write A and D (0x40) in the PTE.
     "paging/accessed-dirty-first-touch": {"pte.0x20d000": 0x20D000 | 0x20 | 7,
                                           "pte.0x20c000": 0x20C000 | 0x60 | 7},
