@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Protocol
+from typing import Dict, List, Optional, Protocol, Tuple
 
 from ground import assets
 from ground.cache import cache_dir
@@ -91,6 +91,21 @@ def _run(argv: List[str]) -> None:
                          + (f": {detail[-1]}" if detail else ""))
 
 
+def write_syslinux_disk(disk: Path, files: List[Tuple[Path, str]], label: str) -> int:
+    """Make ``disk``: a FAT file system holding ``files`` (host path, name on the disk;
+    one of them ``syslinux.cfg``) with SYSLINUX installed, the volume serial fixed so the
+    same files give the same bytes. Returns the cylinder count (geometry: HEADS,
+    SECTORS_PER_TRACK)."""
+    cylinders = cylinders_for(sum(path.stat().st_size for path, _ in files))
+    # -N 0: a fixed volume serial instead of a random one.
+    _run([_tool("mformat"), "-i", str(disk), "-C", "-t", str(cylinders),
+          "-h", str(HEADS), "-s", str(SECTORS_PER_TRACK), "-N", "0", "-v", label, "::"])
+    for source, name in files:
+        _run([_tool("mcopy"), "-i", str(disk), str(source), f"::{name}"])
+    _run([_tool("syslinux"), "--install", str(disk)])
+    return cylinders
+
+
 def _inputs(image: Bootable) -> Dict[str, object]:
     return {
         "kernel_sha256": assets.sha256_file(image.kernel),
@@ -104,19 +119,12 @@ def _inputs(image: Bootable) -> Dict[str, object]:
 def _build(folder: Path, image: Bootable, inputs: Dict[str, object]) -> None:
     files = [(image.kernel, KERNEL_NAME)] + ([(image.initrd, INITRD_NAME)]
                                              if image.initrd else [])
-    cylinders = cylinders_for(sum(path.stat().st_size for path, _ in files))
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     try:
         disk = staging / DISK
         config = staging / "syslinux.cfg"
         config.write_text(syslinux_config(image.cmdline, image.initrd is not None))
-        # -N 0: a fixed volume serial instead of a random one.
-        _run([_tool("mformat"), "-i", str(disk), "-C", "-t", str(cylinders),
-              "-h", str(HEADS), "-s", str(SECTORS_PER_TRACK), "-N", "0", "-v", "X86LAB",
-              "::"])
-        for source, name in files + [(config, "syslinux.cfg")]:
-            _run([_tool("mcopy"), "-i", str(disk), str(source), f"::{name}"])
-        _run([_tool("syslinux"), "--install", str(disk)])
+        cylinders = write_syslinux_disk(disk, files + [(config, "syslinux.cfg")], "X86LAB")
         config.unlink()
         manifest = {
             "disk": {"file": DISK, **assets.facts(disk)},

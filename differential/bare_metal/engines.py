@@ -109,7 +109,7 @@ def run_qemu(image: Path, timeout: float = 60.0) -> Raw:
 
 def _bochs_disk(image: Path, folder: Path):
     """A SYSLINUX disk whose configuration boots ``image`` through mboot.c32."""
-    from images.bootdisk import HEADS, SECTORS_PER_TRACK, BootDisk, _run, _tool, cylinders_for
+    from images.bootdisk import HEADS, SECTORS_PER_TRACK, BootDisk, write_syslinux_disk
 
     for name in MBOOT_FILES:
         if not (SYSLINUX_MODULES / name).exists():
@@ -120,13 +120,8 @@ def _bochs_disk(image: Path, folder: Path):
                       "  APPEND bm.elf\n")
     files = [(image, "bm.elf"), (config, "syslinux.cfg")] + [
         (SYSLINUX_MODULES / name, name) for name in MBOOT_FILES]
-    cylinders = cylinders_for(sum(path.stat().st_size for path, _ in files))
     disk = folder / "disk.img"
-    _run([_tool("mformat"), "-i", str(disk), "-C", "-t", str(cylinders), "-h", str(HEADS),
-          "-s", str(SECTORS_PER_TRACK), "-N", "0", "-v", "X86LABBM", "::"])
-    for source, name in files:
-        _run([_tool("mcopy"), "-i", str(disk), str(source), f"::{name}"])
-    _run([_tool("syslinux"), "--install", str(disk)])
+    cylinders = write_syslinux_disk(disk, files, "X86LABBM")
     return BootDisk(disk, cylinders, HEADS, SECTORS_PER_TRACK, {})
 
 
