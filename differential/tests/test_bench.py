@@ -58,3 +58,15 @@ def test_the_command_writes_what_the_alias_prints(tmp_path):
     result = json.loads(out.read_text())
     assert set(result["figures"]) == {"generate", "unicorn", "reference", "campaign"}
     assert (result["cases"], result["seed"], result["mix"]) == (200, 3, "forms")
+
+
+def test_stages_split_a_campaign_case_into_its_stages():
+    """``python -m differential.throughput --stages``: every stage of the child's loop
+    gets CPU time, and the total is their sum."""
+    from differential.throughput import stages
+
+    spent = stages(batches=1)
+    parts = ("generate", "unicorn", "reference", "compare+known", "summary")
+    assert set(spent) == {*parts, "total"}
+    assert all(spent[name] > 0 for name in parts)
+    assert abs(spent["total"] - sum(spent[name] for name in parts)) < 1e-6
