@@ -1,5 +1,6 @@
 import "@xterm/xterm/css/xterm.css";
 import "./site.css";
+import { EARLY_START } from "../components/earlyStart";
 
 export const metadata = {
   title: "x86lab: Linux in your browser",
@@ -11,6 +12,9 @@ export const viewport = { width: "device-width", initialScale: 1 };
 export default function RootLayout({ children }) {
   return (
     <html lang="en">
+      <head>
+        <script dangerouslySetInnerHTML={{ __html: EARLY_START }} />
+      </head>
       <body>{children}</body>
     </html>
   );

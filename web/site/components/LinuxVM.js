@@ -21,6 +21,7 @@
 // timeOrigin } for `x86lab web measure --profile` }.
 
 import { useEffect, useRef, useState } from "react";
+import { earlyManifest } from "./earlyStart";
 import { diskOption } from "./lazyDisk";
 import {
   fetchManifest,
@@ -94,7 +95,7 @@ export default function LinuxVM({ manifestUrl }) {
     };
 
     (async () => {
-      const manifest = await fetchManifest(manifestUrl);
+      const manifest = await (earlyManifest() || fetchManifest(manifestUrl));
       if (disposed) return;
       const params = new URLSearchParams(window.location.search);
       const profiling = params.get("profile") === "1";

@@ -1,6 +1,7 @@
 // v86 in a Web Worker (public/v86-worker.js) behind the few methods <LinuxVM /> uses on a
 // V86 object, so the component does not care where the emulator runs.
 
+import { takeEarlyWorker } from "./earlyStart";
 import { libv86Url, profilerUrl, v86Options } from "./loadV86";
 
 // state: when fromState, fetchState's promise of the saved state (savedState.js); its bytes
@@ -9,7 +10,7 @@ import { libv86Url, profilerUrl, v86Options } from "./loadV86";
 // profile: ask the worker for the boot profile (profiler.js), then `profile()` returns it.
 export function startV86Worker(manifest, fromState, hda, net, state, profile) {
   const base = new URL(".", window.location.href);
-  const worker = new Worker(new URL("v86-worker.js", base));
+  const worker = takeEarlyWorker() || new Worker(new URL("v86-worker.js", base));
   const listeners = {};
   const emit = (name, data) => (listeners[name] || []).forEach((fn) => fn(data));
   worker.onmessage = ({ data: msg }) => {

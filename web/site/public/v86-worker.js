@@ -1,4 +1,5 @@
-// Runs v86 in a Web Worker, off the page's main thread. The page posts
+// Runs v86 in a Web Worker, off the page's main thread. The page may first post
+//   {type: "preload", libv86: URL, wasm: URL} (components/earlyStart.js), then posts
 //   {type: "start", libv86: URL, options: V86 options, restore: bool}   once; with
 //   restore, the options have autostart: false and this restores the state that follows,
 //   {type: "state", state: ArrayBuffer} or {type: "state", error: reason}, once v86 has
@@ -68,8 +69,12 @@ function yieldInThisThread(machine) {
 // v86 fetches its wasm whole and then compiles it; compiling while the bytes arrive
 // (instantiateStreaming, which needs application/wasm) overlaps the two. Any failure
 // (a host sending another type) falls back to v86's own way: bytes, then compile.
+let compiled = null; // the wasm module compiling since "preload", or null
+
 function streamingWasm(url) {
     return async (imports) => {
+        const module = compiled && (await compiled);
+        if (module) return (await WebAssembly.instantiate(module, imports)).exports;
         try {
             return (await WebAssembly.instantiateStreaming(fetch(url), imports)).instance.exports;
         } catch (e) {
@@ -104,8 +109,13 @@ function restoreWhenLoaded() {
 
 self.onmessage = (message) => {
     const msg = message.data;
-    if (msg.type === "start") {
-        importScripts(msg.libv86);
+    if (msg.type === "preload") {
+        // Sent by the page's <head> script as soon as the manifest names the files:
+        // libv86 and the wasm compile while React is still loading.
+        compiled = WebAssembly.compileStreaming(fetch(msg.wasm)).catch(() => null);
+        importScripts(msg.libv86); // blocks this thread: the wasm request goes out first
+    } else if (msg.type === "start") {
+        if (!self.V86) importScripts(msg.libv86);
         emulator = new self.V86({ ...msg.options, wasm_fn: streamingWasm(msg.options.wasm_path) });
         emulator.add_listener("emulator-loaded", () => yieldInThisThread(emulator.v86));
         if (msg.profiler) {
