@@ -21,7 +21,7 @@
 // timeOrigin } for `x86lab web measure --profile` }.
 
 import { useEffect, useRef, useState } from "react";
-import { earlyManifest } from "./earlyStart";
+import { earlyManifest, takeEarlyBootFiles } from "./earlyStart";
 import { diskOption } from "./lazyDisk";
 import {
   fetchManifest,
@@ -132,8 +132,9 @@ export default function LinuxVM({ manifestUrl }) {
         const { mode: disk, hda } = await diskChoice;
         publish({ boot: fromState ? "state" : "cold", disk });
         if (profiling && !inWorker) await loadProfiler(manifest);
+        const files = inWorker && !fromState ? await takeEarlyBootFiles() : undefined;
         const emulator = inWorker
-          ? startV86Worker(manifest, fromState, hda, net, state, profiling)
+          ? startV86Worker(manifest, fromState, hda, net, state, profiling, files)
           : await startV86(manifest, fromState, hda, net);
         if (profiling) profile = inWorker ? emulator.profile : profileOnMainThread(emulator);
         if (disposed) {

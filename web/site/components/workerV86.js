@@ -8,7 +8,9 @@ import { libv86Url, profilerUrl, v86Options } from "./loadV86";
 // are handed over (not copied) once there, while the worker loads v86. A state that fails
 // to arrive or to restore comes back as the event "state-failed" with the reason.
 // profile: ask the worker for the boot profile (profiler.js), then `profile()` returns it.
-export function startV86Worker(manifest, fromState, hda, net, state, profile) {
+// files: for a cold boot, {bios, bzimage, initrd} ArrayBuffers already fetched (handed
+// over, not copied), or undefined for v86 to fetch them.
+export function startV86Worker(manifest, fromState, hda, net, state, profile, files) {
   const base = new URL(".", window.location.href);
   const worker = takeEarlyWorker() || new Worker(new URL("v86-worker.js", base));
   const listeners = {};
@@ -24,9 +26,14 @@ export function startV86Worker(manifest, fromState, hda, net, state, profile) {
     if (value && typeof value === "object" && value.url) value.url = new URL(value.url, base).href;
   }
   options.wasm_path = new URL(options.wasm_path, base).href;
+  const transfer = [];
+  for (const [name, buffer] of Object.entries(files || {})) {
+    options[name] = { buffer };
+    transfer.push(buffer);
+  }
   const libv86 = new URL(libv86Url(manifest), base).href;
   const profiler = profile ? new URL(profilerUrl(manifest), base).href : null;
-  worker.postMessage({ type: "start", libv86, options, restore: fromState, profiler });
+  worker.postMessage({ type: "start", libv86, options, restore: fromState, profiler }, transfer);
   if (fromState) {
     state.then(
       (buffer) => worker.postMessage({ type: "state", state: buffer }, [buffer]),
