@@ -23,12 +23,14 @@ from reference.operands import CS, DS, ES, FS, GS, SS
 from reference.step import ReportAndStop, StepResult, run, step
 from reference.x87.fpu import Fpu
 
-BLOCK_THRESHOLD = 0 if platform.python_implementation() == "PyPy" else 40
+BLOCK_THRESHOLD = 0 if platform.python_implementation() == "PyPy" else 300
 """Default ``Cpu.block_threshold``: executions of an instruction before a block is
-compiled from it. Off under PyPy, measured: its JIT already specialises the interpreter's
-loop, and compiling a block there costs ~11 ms and a JIT warm-up per block (tiny boot,
-first 30 M instructions: 21 s without blocks, 83 s with). On CPython blocks win (the
-decompressor's first 4 M instructions: 10.0 s -> 7.4 s; loops 1.5-1.8x)."""
+compiled from it. Measured on the tiny image's boot to the prompt (51.3 M instructions,
+``python -m reference.pc --block-threshold N``, load ~1-2): CPython 102 s without
+blocks, 77 s at 40, 71 s at 300, 76 s at 1000 (a block costs ~2 ms to make from cached
+per-instruction snippets; 84 % of the instructions then run in blocks). PyPy: 29 s
+without, 74 s at 300, 45 s at 3000: its JIT already specialises the interpreter's loop,
+and each generated function has to be warmed up again, so blocks are off there."""
 
 
 class SelfModified(Exception):

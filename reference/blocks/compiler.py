@@ -21,10 +21,11 @@ block's instructions through ``step()``: the result is the interpreter's, bit fo
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
+from reference.blocks import snippets
 from reference.blocks.inline import inline
-from reference.blocks.optimize import needs_bookkeeping, optimized
+from reference.blocks.optimize import STATUS
 from reference.faults import Fault, Unmapped
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -101,44 +102,61 @@ def gather(cpu: Cpu, linear: int, physical: int) -> List[Insn]:
     return insns
 
 
-def generate(insns: List[Insn], eip_mask: int, namespace: Dict[str, Any],
-             optimize: bool = True) -> Tuple[ast.Module, Dict[int, str]]:
-    """The module defining ``block(cpu, eip)`` for these instructions, and a comment per
-    instruction (``source`` puts them where the ``"__insn_K__"`` markers stand).
-    ``optimize`` runs ``reference.blocks.optimize`` (helpers inlined, constants folded,
-    dead flags dropped, ``cpu.eip``/``cpu.insn`` set only where read and at the end)."""
-    segments: List[List[ast.stmt]] = []
-    for k, insn in enumerate(insns):
-        namespace[f"i{k}"] = insn
-        statements = inline(k, insn.fn, insn, namespace)
-        if statements is None:
-            namespace[f"f{k}"] = insn.fn
-            args = ", ".join(["cpu"] + [f"op{k}_{j}" for j in range(len(insn.operands))])
-            for j, operand in enumerate(insn.operands):
-                namespace[f"op{k}_{j}"] = operand
-            statements = ast.parse(f"f{k}({args})").body
-        segments.append(statements)
-    if optimize:
-        segments = optimized(segments, namespace)
-    body: List[ast.stmt] = []
+def generate(insns: List[Insn], eip_mask: int,
+             namespace: Dict[str, Any]) -> Tuple[ast.Module, Dict[int, str]]:
+    """The plain module defining ``block(cpu, eip)``: each instruction's semantics inlined
+    as they are (``python -m reference.blocks.show --plain``), and a comment per
+    instruction (``source`` puts them where the ``"__insn_K__"`` markers stand)."""
+    body: List[ast.stmt] = [ast.parse("regs = cpu.regs").body[0]]
     offset = 0
     comments: Dict[int, str] = {}
-    for k, (insn, statements) in enumerate(zip(insns, segments)):
+    for k, insn in enumerate(insns):
         offset += insn.length
-        doc = (insn.fn.__doc__ or "").strip().splitlines()
-        comments[k] = (f"# +{offset - insn.length}: {insn.raw.hex(' ')}  {insn.form.name}"
-                       + (f"  -- {doc[0]}" if doc else ""))
+        comments[k] = _comment(insn, offset)
         body.append(ast.Expr(ast.Constant(f"__insn_{k}__")))
-        if not optimize or k == len(insns) - 1 or needs_bookkeeping(statements):
-            body += ast.parse(f"cpu.insn = i{k}\ncpu.eip = (eip + {offset}) & {eip_mask}").body
+        body += ast.parse(f"cpu.insn = i{k}\ncpu.eip = (eip + {offset}) & {eip_mask}").body
+        snippets.own_objects(insn, k, namespace)
+        statements = inline(k, insn.fn, insn, namespace)
+        if statements is None:
+            args = ", ".join(["cpu"] + [f"op{k}_{j}" for j in range(len(insn.operands))])
+            statements = ast.parse(f"f{k}({args})").body
         body += statements
-    body.insert(0, ast.parse("regs = cpu.regs").body[0])
     function = ast.FunctionDef(
         name="block", args=ast.arguments(posonlyargs=[], args=[ast.arg("cpu"), ast.arg("eip")],
                                          kwonlyargs=[], kw_defaults=[], defaults=[]),
         body=body, decorator_list=[], returns=None)
     module = ast.fix_missing_locations(ast.Module(body=[function], type_ignores=[]))
     return module, comments
+
+
+def assemble(insns: List[Insn], eip_mask: int, default_size: int,
+             namespace: Dict[str, Any]) -> str:
+    """The optimised ``block(cpu, eip)`` as source: each instruction's cached snippet
+    (``reference.blocks.snippets``) without the flag updates the block overwrites before
+    reading them, ``cpu.eip``/``cpu.insn`` set only where read and at the end."""
+    pieces = [snippets.snippet(insn, default_size) for insn in insns]
+    dead: List[FrozenSet[int]] = [frozenset()] * len(insns)
+    live = STATUS
+    for k in reversed(range(len(insns))):
+        dead[k], live = snippets.dead_updates(pieces[k], live)
+    lines = ["def block(cpu, eip):", "    regs = cpu.regs"]
+    offset = 0
+    for k, (insn, piece) in enumerate(zip(insns, pieces)):
+        offset += insn.length
+        code, reads_eip = snippets.text(piece, dead[k])
+        lines.append("    " + _comment(insn, offset))
+        if reads_eip or k == len(insns) - 1:
+            lines += [f"    cpu.insn = i{k}", f"    cpu.eip = eip + {offset} & {eip_mask}"]
+        lines += ["    " + line for line in snippets.placed(code, k).splitlines()]
+        snippets.own_objects(insn, k, namespace)
+        snippets.globals_of(piece, namespace)
+    return "\n".join(lines) + "\n"
+
+
+def _comment(insn: Insn, offset: int) -> str:
+    doc = (insn.fn.__doc__ or "").strip().splitlines()
+    return (f"# +{offset - insn.length}: {insn.raw.hex(' ')}  {insn.form.name}"
+            + (f"  -- {doc[0]}" if doc else ""))
 
 
 def source(module: ast.Module, comments: Dict[int, str]) -> str:
@@ -165,12 +183,18 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
         return NO_BLOCK
     namespace: Dict[str, Any] = {}
     eip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
-    module, comments = generate(insns, eip_mask, namespace, optimize)
-    code = compile(module, f"<block at physical {physical:#x}>", "exec")
+    where = f"<block at physical {physical:#x}>"
+    if optimize:
+        text = assemble(insns, eip_mask, cpu.default_size, namespace)
+        code = compile(text, where, "exec")
+    else:
+        module, comments = generate(insns, eip_mask, namespace)
+        code = compile(module, where, "exec")
+        text = source(module, comments) if with_source else ""
     exec(code, namespace)  # noqa: S102 - our own generated code
     span = sum(insn.length for insn in insns)
     return Block(namespace["block"], len(insns), span, physical,
-                 source(module, comments) if with_source else "")
+                 text if with_source else "")
 
 
 def block_source(cpu: Cpu, linear: int, optimize: bool = True) -> Optional[str]:

@@ -10,8 +10,9 @@ none knows what any instruction means.
 - ``fold``: locals assigned once from a constant (or from ``cpu.flags``/``cpu.regs``,
   objects that never change) are replaced by it, constant expressions are evaluated and
   an ``if`` on a constant keeps the branch taken.
-- ``drop_dead_flags``: a status-flag update whose flags the block overwrites before
-  anything reads them is removed (dead-flag elimination). Within a block this is
+- dead flags (``_flag_update``, ``_reads``; the pass is ``snippets.dead_updates``): a
+  status-flag update whose flags the block overwrites before anything reads them is
+  removed (dead-flag elimination). Within a block this is
   invisible: the block's state is only observed at its end, and anything raised inside
   replays the block from its entry through ``step()``.
 - ``needs_bookkeeping``: whether an instruction's code reads ``cpu.eip`` or ``cpu.insn``
@@ -544,29 +545,6 @@ def aliases_flags(body: List[ast.stmt]) -> bool:
                for statement in body for node in ast.walk(statement))
 
 
-def drop_dead_flags(body: List[ast.stmt], live: int = STATUS) -> Tuple[List[ast.stmt], int]:
-    """``body`` without the flag updates nothing reads before they are overwritten, given
-    the status flags ``live`` after it; and the flags live before it."""
-    kept: List[ast.stmt] = []
-    for statement in reversed(body):
-        update = _flag_update(statement)
-        if update is not None:
-            written, _ = update
-            if not written & live:
-                continue  # dead: every flag it sets is overwritten before any read
-            live = (live & ~written) | _reads_arguments(statement)
-        elif isinstance(statement, ast.If):
-            statement.body, live_body = drop_dead_flags(statement.body, live)
-            statement.orelse, live_else = drop_dead_flags(statement.orelse, live)
-            statement.body = statement.body or [ast.Pass()]
-            live = live_body | live_else | _reads(statement.test)
-        else:
-            live |= _reads(statement)
-        kept.append(statement)
-    kept.reverse()
-    return kept, live
-
-
 def _reads_arguments(statement: ast.stmt) -> int:
     """Flags read by a flag update's arguments (``cpu.flags.cf`` in ADC's total)."""
     if isinstance(statement, ast.Expr):
@@ -594,17 +572,3 @@ def needs_bookkeeping(statements: List[ast.stmt]) -> bool:
             if isinstance(node, ast.Name) and _OPERAND_NAME.match(node.id):
                 return True
     return False
-
-
-def optimized(segments: List[List[ast.stmt]], namespace: Dict[str, Any]) -> List[List[ast.stmt]]:
-    """The passes in order, over a block's per-instruction statement lists: helpers
-    inlined, constants folded, dead flag updates dropped, then the flag updates left
-    inlined too (after the liveness pass, which reads them as calls)."""
-    expander = Expander(namespace, flag_methods=False)
-    segments = [fold(expander.statements(s)) for s in segments]
-    if not any(aliases_flags(s) for s in segments):
-        live = STATUS
-        for k in reversed(range(len(segments))):
-            segments[k], live = drop_dead_flags(segments[k], live)
-    expander.flag_methods = True
-    return [fold(expander.statements(s)) or [ast.Pass()] for s in segments]

@@ -1,0 +1,166 @@
+"""The optimised code of one decoded instruction, made once per instruction bytes and
+reused by every block that holds them (issue 14).
+
+Measured on the tiny image's boot (CPython, threshold 300): blocks held 90,110
+instructions but only 4,535 distinct byte strings, and compiling a block from scratch
+(inline, expand, fold: ~12 ms) cost more than the blocks saved. So the work that does
+not depend on the block is cached per (bytes, CS.D):
+
+- ``Snippet``: the semantics inlined for the instruction, helpers expanded and constants
+  folded, with names that do not depend on where it sits in a block (``i0``, ``op0_1``,
+  ``f0`` stand for the instruction's own objects and are renamed per block);
+- per set of dead flag updates the block's liveness pass found (``dead_updates``), the
+  final text: flag methods inlined, folded, unparsed.
+
+A block is then its snippets' texts joined under the bookkeeping lines, and one
+``compile()``. Locals may repeat between instructions of a block: each instruction
+assigns its locals before reading them, as the semantics function did.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Set, Tuple
+
+from reference.blocks.inline import inline
+from reference.blocks.optimize import (
+    STATUS,
+    Expander,
+    _flag_update,
+    _reads,
+    _reads_arguments,
+    aliases_flags,
+    clone,
+    fold,
+    needs_bookkeeping,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reference.isa.decoder import Insn
+
+_OWN_OBJECT = re.compile(r"\b(?:(i0|f0)|op0_(\d+))\b")
+
+
+class Snippet:
+    """Pass 1 of one instruction (see the module docstring) and its finished texts."""
+
+    __slots__ = ("statements", "namespace", "count", "aliases", "texts", "reads")
+
+    def __init__(self, statements: List[ast.stmt], namespace: Dict[str, Any], count: int,
+                 aliases: bool) -> None:
+        self.statements = statements
+        self.namespace = namespace  # the globals its code names (g_*), as first made
+        self.count = count          # the expander's counter: pass 2 goes on from here
+        self.aliases = aliases      # a name holds cpu.flags: no update may be called dead
+        self.texts: Dict[FrozenSet[int], Tuple[str, bool]] = {}
+        self.reads: Dict[int, int] = {}  # id(statement) -> status flags it may read
+
+
+_snippets: Dict[Tuple[bytes, int], Snippet] = {}
+
+
+def snippet(insn: Insn, default_size: int) -> Snippet:
+    """The cached pass 1 of ``insn`` (decoded with CS.D = ``default_size``)."""
+    key = (insn.raw, default_size)
+    found = _snippets.get(key)
+    if found is None:
+        namespace: Dict[str, Any] = {}
+        statements = inline(0, insn.fn, insn, namespace)
+        if statements is None:
+            namespace["f0"] = insn.fn
+            args = ", ".join(["cpu"] + [f"op0_{j}" for j in range(len(insn.operands))])
+            statements = ast.parse(f"f0({args})").body
+        expander = Expander(namespace, flag_methods=False)
+        statements = fold(expander.statements(statements))
+        found = _snippets[key] = Snippet(statements, namespace, expander.count,
+                                         aliases_flags(statements))
+    return found
+
+
+def dead_updates(piece: Snippet, live: int) -> Tuple[FrozenSet[int], int]:
+    """(ids of the flag updates in ``piece`` nothing reads before they are overwritten,
+    given the status flags ``live`` after it; the flags live before it)."""
+    if piece.aliases:
+        return frozenset(), STATUS
+    dead: Set[int] = set()
+    live = _dead(piece.statements, live, dead, piece.reads)
+    return frozenset(dead), live
+
+
+def _dead(body: List[ast.stmt], live: int, dead: Set[int], reads: Dict[int, int]) -> int:
+    for statement in reversed(body):
+        update = _flag_update(statement)
+        if update is not None:
+            written, _ = update
+            if not written & live:
+                dead.add(id(statement))
+                continue
+            live = (live & ~written) | _memo(statement, reads, _reads_arguments)
+        elif isinstance(statement, ast.If):
+            live_body = _dead(statement.body, live, dead, reads)
+            live_else = _dead(statement.orelse, live, dead, reads)
+            live = live_body | live_else | _memo(statement.test, reads, _reads)
+        else:
+            live |= _memo(statement, reads, _reads)
+    return live
+
+
+def _memo(node: Any, memo: Dict[int, int], measure: Any) -> int:
+    key = id(node)
+    if key not in memo:
+        memo[key] = measure(node)
+    return memo[key]
+
+
+def text(piece: Snippet, dead: FrozenSet[int]) -> Tuple[str, bool]:
+    """(the finished code of ``piece`` without the ``dead`` updates, at indentation 0;
+    whether it reads ``cpu.eip``/``cpu.insn``)."""
+    found = piece.texts.get(dead)
+    if found is None:
+        statements = _without(piece.statements, dead)
+        expander = Expander(piece.namespace, flag_methods=True)
+        expander.count = piece.count
+        statements = fold(expander.statements(statements)) or [ast.Pass()]
+        module = ast.fix_missing_locations(ast.Module(body=statements, type_ignores=[]))
+        found = piece.texts[dead] = (ast.unparse(module), needs_bookkeeping(statements))
+    return found
+
+
+def _without(body: List[ast.stmt], dead: FrozenSet[int]) -> List[ast.stmt]:
+    """A copy of ``body`` without the statements whose ids are in ``dead``."""
+    kept: List[ast.stmt] = []
+    for statement in body:
+        if id(statement) in dead:
+            continue
+        if isinstance(statement, ast.If):
+            copy = ast.If(clone(statement.test),
+                          _without(statement.body, dead) or [ast.Pass()],
+                          _without(statement.orelse, dead))
+            kept.append(ast.copy_location(copy, statement))
+        else:
+            kept.append(clone(statement))
+    return kept
+
+
+def placed(code: str, k: int) -> str:
+    """``code`` with the instruction's own objects named for position ``k`` in a block."""
+    if not k:
+        return code
+    return _OWN_OBJECT.sub(
+        lambda m: f"{m.group(1)[0]}{k}" if m.group(1) else f"op{k}_{m.group(2)}", code)
+
+
+def own_objects(insn: Insn, k: int, namespace: Dict[str, Any]) -> None:
+    """Bind position ``k``'s names to ``insn``'s objects in a block's namespace."""
+    namespace[f"i{k}"] = insn
+    namespace[f"f{k}"] = insn.fn
+    for j, operand in enumerate(insn.operands):
+        namespace[f"op{k}_{j}"] = operand
+
+
+def globals_of(piece: Snippet, namespace: Dict[str, Any]) -> None:
+    """The module-level names ``piece``'s code uses (everything but its own objects)."""
+    for name, value in piece.namespace.items():
+        if not _OWN_OBJECT.fullmatch(name):
+            namespace[name] = value
