@@ -126,16 +126,12 @@ def _bochs_disk(image: Path, folder: Path):
 
 
 def run_bochs(image: Path, timeout: float = 120.0) -> Raw:
-    from harness.engines.bochs import BIOS_DIR, BOCHS, IPS, ROMS, bochsrc
+    from harness.engines.bochs import BOCHS, IPS, bochsrc, missing_bochs
     from images.errors import ImageError
 
-    if shutil.which(BOCHS) is None:
-        raise EngineUnavailable("bochs not found; install it: apt-get install bochs "
-                                "bochsbios vgabios")
-    for rom, package in ROMS.items():
-        if not (BIOS_DIR / rom).exists():
-            raise EngineUnavailable(f"{BIOS_DIR / rom} not found; install it: "
-                                    f"apt-get install {package}")
+    missing = missing_bochs()
+    if missing:
+        raise EngineUnavailable(missing)
     with tempfile.TemporaryDirectory(prefix="x86lab-bm-bochs-") as scratch:
         folder = Path(scratch)
         try:

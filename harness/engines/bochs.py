@@ -92,6 +92,17 @@ def _accept(listener: socket.socket, proc: subprocess.Popen, timeout: float) -> 
     raise EngineError(f"bochs did not connect its serial port within {timeout:g} s")
 
 
+
+def missing_bochs() -> str:
+    """Why Bochs cannot run here (the program or a BIOS image is missing, with the apt
+    package to install), or "" when it can."""
+    if shutil.which(BOCHS) is None:
+        return "bochs not found; install it: apt-get install bochs bochsbios vgabios"
+    for rom, package in ROMS.items():
+        if not (BIOS_DIR / rom).exists():
+            return f"{BIOS_DIR / rom} not found; install it: apt-get install {package}"
+    return ""
+
 class BochsSession(ProcessSession):
     """A Bochs process and its COM1 socket; ``stop()`` also removes its scratch folder."""
 
@@ -141,13 +152,9 @@ class BochsEngine:
         log_path: Optional[Path] = None,
     ) -> Session:
         """Power on ``image``; ``extra`` are bochsrc lines added to the generated ones."""
-        if shutil.which(BOCHS) is None:
-            raise EngineError("bochs not found; install it: apt-get install bochs bochsbios "
-                              "vgabios")
-        for rom, package in ROMS.items():
-            if not (BIOS_DIR / rom).exists():
-                raise EngineError(f"{BIOS_DIR / rom} not found; install it: "
-                                  f"apt-get install {package}")
+        missing = missing_bochs()
+        if missing:
+            raise EngineError(missing)
         try:
             disk = ensure_boot_disk(image)
         except ImageError as exc:
