@@ -2,7 +2,7 @@
 does (issue 14). Each works on the Python AST the inliner produced from the semantics;
 none knows what any instruction means.
 
-- ``expand_calls``: a call to a helper the semantics use (``_set_shift_flags(cpu, ...)``,
+- ``Expander``: a call to a helper the semantics use (``_set_shift_flags(cpu, ...)``,
   ``branch(cpu, target)``, ``cpu.flags.after_add(...)``) becomes the helper's own body,
   with its parameters bound to the arguments. A body whose only ``return`` statements are
   guards at its top level (``if count == 0: return``) or its last statement can be
@@ -10,7 +10,7 @@ none knows what any instruction means.
 - ``fold``: locals assigned once from a constant (or from ``cpu.flags``/``cpu.regs``,
   objects that never change) are replaced by it, constant expressions are evaluated and
   an ``if`` on a constant keeps the branch taken.
-- dead flags (``_flag_update``, ``_reads``; the pass is ``snippets.dead_updates``): a
+- dead flags (``flag_update``, ``reads``; the pass is ``snippets.dead_updates``): a
   status-flag update whose flags the block overwrites before anything reads them is
   removed (dead-flag elimination). Within a block this is
   invisible: the block's state is only observed at its end, and anything raised inside
@@ -458,10 +458,10 @@ class _Folder(ast.NodeTransformer):
 
 
 # -- dead flags --------------------------------------------------------------------------
-def _flag_update(statement: ast.stmt) -> Optional[Tuple[int, int]]:
-    """(status flags written, status flags that pass through unchanged) of a statement
-    that only updates flags: ``cpu.flags.after_add(...)`` and its siblings, or
-    ``cpu.flags.cf = x``. None for anything else."""
+def flag_update(statement: ast.stmt) -> Optional[int]:
+    """The status flags a statement that only updates flags always writes
+    (``cpu.flags.after_add(...)`` and its siblings, ``cpu.flags.cf = x``); None for
+    anything else."""
     if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
         call = statement.value
         func = call.func
@@ -473,30 +473,30 @@ def _flag_update(statement: ast.stmt) -> Optional[Tuple[int, int]]:
             if keep_cf is None and len(call.args) > 4:
                 keep_cf = call.args[4]
             if keep_cf is None or (isinstance(keep_cf, ast.Constant) and not keep_cf.value):
-                return STATUS, 0
+                return STATUS
             if isinstance(keep_cf, ast.Constant):
-                return STATUS & ~flag_bits.CF, 0
+                return STATUS & ~flag_bits.CF
             return None
         if func.attr == "after_logic":
-            return STATUS, 0
+            return STATUS
         if func.attr == "set_szp":
-            return flag_bits.SF | flag_bits.ZF | flag_bits.PF, 0
+            return flag_bits.SF | flag_bits.ZF | flag_bits.PF
         if func.attr == "set_status":
             mask = call.args[1] if len(call.args) > 1 else keywords.get("mask")
             if mask is None:
-                return STATUS, 0
+                return STATUS
             if isinstance(mask, ast.Constant) and isinstance(mask.value, int):
-                return mask.value & STATUS, 0
+                return mask.value & STATUS
         return None
     if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
             and isinstance(statement.targets[0], ast.Attribute)
             and _is_flags(statement.targets[0].value)
             and statement.targets[0].attr in _FLAG_BITS):
-        return _FLAG_BITS[statement.targets[0].attr], 0
+        return _FLAG_BITS[statement.targets[0].attr]
     return None
 
 
-def _reads(node: ast.AST) -> int:
+def reads(node: ast.AST) -> int:
     """Status flags an expression or statement may read (all of them when unsure)."""
     read = 0
     methods = set()  # ``cpu.flags.condition`` of a call: judged with its call
@@ -545,16 +545,16 @@ def aliases_flags(body: List[ast.stmt]) -> bool:
                for statement in body for node in ast.walk(statement))
 
 
-def _reads_arguments(statement: ast.stmt) -> int:
+def reads_arguments(statement: ast.stmt) -> int:
     """Flags read by a flag update's arguments (``cpu.flags.cf`` in ADC's total)."""
     if isinstance(statement, ast.Expr):
         call = statement.value
         assert isinstance(call, ast.Call)
         read = 0
         for arg in list(call.args) + [k.value for k in call.keywords]:
-            read |= _reads(arg)
+            read |= reads(arg)
         return read
-    return _reads(statement.value)  # type: ignore[attr-defined]
+    return reads(statement.value)  # type: ignore[attr-defined]
 
 
 # -- EIP and cpu.insn --------------------------------------------------------------------

@@ -27,13 +27,13 @@ from reference.blocks.inline import inline
 from reference.blocks.optimize import (
     STATUS,
     Expander,
-    _flag_update,
-    _reads,
-    _reads_arguments,
     aliases_flags,
     clone,
+    flag_update,
     fold,
     needs_bookkeeping,
+    reads,
+    reads_arguments,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -88,21 +88,20 @@ def dead_updates(piece: Snippet, live: int) -> Tuple[FrozenSet[int], int]:
     return frozenset(dead), live
 
 
-def _dead(body: List[ast.stmt], live: int, dead: Set[int], reads: Dict[int, int]) -> int:
+def _dead(body: List[ast.stmt], live: int, dead: Set[int], memo: Dict[int, int]) -> int:
     for statement in reversed(body):
-        update = _flag_update(statement)
-        if update is not None:
-            written, _ = update
+        written = flag_update(statement)
+        if written is not None:
             if not written & live:
                 dead.add(id(statement))
                 continue
-            live = (live & ~written) | _memo(statement, reads, _reads_arguments)
+            live = (live & ~written) | _memo(statement, memo, reads_arguments)
         elif isinstance(statement, ast.If):
-            live_body = _dead(statement.body, live, dead, reads)
-            live_else = _dead(statement.orelse, live, dead, reads)
-            live = live_body | live_else | _memo(statement.test, reads, _reads)
+            live_body = _dead(statement.body, live, dead, memo)
+            live_else = _dead(statement.orelse, live, dead, memo)
+            live = live_body | live_else | _memo(statement.test, memo, reads)
         else:
-            live |= _memo(statement, reads, _reads)
+            live |= _memo(statement, memo, reads)
     return live
 
 
