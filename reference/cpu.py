@@ -289,12 +289,16 @@ class Cpu:
 
     def write_physical(self, physical: int, nbytes: int, value: int) -> None:
         """Store at a physical address, journal the old bytes, forget code there."""
-        old = self.mem.read_bytes(physical, nbytes, "write")
-        self.mem.write_int(physical, nbytes, value & ((1 << (8 * nbytes)) - 1))
+        old = self.mem.exchange(physical, nbytes, value & ((1 << (8 * nbytes)) - 1))
         self.journal.append((physical, old))
-        if self.code_pages:
-            self.forget_code(physical >> 12)
-            self.forget_code((physical + nbytes - 1) >> 12)
+        code_pages = self.code_pages
+        if code_pages:
+            page = physical >> 12
+            if page in code_pages:
+                self.forget_code(page)
+            last = (physical + nbytes - 1) >> 12
+            if last != page and last in code_pages:
+                self.forget_code(last)
 
     def forget_all_code(self) -> None:
         """Drop every decoded instruction: what decoding depends on changed (CS.D, the

@@ -1,10 +1,10 @@
 """Physical memory behind the CPU's one access path (``Cpu.read``/``Cpu.write``).
 
 Two stores share one small interface (``read_int``, ``write_int``, ``read_bytes``,
-``write_bytes``): ``SparseMemory`` holds only the 4 KiB pages a test maps, so any other
-access raises ``Unmapped`` (what Unicorn reports for an unmapped page); ``FlatMemory`` is
-one bytearray for the PC later. Addresses here are already linear (paging, when it
-arrives, sits in ``Cpu`` in front of this interface, not inside it).
+``write_bytes``, ``exchange``): ``SparseMemory`` holds only the 4 KiB pages a test
+maps, so any other access raises ``Unmapped`` (what Unicorn reports for an unmapped
+page); ``FlatMemory`` is one bytearray (the PC's RAM). Addresses here are physical (or
+linear without paging): paging sits in ``Cpu`` in front of this interface.
 """
 
 from __future__ import annotations
@@ -76,6 +76,21 @@ class SparseMemory:
     def write_int(self, address: int, count: int, value: int) -> None:
         self.write_bytes(address, value.to_bytes(count, "little"))
 
+    def exchange(self, address: int, count: int, value: int) -> bytes:
+        """Store ``value`` (``count`` bytes, little-endian) and return the bytes it
+        replaced: the CPU's write journal keeps them to roll a faulting instruction back.
+        Nothing is stored if the access fails."""
+        page = self._pages.get(address >> PAGE_SHIFT)
+        offset = address & _OFFSET_MASK
+        end = offset + count
+        if page is not None and end <= PAGE_SIZE:  # the common case, inline
+            old = bytes(page[offset:end])
+            page[offset:end] = value.to_bytes(count, "little")
+            return old
+        old = self.read_bytes(address, count, "write")
+        self.write_int(address, count, value)
+        return old
+
 
 class FlatMemory:
     """One contiguous RAM from address 0 (the PC's memory); beyond it is unmapped."""
@@ -109,3 +124,16 @@ class FlatMemory:
             ram[address:address + count] = value.to_bytes(count, "little")
             return
         self.write_bytes(address, value.to_bytes(count, "little"))
+
+    def exchange(self, address: int, count: int, value: int) -> bytes:
+        """Store ``value`` (``count`` bytes, little-endian) and return the bytes it
+        replaced (see ``SparseMemory.exchange``)."""
+        ram = self.ram
+        end = address + count
+        if end <= len(ram):
+            old = bytes(ram[address:end])
+            ram[address:end] = value.to_bytes(count, "little")
+            return old
+        old = self.read_bytes(address, count, "write")
+        self.write_int(address, count, value)
+        return old
