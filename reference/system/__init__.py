@@ -6,7 +6,7 @@
 ``segmentation.py``        selector loads into hidden caches with their checks (ch. 5)
 ``far_transfers.py``       far JMP/CALL/RET through code segments and call gates (ch. 5.8)
 ``tss.py``                 the task-state segment: inner-level stacks, I/O bit map (7.2)
-``task_switch.py``         hardware task switches through 32-bit TSSs (ch. 7.3)
+``task_switch.py``         hardware task switches, 32- and 16-bit TSSs (7.3, 7.6)
 ``debug_registers.py``     DR0-DR7 as MOV sees them (ch. 17.2)
 ``exceptions.py``          interrupt/exception delivery through the IDT, #DF, shutdown (ch. 6)
 ``paging.py``              32-bit paging, 4 KiB and 4 MiB pages, #PF (ch. 4.3)

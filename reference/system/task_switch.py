@@ -1,4 +1,4 @@
-"""Hardware task switching (SDM Vol. 3A, 7.3 "Task Switching"), 32-bit TSSs.
+"""Hardware task switching (SDM Vol. 3A, 7.3 "Task Switching"), 32- and 16-bit TSSs.
 
 A task switch happens on JMP or CALL to a TSS descriptor or a task gate, on an
 interrupt or exception through a task gate in the IDT, and on IRET with EFLAGS.NT set.
@@ -7,23 +7,32 @@ TSS (EIP, EFLAGS, the general registers, the segment selectors), updates busy bi
 the NT flag/back link as the source demands (Table 7-2), loads TR, sets CR0.TS, then
 loads the new task's CR3 (under paging), LDTR, EFLAGS, registers, EIP and segment
 registers. Faults while loading the new segments are #TS/#NP/#SS/#GP in the new task's
-context (the switch has happened). 16-bit TSSs are not modelled (``Unimplemented``).
+context (the switch has happened).
+
+The old task is saved in the old TSS's format and the new one loaded from the new TSS's
+format (a 32-bit task may switch to a 16-bit one and back); the two formats differ only
+in where the fields are and how wide they are (``TssLayout``). A 16-bit TSS (7.6,
+Figure 7-11) has no CR3 (the page tables stay), no FS/GS and no I/O map; saving into it
+loses the upper halves of EIP and EFLAGS, and the SDM leaves the upper halves of the
+general registers loaded from it undefined ("modified and not maintained"): here they
+become 0xFFFF and FS/GS are loaded null, as Bochs and QEMU do.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Tuple
+from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple
 
 from reference.cpu import SystemSegment
-from reference.faults import GP, NP, SS, TS, Fault, Unimplemented
+from reference.faults import GP, NP, SS, TS, Fault
 from reference.flags import IMPLEMENTED, NT, RESERVED_ONE
 from reference.operands import CS
 from reference.system.control_registers import TS as CR0_TS
 from reference.system.descriptors import (
+    BUSY,
     LDT,
     TASK_GATE,
+    TSS16_AVAILABLE,
     TSS32_AVAILABLE,
-    TSS32_BUSY,
     Descriptor,
     is_null,
     read_descriptor,
@@ -32,10 +41,32 @@ from reference.system.descriptors import (
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
 
-# 32-bit TSS layout (Figure 7-2): offsets of the dynamic fields.
-BACK_LINK, CR3_AT, EIP_AT, EFLAGS_AT, GPRS_AT, SEGS_AT, LDT_AT = 0, 28, 32, 36, 40, 72, 96
-MINIMUM_LIMIT = 0x67
-SEGMENT_ORDER = (0, 1, 2, 3, 4, 5)  # ES CS SS DS FS GS, 4 bytes apart from offset 72
+BACK_LINK = 0  # the previous task link, a word at offset 0 in both formats
+
+
+class TssLayout(NamedTuple):
+    """Where a TSS format keeps the dynamic fields a task switch saves and loads."""
+
+    width: int            # bytes of EIP, EFLAGS and each general register
+    cr3_at: Optional[int]  # None: the format has no CR3 (the page tables stay)
+    eip_at: int
+    eflags_at: int
+    gprs_at: int          # EAX ECX EDX EBX ESP EBP ESI EDI, ``width`` bytes apart
+    segs_at: int          # ES CS SS DS (FS GS), ``seg_stride`` bytes apart
+    seg_stride: int
+    segments: int         # how many segment selectors the format holds
+    ldt_at: int
+    minimum_limit: int    # a smaller limit is #TS (Table 7-1)
+
+
+# Figure 7-2 (32-bit TSS) and Figure 7-11 (16-bit TSS, 44 bytes: limit 0x2B).
+TSS32_LAYOUT = TssLayout(4, 28, 32, 36, 40, 72, 4, 6, 96, 0x67)
+TSS16_LAYOUT = TssLayout(2, None, 14, 16, 18, 34, 2, 4, 42, 0x2B)
+
+
+def layout_of(tss_type: int) -> TssLayout:
+    """The format of a TSS descriptor's type (1/3: 16-bit, 9/11: 32-bit)."""
+    return TSS32_LAYOUT if tss_type & 8 else TSS16_LAYOUT
 
 
 def tss_of(cpu: Cpu, selector: int, source: str, ext: int = 0) -> Tuple[int, Descriptor]:
@@ -56,14 +87,13 @@ def tss_of(cpu: Cpu, selector: int, source: str, ext: int = 0) -> Tuple[int, Des
     error = (selector & 0xFFFC) | ext
     if selector & 4 or descriptor.s:
         raise Fault(fault, error)
-    if descriptor.type in (1, 3):
-        raise Unimplemented("a task switch to a 16-bit TSS")
-    wanted = TSS32_BUSY if source == "iret" else TSS32_AVAILABLE
-    if descriptor.type != wanted:
+    # IRET returns to a busy TSS, the others switch to an available one (7.3 step 2).
+    busy = BUSY if source == "iret" else 0
+    if descriptor.type not in (TSS16_AVAILABLE | busy, TSS32_AVAILABLE | busy):
         raise Fault(fault, error)
     if not descriptor.present:
         raise Fault(NP, error)
-    if descriptor.limit < MINIMUM_LIMIT:
+    if descriptor.limit < layout_of(descriptor.type).minimum_limit:
         raise Fault(TS, error)
     return selector, descriptor
 
@@ -81,29 +111,21 @@ def switch_task(cpu: Cpu, selector: int, source: str, ext: int = 0,
     fault whose handler is a task, as a pushed image would have it)."""
     new_selector, new = tss_of(cpu, selector, source, ext)
     old = cpu.tr
-    if old.limit < MINIMUM_LIMIT:
+    here = layout_of((old.attr >> 8) & 0xF)
+    if old.limit < here.minimum_limit:
         raise Fault(TS, (old.selector & 0xFFFC) | ext)
     eflags = cpu.get_reg("eflags") | saved_flags
     if source == "iret":
         eflags &= ~NT
-    # Save the current task (7.3, step 8).
-    cpu.write_system(old.base + EIP_AT, 4, cpu.eip)
-    cpu.write_system(old.base + EFLAGS_AT, 4, eflags)
-    for index, value in enumerate(cpu.regs):
-        cpu.write_system(old.base + GPRS_AT + 4 * index, 4, value)
-    for index in SEGMENT_ORDER:
-        cpu.write_system(old.base + SEGS_AT + 4 * index, 2, cpu.sregs[index])
+    # Save the current task (7.3, step 8), in the old TSS's format.
+    _save_task(cpu, old.base, here, eflags)
     if source in ("jmp", "iret"):
         _set_busy(cpu, cpu.gdtr[0] + (old.selector & 0xFFF8), False)
     # Read the new task's state before changing anything it depends on.
-    base = new.base
-    image = {name: cpu.read_system(base + at, 4) for name, at in
-             (("cr3", CR3_AT), ("eip", EIP_AT), ("eflags", EFLAGS_AT))}
-    registers = [cpu.read_system(base + GPRS_AT + 4 * i, 4) for i in range(8)]
-    selectors = [cpu.read_system(base + SEGS_AT + 4 * i, 2) for i in SEGMENT_ORDER]
-    ldt_selector = cpu.read_system(base + LDT_AT, 2)
+    there = layout_of(new.type)
+    image, registers, selectors, ldt_selector = _read_task(cpu, new.base, there)
     if source in ("call", "int"):
-        cpu.write_system(base + BACK_LINK, 2, old.selector)
+        cpu.write_system(new.base + BACK_LINK, 2, old.selector)
         image["eflags"] |= NT
     if source != "iret":
         _set_busy(cpu, new.address, True)
@@ -111,9 +133,10 @@ def switch_task(cpu: Cpu, selector: int, source: str, ext: int = 0,
     cpu.cr0 |= CR0_TS
     # The new context (7.3, steps 11-13): from here faults belong to the new task, so
     # they are "partial": the step loop keeps the switch and delivers them there.
-    if cpu.cr0 & (1 << 31) and image["cr3"] != cpu.cr3:
+    cr3 = image.get("cr3", cpu.cr3)
+    if cpu.cr0 & (1 << 31) and cr3 != cpu.cr3:
         from reference.system.control_registers import write_cr
-        write_cr(cpu, 3, image["cr3"])
+        write_cr(cpu, 3, cr3)
     cpu.flags.value = (image["eflags"] & IMPLEMENTED) | RESERVED_ONE
     cpu.regs[:] = registers
     cpu.eip = image["eip"]
@@ -123,6 +146,38 @@ def switch_task(cpu: Cpu, selector: int, source: str, ext: int = 0,
     except Fault as fault:
         fault.partial = True
         raise
+
+
+def _save_task(cpu: Cpu, base: int, layout: TssLayout, eflags: int) -> None:
+    """EIP, EFLAGS, the general registers and the segment selectors into the TSS at
+    ``base``; a 16-bit TSS takes the low words (7.6: the upper halves are lost)."""
+    width = layout.width
+    mask = (1 << 8 * width) - 1
+    cpu.write_system(base + layout.eip_at, width, cpu.eip & mask)
+    cpu.write_system(base + layout.eflags_at, width, eflags & mask)
+    for index, value in enumerate(cpu.regs):
+        cpu.write_system(base + layout.gprs_at + width * index, width, value & mask)
+    for index in range(layout.segments):
+        cpu.write_system(base + layout.segs_at + layout.seg_stride * index, 2,
+                         cpu.sregs[index])
+
+
+def _read_task(cpu: Cpu, base: int, layout: TssLayout) -> Tuple[dict, list, list, int]:
+    """The new task's (CR3/EIP/EFLAGS image, registers, ES..GS selectors, LDT
+    selector). From a 16-bit TSS: EIP and EFLAGS zero-extended, the registers' upper
+    halves 0xFFFF and FS/GS null (the SDM leaves these open; see the module's note)."""
+    width = layout.width
+    image = {"eip": cpu.read_system(base + layout.eip_at, width),
+             "eflags": cpu.read_system(base + layout.eflags_at, width)}
+    if layout.cr3_at is not None:
+        image["cr3"] = cpu.read_system(base + layout.cr3_at, 4)
+    upper = 0 if width == 4 else 0xFFFF0000
+    registers = [upper | cpu.read_system(base + layout.gprs_at + width * i, width)
+                 for i in range(8)]
+    selectors = [cpu.read_system(base + layout.segs_at + layout.seg_stride * i, 2)
+                 for i in range(layout.segments)]
+    selectors += [0] * (6 - layout.segments)
+    return image, registers, selectors, cpu.read_system(base + layout.ldt_at, 2)
 
 
 def _load_ldt(cpu: Cpu, selector: int, ext: int) -> None:
