@@ -203,7 +203,7 @@ class Cpu:
         elif name in SEG_NAMES:
             index = SEG_NAMES.index(name)
             self.sregs[index] = value & 0xFFFF
-            if self.mode == "real16":
+            if self.mode != "prot32":  # real-address and virtual-8086 mode
                 self.seg_base[index] = (value & 0xFFFF) << 4
             elif index == CS:  # the flat model: CS.RPL is the CPL it runs at
                 self.cpl = value & 3
@@ -211,12 +211,13 @@ class Cpu:
             raise KeyError(f"unknown register {name!r}")
 
     def load_segment(self, index: int, selector: int) -> None:
-        """MOV Sreg / POP Sreg: real mode sets base = selector * 16 (limit and
-        attributes stay: the hidden cache keeps them, SDM Vol. 3A, 9.9.1); protected
-        mode asks the segment loader (descriptor tables)."""
+        """MOV Sreg / POP Sreg: real and virtual-8086 mode set base = selector * 16
+        (limit and attributes stay: the hidden cache keeps them, SDM Vol. 3A, 9.9.1;
+        in virtual-8086 mode they are 64 KiB, 16-bit since its entry, Vol. 3B 20.1.1);
+        protected mode asks the segment loader (descriptor tables)."""
         selector &= 0xFFFF
         self.save_segment(index)
-        if self.mode == "real16":
+        if self.mode != "prot32":
             self.sregs[index] = selector
             self.seg_base[index] = selector << 4
         else:

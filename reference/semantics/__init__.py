@@ -44,7 +44,8 @@
 
 5. State: ``cpu.regs[i]`` (EAX..EDI, ints), ``cpu.get_reg("cx")``/``set_reg``,
    ``cpu.eip``, ``cpu.sregs``/``cpu.seg_base`` (ES CS SS DS FS GS = 0..5, constants in
-   ``reference.operands``), ``cpu.mode`` ("real16"/"prot32", following CR0.PE),
+   ``reference.operands``), ``cpu.mode`` ("real16"/"prot32" following CR0.PE,
+   "vm86" while EFLAGS.VM = 1 under it: ``reference.system.vm86``),
    ``cpu.default_size`` (CS.D), ``cpu.stack_size`` (SS.B), ``cpu.cpl``; system state
    (CRn, GDTR, TR, MSRs) and its mechanisms: ``reference.system``.
    Flags (``reference.flags``): ``cpu.flags.cf/pf/af/zf/sf/df/of/if_`` read and assign

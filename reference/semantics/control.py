@@ -17,9 +17,10 @@ from __future__ import annotations
 from reference.cpu import Cpu
 from reference.faults import BP, DB, GP, Fault, Unmapped
 from reference.faults import OF as OVERFLOW
-from reference.flags import IMPLEMENTED, RESERVED_ONE
+from reference.flags import IMPLEMENTED, IOPL, RESERVED_ONE
 from reference.operands import CS, SS, FarPtr, Operand, gpr
 from reference.semantics import implements
+from reference.semantics.flagops import require_vm86_iopl3
 from reference.semantics.string import add_at_address_size, count_register, keep_state_at_fault
 from reference.system import far_transfers
 
@@ -111,8 +112,10 @@ def ret_far(cpu: Cpu, *release: Operand) -> None:
 def iret(cpu: Cpu) -> None:
     """Real-address mode IRET: EIP := Pop(); CS := Pop(); then with a 32-bit operand
     EFLAGS := (Pop() AND 257FD5H) OR (EFLAGS AND 1A0000H) (VM, VIF, VIP kept), with a
-    16-bit one EFLAGS[15:0] := Pop(). Protected-mode IRET (privilege and task changes)
-    is ``reference.system.far_transfers.iret_protected``."""
+    16-bit one EFLAGS[15:0] := Pop(). Virtual-8086 mode pops the same way at IOPL 3
+    (#GP(0) below), IOPL keeping its value. Protected-mode IRET (privilege and task
+    changes) is ``reference.system.far_transfers.iret_protected``."""
+    require_vm86_iopl3(cpu)
     size = cpu.insn.opsize
     cpu.nmi_blocked = False  # IRET ends the NMI handler's blocking (SDM Vol. 3A, 6.7.1)
     if uses_descriptors(cpu):
@@ -127,6 +130,8 @@ def iret(cpu: Cpu) -> None:
         new = (image & 0x257FD5) | (old & 0x1A0000)
     else:
         new = (old & 0xFFFF0000) | image
+    if cpu.mode == "vm86":
+        new = (new & ~IOPL) | (old & IOPL)
     cpu.flags.value = (new & IMPLEMENTED) | RESERVED_ONE
 
 
@@ -251,7 +256,10 @@ def int1(cpu: Cpu) -> None:
 
 @implements("INT")
 def int_n(cpu: Cpu, vector: Operand) -> None:
-    """Software interrupt ``vector``: a trap, EIP past the instruction."""
+    """Software interrupt ``vector``: a trap, EIP past the instruction. In
+    virtual-8086 mode it is IOPL-sensitive (#GP(0) at IOPL < 3); INT3 and INTO are
+    not (SDM Vol. 2A, INT n, Operation)."""
+    require_vm86_iopl3(cpu)
     raise software_interrupt(vector.read())
 
 

@@ -46,15 +46,24 @@ def std(cpu: Cpu) -> None:
 
 def current_privilege(cpu: Cpu) -> int:
     """CPL: 0 in real mode; in protected mode ``cpu.cpl``, set by CS loads (SDM Vol.
-    3A, 5.5: the DPL of the current code segment, which a CS load copies into CS.RPL)."""
-    return cpu.cpl if cpu.mode == "prot32" else 0
+    3A, 5.5: the DPL of the current code segment, which a CS load copies into CS.RPL);
+    3 in virtual-8086 mode (SDM Vol. 3B, 20.2.1)."""
+    return 0 if cpu.mode == "real16" else cpu.cpl
 
 
 def require_iopl(cpu: Cpu) -> None:
-    """#GP(0) unless CPL <= IOPL: the SDM's check for CLI, STI and port I/O in
-    protected mode (real mode has no privilege levels)."""
+    """#GP(0) unless CPL <= IOPL: the SDM's check for CLI and STI in protected mode
+    (real mode has no privilege levels). In virtual-8086 mode CPL is 3, so this is
+    the IOPL < 3 rule of SDM Vol. 3B, 20.2.7."""
     iopl = (cpu.flags.value & IOPL) >> 12
-    if cpu.mode == "prot32" and current_privilege(cpu) > iopl:
+    if cpu.mode != "real16" and current_privilege(cpu) > iopl:
+        raise Fault(GP, 0)
+
+
+def require_vm86_iopl3(cpu: Cpu) -> None:
+    """PUSHF, POPF, INT n and IRET in virtual-8086 mode without VME: #GP(0) unless
+    IOPL = 3 (SDM Vol. 3B, 20.2.7 "Sensitive Instructions"; each one's Operation)."""
+    if cpu.mode == "vm86" and cpu.flags.value & IOPL != IOPL:
         raise Fault(GP, 0)
 
 

@@ -138,10 +138,11 @@ def salc(cpu: Cpu) -> None:
 
 
 def check_io(cpu: Cpu, port: int, size: int) -> None:
-    """Protected mode with CPL > IOPL: #GP(0) unless the TSS's I/O permission bit map
-    allows every port accessed (SDM Vol. 1, 19.5)."""
+    """Protected mode with CPL > IOPL, and virtual-8086 mode whatever IOPL: #GP(0)
+    unless the TSS's I/O permission bit map allows every port accessed (SDM Vol. 1,
+    19.5; Vol. 3B, 20.2.8.1: "the I/O permission bit map ... is always checked")."""
     iopl = (cpu.flags.value & IOPL) >> 12
-    if cpu.mode == "prot32" and current_privilege(cpu) > iopl:
+    if cpu.mode == "vm86" or (cpu.mode == "prot32" and current_privilege(cpu) > iopl):
         if not io_permitted(cpu, port, size):
             raise Fault(GP, 0)
 

@@ -10,7 +10,7 @@ from reference.cpu import Cpu
 from reference.flags import AC, DF, ID, IF, IOPL, NT, RF, STATUS, TF, VM
 from reference.operands import Operand
 from reference.semantics import implements
-from reference.semantics.flagops import current_privilege
+from reference.semantics.flagops import current_privilege, require_vm86_iopl3
 
 # POPF at CPL 0 (real mode or protected mode): VM, VIF, VIP and reserved bits keep their
 # values, RF is cleared (SDM Vol. 2B, POPF: Operation).
@@ -63,7 +63,9 @@ def popa(cpu: Cpu) -> None:
 
 @implements("PUSHF")
 def pushf(cpu: Cpu) -> None:
-    """Push FLAGS (16-bit) or EFLAGS with VM and RF cleared in the image (32-bit)."""
+    """Push FLAGS (16-bit) or EFLAGS with VM and RF cleared in the image (32-bit);
+    #GP(0) in virtual-8086 mode at IOPL < 3."""
+    require_vm86_iopl3(cpu)
     size = cpu.insn.opsize
     image = (cpu.get_reg("eflags") & ~(VM | RF)) & _gpr_mask(size)
     cpu.push(image, size)
@@ -74,7 +76,9 @@ def popf(cpu: Cpu) -> None:
     """Pop into FLAGS/EFLAGS: every flag in POPF_WRITABLE (limited to the low word for
     a 16-bit pop) is loaded, except that in protected mode IOPL loads only at CPL 0 and
     IF only when CPL <= IOPL (no fault: they keep their values); VM, VIF, VIP keep their
-    values; RF is cleared."""
+    values; RF is cleared. Virtual-8086 mode: #GP(0) at IOPL < 3; at IOPL 3 the CPL 3
+    rule above leaves IOPL alone and loads IF."""
+    require_vm86_iopl3(cpu)
     size = cpu.insn.opsize
     value = cpu.pop(size)
     writable = POPF_WRITABLE & _gpr_mask(size)

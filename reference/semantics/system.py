@@ -303,9 +303,10 @@ def _flat_segments(cpu: Cpu, cs: int, dpl: int) -> None:
 @implements("SYSENTER")
 def sysenter(cpu: Cpu) -> None:
     """To CPL 0: CS := SYSENTER_CS (RPL 0), SS := CS + 8, EIP/ESP := SYSENTER_EIP/ESP;
-    VM, IF and RF cleared. #GP(0) in real mode or with SYSENTER_CS null."""
+    VM, IF and RF cleared (from virtual-8086 mode too). #GP(0) in real mode or with
+    SYSENTER_CS null."""
     selector = msr.read_msr(cpu, msr.IA32_SYSENTER_CS)
-    if cpu.mode != "prot32" or is_null(selector):
+    if cpu.mode == "real16" or is_null(selector):
         raise Fault(GP, 0)
     cpu.flags.value &= ~(VM | IF | RF)
     _flat_segments(cpu, selector & 0xFFFC, 0)

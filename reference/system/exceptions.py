@@ -10,7 +10,9 @@ present code segment not less privileged than the CPL. A non-conforming target o
 more privileged level switches to the stack the TSS gives for that level and pushes
 the old SS:ESP first; then EFLAGS, CS, EIP and the error code, if the exception has one,
 are pushed at the gate's size (RF = 1 in the image of a fault). TF, NT, RF and VM are
-cleared, and IF too through an interrupt gate.
+cleared, and IF too through an interrupt gate. From virtual-8086 mode (EFLAGS.VM = 1)
+the target must be a non-conforming DPL 0 segment (#GP(selector) otherwise); GS, FS,
+DS and ES are pushed before SS:ESP and then made null (``reference.system.vm86``).
 
 A fault while delivering turns into what Table 6-5 says: handled serially, a double
 fault (#DF, error code 0), or, during #DF delivery, a triple fault: the processor shuts
@@ -27,7 +29,7 @@ from reference.faults import DF, GP, NP, PF, Fault, Unmapped
 from reference.faults import SS as SS_FAULT
 from reference.flags import IF, NT, RF, TF, VM
 from reference.interrupts import RealModeDelivery
-from reference.operands import CS, SS
+from reference.operands import CS, DS, ES, FS, GS, SS
 from reference.system.descriptors import (
     INTERRUPT_GATE16,
     INTERRUPT_GATE32,
@@ -41,6 +43,7 @@ from reference.system.descriptors import (
 from reference.system.segmentation import load_cache
 from reference.system.task_switch import switch_task
 from reference.system.tss import check_inner_stack, inner_stack
+from reference.system.vm86 import leave_vm86
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -156,6 +159,11 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
         raise Fault(GP, (selector & 0xFFFC) | ext)
     if not code.present:
         raise Fault(NP, (selector & 0xFFFC) | ext)
+    from_vm86 = bool(cpu.flags.value & VM)
+    if from_vm86 and (code.conforming or code.dpl != 0):
+        # INT n, Operation: from virtual-8086 mode only to a non-conforming DPL 0
+        # segment: "#GP(error_code(new code-segment selector,0,EXT))".
+        raise Fault(GP, (selector & 0xFFFC) | ext)
     if gate.offset > code.limit:
         raise Fault(GP, ext)
     size = 32 if gate.type in (INTERRUPT_GATE32, TRAP_GATE32) else 16
@@ -179,6 +187,8 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
         cpu.regs[4] = new_esp if cpu.stack_size == 32 else new_esp & 0xFFFF
         frame[:0] = [old_ss, old_esp & mask]
         stack_error = (new_ss & 0xFFFC) | ext
+    if from_vm86:  # INTERRUPT-FROM-VIRTUAL-8086-MODE: the data segments go first
+        frame[:0] = [cpu.sregs[index] for index in (GS, FS, DS, ES)]
     try:
         for value in frame:
             cpu.push(value, size)
@@ -186,6 +196,8 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
         if fault.vector != SS_FAULT:
             raise  # a #PF on the stack's page keeps its own error code
         raise Fault(SS_FAULT, stack_error) from None
+    if from_vm86:
+        leave_vm86(cpu)
     cpu.save_segment(CS)
     cpu.cpl = new_cpl
     load_cache(cpu, CS, (selector & 0xFFFC) | new_cpl, code)

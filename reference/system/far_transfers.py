@@ -7,15 +7,15 @@ DPL <= CPL. Through a gate, CALL may go to a more privileged non-conforming segm
 new stack comes from the TSS and the gate's parameter count words/dwords are copied
 from the old stack. RET and IRET may return to a less privileged level, popping the
 outer SS:ESP. A TSS or task gate target, and IRET with NT=1, switch tasks
-(``reference.system.task_switch``). IRET to virtual-8086 mode is not modelled
-(``Unimplemented``).
+(``reference.system.task_switch``). IRETD at CPL 0 to an EFLAGS image with VM = 1
+enters virtual-8086 mode (``reference.system.vm86``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reference.faults import GP, NP, Fault, Unimplemented
+from reference.faults import GP, NP, Fault
 from reference.faults import SS as SS_FAULT
 from reference.flags import (
     AC,
@@ -44,6 +44,7 @@ from reference.system.descriptors import (
 from reference.system.segmentation import invalidate_outer_segments, load_cache
 from reference.system.task_switch import switch_task
 from reference.system.tss import check_inner_stack, inner_stack
+from reference.system.vm86 import iret_to_vm86
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -244,7 +245,8 @@ def iret_protected(cpu: Cpu, size: int) -> None:
     selector = cpu.peek(size, nbytes) & 0xFFFF
     image = cpu.peek(size, 2 * nbytes)
     if size == 32 and image & VM and cpu.cpl == 0:
-        raise Unimplemented("IRET to virtual-8086 mode")
+        iret_to_vm86(cpu)
+        return
     code = _return_code_checks(cpu, selector)
     old_cpl = cpu.cpl
     if selector & 3 == cpu.cpl:

@@ -74,7 +74,7 @@ def load_env(fpu: Fpu, image: int, size: int, real: bool) -> None:
 
 
 def _layout(cpu: Cpu) -> Tuple[int, bool]:
-    return cpu.insn.opsize, cpu.mode == "real16"
+    return cpu.insn.opsize, cpu.mode != "prot32"  # real and virtual-8086: one layout
 
 
 @x87("FNINIT", waiting=False, pointers=False)
