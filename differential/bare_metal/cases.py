@@ -24,6 +24,7 @@ from differential.bare_metal.layout import (
     GDT,
     INT16,
     INT32,
+    LAYOUT_BASE,
     PAGE_TABLE,
     PTE_P,
     PTE_RW,
@@ -34,6 +35,8 @@ from differential.bare_metal.layout import (
     STACK0_TOP,
     STACK3_TOP,
     STACK_DF_TOP,
+    TASK16_CODE_SEL,
+    TASK16_STACK_SEL,
     TASK_GATE,
     TRAP16,
     TRAP32,
@@ -334,6 +337,46 @@ def task_switches() -> List[Case]:
     add("ss-frame-below-limit-during-ud", to_ring3(), code3="ud2",
         edit=stack_fault(12, SPARE_SEL, esp0=0x10,
                          spare=descriptor(STACK0_TOP & ~0xFFF, 0xFFF, 0x92, 0x4)))
+    return cases + task_switches_16()
+
+
+def task_switches_16() -> List[Case]:
+    """The same mechanism through a 16-bit (286) TSS (SDM Vol. 3A 7.6, Figure 7-11;
+    descriptor type 1/3): the second task is one, its code and stack segments based at
+    2 MiB so IP and SP fit in 16 bits. The first task's state goes to its 32-bit TSS,
+    the second task's to the 16-bit one as words (only the low halves: the SDM leaves
+    the upper halves of the registers a 16-bit TSS loads undefined, so nothing recorded
+    depends on them)."""
+    cases = []
+    registers = "mov eax, 0x11111111; mov ecx, 0x33333333; mov edx, 0x44444444; "
+
+    def add(name: str, code0: str, code_task: str, vector: int = 0) -> None:
+        layout = Layout(f"task/{name}", "task")
+        layout.code0, layout.code_task = code0, code_task
+        layout.tss16_df = {"flags": 0x2, "sp": STACK_DF_TOP - LAYOUT_BASE,
+                           "cs": TASK16_CODE_SEL, "ss": TASK16_STACK_SEL,
+                           "ds": DATA0_SEL, "es": DATA0_SEL}
+        if vector:
+            layout.idt[vector] = gate(TSS_DF_SEL, 0, TASK_GATE, 3)
+        cases.append(layout.case())
+
+    # JMP to the 16-bit TSS, which JMPs back: TSS_MAIN's state restored, the 16-bit
+    # task's IP/AX/CX/SP saved at offsets 14/18/20/26, TSS_DF available again.
+    add("jmp-tss16-and-back", registers + far(0xEA, TSS_DF_SEL) + f"; {DONE}",
+        "mov eax, 0x55555555; mov ecx, 0x12345678; " + far(0xEA, TSS_MAIN_SEL))
+    # INT 0x40 through a task gate to it, then its IRET (NT = 1) through the link (0x28
+    # at offset 0): its FLAG word saved with NT clear.
+    add("int-task-gate-tss16-then-iret", registers + f"int 0x40; {DONE}",
+        "mov ebx, 0x77777777; iretd", vector=0x40)
+    # #GP(0x30) (MOV DS, a TSS selector) through a task gate to it: the error code is
+    # pushed as a word on its 16-bit stack (ECX = that word, EBX = SP = top - 2, EAX =
+    # the dword at SP - 2: the pattern below the word).
+    add("gp-task-gate-tss16-error-code", registers +
+        f"mov bx, {TSS_DF_SEL:#x}; mov ds, bx; {DONE}",
+        "movzx esp, sp; movzx ecx, word ptr ss:[esp]; movzx ebx, sp; "
+        "mov eax, dword ptr ss:[esp - 2]; "
+        f"mov dx, {DATA0_SEL:#x}; mov ss, dx; mov esp, {STACK_DF_TOP:#x}; "
+        f"push 13; jmp {RECORD:#x}", vector=13)
     return cases
 
 
@@ -583,6 +626,55 @@ def triple_fault() -> List[Case]:
     return [layout.case()]
 
 
+V86_CODE_SEG, V86_DATA_SEG, V86_EXTRA_SEG = 0x8000, 0x8100, 0x8200
+V86_FS, V86_GS, V86_SP = 0x9000, 0x9100, 0x0F00
+VM, IOPL3 = 0x20000, 0x3000
+
+
+def _enter_vm86(eflags: int) -> str:
+    """CPL 0 code that IRETDs into virtual-8086 mode (SDM Vol. 2A, IRET,
+    RETURN-TO-VIRTUAL-8086-MODE: EIP, CS, EFLAGS, ESP, SS, ES, DS, FS, GS popped) at
+    0x8000:0000 (linear 0x80000, below 1 MiB), stack 0x8000:0F00."""
+    pushes = (V86_GS, V86_FS, V86_DATA_SEG, V86_EXTRA_SEG, V86_CODE_SEG, V86_SP, eflags,
+              V86_CODE_SEG, 0)
+    return "; ".join(f"push {value:#x}" for value in pushes) + "; iretd"
+
+
+def virtual_8086() -> List[Case]:
+    """Virtual-8086 mode without VME (SDM Vol. 3B ch. 20): IRETD at CPL 0 with VM = 1
+    enters it; addresses there are selector * 16 + offset (MOV BX,[0x10] reads DS =
+    0x8100 at linear 0x81010, MOV CX,SS gives the popped selector); INT 0x80 at IOPL 3
+    through a DPL-3 32-bit interrupt gate leaves it for ring 0 with GS..EIP on SS0:ESP0
+    and DS/ES null (INTERRUPT-FROM-VIRTUAL-8086-MODE); CLI at IOPL 0 and IN from a port
+    the TSS bit map denies (whatever IOPL, 20.2.8.1) are #GP(0); a gate to DPL-3 code is
+    #GP(selector)."""
+    cases = []
+
+    def add(name: str, eflags: int, code: bytes, gate_dpl3_code: bool = False,
+            io_bitmap: bytes = b"") -> None:
+        layout = Layout(f"vm86/{name}", "vm86")
+        layout.set_gate(0x80, INT32, 3)
+        if gate_dpl3_code:
+            layout.idt[0x80] = gate(CODE3_SEL, stub(0x80), INT32, 3, True)
+        layout.code0 = _enter_vm86(eflags)
+        layout.extra_code[V86_CODE_SEG << 4] = ".byte " + ", ".join(map(hex, code))
+        layout.extra_code[(V86_DATA_SEG << 4) + 0x10] = ".byte 0xef, 0xbe"
+        if io_bitmap:
+            layout.io_bitmap = io_bitmap
+            layout.gdt[TSS_MAIN_SEL >> 3] = descriptor(
+                TSS_MAIN, 104 + len(io_bitmap) - 1, 0x80 | TSS32_AVAILABLE, 0)
+        cases.append(layout.case())
+
+    # MOV AX,1234h; MOV BX,[0010h]; MOV CX,SS; INT 80h
+    add("iret-in-int80-out", VM | IOPL3 | 0x202, bytes.fromhex("b8 34 12 8b 1e 10 00 8c d1 cd 80"))
+    add("cli-iopl0", VM | 0x202, bytes.fromhex("b8 34 12 fa"))
+    add("int80-to-dpl3-code", VM | IOPL3 | 0x202, bytes.fromhex("cd 80"), gate_dpl3_code=True)
+    denied = bytes(0x10) + b"\x01" + bytes(0xF) + b"\xff"  # port 0x80: byte 0x10, bit 0
+    add("in-io-bitmap-denies-at-iopl3", VM | IOPL3 | 0x202, bytes.fromhex("e4 80"),
+        io_bitmap=denied)
+    return cases
+
+
 FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "int-same": int_same_level,
     "int-inner": int_inner_level,
@@ -597,6 +689,7 @@ FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "privileged": privileged_instructions,
     "selector": selector_loads,
     "external": external_interrupts,
+    "vm86": virtual_8086,
     "triple-fault": triple_fault,
 }
 
