@@ -24,6 +24,7 @@ from differential.bare_metal.layout import (
     GDT,
     INT16,
     INT32,
+    LAYOUT_BASE,
     PAGE_TABLE,
     PTE_P,
     PTE_RW,
@@ -34,6 +35,8 @@ from differential.bare_metal.layout import (
     STACK0_TOP,
     STACK3_TOP,
     STACK_DF_TOP,
+    TASK16_CODE_SEL,
+    TASK16_STACK_SEL,
     TASK_GATE,
     TRAP16,
     TRAP32,
@@ -334,6 +337,46 @@ def task_switches() -> List[Case]:
     add("ss-frame-below-limit-during-ud", to_ring3(), code3="ud2",
         edit=stack_fault(12, SPARE_SEL, esp0=0x10,
                          spare=descriptor(STACK0_TOP & ~0xFFF, 0xFFF, 0x92, 0x4)))
+    return cases + task_switches_16()
+
+
+def task_switches_16() -> List[Case]:
+    """The same mechanism through a 16-bit (286) TSS (SDM Vol. 3A 7.6, Figure 7-11;
+    descriptor type 1/3): the second task is one, its code and stack segments based at
+    2 MiB so IP and SP fit in 16 bits. The first task's state goes to its 32-bit TSS,
+    the second task's to the 16-bit one as words (only the low halves: the SDM leaves
+    the upper halves of the registers a 16-bit TSS loads undefined, so nothing recorded
+    depends on them)."""
+    cases = []
+    registers = "mov eax, 0x11111111; mov ecx, 0x33333333; mov edx, 0x44444444; "
+
+    def add(name: str, code0: str, code_task: str, vector: int = 0) -> None:
+        layout = Layout(f"task/{name}", "task")
+        layout.code0, layout.code_task = code0, code_task
+        layout.tss16_df = {"flags": 0x2, "sp": STACK_DF_TOP - LAYOUT_BASE,
+                           "cs": TASK16_CODE_SEL, "ss": TASK16_STACK_SEL,
+                           "ds": DATA0_SEL, "es": DATA0_SEL}
+        if vector:
+            layout.idt[vector] = gate(TSS_DF_SEL, 0, TASK_GATE, 3)
+        cases.append(layout.case())
+
+    # JMP to the 16-bit TSS, which JMPs back: TSS_MAIN's state restored, the 16-bit
+    # task's IP/AX/CX/SP saved at offsets 14/18/20/26, TSS_DF available again.
+    add("jmp-tss16-and-back", registers + far(0xEA, TSS_DF_SEL) + f"; {DONE}",
+        "mov eax, 0x55555555; mov ecx, 0x12345678; " + far(0xEA, TSS_MAIN_SEL))
+    # INT 0x40 through a task gate to it, then its IRET (NT = 1) through the link (0x28
+    # at offset 0): its FLAG word saved with NT clear.
+    add("int-task-gate-tss16-then-iret", registers + f"int 0x40; {DONE}",
+        "mov ebx, 0x77777777; iretd", vector=0x40)
+    # #GP(0x30) (MOV DS, a TSS selector) through a task gate to it: the error code is
+    # pushed as a word on its 16-bit stack (ECX = that word, EBX = SP = top - 2, EAX =
+    # the dword at SP - 2: the pattern below the word).
+    add("gp-task-gate-tss16-error-code", registers +
+        f"mov bx, {TSS_DF_SEL:#x}; mov ds, bx; {DONE}",
+        "movzx esp, sp; movzx ecx, word ptr ss:[esp]; movzx ebx, sp; "
+        "mov eax, dword ptr ss:[esp - 2]; "
+        f"mov dx, {DATA0_SEL:#x}; mov ss, dx; mov esp, {STACK_DF_TOP:#x}; "
+        f"push 13; jmp {RECORD:#x}", vector=13)
     return cases
 
 
@@ -581,7 +624,6 @@ def triple_fault() -> List[Case]:
     layout.idt_limit = 3 * 8 - 1  # vectors 0-2
     layout.code0 = f"int3; {DONE}"
     return [layout.case()]
-
 
 
 V86_CODE_SEG, V86_DATA_SEG, V86_EXTRA_SEG = 0x8000, 0x8100, 0x8200

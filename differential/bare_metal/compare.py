@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from differential.bare_metal.image import Case, build_image, parse_output
-from differential.bare_metal.layout import RESULT_FIELDS, TSS_FIELDS
+from differential.bare_metal.layout import RESULT_FIELDS, TSS16_FIELDS, TSS_FIELDS
 from differential.known import KnownDifference
 
 SUITE = "bare-metal"
@@ -54,6 +54,10 @@ def decode(case: Case, dumps: Dict[int, bytes]) -> Fields:
         if name == "results":
             for label, offset in RESULT_FIELDS:
                 out[f"results.{label}"] = words[offset // 4]
+        elif name.startswith("tss16"):  # words, not dwords (Figure 7-11)
+            halves = struct.unpack(f"<{length // 2}H", data)
+            for label, value in zip(TSS16_FIELDS, halves):
+                out[f"{name}.{label}"] = value
         elif name.startswith("tss"):
             for i, label in enumerate(TSS_FIELDS):
                 out[f"{name}.{label}"] = words[i]

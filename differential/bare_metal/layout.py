@@ -95,6 +95,27 @@ def tss32(**fields: int) -> bytes:
     return struct.pack("<25I", *values) + struct.pack("<HH", 0, fields.get("iomap", 104))
 
 
+TSS16_FIELDS = ("link", "sp0", "ss0", "sp1", "ss1", "sp2", "ss2", "ip", "flags", "ax",
+                "cx", "dx", "bx", "sp", "bp", "si", "di", "es", "cs", "ss", "ds", "ldt")
+"""The 16-bit TSS's words in order (SDM Vol. 3A 7.6, Figure 7-11): 44 bytes, limit
+0x2B; no CR3, FS, GS or I/O map."""
+TSS16_AVAILABLE = 0x1
+TASK16_CODE_SEL, TASK16_STACK_SEL = 0x60, 0x68
+"""A 16-bit task's IP has 16 bits, so its code segment (32-bit, DPL 0) starts at 2 MiB,
+where TASK_CODE is at offset 0x3800; its stack segment is a 16-bit (B = 0) one with
+the same base, so only SP counts (the SDM leaves the upper halves of the registers a
+16-bit TSS loads undefined)."""
+LAYOUT_BASE = 0x200000
+
+
+def tss16(**fields: int) -> bytes:
+    """A 16-bit TSS (Figure 7-11); unnamed fields are 0."""
+    unknown = set(fields) - set(TSS16_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown TSS fields {sorted(unknown)}")
+    return struct.pack("<22H", *(fields.get(name, 0) for name in TSS16_FIELDS))
+
+
 TSS_FIELDS = ("link", "esp0", "ss0", "esp1", "ss1", "esp2", "ss2", "cr3", "eip", "eflags",
               "eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi", "es", "cs", "ss", "ds",
               "fs", "gs", "ldt")
@@ -179,6 +200,7 @@ class Layout:
     code0: str = ""
     code3: str = ""
     code_task: str = ""  # the second task's code (TSS_DF's EIP becomes TASK_CODE)
+    tss16_df: Optional[Dict[str, int]] = None  # TSS_DF as a 16-bit TSS (TSS16_FIELDS)
     paging: bool = False
     cr0_extra: int = 0
     ptes: Dict[int, int] = field(default_factory=dict)  # linear page -> PTE
@@ -238,11 +260,19 @@ class Layout:
             writes.append((CODE3, assemble(self.code3, CODE3)))
         if self.code_task:
             writes.append((TASK_CODE, assemble(self.code_task, TASK_CODE)))
+        if self.tss16_df is not None:  # TSS_DF's descriptor: type 1, limit 0x2B
+            self.gdt[TSS_DF_SEL >> 3] = descriptor(TSS_DF, 0x2B, 0x80 | TSS16_AVAILABLE, 0)
+            self.gdt[TASK16_CODE_SEL >> 3] = descriptor(LAYOUT_BASE, 0xFFFF, 0x9A, 0x4)
+            self.gdt[TASK16_STACK_SEL >> 3] = descriptor(LAYOUT_BASE, 0xFFFF, 0x92, 0x0)
+            writes.append((TSS_DF, tss16(**dict(self.tss16_df, **(
+                {"ip": TASK_CODE - LAYOUT_BASE} if self.code_task else {})))))
+            writes[0] = (GDT, b"".join(self.gdt))
         for address, source in sorted(self.extra_code.items()):
             writes.append((address, assemble(source, address)))
         if self.io_bitmap:
             writes.append((TSS_MAIN + 104, self.io_bitmap))
         dumps = [("results", RESULTS, RESULTS_SIZE), ("tss_main", TSS_MAIN, 104),
+                 ("tss16_df", TSS_DF, 44) if self.tss16_df is not None else
                  ("tss_df", TSS_DF, 104), ("gdt_tss", GDT + 5 * 8, 16)]
         cr0 = CR0_PE | CR0_ET | self.cr0_extra
         if self.paging:

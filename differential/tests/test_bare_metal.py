@@ -205,6 +205,31 @@ SDM_EXPECTATIONS = {
     "task/ts-null-ss0-during-ud": {"results.vector": 10, "results.stack0": 1},
     "task/ss-frame-below-limit-during-ud": {"results.vector": 12,
                                             "results.stack0": bm.SPARE_SEL | 1},
+    # Vol. 3A 7.6, Figure 7-11: a 16-bit TSS (type 1, limit 0x2B; descriptor high dword
+    # base 23:16 = 0x20, P = 1, type 1: 0x8120). JMP there and back: the first task
+    # resumes (EAX from its TSS) and was saved after its JMP (three 5-byte MOVs and a
+    # 7-byte JMP); the 16-bit task's words: IP after its two 5-byte MOVs and its 7-byte
+    # JMP at offset 0x3800 of its code segment, AX, CX, SP = 0x8F00; no link (JMP).
+    "task/jmp-tss16-and-back": {
+        "results.vector": 0xFFFFFFFF, "results.tr": 0x28, "results.eax": 0x11111111,
+        "tss_main.eip": bm.CODE0 + 22, "tss16_df.link": 0, "tss16_df.ip": 0x3800 + 17,
+        "tss16_df.ax": 0x5555, "tss16_df.cx": 0x5678, "tss16_df.sp": 0x8F00,
+        "tss16_df.cs": 0x60, "tss16_df.ss": 0x68, "gdt.0x28.hi": 0x8B20,
+        "gdt.0x30.hi": 0x8120},
+    # INT 0x40 through a task gate to it: the link (offset 0) = 0x28; its IRET (NT = 1)
+    # returns: TR = 0x28, the 16-bit TSS available again, its FLAG word saved without
+    # NT (0x0002, what it was loaded with) and IP after the 1-byte IRETD.
+    "task/int-task-gate-tss16-then-iret": {
+        "results.vector": 0xFFFFFFFF, "results.tr": 0x28, "tss16_df.link": 0x28,
+        "tss16_df.flags": 0x0002, "tss16_df.ip": 0x3800 + 6, "tss16_df.bx": 0x7777,
+        "gdt.0x30.hi": 0x8120},
+    # #GP(0x30) (MOV DS with the TSS selector; EIP at the 4-byte MOV BX after three
+    # 5-byte MOVs) through a task gate to it: the error code pushed as a word (ECX),
+    # SP = 0x8F00 - 2 (EBX), the two pattern bytes below it untouched (EAX).
+    "task/gp-task-gate-tss16-error-code": {
+        "results.vector": 13, "results.tr": 0x30, "results.cs": 0x60,
+        "results.ecx": 0x30, "results.ebx": 0x8EFE, "results.eax": 0x00305A5A,
+        "tss16_df.link": 0x28, "tss_main.eip": bm.CODE0 + 19},
     # Vol. 2B SYSENTER: CS = IA32_SYSENTER_CS (8), SS = CS + 8, ESP/EIP from the MSRs;
     # ECX kept; IF cleared (the record's EFLAGS lacks 0x200).
     "sysenter/sysenter-from-cpl3": {
