@@ -191,3 +191,28 @@ def test_iretd_at_cpl0_with_eip_beyond_64k_is_gp0() -> None:
     result = cpu.step()
     assert (result.exception.vector, result.exception.error_code) == (GP, 0)
     assert (cpu.mode, cpu.cpl, cpu.eip, cpu.get_reg("esp")) == ("prot32", 0, CODE, esp)
+
+
+def test_popf_and_iret_at_iopl3_keep_iopl() -> None:
+    """At IOPL 3 inside the task: PUSH 0x0200; POPF loads IF (CPL 3 <= IOPL 3) but not
+    IOPL (POPF, Operation: "IOPL ... unaffected" in virtual-8086 mode); then a 16-bit
+    IRET (the default size there) pops IP 0x0020, CS 0x0210, FLAGS 0x0000: IP and the
+    CS base (0x2100) change, IF is cleared, IOPL stays 3 and VM stays set."""
+    code = bytes.fromhex("68 00 02 9d 6a 00 68 10 02 6a 20 cf")
+    cpu = _enter(code, VM | IOPL3 | 2, delivery=False)
+    assert cpu.step().exception is None and cpu.step().exception is None
+    assert cpu.get_reg("eflags") == VM | IOPL3 | IF | 2
+    for _ in range(4):
+        assert cpu.step().exception is None
+    assert (cpu.eip, cpu.get_reg("cs"), cpu.seg_base[1]) == (0x20, 0x210, 0x2100)
+    assert cpu.get_reg("eflags") == VM | IOPL3 | 2
+    assert cpu.get_reg("esp") == V86_SP and cpu.mode == "vm86"
+
+
+def test_pushf_at_iopl3_pushes_the_low_word() -> None:
+    """PUSHF in virtual-8086 mode at IOPL 3: a 16-bit push of FLAGS (VM is bit 17, not
+    in the word) at SS:SP - 2 = 0x3000 + 0x6FE."""
+    cpu = _enter(b"\x9c", VM | IOPL3 | IF | 0x801 | 2, delivery=False)
+    assert cpu.step().exception is None
+    assert cpu.get_reg("esp") == V86_SP - 2
+    assert cpu.mem.read_int(0x36FE, 2) == IOPL3 | IF | 0x801 | 2
