@@ -17,6 +17,7 @@ from reference.step import ReportAndStop
 from reference.system.exceptions import SystemDelivery
 from reference.tests.conftest import CODE, STACK_TOP
 from reference.tests.system_tables import (
+    CALL_GATE32,
     DATA_RW,
     GDT,
     INT_GATE32,
@@ -200,3 +201,36 @@ def test_int_from_ring_3_takes_ss0_sp0_from_a_16_bit_tss() -> None:
     assert (cpu.eip, cpu.get_reg("ss"), cpu.get_reg("esp")) == (0x1800, 0x10, 0x9700 - 20)
     assert cpu.mem.read_int(0x9700 - 4, 2) == 0x23  # old SS (its low word)
     assert cpu.mem.read_int(0x9700 - 8, 4) == STACK_TOP
+
+
+def test_call_gate_from_ring_3_takes_ss0_sp0_from_a_16_bit_tss() -> None:
+    """CALL 0x4B:0 at CPL 3 through a DPL-3 call gate to ring-0 code, TR a 16-bit TSS:
+    SS:ESP = SS0 (offset 4) : SP0 (offset 2), then old SS, old ESP, old CS and the
+    return EIP pushed (SDM Vol. 2A, CALL, MORE-PRIVILEGE; no parameters)."""
+    gdt = dict(STANDARD_GDT)
+    gdt[0x48] = gate(0x08, 0x1100, CALL_GATE32, dpl=3)
+    cpu = protected_cpu(bytes.fromhex("9a 00 00 00 00 4b 00"), gdt, cpl=3)
+    cpu.mem.write_bytes(TSS_BASE, tss16_image(0, sp0=0x9600, ss0=0x10))
+    cpu.tr = SystemSegment(0x28, TSS_BASE, 0x2B, 0x8300)
+    cpu.delivery = SystemDelivery()
+    assert cpu.step().exception is None
+    assert (cpu.cpl, cpu.get_reg("ss"), cpu.eip) == (0, 0x10, 0x1100)
+    assert cpu.get_reg("esp") == 0x9600 - 16
+    assert [cpu.mem.read_int(0x9600 - 16 + 4 * i, 4) for i in range(3)] == [
+        CODE + 7, 0x1B, STACK_TOP]
+
+
+def test_from_one_16_bit_task_to_another() -> None:
+    """TR a busy 16-bit TSS whose limit is 0x2B (enough for Figure 7-11, not for a
+    32-bit TSS): CALL 0x50:0 saves the old task in the 16-bit format (IP after the CALL
+    at 14, AX at 18) and links the new one to it (0x28 at offset 0)."""
+    cpu = _cpu(bytes.fromhex("9a 00 00 00 00 50 00"), tss16_image(NEW_EIP, regs=REGS))
+    cpu.mem.write_bytes(TSS_BASE, bytes(44))
+    cpu.mem.write_bytes(GDT + 0x28, descriptor(TSS_BASE, 0x2B, TSS16_BUSY, s=0))
+    cpu.tr = SystemSegment(0x28, TSS_BASE, 0x2B, 0x8300)
+    cpu.set_reg("eax", 0x9876ABCD)
+    assert cpu.step().exception is None
+    assert (cpu.tr.selector, cpu.eip, _word(cpu, NEW_TSS)) == (0x50, NEW_EIP, 0x28)
+    assert (_word(cpu, TSS_BASE + 14), _word(cpu, TSS_BASE + 18)) == (CODE + 7, 0xABCD)
+    assert _word(cpu, TSS_BASE + 36) == 0x08  # CS
+    assert (_type(cpu, 0x28), _type(cpu, 0x50)) == (0x3, 0x3)
