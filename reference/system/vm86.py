@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reference.faults import GP, Fault
-from reference.flags import IMPLEMENTED, RESERVED_ONE
+from reference.flags import IMPLEMENTED, RESERVED_ONE, VM
 from reference.operands import CS, DS, ES, FS, GS, SS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,6 +73,14 @@ def leave_vm86(cpu: Cpu) -> None:
     for index in (GS, FS, DS, ES):
         cpu.set_null_segment(index, 0)
     set_vm86_mode(cpu, False)
+
+
+def follow_eflags(cpu: Cpu) -> None:
+    """After a task switch (which loads EFLAGS from the new TSS): the mode follows VM.
+    Leaving virtual-8086 mode through a task gate is complete with this; entering it by
+    a task switch is not modelled (``reference.system.task_switch`` loads the new
+    task's segments through descriptors)."""
+    set_vm86_mode(cpu, bool(cpu.flags.value & VM))
 
 
 def set_vm86_mode(cpu: Cpu, on: bool) -> None:

@@ -19,12 +19,17 @@ from reference.faults import GP
 from reference.system.exceptions import SystemDelivery
 from reference.tests.conftest import CODE, STACK_TOP
 from reference.tests.system_tables import (
+    GDT,
     INNER_STACK_TOP,
     INT_GATE32,
+    STANDARD_GDT,
     TRAP_GATE32,
+    TSS32,
     TSS_BASE,
+    descriptor,
     gate,
     protected_cpu,
+    table_bytes,
     tss32,
 )
 
@@ -216,3 +221,32 @@ def test_pushf_at_iopl3_pushes_the_low_word() -> None:
     assert cpu.step().exception is None
     assert cpu.get_reg("esp") == V86_SP - 2
     assert cpu.mem.read_int(0x36FE, 2) == IOPL3 | IF | 0x801 | 2
+
+
+def test_int_n_through_a_task_gate_leaves_virtual_8086_mode() -> None:
+    """INT 0x21 at IOPL 3 through a DPL-3 task gate to a ring-0 task (SDM Vol. 3A 7.3):
+    the old TSS receives EIP past the INT (offset 32), EFLAGS with VM set (36) and the
+    virtual-8086 selectors ES CS SS DS FS GS (72..92); the new task runs in protected
+    mode at CPL 0 from its TSS."""
+    new_tss, new_eip = 0x6000, 0x1100
+    image = bytearray(104)
+    image[32:36] = new_eip.to_bytes(4, "little")
+    image[36:40] = (2).to_bytes(4, "little")
+    image[56:60] = (0x9F00).to_bytes(4, "little")  # ESP, the fifth register
+    for index, value in enumerate((0x10, 0x08, 0x10, 0x10, 0, 0)):
+        image[72 + 4 * index:74 + 4 * index] = value.to_bytes(2, "little")
+    gdt = dict(STANDARD_GDT)
+    gdt[0x50] = descriptor(new_tss, 103, TSS32, s=0)
+    idt = {0x21: gate(0x50, 0, 0x5, dpl=3)}
+    cpu = _enter(bytes.fromhex("cd 21"), VM | IOPL3 | 2, idt)
+    cpu.mem.write_bytes(GDT, table_bytes(gdt))
+    cpu.gdtr = (GDT, len(table_bytes(gdt)) - 1)
+    cpu.mem.write_int(GDT + 0x28 + 5, 1, 0x8B)  # the current TSS is busy, as after LTR
+    cpu.mem.write_bytes(new_tss, bytes(image))
+    assert cpu.step().exception is None
+    assert (cpu.mode, cpu.cpl, cpu.eip, cpu.tr.selector) == ("prot32", 0, new_eip, 0x50)
+    assert cpu.default_size == 32 and cpu.get_reg("eflags") & VM == 0
+    assert cpu.mem.read_int(TSS_BASE + 32, 4) == V86_EIP + 2
+    assert cpu.mem.read_int(TSS_BASE + 36, 4) == VM | IOPL3 | 2
+    assert [cpu.mem.read_int(TSS_BASE + 72 + 4 * i, 2) for i in range(6)] == [
+        V86_ES, V86_CS, V86_SS, V86_DS, V86_FS, V86_GS]
