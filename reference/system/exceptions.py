@@ -104,7 +104,7 @@ class SystemDelivery:
                 _undo(cpu, saved)
                 kind = "trap" if fault.trap else "fault"
                 return StepException(fault.vector, kind, fault.error_code)
-            except BaseException:  # Unimplemented (a task gate) or a bug: state clean
+            except BaseException:  # Unimplemented (a gap) or a bug: state clean
                 _undo(cpu, saved)
                 raise
             cpu.journal.clear()
