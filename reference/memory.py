@@ -87,9 +87,7 @@ class SparseMemory:
             old = bytes(page[offset:end])
             page[offset:end] = value.to_bytes(count, "little")
             return old
-        old = self.read_bytes(address, count, "write")
-        self.write_int(address, count, value)
-        return old
+        return _exchange_slowly(self, address, count, value)
 
 
 class FlatMemory:
@@ -134,6 +132,13 @@ class FlatMemory:
             old = bytes(ram[address:end])
             ram[address:end] = value.to_bytes(count, "little")
             return old
-        old = self.read_bytes(address, count, "write")
-        self.write_int(address, count, value)
-        return old
+        return _exchange_slowly(self, address, count, value)
+
+
+def _exchange_slowly(memory: SparseMemory | FlatMemory, address: int, count: int,
+                     value: int) -> bytes:
+    """``exchange`` off the fast path (across pages, outside RAM): read first, so an
+    access that fails stores nothing."""
+    old = memory.read_bytes(address, count, "write")
+    memory.write_int(address, count, value)
+    return old
