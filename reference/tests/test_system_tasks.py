@@ -36,9 +36,13 @@ def tss_image(eip: int, esp: int, eflags: int = 0x2, cs: int = 0x08, ss: int = 0
     return bytes(image)
 
 
-def _cpu(code: bytes, new_tss: bytes, idt=None):
+def _cpu(code: bytes, new_tss: bytes, idt=None, tss_descriptor=None, extra=None):
+    """The standard prot32 CPU (TR = 0x28, a busy 32-bit TSS) with ``new_tss`` at
+    NEW_TSS behind selector 0x50 (a 32-bit TSS unless ``tss_descriptor`` says otherwise),
+    a task gate to it at 0x58, ``extra`` GDT entries, and an IRET at NEW_EIP."""
     gdt = dict(STANDARD_GDT)
-    gdt[0x50] = descriptor(NEW_TSS, 103, TSS32, s=0)
+    gdt.update(extra or {})
+    gdt[0x50] = tss_descriptor or descriptor(NEW_TSS, 103, TSS32, s=0)
     gdt[0x58] = gate(0x50, 0, TASK_GATE, dpl=0)
     cpu = protected_cpu(code.ljust(NEW_EIP - CODE, b"\x90") + b"\xcf", gdt, idt=idt)
     cpu.mem.write_bytes(NEW_TSS, new_tss)

@@ -15,6 +15,7 @@ from reference.cpu import SystemSegment
 from reference.faults import GP, TS
 from reference.step import ReportAndStop
 from reference.system.exceptions import SystemDelivery
+from reference.tests import test_system_tasks as tasks32
 from reference.tests.conftest import CODE, STACK_TOP
 from reference.tests.system_tables import (
     CALL_GATE32,
@@ -60,17 +61,10 @@ REGS = (0x1111, 0x2222, 0x3333, 0x4444, NEW_SP, 0x6666, 0x7777, 0x8888)
 
 def _cpu(code: bytes, new_tss: bytes, idt=None, limit: int = 0x2B,
          kind: int = TSS16_AVAILABLE):
-    """The standard prot32 CPU (TR = 0x28, a busy 32-bit TSS at TSS_BASE) with a 16-bit
-    TSS at 0x50 and a task gate to it at 0x58; an IRET at NEW_EIP."""
-    gdt = dict(STANDARD_GDT)
-    gdt[STACK16] = descriptor(0, 0xFFFF, DATA_RW, db=0)
-    gdt[0x50] = descriptor(NEW_TSS, limit, kind, s=0)
-    gdt[0x58] = gate(0x50, 0, TASK_GATE, dpl=0)
-    cpu = protected_cpu(code.ljust(NEW_EIP - CODE, b"\x90") + b"\xcf", gdt, idt=idt)
-    cpu.mem.write_bytes(NEW_TSS, new_tss)
-    cpu.mem.write_int(GDT + 0x28 + 5, 1, 0x8B)  # the current TSS is busy, as after LTR
-    cpu.delivery = SystemDelivery()
-    return cpu
+    """The 32-bit tests' CPU with a 16-bit TSS at 0x50 (its task gate at 0x58) and a
+    16-bit stack segment for the new task."""
+    return tasks32._cpu(code, new_tss, idt, descriptor(NEW_TSS, limit, kind, s=0),
+                        {STACK16: descriptor(0, 0xFFFF, DATA_RW, db=0)})
 
 
 def _type(cpu, selector: int) -> int:
