@@ -43,7 +43,7 @@ from reference.system.descriptors import (
 from reference.system.segmentation import load_cache
 from reference.system.task_switch import switch_task
 from reference.system.tss import check_inner_stack, inner_stack
-from reference.system.vm86 import follow_eflags, leave_vm86
+from reference.system.vm86 import leave_vm86
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -145,7 +145,6 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
         # Switches and IRETD/IRETQ instructions transfer the RF image from the TSS/stack
         # to the EFLAGS register"; "For any fault-class exception ... RF is 1").
         switch_task(cpu, gate.selector, "int", ext, fault_rf)
-        follow_eflags(cpu)  # from virtual-8086 mode, the new task's EFLAGS.VM decides
         if vector in WITH_ERROR_CODE and not (event.software or event.external):
             # A word onto a 16-bit task's stack, a dword onto a 32-bit one's (the new
             # TSS's type, bit 3: 32-bit; as Bochs and QEMU push it).

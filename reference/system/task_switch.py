@@ -16,6 +16,14 @@ Figure 7-11) has no CR3 (the page tables stay), no FS/GS and no I/O map; saving 
 loses the upper halves of EIP and EFLAGS, and the SDM leaves the upper halves of the
 general registers loaded from it undefined ("modified and not maintained"): here they
 become 0xFFFF and FS/GS are loaded null, as Bochs and QEMU do.
+
+A new task whose EFLAGS image has VM = 1 is a virtual-8086 task (Vol. 3B 20.2.5, only a
+32-bit TSS can hold VM): the processor updates VM before it loads the segment
+registers, and with VM set it loads them 8086-style (base = selector << 4, no
+descriptor checks) and runs the task at CPL 3; the LDTR is loaded as for any task.
+Leaving such a task (an interrupt or exception through a task gate, 20.2.6) saves its
+segment registers and EFLAGS (VM = 1) like any other; the new task's VM decides the
+mode again.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple
 
 from reference.cpu import SystemSegment
 from reference.faults import GP, NP, SS, TS, Fault
-from reference.flags import IMPLEMENTED, NT, RESERVED_ONE
+from reference.flags import IMPLEMENTED, NT, RESERVED_ONE, VM
 from reference.operands import CS
 from reference.system.control_registers import TS as CR0_TS
 from reference.system.descriptors import (
@@ -37,6 +45,7 @@ from reference.system.descriptors import (
     is_null,
     read_descriptor,
 )
+from reference.system.vm86 import load_vm86_segment, set_vm86_mode
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -138,11 +147,16 @@ def switch_task(cpu: Cpu, selector: int, source: str, ext: int = 0,
         from reference.system.control_registers import write_cr
         write_cr(cpu, 3, cr3)
     cpu.flags.value = (image["eflags"] & IMPLEMENTED) | RESERVED_ONE
+    virtual_8086 = bool(cpu.flags.value & VM)
+    set_vm86_mode(cpu, virtual_8086)  # VM is updated before the segment loads (20.2.5)
     cpu.regs[:] = registers
     cpu.eip = image["eip"]
     try:
         _load_ldt(cpu, ldt_selector, ext)
-        _load_segments(cpu, selectors, ext)
+        if virtual_8086:
+            _load_vm86_segments(cpu, selectors)
+        else:
+            _load_segments(cpu, selectors, ext)
     except Fault as fault:
         fault.partial = True
         raise
@@ -191,6 +205,14 @@ def _load_ldt(cpu: Cpu, selector: int, ext: int) -> None:
     if not descriptor.present:
         raise Fault(TS, error)
     cpu.ldtr = SystemSegment(selector, descriptor.base, descriptor.limit, descriptor.attr)
+
+
+def _load_vm86_segments(cpu: Cpu, selectors: list) -> None:
+    """A virtual-8086 task's ES CS SS DS FS GS: 8086-style selectors, loaded without
+    descriptors (so without faults); the task runs at CPL 3."""
+    for index, selector in enumerate(selectors):
+        load_vm86_segment(cpu, index, selector)
+    cpu.cpl = 3
 
 
 def _load_segments(cpu: Cpu, selectors: list, ext: int) -> None:

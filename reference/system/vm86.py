@@ -4,7 +4,7 @@ INT n, their Operation sections).
 The processor is in virtual-8086 mode while CR0.PE = 1 and EFLAGS.VM = 1; ``cpu.mode``
 is then ``"vm86"``. It runs at CPL 3 and forms addresses as in real mode: a segment
 register load sets base := selector << 4 (20.1.1), every segment has a 64 KiB limit
-and 16-bit default operand, address and stack sizes. Only two events change VM here:
+and 16-bit default operand, address and stack sizes. Three events change VM here:
 
 - IRET at CPL 0 popping an EFLAGS image with VM = 1 (``iret_to_vm86``) enters the mode:
   after EIP, CS and EFLAGS it pops ESP, SS, ES, DS, FS and GS (20.2.5).
@@ -12,6 +12,8 @@ and 16-bit default operand, address and stack sizes. Only two events change VM h
   a non-conforming code segment of DPL 0 (``reference.system.exceptions`` pushes GS,
   FS, DS, ES, SS, ESP, EFLAGS, CS, EIP; ``leave_vm86`` then makes DS, ES, FS and GS
   null, 20.3.1.1).
+- A task switch loads EFLAGS from the new TSS and VM with it (20.2.5, 20.2.6): into a
+  virtual-8086 task or out of one (``reference.system.task_switch``).
 
 CR4.VME is reserved in this model (CPUID does not report VME), so the IOPL-sensitive
 instructions (CLI, STI, PUSHF, POPF, INT n, IRET) raise #GP(0) at IOPL < 3 (20.2.7)
@@ -24,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reference.faults import GP, Fault
-from reference.flags import IMPLEMENTED, RESERVED_ONE, VM
+from reference.flags import IMPLEMENTED, RESERVED_ONE
 from reference.operands import CS, DS, ES, FS, GS, SS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,14 +75,6 @@ def leave_vm86(cpu: Cpu) -> None:
     for index in (GS, FS, DS, ES):
         cpu.set_null_segment(index, 0)
     set_vm86_mode(cpu, False)
-
-
-def follow_eflags(cpu: Cpu) -> None:
-    """After a task switch (which loads EFLAGS from the new TSS): the mode follows VM.
-    Leaving virtual-8086 mode through a task gate is complete with this; entering it by
-    a task switch is not modelled (``reference.system.task_switch`` loads the new
-    task's segments through descriptors)."""
-    set_vm86_mode(cpu, bool(cpu.flags.value & VM))
 
 
 def set_vm86_mode(cpu: Cpu, on: bool) -> None:
