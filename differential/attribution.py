@@ -11,18 +11,21 @@ from typing import Dict, List, Optional, Tuple
 
 from differential.encoding import split_prefixes
 
-_INDEX: Dict[int, List[object]] = {}
+_INDEX: Dict[int, List[object]] = {}  # by first opcode byte; 0x0F rows by 0x100 + second
 
 
 def _index() -> Dict[int, List[object]]:
+    """Candidate rows by opcode byte: the two-byte map (119 rows behind 0F) is split by its
+    second byte, so a random 0F xx is matched against its few rows, not all of them."""
     if not _INDEX:
         from reference import FORMS
 
         for form in FORMS:
-            first = form.enc.opcode[0]
-            starts = range(first, first + 8) if form.enc.plus_r and len(form.enc.opcode) == 1 \
-                else (first,)
-            for byte in starts:
+            opcode = form.enc.opcode
+            at = 1 if opcode[0] == 0x0F and len(opcode) > 1 else 0
+            key = opcode[at] + (0x100 if at else 0)
+            plus_r = form.enc.plus_r and len(opcode) == at + 1
+            for byte in range(key, key + 8) if plus_r else (key,):
                 _INDEX.setdefault(byte, []).append(form)
     return _INDEX
 
@@ -52,7 +55,8 @@ def attribute(mode: str, code: bytes):
         return None
     best = None
     best_rank: Tuple[int, int] = (0, 0)
-    for form in _index().get(body[0], ()):
+    key = 0x100 + body[1] if body[0] == 0x0F and len(body) > 1 else body[0]
+    for form in _index().get(key, ()):
         rank = _match(form, body)
         if rank is not None and rank > best_rank:
             best, best_rank = form, rank

@@ -13,8 +13,27 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from differential.decoded import facts
 from differential.draw import Draw
 from differential.encoder import SEGMENT_OVERRIDES, encode
-from differential.encoding import LEGACY_PREFIXES, MAX_INSTRUCTION_LENGTH, is_rep_string
-from differential.operands import decode, destination, memory_operands, operand_value
+from differential.encoding import (
+    LEGACY_PREFIXES,
+    MAX_INSTRUCTION_LENGTH,
+    is_rep_string,
+    split_prefixes,
+)
+from differential.locate import (
+    Located,
+    Locator,
+    from_capstone,
+    linear,
+    modrm_fields,
+    register_name,
+)
+from differential.operands import (
+    decode,
+    destination,
+    operand_value,
+    read_linear,
+    register_value,
+)
 from differential.state import page_bytes, pages_covering, registers
 from ground.case import PAGE_SIZE, Case
 
@@ -27,7 +46,8 @@ STACK_REACH = 64  # PUSHA/POPA, ENTER and INT touch up to 32 bytes around eSP; k
 _PAGE_CHOICES = (0x10000, 0x7FFFF000, 0xFFFFF000, 0x00100000)
 _ALWAYS_PRESENT = (0x10000, 0x7FFFF000, 0x00100000)  # placeable in an i386 process too
 _SELECTOR_CHOICES = (0x0000, 0x0100, 0x7FFF, 0xF000, 0xFFFF)
-_STRING_MNEMONICS = ("movs", "cmps", "stos", "lods", "scas", "ins", "outs", "rep")
+_LOCATOR = Locator()  # FORMS cases: memory operands read from the bytes (locate.py)
+_UNDECODED = object()  # "Capstone not asked yet" (None means it could not decode)
 
 
 def _fixed_or_random_page(draw: Draw) -> int:
@@ -69,12 +89,13 @@ def _place_stack(draw: Draw, mode: str, regs: Dict[str, int]) -> List[int]:
     return [regs["esp"] + d for d in (-STACK_REACH, 0, STACK_REACH)]
 
 
-def _operand_addresses(mode: str, insn, regs: Dict[str, int]) -> List[int]:
+def _operand_addresses(mode: str, located: Located, regs: Dict[str, int]) -> List[int]:
     """First and last byte of every memory operand, plus DS:eBX+AL for XLAT."""
     out: List[int] = []
-    for target in memory_operands(mode, insn, regs):
-        out += [target.linear, target.linear + target.size - 1]
-    if insn.mnemonic.startswith("xlat"):
+    for place in located.places:
+        start = linear(mode, located, place, regs)
+        out += [start, start + place.size - 1]
+    if located.xlat:
         base = (regs["ds"] << 4) if mode == "real16" else 0
         out.append(base + ((regs["ebx"] + (regs["eax"] & 0xFF)) & 0xFFFFFFFF))
     return out
@@ -89,19 +110,18 @@ def _small_count(regs: Dict[str, int], address_size: int, draw: Draw) -> None:
         regs["ecx"] = draw.integer(0, 16)
 
 
-def _aim_at(mode: str, insn, regs: Dict[str, int], page: int, draw: Draw) -> None:
+def _aim_at(mode: str, located: Located, regs: Dict[str, int], page: int,
+            draw: Draw) -> None:
     """Move the base register so the first memory operand lands in ``page`` (the stack
     page, mapped anyway): fewer distinct pages per case keeps Unicorn from remapping,
     its dearest step. Any operand that cannot be aimed keeps its drawn address."""
-    from capstone import x86 as cx
-
-    operand = next((op for op in insn.operands if op.type == cx.X86_OP_MEM), None)
-    if operand is None or not operand.mem.base or operand.mem.base == operand.mem.index:
+    if not located.places:
         return
-    base = insn.reg_name(operand.mem.base)
-    if base in ("esp", "sp", "eip", "ip"):
+    place = located.places[0]
+    base = place.base
+    if not base or base == place.index or base in ("esp", "sp", "eip", "ip"):
         return
-    current = memory_operands(mode, insn, regs)[0].linear
+    current = linear(mode, located, place, regs)
     delta = page + draw.integer(0, PAGE_SIZE - 16) - current
     if base in regs:
         regs[base] = (regs[base] + delta) & 0xFFFFFFFF
@@ -163,20 +183,91 @@ def _undefined(form, mode: str, insn, regs: Dict[str, int],
     return mask, label
 
 
-def _assemble_case(draw: Draw, mode: str, code: bytes, form, name: str) -> Case:
+_SHIFT_COUNTS = ("1", "CL", "Ib")
+
+
+def _undefined_from_bytes(form, mode: str, code: bytes, located: Located,
+                          regs: Dict[str, int], memory: Dict[int, bytes]
+                          ) -> Optional[Tuple[int, str]]:
+    """What ``_undefined`` finds through Capstone, read from the bytes instead, for the
+    rows whose rules need no fact (only ALWAYS rules), a count (shifts, rotates, SHLD,
+    SHRD: ``E, [G,] 1|CL|Ib``) or BSF/BSR's source; None for any other row (Capstone
+    then decodes it). ``tests/test_locate.py`` compares the two on every such row."""
+    from reference.isa.form import ALWAYS
+    from reference.isa.undefined import undefined_for
+
+    if all(rule.when == ALWAYS and not rule.dest for rule in form.undefined):
+        return undefined_for(form, 32)[0], ""
+    specs = form.specs
+    fields = modrm_fields(form, code)
+    if fields is None or not specs or specs[0][0] not in "EG" or len(specs[0]) != 2:
+        return None
+    mod, reg, rm = fields
+    default = 16 if mode == "real16" else 32
+    prefixes, _body = split_prefixes(code)
+    bits = (48 - default) if 0x66 in prefixes else default
+
+    def operand(spec: str):
+        """(("reg", name) or ("mem", Place)) and size in bits of an E or G operand."""
+        size = 8 if spec[1] == "b" else bits
+        if spec[0] == "G":
+            return ("reg", register_name(reg, size)), size
+        if mod == 3:
+            return ("reg", register_name(rm, size)), size
+        return ("mem", located.places[0]), size
+
+    def value(where) -> Optional[int]:
+        kind, what = where
+        if kind == "reg":
+            return register_value(regs, what)
+        return read_linear(memory, linear(mode, located, what, regs), what.size)
+
+    first, size = operand(specs[0])
+    count: Optional[int] = None
+    source: Optional[int] = None
+    if form.mnemonic in ("BSF", "BSR") and len(specs) == 2 and specs[1][0] == "E":
+        source = value(operand(specs[1])[0])
+    elif specs[-1] in _SHIFT_COUNTS and len(specs) >= 2 and specs[0][0] == "E":
+        if specs[-1] == "1":
+            count = 1
+        elif specs[-1] == "CL":
+            count = regs["ecx"] & 0x1F
+        else:
+            count = code[-1] & 0x1F
+    else:
+        return None
+    mask, dest = undefined_for(form, size, count, source)
+    if not dest:
+        return mask, ""
+    kind, what = first
+    if kind == "mem":
+        return mask, f"mem:{linear(mode, located, what, regs):#x}:{what.size}"
+    if size == 8:
+        extent = 0xFF00 if what[1] == "h" else 0xFF
+        return mask, f"reg:e{what[0]}x:{extent:#x}"
+    if size == 16:
+        return mask, f"reg:e{what}:0xffff"
+    return mask, f"reg:{what}:0xffffffff"
+
+
+def _assemble_case(draw: Draw, mode: str, code: bytes, form, name: str,
+                   located: Optional[Located], insn=_UNDECODED) -> Case:
+    """The case around ``code``; ``located`` gives its memory operands (None: nothing
+    decodes it), ``insn`` Capstone's decoding where the caller already has it (else it is
+    decoded only if the undefined-flag rules need it)."""
     regs = registers(draw, mode)
     code_at = _place_code(draw, mode, regs, len(code))
     wanted = [code_at, code_at + len(code) - 1] if draw.chance(90) else [code_at]
     stack = _place_stack(draw, mode, regs)
     wanted += stack
-    insn = decode(mode, code)
     if is_rep_string(code) and draw.chance(80):
-        _small_count(regs, insn.addr_size if insn else (2 if mode == "real16" else 4), draw)
-    if insn is not None:
+        _small_count(regs, located.addr_size if located else (2 if mode == "real16" else 4),
+                     draw)
+    if located is not None:
         if draw.chance(60):
-            _aim_at(mode, insn, regs, stack[1] & ~(PAGE_SIZE - 1), draw)
-        wanted += _operand_addresses(mode, insn, regs)
-        if not insn.mnemonic.startswith(_STRING_MNEMONICS):
+            _aim_at(mode, located, regs, stack[1] & ~(PAGE_SIZE - 1), draw)
+        wanted += _operand_addresses(mode, located, regs)
+        if not located.string:
             pass
         elif mode == "real16":
             wanted += [(regs["es"] << 4) + (regs["edi"] & 0xFFFF),
@@ -186,7 +277,17 @@ def _assemble_case(draw: Draw, mode: str, code: bytes, form, name: str) -> Case:
     if mode == "prot32":  # always present: Unicorn then keeps them mapped (see _PAGE_CHOICES)
         wanted += list(_ALWAYS_PRESENT)
     memory = _memory(draw, wanted, code_at, code)
-    mask, dest = _undefined(form, mode, insn, regs, memory)
+    mask, dest = 0, ""
+    if form is not None and form.undefined:
+        quick = None
+        if insn is _UNDECODED and located is not None and not located.from_capstone:
+            quick = _undefined_from_bytes(form, mode, code, located, regs, memory)
+        if quick is not None:
+            mask, dest = quick
+        elif insn is _UNDECODED:
+            insn = decode(mode, code) if located is not None else None
+        if quick is None:
+            mask, dest = _undefined(form, mode, insn, regs, memory)
     form_name = form.name if form is not None else ""
     return Case(name=name, mode=mode, code=code, regs=regs, memory=memory, form=form_name,
                 undefined_flags=mask, undefined_dest=dest)
@@ -199,7 +300,8 @@ def form_case(form, mode: str, draw: Draw, name: str = "",
     there, so Hypothesis makes ~15 choices per case (the encoding, which it shrinks, and
     one state seed) instead of ~60 at ~0.5 ms each."""
     code = encode(form, mode, draw)
-    return _assemble_case(state or draw, mode, code, form, name or form.name)
+    return _assemble_case(state or draw, mode, code, form, name or form.name,
+                          _LOCATOR.locate(form, mode, code))
 
 
 def random_prefixed_bytes(draw: Draw) -> bytes:
@@ -223,4 +325,6 @@ def bytes_case(mode: str, draw: Draw, attribute, name: str = "",
     code = raw[:insn.size] if insn is not None else raw
     form = attribute(mode, code)
     label = insn.mnemonic if insn is not None else "(bad)"
-    return _assemble_case(state or draw, mode, code, form, name or f"bytes:{label}")
+    located = from_capstone(insn) if insn is not None else None
+    return _assemble_case(state or draw, mode, code, form, name or f"bytes:{label}",
+                          located, insn)
