@@ -103,14 +103,24 @@ def _signed(raw: bytes) -> int:
     return int.from_bytes(raw, "little", signed=True) if raw else 0
 
 
+def _size(spec: str, operand_size: int) -> int:
+    """Bytes of a memory operand with letter ``spec`` (SDM Vol. 2, Appendix A.2.2)."""
+    tail = spec[1:]
+    if tail in ("b", "d", "q", "s", "t", "a", "vw", "w"):
+        return {"b": 1, "d": 4, "q": 8, "s": 6, "t": 10, "vw": 2, "w": 2,
+                "a": 2 * operand_size}[tail]
+    return operand_size  # v (and z)
+
+
 def _geometry(form, mode: str, prefixes: bytes, body: bytes
               ) -> Optional[Tuple[int, List[Place]]]:
-    """(address size, memory operands with size 0) read from the bytes, in operand order."""
+    """(address size, memory operands) read from the bytes, in operand order."""
     enc = form.enc
     opcode_length = len(enc.opcode)
     if len(body) < opcode_length:
         return None
     default = 2 if mode == "real16" else 4
+    operand_size = (6 - default) if 0x66 in prefixes else default
     address_size = (6 - default) if 0x67 in prefixes else default
     segment = None
     for byte in prefixes:  # the last segment override is the one that counts
@@ -119,18 +129,22 @@ def _geometry(form, mode: str, prefixes: bytes, body: bytes
     for spec in form.specs:
         letter = spec[0]
         if letter in "EM" and spec != "ES":
-            place = _modrm_place(body, opcode_length, address_size, segment, 0)
+            place = _modrm_place(body, opcode_length, address_size, segment,
+                                 _size(spec, operand_size))
             if place is not None:
                 places.append(place)
         elif letter == "O":
             disp = body[opcode_length:opcode_length + address_size]
             if len(disp) < address_size:
                 return None
-            places.append(Place(None, None, 1, _signed(disp), segment, 0))
+            places.append(Place(None, None, 1, _signed(disp), segment,
+                                _size(spec, operand_size)))
         elif letter == "X":
-            places.append(Place("si" if address_size == 2 else "esi", None, 1, 0, segment, 0))
+            places.append(Place("si" if address_size == 2 else "esi", None, 1, 0, segment,
+                                _size(spec, operand_size)))
         elif letter == "Y":
-            places.append(Place("di" if address_size == 2 else "edi", None, 1, 0, "es", 0))
+            places.append(Place("di" if address_size == 2 else "edi", None, 1, 0, "es",
+                                _size(spec, operand_size)))
     return address_size, places
 
 
@@ -154,29 +168,32 @@ def from_capstone(insn) -> Located:
 
 
 @functools.cache
-def _reg_field_is_gpr() -> FrozenSet[str]:
-    """Rows whose ModRM reg field is a /digit or a G operand (or that have no ModRM)."""
+def _asks_capstone() -> FrozenSet[str]:
+    """Rows whose answers only Capstone knows (see ``Locator``): a ModRM reg field that
+    is no general register (MOV to/from Sreg: 6 and 7 name none; the 0F 18-1F hint space,
+    where Capstone decodes MPX and CLDEMOTE and refuses bound registers 4-7), and memory
+    operands Capstone sizes its own way (Mp: 2 bytes for LES in 16-bit code, 4 for a far
+    CALL whatever the operand size; a bare M: FXSAVE's 512 bytes as 2 or 4, LEA's)."""
     from reference import FORMS
 
-    return frozenset(form.name for form in FORMS if not form.enc.modrm
-                     or form.enc.digit is not None
-                     or any(spec[0] == "G" for spec in form.specs))
+    return frozenset(
+        form.name for form in FORMS
+        if (form.enc.modrm and form.enc.digit is None
+            and not any(spec[0] == "G" for spec in form.specs))
+        or any(spec in ("M", "Mp") for spec in form.specs))
 
 
 class Locator:
-    """``locate`` with what only Capstone knows learned once per shape of encoding.
+    """``locate``, with what only Capstone knows learned once per shape of encoding.
 
-    The sizes Capstone gives memory operands are its own in places (a far pointer behind
-    LES as 2 bytes in 16-bit code, FXSAVE's 512-byte area as 2 or 4, 0F 1B as a 16-byte
-    bound pair), and it gives up on some prefixed encodings altogether (SHLD behind F3 67):
-    the generator placed pages by those answers, and a seed must keep drawing the same
-    case. Both depend only on the row, the mode, which of 66 67 F0 F2 F3 are present,
-    whether r/m is a register and (where it is no G operand or /digit) the ModRM byte's
-    reg field, and r/m too for a register, never
-    on segment overrides, displacements, SIB or
-    immediates (``tests/test_locate.py`` checks this on every row); so
-    the first encoding of each shape is decoded by Capstone and its sizes (or its
-    refusal) kept, and every later one is read from its bytes alone.
+    For most rows the bytes say everything. For the few in ``_asks_capstone`` the
+    generator placed pages by Capstone's own sizes, or had no operands at all where
+    Capstone refused the encoding, and a seed must keep drawing the same case. Those
+    answers depend only on the row, the mode, 66 and 67, whether r/m is a register and
+    the ModRM reg field (and r/m for a register), never on segment overrides,
+    displacements, SIB or immediates (``tests/test_locate.py`` checks every row against
+    Capstone); so the first encoding of each such shape is decoded by Capstone and its
+    sizes (or its refusal) kept, and every later one is read from its bytes.
     """
 
     def __init__(self) -> None:
@@ -186,29 +203,28 @@ class Locator:
         """Memory operands of ``code`` (an encoding of ``form``), or None where Capstone
         would not decode it."""
         prefixes, body = split_prefixes(code)
-        opcode_length = len(form.enc.opcode)
-        modrm = body[opcode_length] if form.enc.modrm and len(body) > opcode_length else 0
-        # the reg field (and a register r/m) where it names no general register: a segment
-        # register (6 and 7 are none) or, in the 0F 18-1F hint space, Capstone's MPX bound
-        # registers 0-3
-        reg = 0 if form.name in _reg_field_is_gpr() else \
-            modrm & 0x3F if modrm >= 0xC0 else modrm & 0x38
-        shape = (form.name, mode, modrm >= 0xC0, reg, 0x66 in prefixes, 0x67 in prefixes)
-        sizes = self._shapes.get(shape, _UNSEEN)
-        if sizes is _UNSEEN:
-            sizes = self._shapes[shape] = self._learn(form, mode, code)
-        if sizes is None:
-            return None
         found = _geometry(form, mode, prefixes, body)
-        if found is None or len(found[1]) != len(sizes):  # not seen so far: Capstone decides
-            from differential.operands import decode
-
-            insn = decode(mode, code)
-            return from_capstone(insn) if insn is not None else None
+        if found is None:
+            return None
         address_size, places = found
-        return Located(address_size,
-                       tuple(place._replace_size(size) for place, size in zip(places, sizes)),
-                       form.name.startswith(_STRING_FORMS), form.mnemonic == "XLAT")
+        if form.name in _asks_capstone():
+            opcode_length = len(form.enc.opcode)
+            modrm = body[opcode_length] if len(body) > opcode_length else 0
+            shape = (form.name, mode, 0x66 in prefixes, 0x67 in prefixes,
+                     modrm & 0xFF if modrm >= 0xC0 else modrm & 0x38)
+            sizes = self._shapes.get(shape, _UNSEEN)
+            if sizes is _UNSEEN:
+                sizes = self._shapes[shape] = self._learn(form, mode, code)
+            if sizes is None:
+                return None
+            if len(places) != len(sizes):  # not so far: Capstone decides this one
+                from differential.operands import decode
+
+                insn = decode(mode, code)
+                return from_capstone(insn) if insn is not None else None
+            places = [place._replace_size(size) for place, size in zip(places, sizes)]
+        return Located(address_size, tuple(places), form.name.startswith(_STRING_FORMS),
+                       form.mnemonic == "XLAT")
 
     @staticmethod
     def _learn(form, mode: str, code: bytes) -> Optional[Tuple[int, ...]]:
