@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Sequence
 
+from differential.bare_metal.cases_tasks import task_ldt, vm86_gates, vm86_tasks
 from differential.bare_metal.image import Case
 from differential.bare_metal.layout import (
     CODE0,
@@ -690,6 +691,9 @@ FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "selector": selector_loads,
     "external": external_interrupts,
     "vm86": virtual_8086,
+    "vm86-task": vm86_tasks,
+    "vm86-gates": vm86_gates,
+    "task-ldt": task_ldt,
     "triple-fault": triple_fault,
 }
 

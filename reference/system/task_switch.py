@@ -152,6 +152,8 @@ def switch_task(cpu: Cpu, selector: int, source: str, ext: int = 0,
     cpu.regs[:] = registers
     cpu.eip = image["eip"]
     try:
+        if not virtual_8086:
+            _load_selectors(cpu, selectors)
         _load_ldt(cpu, ldt_selector, ext)
         if virtual_8086:
             _load_vm86_segments(cpu, selectors)
@@ -192,6 +194,17 @@ def _read_task(cpu: Cpu, base: int, layout: TssLayout) -> Tuple[dict, list, list
                  for i in range(layout.segments)]
     selectors += [0] * (6 - layout.segments)
     return image, registers, selectors, cpu.read_system(base + layout.ldt_at, 2)
+
+
+def _load_selectors(cpu: Cpu, selectors: list) -> None:
+    """7.3 step 12 loads the segment selectors, step 13 their descriptors: a fault
+    while loading the LDT or a descriptor finds every new selector in its register
+    (the hidden parts are still the old task's until their descriptors load), and a
+    task gate that handles it saves those selectors in this task's TSS (Bochs and QEMU
+    do the same)."""
+    for index, selector in enumerate(selectors):
+        cpu.save_segment(index)
+        cpu.sregs[index] = selector
 
 
 def _load_ldt(cpu: Cpu, selector: int, ext: int) -> None:

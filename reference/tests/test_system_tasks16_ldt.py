@@ -94,12 +94,15 @@ def test_the_ldt_of_a_16_bit_tss_is_loaded_and_its_selectors_used() -> None:
 def test_a_bad_ldt_selector_is_ts_in_the_new_task(ldt: int, error: int) -> None:
     """Table 7-1: "LDT segment selector of new task is valid" and "LDT of new task is
     present in memory", both #TS(LDT selector), raised after the switch (TR 0x50, EIP
-    the new task's; the old task was saved)."""
+    the new task's; the old task was saved). The segment selectors are already the new
+    task's: 7.3 loads them in step 12, their descriptors in step 13."""
     cpu = _cpu(ldt=ldt)
     cpu.delivery = ReportAndStop()
     exception = cpu.step().exception
     assert (exception.vector, exception.error_code) == (TS, error)
     assert (cpu.tr.selector, cpu.eip) == (0x50, NEW_EIP)
+    assert [cpu.get_reg(name) for name in ("es", "cs", "ss", "ds")] == [
+        STACK_L, CODE_L, STACK_L, DATA_L]
     assert cpu.mem.read_int(TSS_BASE + 32, 4) == CODE + 7
 
 
