@@ -126,3 +126,34 @@ def test_an_undefined_opcode_is_ud_without_fetching_its_modrm(native):
     assert host.exception == Exc(6, "fault")
     assert compare(case, host, ReferenceRunner().run(case)) == []
     assert compare(case, host, UnicornRunner().run(case)) == []
+
+
+def _nop_then_a_crossing_instruction(nop: bytes):
+    """``nop`` at 0x5FF0 with 90s after it and B8 (MOV EAX, imm32) at 0x5FFE, whose
+    immediate lies in the unmapped page 0x6000; the case's code is the 15 bytes from
+    0x5FF0, as a random-bytes case keeps them when Capstone cannot decode the first."""
+    base = make_case(b"", eax=DATA_PAGE)
+    code = nop + b"\x90" * (14 - len(nop)) + b"\xb8"
+    page = bytearray(b"\x90" * 0x1000)
+    page[0xFF0:0xFFF] = code
+    return type(base)(name="nop-then-crossing", mode="prot32", code=code,
+                      regs={**base.regs, "eip": 0x5FF0},
+                      memory={0x5000: bytes(page), DATA_PAGE: base.memory[DATA_PAGE]})
+
+
+@pytest.mark.parametrize("nop", ["3e0f1b00", "f20f1c00"])
+def test_a_reserved_nop_retires_before_the_next_fetch_faults(native, nop):
+    """unicorn-fetch-fault-of-a-later-instruction-in-the-block: the reserved NOP's own
+    bytes (prefix, 0F 1x, ModRM 00: 4 bytes) are all mapped, so the CPU retires it and
+    EIP moves to 0x5FF4; the MOV crossing into the unmapped page is a later instruction
+    (SDM Vol. 3A, Table 6-2: fetching the *next* instruction). The reference agrees;
+    Unicorn faults on that later fetch with EIP unmoved, which the entry covers."""
+    case = _nop_then_a_crossing_instruction(bytes.fromhex(nop))
+    host = native.run(case)
+    assert host.exception is None and host.regs["eip"] == 0x5FF0 + 4
+    assert compare(case, host, ReferenceRunner().run(case)) == []
+    against_unicorn = compare(case, UnicornRunner().run(case), host)
+    entry = next(e for e in load_known()
+                 if e.id == "unicorn-fetch-fault-of-a-later-instruction-in-the-block")
+    named = type(case)(**{**case.__dict__, "form": f"NOP_{nop[-4:-2].upper()}_Ev"})
+    assert against_unicorn and entry.matches_case(named, against_unicorn, {})
