@@ -23,7 +23,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
-from reference.blocks import snippets
+from reference.blocks import access, snippets
 from reference.blocks.inline import inline
 from reference.blocks.optimize import STATUS
 from reference.faults import Fault, Unmapped
@@ -62,6 +62,11 @@ class Block:
         self.physical = physical
         self.pages = frozenset({physical >> 12})
         self.source = source  # the generated Python, when asked for (block_source)
+
+
+class StackSizeChanged(Exception):
+    """A block made for one SS.B entered with the other (a stack segment of the other
+    width was loaded since): ``run()`` replays its instructions through ``step()``."""
 
 
 NO_BLOCK = Block(lambda cpu, eip: None, 0, 0, 0)
@@ -130,27 +135,39 @@ def generate(insns: List[Insn], eip_mask: int,
 
 
 def assemble(insns: List[Insn], eip_mask: int, default_size: int,
-             namespace: Dict[str, Any]) -> str:
+             namespace: Dict[str, Any], memory: Optional[str] = None,
+             stack_size: Optional[int] = None) -> str:
     """The optimised ``block(cpu, eip)`` as source: each instruction's cached snippet
     (``reference.blocks.snippets``) without the flag updates the block overwrites before
-    reading them, ``cpu.eip``/``cpu.insn`` set only where read and at the end."""
+    reading them, ``cpu.eip``/``cpu.insn`` set only where read and at the end, memory
+    accesses lowered for ``memory`` (``access.mode_of``; None leaves them calls), and
+    pushes and pops for SS.B = ``stack_size`` (checked on entry) when it is given."""
     pieces = [snippets.snippet(insn, default_size) for insn in insns]
     dead: List[FrozenSet[int]] = [frozenset()] * len(insns)
     live = STATUS
     for k in reversed(range(len(insns))):
         dead[k], live = snippets.dead_updates(pieces[k], live)
-    lines = ["def block(cpu, eip):", "    regs = cpu.regs"]
+    body: List[str] = []
     offset = 0
+    assumes_stack = False
     for k, (insn, piece) in enumerate(zip(insns, pieces)):
         offset += insn.length
-        code, reads_eip = snippets.text(piece, dead[k])
-        lines.append("    " + _comment(insn, offset))
+        code, reads_eip, assumed = snippets.text(piece, dead[k], memory, stack_size)
+        assumes_stack = assumes_stack or assumed
+        body.append("    " + _comment(insn, offset))
         if reads_eip or k == len(insns) - 1:
-            lines += [f"    cpu.insn = i{k}", f"    cpu.eip = eip + {offset} & {eip_mask}"]
-        lines += ["    " + line for line in snippets.placed(code, k).splitlines()]
+            body += [f"    cpu.insn = i{k}", f"    cpu.eip = eip + {offset} & {eip_mask}"]
+        body += ["    " + line for line in snippets.placed(code, k).splitlines()]
         snippets.own_objects(insn, k, namespace)
         snippets.globals_of(piece, namespace)
-    return "\n".join(lines) + "\n"
+    text = "\n".join(body)
+    prologue = ["    " + line for line in access.prologue(text, memory)]
+    if assumes_stack:
+        prologue.insert(0, f"    if cpu.stack_size != {stack_size}:\n"
+                           "        raise g_StackSizeChanged(cpu.stack_size)")
+        namespace["g_StackSizeChanged"] = StackSizeChanged
+    access.globals_for(namespace)
+    return "\n".join(["def block(cpu, eip):", "    regs = cpu.regs"] + prologue + body) + "\n"
 
 
 def _comment(insn: Insn, offset: int) -> str:
@@ -185,7 +202,8 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
     eip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
     where = f"<block at physical {physical:#x}>"
     if optimize:
-        text = assemble(insns, eip_mask, cpu.default_size, namespace)
+        text = assemble(insns, eip_mask, cpu.default_size, namespace, access.mode_of(cpu),
+                        cpu.stack_size)
         code = compile(text, where, "exec")
     else:
         module, comments = generate(insns, eip_mask, namespace)

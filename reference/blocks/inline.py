@@ -69,12 +69,15 @@ class Inliner(ast.NodeTransformer):
         self.locals = {n.id for n in ast.walk(function_ast(fn))  # type: ignore[arg-type]
                        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         self.temps = 0
+        self.absent: Dict[str, ast.expr] = {}  # optional operands the form lacks: defaults
 
     # -- names ----------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> ast.AST:
         name = node.id
         if name == self.cpu_name:
             return ast.copy_location(ast.Name("cpu", node.ctx), node)
+        if name in self.absent:
+            return ast.copy_location(clone(self.absent[name]), node)
         if name in self.names:  # an operand used as an object: the bound one
             self.namespace[self.names[name]] = self.operands[name]
             return ast.copy_location(ast.Name(self.names[name], node.ctx), node)
@@ -133,6 +136,15 @@ class Inliner(ast.NodeTransformer):
                 return [ast.copy_location(bind, node), ast.copy_location(store, node)]
         return self.generic_visit(node)
 
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        """``operand is None`` / ``is not None`` of a present operand: a constant."""
+        if (self._operand(node.left) is not None and len(node.ops) == 1
+                and isinstance(node.ops[0], (ast.Is, ast.IsNot))
+                and isinstance(node.comparators[0], ast.Constant)
+                and node.comparators[0].value is None):
+            return ast.copy_location(ast.Constant(isinstance(node.ops[0], ast.IsNot)), node)
+        return self.generic_visit(node)
+
     def visit_If(self, node: ast.If) -> Any:
         """Keep only the branch a constant test takes (``if dst.size == 8:``)."""
         node = self.generic_visit(node)  # type: ignore[assignment]
@@ -168,12 +180,16 @@ def inline(k: int, fn: Callable[..., Any], insn: Any,
     if tree is None:
         return None
     params = [a.arg for a in tree.args.args]
-    if len(params) != 1 + len(insn.operands):
+    missing = len(params) - 1 - len(insn.operands)  # optional operands this form lacks
+    if missing < 0 or missing > len(tree.args.defaults):
         return None
     body = _copy(tree).body  # locations: fixed once for the whole block
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]  # the docstring
-    inliner = Inliner(k, fn, params, list(insn.operands), insn, namespace)
+    inliner = Inliner(k, fn, params[:len(params) - missing], list(insn.operands), insn,
+                      namespace)
+    absent = params[len(params) - missing:]
+    inliner.absent = dict(zip(absent, tree.args.defaults[len(tree.args.defaults) - missing:]))
     out: List[ast.stmt] = []
     for statement in body:
         result = inliner.visit(statement)

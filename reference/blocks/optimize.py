@@ -43,6 +43,9 @@ _CONDITION_READS = (flag_bits.OF, flag_bits.CF, flag_bits.ZF, flag_bits.CF | fla
 SAFE_CPU_METHODS = frozenset({"read", "write", "push", "pop", "peek", "adjust_sp"})
 """``cpu`` methods that touch memory and ESP only (or raise): never the flags, EIP or
 ``cpu.insn``."""
+STACK_METHODS = frozenset({"push", "pop", "peek", "adjust_sp"})
+"""``cpu`` methods inlined from their own source (``Cpu.push`` and its kin): what is
+left of them is ``cpu.read``/``cpu.write``, which ``reference.blocks.access`` lowers."""
 MAX_DEPTH = 4
 _OPERAND_NAME = re.compile(r"op\d+_\d+$")
 """How the inliner names an operand object passed on as it is (``op3_0``)."""
@@ -176,6 +179,10 @@ def _callee(call: ast.Call, namespace: Dict[str, Any],
         fn = getattr(Flags, func.attr, None)
         if isinstance(fn, types.FunctionType):
             return fn, [func.value] + list(call.args)
+    elif (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+          and func.value.id == "cpu" and func.attr in STACK_METHODS):
+        from reference.cpu import Cpu
+        return getattr(Cpu, func.attr), [func.value] + list(call.args)
     return None
 
 
@@ -555,6 +562,41 @@ def reads_arguments(statement: ast.stmt) -> int:
             read |= reads(arg)
         return read
     return reads(statement.value)  # type: ignore[attr-defined]
+
+
+class _LocalRegs(ast.NodeTransformer):
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if (node.attr == "regs" and isinstance(node.value, ast.Name)
+                and node.value.id == "cpu" and isinstance(node.ctx, ast.Load)):
+            return ast.copy_location(ast.Name("regs", ast.Load()), node)
+        return self.generic_visit(node)
+
+
+class _StackSize(ast.NodeTransformer):
+    def __init__(self, size: int) -> None:
+        self.size, self.used = size, False
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if (node.attr == "stack_size" and isinstance(node.value, ast.Name)
+                and node.value.id == "cpu" and isinstance(node.ctx, ast.Load)):
+            self.used = True
+            return ast.copy_location(ast.Constant(self.size), node)
+        return self.generic_visit(node)
+
+
+def with_stack_size(statements: List[ast.stmt], size: int) -> Tuple[List[ast.stmt], bool]:
+    """``cpu.stack_size`` (SS.B: 16 or 32) as the constant ``size``, so ``fold`` keeps
+    one width of each push and pop; and whether it was read (a block that assumes it
+    checks it on entry: SS is only loaded outside blocks)."""
+    transformer = _StackSize(size)
+    return [transformer.visit(statement) for statement in statements], transformer.used
+
+
+def local_regs(statements: List[ast.stmt]) -> List[ast.stmt]:
+    """``cpu.regs`` read as the block's local ``regs`` (the same list: the CPU never
+    rebinds it, a rollback assigns into it)."""
+    transformer = _LocalRegs()
+    return [transformer.visit(statement) for statement in statements]
 
 
 # -- EIP and cpu.insn --------------------------------------------------------------------

@@ -35,14 +35,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="before the optimising passes (what the semantics say, inlined)")
     args = parser.parse_args(argv)
     if args.code:
-        from reference import Cpu, SparseMemory
+        from reference import Cpu
+        from reference.memory import FlatMemory
 
         try:
             code = bytes.fromhex(args.code)
         except ValueError as error:
             parser.error(f"--code: {error}")
-        memory = SparseMemory()
-        memory.map(0x1000, code)
+        memory = FlatMemory(0x100000)  # RAM, as the PC has: its accesses are lowered
+        memory.write_bytes(0x1000, code)
         cpu = Cpu(memory, mode="prot32")
         linear = 0x1000 if args.at is None else args.at
     else:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Set, Tuple
 
+from reference.blocks.access import lower
 from reference.blocks.inline import inline
 from reference.blocks.optimize import (
     STATUS,
@@ -31,9 +32,11 @@ from reference.blocks.optimize import (
     clone,
     flag_update,
     fold,
+    local_regs,
     needs_bookkeeping,
     reads,
     reads_arguments,
+    with_stack_size,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,7 +56,8 @@ class Snippet:
         self.namespace = namespace  # the globals its code names (g_*), as first made
         self.count = count          # the expander's counter: pass 2 goes on from here
         self.aliases = aliases      # a name holds cpu.flags: no update may be called dead
-        self.texts: Dict[FrozenSet[int], Tuple[str, bool]] = {}
+        self.texts: Dict[Tuple[FrozenSet[int], Optional[str], Optional[int]],
+                         Tuple[str, bool, bool]] = {}
         self.reads: Dict[int, int] = {}  # id(statement) -> status flags it may read
 
 
@@ -112,17 +116,28 @@ def _memo(node: Any, memo: Dict[int, int], measure: Any) -> int:
     return memo[key]
 
 
-def text(piece: Snippet, dead: FrozenSet[int]) -> Tuple[str, bool]:
-    """(the finished code of ``piece`` without the ``dead`` updates, at indentation 0;
-    whether it reads ``cpu.eip``/``cpu.insn``)."""
-    found = piece.texts.get(dead)
+def text(piece: Snippet, dead: FrozenSet[int], access: Optional[str] = None,
+         stack_size: Optional[int] = None) -> Tuple[str, bool, bool]:
+    """(the finished code of ``piece`` without the ``dead`` updates, at indentation 0,
+    its memory accesses lowered for ``access`` (``reference.blocks.access.mode_of``);
+    whether it reads ``cpu.eip``/``cpu.insn``; whether it assumed ``cpu.stack_size`` to
+    be ``stack_size`` (given: SS.B as the block is made; then the block must check it
+    on entry))."""
+    key = (dead, access, stack_size)
+    found = piece.texts.get(key)
     if found is None:
         statements = _without(piece.statements, dead)
         expander = Expander(piece.namespace, flag_methods=True)
         expander.count = piece.count
-        statements = fold(expander.statements(statements)) or [ast.Pass()]
+        statements = expander.statements(statements)
+        assumed = False
+        if stack_size is not None:
+            statements, assumed = with_stack_size(statements, stack_size)
+        statements = fold(statements) or [ast.Pass()]
+        bookkeeping = needs_bookkeeping(statements)
+        statements = lower(local_regs(statements), access)
         module = ast.fix_missing_locations(ast.Module(body=statements, type_ignores=[]))
-        found = piece.texts[dead] = (ast.unparse(module), needs_bookkeeping(statements))
+        found = piece.texts[key] = (ast.unparse(module), bookkeeping, assumed)
     return found
 
 

@@ -14,6 +14,8 @@ INT n, INT3 and INTO are traps: the step loop reports them with EIP past the ins
 
 from __future__ import annotations
 
+from typing import Optional
+
 from reference.cpu import Cpu
 from reference.faults import BP, DB, GP, Fault, Unmapped
 from reference.faults import OF as OVERFLOW
@@ -35,7 +37,8 @@ def code_limit(cpu: Cpu) -> int:
 
 def branch(cpu: Cpu, target: int) -> None:
     """EIP := target, or #GP(0) if it lies beyond the code segment limit."""
-    if target > code_limit(cpu):
+    limit = code_limit(cpu)
+    if target > limit:
         raise Fault(GP, 0)
     cpu.eip = target
 
@@ -148,11 +151,11 @@ def call(cpu: Cpu, target: Operand) -> None:
 
 
 @implements("RET")
-def ret(cpu: Cpu, *release: Operand) -> None:
+def ret(cpu: Cpu, release: Optional[Operand] = None) -> None:
     """EIP := Pop() at the operand size; then eSP += imm16 (RET imm16) at the stack size."""
     branch(cpu, cpu.pop(cpu.insn.opsize))
-    if release:
-        cpu.adjust_sp(release[0].read())
+    if release is not None:
+        cpu.adjust_sp(release.read())
 
 
 @implements("LOOP")

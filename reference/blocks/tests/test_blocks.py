@@ -5,60 +5,38 @@ Standard library only, so it runs under PyPy too."""
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
-from reference import Cpu, SparseMemory
 from reference import benchmark as programs
 from reference.blocks.compiler import NO_BLOCK, block_source, compile_block
-
-CODE, DATA, STACK_TOP = 0x1000, 0x2000, 0x4000
-
-
-def machine(code: bytes, threshold: int) -> Cpu:
-    memory = SparseMemory()
-    for base in (CODE, DATA, STACK_TOP - 0x1000):
-        memory.map(base, b"")
-    memory.write_bytes(CODE, code)
-    memory.write_bytes(DATA, bytes((i * 7 + 3) & 0xFF for i in range(0x1000)))
-    cpu = Cpu(memory, mode="prot32")
-    cpu.block_threshold = threshold
-    cpu.set_reg("eip", CODE)
-    cpu.set_reg("esp", STACK_TOP)
-    return cpu
+from reference.blocks.tests.machines import (
+    CODE,
+    DATA,
+    KINDS,
+    STACK_TOP,
+    both,
+    frame,
+    machine,
+    state,
+)
 
 
-def state(cpu: Cpu, result: object) -> tuple:
-    pages = cpu.mem.pages()
-    memory = hashlib.sha256(b"".join(pages[base] for base in sorted(pages))).hexdigest()
-    exception = getattr(result, "exception", None)
-    halted = getattr(result, "halted", None)
-    return (list(cpu.regs), cpu.eip, cpu.flags.value, cpu.tsc, memory, exception, halted)
-
-
-def both(code: bytes, limit: int) -> tuple:
-    """(interpreter's state, blocks' state) after ``run(limit)`` on ``code``."""
-    outcomes = []
-    for threshold in (0, 1):
-        cpu = machine(code, threshold)
-        outcomes.append(state(cpu, cpu.run(limit)))
-    return outcomes[0], outcomes[1]
-
-
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", sorted(programs.PROGRAMS))
-def test_benchmark_programs_end_in_the_interpreters_state(name: str) -> None:
+def test_benchmark_programs_end_in_the_interpreters_state(name: str, kind: str) -> None:
     program = programs.PROGRAMS[name]
     code = program.code(300)
-    interpreted, compiled = both(code, program.instructions(300) + 1)
+    interpreted, compiled = both(code, program.instructions(300) + 1, kind)
     assert compiled == interpreted
     assert interpreted[-1]  # both reached the HLT
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("limit", [1, 2, 7, 20, 21, 22, 101, 999])
-def test_a_budget_that_ends_inside_a_block_stops_on_the_same_instruction(limit: int) -> None:
+def test_a_budget_that_ends_inside_a_block_stops_on_the_same_instruction(limit: int,
+                                                                         kind: str) -> None:
     program = programs.PROGRAMS["instruction-mix"]
-    interpreted, compiled = both(program.code(100), limit)
+    interpreted, compiled = both(program.code(100), limit, kind)
     assert compiled == interpreted
 
 
@@ -98,8 +76,9 @@ SELF_MODIFYING = bytes.fromhex(
     "f4")                 # 0x21 hlt
 
 
-def test_self_modifying_code_inside_a_block_matches_the_interpreter() -> None:
-    interpreted, compiled = both(SELF_MODIFYING, 10_000)
+@pytest.mark.parametrize("kind", KINDS)
+def test_self_modifying_code_inside_a_block_matches_the_interpreter(kind: str) -> None:
+    interpreted, compiled = both(SELF_MODIFYING, 10_000, kind)
     assert compiled == interpreted
     assert interpreted[0][0] == 13 * 1 + 7 * 7  # from the pass with ECX = 7 on, +7
 
@@ -152,9 +131,11 @@ PUSH/POP, and registers held in locals around them (a POP past the stack page fa
 which the block must replay exactly)."""
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("pool", [FLAG_POOL, FLAG_POOL + MEMORY_POOL],
                          ids=["registers", "with-memory"])
-def test_random_flag_producers_and_consumers_match_the_interpreter(pool: list) -> None:
+def test_random_flag_producers_and_consumers_match_the_interpreter(pool: list,
+                                                                   kind: str) -> None:
     """Straight-line mixes of the forms above (one block each, ending in a flag-reading
     JNZ), from seeded random registers: every dropped update must have been dead, and
     every register held in a local stored back."""
@@ -167,18 +148,19 @@ def test_random_flag_producers_and_consumers_match_the_interpreter(pool: list) -
             0xFFF if r == 6 else 0xFFFFFFFF)).to_bytes(4, "little").hex()
                         for r in range(8) if r != 4)
         code = bytes.fromhex(setup + body + "7500" + "f4")
-        interpreted = machine(code, 0)
+        interpreted = machine(code, 0, kind)
         expected = state(interpreted, interpreted.run(200))
-        cpu = machine(code, 0)
+        cpu = machine(code, 0, kind)
+        memory = cpu.mem.pages()
         cpu.run(200)  # decoded once: the second run compiles at its first instruction
         cpu.regs[:] = [0] * 8
         cpu.set_reg("esp", STACK_TOP)
-        cpu.mem.write_bytes(DATA, bytes((i * 7 + 3) & 0xFF for i in range(0x1000)))
-        cpu.mem.write_bytes(STACK_TOP - 0x1000, bytes(0x1000))
+        for base, page in memory.items():  # all of it: the first run may write anywhere
+            cpu.mem.write_bytes(base, page)
         cpu.flags.value, cpu.eip, cpu.tsc, cpu.halted = 2, CODE, 0, False
         cpu.block_threshold = 1
         assert state(cpu, cpu.run(200)) == expected, body
-        assert cpu.icache[CODE].block.length >= 7  # the setup at least was one block
+        assert cpu.icache[frame(kind, CODE)].block.length >= 7  # the setup: one block
 
 
 def test_no_block_starts_at_a_barrier() -> None:

@@ -1,0 +1,212 @@
+"""Memory accesses in generated code: ``cpu.read``/``cpu.write`` with their common case
+written out in the block (issue 14).
+
+Measured on the tiny image's boot (CPython, cProfile, threshold 300): 14.4 M reads and
+9.4 M writes for 51 M instructions, each through three or four Python frames
+(``Cpu.read`` -> ``read_linear`` -> ``FlatMemory.read_int``; ``Cpu.write`` ->
+``write_linear`` -> ``write_physical`` -> ``exchange``): about a third of the run.
+
+A block never holds a segment load, a far transfer, a change of CPL, CR0, CR3 or CR4
+(``compiler.BARRIERS`` and the compiled families), so everything an access depends on
+apart from its address is the same for the whole block: the segment caches, the
+privilege class's fast TLB maps (``reference.system.tlb``), the RAM, and whether paging
+is on (which ``set_paging`` never changes under a decoded instruction: it forgets them
+all). The block's prologue loads those once (``prologue``), and each access becomes::
+
+    M_a = <offset>
+    if <inside the segment> and <a known translation, within one page, within RAM>:
+        <the bytes of RAM, read or journaled and stored>
+    else:
+        cpu.read(seg, M_a, n)       # or cpu.write: every check, fault and side effect
+
+The fast test is the conjunction of the conditions under which ``Cpu.read``/``Cpu.write``
+and the paging fast path would themselves take the same plain RAM access, so both
+branches do the same thing: a write to a page holding decoded code, an access that
+crosses a page, leaves RAM (the PCI hole), misses the fast TLB maps or the segment, all
+take the call. The store journals the old bytes exactly as ``Cpu.write_physical`` does,
+so a fault later in the block rolls back the same way.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from reference.blocks.optimize import clone
+from reference.memory import FlatMemory
+
+FAST_PATH = "M_"
+"""Prefix of every name the lowering introduces (semantics locals never start so)."""
+_SEGMENT_NAME = re.compile(r"\bM_(base|limit|wlimit|floor)_(\d)\b")
+_PURE_CALLS = frozenset({"bool", "abs", "len", "int", "min", "max"})
+
+
+def mode_of(cpu: Any) -> Optional[str]:
+    """How this CPU's accesses are lowered: ``"paged"`` (translations from the fast TLB
+    maps), ``"flat"`` (linear = physical), or None (memory that is not one RAM, as the
+    sparse test memory: accesses stay calls)."""
+    if not isinstance(cpu.mem, FlatMemory):
+        return None
+    return "flat" if cpu.tlb is None else "paged"
+
+
+def _access(node: ast.AST, method: str, arity: int) -> bool:
+    """``cpu.<method>(SEG, offset, NBYTES[, value])`` with a constant segment and size."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == method and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "cpu" and len(node.args) == arity
+            and not node.keywords and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[2], ast.Constant)
+            and node.args[2].value in (1, 2, 4))
+
+
+def _read_template(mode: str, seg: int, nbytes: int, target: str) -> str:
+    inside = f"M_floor_{seg} <= M_a and M_a + {nbytes - 1} <= M_limit_{seg}"
+    if mode == "flat":
+        where = f"(M_p := M_base_{seg} + M_a & 4294967295) + {nbytes} <= M_ramlen"
+        lines = [f"if {inside} and {where}:"]
+    else:
+        lines = [f"M_l = M_base_{seg} + M_a & 4294967295",
+                 "M_f = M_rd.get(M_l >> 12)",
+                 f"if (M_f is not None and {inside} and M_l & 4095 <= {4096 - nbytes}"
+                 f" and (M_p := M_f | M_l & 4095) + {nbytes} <= M_ramlen):"]
+    fetch = "M_ram[M_p]" if nbytes == 1 else \
+        f"M_from_bytes(M_ram[M_p:M_p + {nbytes}], 'little')"
+    lines += [f"    {target} = {fetch}",
+              "else:",
+              f"    {target} = cpu.read({seg}, M_a, {nbytes})"]
+    return "\n".join(lines)
+
+
+def _write_template(mode: str, seg: int, nbytes: int) -> str:
+    inside = f"M_floor_{seg} <= M_a and M_a + {nbytes - 1} <= M_wlimit_{seg}"
+    if mode == "flat":
+        lines = [f"M_p = M_base_{seg} + M_a & 4294967295",
+                 f"if ({inside} and M_p & 4095 <= {4096 - nbytes} and M_p + {nbytes} <= M_ramlen"
+                 " and M_p >> 12 not in M_code):"]
+    else:
+        lines = [f"M_l = M_base_{seg} + M_a & 4294967295",
+                 "M_f = M_wr.get(M_l >> 12)",
+                 f"if (M_f is not None and {inside} and M_l & 4095 <= {4096 - nbytes}"
+                 f" and (M_p := M_f | M_l & 4095) + {nbytes} <= M_ramlen"
+                 " and M_f >> 12 not in M_code):"]
+    mask = (1 << (8 * nbytes)) - 1
+    store = (f"M_ram[M_p] = M_v & {mask}" if nbytes == 1 else
+             f"M_ram[M_p:M_p + {nbytes}] = (M_v & {mask}).to_bytes({nbytes}, 'little')")
+    lines += [f"    M_journal.append((M_p, M_ram[M_p:M_p + {nbytes}]))",
+              f"    {store}",
+              "else:",
+              f"    cpu.write({seg}, M_a, {nbytes}, M_v)"]
+    return "\n".join(lines)
+
+
+def _assign(name: str, value: ast.expr) -> ast.stmt:
+    return ast.Assign([ast.Name(name, ast.Store())], value, lineno=0)
+
+
+class _Lowering(ast.NodeTransformer):
+    """One snippet's lowering: numbers the read results (``M_r1``, ``M_r2``...)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode, self.count = mode, 0
+        self.hoisted: List[ast.stmt] = []
+        self.ok = True
+
+    def statements(self, body: List[ast.stmt]) -> List[ast.stmt]:
+        out: List[ast.stmt] = []
+        for statement in body:
+            out += self._statement(statement)
+        return out
+
+    def _statement(self, statement: ast.stmt) -> List[ast.stmt]:
+        if isinstance(statement, ast.If):
+            hoisted, statement.test = self._hoist(statement.test)
+            statement.body = self.statements(statement.body) or [ast.Pass()]
+            statement.orelse = self.statements(statement.orelse)
+            return hoisted + [statement]
+        if isinstance(statement, ast.Expr) and _access(statement.value, "write", 4):
+            call = statement.value
+            assert isinstance(call, ast.Call)
+            # The offset's reads, then the value's, as the call evaluates them; reads
+            # change no register, so what remains of the offset may be computed after.
+            before_offset, offset = self._hoist(call.args[1])
+            before_value, value = self._hoist(call.args[3])
+            template = ast.parse(_write_template(self.mode, call.args[0].value,
+                                                 call.args[2].value)).body
+            return (before_offset + before_value
+                    + [_assign("M_a", offset), _assign("M_v", value)] + template)
+        if isinstance(statement, (ast.Assign, ast.Expr, ast.AugAssign)):
+            hoisted, statement.value = self._hoist(statement.value)
+            return hoisted + [statement]
+        return [statement]
+
+    def _hoist(self, expression: ast.expr) -> Tuple[List[ast.stmt], ast.expr]:
+        """(statements computing the reads in ``expression`` in evaluation order, the
+        expression reading their results); nothing hoisted when another call or a part
+        evaluated conditionally could make the order matter."""
+        if not any(_access(n, "read", 3) for n in ast.walk(expression)):
+            return [], expression
+        count, self.hoisted, self.ok = self.count, [], True
+        result = self.visit(clone(expression))
+        if not self.ok:
+            self.count = count
+            return [], expression
+        return self.hoisted, result
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if _access(node, "read", 3):
+            node.args[1] = self.visit(node.args[1])  # an address read from memory: first
+            self.count += 1
+            name = f"M_r{self.count}"
+            self.hoisted.append(_assign("M_a", node.args[1]))
+            self.hoisted += ast.parse(_read_template(self.mode, node.args[0].value,
+                                                     node.args[2].value, name)).body
+            return ast.Name(name, ast.Load())
+        if not (isinstance(node.func, ast.Name) and node.func.id in _PURE_CALLS):
+            self.ok = False
+        return self.generic_visit(node)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if isinstance(node, (ast.IfExp, ast.BoolOp, ast.Lambda, ast.ListComp, ast.SetComp,
+                             ast.DictComp, ast.GeneratorExp, ast.NamedExpr)):
+            self.ok = False  # parts evaluated conditionally or repeatedly
+            return node
+        return super().generic_visit(node)
+
+
+def lower(statements: List[ast.stmt], mode: Optional[str]) -> List[ast.stmt]:
+    """``statements`` with their memory accesses lowered for ``mode`` (see the module
+    docstring); unchanged for mode None. Reads are lowered in the value of an
+    assignment or expression statement and in an ``if`` test; writes as statements."""
+    if mode is None:
+        return statements
+    return _Lowering(mode).statements(statements)
+
+
+def prologue(text: str, mode: Optional[str]) -> List[str]:
+    """The lines a block whose body is ``text`` needs before its first access: the
+    values every lowered access reads, loaded once."""
+    if mode is None or "M_" not in text:
+        return []
+    lines = ["M_ram = cpu.mem.ram", "M_ramlen = len(M_ram)"]
+    if "M_journal" in text:
+        lines += ["M_journal = cpu.journal", "M_code = cpu.code_pages"]
+    if "M_rd" in text:
+        lines.append("M_rd = cpu.tlb.readable[cpu.cpl == 3]")
+    if "M_wr" in text:
+        lines.append("M_wr = cpu.tlb.writable[cpu.cpl == 3]")
+    fields = {"base": "seg_base", "limit": "seg_limit", "wlimit": "seg_wlimit",
+              "floor": "seg_floor"}
+    used: Set[str] = set()
+    for field, seg in _SEGMENT_NAME.findall(text):
+        name = f"M_{field}_{seg}"
+        if name not in used:
+            used.add(name)
+            lines.append(f"{name} = cpu.{fields[field]}[{seg}]")
+    return lines
+
+
+def globals_for(namespace: Dict[str, Any]) -> None:
+    """The module-level names the lowered accesses use."""
+    namespace["M_from_bytes"] = int.from_bytes
