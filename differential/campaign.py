@@ -64,7 +64,7 @@ def testable_forms(pattern: str) -> List[Any]:
     """(form, mode) pairs a campaign draws from; none is a usage error."""
     from differential.suite import forms_to_test
 
-    chosen = [(f, m) for f, m in forms_to_test(pattern) if not f.untestable]
+    chosen = [(f, m) for f, m in forms_to_test(pattern) if not f.not_version1]
     if not chosen:
         raise CampaignError(f"--forms {pattern!r} matches no testable form (names as in "
                             f"'x86lab coverage', e.g. 'ADD_*')")

@@ -124,13 +124,14 @@ def _only_subject_rejects(theirs: Outcome, ours: Outcome) -> bool:
 
 
 def _untestable(form_name: str) -> str:
-    """The table's reason why ``form_name`` cannot be compared, or ""."""
+    """The table's reason why the version-1 tester leaves ``form_name`` out (untestable,
+    or version-2 only: system or x87 state), or ""."""
     if not form_name:
         return ""
     from reference import BY_NAME
 
     form = BY_NAME.get(form_name)
-    return form.untestable if form is not None else ""
+    return form.not_version1 if form is not None else ""
 
 
 def reproducer(case: Case, differences: List[Difference], left: str, right: str) -> str:

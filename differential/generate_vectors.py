@@ -53,7 +53,7 @@ def selected_forms(pattern: str, modes: Sequence[str]) -> List[Tuple[object, str
         raise GenerateError(f"unknown mode(s) {', '.join(bad)}; choose from real16, prot32")
     implemented = {name for name, done in implemented_forms().items() if done}
     pairs = [(form, mode) for form in FORMS for mode in modes
-             if fnmatch.fnmatchcase(form.name, pattern) and not form.untestable
+             if fnmatch.fnmatchcase(form.name, pattern) and not form.not_version1
              and mode in form.modes and form.name in implemented]
     if not pairs:
         raise GenerateError(f"no implemented, testable form matches {pattern!r}")

@@ -41,6 +41,10 @@ Optional, single-instruction cases only (they match a case and its differences)
   ``code_wraps``  only when the instruction's bytes cross linear 0xFFFFFFFF
   ``code_runs_off`` only when the instruction's bytes run into a page the case does not
                   map (fetching the rest of the instruction faults)
+  ``requires``    differences the case must show, each a field glob, or ``FIELD=VALUE``
+                  with a glob on the subject's value in hex (``"x87.fsw.SF=0x1"``: the
+                  subject set SF and the peer did not): the event the entry is about
+                  happened, so its broader ``fields`` are its consequences
 
 A difference matches an entry only when every key it gives agrees, so an unexplained
 difference beside a known one still counts. Matches are counted and listed in reports,
@@ -64,7 +68,7 @@ DEFAULT_PATH = Path(__file__).with_name("known_divergences.toml")
 REQUIRED = ("suite", "group", "evidence")
 TEXT_KEYS = ("id", "reason", "bytes", "cpu", "wrong", "field", "condition", "peer_note",
              "peer")
-LIST_KEYS = ("fields", "modes", "exception")
+LIST_KEYS = ("fields", "modes", "exception", "requires")
 BOOL_KEYS = ("code_wraps", "code_runs_off")
 KEYS = (*REQUIRED, *TEXT_KEYS, *LIST_KEYS, *BOOL_KEYS)
 VECTORS = "vectors"  # the suite of single-instruction cases
@@ -107,6 +111,7 @@ class KnownDifference:
     fields: Tuple[str, ...] = ()
     modes: Tuple[str, ...] = ()
     exception: Tuple[str, ...] = ()
+    requires: Tuple[str, ...] = ()
     code_wraps: bool = False
     code_runs_off: bool = False
 
@@ -148,8 +153,21 @@ class KnownDifference:
             return False
         if self.modes and case.mode not in self.modes:
             return False
+        if not all(any(_shows(requirement, d) for d in differences)
+                   for requirement in self.requires):
+            return False
         return self._group_and_bytes(case.form or "", spaced_hex(case.code)) and \
             self._covers([d.field for d in differences])
+
+
+def _shows(requirement: str, difference: Difference) -> bool:
+    """``FIELD`` or ``FIELD=VALUE`` (globs; VALUE against the subject's value in hex)."""
+    field, _, value = requirement.partition("=")
+    if not fnmatch.fnmatchcase(difference.field, field):
+        return False
+    right = difference.right
+    shown = f"{right:#x}" if isinstance(right, int) else str(right)
+    return not value or fnmatch.fnmatchcase(shown, value)
 
 
 def _code_start(case: Case) -> int:

@@ -8,15 +8,20 @@ and in every vector's ``final.notes.oracle``:
   ``paging`` and ``paging-user`` (a load or store through random 32-bit page-table
   entries, at CPL 0 and at CPL 3) and
   ``control`` (MOV to/from CRn, CLTS, SMSW, LMSW, SGDT/SIDT/LGDT/LIDT, SLDT/STR/LLDT/LTR,
-  RDMSR/WRMSR): **Unicorn**, kept only where Unicorn and the reference agree on all
-  Unicorn shows. Unicorn reports no error codes and shows only segment selectors, so the
-  error codes and the segment hidden parts written are the reference's (the header's
-  ``reference_decides`` says so).
+  RDMSR/WRMSR), and ``privileged``, ``fast-calls``, ``debug`` and ``single-step``
+  (INVLPG, INVD, WBINVD, RDPMC, SYSENTER, SYSEXIT, MOV DRn, the single-step trap:
+  ``differential/privileged_vectors.py``): **Unicorn**, kept only where Unicorn and the
+  reference agree on all Unicorn shows. Unicorn reports no error codes and shows only
+  segment selectors, so the error codes and the segment hidden parts written are the
+  reference's (the header's ``reference_decides`` says so). Where every difference is one
+  of Unicorn's listed bugs, the case goes to ``decided-by-sdm`` instead: the reference
+  decides there, by the SDM text the entry cites.
 - ``delivery`` (INT n, INT3, INTO, UD2, DIV, a faulting MOV Sreg, delivered through an
   interrupt or trap gate, at CPL 0 and from CPL 3 with the TSS stack switch): **the
-  reference**. Unicorn never delivers through the IDT and no other oracle can run these
-  here yet (the bare-metal QEMU/Bochs image of issue 17 is not written); the SDM decides,
-  through the unit tests of ``reference/tests/test_system_interrupts.py``.
+  reference**. Unicorn never delivers through the IDT, and the bare-metal image
+  (``differential/bare_metal``) runs the same mechanisms on QEMU and Bochs as programs,
+  not as these vectors; the SDM decides, through the unit tests of
+  ``reference/tests/test_system_interrupts.py``.
 - ``x87`` (every x87 row of the table): **this machine's CPU** through the native x87
   stepper (``reference/x87/tests/native_x87.c``: FRSTOR, the instruction, FNSAVE), kept
   only where the reference gives the very same bits; the header names the CPU.
@@ -32,16 +37,50 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from differential.privileged_vectors import (
+    DEBUG_FORMS,
+    FAST_CALL_FORMS,
+    PRIVILEGED_FORMS,
+    SINGLE_STEP_FORMS,
+    draw_debug,
+    draw_fast_call,
+    draw_privileged,
+    draw_single_step,
+)
+from differential.system_machine import (
+    CODE,
+    DATA,
+    FLAT_GDT,
+    GDT,
+    HANDLER,
+    IDT,
+    INNER,
+    INNER_TOP,
+    LDT,
+    LOW_PT,
+    MODE,
+    PD,
+    PT,
+    STACK,
+    STACK_TOP,
+    TSS,
+    Drawn,
+    descriptor,
+    draw_regs,
+    flat_segments,
+    gate,
+    gdt_state,
+    make_case,
+    page_with,
+    table_image,
+)
 from ground.case import GPRS, PAGE_SIZE, Case, Exc, Outcome
 from ground.compare import compare
 from vectors.files import write_vectors
 from vectors.format import SYSTEM_VERSION, make_header
 from vectors.system_run import Inexpressible, run_reference, run_unicorn
 from vectors.system_state import (
-    FLAT_CODE,
-    FLAT_DATA,
     PROT32_CR0,
-    SEGMENT_NAMES,
     X87,
     Segment,
     SystemState,
@@ -49,17 +88,12 @@ from vectors.system_state import (
     compare_states,
 )
 
-GROUPS = ("descriptors", "paging", "paging-user", "control", "delivery", "x87")
-MODE = "prot32"
-CODE, DATA, STACK, GDT, LDT, IDT, TSS, INNER = (0x1000, 0x2000, 0x3000, 0x5000, 0x6000,
-                                                 0x7000, 0x8000, 0x9000)
-HANDLER = 0x1800        # where every gate points (in the code page)
-STACK_TOP = 0x3800
-INNER_TOP = 0x9800      # the TSS's ring-0 stack
-PD, PT, LOW_PT = 0xA000, 0xB000, 0xC000
+GROUPS = ("descriptors", "paging", "paging-user", "control", "privileged", "fast-calls",
+          "debug", "single-step", "delivery", "x87")
 ORACLES = {"descriptors": "unicorn", "paging": "unicorn", "paging-user": "unicorn",
-           "control": "unicorn",
-           "delivery": "reference", "x87": "native"}
+           "control": "unicorn", "privileged": "unicorn", "fast-calls": "unicorn",
+           "debug": "unicorn", "single-step": "unicorn", "delivery": "reference",
+           "x87": "native"}
 REFERENCE_DECIDES = {"unicorn": ["exception error codes (Unicorn reports none)",
                                  "segment hidden parts (Unicorn shows selectors only)"]}
 
@@ -75,87 +109,6 @@ class SystemSummary:
     by_group: Dict[str, int] = field(default_factory=dict)
     dropped: Dict[str, int] = field(default_factory=dict)  # group -> disagreeing draws
 
-
-@dataclass(frozen=True)
-class Drawn:
-    """One candidate: the case and its initial system state."""
-
-    form: str
-    case: Case
-    state: SystemState
-    delivery: str = "report"
-
-
-# --- tables (SDM Vol. 3A, Figure 3-8; Figure 5-8 gates; Figure 7-2 TSS) ----------------
-
-def descriptor(base: int, limit: int, kind: int, dpl: int = 0, s: int = 1, present: int = 1,
-               db: int = 1, g: int = 0) -> bytes:
-    low = (limit & 0xFFFF) | (base & 0xFFFF) << 16
-    high = (base >> 16 & 0xFF) | kind << 8 | s << 12 | dpl << 13 | present << 15 \
-        | (limit & 0xF0000) | db << 22 | g << 23 | (base & 0xFF000000)
-    return struct.pack("<II", low, high)
-
-
-def gate(selector: int, offset: int, kind: int, dpl: int = 0) -> bytes:
-    low = (offset & 0xFFFF) | selector << 16
-    high = kind << 8 | dpl << 13 | 1 << 15 | (offset & 0xFFFF0000)
-    return struct.pack("<II", low, high)
-
-
-# Selector -> descriptor; accessed bits set, so a load leaves the table as it was.
-FLAT_GDT: Dict[int, bytes] = {
-    0x08: descriptor(0, 0xFFFFF, 0xB, g=1),           # ring-0 code
-    0x10: descriptor(0, 0xFFFFF, 0x3, g=1),           # ring-0 data
-    0x18: descriptor(0, 0xFFFFF, 0xB, dpl=3, g=1),    # ring-3 code
-    0x20: descriptor(0, 0xFFFFF, 0x3, dpl=3, g=1),    # ring-3 data
-    0x28: descriptor(TSS, 103, 0x9, s=0, db=0),       # available 32-bit TSS
-    0x30: descriptor(LDT, 0x17, 0x2, s=0, db=0),      # an LDT
-}
-RING = {0: (0x08, 0x10), 3: (0x1B, 0x23)}
-
-
-def flat_segments(cpl: int) -> Dict[str, Segment]:
-    code, data = RING[cpl]
-    segs = {name: Segment(data, 0, 0xFFFFFFFF, FLAT_DATA | cpl << 13)
-            for name in SEGMENT_NAMES}
-    segs["cs"] = Segment(code, 0, 0xFFFFFFFF, FLAT_CODE | cpl << 13)
-    return segs
-
-
-def table_image(entries: Dict[int, bytes]) -> bytes:
-    image = bytearray(max(entries) // 8 * 8 + 8)
-    for selector, raw in entries.items():
-        image[selector & ~7:(selector & ~7) + 8] = raw
-    return bytes(image)
-
-
-def _page(content: bytes = b"", at: int = 0) -> bytes:
-    page = bytearray(PAGE_SIZE)
-    page[at:at + len(content)] = content
-    return bytes(page)
-
-
-def _regs(rng: random.Random, **fixed: int) -> Dict[str, int]:
-    regs = {name: rng.getrandbits(32) for name in GPRS}
-    regs.update(esp=STACK_TOP, eip=CODE, eflags=0x2 | (rng.getrandbits(12) & 0x8D5))
-    regs.update(fixed)
-    return regs
-
-
-def _case(form: str, label: str, code: bytes, regs: Dict[str, int],
-          memory: Dict[int, bytes]) -> Case:
-    memory = dict(memory)
-    memory[CODE] = _page(code, CODE & 0xFFF) if CODE not in memory else memory[CODE]
-    return Case(name=label, mode=MODE, code=code, regs=regs, memory=memory, form=form)
-
-
-def _gdt_state(entries: Dict[int, bytes], cpl: int = 0, **more: object) -> Tuple[
-        Dict[int, bytes], SystemState]:
-    image = table_image(entries)
-    memory = {GDT: _page(image), DATA: bytes(PAGE_SIZE), STACK: bytes(PAGE_SIZE)}
-    state = SystemState(cpl=cpl, cr0=PROT32_CR0, gdtr=(GDT, len(image) - 1),
-                        segments=flat_segments(cpl), **more)  # type: ignore[arg-type]
-    return memory, state
 
 
 # --- descriptors ------------------------------------------------------------------------
@@ -178,11 +131,11 @@ def _random_descriptor(rng: random.Random) -> bytes:
 def draw_descriptors(form: str, rng: random.Random, number: int) -> Drawn:
     entries = dict(FLAT_GDT)
     entries[0x40] = _random_descriptor(rng)
-    memory, state = _gdt_state(entries)
+    memory, state = gdt_state(entries)
     code = bytes.fromhex(rng.choice(DESCRIPTOR_CODES[form]))
     selector = rng.choice((0x40 | rng.randrange(4), 0x40, 0x40, 0, 0x48, 0x44, 0x10, 0x28))
-    regs = _regs(rng, eax=rng.getrandbits(16) << 16 | selector)
-    return Drawn(form, _case(form, f"{form} #{number}", code, regs, memory), state)
+    regs = draw_regs(rng, eax=rng.getrandbits(16) << 16 | selector)
+    return Drawn(form, make_case(form, f"{form} #{number}", code, regs, memory), state)
 
 
 # --- paging -----------------------------------------------------------------------------
@@ -204,13 +157,13 @@ def draw_paging(form: str, rng: random.Random, number: int, cpl: int = 0,
     flags = rng.getrandbits(9) & 0x167 | (0x80 if large else 0) | int(rng.random() < 0.85)
     offset = rng.randrange(0, 0x40, 4)
     # Only the accessed dword of the target page holds drawn bytes: the vector stays short.
-    memory = {0: bytes(PAGE_SIZE), DATA: _page(rng.randbytes(4), offset),
+    memory = {0: bytes(PAGE_SIZE), DATA: page_with(rng.randbytes(4), offset),
               STACK: bytes(PAGE_SIZE), LOW_PT: bytes(low)}
     if large:
         pd[4:8] = struct.pack("<I", flags)  # frame 0: the 4 MiB page at physical 0
     else:
         pd[4:8] = struct.pack("<I", PT | rng.getrandbits(3) | int(rng.random() < 0.9))
-        memory[PT] = _page(struct.pack("<I", DATA | flags))
+        memory[PT] = page_with(struct.pack("<I", DATA | flags))
     memory[PD] = bytes(pd)
     cr4 = (0x10 if rng.random() < 0.7 else 0) | (0x80 if rng.random() < 0.5 else 0)
     cr0 = 0x80000000 | PROT32_CR0 | (0x10000 if rng.random() < 0.5 else 0)
@@ -219,10 +172,10 @@ def draw_paging(form: str, rng: random.Random, number: int, cpl: int = 0,
     state = SystemState(cpl=cpl, cr0=cr0, cr2=0, cr3=PD, cr4=cr4)
     if cpl:
         image = table_image(FLAT_GDT)
-        memory[GDT] = _page(image)
+        memory[GDT] = page_with(image)
         state = replace(state, gdtr=(GDT, len(image) - 1), segments=flat_segments(cpl))
-    regs = _regs(rng)
-    return Drawn(form, _case(form, f"{form} #{number}", code, regs, memory), state)
+    regs = draw_regs(rng)
+    return Drawn(form, make_case(form, f"{form} #{number}", code, regs, memory), state)
 
 
 def draw_user_paging(form: str, rng: random.Random, number: int) -> Drawn:
@@ -278,7 +231,7 @@ def draw_control(form: str, rng: random.Random, number: int) -> Drawn:
     if form == "SMSW_Evw":
         # SDM Vol. 2B, SMSW: to a 32-bit register, "the high-order 16 bits are undefined".
         undefined_dest = f"reg:{GPRS[code[-1] & 7]}:0xffff0000"
-    memory, _ = _gdt_state(FLAT_GDT)
+    memory, _ = gdt_state(FLAT_GDT)
     memory[DATA] = rng.randbytes(PAGE_SIZE)
     memory[LDT] = bytes(PAGE_SIZE)
     memory[TSS] = bytes(PAGE_SIZE)
@@ -290,8 +243,8 @@ def draw_control(form: str, rng: random.Random, number: int) -> Drawn:
                         ldtr=Segment(0x30, LDT, 0x17, 0x8200),
                         tr=Segment(0x28, TSS, 103, 0x8B00),
                         msrs={index: rng.getrandbits(32) for index in MSRS})
-    regs = _regs(rng, **fixed)
-    case = replace(_case(form, f"{form} #{number}", code, regs, memory),
+    regs = draw_regs(rng, **fixed)
+    case = replace(make_case(form, f"{form} #{number}", code, regs, memory),
                    undefined_dest=undefined_dest)
     return Drawn(form, case, state)
 
@@ -316,7 +269,7 @@ def draw_delivery(form: str, rng: random.Random, number: int) -> Drawn:
     idt = bytearray(PAGE_SIZE)
     kind = rng.choice((0xE, 0xF))  # interrupt gate (clears IF) or trap gate
     idt[8 * vector:8 * vector + 8] = gate(0x08, HANDLER, kind, dpl=3)  # the others: absent
-    memory, _ = _gdt_state(FLAT_GDT)
+    memory, _ = gdt_state(FLAT_GDT)
     tss = bytearray(PAGE_SIZE)
     tss[4:8] = struct.pack("<I", INNER_TOP)
     tss[8:10] = struct.pack("<H", 0x10)
@@ -333,8 +286,8 @@ def draw_delivery(form: str, rng: random.Random, number: int) -> Drawn:
     state = SystemState(cpl=cpl, cr0=PROT32_CR0, gdtr=(GDT, len(image) - 1),
                         idtr=(IDT, 0x7FF), tr=Segment(0x28, TSS, 103, 0x8B00),
                         segments=flat_segments(cpl))
-    regs = _regs(rng, eflags=eflags, **fixed)
-    return Drawn(form, _case(form, f"{form} #{number}", code, regs, memory), state, "idt")
+    regs = draw_regs(rng, eflags=eflags, **fixed)
+    return Drawn(form, make_case(form, f"{form} #{number}", code, regs, memory), state, "idt")
 
 
 def _paging_delivery(form: str, rng: random.Random, number: int, cpl: int) -> Drawn:
@@ -349,7 +302,7 @@ def _paging_delivery(form: str, rng: random.Random, number: int, cpl: int) -> Dr
     tss[8:10] = struct.pack("<H", 0x10)
     image = table_image(FLAT_GDT)
     memory = dict(drawn.case.memory)
-    memory.update({GDT: _page(image), IDT: bytes(idt), TSS: bytes(tss),
+    memory.update({GDT: page_with(image), IDT: bytes(idt), TSS: bytes(tss),
                    INNER: bytes(PAGE_SIZE)})
     state = replace(drawn.state, gdtr=(GDT, len(image) - 1), idtr=(IDT, 0x7FF),
                     tr=Segment(0x28, TSS, 103, 0x8B00), segments=flat_segments(cpl))
@@ -403,6 +356,10 @@ DRAWERS: Dict[str, Tuple[Sequence[str], Callable[[str, random.Random, int], Draw
     "paging-user": (("MOV_eAX_Ov", "MOV_Ov_eAX"), draw_user_paging),
     "control": (CONTROL_FORMS, draw_control),
     "delivery": (tuple(DELIVERY_CODES), draw_delivery),
+    "privileged": (PRIVILEGED_FORMS, draw_privileged),
+    "fast-calls": (FAST_CALL_FORMS, draw_fast_call),
+    "debug": (DEBUG_FORMS, draw_debug),
+    "single-step": (SINGLE_STEP_FORMS, draw_single_step),
 }
 
 
@@ -510,9 +467,21 @@ def _x87_sparse(case: object, ebx_offset: int, factory: type) -> object:
             touched.update(range(address, address + count))
             return super().read_int(address, count, access)
 
+        def write_bytes(self, address: int, data: bytes) -> None:
+            touched.update(range(address, address + len(data)))
+            super().write_bytes(address, data)
+
+        def write_int(self, address: int, count: int, value: int) -> None:
+            touched.update(range(address, address + count))
+            super().write_int(address, count, value)
+
+        def exchange(self, address: int, count: int, value: int) -> bytes:
+            touched.update(range(address, address + count))  # a store: the bytes it covers
+            return super().exchange(address, count, value)
+
     memory = Tracing()
-    memory.map(CODE, _page(case.code, 0))  # type: ignore[attr-defined]
-    memory.map(DATA, _page(case.data))  # type: ignore[attr-defined]
+    memory.map(CODE, page_with(case.code, 0))  # type: ignore[attr-defined]
+    memory.map(DATA, page_with(case.data))  # type: ignore[attr-defined]
     memory.map(STACK, bytes(PAGE_SIZE))
     cpu = Cpu(memory, MODE)
     cpu.set_reg("eip", CODE)
@@ -566,7 +535,7 @@ def _x87_vector(form: str, number: int, case: object, native: object,
     from reference.flags import STATUS
 
     c = case
-    memory = {CODE: _page(c.code, 0), DATA: _page(c.data),  # type: ignore[attr-defined]
+    memory = {CODE: page_with(c.code, 0), DATA: page_with(c.data),  # type: ignore[attr-defined]
               STACK: bytes(PAGE_SIZE)}
     regs = {name: 0 for name in GPRS}
     regs.update(eax=c.eax, ebx=DATA + ebx_offset, esp=STACK_TOP, eip=CODE,  # type: ignore
@@ -583,7 +552,7 @@ def _x87_vector(form: str, number: int, case: object, native: object,
         final_regs.update(eax=n.eax, eip=CODE + len(c.code),  # type: ignore[attr-defined]
                           eflags=(n.eflags & STATUS) | 2)  # type: ignore[attr-defined]
         after = dict(memory)
-        after[DATA] = _page(n.data)  # type: ignore[attr-defined]
+        after[DATA] = page_with(n.data)  # type: ignore[attr-defined]
         outcome = Outcome(regs=final_regs, memory=after, notes={"oracle": "native"})
         final = SystemState(cr0=PROT32_CR0,
                             x87=_x87_from(n.state, n.tag_word))  # type: ignore[attr-defined]
@@ -617,9 +586,11 @@ def generate_system(groups: Sequence[str], per_form: int, seed: int, out: Path,
         if oracle in REFERENCE_DECIDES:
             meta["reference_decides"] = REFERENCE_DECIDES[oracle]
         if oracle == "reference":
-            meta["why_reference"] = ("no oracle here can deliver through the IDT: Unicorn "
-                                     "reports exceptions to a hook; the bare-metal "
-                                     "QEMU/Bochs image is not written yet")
+            meta["why_reference"] = ("no oracle here can run these vectors with delivery "
+                                     "through the IDT: Unicorn reports exceptions to a "
+                                     "hook; the bare-metal image (differential/bare_metal) "
+                                     "decides the same mechanisms on QEMU and Bochs as "
+                                     "programs")
         made = x87_group(per_form, seed, summary) if group == "x87" else \
             system_group(group, per_form, seed, summary)
         for form, kept, bugs in made:

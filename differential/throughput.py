@@ -33,7 +33,7 @@ def cases(count: int, seed: int = 1) -> List[Case]:
     from differential.generator import form_case
     from differential.suite import forms_to_test
 
-    forms = [(f, m) for f, m in forms_to_test() if not f.untestable]
+    forms = [(f, m) for f, m in forms_to_test() if not f.not_version1]
     draw = RandomDraw(seed)
     return [form_case(*draw.choice(forms), RandomDraw(seed * 1000003 + i)) for i in range(count)]
 

@@ -5,7 +5,10 @@ comparator's: registers, EFLAGS outside ``undefined_flags``, every mapped byte o
 ``undefined_dest``, and the exception must match. A version-2 vector (one with a system
 part) runs through ``vectors.system_run`` instead of the engine's version-1 runner, and
 its stated system keys must match too; where the engine cannot take its state, the
-vector is skipped with that reason (counted, never passed).
+vector is skipped with that reason (counted, never passed). Given the engine's
+known-differences entries (``differential/known.py``), a failing vector whose every
+difference one entry explains is counted as ``known`` with that entry's id, apart from
+the failures (never a pass).
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from ground.case import Case, EngineCrashed, Outcome, Runner
-from ground.compare import compare
+from ground.compare import Difference, compare
 from vectors.files import Entry, VectorFileError, scan_vectors
 from vectors.system_run import Inexpressible
 from vectors.system_state import compare_states
@@ -44,6 +47,19 @@ class Failure:
 
 
 @dataclass
+class Known:
+    """A vector that failed exactly as a known-differences entry says."""
+
+    path: Path
+    line: int
+    name: str
+    entry: str
+    problems: List[str]
+    reproducer: str
+    form: str = ""
+
+
+@dataclass
 class Skip:
     """A vector this engine cannot be given (a version-2 state it cannot express)."""
 
@@ -65,6 +81,7 @@ class FileResult:
     malformed: List[VectorFileError] = field(default_factory=list)
     skipped: List[Skip] = field(default_factory=list)
     passed_forms: List[str] = field(default_factory=list)  # the form of each pass
+    known: List[Known] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -78,9 +95,11 @@ def reproducer(engine: str, entry: Entry) -> str:
 
 
 def replay_file(path: Path, runner: Runner, engine: str,
-                only: Optional[str] = None) -> FileResult:
+                only: Optional[str] = None, known: Sequence[object] = ()) -> FileResult:
     """Run every well-formed vector of one file (or only the one named ``only``); the
-    malformed lines are listed in the result and the others still run."""
+    malformed lines are listed in the result and the others still run. ``known``: the
+    engine's known-differences entries (``KnownDifference``), which turn a failure they
+    explain into a known one."""
     result = FileResult(path)
     for entry in scan_vectors(path):
         if isinstance(entry, VectorFileError):
@@ -88,11 +107,17 @@ def replay_file(path: Path, runner: Runner, engine: str,
             continue
         if only is not None and entry.case.name != only:
             continue
+        found: List[Difference] = []
+        notes: dict = {}
         try:
             if entry.system is not None:
-                problems = system_differences(entry, engine)
+                found, notes = _system_found(entry, engine)
             else:
-                problems = differences(entry.case, entry.expected, runner.run(entry.case))
+                actual = runner.run(entry.case)
+                notes = dict(actual.notes)
+                found = [] if "unimplemented" in actual.notes else \
+                    compare(entry.case, entry.expected, actual)
+            problems = _rendered(found, notes)
         except Inexpressible as why:
             result.skipped.append(Skip(path, entry.line, entry.case.name, str(why),
                                        entry.case.form))
@@ -101,7 +126,11 @@ def replay_file(path: Path, runner: Runner, engine: str,
             problems = [f"engine-crashed: {crash}"]
         except Exception as exc:  # a runner crash is this vector's failure, not the run's
             problems = [f"runner raised {type(exc).__name__}: {exc}"]
-        if problems:
+        explained = _known_entry(known, entry.case, found, notes, engine) if found else ""
+        if problems and explained:
+            result.known.append(Known(path, entry.line, entry.case.name, explained, problems,
+                                      reproducer(engine, entry), entry.case.form))
+        elif problems:
             result.failures.append(Failure(path, entry.line, entry.case.name, problems,
                                            reproducer(engine, entry), entry.case.form))
         else:
@@ -114,24 +143,64 @@ def system_differences(entry: Entry, engine: str) -> List[str]:
     """A version-2 vector on ``engine``: the version-1 comparison of registers, memory
     and exception, then every stated system key (``Inexpressible`` when the engine
     cannot be given the vector's state)."""
+    return _rendered(*_system_found(entry, engine))
+
+
+def _system_found(entry: Entry, engine: str) -> Tuple[List[Difference], dict]:
+    """The differences (expected on the left) of a version-2 vector, and the engine's
+    notes."""
     from vectors.system_run import UNOBSERVED, run_system
 
     assert entry.system is not None
     actual, state = run_system(engine, entry.case, entry.system)
     if "unimplemented" in actual.notes:
-        return [f"unimplemented: {actual.notes['unimplemented']}"]
+        return [], dict(actual.notes)
     found = compare(entry.case, entry.expected, actual)
     found += compare_states(entry.system.final, state, UNOBSERVED.get(engine, ()))
+    return found, dict(actual.notes)
+
+
+def _rendered(found: List[Difference], notes: dict) -> List[str]:
+    if "unimplemented" in notes:
+        return [f"unimplemented: {notes['unimplemented']}"]
     return [d.render("expected", "got") for d in found]
+
+
+def _known_entry(known: Sequence[object], case: Case, found: List[Difference],
+                 notes: dict, engine: str) -> str:
+    """The id of the first entry that explains every difference, or "". Entries read a
+    difference as (engine, expected), the differential tester's (peer, subject)."""
+    from differential.known import find_known
+
+    if not known:
+        return ""
+    turned = [Difference(d.field, d.right, d.left) for d in found]
+    peer = "unicorn+memhooks" if engine == "unicorn-memhooks" else engine
+    entry = find_known(known, case, turned, notes, peer)  # type: ignore[arg-type]
+    return (entry.id or "(unnamed entry)") if entry is not None else ""
+
+
+def known_for(engine: str) -> List[object]:
+    """The known-differences entries of ``engine`` that single-instruction vectors use
+    (suite ``vectors``, from the catalogue's file for it); none for an engine without."""
+    from differential.known import VECTORS, load_known
+    from ground.cache import REPO_ROOT
+    from ground.engines import CATALOGUE
+
+    row = next((e for e in CATALOGUE if e.name == engine), None)
+    if row is None or not row.known:
+        return []
+    return [e for e in load_known(REPO_ROOT / row.known) if e.suite == VECTORS]
 
 
 def replay_files(paths: Iterable[Path], runner: Runner, engine: str,
                  only: Optional[str] = None,
-                 progress: Optional[Callable[[], None]] = None) -> List[FileResult]:
+                 progress: Optional[Callable[[], None]] = None,
+                 known: Sequence[object] = ()) -> List[FileResult]:
     """Replay each file; ``progress`` is called once per file."""
     results = []
     for path in paths:
-        results.append(replay_file(path, runner, engine, only))
+        results.append(replay_file(path, runner, engine, only, known))
         if progress is not None:
             progress()
     return results

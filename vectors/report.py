@@ -28,7 +28,7 @@ def progress_bar(total: int, what: str) -> Iterator[Callable[[], None]]:
 def no_vectors_reason(results: List[FileResult], only: Optional[str],
                       searched: Sequence[Path] = ()) -> Optional[str]:
     """Why the run replayed nothing (an empty run is never a pass), or None if it replayed."""
-    if any(r.passed or r.failed for r in results):
+    if any(r.passed or r.failed or r.known for r in results):
         return None
     if not results:
         where = f" under {', '.join(map(str, searched))}" if searched else ""
@@ -45,7 +45,8 @@ def by_form(results: List[FileResult]) -> Dict[str, Dict[str, Any]]:
 
     def row(form: str) -> Dict[str, Any]:
         return forms.setdefault(form or "?", {"passed": 0, "failed": 0, "skipped": 0,
-                                              "failures": [], "skip_reasons": {}})
+                                              "known": 0, "failures": [], "skip_reasons": {},
+                                              "known_entries": {}})
 
     for result in results:
         for form in result.passed_forms:
@@ -60,7 +61,19 @@ def by_form(results: List[FileResult]) -> Dict[str, Dict[str, Any]]:
             entry = row(skip.form)
             entry["skipped"] += 1
             entry["skip_reasons"][skip.reason] = entry["skip_reasons"].get(skip.reason, 0) + 1
+        for known in result.known:
+            entry = row(known.form)
+            entry["known"] += 1
+            entry["known_entries"][known.entry] = entry["known_entries"].get(known.entry, 0) + 1
     return dict(sorted(forms.items()))
+
+
+def known_counts(results: List[FileResult]) -> Dict[str, int]:
+    """Vectors per known-differences entry that explained them, most first."""
+    counts: Dict[str, int] = {}
+    for known in (k for r in results for k in r.known):
+        counts[known.entry] = counts.get(known.entry, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def results_json(results: List[FileResult], engine: str, only: Optional[str] = None,
@@ -70,6 +83,8 @@ def results_json(results: List[FileResult], engine: str, only: Optional[str] = N
         "passed": sum(r.passed for r in results),
         "failed": sum(r.failed for r in results),
         "skipped": sum(len(r.skipped) for r in results),
+        "known": sum(len(r.known) for r in results),
+        "known_entries": known_counts(results),
         "malformed": sum(len(r.malformed) for r in results),
         "no_vectors": no_vectors_reason(results, only, searched),
         "forms": by_form(results),
@@ -80,6 +95,9 @@ def results_json(results: List[FileResult], engine: str, only: Optional[str] = N
             "malformed": [{"line": m.line, "problem": m.problem} for m in r.malformed],
             "skipped": [{"line": k.line, "name": k.name, "reason": k.reason}
                         for k in r.skipped],
+            "known": [{"line": k.line, "name": k.name, "entry": k.entry,
+                       "problems": k.problems, "reproducer": k.reproducer}
+                      for k in r.known],
         } for r in results],
     }
 
@@ -91,13 +109,14 @@ def print_results(results: List[FileResult], engine: str, only: Optional[str] = 
 
     console = Console(highlight=False)
     table = Table(title=f"vectors on {engine}")
-    for column in ("file", "passed", "failed", "skipped", "malformed"):
+    for column in ("file", "passed", "failed", "known", "skipped", "malformed"):
         table.add_column(column, justify="left" if column == "file" else "right")
     for result in results:
         failed = f"[red]{result.failed}[/red]" if result.failed else "0"
         bad = f"[red]{len(result.malformed)}[/red]" if result.malformed else "0"
         skipped = f"[yellow]{len(result.skipped)}[/yellow]" if result.skipped else "0"
-        table.add_row(str(result.path), str(result.passed), failed, skipped, bad)
+        table.add_row(str(result.path), str(result.passed), failed, str(len(result.known)),
+                      skipped, bad)
     console.print(table)
     failures = [f for r in results for f in r.failures]
     for failure in failures[:MAX_SHOWN]:
@@ -118,11 +137,15 @@ def print_results(results: List[FileResult], engine: str, only: Optional[str] = 
         reasons[skip.reason] = reasons.get(skip.reason, 0) + 1
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"SKIPPED {count} vector(s): {reason}", markup=False, soft_wrap=True)
+    for entry, count in known_counts(results).items():
+        console.print(f"KNOWN {count} vector(s): {entry}", markup=False, soft_wrap=True)
     total = sum(r.passed for r in results)
     skipped = sum(reasons.values())
+    known = sum(len(r.known) for r in results)
     also = f", {skipped} skipped (the engine cannot take their state)" if skipped else ""
-    console.print(f"{total} passed, {len(failures)} failed, {len(malformed)} malformed"
-                  f"{also} in {len(results)} file(s)")
+    known_text = f", {known} known (a listed difference of this engine)" if known else ""
+    console.print(f"{total} passed, {len(failures)} failed{known_text}, {len(malformed)} "
+                  f"malformed{also} in {len(results)} file(s)")
     reason = no_vectors_reason(results, only, searched)
     if reason:
         console.print(reason, markup=False, soft_wrap=True)

@@ -38,6 +38,8 @@ from vectors.system_state import (
 )
 
 UNOBSERVED: Dict[str, Tuple[str, ...]] = {"reference": (), "unicorn": ("segments.hidden",)}
+# The reference keeps DR0-DR3, DR6 and DR7 in ``cpu.dr`` in this order.
+DEBUG_SLOTS = {"dr0": 0, "dr1": 1, "dr2": 2, "dr3": 3, "dr6": 4, "dr7": 5}
 ENGINES = tuple(UNOBSERVED)
 
 
@@ -109,6 +111,8 @@ def _load_reference(cpu: object, state: SystemState) -> None:
         fpu.set_tag_word(state.x87.ftw)
     for index, value in (state.msrs or {}).items():
         write_msr(c, index, value)
+    for name, value in (state.dr or {}).items():  # as stated, reserved bits included
+        c.dr[DEBUG_SLOTS[name]] = value  # type: ignore[attr-defined]
     for number in (4, 3, 0):
         value = getattr(state, f"cr{number}")
         if value is not None:
@@ -154,6 +158,9 @@ def _read_reference(cpu: object, stated: SystemState) -> SystemState:
                            tuple(fpu.st(i) for i in range(8)))
         elif key == "msrs":
             out[key] = {index: read_msr(c, index) for index in stated.msrs or {}}
+        elif key == "dr":
+            out[key] = {name: c.dr[DEBUG_SLOTS[name]]  # type: ignore[attr-defined]
+                        for name in stated.dr or {}}
     return SystemState(**out)  # type: ignore[arg-type]
 
 
@@ -307,6 +314,7 @@ def run_unicorn(case: Case, system: SystemVector) -> Tuple[Outcome, SystemState]
         UC_ARCH_X86,
         UC_CTL_IO_WRITE,
         UC_CTL_TLB_FLUSH,
+        UC_ERR_INSN_INVALID,
         UC_HOOK_INTR,
         UC_MODE_16,
         UC_MODE_32,
@@ -352,6 +360,8 @@ def run_unicorn(case: Case, system: SystemVector) -> Tuple[Outcome, SystemState]
         raise Inexpressible(f"unicorn refused the stated segment selectors ({exc})") from None
     for index, value in (state.msrs or {}).items():
         uc.msr_write(index, value)
+    for name, value in (state.dr or {}).items():
+        uc.reg_write(getattr(x86, f"UC_X86_REG_{name.upper()}"), value)
     for number in (4, 3, 0):
         value = getattr(state, f"cr{number}")
         if value is not None:
@@ -379,8 +389,9 @@ def run_unicorn(case: Case, system: SystemVector) -> Tuple[Outcome, SystemState]
     exception: Optional[Exc] = None
     try:
         uc.emu_start(start, start + len(case.code), count=1)
-    except UcError:
-        exception = Exc(-1, "unmapped")
+    except UcError as error:  # an invalid opcode is Unicorn's #UD; the rest are accesses
+        exception = Exc(6, "fault") if error.errno == UC_ERR_INSN_INVALID else \
+            Exc(-1, "unmapped")
     eip = uc.reg_read(x86.UC_X86_REG_EIP)
     if vectors and exception is None:
         kind = "fault" if eip == case.regs["eip"] else "trap"
@@ -415,6 +426,9 @@ def _read_unicorn(uc: object, stated: SystemState, scratch: Optional[int]) -> Sy
         elif key == "msrs":
             out[key] = {index: uc.msr_read(index)  # type: ignore[attr-defined]
                         for index in stated.msrs or {}}
+        elif key == "dr":
+            out[key] = {name: uc.reg_read(getattr(x86, f"UC_X86_REG_{name.upper()}"))  # type: ignore
+                        for name in stated.dr or {}}
     if stated.x87 is not None and scratch is not None:
         _run_stub(uc, scratch, bytes.fromhex("dd 33"))  # fnsave [ebx]
         out["x87"] = _x87_from_image(bytes(uc.mem_read(scratch + 0x800,  # type: ignore

@@ -4,10 +4,11 @@ A version-1 vector runs in a fixed machine (flat CPL-0 protected mode or real mo
 tables, no paging, exceptions reported). Version 2 adds an optional ``system`` object to
 ``initial`` and ``final`` and an optional ``delivery`` field, so a vector can start at
 CPL 3, with descriptor tables and page tables in ``ram``, with segment caches that do not
-match their selectors, with an x87 stack, with MSRs, and can say that an exception is
-delivered through the IDT. Every key of ``system`` is optional: what a vector leaves out
-keeps the version-1 machine's value, and only the keys ``initial.system`` names are
-compared in ``final.system`` (which must name the same keys).
+match their selectors, with an x87 stack, with MSRs and debug registers, and can say that
+an exception is delivered through the IDT. Every key of ``system`` is optional: what a
+vector leaves out keeps the version-1 machine's value, and only the keys
+``initial.system`` names are compared in ``final.system`` (which must name the same
+keys).
 
 This module parses, writes and compares that object; running it is ``vectors.system_run``.
 """
@@ -23,7 +24,8 @@ SEGMENT_NAMES = ("es", "cs", "ss", "ds", "fs", "gs")  # the SDM's Sreg encoding 
 CONTROL = ("cr0", "cr2", "cr3", "cr4")
 TABLES = ("gdtr", "idtr")
 SYSTEM_SEGMENTS = ("ldtr", "tr")
-KEYS = ("cpl", *CONTROL, *TABLES, *SYSTEM_SEGMENTS, "segments", "x87", "msrs")
+DEBUG = ("dr0", "dr1", "dr2", "dr3", "dr6", "dr7")  # DR4/DR5 alias DR6/DR7 (CR4.DE clear)
+KEYS = ("cpl", *CONTROL, *TABLES, *SYSTEM_SEGMENTS, "segments", "x87", "msrs", "dr")
 DELIVERIES = ("report", "idt")
 # The version-1 machine, written as version-2 state (``FORMAT.md``, Machine conventions).
 FLAT_CODE, FLAT_DATA = 0xC09B00, 0xC09300  # 32-bit, G, present, DPL 0, accessed
@@ -95,6 +97,7 @@ class SystemState:
     segments: Optional[Dict[str, Segment]] = None
     x87: Optional[X87] = None
     msrs: Optional[Dict[int, int]] = None
+    dr: Optional[Dict[str, int]] = None       # debug registers, by DEBUG name
 
     def stated(self) -> Tuple[str, ...]:
         return tuple(key for key in KEYS if getattr(self, key) is not None)
@@ -112,6 +115,8 @@ class SystemState:
                             if name in value}
             elif key == "msrs":
                 out[key] = {f"{index:#x}": value[index] for index in sorted(value)}
+            elif key == "dr":
+                out[key] = {name: value[name] for name in DEBUG if name in value}
             else:
                 out[key] = value
         return out
@@ -183,6 +188,15 @@ def _msrs(value: Any, where: str) -> Dict[int, int]:
     return out
 
 
+def _debug(value: Any, where: str) -> Dict[str, int]:
+    obj = _object(value, where)
+    unknown = set(obj) - set(DEBUG)
+    if unknown:
+        raise SystemStateError(f"{where} has unknown registers {', '.join(sorted(unknown))} "
+                               f"(known: {', '.join(DEBUG)})")
+    return {name: _uint(obj[name], 32, f"{where}.{name}") for name in DEBUG if name in obj}
+
+
 def parse_state(value: Any, where: str) -> SystemState:
     """One ``system`` object; every key is checked and named in the error."""
     obj = _object(value, where)
@@ -216,6 +230,8 @@ def parse_state(value: Any, where: str) -> SystemState:
         parsed["x87"] = _x87(obj["x87"], f"{where}.x87")
     if "msrs" in obj:
         parsed["msrs"] = _msrs(obj["msrs"], f"{where}.msrs")
+    if "dr" in obj:
+        parsed["dr"] = _debug(obj["dr"], f"{where}.dr")
     return SystemState(**parsed)
 
 
@@ -243,6 +259,9 @@ def parse_system(record: Mapping[str, Any], initial: Mapping[str, Any],
     if start.msrs is not None and end.msrs is not None and set(start.msrs) != set(end.msrs):
         raise SystemStateError("final.system.msrs should name the MSRs that "
                                "initial.system.msrs names")
+    if start.dr is not None and end.dr is not None and set(start.dr) != set(end.dr):
+        raise SystemStateError("final.system.dr should name the debug registers that "
+                               "initial.system.dr names")
     pe = effective_cr0(start, mode) & 1
     if pe != (mode != "real16"):
         raise SystemStateError(f"initial.system.cr0 PE={pe} contradicts mode {mode!r}")
@@ -306,7 +325,8 @@ def _segment_differences(name: str, a: Segment, b: Segment,
 def compare_states(expected: SystemState, actual: SystemState,
                    unobserved: Tuple[str, ...] = ()) -> List[Difference]:
     """Every stated key of ``expected`` that ``actual`` does not hold, named like
-    ``cr2``, ``gdtr.base``, ``ss.attributes``, ``x87.st3``, ``msr.0x174``.
+    ``cr2``, ``gdtr.base``, ``ss.attributes``, ``x87.st3``, ``x87.fsw.C1``, ``msr.0x174``,
+    ``dr6``.
     ``unobserved`` names what the engine cannot read back (``segments.hidden``: the
     hidden parts of the segment registers, of which Unicorn shows only selectors)."""
     out: List[Difference] = []
@@ -331,14 +351,43 @@ def compare_states(expected: SystemState, actual: SystemState,
         elif key == "msrs":
             out += [Difference(f"msr.{index:#x}", want[index], got.get(index))
                     for index in sorted(want) if got.get(index) != want[index]]
+        elif key == "dr":
+            out += [Difference(name, want[name], got.get(name))
+                    for name in DEBUG if name in want and got.get(name) != want[name]]
         elif want != got:
             out.append(Difference(key, want, got))
     return out
 
 
+# The status and control words compared field by field (SDM Vol. 1, Figures 8-5 and
+# 8-6), so a difference names the flag (``x87.fsw.C1``, ``x87.fcw.reserved``) and a
+# known-differences entry can cover one flag without excusing the others.
+FSW_FIELDS = (("IE", 0x1), ("DE", 0x2), ("ZE", 0x4), ("OE", 0x8), ("UE", 0x10),
+              ("PE", 0x20), ("SF", 0x40), ("ES", 0x80), ("C0", 0x100), ("C1", 0x200),
+              ("C2", 0x400), ("TOP", 0x3800), ("C3", 0x4000), ("B", 0x8000))
+FCW_FIELDS = (("IM", 0x1), ("DM", 0x2), ("ZM", 0x4), ("OM", 0x8), ("UM", 0x10),
+              ("PM", 0x20), ("PC", 0x300), ("RC", 0xC00), ("X", 0x1000),
+              ("reserved", 0xE0C0))
+
+
+def _word_differences(name: str, fields: Tuple[Tuple[str, int], ...], want: int,
+                      got: int) -> List[Difference]:
+    out = []
+    for label, mask in fields:
+        if (want ^ got) & mask:
+            low = mask & -mask
+            contiguous = (mask + low) & mask == 0
+            shift = low.bit_length() - 1 if contiguous else 0  # reserved: the bits in place
+            out.append(Difference(f"x87.{name}.{label}", (want & mask) >> shift,
+                                  (got & mask) >> shift))
+    return out
+
+
 def _x87_differences(want: X87, got: X87) -> List[Difference]:
-    out = [Difference(f"x87.{name}", getattr(want, name), getattr(got, name))
-           for name in ("fcw", "fsw", "ftw") if getattr(want, name) != getattr(got, name)]
+    out = _word_differences("fcw", FCW_FIELDS, want.fcw, got.fcw)
+    out += _word_differences("fsw", FSW_FIELDS, want.fsw, got.fsw)
+    if want.ftw != got.ftw:
+        out.append(Difference("x87.ftw", want.ftw, got.ftw))
     for i in range(8):  # an empty register's contents are not architectural
         if not want.empty(i) and want.st[i] != got.st[i]:
             out.append(Difference(f"x87.st{i}", want.st[i], got.st[i]))

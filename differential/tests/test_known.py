@@ -34,6 +34,22 @@ def test_matches_only_when_all_fields_are_covered(tmp_path):
     assert find_known(known, _case("ADD_Ev_Gv"), [sf], {}) is None
 
 
+def test_requires_the_named_difference_with_the_subjects_value(tmp_path):
+    """``requires``: the entry is about a stack fault, so the subject (the CPU) must have
+    set SF where the peer did not; its broad ``fields`` are the consequences."""
+    path = tmp_path / "known.toml"
+    path.write_text('[[difference]]\nsuite = "vectors"\nid = "sf"\ngroup = ["F*"]\n'
+                    'requires = ["x87.fsw.SF=0x1"]\nfields = ["x87.*"]\n'
+                    'reason = "r"\nevidence = "e"\n')
+    known = load_known(path)
+    st0 = Difference("x87.st0", 0x3FFF8000000000000000, 0xFFFFC000000000000000)
+    peer_missed_sf = Difference("x87.fsw.SF", 0, 1)
+    assert find_known(known, _case("FADD_Md"), [st0, peer_missed_sf], {}).id == "sf"
+    assert find_known(known, _case("FADD_Md"), [st0], {}) is None  # no stack fault shown
+    assert find_known(known, _case("FADD_Md"), [st0, Difference("x87.fsw.SF", 1, 0)],
+                      {}) is None  # the peer set SF, the subject did not: another story
+
+
 def test_missing_keys_are_reported(tmp_path):
     path = tmp_path / "known.toml"
     path.write_text('[[difference]]\nid = "x"\n')

@@ -106,8 +106,12 @@ class Form:
     lists the SDM's undefined flags/results with ``cite``. ``lockable`` allows LOCK when
     the destination is memory; ``rep`` is ``"rep"`` (F3 repeats) or ``"repe"`` (F3/F2 as
     REPE/REPNE) for string forms. ``cond`` is the condition code of Jcc/SETcc/CMOVcc.
-    ``untestable`` says why the differential tester cannot compare this form against
-    Unicorn; ``modes`` lists the modes it may be generated in.
+    ``untestable`` says why no oracle can settle this form (the coverage report counts
+    it apart); ``version2`` says why the version-1 machine cannot run it (it needs
+    system or x87 state), so its differential cases are version-2 vectors
+    (``x86lab vectors generate --version 2``, the oracle named in each) and the
+    version-1 tools (campaigns, ``vectors generate``, the form tests) leave it out.
+    ``modes`` lists the modes it may be generated in.
     """
 
     mnemonic: str
@@ -121,6 +125,7 @@ class Form:
     rep: str = ""
     cond: Optional[int] = None
     untestable: str = ""
+    version2: str = ""
     modes: Tuple[str, ...] = ALL_MODES
     note: str = ""
     enc: Encoding = field(init=False, repr=False, compare=False)
@@ -134,6 +139,12 @@ class Form:
             object.__setattr__(self, "name", "_".join((self.mnemonic,) + specs))
         if self.undefined and not self.cite:
             raise ValueError(f"form {self.name}: undefined flags need a cite")
+
+    @property
+    def not_version1(self) -> str:
+        """Why the version-1 differential tools leave this form out ("" if they run it):
+        no oracle settles it, or it needs a version-2 vector's system or x87 state."""
+        return self.untestable or self.version2
 
     @property
     def always_undefined(self) -> int:

@@ -302,10 +302,11 @@ def _system() -> List[Form]:
     """System instructions (SDM Vol. 3A ch. 2.8 "System Instruction Summary"): control
     registers, descriptor-table registers, LDTR/TR, access checks, MSRs, fast system
     calls. Their semantics: reference/semantics/system.py."""
-    why = ("system state (control registers, descriptor tables, MSRs) that a version-1 "
-           "vector cannot state; decided by reference/tests/test_system_*.py from the SDM")
-    prot = {"modes": ("prot32",), "untestable": why}
-    sys = {"untestable": why}
+    why = ("system state (control registers, descriptor tables, MSRs, debug registers) "
+           "that a version-1 vector cannot state: version-2 vectors (vectors/corpus-v2, "
+           "the oracle named in each; vectors/corpus.md)")
+    prot = {"modes": ("prot32",), "version2": why}
+    sys = {"version2": why}
     return [Form("MOV", "0F 20 /r", "Rd, Cd", note="the mod field is ignored", **sys),
             Form("MOV", "0F 22 /r", "Cd, Rd", note="the mod field is ignored", **sys),
             Form("MOV", "0F 21 /r", "Rd, Dd", note="DR4/DR5 alias DR6/DR7", **sys),
@@ -337,9 +338,11 @@ def _x87() -> List[Form]:
     path). Operands: ``ST0``, ``STi`` (from the low three bits), memory ``Mw Md Mq``
     and ``Mt`` (80 bits), plain ``M`` for the environment and state images. Semantics:
     reference/x87/. Every row is decided by the real CPU, not Unicorn."""
-    why = ("x87: the real CPU decides (reference/x87/tests/test_native.py); Unicorn 2.1.4 "
-           "is no x87 oracle (double-precision transcendentals, no C1, missing PE/SF)")
-    x = {"untestable": why}
+    why = ("x87 state that a version-1 vector cannot state: version-2 vectors decided by "
+           "the real CPU (vectors/corpus-v2/x87; reference/x87/tests/test_native.py); "
+           "Unicorn 2.1.4 is no x87 oracle (double-precision transcendentals, no C1, "
+           "missing PE/SF: its known entries in differential/known_divergences.toml)")
+    x = {"version2": why}
     forms: List[Form] = []
     arith = ("FADD", "FMUL", "FCOM", "FCOMP", "FSUB", "FSUBR", "FDIV", "FDIVR")
     for digit, mnemonic in enumerate(arith):

@@ -100,7 +100,7 @@ def data_word(cpu: Cpu, offset: int, nbytes: int) -> int:
 def forms_of(*mnemonics: str) -> List[Tuple[Form, str]]:
     """(form, mode) pairs of these mnemonics that the differential tester can run."""
     return [(form, mode) for form in FORMS if form.mnemonic in mnemonics
-            and not form.untestable for mode in form.modes]
+            and not form.not_version1 for mode in form.modes]
 
 
 def random_disagreements(form: Form, mode: str, seeds: int) -> List[str]:
