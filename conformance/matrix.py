@@ -1,6 +1,7 @@
 """Run the engine x suite matrix: each suite prepares once (its oracle outputs), then each
 engine runs every suite that applies to it (a guest boots once for all of them, with
-every suite's files), then known differences and each suite's cross-engine notes.
+every suite's files; a suite with a machine of its own runs beside it), then known
+differences and each suite's cross-engine notes.
 
 The matrix knows no engine and no suite by name: engines come from the catalogue
 (``ground.engines``), suites from ``conformance/suites/``.
@@ -54,8 +55,10 @@ def run_matrix(options: Options, progress: Progress = lambda _m: None) -> Report
         report.results += [SuiteResult(engine.name, s, "n/a") for s in options.suites
                            if not suites[s].applies(engine)]
         if engine.can(BOOTS_IMAGE):
-            _run_guest(report, run, engine.name, wanted)
-            continue
+            in_guest = [suite for suite in wanted if not suite.own_machine]
+            if in_guest:
+                _run_guest(report, run, engine.name, in_guest)
+            wanted = [suite for suite in wanted if suite.own_machine]
         for suite in wanted:
             with run.timer(f"{engine.name} {suite.name}"):
                 report.results.append(suite.run_here(engine))

@@ -62,6 +62,9 @@ class Suite:
     name: ClassVar[str]
     rank: ClassVar[int]  # its column in the matrix, left to right
     needs: ClassVar[Sequence[str]] = (BOOTS_IMAGE,)  # capabilities an engine must have
+    # True: the suite boots a machine of its own on each engine (the bare-metal image),
+    # so the matrix calls ``run_here`` even for an engine that boots the Linux guest.
+    own_machine: ClassVar[bool] = False
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -83,7 +86,8 @@ class Suite:
         raise NotImplementedError(f"suite {self.name} does not run in a guest")
 
     def run_here(self, engine: EngineEntry) -> SuiteResult:
-        """Run for an engine that boots nothing: in this process or on this CPU."""
+        """Run for an engine that boots nothing (in this process or on this CPU), or
+        for any engine when the suite has its ``own_machine``."""
         raise NotImplementedError(f"suite {self.name} does not run without a guest")
 
     def finish(self, results: List[SuiteResult]) -> None:
