@@ -36,17 +36,20 @@ class Difference:
 
 
 def _parse_dest(spec: str) -> Tuple[Dict[str, int], Dict[int, bool]]:
-    """(register -> ignored bits, set of ignored linear byte addresses) of a dest spec."""
+    """(register -> ignored bits, set of ignored linear byte addresses) of a dest spec:
+    one ``reg:``/``mem:`` item, or several separated by commas (FXSAVE's image has two
+    ranges the SDM leaves to the implementation)."""
     regs: Dict[str, int] = {}
     addresses: Dict[int, bool] = {}
-    if spec.startswith("reg:"):
-        _, name, mask = spec.split(":")
-        regs[name] = int(mask, 16)
-    elif spec.startswith("mem:"):
-        _, linear, size = spec.split(":")
-        start = int(linear, 16)
-        for i in range(int(size)):
-            addresses[(start + i) & 0xFFFFFFFF] = True
+    for item in spec.split(",") if spec else ():
+        if item.startswith("reg:"):
+            _, name, mask = item.split(":")
+            regs[name] = regs.get(name, 0) | int(mask, 16)
+        elif item.startswith("mem:"):
+            _, linear, size = item.split(":")
+            start = int(linear, 16)
+            for i in range(int(size)):
+                addresses[(start + i) & 0xFFFFFFFF] = True
     return regs, addresses
 
 

@@ -183,7 +183,12 @@ def _apply_pairs(pages: Dict[int, bytearray], pairs: Any, where: str) -> None:
 
 
 def _check_undefined_dest(spec: Any) -> None:
-    """``reg:NAME:HEXMASK`` or ``mem:HEXADDR:SIZE`` (SIZE 1..4096), as the comparator reads it."""
+    """``reg:NAME:HEXMASK`` or ``mem:HEXADDR:SIZE`` (SIZE 1..4096), or several of them
+    separated by commas, as the comparator reads it."""
+    if isinstance(spec, str) and "," in spec:
+        for item in spec.split(","):
+            _check_undefined_dest(item)
+        return
     parts = spec.split(":") if isinstance(spec, str) else []
     try:
         if len(parts) == 3 and parts[0] == "reg" and parts[1]:

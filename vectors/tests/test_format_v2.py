@@ -344,3 +344,24 @@ def test_unicorn_fails_corpus_v2_only_as_its_known_entries() -> None:
     passed_x87 = sum(r.passed for r in results if r.path.parts[-3] == "x87")
     assert known_x87 + passed_x87 == sum(1 for p in CORPUS_FILES if p.parts[-3] == "x87"
                                          for _ in read_vectors(p))
+
+
+def test_fxsave_leaves_the_implementation_dependent_bytes_open() -> None:
+    """FXSAVE with CR4.OSFXSR clear: MXCSR and the XMM area are saved or not as the
+    implementation likes (SDM Vol. 2A, FXSAVE), so the vector's undefined_dest lists
+    them, with the reserved bytes, as several ranges; a wrong byte there passes, a wrong
+    FCW (bytes 0-1 of the image) does not."""
+    record = corpus_line("vectors/corpus-v2/x87/prot32/FXSAVE_M.jsonl.gz", "FXSAVE_M #0")
+    ranges = [item.split(":") for item in record["undefined_dest"].split(",")]
+    assert len(ranges) == 10 and all(kind == "mem" for kind, _, _ in ranges)
+    image = int(ranges[0][1], 16) - 24  # the first open range is MXCSR at offset 24
+    assert [(int(a, 16) - image, int(n)) for _, a, n in ranges][::9] == [(24, 8), (160, 352)]
+
+    def with_byte(offset: int, value: int) -> List[str]:
+        changed = copy.deepcopy(record)
+        ram = [p for p in changed["final"]["ram"] if p[0] != image + offset]
+        changed["final"]["ram"] = ram + [[image + offset, value]]
+        return _problems(changed)
+
+    assert with_byte(200, 0xA5) == []             # XMM1: open
+    assert with_byte(0, 0xA5)[0].startswith(f"mem[{image:#x}]")  # FCW: compared

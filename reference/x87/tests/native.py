@@ -149,7 +149,7 @@ def disagreements(cases: Sequence[X87Case]) -> List[str]:
     """One line per case where the reference and this CPU differ."""
     problems = []
     for case, native in zip(cases, run_native(cases)):
-        mine, native = _masked(run_reference(case), case), _masked(native, case)
+        mine, native = masked(run_reference(case), case), masked(native, case)
         if case.ulp:
             mine = _within_one_ulp(mine, native)
         if case.open_status:
@@ -160,7 +160,7 @@ def disagreements(cases: Sequence[X87Case]) -> List[str]:
     return problems
 
 
-def _masked(result: X87Result, case: X87Case) -> X87Result:
+def masked(result: X87Result, case: X87Case) -> X87Result:
     """The result with the case's ignored data ranges zeroed."""
     if not case.ignore or result.state is None:
         return result
