@@ -150,3 +150,35 @@ def test_later_fetch_fault_is_known_only_for_reserved_nops_and_that_shape():
                     Difference("exception", "#UD fault", "none"), eip) is None
     assert _shipped("3e0f1b00", "NOP_1B_Ev", "prot32", fault, eip,
                     Difference("eax", 1, 2)) is None
+
+
+def test_enter_66_nested_push_on_a_wrapping_16_bit_stack():
+    """unicorn-enter-66-nested-frame-pointer-pushed-unwrapped, campaign seed 1205's
+    reproducer. By the SDM's ENTER Operation with OperandSize 32 on a 16-bit stack from
+    ESP = 0: Push(EBP) leaves SP = 0xFFFC (ESP's upper half stays 0), FrameTemp =
+    0x0000FFFC is pushed at SS:FFF8 (bytes fc ff 00 00), EBP := FrameTemp and SP := 0xFFF8
+    - 0xD1 = 0xFF27. The reference does exactly that; Unicorn's differences (EBP and the
+    two upper bytes of the pushed dword) are what the entry covers, and only with the
+    EBP difference present."""
+    from differential.runners.reference_runner import ReferenceRunner
+    from differential.runners.unicorn_runner import UnicornRunner
+    from ground.compare import compare
+
+    ss = 0x7FFF
+    stack_top = ((ss << 4) + 0xFFF8) & ~0xFFF  # the page holding SS:FFF8-FFFF
+    base = make_case(bytes.fromhex("66c8d10001"), "real16", cs=0, eip=0x1000, ss=ss,
+                     esp=0, ebp=0xA3B9EA47)
+    case = type(base)(**{**base.__dict__, "form": "ENTER_Iw_Ib",
+                         "memory": {**base.memory, stack_top: bytes(0x1000)}})
+    ours = ReferenceRunner().run(case)
+    frame = (ss << 4) + 0xFFF8
+    page = ours.memory[stack_top]
+    assert ours.exception is None and ours.regs["ebp"] == 0x0000FFFC
+    assert ours.regs["esp"] & 0xFFFF == 0xFF27
+    assert page[frame - stack_top:frame - stack_top + 4] == bytes.fromhex("fcff0000")
+    differences = compare(case, UnicornRunner().run(case), ours)
+    entry = find_known(load_known(), case, differences, {})
+    assert entry is not None
+    assert entry.id == "unicorn-enter-66-nested-frame-pointer-pushed-unwrapped"
+    without_ebp = [d for d in differences if d.field != "ebp"]
+    assert without_ebp and find_known(load_known(), case, without_ebp, {}) is None
