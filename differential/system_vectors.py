@@ -576,7 +576,10 @@ def _x87_vector(form: str, number: int, case: object, native: object,
                              for start, end in FXSAVE_OPEN)
     vector = Case(name=f"{form} #{number}", mode=MODE, code=c.code, regs=regs,  # type: ignore
                   memory=memory, form=form, undefined_dest=undefined)
-    return vector, outcome, SystemVector(initial, final)
+    from reference.isa.table import BY_NAME
+
+    return vector, outcome, SystemVector(initial, final,
+                                         undefined_fsw=BY_NAME[form].fpu_undefined)
 
 
 # --- writing ----------------------------------------------------------------------------

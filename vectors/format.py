@@ -97,6 +97,8 @@ def to_record(case: Case, outcome: Outcome,
         record["final"]["system"] = system.final.to_json()
         if system.delivery != "report":
             record["delivery"] = system.delivery
+        if system.undefined_fsw:
+            record["undefined_fsw"] = system.undefined_fsw
     return record
 
 

@@ -156,7 +156,8 @@ def _system_found(entry: Entry, engine: str) -> Tuple[List[Difference], dict]:
     if "unimplemented" in actual.notes:
         return [], dict(actual.notes)
     found = compare(entry.case, entry.expected, actual)
-    found += compare_states(entry.system.final, state, UNOBSERVED.get(engine, ()))
+    found += compare_states(entry.system.final, state, UNOBSERVED.get(engine, ()),
+                            entry.system.undefined_fsw)
     return found, dict(actual.notes)
 
 

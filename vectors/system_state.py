@@ -130,6 +130,7 @@ class SystemVector:
     final: SystemState
     delivery: str = "report"
     notes: Dict[str, str] = field(default_factory=dict)
+    undefined_fsw: int = 0  # x87 status-word bits the SDM leaves undefined here
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -267,7 +268,13 @@ def parse_system(record: Mapping[str, Any], initial: Mapping[str, Any],
         raise SystemStateError(f"initial.system.cr0 PE={pe} contradicts mode {mode!r}")
     if delivery == "idt" and start.idtr is None:
         raise SystemStateError("delivery 'idt' needs initial.system.idtr")
-    return SystemVector(start, end, delivery)
+    open_fsw = record.get("undefined_fsw", 0)
+    if not isinstance(open_fsw, int) or isinstance(open_fsw, bool) \
+            or not 0 <= open_fsw <= 0xFFFF:
+        raise SystemStateError(f"field undefined_fsw should be a u16, got {open_fsw!r:.40}")
+    if open_fsw and start.x87 is None:
+        raise SystemStateError("undefined_fsw needs initial.system.x87")
+    return SystemVector(start, end, delivery, undefined_fsw=open_fsw)
 
 
 def effective_cr0(state: SystemState, mode: str) -> int:
@@ -323,12 +330,13 @@ def _segment_differences(name: str, a: Segment, b: Segment,
 
 
 def compare_states(expected: SystemState, actual: SystemState,
-                   unobserved: Tuple[str, ...] = ()) -> List[Difference]:
+                   unobserved: Tuple[str, ...] = (), open_fsw: int = 0) -> List[Difference]:
     """Every stated key of ``expected`` that ``actual`` does not hold, named like
     ``cr2``, ``gdtr.base``, ``ss.attributes``, ``x87.st3``, ``x87.fsw.C1``, ``msr.0x174``,
     ``dr6``.
     ``unobserved`` names what the engine cannot read back (``segments.hidden``: the
-    hidden parts of the segment registers, of which Unicorn shows only selectors)."""
+    hidden parts of the segment registers, of which Unicorn shows only selectors);
+    ``open_fsw`` the x87 status-word bits the SDM leaves undefined (not compared)."""
     out: List[Difference] = []
     for key in expected.stated():
         want, got = getattr(expected, key), getattr(actual, key)
@@ -347,7 +355,7 @@ def compare_states(expected: SystemState, actual: SystemState,
                 else:
                     out += _segment_differences(name, want[name], got[name], hidden)
         elif key == "x87":
-            out += _x87_differences(want, got)
+            out += _x87_differences(want, got, open_fsw)
         elif key == "msrs":
             out += [Difference(f"msr.{index:#x}", want[index], got.get(index))
                     for index in sorted(want) if got.get(index) != want[index]]
@@ -383,9 +391,9 @@ def _word_differences(name: str, fields: Tuple[Tuple[str, int], ...], want: int,
     return out
 
 
-def _x87_differences(want: X87, got: X87) -> List[Difference]:
+def _x87_differences(want: X87, got: X87, open_fsw: int = 0) -> List[Difference]:
     out = _word_differences("fcw", FCW_FIELDS, want.fcw, got.fcw)
-    out += _word_differences("fsw", FSW_FIELDS, want.fsw, got.fsw)
+    out += _word_differences("fsw", FSW_FIELDS, want.fsw & ~open_fsw, got.fsw & ~open_fsw)
     if want.ftw != got.ftw:
         out.append(Difference("x87.ftw", want.ftw, got.ftw))
     for i in range(8):  # an empty register's contents are not architectural

@@ -111,7 +111,9 @@ class Form:
     system or x87 state), so its differential cases are version-2 vectors
     (``x86lab vectors generate --version 2``, the oracle named in each) and the
     version-1 tools (campaigns, ``vectors generate``, the form tests) leave it out.
-    ``modes`` lists the modes it may be generated in.
+    ``modes`` lists the modes it may be generated in. ``fpu_undefined``: the x87 status
+    word's condition bits (C0 C1 C2 C3, as a mask of the word) that the SDM's "FPU Flags
+    Affected" leaves undefined after this instruction; vectors do not compare them.
     """
 
     mnemonic: str
@@ -127,6 +129,7 @@ class Form:
     untestable: str = ""
     version2: str = ""
     modes: Tuple[str, ...] = ALL_MODES
+    fpu_undefined: int = 0
     note: str = ""
     enc: Encoding = field(init=False, repr=False, compare=False)
     specs: Tuple[str, ...] = field(init=False, repr=False, compare=False)

@@ -9,6 +9,7 @@ functions below, so each fact still appears once. Every undefined flag cites the
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Dict, List, Tuple
 
 from reference.flags import AC, AF, CF, DF, ID, IF, IOPL, NT, OF, PF, SF, STATUS, TF, ZF
@@ -407,6 +408,33 @@ def _x87() -> List[Form]:
     return forms
 
 
+# The x87 condition bits the SDM leaves undefined after each instruction (SDM Vol. 2A,
+# each instruction's "FPU Flags Affected"): C0, C2 and C3 after the arithmetic, loads,
+# stores, exchanges and stack moves (C1 tells about the stack or rounding); only C0 and C3
+# after FPTAN, FSIN, FCOS, FSINCOS (C2 says the operand was out of range); all four after
+# FLDCW, FNSTCW, FNSTSW, FNSTENV, FNOP, FFREE, FNCLEX and FWAIT. The compares, FTST,
+# FXAM, FPREM/FPREM1 define them; FCOMI and friends leave them alone; FLDENV, FRSTOR and
+# FXRSTOR load them; FNINIT and FNSAVE clear them; FXSAVE does not touch them.
+C0, C1, C2, C3 = 0x0100, 0x0200, 0x0400, 0x4000
+FPU_UNDEFINED: Dict[str, int] = {
+    **dict.fromkeys((
+        "FADD", "FADDP", "FIADD", "FSUB", "FSUBP", "FISUB", "FSUBR", "FSUBRP", "FISUBR",
+        "FMUL", "FMULP", "FIMUL", "FDIV", "FDIVP", "FIDIV", "FDIVR", "FDIVRP", "FIDIVR",
+        "FLD", "FILD", "FBLD", "FST", "FSTP", "FIST", "FISTP", "FBSTP", "FXCH", "FCMOVcc",
+        "FCHS", "FABS", "FLD1", "FLDL2T", "FLDL2E", "FLDPI", "FLDLG2", "FLDLN2", "FLDZ",
+        "FXTRACT", "FDECSTP", "FINCSTP", "FSQRT", "FRNDINT", "FSCALE", "F2XM1", "FYL2X",
+        "FYL2XP1", "FPATAN"), C0 | C2 | C3),
+    **dict.fromkeys(("FPTAN", "FSIN", "FCOS", "FSINCOS"), C0 | C3),
+    **dict.fromkeys(("FLDCW", "FNSTCW", "FNSTSW", "FNSTENV", "FNOP", "FFREE", "FNCLEX",
+                     "WAIT"), C0 | C1 | C2 | C3),
+}
+
+
+def _with_fpu_undefined(forms: List[Form]) -> List[Form]:
+    return [replace(form, fpu_undefined=FPU_UNDEFINED[form.mnemonic])
+            if form.mnemonic in FPU_UNDEFINED else form for form in forms]
+
+
 def _check_unique(forms: Tuple[Form, ...]) -> Tuple[Form, ...]:
     seen: Dict[str, Form] = {}
     for form in forms:
@@ -418,7 +446,8 @@ def _check_unique(forms: Tuple[Form, ...]) -> Tuple[Form, ...]:
 
 FORMS: Tuple[Form, ...] = _check_unique(tuple(
     _alu() + _unary() + _muldiv() + _shifts() + _bits() + _bcd() + _conditional()
-    + _datamove() + _stack() + _strings() + _control() + _flagops_misc() + _system() + _x87()))
+    + _datamove() + _stack() + _strings() + _control()
+    + _with_fpu_undefined(_flagops_misc() + _system() + _x87())))
 BY_NAME: Dict[str, Form] = {form.name: form for form in FORMS}
 
 __all__ = ["FORMS", "BY_NAME", "CC_NAMES", "ALWAYS"]

@@ -365,3 +365,27 @@ def test_fxsave_leaves_the_implementation_dependent_bytes_open() -> None:
 
     assert with_byte(200, 0xA5) == []             # XMM1: open
     assert with_byte(0, 0xA5)[0].startswith(f"mem[{image:#x}]")  # FCW: compared
+
+
+def test_undefined_fsw_leaves_the_sdms_undefined_condition_bits_open() -> None:
+    """FINCSTP: "C1 Set to 0. C0, C2, C3 Undefined." (SDM Vol. 2A, FINCSTP, FPU Flags
+    Affected): the vector carries 0x4500 (C3 bit 14, C2 bit 10, C0 bit 8); a wrong C0
+    passes, a wrong C1 (bit 9) fails; and the mask needs x87 state."""
+    from reference.isa.table import BY_NAME
+
+    # the table's rows, read against each instruction's "FPU Flags Affected"
+    assert BY_NAME["FSIN"].fpu_undefined == 0x4100      # C2 says out of range
+    assert BY_NAME["FCOM_Md"].fpu_undefined == 0        # the comparison sets C0 C2 C3
+    assert BY_NAME["FNSTSW_AX"].fpu_undefined == 0x4700  # all four undefined
+    assert BY_NAME["FCOMI_ST0_STi"].fpu_undefined == 0  # C0, C2, C3 not affected
+    record = corpus_line("vectors/corpus-v2/x87/prot32/FINCSTP.jsonl.gz", "FINCSTP #0")
+    assert record["undefined_fsw"] == 0x4500
+    x87 = record["final"]["system"]["x87"]
+    x87["fsw"] ^= 0x0100
+    assert _problems(record) == []
+    x87["fsw"] ^= 0x0200
+    assert [p.split(":")[0] for p in _problems(record)] == ["x87.fsw.C1"]
+    wrmsr = _example("WRMSR #54")
+    wrmsr["undefined_fsw"] = 0x4500
+    with pytest.raises(VectorError, match="undefined_fsw needs initial.system.x87"):
+        from_record_v2(wrmsr)
