@@ -333,6 +333,12 @@ class UnicornRunner:
         if error == UC_ERR_EXCEPTION and engine.refused is not None:
             error = REFUSED.get(engine.refused, error)
         regs = engine.regs.read(uc)
+        if not engine.self_modified and regs["eip"] == case.regs["eip"] and \
+                engine.read_linear(begin, len(case.code)) != case.code:
+            # it stored into its own bytes and Unicorn refetched them; the new bytes
+            # faulted before the code hook saw them (a REP STOS whose new first byte
+            # reaches into an unmapped page): the same restart, flagged the same way
+            engine.self_modified = True
         memory = {base: engine.native.read_page(engine.table[base]) for base in case.memory}
         # Interrupt 1 is never this instruction's own, except for INT 1 and ICEBP: TF is
         # clear at the start, so no single-step trap is due. Unicorn reports it for its own

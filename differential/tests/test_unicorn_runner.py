@@ -147,6 +147,20 @@ def test_rep_stos_over_its_own_bytes_is_flagged(runner):
 
 
 @pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_rep_stos_whose_new_bytes_fault_on_the_refetch_is_flagged(runner):
+    """Campaign seed 1205's shape at a user address: rep stosb at 0x5FFE, the last two
+    bytes of a page whose successor is unmapped, EDI = 0x5F3E, AL = 0xBD. Iteration 0xC1
+    stores BD over the F3; Unicorn refetches BD AA (MOV EBP, imm32), whose immediate lies
+    in the unmapped page, and that fetch faults before the code hook runs. The outcome
+    must carry the note, not pass as a REP stopped with no exception."""
+    case = make_case(bytes.fromhex("f3aa"), eip=0x5FFE, eax=0xBD, ecx=0x1000, edi=0x5F3E,
+                     memory={0x5000: bytes(0xFFE) + bytes.fromhex("f3aa")})
+    out = runner.run(case)
+    assert SELF_MODIFIED in out.notes
+    assert out.regs["ecx"] == 0x1000 - 0xC1 and out.regs["edi"] == 0x5FFF
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
 def test_int_6_comes_back_as_invalid_opcode(runner):
     """Unicorn 2.1.4 turns vector 6 into UC_ERR_INSN_INVALID before its interrupt hook:
     INT 6 looks like a #UD fault (known_divergences.toml), unlike INT 5 and INT 7."""
