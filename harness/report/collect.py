@@ -51,6 +51,11 @@ def measure(engine: str, kernel: str, memory_mib: int, log_dir: Path,
             results = run_checks(guest.console, memory_mib, seed)
             record["checks"] = [result.to_dict() for result in results]
     finally:
+        # v86's runner sends its profile beside the prompt (read by the session's reader,
+        # so asked for once the checks have run); other engines have none.
+        profile = guest.profile()
+        if profile is not None:
+            record["profile"] = profile
         guest.stop()
     # The boot's part of the console (command output is not kernel log; dmesg is checked).
     boot_log = guest.console.boot_log or bytes(guest.console.log)

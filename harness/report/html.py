@@ -2,7 +2,9 @@
 
 Per engine, an inline SVG timeline draws each kernel's boot as consecutive spans
 (firmware, kernel, init) on a shared seconds axis, so "where does the time go" is visible
-at a glance; tables below give the figures, the checks and the console warnings.
+at a glance; tables below give the figures, the checks and the console warnings. A boot
+with a profile (v86: ``harness.boot_profile``) gets its own timeline of phases, each bar
+split into the time v86 emulated (busy) and the time the guest waited (idle).
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from typing import Dict, List
 from harness.stages import SPANS
 
 COLOURS = {"firmware": "#8da0cb", "kernel": "#fc8d62", "init": "#66c2a5"}
+PHASE_COLOURS = {"download": "#b3b3b3", "load": "#e5c494", "bios": "#8da0cb",
+                 "decompressor": "#e78ac3", "kernel": "#fc8d62", "init": "#66c2a5",
+                 "restore": "#a6d854", "prompt": "#ffd92f"}
+"""The profile's phases (``harness.boot_profile``: a cold boot's and a restored state's)."""
+IDLE_OPACITY = 0.35
 ROW, LABEL_W, BAR_W = 28, 70, 560
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:60em;color:#222}
@@ -58,6 +65,77 @@ def timeline_svg(records: List[dict], longest: float) -> str:
         parts.append(f'<text x="{x:.1f}" y="{axis_y}" font-size="10">{tick}s</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def profile_svg(profile: dict) -> str:
+    """One boot's profile as a timeline: a row per phase, its bar from the phase's start to
+    its end on a shared milliseconds axis, the busy share drawn solid and the idle share
+    pale (v86 does not tell when in a phase it waited, only how long, so the shares are
+    drawn side by side). Hovering a bar gives the figures."""
+    phases = profile["phases"]
+    longest = max([p["end_ms"] for p in phases] + [1.0])
+    scale = BAR_W / longest
+    height = ROW * len(phases) + 30
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + BAR_W + 170}" '
+             f'height="{height}" role="img" aria-label="boot profile">']
+    for row, phase in enumerate(phases):
+        y = row * ROW + 4
+        colour = PHASE_COLOURS.get(phase["name"], "#999")
+        x = LABEL_W + phase["start_ms"] * scale
+        busy = phase["busy_ms"] * scale
+        idle = max(phase["wall_ms"] * scale - busy, 0.0)
+        title = (f'{phase["name"]}: {phase["wall_ms"]:.0f} ms, busy {phase["busy_ms"]:.0f} ms, '
+                 f'idle {phase["idle_ms"]:.0f} ms, {phase["instructions"]:,} instructions')
+        parts.append(f'<text x="0" y="{y + 15}" font-size="12">{escape(phase["name"])}</text>'
+                     f'<g><title>{escape(title)}</title>'
+                     f'<rect x="{x:.1f}" y="{y}" width="{max(busy, 1.0):.1f}" height="20" '
+                     f'fill="{colour}"/>'
+                     f'<rect x="{x + busy:.1f}" y="{y}" width="{idle:.1f}" height="20" '
+                     f'fill="{colour}" fill-opacity="{IDLE_OPACITY}"/></g>'
+                     f'<text x="{x + busy + idle + 4:.1f}" y="{y + 15}" font-size="11">'
+                     f'{phase["wall_ms"]:.0f} ms ({phase["idle_ms"]:.0f} idle)</text>')
+    axis_y = ROW * len(phases) + 20
+    step = _tick_ms(longest)
+    for tick in range(0, int(longest) + 1, step):
+        parts.append(f'<text x="{LABEL_W + tick * scale:.1f}" y="{axis_y}" '
+                     f'font-size="10">{tick / 1000:g}s</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _tick_ms(longest_ms: float) -> int:
+    """A round tick interval giving at most about eight ticks."""
+    for step in (50, 100, 250, 500, 1000, 2000, 5000, 10000, 30000, 60000):
+        if longest_ms / step <= 8:
+            return step
+    return 120000
+
+
+def profile_table(profile: dict) -> str:
+    """The profile's figures: a row per phase, the total, the slowest initcalls if named."""
+    rows = ["<tr><th>phase</th><th>wall</th><th>busy</th><th>idle</th>"
+            "<th>instructions</th></tr>"]
+    for p in profile["phases"]:
+        rows.append(f"<tr><td>{escape(p['name'])}</td><td>{p['wall_ms']:.0f} ms</td>"
+                    f"<td>{p['busy_ms']:.0f} ms</td><td>{p['idle_ms']:.0f} ms</td>"
+                    f"<td>{p['instructions']:,}</td></tr>")
+    rows.append(f"<tr><th>total</th><th>{profile['total_ms']:.0f} ms</th><th></th>"
+                f"<th>{profile['idle_ms']:.0f} ms</th><th>{profile['instructions']:,}</th></tr>")
+    calls = "".join(f"<li>{escape(c['name'])}: {c['wall_ms']:.0f} ms "
+                    f"({c['idle_ms']:.0f} idle), {c['instructions']:,} instructions</li>"
+                    for c in profile.get("initcalls", []))
+    wait = (f"<p>waiting for asynchronous probes after the last initcall: "
+            f"{profile['async_wait_ms']:.0f} ms</p>" if "async_wait_ms" in profile else "")
+    return ("<table>" + "".join(rows) + "</table>"
+            + (f"<p>slowest initcalls:</p><ul>{calls}</ul>" if calls else "") + wait)
+
+
+def profile_section(title: str, profile: dict) -> str:
+    """A heading, the timeline with its legend, and the table: what ``render`` and
+    ``x86lab web measure --html`` show for each profiled boot."""
+    return (f"<h3>{escape(title)}</h3>{profile_svg(profile)}"
+            f"<p>solid: busy (v86 emulating); pale: idle (the guest halted, waiting)</p>"
+            f"{profile_table(profile)}")
 
 
 def _legend() -> str:
@@ -122,6 +200,9 @@ def render(report: dict) -> str:
             if r["error"]:
                 out.append(f"<h3>{escape(r['id'])}: boot failed</h3><pre>"
                            f"{escape(r['error'])}</pre>")
+            if r.get("profile"):
+                out.append(profile_section(f"{r['id']}: where the boot's time went",
+                                           r["profile"]))
             if r["warnings"]:
                 out.append(f"<h3>{escape(r['id'])}: console warnings</h3><pre>"
                            + escape("\n".join(r["warnings"])) + "</pre>")

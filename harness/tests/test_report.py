@@ -95,3 +95,28 @@ def test_the_baselines_reference_is_used_when_the_run_has_it() -> None:
     records = run() + [record("qemu", "debian", {"kernel": 3.0, "init": 4.0, "prompt": 4.4})]
     assert compare.reference_time(records)[0] == "qemu-tiny"
     assert compare.reference_time(records, prefer="qemu-debian") == ("qemu-debian", 4.4)
+
+
+def test_a_profiled_boot_gets_a_phase_timeline_with_busy_and_idle_shares() -> None:
+    records = run()
+    phases = [("load", 0, 100, 0), ("bios", 100, 400, 300), ("kernel", 400, 1400, 600)]
+    records[1]["profile"] = {
+        "phases": [{"name": n, "start_ms": s, "end_ms": e, "wall_ms": e - s, "busy_ms": b,
+                    "idle_ms": e - s - b, "instructions": 1000} for n, s, e, b in phases],
+        "end": "prompt", "total_ms": 1400, "idle_ms": 400, "instructions": 3000,
+        "initcalls": [], "async_wait_ms": 160.0}
+    report = {"created": "now", "baseline": None, "runs": records, "regressions": [],
+              "reference": {"combo": "qemu-tiny", "seconds": 1.0},
+              "span_ratios": {r["id"]: compare.span_ratios(r, 1.0) for r in records}}
+    page = html.render(report)
+    assert page.count("<svg") == 3  # two engines' timelines and v86's profile
+    # 1400 ms over the 560 px bar width is 0.4 px a millisecond, after the 70 px labels:
+    # the kernel phase starts at 70 + 400 * 0.4 = 230 px, 600 ms busy = 240 px solid,
+    # then 400 ms idle = 160 px pale.
+    assert re.search(r'<rect x="230.0" y="\d+" width="240.0" height="20" fill="#fc8d62"/>',
+                     page)
+    assert re.search(r'<rect x="470.0" y="\d+" width="160.0" height="20" fill="#fc8d62" '
+                     r'fill-opacity="0.35"/>', page)
+    assert "1000 ms (400 idle)" in page
+    assert "waiting for asynchronous probes after the last initcall: 160 ms" in page
+    assert not re.search(r"<script|src=|href=", page)

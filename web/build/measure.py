@@ -135,6 +135,38 @@ def measure_site(site: Path, runs: int = 1, profile: bool = False) -> Dict[str, 
     return figures
 
 
+def figures_html(figures: Dict[str, List[dict]]) -> str:
+    """The figures as one self-contained page: the table ``print_figures`` prints, then
+    each profiled boot's timeline (``harness.report.html.profile_section``, as in the
+    boot report)."""
+    from html import escape
+
+    from harness.report.html import STYLE, profile_section
+
+    node = figures["node"][0]["prompt_ms"]
+    rows = ["<tr><th>run</th><th>to prompt</th><th>vs Node</th><th>1st cmd</th>"
+            "<th>bytes</th><th>max frame gap</th><th>gaps &gt; 50 ms</th></tr>"]
+    sections = []
+    for kind in [*PAGE_KINDS, "node"]:
+        label = "node v86" if kind == "node" else f"chromium {kind}"
+        for number, run in enumerate(figures[kind], 1):
+            if kind == "node":
+                rows.append(f"<tr><td>{label}</td><td>{node / 1000:.2f} s</td><td>1.00x</td>"
+                            + "<td></td>" * 4 + "</tr>")
+            else:
+                rows.append(f"<tr><td>{escape(label)}</td><td>{run['prompt_ms'] / 1000:.2f} s"
+                            f"</td><td>{run['prompt_ms'] / node:.2f}x</td>"
+                            f"<td>{run['first_command_ms']} ms</td>"
+                            f"<td>{run['bytes'] / 2**20:.1f} MiB</td>"
+                            f"<td>{run['max_frame_gap_ms']} ms</td>"
+                            f"<td>{run['frame_gaps_over_50ms']}</td></tr>")
+            if run.get("profile"):
+                sections.append(profile_section(f"{label}, run {number}", run["profile"]))
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>x86lab web measure"
+            f"</title><style>{STYLE}</style></head><body><h1>x86lab web measure</h1>"
+            f"<table>{''.join(rows)}</table>{''.join(sections)}</body></html>\n")
+
+
 def print_figures(figures: Dict[str, List[dict]], as_json: bool,
                   profile: bool = False) -> None:
     if as_json:

@@ -47,6 +47,8 @@ example:
   x86lab web measure web/out --profile
       the same, and for each page load and the Node boot the time per boot phase
       (download, load, bios, decompressor, kernel, init), busy against idle
+  x86lab web measure web/out --profile --html measure.html
+      the same, and a page with each profile drawn as a timeline (busy solid, idle pale)
   x86lab web measure web/out --disk --runs 2
       seconds for the guest to read the lazy disk's 2 MiB test file, bytes fetched,
       through HTTP Range and through the chunk files
@@ -107,6 +109,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     measure.add_argument("--profile", action="store_true",
                          help="also where each boot's time went: download, load (wasm "
                               "compile), BIOS, decompressor, kernel, init; busy and idle")
+    measure.add_argument("--html", type=Path, metavar="PATH",
+                         help="also write the figures as a page, each profile as a timeline")
     measure.set_defaults(handler=run_measure)
 
     bench = verbs.add_parser("bench", help="measure the server's throughput on loopback",
@@ -175,19 +179,22 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_measure(args: argparse.Namespace) -> int:
     from web.build.errors import BuildError
-    from web.build.measure import measure_site, print_figures
+    from web.build.measure import figures_html, measure_site, print_figures
     from web.build.measure_disk import measure_disk, print_disk_figures
 
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
-    if args.disk and args.profile:
-        raise UsageError("--profile times page loads to the prompt; not with --disk")
+    if args.disk and (args.profile or args.html):
+        raise UsageError("--profile and --html time page loads to the prompt; not with --disk")
     try:
         if args.disk:
             print_disk_figures(measure_disk(args.site, runs=args.runs), as_json=args.json)
         else:
             figures = measure_site(args.site, runs=args.runs, profile=args.profile)
             print_figures(figures, as_json=args.json, profile=args.profile)
+            if args.html is not None:
+                args.html.parent.mkdir(parents=True, exist_ok=True)
+                args.html.write_text(figures_html(figures))
     except BuildError as exc:
         raise UsageError(str(exc)) from None
     return 0
