@@ -135,23 +135,6 @@ def test_ud_before_the_fetch_is_known_only_when_the_bytes_run_off_the_map():
     assert find_known(known, runs_off, [shape, Difference("eax", 1, 2)], {}) is None
 
 
-def test_later_fetch_fault_is_known_only_for_reserved_nops_and_that_shape():
-    """unicorn-fetch-fault-of-a-later-instruction-in-the-block: the campaigns' 3e 0f 1b
-    and f2 0f 1c (attributed to NOP_1B_Ev, NOP_1C_Ev) with Unicorn "unmapped" and EIP
-    unmoved where the reference retired the NOP. Another row, a #UD instead of a fetch
-    fault, or a further differing register stays a divergence."""
-    fault = Difference("exception", "unmapped-access unmapped", "none")
-    eip = Difference("eip", 0x5FF0, 0x5FF4)
-    entry = "unicorn-fetch-fault-of-a-later-instruction-in-the-block"
-    assert _shipped("3e0f1b00", "NOP_1B_Ev", "prot32", fault, eip) == entry
-    assert _shipped("f20f1c00", "NOP_1C_Ev", "real16", fault, eip) == entry
-    assert _shipped("3e0f1b00", "ADD_Ev_Gv", "prot32", fault, eip) is None
-    assert _shipped("3e0f1b00", "NOP_1B_Ev", "prot32",
-                    Difference("exception", "#UD fault", "none"), eip) is None
-    assert _shipped("3e0f1b00", "NOP_1B_Ev", "prot32", fault, eip,
-                    Difference("eax", 1, 2)) is None
-
-
 def test_enter_66_nested_push_on_a_wrapping_16_bit_stack():
     """unicorn-enter-66-nested-frame-pointer-pushed-unwrapped, campaign seed 1205's
     reproducer. By the SDM's ENTER Operation with OperandSize 32 on a 16-bit stack from

@@ -161,6 +161,34 @@ def test_rep_stos_whose_new_bytes_fault_on_the_refetch_is_flagged(runner):
 
 
 @pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+@pytest.mark.parametrize("head", ["3e0f1b00", "f20f1c8870f0", "90"])
+def test_bytes_longer_than_their_instruction_do_not_fault_ahead(runner, head):
+    """A case's bytes may run on past its instruction (random bytes Capstone cannot
+    decode: the campaigns' 3e 0f 1b ... and f2 0f 1c ...). Here 90s follow and a B8 (MOV
+    EAX, imm32) at 0x5FFE whose immediate lies in the unmapped page 0x6000; the case's
+    bytes are the 15 from 0x5FF0. Only the first instruction runs (its length: prefix,
+    opcode, ModRM and displacement by the SDM's tables, Table 2-2: ModRM 00 has none, 88
+    a disp32: 4, 8 and 1 bytes), with no fault: the MOV is the next instruction's."""
+    code = bytes.fromhex(head) + b"\x90" * (14 - len(bytes.fromhex(head))) + b"\xb8"
+    page = bytes(0xFF0) + code + b"\x90"
+    out = runner.run(make_case(code, eip=0x5FF0, memory={0x5000: page}))
+    length = {"3e0f1b00": 4, "f20f1c8870f0": 8, "90": 1}[head]
+    assert out.exception is None and out.regs["eip"] == 0x5FF0 + length
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_an_instruction_running_off_its_page_still_faults(runner):
+    """The other side: ADD [EAX],AL (00 00) with its ModRM byte in the unmapped page
+    0x6000 faults on the fetch at every stop the runner tries."""
+    base = make_case(b"")
+    case = type(base)(**{**base.__dict__, "code": b"\x00\x00",
+                         "regs": {**base.regs, "eip": 0x5FFF},
+                         "memory": {**base.memory, 0x5000: bytes(0x1000)}})
+    out = runner.run(case)
+    assert out.exception == Exc(-1, "unmapped") and out.regs["eip"] == 0x5FFF
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
 def test_int_6_comes_back_as_invalid_opcode(runner):
     """Unicorn 2.1.4 turns vector 6 into UC_ERR_INSN_INVALID before its interrupt hook:
     INT 6 looks like a #UD fault (known_divergences.toml), unlike INT 5 and INT 7."""
