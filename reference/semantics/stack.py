@@ -51,10 +51,15 @@ def pusha(cpu: Cpu) -> None:
 
 @implements("POPA")
 def popa(cpu: Cpu) -> None:
-    """Pop (E)DI, (E)SI, (E)BP, skip (E)SP, (E)BX, (E)DX, (E)CX, (E)AX."""
+    """Pop (E)DI, (E)SI, (E)BP, skip (E)SP, (E)BX, (E)DX, (E)CX, (E)AX. The slots are
+    read in that order, as the SDM's sequence of Pop()s does, so the first slot that
+    faults is the one the CPU meets first: from SP = FFFF on a 16-bit stack, DI's word
+    crosses the limit (#SS(0)) before AX's slot, wrapped to SS:000D, is touched."""
     size = cpu.insn.opsize
     names = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
-    values = [cpu.peek(size, (7 - i) * (size >> 3)) for i in range(8)]
+    values = [0] * 8
+    for i in range(7, -1, -1):  # EDI's slot first, at eSP
+        values[i] = cpu.peek(size, (7 - i) * (size >> 3))
     cpu.adjust_sp(8 * (size >> 3))
     for index, value in enumerate(values):
         if index != 4:

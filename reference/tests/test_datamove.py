@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from reference import Cpu, SparseMemory
 from reference.flags import AF, CF, OF, PF, SF, ZF
 from reference.tests.conftest import STACK_TOP, make_cpu
 
@@ -124,6 +125,25 @@ def test_pusha_popa_round_trip_skips_esp() -> None:
     cpu.step()
     assert {name: cpu.get_reg(name) for name in regs} == regs
     assert cpu.get_reg("esp") == STACK_TOP
+
+
+def test_popa_faults_on_dis_slot_first() -> None:
+    """Real mode, SS = 7FFF (base 0x7FFF0), SP = FFFF, only the page under SS:FFFF
+    mapped. POPA's first Pop() reads DI's word at offset FFFF, whose second byte lies
+    past the 64 KiB limit: #SS(0) (SDM Vol. 2B, POPA, Real-Address Mode Exceptions; Vol.
+    3A, 21.1: no wrap for a word at FFFF on the 386 and later). AX's slot, SP + 14 wrapped
+    to 000D at 0x7FFFD in an unmapped page, must not be read first (campaign seed 1205:
+    real16 61 and f2 61 reported an unmapped access there). Nothing changes."""
+    mem = SparseMemory()
+    mem.map(0x1000, b"\x61" + bytes(4095))
+    mem.map(0x8F000, bytes(4096))
+    cpu = Cpu(mem, "real16")
+    for name, value in dict(cs=0, eip=0x1000, ss=0x7FFF, esp=0xFFFF, edi=0x12345678).items():
+        cpu.set_reg(name, value)
+    result = cpu.step()
+    assert result.exception is not None
+    assert (result.exception.vector, result.exception.error_code) == (12, 0)
+    assert cpu.get_reg("esp") == 0xFFFF and cpu.get_reg("edi") == 0x12345678
 
 
 def test_pushf_popf_masks() -> None:
