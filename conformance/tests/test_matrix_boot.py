@@ -103,7 +103,7 @@ def test_bochs_runs_every_suite_with_every_difference_explained(report: dict) ->
 def test_the_bare_metal_cases_are_a_column_with_every_difference_known(report: dict) -> None:
     """The bare-metal image (differential/bare_metal) on every engine that runs it: each
     case matches the oracles' answer or differs where the engine's own entries say, and
-    the reference matches on every case (155/155 on 2026-12-05; v86 51, QEMU 62)."""
+    the reference matches on every case (157/157 on 2026-12-05; v86 51, QEMU 62)."""
     for engine in ("v86", "qemu", "bochs", "reference"):
         _every_result_accounted_for(_result(report, engine, "bare-metal"))
     reference = _result(report, "reference", "bare-metal")

@@ -100,11 +100,11 @@ def vm86_tasks() -> List[Case]:
 
     def add(name: str, code0: str, v86: str, eflags: int = VM | IOPL3 | 0x202,
             tss16: Optional[Dict[str, int]] = None, code_task: str = "",
-            gates: Optional[Dict[int, bytes]] = None) -> None:
+            gates: Optional[Dict[int, bytes]] = None, eip: int = 0) -> None:
         layout = Layout(f"vm86-task/{name}", "vm86-task")
         layout.code0, layout.code_task = code0, code_task
         if tss16 is None:
-            layout.tss_df = _v86_tss(eflags)
+            layout.tss_df = dict(_v86_tss(eflags), eip=eip)
         else:
             layout.tss16_df = tss16
         layout.set_gate(0x80, INT32, 3)
@@ -128,6 +128,11 @@ def vm86_tasks() -> List[Case]:
     # INT 80h at 000Ah records it still in the task (TR 0x30, NT and VM in the frame).
     add("call-in-iret-stays", REGISTERS + far(0x9A, TSS_DF_SEL) + f"; {DONE}",
         "9c 0e 68 0a 00 cf 90 90 90 90 cd 80")
+    # EIP 10000h in the virtual-8086 task's TSS, beyond its 64-KiB CS: JMP's "IF EIP not
+    # within code segment limit THEN #GP(0)" after the switch, so in the new task: #GP
+    # from virtual-8086 mode through the 32-bit gate, the frame's EIP 10000h.
+    add("jmp-eip-beyond-64k", REGISTERS + far(0xEA, TSS_DF_SEL) + f"; {DONE}", "90",
+        eip=0x10000)
     # The first task enters virtual-8086 mode by IRETD; its INT 40h goes through a task
     # gate to a 16-bit TSS, whose IRETD (NT = 1) switches back: into virtual-8086 mode
     # by a task switch (TSS_MAIN's EFLAGS image has VM = 1). INT 80h records it.
@@ -176,24 +181,25 @@ def task_ldt() -> List[Case]:
     11: LDTR is loaded before the segment registers, so CS, SS and DS may be LDT
     selectors). Table 7-1's LDT checks: a selector that is not an LDT descriptor in
     the GDT, or a not-present LDT, is #TS(LDT selector); a CS beyond the LDT's limit
-    #TS(CS); a not-present data segment #NP(DS). Those arise in the new task; a task
-    gate for #TS/#NP takes them back to the first task, which pops the error code into
-    ECX (EXT = 0: the JMP started it)."""
+    #TS(CS); a not-present data segment #NP(DS); an IP beyond the loaded CS's limit
+    #GP(0). Those arise in the new task; a task gate for #TS/#NP/#GP takes them back to
+    the first task, which pops the error code into ECX (EXT = 0: the JMP started it)."""
     cases = []
 
-    def add(name: str, code_task: str, data_present: bool = True, **fields: int) -> None:
+    def add(name: str, code_task: str, data_present: bool = True, code_limit: int = 0xFFFF,
+            **fields: int) -> None:
         layout = Layout(f"task-ldt/{name}", "task-ldt")
         layout.code0 = (REGISTERS + far(0xEA, TSS_DF_SEL) +
                         f"; pop ecx; xor ebx, ebx; sldt bx; {DONE}")
         layout.code_task = code_task
         layout.tss16_df = _tss16(cs=CODE_L, ss=STACK_L, ds=DATA_L, ldt=LDT_SEL)
         layout.tss16_df.update(fields)
-        for vector in (10, 11):
+        for vector in (10, 11, 13):
             layout.idt[vector] = gate(TSS_MAIN_SEL, 0, TASK_GATE)
         layout.gdt[LDT_SEL >> 3] = descriptor(LDT_ADDRESS, 0x1F, 0x82, 0)
         layout.gdt[LDT2_SEL >> 3] = descriptor(LDT_ADDRESS, 0x1F, 0x82, 0)
         layout.gdt[LDT_ABSENT_SEL >> 3] = descriptor(LDT_ADDRESS, 0x1F, 0x02, 0)
-        ldt = (bytes(8) + descriptor(LAYOUT_BASE, 0xFFFF, 0x9A, 0x4) +
+        ldt = (bytes(8) + descriptor(LAYOUT_BASE, code_limit, 0x9A, 0x4) +
                descriptor(LAYOUT_BASE, 0xFFFF, 0x92, 0x0) +
                descriptor(DATA_PAGE, 0xFFF, 0x92 if data_present else 0x12, 0x4))
         layout.extra_code[LDT_ADDRESS] = ".byte " + ", ".join(hex(b) for b in ldt)
@@ -211,4 +217,7 @@ def task_ldt() -> List[Case]:
     add("ldt-selector-in-ldt", "ud2", ldt=LDT_SEL | 4)          # TI = 1: #TS(0x4C)
     add("cs-beyond-ldt-limit", "ud2", cs=0x24)                  # #TS(0x24)
     add("ds-not-present-in-ldt", "ud2", data_present=False)     # #NP(0x1C)
+    # The LDT's code segment ends below the task's IP 3800h: #GP(0) once it has loaded
+    # (JMP, Operation: "IF EIP not within code segment limit THEN #GP(0)").
+    add("ip-beyond-cs-limit", "ud2", code_limit=0x37FF)
     return cases

@@ -69,6 +69,13 @@ SDM_EXPECTATIONS: Dict[str, Dict[str, int]] = {
     "vm86-task/call-in-iret-stays": {
         "results.vector": 0x80, "results.tr": bm.TSS_DF_SEL, "tss_df.link": bm.TSS_MAIN_SEL,
         **_v86_frame32(0xC, VM | NT | IOPL3 | 0x202), "gdt.0x28.hi": BUSY_TSS32_HI},
+    # EIP 10000h beyond the task's 64-KiB CS: #GP(0) in the new task (JMP,
+    # TASK-STATE-SEGMENT), from virtual-8086 mode through the 32-bit gate: the frame's
+    # EIP 10000h, RF set (a fault), DS/ES null.
+    "vm86-task/jmp-eip-beyond-64k": {
+        "results.vector": 13, "results.tr": bm.TSS_DF_SEL, "results.stack0": 0,
+        "results.stack1": 0x10000, "results.stack2": V86_CS,
+        "results.stack3": VM | RF | IOPL3 | 0x202, "results.ds": 0},
     # The first task in virtual-8086 mode (IRETD): INT 40h through a task gate to the
     # 16-bit TSS saves it (EIP 5, EFLAGS with VM, AX); the 16-bit task runs in
     # protected mode (its FLAG word cannot hold VM, 20.2.5), its IRETD (NT = 1) returns
@@ -130,7 +137,8 @@ for name, error, cs in (("ldt-selector-not-an-ldt", 0x10, 0x0C),
                         ("ldt-not-present", 0x58, 0x0C),
                         ("ldt-selector-in-ldt", 0x4C, 0x0C),
                         ("cs-beyond-ldt-limit", 0x24, 0x24),
-                        ("ds-not-present-in-ldt", 0x1C, 0x0C)):
+                        ("ds-not-present-in-ldt", 0x1C, 0x0C),
+                        ("ip-beyond-cs-limit", 0, 0x0C)):  # #GP(0): IP > CS limit 0x37FF
     SDM_EXPECTATIONS[f"task-ldt/{name}"] = {
         "results.vector": 0xFFFFFFFF, "results.tr": bm.TSS_MAIN_SEL, "results.ecx": error,
         "tss_main.link": bm.TSS_DF_SEL, "tss16_df.ip": 0x3800, "tss16_df.cs": cs,

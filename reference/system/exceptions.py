@@ -41,7 +41,7 @@ from reference.system.descriptors import (
     read_descriptor,
 )
 from reference.system.segmentation import load_cache
-from reference.system.task_switch import switch_task
+from reference.system.task_switch import check_new_eip, switch_task
 from reference.system.tss import check_inner_stack, inner_stack
 from reference.system.vm86 import leave_vm86
 
@@ -150,6 +150,7 @@ def deliver_protected(cpu: Cpu, event: Fault) -> None:
             # TSS's type, bit 3: 32-bit; as Bochs and QEMU push it).
             size = 32 if (cpu.tr.attr >> 8) & 8 else 16
             cpu.push(event.error_code or 0, size)
+        check_new_eip(cpu, ext)
         return
     selector = gate.selector
     if is_null(selector):

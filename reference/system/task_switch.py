@@ -162,6 +162,18 @@ def switch_task(cpu: Cpu, selector: int, source: str, ext: int = 0,
     except Fault as fault:
         fault.partial = True
         raise
+    if source != "int":  # an interrupt checks after pushing its error code
+        check_new_eip(cpu, ext)
+
+
+def check_new_eip(cpu: Cpu, ext: int) -> None:
+    """The last step of JMP, CALL and IRET to a task ("IF EIP not within code segment
+    limit THEN #GP(0)") and of INT n's TASK-GATE, after the error code ("#GP(EXT)"): a
+    fault in the new task."""
+    if cpu.eip > cpu.seg_limit[CS]:
+        fault = Fault(GP, ext)
+        fault.partial = True
+        raise fault
 
 
 def _save_task(cpu: Cpu, base: int, layout: TssLayout, eflags: int) -> None:

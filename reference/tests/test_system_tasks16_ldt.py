@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference.faults import NP, TS
+from reference.faults import GP, NP, TS
 from reference.step import ReportAndStop
 from reference.tests import test_system_tasks16 as tasks16
 from reference.tests.conftest import CODE, DATA
@@ -126,3 +126,15 @@ def test_a_not_present_data_segment_in_the_ldt_is_np() -> None:
     exception = cpu.step().exception
     assert (exception.vector, exception.error_code) == (NP, DATA_L)
     assert (cpu.get_reg("cs"), cpu.get_reg("ss")) == (CODE_L, STACK_L)
+
+
+def test_an_ip_beyond_the_new_code_segment_is_gp0() -> None:
+    """LDT A's code segment ends at 0x10FF, below the task's IP 0x1100: once CS has
+    loaded, JMP's "IF EIP not within code segment limit THEN #GP(0)", in the new task."""
+    entries = dict(LDT_A_ENTRIES)
+    entries[CODE_L] = descriptor(0, NEW_EIP - 1, CODE_XR)
+    cpu = _cpu(ldt_a=entries)
+    cpu.delivery = ReportAndStop()
+    exception = cpu.step().exception
+    assert (exception.vector, exception.error_code) == (GP, 0)
+    assert (cpu.tr.selector, cpu.eip, cpu.get_reg("cs")) == (0x50, NEW_EIP, CODE_L)

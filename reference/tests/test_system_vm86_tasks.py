@@ -23,6 +23,7 @@ from typing import List, Optional
 
 from reference import Cpu
 from reference.faults import GP
+from reference.step import ReportAndStop
 from reference.system.exceptions import SystemDelivery
 from reference.tests.conftest import CODE
 from reference.tests.system_tables import (
@@ -85,7 +86,7 @@ def tss16_image(ip: int, sp: int) -> bytes:
 
 
 def _cpu(code: bytes, v86_code: bytes, eflags: int = VM | IOPL3 | IF | 2,
-         idt: Optional[dict] = None, ldt: int = 0) -> Cpu:
+         idt: Optional[dict] = None, ldt: int = 0, eip: int = V86_IP) -> Cpu:
     """Task 0x28 (TSS_BASE, busy, CPL 0) runs ``code`` at CODE; the virtual-8086 task
     0x50 (available) is ready to start at 0A00:0010 with ``eflags``; a 16-bit TSS 0x58
     starts at TASK16_IP (stack 0x40:TASK16_SP); an LDT descriptor at 0x60 (base
@@ -101,7 +102,7 @@ def _cpu(code: bytes, v86_code: bytes, eflags: int = VM | IOPL3 | IF | 2,
     for page in (0xA000, 0xB000, 0xC000):
         cpu.mem.map(page, bytes(4096))
     cpu.mem.write_bytes(V86_CODE, v86_code)
-    cpu.mem.write_bytes(V86_TSS, tss32_image(V86_IP, eflags, V86_SP, V86, ldt, ebx=0x5A5A))
+    cpu.mem.write_bytes(V86_TSS, tss32_image(eip, eflags, V86_SP, V86, ldt, ebx=0x5A5A))
     cpu.mem.write_bytes(TSS16_BASE, tss16_image(TASK16_IP, TASK16_SP))
     return cpu
 
@@ -195,6 +196,17 @@ def test_the_ldtr_of_a_v86_task_is_loaded_from_its_tss() -> None:
     assert cpu.step().exception is None
     assert (cpu.ldtr.selector, cpu.ldtr.base, cpu.ldtr.limit) == (LDT_SEL, LDT_BASE, 0xF)
     _assert_in_the_v86_task(cpu, V86_IP)
+
+
+def test_an_eip_beyond_64k_is_gp0_in_the_new_task() -> None:
+    """EIP 10000h in the virtual-8086 task's TSS lies beyond its 64-KiB CS: JMP's
+    TASK-STATE-SEGMENT branch ends "IF EIP not within code segment limit THEN #GP(0)",
+    raised after the switch: TR 0x50, virtual-8086 mode, EIP 10000h."""
+    cpu = _cpu(JMP_V86_TASK, b"\x90", eip=0x10000)
+    cpu.delivery = ReportAndStop()
+    exception = cpu.step().exception
+    assert (exception.vector, exception.error_code) == (GP, 0)
+    assert (cpu.mode, cpu.tr.selector, cpu.eip) == ("vm86", V86_TSS_SEL, 0x10000)
 
 
 def test_a_16_bit_tss_cannot_start_a_v86_task() -> None:
