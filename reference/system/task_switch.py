@@ -15,7 +15,8 @@ in where the fields are and how wide they are (``TssLayout``). A 16-bit TSS (7.6
 Figure 7-11) has no CR3 (the page tables stay), no FS/GS and no I/O map; saving into it
 loses the upper halves of EIP and EFLAGS, and the SDM leaves the upper halves of the
 general registers loaded from it undefined ("modified and not maintained"): here they
-become 0xFFFF and FS/GS are loaded null, as Bochs and QEMU do.
+become 0xFFFF, as Bochs makes them (QEMU keeps the old upper halves: switch_tss_ra), and
+FS/GS are loaded null, as both do.
 
 A new task whose EFLAGS image has VM = 1 is a virtual-8086 task (Vol. 3B 20.2.5, only a
 32-bit TSS can hold VM): the processor updates VM before it loads the segment
