@@ -25,7 +25,8 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   translator reads on past it into the next page and faults before the instruction runs
   (issue 18's reserved-NOP findings); such a fetch fault before the code hook ran is
   retried with ``until`` 1, 2, ... bytes in, and the one at the instruction's end runs it
-  (about 2 % more runs in the campaign mix; a fault of the instruction's own bytes stays).
+  (for the 15 bytes only Capstone-refused cases carry; a fault of the instruction's own
+  bytes stays).
 - ``mem_write`` does not invalidate translated code (blocks are keyed by virtual address
   and frame), so the code range is dropped from the translation cache before every run
   (``ctl_remove_cache``, which translates through the hook: run it after the table is set).
@@ -313,10 +314,14 @@ class UnicornRunner:
         and when the stop is no instruction boundary of the bytes that follow, it goes
         on into the next page. Stops 1, 2, ... bytes in are then tried: the one at the
         instruction's end ends the block there and the instruction runs (a fault of its
-        own bytes faults at every stop and stands)."""
+        own bytes faults at every stop and stands). Only bytes of the full 15 are tried:
+        the generator trims every case to its instruction but those Capstone cannot
+        decode, which keep all 15 (a FORMS case at a page edge would pay 1-14 runs)."""
         outcome, fetched_ahead = self._run(case, None)
+        if not fetched_ahead or len(case.code) < MAX_INSTRUCTION_LENGTH:
+            return outcome  # an instruction's own bytes (only raw bytes carry a tail)
         begin = linear_eip(case.mode, case.regs)
-        for length in range(1, len(case.code)) if fetched_ahead else ():
+        for length in range(1, len(case.code)):
             retried, again = self._run(case, begin + length)
             if not again:
                 return retried
@@ -355,7 +360,8 @@ class UnicornRunner:
         if error == UC_ERR_EXCEPTION and engine.refused is not None:
             error = REFUSED.get(engine.refused, error)
         regs = engine.regs.read(uc)
-        if not engine.self_modified and regs["eip"] == case.regs["eip"] and \
+        if error in FETCH_ERRORS and not engine.self_modified and \
+                regs["eip"] == case.regs["eip"] and \
                 engine.read_linear(begin, len(case.code)) != case.code:
             # it stored into its own bytes and Unicorn refetched them; the new bytes
             # faulted before the code hook saw them (a REP STOS whose new first byte
