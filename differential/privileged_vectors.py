@@ -168,3 +168,38 @@ def draw_single_step(form: str, rng: random.Random, number: int) -> Drawn:
 
 
 SINGLE_STEP_FORMS = tuple(SINGLE_STEP_CODES)
+
+
+# --- breakpoints: an execute breakpoint of DR0-DR3 at the instruction -------------------
+
+def draw_breakpoint(form: str, rng: random.Random, number: int) -> Drawn:
+    """DRn (n drawn) holds the instruction's linear address; most draws enable it (Ln or
+    Gn) as an execute breakpoint (R/W 00, LEN 00): #DB, a fault before the instruction,
+    DR6.Bn set (SDM Vol. 3B, 17.2.4, 17.3.1.1). The rest: the breakpoint disabled,
+    elsewhere, or EFLAGS.RF set (17.3.1.1: RF suppresses it): the instruction runs, and
+    clears RF. The
+    other three registers stay disabled and away from the code, and DR6's B0-B3 start
+    clear, since the SDM lets a CPU set or clear the B bits of breakpoints that did not
+    fire (17.2.3)."""
+    code = bytes.fromhex(rng.choice(SINGLE_STEP_CODES[form]))
+    debug = _debug_registers(rng)
+    n = rng.randrange(4)
+    enable = rng.choice((1, 2, 3))
+    variant = rng.choice(("fires", "fires", "fires", "disabled", "elsewhere", "rf"))
+    dr7 = DR7_FIXED | (rng.getrandbits(2) << 8)  # LE, GE: no effect on a P6
+    if variant != "disabled":
+        dr7 |= enable << 2 * n
+    debug.update(dr7=dr7, dr6=debug["dr6"] & ~0xF)
+    for other in range(4):
+        debug[f"dr{other}"] = rng.getrandbits(32) | 0x80000000  # far from the pages
+    # "elsewhere": in the code page but not at this instruction nor the next one (an
+    # engine that stops after one instruction may already check the next one's address)
+    debug[f"dr{n}"] = CODE + (0x100 if variant == "elsewhere" else 0)
+    memory, state = _machine(rng, 0, dr=debug)
+    memory[DATA] = bytes(PAGE_SIZE)
+    eflags = 0x2 | (rng.getrandbits(12) & 0x8D5) | (0x10000 if variant == "rf" else 0)
+    regs = draw_regs(rng, eflags=eflags, ebx=DATA + rng.randrange(0, 0xF00))
+    return Drawn(form, make_case(form, f"{form} #{number}", code, regs, memory), state)
+
+
+BREAKPOINT_FORMS = ("NOP", "ADD_Ev_Gv", "MOV_Ev_Gv")

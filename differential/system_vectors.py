@@ -8,8 +8,9 @@ and in every vector's ``final.notes.oracle``:
   ``paging`` and ``paging-user`` (a load or store through random 32-bit page-table
   entries, at CPL 0 and at CPL 3) and
   ``control`` (MOV to/from CRn, CLTS, SMSW, LMSW, SGDT/SIDT/LGDT/LIDT, SLDT/STR/LLDT/LTR,
-  RDMSR/WRMSR), and ``privileged``, ``fast-calls``, ``debug`` and ``single-step``
-  (INVLPG, INVD, WBINVD, RDPMC, SYSENTER, SYSEXIT, MOV DRn, the single-step trap:
+  RDMSR/WRMSR), and ``privileged``, ``fast-calls``, ``debug``, ``single-step`` and
+  ``breakpoints`` (INVLPG, INVD, WBINVD, RDPMC, SYSENTER, SYSEXIT, MOV DRn, the
+  single-step trap, execute breakpoints:
   ``differential/privileged_vectors.py``): **Unicorn**, kept only where Unicorn and the
   reference agree on all Unicorn shows. Unicorn reports no error codes and shows only
   segment selectors, so the error codes and the segment hidden parts written are the
@@ -38,10 +39,12 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from differential.privileged_vectors import (
+    BREAKPOINT_FORMS,
     DEBUG_FORMS,
     FAST_CALL_FORMS,
     PRIVILEGED_FORMS,
     SINGLE_STEP_FORMS,
+    draw_breakpoint,
     draw_debug,
     draw_fast_call,
     draw_privileged,
@@ -89,10 +92,11 @@ from vectors.system_state import (
 )
 
 GROUPS = ("descriptors", "paging", "paging-user", "control", "privileged", "fast-calls",
-          "debug", "single-step", "delivery", "x87")
+          "debug", "single-step", "breakpoints", "delivery", "x87")
 ORACLES = {"descriptors": "unicorn", "paging": "unicorn", "paging-user": "unicorn",
            "control": "unicorn", "privileged": "unicorn", "fast-calls": "unicorn",
-           "debug": "unicorn", "single-step": "unicorn", "delivery": "reference",
+           "debug": "unicorn", "single-step": "unicorn", "breakpoints": "unicorn",
+           "delivery": "reference",
            "x87": "native"}
 REFERENCE_DECIDES = {"unicorn": ["exception error codes (Unicorn reports none)",
                                  "segment hidden parts (Unicorn shows selectors only)"]}
@@ -360,6 +364,7 @@ DRAWERS: Dict[str, Tuple[Sequence[str], Callable[[str, random.Random, int], Draw
     "fast-calls": (FAST_CALL_FORMS, draw_fast_call),
     "debug": (DEBUG_FORMS, draw_debug),
     "single-step": (SINGLE_STEP_FORMS, draw_single_step),
+    "breakpoints": (BREAKPOINT_FORMS, draw_breakpoint),
 }
 
 

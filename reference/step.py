@@ -26,6 +26,7 @@ from reference.isa.decoder import decode
 from reference.isa.form import ALWAYS
 from reference.isa.undefined import undefined_for
 from reference.operands import CS
+from reference.system.debug_registers import DR7_ENABLES, instruction_breakpoint
 
 DR6_BS = 1 << 14  # DR6: the #DB came from single-stepping
 
@@ -152,6 +153,8 @@ def step(cpu: Cpu) -> StepResult:
     insn = None
     undefined = (0, False)
     try:
+        if cpu.dr[5] & DR7_ENABLES and not flags & RF:  # a code breakpoint comes first
+            instruction_breakpoint(cpu, linear)  # (SDM Vol. 3A, Table 6-2, priority 7)
         physical = cpu.code_physical(linear)  # with paging: the fetch's checks, or #PF
         insn = cpu.icache.get(physical)
         if insn is None:
@@ -231,7 +234,8 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
             physical = -1 if frame is None else frame | (linear & 0xFFF)
         insn = icache.get(physical)
         if (insn is None or cpu.flags.value & (TF | RF) or eip + insn.length - 1 > seg_limit[CS]
-                or cpu.interrupt_shadow or cpu.intr_requested or cpu.nmi_requested):
+                or cpu.interrupt_shadow or cpu.intr_requested or cpu.nmi_requested
+                or cpu.dr[5] & DR7_ENABLES):  # breakpoints armed: each insn through step()
             result = step(cpu)
         else:
             if cooling:

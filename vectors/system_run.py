@@ -18,7 +18,9 @@ What Unicorn 2.1.4 can and cannot be given (each reason below is a skip message)
   does not map, before paging is turned on (the vector must state CS, SS and the GDT);
 - its Python binding writes an 80-bit ST register without its exponent, so the x87 state
   goes in through FRSTOR and comes out through FNSAVE, run from a scratch page the vector
-  does not map (paging must then be off, so that the scratch page is reachable).
+  does not map (paging must then be off, so that the scratch page is reachable);
+- a register write of DR7 does not arm its breakpoints, so DR7 goes in by MOV DR7 from
+  the same scratch page.
 """
 
 from __future__ import annotations
@@ -236,6 +238,22 @@ def _run_stub(uc: object, scratch: int, code: bytes) -> None:
     uc.emu_start(scratch, scratch + len(code), count=1)  # type: ignore[attr-defined]
 
 
+def _load_debug_registers(uc: object, scratch: int, debug: Dict[str, int]) -> None:
+    """DR0-DR3 and DR6 written as registers; DR7 by running MOV DR7, EAX from the scratch
+    page, because only the instruction arms Unicorn's breakpoints (a register write of
+    DR7 leaves them off: measured, an execute breakpoint at the next EIP then never
+    fires). Done at CPL 0, before the IRET to CPL 3 and before paging."""
+    from unicorn import x86_const as x86
+
+    for name in ("dr0", "dr1", "dr2", "dr3", "dr6"):
+        if name in debug:
+            uc.reg_write(getattr(x86, f"UC_X86_REG_{name.upper()}"), debug[name])  # type: ignore
+    if "dr7" in debug:
+        code = b"\xb8" + struct.pack("<I", debug["dr7"]) + b"\x0f\x23\xf8"  # mov dr7, eax
+        uc.mem_write(scratch, code)  # type: ignore[attr-defined]
+        uc.emu_start(scratch, scratch + len(code), count=2)  # type: ignore[attr-defined]
+
+
 def _iret_to(uc: object, scratch: int, cs: int, ss: int) -> None:
     """CPL 3 the architectural way: IRETD at CPL 0 from the scratch page, popping EIP (the
     next byte of the page), CS, EFLAGS, ESP and SS (SDM Vol. 2A, IRET: return to outer
@@ -330,12 +348,14 @@ def run_unicorn(case: Case, system: SystemVector) -> Tuple[Outcome, SystemState]
         uc.mem_map(base, PAGE_SIZE)
         uc.mem_write(base, data)
     scratch = None
-    if state.x87 is not None or state.cpl:
+    if state.x87 is not None or state.cpl or state.dr is not None:
         scratch = _scratch(case)
         uc.mem_map(scratch, PAGE_SIZE)
     if state.x87 is not None and scratch is not None:
         uc.mem_write(scratch + 0x800, _fsave_image(state.x87))
         _run_stub(uc, scratch, bytes.fromhex("dd 23"))  # frstor [ebx]
+    if state.dr is not None and scratch is not None:
+        _load_debug_registers(uc, scratch, state.dr)
     reg = {name: getattr(x86, f"UC_X86_REG_{name.upper()}") for name in
            list(GPRS) + ["eflags"] + (list(SEGMENTS) if case.mode == "real16" else [])}
     if state.gdtr is not None:
@@ -360,8 +380,6 @@ def run_unicorn(case: Case, system: SystemVector) -> Tuple[Outcome, SystemState]
         raise Inexpressible(f"unicorn refused the stated segment selectors ({exc})") from None
     for index, value in (state.msrs or {}).items():
         uc.msr_write(index, value)
-    for name, value in (state.dr or {}).items():
-        uc.reg_write(getattr(x86, f"UC_X86_REG_{name.upper()}"), value)
     for number in (4, 3, 0):
         value = getattr(state, f"cr{number}")
         if value is not None:

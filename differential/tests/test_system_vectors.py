@@ -16,7 +16,7 @@ from differential.system_vectors import generate_system
 from ground.cache import REPO_ROOT
 
 CORPUS_V2 = REPO_ROOT / "vectors" / "corpus-v2"
-GROUPS = ("privileged", "fast-calls", "debug", "single-step")
+GROUPS = ("privileged", "fast-calls", "debug", "single-step", "breakpoints")
 
 
 def _lines(path: Path) -> List[Dict[str, object]]:
@@ -75,3 +75,29 @@ def test_single_step_sets_bs_after_the_instruction(written: Path) -> None:
             after = vector["final"]["system"]["dr"]["dr6"]  # type: ignore[index]
             assert after == before | 1 << 14
             assert vector["final"]["regs"]["eip"] == 0x1000 + len(vector["bytes"])  # type: ignore
+
+
+def test_an_enabled_execute_breakpoint_faults_before_the_instruction() -> None:
+    """An enabled (Ln or Gn) execute breakpoint (R/W = LEN = 00) at the instruction with RF
+    clear: #DB as a fault, nothing changed but DR6.Bn (SDM Vol. 3B, 17.3.1.1); otherwise
+    the instruction runs. Checked by the SDM's rule on every committed vector of the group
+    (the first test shows the generator writes them)."""
+    seen = set()
+    for path in sorted((CORPUS_V2 / "breakpoints" / "prot32").glob("*.jsonl.gz")):
+        for vector in _lines(path):
+            debug = vector["initial"]["system"]["dr"]  # type: ignore[index]
+            dr7, eip = debug["dr7"], vector["initial"]["regs"]["eip"]  # type: ignore
+            rf = vector["initial"]["regs"]["eflags"] & 1 << 16  # type: ignore[index]
+            armed = [n for n in range(4) if dr7 >> 2 * n & 3 and not dr7 >> 16 + 4 * n & 0xF
+                     and debug[f"dr{n}"] == eip]
+            fires = bool(armed) and not rf
+            seen.add(fires)
+            after = vector["final"]["system"]["dr"]["dr6"]  # type: ignore[index]
+            if fires:
+                assert vector["final"]["exception"] == {"vector": 1, "kind": "fault",
+                                                        "error_code": None}
+                assert vector["final"]["regs"]["eip"] == eip  # type: ignore[index]
+                assert after == debug["dr6"] | sum(1 << n for n in armed)
+            else:
+                assert vector["final"]["exception"] is None and after == debug["dr6"]
+    assert seen == {True, False}

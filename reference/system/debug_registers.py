@@ -6,9 +6,11 @@ the P6 fixes them: DR6 bits 4-11 and 16-31 are 1, bit 12 is 0; DR7 bit 10 is 1 a
 11, 12, 14, 15 are 0. With DR7.GD set, the next MOV to or from a debug register raises
 #DB with DR6.BD set and GD cleared, before it executes (17.2.4).
 
-Instruction and data breakpoints (DR7's enable bits acting on DR0-DR3) are not
-modelled: the registers hold what software writes. Single-step (EFLAGS.TF) is in the
-step loop.
+Instruction breakpoints (17.2.4, 17.3.1.1): before an instruction starts with RF clear,
+a breakpoint of DR0-DR3 enabled in DR7 (Ln or Gn) with R/W = 00 (execute) at the
+instruction's linear address raises #DB as a fault, DR6.Bn set; the step loop asks
+``instruction_breakpoint``. Data breakpoints (R/W = 01 or 11) are not modelled yet: they
+need every memory access checked. Single-step (EFLAGS.TF) is in the step loop.
 """
 
 from __future__ import annotations
@@ -51,3 +53,21 @@ def write_dr(cpu: Cpu, number: int, value: int) -> None:
     elif slot == 5:
         value = (value & DR7_WRITABLE) | DR7_FIXED_ONES
     cpu.dr[slot] = value & 0xFFFFFFFF
+
+
+DR7_ENABLES = 0xFF  # L0 G0 ... L3 G3
+
+
+def instruction_breakpoint(cpu: Cpu, linear: int) -> None:
+    """#DB (a fault: nothing of the instruction has run) when an enabled execute
+    breakpoint of DR0-DR3 is at ``linear``; DR6.Bn is set for each one that matched
+    (the SDM lets a CPU clear or keep the other B bits: 17.2.3, they are kept). LEN must
+    be 00 for an execute breakpoint (17.2.5); other lengths are not matched."""
+    dr7 = cpu.dr[5]
+    hits = 0
+    for n in range(4):
+        if dr7 >> 2 * n & 3 and not dr7 >> 16 + 4 * n & 0xF and cpu.dr[n] == linear:
+            hits |= 1 << n
+    if hits:
+        cpu.dr[4] |= hits
+        raise Fault(DB)

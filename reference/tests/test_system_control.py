@@ -159,6 +159,32 @@ def test_debug_registers_fixed_bits_aliases_and_general_detect() -> None:
     assert cpu.dr[4] & (1 << 13) and not cpu.dr[5] & (1 << 13)
 
 
+def test_instruction_breakpoint_is_a_fault_that_rf_suppresses() -> None:
+    """SDM Vol. 3B, 17.3.1.1: DR1 = the address of the second NOP, DR7 = 0x404 (L1 set,
+    R/W1 = LEN1 = 00): the first NOP runs, then #DB is a fault at the second one (EIP on
+    it, DR6.B1 set), in ``step`` and in the ``run`` loop alike; with EFLAGS.RF set the
+    breakpoint is ignored for that one instruction and RF is clear after it. A data
+    breakpoint type (R/W1 = 01) at the same address does not fire on the fetch."""
+    for use_run in (False, True):
+        cpu = make_cpu(bytes.fromhex("90 90 90"), "prot32")
+        cpu.dr[1], cpu.dr[5] = CODE + 1, 0x404
+        if use_run:
+            result = cpu.run(3)
+        else:
+            assert cpu.step().exception is None
+            result = cpu.step()
+        assert result.exception.vector == 1 and result.exception.kind == "fault"
+        assert cpu.eip == CODE + 1 and cpu.dr[4] == 0xFFFF0FF2
+    cpu = make_cpu(bytes.fromhex("90 90"), "prot32")
+    cpu.dr[0], cpu.dr[5] = CODE, 0x401
+    cpu.flags.value |= 1 << 16  # RF
+    assert cpu.step().exception is None and cpu.eip == CODE + 1
+    assert not cpu.flags.value & 1 << 16
+    cpu = make_cpu(bytes.fromhex("90 90"), "prot32")
+    cpu.dr[0], cpu.dr[5] = CODE, 0x10401  # R/W0 = 01: a data write breakpoint
+    assert cpu.step().exception is None
+
+
 def test_mov_debug_register_is_privileged() -> None:
     cpu = protected_cpu(bytes.fromhex("0f 21 c0"), cpl=3)
     assert cpu.step().exception.vector == GP

@@ -13,7 +13,8 @@ from x86lab.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError
 
 RUNNER_ENGINES = [e.name for e in CATALOGUE if e.runner]  # those that step one case
 SYSTEM_GROUPS = ("descriptors", "paging", "paging-user", "control", "privileged",
-                 "fast-calls", "debug", "single-step", "delivery", "x87")  # --version 2
+                 "fast-calls", "debug", "single-step", "breakpoints", "delivery",
+                 "x87")  # --version 2
 
 RUN_EXAMPLE = """example:
   x86lab vectors run --engine reference vectors/corpus
@@ -37,7 +38,8 @@ GENERATE_EXAMPLE = """example:
   x86lab vectors generate --version 2 --per-form 4 --seed 1 --out vectors/corpus-v2
 
 --version 2: version-2 vectors of the system and x87 forms (groups descriptors, paging,
-paging-user, control, privileged, fast-calls, debug, single-step, delivery, x87; --groups
+paging-user, control, privileged, fast-calls, debug, single-step, breakpoints, delivery,
+x87; --groups
 picks some), each with the oracle that decided it in its header: Unicorn where it agrees
 with the reference, this CPU for x87, the reference for delivery through the IDT (no
 oracle here can run it) and, by the SDM, where Unicorn departs from it as a listed bug
