@@ -9,7 +9,8 @@ was drawn. Encoding from the table reaches every row; Capstone then checks the b
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
 
 from differential.draw import Draw
 from differential.state import value32
@@ -100,35 +101,64 @@ def _prefixes(draw: Draw, form, memory: bool, sizes: List[int]) -> List[int]:
     return order
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What ``encode`` reads from a row's operand letters, worked out once per row (the
+    letters were scanned five times a case: ~20 % of a case's generation)."""
+
+    memory: bool  # an operand is always memory (O, X, Y)
+    reg_field: str  # what the ModRM reg field holds: "digit", "S", "C" or "G"
+    memory_only: bool  # an M operand: r/m is never a register
+    register_only: bool  # an R operand (MOV CRn/DRn): r/m is always a register
+    immediates: Tuple[str, ...]  # the specs that are bytes after ModRM, in order
+
+
+_SHAPES: Dict[str, _Shape] = {}
+
+
+def _shape(form) -> _Shape:
+    shape = _SHAPES.get(form.name)
+    if shape is None:
+        specs = form.specs
+        reg_field = "digit" if form.enc.digit is not None else \
+            "S" if any(s.startswith("S") for s in specs) else \
+            "C" if any(s.startswith("C") for s in specs) else "G"
+        shape = _SHAPES[form.name] = _Shape(
+            any(s[0] in _MEMORY_LETTERS[2:] for s in specs), reg_field,
+            any(s.startswith("M") for s in specs), any(s.startswith("R") for s in specs),
+            # not AL/eAX: fixed registers start with A too
+            tuple(s for s in specs if s[0] in "IJO" or s == "Ap"))
+    return shape
+
+
 def encode(form, mode: str, draw: Draw) -> bytes:
     """One encoding of ``form`` (a ``reference.isa.form.Form``) for ``mode``."""
     operand_prefix = draw.chance(20)
     address_prefix = draw.chance(15)
     operand_size, address_size = _sizes(mode, operand_prefix, address_prefix)
     enc = form.enc
+    shape = _shape(form)
     opcode = list(enc.opcode)
     if enc.plus_r:
         opcode[-1] |= draw.integer(0, 7)
     body = bytes(opcode)
-    memory = any(s[0] in _MEMORY_LETTERS[2:] for s in form.specs)
+    memory = shape.memory
     if enc.modrm:
-        if enc.digit is not None:
+        if shape.reg_field == "digit":
             reg = enc.digit
-        elif any(s.startswith("S") for s in form.specs):
+        elif shape.reg_field == "S":
             reg = draw.integer(0, 5) if draw.chance(90) else draw.integer(6, 7)
-        elif any(s.startswith("C") for s in form.specs):
+        elif shape.reg_field == "C":
             reg = draw.choice((0, 2, 3, 4))  # CR0, CR2, CR3, CR4: the others are #UD
         else:
             reg = draw.integer(0, 7)
-        memory_only = any(s.startswith("M") for s in form.specs)
-        if any(s.startswith("R") for s in form.specs):  # MOV CRn/DRn: r/m is a register
+        if shape.register_only:  # MOV CRn/DRn: r/m is a register
             modrm, rm_memory = bytes([0xC0 | (reg << 3) | draw.integer(0, 7)]), False
         else:
-            modrm, rm_memory = _modrm(draw, reg, memory_only, address_size)
+            modrm, rm_memory = _modrm(draw, reg, shape.memory_only, address_size)
         body += modrm
         memory = memory or rm_memory
-    for spec in form.specs:
-        if spec[0] in "IJO" or spec == "Ap":  # not AL/eAX: fixed registers start with A too
-            body += _immediate(draw, spec, operand_size, address_size)
+    for spec in shape.immediates:
+        body += _immediate(draw, spec, operand_size, address_size)
     sizes = ([OPERAND_SIZE] if operand_prefix else []) + ([ADDRESS_SIZE] if address_prefix else [])
     return bytes(_prefixes(draw, form, memory, sizes)) + body

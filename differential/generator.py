@@ -135,14 +135,18 @@ def _memory(draw: Draw, wanted: Iterable[int], code_at: int, code: bytes) -> Dic
     two) pages holding code are copied to be edited."""
     pages: Dict[int, bytes] = {base: page_bytes(draw) for base in pages_covering(wanted)}
     edited: Dict[int, bytearray] = {}
-    for i, byte in enumerate(code):
-        address = (code_at + i) & 0xFFFFFFFF
-        base = address & ~(PAGE_SIZE - 1)
+    done = 0
+    while done < len(code):  # a run of bytes per page (two at most, or a 4 GiB wrap)
+        address = (code_at + done) & 0xFFFFFFFF
+        offset = address & (PAGE_SIZE - 1)
+        count = min(len(code) - done, PAGE_SIZE - offset)
+        base = address - offset
         if base in pages:
             page = edited.get(base)
             if page is None:
                 page = edited[base] = bytearray(pages[base])
-            page[address & (PAGE_SIZE - 1)] = byte
+            page[offset:offset + count] = code[done:done + count]
+        done += count
     for base, page in edited.items():
         pages[base] = bytes(page)
     return pages
