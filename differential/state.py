@@ -18,6 +18,7 @@ CF, PF, AF, ZF, SF, DF, OF = 0x1, 0x4, 0x10, 0x40, 0x80, 0x400, 0x800
 IF = 0x200
 RESERVED_ONE = 0x2  # EFLAGS bit 1 always reads as 1
 ARITHMETIC_FLAGS = (CF, PF, AF, ZF, SF, OF)
+_DRAWN_FLAGS = ARITHMETIC_FLAGS + (DF,)  # the flags a case's EFLAGS draws, in this order
 
 INTERESTING = (0, 1, 2, 0x7F, 0x80, 0xFF, 0x100, 0x7FFF, 0x8000, 0xFFFF, 0x10000,
                0x7FFFFFFF, 0x80000000, 0x80000001, 0xFFFFFFFE, 0xFFFFFFFF, 0x55555555,
@@ -44,7 +45,7 @@ def eflags(draw: Draw) -> int:
     """Arithmetic flags and DF drawn; IF set (as in user code), TF clear (no single-step
     trap: the case is one instruction), reserved bit 1 set, everything else clear."""
     flags = RESERVED_ONE | IF
-    for bit in ARITHMETIC_FLAGS + (DF,):
+    for bit in _DRAWN_FLAGS:
         if draw.chance(50):
             flags |= bit
     return flags
