@@ -165,3 +165,31 @@ def test_enter_66_nested_push_on_a_wrapping_16_bit_stack():
     assert entry.id == "unicorn-enter-66-nested-frame-pointer-pushed-unwrapped"
     without_ebp = [d for d in differences if d.field != "ebp"]
     assert without_ebp and find_known(load_known(), case, without_ebp, {}) is None
+
+
+@pytest.mark.parametrize("code, popped", [("cb", 4), ("ca0400", 8)])
+def test_real_mode_far_return_wraps_sp(code, popped):
+    """unicorn-real-mode-far-return-stack-without-wrap, campaign seed 1205's shape: RETF
+    at SS:SP = 0100:FFFE. By the SDM, IP := the word at SS:FFFE (0x10FFE: 0x1234), SP
+    wraps to 0000, CS := the word at SS:0000 (0x1000: the RETF's own bytes, little
+    endian), SP := 0002 (+ imm16 4 for CA 04 00). The reference does exactly that;
+    Unicorn reads CS at SS:10000 (unmapped here), which the entry covers."""
+    from differential.runners.reference_runner import ReferenceRunner
+    from differential.runners.unicorn_runner import UnicornRunner
+    from ground.compare import compare
+
+    raw = bytes.fromhex(code)
+    base = make_case(raw, "real16", cs=0, eip=0x1000, ss=0x100, esp=0xFFFE)
+    stack = bytearray(0x1000)
+    stack[0xFFE:] = (0x1234).to_bytes(2, "little")
+    form = "RETF" if code == "cb" else "RETF_Iw"
+    case = type(base)(**{**base.__dict__, "form": form,
+                         "memory": {**base.memory, 0x10000: bytes(stack)}})
+    ours = ReferenceRunner().run(case)
+    code_page = base.memory[0x1000]
+    assert ours.exception is None and ours.regs["eip"] == 0x1234
+    assert ours.regs["cs"] == int.from_bytes(code_page[:2], "little")
+    assert ours.regs["esp"] == popped - 2
+    differences = compare(case, UnicornRunner().run(case), ours)
+    entry = find_known(load_known(), case, differences, {})
+    assert entry is not None and entry.id == "unicorn-real-mode-far-return-stack-without-wrap"
