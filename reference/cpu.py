@@ -174,6 +174,7 @@ class Cpu:
         # once the fast path has run it this often (0: never); the block running now.
         self.block_threshold = BLOCK_THRESHOLD
         self.running_block = None
+        self.block_cache = None  # a reference.blocks.cache.BlockCache: blocks kept on disk
 
     # -- registers by name ---------------------------------------------------------
     def get_reg(self, name: str) -> int:

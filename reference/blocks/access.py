@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from reference.blocks.optimize import clone
 from reference.memory import FlatMemory
@@ -101,6 +101,20 @@ def _write_template(mode: str, seg: int, nbytes: int) -> str:
     return "\n".join(lines)
 
 
+_RESULT = "M_result"
+_templates: Dict[Tuple[str, str, int, int], List[ast.stmt]] = {}
+
+
+def _parsed(kind: str, mode: str, seg: int, nbytes: int) -> List[ast.stmt]:
+    """The template for a read (its result in ``M_result``) or a write, parsed once."""
+    key = (kind, mode, seg, nbytes)
+    if key not in _templates:
+        text = (_read_template(mode, seg, nbytes, _RESULT) if kind == "read"
+                else _write_template(mode, seg, nbytes))
+        _templates[key] = ast.parse(text).body
+    return _templates[key]
+
+
 def _assign(name: str, value: ast.expr) -> ast.stmt:
     return ast.Assign([ast.Name(name, ast.Store())], value, lineno=0)
 
@@ -132,8 +146,8 @@ class _Lowering(ast.NodeTransformer):
             # change no register, so what remains of the offset may be computed after.
             before_offset, offset = self._hoist(call.args[1])
             before_value, value = self._hoist(call.args[3])
-            template = ast.parse(_write_template(self.mode, call.args[0].value,
-                                                 call.args[2].value)).body
+            template = clone(_parsed("write", self.mode, call.args[0].value,
+                                     call.args[2].value))
             return (before_offset + before_value
                     + [_assign("M_a", offset), _assign("M_v", value)] + template)
         if isinstance(statement, (ast.Assign, ast.Expr, ast.AugAssign)):
@@ -160,8 +174,9 @@ class _Lowering(ast.NodeTransformer):
             self.count += 1
             name = f"M_r{self.count}"
             self.hoisted.append(_assign("M_a", node.args[1]))
-            self.hoisted += ast.parse(_read_template(self.mode, node.args[0].value,
-                                                     node.args[2].value, name)).body
+            template = _parsed("read", self.mode, node.args[0].value, node.args[2].value)
+            self.hoisted += clone(template, lambda n: ast.Name(
+                name if n.id == _RESULT else n.id, n.ctx))
             return ast.Name(name, ast.Load())
         if not (isinstance(node.func, ast.Name) and node.func.id in _PURE_CALLS):
             self.ok = False
@@ -184,26 +199,36 @@ def lower(statements: List[ast.stmt], mode: Optional[str]) -> List[ast.stmt]:
     return _Lowering(mode).statements(statements)
 
 
-def prologue(text: str, mode: Optional[str]) -> List[str]:
-    """The lines a block whose body is ``text`` needs before its first access: the
-    values every lowered access reads, loaded once."""
-    if mode is None or "M_" not in text:
-        return []
-    lines = ["M_ram = cpu.mem.ram", "M_ramlen = len(M_ram)"]
-    if "M_journal" in text:
-        lines += ["M_journal = cpu.journal", "M_code = cpu.code_pages"]
-    if "M_rd" in text:
-        lines.append("M_rd = cpu.tlb.readable[cpu.cpl == 3]")
-    if "M_wr" in text:
-        lines.append("M_wr = cpu.tlb.writable[cpu.cpl == 3]")
-    fields = {"base": "seg_base", "limit": "seg_limit", "wlimit": "seg_wlimit",
-              "floor": "seg_floor"}
-    used: Set[str] = set()
-    for field, seg in _SEGMENT_NAME.findall(text):
-        name = f"M_{field}_{seg}"
-        if name not in used:
-            used.add(name)
-            lines.append(f"{name} = cpu.{fields[field]}[{seg}]")
+_PROLOGUE = {
+    "M_ram": "M_ram = cpu.mem.ram",
+    "M_ramlen": "M_ramlen = len(M_ram)",
+    "M_journal": "M_journal = cpu.journal",
+    "M_code": "M_code = cpu.code_pages",
+    "M_rd": "M_rd = cpu.tlb.readable[cpu.cpl == 3]",
+    "M_wr": "M_wr = cpu.tlb.writable[cpu.cpl == 3]",
+}
+"""What a lowered access reads that is the same for the whole block, in load order."""
+_FIELDS = {"base": "seg_base", "limit": "seg_limit", "wlimit": "seg_wlimit",
+           "floor": "seg_floor"}
+_NAME = re.compile(r"\bM_(?:ram|ramlen|journal|code|rd|wr|(?:base|limit|wlimit|floor)_\d)\b")
+
+
+def needed(code: str) -> FrozenSet[str]:
+    """The prologue names ``code`` (one instruction's lowered text) reads."""
+    names = set(_NAME.findall(code))
+    if names:
+        names.add("M_ram")
+        names.add("M_ramlen")
+    return frozenset(names)
+
+
+def prologue(names: Set[str]) -> List[str]:
+    """The lines that load ``names`` (what the block's accesses need, ``needed``) once,
+    before its first instruction."""
+    lines = [line for name, line in _PROLOGUE.items() if name in names]
+    for name in sorted(names - _PROLOGUE.keys()):
+        field, seg = _SEGMENT_NAME.fullmatch(name).groups()  # type: ignore[union-attr]
+        lines.append(f"{name} = cpu.{_FIELDS[field]}[{seg}]")
     return lines
 
 

@@ -21,11 +21,11 @@ block's instructions through ``step()``: the result is the interpreter's, bit fo
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
-from reference.blocks import access, snippets
+from reference.blocks import access, cache, snippets
 from reference.blocks.inline import inline
-from reference.blocks.optimize import STATUS
+from reference.blocks.optimize import ORIGINS, STATUS
 from reference.faults import Fault, Unmapped
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -142,27 +142,26 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
     reading them, ``cpu.eip``/``cpu.insn`` set only where read and at the end, memory
     accesses lowered for ``memory`` (``access.mode_of``; None leaves them calls), and
     pushes and pops for SS.B = ``stack_size`` (checked on entry) when it is given."""
-    pieces = [snippets.snippet(insn, default_size) for insn in insns]
+    pieces = [snippets.snippet(insn, default_size, memory, stack_size) for insn in insns]
     dead: List[FrozenSet[int]] = [frozenset()] * len(insns)
     live = STATUS
     for k in reversed(range(len(insns))):
         dead[k], live = snippets.dead_updates(pieces[k], live)
     body: List[str] = []
+    needed: Set[str] = set()
     offset = 0
-    assumes_stack = False
     for k, (insn, piece) in enumerate(zip(insns, pieces)):
+        code, reads_eip, names = snippets.text(piece, dead[k])
+        needed |= names
+        body.append(f"    # +{offset}: {piece.comment}")
         offset += insn.length
-        code, reads_eip, assumed = snippets.text(piece, dead[k], memory, stack_size)
-        assumes_stack = assumes_stack or assumed
-        body.append("    " + _comment(insn, offset))
         if reads_eip or k == len(insns) - 1:
             body += [f"    cpu.insn = i{k}", f"    cpu.eip = eip + {offset} & {eip_mask}"]
         body += ["    " + line for line in snippets.placed(code, k).splitlines()]
         snippets.own_objects(insn, k, namespace)
         snippets.globals_of(piece, namespace)
-    text = "\n".join(body)
-    prologue = ["    " + line for line in access.prologue(text, memory)]
-    if assumes_stack:
+    prologue = ["    " + line for line in access.prologue(needed)]
+    if any(piece.assumes_stack for piece in pieces):
         prologue.insert(0, f"    if cpu.stack_size != {stack_size}:\n"
                            "        raise g_StackSizeChanged(cpu.stack_size)")
         namespace["g_StackSizeChanged"] = StackSizeChanged
@@ -171,9 +170,7 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
 
 
 def _comment(insn: Insn, offset: int) -> str:
-    doc = (insn.fn.__doc__ or "").strip().splitlines()
-    return (f"# +{offset - insn.length}: {insn.raw.hex(' ')}  {insn.form.name}"
-            + (f"  -- {doc[0]}" if doc else ""))
+    return f"# +{offset - insn.length}: {snippets.describe(insn)}"
 
 
 def source(module: ast.Module, comments: Dict[int, str]) -> str:
@@ -202,9 +199,26 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
     eip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
     where = f"<block at physical {physical:#x}>"
     if optimize:
-        text = assemble(insns, eip_mask, cpu.default_size, namespace, access.mode_of(cpu),
-                        cpu.stack_size)
-        code = compile(text, where, "exec")
+        memory = access.mode_of(cpu)
+        store = cpu.block_cache if not with_source else None
+        key = (store.key([insn.raw for insn in insns], cpu.default_size, cpu.stack_size,
+                         memory) if store is not None else "")
+        found = store.get(key) if store is not None else None
+        if found is not None:
+            text, origins, code = found
+            code = cache.renamed(code, where)
+            for k, insn in enumerate(insns):
+                snippets.own_objects(insn, k, namespace)
+            cache.resolve(origins, namespace)
+            namespace["g_StackSizeChanged"] = StackSizeChanged
+            access.globals_for(namespace)
+        else:
+            text = assemble(insns, eip_mask, cpu.default_size, namespace, memory,
+                            cpu.stack_size)
+            code = compile(text, where, "exec")
+            if store is not None:
+                store.put(key, text, [(alias, *ORIGINS[alias]) for alias in namespace
+                                      if alias in ORIGINS], code)
     else:
         module, comments = generate(insns, eip_mask, namespace)
         code = compile(module, where, "exec")

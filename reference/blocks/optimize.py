@@ -141,6 +141,11 @@ class _Renamer:
         return clone(node, self.name)
 
 
+ORIGINS: Dict[str, Tuple[str, str]] = {}
+"""Alias of each module-level name generated code uses -> (its module, its name): how a
+block read back from the disk cache (``reference.blocks.cache``) finds them again."""
+
+
 def global_name(fn: Callable[..., Any], node: ast.Name, namespace: Dict[str, Any]) -> ast.AST:
     """A global of ``fn``'s module seen from a block: a number as its constant value,
     anything else under a module-prefixed name put into the block's namespace."""
@@ -156,6 +161,7 @@ def global_name(fn: Callable[..., Any], node: ast.Name, namespace: Dict[str, Any
         return ast.copy_location(ast.Constant(value), node)
     alias = "g_" + fn.__module__.rsplit(".", 1)[-1] + "_" + name
     namespace[alias] = value
+    ORIGINS[alias] = (fn.__module__, name)
     return ast.copy_location(ast.Name(alias, node.ctx), node)
 
 

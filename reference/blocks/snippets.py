@@ -23,6 +23,7 @@ import ast
 import re
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Set, Tuple
 
+from reference.blocks import access
 from reference.blocks.access import lower
 from reference.blocks.inline import inline
 from reference.blocks.optimize import (
@@ -48,25 +49,30 @@ _OWN_OBJECT = re.compile(r"\b(?:(i0|f0)|op0_(\d+))\b")
 class Snippet:
     """Pass 1 of one instruction (see the module docstring) and its finished texts."""
 
-    __slots__ = ("statements", "namespace", "count", "aliases", "texts", "reads")
+    __slots__ = ("statements", "namespace", "count", "aliases", "texts", "reads",
+                 "assumes_stack", "comment")
 
     def __init__(self, statements: List[ast.stmt], namespace: Dict[str, Any], count: int,
-                 aliases: bool) -> None:
+                 aliases: bool, assumes_stack: bool, comment: str) -> None:
         self.statements = statements
         self.namespace = namespace  # the globals its code names (g_*), as first made
         self.count = count          # the expander's counter: pass 2 goes on from here
         self.aliases = aliases      # a name holds cpu.flags: no update may be called dead
-        self.texts: Dict[Tuple[FrozenSet[int], Optional[str], Optional[int]],
-                         Tuple[str, bool, bool]] = {}
+        self.assumes_stack = assumes_stack  # made for one SS.B: the block checks it
+        self.comment = comment      # "<bytes>  <form>  -- <what the semantics say>"
+        self.texts: Dict[FrozenSet[int], Tuple[str, bool, FrozenSet[str]]] = {}
         self.reads: Dict[int, int] = {}  # id(statement) -> status flags it may read
 
 
-_snippets: Dict[Tuple[bytes, int], Snippet] = {}
+_snippets: Dict[Tuple[bytes, int, Optional[str], Optional[int]], Snippet] = {}
 
 
-def snippet(insn: Insn, default_size: int) -> Snippet:
-    """The cached pass 1 of ``insn`` (decoded with CS.D = ``default_size``)."""
-    key = (insn.raw, default_size)
+def snippet(insn: Insn, default_size: int, access: Optional[str] = None,
+            stack_size: Optional[int] = None) -> Snippet:
+    """The cached pass 1 of ``insn`` (decoded with CS.D = ``default_size``): with its
+    memory accesses lowered for ``access`` (``reference.blocks.access.mode_of``) and,
+    if ``stack_size`` is given, its pushes and pops made for that SS.B."""
+    key = (insn.raw, default_size, access, stack_size)
     found = _snippets.get(key)
     if found is None:
         namespace: Dict[str, Any] = {}
@@ -76,10 +82,21 @@ def snippet(insn: Insn, default_size: int) -> Snippet:
             args = ", ".join(["cpu"] + [f"op0_{j}" for j in range(len(insn.operands))])
             statements = ast.parse(f"f0({args})").body
         expander = Expander(namespace, flag_methods=False)
-        statements = fold(expander.statements(statements))
+        statements = expander.statements(statements)
+        assumed = False
+        if stack_size is not None:
+            statements, assumed = with_stack_size(statements, stack_size)
+        statements = lower(local_regs(fold(statements)), access)
         found = _snippets[key] = Snippet(statements, namespace, expander.count,
-                                         aliases_flags(statements))
+                                         aliases_flags(statements), assumed, describe(insn))
     return found
+
+
+def describe(insn: Insn) -> str:
+    """The comment line's text for ``insn``: its bytes, form and the semantics' first
+    docstring line."""
+    doc = (insn.fn.__doc__ or "").strip().splitlines()
+    return f"{insn.raw.hex(' ')}  {insn.form.name}" + (f"  -- {doc[0]}" if doc else "")
 
 
 def dead_updates(piece: Snippet, live: int) -> Tuple[FrozenSet[int], int]:
@@ -116,28 +133,20 @@ def _memo(node: Any, memo: Dict[int, int], measure: Any) -> int:
     return memo[key]
 
 
-def text(piece: Snippet, dead: FrozenSet[int], access: Optional[str] = None,
-         stack_size: Optional[int] = None) -> Tuple[str, bool, bool]:
-    """(the finished code of ``piece`` without the ``dead`` updates, at indentation 0,
-    its memory accesses lowered for ``access`` (``reference.blocks.access.mode_of``);
-    whether it reads ``cpu.eip``/``cpu.insn``; whether it assumed ``cpu.stack_size`` to
-    be ``stack_size`` (given: SS.B as the block is made; then the block must check it
-    on entry))."""
-    key = (dead, access, stack_size)
-    found = piece.texts.get(key)
+def text(piece: Snippet, dead: FrozenSet[int]) -> Tuple[str, bool, FrozenSet[str]]:
+    """(the finished code of ``piece`` without the ``dead`` updates, at indentation 0;
+    whether it reads ``cpu.eip``/``cpu.insn``; the names its lowered memory accesses
+    need from the block's prologue (``access.prologue``))."""
+    found = piece.texts.get(dead)
     if found is None:
         statements = _without(piece.statements, dead)
         expander = Expander(piece.namespace, flag_methods=True)
         expander.count = piece.count
-        statements = expander.statements(statements)
-        assumed = False
-        if stack_size is not None:
-            statements, assumed = with_stack_size(statements, stack_size)
-        statements = fold(statements) or [ast.Pass()]
-        bookkeeping = needs_bookkeeping(statements)
-        statements = lower(local_regs(statements), access)
+        statements = fold(expander.statements(statements)) or [ast.Pass()]
         module = ast.fix_missing_locations(ast.Module(body=statements, type_ignores=[]))
-        found = piece.texts[key] = (ast.unparse(module), bookkeeping, assumed)
+        code = ast.unparse(module)
+        found = piece.texts[dead] = (code, needs_bookkeeping(statements),
+                                     access.needed(code))
     return found
 
 

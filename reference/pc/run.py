@@ -125,6 +125,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--block-threshold", type=int, metavar="N",
                         help="executions of an instruction before a block is compiled from "
                         "it (0: never; default: this interpreter's, see reference.cpu)")
+    parser.add_argument("--no-block-cache", action="store_true",
+                        help="neither read nor keep compiled blocks in "
+                        "$X86LAB_CACHE/reference-blocks (reference.blocks.cache)")
     parser.add_argument("--exit-at-stage", metavar="NAME",
                         help="stop the machine and exit 0 once stage NAME (one of the "
                         "--stage names) has been seen")
@@ -154,6 +157,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         pc = Pc(args.memory * MIB, transmit=console.transmit)
         if args.block_threshold is not None:
             pc.cpu.block_threshold = max(0, args.block_threshold)
+        if pc.cpu.block_threshold and not args.no_block_cache:
+            from reference.blocks.cache import BlockCache
+            pc.cpu.block_cache = BlockCache()
         placement = load(pc.cpu, pc.memory, image, initrd, args.append)
     except (OSError, BootError, ValueError) as error:  # ValueError: RAM over the PCI hole
         sys.stderr.write(f"reference PC: cannot boot {args.kernel}: {error}\n")
@@ -184,6 +190,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     pc.idle = console.wait_idle
     stop = pc.run(args.budget, between)
     console.flush()
+    if pc.cpu.block_cache is not None:
+        pc.cpu.block_cache.close()
     emit("stop", reason=stop.reason, detail=stop.detail,
          unclaimed_ports=sorted(pc.bus.unclaimed),
          unclaimed_memory_pages=sorted(pc.ram.unclaimed), console_bytes=console.total)

@@ -1,0 +1,149 @@
+"""Compiled blocks kept on disk between runs (issue 14): a block's generated code is a
+pure function of its instruction bytes, the modes it was made for and the reference's
+own source, so a second boot of the same image need not generate or compile it again.
+
+Measured on the tiny image's boot (CPython, threshold 300): generating and compiling
+about 4,400 blocks is a fifth of the run, almost all of it the AST passes per distinct
+instruction and ``compile()``; a boot meets the same blocks every time.
+
+An entry is keyed by a hash of (the source fingerprint, CS.D, SS.B, how memory is
+lowered, every instruction's bytes) and holds the generated text, the code object
+(``marshal``: so the interpreter's cache tag is part of the fingerprint) and where each
+module-level name of the code comes from (``optimize.ORIGINS``); the instruction's own
+objects (``i3``, ``op3_0``) are bound afresh from the block being made. The source
+fingerprint is a hash of every module of the ``reference`` package, so any change to the
+semantics, the decoder or the compiler makes a new cache rather than a stale hit.
+
+Storage is one SQLite file per fingerprint under ``$X86LAB_CACHE/reference-blocks``
+(default ``~/.cache/x86lab``), written in batches; it is only a cache: a file that
+cannot be opened or read turns it off for the process with one line on stderr, and
+nothing is lost. ``python -m reference.pc`` uses it (``--no-block-cache`` turns it off);
+a plain ``Cpu`` does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import marshal
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from types import CodeType
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+BATCH = 64
+"""New entries written in one transaction (a boot makes a few thousand)."""
+
+_fingerprint: Optional[str] = None
+
+
+def fingerprint() -> str:
+    """A hash of the reference package's modules and this interpreter's bytecode tag."""
+    global _fingerprint
+    if _fingerprint is None:
+        root = Path(__file__).resolve().parent.parent
+        digest = hashlib.sha256(sys.implementation.cache_tag.encode())
+        for path in sorted(root.rglob("*.py")):
+            if "tests" not in path.relative_to(root).parts:
+                digest.update(str(path.relative_to(root)).encode() + b"\0")
+                digest.update(path.read_bytes())
+        _fingerprint = digest.hexdigest()[:16]
+    return _fingerprint
+
+
+def default_directory() -> Path:
+    base = os.environ.get("X86LAB_CACHE") or os.path.join(Path.home(), ".cache", "x86lab")
+    return Path(base) / "reference-blocks"
+
+
+class BlockCache:
+    """The blocks one fingerprint's runs compiled: ``get`` and ``put`` by key."""
+
+    def __init__(self, directory: Optional[Path] = None) -> None:
+        self.path = (directory or default_directory()) / f"{fingerprint()}.sqlite"
+        self.pending: List[Tuple[str, bytes]] = []
+        self.hits = self.misses = 0
+        self.db: Optional[sqlite3.Connection] = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), timeout=10)
+            for statement in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF",
+                              "CREATE TABLE IF NOT EXISTS blocks (key TEXT PRIMARY KEY, "
+                              "entry BLOB NOT NULL)"):
+                self.db.execute(statement).fetchall()  # every cursor done: PyPy keeps
+                # an unfinished one open, and a commit then fails
+            self.db.commit()
+        except (OSError, sqlite3.Error) as error:
+            self._off(error)
+
+    def _off(self, error: BaseException) -> None:
+        print(f"reference: block cache {self.path} off: {error}", file=sys.stderr)
+        self.db = None
+
+    @staticmethod
+    def key(raws: Sequence[bytes], default_size: int, stack_size: int,
+            memory: Optional[str]) -> str:
+        digest = hashlib.sha256(f"{default_size} {stack_size} {memory}".encode())
+        for raw in raws:
+            digest.update(bytes((len(raw),)) + raw)
+        return digest.hexdigest()
+
+    def get(self, key: str) -> Optional[Tuple[str, List[Tuple[str, str, str]], CodeType]]:
+        """(text, [(alias, module, name)], code) of a block, or None."""
+        if self.db is None:
+            return None
+        try:
+            rows = self.db.execute("SELECT entry FROM blocks WHERE key = ?",
+                                   (key,)).fetchall()
+            entry = marshal.loads(rows[0][0]) if rows else None
+        except (sqlite3.Error, ValueError, EOFError, TypeError) as error:
+            self._off(error)
+            return None
+        if entry is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        text, origins, code = entry
+        return text, [tuple(origin) for origin in origins], code  # type: ignore[misc]
+
+    def put(self, key: str, text: str, origins: List[Tuple[str, str, str]],
+            code: CodeType) -> None:
+        if self.db is None:
+            return
+        self.pending.append((key, marshal.dumps((text, origins, code))))
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending entries (also when the machine stops)."""
+        if self.db is None or not self.pending:
+            return
+        try:
+            self.db.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?)", self.pending)
+            self.db.commit()
+        except sqlite3.Error as error:
+            self._off(error)
+        self.pending = []
+
+
+    def close(self) -> None:
+        """Write what is pending and let go of the file."""
+        self.flush()
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+
+def resolve(origins: List[Tuple[str, str, str]], namespace: Dict[str, Any]) -> None:
+    """Bind each module-level name of a cached block to its object."""
+    for alias, module, name in origins:
+        namespace[alias] = getattr(importlib.import_module(module), name)
+
+
+def renamed(code: CodeType, filename: str) -> CodeType:
+    """``code`` (and the code objects inside it) as compiled under ``filename``."""
+    consts = tuple(renamed(c, filename) if isinstance(c, CodeType) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)

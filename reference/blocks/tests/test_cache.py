@@ -1,0 +1,52 @@
+"""Blocks kept on disk (``reference.blocks.cache``): a second machine finds the first
+one's blocks, runs them to the interpreter's state, and a cache that cannot be read
+turns itself off without changing any result. Standard library only (PyPy too)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reference import benchmark as programs
+from reference.blocks.cache import BlockCache
+from reference.blocks.tests.machines import both, machine, state
+
+
+def run_with_cache(directory: Path, kind: str) -> tuple:
+    program = programs.PROGRAMS["instruction-mix"]
+    cpu = machine(program.code(50), 1, kind)
+    cpu.block_cache = BlockCache(directory)
+    result = cpu.run(program.instructions(50) + 1)
+    cpu.block_cache.flush()
+    return state(cpu, result), cpu.block_cache
+
+
+@pytest.mark.parametrize("kind", ["sparse", "flat", "paged"])
+def test_a_second_run_takes_every_block_from_the_first_runs_cache(tmp_path: Path,
+                                                                   kind: str) -> None:
+    program = programs.PROGRAMS["instruction-mix"]
+    interpreted, _ = both(program.code(50), program.instructions(50) + 1, kind)
+    first, made = run_with_cache(tmp_path, kind)
+    second, found = run_with_cache(tmp_path, kind)
+    assert first == second == interpreted
+    assert made.misses > 0 and made.hits == 0
+    assert found.hits == made.misses and found.misses == 0
+
+
+def test_blocks_for_other_modes_or_bytes_are_other_entries() -> None:
+    raws = [bytes.fromhex("01d8"), bytes.fromhex("75f7")]
+    keys = {BlockCache.key(raws, 32, 32, "flat"), BlockCache.key(raws, 32, 16, "flat"),
+            BlockCache.key(raws, 32, 32, "paged"), BlockCache.key(raws, 32, 32, None),
+            BlockCache.key([bytes.fromhex("01d875"), bytes.fromhex("f7")], 32, 32, "flat")}
+    assert len(keys) == 5
+
+
+def test_an_unreadable_cache_turns_itself_off_and_changes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    first, made = run_with_cache(tmp_path, "flat")
+    made.close()
+    made.path.write_bytes(b"this is not an SQLite database" * 100)
+    second, broken = run_with_cache(tmp_path, "flat")
+    assert second == first
+    assert broken.db is None and "block cache" in capsys.readouterr().err
