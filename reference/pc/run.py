@@ -7,7 +7,9 @@ alike):
   {"event": "started", "interpreter": ..., "placement": ...}   after the loader
   {"event": "stage", "name": ...}      when the console first shows a stage's text
                                        (stages are matched in the order given)
-  {"event": "counter"}                 on SIGUSR1
+  {"event": "counter"}                 on SIGUSR1, and with ``--progress N`` each time
+                                       another N instructions have run (at the end
+                                       of that batch: a warm-up curve)
   {"event": "where", "trace": [...]}   on SIGUSR2: the next 20 instructions the guest
                                        runs and where (what a hung guest is doing)
   {"event": "stop", "reason", "detail"}  when the machine stops
@@ -125,6 +127,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--block-threshold", type=int, metavar="N",
                         help="executions of an instruction before a block is compiled from "
                         "it (0: never; default: this interpreter's, see reference.cpu)")
+    parser.add_argument("--progress", type=int, metavar="N",
+                        help="report a counter event every N instructions")
     parser.add_argument("--no-block-cache", action="store_true",
                         help="neither read nor keep compiled blocks in "
                         "$X86LAB_CACHE/reference-blocks (reference.blocks.cache)")
@@ -174,8 +178,13 @@ def main(argv: Optional[List[str]] = None) -> int:
          memory_mib=args.memory, virtual_clock=True)
     threading.Thread(target=console.read_stdin, daemon=True).start()
 
+    next_progress = [args.progress or 0]
+
     def between() -> None:
         console.flush()
+        if args.progress and pc.cpu.tsc - pc.clock.skipped >= next_progress[0]:
+            emit("counter")
+            next_progress[0] = pc.cpu.tsc - pc.clock.skipped + args.progress
         if args.exit_at_stage in console.reached:
             pc.stop(f"stage {args.exit_at_stage} reached (--exit-at-stage)")
         while console.incoming:
