@@ -21,6 +21,7 @@ from reference.flags import RESERVED_ONE, Flags
 from reference.memory import FlatMemory, SparseMemory
 from reference.operands import CS, DS, ES, FS, GS, SS
 from reference.step import ReportAndStop, StepResult, run, step
+from reference.system.debug_registers import Ranges, data_hits
 from reference.x87.fpu import Fpu
 
 BLOCK_THRESHOLD = 0 if platform.python_implementation() == "PyPy" else 300
@@ -148,6 +149,12 @@ class Cpu:
         self.tr = SystemSegment()
         self.msr: Dict[int, int] = {}
         self.dr: List[int] = [0, 0, 0, 0, 0xFFFF0FF0, 0x400]  # DR0-DR3, DR6, DR7
+        # Data breakpoints (reference.system.debug_registers.watch, from DR7): the ranges
+        # reads and writes match, empty while none is enabled; the DR6 B bits matched by
+        # this instruction, which step() turns into a #DB trap after it.
+        self.watch_reads: Ranges = ()
+        self.watch_writes: Ranges = ()
+        self.watch_hits = 0
         self.tlb = None  # a reference.system.tlb.Tlb while CR0.PG is set
         # Interrupt line and shadow (SDM Vol. 3A, 6.8.3): a device sets intr_requested
         # and provides intr_controller.acknowledge() -> vector; MOV SS, POP SS and STI
@@ -335,12 +342,16 @@ class Cpu:
         """Read ``nbytes`` at ``seg``:``offset`` (segment register index, offset)."""
         if offset + nbytes - 1 > self.seg_limit[seg] or offset < self.seg_floor[seg]:
             self._beyond_limit(seg)
+        if self.watch_reads:  # a data breakpoint on reads (DR7 R/W = 11) is armed
+            self.watch_hits |= data_hits(self.watch_reads, self.seg_base[seg] + offset, nbytes)
         return self.read_linear(self.seg_base[seg] + offset, nbytes)
 
     def write(self, seg: int, offset: int, nbytes: int, value: int) -> None:
         """Write ``nbytes`` of ``value`` at ``seg``:``offset``."""
         if offset + nbytes - 1 > self.seg_wlimit[seg] or offset < self.seg_floor[seg]:
             self._beyond_limit(seg)
+        if self.watch_writes:  # a data breakpoint on writes (DR7 R/W = 01 or 11) is armed
+            self.watch_hits |= data_hits(self.watch_writes, self.seg_base[seg] + offset, nbytes)
         self.write_linear(self.seg_base[seg] + offset, nbytes, value)
 
     @staticmethod

@@ -143,6 +143,8 @@ def step(cpu: Cpu) -> StepResult:
         return _external_interrupt(cpu, NMI)
     if cpu.intr_requested and cpu.flags.value & IF and not shadow:
         return _external_interrupt(cpu, cpu.intr_controller.acknowledge())
+    if cpu.watch_hits and not shadow:  # data breakpoints held back by MOV SS stay
+        cpu.watch_hits = 0
     eip = cpu.eip
     linear = (cpu.seg_base[CS] + eip) & 0xFFFFFFFF
     regs, flags = cpu.regs[:], cpu.flags.value
@@ -164,7 +166,11 @@ def step(cpu: Cpu) -> StepResult:
         undefined = _undefined(insn)
         cpu.insn = insn
         cpu.eip = (eip + insn.length) & (0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF)
-        insn.execute()
+        if (insn.rep is not None and (cpu.watch_reads or cpu.watch_writes)
+                and not flags & TF and insn.form.mnemonic in REPEATED_STRINGS):
+            _one_iteration(cpu, insn)
+        else:
+            insn.execute()
     except Fault as fault:
         if not (fault.trap or fault.partial):
             _restore(cpu, eip, regs, flags)
@@ -183,13 +189,37 @@ def step(cpu: Cpu) -> StepResult:
         _restore(cpu, eip, regs, flags)  # a Python bug: leave the state clean, then raise
         raise
     cpu.tsc += 1
-    if flags & TF and not (cpu.interrupt_shadow and insn.form.mnemonic != "STI"):
-        # single-step: a #DB trap after an instruction that began with TF=1 (MOV SS and
-        # POP SS hold it back one instruction, SDM Vol. 3A, 6.8.3); DR6.BS says why
-        cpu.dr[4] |= DR6_BS
+    hits = cpu.watch_hits
+    if (flags & TF or hits) and not (cpu.interrupt_shadow and insn.form.mnemonic != "STI"):
+        # single-step: a #DB trap after an instruction that began with TF=1; data
+        # breakpoints: a #DB trap after the instruction that touched a watched byte
+        # (17.3.1.2). One #DB reports both, DR6.BS and DR6.Bn saying why; MOV SS and
+        # POP SS hold them back one instruction (SDM Vol. 3A, 6.8.3).
+        if flags & TF:
+            cpu.dr[4] |= DR6_BS
+        if hits:
+            cpu.dr[4] |= hits
+            cpu.watch_hits = 0
         exception = cpu.delivery.deliver(cpu, Fault(DB, trap=True))
         return StepResult(exception, insn, undefined[0], undefined[1], cpu.halted)
     return StepResult(None, insn, undefined[0], undefined[1], cpu.halted)
+
+
+REPEATED_STRINGS = frozenset(("MOVS", "CMPS", "SCAS", "STOS", "LODS", "INS", "OUTS"))
+
+
+def _one_iteration(cpu: Cpu, insn: Insn) -> None:
+    """A REP string instruction while data breakpoints are armed: one iteration per
+    step, so that the #DB trap comes after the iteration that touched a watched byte,
+    with EIP still on the instruction while iterations remain (SDM Vol. 3B, 17.3.1.2:
+    "the exception is generated after the iteration in which the memory address
+    breakpoint condition occurred"). The string semantics already work that way under
+    TF (reference.semantics.string._repeat, for the single-step trap after each
+    iteration), so they are shown TF = 1 for this execution and TF is taken away after;
+    a fault inside restores the EFLAGS saved before the instruction."""
+    cpu.flags.value |= TF
+    insn.execute()
+    cpu.flags.value &= ~TF
 
 
 def _restore(cpu: Cpu, eip: int, regs: list, flags: int) -> None:
