@@ -7,11 +7,12 @@ about 4,400 blocks is a fifth of the run, almost all of it the AST passes per di
 instruction and ``compile()``; a boot meets the same blocks every time.
 
 An entry is keyed by a hash of (the source fingerprint, CS.D, SS.B, how memory is
-lowered, every instruction's bytes) and holds the generated text, the code object
+lowered, every instruction's bytes) and holds the code object
 (``marshal``: so the interpreter's cache tag is part of the fingerprint) and where each
 module-level name of the code comes from (``optimize.ORIGINS``); the instruction's own
 objects (``i3``, ``op3_0``) are bound afresh from the block being made. The source
-fingerprint is a hash of every module of the ``reference`` package, so any change to the
+fingerprint is a hash of every module of the ``reference`` package but the PC's
+(``reference.pc``: devices and the boot loader make no code), so any change to the
 semantics, the decoder or the compiler makes a new cache rather than a stale hit.
 
 Storage is one SQLite file per fingerprint under ``$X86LAB_CACHE/reference-blocks``
@@ -46,7 +47,8 @@ def fingerprint() -> str:
         root = Path(__file__).resolve().parent.parent
         digest = hashlib.sha256(sys.implementation.cache_tag.encode())
         for path in sorted(root.rglob("*.py")):
-            if "tests" not in path.relative_to(root).parts:
+            parts = path.relative_to(root).parts
+            if "tests" not in parts and parts[0] != "pc":  # the PC's devices make no code
                 digest.update(str(path.relative_to(root)).encode() + b"\0")
                 digest.update(path.read_bytes())
         _fingerprint = digest.hexdigest()[:16]
@@ -90,8 +92,8 @@ class BlockCache:
             digest.update(bytes((len(raw),)) + raw)
         return digest.hexdigest()
 
-    def get(self, key: str) -> Optional[Tuple[str, List[Tuple[str, str, str]], CodeType]]:
-        """(text, [(alias, module, name)], code) of a block, or None."""
+    def get(self, key: str) -> Optional[Tuple[List[Tuple[str, str, str]], CodeType]]:
+        """([(alias, module, name)], code) of a block, or None."""
         if self.db is None:
             return None
         try:
@@ -105,14 +107,14 @@ class BlockCache:
             self.misses += 1
             return None
         self.hits += 1
-        text, origins, code = entry
-        return text, [tuple(origin) for origin in origins], code  # type: ignore[misc]
+        origins, code = entry
+        return [tuple(origin) for origin in origins], code  # type: ignore[misc]
 
-    def put(self, key: str, text: str, origins: List[Tuple[str, str, str]],
+    def put(self, key: str, origins: List[Tuple[str, str, str]],
             code: CodeType) -> None:
         if self.db is None:
             return
-        self.pending.append((key, marshal.dumps((text, origins, code))))
+        self.pending.append((key, marshal.dumps((origins, code))))
         if len(self.pending) >= BATCH:
             self.flush()
 

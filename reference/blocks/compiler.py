@@ -205,7 +205,8 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
                          memory) if store is not None else "")
         found = store.get(key) if store is not None else None
         if found is not None:
-            text, origins, code = found
+            origins, code = found
+            text = ""
             code = cache.renamed(code, where)
             for k, insn in enumerate(insns):
                 snippets.own_objects(insn, k, namespace)
@@ -217,7 +218,7 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
                             cpu.stack_size)
             code = compile(text, where, "exec")
             if store is not None:
-                store.put(key, text, [(alias, *ORIGINS[alias]) for alias in namespace
+                store.put(key, [(alias, *ORIGINS[alias]) for alias in namespace
                                       if alias in ORIGINS], code)
     else:
         module, comments = generate(insns, eip_mask, namespace)
