@@ -36,6 +36,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 BATCH = 64
 """New entries written in one transaction (a boot makes a few thousand)."""
+KEEP = 3
+"""Fingerprints kept (the newest by use): each change to the reference starts a new file
+of some tens of MB, so older ones are removed when a new one is made."""
 
 _fingerprint: Optional[str] = None
 
@@ -70,6 +73,8 @@ class BlockCache:
         self.db: Optional[sqlite3.Connection] = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                _prune(self.path.parent, KEEP - 1)
             self.db = sqlite3.connect(str(self.path), timeout=10)
             for statement in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF",
                               "CREATE TABLE IF NOT EXISTS blocks (key TEXT PRIMARY KEY, "
@@ -136,6 +141,17 @@ class BlockCache:
         if self.db is not None:
             self.db.close()
             self.db = None
+
+
+def _prune(directory: Path, keep: int) -> None:
+    """Remove all but the ``keep`` most recently used caches in ``directory``."""
+    caches = sorted(directory.glob("*.sqlite"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in caches[keep:]:
+        for path in (old, old.with_name(old.name + "-wal"), old.with_name(old.name + "-shm")):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
 
 
 def resolve(origins: List[Tuple[str, str, str]], namespace: Dict[str, Any]) -> None:

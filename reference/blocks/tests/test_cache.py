@@ -50,3 +50,21 @@ def test_an_unreadable_cache_turns_itself_off_and_changes_nothing(
     second, broken = run_with_cache(tmp_path, "flat")
     assert second == first
     assert broken.db is None and "block cache" in capsys.readouterr().err
+
+
+def test_only_the_newest_caches_are_kept(tmp_path: Path) -> None:
+    """Each change to the reference makes a new cache file: older ones go."""
+    import os
+
+    from reference.blocks import cache
+
+    for age, name in enumerate(["a", "b", "c", "d"]):
+        path = tmp_path / f"{name}.sqlite"
+        path.write_bytes(b"")
+        os.utime(path, (1000 - age, 1000 - age))  # a is the newest
+    (tmp_path / "d.sqlite-wal").write_bytes(b"")
+    made = BlockCache(tmp_path)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["a.sqlite", "b.sqlite", made.path.name] + [
+        n for n in left if n.startswith(made.path.name + "-")])
+    assert cache.KEEP == 3
