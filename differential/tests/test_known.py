@@ -193,3 +193,16 @@ def test_real_mode_far_return_wraps_sp(code, popped):
     differences = compare(case, UnicornRunner().run(case), ours)
     entry = find_known(load_known(), case, differences, {})
     assert entry is not None and entry.id == "unicorn-real-mode-far-return-stack-without-wrap"
+
+
+def test_real_mode_far_return_reading_past_64k_the_other_way():
+    """unicorn-real-mode-far-return-stack-without-wrap-reads-past-64k, campaign seed
+    1205's RETF at SS:SP = FFFF:FFFE: IP at 0x10FFEE is mapped, the wrapped CS slot
+    SS:0000 = 0xFFFF0 is not, so by the SDM the second Pop() faults (the reference);
+    Unicorn reads SS:10000 = 0x10FFF0 instead. Only that exception shape is covered."""
+    fault = Difference("exception", "none", "unmapped-access unmapped")
+    cs, esp = Difference("cs", 0xC97B, 0x41EF), Difference("esp", 2, 0xFFFE)
+    entry = "unicorn-real-mode-far-return-stack-without-wrap-reads-past-64k"
+    assert _shipped("cb", "RETF", "real16", fault, cs, esp) == entry
+    assert _shipped("cb", "RETF", "prot32", fault, cs, esp) is None
+    assert _shipped("cb", "RETF", "real16", cs, esp) is None
