@@ -61,15 +61,25 @@ def _access(node: ast.AST, method: str, arity: int) -> bool:
             and node.args[2].value in (1, 2, 4))
 
 
+def _inside(seg: int, nbytes: int, limit: str) -> str:
+    last = "M_a" if nbytes == 1 else f"M_a + {nbytes - 1}"
+    return f"M_floor_{seg} <= M_a and {last} <= M_{limit}_{seg}"
+
+
+def _in_page(name: str, nbytes: int) -> str:
+    """`` and`` the access does not cross its page (always true for one byte)."""
+    return "" if nbytes == 1 else f" and {name} & 4095 <= {4096 - nbytes}"
+
+
 def _read_template(mode: str, seg: int, nbytes: int, target: str) -> str:
-    inside = f"M_floor_{seg} <= M_a and M_a + {nbytes - 1} <= M_limit_{seg}"
+    inside = _inside(seg, nbytes, "limit")
     if mode == "flat":
         where = f"(M_p := M_base_{seg} + M_a & 4294967295) + {nbytes} <= M_ramlen"
         lines = [f"if {inside} and {where}:"]
     else:
         lines = [f"M_l = M_base_{seg} + M_a & 4294967295",
                  "M_f = M_rd.get(M_l >> 12)",
-                 f"if (M_f is not None and {inside} and M_l & 4095 <= {4096 - nbytes}"
+                 f"if (M_f is not None and {inside}{_in_page('M_l', nbytes)}"
                  f" and (M_p := M_f | M_l & 4095) + {nbytes} <= M_ramlen):"]
     fetch = "M_ram[M_p]" if nbytes == 1 else \
         f"M_from_bytes(M_ram[M_p:M_p + {nbytes}], 'little')"
@@ -80,15 +90,15 @@ def _read_template(mode: str, seg: int, nbytes: int, target: str) -> str:
 
 
 def _write_template(mode: str, seg: int, nbytes: int) -> str:
-    inside = f"M_floor_{seg} <= M_a and M_a + {nbytes - 1} <= M_wlimit_{seg}"
+    inside = _inside(seg, nbytes, "wlimit")
     if mode == "flat":
         lines = [f"M_p = M_base_{seg} + M_a & 4294967295",
-                 f"if ({inside} and M_p & 4095 <= {4096 - nbytes} and M_p + {nbytes} <= M_ramlen"
+                 f"if ({inside}{_in_page('M_p', nbytes)} and M_p + {nbytes} <= M_ramlen"
                  " and M_p >> 12 not in M_code):"]
     else:
         lines = [f"M_l = M_base_{seg} + M_a & 4294967295",
                  "M_f = M_wr.get(M_l >> 12)",
-                 f"if (M_f is not None and {inside} and M_l & 4095 <= {4096 - nbytes}"
+                 f"if (M_f is not None and {inside}{_in_page('M_l', nbytes)}"
                  f" and (M_p := M_f | M_l & 4095) + {nbytes} <= M_ramlen"
                  " and M_f >> 12 not in M_code):"]
     mask = (1 << (8 * nbytes)) - 1

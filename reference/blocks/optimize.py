@@ -570,6 +570,51 @@ def reads_arguments(statement: ast.stmt) -> int:
     return reads(statement.value)  # type: ignore[attr-defined]
 
 
+def forward(body: List[ast.stmt]) -> List[ast.stmt]:
+    """``t = E`` followed by ``X = t``, where the code reads ``t`` nowhere else and
+    assigns it nowhere else, becomes ``X = E``: the semantics bind each value to a
+    name before storing it (so it is evaluated before the address, as ``write`` does);
+    in ``X = E`` Python evaluates E before X's own parts too, so nothing moves. And a
+    local that nothing reads is not computed, when computing it can raise nothing: no
+    call, no division (the subscripts there index ``regs`` and flag tables in range)."""
+    stores: Dict[str, int] = {}
+    loads: Dict[str, int] = {}
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node, ast.Name):
+            counts = loads if isinstance(node.ctx, ast.Load) else stores
+            counts[node.id] = counts.get(node.id, 0) + 1
+    return _forward(body, stores, loads)
+
+
+def _forward(body: List[ast.stmt], stores: Dict[str, int],
+             loads: Dict[str, int]) -> List[ast.stmt]:
+    out: List[ast.stmt] = []
+    for statement in body:
+        if isinstance(statement, ast.If):
+            statement.body = _forward(statement.body, stores, loads) or [ast.Pass()]
+            statement.orelse = _forward(statement.orelse, stores, loads)
+        if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Name)
+                and not loads.get(statement.targets[0].id)
+                and not any(isinstance(n, (ast.Call, ast.NamedExpr, ast.Div, ast.FloorDiv,
+                                           ast.Mod, ast.Pow))
+                            for n in ast.walk(statement.value))):
+            continue  # a value nothing reads (a flag's, once its update was dead)
+        previous = out[-1] if out else None
+        if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
+                and isinstance(statement.value, ast.Name)
+                and isinstance(previous, ast.Assign) and len(previous.targets) == 1
+                and isinstance(previous.targets[0], ast.Name)
+                and previous.targets[0].id == statement.value.id
+                and stores.get(statement.value.id) == 1
+                and loads.get(statement.value.id) == 1):
+            out[-1] = ast.copy_location(ast.Assign(statement.targets, previous.value),
+                                        previous)
+            continue
+        out.append(statement)
+    return out
+
+
 class _LocalRegs(ast.NodeTransformer):
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         if (node.attr == "regs" and isinstance(node.value, ast.Name)

@@ -33,6 +33,7 @@ from reference.blocks.optimize import (
     clone,
     flag_update,
     fold,
+    forward,
     local_regs,
     needs_bookkeeping,
     reads,
@@ -142,7 +143,7 @@ def text(piece: Snippet, dead: FrozenSet[int]) -> Tuple[str, bool, FrozenSet[str
         statements = _without(piece.statements, dead)
         expander = Expander(piece.namespace, flag_methods=True)
         expander.count = piece.count
-        statements = fold(expander.statements(statements)) or [ast.Pass()]
+        statements = forward(fold(expander.statements(statements))) or [ast.Pass()]
         module = ast.fix_missing_locations(ast.Module(body=statements, type_ignores=[]))
         code = ast.unparse(module)
         found = piece.texts[dead] = (code, needs_bookkeeping(statements),
