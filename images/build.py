@@ -67,6 +67,7 @@ BUILDER_SOURCES = (
     rootfs.INIT_TEMPLATE,
     rootfs.UDHCPC_SCRIPT,
     rootfs.GET_SCRIPT,
+    rootfs.FSTAB,
 )
 
 

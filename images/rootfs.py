@@ -21,6 +21,8 @@ UDHCPC_SCRIPT = INIT_TEMPLATE.with_name("udhcpc.script")
 UDHCPC_SCRIPT_PATH = "etc/udhcpc/default.script"
 """Where Debian's BusyBox udhcpc looks for its lease hook by default (upstream BusyBox
 uses /usr/share/udhcpc/; the string is in the binary)."""
+FSTAB = INIT_TEMPLATE.with_name("fstab")
+"""The file systems /init mounts with one ``mount -a``."""
 GET_SCRIPT = INIT_TEMPLATE.with_name("x86lab-get")
 """Installs .debs from a repository over the network (`x86lab relay --repo`); see its head."""
 MODULE_DIR = "lib/modules"
@@ -72,7 +74,8 @@ def base_entries(busybox: bytes) -> List[CpioEntry]:
 
     /dev/console must exist before devtmpfs is mounted: the kernel opens it for /init's
     standard streams. The other BusyBox applets are linked by /init itself
-    (``busybox --install -s``), which needs no host that can run i386 binaries.
+    (``busybox --install -s``, in the background once the prompt is up: the shell runs
+    applets without links), which needs no host that can run i386 binaries.
     """
     entries = [CpioEntry.directory(path) for path in BASE_DIRS]
     entries += [
@@ -82,6 +85,7 @@ def base_entries(busybox: bytes) -> List[CpioEntry]:
         CpioEntry.char_device("dev/console", 5, 1),
         CpioEntry.char_device("dev/null", 1, 3, 0o666),
         CpioEntry.file("etc/hostname", f"{contract.HOSTNAME}\n".encode()),
+        CpioEntry.file("etc/fstab", FSTAB.read_bytes()),
         CpioEntry.file(UDHCPC_SCRIPT_PATH, UDHCPC_SCRIPT.read_bytes(), 0o755),
         CpioEntry.file("usr/bin/x86lab-get", GET_SCRIPT.read_bytes(), 0o755),
     ]

@@ -27,7 +27,7 @@ def test_rendered_init_passes_sh_syntax_check(tmp_path, init_text):
 def test_contract_values_are_in_place(init_text):
     assert f"echo '{contract.BOOT_MARKER}'" in init_text
     assert f"PS1='{contract.PROMPT}'" in init_text
-    assert f"hostname '{contract.HOSTNAME}'" in init_text
+    assert f"echo '{contract.HOSTNAME}' > /proc/sys/kernel/hostname" in init_text
     assert f"/dev/{contract.SERIAL_CONSOLE}" in init_text
     assert init_text.startswith("#!/bin/sh\n")
 

@@ -128,3 +128,13 @@ def test_initramfs_is_reproducible():
     assert initramfs_bytes(b"bb", NO_KERNEL, [], 1 << 20) == initramfs_bytes(
         b"bb", NO_KERNEL, [], 1 << 20
     )
+
+
+def test_fstab_mounts_onto_folders_the_image_has():
+    """/init's `mount -a` fails for a mount point the archive lacks (nothing creates it)."""
+    mounts = [line.split() for line in rootfs.FSTAB.read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    assert sorted(m[1] for m in mounts) == ["/dev", "/proc", "/sys", "/tmp"]
+    folders = {e.path for e in rootfs.base_entries(b"") if stat.S_ISDIR(e.mode)}
+    assert {m[1].lstrip("/") for m in mounts} <= folders
+    assert "etc/fstab" in {e.path for e in rootfs.base_entries(b"")}
