@@ -2,22 +2,32 @@
 run. By default the reference's instructions/s (CPython, PyPy) and single-instruction
 cases/s beside Unicorn's (``differential/speed.py``); with ``--pipeline``, the campaign
 pipeline's cases/s per core beside Unicorn alone and the reference alone
-(``differential/bench.py``). ``x86lab fuzz --bench`` is an alias of ``bench --pipeline``.
+(``differential/bench.py``); with ``--boot``, the tiny image booted to the shell prompt on
+the reference PC (CPython, PyPy; the interpreter alone, then compiled blocks with a cold
+and a warm block cache) beside v86 in Node booting it in the same run
+(``harness/boot_speed.py``). ``x86lab fuzz --bench`` is an alias of ``bench --pipeline``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from ground.cache import REPO_ROOT
-from x86lab.cli import EXIT_OK, UsageError
+from x86lab.cli import EXIT_FAILURE, EXIT_OK, UsageError
 
 EXAMPLE = """example:
   x86lab bench --seconds 5 --json out/bench.json
-  x86lab bench --pipeline --batches 5 --json -      # what 'x86lab fuzz --bench --json' prints"""
+  x86lab bench --pipeline --batches 5 --json -      # what 'x86lab fuzz --bench --json' prints
+  x86lab bench --boot --json out/bootbench.json     # 6 reference boots + 1 v86: minutes
+  x86lab bench --boot --instructions 20000000       # each run cut after 20 M instructions
+
+--boot reports per run: instructions and wall seconds to the prompt (from the reference's
+start), M instructions/s, the warm-up (seconds to the first 10 M instructions) and the
+steady rate after it, the peak RSS, and the rate and time as ratios to v86's."""
 STDOUT = Path("-")
 
 
@@ -36,6 +46,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_pipeline_options(parser, seed=True)
     parser.add_argument("--pipeline", action="store_true",
                         help="measure the campaign pipeline's cases/s per core instead")
+    parser.add_argument("--boot", action="store_true",
+                        help="boot the image to the prompt on the reference PC beside v86 "
+                             "instead (minutes)")
+    parser.add_argument("--kernel", choices=("tiny",), default="tiny",
+                        help="boot bench: the image (default tiny)")
+    parser.add_argument("--instructions", type=int, metavar="N",
+                        help="boot bench: stop each reference run after N instructions "
+                             "instead of at the prompt (a quick run; rates are over N)")
     parser.set_defaults(handler=bench_command)
 
 
@@ -53,8 +71,14 @@ def add_pipeline_options(parser: argparse.ArgumentParser, seed: bool) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    if args.pipeline and args.boot:
+        raise UsageError("--pipeline and --boot are two different benches: choose one")
+    if args.instructions is not None and not args.boot:
+        raise UsageError("--instructions belongs to the boot bench: add --boot")
     if args.pipeline:
         return pipeline(args.batches, args.seed, args.mix, args.json)
+    if args.boot:
+        return boot(args.kernel, args.pypy or None, args.instructions, args.json)
     from differential.speed import BenchError, measure, print_figures
     from vectors.engines import EngineUnavailable
 
@@ -81,6 +105,31 @@ def pipeline(batches: int, seed: int, mix: str, json_path: Optional[Path]) -> in
     if json_path != STDOUT:
         print("\n".join(describe(result)))
     _write_json(json_path, result)
+    return EXIT_OK
+
+
+def boot(kernel: str, pypy: Optional[str], instructions: Optional[int],
+         json_path: Optional[Path]) -> int:
+    """``bench --boot``: reference boots beside v86's (``harness.boot_speed``)."""
+    from harness.boot_speed import BootBenchError, measure, print_figures
+    from images.errors import ImageError
+
+    if instructions is not None and instructions < 1:
+        raise UsageError(f"--instructions {instructions}: must be at least 1")
+
+    def say(text: str) -> None:
+        print(f"x86lab bench --boot: {text}...", file=sys.stderr, flush=True)
+
+    try:
+        figures = measure(kernel, pypy, instructions, progress=say)
+    except ImageError as exc:
+        raise UsageError(str(exc)) from None
+    except BootBenchError as exc:
+        print(f"x86lab: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if json_path != STDOUT:
+        print_figures(figures)
+    _write_json(json_path, figures)
     return EXIT_OK
 
 
