@@ -119,7 +119,7 @@ def _wait_reaped(session: CountingSession, timeout: float) -> Tuple[int, int]:
         time.sleep(0.2)
 
 
-def _stop_record(session: CountingSession) -> Optional[Dict[str, Any]]:
+def _wait_for_stop_record(session: CountingSession) -> Optional[Dict[str, Any]]:
     """The child's last record; the stderr reader thread may still be behind its exit."""
     deadline = time.monotonic() + STOP_RECORD_WAIT_S
     while time.monotonic() < deadline:
@@ -150,7 +150,7 @@ def run_reference(python: str, image: Any, path: ExecutionPath, cache: Optional[
         raise BootBenchError(f"cannot start {python}: {exc}") from None
     try:
         status, peak_kib = _wait_reaped(session, timeout)
-        _stop_record(session)
+        _wait_for_stop_record(session)
         records = list(session.records)
         tail = session.stderr_tail(3)
     finally:
@@ -201,6 +201,7 @@ def measure(kernel: str = "tiny", pypy: Optional[str] = "pypy3",
             progress: Any = None) -> Dict[str, Any]:
     """Every figure of ``bench --boot`` as one JSON-ready dict. ``progress(text)``, if
     given, hears which boot is starting (they take minutes each)."""
+    from harness.console import BootFailure
     from harness.guest import console_log_path, find_image
 
     say = progress or (lambda text: None)
@@ -208,7 +209,7 @@ def measure(kernel: str = "tiny", pypy: Optional[str] = "pypy3",
     say(f"v86 in Node: {kernel} to the prompt")
     try:
         peer = v86_boot(kernel, memory_mib)
-    except EngineError as exc:
+    except (EngineError, BootFailure) as exc:
         raise BootBenchError(f"v86 could not boot {kernel}: {exc}") from None
     runs: List[Dict[str, Any]] = []
     pythons = interpreters(pypy)
