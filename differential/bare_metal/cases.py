@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Optional, Sequence
 
+from differential.bare_metal.cases_debug import data_breakpoints
 from differential.bare_metal.cases_tasks import task_ldt, vm86_gates, vm86_tasks
 from differential.bare_metal.image import Case
 from differential.bare_metal.layout import (
@@ -694,6 +695,7 @@ FAMILIES: Dict[str, Callable[[], List[Case]]] = {
     "vm86-task": vm86_tasks,
     "vm86-gates": vm86_gates,
     "task-ldt": task_ldt,
+    "data-breakpoint": data_breakpoints,
     "triple-fault": triple_fault,
 }
 
