@@ -39,6 +39,9 @@ Optional, single-instruction cases only (they match a case and its differences)
   ``peer_note``   a note the peer's outcome must carry (it flagged its result unreliable)
   ``peer``        only for this peer runner (``unicorn+memhooks``)
   ``code_wraps``  only when the instruction's bytes cross linear 0xFFFFFFFF
+  ``popa_runs_off`` only when the eight slots POPA pops (operand-size words or dwords at
+                  SS:eSP, eSP wrapping at the stack's width) reach a page the case
+                  does not map: the instruction faults part way through its pops
   ``code_runs_off`` only when the instruction's bytes run into a page the case does not
                   map (fetching the rest of the instruction faults)
   ``requires``    differences the case must show, each a field glob, or ``FIELD=VALUE``
@@ -69,7 +72,7 @@ REQUIRED = ("suite", "group", "evidence")
 TEXT_KEYS = ("id", "reason", "bytes", "cpu", "wrong", "field", "condition", "peer_note",
              "peer")
 LIST_KEYS = ("fields", "modes", "exception", "requires")
-BOOL_KEYS = ("code_wraps", "code_runs_off")
+BOOL_KEYS = ("code_wraps", "code_runs_off", "popa_runs_off")
 KEYS = (*REQUIRED, *TEXT_KEYS, *LIST_KEYS, *BOOL_KEYS)
 VECTORS = "vectors"  # the suite of single-instruction cases
 
@@ -114,6 +117,7 @@ class KnownDifference:
     requires: Tuple[str, ...] = ()
     code_wraps: bool = False
     code_runs_off: bool = False
+    popa_runs_off: bool = False
 
     def applies_here(self, cpu: str) -> bool:
         return not self.cpu or re.search(self.cpu, cpu) is not None
@@ -144,6 +148,8 @@ class KnownDifference:
         if self.code_wraps and not _code_wraps(case):
             return False
         if self.code_runs_off and not _code_runs_off(case):
+            return False
+        if self.popa_runs_off and not _popa_runs_off(case):
             return False
         if self.peer_note and self.peer_note not in peer_notes:
             return False
@@ -176,6 +182,21 @@ def _code_start(case: Case) -> int:
 
 def _code_wraps(case: Case) -> bool:
     return _code_start(case) + len(case.code) - 1 > 0xFFFFFFFF
+
+
+def _popa_runs_off(case: Case) -> bool:
+    """Some byte POPA reads lies in a page the case does not map: eight slots of the
+    operand size (16-bit in real16 unless 66 flips it; 32-bit in prot32, whose stack the
+    cases keep 32-bit) at SS:eSP, SP wrapping at 64 KiB in real16."""
+    from differential.encoding import split_prefixes
+
+    prefixes, _body = split_prefixes(case.code)
+    real = case.mode == "real16"
+    size = (2 if real else 4) if 0x66 not in prefixes else (4 if real else 2)
+    base = (case.regs.get("ss", 0) << 4) if real else 0
+    mask = 0xFFFF if real else 0xFFFFFFFF
+    return any(((base + ((case.regs["esp"] + i) & mask)) & 0xFFFFFFFF) & ~0xFFF
+               not in case.memory for i in range(8 * size))
 
 
 def _code_runs_off(case: Case) -> bool:

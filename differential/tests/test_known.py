@@ -206,3 +206,19 @@ def test_real_mode_far_return_reading_past_64k_the_other_way():
     assert _shipped("cb", "RETF", "real16", fault, cs, esp) == entry
     assert _shipped("cb", "RETF", "prot32", fault, cs, esp) is None
     assert _shipped("cb", "RETF", "real16", cs, esp) is None
+
+
+def test_popa_running_off_is_known_only_when_its_slots_reach_an_unmapped_page():
+    """unicorn-popa-fault-keeps-popped-registers, campaign seed 1206: real16 61 with SS =
+    7FFF, SP = FFF2 (AX's slot wraps to SS:0000 = 0x7FFF0, page 0x7F000 unmapped) is
+    known; with SP = FFE0 all 16 bytes lie in page 0x8F000 (0x8FFD0-0x8FFDF), so POPA
+    cannot fault and a register difference there stays a divergence."""
+    edi = Difference("edi", 0xFFFFFFFF, 0xFFFFFFD6)
+    base = make_case(bytes.fromhex("61"), "real16", cs=0, eip=0x1000, ss=0x7FFF)
+    entry = "unicorn-popa-fault-keeps-popped-registers"
+    for sp, expected in ((0xFFF2, entry), (0xFFE0, None)):
+        case = type(base)(**{**base.__dict__, "form": "POPA",
+                             "regs": {**base.regs, "esp": sp},
+                             "memory": {**base.memory, 0x8F000: bytes(0x1000)}})
+        found = find_known(load_known(), case, [edi], {})
+        assert (found.id if found else None) == expected
