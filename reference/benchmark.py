@@ -9,7 +9,9 @@ for the same bytes beside it.
 The programs are hand-encoded 32-bit code (each instruction a separate ``bytes`` so
 the count of instructions per iteration is exact). Each is a loop whose counter is ECX:
 ``setup`` runs once, ``body`` ``iterations`` times, then HLT. Layout (``prot32``, flat):
-code at ``CODE``, a 4 KiB data page at ``DATA``, the stack page below ``STACK_TOP``.
+code at ``CODE``, a 4 KiB data page at ``DATA``, the stack page below ``STACK_TOP``, in a
+64 KiB RAM (``FlatMemory``, the memory the PC has, so generated blocks read and store it
+directly as they do on a boot).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 CODE, DATA, STACK_TOP = 0x1000, 0x2000, 0x4000
 PAGES = (CODE, DATA, STACK_TOP - 0x1000)
+RAM = 0x10000
 HLT = b"\xf4"
 
 
@@ -108,11 +111,10 @@ _threshold: Optional[int] = None
 
 def make_cpu(program: Program, iterations: int):  # -> reference.Cpu
     """A fresh reference CPU at the program's first instruction."""
-    from reference import Cpu, SparseMemory
+    from reference import Cpu
+    from reference.memory import FlatMemory
 
-    memory = SparseMemory()
-    for base in PAGES:
-        memory.map(base, b"")
+    memory = FlatMemory(RAM)
     memory.write_bytes(CODE, program.code(iterations))
     memory.write_bytes(DATA, data_page())
     cpu = Cpu(memory, mode="prot32")
