@@ -274,9 +274,12 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                 block = insn.block
                 if block is None and cpu.block_threshold:
                     insn.hits += 1
-                    if insn.hits >= cpu.block_threshold:
+                    if insn.hits >= cpu.block_threshold or (
+                            insn.hits == cpu.cached_threshold and cpu.block_cache is not None):
                         from reference.blocks.compiler import compile_block
-                        block = insn.block = compile_block(cpu, linear, physical)
+                        block = insn.block = compile_block(  # early: only if cached
+                            cpu, linear, physical,
+                            cached_only=insn.hits < cpu.block_threshold)
                 if (block is not None and block.length and block.length <= limit - done
                         and eip + block.span - 1 <= seg_limit[CS]):
                     regs = cpu.regs[:]

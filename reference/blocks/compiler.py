@@ -186,10 +186,11 @@ def source(module: ast.Module, comments: Dict[int, str]) -> str:
 
 
 def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
-                  with_source: bool = False) -> Block:
+                  with_source: bool = False, cached_only: bool = False) -> Optional[Block]:
     """A Block for the code at ``linear`` (first byte at ``physical``), or NO_BLOCK.
     ``with_source`` keeps the generated Python as text (blocks made by ``run()`` keep
-    nothing of their AST: a boot compiles thousands)."""
+    nothing of their AST: a boot compiles thousands). ``cached_only``: the block only if
+    the disk cache (``cpu.block_cache``) has it, else None (nothing is compiled)."""
     if cpu.default_size != 32:  # 16-bit code (IP wraps at 64 KiB) stays interpreted
         return NO_BLOCK
     insns = gather(cpu, linear, physical)
@@ -204,6 +205,8 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
         key = (store.key([insn.raw for insn in insns], cpu.default_size, cpu.stack_size,
                          memory) if store is not None else "")
         found = store.get(key) if store is not None else None
+        if found is None and cached_only:
+            return None
         if found is not None:
             origins, code = found
             text = ""

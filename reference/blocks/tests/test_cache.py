@@ -68,3 +68,22 @@ def test_only_the_newest_caches_are_kept(tmp_path: Path) -> None:
     assert left == sorted(["a.sqlite", "b.sqlite", made.path.name] + [
         n for n in left if n.startswith(made.path.name + "-")])
     assert cache.KEEP == 3
+
+
+def test_a_cached_block_is_taken_long_before_one_would_be_made(tmp_path: Path) -> None:
+    """With the disk cache, a block an earlier run made is taken at the
+    ``cached_threshold``-th execution, far below ``block_threshold``; a block the cache
+    lacks is not made then (the lookup compiles nothing)."""
+    program = programs.PROGRAMS["instruction-mix"]
+    limit = program.instructions(50) + 1
+    interpreted, _ = both(program.code(50), limit, "flat")
+    first, made = run_with_cache(tmp_path, "flat")
+    for threshold, expect_hits in ((10_000, True), (10_000, False)):
+        cpu = machine(program.code(50), threshold, "flat")
+        cpu.cached_threshold = 3
+        directory = tmp_path if expect_hits else tmp_path / "empty"
+        cpu.block_cache = BlockCache(directory)
+        assert state(cpu, cpu.run(limit)) == interpreted
+        blocks = [insn for insn in cpu.icache.values() if insn.block and insn.block.length]
+        assert (cpu.block_cache.hits == made.misses) is expect_hits
+        assert bool(blocks) is expect_hits  # nothing made below the threshold
