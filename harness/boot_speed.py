@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ground.cache import REPO_ROOT
 from harness.engines.base import CountingSession, EngineError
 from harness.engines.reference import ReferenceEngine
+from reference.cpu import CPYTHON_BLOCK_THRESHOLD
 
 WARMUP_INSTRUCTIONS = 10_000_000
 """Warm-up ends at the first counter at or after this many instructions (issue 14)."""
@@ -59,10 +60,15 @@ class ExecutionPath:
 PATHS: Tuple[ExecutionPath, ...] = (
     ExecutionPath("interpreter", ("--block-threshold", "0", "--no-block-cache"), "none",
                   "interp"),
-    ExecutionPath("blocks, cold cache", (), "cold", "blocks cold"),
-    ExecutionPath("blocks, warm cache", (), "warm", "blocks warm"),
+    ExecutionPath("blocks, cold cache", ("--block-threshold", str(CPYTHON_BLOCK_THRESHOLD)),
+                  "cold", "blocks cold"),
+    ExecutionPath("blocks, warm cache", ("--block-threshold", str(CPYTHON_BLOCK_THRESHOLD)),
+                  "warm", "blocks warm"),
 )
-"""In this order: the warm run reuses the cache directory the cold run filled."""
+"""In this order: the warm run reuses the cache directory the cold run filled. The block
+paths name CPython's default threshold for both interpreters: PyPy's default is 0
+(blocks off), so without it PyPy's "blocks" rows would be the interpreter again; with it
+they show what blocks cost there."""
 
 
 def figures_from_records(records: Sequence[Dict[str, Any]], peak_rss_kib: int,

@@ -24,7 +24,8 @@ from reference.step import ReportAndStop, StepResult, run, step
 from reference.system.debug_registers import Ranges, data_hits
 from reference.x87.fpu import Fpu
 
-BLOCK_THRESHOLD = 0 if platform.python_implementation() == "PyPy" else 300
+CPYTHON_BLOCK_THRESHOLD = 300
+BLOCK_THRESHOLD = 0 if platform.python_implementation() == "PyPy" else CPYTHON_BLOCK_THRESHOLD
 """Default ``Cpu.block_threshold``: executions of an instruction before a block is
 compiled from it. Measured on the tiny image's boot to the prompt (51.3 M instructions,
 ``python -m reference.pc --block-threshold N``, load ~1-2): CPython 102 s without

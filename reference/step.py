@@ -166,11 +166,7 @@ def step(cpu: Cpu) -> StepResult:
         undefined = _undefined(insn)
         cpu.insn = insn
         cpu.eip = (eip + insn.length) & (0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF)
-        if (insn.rep is not None and (cpu.watch_reads or cpu.watch_writes)
-                and not flags & TF and insn.form.mnemonic in REPEATED_STRINGS):
-            _one_iteration(cpu, insn)
-        else:
-            insn.execute()
+        insn.execute()
     except Fault as fault:
         if not (fault.trap or fault.partial):
             _restore(cpu, eip, regs, flags)
@@ -203,23 +199,6 @@ def step(cpu: Cpu) -> StepResult:
         exception = cpu.delivery.deliver(cpu, Fault(DB, trap=True))
         return StepResult(exception, insn, undefined[0], undefined[1], cpu.halted)
     return StepResult(None, insn, undefined[0], undefined[1], cpu.halted)
-
-
-REPEATED_STRINGS = frozenset(("MOVS", "CMPS", "SCAS", "STOS", "LODS", "INS", "OUTS"))
-
-
-def _one_iteration(cpu: Cpu, insn: Insn) -> None:
-    """A REP string instruction while data breakpoints are armed: one iteration per
-    step, so that the #DB trap comes after the iteration that touched a watched byte,
-    with EIP still on the instruction while iterations remain (SDM Vol. 3B, 17.3.1.2:
-    "the exception is generated after the iteration in which the memory address
-    breakpoint condition occurred"). The string semantics already work that way under
-    TF (reference.semantics.string._repeat, for the single-step trap after each
-    iteration), so they are shown TF = 1 for this execution and TF is taken away after;
-    a fault inside restores the EFLAGS saved before the instruction."""
-    cpu.flags.value |= TF
-    insn.execute()
-    cpu.flags.value &= ~TF
 
 
 def _restore(cpu: Cpu, eip: int, regs: list, flags: int) -> None:

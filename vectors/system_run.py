@@ -90,6 +90,7 @@ def _attr_limit(cpu: object, index: int) -> int:
 def _load_reference(cpu: object, state: SystemState) -> None:
     from reference.cpu import SystemSegment
     from reference.system.control_registers import write_cr
+    from reference.system.debug_registers import watch
     from reference.system.msr import write_msr
     from reference.system.segmentation import DescriptorLoader
 
@@ -115,6 +116,8 @@ def _load_reference(cpu: object, state: SystemState) -> None:
         write_msr(c, index, value)
     for name, value in (state.dr or {}).items():  # as stated, reserved bits included
         c.dr[DEBUG_SLOTS[name]] = value  # type: ignore[attr-defined]
+    if state.dr:
+        watch(c)  # type: ignore[arg-type]  # armed data breakpoints, as MOV DRn arms them
     for number in (4, 3, 0):
         value = getattr(state, f"cr{number}")
         if value is not None:

@@ -77,13 +77,15 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
     Single-stepping (TF = 1) traps after each iteration, with EIP still on the
     instruction while iterations remain (SDM Vol. 3A, 18.3.1.4: "If an instruction is
     executed with TF = 1 and it is a repeated string instruction, a single-step trap
-    occurs after each iteration"), so one step does one iteration here.
+    occurs after each iteration"), so one step does one iteration here; and so does it
+    while a data breakpoint is armed (Vol. 3B, 17.3.1.2: "the exception is generated
+    after the iteration in which the memory address breakpoint condition occurred").
     """
     rep = cpu.insn.rep
     if rep is None:
         once()
         return
-    stepping = cpu.flags.value & TF
+    stepping = one_at_a_time(cpu)
     first = not progressed
     while count_register(cpu) != 0:
         try:
@@ -99,7 +101,7 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
             return  # REPE: the elements differed
         if compares and rep == "repne" and cpu.flags.zf:
             return  # REPNE: the elements matched
-        if stepping:  # the #DB trap comes now; the next step does the next iteration
+        if stepping:  # the #DB trap may come now; the next step does the next iteration
             cpu.eip = (cpu.eip - cpu.insn.length) & (0xFFFFFFFF if cpu.default_size == 32
                                                      else 0xFFFF)
             return
@@ -114,10 +116,16 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
 # had just written). Anything a run cannot do is left to ``_repeat``.
 
 
+def one_at_a_time(cpu: Cpu) -> bool:
+    """One iteration per step: single-stepping (TF), or a data breakpoint armed (the
+    #DB trap comes after the iteration that touched it), see ``_repeat``."""
+    return bool(cpu.flags.value & TF or cpu.watch_reads or cpu.watch_writes)
+
+
 def _runs(cpu: Cpu) -> bool:
-    """Whether a fast path may do many iterations at once: under REP, and not while
-    single-stepping (one iteration per step then, see ``_repeat``)."""
-    return cpu.insn.rep is not None and not cpu.flags.value & TF
+    """Whether a fast path may do many iterations at once: under REP, and not one
+    iteration per step (``one_at_a_time``)."""
+    return cpu.insn.rep is not None and not one_at_a_time(cpu)
 
 
 def _run_length(cpu: Cpu, seg: int, offset: int, nbytes: int) -> int:
