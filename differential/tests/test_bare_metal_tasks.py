@@ -12,10 +12,9 @@ from typing import Dict
 
 import pytest
 
-from differential.bare_metal import cases as families
 from differential.bare_metal import layout as bm
-from differential.bare_metal.compare import CaseResult, run_cases
-from differential.bare_metal.engines import run_reference
+from differential.bare_metal.compare import CaseResult
+from differential.tests import bare_metal_sdm as sdm
 
 pytest.importorskip("keystone")
 
@@ -145,24 +144,18 @@ for name, error, cs in (("ldt-selector-not-an-ldt", 0x10, 0x0C),
         "tss16_df.ss": 0x14, "tss16_df.ds": 0x1C, "gdt.0x30.hi": BUSY_TSS16_HI}
 
 
+FAMILIES = ("vm86-task", "vm86-gates", "task-ldt")
+
+
 @pytest.fixture(scope="module")
 def reference_results(tmp_path_factory) -> Dict[str, CaseResult]:
-    chosen = families.all_cases(("vm86-task", "vm86-gates", "task-ldt"))
-    results = run_cases("reference", chosen, lambda engine, image: run_reference(image),
-                        tmp_path_factory.mktemp("bm"), progress=lambda text: None)
-    return {r.name: r for r in results}
+    return sdm.reference_results(FAMILIES, tmp_path_factory.mktemp("bm"))
 
 
-def test_every_case_of_the_three_families_has_an_sdm_state() -> None:
-    names = {case.name for case in families.all_cases(("vm86-task", "vm86-gates",
-                                                       "task-ldt"))}
-    assert names == set(SDM_EXPECTATIONS)
+def test_every_case_has_an_sdm_state() -> None:
+    sdm.every_case_has_a_state(FAMILIES, SDM_EXPECTATIONS)
 
 
 @pytest.mark.parametrize("name", sorted(SDM_EXPECTATIONS))
 def test_the_reference_runs_the_case_to_the_sdm_state(reference_results, name) -> None:
-    got = reference_results[name]
-    assert got.outcome == "done"
-    assert got.fields["results.marker"] == bm.RECORDED
-    for field, value in SDM_EXPECTATIONS[name].items():
-        assert got.fields[field] == value, field
+    sdm.reaches_the_sdm_state(reference_results[name], SDM_EXPECTATIONS[name])
