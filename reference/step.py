@@ -242,8 +242,11 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
             frame = tlb.readable[cpu.cpl == 3].get(linear >> 12)
             physical = -1 if frame is None else frame | (linear & 0xFFF)
         insn = icache.get(physical)
-        if (insn is None or cpu.flags.value & (TF | RF) or eip + insn.length - 1 > seg_limit[CS]
-                or cpu.interrupt_shadow or cpu.intr_requested or cpu.nmi_requested
+        flags = cpu.flags.value
+        if (insn is None or flags & (TF | RF) or eip + insn.length - 1 > seg_limit[CS]
+                or cpu.interrupt_shadow or (cpu.intr_requested and flags & IF)
+                or cpu.nmi_requested  # (INTR with IF = 0 waits: nothing here can set IF
+                # but an instruction, and the next pass looks again)
                 or cpu.dr[5] & DR7_ENABLES):  # breakpoints armed: each insn through step()
             result = step(cpu)
         else:
@@ -262,7 +265,6 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                 if (block is not None and block.length and block.length <= limit - done
                         and eip + block.span - 1 <= seg_limit[CS]):
                     regs = cpu.regs[:]
-                    flags = cpu.flags.value
                     journal.clear()
                     seg_journal.clear()
                     cpu.running_block = block
@@ -280,7 +282,6 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                     done += block.length
                     continue
             r0, r1, r2, r3, r4, r5, r6, r7 = cpu.regs  # locals: no allocation in the JIT
-            flags = cpu.flags.value
             if journal:
                 journal.clear()
             if seg_journal:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import List
 
+import pytest
+
 from reference.faults import GP
+from reference.flags import IF as IF_BIT
 from reference.step import ReportAndStop
 from reference.system.exceptions import SystemDelivery, escalate
 from reference.tests.conftest import CODE, STACK_TOP
@@ -210,6 +213,30 @@ def test_sti_and_mov_ss_shadows() -> None:
     assert cpu.eip == CODE + 3  # the NOP after MOV SS ran first
     cpu.step()
     assert cpu.eip == HANDLER
+
+
+@pytest.mark.parametrize("code, taken_at", [
+    ("90 90 fb 90 90", 4),  # NOP NOP STI NOP: after the NOP in STI's shadow
+    ("90 9d 90 90", 2),     # NOP POPF(IF = 1): at the very next boundary
+])
+def test_a_line_held_while_if_is_clear_is_taken_when_it_is_set(code: str,
+                                                               taken_at: int) -> None:
+    """INTR asserted with IF = 0 waits (SDM Vol. 3A, 6.8.1); ``run()`` keeps running
+    instructions in its fast path meanwhile, and the interrupt comes at the same
+    boundary as when stepping one by one."""
+    outcomes = []
+    for through_run in (False, True):
+        cpu = _with_line(bytes.fromhex(code), 0x002)
+        cpu.push(0x202, 32)  # POPF's image: IF = 1
+        if through_run:
+            cpu.run(taken_at + 2)
+        else:
+            for _ in range(taken_at + 2):
+                cpu.step()
+        outcomes.append((cpu.eip, _stack(cpu, 3), cpu.intr_controller.acks))
+    assert outcomes[0] == outcomes[1]
+    eip, frame, acks = outcomes[1]
+    assert acks == 1 and frame[0] == CODE + taken_at and frame[2] & IF_BIT
 
 
 def test_hlt_resumes_on_interrupt() -> None:
