@@ -615,6 +615,74 @@ def _forward(body: List[ast.stmt], stores: Dict[str, int],
     return out
 
 
+class _FlagProperties(ast.NodeTransformer):
+    """``cpu.flags.cf`` and ``cpu.flags.cf = v`` as the bodies of the ``Flags``
+    property's own getter and setter (``reference.flags._flag_property``), their bit
+    a constant: a property access is a Python call."""
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        node.value = self.visit(node.value)
+        prop = _flag_property(node.targets[0]) if len(node.targets) == 1 else None
+        body = _accessor(prop.fset, node.value) if prop is not None else None
+        if body is None or len(body) != 1:
+            return node
+        return ast.copy_location(body[0], node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        prop = _flag_property(node) if isinstance(node.ctx, ast.Load) else None
+        body = _accessor(prop.fget, None) if prop is not None else None
+        if body is None or len(body) != 1 or not isinstance(body[0], ast.Return):
+            return self.generic_visit(node)
+        return ast.copy_location(body[0].value, node)  # type: ignore[arg-type]
+
+
+def _flag_property(node: ast.AST) -> Optional[property]:
+    """The ``Flags`` property ``node`` (``cpu.flags.<name>``) names, if it is one."""
+    if isinstance(node, ast.Attribute) and _is_flags(node.value):
+        found = getattr(Flags, node.attr, None)
+        if isinstance(found, property):
+            return found
+    return None
+
+
+def _accessor(fn: Any, value: Optional[ast.expr]) -> Optional[List[ast.stmt]]:
+    """The body of a property's getter (``value`` None) or setter (its parameter bound
+    to ``value``, which it reads once), ``self`` as ``cpu.flags`` and the closure's
+    numbers as constants; None if it has any other name."""
+    shape = _helper_body(fn)
+    if shape is None:
+        return None
+    names, _, body = shape
+    cells = dict(zip(fn.__code__.co_freevars, [c.cell_contents for c in fn.__closure__ or ()]))
+    bound: Dict[str, ast.expr] = {names[0]: ast.parse("cpu.flags", mode="eval").body}
+    if value is not None:
+        uses = sum(isinstance(n, ast.Name) and n.id == names[1]
+                   for s in body for n in ast.walk(s))
+        if len(names) != 2 or (uses != 1 and not _simple(value)):
+            return None
+        bound[names[1]] = value
+    for name, content in cells.items():
+        if not isinstance(content, int):
+            return None
+        bound[name] = ast.Constant(content)
+    unknown = [False]
+
+    def rename(node: ast.Name) -> ast.AST:
+        if node.id in bound:
+            return clone(bound[node.id])
+        unknown[0] = True
+        return node
+
+    copied = clone(body, rename)
+    return None if unknown[0] else copied
+
+
+def inline_flag_properties(statements: List[ast.stmt]) -> List[ast.stmt]:
+    """Every ``cpu.flags.<bit>`` read and assignment written out (``_FlagProperties``)."""
+    transformer = _FlagProperties()
+    return [transformer.visit(statement) for statement in statements]
+
+
 class _LocalRegs(ast.NodeTransformer):
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         if (node.attr == "regs" and isinstance(node.value, ast.Name)

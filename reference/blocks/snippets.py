@@ -34,6 +34,7 @@ from reference.blocks.optimize import (
     flag_update,
     fold,
     forward,
+    inline_flag_properties,
     local_regs,
     needs_bookkeeping,
     reads,
@@ -143,7 +144,8 @@ def text(piece: Snippet, dead: FrozenSet[int]) -> Tuple[str, bool, FrozenSet[str
         statements = _without(piece.statements, dead)
         expander = Expander(piece.namespace, flag_methods=True)
         expander.count = piece.count
-        statements = forward(fold(expander.statements(statements))) or [ast.Pass()]
+        statements = inline_flag_properties(expander.statements(statements))
+        statements = forward(fold(statements)) or [ast.Pass()]
         module = ast.fix_missing_locations(ast.Module(body=statements, type_ignores=[]))
         code = ast.unparse(module)
         found = piece.texts[dead] = (code, needs_bookkeeping(statements),
