@@ -28,26 +28,30 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else f"{parts.scheme}:"
 
 
-@pytest.mark.parametrize("query, boot, engine", [
-    ("?boot=cold", "cold", "worker"), ("", "state", "worker"), ("?engine=main", "state", "main"),
+@pytest.mark.parametrize("query, boot, engine, early", [
+    ("?boot=cold", "cold", "worker", False), ("", "state", "worker", True),
+    ("?engine=main", "state", "main", False),
 ], ids=["cold-boot", "from-state", "from-state-on-main-thread"])
 def test_page_reaches_prompt_and_runs_commands(site_url: str, built_site: Path, query: str,
-                                               boot: str, engine: str,
+                                               boot: str, engine: str, early: bool,
                                                tmp_path_factory: pytest.TempPathFactory
                                                ) -> None:
+    """``early``: the restore the page's <head> script starts (earlyStart.js) is the one
+    used, only in the worker and from the state."""
     requested = []
     with chromium_page() as page:
         page.on("request", lambda request: requested.append(request.url))
         page.goto(site_url + query)
         wait_for_stage(page, "prompt")
         shown = page.locator(".vm-stage").inner_text()
-        started_as = page.evaluate("() => [window.x86lab.boot, window.x86lab.engine]")
+        started_as = page.evaluate("() => [window.x86lab.boot, window.x86lab.engine, "
+                                   "window.x86lab.early]")
         out = type_and_wait(page, "echo $((6*7))", f"\n{6 * 7}\r")
         digest = hashlib.md5(b"x86lab\n").hexdigest()
         md5 = type_and_wait(page, "echo x86lab | md5sum", digest)
         shot = tmp_path_factory.mktemp("artifacts") / f"x86lab-{boot}-{engine}.png"
         page.screenshot(path=str(shot))
-    assert (shown, started_as) == ("shell ready", [boot, engine])
+    assert (shown, started_as) == ("shell ready", [boot, engine, early])
     assert f"\n{6 * 7}\r" in out
     assert digest in md5
     assert Path(shot).stat().st_size > 0
@@ -56,6 +60,9 @@ def test_page_reaches_prompt_and_runs_commands(site_url: str, built_site: Path, 
     manifest = json.loads((built_site / MANIFEST_NAME).read_text())
     kernel_fetched = any(manifest["assets"]["bzimage"]["file"] in url for url in requested)
     assert kernel_fetched == (boot == "cold")
+    # The state is downloaded once: by the <head> script or by the page, never by both.
+    state_fetches = sum(manifest["state"]["file"] in url for url in requested)
+    assert state_fetches == (1 if boot == "state" else 0)
 
 
 def test_state_for_another_v86_falls_back_to_cold_boot(built_site: Path,

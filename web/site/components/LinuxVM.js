@@ -8,11 +8,15 @@
 // to a power-on boot and the page says why (savedState.js). The guest's NIC reaches the
 // network through a Wisp relay when one is given (network.js: `?relay=wss://...`).
 // v86 runs in a Web Worker (workerV86.js); `?engine=main` runs it on the main thread.
+// From the state, the page's <head> script has usually started the restore already
+// (earlyStart.js): the component attaches to that worker and replays what it sent so far,
+// each stage timed when its output arrived, not when React got there.
 // Measured (x86lab web measure, headless Chromium, loaded 2-core host): starting from the
 // state, the longest main-thread frame gap was 67 ms with the worker, 450-770 ms without;
 // during a cold boot both showed 0.7-1.1 s gaps (xterm output and CPU contention).
 // For tests and measurements it publishes window.x86lab: { boot: "state"|"cold",
-// engine, disk: "range"|"chunks"|"none" (lazyDisk.js), relay: URL|null, fallback: why
+// engine, early: true when the <head> script's restore was used, disk:
+// "range"|"chunks"|"none" (lazyDisk.js), relay: URL|null, fallback: why
 // the state was not used (after a fallback, e.g. a state that restored but showed no
 // prompt within WATCHDOG_MS), stage ("restored" between restore and its prompt), bytes,
 // transcript(),
@@ -21,8 +25,8 @@
 // timeOrigin } for `x86lab web measure --profile` }.
 
 import { useEffect, useRef, useState } from "react";
-import { earlyManifest, takeEarlyBootFiles } from "./earlyStart";
-import { diskOption } from "./lazyDisk";
+import { earlyManifest, takeEarlyBootFiles, takeEarlyRestore } from "./earlyStart";
+import { diskForMode, diskOption } from "./lazyDisk";
 import {
   fetchManifest,
   loadProfiler,
@@ -34,7 +38,7 @@ import { chooseRelay, netDevice } from "./network";
 import { fetchState, restoreWhenLoaded } from "./savedState";
 import { createStageTracker, STAGE_LABELS } from "./stages";
 import { createTerminal } from "./terminal";
-import { startV86Worker } from "./workerV86";
+import { attachEarlyRestore, startV86Worker } from "./workerV86";
 
 const TRANSCRIPT_LIMIT = 256 * 1024;
 // A restored state shows its prompt within a second or two even on a loaded machine;
@@ -65,9 +69,12 @@ export default function LinuxVM({ manifestUrl }) {
     const times = {};
     const decoder = new TextDecoder();
     const perFile = {};
+    // While replaying the early worker's events: when the one being handled arrived.
+    let clock = null;
+    const now = () => (clock === null ? performance.now() : clock);
 
     const enter = (name) => {
-      times[name] = Math.round(performance.now());
+      times[name] = Math.round(now());
       publish({ stage: name, times: { ...times } });
       setStage(name);
     };
@@ -120,20 +127,42 @@ export default function LinuxVM({ manifestUrl }) {
       const watchdogMs = Number(params.get("watchdog")) || WATCHDOG_MS;
       const inWorker = params.get("engine") !== "main";
       publish({ engine: inWorker ? "worker" : "main" });
-      // The disk's Range probe runs while the state downloads: one round trip, not two.
-      const diskChoice = diskOption(manifest, params.get("disk"));
+      // The restore the <head> script started, if any; a cold boot does not want it.
+      let early = inWorker ? await takeEarlyRestore() : null;
+      if (disposed) return early?.worker.terminate();
+      if (early && !wantState) {
+        early.worker.terminate();
+        early = null;
+      }
+      // The disk's Range probe runs while the state downloads: one round trip, not two
+      // (the <head> script's, when it made one).
+      const diskChoice = early
+        ? Promise.resolve(diskForMode(manifest, early.disk))
+        : diskOption(manifest, params.get("disk"));
       const relay = chooseRelay(manifest, params.get("relay"));
       if (relay.error) setError(relay.error);
       publish({ relay: relay.url });
       const net = netDevice(manifest, relay.url);
 
       // One machine, from the saved state's bytes or from power-on.
-      const launch = async (fromState, state) => {
+      const launch = async (fromState, stateGiven) => {
+        let state = stateGiven;
         const { mode: disk, hda } = await diskChoice;
         publish({ boot: fromState ? "state" : "cold", disk });
         if (profiling && !inWorker) await loadProfiler(manifest);
         const files = inWorker && !fromState ? await takeEarlyBootFiles() : undefined;
-        const emulator = inWorker
+        const started = early;
+        early = null;
+        let emulator = started && fromState && attachEarlyRestore(started, manifest, hda, net);
+        publish({ early: Boolean(emulator) });
+        if (emulator) {
+          started.onProgress = showBytes;
+          if (started.progress) showBytes(...started.progress);
+        } else if (fromState && !state) {
+          state = fetchState(manifest, showBytes);
+          state.catch(() => {});
+        }
+        emulator ||= inWorker
           ? startV86Worker(manifest, fromState, hda, net, state, profiling, files)
           : await startV86(manifest, fromState, hda, net);
         if (profiling) profile = inWorker ? emulator.profile : profileOnMainThread(emulator);
@@ -158,15 +187,23 @@ export default function LinuxVM({ manifestUrl }) {
           // that waits forever.
           track([["prompt", manifest.prompt]]);
           enter("restored");
+          // (Counted from the restore, also when it is replayed later.)
           watchdog = setTimeout(
             () => fallBack(`restored, but no shell prompt within ${watchdogMs / 1000} s`),
-            watchdogMs,
+            Math.max(0, watchdogMs - (performance.now() - now())),
           );
-          emulator.serial0_send("\n");
+          if (!emulator.poked) emulator.serial0_send("\n");
         });
         emulator.add_listener("serial0-output-byte", (byte) => {
           if (pending.length === 0) setTimeout(flush, 0);
           pending.push(byte);
+        });
+        // The early worker's events so far, each on its own arrival time.
+        emulator.replay?.((t, dispatch) => {
+          clock = t;
+          dispatch();
+          if (pending.length) flush();
+          clock = null;
         });
       };
       // A state that cannot be used (savedState.js) costs a cold boot, never a dead page.
@@ -181,10 +218,11 @@ export default function LinuxVM({ manifestUrl }) {
       };
 
       if (!wantState) return launch(false);
-      // The state downloads while v86 loads; the restore waits for both, and a failed
+      // The state downloads while v86 loads (unless the <head> script fetches it: then
+      // launch does only if it cannot attach); the restore waits for both, and a failed
       // download reaches fallBack the same way a failed restore does.
-      const state = fetchState(manifest, showBytes);
-      state.catch(() => {});
+      const state = early ? null : fetchState(manifest, showBytes);
+      state?.catch(() => {});
       await launch(true, state);
     })().catch((e) => setError(String(e.message || e)));
 

@@ -1,11 +1,18 @@
 // What every visit needs, started by an inline script in the page's <head> (app/layout.js)
 // before React has even loaded: the manifest request, and (unless ?engine=main) the v86
-// worker, which loads libv86 and compiles the wasm while it streams as soon as the
-// manifest names them, and with ?boot=cold the boot files, fetched side by side.
-// <LinuxVM /> picks them up (earlyManifest, takeEarlyWorker, takeEarlyBootFiles).
-// Measured on a restored state (x86lab web measure --profile, localhost): the worker
-// started 360 ms after navigation and v86 had loaded at 560 ms when React started it all.
-// Kept as plain ES5 source in a string: it runs as it is, before any bundle.
+// worker, which loads libv86 as soon as the manifest names it, while the wasm compiles
+// as it streams and is handed to the worker; with ?boot=cold the boot files, fetched side by side; otherwise,
+// when the manifest's state fits (loadV86.js stateUsable), the whole restore: the state's
+// download and check, the disk's Range probe, the relay choice, and the worker's start
+// message, so the restore never waits for React (about 0.5 s after navigation even on a
+// quiet host). The worker's events are kept, with the time each arrived, until
+// <LinuxVM /> attaches (takeEarlyRestore, workerV86.js attachEarlyRestore), which replays
+// them on that clock. The page computes the same v86 options itself and attaches only
+// when they are equal: a difference between the copies here (stateUsable, chooseRelay,
+// diskOption, v86Options, fetchState) and the modules costs the head start, never a
+// wrong machine. Kept as plain ES5 source in a string: it runs as it is, before any bundle.
+// Picked up by <LinuxVM /> with earlyManifest, takeEarlyWorker, takeEarlyBootFiles and
+// takeEarlyRestore.
 export const EARLY_START = `(function () {
   var early = {};
   early.manifest = fetch("x86lab-manifest.json", { cache: "no-cache" }).then(function (r) {
@@ -14,12 +21,121 @@ export const EARLY_START = `(function () {
   });
   early.manifest.catch(function () {});
   var params = new URLSearchParams(location.search);
-  var url = function (m, name) { return new URL("os/" + m.assets[name].file, location.href).href; };
+  var absolute = function (path) { return new URL(path, location.href).href; };
+  var url = function (m, name) { return absolute("os/" + m.assets[name].file); };
+  var usable = function (m) {
+    var s = m.state;
+    return !!s && s.v86_version === m.v86_version && s.memory_mib === m.memory_mib &&
+      s.vga_memory_mib === m.vga_memory_mib && s.kernel_sha256 === m.kernel_sha256 &&
+      s.initrd_sha256 === m.initrd_sha256 &&
+      JSON.stringify(s.devices) === JSON.stringify(m.devices);
+  };
+  var relayUrl = function (m) {
+    var text = params.get("relay");
+    if (text === null) text = m.relay_url === undefined || m.relay_url === null ? "" : m.relay_url;
+    if (text === "" || text === "none") return null;
+    var schemes = { "ws:": "wisp:", "wss:": "wisps:", "wisp:": "wisp:", "wisps:": "wisps:" };
+    var scheme;
+    try { scheme = schemes[new URL(text).protocol]; } catch (e) { return null; }
+    return scheme ? scheme + text.slice(text.indexOf(":") + 1) : null;
+  };
+  var diskMode = function (m) {
+    if (!m.disk) return Promise.resolve("none");
+    if (params.get("disk") === "chunks") return Promise.resolve("chunks");
+    var controller = new AbortController();
+    return fetch("os/" + m.disk.file, { headers: { Range: "bytes=0-0" }, cache: "no-store",
+                                        signal: controller.signal }).then(function (r) {
+      var range = (r.headers.get("content-range") || "").trim();
+      controller.abort();
+      return r.status === 206 && /^bytes 0-0\\/\\d+$/.test(range) ? "range" : "chunks";
+    }, function () { return "chunks"; });
+  };
+  var fetchState = function (m, restore) {
+    var file = m.state.file, size = m.state.size, path = "os/" + file;
+    var bytes = new Uint8Array(size), loaded = 0;
+    var failed = function (e) { throw new Error(file + ": download failed (" + (e.message || e) + ")"); };
+    return fetch(path).then(function (r) {
+      if (!r.ok) throw new Error(file + ": HTTP " + r.status);
+      var reader = r.body.getReader();
+      var next = function () {
+        return reader.read().then(function (chunk) {
+          if (chunk.done) return;
+          if (loaded + chunk.value.length > size) throw new Error("longer than " + size + " bytes");
+          bytes.set(chunk.value, loaded);
+          loaded += chunk.value.length;
+          restore.progress = [path, loaded, size];
+          if (restore.onProgress) restore.onProgress(path, loaded, size);
+          return next();
+        });
+      };
+      return next().catch(failed);
+    }, failed).then(function () {
+      if (loaded !== size) throw new Error(file + ": truncated (" + loaded + " of " + size + " bytes)");
+      if (!(window.crypto && crypto.subtle)) return bytes.buffer;
+      return crypto.subtle.digest("SHA-256", bytes).then(function (digest) {
+        var hex = Array.prototype.map.call(new Uint8Array(digest), function (b) {
+          return (b < 16 ? "0" : "") + b.toString(16);
+        }).join("");
+        if (hex !== m.state.sha256) throw new Error(file + ": sha256 does not match the manifest");
+        return bytes.buffer;
+      });
+    });
+  };
+  var restoreEarly = function (worker) {
+    var restore = { worker: worker, events: [], progress: null, onProgress: null };
+    worker.onmessage = function (e) { restore.events.push({ data: e.data, t: performance.now() }); };
+    return early.manifest.then(function (m) {
+      if (!usable(m)) return null;
+      var state = fetchState(m, restore);
+      state.catch(function () {});
+      return diskMode(m).then(function (mode) {
+        var MiB = 1024 * 1024;
+        var net = { type: m.devices.net };
+        var relay = relayUrl(m);
+        if (relay) net.relay_url = relay;
+        var options = {
+          wasm_path: url(m, "wasm"), memory_size: m.memory_mib * MiB,
+          vga_memory_size: m.vga_memory_mib * MiB, cmdline: m.cmdline, autostart: false,
+          net_device: net, preserve_mac_from_state_image: true, disable_keyboard: true,
+          disable_mouse: true, disable_speaker: true
+        };
+        if (mode !== "none") {
+          options.hda = { url: absolute("os/" + m.disk.file), async: true, size: m.disk.size };
+          if (mode === "chunks") {
+            options.hda.use_parts = true;
+            options.hda.fixed_chunk_size = m.disk.chunk_size;
+          }
+        }
+        var profiler = params.get("profile") === "1" ? url(m, "profiler") : null;
+        worker.postMessage({ type: "start", libv86: url(m, "libv86"), options: options,
+                             restore: true, profiler: profiler, poke: true });
+        state.then(function (buffer) {
+          worker.postMessage({ type: "state", state: buffer }, [buffer]);
+        }, function (e) {
+          worker.postMessage({ type: "state", error: e.message || String(e) });
+        });
+        restore.options = options;
+        restore.disk = mode;
+        return restore;
+      });
+    }).catch(function () { return null; });
+  };
   if (params.get("engine") !== "main" && typeof Worker !== "undefined") {
     var worker = new Worker("v86-worker.js");
     early.worker = worker;
+    // The wasm compiles here, on the page's side, while the worker thread is still
+    // starting (it started 90-250 ms after this line on a loaded host): the worker
+    // gets the compiled module (or null: it then fetches the wasm itself).
     early.manifest.then(function (m) {
-      worker.postMessage({ type: "preload", libv86: url(m, "libv86"), wasm: url(m, "wasm") });
+      var streaming = typeof WebAssembly === "object" && WebAssembly.compileStreaming;
+      worker.postMessage({ type: "preload", libv86: url(m, "libv86"), wasm: url(m, "wasm"),
+                           module: Boolean(streaming) });
+      if (!streaming) return;
+      WebAssembly.compileStreaming(fetch(url(m, "wasm"))).then(function (module) {
+        worker.postMessage({ type: "module", module: module });
+      }, function () {
+        worker.postMessage({ type: "module", module: null });
+      });
     }, function () {});
     // A cold boot needs SeaBIOS, the kernel and the initramfs, which v86 would fetch one
     // after the other once started: fetch them now, side by side.
@@ -35,6 +151,8 @@ export const EARLY_START = `(function () {
         return { bios: buffers[0], bzimage: buffers[1], initrd: buffers[2] };
       });
       early.bootFiles.catch(function () {});
+    } else {
+      early.restore = restoreEarly(worker);
     }
   }
   window.__x86labEarly = early;
@@ -63,4 +181,20 @@ export function takeEarlyWorker() {
   const worker = early?.worker;
   if (early) early.worker = undefined;
   return worker;
+}
+
+// The restore the <head> script started, once: a promise of {worker (already restoring:
+// takes the early worker too), events [{data, t}] it sent so far, options (v86's, as
+// posted), disk ("range"|"chunks"|"none"), progress ([url, loaded, size] of the state's
+// download, or null), onProgress (settable)}, or of null when it started none (the state
+// does not fit, ?boot=cold, ?engine=main, no manifest): the worker then stays for
+// takeEarlyWorker.
+export async function takeEarlyRestore() {
+  const early = typeof window !== "undefined" ? window.__x86labEarly : undefined;
+  const pending = early?.restore;
+  if (!pending) return null;
+  early.restore = undefined;
+  const restore = await pending;
+  if (restore && early.worker === restore.worker) early.worker = undefined;
+  return restore;
 }

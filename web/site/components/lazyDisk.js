@@ -27,11 +27,16 @@ export async function hostHonoursRange(url) {
 
 // -> { mode: "range" | "chunks" | "none", hda: v86's hda option or undefined }
 export async function diskOption(manifest, requested) {
+  if (!manifest.disk) return diskForMode(manifest, "none");
+  const byRange = requested !== "chunks" && (await hostHonoursRange(`os/${manifest.disk.file}`));
+  return diskForMode(manifest, byRange ? "range" : "chunks");
+}
+
+// The same for a mode already chosen (by the page's <head> script: earlyStart.js).
+export function diskForMode(manifest, mode) {
   const disk = manifest.disk;
-  if (!disk) return { mode: "none", hda: undefined };
-  const url = `os/${disk.file}`;
-  const byRange = requested !== "chunks" && (await hostHonoursRange(url));
-  const hda = { url, async: true, size: disk.size };
-  if (byRange) return { mode: "range", hda };
-  return { mode: "chunks", hda: { ...hda, use_parts: true, fixed_chunk_size: disk.chunk_size } };
+  if (!disk || mode === "none") return { mode: "none", hda: undefined };
+  const hda = { url: `os/${disk.file}`, async: true, size: disk.size };
+  if (mode === "range") return { mode, hda };
+  return { mode, hda: { ...hda, use_parts: true, fixed_chunk_size: disk.chunk_size } };
 }

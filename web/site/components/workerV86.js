@@ -4,43 +4,56 @@
 import { takeEarlyWorker } from "./earlyStart";
 import { libv86Url, profilerUrl, v86Options } from "./loadV86";
 
-// state: when fromState, fetchState's promise of the saved state (savedState.js); its bytes
-// are handed over (not copied) once there, while the worker loads v86. A state that fails
-// to arrive or to restore comes back as the event "state-failed" with the reason.
-// profile: ask the worker for the boot profile (profiler.js), then `profile()` returns it.
-// files: for a cold boot, {bios, bzimage, initrd} ArrayBuffers already fetched (handed
-// over, not copied), or undefined for v86 to fetch them.
-export function startV86Worker(manifest, fromState, hda, net, state, profile, files) {
+// v86's options as the worker gets them: it resolves relative URLs against its own
+// script, so they are made absolute here.
+export function workerOptions(manifest, fromState, hda, net) {
   const base = new URL(".", window.location.href);
-  const worker = takeEarlyWorker() || new Worker(new URL("v86-worker.js", base));
-  const listeners = {};
-  const emit = (name, data) => (listeners[name] || []).forEach((fn) => fn(data));
-  worker.onmessage = ({ data: msg }) => {
-    if (msg.name !== "serial0-output-bytes") return emit(msg.name, msg.data);
-    // One message carries many bytes; the component listens per byte, as with V86.
-    for (const byte of msg.data) emit("serial0-output-byte", byte);
-  };
-  // The worker resolves relative URLs against its own script: make them absolute.
   const options = v86Options(manifest, fromState, hda && { ...hda }, net);
   for (const value of Object.values(options)) {
     if (value && typeof value === "object" && value.url) value.url = new URL(value.url, base).href;
   }
   options.wasm_path = new URL(options.wasm_path, base).href;
-  const transfer = [];
-  for (const [name, buffer] of Object.entries(files || {})) {
-    options[name] = { buffer };
-    transfer.push(buffer);
+  return options;
+}
+
+// JSON with sorted keys and without undefined members, to compare two option sets.
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    const keys = Object.keys(value).filter((key) => value[key] !== undefined).sort();
+    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonical(value[key])}`).join(",")}}`;
   }
-  const libv86 = new URL(libv86Url(manifest), base).href;
-  const profiler = profile ? new URL(profilerUrl(manifest), base).href : null;
-  worker.postMessage({ type: "start", libv86, options, restore: fromState, profiler }, transfer);
-  if (fromState) {
-    state.then(
-      (buffer) => worker.postMessage({ type: "state", state: buffer }, [buffer]),
-      (e) => worker.postMessage({ type: "state", error: e.message || String(e) }),
-    );
-  }
+  return JSON.stringify(value);
+}
+
+// The V86-like object over a worker. queued: events the worker sent before the page
+// listened ([{data, t}], from the <head> script), handed to replay(); null when the page
+// listened from the start.
+function wrap(worker, queued) {
+  const listeners = {};
+  const emit = (name, data) => (listeners[name] || []).forEach((fn) => fn(data));
+  const handle = (msg) => {
+    if (msg.name !== "serial0-output-bytes") return emit(msg.name, msg.data);
+    // One message carries many bytes; the component listens per byte, as with V86.
+    for (const byte of msg.data) emit("serial0-output-byte", byte);
+  };
+  let queue = queued;
+  let destroyed = false;
+  worker.onmessage = ({ data }) => {
+    if (queue) queue.push({ data, t: performance.now() });
+    else handle(data);
+  };
   return {
+    // The early worker sent the shell its newline itself (v86-worker.js `poke`).
+    poked: queued !== null,
+    // Hands the queued events to the listeners, oldest first, each inside at(t, dispatch)
+    // (t: performance.now() when it arrived), then passes events on as they come.
+    replay(at) {
+      const events = queue || [];
+      queue = null;
+      // A fallback during the replay (state-failed) ends this machine: stop there.
+      for (const { data, t } of events) if (!destroyed) at(t, () => handle(data));
+    },
     add_listener(name, fn) {
       (listeners[name] ||= []).push(fn);
     },
@@ -60,7 +73,48 @@ export function startV86Worker(manifest, fromState, hda, net, state, profile, fi
       });
     },
     destroy() {
+      destroyed = true;
       worker.terminate();
     },
   };
+}
+
+// state: when fromState, fetchState's promise of the saved state (savedState.js); its bytes
+// are handed over (not copied) once there, while the worker loads v86. A state that fails
+// to arrive or to restore comes back as the event "state-failed" with the reason.
+// profile: ask the worker for the boot profile (profiler.js), then `profile()` returns it.
+// files: for a cold boot, {bios, bzimage, initrd} ArrayBuffers already fetched (handed
+// over, not copied), or undefined for v86 to fetch them.
+export function startV86Worker(manifest, fromState, hda, net, state, profile, files) {
+  const base = new URL(".", window.location.href);
+  const worker = takeEarlyWorker() || new Worker(new URL("v86-worker.js", base));
+  const emulator = wrap(worker, null);
+  const options = workerOptions(manifest, fromState, hda, net);
+  const transfer = [];
+  for (const [name, buffer] of Object.entries(files || {})) {
+    options[name] = { buffer };
+    transfer.push(buffer);
+  }
+  const libv86 = new URL(libv86Url(manifest), base).href;
+  const profiler = profile ? new URL(profilerUrl(manifest), base).href : null;
+  worker.postMessage({ type: "start", libv86, options, restore: fromState, profiler }, transfer);
+  if (fromState) {
+    state.then(
+      (buffer) => worker.postMessage({ type: "state", state: buffer }, [buffer]),
+      (e) => worker.postMessage({ type: "state", error: e.message || String(e) }),
+    );
+  }
+  return emulator;
+}
+
+// The restore the <head> script started (earlyStart.js takeEarlyRestore) as the object
+// startV86Worker returns, when its options are those the page would have given the worker
+// (hda, net: the page's own choice); else null, the early worker stopped. Its queued
+// events wait for replay().
+export function attachEarlyRestore(early, manifest, hda, net) {
+  if (canonical(early.options) !== canonical(workerOptions(manifest, true, hda, net))) {
+    early.worker.terminate();
+    return null;
+  }
+  return wrap(early.worker, early.events);
 }

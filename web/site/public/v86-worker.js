@@ -1,10 +1,13 @@
 // Runs v86 in a Web Worker, off the page's main thread. The page may first post
-//   {type: "preload", libv86: URL, wasm: URL} (components/earlyStart.js), then posts
-//   {type: "start", libv86: URL, options: V86 options, restore: bool}   once; with
-//   restore, the options have autostart: false and this restores the state that follows,
+//   {type: "preload", libv86: URL, wasm: URL, module: bool} (components/earlyStart.js)
+//   and with module: true then {type: "module", module: WebAssembly.Module | null}; then
+//   {type: "start", libv86: URL, options: V86 options, restore: bool, poke: bool}   once;
+//   with restore, the options have autostart: false and this restores the state that follows,
 //   {type: "state", state: ArrayBuffer} or {type: "state", error: reason}, once v86 has
 //   loaded (as components/savedState.js does on the main thread; a failure on either
-//   side -> event "state-failed" with the reason),
+//   side -> event "state-failed" with the reason), and with poke sends the shell a
+//   newline as soon as it runs (the page's <head> script starts the restore before the
+//   page can listen: the fresh prompt must not wait for it),
 //   {type: "input", bytes: Uint8Array} | {type: "send", text} | {type: "restart"},
 //   {type: "profile"} (with `profiler: URL` in start: the boot profile so far, posted
 //   back as the event "profile": see harness/engines/v86/profiler.js);
@@ -70,6 +73,7 @@ function yieldInThisThread(machine) {
 // (instantiateStreaming, which needs application/wasm) overlaps the two. Any failure
 // (a host sending another type) falls back to v86's own way: bytes, then compile.
 let compiled = null; // the wasm module compiling since "preload", or null
+let moduleArrived = null; // resolves `compiled` with the page's module (or null)
 
 function streamingWasm(url) {
     return async (imports) => {
@@ -88,7 +92,7 @@ function fail(reason) {
     postMessage({ type: "event", name: "state-failed", data: reason });
 }
 
-function restoreWhenLoaded() {
+function restoreWhenLoaded(poke) {
     emulator.add_listener("emulator-loaded", async () => {
         let bytes;
         try {
@@ -104,6 +108,7 @@ function restoreWhenLoaded() {
             return;
         }
         emulator.run();
+        if (poke) emulator.serial0_send("\n");
     });
 }
 
@@ -111,9 +116,14 @@ self.onmessage = (message) => {
     const msg = message.data;
     if (msg.type === "preload") {
         // Sent by the page's <head> script as soon as the manifest names the files:
-        // libv86 and the wasm compile while React is still loading.
-        compiled = WebAssembly.compileStreaming(fetch(msg.wasm)).catch(() => null);
+        // libv86 and the wasm compile while React is still loading. With module: true
+        // the page compiles the wasm and posts it ({type: "module", module}; null if that
+        // failed, and v86's wasm is then fetched here).
+        if (msg.module) compiled = new Promise((resolve) => (moduleArrived = resolve));
+        else compiled = WebAssembly.compileStreaming(fetch(msg.wasm)).catch(() => null);
         importScripts(msg.libv86); // blocks this thread: the wasm request goes out first
+    } else if (msg.type === "module") {
+        moduleArrived(msg.module);
     } else if (msg.type === "start") {
         if (!self.V86) importScripts(msg.libv86);
         emulator = new self.V86({ ...msg.options, wasm_fn: streamingWasm(msg.options.wasm_path) });
@@ -123,7 +133,7 @@ self.onmessage = (message) => {
             profiler = self.x86labProfiler(emulator, absoluteNow);
         }
         ["download-progress", "download-error", "emulator-started"].forEach(forward);
-        if (msg.restore) restoreWhenLoaded();
+        if (msg.restore) restoreWhenLoaded(Boolean(msg.poke));
         emulator.add_listener("serial0-output-byte", (byte) => {
             if (pending.length === 0) setTimeout(flush, 0);
             pending.push(byte);
