@@ -107,6 +107,13 @@ CATALOGUE: Tuple[EngineEntry, ...] = (
         frozenset({STEPS_CASES}),
         runner="differential.sandbox:sandboxed_unicorn", options={"memory_hooks": True},
         known="differential/known_divergences.toml", variant_of="unicorn"),
+    # The reference's compiled path (reference.blocks): each case's instruction as a
+    # one-instruction block, so the vectors check the generated code form by form.
+    EngineEntry(
+        "reference-blocks", "the reference, each instruction through its block compiler",
+        frozenset({STEPS_CASES}),
+        runner="differential.runners.reference_runner:ReferenceRunner",
+        options={"compiled": True}, variant_of="reference"),
     EngineEntry(
         "local", "the host's /bin/sh on a pty announcing fake boot marks (harness tests)",
         frozenset({BOOTS_IMAGE}),

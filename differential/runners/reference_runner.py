@@ -3,8 +3,12 @@ neither Unicorn nor any other peer: the register names are the case's own."""
 
 from __future__ import annotations
 
+from typing import Tuple
+
 from ground.case import GPRS, Case, Exc, Outcome, register_names
 from reference import Cpu, SparseMemory, Unimplemented
+from reference.operands import CS
+from reference.step import StepResult
 
 
 class ReferenceRunner:
@@ -18,6 +22,13 @@ class ReferenceRunner:
 
     name = "reference"
 
+    def __init__(self, compiled: bool = False) -> None:
+        self.compiled = compiled
+        """Run the instruction as a one-instruction block of the block compiler
+        (``reference.blocks``) when it may be compiled: the ``reference-blocks`` engine,
+        which checks the generated code form by form against the same vectors."""
+        self.blocks_run = 0  # cases whose instruction ran as a compiled block
+
     def run(self, case: Case) -> Outcome:
         memory = SparseMemory()
         for base, data in case.memory.items():
@@ -29,7 +40,11 @@ class ReferenceRunner:
         for name in names[len(GPRS):]:
             cpu.set_reg(name, regs[name])
         try:
-            result = cpu.step()
+            if self.compiled:
+                result, made = compiled_step(cpu)
+                self.blocks_run += made
+            else:
+                result = cpu.step()
         except Unimplemented as missing:
             return Outcome(regs={}, memory={}, notes={"unimplemented": str(missing)})
         after = {name: value & 0xFFFFFFFF for name, value in zip(GPRS, cpu.regs)}
@@ -41,3 +56,27 @@ class ReferenceRunner:
         notes = {"halted": "yes"} if result.halted else {}
         return Outcome(regs=after, memory={base: pages[base] for base in case.memory},
                        exception=exception, notes=notes)
+
+
+def compiled_step(cpu: Cpu) -> Tuple[StepResult, bool]:
+    """One instruction through the step loop's compiled path: the instruction is decoded
+    and made a one-instruction block (``compile_block(..., longest=1)``; NO_BLOCK for a
+    form blocks never hold, which ``run()`` then interprets), and ``run(1)`` takes it
+    exactly as it takes any block: a fault inside restores the entry state and replays
+    the instruction through ``step()``. Also: whether a block was made."""
+    from reference.blocks.compiler import compile_block
+    from reference.faults import Fault, Unmapped
+    from reference.step import _fetch_decode
+
+    linear = (cpu.seg_base[CS] + cpu.eip) & 0xFFFFFFFF
+    try:
+        physical = cpu.code_physical(linear)
+        insn = cpu.icache.get(physical) or _fetch_decode(cpu, linear, physical)
+    except (Fault, Unmapped):  # the fetch itself fails: step() reports it
+        return cpu.step(), False
+    made = False
+    if physical in cpu.icache:  # cached (it lies within one page): compile it
+        insn.block = compile_block(cpu, linear, physical, longest=1)
+        made = bool(insn.block and insn.block.length)
+    result = cpu.run(1)
+    return (result if result is not None else StepResult(None, insn, halted=cpu.halted)), made

@@ -84,13 +84,14 @@ def compilable(insn: Insn) -> bool:
     return not any(isinstance(op, (SegReg, SystemReg)) for op in insn.operands)
 
 
-def gather(cpu: Cpu, linear: int, physical: int) -> List[Insn]:
-    """The instructions of the block at ``linear`` (first byte at ``physical``)."""
+def gather(cpu: Cpu, linear: int, physical: int, longest: int = MAX_LENGTH) -> List[Insn]:
+    """The instructions of the block at ``linear`` (first byte at ``physical``), at
+    most ``longest``."""
     from reference.step import _fetch_decode
 
     insns: List[Insn] = []
     offset = 0
-    while len(insns) < MAX_LENGTH:
+    while len(insns) < longest:
         here = physical + offset
         insn = cpu.icache.get(here)
         if insn is None:
@@ -186,15 +187,18 @@ def source(module: ast.Module, comments: Dict[int, str]) -> str:
 
 
 def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
-                  with_source: bool = False, cached_only: bool = False) -> Optional[Block]:
+                  with_source: bool = False, cached_only: bool = False,
+                  longest: int = MAX_LENGTH) -> Optional[Block]:
     """A Block for the code at ``linear`` (first byte at ``physical``), or NO_BLOCK.
     ``with_source`` keeps the generated Python as text (blocks made by ``run()`` keep
     nothing of their AST: a boot compiles thousands). ``cached_only``: the block only if
-    the disk cache (``cpu.block_cache``) has it, else None (nothing is compiled)."""
+    the disk cache (``cpu.block_cache``) has it, else None (nothing is compiled).
+    ``longest``: at most that many instructions (1: the differential's one-instruction
+    blocks, ``reference-blocks``; ``run()`` makes none shorter than two)."""
     if cpu.default_size != 32:  # 16-bit code (IP wraps at 64 KiB) stays interpreted
         return NO_BLOCK
-    insns = gather(cpu, linear, physical)
-    if len(insns) < 2:
+    insns = gather(cpu, linear, physical, longest)
+    if len(insns) < min(2, longest):
         return NO_BLOCK
     namespace: Dict[str, Any] = {}
     eip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF

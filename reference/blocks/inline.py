@@ -12,8 +12,8 @@ truth; nothing here knows what any instruction does). For one decoded instructio
 - local names get a per-instruction suffix, global names a per-module prefix (their
   values go into the block's namespace; numbers become constants), the docstring goes.
 A guard ``if c: return`` at the top level becomes ``if not c:`` around the rest. What
-cannot be inlined this way (any other ``return``, a starred parameter, a nested function
-or class) is called instead: ``f3(cpu, op3_0, op3_1)``. Either way the
+cannot be inlined this way (any other ``return``, a starred parameter, a nested function,
+a class or a ``try``) is called instead: ``f3(cpu, op3_0, op3_1)``. Either way the
 compiled code does exactly what ``insn.execute()`` does.
 """
 
@@ -29,7 +29,9 @@ from reference.blocks.optimize import clone, global_name, guards_to_ifs
 INSN_FIELDS = ("opsize", "adsize", "seg", "rep", "lock", "cond", "reg", "length")
 """``cpu.insn`` fields that are fixed for a decoded instruction (folded to constants)."""
 _UNSUPPORTED = (ast.Yield, ast.YieldFrom, ast.FunctionDef, ast.AsyncFunctionDef,
-                ast.Lambda, ast.ClassDef, ast.Global, ast.Nonlocal, ast.Await)
+                ast.Lambda, ast.ClassDef, ast.Global, ast.Nonlocal, ast.Await, ast.Try)
+"""What a body may not hold to be inlined (``try``: its handler's name is no ``Name``
+the renaming sees; ENTER's semantics have one, found by the reference-blocks vectors)."""
 _parsed: Dict[Callable[..., Any], Optional[ast.FunctionDef]] = {}
 
 
