@@ -32,13 +32,18 @@ compiled from it. Measured on the tiny image's boot to the prompt (51.3 M instru
 blocks, 77 s at 40, 71 s at 300, 76 s at 1000 (a block costs ~2 ms to make from cached
 per-instruction snippets; 84 % of the instructions then run in blocks). PyPy: 29 s
 without, 74 s at 300, 45 s at 3000: its JIT already specialises the interpreter's loop,
-and each generated function has to be warmed up again, so blocks are off there."""
+and each generated function has to be warmed up again, so blocks are off there. Again
+after the memory accesses were written out in blocks (2026-12-05, the trimmed image:
+44.6 M instructions, ``x86lab bench --boot``, load 4-6): CPython 81 s interpreting, 56 s
+with blocks; PyPy 38 s interpreting, 144 s with blocks made at 300 and 35 s with the
+same blocks taken from the disk cache (making them is what costs PyPy)."""
 CACHED_THRESHOLD = 40
 """Executions of an instruction before its block is looked for in the disk cache
 (``Cpu.block_cache``, ``reference.blocks.cache``): taking a block made by an earlier
 run costs no compilation, so it pays much sooner than making one. Measured on the same
-boot (CPython, user CPU seconds at load 7-13): threshold 300 79 s with an empty cache and
-70 s with a full one; threshold 60 98 s empty, 53 s full."""
+boot (CPython, user CPU seconds): threshold 300 alone 79 s with an empty cache and 70 s
+with a full one, threshold 60 98 s and 53 s (load 7-13); threshold 300 with lookups at 40
+74.7 s empty, 47.1 s and 45.8 s full (load 1-5, the same code, back to back)."""
 
 
 class SelfModified(Exception):
