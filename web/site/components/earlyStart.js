@@ -129,7 +129,8 @@ export const EARLY_START = `(function () {
     early.manifest.then(function (m) {
       var streaming = typeof WebAssembly === "object" && WebAssembly.compileStreaming;
       worker.postMessage({ type: "preload", libv86: url(m, "libv86"), wasm: url(m, "wasm"),
-                           module: Boolean(streaming) });
+                           module: Boolean(streaming),
+                           profiler: params.get("profile") === "1" ? url(m, "profiler") : null });
       if (!streaming) return;
       WebAssembly.compileStreaming(fetch(url(m, "wasm"))).then(function (module) {
         worker.postMessage({ type: "module", module: module });

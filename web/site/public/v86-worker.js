@@ -1,5 +1,6 @@
 // Runs v86 in a Web Worker, off the page's main thread. The page may first post
-//   {type: "preload", libv86: URL, wasm: URL, module: bool} (components/earlyStart.js)
+//   {type: "preload", libv86: URL, wasm: URL, module: bool, profiler: URL | null}
+//   (components/earlyStart.js)
 //   and with module: true then {type: "module", module: WebAssembly.Module | null}; then
 //   {type: "start", libv86: URL, options: V86 options, restore: bool, poke: bool}   once;
 //   with restore, the options have autostart: false and this restores the state that follows,
@@ -122,6 +123,7 @@ self.onmessage = (message) => {
         if (msg.module) compiled = new Promise((resolve) => (moduleArrived = resolve));
         else compiled = WebAssembly.compileStreaming(fetch(msg.wasm)).catch(() => null);
         importScripts(msg.libv86); // blocks this thread: the wasm request goes out first
+        if (msg.profiler) importScripts(msg.profiler); // not later, in the restore's path
     } else if (msg.type === "module") {
         moduleArrived(msg.module);
     } else if (msg.type === "start") {
@@ -129,7 +131,7 @@ self.onmessage = (message) => {
         emulator = new self.V86({ ...msg.options, wasm_fn: streamingWasm(msg.options.wasm_path) });
         emulator.add_listener("emulator-loaded", () => yieldInThisThread(emulator.v86));
         if (msg.profiler) {
-            importScripts(msg.profiler);
+            if (!self.x86labProfiler) importScripts(msg.profiler);
             profiler = self.x86labProfiler(emulator, absoluteNow);
         }
         ["download-progress", "download-error", "emulator-started"].forEach(forward);
