@@ -36,8 +36,8 @@ from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
 from reference.blocks.optimize import clone
 from reference.memory import FlatMemory
 
-FAST_PATH = "M_"
-"""Prefix of every name the lowering introduces (semantics locals never start so)."""
+# Every name the lowering introduces starts with "M_": the semantics' locals get an
+# instruction suffix (``total_3``) and their globals a "g_" prefix, so none starts so.
 _SEGMENT_NAME = re.compile(r"\bM_(base|limit|wlimit|floor)_(\d)\b")
 _PURE_CALLS = frozenset({"bool", "abs", "len", "int", "min", "max"})
 
