@@ -11,9 +11,11 @@ The reference PC is started exactly as ``x86lab boot --engine reference`` starts
 (``ReferenceEngine.command`` and its ``X86LAB {json}`` metric lines, read by
 ``CountingSession``), with ``--exit-at-stage prompt`` so it ends by itself at the prompt.
 Its times come from its own records' ``t`` (seconds since its ``main`` began, after the
-interpreter's start-up), one clock for warm-up and prompt alike; the peak RSS is the
-child's own ``ru_maxrss`` as ``wait4`` reports it when reaping it, which is exact for that
-one process (``RUSAGE_CHILDREN`` would give the largest child so far, not this one's).
+interpreter's start-up), one clock for warm-up and prompt alike; the peak RSS is the one
+its stop record reports (its own address space's VmHWM), else its ``ru_maxrss`` as
+``wait4`` reports it when reaping it (``RUSAGE_CHILDREN`` would give the largest child so
+far; and ``ru_maxrss`` also counts the parent's pages the child held between fork and
+exec, so a large parent, such as a long pytest run, inflates it).
 """
 
 from __future__ import annotations
@@ -165,7 +167,9 @@ def run_reference(python: str, image: Any, path: ExecutionPath, cache: Optional[
     if status != 0:
         raise BootBenchError(f"{python} -m reference.pc exited with status {status}"
                              f"{where}; its stderr ends:\n{tail}")
-    figures = figures_from_records(records, peak_kib,
+    stop = next((r for r in records if r["event"] == "stop"), {})
+    own_peak = stop.get("peak_rss_kib")  # the child's own VmHWM, when it reports one
+    figures = figures_from_records(records, own_peak if own_peak else peak_kib,
                                    "budget" if instructions else "prompt", warmup_at)
     return {"path": path.name, **figures}
 

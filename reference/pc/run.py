@@ -12,7 +12,9 @@ alike):
                                        of that batch: a warm-up curve)
   {"event": "where", "trace": [...]}   on SIGUSR2: the next 20 instructions the guest
                                        runs and where (what a hung guest is doing)
-  {"event": "stop", "reason", "detail"}  when the machine stops
+  {"event": "stop", "reason", "detail", "peak_rss_kib"}  when the machine stops
+                                       (peak_rss_kib: this process's own VmHWM, not
+                                       counting the parent's pages before exec)
 Each carries "instructions" (retired guest instructions), "cycles" (virtual time,
 idle included) and "t" (wall seconds since the process started). The exit status is 0
 when the guest reset the machine (``panic=-1`` and ``reboot`` end that way) or was
@@ -201,13 +203,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     console.flush()
     if pc.cpu.block_cache is not None:
         pc.cpu.block_cache.close()
-    emit("stop", reason=stop.reason, detail=stop.detail,
+    emit("stop", reason=stop.reason, detail=stop.detail, peak_rss_kib=own_peak_rss_kib(),
          unclaimed_ports=sorted(pc.bus.unclaimed),
          unclaimed_memory_pages=sorted(pc.ram.unclaimed), console_bytes=console.total)
     if stop.reason in ("reset", "stopped", "budget"):
         return 0
     sys.stderr.write(f"reference PC: {stop.reason}: {stop.detail}\n")
     return 1
+
+
+def own_peak_rss_kib() -> Optional[int]:
+    """This process's peak resident set in KiB (Linux's VmHWM of its own address space),
+    or None where /proc does not say. ``ru_maxrss`` would also count the parent's pages
+    the process held between fork and exec."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def where(pc: Pc) -> List[str]:
