@@ -60,7 +60,18 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Dict, List, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+)
 
 import tomllib
 
@@ -260,3 +271,25 @@ def find_known(known: Sequence[KnownDifference], case: Case,
         if entry.matches_case(case, differences, peer_notes, peer_name):
             return entry
     return None
+
+
+def vector_explainer(engine: str) -> Optional[Callable[[Case, List[Difference], dict], str]]:
+    """For ``vectors.replay``: given a failed vector's differences (expected, got), the id
+    of the first of ``engine``'s single-instruction entries (suite ``vectors``, from the
+    catalogue's file for it) that explains them all, or ""; None for an engine without
+    entries. Entries read a difference as (engine, expected), the differential tester's
+    (peer, subject)."""
+    from ground.cache import REPO_ROOT
+    from ground.engines import CATALOGUE
+
+    row = next((e for e in CATALOGUE if e.name == engine), None)
+    if row is None or not row.known:
+        return None
+    entries = [e for e in load_known(REPO_ROOT / row.known) if e.suite == VECTORS]
+    peer = "unicorn+memhooks" if engine == "unicorn-memhooks" else engine
+
+    def explain(case: Case, found: List[Difference], notes: dict) -> str:
+        turned = [Difference(d.field, d.right, d.left) for d in found]
+        entry = find_known(entries, case, turned, notes, peer)
+        return (entry.id or "(unnamed entry)") if entry is not None else ""
+    return explain

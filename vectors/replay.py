@@ -16,7 +16,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Tuple
 
 from ground.case import Case, EngineCrashed, Outcome, Runner
 from ground.compare import Difference, compare
@@ -95,7 +95,7 @@ def reproducer(engine: str, entry: Entry) -> str:
 
 
 def replay_file(path: Path, runner: Runner, engine: str,
-                only: Optional[str] = None, known: Sequence[object] = ()) -> FileResult:
+                only: Optional[str] = None, known: Optional[Explain] = None) -> FileResult:
     """Run every well-formed vector of one file (or only the one named ``only``); the
     malformed lines are listed in the result and the others still run. ``known``: the
     engine's known-differences entries (``KnownDifference``), which turn a failure they
@@ -126,7 +126,7 @@ def replay_file(path: Path, runner: Runner, engine: str,
             problems = [f"engine-crashed: {crash}"]
         except Exception as exc:  # a runner crash is this vector's failure, not the run's
             problems = [f"runner raised {type(exc).__name__}: {exc}"]
-        explained = _known_entry(known, entry.case, found, notes, engine) if found else ""
+        explained = known(entry.case, found, notes) if found and known is not None else ""
         if problems and explained:
             result.known.append(Known(path, entry.line, entry.case.name, explained, problems,
                                       reproducer(engine, entry), entry.case.form))
@@ -167,37 +167,16 @@ def _rendered(found: List[Difference], notes: dict) -> List[str]:
     return [d.render("expected", "got") for d in found]
 
 
-def _known_entry(known: Sequence[object], case: Case, found: List[Difference],
-                 notes: dict, engine: str) -> str:
-    """The id of the first entry that explains every difference, or "". Entries read a
-    difference as (engine, expected), the differential tester's (peer, subject)."""
-    from differential.known import find_known
-
-    if not known:
-        return ""
-    turned = [Difference(d.field, d.right, d.left) for d in found]
-    peer = "unicorn+memhooks" if engine == "unicorn-memhooks" else engine
-    entry = find_known(known, case, turned, notes, peer)  # type: ignore[arg-type]
-    return (entry.id or "(unnamed entry)") if entry is not None else ""
-
-
-def known_for(engine: str) -> List[object]:
-    """The known-differences entries of ``engine`` that single-instruction vectors use
-    (suite ``vectors``, from the catalogue's file for it); none for an engine without."""
-    from differential.known import VECTORS, load_known
-    from ground.cache import REPO_ROOT
-    from ground.engines import CATALOGUE
-
-    row = next((e for e in CATALOGUE if e.name == engine), None)
-    if row is None or not row.known:
-        return []
-    return [e for e in load_known(REPO_ROOT / row.known) if e.suite == VECTORS]
+Explain = Callable[[Case, List[Difference], dict], str]
+"""The caller's known-differences matcher (``differential.known.vector_explainer``): the
+id of the entry that explains every difference of a failed vector (expected, got), or
+"". The replayer takes it as it takes any runner: it knows no entry format itself."""
 
 
 def replay_files(paths: Iterable[Path], runner: Runner, engine: str,
                  only: Optional[str] = None,
                  progress: Optional[Callable[[], None]] = None,
-                 known: Sequence[object] = ()) -> List[FileResult]:
+                 known: Optional[Explain] = None) -> List[FileResult]:
     """Replay each file; ``progress`` is called once per file."""
     results = []
     for path in paths:

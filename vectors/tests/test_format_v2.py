@@ -331,9 +331,10 @@ def test_unicorn_fails_corpus_v2_only_as_its_known_entries() -> None:
     (IDT delivery), or fails exactly as one entry of differential/known_divergences.toml
     says (x87: decided by the CPU, where Unicorn 2.1.4 is no oracle; decided-by-sdm: its
     listed system-level bugs). A new kind of difference would be an unexplained failure."""
-    from vectors.replay import known_for, replay_files
+    from differential.known import vector_explainer
+    from vectors.replay import replay_files
 
-    results = replay_files(CORPUS_FILES, None, "unicorn", known=known_for("unicorn"))  # type: ignore
+    results = replay_files(CORPUS_FILES, None, "unicorn", known=vector_explainer("unicorn"))  # type: ignore
     failures = [f"{f.name}: {f.problems[:3]}" for r in results for f in r.failures]
     assert failures == []
     entries = {k.entry for r in results for k in r.known}

@@ -91,16 +91,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from differential.known import KnownListError
+    from differential.known import KnownListError, vector_explainer
     from vectors.engines import EngineUnavailable, make_runner
     from vectors.files import VectorFileError, find_vector_files
-    from vectors.replay import known_for, replay_files
+    from vectors.replay import replay_files
     from vectors.report import print_results, progress_bar, results_json
 
     try:
         runner = make_runner(args.engine)
         files = find_vector_files(args.paths)
-        known = [] if args.no_known else known_for(args.engine)
+        known = None if args.no_known else vector_explainer(args.engine)
         with progress_bar(len(files), f"replaying on {args.engine}") as advance:
             results = replay_files(files, runner, args.engine, args.name, advance, known)
     except (EngineUnavailable, VectorFileError, KnownListError) as exc:
