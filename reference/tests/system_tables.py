@@ -6,7 +6,7 @@ from the code under test.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from reference import Cpu, SparseMemory
 from reference.system.segmentation import DescriptorLoader
@@ -121,3 +121,9 @@ def run_to(cpu: Cpu, end: int, limit: int) -> Optional[int]:
         if cpu.eip == end:
             return None
     return None
+
+
+def stack_items(cpu: Cpu, count: int, width: int = 4) -> List[int]:
+    """The ``count`` items of ``width`` bytes from ESP up: what a push sequence left."""
+    esp = cpu.get_reg("esp")
+    return [cpu.mem.read_int(esp + width * i, width) for i in range(count)]

@@ -10,8 +10,6 @@ stack (Figure 20-4 / 6-4 with GS, FS, DS, ES above SS:ESP).
 
 from __future__ import annotations
 
-from typing import List
-
 import pytest
 
 from reference.cpu import SystemSegment
@@ -29,6 +27,7 @@ from reference.tests.system_tables import (
     descriptor,
     gate,
     protected_cpu,
+    stack_items,
     table_bytes,
     tss32,
 )
@@ -59,9 +58,6 @@ def _enter(v86_code: bytes, eflags: int, idt: dict = None, delivery: bool = True
     return cpu
 
 
-def _ring0_stack(cpu, count: int) -> List[int]:
-    esp = cpu.get_reg("esp")
-    return [cpu.mem.read_int(esp + 4 * i, 4) for i in range(count)]
 
 
 def test_iretd_at_cpl0_with_vm_enters_virtual_8086_mode() -> None:
@@ -108,7 +104,7 @@ def test_int_n_at_iopl3_goes_to_ring0_with_the_nine_dword_frame_and_back() -> No
     assert (cpu.mode, cpu.cpl, cpu.eip) == ("prot32", 0, HANDLER)
     assert (cpu.get_reg("cs"), cpu.get_reg("ss")) == (0x08, 0x10)
     assert cpu.get_reg("esp") == INNER_STACK_TOP - 36
-    assert _ring0_stack(cpu, 9) == [0x12, V86_CS, VM | IOPL3 | IF | 2, V86_SP, V86_SS,
+    assert stack_items(cpu, 9) == [0x12, V86_CS, VM | IOPL3 | IF | 2, V86_SP, V86_SS,
                                     V86_ES, V86_DS, V86_FS, V86_GS]
     assert [cpu.get_reg(name) for name in ("ds", "es", "fs", "gs")] == [0, 0, 0, 0]
     assert cpu.get_reg("eflags") == IOPL3 | 2
@@ -127,7 +123,7 @@ def test_cli_at_iopl0_is_gp0_delivered_with_the_vm86_frame() -> None:
     cpu = _enter(b"\xfa", VM | IF | 2, idt)
     assert cpu.step().exception is None
     assert (cpu.mode, cpu.eip) == ("prot32", HANDLER)
-    assert _ring0_stack(cpu, 10) == [0, V86_EIP, V86_CS, VM | RF | IF | 2, V86_SP, V86_SS,
+    assert stack_items(cpu, 10) == [0, V86_EIP, V86_CS, VM | RF | IF | 2, V86_SP, V86_SS,
                                      V86_ES, V86_DS, V86_FS, V86_GS]
     assert cpu.get_reg("eflags") == IF | 2
 
@@ -181,7 +177,7 @@ def test_gate_to_a_code_segment_of_dpl3_is_gp_selector() -> None:
     cpu = _enter(bytes.fromhex("cd 21"), VM | IOPL3 | IF | 2, idt)
     assert cpu.step().exception is None
     assert (cpu.mode, cpu.eip) == ("prot32", HANDLER)
-    assert _ring0_stack(cpu, 4) == [0x18, V86_EIP, V86_CS, VM | IOPL3 | RF | IF | 2]
+    assert stack_items(cpu, 4) == [0x18, V86_EIP, V86_CS, VM | IOPL3 | RF | IF | 2]
 
 
 def test_iretd_at_cpl0_with_eip_beyond_64k_is_gp0() -> None:

@@ -39,6 +39,7 @@ from reference.tests.system_tables import (
     descriptor,
     gate,
     protected_cpu,
+    stack_items,
 )
 
 VM, IOPL3, IF, NT, RF = 1 << 17, 3 << 12, 1 << 9, 1 << 14, 1 << 16
@@ -260,9 +261,6 @@ def _v86_through_gate(kind: int, v86_code: bytes, eflags: int):
     return cpu
 
 
-def _words(cpu, count: int) -> List[int]:
-    esp = cpu.get_reg("esp")
-    return [cpu.mem.read_int(esp + 2 * i, 2) for i in range(count)]
 
 
 def test_int_n_from_v86_through_a_16_bit_interrupt_gate_pushes_nine_words() -> None:
@@ -274,7 +272,7 @@ def test_int_n_from_v86_through_a_16_bit_interrupt_gate_pushes_nine_words() -> N
     cpu = _v86_through_gate(INT_GATE16, bytes.fromhex("cd 21"), VM | IOPL3 | IF | 2)
     assert (cpu.mode, cpu.cpl, cpu.eip, cpu.get_reg("cs")) == ("prot32", 0, HANDLER16, 0x30)
     assert (cpu.get_reg("ss"), cpu.get_reg("esp")) == (0x10, INNER_STACK_TOP - 18)
-    assert _words(cpu, 9) == [V86_IP + 2, V86["cs"], (IOPL3 | IF | 2) & 0xFFFF, V86_SP,
+    assert stack_items(cpu, 9, 2) == [V86_IP + 2, V86["cs"], (IOPL3 | IF | 2) & 0xFFFF, V86_SP,
                               V86["ss"], V86["es"], V86["ds"], V86["fs"], V86["gs"]]
     assert [cpu.get_reg(name) for name in ("ds", "es", "fs", "gs")] == [0, 0, 0, 0]
     assert cpu.get_reg("eflags") == IOPL3 | 2
@@ -287,7 +285,7 @@ def test_a_fault_from_v86_through_a_16_bit_trap_gate_pushes_ten_words() -> None:
     cpu = _v86_through_gate(TRAP_GATE16, b"\xfa", VM | IF | 2)
     assert (cpu.mode, cpu.eip, cpu.get_reg("esp")) == ("prot32", HANDLER16,
                                                        INNER_STACK_TOP - 20)
-    assert _words(cpu, 10) == [0, V86_IP, V86["cs"], IF | 2, V86_SP, V86["ss"], V86["es"],
+    assert stack_items(cpu, 10, 2) == [0, V86_IP, V86["cs"], IF | 2, V86_SP, V86["ss"], V86["es"],
                                V86["ds"], V86["fs"], V86["gs"]]
     assert cpu.get_reg("eflags") == IF | 2
 
