@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from differential.check import CRASHED, DIVERGE, KNOWN, Checker, Verdict
+from differential.known import PinnedList
 from differential.sandbox import SandboxCrash, SandboxedRunner, sandboxed_unicorn
 from ground.case import EngineCrashed
 
@@ -55,13 +56,18 @@ def summarise(checker: Checker, verdict: Verdict, index: int, seed: int) -> Judg
 
 class JudgingRunner:
     """Lives in the sandbox child (``SandboxedRunner`` builds it there): Unicorn in this
-    process, the reference, and a ``Checker`` over both."""
+    process, the reference, and a ``Checker`` over both, judging with the campaign's pinned
+    known list (``known_text``; None: the file as it is now). This child is a fresh
+    interpreter, so its code may be newer than the worker's: a pinned list it cannot read
+    stops it at start (a ``SandboxError`` naming the ``KnownListError``)."""
 
-    def __init__(self, memory_hooks: bool = False) -> None:
+    def __init__(self, memory_hooks: bool = False, known_text: Optional[str] = None) -> None:
         from differential.runners.reference_runner import ReferenceRunner
         from differential.runners.unicorn_runner import UnicornRunner
 
-        self.checker = Checker(UnicornRunner(memory_hooks=memory_hooks), ReferenceRunner())
+        known = None if known_text is None else PinnedList(known_text).entries()
+        self.checker = Checker(UnicornRunner(memory_hooks=memory_hooks), ReferenceRunner(),
+                               known=known)
         self.name = self.checker.peer.name
         self._forms: Dict[str, List[Any]] = {}
 
@@ -80,14 +86,17 @@ class JudgingRunner:
 class ChildJudge(Checker):
     """The reference against sandboxed Unicorn (``check``, for replays and tests, as any
     ``Checker``) that judges campaign cases in a child of its own (``judge_keys``). The
-    child that runs single cases for ``check`` starts only if ``check`` is used."""
+    child that runs single cases for ``check`` starts only if ``check`` is used. ``known``:
+    the campaign's pinned list, for this process and the child alike (None: the file)."""
 
-    def __init__(self, memory_hooks: bool = False) -> None:
+    def __init__(self, memory_hooks: bool = False, known: Optional[PinnedList] = None) -> None:
         from differential.runners.reference_runner import ReferenceRunner
 
-        super().__init__(sandboxed_unicorn(memory_hooks=memory_hooks), ReferenceRunner())
+        super().__init__(sandboxed_unicorn(memory_hooks=memory_hooks), ReferenceRunner(),
+                         known=None if known is None else known.entries())
         self.judges = SandboxedRunner("differential.judging", "JudgingRunner",
-                                      {"memory_hooks": memory_hooks})
+                                      {"memory_hooks": memory_hooks,
+                                       "known_text": None if known is None else known.text})
 
     def judge_keys(self, plan: Any, forms: List[Any], batch: int,
                    indices: Sequence[int]) -> List[Judged]:
