@@ -23,7 +23,7 @@ if shutil.which("redis-server") is None:  # scripts/apt-packages.txt installs it
     pytest.fail("redis-server is missing: run scripts/setup.sh", pytrace=False)
 
 from differential.cluster import QUEUE, ClusterPlan, connect, key  # noqa: E402
-from differential.tests.redis_server import RedisServer  # noqa: E402
+from differential.redis_server import RedisServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANTS = "differential.tests.cluster_plants"
