@@ -50,6 +50,7 @@ from differential.campaign_files import CampaignError
 from differential.check import CRASHED, DIVERGE, KNOWN
 from differential.judging import close_checkers, judge_keys
 from differential.known import KnownListError, PinnedList
+from differential.sandbox import SandboxError
 
 PREFIX = "x86lab:"
 QUEUE = "x86lab-batches"
@@ -59,6 +60,10 @@ CHUNK = 500  # cases judged per round trip to the children; divergences stored a
 RETRIES = 2  # a batch whose worker died is run again this often, then it is a finding
 JOB_TIMEOUT = 600  # seconds: a batch hanging this long is killed by RQ (then retried)
 DEFAULT_CHECKERS = "differential.suite:checkers"
+PRELOAD = ("differential.suite", "differential.judging", "differential.campaign",
+           "differential.generator", "differential.attribution", "differential.sandbox",
+           "differential.runners.reference_runner", "differential.runners.unicorn_runner")
+CODE_ERRORS = ("KnownListError", "ImportError", "SyntaxError")  # a child that cannot judge
 KEEP_PER_SIGNATURE = 5
 
 _COMMIT = """
@@ -222,16 +227,21 @@ def run_batch_job(batch: int) -> Dict[str, Any]:
     try:
         checkers = _make_checkers(plan.checkers, pinned_list(client, plan))
         forms = testable_forms(plan.forms)
-        counts: Dict[str, Any] = {"forms": {}, "known": {}, "signatures": {},
-                                  "cases": plan.batch_size}
-        found = 0
+    except (ImportError, SyntaxError, PinnedListError) as exc:
+        _cannot_judge(client, worker, exc)
+        raise
+    counts: Dict[str, Any] = {"forms": {}, "known": {}, "signatures": {},
+                              "cases": plan.batch_size}
+    found = 0
+    try:
         for first in range(0, plan.batch_size, CHUNK):
             numbers = range(first, min(first + CHUNK, plan.batch_size))
             judged = judge_keys(checkers, plan.local(), forms, batch, numbers)
             found += _store(client, plan, batch, judged, counts)
         close_checkers(checkers)
-    except Exception as exc:
-        _refuse_if_unreadable(client, worker, exc)
+    except SandboxError as exc:  # a child (a fresh interpreter) could not start?
+        if any(name in str(exc) for name in CODE_ERRORS):
+            _cannot_judge(client, worker, exc)
         raise
     counts["busy"] = time.perf_counter() - started
     committed = client.eval(_COMMIT, 5, key("done"), key("forms"), key("known"),
@@ -241,18 +251,25 @@ def run_batch_job(batch: int) -> Dict[str, Any]:
     return {"batch": batch, "divergences": found, "counted": bool(committed)}
 
 
-def _refuse_if_unreadable(client: Any, worker: str, exc: Exception) -> None:
-    """A job whose code (the worker's, or its sandbox child's: a fresh interpreter that
-    may run a newer checkout) cannot read the pinned list records that once and stops its
-    worker (RQ's shutdown command): the batch goes back to RQ for a worker that can, and
-    this one does not fail batch after batch."""
+def _cannot_judge(client: Any, worker: str, exc: Exception) -> None:
+    """The job's code cannot judge at all (the worker's, or its sandbox child's: a fresh
+    interpreter that may run a newer checkout): it cannot read the pinned list, or a module
+    does not import (a checkout edited mid-run: the last session's scale-out lost 175
+    batches to one ImportError, each failed after its retries). Record that once and stop
+    this worker (RQ's shutdown command): the batch goes back to RQ for a worker that can,
+    and this one does not fail batch after batch."""
     from rq.command import send_shutdown_command
 
-    text = f"{type(exc).__name__}: {exc}"
-    if not isinstance(exc, PinnedListError) and "KnownListError" not in text:
-        return
-    if refuse(client, worker, text[:400]):
+    if refuse(client, worker, f"{type(exc).__name__}: {exc}"[:400]):
         send_shutdown_command(client, worker)
+
+
+def _preload(client: Any) -> None:
+    """Import, in the worker, the modules its work horses use, so that every horse (a fork)
+    runs the code its worker started with, not a mix with files edited since."""
+    plan = load_plan(client)
+    for module in (*PRELOAD, plan.checkers.split(":")[0]):
+        importlib.import_module(module)
 
 
 def feed(client: Any, queue: Any, depth: int) -> int:
@@ -289,6 +306,11 @@ def _worker_process(url: str, name: str, parent: int) -> None:
 
     die_with_parent(parent)
     client = connect(url)
+    try:
+        _preload(client)
+    except (ImportError, SyntaxError) as exc:
+        refuse(client, name, f"{type(exc).__name__}: {exc}"[:400])
+        raise SystemExit(2) from None
     Worker([Queue(QUEUE, connection=client)], connection=client, name=name).work(
         logging_level="WARNING", with_scheduler=False)
 

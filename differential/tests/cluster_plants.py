@@ -58,3 +58,9 @@ def child_cannot_read_the_pin(known: object = None) -> List[Checker]:
     module, cls, kwargs = checker.judges.spec
     checker.judges.spec = (module, cls, {**kwargs, "known_text": UNREADABLE_ENTRY})
     return [checker]
+
+
+def cannot_import(known: object = None) -> List[Checker]:
+    """What a work horse meets when the checkout was edited under its worker (a module
+    that no longer imports): the job cannot judge at all."""
+    raise ImportError("cannot import name 'Planted' from 'differential.known' (planted)")
