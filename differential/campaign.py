@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from differential.attribution import attribute
 from differential.campaign_files import (
     CampaignError,
     check_divergences,
@@ -44,6 +45,7 @@ from differential.campaign_files import (
 from differential.check import CRASHED, DIVERGE, KNOWN, Checker
 from differential.corpus import save, write_durably
 from differential.draw import RandomDraw
+from differential.generator import bytes_case, form_case
 from differential.judging import judge_keys
 from differential.known import KnownListError, PinnedList
 
@@ -177,13 +179,13 @@ def count_label(case) -> str:
     return f"(not in FORMS) {insn.mnemonic if insn else '(bad)'}"
 
 
+_DRAW = RandomDraw(0)  # reseeded for every case (a case keeps no reference to it)
+
+
 def draw_case(plan: Plan, forms: List[Any], batch: int, index: int):
     """(case, seed) number ``index`` of batch ``batch``: the same whoever draws it."""
-    from differential.attribution import attribute
-    from differential.generator import bytes_case, form_case
-
     seed = case_seed(plan.seed, batch, index)
-    draw = RandomDraw(seed)
+    draw = _DRAW.reseed(seed)
     name = f"seed{plan.seed}-b{batch}-i{index}"
     if plan.forms == "*" and draw.chance(plan.bytes_share):
         return bytes_case(draw.choice(("real16", "prot32")), draw, attribute, name), seed
