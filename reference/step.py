@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 
 from reference.faults import DB, GP, NMI, Fault, Unimplemented, Unmapped
 from reference.flags import IF, RF, TF
-from reference.isa.decoder import decode
+from reference.isa.decoder import MAX_LENGTH, Insn, decode
 from reference.isa.form import ALWAYS
 from reference.isa.undefined import undefined_for
 from reference.operands import CS
@@ -32,7 +32,6 @@ DR6_BS = 1 << 14  # DR6: the #DB came from single-stepping
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
-    from reference.isa.decoder import Insn
 
 
 class StepException(NamedTuple):
@@ -116,7 +115,42 @@ def _fetch_decode(cpu: Cpu, linear: int, physical: int) -> Insn:
     if (physical & 0xFFF) + insn.length <= 0x1000:
         cpu.icache[physical] = insn
         cpu.code_pages.setdefault(physical >> 12, []).append(physical)
+        cpu.decoded_bytes[cpu.default_size][insn.raw] = insn
     return insn
+
+
+_SHARED_SLOTS = tuple(name for name in Insn.__slots__ if name not in ("hits", "block"))
+"""What two instructions with the same bytes share: all but the per-address counters."""
+
+
+def _recall(cpu: Cpu, physical: int) -> Optional[Insn]:
+    """The instruction at ``physical`` made from one already decoded from the same bytes
+    (None if its bytes are new): decoding reads bytes one by one and what it makes
+    depends only on them and CS.D, so the complete instructions form a prefix-free set
+    and the first known prefix of the bytes here is the instruction here. Decoding costs
+    tens of microseconds; the tiny kernel's boot decodes 153,000 instructions from a
+    few tens of thousands of distinct byte strings. Only bytes inside the physical page
+    are looked at (nothing is translated or fetched, so nothing can fault); the copy
+    shares the operands and the bound semantics (they hold no address) and has its own
+    counters, and is cached as ``_fetch_decode`` caches."""
+    known = cpu.decoded_bytes[cpu.default_size]
+    if not known:
+        return None
+    end = min(physical + MAX_LENGTH, (physical | 0xFFF) + 1)
+    try:
+        window = cpu.mem.read_bytes(physical, end - physical, "fetch")
+    except Unmapped:
+        return None
+    for length in range(1, len(window) + 1):
+        template = known.get(window[:length])
+        if template is not None:
+            insn = Insn()
+            for name in _SHARED_SLOTS:
+                setattr(insn, name, getattr(template, name))
+            cpu.icache[physical] = insn
+            cpu.code_pages.setdefault(physical >> 12, []).append(physical)
+            return insn
+    return None
 
 
 def _undefined(insn: Insn) -> Tuple[int, bool]:
@@ -160,7 +194,7 @@ def step(cpu: Cpu) -> StepResult:
         physical = cpu.code_physical(linear)  # with paging: the fetch's checks, or #PF
         insn = cpu.icache.get(physical)
         if insn is None:
-            insn = _fetch_decode(cpu, linear, physical)
+            insn = _recall(cpu, physical) or _fetch_decode(cpu, linear, physical)
         if eip + insn.length - 1 > cpu.seg_limit[CS]:
             raise Fault(GP, 0)  # the instruction runs past the code segment limit
         undefined = _undefined(insn)
@@ -242,6 +276,8 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
             frame = tlb.readable[cpu.cpl == 3].get(linear >> 12)
             physical = -1 if frame is None else frame | (linear & 0xFFF)
         insn = icache.get(physical)
+        if insn is None and physical >= 0:
+            insn = _recall(cpu, physical)
         flags = cpu.flags.value
         if (insn is None or flags & (TF | RF) or eip + insn.length - 1 > seg_limit[CS]
                 or cpu.interrupt_shadow or (cpu.intr_requested and flags & IF)
