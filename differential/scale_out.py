@@ -31,7 +31,7 @@ WARMUP_MAX = 30.0  # seconds of each round left out at its start (at most a quar
 
 
 class ScaleOutError(RuntimeError):
-    """A round gave too few batch commits to measure, or its joiner failed."""
+    """A round gave too few batch commits to measure."""
 
 
 def rounds_of(rounds: int) -> List[int]:
@@ -103,16 +103,16 @@ def _round(url: str, plan: Any, jobs: int, minutes: float, warmup: float) -> Dic
         time.sleep(POLL)
     process.join()
     cases, seconds = window_rate(samples, warmup, minutes * 60)
-    if process.exitcode != 0:
-        raise ScaleOutError(f"the {jobs}-worker round's joiner ended with status "
-                            f"{process.exitcode}")
     if seconds <= 0:
         raise ScaleOutError(f"the {jobs}-worker round saw fewer than two batch commits "
                             f"between {warmup:g} s and {minutes * 60:g} s: give it more "
                             f"--minutes")
     return {"jobs": jobs, "workers_published": workers, "cases": cases, "seconds": seconds,
             "cases_per_second": cases / seconds, "commits": len(samples),
-            "load_1min": [load_before[0], os.getloadavg()[0]]}
+            "load_1min": [load_before[0], os.getloadavg()[0]],
+            # non-zero when a worker of the joiner ended badly (seen: one killed by the
+            # stop's SIGTERM at the round's end); its counts up to then stand
+            "joiner_status": process.exitcode}
 
 
 def measure(minutes: float = 2.0, rounds: int = 4, warmup: Optional[float] = None,
@@ -145,9 +145,11 @@ def measure(minutes: float = 2.0, rounds: int = 4, warmup: Optional[float] = Non
 
 def describe_round(one: Dict[str, Any]) -> str:
     load = one["load_1min"]
+    status = one.get("joiner_status")
     return (f"  {one['jobs']} worker{'s' * (one['jobs'] > 1)}: {one['cases']} cases in "
             f"{one['seconds']:.1f} s = {one['cases_per_second']:.0f} cases/s (load "
-            f"{load[0]:.2f} -> {load[1]:.2f})")
+            f"{load[0]:.2f} -> {load[1]:.2f})"
+            + (f"; its joiner ended with status {status}" if status else ""))
 
 
 def describe(result: Dict[str, Any]) -> List[str]:

@@ -48,6 +48,7 @@ def test_a_short_scale_out_run_has_its_rounds_and_their_arithmetic(capsys):
         assert one["cases"] > 0 and one["cases"] % 20 == 0  # whole batches
         assert 0 < one["seconds"] <= 0.15 * 60 - 2.0  # inside the window
         assert one["cases_per_second"] == pytest.approx(one["cases"] / one["seconds"])
+        assert one["joiner_status"] == 0
     first, second = (one["cases_per_second"] for one in result["rounds"])
     assert result["ratio"] == pytest.approx(second / first)
     assert result["pair_ratios"] == pytest.approx([second / first])
