@@ -47,3 +47,16 @@ def test_recalled_bytes_do_not_cross_the_code_size() -> None:
     cpu.run(2)
     assert cpu.get_reg("eax") == 0x5678 ^ 0x12
     assert cpu.get_reg("eip") == 0x100A
+
+
+def test_a_recalled_instruction_copies_every_field_but_the_counters() -> None:
+    from reference.isa.decoder import Insn
+    mem = SparseMemory()
+    mem.map(0x1000, ADD_EAX_1 * 2)
+    cpu = Cpu(mem, mode="prot32")
+    cpu.set_reg("eip", 0x1000)
+    cpu.run(2)
+    first, again = cpu.icache[0x1000], cpu.icache[0x1005]
+    for name in Insn.__slots__:
+        if name not in ("hits", "block"):
+            assert getattr(again, name) is getattr(first, name), name
