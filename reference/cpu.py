@@ -183,7 +183,7 @@ class Cpu:
         self.insn = None  # the instruction being executed (reference.isa.decoder.Insn)
         self.segment_loader = SegmentLoader()
         self.delivery = ReportAndStop()
-        self.journal: List[Tuple[int, bytes]] = []  # (linear, old bytes) of this insn
+        self.journal: List[Tuple[int, Union[bytes, bytearray]]] = []  # (physical, old bytes)
         self.seg_journal: List[Tuple[int, ...]] = []  # segment caches before a load
         self.icache: Dict[int, object] = {}  # physical address of CS:EIP -> decoded Insn
         self.fpu = Fpu()  # x87 state (reference/x87/fpu.py); FNINIT values
