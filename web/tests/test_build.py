@@ -14,6 +14,7 @@ import pytest
 from web.build import gate
 from web.build.assemble import build_site
 from web.build.errors import BuildError, GateFailed
+from web.build.frontend import early_script_first
 from web.build.hashing import copy_hashed
 from web.build.headers import MANIFEST_NAME, vercel_config
 
@@ -26,6 +27,19 @@ def test_copy_hashed_names_the_file_by_its_sha256(tmp_path: Path) -> None:
     expected = hashlib.sha256(b"v86 wasm bytes").hexdigest()
     assert facts == {"file": f"v86.{expected[:16]}.wasm", "sha256": expected, "size": 14}
     assert (tmp_path / "os" / facts["file"]).read_bytes() == b"v86 wasm bytes"
+
+
+def test_early_script_runs_before_the_stylesheet_blocks_it() -> None:
+    head = ('<head><meta charSet="utf-8"/><link rel="stylesheet" href="/a.css"/>'
+            '<script src="/chunk.js" async=""></script>')
+    early = "<script>(function () { window.__x86labEarly = {}; })();</script>"
+    page = f"<!DOCTYPE html><html>{head}{early}</head><body><script>self.x=1</script></body>"
+    moved = early_script_first(page)
+    assert moved == ('<!DOCTYPE html><html><head><meta charSet="utf-8"/>' + early +
+                     '<link rel="stylesheet" href="/a.css"/><script src="/chunk.js" async="">'
+                     "</script></head><body><script>self.x=1</script></body>")
+    assert early_script_first(moved) == moved  # already first: unchanged
+    assert early_script_first(page.replace(early, "")) == page.replace(early, "")
 
 
 def _headers_for(path: str) -> dict:
