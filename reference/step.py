@@ -11,9 +11,12 @@ delivery policy decides what happens: ``ReportAndStop`` (now) reports it in the
 StepResult; the system level will vector through the IVT/IDT.
 ``Unmapped`` (no test page there) is reported with kind ``"unmapped"`` and vector -1.
 
-Speed lives here and in ``_prepare``: each decoded instruction gets an ``execute``
+Speed lives here and in ``_fetch_decode``: each decoded instruction gets an ``execute``
 closure with its operands bound, and ``run`` has a fast path that builds no StepResult;
 when anything is raised it rolls back and replays the instruction through ``step``.
+Bytes decoded once are not decoded again at another address (``_recall``), and under
+PyPy a PC has each semantics function compiled apart from the loop
+(``separate_for_jit``).
 """
 
 from __future__ import annotations
