@@ -1,21 +1,26 @@
-"""Compile a basic block of decoded instructions into one Python function, generated
-from the semantics (``reference.blocks.inline``), so ``run()`` dispatches once per block
+"""Compile a block of decoded instructions into one Python function, generated from
+the semantics (``reference.blocks.inline``), so ``run()`` dispatches once per block
 instead of once per instruction.
 
-A block starts at a hot instruction and takes the straight-line instructions after it
-on the same physical page, up to and including a near control transfer (JMP, Jcc, CALL,
-RET, LOOP, JCXZ), at most ``MAX_LENGTH``. It stops before anything whose effect reaches
-outside the registers, flags and memory, or that the step loop must see one at a time:
-I/O, interrupts and IF changes (CLI, STI, POPF), far transfers and segment loads,
-system instructions, x87, string instructions, RDTSC, and forms without semantics.
+A block starts at a hot instruction and takes the instructions after it on the same
+physical page, on past conditional branches (Jcc, LOOP, JCXZ: their taken path leaves
+the block, a side exit), up to and including an unconditional near transfer (JMP,
+CALL, RET), at most ``MAX_LENGTH``. A block that branches back to its own first
+instruction runs as a loop inside its function (``reference.blocks.layout``). It stops
+before anything whose effect reaches outside the registers, flags and memory, or that
+the step loop must see one at a time: I/O, interrupts and IF changes (CLI, STI, POPF),
+far transfers and segment loads, system instructions, x87, string instructions, RDTSC,
+and forms without semantics.
 
-The function sets ``cpu.insn`` and ``cpu.eip`` for each instruction as the step loop
-does, then runs its inlined semantics. ``run()`` calls it only when the whole block fits
-in the instruction budget (so timer events land on the same instruction as without
-blocks), with TF, RF, an interrupt shadow and pending interrupts all clear. If anything
-is raised inside (a fault, a write to the block's own page), ``run()`` restores the
-state at the block's entry (registers, flags, EIP, the write journal) and replays the
-block's instructions through ``step()``: the result is the interpreter's, bit for bit.
+The function sets ``cpu.insn`` and ``cpu.eip`` where they are read, at every exit and
+at the end, then runs each instruction's inlined semantics, and returns how many
+instructions it ran. ``run()`` calls it only when one pass of the block fits in the
+instruction budget (a loop starts another pass only while one fits, so timer events
+land on the same instruction as without blocks), with TF, RF, an interrupt shadow and
+pending interrupts all clear. If anything is raised inside (a fault, a write to the
+block's own page), the state at the entry of the block (or of the loop's pass) comes
+back (registers, flags, EIP, the write journal) and ``run()`` replays those
+instructions through ``step()``: the result is the interpreter's, bit for bit.
 """
 
 from __future__ import annotations
