@@ -69,7 +69,7 @@ def coverage(cases: Sequence[Any], checkers: Sequence[Any]) -> Dict[str, Any]:
 
 def measure(batches: int = 5, seed: int = 1, mix: str = "forms") -> Dict[str, Any]:
     """Figures for ``batches`` campaign batches of the chosen mix (see the module doc)."""
-    from differential.campaign import BATCH, Plan, Worker
+    from differential.campaign import BATCH, Plan, Worker, prepare
     from differential.judging import child_pids, close_checkers
     from differential.runners.reference_runner import ReferenceRunner
     from differential.runners.unicorn_runner import UnicornRunner
@@ -82,8 +82,7 @@ def measure(batches: int = 5, seed: int = 1, mix: str = "forms") -> Dict[str, An
     count = batches * BATCH
     with tempfile.TemporaryDirectory(prefix="x86lab-bench-") as folder:
         directory = Path(folder)
-        (directory / "workers").mkdir()
-        (directory / "divergences").mkdir()
+        plan = prepare(directory, plan, resume=False)
         worker = Worker(directory, plan, 0, checkers)
         worker.run_batch()  # warm-up: children started, imports done, engines built
         worker.state["next_batch"] = 0

@@ -3,7 +3,11 @@ matters on disk as soon as it is known.
 
 Layout of the campaign directory::
 
-    DIR/campaign.json          seed, jobs, forms pattern (fixed for the campaign's life)
+    DIR/campaign.json          seed, jobs, forms pattern, the known list's sha256 (fixed
+                               for the campaign's life)
+    DIR/known_divergences.toml the known-differences list as it was when the campaign
+                               started: every batch is judged with it, even after the
+                               working tree's file gains entries (``PinnedList``)
     DIR/campaign.lock          flock held while a campaign runs (one writer at a time)
     DIR/workers/W.json         per worker: next batch, counts per form, busy seconds
     DIR/divergences/*.json     one file per divergence, written by the worker that found it
@@ -25,10 +29,11 @@ import multiprocessing
 import os
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from differential.attribution import attribute
 from differential.campaign_files import (
     CampaignError,
     check_divergences,
@@ -40,10 +45,13 @@ from differential.campaign_files import (
 from differential.check import CRASHED, DIVERGE, KNOWN, Checker
 from differential.corpus import save, write_durably
 from differential.draw import RandomDraw
+from differential.generator import bytes_case, form_case
 from differential.judging import judge_keys
+from differential.known import KnownListError, PinnedList
 
 BATCH = 200
 BYTES_SHARE = 30  # percent of cases from random prefixed bytes; the rest from FORMS
+PINNED_NAME = "known_divergences.toml"  # the campaign's pinned known list, in its folder
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class Plan:
     jobs: int
     forms: str = "*"
     bytes_share: int = BYTES_SHARE
+    known_sha256: str = ""  # of the pinned known list (set when the campaign starts)
 
 
 def case_seed(seed: int, batch: int, index: int) -> int:
@@ -76,9 +85,13 @@ def load_plan(directory: Path) -> Plan:
     return Plan(**plan_fields(read_json(stored), stored))
 
 
-def prepare(directory: Path, plan: Plan, resume: bool) -> Plan:
+def prepare(directory: Path, plan: Plan, resume: bool,
+            known: Optional[PinnedList] = None) -> Plan:
     """Create or reopen the campaign directory; on resume the stored plan wins and must
-    agree with the options given, and every file in the folder is checked first."""
+    agree with the options given, and every file in the folder is checked first. A new
+    campaign pins ``known`` (default: ``known_divergences.toml`` as it is now) in the
+    folder; a resumed one keeps the list it pinned (a folder from before pinning pins
+    ``known`` now)."""
     usable_directory(directory)
     stored = directory / "campaign.json"
     if stored.exists():
@@ -92,12 +105,54 @@ def prepare(directory: Path, plan: Plan, resume: bool) -> Plan:
         testable_forms(old.forms)
         worker_states(directory, old.jobs)
         check_divergences(directory / "divergences")
-        return old
+        if old.known_sha256:
+            pinned_list(directory, old)
+            return old
+        return _pin(directory, old, known)
     testable_forms(plan.forms)
     (directory / "workers").mkdir(parents=True, exist_ok=True)
     (directory / "divergences").mkdir(exist_ok=True)
-    write_durably(stored, json.dumps(asdict(plan)) + "\n")
+    return _pin(directory, plan, known)
+
+
+def _pin(directory: Path, plan: Plan, known: Optional[PinnedList]) -> Plan:
+    """Keep the known list in the folder, then the plan naming its sha256."""
+    try:
+        pinned = known if known is not None else PinnedList.read()
+        pinned.entries()
+    except KnownListError as exc:
+        raise CampaignError(f"cannot start with this known list: {exc}") from None
+    write_durably(directory / PINNED_NAME, pinned.text)
+    plan = replace(plan, known_sha256=pinned.digest)
+    write_durably(directory / "campaign.json", json.dumps(asdict(plan)) + "\n")
     return plan
+
+
+class PinnedListError(CampaignError):
+    """This code cannot read the known list a campaign pinned when it started (a newer
+    x86lab started it, with a key this one does not know)."""
+
+
+def pinned_list(directory: Path, plan: Plan) -> PinnedList:
+    """The known list the campaign pinned when it started, checked against the plan's
+    sha256 and read with this code: a worker whose code cannot read it says so (one
+    CampaignError naming the file and what to do), instead of failing batch after batch."""
+    path = directory / PINNED_NAME
+    try:
+        pinned = PinnedList(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CampaignError(f"{path}: the campaign's pinned known list is unreadable "
+                            f"({exc}); restore it or start another --out") from None
+    if pinned.digest != plan.known_sha256:
+        raise CampaignError(f"{path}: damaged, its sha256 is not the {plan.known_sha256[:12]}"
+                            f"... campaign.json pinned; restore it or start another --out")
+    try:
+        pinned.entries()
+    except KnownListError as exc:
+        raise PinnedListError(f"this x86lab cannot read the known list the campaign pinned "
+                              f"when it started ({exc}); finish the campaign with the "
+                              f"x86lab that started it, or start another --out") from None
+    return pinned
 
 
 def _load_worker(directory: Path, worker: int, jobs: int) -> Dict[str, Any]:
@@ -124,13 +179,13 @@ def count_label(case) -> str:
     return f"(not in FORMS) {insn.mnemonic if insn else '(bad)'}"
 
 
+_DRAW = RandomDraw(0)  # reseeded for every case (a case keeps no reference to it)
+
+
 def draw_case(plan: Plan, forms: List[Any], batch: int, index: int):
     """(case, seed) number ``index`` of batch ``batch``: the same whoever draws it."""
-    from differential.attribution import attribute
-    from differential.generator import bytes_case, form_case
-
     seed = case_seed(plan.seed, batch, index)
-    draw = RandomDraw(seed)
+    draw = _DRAW.reseed(seed)
     name = f"seed{plan.seed}-b{batch}-i{index}"
     if plan.forms == "*" and draw.chance(plan.bytes_share):
         return bytes_case(draw.choice(("real16", "prot32")), draw, attribute, name), seed
@@ -139,16 +194,16 @@ def draw_case(plan: Plan, forms: List[Any], batch: int, index: int):
 
 
 class Worker:
-    """Runs batches for one worker slot; ``make_checkers`` is injectable so a test can plant
-    a deliberately broken runner."""
+    """Runs batches for one worker slot; ``make_checkers`` (given the campaign's pinned
+    known list) is injectable so a test can plant a deliberately broken runner."""
 
     def __init__(self, directory: Path, plan: Plan, worker: int,
-                 make_checkers: Callable[[], List[Checker]]) -> None:
+                 make_checkers: Callable[[PinnedList], List[Checker]]) -> None:
         self.directory = directory
         self.plan = plan
         self.worker = worker
         self.forms = testable_forms(plan.forms)
-        self.checkers = make_checkers()
+        self.checkers = make_checkers(pinned_list(directory, plan))
         self.state = _load_worker(directory, worker, plan.jobs)
 
     def _case(self, batch: int, index: int):
@@ -176,7 +231,7 @@ class Worker:
 
 
 def worker_main(directory: str, plan: Plan, worker: int, deadline: float,
-                make_checkers: Callable[[], List[Checker]], queue: Any,
+                make_checkers: Callable[[PinnedList], List[Checker]], queue: Any,
                 parent: int = 0) -> None:
     """Process entry point: run batches until the deadline, reporting to ``queue``. Any
     failure is sent as ``("failed", worker, reason)`` and ends the process with status 1;
@@ -205,7 +260,7 @@ def worker_main(directory: str, plan: Plan, worker: int, deadline: float,
 
 
 def start_workers(directory: Path, plan: Plan, minutes: float,
-                  make_checkers: Callable[[], List[Checker]]):
+                  make_checkers: Callable[[PinnedList], List[Checker]]):
     """Start ``plan.jobs`` processes; returns (processes, queue)."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 LOCK_NAME = "campaign.lock"
-PLAN_FIELDS = {"seed": int, "jobs": int, "forms": str, "bytes_share": int}
+PLAN_FIELDS = {"seed": int, "jobs": int, "forms": str, "bytes_share": int,
+               "known_sha256": str}
 
 
 class CampaignError(Exception):

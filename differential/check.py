@@ -4,6 +4,7 @@ reports results goes through here."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -123,9 +124,11 @@ def _only_subject_rejects(theirs: Outcome, ours: Outcome) -> bool:
         theirs.exception is None or theirs.exception.vector != UD)
 
 
+@functools.cache
 def _untestable(form_name: str) -> str:
     """The table's reason why the version-1 tester leaves ``form_name`` out (untestable,
-    or version-2 only: system or x87 state), or ""."""
+    or version-2 only: system or x87 state), or "" (kept per form: the table is fixed
+    while a process runs, and the import alone cost ~1 µs a case)."""
     if not form_name:
         return ""
     from reference import BY_NAME

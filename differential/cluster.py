@@ -9,6 +9,11 @@ function call, and its fork-per-job worker turns the death of the process runnin
 Keys (in the database the URL names)::
 
     x86lab:plan          JSON plan, written by the first joiner; later ones must agree
+    x86lab:known-list    the known-differences list as the first joiner had it (its
+                         sha256 is in the plan): every batch is judged with it, whatever
+                         the joiners' working trees hold now (``PinnedList``)
+    x86lab:refusals      hash worker -> why its code cannot read the pinned list (a
+                         finding, said once; that worker takes no batch)
     x86lab:next-batch    counter: each batch number is enqueued once (job id batch-N)
     x86lab:divergences   hash "batch:index" -> divergence record (as a local corpus file)
     x86lab:found         list of new divergence lines, in the order found
@@ -35,15 +40,18 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import socket
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable, Dict, List, Optional
 
-from differential.campaign import BYTES_SHARE, Plan, testable_forms
+from differential.campaign import BYTES_SHARE, PinnedListError, Plan, testable_forms
 from differential.campaign_files import CampaignError
 from differential.check import CRASHED, DIVERGE, KNOWN
 from differential.judging import close_checkers, judge_keys
+from differential.known import KnownListError, PinnedList
+from differential.sandbox import SandboxError
 
 PREFIX = "x86lab:"
 QUEUE = "x86lab-batches"
@@ -53,6 +61,10 @@ CHUNK = 500  # cases judged per round trip to the children; divergences stored a
 RETRIES = 2  # a batch whose worker died is run again this often, then it is a finding
 JOB_TIMEOUT = 600  # seconds: a batch hanging this long is killed by RQ (then retried)
 DEFAULT_CHECKERS = "differential.suite:checkers"
+PRELOAD = ("differential.suite", "differential.judging", "differential.campaign",
+           "differential.generator", "differential.attribution", "differential.sandbox",
+           "differential.runners.reference_runner", "differential.runners.unicorn_runner")
+CODE_ERRORS = ("KnownListError", "ImportError", "SyntaxError")  # a child that cannot judge
 KEEP_PER_SIGNATURE = 5
 
 _COMMIT = """
@@ -75,9 +87,11 @@ class ClusterPlan:
     bytes_share: int = BYTES_SHARE
     batch_size: int = CLUSTER_BATCH
     checkers: str = DEFAULT_CHECKERS  # "module:function" building the checkers (tests plant)
+    known_sha256: str = ""  # of the pinned known list (set by the first joiner)
 
     def local(self) -> Plan:
-        return Plan(seed=self.seed, jobs=1, forms=self.forms, bytes_share=self.bytes_share)
+        return Plan(seed=self.seed, jobs=1, forms=self.forms, bytes_share=self.bytes_share,
+                    known_sha256=self.known_sha256)
 
 
 def key(name: str) -> str:
@@ -116,15 +130,47 @@ def durability_warning(client: Any) -> str:
             "appendfsync always); a server crash may lose the last divergences")
 
 
-def open_plan(client: Any, plan: ClusterPlan) -> ClusterPlan:
-    """Store the plan if the campaign is new; otherwise it must equal the stored one."""
+def open_plan(client: Any, plan: ClusterPlan, known: PinnedList) -> ClusterPlan:
+    """Store the plan and pin ``known`` with it (one MSETNX) if the campaign is new;
+    otherwise the stored plan must equal ``plan`` but for the pin, which stays the first
+    joiner's. A pinned list this code cannot read is a ``PinnedListError``."""
     testable_forms(plan.forms)
-    client.setnx(key("plan"), json.dumps(asdict(plan), sort_keys=True))
+    mine = replace(plan, known_sha256=known.digest)
+    client.msetnx({key("plan"): json.dumps(asdict(mine), sort_keys=True),
+                   key("known-list"): known.text})
     stored = load_plan(client)
-    if stored != plan:
+    if replace(stored, known_sha256="") != replace(plan, known_sha256=""):
         raise CampaignError(f"the campaign at this URL has seed={stored.seed} "
                             f"forms={stored.forms!r}; join it with the same options")
+    pinned_list(client, stored)
     return stored
+
+
+def pinned_list(client: Any, plan: ClusterPlan) -> PinnedList:
+    """The known list the campaign pinned, checked against the plan's sha256 and read
+    with this code (else a ``PinnedListError`` saying what to do)."""
+    raw = client.get(key("known-list"))
+    if raw is None or not plan.known_sha256:
+        raise CampaignError("the campaign at this URL has no pinned known list (an older "
+                            "x86lab started it); start a new campaign (another /N)")
+    pinned = PinnedList(raw.decode("utf-8"), f"{key('known-list')} (sha256 "
+                                             f"{plan.known_sha256[:12]})")
+    if pinned.digest != plan.known_sha256:
+        raise CampaignError(f"{key('known-list')} in Redis is damaged: its sha256 is not "
+                            f"the plan's {plan.known_sha256[:12]}")
+    try:
+        pinned.entries()
+    except KnownListError as exc:
+        raise PinnedListError(f"this x86lab cannot read the known list the campaign pinned "
+                              f"when it started ({exc}); join with the x86lab that started "
+                              f"it, or start a new campaign (another /N)") from None
+    return pinned
+
+
+def refuse(client: Any, worker: str, reason: str) -> bool:
+    """Record once that ``worker`` cannot judge with the pinned list (``x86lab fuzz
+    status`` and ``report`` list it); False if it was recorded already."""
+    return bool(client.hsetnx(key("refusals"), worker, reason))
 
 
 def load_plan(client: Any) -> ClusterPlan:
@@ -138,9 +184,9 @@ def load_plan(client: Any) -> ClusterPlan:
         raise CampaignError(f"{key('plan')} in Redis is damaged: {raw[:80]!r}") from None
 
 
-def _make_checkers(path: str) -> List[Any]:
+def _make_checkers(path: str, known: PinnedList) -> List[Any]:
     module, function = path.split(":")
-    return getattr(importlib.import_module(module), function)()
+    return getattr(importlib.import_module(module), function)(known)
 
 
 def _store(client: Any, plan: ClusterPlan, batch: int, judged: List[Any],
@@ -179,22 +225,52 @@ def run_batch_job(batch: int) -> Dict[str, Any]:
     client.hset(key("running"), str(batch), f"{worker}\t{os.getpid()}")
     plan = load_plan(client)
     started = time.perf_counter()
-    checkers = _make_checkers(plan.checkers)
-    forms = testable_forms(plan.forms)
+    try:
+        checkers = _make_checkers(plan.checkers, pinned_list(client, plan))
+        forms = testable_forms(plan.forms)
+    except (ImportError, SyntaxError, PinnedListError) as exc:
+        _cannot_judge(client, worker, exc)
+        raise
     counts: Dict[str, Any] = {"forms": {}, "known": {}, "signatures": {},
                               "cases": plan.batch_size}
     found = 0
-    for first in range(0, plan.batch_size, CHUNK):
-        numbers = range(first, min(first + CHUNK, plan.batch_size))
-        judged = judge_keys(checkers, plan.local(), forms, batch, numbers)
-        found += _store(client, plan, batch, judged, counts)
-    close_checkers(checkers)
+    try:
+        for first in range(0, plan.batch_size, CHUNK):
+            numbers = range(first, min(first + CHUNK, plan.batch_size))
+            judged = judge_keys(checkers, plan.local(), forms, batch, numbers)
+            found += _store(client, plan, batch, judged, counts)
+        close_checkers(checkers)
+    except SandboxError as exc:  # a child (a fresh interpreter) could not start?
+        if any(name in str(exc) for name in CODE_ERRORS):
+            _cannot_judge(client, worker, exc)
+        raise
     counts["busy"] = time.perf_counter() - started
     committed = client.eval(_COMMIT, 5, key("done"), key("forms"), key("known"),
                             key("workers"), key("signatures"), str(batch),
                             json.dumps(counts), worker, str(time.time()))
     client.hdel(key("running"), str(batch))
     return {"batch": batch, "divergences": found, "counted": bool(committed)}
+
+
+def _cannot_judge(client: Any, worker: str, exc: Exception) -> None:
+    """The job's code cannot judge at all (the worker's, or its sandbox child's: a fresh
+    interpreter that may run a newer checkout): it cannot read the pinned list, or a module
+    does not import (a checkout edited mid-run: the last session's scale-out lost 175
+    batches to one ImportError, each failed after its retries). Record that once and stop
+    this worker (RQ's shutdown command): the batch goes back to RQ for a worker that can,
+    and this one does not fail batch after batch."""
+    from rq.command import send_shutdown_command
+
+    if refuse(client, worker, f"{type(exc).__name__}: {exc}"[:400]):
+        send_shutdown_command(client, worker)
+
+
+def _preload(client: Any) -> None:
+    """Import, in the worker, the modules its work horses use, so that every horse (a fork)
+    runs the code its worker started with, not a mix with files edited since."""
+    plan = load_plan(client)
+    for module in (*PRELOAD, plan.checkers.split(":")[0]):
+        importlib.import_module(module)
 
 
 def feed(client: Any, queue: Any, depth: int) -> int:
@@ -231,6 +307,11 @@ def _worker_process(url: str, name: str, parent: int) -> None:
 
     die_with_parent(parent)
     client = connect(url)
+    try:
+        _preload(client)
+    except (ImportError, SyntaxError) as exc:
+        refuse(client, name, f"{type(exc).__name__}: {exc}"[:400])
+        raise SystemExit(2) from None
     Worker([Queue(QUEUE, connection=client)], connection=client, name=name).work(
         logging_level="WARNING", with_scheduler=False)
 
@@ -239,8 +320,6 @@ def _stop(client: Any, processes: List[Any], names: List[str]) -> None:
     """RQ's warm shutdown (SIGTERM): a running batch finishes. A worker idle in its dequeue
     can sit there long after the signal, so once it runs no batch it gets a second SIGTERM
     (RQ's cold shutdown, which then has no batch to lose)."""
-    import signal
-
     for process in processes:
         if process.is_alive():
             os.kill(process.pid, signal.SIGTERM)
@@ -263,22 +342,35 @@ def _text(value: Any) -> str:
 
 
 def join(url: str, plan: ClusterPlan, jobs: int, minutes: float,
-         say: Callable[[str], None] = print) -> List[str]:
+         say: Callable[[str], None] = print, known: Optional[PinnedList] = None) -> List[str]:
     """Run ``jobs`` workers on this machine for ``minutes``, keeping the queue fed; returns
-    one line per worker that ended badly. Batches still queued at the end stay queued."""
+    one line per worker that ended badly. Batches still queued at the end stay queued.
+    ``known``: the list to pin if this joiner starts the campaign (default: this
+    checkout's ``known_divergences.toml``); a campaign always judges with its pinned one.
+    A joiner whose code cannot read the pinned list records that in Redis (once) and
+    raises ``PinnedListError`` before any worker starts."""
     import multiprocessing
 
     from rq import Queue
 
     client = connect(url)
-    open_plan(client, plan)
+    mine = known if known is not None else PinnedList.read()
+    host = socket.gethostname()
+    names = [f"{host}-{os.getpid()}-{k}" for k in range(jobs)]
+    try:
+        stored = open_plan(client, plan, mine)
+    except PinnedListError as exc:
+        refuse(client, f"{host}-{os.getpid()}", str(exc))
+        raise
+    if stored.known_sha256 != mine.digest:
+        say(f"judging with the campaign's pinned known list (sha256 "
+            f"{stored.known_sha256[:12]}), not {mine.where} as it is now "
+            f"({mine.digest[:12]}): a campaign keeps the list it started with")
     warning = durability_warning(client)
     if warning:
         say(warning)
     queue = Queue(QUEUE, connection=client)
     context = multiprocessing.get_context("spawn")
-    host = socket.gethostname()
-    names = [f"{host}-{os.getpid()}-{k}" for k in range(jobs)]
     processes = [context.Process(target=_worker_process, args=(url, name, os.getpid()),
                                  daemon=False) for name in names]
     deadline = time.time() + minutes * 60
@@ -294,5 +386,7 @@ def join(url: str, plan: ClusterPlan, jobs: int, minutes: float,
             time.sleep(0.5)
     finally:
         _stop(client, processes, names)
+    # -SIGTERM is our own stop arriving as RQ's worker exits (its handlers gone): the
+    # worker was idle or done, nothing is lost (seen in bench --scale-out's 2-worker rounds)
     return [f"worker {k} ended with status {p.exitcode}" for k, p in enumerate(processes)
-            if p.exitcode not in (0, None)]
+            if p.exitcode not in (0, None, -signal.SIGTERM)]

@@ -56,7 +56,14 @@ def snapshot(client: Any) -> Dict[str, Any]:
             "signatures": {_text(k): int(v) for k, v in
                            client.hgetall(key("signatures")).items()},
             "new": [_text(x) for x in client.lrange(key("found"), -NEW_LINES, -1)],
-            "failed": failed_batches(client)}
+            "failed": failed_batches(client) + refusals(client)}
+
+
+def refusals(client: Any) -> List[str]:
+    """One line per worker whose code could not read the campaign's pinned known list
+    (``cluster.refuse``): a finding, not a failed batch."""
+    return [f"worker {_text(name)} refused the campaign: {_text(reason)}"
+            for name, reason in sorted(client.hgetall(key("refusals")).items())]
 
 
 def _group(form: str) -> str:
@@ -95,7 +102,8 @@ def render(state: Dict[str, Any], rates: Dict[str, float]) -> Any:
     head = (f"campaign seed {state['plan']['seed']}, forms {state['plan']['forms']!r}: "
             f"{cases:.0f} cases, {sum(rates.values()):.0f} cases/s in all; batches done "
             f"{state['done']}, running {state['running']}, queued {state['queued']}; "
-            f"divergences {state['divergences']}")
+            f"divergences {state['divergences']}; known list pinned at sha256 "
+            f"{state['plan'].get('known_sha256', '')[:12] or '(none)'}")
     findings = Table(title="findings by signature (form, mode, fields that differ)")
     for column in ("hits", "form", "mode", "fields"):
         findings.add_column(column)
@@ -103,7 +111,7 @@ def render(state: Dict[str, Any], rates: Dict[str, float]) -> Any:
         findings.add_row(str(hits), *mark.split("\t"))
     lines = [head, workers, coverage, findings, "new divergences:"]
     lines += [f"  {line}" for line in state["new"]] or ["  none"]
-    lines += [f"failed batch: {line}" for line in state["failed"]]
+    lines += [f"finding: {line}" for line in state["failed"]]
     return Group(*lines)
 
 
@@ -122,8 +130,9 @@ def busy_rates(state: Dict[str, Any]) -> Dict[str, float]:
 
 def materialise(client: Any, directory: Path) -> List[str]:
     """Write the Redis campaign as a local campaign folder (campaign.json, workers/W.json,
-    divergences/*.json); returns the failed-batch lines for the report."""
-    from differential.campaign import Plan
+    divergences/*.json); returns the failed-batch and refused-worker lines for the
+    report."""
+    from differential.campaign import PINNED_NAME, Plan
     from differential.corpus import save, write_durably
 
     state = snapshot(client)
@@ -132,7 +141,11 @@ def materialise(client: Any, directory: Path) -> List[str]:
     plan = state["plan"]
     write_durably(directory / "campaign.json", json.dumps(
         Plan(seed=plan["seed"], jobs=len(names), forms=plan["forms"],
-             bytes_share=plan["bytes_share"]).__dict__) + "\n")
+             bytes_share=plan["bytes_share"], known_sha256=plan["known_sha256"]).__dict__)
+        + "\n")
+    pinned = client.get(key("known-list"))
+    if pinned is not None:  # the list every batch was judged with, as a local folder has
+        write_durably(directory / PINNED_NAME, pinned.decode("utf-8"))
     for number, name in enumerate(names):  # counts per form are cluster-wide: on worker 0
         figures = state["workers"].get(name, {})
         record = {"worker": number, "next_batch": number, "name": name,

@@ -8,6 +8,7 @@ from its example database).
 
 from __future__ import annotations
 
+import _random
 import random
 from typing import Any, Protocol, Sequence, TypeVar
 
@@ -33,6 +34,14 @@ class RandomDraw:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self._random = self.rng.random  # ~10x cheaper than randint, which dominated
+
+    def reseed(self, seed: int) -> RandomDraw:
+        """Start over from ``seed``, as ``RandomDraw(seed)`` would (the same stream: for a
+        non-negative int, ``random.Random.seed`` only passes it to the C generator),
+        without a new generator and the Python-level ``seed``: ~2 µs of a campaign
+        case's ~90 µs of drawing (issue 18)."""
+        _random.Random.seed(self.rng, seed)
+        return self
 
     def integer(self, lo: int, hi: int) -> int:
         # 53 random bits scaled: uniform enough for ranges up to 2**32 (bias < 2**-21)

@@ -8,29 +8,32 @@ import signal
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from differential.campaign import Plan, prepare, start_workers, worker_states
+from differential.campaign import Plan, pinned_list, prepare, start_workers, worker_states
 from differential.campaign_files import CampaignLock, usable_directory
 from differential.check import Checker
 from differential.corpus import paths
+from differential.known import PinnedList
 from differential.replay import replay
 from differential.report import write
 
 
-def replay_first(directory: Path, make_checkers: Callable[[], List[Checker]],
+def replay_first(directory: Path, plan: Plan,
+                 make_checkers: Callable[[PinnedList], List[Checker]],
                  say: Callable[[str], None]) -> int:
-    """Rerun the campaign's saved divergences before looking for new ones; returns how
-    many still diverge unexplained (fixed ones say "agree", triaged ones "known")."""
+    """Rerun the campaign's saved divergences before looking for new ones (with the known
+    list the campaign pinned); returns how many still diverge unexplained (fixed ones say
+    "agree", triaged ones "known")."""
     saved = paths(directory / "divergences")
     if not saved:
         return 0
-    still = replay(saved, make_checkers(), lambda line: None)
+    still = replay(saved, make_checkers(pinned_list(directory, plan)), lambda line: None)
     say(f"replayed {len(saved)} saved divergences first: {still} still differ unexplained "
         f"(x86lab fuzz --replay FILE shows one)")
     return still
 
 
 def run_campaign(directory: Path, plan: Plan, minutes: float, resume: bool,
-                 make_checkers: Callable[[], List[Checker]],
+                 make_checkers: Callable[[PinnedList], List[Checker]],
                  on_message: Optional[Callable[[tuple], None]] = None,
                  say: Callable[[str], None] = print,
                  lock: Optional[CampaignLock] = None) -> Dict[str, Any]:
@@ -42,7 +45,7 @@ def run_campaign(directory: Path, plan: Plan, minutes: float, resume: bool,
     try:
         plan = prepare(directory, plan, resume)
         if resume:
-            replay_first(directory, make_checkers, say)
+            replay_first(directory, plan, make_checkers, say)
         failures = _run_workers(directory, plan, minutes, make_checkers, on_message)
         for line in failures:
             say(line)
@@ -53,7 +56,7 @@ def run_campaign(directory: Path, plan: Plan, minutes: float, resume: bool,
 
 
 def _run_workers(directory: Path, plan: Plan, minutes: float,
-                 make_checkers: Callable[[], List[Checker]],
+                 make_checkers: Callable[[PinnedList], List[Checker]],
                  on_message: Optional[Callable[[tuple], None]]) -> List[str]:
     """Start the workers, pass their messages on until all have ended, and say which
     ended badly and why (their own reason if they sent one, else how they died)."""

@@ -36,6 +36,8 @@ from differential.operands import (
 )
 from differential.state import page_bytes, pages_covering, registers
 from ground.case import PAGE_SIZE, Case
+from reference.isa.form import ALWAYS
+from reference.isa.undefined import undefined_for
 
 STACK_REACH = 64  # PUSHA/POPA, ENTER and INT touch up to 32 bytes around eSP; keep margin
 # Code and stack usually sit in a few fixed pages (edges of the address space among them).
@@ -157,8 +159,6 @@ def _undefined(form, mode: str, insn, regs: Dict[str, int],
     """(EFLAGS mask, undefined destination) the table's rules give for this execution."""
     if form is None or not form.undefined:
         return 0, ""
-    from reference.isa.undefined import undefined_for
-
     if insn is None:  # Capstone cannot decode it (odd prefixes): our decoder's facts
         known = facts(mode, regs, memory)
         if known is None:
@@ -197,9 +197,6 @@ def _undefined_from_bytes(form, mode: str, code: bytes, located: Located,
     rows whose rules need no fact (only ALWAYS rules), a count (shifts, rotates, SHLD,
     SHRD: ``E, [G,] 1|CL|Ib``) or BSF/BSR's source; None for any other row (Capstone
     then decodes it). ``tests/test_locate.py`` compares the two on every such row."""
-    from reference.isa.form import ALWAYS
-    from reference.isa.undefined import undefined_for
-
     if all(rule.when == ALWAYS and not rule.dest for rule in form.undefined):
         return undefined_for(form, 32)[0], ""
     specs = form.specs

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from differential.check import CRASHED, DIVERGE, KNOWN, Checker, Verdict
+from differential.known import PinnedList
 from differential.sandbox import SandboxCrash, SandboxedRunner, sandboxed_unicorn
 from ground.case import EngineCrashed
 
@@ -43,51 +44,66 @@ class Judged(NamedTuple):
 
 def summarise(checker: Checker, verdict: Verdict, index: int, seed: int) -> Judged:
     """A ``Verdict`` reduced to a ``Judged`` (the record only where one is stored)."""
-    from differential.campaign import count_label
-
     case = verdict.case
     stored = verdict.status in (DIVERGE, CRASHED)
-    return Judged(index, seed, verdict.status, count_label(case), case.mode,
+    return Judged(index, seed, verdict.status, case.form or _mnemonic_label(case), case.mode,
                   verdict.known.id if verdict.status == KNOWN and verdict.known else None,
                   verdict.line, tuple(d.field for d in verdict.differences),
                   checker.record(verdict) if stored else None)
 
 
+def _mnemonic_label(case: Any) -> str:
+    """``campaign.count_label`` for a case outside FORMS (imported here, off the path of
+    the FORMS cases: an import statement costs ~0.5 µs a case)."""
+    from differential.campaign import count_label
+
+    return count_label(case)
+
+
 class JudgingRunner:
     """Lives in the sandbox child (``SandboxedRunner`` builds it there): Unicorn in this
-    process, the reference, and a ``Checker`` over both."""
+    process, the reference, and a ``Checker`` over both, judging with the campaign's pinned
+    known list (``known_text``; None: the file as it is now). This child is a fresh
+    interpreter, so its code may be newer than the worker's: a pinned list it cannot read
+    stops it at start (a ``SandboxError`` naming the ``KnownListError``)."""
 
-    def __init__(self, memory_hooks: bool = False) -> None:
+    def __init__(self, memory_hooks: bool = False, known_text: Optional[str] = None) -> None:
         from differential.runners.reference_runner import ReferenceRunner
         from differential.runners.unicorn_runner import UnicornRunner
 
-        self.checker = Checker(UnicornRunner(memory_hooks=memory_hooks), ReferenceRunner())
+        known = None if known_text is None else PinnedList(known_text).entries()
+        self.checker = Checker(UnicornRunner(memory_hooks=memory_hooks), ReferenceRunner(),
+                               known=known)
         self.name = self.checker.peer.name
         self._forms: Dict[str, List[Any]] = {}
+        from differential.campaign import draw_case, testable_forms
+
+        self._draw_case, self._testable_forms = draw_case, testable_forms
 
     def judge(self, item: Tuple[Any, int, int]) -> Judged:
         """Draw case ``index`` of ``batch`` under ``plan`` and judge it."""
-        from differential.campaign import draw_case, testable_forms
-
         plan, batch, index = item
         forms = self._forms.get(plan.forms)
         if forms is None:
-            forms = self._forms[plan.forms] = testable_forms(plan.forms)
-        case, seed = draw_case(plan, forms, batch, index)
+            forms = self._forms[plan.forms] = self._testable_forms(plan.forms)
+        case, seed = self._draw_case(plan, forms, batch, index)
         return summarise(self.checker, self.checker.check(case), index, seed)
 
 
 class ChildJudge(Checker):
     """The reference against sandboxed Unicorn (``check``, for replays and tests, as any
     ``Checker``) that judges campaign cases in a child of its own (``judge_keys``). The
-    child that runs single cases for ``check`` starts only if ``check`` is used."""
+    child that runs single cases for ``check`` starts only if ``check`` is used. ``known``:
+    the campaign's pinned list, for this process and the child alike (None: the file)."""
 
-    def __init__(self, memory_hooks: bool = False) -> None:
+    def __init__(self, memory_hooks: bool = False, known: Optional[PinnedList] = None) -> None:
         from differential.runners.reference_runner import ReferenceRunner
 
-        super().__init__(sandboxed_unicorn(memory_hooks=memory_hooks), ReferenceRunner())
+        super().__init__(sandboxed_unicorn(memory_hooks=memory_hooks), ReferenceRunner(),
+                         known=None if known is None else known.entries())
         self.judges = SandboxedRunner("differential.judging", "JudgingRunner",
-                                      {"memory_hooks": memory_hooks})
+                                      {"memory_hooks": memory_hooks,
+                                       "known_text": None if known is None else known.text})
 
     def judge_keys(self, plan: Any, forms: List[Any], batch: int,
                    indices: Sequence[int]) -> List[Judged]:

@@ -250,17 +250,57 @@ def load_known(path: Path = DEFAULT_PATH, conditions: Optional[Collection[str]] 
     """Every entry of the file, checked against the schema;
     ``conditions``: the condition names a program suite knows (None: not checked)."""
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise KnownListError(f"{path}: {exc}") from None
+    return parse_known(text, str(path), conditions)
+
+
+def parse_known(text: str, where: str, conditions: Optional[Collection[str]] = None
+                ) -> List[KnownDifference]:
+    """``load_known`` on a file's text (``where`` names it in errors): a campaign judges
+    with the text it pinned when it started, not with the file as it is now."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise KnownListError(f"{path}: not valid TOML ({exc})") from None
+        raise KnownListError(f"{where}: not valid TOML ({exc})") from None
     others = sorted(set(data) - {"difference"})
     if others:  # an old [[divergence]] list would otherwise be read as empty
-        raise KnownListError(f"{path}: unknown tables {', '.join(others)} (entries are "
+        raise KnownListError(f"{where}: unknown tables {', '.join(others)} (entries are "
                              f"[[difference]] tables)")
-    return [_entry(raw, f"{path}: [[difference]] #{number}", conditions)
+    return [_entry(raw, f"{where}: [[difference]] #{number}", conditions)
             for number, raw in enumerate(data.get("difference", []), start=1)]
+
+
+@dataclass(frozen=True)
+class PinnedList:
+    """The known-differences list a campaign judges with from start to end: the file's
+    text as it was when the campaign started (kept in the campaign folder, or in Redis),
+    with its sha256 in the plan. Workers build their matchers from this text, never from
+    the file in the working tree, which may gain an entry (and a key their loaded code
+    does not know) while the campaign runs."""
+
+    text: str
+    where: str = "the campaign's pinned known list"
+
+    @classmethod
+    def read(cls, path: Path = DEFAULT_PATH) -> PinnedList:
+        """Pin ``path`` as it is now; a file this code cannot read is a KnownListError."""
+        try:
+            pinned = cls(Path(path).read_text(encoding="utf-8"), str(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KnownListError(f"{path}: {exc}") from None
+        pinned.entries()
+        return pinned
+
+    @property
+    def digest(self) -> str:
+        import hashlib
+
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    def entries(self) -> List[KnownDifference]:
+        return parse_known(self.text, self.where)
 
 
 def find_known(known: Sequence[KnownDifference], case: Case,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
 
 from differential.encoding import split_prefixes
+from differential.operands import register_value
 
 _SEGMENT_PREFIXES = {0x26: "es", 0x2E: "cs", 0x36: "ss", 0x3E: "ds", 0x64: "fs", 0x65: "gs"}
 _REG32 = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi")
@@ -238,8 +239,6 @@ class Locator:
 
 def linear(mode: str, located: Located, place: Place, regs: Mapping[str, int]) -> int:
     """The linear address of ``place`` in the initial state ``regs``."""
-    from differential.operands import register_value
-
     offset = place.disp
     if place.base:
         offset += register_value(regs, place.base)

@@ -62,14 +62,19 @@ def registers(draw: Draw, mode: str) -> Dict[str, int]:
     return regs
 
 
+_ZEROS = bytes(PAGE_SIZE)
+_ONES = b"\xff" * PAGE_SIZE
+
+
 def page_bytes(draw: Draw) -> bytes:
     """One page's contents: all 00, all FF, or bytes expanded from a drawn seed (Hypothesis
-    then shrinks a seed, not 4096 separate choices)."""
+    then shrinks a seed, not 4096 separate choices). The all-00 and all-FF pages are
+    shared (bytes are immutable): no allocation for a quarter of the pages."""
     kind = draw.integer(0, 7)
     if kind == 0:
-        return bytes(PAGE_SIZE)
+        return _ZEROS
     if kind == 1:
-        return b"\xff" * PAGE_SIZE
+        return _ONES
     seed = draw.integer(0, 0xFFFFFFFF).to_bytes(4, "little")
     return hashlib.shake_128(seed).digest(PAGE_SIZE)  # 10x faster than seeding a Random
 

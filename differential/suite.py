@@ -11,6 +11,7 @@ from hypothesis import Phase
 
 from differential.check import CRASHED, DIVERGE, Checker, Verdict
 from differential.corpus import save
+from differential.known import PinnedList
 
 # The CI profile is deterministic and does not shrink: a failure already prints and saves
 # a one-line reproducer, and shrinking one REP case took minutes. HYPOTHESIS_PROFILE=campaign
@@ -37,13 +38,15 @@ def implemented() -> dict:
     return implemented_forms()
 
 
-def checkers() -> List[Checker]:
+def checkers(known: Optional[PinnedList] = None) -> List[Checker]:
     """Reference against Unicorn, without and with memory hooks (some Unicorn flag bugs
     showed only with memory hooks installed: unicorn #1717, #1862, #1938). Campaigns judge
-their cases inside each checker's child (``judging.ChildJudge``)."""
+    their cases inside each checker's child (``judging.ChildJudge``), with the known list
+    they pinned when they started (``known``; None: the file as it is now)."""
     from differential.judging import ChildJudge
 
-    return [ChildJudge(memory_hooks=False), ChildJudge(memory_hooks=True)]
+    return [ChildJudge(memory_hooks=False, known=known),
+            ChildJudge(memory_hooks=True, known=known)]
 
 
 def default_corpus() -> Path:

@@ -188,6 +188,9 @@ class Cpu:
         self.icache: Dict[int, object] = {}  # physical address of CS:EIP -> decoded Insn
         self.fpu = Fpu()  # x87 state (reference/x87/fpu.py); FNINIT values
         self.code_pages: Dict[int, List[int]] = {}  # page -> cached addresses in it
+        # CS.D (16 or 32) -> the instructions decoded so far, by their bytes (a trie: one
+        # dict per byte), which reference.step copies for the same bytes elsewhere
+        self.decoded_bytes: Dict[int, dict] = {16: {}, 32: {}}
         self.tsc = 0  # instructions retired; RDTSC may read it
         # The block compiler (reference.blocks): a block is compiled from an instruction
         # once the fast path has run it this often (0: never); the block running now.

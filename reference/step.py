@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional, Tuple
 
 from reference.faults import DB, GP, NMI, Fault, Unimplemented, Unmapped
 from reference.flags import IF, RF, TF
-from reference.isa.decoder import decode
+from reference.isa.decoder import MAX_LENGTH, Insn, decode
 from reference.isa.form import ALWAYS
 from reference.isa.undefined import undefined_for
 from reference.operands import CS
@@ -32,7 +32,6 @@ DR6_BS = 1 << 14  # DR6: the #DB came from single-stepping
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
-    from reference.isa.decoder import Insn
 
 
 class StepException(NamedTuple):
@@ -116,6 +115,63 @@ def _fetch_decode(cpu: Cpu, linear: int, physical: int) -> Insn:
     if (physical & 0xFFF) + insn.length <= 0x1000:
         cpu.icache[physical] = insn
         cpu.code_pages.setdefault(physical >> 12, []).append(physical)
+        _remember(cpu.decoded_bytes[cpu.default_size], insn)
+    return insn
+
+
+def _remember(trie: dict, insn: Insn) -> None:
+    """File ``insn`` under its bytes in ``trie`` (``Cpu.decoded_bytes``): one level of
+    dicts per byte, the instruction itself where its last byte leads. No instruction's
+    bytes begin another's (see ``_recall``), so a leaf never needs children."""
+    node = trie
+    raw = insn.raw
+    for byte in raw[:-1]:
+        node = node.setdefault(byte, {})
+    node[raw[-1]] = insn
+
+
+def _recall(cpu: Cpu, physical: int) -> Optional[Insn]:
+    """The instruction at ``physical`` made from one already decoded from the same bytes
+    (None if its bytes are new): decoding reads bytes one by one and what it makes
+    depends only on them and CS.D, so the complete instructions form a prefix-free set
+    and the known instruction the bytes here lead to is the instruction here. Decoding
+    costs tens of microseconds; the tiny kernel's boot decodes 153,000 instructions from
+    41,000 distinct byte strings. Only bytes inside the physical page are looked at
+    (nothing is translated or fetched, so nothing can fault); the copy shares the
+    operands and the bound semantics (they hold no address) and has its own counters,
+    and is cached as ``_fetch_decode`` caches."""
+    node = cpu.decoded_bytes[cpu.default_size]
+    if not node:
+        return None
+    end = min(physical + MAX_LENGTH, (physical | 0xFFF) + 1)
+    try:
+        window = cpu.mem.read_bytes(physical, end - physical, "fetch")
+    except Unmapped:
+        return None
+    for byte in window:
+        node = node.get(byte)
+        if node is None:
+            return None
+        if type(node) is not dict:
+            insn = _copy(node)
+            cpu.icache[physical] = insn
+            cpu.code_pages.setdefault(physical >> 12, []).append(physical)
+            return insn
+    return None
+
+
+def _copy(template: Insn) -> Insn:
+    """A new instruction sharing everything with ``template`` but the per-address
+    counters (``hits``, ``block``, which ``Insn()`` starts afresh)."""
+    insn = Insn()
+    insn.form, insn.operands, insn.length = template.form, template.operands, template.length
+    insn.opsize, insn.adsize, insn.seg = template.opsize, template.adsize, template.seg
+    insn.rep, insn.lock, insn.cond, insn.reg = (template.rep, template.lock, template.cond,
+                                                template.reg)
+    insn.raw, insn.fn, insn.opcode = template.raw, template.fn, template.opcode
+    insn.execute, insn.invalid = template.execute, template.invalid
+    insn.conditional_undefined = template.conditional_undefined
+    insn.fixed_undefined = template.fixed_undefined
     return insn
 
 
@@ -160,7 +216,7 @@ def step(cpu: Cpu) -> StepResult:
         physical = cpu.code_physical(linear)  # with paging: the fetch's checks, or #PF
         insn = cpu.icache.get(physical)
         if insn is None:
-            insn = _fetch_decode(cpu, linear, physical)
+            insn = _recall(cpu, physical) or _fetch_decode(cpu, linear, physical)
         if eip + insn.length - 1 > cpu.seg_limit[CS]:
             raise Fault(GP, 0)  # the instruction runs past the code segment limit
         undefined = _undefined(insn)
@@ -221,6 +277,42 @@ def _external_interrupt(cpu: Cpu, vector: int) -> StepResult:
     return StepResult(exception, None)
 
 
+_SEPARATED = False
+
+
+def separate_for_jit() -> None:
+    """Under PyPy, have its JIT compile each instruction's semantics function, and the
+    slow path (``step``, decoding), as code of its own that the loop in ``run`` calls,
+    instead of copying it into every trace of that loop. (Does nothing elsewhere, and
+    nothing the second time.)
+
+    Why: PyPy traces one pass of ``run``'s loop with the semantics of whichever
+    instruction was running inlined; every other instruction shape then leaves that
+    trace at a guard and, once seen often enough, gets a bridge of its own holding the
+    rest of the pass. A boot runs thousands of shapes (the tiny kernel: ~2,600 loops
+    and bridges, 6-7 s of tracing and 2 s of machine-code generation of a ~28 s boot,
+    measured with ``PYPYLOG=jit-summary``) and a long tail of them leaves compiled code
+    for PyPy's slow blackhole interpreter (4.6 M entries from the interpreter into
+    compiled code per boot, ``jit-backend-counts``). Compiled apart, each semantics
+    function is traced once for all the places it runs from, and the loop's bridges
+    shrink to a call. Measured on the tiny boot to the prompt (two boots at once, user
+    CPU seconds, load 4-11): 33.1 s and 30.9 s against 38.0 s and 35.0 s."""
+    global _SEPARATED
+    if _SEPARATED:
+        return
+    _SEPARATED = True
+    try:
+        import pypyjit  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    from reference.isa.table import FORMS
+    from reference.semantics import lookup
+    functions = {lookup(form) for form in FORMS} - {None}
+    functions.update((step, _fetch_decode, _recall, decode, _restore, _external_interrupt))
+    for function in functions:
+        pypyjit.dont_trace_here(0, False, function.__code__)  # type: ignore[union-attr]
+
+
 class BlockStopped(Exception):
     """Raised by a compiled loop block (``reference.blocks.layout``) when something was
     raised in one of its passes: it has put back the state at that pass's start, and
@@ -253,6 +345,8 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
             frame = tlb.readable[cpu.cpl == 3].get(linear >> 12)
             physical = -1 if frame is None else frame | (linear & 0xFFF)
         insn = icache.get(physical)
+        if insn is None and physical >= 0:
+            insn = _recall(cpu, physical)
         flags = cpu.flags.value
         if (insn is None or flags & (TF | RF) or eip + insn.length - 1 > seg_limit[CS]
                 or cpu.interrupt_shadow or (cpu.intr_requested and flags & IF)

@@ -34,20 +34,25 @@ def run_cluster(args: argparse.Namespace) -> int:
 
 def _join(args: argparse.Namespace) -> int:
     from differential.cluster import ClusterPlan, join
-    from differential.cluster_view import failed_batches
+    from differential.cluster_view import failed_batches, refusals
+    from differential.known import KnownListError, PinnedList
 
     if args.jobs < 1 or args.minutes <= 0:
         raise UsageError("--jobs must be at least 1 and --minutes above 0")
     plan = ClusterPlan(seed=args.seed, forms=args.forms)
+    try:  # the list this joiner pins if it starts the campaign
+        known = PinnedList.read(args.known) if args.known else PinnedList.read()
+    except KnownListError as exc:
+        raise UsageError(f"--known: {exc}") from None
     print(f"x86lab fuzz: joining {args.campaign} with {args.jobs} workers for "
           f"{args.minutes:g} min (x86lab fuzz status --campaign {args.campaign})",
           file=sys.stderr)
     failures = join(args.campaign, plan, args.jobs, args.minutes,
-                    say=lambda line: print(line, file=sys.stderr))
+                    say=lambda line: print(line, file=sys.stderr), known=known)
     from differential.cluster import connect, key
 
     client = connect(args.campaign)
-    failed = failed_batches(client)
+    failed = failed_batches(client) + refusals(client)
     for line in failures + failed:
         print(f"x86lab fuzz: {line}", file=sys.stderr)
     divergences = client.hlen(key("divergences"))
@@ -92,6 +97,7 @@ def _report(client, args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=1))
     else:
         print(f"{report['cases']} cases; {report['divergences']} divergences in "
-              f"{report['divergent_forms']} forms; {len(failed)} failed batches; report: "
+              f"{report['divergent_forms']} forms; {len(failed)} failed batches or refused "
+              f"workers; report: "
               f"{args.out / 'report.md'}")
     return EXIT_FAILURE if report["divergences"] or failed else EXIT_OK

@@ -151,7 +151,9 @@ class _RegisterFile:
 class _Native:
     """TLB flush, code-cache removal and page reads/writes straight through the C API:
     the binding's wrappers (argument encoding, a fresh buffer per read) cost 3-6 µs a
-    call, and a case makes about ten of them (measured, issue 18)."""
+    call, and a case makes about ten of them (measured, issue 18). A case's pages sit in
+    consecutive frames from 0, so they go in with one write and come back with one read
+    (each call through ctypes costs ~1 µs; a case has 3-4 pages)."""
 
     _WRITE = UC_CTL_IO_WRITE << 30
 
@@ -159,7 +161,7 @@ class _Native:
         self.handle = uc._uch
         self._flush = self._WRITE | UC_CTL_TLB_FLUSH
         self._remove = self._WRITE | (2 << 26) | UC_CTL_TB_REMOVE_CACHE
-        self._page = ctypes.create_string_buffer(PAGE_SIZE)
+        self._frames = ctypes.create_string_buffer(PAGE_SIZE)
 
     def flush_tlb(self) -> None:
         _RegisterFile._check(uclib.uc_ctl(self.handle, self._flush))
@@ -171,9 +173,13 @@ class _Native:
     def write(self, address: int, data: bytes) -> None:
         _RegisterFile._check(uclib.uc_mem_write(self.handle, address, data, len(data)))
 
-    def read_page(self, address: int) -> bytes:
-        _RegisterFile._check(uclib.uc_mem_read(self.handle, address, self._page, PAGE_SIZE))
-        return self._page.raw
+    def read_frames(self, count: int) -> bytes:
+        """The first ``count`` frames' bytes, in one call."""
+        size = count * PAGE_SIZE
+        if ctypes.sizeof(self._frames) < size:
+            self._frames = ctypes.create_string_buffer(size)
+        _RegisterFile._check(uclib.uc_mem_read(self.handle, 0, self._frames, size))
+        return ctypes.string_at(self._frames, size)
 
 
 class _Engine:
@@ -259,10 +265,8 @@ class _Engine:
         if len(memory) > self.frames:
             uc.mem_map(self.frames * PAGE_SIZE, (len(memory) - self.frames) * PAGE_SIZE)
             self.frames = len(memory)
-        self.table = {}
-        for slot, (base, data) in enumerate(memory.items()):
-            self.table[base] = slot * PAGE_SIZE
-            self.native.write(slot * PAGE_SIZE, bytes(data))
+        self.table = {base: slot * PAGE_SIZE for slot, base in enumerate(memory)}
+        self.native.write(0, b"".join(memory.values()))
         self.native.flush_tlb()
 
     def read_linear(self, address: int, size: int) -> bytes:
@@ -367,7 +371,9 @@ class UnicornRunner:
             # faulted before the code hook saw them (a REP STOS whose new first byte
             # reaches into an unmapped page): the same restart, flagged the same way
             engine.self_modified = True
-        memory = {base: engine.native.read_page(engine.table[base]) for base in case.memory}
+        frames = engine.native.read_frames(len(case.memory))
+        memory = {base: frames[slot:slot + PAGE_SIZE]
+                  for base, slot in engine.table.items()}
         # Interrupt 1 is never this instruction's own, except for INT 1 and ICEBP: TF is
         # clear at the start, so no single-step trap is due. Unicorn reports it for its own
         # stops: a jump to exactly ``until`` (a stop compiled into that block), and, seen in

@@ -27,5 +27,31 @@ class FlipsEaxBit31:
         return Outcome(regs=regs, memory=out.memory, exception=out.exception, notes=out.notes)
 
 
-def make_checkers() -> List[Checker]:
+def make_checkers(known: object = None) -> List[Checker]:
+    """The planted divergence; ``known`` (the campaign's pinned list) is not used."""
     return [Checker(UnicornRunner(), FlipsEaxBit31(), known=[])]
+
+
+PLANTED_ENTRY = '''
+[[difference]]
+id = "planted-eax-bit-31"
+suite = "vectors"
+group = "*"
+requires = ["eax"]
+evidence = """a test plants it: FlipsEaxBit31 inverts EAX bit 31 on every case (a case may
+also show one of Unicorn's real divergences: any other field is covered too)"""
+'''
+UNREADABLE_ENTRY = '''
+[[difference]]
+id = "from-a-newer-x86lab"
+suite = "vectors"
+group = "*"
+evidence = "a key this code does not know, as an entry written for newer code has"
+key_from_the_future = "x"
+'''
+
+
+def pinned_checkers(known: object) -> List[Checker]:
+    """The planted divergence judged with the campaign's pinned list (a ``PinnedList``),
+    as ``suite.checkers`` judges: a list holding ``PLANTED_ENTRY`` makes every case known."""
+    return [Checker(UnicornRunner(), FlipsEaxBit31(), known=known.entries())]  # type: ignore[attr-defined]

@@ -10,16 +10,16 @@ from typing import List
 from differential.check import Checker
 
 
-def raises() -> List[Checker]:
+def raises(known: object = None) -> List[Checker]:
     raise RuntimeError("planted failure while building the checkers")
 
 
-def killed() -> List[Checker]:
+def killed(known: object = None) -> List[Checker]:
     os.kill(os.getpid(), signal.SIGKILL)
     return []
 
 
-def sandboxed() -> List[Checker]:
+def sandboxed(known: object = None) -> List[Checker]:
     """The planted-divergence checker with Unicorn in its sandbox child (a grandchild of
     the campaign), to see the whole family die with the campaign."""
     from differential.sandbox import sandboxed_unicorn

@@ -27,8 +27,11 @@ def test_bench_json_gives_rates_and_ratios_from_one_run():
     campaign = figures["campaign"]["cases_per_cpu_second"]
     assert abs(result["ratio_to_unicorn"] - campaign /
                figures["unicorn"]["cases_per_cpu_second"]) < 1e-9
-    # the campaign runs Unicorn *and* the reference on every case: it cannot beat either
-    assert result["ratio_to_unicorn"] < 1 and result["ratio_to_reference"] < 1
+    assert abs(result["ratio_to_reference"] - campaign /
+               figures["reference"]["cases_per_cpu_second"]) < 1e-9
+    # (no assertion on which rate is larger: 200 cases timed in CPU ticks of 10 ms made
+    # "the campaign is slower than Unicorn alone" fail once at load 4.7; the bench is a
+    # measurement, its tests check what it reports and how, not the machine's speed)
     assert len(result["load_1min"]) == 2
     covered = result["coverage"]  # one batch of the forms mix: rows of both modes
     assert 0 < covered["forms_by_mode"] <= 200 and covered["modes"] == ["prot32", "real16"]

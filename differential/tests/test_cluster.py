@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -22,7 +23,7 @@ if shutil.which("redis-server") is None:  # scripts/apt-packages.txt installs it
     pytest.fail("redis-server is missing: run scripts/setup.sh", pytrace=False)
 
 from differential.cluster import QUEUE, ClusterPlan, connect, key  # noqa: E402
-from differential.tests.redis_server import RedisServer  # noqa: E402
+from differential.redis_server import RedisServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 PLANTS = "differential.tests.cluster_plants"
@@ -35,12 +36,16 @@ def server(tmp_path):
     redis.stop()
 
 
-def _joiner(url: str, plan: ClusterPlan, jobs: int, seconds: float) -> subprocess.Popen:
-    """``join`` in its own process (its workers die with it), as on another machine."""
+def _joiner(url: str, plan: ClusterPlan, jobs: int, seconds: float,
+            known: Optional[Path] = None) -> subprocess.Popen:
+    """``join`` in its own process (its workers die with it), as on another machine;
+    ``known``: the known-differences file it would pin (default: the checkout's)."""
+    pin = f"PinnedList.read({str(known)!r})" if known else "None"
     code = (f"from differential.cluster import ClusterPlan, join\n"
+            f"from differential.known import PinnedList\n"
             f"import sys\n"
             f"sys.exit(1 if join({url!r}, ClusterPlan(**{plan.__dict__!r}), {jobs}, "
-            f"{seconds / 60!r}) else 0)\n")
+            f"{seconds / 60!r}, known={pin}) else 0)\n")
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
@@ -168,3 +173,87 @@ def test_sigkill_of_a_worker_then_of_redis_loses_no_divergence_or_lease(server):
     cases = sum(int(v) for k, v in client.hgetall(key("workers")).items()
                 if k.endswith(b"\tcases"))
     assert cases == 50 * client.scard(key("done"))
+
+
+def _totals(client, name: str) -> dict:
+    return {k.decode(): int(v) for k, v in client.hgetall(key(name)).items()}
+
+
+def test_a_campaign_judges_with_the_known_list_it_started_with(server, tmp_path):
+    """The file the campaign pinned changes between batches (its entry goes, an entry with
+    a key this code does not know comes: the commit that made every later batch raise
+    KnownListError), and a second joiner brings another list: every batch is still judged
+    with the pinned one."""
+    from differential.tests.broken_runner import PLANTED_ENTRY, UNREADABLE_ENTRY
+
+    source, other = tmp_path / "known.toml", tmp_path / "other.toml"
+    source.write_text(PLANTED_ENTRY)
+    other.write_text(PLANTED_ENTRY.replace("planted-eax-bit-31", "another-id"))
+    plan = ClusterPlan(seed=3, forms="CLC", batch_size=20, checkers=f"{PLANTS}:pinned_divergent")
+    first = _joiner(server.url, plan, jobs=1, seconds=25, known=source)
+    client = connect(server.url)
+    try:
+        _wait(lambda: client.scard(key("done")) >= 2, 60, "two batches done")
+        source.write_text(UNREADABLE_ENTRY)
+        changed = client.scard(key("done"))
+        second = _joiner(server.url, plan, jobs=1, seconds=12, known=other)
+        said = second.communicate(timeout=120)[0].decode()
+        assert second.returncode == 0, said
+        assert "judging with the campaign's pinned known list" in said
+    finally:
+        output = first.communicate(timeout=120)[0].decode()
+    assert first.returncode == 0, output
+    done = client.scard(key("done"))
+    assert done >= changed + 2, (done, changed)  # batches judged after the change
+    workers = {k.decode().split("\t")[0] for k in client.hkeys(key("workers"))}
+    assert len(workers) == 2  # the second joiner's worker judged batches too
+    statuses = {}
+    for label, n in _totals(client, "forms").items():
+        statuses[label.split("\t")[1]] = statuses.get(label.split("\t")[1], 0) + n
+    assert statuses == {"known": 20 * done}  # not one divergence, not one failure
+    assert _totals(client, "known") == {"planted-eax-bit-31": 20 * done}
+    assert not client.hlen(key("refusals"))
+    assert client.get(key("known-list")).decode() == PLANTED_ENTRY
+
+
+def test_a_joiner_that_cannot_read_the_pinned_list_says_so_once(server):
+    """A newer x86lab started the campaign with an entry this code cannot read: the
+    joiner says so (exit 2, one line), the refusal is in Redis, and no batch runs."""
+    from differential.known import PinnedList
+    from differential.tests.broken_runner import UNREADABLE_ENTRY
+
+    pinned = PinnedList(UNREADABLE_ENTRY)
+    stored = ClusterPlan(seed=3, forms="CLC", known_sha256=pinned.digest)
+    client = connect(server.url)
+    client.set(key("plan"), json.dumps(stored.__dict__, sort_keys=True))
+    client.set(key("known-list"), pinned.text)
+    joined = _cli("--campaign", server.url, "--jobs", "1", "--minutes", "0.1",
+                  "--seed", "3", "--forms", "CLC")
+    assert joined.returncode == 2, joined.stderr
+    assert "cannot read the known list the campaign pinned" in joined.stderr
+    assert joined.stderr.count("key_from_the_future") == 1
+    assert "Traceback" not in joined.stderr
+    assert client.hlen(key("refusals")) == 1 and not _runs(client)
+    status = _cli("status", "--campaign", server.url, "--once")
+    assert "refused the campaign" in status.stdout, status.stdout
+
+
+@pytest.mark.parametrize("plant, said", [
+    ("child_cannot_read_the_pin", "key_from_the_future"),
+    ("cannot_import", "ImportError"),
+])
+def test_a_job_whose_code_cannot_judge_stops_its_worker(server, plant, said):
+    """The sandbox child (a fresh interpreter: maybe a newer checkout than its worker's)
+    cannot read the pinned list, or a module does not import (the checkout edited under
+    the worker): the worker records that once and stops, so the batch is not failed again
+    and again by it, nor every later batch; RQ keeps the batch for a worker that can."""
+    plan = ClusterPlan(seed=3, forms="CLC", batch_size=20, checkers=f"{PLANTS}:{plant}")
+    joiner = _joiner(server.url, plan, jobs=1, seconds=30)
+    output = joiner.communicate(timeout=120)[0].decode()
+    client = connect(server.url)
+    runs = _runs(client)
+    assert runs == {0: 1}, (runs, output)  # started once: no retry loop on this worker
+    refusals = {k.decode(): v.decode() for k, v in client.hgetall(key("refusals")).items()}
+    assert len(refusals) == 1, refusals
+    assert said in next(iter(refusals.values()))
+    assert 0 in _leases(client)  # queued again (RQ's retry), not lost

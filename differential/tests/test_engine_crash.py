@@ -99,7 +99,7 @@ def test_campaign_batch_records_the_crash_and_goes_on(tmp_path):
     worker used to die with -6 and the campaign said 0 divergences."""
     plan = prepare(tmp_path, Plan(seed=5, jobs=1), resume=False)
 
-    def make_checkers():
+    def make_checkers(known=None):
         subject = ReferenceRunner()
         return [Checker(sandboxed_unicorn(), subject, known=[]),
                 Checker(sandboxed_unicorn(memory_hooks=True), subject, known=[])]

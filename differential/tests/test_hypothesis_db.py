@@ -19,7 +19,7 @@ def test_default_stays_local(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server missing")
 def test_an_example_saved_on_one_machine_is_fetched_on_another(tmp_path):
-    from differential.tests.redis_server import RedisServer
+    from differential.redis_server import RedisServer
 
     server = RedisServer(tmp_path / "redis").start()
     try:
@@ -35,7 +35,7 @@ def test_an_example_saved_on_one_machine_is_fetched_on_another(tmp_path):
 
 
 def test_an_unreachable_server_is_one_clear_error(tmp_path):
-    from differential.tests.redis_server import free_port
+    from differential.redis_server import free_port
 
     with pytest.raises(SharedDatabaseError, match="cannot reach Redis"):
         example_database(str(tmp_path), f"redis://127.0.0.1:{free_port()}/0")

@@ -34,6 +34,7 @@ from reference.pc.devices.pit import Pit
 from reference.pc.devices.system_ports import SystemPorts
 from reference.pc.devices.uart import Uart16550
 from reference.pc.memory_map import MemoryMap
+from reference.step import separate_for_jit
 from reference.system.exceptions import SystemDelivery
 
 MIB = 1 << 20
@@ -64,6 +65,12 @@ class Pc:
 
     def __init__(self, memory: int = DEFAULT_MEMORY,
                  transmit: Callable[[bytes], None] = lambda data: None) -> None:
+        # A boot runs thousands of instruction shapes, most of them a few hundred times:
+        # under PyPy each semantics function is better compiled once on its own than
+        # copied into a bridge of the step loop per shape (reference.step.separate_for_jit;
+        # a tight loop like reference.benchmark's is faster with the copies, so only the
+        # PC asks for this).
+        separate_for_jit()
         self.memory = memory
         self.ram = MemoryMap(memory)
         cpu = self.cpu = Cpu(self.ram, "prot32")

@@ -5,7 +5,9 @@ pipeline's cases/s per core beside Unicorn alone and the reference alone
 (``differential/bench.py``); with ``--boot``, the tiny image booted to the shell prompt on
 the reference PC (CPython, PyPy; the interpreter alone, then compiled blocks with a cold
 and a warm block cache) beside v86 in Node booting it in the same run
-(``harness/boot_speed.py``). ``x86lab fuzz --bench`` is an alias of ``bench --pipeline``.
+(``harness/boot_speed.py``); with ``--scale-out``, one Redis campaign's cases/s with 1 and
+2 workers, in alternating rounds, and their ratio (``differential/scale_out.py``).
+``x86lab fuzz --bench`` is an alias of ``bench --pipeline``.
 """
 
 from __future__ import annotations
@@ -24,10 +26,17 @@ EXAMPLE = """example:
   x86lab bench --pipeline --batches 5 --json -      # what 'x86lab fuzz --bench --json' prints
   x86lab bench --boot --json out/bootbench.json     # 6 reference boots + 1 v86: minutes
   x86lab bench --boot --instructions 20000000       # each run cut after 20 M instructions
+  x86lab bench --scale-out --minutes 2 --json out/scale.json   # 4 rounds: 1, 2, 1, 2 workers
 
 --boot reports per run: instructions and wall seconds to the prompt (from the reference's
 start), M instructions/s, the warm-up (seconds to the first 10 M instructions) and the
-steady rate after it, the peak RSS, and the rate and time as ratios to v86's."""
+steady rate after it, the peak RSS, and the rate and time as ratios to v86's.
+
+--scale-out starts its own redis-server (free 127.0.0.1 port, AOF, appendfsync always),
+joins one campaign with 1 worker, then 2, alternating for --rounds rounds of --minutes
+each, and reads each round's cases/s from the batches its workers commit after a warm-up
+(a quarter of the round, at most 30 s); prints each round with its load and the ratio of
+the mean 2-worker rate to the mean 1-worker rate (the issue's goal: at least 1.9)."""
 STDOUT = Path("-")
 
 
@@ -51,6 +60,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "instead (minutes)")
     parser.add_argument("--kernel", choices=("tiny",), default="tiny",
                         help="boot bench: the image (default tiny)")
+    parser.add_argument("--scale-out", action="store_true",
+                        help="a Redis campaign's cases/s with 1 and 2 workers, alternating, "
+                             "and their ratio (its own redis-server; --rounds x --minutes)")
+    parser.add_argument("--minutes", type=float, default=2.0,
+                        help="scale-out: minutes per round (default 2)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="scale-out: rounds, 1 and 2 workers in turn (default 4)")
     parser.add_argument("--instructions", type=int, metavar="N",
                         help="boot bench: stop each reference run after N instructions "
                              "instead of at the prompt (a quick run; rates are over N)")
@@ -71,12 +87,15 @@ def add_pipeline_options(parser: argparse.ArgumentParser, seed: bool) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    if args.pipeline and args.boot:
-        raise UsageError("--pipeline and --boot are two different benches: choose one")
+    if sum((args.pipeline, args.boot, args.scale_out)) > 1:
+        raise UsageError("--pipeline, --boot and --scale-out are different benches: "
+                         "choose one")
     if args.instructions is not None and not args.boot:
         raise UsageError("--instructions belongs to the boot bench: add --boot")
     if args.pipeline:
         return pipeline(args.batches, args.seed, args.mix, args.json)
+    if args.scale_out:
+        return scale_out(args.minutes, args.rounds, args.seed, args.json)
     if args.boot:
         return boot(args.kernel, args.pypy or None, args.instructions, args.json)
     from differential.speed import BenchError, measure, print_figures
@@ -102,6 +121,32 @@ def pipeline(batches: int, seed: int, mix: str, json_path: Optional[Path]) -> in
     if batches < 1:
         raise UsageError("--batches must be at least 1")
     result = measure(batches, seed, mix)
+    if json_path != STDOUT:
+        print("\n".join(describe(result)))
+    _write_json(json_path, result)
+    return EXIT_OK
+
+
+def scale_out(minutes: float, rounds: int, seed: int, json_path: Optional[Path]) -> int:
+    """``bench --scale-out``: 1 and 2 workers on one Redis campaign
+    (``differential.scale_out``)."""
+    from differential.scale_out import ScaleOutError, describe, measure
+
+    if rounds < 2 or minutes <= 0:
+        raise UsageError("--scale-out needs --rounds of at least 2 and --minutes above 0")
+    try:
+        from differential.cluster import ClusterPlan
+
+        result = measure(minutes, rounds, plan=ClusterPlan(seed=seed),
+                         say=lambda line: print(line, file=sys.stderr, flush=True))
+    except ImportError as exc:
+        raise UsageError(f"--scale-out needs the campaign extra (pip install -e "
+                         f"'.[campaign]'): {exc}") from None
+    except ScaleOutError as exc:
+        print(f"x86lab bench --scale-out: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except RuntimeError as exc:  # no redis-server, or it did not start
+        raise UsageError(str(exc)) from None
     if json_path != STDOUT:
         print("\n".join(describe(result)))
     _write_json(json_path, result)

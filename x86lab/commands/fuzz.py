@@ -57,6 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="redis://HOST:PORT/N: join (or inspect) a campaign shared by "
                              "workers on several machines")
     parser.add_argument("--once", action="store_true", help="status: print once and exit")
+    parser.add_argument("--known", type=Path, metavar="FILE",
+                        help="the known-differences list a new campaign pins (default "
+                             "differential/known_divergences.toml); a campaign judges with "
+                             "the list it started with to its end, even when the file "
+                             "changes: --resume and later joiners use the pinned one")
     parser.set_defaults(handler=run)
 
 
@@ -78,10 +83,15 @@ def run(args: argparse.Namespace) -> int:
     from differential.campaign import CampaignError, Plan, prepare, testable_forms
     from differential.campaign_files import CampaignLock, usable_directory
     from differential.fuzz import cases_so_far, run_campaign
+    from differential.known import KnownListError, PinnedList
     from differential.progress import CampaignDisplay
     from differential.suite import checkers
 
     try:  # checked before the live display starts, so a problem is a one-line error
+        known = PinnedList.read(args.known) if args.known else None
+    except KnownListError as exc:
+        raise UsageError(f"--known: {exc}") from None
+    try:
         testable_forms(args.forms)  # before anything is created in --out
         usable_directory(args.out)
         lock = CampaignLock(args.out).acquire()
@@ -90,11 +100,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             plan = prepare(args.out, Plan(seed=args.seed, jobs=args.jobs, forms=args.forms),
-                           args.resume)
+                           args.resume, known)
         except CampaignError as exc:
             raise UsageError(str(exc)) from exc
         print(f"x86lab fuzz: seed {args.seed}, {args.jobs} workers, forms {args.forms!r}, "
               f"out {args.out}", file=sys.stderr)
+        if known is not None and known.digest != plan.known_sha256:
+            print(f"x86lab fuzz: judging with the known list the campaign pinned when it "
+                  f"started ({args.out / 'known_divergences.toml'}), not --known "
+                  f"{args.known}", file=sys.stderr)
         with CampaignDisplay(args.jobs, args.minutes) as display:
             display.baseline(cases_so_far(args.out, args.jobs))
             # the directory is prepared: run_campaign reopens it (and replays first)

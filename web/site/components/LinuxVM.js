@@ -173,6 +173,10 @@ export default function LinuxVM({ manifestUrl }) {
         emulatorRef.current = emulator;
         if (fromState && !inWorker) restoreWhenLoaded(emulator, state, fallBack);
         emulator.add_listener("state-failed", fallBack); // from the worker
+        // The early worker downloads the state itself (v86-worker.js fetch-state).
+        emulator.add_listener("state-progress", ([loaded, total]) =>
+          showBytes(`os/${manifest.state.file}`, loaded, total),
+        );
         emulator.add_listener("download-progress", (e) =>
           showBytes(e.file_name, e.loaded, e.lengthComputable ? e.total : 0),
         );

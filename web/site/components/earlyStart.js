@@ -3,13 +3,14 @@
 // worker, which loads libv86 as soon as the manifest names it, while the wasm compiles
 // as it streams and is handed to the worker; with ?boot=cold the boot files, fetched side by side; otherwise,
 // when the manifest's state fits (loadV86.js stateUsable), the whole restore: the state's
-// download and check, the disk's Range probe, the relay choice, and the worker's start
-// message, so the restore never waits for React (about 0.5 s after navigation even on a
-// quiet host). The worker's events are kept, with the time each arrived, until
-// <LinuxVM /> attaches (takeEarlyRestore, workerV86.js attachEarlyRestore), which replays
-// them on that clock. The page computes the same v86 options itself and attaches only
-// when they are equal: a difference between the copies here (stateUsable, chooseRelay,
-// diskOption, v86Options, fetchState) and the modules costs the head start, never a
+// download and check (by the worker itself, v86-worker.js fetch-state: a body read on
+// this thread waits for React's work), the disk's Range probe, the relay choice, and the
+// worker's start message, so the restore never waits for React (about 0.5 s after
+// navigation even on a quiet host). The worker's events are kept, with the time each
+// arrived, until <LinuxVM /> attaches (takeEarlyRestore, workerV86.js attachEarlyRestore),
+// which replays them on that clock. The page computes the same v86 options itself and
+// attaches only when they are equal: a difference between the copies here (stateUsable,
+// chooseRelay, diskOption, v86Options) and the modules costs the head start, never a
 // wrong machine. Kept as plain ES5 source in a string: it runs as it is, before any bundle.
 // Picked up by <LinuxVM /> with earlyManifest, takeEarlyWorker, takeEarlyBootFiles and
 // takeEarlyRestore.
@@ -50,44 +51,26 @@ export const EARLY_START = `(function () {
       return r.status === 206 && /^bytes 0-0\\/\\d+$/.test(range) ? "range" : "chunks";
     }, function () { return "chunks"; });
   };
-  var fetchState = function (m, restore) {
-    var file = m.state.file, size = m.state.size, path = "os/" + file;
-    var bytes = new Uint8Array(size), loaded = 0;
-    var failed = function (e) { throw new Error(file + ": download failed (" + (e.message || e) + ")"); };
-    return fetch(path).then(function (r) {
-      if (!r.ok) throw new Error(file + ": HTTP " + r.status);
-      var reader = r.body.getReader();
-      var next = function () {
-        return reader.read().then(function (chunk) {
-          if (chunk.done) return;
-          if (loaded + chunk.value.length > size) throw new Error("longer than " + size + " bytes");
-          bytes.set(chunk.value, loaded);
-          loaded += chunk.value.length;
-          restore.progress = [path, loaded, size];
-          if (restore.onProgress) restore.onProgress(path, loaded, size);
-          return next();
-        });
-      };
-      return next().catch(failed);
-    }, failed).then(function () {
-      if (loaded !== size) throw new Error(file + ": truncated (" + loaded + " of " + size + " bytes)");
-      if (!(window.crypto && crypto.subtle)) return bytes.buffer;
-      return crypto.subtle.digest("SHA-256", bytes).then(function (digest) {
-        var hex = Array.prototype.map.call(new Uint8Array(digest), function (b) {
-          return (b < 16 ? "0" : "") + b.toString(16);
-        }).join("");
-        if (hex !== m.state.sha256) throw new Error(file + ": sha256 does not match the manifest");
-        return bytes.buffer;
-      });
-    });
-  };
   var restoreEarly = function (worker) {
     var restore = { worker: worker, events: [], progress: null, onProgress: null };
-    worker.onmessage = function (e) { restore.events.push({ data: e.data, t: performance.now() }); };
+    var statePath = null;
+    worker.onmessage = function (e) {
+      var msg = e.data;
+      if (msg.name === "state-progress") {
+        restore.progress = [statePath, msg.data[0], msg.data[1]];
+        if (restore.onProgress) restore.onProgress(statePath, msg.data[0], msg.data[1]);
+        return;
+      }
+      restore.events.push({ data: msg, t: performance.now() });
+    };
     return early.manifest.then(function (m) {
       if (!usable(m)) return null;
-      var state = fetchState(m, restore);
-      state.catch(function () {});
+      // The worker downloads and checks the state itself (v86-worker.js fetch-state): a
+      // 10 MB body read here would wait on the main thread, busy with React meanwhile.
+      statePath = "os/" + m.state.file;
+      worker.postMessage({ type: "fetch-state", state: {
+        url: absolute(statePath), file: m.state.file, size: m.state.size, sha256: m.state.sha256
+      } });
       return diskMode(m).then(function (mode) {
         var MiB = 1024 * 1024;
         var net = { type: m.devices.net };
@@ -109,11 +92,6 @@ export const EARLY_START = `(function () {
         var profiler = params.get("profile") === "1" ? url(m, "profiler") : null;
         worker.postMessage({ type: "start", libv86: url(m, "libv86"), options: options,
                              restore: true, profiler: profiler, poke: true });
-        state.then(function (buffer) {
-          worker.postMessage({ type: "state", state: buffer }, [buffer]);
-        }, function (e) {
-          worker.postMessage({ type: "state", error: e.message || String(e) });
-        });
         restore.options = options;
         restore.disk = mode;
         return restore;
@@ -123,6 +101,8 @@ export const EARLY_START = `(function () {
   if (params.get("engine") !== "main" && typeof Worker !== "undefined") {
     var worker = new Worker("v86-worker.js");
     early.worker = worker;
+    // First, so that the worker's state request goes out before it loads libv86.
+    if (params.get("boot") !== "cold") early.restore = restoreEarly(worker);
     // The wasm compiles here, on the page's side, while the worker thread is still
     // starting (it started 90-250 ms after this line on a loaded host): the worker
     // gets the compiled module (or null: it then fetches the wasm itself).
@@ -152,8 +132,6 @@ export const EARLY_START = `(function () {
         return { bios: buffers[0], bzimage: buffers[1], initrd: buffers[2] };
       });
       early.bootFiles.catch(function () {});
-    } else {
-      early.restore = restoreEarly(worker);
     }
   }
   window.__x86labEarly = early;

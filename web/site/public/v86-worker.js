@@ -2,10 +2,15 @@
 //   {type: "preload", libv86: URL, wasm: URL, module: bool, profiler: URL | null}
 //   (components/earlyStart.js)
 //   and with module: true then {type: "module", module: WebAssembly.Module | null}; then
+//   {type: "fetch-state", state: {url, file, size, sha256}} (the <head> script's restore,
+//   before anything else: this worker downloads and checks the state itself, off the
+//   page's main thread, which is busy with React meanwhile; progress comes back as the
+//   event "state-progress" [loaded, size]);
 //   {type: "start", libv86: URL, options: V86 options, restore: bool, poke: bool}   once;
-//   with restore, the options have autostart: false and this restores the state that follows,
-//   {type: "state", state: ArrayBuffer} or {type: "state", error: reason}, once v86 has
-//   loaded (as components/savedState.js does on the main thread; a failure on either
+//   with restore, the options have autostart: false and this restores the state once v86
+//   has loaded: the one fetch-state fetched, else the one that follows,
+//   {type: "state", state: ArrayBuffer} or {type: "state", error: reason} (as
+//   components/savedState.js does on the main thread; a failure on either
 //   side -> event "state-failed" with the reason), and with poke sends the shell a
 //   newline as soon as it runs (the page's <head> script starts the restore before the
 //   page can listen: the fresh prompt must not wait for it),
@@ -89,6 +94,47 @@ function streamingWasm(url) {
     };
 }
 
+// The saved state from `url`, checked against the manifest's size and sha256 (the same
+// checks and reasons as components/savedState.js fetchState); progress is posted at each
+// MiB and at the end, not per chunk, so the page's main thread is not kept busy.
+async function fetchStateHere({ url, file, size, sha256 }) {
+    let response;
+    try {
+        response = await fetch(url);
+    } catch (e) {
+        throw new Error(`${file}: download failed (${e.message || e})`);
+    }
+    if (!response.ok) throw new Error(`${file}: HTTP ${response.status}`);
+    const bytes = new Uint8Array(size);
+    let loaded = 0;
+    let reported = 0;
+    const report = () => {
+        reported = loaded;
+        postMessage({ type: "event", name: "state-progress", data: [loaded, size] });
+    };
+    try {
+        const reader = response.body.getReader();
+        for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            if (loaded + value.length > size) throw new Error(`longer than ${size} bytes`);
+            bytes.set(value, loaded);
+            loaded += value.length;
+            if (loaded - reported >= 1 << 20) report();
+        }
+    } catch (e) {
+        throw new Error(`${file}: download failed (${e.message || e})`);
+    }
+    report();
+    if (loaded !== size) throw new Error(`${file}: truncated (${loaded} of ${size} bytes)`);
+    if (self.crypto?.subtle) {
+        const digest = await crypto.subtle.digest("SHA-256", bytes);
+        const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"));
+        if (hex.join("") !== sha256) throw new Error(`${file}: sha256 does not match the manifest`);
+    }
+    return bytes.buffer;
+}
+
 function fail(reason) {
     postMessage({ type: "event", name: "state-failed", data: reason });
 }
@@ -115,7 +161,9 @@ function restoreWhenLoaded(poke) {
 
 self.onmessage = (message) => {
     const msg = message.data;
-    if (msg.type === "preload") {
+    if (msg.type === "fetch-state") {
+        fetchStateHere(msg.state).then(stateArrived.resolve, stateArrived.reject);
+    } else if (msg.type === "preload") {
         // Sent by the page's <head> script as soon as the manifest names the files:
         // libv86 and the wasm compile while React is still loading. With module: true
         // the page compiles the wasm and posts it ({type: "module", module}; null if that

@@ -1,6 +1,7 @@
-"""A real ``redis-server`` for the cluster tests: on a free 127.0.0.1 port, in a temp dir,
-AOF with ``appendfsync always`` (a write acknowledged is on disk), started and stopped by
-the test itself (no service, no mock)."""
+"""A private ``redis-server`` (Debian's) for the cluster tests and ``x86lab bench
+--scale-out``: on a free 127.0.0.1 port, in a folder of the caller's, AOF with
+``appendfsync always`` (a write acknowledged is on disk, as a real campaign's server
+should run), started and stopped by its owner (no service, no mock)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,9 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        assert self.binary, "redis-server is not installed (scripts/apt-packages.txt)"
+        if not self.binary:
+            raise RuntimeError("redis-server is not installed (scripts/setup.sh installs it: "
+                               "scripts/apt-packages.txt)")
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", str(self.directory), "--appendonly", "yes",
