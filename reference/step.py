@@ -316,6 +316,17 @@ def separate_for_jit() -> None:
         pypyjit.dont_trace_here(0, False, function.__code__)  # type: ignore[union-attr]
 
 
+class BlockStopped(Exception):
+    """Raised by a compiled loop block (``reference.blocks.layout``) when something was
+    raised in one of its passes: it has put back the state at that pass's start, and
+    ``ran`` instructions (its earlier passes) stay done; ``__cause__`` is what was
+    raised."""
+
+    def __init__(self, ran: int) -> None:
+        super().__init__(ran)
+        self.ran = ran
+
+
 def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
     """Execute up to ``limit`` instructions; stop at an exception or HLT and return that
     step's StepResult (None if the limit was reached). Same results as calling ``step``
@@ -366,7 +377,15 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                     seg_journal.clear()
                     cpu.running_block = block
                     try:
-                        block.run(cpu, eip)
+                        ran = block.run(cpu, eip, limit - done)
+                    except BlockStopped as stopped:  # a loop block, back at its pass's
+                        cpu.running_block = None     # entry: replay that pass
+                        cpu.tsc += stopped.ran
+                        done += stopped.ran
+                        if not isinstance(stopped.__cause__, Exception):
+                            raise stopped.__cause__ from None  # type: ignore[misc]
+                        cooling = block.length
+                        continue
                     except BaseException as raised:  # replay the block through step()
                         cpu.running_block = None
                         _restore(cpu, eip, regs, flags)
@@ -375,8 +394,8 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                         cooling = block.length
                         continue
                     cpu.running_block = None
-                    cpu.tsc += block.length
-                    done += block.length
+                    cpu.tsc += ran
+                    done += ran
                     continue
             r0, r1, r2, r3, r4, r5, r6, r7 = cpu.regs  # locals: no allocation in the JIT
             if journal:

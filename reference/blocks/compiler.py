@@ -1,29 +1,34 @@
-"""Compile a basic block of decoded instructions into one Python function, generated
-from the semantics (``reference.blocks.inline``), so ``run()`` dispatches once per block
+"""Compile a block of decoded instructions into one Python function, generated from
+the semantics (``reference.blocks.inline``), so ``run()`` dispatches once per block
 instead of once per instruction.
 
-A block starts at a hot instruction and takes the straight-line instructions after it
-on the same physical page, up to and including a near control transfer (JMP, Jcc, CALL,
-RET, LOOP, JCXZ), at most ``MAX_LENGTH``. It stops before anything whose effect reaches
-outside the registers, flags and memory, or that the step loop must see one at a time:
-I/O, interrupts and IF changes (CLI, STI, POPF), far transfers and segment loads,
-system instructions, x87, string instructions, RDTSC, and forms without semantics.
+A block starts at a hot instruction and takes the instructions after it on the same
+physical page, on past conditional branches (Jcc, LOOP, JCXZ: their taken path leaves
+the block, a side exit), up to and including an unconditional near transfer (JMP,
+CALL, RET), at most ``MAX_LENGTH``. A block that branches back to its own first
+instruction runs as a loop inside its function (``reference.blocks.layout``). It stops
+before anything whose effect reaches outside the registers, flags and memory, or that
+the step loop must see one at a time: I/O, interrupts and IF changes (CLI, STI, POPF),
+far transfers and segment loads, system instructions, x87, string instructions, RDTSC,
+and forms without semantics.
 
-The function sets ``cpu.insn`` and ``cpu.eip`` for each instruction as the step loop
-does, then runs its inlined semantics. ``run()`` calls it only when the whole block fits
-in the instruction budget (so timer events land on the same instruction as without
-blocks), with TF, RF, an interrupt shadow and pending interrupts all clear. If anything
-is raised inside (a fault, a write to the block's own page), ``run()`` restores the
-state at the block's entry (registers, flags, EIP, the write journal) and replays the
-block's instructions through ``step()``: the result is the interpreter's, bit for bit.
+The function sets ``cpu.insn`` and ``cpu.eip`` where they are read, at every exit and
+at the end, then runs each instruction's inlined semantics, and returns how many
+instructions it ran. ``run()`` calls it only when one pass of the block fits in the
+instruction budget (a loop starts another pass only while one fits, so timer events
+land on the same instruction as without blocks), with TF, RF, an interrupt shadow and
+pending interrupts all clear. If anything is raised inside (a fault, a write to the
+block's own page), the state at the entry of the block (or of the loop's pass) comes
+back (registers, flags, EIP, the write journal) and ``run()`` replays those
+instructions through ``step()``: the result is the interpreter's, bit for bit.
 """
 
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Set
 
-from reference.blocks import access, cache, snippets
+from reference.blocks import access, cache, layout, snippets
 from reference.blocks.inline import inline
 from reference.blocks.optimize import ORIGINS, STATUS
 from reference.faults import Fault, Unmapped
@@ -50,18 +55,22 @@ ENDS_BLOCK = frozenset({"JMP", "Jcc", "CALL", "RET", "LOOP", "LOOPE", "LOOPNE", 
 
 
 class Block:
-    """A compiled block: ``run(cpu, eip)`` executes it from EIP ``eip``."""
+    """A compiled block: ``run(cpu, eip, budget)`` executes it from EIP ``eip`` and
+    returns how many instructions it ran, at most ``budget`` (``run()`` calls it only
+    when one pass, ``length`` instructions, fits; a loop block runs more passes while
+    they fit, ``reference.blocks.layout``)."""
 
-    __slots__ = ("run", "length", "span", "pages", "source", "physical")
+    __slots__ = ("run", "length", "span", "pages", "source", "physical", "loops")
 
-    def __init__(self, run: Callable[[Any, int], None], length: int, span: int,
-                 physical: int, source: str = "") -> None:
+    def __init__(self, run: Callable[[Any, int, int], int], length: int, span: int,
+                 physical: int, source: str = "", loops: bool = False) -> None:
         self.run = run
-        self.length = length      # instructions
+        self.length = length      # instructions of one pass
         self.span = span          # bytes
         self.physical = physical
         self.pages = frozenset({physical >> 12})
         self.source = source  # the generated Python, when asked for (block_source)
+        self.loops = loops    # branches back to its start run as a loop inside it
 
 
 class StackSizeChanged(Exception):
@@ -69,7 +78,7 @@ class StackSizeChanged(Exception):
     width was loaded since): ``run()`` replays its instructions through ``step()``."""
 
 
-NO_BLOCK = Block(lambda cpu, eip: None, 0, 0, 0)
+NO_BLOCK = Block(lambda cpu, eip, budget: 0, 0, 0, 0)
 """Marks an instruction from which no block is worth making (it is a barrier itself)."""
 
 
@@ -84,9 +93,11 @@ def compilable(insn: Insn) -> bool:
     return not any(isinstance(op, (SegReg, SystemReg)) for op in insn.operands)
 
 
-def gather(cpu: Cpu, linear: int, physical: int, longest: int = MAX_LENGTH) -> List[Insn]:
+def gather(cpu: Cpu, linear: int, physical: int, longest: int = MAX_LENGTH,
+           side_exits: bool = layout.SIDE_EXITS) -> List[Insn]:
     """The instructions of the block at ``linear`` (first byte at ``physical``), at
-    most ``longest``."""
+    most ``longest``; with ``side_exits``, on past conditional branches (their taken
+    path leaves the block, ``reference.blocks.layout``)."""
     from reference.step import _fetch_decode
 
     insns: List[Insn] = []
@@ -103,87 +114,72 @@ def gather(cpu: Cpu, linear: int, physical: int, longest: int = MAX_LENGTH) -> L
             break
         insns.append(insn)
         offset += insn.length
-        if insn.form.mnemonic in ENDS_BLOCK:
+        mnemonic = insn.form.mnemonic
+        if mnemonic in ENDS_BLOCK and not (side_exits and mnemonic in layout.CONDITIONAL):
             break
     return insns
 
 
-def generate(insns: List[Insn], eip_mask: int,
-             namespace: Dict[str, Any]) -> Tuple[ast.Module, Dict[int, str]]:
-    """The plain module defining ``block(cpu, eip)``: each instruction's semantics inlined
-    as they are (``python -m reference.blocks.show --plain``), and a comment per
-    instruction (``source`` puts them where the ``"__insn_K__"`` markers stand)."""
-    body: List[ast.stmt] = [ast.parse("regs = cpu.regs").body[0]]
+def generate(insns: List[Insn], eip_mask: int, namespace: Dict[str, Any]) -> str:
+    """The plain ``block(cpu, eip, budget)``: each instruction's semantics inlined as they
+    are (``python -m reference.blocks.show --plain``) after a comment naming it, with
+    ``cpu.insn``/``cpu.eip`` set before each, laid out as ``layout.plan`` says."""
+    steps: List[List[str]] = []
     offset = 0
-    comments: Dict[int, str] = {}
     for k, insn in enumerate(insns):
         offset += insn.length
-        comments[k] = _comment(insn, offset)
-        body.append(ast.Expr(ast.Constant(f"__insn_{k}__")))
-        body += ast.parse(f"cpu.insn = i{k}\ncpu.eip = (eip + {offset}) & {eip_mask}").body
         snippets.own_objects(insn, k, namespace)
         statements = inline(k, insn.fn, insn, namespace)
         if statements is None:
             args = ", ".join(["cpu"] + [f"op{k}_{j}" for j in range(len(insn.operands))])
             statements = ast.parse(f"f{k}({args})").body
-        body += statements
-    function = ast.FunctionDef(
-        name="block", args=ast.arguments(posonlyargs=[], args=[ast.arg("cpu"), ast.arg("eip")],
-                                         kwonlyargs=[], kw_defaults=[], defaults=[]),
-        body=body, decorator_list=[], returns=None)
-    module = ast.fix_missing_locations(ast.Module(body=[function], type_ignores=[]))
-    return module, comments
+        module = ast.fix_missing_locations(ast.Module(body=statements, type_ignores=[]))
+        steps.append([f"# +{offset - insn.length}: {snippets.describe(insn)}",
+                      f"cpu.insn = i{k}", f"cpu.eip = (eip + {offset}) & {eip_mask}"]
+                     + ast.unparse(module).splitlines())
+    layout.globals_for(namespace)
+    return layout.function(layout.plan(insns), steps, [])
 
 
 def assemble(insns: List[Insn], eip_mask: int, default_size: int,
              namespace: Dict[str, Any], memory: Optional[str] = None,
              stack_size: Optional[int] = None) -> str:
-    """The optimised ``block(cpu, eip)`` as source: each instruction's cached snippet
-    (``reference.blocks.snippets``) without the flag updates the block overwrites before
-    reading them, ``cpu.eip``/``cpu.insn`` set only where read and at the end, memory
-    accesses lowered for ``memory`` (``access.mode_of``; None leaves them calls), and
-    pushes and pops for SS.B = ``stack_size`` (checked on entry) when it is given."""
+    """The optimised ``block(cpu, eip, budget)`` as source: each instruction's cached
+    snippet (``reference.blocks.snippets``) without the flag updates the block
+    overwrites before reading them (every exit counts as the block's end: all flags
+    live there), ``cpu.eip``/``cpu.insn`` set only where read, before an exit and at the
+    end, memory accesses lowered for ``memory`` (``access.mode_of``; None leaves them
+    calls), pushes and pops for SS.B = ``stack_size`` (checked on entry) when it is
+    given; laid out by ``layout.function`` (a loop when it branches back to its start)."""
+    shape = layout.plan(insns)
     pieces = [snippets.snippet(insn, default_size, memory, stack_size) for insn in insns]
     dead: List[FrozenSet[int]] = [frozenset()] * len(insns)
     live = STATUS
     for k in reversed(range(len(insns))):
+        if k in shape.exits:
+            live = STATUS
         dead[k], live = snippets.dead_updates(pieces[k], live)
-    body: List[str] = []
+    steps: List[List[str]] = []
     needed: Set[str] = set()
     offset = 0
     for k, (insn, piece) in enumerate(zip(insns, pieces)):
         code, reads_eip, names = snippets.text(piece, dead[k])
         needed |= names
-        body.append(f"    # +{offset}: {piece.comment}")
+        step = [f"# +{offset}: {piece.comment}"]
         offset += insn.length
-        if reads_eip or k == len(insns) - 1:
-            body += [f"    cpu.insn = i{k}", f"    cpu.eip = eip + {offset} & {eip_mask}"]
-        body += ["    " + line for line in snippets.placed(code, k).splitlines()]
+        if reads_eip or k == len(insns) - 1 or k in shape.exits:
+            step += [f"cpu.insn = i{k}", f"cpu.eip = eip + {offset} & {eip_mask}"]
+        steps.append(step + snippets.placed(code, k).splitlines())
         snippets.own_objects(insn, k, namespace)
         snippets.globals_of(piece, namespace)
-    prologue = ["    " + line for line in access.prologue(needed)]
+    prologue = access.prologue(needed)
     if any(piece.assumes_stack for piece in pieces):
-        prologue.insert(0, f"    if cpu.stack_size != {stack_size}:\n"
-                           "        raise g_StackSizeChanged(cpu.stack_size)")
+        prologue[:0] = [f"if cpu.stack_size != {stack_size}:",
+                        "    raise g_StackSizeChanged(cpu.stack_size)"]
         namespace["g_StackSizeChanged"] = StackSizeChanged
     access.globals_for(namespace)
-    return "\n".join(["def block(cpu, eip):", "    regs = cpu.regs"] + prologue + body) + "\n"
-
-
-def _comment(insn: Insn, offset: int) -> str:
-    return f"# +{offset - insn.length}: {snippets.describe(insn)}"
-
-
-def source(module: ast.Module, comments: Dict[int, str]) -> str:
-    """The generated function as Python source, one comment line per instruction."""
-    lines = []
-    for line in ast.unparse(module).splitlines():
-        stripped = line.strip()
-        if stripped.startswith("'__insn_") and stripped.endswith("__'"):
-            k = int(stripped[len("'__insn_"):-3])
-            line = line[:len(line) - len(stripped)] + comments[k]
-        lines.append(line)
-    return "\n".join(lines) + "\n"
+    layout.globals_for(namespace)
+    return layout.function(shape, steps, prologue)
 
 
 def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
@@ -220,6 +216,7 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
             cache.resolve(origins, namespace)
             namespace["g_StackSizeChanged"] = StackSizeChanged
             access.globals_for(namespace)
+            layout.globals_for(namespace)
         else:
             text = assemble(insns, eip_mask, cpu.default_size, namespace, memory,
                             cpu.stack_size)
@@ -228,13 +225,12 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
                 store.put(key, [(alias, *ORIGINS[alias]) for alias in namespace
                                       if alias in ORIGINS], code)
     else:
-        module, comments = generate(insns, eip_mask, namespace)
-        code = compile(module, where, "exec")
-        text = source(module, comments) if with_source else ""
+        text = generate(insns, eip_mask, namespace)
+        code = compile(text, where, "exec")
     exec(code, namespace)  # noqa: S102 - our own generated code
     span = sum(insn.length for insn in insns)
     return Block(namespace["block"], len(insns), span, physical,
-                 text if with_source else "")
+                 text if with_source else "", layout.plan(insns).loops)
 
 
 def block_source(cpu: Cpu, linear: int, optimize: bool = True) -> Optional[str]:

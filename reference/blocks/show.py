@@ -4,7 +4,8 @@ the block at an address, so what is generated can be read (issue 14).
 Either from a Linux boot on the reference PC (``--kernel K [--initrd I] [--append L]
 --after N``: run N instructions, then translate at ``--at ADDRESS``, a linear address in
 the guest's current mapping; default: where the guest is), or from raw 32-bit code
-(``--code HEX``, placed at 0x1000, translated at its start). ``--plain`` shows the
+(``--code HEX``, placed at 0x1000 with a HLT after it, so a block goes no further than
+the code, translated at its start). ``--plain`` shows the
 semantics inlined as they are, before the optimising passes (helpers inlined, constants
 folded, dead flag updates dropped), which read closest to the SDM.
 """
@@ -43,7 +44,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         except ValueError as error:
             parser.error(f"--code: {error}")
         memory = FlatMemory(0x100000)  # RAM, as the PC has: its accesses are lowered
-        memory.write_bytes(0x1000, code)
+        memory.write_bytes(0x1000, code + b"\xf4")  # HLT: no block goes past the code
         cpu = Cpu(memory, mode="prot32")
         linear = 0x1000 if args.at is None else args.at
     else:

@@ -52,7 +52,7 @@ class Snippet:
     """Pass 1 of one instruction (see the module docstring) and its finished texts."""
 
     __slots__ = ("statements", "namespace", "count", "aliases", "texts", "reads",
-                 "assumes_stack", "comment")
+                 "assumes_stack", "comment", "deads")
 
     def __init__(self, statements: List[ast.stmt], namespace: Dict[str, Any], count: int,
                  aliases: bool, assumes_stack: bool, comment: str) -> None:
@@ -64,6 +64,7 @@ class Snippet:
         self.comment = comment      # "<bytes>  <form>  -- <what the semantics say>"
         self.texts: Dict[FrozenSet[int], Tuple[str, bool, FrozenSet[str]]] = {}
         self.reads: Dict[int, int] = {}  # id(statement) -> status flags it may read
+        self.deads: Dict[int, Tuple[FrozenSet[int], int]] = {}  # dead_updates by live
 
 
 _snippets: Dict[Tuple[bytes, int, Optional[str], Optional[int]], Snippet] = {}
@@ -103,12 +104,19 @@ def describe(insn: Insn) -> str:
 
 def dead_updates(piece: Snippet, live: int) -> Tuple[FrozenSet[int], int]:
     """(ids of the flag updates in ``piece`` nothing reads before they are overwritten,
-    given the status flags ``live`` after it; the flags live before it)."""
-    if piece.aliases:
-        return frozenset(), STATUS
-    dead: Set[int] = set()
-    live = _dead(piece.statements, live, dead, piece.reads)
-    return frozenset(dead), live
+    given the status flags ``live`` after it; the flags live before it). Kept per
+    ``live`` (a boot asks 81,221 times for about 5,000 snippets: a tenth of the time
+    spent making blocks went into this pass)."""
+    found = piece.deads.get(live)
+    if found is None:
+        if piece.aliases:
+            found = frozenset(), STATUS
+        else:
+            dead: Set[int] = set()
+            before = _dead(piece.statements, live, dead, piece.reads)
+            found = frozenset(dead), before
+        piece.deads[live] = found
+    return found
 
 
 def _dead(body: List[ast.stmt], live: int, dead: Set[int], memo: Dict[int, int]) -> int:

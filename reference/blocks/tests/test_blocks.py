@@ -88,7 +88,7 @@ def test_the_generated_source_reads_like_the_semantics() -> None:
     cpu = machine(program.code(10), 0)
     cpu.run(len(program.setup))
     text = block_source(cpu, cpu.eip, optimize=False)
-    assert text.startswith("def block(cpu, eip):")
+    assert text.startswith("def block(cpu, eip, budget):")
     assert "ADD_Ev_Gv  -- DEST := DEST + SRC." in text       # the semantics' own words
     assert "cpu.flags.after_add(" in text and "regs[0]" in text  # operands inlined
     optimized = block_source(cpu, cpu.eip)
@@ -173,7 +173,7 @@ def test_show_prints_the_block_at_an_address(capsys: pytest.CaptureFixture) -> N
 
     assert show.main(["--code", "01d8 83c307 39d8 75f7"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("# block at linear 0x00001000\ndef block(cpu, eip):")
+    assert text.startswith("# block at linear 0x00001000\ndef block(cpu, eip, budget):")
     assert "+5: 39 d8  CMP_Ev_Gv" in text and "JNZ_Jb" in text
     assert show.main(["--code", "fa"]) == 1  # CLI: no block
     assert "no block starts at 0x1000" in capsys.readouterr().err
