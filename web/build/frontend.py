@@ -3,11 +3,13 @@ plain static folder (``web/site/out``) that the assembler copies as the site's r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Optional
 
 from web.build.errors import BuildError
 
@@ -59,3 +61,26 @@ def early_script_first(html: str) -> str:
         return html
     moved = html[: script.start()] + html[script.end():]
     return moved[: link.start()] + script.group(0) + moved[link.start():]
+
+
+STATE_HINT_ID = "x86lab-state"
+"""The id of the JSON ``<script>`` the early-start script reads (components/earlyStart.js)."""
+
+
+def with_state_hint(html: str, state: Optional[dict]) -> str:
+    """``html`` with the saved state's ``file``, ``size`` and ``sha256`` (the manifest's
+    ``state``) in a JSON ``<script>`` right before the early-start script.
+
+    Why: that script can then request the state while the page is parsed, instead of after
+    the manifest's answer (94-228 ms after navigation on this host at load 5-7) and the
+    worker thread's start; it uses the response only if the manifest names the same file,
+    size and sha256, so a manifest edited in place wins. No state, or no early-start
+    script: ``html`` unchanged.
+    """
+    script = next((m for m in _SCRIPT.finditer(html) if EARLY_MARK in m.group(0)), None)
+    if state is None or script is None:
+        return html
+    facts = json.dumps({key: state[key] for key in ("file", "size", "sha256")})
+    facts = facts.replace("<", "\\u003c")  # never a "</script>" inside
+    hint = f'<script id="{STATE_HINT_ID}" type="application/json">{facts}</script>'
+    return html[: script.start()] + hint + html[script.start():]

@@ -14,7 +14,7 @@ import pytest
 from web.build import gate
 from web.build.assemble import build_site
 from web.build.errors import BuildError, GateFailed
-from web.build.frontend import early_script_first
+from web.build.frontend import early_script_first, with_state_hint
 from web.build.hashing import copy_hashed
 from web.build.headers import MANIFEST_NAME, vercel_config
 
@@ -40,6 +40,22 @@ def test_early_script_runs_before_the_stylesheet_blocks_it() -> None:
                      "</script></head><body><script>self.x=1</script></body>")
     assert early_script_first(moved) == moved  # already first: unchanged
     assert early_script_first(page.replace(early, "")) == page.replace(early, "")
+
+
+def test_state_hint_precedes_the_early_script() -> None:
+    early = "<script>(function () { window.__x86labEarly = {}; })();</script>"
+    page = f"<html><head>{early}</head><body></body></html>"
+    state = {"file": "state.0123456789abcdef.bin.zst", "size": 7, "sha256": "ab" * 32,
+             "v86_version": "x"}
+    hinted = with_state_hint(page, state)
+    hint = ('<script id="x86lab-state" type="application/json">{"file": '
+            '"state.0123456789abcdef.bin.zst", "size": 7, "sha256": "' + "ab" * 32 + '"}'
+            "</script>")
+    assert hinted == f"<html><head>{hint}{early}</head><body></body></html>"
+    # a name cannot close the script early; no state or no early script: unchanged
+    assert "</x" not in with_state_hint(page, {**state, "file": "</x"}).split(early)[0]
+    assert with_state_hint(page, None) == page
+    assert with_state_hint("<html><head></head></html>", state) == "<html><head></head></html>"
 
 
 def _headers_for(path: str) -> dict:

@@ -23,6 +23,27 @@ export const EARLY_START = `(function () {
   early.manifest.catch(function () {});
   var params = new URLSearchParams(location.search);
   var absolute = function (path) { return new URL(path, location.href).href; };
+  // The saved state's name, size and sha256 as the build wrote them into the page
+  // (web/build/frontend.py state_hint_first): its request leaves now, while the page is
+  // parsed, instead of after the manifest's answer and the worker thread's start. It is
+  // used only when the manifest names the same file; otherwise it is aborted.
+  var hinted = null;
+  var hintNode = document.getElementById("x86lab-state");
+  if (hintNode && params.get("boot") !== "cold" && params.get("engine") !== "main" &&
+      typeof Worker !== "undefined") {
+    try {
+      hinted = JSON.parse(hintNode.textContent);
+      hinted.controller = new AbortController();
+      hinted.response = fetch(absolute("os/" + hinted.file), { signal: hinted.controller.signal });
+      hinted.response.catch(function () {});
+    } catch (e) {
+      hinted = null;
+    }
+  }
+  var dropHint = function () {
+    if (hinted) hinted.controller.abort();
+    hinted = null;
+  };
   var url = function (m, name) { return absolute("os/" + m.assets[name].file); };
   var usable = function (m) {
     var s = m.state;
@@ -64,13 +85,39 @@ export const EARLY_START = `(function () {
       restore.events.push({ data: msg, t: performance.now() });
     };
     return early.manifest.then(function (m) {
-      if (!usable(m)) return null;
+      if (!usable(m)) {
+        dropHint();
+        return null;
+      }
       // The worker downloads and checks the state itself (v86-worker.js fetch-state): a
       // 10 MB body read here would wait on the main thread, busy with React meanwhile.
       statePath = "os/" + m.state.file;
-      worker.postMessage({ type: "fetch-state", state: {
-        url: absolute(statePath), file: m.state.file, size: m.state.size, sha256: m.state.sha256
-      } });
+      var state = { url: absolute(statePath), file: m.state.file, size: m.state.size,
+                    sha256: m.state.sha256 };
+      if (hinted && hinted.file === state.file && hinted.size === state.size &&
+          hinted.sha256 === state.sha256) {
+        // The request made above: its body goes to the worker as a stream (transferable),
+        // read and checked there; a browser that cannot transfer one has the worker fetch.
+        hinted.response.then(function (r) {
+          if (!r.ok || !r.body) {
+            worker.postMessage({ type: "fetch-state", state: state,
+                                 error: state.file + ": HTTP " + r.status });
+            return;
+          }
+          try {
+            worker.postMessage({ type: "fetch-state", state: state, body: r.body }, [r.body]);
+          } catch (e) {
+            worker.postMessage({ type: "fetch-state", state: state });
+          }
+        }, function (e) {
+          worker.postMessage({ type: "fetch-state", state: state, error: state.file +
+                               ": download failed (" + (e.message || e) + ")" });
+        });
+        hinted = null;
+      } else {
+        dropHint();
+        worker.postMessage({ type: "fetch-state", state: state });
+      }
       return diskMode(m).then(function (mode) {
         var MiB = 1024 * 1024;
         var net = { type: m.devices.net };
@@ -96,7 +143,10 @@ export const EARLY_START = `(function () {
         restore.disk = mode;
         return restore;
       });
-    }).catch(function () { return null; });
+    }).catch(function () {
+      dropHint();
+      return null;
+    });
   };
   if (params.get("engine") !== "main" && typeof Worker !== "undefined") {
     var worker = new Worker("v86-worker.js");

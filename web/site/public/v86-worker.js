@@ -2,10 +2,12 @@
 //   {type: "preload", libv86: URL, wasm: URL, module: bool, profiler: URL | null}
 //   (components/earlyStart.js)
 //   and with module: true then {type: "module", module: WebAssembly.Module | null}; then
-//   {type: "fetch-state", state: {url, file, size, sha256}} (the <head> script's restore,
-//   before anything else: this worker downloads and checks the state itself, off the
-//   page's main thread, which is busy with React meanwhile; progress comes back as the
-//   event "state-progress" [loaded, size]);
+//   {type: "fetch-state", state: {url, file, size, sha256}, body?: ReadableStream,
+//   error?: reason} (the <head> script's restore, which made the request itself: body, its
+//   response's body, or error, why there is none; with neither this worker fetches it):
+//   this worker reads and checks the state itself, off the page's main thread, which is
+//   busy with React meanwhile; progress comes back as the event "state-progress"
+//   [loaded, size];
 //   {type: "start", libv86: URL, options: V86 options, restore: bool, poke: bool}   once;
 //   with restore, the options have autostart: false and this restores the state once v86
 //   has loaded: the one fetch-state fetched, else the one that follows,
@@ -97,10 +99,12 @@ function streamingWasm(url) {
 // The saved state from `url`, checked against the manifest's size and sha256 (the same
 // checks and reasons as components/savedState.js fetchState); progress is posted at each
 // MiB and at the end, not per chunk, so the page's main thread is not kept busy.
-async function fetchStateHere({ url, file, size, sha256 }) {
-    let response;
+// body: the response's body as a stream when the page's <head> script made the request
+// (earlyStart.js: it leaves before this thread runs), else fetched here.
+async function fetchStateHere({ url, file, size, sha256 }, body) {
+    let response = { ok: true, body };
     try {
-        response = await fetch(url);
+        if (!body) response = await fetch(url);
     } catch (e) {
         throw new Error(`${file}: download failed (${e.message || e})`);
     }
@@ -162,7 +166,8 @@ function restoreWhenLoaded(poke) {
 self.onmessage = (message) => {
     const msg = message.data;
     if (msg.type === "fetch-state") {
-        fetchStateHere(msg.state).then(stateArrived.resolve, stateArrived.reject);
+        if (msg.error) stateArrived.reject(new Error(msg.error));
+        else fetchStateHere(msg.state, msg.body).then(stateArrived.resolve, stateArrived.reject);
     } else if (msg.type === "preload") {
         // Sent by the page's <head> script as soon as the manifest names the files:
         // libv86 and the wasm compile while React is still loading. With module: true
