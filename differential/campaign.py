@@ -143,15 +143,26 @@ def pinned_list(directory: Path, plan: Plan) -> PinnedList:
     except (OSError, UnicodeDecodeError) as exc:
         raise CampaignError(f"{path}: the campaign's pinned known list is unreadable "
                             f"({exc}); restore it or start another --out") from None
-    if pinned.digest != plan.known_sha256:
-        raise CampaignError(f"{path}: damaged, its sha256 is not the {plan.known_sha256[:12]}"
-                            f"... campaign.json pinned; restore it or start another --out")
+    return checked_pin(pinned, plan.known_sha256, f"{path}: damaged",
+                       "restore it or start another --out",
+                       "finish the campaign with the x86lab that started it, or start "
+                       "another --out")
+
+
+def checked_pin(pinned: PinnedList, sha256: str, damaged: str, restore: str,
+                elsewhere: str) -> PinnedList:
+    """``pinned`` if its text still has the ``sha256`` the plan recorded and this code can
+    read it; else a CampaignError (``damaged``: how to name the copy; ``restore``: what to
+    do) or a PinnedListError (``elsewhere``: what to do with a list this code cannot read).
+    Local campaigns and Redis campaigns check their pins alike."""
+    if pinned.digest != sha256:
+        raise CampaignError(f"{damaged}, its sha256 is not the {sha256[:12]}... the "
+                            f"campaign pinned; {restore}")
     try:
         pinned.entries()
     except KnownListError as exc:
         raise PinnedListError(f"this x86lab cannot read the known list the campaign pinned "
-                              f"when it started ({exc}); finish the campaign with the "
-                              f"x86lab that started it, or start another --out") from None
+                              f"when it started ({exc}); {elsewhere}") from None
     return pinned
 
 

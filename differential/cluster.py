@@ -46,11 +46,11 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Dict, List, Optional
 
-from differential.campaign import BYTES_SHARE, PinnedListError, Plan, testable_forms
+from differential.campaign import BYTES_SHARE, PinnedListError, Plan, checked_pin, testable_forms
 from differential.campaign_files import CampaignError
 from differential.check import CRASHED, DIVERGE, KNOWN
 from differential.judging import close_checkers, judge_keys
-from differential.known import KnownListError, PinnedList
+from differential.known import PinnedList
 from differential.sandbox import SandboxError
 
 PREFIX = "x86lab:"
@@ -155,16 +155,10 @@ def pinned_list(client: Any, plan: ClusterPlan) -> PinnedList:
                             "x86lab started it); start a new campaign (another /N)")
     pinned = PinnedList(raw.decode("utf-8"), f"{key('known-list')} (sha256 "
                                              f"{plan.known_sha256[:12]})")
-    if pinned.digest != plan.known_sha256:
-        raise CampaignError(f"{key('known-list')} in Redis is damaged: its sha256 is not "
-                            f"the plan's {plan.known_sha256[:12]}")
-    try:
-        pinned.entries()
-    except KnownListError as exc:
-        raise PinnedListError(f"this x86lab cannot read the known list the campaign pinned "
-                              f"when it started ({exc}); join with the x86lab that started "
-                              f"it, or start a new campaign (another /N)") from None
-    return pinned
+    return checked_pin(pinned, plan.known_sha256, f"{key('known-list')} in Redis is damaged",
+                       "start a new campaign (another /N)",
+                       "join with the x86lab that started it, or start a new campaign "
+                       "(another /N)")
 
 
 def refuse(client: Any, worker: str, reason: str) -> bool:
