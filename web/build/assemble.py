@@ -16,7 +16,12 @@ from web.build import gate
 from web.build.assets import copy_os_assets, v86_version
 from web.build.disk import ensure_disk
 from web.build.errors import BuildError
-from web.build.frontend import early_script_first, export_site, with_state_hint
+from web.build.frontend import (
+    early_script_first,
+    export_site,
+    with_files_hint,
+    with_state_hint,
+)
 from web.build.hashing import copy_hashed
 from web.build.headers import MANIFEST_NAME, vercel_config
 from web.build.network import NET_DEVICE, check_relay_url
@@ -105,8 +110,8 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
             manifest["disk"] = publish_disk(disk, site / "os")
         (site / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
         for page in site.glob("*.html"):
-            page.write_text(with_state_hint(early_script_first(page.read_text()),
-                                            manifest.get("state")))
+            html = with_state_hint(early_script_first(page.read_text()), manifest.get("state"))
+            page.write_text(with_files_hint(html, assets))
         siblings = precompress_site(site)
         brotli = [s["file"][: -len(".br")] for s in siblings if s["encoding"] == "br"]
         (site / "vercel.json").write_text(json.dumps(vercel_config(brotli), indent=1) + "\n")

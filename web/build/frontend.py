@@ -77,10 +77,39 @@ def with_state_hint(html: str, state: Optional[dict]) -> str:
     size and sha256, so a manifest edited in place wins. No state, or no early-start
     script: ``html`` unchanged.
     """
-    script = next((m for m in _SCRIPT.finditer(html) if EARLY_MARK in m.group(0)), None)
-    if state is None or script is None:
+    if state is None:
         return html
-    facts = json.dumps({key: state[key] for key in ("file", "size", "sha256")})
-    facts = facts.replace("<", "\\u003c")  # never a "</script>" inside
-    hint = f'<script id="{STATE_HINT_ID}" type="application/json">{facts}</script>'
+    return _hint(html, STATE_HINT_ID, {key: state[key] for key in ("file", "size", "sha256")})
+
+
+def _hint(html: str, hint_id: str, facts: dict) -> str:
+    """``html`` with ``facts`` as a JSON ``<script id=hint_id>`` right before the early-start
+    script (which reads it as the page is parsed); no such script: ``html`` unchanged."""
+    script = next((m for m in _SCRIPT.finditer(html) if EARLY_MARK in m.group(0)), None)
+    if script is None:
+        return html
+    text = json.dumps(facts).replace("<", "\\u003c")  # never a "</script>" inside
+    hint = f'<script id="{hint_id}" type="application/json">{text}</script>'
     return html[: script.start()] + hint + html[script.start():]
+
+
+FILES_HINT_ID = "x86lab-files"
+"""The id of the JSON ``<script>`` naming the files under ``os/`` (components/earlyStart.js)."""
+HINTED_FILES = ("libv86", "wasm", "profiler", "bios", "bzimage", "initrd")
+"""What the early-start script may request before the manifest's answer: v86 itself (every
+visit) and a cold boot's files (only a page that boots cold requests them)."""
+
+
+def with_files_hint(html: str, assets: dict) -> str:
+    """``html`` with the hashed names of v86's files and of a cold boot's files (the
+    manifest's ``assets``: ``{name: {"file": ...}}``) in a JSON ``<script>`` right before
+    the early-start script.
+
+    Why: the early-start script then has the worker load libv86 and compiles the wasm
+    while the page is parsed, and with ``?boot=cold`` requests SeaBIOS, the kernel and the
+    initramfs at once, instead of after the manifest's answer (50-230 ms after navigation
+    on this host); it uses a file only where the manifest names the same one. Assets
+    missing from ``assets`` are left out; no early-start script: ``html`` unchanged.
+    """
+    names = {name: assets[name]["file"] for name in HINTED_FILES if name in assets}
+    return _hint(html, FILES_HINT_ID, names)

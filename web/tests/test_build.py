@@ -14,7 +14,7 @@ import pytest
 from web.build import gate
 from web.build.assemble import build_site
 from web.build.errors import BuildError, GateFailed
-from web.build.frontend import early_script_first, with_state_hint
+from web.build.frontend import early_script_first, with_files_hint, with_state_hint
 from web.build.hashing import copy_hashed
 from web.build.headers import MANIFEST_NAME, vercel_config
 
@@ -57,6 +57,22 @@ def test_state_hint_precedes_the_early_script() -> None:
     assert with_state_hint(page, None) == page
     assert with_state_hint("<html><head></head></html>", state) == "<html><head></head></html>"
 
+
+
+def test_files_hint_names_v86_and_the_cold_boot_files_before_the_early_script() -> None:
+    early = "<script>(function () { window.__x86labEarly = {}; })();</script>"
+    page = f"<html><head>{early}</head><body></body></html>"
+    assets = {"libv86": {"file": "libv86.1.js", "size": 1}, "wasm": {"file": "v86.2.wasm"},
+              "vga_bios": {"file": "vgabios.3.bin"}, "bios": {"file": "seabios.4.bin"},
+              "bzimage": {"file": "bzImage.5.bin"}, "initrd": {"file": "initramfs.6.cpio"},
+              "profiler": {"file": "profiler.7.js"}}
+    hint = ('<script id="x86lab-files" type="application/json">{"libv86": "libv86.1.js", '
+            '"wasm": "v86.2.wasm", "profiler": "profiler.7.js", "bios": "seabios.4.bin", '
+            '"bzimage": "bzImage.5.bin", "initrd": "initramfs.6.cpio"}</script>')
+    assert with_files_hint(page, assets) == f"<html><head>{hint}{early}</head><body></body></html>"
+    # the page never needs the VGA BIOS; a name cannot close the script; no script: unchanged
+    assert "</x" not in with_files_hint(page, {"wasm": {"file": "</x"}}).split(early)[0]
+    assert with_files_hint("<html><head></head></html>", assets) == "<html><head></head></html>"
 
 def _headers_for(path: str) -> dict:
     """What a host applying vercel.json's rules in order would send for ``path`` (the

@@ -8,14 +8,14 @@
 // to a power-on boot and the page says why (savedState.js). The guest's NIC reaches the
 // network through a Wisp relay when one is given (network.js: `?relay=wss://...`).
 // v86 runs in a Web Worker (workerV86.js); `?engine=main` runs it on the main thread.
-// From the state, the page's <head> script has usually started the restore already
+// The page's <head> script has usually started the machine already, from the state or cold
 // (earlyStart.js): the component attaches to that worker and replays what it sent so far,
 // each stage timed when its output arrived, not when React got there.
 // Measured (x86lab web measure, headless Chromium, loaded 2-core host): starting from the
 // state, the longest main-thread frame gap was 67 ms with the worker, 450-770 ms without;
 // during a cold boot both showed 0.7-1.1 s gaps (xterm output and CPU contention).
 // For tests and measurements it publishes window.x86lab: { boot: "state"|"cold",
-// engine, early: true when the <head> script's restore was used, disk:
+// engine, early: true when the machine the <head> script started was used, disk:
 // "range"|"chunks"|"none" (lazyDisk.js), relay: URL|null, fallback: why
 // the state was not used (after a fallback, e.g. a state that restored but showed no
 // prompt within WATCHDOG_MS), stage ("restored" between restore and its prompt), bytes,
@@ -25,7 +25,7 @@
 // timeOrigin } for `x86lab web measure --profile` }.
 
 import { useEffect, useRef, useState } from "react";
-import { earlyManifest, takeEarlyBootFiles, takeEarlyRestore } from "./earlyStart";
+import { earlyManifest, takeEarlyRestore } from "./earlyStart";
 import { diskForMode, diskOption } from "./lazyDisk";
 import {
   fetchManifest,
@@ -38,7 +38,7 @@ import { chooseRelay, netDevice } from "./network";
 import { fetchState, restoreWhenLoaded } from "./savedState";
 import { createStageTracker, STAGE_LABELS } from "./stages";
 import { createTerminal } from "./terminal";
-import { attachEarlyRestore, startV86Worker } from "./workerV86";
+import { attachEarly, startV86Worker } from "./workerV86";
 
 const TRANSCRIPT_LIMIT = 256 * 1024;
 // A restored state shows its prompt within a second or two even on a loaded machine;
@@ -127,10 +127,10 @@ export default function LinuxVM({ manifestUrl }) {
       const watchdogMs = Number(params.get("watchdog")) || WATCHDOG_MS;
       const inWorker = params.get("engine") !== "main";
       publish({ engine: inWorker ? "worker" : "main" });
-      // The restore the <head> script started, if any; a cold boot does not want it.
+      // The machine the <head> script started, if any, when it started the same way.
       let early = inWorker ? await takeEarlyRestore() : null;
       if (disposed) return early?.worker.terminate();
-      if (early && !wantState) {
+      if (early && early.boot !== (wantState ? "state" : "cold")) {
         early.worker.terminate();
         early = null;
       }
@@ -150,12 +150,12 @@ export default function LinuxVM({ manifestUrl }) {
         const { mode: disk, hda } = await diskChoice;
         publish({ boot: fromState ? "state" : "cold", disk });
         if (profiling && !inWorker) await loadProfiler(manifest);
-        const files = inWorker && !fromState ? await takeEarlyBootFiles() : undefined;
+        // (A fallback's cold boot comes after the early machine was used or stopped.)
         const started = early;
         early = null;
-        let emulator = started && fromState && attachEarlyRestore(started, manifest, hda, net);
+        let emulator = started && attachEarly(started, manifest, fromState, hda, net);
         publish({ early: Boolean(emulator) });
-        if (emulator) {
+        if (emulator && fromState) {
           started.onProgress = showBytes;
           if (started.progress) showBytes(...started.progress);
         } else if (fromState && !state) {
@@ -163,7 +163,7 @@ export default function LinuxVM({ manifestUrl }) {
           state.catch(() => {});
         }
         emulator ||= inWorker
-          ? startV86Worker(manifest, fromState, hda, net, state, profiling, files)
+          ? startV86Worker(manifest, fromState, hda, net, state, profiling)
           : await startV86(manifest, fromState, hda, net);
         if (profiling) profile = inWorker ? emulator.profile : profileOnMainThread(emulator);
         if (disposed) {

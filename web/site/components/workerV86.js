@@ -83,21 +83,16 @@ function wrap(worker, queued) {
 // are handed over (not copied) once there, while the worker loads v86. A state that fails
 // to arrive or to restore comes back as the event "state-failed" with the reason.
 // profile: ask the worker for the boot profile (profiler.js), then `profile()` returns it.
-// files: for a cold boot, {bios, bzimage, initrd} ArrayBuffers already fetched (handed
-// over, not copied), or undefined for v86 to fetch them.
-export function startV86Worker(manifest, fromState, hda, net, state, profile, files) {
+// (A cold boot started here has v86 fetch its files: the <head> script's cold start, which
+// fetches them side by side, is the usual one.)
+export function startV86Worker(manifest, fromState, hda, net, state, profile) {
   const base = new URL(".", window.location.href);
   const worker = takeEarlyWorker() || new Worker(new URL("v86-worker.js", base));
   const emulator = wrap(worker, null);
   const options = workerOptions(manifest, fromState, hda, net);
-  const transfer = [];
-  for (const [name, buffer] of Object.entries(files || {})) {
-    options[name] = { buffer };
-    transfer.push(buffer);
-  }
   const libv86 = new URL(libv86Url(manifest), base).href;
   const profiler = profile ? new URL(profilerUrl(manifest), base).href : null;
-  worker.postMessage({ type: "start", libv86, options, restore: fromState, profiler }, transfer);
+  worker.postMessage({ type: "start", libv86, options, restore: fromState, profiler });
   if (fromState) {
     state.then(
       (buffer) => worker.postMessage({ type: "state", state: buffer }, [buffer]),
@@ -107,12 +102,14 @@ export function startV86Worker(manifest, fromState, hda, net, state, profile, fi
   return emulator;
 }
 
-// The restore the <head> script started (earlyStart.js takeEarlyRestore) as the object
-// startV86Worker returns, when its options are those the page would have given the worker
-// (hda, net: the page's own choice); else null, the early worker stopped. Its queued
-// events wait for replay().
-export function attachEarlyRestore(early, manifest, hda, net) {
-  if (canonical(early.options) !== canonical(workerOptions(manifest, true, hda, net))) {
+// The machine the <head> script started (earlyStart.js takeEarlyRestore: from the state or
+// cold, as fromState) as the object startV86Worker returns, when it started that way with
+// the options the page would have given the worker (hda, net: the page's own choice);
+// else null, the early worker stopped. Its queued events wait for replay().
+export function attachEarly(early, manifest, fromState, hda, net) {
+  const boot = fromState ? "state" : "cold";
+  const options = workerOptions(manifest, fromState, hda, net);
+  if (early.boot !== boot || canonical(early.options) !== canonical(options)) {
     early.worker.terminate();
     return null;
   }
