@@ -142,7 +142,11 @@ def _recall(cpu: Cpu, physical: int) -> Optional[Insn]:
     41,000 distinct byte strings. Only bytes inside the physical page are looked at
     (nothing is translated or fetched, so nothing can fault); the copy shares the
     operands and the bound semantics (they hold no address) and has its own counters,
-    and is cached as ``_fetch_decode`` caches."""
+    and is cached as ``_fetch_decode`` caches. Only ``step()`` recalls: ``run()``'s fast
+    path recalling too (so that a recalled instruction's first run skipped ``step()``)
+    broke seven bare-metal task-switch cases (task-ldt/*, vm86-task/jmp-eip-beyond-64k:
+    the task switch went wrong) for a cause not found yet, so the fast path still takes
+    only what the cache holds."""
     node = cpu.decoded_bytes[cpu.default_size]
     if not node:
         return None
@@ -348,8 +352,6 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
             frame = tlb.readable[cpu.cpl == 3].get(linear >> 12)
             physical = -1 if frame is None else frame | (linear & 0xFFF)
         insn = icache.get(physical)
-        if insn is None and physical >= 0:
-            insn = _recall(cpu, physical)
         flags = cpu.flags.value
         if (insn is None or flags & (TF | RF) or eip + insn.length - 1 > seg_limit[CS]
                 or cpu.interrupt_shadow or (cpu.intr_requested and flags & IF)
