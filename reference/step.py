@@ -101,6 +101,14 @@ def _bind(cpu: Cpu, insn: Insn) -> Callable[[], None]:
     return lambda: fn(cpu, *ops)
 
 
+STEPPED = frozenset({"JMPF", "CALLF", "RETF", "IRET", "INT", "INT3", "INTO", "INT1"})
+"""Mnemonics (as FORMS spells them) that ``run()`` always sends through ``step()``: far
+transfers may switch tasks, and a task switch that faults after its commit point (a
+not-present LDT in the new TSS, say) has already changed TR, the busy bits and the
+segment registers, which the fast path's rollback (registers, flags, EIP, journals)
+cannot undo; ``step()`` delivers such a fault in the new task (SDM Vol. 3A, 7.3)."""
+
+
 def _fetch_decode(cpu: Cpu, linear: int, physical: int) -> Insn:
     """Decode at ``linear`` (whose first byte is at ``physical``) and cache the result
     under ``physical``: the same code reached through another mapping, another CR3 or
@@ -110,6 +118,7 @@ def _fetch_decode(cpu: Cpu, linear: int, physical: int) -> Insn:
     insn = decode(cpu, linear, cpu.fetch_byte)
     from reference.semantics import lookup
     insn.fn = lookup(insn.form)
+    insn.stepped = insn.form.mnemonic in STEPPED
     insn.execute = _bind(cpu, insn)
     rules = insn.form.undefined
     insn.conditional_undefined = any(rule.when != ALWAYS for rule in rules)
@@ -179,6 +188,7 @@ def _copy(template: Insn) -> Insn:
     insn.execute, insn.invalid = template.execute, template.invalid
     insn.conditional_undefined = template.conditional_undefined
     insn.fixed_undefined = template.fixed_undefined
+    insn.stepped = template.stepped
     return insn
 
 
@@ -353,7 +363,8 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
             physical = -1 if frame is None else frame | (linear & 0xFFF)
         insn = icache.get(physical)
         flags = cpu.flags.value
-        if (insn is None or flags & (TF | RF) or eip + insn.length - 1 > seg_limit[CS]
+        if (insn is None or insn.stepped or flags & (TF | RF)
+                or eip + insn.length - 1 > seg_limit[CS]
                 or cpu.interrupt_shadow or (cpu.intr_requested and flags & IF)
                 or cpu.nmi_requested  # (INTR with IF = 0 waits: nothing here can set IF
                 # but an instruction, and the next pass looks again)

@@ -105,10 +105,11 @@ class Insn:
 
     __slots__ = ("form", "operands", "length", "opsize", "adsize", "seg", "rep", "lock",
                  "cond", "reg", "raw", "fn", "opcode", "execute", "conditional_undefined",
-                 "fixed_undefined", "invalid", "hits", "block")
+                 "fixed_undefined", "invalid", "hits", "block", "stepped")
 
     def __init__(self) -> None:
         self.fn: Optional[Callable[..., None]] = None
+        self.stepped = False  # run() always sends it through step() (reference.step)
         self.hits = 0  # fast-path executions, until a block is compiled from here
         self.block = None  # the reference.blocks.compiler.Block starting here
 

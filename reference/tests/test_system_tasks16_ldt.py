@@ -138,3 +138,21 @@ def test_an_ip_beyond_the_new_code_segment_is_gp0() -> None:
     exception = cpu.step().exception
     assert (exception.vector, exception.error_code) == (GP, 0)
     assert (cpu.tr.selector, cpu.eip, cpu.get_reg("cs")) == (0x50, NEW_EIP, CODE_L)
+
+
+def test_a_cached_far_jump_whose_task_switch_faults_is_run_as_step_runs_it() -> None:
+    """The same #TS(LDT selector) after the commit point, with the JMP already decoded
+    (as on its second run): ``run()``'s fast path must not take it, since its rollback
+    (registers, flags, EIP, journals) cannot undo TR and the busy bits, and a replay
+    from that half-switched state left EIP at the old task's next instruction (0x1007)
+    instead of the new task's (reference.step.STEPPED)."""
+    from reference.operands import CS
+    from reference.step import _fetch_decode
+
+    cpu = _cpu(ldt=NOT_PRESENT_LDT_SEL)
+    cpu.delivery = ReportAndStop()
+    linear = cpu.seg_base[CS] + cpu.eip
+    _fetch_decode(cpu, linear, cpu.code_physical(linear))  # cached, as after a first run
+    exception = cpu.run(1).exception
+    assert (exception.vector, exception.error_code) == (TS, NOT_PRESENT_LDT_SEL)
+    assert (cpu.tr.selector, cpu.eip) == (0x50, NEW_EIP)
