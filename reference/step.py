@@ -152,10 +152,10 @@ def _recall(cpu: Cpu, physical: int) -> Optional[Insn]:
     (nothing is translated or fetched, so nothing can fault); the copy shares the
     operands and the bound semantics (they hold no address) and has its own counters,
     and is cached as ``_fetch_decode`` caches. Only ``step()`` recalls: ``run()``'s fast
-    path recalling too (so that a recalled instruction's first run skipped ``step()``)
-    broke seven bare-metal task-switch cases (task-ldt/*, vm86-task/jmp-eip-beyond-64k:
-    the task switch went wrong) for a cause not found yet, so the fast path still takes
-    only what the cache holds."""
+    path recalling too broke seven bare-metal task-switch cases, because a far JMP's
+    first run then skipped ``step()`` and its faulting task switch met the fast path's
+    rollback (the cause, fixed since by ``STEPPED``); the fast path may recall again
+    once a whole clean-clone run has checked it."""
     node = cpu.decoded_bytes[cpu.default_size]
     if not node:
         return None
