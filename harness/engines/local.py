@@ -29,7 +29,7 @@ class LocalShellEngine:
     ) -> Session:
         script = (
             "echo 'Linux version (local stand-in)'; "
-            f"echo {shlex.quote(BOOT_MARKER)}; exec {shlex.quote(self.shell)} -i"
+            f"echo {shlex.quote(BOOT_MARKER)}; exec {shlex.quote(self.shell)} -i +m"
         )
         env = dict(os.environ, PS1=PROMPT, PS2="> ", TERM="dumb", ENV="")
         # SIGHUP, as when a terminal closes: an interactive shell ignores SIGTERM.
