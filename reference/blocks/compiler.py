@@ -32,6 +32,7 @@ from reference.blocks import access, cache, layout, snippets
 from reference.blocks.inline import inline
 from reference.blocks.optimize import ORIGINS, STATUS
 from reference.faults import Fault, Unmapped
+from reference.step import STEPPED
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -45,12 +46,12 @@ COMPILED_FAMILIES = frozenset({"arith", "logic", "datamove", "bits", "shift", "m
                                "bcd", "stack", "control", "flagops"})
 """Semantics modules whose functions only touch registers, flags and memory (with the
 exceptions below)."""
-BARRIERS = frozenset({
+BARRIERS = STEPPED | frozenset({
     "CLI", "STI", "POPF",                            # IF/TF: the step loop's business
     "LDS", "LES", "LFS", "LGS", "LSS",               # segment loads
-    "JMPF", "CALLF", "RETF", "IRET", "INT", "INT3", "INT1", "INTO",
 })
-"""Mnemonics (as FORMS spells them) of those families that a block never contains."""
+"""Mnemonics (as FORMS spells them) of those families that a block never contains: the
+far transfers that ``run()`` always steps (``reference.step.STEPPED``) and these."""
 ENDS_BLOCK = frozenset({"JMP", "Jcc", "CALL", "RET", "LOOP", "LOOPE", "LOOPNE", "JCXZ"})
 
 
