@@ -3,7 +3,7 @@ neither Unicorn nor any other peer: the register names are the case's own."""
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Dict, Tuple
 
 from ground.case import GPRS, Case, Exc, Outcome, register_names
 from reference import Cpu, SparseMemory, Unimplemented
@@ -18,7 +18,8 @@ class ReferenceRunner:
     The general registers go in and out through ``Cpu.regs`` (EAX..EDI order, the Cpu's
     documented state) rather than 16 ``set_reg``/``get_reg`` name lookups a case, which
     cost ~10 µs of a campaign case's ~50 µs here (issue 18); EFLAGS, EIP and the
-    selectors still go through ``set_reg``/``get_reg``, which keep their rules."""
+    selectors still go through ``set_reg``/``get_reg``, which keep their rules. One Cpu
+    per mode serves every case, put back in a fresh Cpu's state by ``Cpu.reset``."""
 
     name = "reference"
 
@@ -28,12 +29,17 @@ class ReferenceRunner:
         (``reference.blocks``) when it may be compiled: the ``reference-blocks`` engine,
         which checks the generated code form by form against the same vectors."""
         self.blocks_run = 0  # cases whose instruction ran as a compiled block
+        self._cpus: Dict[str, Cpu] = {}  # one per mode, reset before each case
 
     def run(self, case: Case) -> Outcome:
         memory = SparseMemory()
         for base, data in case.memory.items():
             memory.map(base, data)
-        cpu = Cpu(memory, mode=case.mode)
+        cpu = self._cpus.get(case.mode)
+        if cpu is None:
+            cpu = self._cpus[case.mode] = Cpu(memory, mode=case.mode)
+        else:
+            cpu.reset(memory=memory)  # exactly a fresh Cpu's state (Cpu.reset)
         regs = case.regs
         cpu.regs[:] = [regs[name] & 0xFFFFFFFF for name in GPRS]
         names = register_names(case.mode)
@@ -50,11 +56,10 @@ class ReferenceRunner:
         after = {name: value & 0xFFFFFFFF for name, value in zip(GPRS, cpu.regs)}
         for name in names[len(GPRS):]:
             after[name] = cpu.get_reg(name)
-        pages = memory.pages()
         exc = result.exception
         exception = None if exc is None else Exc(exc.vector, exc.kind, exc.error_code)
         notes = {"halted": "yes"} if result.halted else {}
-        return Outcome(regs=after, memory={base: pages[base] for base in case.memory},
+        return Outcome(regs=after, memory=memory.final(case.memory),
                        exception=exception, notes=notes)
 
 
