@@ -12,12 +12,22 @@ time between them, so the batch size does not round the figure. The ratio is the
 each 2-worker round over the 1-worker round before it shows the spread. The 1-minute load
 average before and after each round is in the record: a figure taken on a busy machine
 says so.
+
+Each round also says where the machine's CPU went while it ran (``cpu``): the seconds its
+joiner's whole process tree used (RQ workers, work horses, sandbox children, reaped
+into the joiner's children's rusage), the Redis server's, the machine's busy and stolen
+seconds on all cores (``/proc/stat``), hence the cores the workers had and the cores
+everything else took, and the workers' CPU per case. A 2-worker round below twice the
+1-worker rate then shows whether the workers lacked cores (others took them, or the
+hypervisor did) or needed more CPU per case with two running (shared caches), rather
+than leaving that to guesswork.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import resource
 import socket
 import sys
 import tempfile
@@ -84,11 +94,56 @@ def _published(client: Any, prefix: str) -> Tuple[int, int]:
     return cases, len(names)
 
 
-def _round(url: str, plan: Any, jobs: int, minutes: float, warmup: float) -> Dict[str, Any]:
+def _machine_seconds() -> Tuple[float, float]:
+    """(busy, stolen) CPU seconds of all cores since boot (``/proc/stat``: user, nice,
+    system, irq and softirq are busy; steal is time the hypervisor gave elsewhere)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
+def _reaped_seconds() -> float:
+    """CPU seconds of this process's reaped children and their reaped descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _own_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_shares(before: Dict[str, float], after: Dict[str, float],
+               cases: int) -> Dict[str, float]:
+    """Where the CPU went between two readings (keys: wall, workers, redis, own, busy,
+    steal seconds): each as cores (seconds per wall second), the rest of the busy time
+    as ``others_cores`` (other people's processes), and the workers' CPU per case."""
+    spent = {name: after[name] - before[name] for name in after}
+    wall = max(spent["wall"], 1e-9)
+    others = spent["busy"] - spent["workers"] - spent["redis"] - spent["own"]
+    return {"wall_seconds": spent["wall"], "workers_cores": spent["workers"] / wall,
+            "redis_cores": spent["redis"] / wall, "others_cores": max(others, 0.0) / wall,
+            "steal_cores": spent["steal"] / wall,
+            "workers_us_per_case": spent["workers"] / cases * 1e6 if cases else 0.0}
+
+
+def _cpu_reading(redis_pid: Optional[int]) -> Dict[str, float]:
+    from differential.bench import _process_cpu
+
+    busy, steal = _machine_seconds()
+    return {"wall": time.monotonic(), "workers": _reaped_seconds(),
+            "redis": _process_cpu(redis_pid) if redis_pid else 0.0, "own": _own_seconds(),
+            "busy": busy, "steal": steal}
+
+
+def _round(url: str, plan: Any, jobs: int, minutes: float, warmup: float,
+           redis_pid: Optional[int] = None) -> Dict[str, Any]:
     from differential.cluster import connect
 
     client = connect(url)
     load_before = os.getloadavg()
+    cpu_before = _cpu_reading(redis_pid)
     process = multiprocessing.get_context("spawn").Process(
         target=_join_round, args=(url, plan, jobs, minutes))
     started = time.monotonic()
@@ -102,6 +157,7 @@ def _round(url: str, plan: Any, jobs: int, minutes: float, warmup: float) -> Dic
             samples.append((time.monotonic() - started, cases))
         time.sleep(POLL)
     process.join()
+    cpu = cpu_shares(cpu_before, _cpu_reading(redis_pid), samples[-1][1] if samples else 0)
     cases, seconds = window_rate(samples, warmup, minutes * 60)
     if seconds <= 0:
         raise ScaleOutError(f"the {jobs}-worker round saw fewer than two batch commits "
@@ -112,7 +168,7 @@ def _round(url: str, plan: Any, jobs: int, minutes: float, warmup: float) -> Dic
             "load_1min": [load_before[0], os.getloadavg()[0]],
             # non-zero when a worker of the joiner ended badly (seen: one killed by the
             # stop's SIGTERM at the round's end); its counts up to then stand
-            "joiner_status": process.exitcode}
+            "joiner_status": process.exitcode, "cpu": cpu}
 
 
 def measure(minutes: float = 2.0, rounds: int = 4, warmup: Optional[float] = None,
@@ -133,7 +189,8 @@ def measure(minutes: float = 2.0, rounds: int = 4, warmup: Optional[float] = Non
             for number, jobs in enumerate(rounds_of(rounds), start=1):
                 say(f"round {number}/{rounds}: {jobs} worker{'s' * (jobs > 1)} for "
                     f"{minutes:g} min")
-                done.append(_round(server.url, plan, jobs, minutes, warmup))
+                done.append(_round(server.url, plan, jobs, minutes, warmup,
+                                   server.process.pid if server.process else None))
                 say(describe_round(done[-1]))
         finally:
             server.stop()
@@ -146,9 +203,14 @@ def measure(minutes: float = 2.0, rounds: int = 4, warmup: Optional[float] = Non
 def describe_round(one: Dict[str, Any]) -> str:
     load = one["load_1min"]
     status = one.get("joiner_status")
+    cpu = one.get("cpu")
+    shares = "" if not cpu else (
+        f"; cores: workers {cpu['workers_cores']:.2f}, redis {cpu['redis_cores']:.2f}, "
+        f"others {cpu['others_cores']:.2f}, stolen {cpu['steal_cores']:.2f}; "
+        f"{cpu['workers_us_per_case']:.0f} us of worker CPU per case")
     return (f"  {one['jobs']} worker{'s' * (one['jobs'] > 1)}: {one['cases']} cases in "
             f"{one['seconds']:.1f} s = {one['cases_per_second']:.0f} cases/s (load "
-            f"{load[0]:.2f} -> {load[1]:.2f})"
+            f"{load[0]:.2f} -> {load[1]:.2f}{shares})"
             + (f"; its joiner ended with status {status}" if status else ""))
 
 

@@ -31,6 +31,24 @@ def test_ratio_is_the_mean_two_worker_rate_over_the_mean_one_worker_rate():
     assert result["pair_ratios"] == pytest.approx([1.9, 200 / 110])
 
 
+def test_cpu_shares_split_the_machine_between_workers_redis_and_others():
+    from differential.scale_out import cpu_shares
+
+    before = {"wall": 100.0, "workers": 5.0, "redis": 1.0, "own": 2.0, "busy": 50.0,
+              "steal": 3.0}
+    # 10 s of wall: the workers used 18 s (1.8 cores), Redis 0.5 s, this process 0.5 s,
+    # and the machine was busy 20 s in all, so 1 s went to other people's processes
+    after = {"wall": 110.0, "workers": 23.0, "redis": 1.5, "own": 2.5, "busy": 70.0,
+             "steal": 4.0}
+    shares = cpu_shares(before, after, cases=36000)
+    assert shares["wall_seconds"] == pytest.approx(10.0)
+    assert shares["workers_cores"] == pytest.approx(1.8)
+    assert shares["redis_cores"] == pytest.approx(0.05)
+    assert shares["others_cores"] == pytest.approx(0.1)
+    assert shares["steal_cores"] == pytest.approx(0.1)
+    assert shares["workers_us_per_case"] == pytest.approx(18.0 / 36000 * 1e6)  # 500 us
+
+
 def test_a_short_scale_out_run_has_its_rounds_and_their_arithmetic(capsys):
     pytest.importorskip("rq")
     if shutil.which("redis-server") is None:  # scripts/apt-packages.txt installs it
@@ -49,6 +67,10 @@ def test_a_short_scale_out_run_has_its_rounds_and_their_arithmetic(capsys):
         assert 0 < one["seconds"] <= 0.15 * 60 - 2.0  # inside the window
         assert one["cases_per_second"] == pytest.approx(one["cases"] / one["seconds"])
         assert one["joiner_status"] == 0
+        cpu = one["cpu"]  # the joiner's tree was reaped into this process's rusage
+        assert cpu["workers_cores"] > 0 and cpu["workers_us_per_case"] > 0
+        assert cpu["redis_cores"] > 0  # the workers talked to it
+        assert cpu["wall_seconds"] >= 0.15 * 60
     first, second = (one["cases_per_second"] for one in result["rounds"])
     assert result["ratio"] == pytest.approx(second / first)
     assert result["pair_ratios"] == pytest.approx([second / first])
