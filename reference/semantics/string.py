@@ -107,13 +107,16 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
             return
 
 
-# -- fast path for REP MOVS / REP STOS going up (memcpy, memset, clear_page) -------------
+# -- fast path for REP MOVS / REP STOS (memcpy, memmove, memset, clear_page) ------------
 # One element per Python iteration costs ~8 us on CPython (0.12 M iterations/s measured
 # for REP MOVSB); moving a whole run at once costs about as much as one element. A run
 # stops where the element-by-element loop could behave differently: at a page end (so
 # a fault still lands on the exact element), at the address-size wrap, and, for MOVS,
-# where the destination starts inside the source run (the loop would then copy bytes it
-# had just written). Anything a run cannot do is left to ``_repeat``.
+# where the destination lies in the part of the source run still to be read (the loop
+# would then copy elements it had just written). An element that itself crosses a page
+# end is a run of one, done with the same one access as the loop's. Runs go up (DF = 0)
+# or down (DF = 1: the kernel's memmove copies down when the destination is above the
+# source). Anything a run cannot do is left to ``_repeat``.
 
 
 def one_at_a_time(cpu: Cpu) -> bool:
@@ -128,42 +131,56 @@ def _runs(cpu: Cpu) -> bool:
     return cpu.insn.rep is not None and not one_at_a_time(cpu)
 
 
-def _run_length(cpu: Cpu, seg: int, offset: int, nbytes: int) -> int:
-    """Whole elements of ``nbytes`` from seg:offset upward before a page ends or the
-    offset wraps at the address size."""
-    linear = (cpu.seg_base[seg] + offset) & 0xFFFFFFFF
-    room = min(PAGE_SIZE - (linear & (PAGE_SIZE - 1)), (1 << cpu.insn.adsize) - offset)
-    return room // nbytes
+def _run_length(cpu: Cpu, seg: int, offset: int, nbytes: int, down: bool = False) -> int:
+    """Elements of ``nbytes`` from seg:offset, going up (or down: the element at
+    ``offset`` first, then those below it) that stay in the first one's page and do not
+    wrap the offset at the address size; 1 when that element crosses a page end itself
+    (it is then a run of its own), 0 when it wraps the offset."""
+    top = 1 << cpu.insn.adsize
+    if offset + nbytes > top:
+        return 0
+    within = (cpu.seg_base[seg] + offset) & (PAGE_SIZE - 1)
+    if within + nbytes > PAGE_SIZE:
+        return 1
+    if down:
+        return min(within, offset) // nbytes + 1
+    return min(PAGE_SIZE - within, top - offset) // nbytes
 
 
 def _bulk(cpu: Cpu, nbytes: int, src: Optional[Operand], dst: Operand,
           pattern: bytes) -> bool:
-    """Do REP iterations a run at a time (DF = 0 only); True if any were done. ``src``
-    None means STOS (store ``pattern``), else MOVS."""
+    """Do REP iterations a run at a time (up when ``nbytes`` > 0, down when it is
+    negative, as ``_step`` gives it); True if any were done. ``src`` None means STOS
+    (store ``pattern``), else MOVS."""
+    down = nbytes < 0
+    nbytes = abs(nbytes)
     done = False
     while True:
         count = count_register(cpu)
         di = dst.offset()
-        k = min(count, _run_length(cpu, dst.seg, di, nbytes))
+        k = min(count, _run_length(cpu, dst.seg, di, nbytes, down))
         if src is not None:
             si = src.offset()
-            k = min(k, _run_length(cpu, src.seg, si, nbytes))
+            k = min(k, _run_length(cpu, src.seg, si, nbytes, down))
             from_linear = cpu.seg_base[src.seg] + si
             to_linear = cpu.seg_base[dst.seg] + di
-            if from_linear < to_linear < from_linear + k * nbytes:
-                return done  # overlapping forward copy: element order matters
-        if k < 2:
+            ahead = to_linear - from_linear if not down else from_linear - to_linear
+            if 0 < ahead < k * nbytes:
+                return done  # the destination overtakes the source: element order matters
+        if k < 1:
             return done
         size = k * nbytes
+        low = size - nbytes if down else 0  # a run going down starts at its top element
         try:
-            value = (cpu.read(src.seg, si, size) if src is not None
+            value = (cpu.read(src.seg, si - low, size) if src is not None
                      else int.from_bytes(pattern * k, "little"))
-            cpu.write(dst.seg, di, size, value)
+            cpu.write(dst.seg, di - low, size, value)
         except (Fault, Unmapped):
             return done  # the element loop finds the exact faulting element
+        moved = -size if down else size
         if src is not None:
-            add_at_address_size(cpu, ESI, size)
-        add_at_address_size(cpu, EDI, size)
+            add_at_address_size(cpu, ESI, moved)
+        add_at_address_size(cpu, EDI, moved)
         add_at_address_size(cpu, ECX, -k)
         done = True
 
@@ -178,7 +195,7 @@ def movs(cpu: Cpu, dst: Operand, src: Operand) -> None:
         add_at_address_size(cpu, ESI, delta)
         add_at_address_size(cpu, EDI, delta)
 
-    progressed = _runs(cpu) and delta > 0 and _bulk(cpu, delta, src, dst, b"")
+    progressed = _runs(cpu) and _bulk(cpu, delta, src, dst, b"")
     _repeat(cpu, once, progressed=progressed)
 
 
@@ -253,8 +270,8 @@ def stos(cpu: Cpu, dst: Operand, acc: Operand) -> None:
         dst.write(acc.read())
         add_at_address_size(cpu, EDI, delta)
 
-    progressed = _runs(cpu) and delta > 0 and _bulk(
-        cpu, delta, None, dst, acc.read().to_bytes(delta, "little"))
+    progressed = _runs(cpu) and _bulk(
+        cpu, delta, None, dst, acc.read().to_bytes(abs(delta), "little"))
     _repeat(cpu, once, progressed=progressed)
 
 

@@ -203,6 +203,86 @@ def test_rep_runs_across_pages_agree_with_unicorn(text: str, count: int) -> None
     assert compare(form, case) == []
 
 
+@pytest.mark.parametrize("text,count", [("f3a4", 0x1234), ("f3a5", 0x345), ("66f3a5", 0x5A1),
+                                        ("f3aa", 0x1500), ("f3ab", 0x456)])
+def test_rep_runs_down_across_pages_agree_with_unicorn(text: str, count: int) -> None:
+    """DF = 1 (memmove copying down): runs end at each page start, and elements that
+    cross a page end (unaligned starts) sit between them."""
+    pages = {base: random.Random(base).randbytes(PAGE) for base in range(0x10000, 0x1C000,
+                                                                         PAGE)}
+    case = _case(bytes.fromhex(text), "prot32", b"", pages, ecx=count, esi=0x15FF3,
+                 edi=0x1BFF9, eax=0xA1B2C3D4, eflags=0x2 | DF)
+    form = forms_of("MOVS" if text[-2:] in ("a4", "a5") else "STOS")[0][0]
+    assert compare(form, case) == []
+
+
+def _element_copy(memory: bytearray, src: int, dst: int, count: int, size: int,
+                  step: int) -> None:
+    """The SDM's MOVS loop in Python: one element at a time, eSI/eDI moving by
+    ``step``."""
+    for i in range(count):
+        at, to = src + i * step, dst + i * step
+        memory[to:to + size] = memory[at:at + size]
+
+
+@pytest.mark.parametrize("gap", [-0x81, -5, -4, -1, 1, 3, 4, 0x80],
+                         ids=lambda g: f"dst=src{g:+}")
+def test_overlapping_rep_movsd_down_agrees_with_the_element_loop(gap: int) -> None:
+    """REP MOVSD with DF = 1 over overlapping buffers: with the destination above the
+    source (memmove's case) each element is read before anything lands on it, so runs
+    may copy it whole; with the destination below, elements just written are read
+    again, and the result must still be the element loop's."""
+    data = bytearray(random.Random(gap & 0xFF).randbytes(PAGE))
+    top = 0x900  # the first (highest) source dword
+    case = _case(b"\xf3\xa5", "prot32", bytes(data), ecx=0x180, esi=DATA + top,
+                 edi=DATA + top + gap, eflags=0x2 | DF)
+    cpu, result = _run(case)
+    assert result.exception is None
+    _element_copy(data, top, top + gap, 0x180, 4, -4)
+    assert cpu.mem.read_bytes(DATA, PAGE) == bytes(data)
+    assert (cpu.get_reg("esi"), cpu.get_reg("edi")) == \
+        (DATA + top - 0x600, DATA + top + gap - 0x600)
+
+
+def _counting_reads(cpu: Cpu) -> List[int]:
+    """Wrap ``cpu.read`` to record the size of each call (how many accesses a REP
+    took: one per element on the element loop, one per run on the fast path)."""
+    sizes: List[int] = []
+    read = cpu.read
+
+    def counted(seg: int, offset: int, size: int) -> int:
+        sizes.append(size)
+        return read(seg, offset, size)
+
+    cpu.read = counted  # type: ignore[method-assign]
+    return sizes
+
+
+@pytest.mark.parametrize("df", [0, DF], ids=["up", "down"])
+def test_rep_movsd_with_elements_across_page_ends_copies_in_runs(df: int) -> None:
+    """A dword copy whose elements straddle each page end (ESI 2 bytes short of a
+    page): the straddling element is one access, and the fast path goes on after it
+    instead of leaving the rest of the copy to the element loop. 0x1000 dwords over
+    five pages take a few accesses per page, and agree with Unicorn."""
+    pages = {base: random.Random(base).randbytes(PAGE) for base in range(0x10000, 0x20000,
+                                                                         PAGE)}
+    esi, edi = (0x10FFE, 0x18000) if not df else (0x14FFE, 0x1C000)
+    case = _case(b"\xf3\xa5", "prot32", b"", pages, ecx=0x1000,
+                 esi=esi, edi=edi, eflags=0x2 | df)
+    memory = SparseMemory()
+    for base, content in case.memory.items():
+        memory.map(base, content)
+    cpu = Cpu(memory, case.mode)
+    for name, value in case.regs.items():
+        cpu.set_reg(name, value)
+    sizes = _counting_reads(cpu)
+    assert cpu.step().exception is None
+    assert cpu.get_reg("ecx") == 0
+    assert sum(size for size in sizes if size >= 4) == 0x1000 * 4
+    assert len(sizes) <= 20, f"{len(sizes)} reads: the element loop took over"
+    assert compare(forms_of("MOVS")[0][0], case) == []
+
+
 def test_rep_stosd_fault_in_a_later_page_keeps_the_runs_done() -> None:
     """REP STOSD from 0x3F00 with the page at 0x4000 unmapped: 64 dwords fit, the 65th
     faults; the step reports the fault there with the 64 stores kept."""
