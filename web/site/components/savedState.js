@@ -46,6 +46,27 @@ export async function fetchState(manifest, onProgress) {
   return bytes.buffer;
 }
 
+// v86's restore_state first zeroes all of the guest's memory (128 MiB), then writes the
+// state's non-zero pages. Restoring into a machine that has never run, only the first MiB
+// needs it: v86 allocated the memory zero-filled and its setup writes only below 1 MiB
+// (the BIOS images, a byte at 0xefdc); touching the rest made the operating system commit
+// and clear 127 MiB of fresh pages, most of v86's first restore. The same function as
+// public/v86-worker.js's (a classic worker script, which cannot import this module);
+// web/tests/test_fresh_restore.py checks both.
+const SETUP_MEMORY = 1 << 20;
+
+export async function restoreIntoFreshMachine(machine, bytes) {
+  const cpu = machine.v86 && machine.v86.cpu;
+  const zero = cpu && cpu.zero_memory;
+  if (typeof zero !== "function") return machine.restore_state(bytes);
+  cpu.zero_memory = (start, length) => zero(start, Math.max(0, Math.min(length, SETUP_MEMORY - start)));
+  try {
+    return await machine.restore_state(bytes);
+  } finally {
+    cpu.zero_memory = zero;
+  }
+}
+
 // For a V86 made with autostart: false and no boot files: once it has loaded and `state`
 // (an ArrayBuffer, or fetchState's promise of one) is there, restore it and run;
 // onFailure(reason) if the state never came or v86 throws while restoring.
@@ -59,7 +80,7 @@ export function restoreWhenLoaded(emulator, state, onFailure) {
       return;
     }
     try {
-      await emulator.restore_state(bytes);
+      await restoreIntoFreshMachine(emulator, bytes);
     } catch (e) {
       onFailure(`v86 could not restore it (${e.message || e})`);
       return;
