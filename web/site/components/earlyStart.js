@@ -82,12 +82,21 @@ export const EARLY_START = `(function () {
   var diskMode = function (m) {
     if (!m.disk) return Promise.resolve("none");
     if (params.get("disk") === "chunks") return Promise.resolve("chunks");
+    // The disk's first sector, which v86 reads before it reports itself loaded (unless
+    // started with initial_state, which the restore is not): read whole here, the
+    // browser's cache keeps it (the name is content-hashed, immutable) and answers v86's
+    // request without the network (8 ms instead of ~50 ms in the worker at load 9). The
+    // decision needs only the headers; a host that ignores Range is cut off there.
     var controller = new AbortController();
-    return fetch("os/" + m.disk.file, { headers: { Range: "bytes=0-0" }, cache: "no-store",
+    return fetch("os/" + m.disk.file, { headers: { Range: "bytes=0-511" },
                                         signal: controller.signal }).then(function (r) {
       var range = (r.headers.get("content-range") || "").trim();
+      if (r.status === 206 && /^bytes 0-511\\/\\d+$/.test(range)) {
+        r.arrayBuffer().catch(function () {});
+        return "range";
+      }
       controller.abort();
-      return r.status === 206 && /^bytes 0-0\\/\\d+$/.test(range) ? "range" : "chunks";
+      return "chunks";
     }, function () { return "chunks"; });
   };
   // v86's options as loadV86.js v86Options and workerOptions make them (URLs absolute).

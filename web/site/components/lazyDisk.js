@@ -6,22 +6,25 @@
 // when the build has one: the saved state was made with it, and v86 cannot restore a state
 // into another device set.
 
-// One tiny ranged request: 206 with a Content-Range means Range works. A host that ignores
-// Range starts sending the whole disk, so the request is cut off after the headers.
+// One small ranged request, for the first sector: 206 with a Content-Range means Range
+// works. A host that ignores Range starts sending the whole disk, so the request is cut off
+// after the headers. The sector itself is read whole (not awaited): the browser's cache
+// then answers v86's read of it before its start (as earlyStart.js's copy does).
 export async function hostHonoursRange(url) {
   const controller = new AbortController();
   try {
     const response = await fetch(url, {
-      headers: { Range: "bytes=0-0" },
-      cache: "no-store",
+      headers: { Range: "bytes=0-511" },
       signal: controller.signal,
     });
     const range = response.headers.get("content-range") || "";
-    return response.status === 206 && /^bytes 0-0\/\d+$/.test(range.trim());
+    const honoured = response.status === 206 && /^bytes 0-511\/\d+$/.test(range.trim());
+    if (honoured) response.arrayBuffer().catch(() => {});
+    else controller.abort();
+    return honoured;
   } catch {
-    return false;
-  } finally {
     controller.abort();
+    return false;
   }
 }
 
