@@ -168,7 +168,7 @@ def test_page_uses_range_on_a_cdn_like_host_and_chunks_elsewhere(tmp_path: Path)
         assert _disk_option(url, "", tmp_path) == {"mode": "range",
                                                    "hda": {"url": "os/disk.img", **lazy}}
         assert _disk_option(url, "chunks", tmp_path)["mode"] == "chunks"
-    assert seen == [1]  # the probe asked for one byte, not the disk
+    assert seen == [512]  # the probe asked for the first 512-byte sector, not the disk
     with ignoring_range(folder) as url:
         assert _disk_option(url, "", tmp_path) == {"mode": "chunks",
                                                    "hda": {"url": "os/disk.img", **chunked}}
