@@ -111,7 +111,8 @@ def build_site(kernel: str = "debian", out: Path = Path("web/out"), skip_gate: b
         (site / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1) + "\n")
         for page in site.glob("*.html"):
             html = with_state_hint(early_script_first(page.read_text()), manifest.get("state"))
-            page.write_text(with_files_hint(html, assets))
+            disk_file = {"disk": {"file": manifest["disk"]["file"]}} if disk is not None else {}
+            page.write_text(with_files_hint(html, {**assets, **disk_file}))
         siblings = precompress_site(site)
         brotli = [s["file"][: -len(".br")] for s in siblings if s["encoding"] == "br"]
         (site / "vercel.json").write_text(json.dumps(vercel_config(brotli), indent=1) + "\n")

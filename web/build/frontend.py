@@ -95,9 +95,10 @@ def _hint(html: str, hint_id: str, facts: dict) -> str:
 
 FILES_HINT_ID = "x86lab-files"
 """The id of the JSON ``<script>`` naming the files under ``os/`` (components/earlyStart.js)."""
-HINTED_FILES = ("libv86", "wasm", "profiler", "bios", "bzimage", "initrd")
+HINTED_FILES = ("libv86", "wasm", "profiler", "bios", "bzimage", "initrd", "disk")
 """What the early-start script may request before the manifest's answer: v86 itself (every
-visit) and a cold boot's files (only a page that boots cold requests them)."""
+visit), a cold boot's files (only a page that boots cold requests them) and the lazy
+disk, whose first sector the Range probe reads (every visit with a disk)."""
 
 
 def with_files_hint(html: str, assets: dict) -> str:
@@ -108,8 +109,10 @@ def with_files_hint(html: str, assets: dict) -> str:
     Why: the early-start script then has the worker load libv86 and compiles the wasm
     while the page is parsed, and with ``?boot=cold`` requests SeaBIOS, the kernel and the
     initramfs at once, instead of after the manifest's answer (50-230 ms after navigation
-    on this host); it uses a file only where the manifest names the same one. Assets
-    missing from ``assets`` are left out; no early-start script: ``html`` unchanged.
+    on this host); it also makes the disk's Range probe then (``disk``: the manifest's
+    ``disk`` entry), whose answer the machine's start waits for. It uses a file only where
+    the manifest names the same one. Assets missing from ``assets`` are left out; no
+    early-start script: ``html`` unchanged.
     """
     names = {name: assets[name]["file"] for name in HINTED_FILES if name in assets}
     return _hint(html, FILES_HINT_ID, names)

@@ -59,16 +59,18 @@ def test_state_hint_precedes_the_early_script() -> None:
 
 
 
-def test_files_hint_names_v86_and_the_cold_boot_files_before_the_early_script() -> None:
+def test_files_hint_names_v86_the_cold_boot_files_and_the_disk_before_the_early_script(
+) -> None:
     early = "<script>(function () { window.__x86labEarly = {}; })();</script>"
     page = f"<html><head>{early}</head><body></body></html>"
     assets = {"libv86": {"file": "libv86.1.js", "size": 1}, "wasm": {"file": "v86.2.wasm"},
               "vga_bios": {"file": "vgabios.3.bin"}, "bios": {"file": "seabios.4.bin"},
               "bzimage": {"file": "bzImage.5.bin"}, "initrd": {"file": "initramfs.6.cpio"},
-              "profiler": {"file": "profiler.7.js"}}
+              "profiler": {"file": "profiler.7.js"}, "disk": {"file": "rootdisk.8.img"}}
     hint = ('<script id="x86lab-files" type="application/json">{"libv86": "libv86.1.js", '
             '"wasm": "v86.2.wasm", "profiler": "profiler.7.js", "bios": "seabios.4.bin", '
-            '"bzimage": "bzImage.5.bin", "initrd": "initramfs.6.cpio"}</script>')
+            '"bzimage": "bzImage.5.bin", "initrd": "initramfs.6.cpio", '
+            '"disk": "rootdisk.8.img"}</script>')
     assert with_files_hint(page, assets) == f"<html><head>{hint}{early}</head><body></body></html>"
     # the page never needs the VGA BIOS; a name cannot close the script; no script: unchanged
     assert "</x" not in with_files_hint(page, {"wasm": {"file": "</x"}}).split(early)[0]

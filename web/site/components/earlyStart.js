@@ -79,16 +79,14 @@ export const EARLY_START = `(function () {
     try { scheme = schemes[new URL(text).protocol]; } catch (e) { return null; }
     return scheme ? scheme + text.slice(text.indexOf(":") + 1) : null;
   };
-  var diskMode = function (m) {
-    if (!m.disk) return Promise.resolve("none");
-    if (params.get("disk") === "chunks") return Promise.resolve("chunks");
+  var probeDisk = function (file) {
     // The disk's first sector, which v86 reads before it reports itself loaded (unless
     // started with initial_state, which the restore is not): read whole here, the
     // browser's cache keeps it (the name is content-hashed, immutable) and answers v86's
     // request without the network (8 ms instead of ~50 ms in the worker at load 9). The
     // decision needs only the headers; a host that ignores Range is cut off there.
     var controller = new AbortController();
-    return fetch("os/" + m.disk.file, { headers: { Range: "bytes=0-511" },
+    return fetch("os/" + file, { headers: { Range: "bytes=0-511" },
                                         signal: controller.signal }).then(function (r) {
       var range = (r.headers.get("content-range") || "").trim();
       if (r.status === 206 && /^bytes 0-511\\/\\d+$/.test(range)) {
@@ -98,6 +96,16 @@ export const EARLY_START = `(function () {
       controller.abort();
       return "chunks";
     }, function () { return "chunks"; });
+  };
+  // The probe leaves while the page is parsed when the build named the disk (the files
+  // hint), instead of after the manifest's answer: the machine's start waits for it.
+  var hintedProbe = inWorker && files && files.disk && params.get("disk") !== "chunks" ?
+    { file: files.disk, mode: probeDisk(files.disk) } : null;
+  var diskMode = function (m) {
+    if (!m.disk) return Promise.resolve("none");
+    if (params.get("disk") === "chunks") return Promise.resolve("chunks");
+    if (hintedProbe && hintedProbe.file === m.disk.file) return hintedProbe.mode;
+    return probeDisk(m.disk.file);
   };
   // v86's options as loadV86.js v86Options and workerOptions make them (URLs absolute).
   var options = function (m, fromState, mode) {
