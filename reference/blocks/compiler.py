@@ -46,6 +46,10 @@ COMPILED_FAMILIES = frozenset({"arith", "logic", "datamove", "bits", "shift", "m
                                "bcd", "stack", "control", "flagops"})
 """Semantics modules whose functions only touch registers, flags and memory (with the
 exceptions below)."""
+COMPILED_ELSEWHERE = frozenset({"NOP"})
+"""Mnemonics from other modules that a block may hold: NOP (and PAUSE, F3 90) touches
+nothing. The tiny boot ran 119,128 NOPs interpreted because a block could not start at
+one, and a NOP in the middle of straight-line code cut the block in two."""
 BARRIERS = STEPPED | frozenset({
     "CLI", "STI", "POPF",                            # IF/TF: the step loop's business
     "LDS", "LES", "LFS", "LGS", "LSS",               # segment loads
@@ -88,7 +92,8 @@ def compilable(insn: Insn) -> bool:
     fn = insn.fn
     if fn is None or insn.form.mnemonic in BARRIERS:
         return False
-    if fn.__module__.rsplit(".", 1)[-1] not in COMPILED_FAMILIES:
+    if (fn.__module__.rsplit(".", 1)[-1] not in COMPILED_FAMILIES
+            and insn.form.mnemonic not in COMPILED_ELSEWHERE):
         return False
     from reference.operands import SegReg, SystemReg
     return not any(isinstance(op, (SegReg, SystemReg)) for op in insn.operands)

@@ -239,3 +239,24 @@ def test_show_prints_a_loop_as_a_while_loop(capsys: pytest.CaptureFixture) -> No
     assert "        while True:\n" in text
     assert "# +0: 40  INC_Zv" in text and "# +2: 75 fc  JNZ_Jb" in text
     assert "raise g_BlockStopped(ran) from error" in text
+
+
+# mov ecx, 50; top: pause; inc eax; nop; nop dword [eax+0]; dec ecx; jnz top; hlt
+SPIN = bytes.fromhex("b9 32 00 00 00  f3 90  40  90  0f 1f 40 00  49  75 f5  f4")
+SPIN_TOP, SPIN_PASS = 5, 6
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nops_and_pause_sit_inside_a_loop_block(kind: str) -> None:
+    """A cpu_relax() loop: PAUSE (F3 90), NOP and the long NOP (0F 1F /0) do nothing
+    (SDM Vol. 2B, NOP; PAUSE), so the loop, NOPs included, is one block run in one
+    call, and 50 passes leave EAX = 50 and ECX = 0 as the interpreter does."""
+    cpu = machine(SPIN, 1, kind)
+    cpu.run(1 + 2 * SPIN_PASS)
+    block = cpu.icache[frame(kind, CODE) + SPIN_TOP].block
+    assert block is not None and block.loops and block.length == SPIN_PASS
+    result = cpu.run(10_000)
+    assert result is not None and result.halted
+    assert (cpu.regs[0], cpu.regs[1]) == (50, 0)
+    compiled, interpreted = both(SPIN, 10_000, kind)
+    assert compiled == interpreted
