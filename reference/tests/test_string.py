@@ -35,14 +35,20 @@ def _case(code: bytes, mode: str, data: bytes, extra: Optional[Dict[int, bytes]]
     return dataclasses.replace(case, memory=memory)
 
 
-def _run(case: Case) -> Tuple[Cpu, StepResult]:
-    """One step of ``case`` on the reference."""
+def _cpu(case: Case) -> Cpu:
+    """A reference CPU in ``case``'s initial state."""
     memory = SparseMemory()
     for base, content in case.memory.items():
         memory.map(base, content)
     cpu = Cpu(memory, case.mode)
     for name, value in case.regs.items():
         cpu.set_reg(name, value)
+    return cpu
+
+
+def _run(case: Case) -> Tuple[Cpu, StepResult]:
+    """One step of ``case`` on the reference."""
+    cpu = _cpu(case)
     return cpu, cpu.step()
 
 
@@ -269,12 +275,7 @@ def test_rep_movsd_with_elements_across_page_ends_copies_in_runs(df: int) -> Non
     esi, edi = (0x10FFE, 0x18000) if not df else (0x14FFE, 0x1C000)
     case = _case(b"\xf3\xa5", "prot32", b"", pages, ecx=0x1000,
                  esi=esi, edi=edi, eflags=0x2 | df)
-    memory = SparseMemory()
-    for base, content in case.memory.items():
-        memory.map(base, content)
-    cpu = Cpu(memory, case.mode)
-    for name, value in case.regs.items():
-        cpu.set_reg(name, value)
+    cpu = _cpu(case)
     sizes = _counting_reads(cpu)
     assert cpu.step().exception is None
     assert cpu.get_reg("ecx") == 0
