@@ -69,6 +69,27 @@ def test_lazy_disk_reads_a_file_at_a_high_offset_fetching_only_its_blocks(
     assert missing == []
 
 
+@pytest.mark.parametrize(("query", "probe"), [("?boot=cold", 32 * 1024), ("", 512)],
+                         ids=["cold", "state"])
+def test_the_probe_is_the_only_disk_request_before_the_prompt(
+        built_site: Path, disk: dict, query: str, probe: int) -> None:
+    # Cold, the guest reads the disk before its prompt (the kernel's partition scan,
+    # /init's mount), all within its first 32 KiB: the probe reads those bytes whole and
+    # the browser's cache answers the guest's reads. From the state v86 reads only the
+    # first sector (before its start), which the 512-byte probe holds.
+    served: List[Tuple[str, int, int]] = []
+    with serving(built_site, on_body=lambda *body: served.append(body)) as url:
+        with chromium_page() as page:
+            page.goto(url + query)
+            wait_for_stage(page, "prompt")
+            before_prompt = list(served)
+            mode = page.evaluate("() => window.x86lab.disk")
+    assert mode == "range"
+    spans = [(start, length) for name, start, length in before_prompt
+             if name == f"os/{disk['file']}"]
+    assert spans == [(0, probe)]
+
+
 def test_host_without_range_falls_back_to_chunk_files(built_site: Path, disk: dict) -> None:
     requested: List[str] = []
     with ignoring_range(built_site, requested) as url:

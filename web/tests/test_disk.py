@@ -115,7 +115,8 @@ const { diskOption } = await import(process.argv[1]);
 const pageFetch = globalThis.fetch;
 globalThis.fetch = (url, options) => pageFetch(new URL(url, process.argv[2]), options);
 const manifest = { disk: { file: "disk.img", size: 8 << 20, chunk_size: 262144 } };
-console.log(JSON.stringify(await diskOption(manifest, process.argv[3])));
+const length = process.argv[4] ? Number(process.argv[4]) : undefined;
+console.log(JSON.stringify(await diskOption(manifest, process.argv[3], length)));
 """
 
 
@@ -146,13 +147,14 @@ def ignoring_range(folder: Path, requested: Optional[List[str]] = None) -> Itera
         server.server_close()
 
 
-def _disk_option(base_url: str, requested: str, tmp_path: Path) -> dict:
-    """What the page would give v86 as ``hda``, run in Node against ``base_url``."""
+def _disk_option(base_url: str, requested: str, tmp_path: Path, length: str = "") -> dict:
+    """What the page would give v86 as ``hda``, run in Node against ``base_url``;
+    ``length``: the probe's length in bytes (the module's default when empty)."""
     module = tmp_path / "lazyDisk.mjs"  # the site's package is not "type": "module"
     module.write_bytes(LAZY_DISK_JS.read_bytes())
     done = subprocess.run(["node", "--input-type=module", "-e", PROBE, module.as_uri(),
-                           base_url, requested], capture_output=True, text=True, timeout=60,
-                          check=True)
+                           base_url, requested, length], capture_output=True, text=True,
+                          timeout=60, check=True)
     return json.loads(done.stdout)
 
 
@@ -172,6 +174,52 @@ def test_page_uses_range_on_a_cdn_like_host_and_chunks_elsewhere(tmp_path: Path)
     with ignoring_range(folder) as url:
         assert _disk_option(url, "", tmp_path) == {"mode": "chunks",
                                                    "hda": {"url": "os/disk.img", **chunked}}
+
+
+@contextlib.contextmanager
+def answering_first_sector(folder: Path) -> Iterator[str]:
+    """A host that answers any ranged GET with 206 and the first sector only (a range it
+    was not asked for, as a CDN with a short range limit might)."""
+    class FirstSector(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            data = (folder / self.path.lstrip("/")).read_bytes()
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes 0-511/{len(data)}")
+            self.send_header("Content-Length", "512")
+            self.end_headers()
+            self.wfile.write(data[:512])
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FirstSector)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
+def test_cold_probe_reads_the_first_32_kib_and_wants_exactly_that_range(
+        tmp_path: Path) -> None:
+    # A cold boot's probe reads the first 32 KiB (32 * 1024 bytes), where the guest's reads
+    # before its prompt lie, so the browser's cache can answer them; the answer must cover
+    # what was asked (all of a smaller disk), else Range is not trusted.
+    folder = tmp_path / "site"
+    (folder / "os").mkdir(parents=True)
+    (folder / "os" / "disk.img").write_bytes(bytes(8 << 20))
+    seen: List[int] = []
+    with serving(folder, on_body=lambda name, start, length: seen.append(length)) as url:
+        assert _disk_option(url, "", tmp_path, str(32 * 1024))["mode"] == "range"
+        (folder / "os" / "disk.img").write_bytes(bytes(16 * 1024))  # smaller than the probe
+        assert _disk_option(url, "", tmp_path, str(32 * 1024))["mode"] == "range"
+    assert seen == [32 * 1024, 16 * 1024]
+    with answering_first_sector(folder) as url:
+        assert _disk_option(url, "", tmp_path, str(32 * 1024))["mode"] == "chunks"
+        assert _disk_option(url, "", tmp_path)["mode"] == "range"  # 512 asked, 512 sent
 
 
 @pytest.mark.parametrize("name", ["rootdisk.0123abcd4567ef89.img",

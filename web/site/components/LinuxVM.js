@@ -26,7 +26,7 @@
 
 import { useEffect, useRef, useState } from "react";
 import { earlyManifest, takeEarlyRestore } from "./earlyStart";
-import { diskForMode, diskOption } from "./lazyDisk";
+import { COLD_PROBE, SECTOR_PROBE, diskForMode, diskOption } from "./lazyDisk";
 import {
   fetchManifest,
   loadProfiler,
@@ -138,7 +138,7 @@ export default function LinuxVM({ manifestUrl }) {
       // (the <head> script's, when it made one).
       const diskChoice = early
         ? Promise.resolve(diskForMode(manifest, early.disk))
-        : diskOption(manifest, params.get("disk"));
+        : diskOption(manifest, params.get("disk"), wantState ? SECTOR_PROBE : COLD_PROBE);
       const relay = chooseRelay(manifest, params.get("relay"));
       if (relay.error) setError(relay.error);
       publish({ relay: relay.url });

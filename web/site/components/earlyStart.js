@@ -79,17 +79,24 @@ export const EARLY_START = `(function () {
     try { scheme = schemes[new URL(text).protocol]; } catch (e) { return null; }
     return scheme ? scheme + text.slice(text.indexOf(":") + 1) : null;
   };
-  var probeDisk = function (file) {
-    // The disk's first sector, which v86 reads before it reports itself loaded (unless
-    // started with initial_state, which the restore is not): read whole here, the
-    // browser's cache keeps it (the name is content-hashed, immutable) and answers v86's
-    // request without the network (8 ms instead of ~50 ms in the worker at load 9). The
-    // decision needs only the headers; a host that ignores Range is cut off there.
+  // The disk's Range probe (lazyDisk.js hostHonoursRange does the same): a 206 for exactly
+  // the bytes asked means Range works. Its body is read whole, never cut off (a cached
+  // range cut short once hung a cold boot), and the browser's cache keeps it (the name is
+  // content-hashed, immutable), so it answers v86's later reads inside it without the
+  // network. From the state that is the first sector, which v86 reads before it reports
+  // itself loaded (unless started with initial_state, which the restore is not): 8 ms
+  // instead of ~50 ms in the worker at load 9. Cold, the first 32 KiB: every disk read the
+  // guest makes before its prompt (the kernel's partition scan, /init's mount) lies there.
+  // The decision needs only the headers; a host that ignores Range is cut off there.
+  var SECTOR = 512;
+  var COLD_PROBE = 32768;
+  var probeDisk = function (file, length) {
     var controller = new AbortController();
-    return fetch("os/" + file, { headers: { Range: "bytes=0-511" },
+    return fetch("os/" + file, { headers: { Range: "bytes=0-" + (length - 1) },
                                         signal: controller.signal }).then(function (r) {
-      var range = (r.headers.get("content-range") || "").trim();
-      if (r.status === 206 && /^bytes 0-511\\/\\d+$/.test(range)) {
+      var range = /^bytes 0-(\\d+)\\/(\\d+)$/.exec((r.headers.get("content-range") || "").trim());
+      if (r.status === 206 && range &&
+          Number(range[1]) === Math.min(length, Number(range[2])) - 1) {
         r.arrayBuffer().catch(function () {});
         return "range";
       }
@@ -100,12 +107,12 @@ export const EARLY_START = `(function () {
   // The probe leaves while the page is parsed when the build named the disk (the files
   // hint), instead of after the manifest's answer: the machine's start waits for it.
   var hintedProbe = inWorker && files && files.disk && params.get("disk") !== "chunks" ?
-    { file: files.disk, mode: probeDisk(files.disk) } : null;
-  var diskMode = function (m) {
+    { file: files.disk, mode: probeDisk(files.disk, cold ? COLD_PROBE : SECTOR) } : null;
+  var diskMode = function (m, fromState) {
     if (!m.disk) return Promise.resolve("none");
     if (params.get("disk") === "chunks") return Promise.resolve("chunks");
     if (hintedProbe && hintedProbe.file === m.disk.file) return hintedProbe.mode;
-    return probeDisk(m.disk.file);
+    return probeDisk(m.disk.file, fromState ? SECTOR : COLD_PROBE);
   };
   // v86's options as loadV86.js v86Options and workerOptions make them (URLs absolute).
   var options = function (m, fromState, mode) {
@@ -188,7 +195,9 @@ export const EARLY_START = `(function () {
       dropHint();
       worker.postMessage({ type: "fetch-state", state: state });
     }
-    return diskMode(m).then(function (mode) { return start(worker, machine, m, true, mode, []); });
+    return diskMode(m, true).then(function (mode) {
+      return start(worker, machine, m, true, mode, []);
+    });
   };
   // A cold boot needs SeaBIOS, the kernel and the initramfs, which v86 would fetch one
   // after the other once started: fetched side by side, handed over (not copied).
@@ -207,7 +216,7 @@ export const EARLY_START = `(function () {
     var machine = listen(worker, "cold");
     var buffers = bootFiles && same(files, m, BOOT_FILES) ? bootFiles : BOOT_FILES.map(
       function (name) { return fetchFile(m.assets[name].file); });
-    return Promise.all([Promise.all(buffers), diskMode(m)]).then(function (got) {
+    return Promise.all([Promise.all(buffers), diskMode(m, false)]).then(function (got) {
       return start(worker, machine, m, false, got[1], got[0]);
     });
   };
