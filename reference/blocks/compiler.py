@@ -4,9 +4,12 @@ instead of once per instruction.
 
 A block starts at a hot instruction and takes the instructions after it on the same
 physical page, on past conditional branches (Jcc, LOOP, JCXZ: their taken path leaves
-the block, a side exit), up to and including an unconditional near transfer (JMP,
-CALL, RET), at most ``MAX_LENGTH``. A block that branches back to its own first
-instruction runs as a loop inside its function (``reference.blocks.layout``). It stops
+the block, a side exit) and through a JMP or CALL whose target is on the same page
+and not yet in the block (the code there follows in the block,
+``reference.blocks.layout.THROUGH``), up to and including any other unconditional near
+transfer (RET, JMP or CALL elsewhere or through a register), at most ``MAX_LENGTH``.
+A block that branches back to its own first instruction runs as a loop inside its
+function (``reference.blocks.layout``). It stops
 before anything whose effect reaches outside the registers, flags and memory, or that
 the step loop must see one at a time: I/O, interrupts and IF changes (CLI, STI, POPF),
 far transfers and segment loads, system instructions, x87, string instructions, RDTSC,
@@ -71,7 +74,7 @@ class Block:
                  physical: int, source: str = "", loops: bool = False) -> None:
         self.run = run
         self.length = length      # instructions of one pass
-        self.span = span          # bytes
+        self.span = span          # bytes from EIP to the end of its furthest instruction
         self.physical = physical
         self.pages = frozenset({physical >> 12})
         self.source = source  # the generated Python, when asked for (block_source)
@@ -107,6 +110,7 @@ def gather(cpu: Cpu, linear: int, physical: int, longest: int = MAX_LENGTH,
     from reference.step import _fetch_decode
 
     insns: List[Insn] = []
+    starts: Set[int] = set()
     offset = 0
     while len(insns) < longest:
         here = physical + offset
@@ -119,8 +123,15 @@ def gather(cpu: Cpu, linear: int, physical: int, longest: int = MAX_LENGTH,
         if (here & 0xFFF) + insn.length > 0x1000 or not compilable(insn):
             break
         insns.append(insn)
+        starts.add(offset)
         offset += insn.length
         mnemonic = insn.form.mnemonic
+        if side_exits and mnemonic in layout.THROUGH:
+            target = layout.target_offset(insn, offset)
+            if (target is not None and target not in starts
+                    and 0 <= (physical & 0xFFF) + target < 0x1000):
+                offset = target  # on at the target, on this page (layout.offsets)
+                continue
         if mnemonic in ENDS_BLOCK and not (side_exits and mnemonic in layout.CONDITIONAL):
             break
     return insns
@@ -131,9 +142,8 @@ def generate(insns: List[Insn], eip_mask: int, namespace: Dict[str, Any]) -> str
     are (``python -m reference.blocks.show --plain``) after a comment naming it, with
     ``cpu.insn``/``cpu.eip`` set before each, laid out as ``layout.plan`` says."""
     steps: List[List[str]] = []
-    offset = 0
-    for k, insn in enumerate(insns):
-        offset += insn.length
+    for k, (start, insn) in enumerate(zip(layout.offsets(insns), insns)):
+        offset = start + insn.length
         snippets.own_objects(insn, k, namespace)
         statements = inline(k, insn.fn, insn, namespace)
         if statements is None:
@@ -167,12 +177,12 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
         dead[k], live = snippets.dead_updates(pieces[k], live)
     steps: List[List[str]] = []
     needed: Set[str] = set()
-    offset = 0
+    starts = layout.offsets(insns)
     for k, (insn, piece) in enumerate(zip(insns, pieces)):
         code, reads_eip, names = snippets.text(piece, dead[k])
         needed |= names
-        step = [f"# +{offset}: {piece.comment}"]
-        offset += insn.length
+        step = [f"# +{starts[k]}: {piece.comment}"]
+        offset = starts[k] + insn.length
         if reads_eip or k == len(insns) - 1 or k in shape.exits:
             step += [f"cpu.insn = i{k}", f"cpu.eip = eip + {offset} & {eip_mask}"]
         steps.append(step + snippets.placed(code, k).splitlines())
@@ -234,7 +244,7 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
         text = generate(insns, eip_mask, namespace)
         code = compile(text, where, "exec")
     exec(code, namespace)  # noqa: S102 - our own generated code
-    span = sum(insn.length for insn in insns)
+    span = max(start + insn.length for start, insn in zip(layout.offsets(insns), insns))
     return Block(namespace["block"], len(insns), span, physical,
                  text if with_source else "", layout.plan(insns).loops)
 

@@ -19,11 +19,10 @@ from reference.blocks.tests.machines import (
     CODE,
     DATA,
     KINDS,
-    STACK_TOP,
     both,
     frame,
     machine,
-    state,
+    second_run,
 )
 from reference.faults import DE
 
@@ -149,22 +148,6 @@ def test_keyboard_interrupt_in_a_loop_leaves_the_start_of_its_pass() -> None:
 # out: hlt
 SIDE_EXIT = bytes.fromhex("b8 ff ff ff ff  bb 01 00 00 00  ba ff ff ff ff"
                           "01 d8  42  74 02  31 c9  f4")
-
-
-def second_run(code: bytes, limit: int, kind: str) -> tuple:
-    """(the state after ``run(limit)``, the CPU) of ``code`` run once by the interpreter
-    (which decodes it) and then again from the same start with blocks made at once, so
-    a block starts at its first instruction (a first run meets no decoded code)."""
-    cpu = machine(code, 0, kind)
-    memory = cpu.mem.pages()
-    cpu.run(limit)
-    for base, page in memory.items():
-        cpu.mem.write_bytes(base, page)
-    cpu.regs[:] = [0] * 8
-    cpu.set_reg("esp", STACK_TOP)
-    cpu.flags.value, cpu.eip, cpu.tsc, cpu.halted = 2, CODE, 0, False
-    cpu.block_threshold = 1
-    return state(cpu, cpu.run(limit)), cpu
 
 
 @pytest.mark.parametrize("kind", KINDS)
