@@ -56,11 +56,13 @@ from differential.sandbox import SandboxError
 PREFIX = "x86lab:"
 QUEUE = "x86lab-batches"
 CLUSTER_BATCH = 30000  # cases per job: each job (a fresh work horse) starts its two
-# Unicorn children: measured 0.40-0.53 s CPU on 2026-12-05 (0.53 where no .pyc may be
-# written, PYTHONDONTWRITEBYTECODE), against ~240 us of CPU a case since the pipeline got
-# faster: 17-20 % of a 10,000-case batch, 6-7 % of this one. Scale-out rounds, 1 worker,
-# load 3-10: 354 and 359 us of worker CPU per case at 10,000, 300 and 329 at 30,000. A
-# worker death redoes at most one batch (~7 s of one core); counts arrive per batch.
+# Unicorn children. Forked since helper 40 (sandbox.can_fork): 0.14-0.17 s CPU with 20
+# cases judged, against 0.65-0.69 s spawned (alternating, load 3.6-4.8). Spawned, as
+# measured on 2026-12-05: 0.40-0.53 s CPU (0.53 where no .pyc may be written,
+# PYTHONDONTWRITEBYTECODE), against ~240 us of CPU a case: 17-20 % of a 10,000-case
+# batch, 6-7 % of this one. Scale-out rounds, 1 worker, load 3-10: 354 and 359 us of
+# worker CPU per case at 10,000, 300 and 329 at 30,000. A worker death redoes at most
+# one batch (~7 s of one core); counts arrive per batch.
 CHUNK = 500  # cases judged per round trip to the children; divergences stored after each
 RETRIES = 2  # a batch whose worker died is run again this often, then it is a finding
 JOB_TIMEOUT = 600  # seconds: a batch hanging this long is killed by RQ (then retried)
@@ -238,7 +240,7 @@ def run_batch_job(batch: int) -> Dict[str, Any]:
             judged = judge_keys(checkers, plan.local(), forms, batch, numbers)
             found += _store(client, plan, batch, judged, counts)
         close_checkers(checkers)
-    except SandboxError as exc:  # a child (a fresh interpreter) could not start?
+    except SandboxError as exc:  # a child (a fork, or a fresh interpreter) could not start?
         if any(name in str(exc) for name in CODE_ERRORS):
             _cannot_judge(client, worker, exc)
         raise
@@ -252,11 +254,11 @@ def run_batch_job(batch: int) -> Dict[str, Any]:
 
 def _cannot_judge(client: Any, worker: str, exc: Exception) -> None:
     """The job's code cannot judge at all (the worker's, or its sandbox child's: a fresh
-    interpreter that may run a newer checkout): it cannot read the pinned list, or a module
-    does not import (a checkout edited mid-run: the last session's scale-out lost 175
-    batches to one ImportError, each failed after its retries). Record that once and stop
-    this worker (RQ's shutdown command): the batch goes back to RQ for a worker that can,
-    and this one does not fail batch after batch."""
+    interpreter, which may run a newer checkout, when the checkout was edited): it cannot
+    read the pinned list, or a module does not import (a checkout edited mid-run: the
+    last session's scale-out lost 175 batches to one ImportError, each failed after its
+    retries). Record that once and stop this worker (RQ's shutdown command): the batch
+    goes back to RQ for a worker that can, and this one does not fail batch after batch."""
     from rq.command import send_shutdown_command
 
     if refuse(client, worker, f"{type(exc).__name__}: {exc}"[:400]):

@@ -63,9 +63,11 @@ def _mnemonic_label(case: Any) -> str:
 class JudgingRunner:
     """Lives in the sandbox child (``SandboxedRunner`` builds it there): Unicorn in this
     process, the reference, and a ``Checker`` over both, judging with the campaign's pinned
-    known list (``known_text``; None: the file as it is now). This child is a fresh
-    interpreter, so its code may be newer than the worker's: a pinned list it cannot read
-    stops it at start (a ``SandboxError`` naming the ``KnownListError``)."""
+    known list (``known_text``; None: the file as it is now). This child is a fork of
+    the worker, or a fresh interpreter when the checkout was edited since the worker
+    started (``sandbox.can_fork``), whose code may be newer than the worker's: a pinned
+    list it cannot read stops it at start (a ``SandboxError`` naming the
+    ``KnownListError``)."""
 
     def __init__(self, memory_hooks: bool = False, known_text: Optional[str] = None) -> None:
         from differential.runners.reference_runner import ReferenceRunner

@@ -1,0 +1,132 @@
+"""Sandbox children made by ``fork`` (issue 18): a child forked from a process that has
+already imported everything starts in milliseconds instead of paying a fresh interpreter's
+imports (~0.4-0.5 s CPU per RQ batch), and must serve exactly as a fresh one does: the
+same answers, a crash still isolated to its case, nothing of the parent's touched. When
+the checkout's sources were edited after this process imported them, or another thread
+runs, children are fresh interpreters again (``sandbox.can_fork``)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from differential import sandbox
+from differential.sandbox import SandboxedRunner, sandboxed_unicorn
+from differential.tests.crash_cases import LOCK_BTC, crashing, ordinary
+from differential.tests.handmade import make_case
+from ground.case import EngineCrashed
+
+
+def _add_eax_1(eax: int):
+    """ADD EAX, 1 (05 01 00 00 00) with EAX = ``eax``."""
+    return make_case(bytes.fromhex("0501000000"), eax=eax)
+
+
+@pytest.fixture
+def fork_allowed(monkeypatch):
+    """Nothing of ours edited since this process started (as in a worker) and FORK on."""
+    monkeypatch.setattr(sandbox, "_LOADED_AT", time.time() + 3600)
+    monkeypatch.setattr(sandbox, "FORK", True)
+
+
+def test_a_forked_child_answers_as_a_fresh_one(fork_allowed, monkeypatch):
+    """The same cases on a forked and on a fresh child: identical outcomes, and the
+    arithmetic is right (0xFFFFFFFF + 1 wraps to 0 with CF, ZF set; 41 + 1 = 42)."""
+    cases = [_add_eax_1(0xFFFFFFFF), _add_eax_1(41), ordinary("real16", 3)]
+    forked = sandboxed_unicorn()
+    assert forked.name == "unicorn"
+    assert forked._child is not None and forked._child.forked
+    assert forked.pid != os.getpid() and os.getppid() != forked.pid
+    ours = forked.run_many(cases)
+    monkeypatch.setattr(sandbox, "FORK", False)
+    fresh = sandboxed_unicorn()
+    assert fresh.name == "unicorn" and fresh._child is not None and not fresh._child.forked
+    theirs = fresh.run_many(cases)
+    assert ours == theirs
+    assert ours[0].regs["eax"] == 0 and ours[0].regs["eflags"] & 0x41 == 0x41  # CF, ZF
+    assert ours[1].regs["eax"] == 42 and ours[1].regs["eflags"] & 0x41 == 0
+    forked.close()
+    fresh.close()
+
+
+def test_a_forked_child_that_aborts_costs_one_case(fork_allowed):
+    """Unicorn aborts on LOCK BTC with a register destination: the forked child dies of
+    SIGABRT on that case, alone too, and the cases after it are answered by a new child
+    (forked again). The parent process is untouched."""
+    runner = sandboxed_unicorn()
+    first = runner.pid
+    answers = runner.run_many([_add_eax_1(1), crashing("prot32", LOCK_BTC), _add_eax_1(2)])
+    assert answers[0].regs["eax"] == 2
+    assert isinstance(answers[1], EngineCrashed)
+    assert answers[1].death.signal == "SIGABRT" and answers[1].alone
+    assert answers[2].regs["eax"] == 3
+    assert runner.restarts == 2  # the batch's child and the one that ran the case alone
+    assert runner.pid != first and runner._child is not None and runner._child.forked
+    runner.close()
+
+
+def test_closing_ends_the_forked_child_and_reaps_it(fork_allowed):
+    """``close`` ends the child at EOF on its stdin (it leaves by os._exit) and reaps
+    it: no zombie is left behind."""
+    runner = sandboxed_unicorn()
+    pid = runner.pid
+    runner.close()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # already reaped: no such child of ours
+    assert not Path(f"/proc/{pid}").exists() or \
+        Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_a_child_that_cannot_start_says_why(fork_allowed):
+    """A runner whose construction raises in a forked child is reported as a fresh
+    child's was: a SandboxError naming the exception (cluster.py looks for the name)."""
+    broken = SandboxedRunner("differential.tests.planted_failures", "NoSuchRunner", {})
+    with pytest.raises(sandbox.SandboxError, match="AttributeError"):
+        broken.run(_add_eax_1(0))
+
+
+def test_edited_sources_make_children_fresh_interpreters(monkeypatch):
+    """A source file of ours modified after this process started (here: the time it
+    started is set to just before judging.py's modification time) means a fork would run
+    old code where a fresh interpreter runs the new: children are spawned."""
+    import differential.judging as judging
+
+    monkeypatch.setattr(sandbox, "FORK", True)
+    modified = os.stat(judging.__file__).st_mtime
+    monkeypatch.setattr(sandbox, "_LOADED_AT", modified - 1)
+    assert str(Path(judging.__file__).resolve()) in \
+        [str(Path(p).resolve()) for p in sandbox.edited_sources()]
+    assert not sandbox.can_fork()
+    runner = sandboxed_unicorn()
+    assert runner.pid != os.getpid()  # started
+    assert runner._child is not None and not runner._child.forked
+    assert runner.run(_add_eax_1(6)).regs["eax"] == 7
+    runner.close()
+    monkeypatch.setattr(sandbox, "_LOADED_AT", modified + 1)
+    assert judging.__file__ not in sandbox.edited_sources()
+
+
+def test_another_thread_means_a_fresh_interpreter(fork_allowed):
+    """A fork copies only the calling thread (a lock another one holds stays held):
+    with a second thread alive, children are spawned."""
+    assert sandbox.can_fork()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not sandbox.can_fork()
+    finally:
+        stop.set()
+        other.join()
+    assert sandbox.can_fork()
+
+
+def test_the_interpreter_start_time_is_before_our_imports():
+    """``_LOADED_AT`` (when this interpreter started) is not after this test module was
+    imported, nor more than a day before now (the process started with pytest)."""
+    assert sandbox._LOADED_AT <= time.time()
+    assert time.time() - sandbox._LOADED_AT < 86400
