@@ -71,12 +71,11 @@ def with_state_hint(html: str, state: Optional[dict]) -> str:
     """``html`` with the saved state's ``file``, ``size`` and ``sha256`` (the manifest's
     ``state``) in a JSON ``<script>`` right before the early-start script.
 
-    Why: that script names the state in the v86 worker's URL, and the worker requests it
-    as its script starts, instead of after the manifest's answer (94-228 ms after
-    navigation on this host at load 5-7) and a callback on the page's busy main thread; the
-    worker uses that download only if the manifest names the same file, size and sha256,
-    so a manifest edited in place wins. No state, or no early-start script: ``html``
-    unchanged.
+    Why: that script can then request the state while the page is parsed, instead of after
+    the manifest's answer (94-228 ms after navigation on this host at load 5-7) and the
+    worker thread's start; it uses the response only if the manifest names the same file,
+    size and sha256, so a manifest edited in place wins. No state, or no early-start
+    script: ``html`` unchanged.
     """
     if state is None:
         return html

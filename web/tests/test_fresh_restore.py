@@ -34,8 +34,6 @@ if (config.module) {
 } else {
   globalThis.self = globalThis;
   globalThis.postMessage = () => {};
-  // A worker's location; without a query it fetches nothing as it starts.
-  globalThis.location = new URL("http://127.0.0.1/v86-worker.js");
   vm.runInThisContext(fs.readFileSync(config.worker, "utf8"));
   restoreIntoFreshMachine = globalThis.restoreIntoFreshMachine;
 }

@@ -6,9 +6,9 @@
 // the whole start of the machine, so that it never waits for React (about 0.5 s after
 // navigation even on a quiet host):
 //   - from the state, when the manifest's state fits (loadV86.js stateUsable): the state's
-//     download and check (by the worker, which its URL told of the state: v86-worker.js;
-//     a body read on this thread, or relayed through it, waits for React's work), the
-//     disk's Range probe, the relay choice, and the worker's start message;
+//     download and check (by the worker, v86-worker.js fetch-state; a body read on this
+//     thread waits for React's work), the disk's Range probe, the relay choice, and the
+//     worker's start message;
 //   - cold (?boot=cold, or no state that fits): SeaBIOS, the kernel and the initramfs
 //     fetched side by side (with ?boot=cold and the hint, while the page is parsed), the
 //     disk's probe, the relay choice, and the start message with the files' bytes.
@@ -36,10 +36,23 @@ export const EARLY_START = `(function () {
     try { return node ? JSON.parse(node.textContent) : null; } catch (e) { return null; }
   };
   // The saved state's name, size and sha256 as the build wrote them into the page
-  // (web/build/frontend.py with_state_hint): the worker is told them in its URL and
-  // requests the state as its script starts, instead of after the manifest's answer; it
-  // uses that download only when the manifest names the same file (v86-worker.js).
+  // (web/build/frontend.py with_state_hint): its request leaves now, while the page is
+  // parsed, instead of after the manifest's answer and the worker thread's start. It is
+  // used only when the manifest names the same file; otherwise it is aborted.
   var hinted = inWorker && !cold ? hint("x86lab-state") : null;
+  if (hinted) {
+    try {
+      hinted.controller = new AbortController();
+      hinted.response = fetch(absolute("os/" + hinted.file), { signal: hinted.controller.signal });
+      hinted.response.catch(function () {});
+    } catch (e) {
+      hinted = null;
+    }
+  }
+  var dropHint = function () {
+    if (hinted) hinted.controller.abort();
+    hinted = null;
+  };
   // The names of the files under os/ (web/build/frontend.py with_files_hint), used only
   // where the manifest names the same ones.
   var files = hint("x86lab-files");
@@ -153,13 +166,35 @@ export const EARLY_START = `(function () {
   };
   var restoreEarly = function (worker, m) {
     var machine = listen(worker, "state");
-    // The worker downloads and checks the state itself (v86-worker.js fetch-state; the one
-    // its URL named, already under way, when the manifest names the same): a body read
-    // here, or relayed from here as a stream, waits on the main thread, busy with React.
+    // The worker downloads and checks the state itself (v86-worker.js fetch-state): a
+    // 10 MB body read here would wait on the main thread, busy with React meanwhile.
     machine.statePath = "os/" + m.state.file;
-    worker.postMessage({ type: "fetch-state", state: {
-      url: absolute(machine.statePath), file: m.state.file, size: m.state.size,
-      sha256: m.state.sha256 } });
+    var state = { url: absolute(machine.statePath), file: m.state.file, size: m.state.size,
+                  sha256: m.state.sha256 };
+    if (hinted && hinted.file === state.file && hinted.size === state.size &&
+        hinted.sha256 === state.sha256) {
+      // The request made above: its body goes to the worker as a stream (transferable),
+      // read and checked there; a browser that cannot transfer one has the worker fetch.
+      hinted.response.then(function (r) {
+        if (!r.ok || !r.body) {
+          worker.postMessage({ type: "fetch-state", state: state,
+                               error: state.file + ": HTTP " + r.status });
+          return;
+        }
+        try {
+          worker.postMessage({ type: "fetch-state", state: state, body: r.body }, [r.body]);
+        } catch (e) {
+          worker.postMessage({ type: "fetch-state", state: state });
+        }
+      }, function (e) {
+        worker.postMessage({ type: "fetch-state", state: state, error: state.file +
+                             ": download failed (" + (e.message || e) + ")" });
+      });
+      hinted = null;
+    } else {
+      dropHint();
+      worker.postMessage({ type: "fetch-state", state: state });
+    }
     return diskMode(m, true).then(function (mode) {
       return start(worker, machine, m, true, mode, []);
     });
@@ -203,24 +238,8 @@ export const EARLY_START = `(function () {
       worker.postMessage({ type: "module", module: null });
     });
   };
-  // The worker's URL names what it fetches as its script starts (v86-worker.js): libv86
-  // (and the profiler), and the state. Chromium starts a worker's thread only in a free
-  // turn of the page's main thread, so it often runs after React's first tasks; everything
-  // it needs then leaves from its own thread, not from callbacks on this one.
-  var workerUrl = function () {
-    var told = [];
-    if (files && files.libv86) {
-      told.push("libv86=" + encodeURIComponent(files.libv86));
-      if (profiling && files.profiler) told.push("profiler=" + encodeURIComponent(files.profiler));
-    }
-    if (hinted) {
-      told.push("state=" + encodeURIComponent(hinted.file), "size=" + hinted.size,
-                "sha256=" + encodeURIComponent(hinted.sha256));
-    }
-    return "v86-worker.js" + (told.length ? "?" + told.join("&") : "");
-  };
   if (inWorker) {
-    early.worker = new Worker(workerUrl());
+    early.worker = new Worker("v86-worker.js");
     if (files && files.libv86 && files.wasm) preload(early.worker, files);
     early.restore = early.manifest.then(function (m) {
       var names = {};
@@ -233,12 +252,14 @@ export const EARLY_START = `(function () {
       }
       var worker = early.worker;
       var fromState = !cold && usable(m);
-      // From the state, fetch-state first: without the hint, the worker's own request
+      if (!fromState) dropHint();
+      // From the state, fetch-state first: the worker's own request (without the hint)
       // then goes out before it loads libv86.
       var machine = fromState ? restoreEarly(worker, m) : coldEarly(worker, m);
       if (!preloaded) preload(worker, names);
       return machine;
     }).catch(function () {
+      dropHint();
       return null;
     });
   }

@@ -1,17 +1,13 @@
-// Runs v86 in a Web Worker, off the page's main thread. Its URL may name what to fetch at
-// once, as this script starts (components/earlyStart.js, from the hints the build wrote
-// into the page): ?libv86=FILE[&profiler=FILE] (under os/, imported before any message is
-// handled) and &state=FILE&size=N&sha256=HEX (the saved state, downloaded while libv86
-// loads; used when the page's fetch-state names the same one, else dropped). The page may
-// first post
+// Runs v86 in a Web Worker, off the page's main thread. The page may first post
 //   {type: "preload", libv86: URL, wasm: URL, module: bool, profiler: URL | null}
 //   (components/earlyStart.js)
 //   and with module: true then {type: "module", module: WebAssembly.Module | null}; then
-//   {type: "fetch-state", state: {url, file, size, sha256}, error?: reason} (the <head>
-//   script's restore; error: why there is none): this worker downloads and checks the
-//   state itself, off the page's main thread, which is busy with React meanwhile (the one
-//   its URL named, already under way, when it is the same); progress comes back as the
-//   event "state-progress" [loaded, size];
+//   {type: "fetch-state", state: {url, file, size, sha256}, body?: ReadableStream,
+//   error?: reason} (the <head> script's restore, which made the request itself: body, its
+//   response's body, or error, why there is none; with neither this worker fetches it):
+//   this worker reads and checks the state itself, off the page's main thread, which is
+//   busy with React meanwhile; progress comes back as the event "state-progress"
+//   [loaded, size];
 //   {type: "start", libv86: URL, options: V86 options, restore: bool, poke: bool}   once;
 //   with restore, the options have autostart: false and this restores the state once v86
 //   has loaded: the one fetch-state fetched, else the one that follows,
@@ -102,13 +98,13 @@ function streamingWasm(url) {
 
 // The saved state from `url`, checked against the manifest's size and sha256 (the same
 // checks and reasons as components/savedState.js fetchState); progress is posted at each
-// MiB and at the end, not per chunk, so the page's main thread is not kept busy, and only
-// once `progress.shown` (the page listens only once it has sent fetch-state: a message
-// posted before that is lost). `signal` aborts it.
-async function fetchStateHere({ url, file, size, sha256 }, progress, signal) {
-    let response;
+// MiB and at the end, not per chunk, so the page's main thread is not kept busy.
+// body: the response's body as a stream when the page's <head> script made the request
+// (earlyStart.js: it leaves before this thread runs), else fetched here.
+async function fetchStateHere({ url, file, size, sha256 }, body) {
+    let response = { ok: true, body };
     try {
-        response = await fetch(url, { signal });
+        if (!body) response = await fetch(url);
     } catch (e) {
         throw new Error(`${file}: download failed (${e.message || e})`);
     }
@@ -118,8 +114,7 @@ async function fetchStateHere({ url, file, size, sha256 }, progress, signal) {
     let reported = 0;
     const report = () => {
         reported = loaded;
-        progress.now = [loaded, size];
-        if (progress.shown) postMessage({ type: "event", name: "state-progress", data: progress.now });
+        postMessage({ type: "event", name: "state-progress", data: [loaded, size] });
     };
     try {
         const reader = response.body.getReader();
@@ -142,55 +137,6 @@ async function fetchStateHere({ url, file, size, sha256 }, progress, signal) {
         if (hex.join("") !== sha256) throw new Error(`${file}: sha256 does not match the manifest`);
     }
     return bytes.buffer;
-}
-
-// The state and v86's files this worker's URL named (earlyStart.js): the state's request
-// leaves now and its body arrives while libv86 loads, instead of after the page's
-// fetch-state (the manifest's answer, then a callback on the page's busy main thread) or,
-// as before, as a stream the page made and relayed chunk by chunk through that thread.
-const told = new URLSearchParams(self.location.search);
-const under = (name) => new URL(`os/${name}`, self.location.href).href;
-let early = null; // {state, controller, progress, bytes: Promise<ArrayBuffer>}
-if (told.get("state")) {
-    const file = told.get("state");
-    const toldState = { url: under(file), file, size: Number(told.get("size")),
-                        sha256: told.get("sha256") };
-    const controller = new AbortController();
-    const progress = { shown: false, now: null };
-    early = { state: toldState, controller, progress,
-              bytes: fetchStateHere(toldState, progress, controller.signal) };
-    early.bytes.catch(() => {}); // used (and its failure reported) only if the page asks
-}
-
-function dropEarlyState() {
-    if (early) early.controller.abort();
-    early = null;
-}
-
-// The state the page asks for: the one under way when it is the same file, size and sha256.
-function stateFor(wanted) {
-    const same = early && ["file", "size", "sha256"].every((key) => early.state[key] === wanted[key]);
-    if (!same) {
-        dropEarlyState();
-        const progress = { shown: true, now: null };
-        return fetchStateHere(wanted, progress);
-    }
-    early.progress.shown = true;
-    const now = early.progress.now;
-    if (now) postMessage({ type: "event", name: "state-progress", data: now });
-    const bytes = early.bytes;
-    early = null;
-    return bytes;
-}
-
-const imported = new Set(); // the scripts importScripts has run
-function importOnce(url) {
-    if (!imported.has(url)) importScripts(url);
-    imported.add(url);
-}
-if (told.get("libv86")) {
-    importOnce(under(told.get("libv86"))); // blocks this thread, the state arriving meanwhile
-    if (told.get("profiler")) importOnce(under(told.get("profiler")));
 }
 
 function fail(reason) {
@@ -242,12 +188,8 @@ function restoreWhenLoaded(poke) {
 self.onmessage = (message) => {
     const msg = message.data;
     if (msg.type === "fetch-state") {
-        if (msg.error) {
-            dropEarlyState();
-            stateArrived.reject(new Error(msg.error));
-        } else {
-            stateFor(msg.state).then(stateArrived.resolve, stateArrived.reject);
-        }
+        if (msg.error) stateArrived.reject(new Error(msg.error));
+        else fetchStateHere(msg.state, msg.body).then(stateArrived.resolve, stateArrived.reject);
     } else if (msg.type === "preload") {
         // Sent by the page's <head> script as soon as the manifest names the files:
         // libv86 and the wasm compile while React is still loading. With module: true
@@ -255,17 +197,16 @@ self.onmessage = (message) => {
         // failed, and v86's wasm is then fetched here).
         if (msg.module) compiled = new Promise((resolve) => (moduleArrived = resolve));
         else compiled = WebAssembly.compileStreaming(fetch(msg.wasm)).catch(() => null);
-        importOnce(msg.libv86); // blocks this thread: the wasm request goes out first
-        if (msg.profiler) importOnce(msg.profiler); // not later, in the restore's path
+        importScripts(msg.libv86); // blocks this thread: the wasm request goes out first
+        if (msg.profiler) importScripts(msg.profiler); // not later, in the restore's path
     } else if (msg.type === "module") {
         moduleArrived(msg.module);
     } else if (msg.type === "start") {
-        if (!msg.restore) dropEarlyState(); // a cold boot: the state is not needed
-        if (!self.V86) importOnce(msg.libv86);
+        if (!self.V86) importScripts(msg.libv86);
         emulator = new self.V86({ ...msg.options, wasm_fn: streamingWasm(msg.options.wasm_path) });
         emulator.add_listener("emulator-loaded", () => yieldInThisThread(emulator.v86));
         if (msg.profiler) {
-            if (!self.x86labProfiler) importOnce(msg.profiler);
+            if (!self.x86labProfiler) importScripts(msg.profiler);
             profiler = self.x86labProfiler(emulator, absoluteNow);
         }
         ["download-progress", "download-error", "emulator-started"].forEach(forward);
