@@ -121,6 +121,17 @@ console.log(JSON.stringify(await diskOption(manifest, process.argv[3], length)))
 
 
 @contextlib.contextmanager
+def running(server: http.server.HTTPServer) -> Iterator[str]:
+    """``server`` serving on a thread of its own: its base URL, then shut down."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
 def ignoring_range(folder: Path, requested: Optional[List[str]] = None) -> Iterator[str]:
     """Python's http.server: answers every GET with 200 and the whole file. The paths
     asked for are appended to ``requested``."""
@@ -138,13 +149,8 @@ def ignoring_range(folder: Path, requested: Optional[List[str]] = None) -> Itera
         def handle_error(self, request: object, client_address: object) -> None:
             pass  # the page's Range probe hangs up mid-body: expected, not worth a trace
 
-    server = Server(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(Server(("127.0.0.1", 0), Quiet)) as url:
+        yield url
 
 
 def _disk_option(base_url: str, requested: str, tmp_path: Path, length: str = "") -> dict:
@@ -194,12 +200,8 @@ def answering_first_sector(folder: Path) -> Iterator[str]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FirstSector)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with running(server) as url:
+        yield url
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")
