@@ -32,7 +32,7 @@ import sqlite3
 import sys
 from pathlib import Path
 from types import CodeType
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 BATCH = 64
 """New entries written in one transaction (a boot makes a few thousand)."""
@@ -71,6 +71,7 @@ class BlockCache:
         self.pending: List[Tuple[str, bytes]] = []
         self.hits = self.misses = 0
         self.db: Optional[sqlite3.Connection] = None
+        self.keys: Set[str] = set()  # what the file held when opened, and what we put
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
@@ -82,6 +83,7 @@ class BlockCache:
                 self.db.execute(statement).fetchall()  # every cursor done: PyPy keeps
                 # an unfinished one open, and a commit then fails
             self.db.commit()
+            self.keys = {key for (key,) in self.db.execute("SELECT key FROM blocks")}
         except (OSError, sqlite3.Error) as error:
             self._off(error)
 
@@ -98,8 +100,13 @@ class BlockCache:
         return digest.hexdigest()
 
     def get(self, key: str) -> Optional[Tuple[List[Tuple[str, str, str]], CodeType]]:
-        """([(alias, module, name)], code) of a block, or None."""
-        if self.db is None:
+        """([(alias, module, name)], code) of a block, or None. A key the file did not
+        hold when it was opened is a miss without a query: a warm boot looks up ~17,000
+        blocks that no run made (code run 40 times but never 300), 0.08 ms each as
+        queries. (Blocks another process writes meanwhile are missed: this run compiles
+        its own.)"""
+        if self.db is None or key not in self.keys:
+            self.misses += 1
             return None
         try:
             rows = self.db.execute("SELECT entry FROM blocks WHERE key = ?",
@@ -120,6 +127,7 @@ class BlockCache:
         if self.db is None:
             return
         self.pending.append((key, marshal.dumps((origins, code))))
+        self.keys.add(key)
         if len(self.pending) >= BATCH:
             self.flush()
 

@@ -116,7 +116,21 @@ NO_BLOCK = Block(lambda cpu, eip, budget: 0, 0, 0, 0)
 
 
 def compilable(insn: Insn) -> bool:
-    """Whether ``insn`` may sit inside a block."""
+    """Whether ``insn`` may sit inside a block (a property of its form, remembered per
+    form: a warm boot asks ~20,000 times, once for each instruction of each block it
+    looks up)."""
+    known = _COMPILABLE.get(id(insn.form))
+    if known is None:
+        known = _COMPILABLE[id(insn.form)] = _compilable_form(insn)
+    return known
+
+
+_COMPILABLE: Dict[int, bool] = {}
+"""id(form) -> whether its instructions may sit in a block (forms live as long as the
+table: ``reference.isa.table.FORMS``)."""
+
+
+def _compilable_form(insn: Insn) -> bool:
     fn = insn.fn
     if fn is None or insn.form.mnemonic in BARRIERS:
         return False

@@ -34,6 +34,31 @@ def test_a_second_run_takes_every_block_from_the_first_runs_cache(tmp_path: Path
     assert found.hits == made.misses and found.misses == 0
 
 
+class Counting:
+    """An SQLite connection that counts the statements run through it."""
+
+    def __init__(self, db: object) -> None:
+        self.db, self.statements = db, 0
+
+    def execute(self, *args: object) -> object:
+        self.statements += 1
+        return self.db.execute(*args)  # type: ignore[attr-defined]
+
+
+def test_a_key_the_file_did_not_hold_is_a_miss_without_a_query(tmp_path: Path) -> None:
+    """The keys are read once when the file is opened: a lookup of any other key
+    misses at once; one of those keys is still read from the file."""
+    _, made = run_with_cache(tmp_path, "flat")
+    made.close()
+    opened = BlockCache(tmp_path)
+    assert opened.keys and opened.keys == made.keys
+    counting = Counting(opened.db)
+    opened.db = counting  # type: ignore[assignment]
+    assert opened.get("0" * 64) is None and counting.statements == 0
+    assert opened.get(next(iter(made.keys))) is not None and counting.statements == 1
+    assert (opened.hits, opened.misses) == (1, 1)
+
+
 def test_blocks_for_other_modes_or_bytes_are_other_entries() -> None:
     raws = [bytes.fromhex("01d8"), bytes.fromhex("75f7")]
     keys = {BlockCache.key(raws, 32, 32, "flat"), BlockCache.key(raws, 32, 16, "flat"),
