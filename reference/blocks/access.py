@@ -188,7 +188,8 @@ class _Lowering(ast.NodeTransformer):
             self.hoisted += clone(template, lambda n: ast.Name(
                 name if n.id == _RESULT else n.id, n.ctx))
             return ast.Name(name, ast.Load())
-        if not (isinstance(node.func, ast.Name) and node.func.id in _PURE_CALLS):
+        if not (isinstance(node.func, ast.Name) and node.func.id in _PURE_CALLS
+                or _signed_view(node.func)):
             self.ok = False
         return self.generic_visit(node)
 
@@ -198,6 +199,14 @@ class _Lowering(ast.NodeTransformer):
             self.ok = False  # parts evaluated conditionally or repeatedly
             return node
         return super().generic_visit(node)
+
+
+def _signed_view(func: ast.expr) -> bool:
+    """``opK_J.sign``: an operand's signed view of a value (``Operand.sign``), which
+    reads and changes nothing, so a read in its argument may be hoisted before it (MOVSX
+    and IDIV with a memory source, whose reads went through ``cpu.read`` before)."""
+    return (isinstance(func, ast.Attribute) and func.attr == "sign"
+            and isinstance(func.value, ast.Name) and func.value.id.startswith("op"))
 
 
 def lower(statements: List[ast.stmt], mode: Optional[str]) -> List[ast.stmt]:

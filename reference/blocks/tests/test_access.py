@@ -49,6 +49,33 @@ def test_the_lowering_follows_the_memory() -> None:
     assert "cpu.read(2, M_a, 4)" in texts["paged"]  # the way out, for what is not plain
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_signed_read_is_written_out_too(kind: str) -> None:
+    """MOVSX and IDIV read memory into an operand's signed view (``Operand.sign``), and
+    those reads are written out like any other. data_bytes holds 7i + 3 at byte i:
+    MOVSX ESI, word [EBP] gets 0x0A03; MOVSX EBX, byte [EBP+0x12] gets 0x81, so
+    0xFFFFFF81; IDIV divides EDX:EAX = -2^31 (CDQ) by the dword at [EBP+0x10],
+    0x88817A73, a negative number (SDM Vol. 2A, IDIV: quotient truncated toward zero,
+    the remainder takes the dividend's sign)."""
+    body = ("bd" + DATA.to_bytes(4, "little").hex() + "0f bf 75 00  0f be 5d 12"
+            "b8 00 00 00 80  99  f7 7d 10")
+    code = looped(body)
+    interpreted, compiled = both(code, 10_000, kind)
+    assert compiled == interpreted and interpreted[6] is True
+    data = data_bytes()
+    divisor = int.from_bytes(data[0x10:0x14], "little") - (1 << 32)
+    dividend = -(1 << 31)
+    quotient = abs(dividend) // abs(divisor) * (1 if (dividend < 0) == (divisor < 0) else -1)
+    remainder = dividend - quotient * divisor
+    regs = compiled[0]
+    assert regs[6] == int.from_bytes(data[0:2], "little") == 0x0A03
+    assert regs[3] == (data[0x12] - 0x100) & 0xFFFFFFFF == 0xFFFFFF81
+    assert (regs[0], regs[2]) == (quotient & 0xFFFFFFFF, remainder & 0xFFFFFFFF)
+    text = block_source(machine(code, 0, kind), CODE + 5)
+    assert text.count("cpu.read(") == 3  # each read's way out (or, sparse, the read)
+    assert text.count(".sign(M_r") == (0 if kind == "sparse" else 3)
+
+
 @pytest.mark.parametrize("kind", ["flat", "paged"])
 def test_a_dword_across_two_pages_joins_both(kind: str) -> None:
     """[0x2FFE] holds the data page's last two bytes and the stack page's first two;
