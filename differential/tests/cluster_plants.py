@@ -49,8 +49,9 @@ def pinned_divergent(known: object = None) -> List[Checker]:
 
 def child_cannot_read_the_pin(known: object = None) -> List[Checker]:
     """A ``ChildJudge`` whose sandbox child is handed a pinned list with a key its code
-    does not know: what a child running another checkout than its worker's would meet (the
-    child is a fresh interpreter). Its batch must be said once, not retried by this worker."""
+    does not know: what a child running another checkout than its worker's would meet (a
+    fresh interpreter started after the checkout was edited). Its batch must be said
+    once, not retried by this worker."""
     from differential.judging import ChildJudge
     from differential.tests.broken_runner import UNREADABLE_ENTRY
 

@@ -243,10 +243,11 @@ def test_a_joiner_that_cannot_read_the_pinned_list_says_so_once(server):
     ("cannot_import", "ImportError"),
 ])
 def test_a_job_whose_code_cannot_judge_stops_its_worker(server, plant, said):
-    """The sandbox child (a fresh interpreter: maybe a newer checkout than its worker's)
-    cannot read the pinned list, or a module does not import (the checkout edited under
-    the worker): the worker records that once and stops, so the batch is not failed again
-    and again by it, nor every later batch; RQ keeps the batch for a worker that can."""
+    """The sandbox child (a fresh interpreter when the checkout was edited under its
+    worker, so maybe newer code than the worker's; else a fork) cannot read the pinned
+    list, or a module does not import (the checkout edited under the worker): the
+    worker records that once and stops, so the batch is not failed again and again by
+    it, nor every later batch; RQ keeps the batch for a worker that can."""
     plan = ClusterPlan(seed=3, forms="CLC", batch_size=20, checkers=f"{PLANTS}:{plant}")
     joiner = _joiner(server.url, plan, jobs=1, seconds=30)
     output = joiner.communicate(timeout=120)[0].decode()
