@@ -13,10 +13,10 @@ from reference.blocks.tests.machines import (
     CODE,
     DATA,
     KINDS,
-    STACK_TOP,
     both,
     frame,
     machine,
+    second_run,
     state,
 )
 
@@ -150,16 +150,8 @@ def test_random_flag_producers_and_consumers_match_the_interpreter(pool: list,
         code = bytes.fromhex(setup + body + "7500" + "f4")
         interpreted = machine(code, 0, kind)
         expected = state(interpreted, interpreted.run(200))
-        cpu = machine(code, 0, kind)
-        memory = cpu.mem.pages()
-        cpu.run(200)  # decoded once: the second run compiles at its first instruction
-        cpu.regs[:] = [0] * 8
-        cpu.set_reg("esp", STACK_TOP)
-        for base, page in memory.items():  # all of it: the first run may write anywhere
-            cpu.mem.write_bytes(base, page)
-        cpu.flags.value, cpu.eip, cpu.tsc, cpu.halted = 2, CODE, 0, False
-        cpu.block_threshold = 1
-        assert state(cpu, cpu.run(200)) == expected, body
+        compiled, cpu = second_run(code, 200, kind)  # a block from its first instruction
+        assert compiled == expected, body
         assert cpu.icache[frame(kind, CODE)].block.length >= 7  # the setup: one block
 
 
