@@ -285,9 +285,9 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
     exec(code, namespace)  # noqa: S102 - our own generated code
     span = max(start + insn.length for start, insn in zip(layout.offsets(insns), insns))
     function = namespace["block"]
-    return Block(function if residual_call is None else Opaque(function), len(insns), span,
-                 physical,
-                 text if with_source else "", layout.plan(insns).loops)
+    run = function if residual_call is None else Opaque(function)
+    return Block(run, len(insns), span, physical, text if with_source else "",
+                 layout.plan(insns).loops)
 
 
 def block_source(cpu: Cpu, linear: int, optimize: bool = True) -> Optional[str]:
