@@ -218,13 +218,20 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
     needed: Set[str] = set()
     starts = layout.offsets(insns)
     for k, (insn, piece) in enumerate(zip(insns, pieces)):
-        code, reads_eip, names = snippets.text(piece, dead[k])
-        needed |= names
+        made = snippets.text(piece, dead[k])
+        needed |= made.names
         step = [f"# +{starts[k]}: {piece.comment}"]
         offset = starts[k] + insn.length
-        if reads_eip or k == len(insns) - 1 or k in shape.exits:
-            step += [f"cpu.insn = i{k}", f"cpu.eip = eip + {offset} & {eip_mask}"]
-        steps.append(step + snippets.placed(code, k).splitlines())
+        bookkeeping = [f"cpu.insn = i{k}", f"cpu.eip = eip + {offset} & {eip_mask}"]
+        if k in shape.exits and made.branch is not None:  # set and leave where taken
+            before, test, taken = (snippets.placed(part, k) for part in made.branch)
+            step += before.splitlines() + [f"if {test}:"] + [
+                "    " + line for line in bookkeeping + taken.splitlines() + [layout.TAKEN]]
+        else:
+            if made.reads_eip or k == len(insns) - 1 or k in shape.exits:
+                step += bookkeeping
+            step += snippets.placed(made.code, k).splitlines()
+        steps.append(step)
         snippets.own_objects(insn, k, namespace)
         snippets.globals_of(piece, namespace)
     prologue = access.prologue(needed)

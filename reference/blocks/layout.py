@@ -103,6 +103,22 @@ def plan(insns: List[Any]) -> Plan:
     return Plan(loops, exits, loops and targets[-1] == 0)
 
 
+TAKEN = "# taken: leave"
+"""A line a branch's step may hold (``compiler.assemble``), inside the code its branch
+runs when taken: the block's exit goes there instead of after the step, and is not
+guarded by comparing ``cpu.eip`` with the fall-through."""
+
+
+def _exit(step: List[str], leave: List[str], end: int) -> List[str]:
+    """``step`` with the exit ``leave``: at its ``TAKEN`` line, or after it, taken when
+    EIP is not the fall-through ``end``."""
+    for n, line in enumerate(step):
+        if line.strip() == TAKEN:
+            pad = line[:len(line) - len(line.lstrip())]
+            return step[:n] + [pad + part for part in leave] + step[n + 1:]
+    return step + [f"if cpu.eip != eip + {end}:  # taken"] + _indent(leave, 1)
+
+
 def function(shape: Plan, steps: List[List[str]], prologue: List[str]) -> str:
     """The source of ``block(cpu, eip, budget)``: ``prologue`` (lines at indentation 0,
     run once per call) and each instruction's lines (``steps``, at indentation 0), laid
@@ -111,10 +127,9 @@ def function(shape: Plan, steps: List[List[str]], prologue: List[str]) -> str:
     lines = ["def block(cpu, eip, budget):", "    regs = cpu.regs"] + _indent(prologue, 1)
     if not shape.loops:
         for k, step in enumerate(steps):
-            lines += _indent(step, 1)
             if k in shape.exits:
-                lines += _indent([f"if cpu.eip != eip + {shape.exits[k].end}:  # taken",
-                                  f"    return {k + 1}"], 1)
+                step = _exit(step, [f"return {k + 1}"], shape.exits[k].end)
+            lines += _indent(step, 1)
         return "\n".join(lines + [f"    return {count}"]) + "\n"
     lines += [
         "    journal = cpu.journal",
@@ -127,17 +142,15 @@ def function(shape: Plan, steps: List[List[str]], prologue: List[str]) -> str:
         "            if journal:",
         "                journal.clear()"]
     for k, step in enumerate(steps):
-        lines += _indent(step, 3)
         exit_ = shape.exits.get(k)
         if exit_ is not None and exit_.again:
-            lines += _indent([f"if cpu.eip != eip + {exit_.end}:  # taken",
-                              f"    ran += {k + 1}",
-                              "    if cpu.eip != eip or ran > last:",
-                              "        return ran",
-                              "    continue"], 3)
+            step = _exit(step, [f"ran += {k + 1}",
+                                "if cpu.eip != eip or ran > last:",
+                                "    return ran",
+                                "continue"], exit_.end)
         elif exit_ is not None:
-            lines += _indent([f"if cpu.eip != eip + {exit_.end}:  # taken",
-                              f"    return ran + {k + 1}"], 3)
+            step = _exit(step, [f"return ran + {k + 1}"], exit_.end)
+        lines += _indent(step, 3)
     if shape.back:
         lines += _indent([f"ran += {count}",
                           "if cpu.eip != eip or ran > last:",

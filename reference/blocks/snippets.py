@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
 from reference.blocks import access
 from reference.blocks.access import lower
@@ -62,7 +62,7 @@ class Snippet:
         self.aliases = aliases      # a name holds cpu.flags: no update may be called dead
         self.assumes_stack = assumes_stack  # made for one SS.B: the block checks it
         self.comment = comment      # "<bytes>  <form>  -- <what the semantics say>"
-        self.texts: Dict[FrozenSet[int], Tuple[str, bool, FrozenSet[str]]] = {}
+        self.texts: Dict[FrozenSet[int], Text] = {}
         self.reads: Dict[int, int] = {}  # id(statement) -> status flags it may read
         self.deads: Dict[int, Tuple[FrozenSet[int], int]] = {}  # dead_updates by live
 
@@ -143,10 +143,18 @@ def _memo(node: Any, memo: Dict[int, int], measure: Any) -> int:
     return memo[key]
 
 
-def text(piece: Snippet, dead: FrozenSet[int]) -> Tuple[str, bool, FrozenSet[str]]:
-    """(the finished code of ``piece`` without the ``dead`` updates, at indentation 0;
-    whether it reads ``cpu.eip``/``cpu.insn``; the names its lowered memory accesses
-    need from the block's prologue (``access.prologue``))."""
+class Text(NamedTuple):
+    """One snippet's finished code for one set of dead flag updates (``text``)."""
+
+    code: str              # at indentation 0
+    reads_eip: bool        # it may read ``cpu.eip``/``cpu.insn`` (``needs_bookkeeping``)
+    names: FrozenSet[str]  # what its lowered accesses need from the prologue
+    branch: Optional[Tuple[str, str, str]]  # (before, test, taken): see ``branch_parts``
+
+
+def text(piece: Snippet, dead: FrozenSet[int]) -> Text:
+    """The finished code of ``piece`` without the ``dead`` updates, and what the block
+    needs to know about it."""
     found = piece.texts.get(dead)
     if found is None:
         statements = _without(piece.statements, dead)
@@ -154,11 +162,40 @@ def text(piece: Snippet, dead: FrozenSet[int]) -> Tuple[str, bool, FrozenSet[str
         expander.count = piece.count
         statements = inline_flag_properties(expander.statements(statements))
         statements = forward(fold(statements)) or [ast.Pass()]
-        module = ast.fix_missing_locations(ast.Module(body=statements, type_ignores=[]))
-        code = ast.unparse(module)
-        found = piece.texts[dead] = (code, needs_bookkeeping(statements),
-                                     access.needed(code))
+        code = _unparsed(statements)
+        found = piece.texts[dead] = Text(code, needs_bookkeeping(statements),
+                                         access.needed(code), branch_parts(statements))
     return found
+
+
+def branch_parts(statements: List[ast.stmt]) -> Optional[Tuple[str, str, str]]:
+    """For a branch whose code is ``<before>; if <test>: <taken>``, where ``taken`` ends
+    by storing ``cpu.eip`` and is the only code that reads or writes ``cpu.eip`` or
+    ``cpu.insn`` (Jcc: the flags read, the condition, then the jump), those three
+    texts; else None. A block then sets ``cpu.eip`` and ``cpu.insn`` and leaves only
+    inside the ``if`` (``compiler.assemble``): on the path not taken nothing reads them
+    before the next instruction that sets them, and a fault restores both anyway."""
+    if not statements or not isinstance(statements[-1], ast.If):
+        return None
+    *before, branch = statements
+    last = branch.body[-1]
+    if (branch.orelse or needs_bookkeeping(before) or needs_bookkeeping([ast.Expr(branch.test)])
+            or any(_is_cpu_eip(node) for s in before for node in ast.walk(s))
+            or not (isinstance(last, ast.Assign) and len(last.targets) == 1
+                    and _is_cpu_eip(last.targets[0]))):
+        return None
+    return (_unparsed(before) if before else "", ast.unparse(branch.test),
+            _unparsed(branch.body))
+
+
+def _is_cpu_eip(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "eip"
+            and isinstance(node.value, ast.Name) and node.value.id == "cpu")
+
+
+def _unparsed(statements: List[ast.stmt]) -> str:
+    return ast.unparse(ast.fix_missing_locations(ast.Module(body=statements,
+                                                            type_ignores=[])))
 
 
 def _without(body: List[ast.stmt], dead: FrozenSet[int]) -> List[ast.stmt]:
