@@ -25,6 +25,14 @@ branches do the same thing: a write to a page holding decoded code, an access th
 crosses a page, leaves RAM (the PCI hole), misses the fast TLB maps or the segment, all
 take the call. The store journals the old bytes exactly as ``Cpu.write_physical`` does,
 so a fault later in the block rolls back the same way.
+
+A segment that is flat when the block is made (base 0, no floor, limits of at least
+4 GiB - 1 for reads and writes: Linux's DS, ES and SS) gets a shorter test: linear is
+the offset, and the page test implies the limit test, so only the translation, the
+page and RAM are checked. The block's prologue checks that the segment is still flat;
+if it is not, the access takes the call every time (its fast path is given an empty
+TLB map, or no RAM), which is slower but the same. Which segments were flat is part of
+``mode_of``, so of the cache keys.
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ from __future__ import annotations
 import ast
 import re
 from struct import Struct
-from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
+from types import MappingProxyType
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple
 
 from reference.blocks.optimize import clone
 from reference.memory import FlatMemory
@@ -43,13 +52,26 @@ _SEGMENT_NAME = re.compile(r"\bM_(base|limit|wlimit|floor)_(\d)\b")
 _PURE_CALLS = frozenset({"bool", "abs", "len", "int", "min", "max"})
 
 
+FLAT_LIMIT = 0xFFFFFFFF
+
+
 def mode_of(cpu: Any) -> Optional[str]:
     """How this CPU's accesses are lowered: ``"paged"`` (translations from the fast TLB
-    maps), ``"flat"`` (linear = physical), or None (memory that is not one RAM, as the
+    maps) or ``"flat"`` (linear = physical), then ``:`` and the segments that are flat
+    now (``"paged:023"``: ES, SS and DS); or None (memory that is not one RAM, as the
     sparse test memory: accesses stay calls)."""
     if not isinstance(cpu.mem, FlatMemory):
         return None
-    return "flat" if cpu.tlb is None else "paged"
+    flat = "".join(str(seg) for seg in range(6)
+                   if not (cpu.seg_base[seg] or cpu.seg_floor[seg])
+                   and cpu.seg_limit[seg] >= FLAT_LIMIT and cpu.seg_wlimit[seg] >= FLAT_LIMIT)
+    return ("flat:" if cpu.tlb is None else "paged:") + flat
+
+
+def _parts(mode: str, seg: int) -> Tuple[str, bool]:
+    """(``"flat"`` or ``"paged"``, whether ``seg`` was flat) for a ``mode_of`` string."""
+    memory, _, flat = mode.partition(":")
+    return memory, str(seg) in flat
 
 
 def _access(node: ast.AST, method: str, arity: int) -> bool:
@@ -73,8 +95,15 @@ def _in_page(name: str, nbytes: int) -> str:
 
 
 def _read_template(mode: str, seg: int, nbytes: int, target: str) -> str:
+    memory, flat = _parts(mode, seg)
     inside = _inside(seg, nbytes, "limit")
-    if mode == "flat":
+    if flat and memory == "flat":
+        lines = [f"if 0 <= (M_p := M_a) and M_p + {nbytes} <= M_ramlen_{seg}:"]
+    elif flat:
+        lines = [f"M_f = M_rd_{seg}.get(M_a >> 12)",
+                 f"if (M_f is not None{_in_page('M_a', nbytes)}"
+                 f" and (M_p := M_f | M_a & 4095) + {nbytes} <= M_ramlen):"]
+    elif memory == "flat":
         where = f"(M_p := M_base_{seg} + M_a & 4294967295) + {nbytes} <= M_ramlen"
         lines = [f"if {inside} and {where}:"]
     else:
@@ -90,8 +119,18 @@ def _read_template(mode: str, seg: int, nbytes: int, target: str) -> str:
 
 
 def _write_template(mode: str, seg: int, nbytes: int) -> str:
+    memory, flat = _parts(mode, seg)
     inside = _inside(seg, nbytes, "wlimit")
-    if mode == "flat":
+    if flat and memory == "flat":
+        lines = ["M_p = M_a",
+                 f"if (0 <= M_p{_in_page('M_p', nbytes)} and M_p + {nbytes} <= M_ramlen_{seg}"
+                 " and M_p >> 12 not in M_code):"]
+    elif flat:
+        lines = [f"M_f = M_wr_{seg}.get(M_a >> 12)",
+                 f"if (M_f is not None{_in_page('M_a', nbytes)}"
+                 f" and (M_p := M_f | M_a & 4095) + {nbytes} <= M_ramlen"
+                 " and M_f >> 12 not in M_code):"]
+    elif memory == "flat":
         lines = [f"M_p = M_base_{seg} + M_a & 4294967295",
                  f"if ({inside}{_in_page('M_p', nbytes)} and M_p + {nbytes} <= M_ramlen"
                  " and M_p >> 12 not in M_code):"]
@@ -229,7 +268,14 @@ _PROLOGUE = {
 """What a lowered access reads that is the same for the whole block, in load order."""
 _FIELDS = {"base": "seg_base", "limit": "seg_limit", "wlimit": "seg_wlimit",
            "floor": "seg_floor"}
-_NAME = re.compile(r"\bM_(?:ram|ramlen|journal|code|rd|wr|(?:base|limit|wlimit|floor)_\d)\b")
+_NAME = re.compile(r"\bM_(?:ram|ramlen|journal|code|rd|wr|(?:base|limit|wlimit|floor|rd|wr"
+                   r"|ramlen)_\d)\b")
+_FLAT_NAME = re.compile(r"M_(rd|wr|ramlen)_(\d)")
+_FLAT_WAY = {"rd": "M_rd if M_flat_{seg} else g_NOWHERE",
+             "wr": "M_wr if M_flat_{seg} else g_NOWHERE",
+             "ramlen": "M_ramlen if M_flat_{seg} else 0"}
+"""What a flat segment's accesses use: the block's own, or while the segment is not
+flat, what makes every fast test fail (an empty TLB map, no RAM)."""
 
 
 def needed(code: str) -> FrozenSet[str]:
@@ -238,6 +284,10 @@ def needed(code: str) -> FrozenSet[str]:
     if names:
         names.add("M_ram")
         names.add("M_ramlen")
+    for name in list(names):
+        found = _FLAT_NAME.fullmatch(name)
+        if found and found.group(1) != "ramlen":
+            names.add(f"M_{found.group(1)}")
     return frozenset(names)
 
 
@@ -245,12 +295,23 @@ def prologue(names: Set[str]) -> List[str]:
     """The lines that load ``names`` (what the block's accesses need, ``needed``) once,
     before its first instruction."""
     lines = [line for name, line in _PROLOGUE.items() if name in names]
+    flat = sorted({found.group(2) for found in map(_FLAT_NAME.fullmatch, names) if found})
+    lines += [f"M_flat_{seg} = (not (cpu.seg_base[{seg}] or cpu.seg_floor[{seg}]) and "
+              f"cpu.seg_limit[{seg}] >= {FLAT_LIMIT} and cpu.seg_wlimit[{seg}] >= {FLAT_LIMIT})"
+              for seg in flat]
     for name in sorted(names - _PROLOGUE.keys()):
+        found = _FLAT_NAME.fullmatch(name)
+        if found:
+            way, seg = found.groups()
+            lines.append(f"{name} = " + _FLAT_WAY[way].format(seg=seg))
+            continue
         field, seg = _SEGMENT_NAME.fullmatch(name).groups()  # type: ignore[union-attr]
         lines.append(f"{name} = cpu.{_FIELDS[field]}[{seg}]")
     return lines
 
 
+_NOWHERE: Mapping[int, int] = MappingProxyType({})
+"""The TLB map of a segment that is no longer flat (``_FLAT_WAY``): nothing is found."""
 _WORDS = {2: Struct("<H"), 4: Struct("<I")}
 """How a lowered access reads and stores 2 and 4 bytes of RAM: ``struct``'s
 ``unpack_from``/``pack_into`` work on the bytearray in place. Measured in CPython 3.11
@@ -261,6 +322,7 @@ _WORDS = {2: Struct("<H"), 4: Struct("<I")}
 
 def globals_for(namespace: Dict[str, Any]) -> None:
     """The module-level names the lowered accesses use."""
+    namespace["g_NOWHERE"] = _NOWHERE
     for nbytes, word in _WORDS.items():
         namespace[f"M_get{nbytes}"] = word.unpack_from
         namespace[f"M_put{nbytes}"] = word.pack_into

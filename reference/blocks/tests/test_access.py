@@ -18,6 +18,7 @@ from reference.blocks.tests.machines import (
     PAGE_TABLE,
     both,
     data_bytes,
+    frame,
     machine,
 )
 from reference.faults import GP
@@ -42,11 +43,14 @@ def test_the_lowering_follows_the_memory() -> None:
     for kind in KINDS:
         cpu = machine(code, 0, kind)
         texts[kind] = block_source(cpu, CODE + 5)
-        assert access.mode_of(cpu) == {"sparse": None, "flat": "flat", "paged": "paged"}[kind]
+        assert access.mode_of(cpu) == {"sparse": None, "flat": "flat:012345",
+                                       "paged": "paged:012345"}[kind]
     assert "M_ram" not in texts["sparse"] and "cpu.read(2," in texts["sparse"]
     assert "M_ram[M_p:M_p + 4]" in texts["flat"] and "M_rd" not in texts["flat"]
-    assert "M_rd.get(" in texts["paged"] and "M_wr.get(" in texts["paged"]
+    assert "M_rd_2.get(" in texts["paged"] and "M_wr_2.get(" in texts["paged"]
     assert "cpu.read(2, M_a, 4)" in texts["paged"]  # the way out, for what is not plain
+    for kind in ("flat", "paged"):  # SS flat: linear is the offset, no limit test
+        assert "M_limit" not in texts[kind] and "M_base" not in texts[kind]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -95,7 +99,7 @@ def test_a_dword_across_two_pages_joins_both(kind: str) -> None:
 def test_beyond_the_segment_limit_is_a_general_protection_fault(kind: str) -> None:
     """DS limited to 0x2FFF (its hidden cache as a descriptor load leaves it): a dword
     at 0x2FFE runs past it, #GP(0) (SDM Vol. 3A, 5.3), from inside the block too."""
-    code = looped("bb 00 2f 00 00 8b 03 83 c3 7f 8b 43 7f")  # [0x2f00], then [0x2ffe]
+    code = looped(FAR_LOAD)
     outcomes = []
     for threshold in (0, 1):
         cpu = machine(code, threshold, kind)
@@ -105,6 +109,46 @@ def test_beyond_the_segment_limit_is_a_general_protection_fault(kind: str) -> No
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][2].vector == GP and outcomes[0][2].error_code == 0
     assert outcomes[0][1] == CODE + 5 + 5 + 2 + 3  # the second load: 0x2ffe + 3 > 0x2fff
+
+
+FAR_LOAD = "bb 00 2f 00 00 8b 03 83 c3 7f 8b 43 7f"  # [0x2f00], then a dword at [0x2ffe]
+NEAR_LOAD = "bb 00 2f 00 00 8b 03 83 c3 7f 8b 43 71"  # [0x2f00], then [0x2ff0] (one page)
+
+
+@pytest.mark.parametrize("kind", ["flat", "paged"])
+def test_a_segment_limited_before_the_block_is_made_keeps_its_limit_test(kind: str) -> None:
+    """DS is not flat when the block is made: its accesses test its base and limits."""
+    cpu = machine(looped(FAR_LOAD), 0, kind)
+    cpu.seg_limit[3] = cpu.seg_wlimit[3] = 0x2FFF
+    assert "3" not in access.mode_of(cpu).partition(":")[2]
+    text = block_source(cpu, CODE + 5)
+    assert "M_limit_3" in text and "M_base_3" in text and "M_flat_3" not in text
+
+
+@pytest.mark.parametrize("kind", ["flat", "paged"])
+def test_a_segment_limited_after_the_block_was_made_faults_as_the_interpreter(
+        kind: str) -> None:
+    """The block is made while DS is flat (no limit test in its code); then DS's limit
+    becomes 0x2FFF, as a descriptor load between two runs of the block could leave it.
+    The block's prologue sees DS is no longer flat and every access to it takes the call,
+    so the dword at 0x2FF0 (inside one page, so only the limit can stop it) is #GP(0)
+    from inside the block, as interpreted."""
+    code = looped(NEAR_LOAD)
+    text = block_source(machine(code, 0, kind), CODE + 5)
+    assert "M_flat_3" in text and "M_limit_3" not in text
+    outcomes = []
+    for threshold in (0, 1):
+        cpu = machine(code, threshold, kind)
+        cpu.run(1 + 6 + 6)  # MOV ECX, a pass decoded on the way, a pass in the block
+        assert cpu.eip == CODE + 5 and cpu.get_reg("ecx") == 1
+        made = cpu.icache[frame(kind, CODE) + 5].block
+        assert (made is not None and made.length == 6) == bool(threshold)
+        cpu.seg_limit[3] = cpu.seg_wlimit[3] = 0x2FEF
+        result = cpu.run(10_000)
+        outcomes.append((list(cpu.regs), cpu.eip, cpu.tsc, result.exception))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][3].vector == GP and outcomes[0][3].error_code == 0
+    assert outcomes[0][1] == CODE + 5 + 5 + 2 + 3
 
 
 def test_the_pci_hole_reads_all_ones_and_drops_writes() -> None:
