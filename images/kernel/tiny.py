@@ -4,6 +4,10 @@ tinyconfig plus only what the harness needs (serial console, initramfs, BusyBox'
 syscalls, proc/sys/devtmpfs/tmpfs, ext2, PCI, ne2k-pci, virtio-net) boots in about a
 twentieth of the Debian kernel's instructions, which matters on slow emulators. The build
 runs in the cache (about 1.5 GB while it runs; removed afterwards), never in the repo.
+
+One driver is a module: ata_piix, the web demo's disk (``DISK_MODULES``), which /init
+loads in the background only when the command line asks for the disk, since its probe
+would otherwise hold up /init (tiny.config says why).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import List
 
-from images import debs, kconfig
+from images import debs, kconfig, modules
 from images.bootheader import boot_protocol
 from images.errors import ImageError
 from images.kernel import KERNEL_FILE, Kernel, is_ready, load, publish
@@ -44,6 +48,9 @@ REPRODUCIBLE_ENV = {
 }
 """Fixed values for what the kernel would otherwise stamp from the build machine."""
 JOBS = min(2, os.cpu_count() or 1)
+DISK_MODULES = ["ata_piix"]
+"""Built as modules (tiny.config) and loaded by /init only for the disk, as the Debian
+kernel's disk modules are; libata, SCSI and sd, which they need, are built in."""
 
 
 def inputs() -> dict:
@@ -54,7 +61,8 @@ def inputs() -> dict:
             f"{SOURCE_TARBALL} is missing; reinstall it with: "
             f"apt-get install --reinstall {SOURCE_PACKAGE}"
         )
-    recipe = files_digest([FRAGMENT, Path(__file__), HERE.parent / "kconfig.py", STORED_LZ4])
+    recipe = files_digest([FRAGMENT, Path(__file__), HERE.parent / "kconfig.py",
+                           HERE.parent / "modules.py", STORED_LZ4])
     return {
         "source": {
             "name": SOURCE_PACKAGE,
@@ -154,16 +162,24 @@ def ensure(store: Path, rebuild: bool = False) -> Kernel:
     print(f"x86lab: building the tiny kernel, {JOBS} jobs (log: {log})", file=sys.stderr)
     # The payload in stored LZ4 blocks: the site's brotli compresses the plain kernel to
     # ~1.40 MB against 1.64 MB over LZ4 -9, and the decompressor only copies it.
-    _run_step(["make", f"-j{JOBS}", f"LZ4={sys.executable} {STORED_LZ4}", "bzImage"],
-              tree, log)
+    _run_step(["make", f"-j{JOBS}", f"LZ4={sys.executable} {STORED_LZ4}", "bzImage",
+               "modules"], tree, log)
     staging = build / "staging"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
+    (staging / "modules").mkdir(parents=True)
     shutil.copyfile(tree / "arch" / "x86" / "boot" / "bzImage", staging / KERNEL_FILE)
     boot_protocol(staging / KERNEL_FILE)
     (staging / "config").write_text(config)
+    # The same dependency walk as the Debian kernel's modules; the tree holds only the
+    # modules tiny.config asks for, each needing only what is built in.
+    available = modules.index_tree(tree / "drivers")
+    order = modules.load_order(DISK_MODULES, available)
+    for name in order:
+        (staging / "modules" / f"{name}.ko").write_bytes(modules.read_module(available[name]))
     facts["fragment_sha256"] = files_digest([FRAGMENT])
     facts["compression"] = "lz4-stored" if "CONFIG_KERNEL_LZ4=y" in config else "other"
-    publish(folder, staging, [], facts)
+    facts["modules"] = order
+    facts["disk_modules"] = order  # loaded by /init only when the command line has DISK_FLAG
+    publish(folder, staging, order, facts)
     shutil.rmtree(build)
     return load(folder, "tiny")
