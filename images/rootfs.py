@@ -57,6 +57,7 @@ def render_init(template: str) -> str:
         "HOSTNAME": contract.HOSTNAME,
         "CONSOLE": contract.SERIAL_CONSOLE,
         "DISK_FLAG": contract.DISK_FLAG,
+        "DISK_MOUNT": contract.DISK_MOUNT,
     }
     text = template
     for name, value in values.items():

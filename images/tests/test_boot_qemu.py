@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import shutil
+import subprocess
+from typing import Optional
 
 import pytest
 
@@ -45,15 +48,18 @@ def image(request):
 
 
 @contextlib.contextmanager
-def booted(image, nic: str = "virtio-net-pci"):
-    """A QEMU console at the contract's prompt; the VM is killed when the block ends."""
+def booted(image, nic: str = "virtio-net-pci", disk: Optional[str] = None):
+    """A QEMU console at the contract's prompt; the VM is killed when the block ends.
+
+    ``disk``: a raw image on the first IDE channel, with the command line's disk flag
+    (as the web demo's page attaches its tools disk)."""
     command = [
         "-kernel",
         str(image.kernel),
         "-initrd",
         str(image.initrd),
         "-append",
-        image.cmdline,
+        f"{image.cmdline} {contract.DISK_FLAG}" if disk else image.cmdline,
         "-m",
         "256",
         "-display",
@@ -66,6 +72,8 @@ def booted(image, nic: str = "virtio-net-pci"):
         "-nic",
         f"user,model={nic}",
     ]
+    if disk:
+        command += ["-drive", f"file={disk},format=raw,if=ide,index=0,media=disk"]
     console = pexpect.spawn(
         QEMU, command, encoding="utf-8", codec_errors="replace", timeout=BOOT_TIMEOUT
     )
@@ -98,3 +106,28 @@ def test_overlay_and_added_file_reach_the_guest(tmp_path):
     with booted(image) as console:
         assert run(console, "md5sum /opt/blob").split()[-2] == hashlib.md5(payload).hexdigest()
         assert run(console, "cat /tmp/hook").endswith("overlay-hook-ran")
+
+
+KERNEL_LINES = re.compile(r"\b(ata\d|scsi|sd \d|EXT[24]-fs|sda)\b")
+"""What the disk's probe and mount print in the kernel log: none of it on the console once
+the shell has it (/init keeps only warnings and worse there while it attaches the disk)."""
+
+
+@pytest.mark.skipif(shutil.which("mke2fs") is None, reason="mke2fs missing: apt-get install "
+                    "e2fsprogs")
+def test_the_disk_is_mounted_in_the_background_after_the_prompt(image, tmp_path):
+    payload = bytes(range(256)) * 64
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "blob").write_bytes(payload)
+    disk = tmp_path / "disk.img"
+    subprocess.run(["mke2fs", "-q", "-t", "ext2", "-d", str(tmp_path / "tree"), "-F",
+                    str(disk), "4M"], check=True, capture_output=True)
+    with booted(image, disk=str(disk)) as console:
+        # Everything the console shows from the prompt until the disk is mounted.
+        waited = run(console, f"until grep -q ' {contract.DISK_MOUNT} ' /proc/mounts; "
+                              "do sleep 0.1; done")
+        assert KERNEL_LINES.search(console.before) is None, waited
+        assert f"/dev/sda {contract.DISK_MOUNT} ext" in run(console, "cat /proc/mounts")
+        digest = run(console, f"md5sum {contract.DISK_MOUNT}/blob").split()[-2]
+        assert digest == hashlib.md5(payload).hexdigest()
+        assert run(console, "cat /proc/sys/kernel/printk").split()[0] == "7"

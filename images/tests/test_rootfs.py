@@ -42,8 +42,12 @@ def test_disk_modules_go_to_their_own_list_in_the_same_order():
 
 
 @pytest.mark.skipif(shutil.which("sh") is None, reason="no host sh")
-def test_init_loads_disk_modules_only_when_the_command_line_has_the_flag(tmp_path):
-    """Run /init's module-loading lines with a stand-in insmod and /proc/cmdline."""
+def test_init_loads_and_mounts_the_disk_only_with_the_flag_and_in_the_background(tmp_path):
+    """Run /init's module and disk lines with stand-in insmod and mount, and files for
+    /proc/cmdline, /proc/sys/kernel/printk and the disk's node (a plain file stands for
+    the block device: ``-b`` becomes ``-e``). The disk's first module waits for a file the
+    script makes after those lines: were the disk attached in the foreground, it would
+    give up waiting and say so."""
     text = rootfs.render_init(rootfs.INIT_TEMPLATE.read_text())
     start = text.index("load_modules() {")
     stop = text.index("esac", start) + len("esac")
@@ -51,15 +55,39 @@ def test_init_loads_disk_modules_only_when_the_command_line_has_the_flag(tmp_pat
     (root / "lib" / "modules").mkdir(parents=True)
     (root / "lib" / "modules" / "load-order").write_text("ne2k_pci.ko\n")
     (root / "lib" / "modules" / "load-order-disk").write_text("scsi_mod.ko\next4.ko\n")
-    snippet = text[start:stop].replace("/lib/modules", f"{root}/lib/modules")
-    loaded = []
+    (root / "sda").write_text("")
+    snippet = (text[start:stop].replace("/lib/modules", f"{root}/lib/modules")
+               .replace("/proc/cmdline", f"{root}/cmdline")
+               .replace("/proc/sys/kernel/printk", f"{root}/printk")
+               .replace("-b /dev/sda", f"-e {root}/sda").replace("/dev/sda", f"{root}/sda"))
+    stand_ins = (
+        'insmod() {\n'
+        '    case "$1" in *scsi_mod.ko)\n'
+        f'        i=0; until [ -e {root}/prompt ]; do\n'
+        '            i=$((i + 1)); [ "$i" -gt 500 ] && { echo waited-in-vain; break; }\n'
+        '            sleep 0.01\n'
+        '        done ;;\n'
+        '    esac\n'
+        f'    read -r seen _ < {root}/printk\n'
+        '    echo "insmod ${1##*/} level=$seen"\n'
+        '}\n'
+        'mkdir() { :; }\n'
+        'mount() { echo "mount $*"; }\n'
+    )
+    runs = []
     for cmdline in ("console=ttyS0 panic=-1", f"console=ttyS0 {contract.DISK_FLAG}"):
         (root / "cmdline").write_text(cmdline + "\n")
-        script = ("insmod() { echo \"${1##*/}\"; }\n"
-                  + snippet.replace("/proc/cmdline", str(root / "cmdline")))
-        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
-        loaded.append(done.stdout.split())
-    assert loaded == [["ne2k_pci.ko"], ["ne2k_pci.ko", "scsi_mod.ko", "ext4.ko"]]
+        (root / "printk").write_text("7\t4\t1\t7\n")
+        (root / "prompt").unlink(missing_ok=True)
+        script = f"{stand_ins}{snippet}\necho prompt; : > {root}/prompt; wait\n"
+        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True,
+                              check=True, timeout=60)
+        runs.append((done.stdout.splitlines(), (root / "printk").read_text().split()[0]))
+    assert runs[0] == (["insmod ne2k_pci.ko level=7", "prompt"], "7")
+    assert runs[1] == ([
+        "insmod ne2k_pci.ko level=7", "prompt", "insmod scsi_mod.ko level=4",
+        "insmod ext4.ko level=4", f"mount -o ro {root}/sda {contract.DISK_MOUNT}",
+    ], "7")
 
 
 def test_overlay_keeps_layout_modes_and_symlinks(tmp_path):

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from images.contract import DISK_MOUNT
 from web.build.disk import DiskImage
 from web.build.hashing import copy_hashed
 
 CHUNK_SIZE = 256 << 10
 """Per chunk: one request; Linux reads ahead 128 KiB anyway, and 64 MiB makes 256 files."""
 SUFFIX = ".img"
-MOUNT_POINT = "/mnt/disk"
+MOUNT_POINT = DISK_MOUNT
 
 
 def chunk_name(disk_file: str, start: int, chunk_size: int = CHUNK_SIZE) -> str:

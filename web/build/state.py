@@ -19,7 +19,7 @@ from typing import Dict, Optional
 
 from ground.cache import cache_dir
 from harness.engines.v86 import BIOS, NET_DEVICE, VGA_BIOS
-from images.contract import PROMPT
+from images.contract import DISK_MOUNT, PROMPT
 from web.build.assets import V86_PACKAGE
 from web.build.errors import BuildError
 
@@ -30,6 +30,11 @@ QUIET_MS = 500
 PREPARE = "busybox --install -s; clear"
 """Run at the prompt before the snapshot: the applets' links, which /init makes in the
 background after the prompt, so a state never lacks them whatever the timing."""
+DISK_WAIT = f"until grep -q ' {DISK_MOUNT} ' /proc/mounts; do sleep 0.1; done; "
+"""Put before PREPARE when the disk is attached: /init mounts it in the background, after
+the prompt (images/contract.py), and the page restored from the state must find it
+mounted, not still being probed. A disk that never mounts holds the state's boot until
+BOOT_TIMEOUT_S, which then fails the build with the console's tail."""
 ZERO_ON_FREE = "init_on_free=1"
 """Added to the command line of the boot that makes the state only: the kernel zeroes
 every page it frees, so free memory holds zeros, not the compressed kernel v86 loaded at
@@ -57,11 +62,12 @@ def ensure_state(key: str, kernel: Path, initrd: Path, cmdline: str, memory_mib:
     """The zstd-compressed state for this image and configuration, made if not cached.
 
     ``hda``: the page's lazy disk, attached while booting (a state restores only into the
-    device set it was made with; /init has the disk mounted when the snapshot is taken).
+    device set it was made with; the snapshot waits until /init has mounted it).
     """
     folder = cache_dir("web") / "states"
     folder.mkdir(parents=True, exist_ok=True)
-    recipe = hashlib.sha256(SAVER.read_bytes() + repr((ZSTD_ARGS, PREPARE, ZERO_ON_FREE,
+    prepare = f"{DISK_WAIT}{PREPARE}" if hda is not None else PREPARE
+    recipe = hashlib.sha256(SAVER.read_bytes() + repr((ZSTD_ARGS, prepare, ZERO_ON_FREE,
                                                       QUIET_MS, hda_sha256, cmdline,
                                                       NET_DEVICE)).encode()).hexdigest()
     key = f"{key}-{recipe[:12]}"
@@ -75,7 +81,7 @@ def ensure_state(key: str, kernel: Path, initrd: Path, cmdline: str, memory_mib:
         "bios": str(BIOS), "vga_bios": str(VGA_BIOS), "bzimage": str(kernel),
         "initrd": str(initrd), "cmdline": f"{cmdline} {ZERO_ON_FREE}", "memory_mib": memory_mib,
         "vga_memory_mib": vga_memory_mib, "prompt": PROMPT, "quiet_ms": QUIET_MS,
-        "timeout_s": BOOT_TIMEOUT_S, "prepare": PREPARE, "out": str(raw),
+        "timeout_s": BOOT_TIMEOUT_S, "prepare": prepare, "out": str(raw),
         "net_device": {"type": NET_DEVICE},
     }
     if hda is not None:
