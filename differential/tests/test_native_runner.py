@@ -119,13 +119,19 @@ def test_fetch_fault_outranks_ud_on_the_cpu(native, code, inside):
 
 def test_an_undefined_opcode_is_ud_without_fetching_its_modrm(native):
     """The other side of the same priority: 0F A6 is undefined by its opcode alone, so the
-    host raises #UD although its ModRM byte lies in the unmapped page; so do the reference
-    and Unicorn."""
+    reference and Unicorn raise #UD although its ModRM byte lies in the unmapped page.
+    How many bytes a CPU fetches for an opcode the SDM leaves undefined is the vendor's
+    choice: an AMD EPYC (family 25) raises #UD, an Intel Xeon (family 6 model 167)
+    fetches a ModRM for 0F A6 (the 386's XBTS had one) and faults on that fetch. Either
+    answer is the host's own; where it is #UD, both engines must agree with it."""
     case = _running_off_the_page(bytes.fromhex("0fa6c0"), 2)
     host = native.run(case)
-    assert host.exception == Exc(6, "fault")
-    assert compare(case, host, ReferenceRunner().run(case)) == []
-    assert compare(case, host, UnicornRunner().run(case)) == []
+    assert host.exception in (Exc(6, "fault"), Exc(-1, "unmapped"))
+    reference, unicorn = ReferenceRunner().run(case), UnicornRunner().run(case)
+    assert reference.exception == Exc(6, "fault")
+    assert compare(case, reference, unicorn) == []
+    if host.exception == Exc(6, "fault"):
+        assert compare(case, host, reference) == []
 
 
 def _nop_then_a_crossing_instruction(nop: bytes):
