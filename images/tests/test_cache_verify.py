@@ -20,7 +20,8 @@ import pytest
 
 from ground import assets
 from ground.cache import cache_root
-from images.kernel import load, publish
+from images.kernel import load, publish, tiny
+from images.keys import key_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -177,9 +178,12 @@ def test_a_damaged_kernel_is_reported_naming_the_cache_and_rebuild(copied_cache:
     assert first.returncode == 0, first.stderr
     manifest = json.loads(first.stdout)
     folder = Path(manifest["manifest_path"]).parent
-    # the kernel this image came from: the cache may hold earlier configurations' too
-    (kernel,) = [k for k in (copied_cache / "images" / "kernels").glob("tiny-*/bzImage")
-                 if hashlib.sha256(k.read_bytes()).hexdigest() == manifest["kernel"]["sha256"]]
+    # the kernel this image came from, by its recipe's key: the cache may hold earlier
+    # configurations' too, even byte-identical ones under other keys (a recipe file that
+    # changed without changing the kernel)
+    key = key_of(tiny.inputs())
+    kernel = copied_cache / "images" / "kernels" / f"tiny-{key}" / "bzImage"
+    assert hashlib.sha256(kernel.read_bytes()).hexdigest() == manifest["kernel"]["sha256"]
     os.truncate(kernel, kernel.stat().st_size - 1)
     os.truncate(folder / "bzImage", 100)  # so that the image must be rebuilt from it
     done = image_build(copied_cache)
