@@ -5,6 +5,8 @@ Chromium; beside it, v86 in Node booting the same image (the harness engine), as
 Each page load uses a fresh browser (empty cache), so the bytes are a first visit's.
 With ``--profile`` each load (and the Node boot) also says where its time went
 (``harness.boot_profile``: download, load, BIOS, decompressor, kernel, init; busy and idle).
+With ``--network`` the page loads run under each emulated link in turn (``web.build.throttle``)
+and every page figure says which (``network``); the Node boot reads files, no link.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from harness.boot_profile import analyse, format_profile, with_download
 from web.build.chromium import (
@@ -24,6 +26,7 @@ from web.build.chromium import (
 from web.build.errors import BuildError
 from web.build.headers import MANIFEST_NAME
 from web.build.local import serving
+from web.build.throttle import UNTHROTTLED, NetworkCondition, condition_name, emulate
 
 FRAME_GAPS_JS = """(() => {
     const gaps = { max: 0, over50: 0, frames: 0 };
@@ -71,9 +74,11 @@ def page_profile(shown: dict, page_downloads: List[dict]) -> dict:
     return with_download(analyse(moved, start_ms=download_ms), download_ms)
 
 
-def measure_page(url: str, profile: bool = False) -> dict:
+def measure_page(url: str, profile: bool = False,
+                 network: Optional[NetworkCondition] = None) -> dict:
     """One page load: ms from navigation to the prompt and to a command's answer, bytes,
-    and the main thread's frame gaps up to then; with ``profile`` the boot profile too."""
+    and the main thread's frame gaps up to then; with ``profile`` the boot profile too.
+    ``network``: the emulated link for the whole load (None: unthrottled loopback)."""
     if profile:
         url += ("&" if "?" in url else "?") + "profile=1"
     sizes: List[int] = []
@@ -82,6 +87,7 @@ def measure_page(url: str, profile: bool = False) -> dict:
         # not see the worker's downloads); web.serve always sends Content-Length.
         page.on("response", lambda r: sizes.append(int(r.headers.get("content-length", 0))))
         page.add_init_script(FRAME_GAPS_JS)
+        emulate(page, network)
         page.goto(url)
         wait_for_stage(page, "prompt")
         start = time.monotonic()
@@ -89,7 +95,8 @@ def measure_page(url: str, profile: bool = False) -> dict:
         answer_ms = (time.monotonic() - start) * 1000
         facts = page.evaluate("() => ({boot: window.x86lab.boot, times: window.x86lab.times})")
         frames = page.evaluate("() => window.__x86labFrames")
-        figures = {"boot": facts["boot"], "prompt_ms": facts["times"]["prompt"],
+        figures = {"network": condition_name(network), "boot": facts["boot"],
+                   "prompt_ms": facts["times"]["prompt"],
                    "first_command_ms": round(answer_ms), "bytes": sum(sizes),
                    "stage_ms": facts["times"], "max_frame_gap_ms": round(frames["max"]),
                    "frame_gaps_over_50ms": frames["over50"], "frames": frames["frames"]}
@@ -119,20 +126,51 @@ def measure_node(site: Path) -> dict:
     return {"prompt_ms": round(marks["prompt"] * 1000), "profile": profile}
 
 
-def measure_site(site: Path, runs: int = 1, profile: bool = False) -> Dict[str, List[dict]]:
-    """Cold and state page loads (``runs`` each) and one Node boot of the same image;
-    ``profile``: each page load also records its boot profile (``?profile=1``)."""
+def measure_site(site: Path, runs: int = 1, profile: bool = False,
+                 networks: Sequence[Optional[NetworkCondition]] = (None,),
+                 ) -> Dict[str, List[dict]]:
+    """Cold and state page loads (``runs`` each, under each of ``networks``) and one Node
+    boot of the same image; ``profile``: each page load also records its boot profile
+    (``?profile=1``). Conditions alternate within a run, so a load that drifts over the
+    measurement touches each condition alike."""
     if not (site / MANIFEST_NAME).exists():
         raise BuildError(f"{site} is not a built site; run: x86lab web build --out {site}")
     has_state = bool(json.loads((site / MANIFEST_NAME).read_text()).get("state"))
     figures: Dict[str, List[dict]] = {kind: [] for kind in PAGE_KINDS}
     with serving(site) as url:
         for _ in range(runs):
-            for kind, query in PAGE_KINDS.items():
-                if has_state or "state" not in kind:
-                    figures[kind].append(measure_page(url + query, profile))
+            for network in networks:
+                for kind, query in PAGE_KINDS.items():
+                    if has_state or "state" not in kind:
+                        figures[kind].append(measure_page(url + query, profile, network))
     figures["node"] = [measure_node(site)]
     return figures
+
+
+def ordered_runs(figures: Dict[str, List[dict]]) -> List[Tuple[str, str, int, dict]]:
+    """(label, network, run number, figures) of every row, page loads grouped by network
+    condition (in the order measured) then by kind, Node last with no network: the one
+    order the table and the HTML page show. Figures from before
+    ``--network`` existed have no ``network`` and were unthrottled."""
+    networks: List[str] = []
+    for kind in PAGE_KINDS:
+        for run in figures[kind]:
+            if run.get("network", UNTHROTTLED) not in networks:
+                networks.append(run.get("network", UNTHROTTLED))
+    rows = []
+    for network in networks:
+        for kind in PAGE_KINDS:
+            mine = [r for r in figures[kind] if r.get("network", UNTHROTTLED) == network]
+            rows += [(f"chromium {kind}", network, n, r) for n, r in enumerate(mine, 1)]
+    rows += [("node v86", "", n, r) for n, r in enumerate(figures["node"], 1)]
+    return rows
+
+
+def profile_title(label: str, network: str, number: int) -> str:
+    """A profile's heading; the link is named only when it was emulated, so unthrottled
+    headings read as they always have."""
+    link = f" at {network}" if network not in ("", UNTHROTTLED) else ""
+    return f"{label}{link}, run {number}"
 
 
 def figures_html(figures: Dict[str, List[dict]]) -> str:
@@ -144,24 +182,24 @@ def figures_html(figures: Dict[str, List[dict]]) -> str:
     from harness.report.html import STYLE, profile_section
 
     node = figures["node"][0]["prompt_ms"]
-    rows = ["<tr><th>run</th><th>to prompt</th><th>vs Node</th><th>1st cmd</th>"
-            "<th>bytes</th><th>max frame gap</th><th>gaps &gt; 50 ms</th></tr>"]
+    rows = ["<tr><th>run</th><th>network</th><th>to prompt</th><th>vs Node</th>"
+            "<th>1st cmd</th><th>bytes</th><th>max frame gap</th><th>gaps &gt; 50 ms</th></tr>"]
     sections = []
-    for kind in [*PAGE_KINDS, "node"]:
-        label = "node v86" if kind == "node" else f"chromium {kind}"
-        for number, run in enumerate(figures[kind], 1):
-            if kind == "node":
-                rows.append(f"<tr><td>{label}</td><td>{node / 1000:.2f} s</td><td>1.00x</td>"
-                            + "<td></td>" * 4 + "</tr>")
-            else:
-                rows.append(f"<tr><td>{escape(label)}</td><td>{run['prompt_ms'] / 1000:.2f} s"
-                            f"</td><td>{run['prompt_ms'] / node:.2f}x</td>"
-                            f"<td>{run['first_command_ms']} ms</td>"
-                            f"<td>{run['bytes'] / 2**20:.1f} MiB</td>"
-                            f"<td>{run['max_frame_gap_ms']} ms</td>"
-                            f"<td>{run['frame_gaps_over_50ms']}</td></tr>")
-            if run.get("profile"):
-                sections.append(profile_section(f"{label}, run {number}", run["profile"]))
+    for label, network, number, run in ordered_runs(figures):
+        if not network:
+            rows.append(f"<tr><td>{label}</td><td></td><td>{node / 1000:.2f} s</td>"
+                        "<td>1.00x</td>" + "<td></td>" * 4 + "</tr>")
+        else:
+            rows.append(f"<tr><td>{escape(label)}</td><td>{escape(network)}</td>"
+                        f"<td>{run['prompt_ms'] / 1000:.2f} s"
+                        f"</td><td>{run['prompt_ms'] / node:.2f}x</td>"
+                        f"<td>{run['first_command_ms']} ms</td>"
+                        f"<td>{run['bytes'] / 2**20:.1f} MiB</td>"
+                        f"<td>{run['max_frame_gap_ms']} ms</td>"
+                        f"<td>{run['frame_gaps_over_50ms']}</td></tr>")
+        if run.get("profile"):
+            sections.append(profile_section(profile_title(label, network, number),
+                                            run["profile"]))
     return ("<!doctype html><html><head><meta charset='utf-8'><title>x86lab web measure"
             f"</title><style>{STYLE}</style></head><body><h1>x86lab web measure</h1>"
             f"<table>{''.join(rows)}</table>{''.join(sections)}</body></html>\n")
@@ -169,23 +207,24 @@ def figures_html(figures: Dict[str, List[dict]]) -> str:
 
 def print_figures(figures: Dict[str, List[dict]], as_json: bool,
                   profile: bool = False) -> None:
+    """The table (or the JSON) on stdout; each page row names its network condition."""
     if as_json:
         print(json.dumps(figures, indent=1))
         return
     node = figures["node"][0]["prompt_ms"]
-    print(f"{'run':<22}{'to prompt':>10}{'vs Node':>9}{'1st cmd':>9}{'bytes':>10}"
-          f"{'max frame gap':>15}{'gaps>50ms':>10}")
-    for kind in PAGE_KINDS:
-        for run in figures[kind]:
-            print(f"{'chromium ' + kind:<22}{run['prompt_ms'] / 1000:>9.2f}s"
-                  f"{run['prompt_ms'] / node:>8.2f}x{run['first_command_ms']:>7}ms"
-                  f"{run['bytes'] / 2**20:>7.1f}MiB{run['max_frame_gap_ms']:>13}ms"
-                  f"{run['frame_gaps_over_50ms']:>10}")
-    print(f"{'node v86':<22}{node / 1000:>9.2f}s{1:>8.2f}x")
+    print(f"{'run':<22}{'network':<14}{'to prompt':>10}{'vs Node':>9}{'1st cmd':>9}"
+          f"{'bytes':>10}{'max frame gap':>15}{'gaps>50ms':>10}")
+    for label, network, _, run in ordered_runs(figures):
+        if not network:
+            print(f"{label:<22}{'':<14}{node / 1000:>9.2f}s{1:>8.2f}x")
+            continue
+        print(f"{label:<22}{network:<14}{run['prompt_ms'] / 1000:>9.2f}s"
+              f"{run['prompt_ms'] / node:>8.2f}x{run['first_command_ms']:>7}ms"
+              f"{run['bytes'] / 2**20:>7.1f}MiB{run['max_frame_gap_ms']:>13}ms"
+              f"{run['frame_gaps_over_50ms']:>10}")
     if not profile:
         return
-    for kind in [*PAGE_KINDS, "node"]:
-        for number, run in enumerate(figures[kind], 1):
-            if run.get("profile"):
-                label = "node v86" if kind == "node" else f"chromium {kind}"
-                print(f"\nprofile: {label}, run {number}\n{format_profile(run['profile'])}")
+    for label, network, number, run in ordered_runs(figures):
+        if run.get("profile"):
+            print(f"\nprofile: {profile_title(label, network, number)}\n"
+                  f"{format_profile(run['profile'])}")

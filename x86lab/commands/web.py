@@ -49,6 +49,10 @@ example:
       (download, load, bios, decompressor, kernel, init), busy against idle
   x86lab web measure web/out --profile --html measure.html
       the same, and a page with each profile drawn as a timeline (busy solid, idle pale)
+  x86lab web measure web/out --runs 2 --network none,20mbit-40ms
+      the page loads twice over: unthrottled, then through Chromium's DevTools network
+      emulation at 20 Mbit/s each way with 40 ms RTT (the page and its worker alike);
+      each row names its condition (RATE kbit or mbit, then the RTT; default: none)
   x86lab web measure web/out --disk --runs 2
       seconds for the guest to read the lazy disk's 2 MiB test file, bytes fetched,
       through HTTP Range and through the chunk files
@@ -111,6 +115,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "compile), BIOS, decompressor, kernel, init; busy and idle")
     measure.add_argument("--html", type=Path, metavar="PATH",
                          help="also write the figures as a page, each profile as a timeline")
+    measure.add_argument("--network", metavar="LINKS", default="none",
+                         help="page loads under each of these comma-separated links: none "
+                              "(unthrottled, the default) or RATE-RTT, e.g. 20mbit-40ms")
     measure.set_defaults(handler=run_measure)
 
     bench = verbs.add_parser("bench", help="measure the server's throughput on loopback",
@@ -181,16 +188,23 @@ def run_measure(args: argparse.Namespace) -> int:
     from web.build.errors import BuildError
     from web.build.measure import figures_html, measure_site, print_figures
     from web.build.measure_disk import measure_disk, print_disk_figures
+    from web.build.throttle import parse_conditions
 
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
-    if args.disk and (args.profile or args.html):
-        raise UsageError("--profile and --html time page loads to the prompt; not with --disk")
+    if args.disk and (args.profile or args.html or args.network != "none"):
+        raise UsageError("--profile, --html and --network time page loads to the prompt; "
+                         "not with --disk")
+    try:
+        networks = parse_conditions(args.network)
+    except ValueError as exc:
+        raise UsageError(f"--network: {exc}") from None
     try:
         if args.disk:
             print_disk_figures(measure_disk(args.site, runs=args.runs), as_json=args.json)
         else:
-            figures = measure_site(args.site, runs=args.runs, profile=args.profile)
+            figures = measure_site(args.site, runs=args.runs, profile=args.profile,
+                                   networks=networks)
             print_figures(figures, as_json=args.json, profile=args.profile)
             if args.html is not None:
                 args.html.parent.mkdir(parents=True, exist_ok=True)
