@@ -89,5 +89,7 @@ def test_emulation_slows_the_page_and_its_worker(tmp_path: Path) -> None:
     # and the worker's alone needs at least its own bytes / rate (its fetches are slowed)
     assert max(slow["page"]["ms"], slow["worker"]["ms"]) >= 2 * BLOB_BYTES / RATE * 1000
     assert slow["worker"]["ms"] >= BLOB_BYTES / RATE * 1000
-    # on loopback the same loads are far quicker, so the bound above measures the emulation
-    assert max(fast["page"]["ms"], fast["worker"]["ms"]) < BLOB_BYTES / RATE * 1000
+    # on loopback the same loads are quicker, so the bound above measures the emulation
+    # (compared with the throttled load, not with a fixed time: a loaded machine slows both)
+    assert max(fast["page"]["ms"], fast["worker"]["ms"]) < max(slow["page"]["ms"],
+                                                               slow["worker"]["ms"])
