@@ -89,6 +89,11 @@ def analyse(record: dict, start_ms: float = 0.0) -> dict:
     else:  # a saved state restored between loaded and started
         names = RESTORED_PHASES
         bounds = [origin, events.get("loaded"), events["started"], end]
+    # A mark before start_ms (v86 loaded while the page's last file, a throttled state,
+    # was still arriving) counts from start_ms: the phases follow the download phase
+    # and do not overlap it, so restore is the restore and not the rest of the download.
+    bounds = [None if bound is None else {**bound, "t": max(bound["t"], start_ms)}
+              for bound in bounds]
     phases = []
     for name, (first, last) in zip(names, zip(bounds, bounds[1:])):
         if first is not None and last is not None:

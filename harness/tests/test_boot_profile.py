@@ -90,3 +90,17 @@ def test_a_restored_state_has_load_restore_and_prompt():
         ("download", 250), ("load", 50), ("restore", 120), ("prompt", 50)]
     assert profile["phases"][-1]["idle_ms"] == 15 and profile["total_ms"] == 470
     assert profile["idle_ms"] == 15  # restore is host work, not the guest waiting
+
+
+def test_a_mark_before_the_download_ends_counts_from_its_end():
+    """A throttled page from the state: v86 loaded at 300 ms, but the state's last byte
+    came at 1,150 ms and restore_state ran to 1,220. Restore is those 70 ms, not the
+    920 ms since loaded (850 of them the download's), and the phases add up."""
+    record = {"events": [{"name": "loaded", **_at(300, 0, 0)},
+                         {"name": "started", **_at(1220, 0, 0)},
+                         {"name": "prompt", **_at(1270, 900_000, 35)}],
+              "lines": [], "slices": 9}
+    profile = with_download(analyse(record, start_ms=1150), download_ms=1150)
+    assert [(p["name"], p["wall_ms"]) for p in profile["phases"]] == [
+        ("download", 1150), ("load", 0), ("restore", 70), ("prompt", 50)]
+    assert sum(p["wall_ms"] for p in profile["phases"]) == profile["total_ms"] == 1270
