@@ -170,8 +170,8 @@ def text(piece: Snippet, dead: FrozenSet[int]) -> Text:
 
 def branch_parts(statements: List[ast.stmt]) -> Optional[Tuple[str, str, str]]:
     """For a branch whose code is ``<before>; if <test>: <taken>``, where ``taken`` ends
-    by storing ``cpu.eip`` and is the only code that reads or writes ``cpu.eip`` or
-    ``cpu.insn`` (Jcc: the flags read, the condition, then the jump), those three
+    by storing ``cpu.eip`` and is the only code that reads ``cpu.eip`` or ``cpu.insn``
+    or stores ``cpu.eip`` (Jcc: the flags read, the condition, then the jump), those three
     texts; else None. A block then sets ``cpu.eip`` and ``cpu.insn`` and leaves only
     inside the ``if`` (``compiler.assemble``): on the path not taken nothing reads them
     before the next instruction that sets them, and a fault restores both anyway."""
