@@ -110,3 +110,29 @@ def write_newc(out: BinaryIO, entries: Iterable[CpioEntry]) -> int:
     tail = b"\0" * (-written % 512)
     out.write(tail)
     return written + len(tail)
+
+
+def read_newc(data: bytes) -> List[CpioEntry]:
+    """The entries of a newc archive, in archive order, up to its trailer: the reader
+    beside the writer, for tools that look inside a built initramfs (which file a page of
+    a saved guest's memory came from). ValueError on anything that is not newc."""
+    entries = []
+    offset = 0
+    while True:
+        header = data[offset:offset + 110]
+        if len(header) < 110 or header[:6] != NEWC_MAGIC:
+            raise ValueError(f"no newc header at byte {offset} (truncated or not a newc "
+                             "cpio archive)")
+        fields = [int(header[6 + 8 * i:14 + 8 * i], 16) for i in range(13)]
+        mode, size, rdev_major, rdev_minor, name_size = (fields[1], fields[6], fields[9],
+                                                         fields[10], fields[11])
+        name_end = offset + 110 + name_size
+        name = data[offset + 110:name_end - 1].decode()
+        start = name_end + (-name_end % 4)
+        if name == TRAILER:
+            return entries
+        if start + size > len(data):
+            raise ValueError(f"{name}: {size} bytes announced, the archive ends first")
+        entries.append(CpioEntry(name, mode, data[start:start + size],
+                                 (rdev_major, rdev_minor)))
+        offset = start + size + (-(start + size) % 4)

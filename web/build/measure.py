@@ -74,6 +74,16 @@ def page_profile(shown: dict, page_downloads: List[dict]) -> dict:
     return with_download(analyse(moved, start_ms=download_ms), download_ms)
 
 
+def fetched_file(response: object, site_url: str) -> dict:
+    """One response as the page got it: the path under the site, the bytes on the wire
+    (Content-Length, after any Content-Encoding) and that encoding."""
+    headers = response.headers  # type: ignore[attr-defined]
+    name = response.url.split("?")[0]  # type: ignore[attr-defined]
+    return {"name": "/" + name[len(site_url):] if name.startswith(site_url) else name,
+            "bytes": int(headers.get("content-length", 0)),
+            "encoding": headers.get("content-encoding", "")}
+
+
 def measure_page(url: str, profile: bool = False,
                  network: Optional[NetworkCondition] = None) -> dict:
     """One page load: ms from navigation to the prompt and to a command's answer, bytes,
@@ -81,11 +91,13 @@ def measure_page(url: str, profile: bool = False,
     ``network``: the emulated link for the whole load (None: unthrottled loopback)."""
     if profile:
         url += ("&" if "?" in url else "?") + "profile=1"
-    sizes: List[int] = []
+    fetched: List[dict] = []
+    site_url = url.split("?")[0]
     with chromium_page() as page:
         # Responses of the page and of its Web Worker (the page's own resource timing does
         # not see the worker's downloads); web.serve always sends Content-Length.
-        page.on("response", lambda r: sizes.append(int(r.headers.get("content-length", 0))))
+        page.on("response", lambda r: r.url.startswith("http") and fetched.append(
+            fetched_file(r, site_url)))  # a blob: URL is the page's own bytes, not a fetch
         page.add_init_script(FRAME_GAPS_JS)
         emulate(page, network)
         page.goto(url)
@@ -97,7 +109,8 @@ def measure_page(url: str, profile: bool = False,
         frames = page.evaluate("() => window.__x86labFrames")
         figures = {"network": condition_name(network), "boot": facts["boot"],
                    "prompt_ms": facts["times"]["prompt"],
-                   "first_command_ms": round(answer_ms), "bytes": sum(sizes),
+                   "first_command_ms": round(answer_ms),
+                   "bytes": sum(file["bytes"] for file in fetched), "files": fetched,
                    "stage_ms": facts["times"], "max_frame_gap_ms": round(frames["max"]),
                    "frame_gaps_over_50ms": frames["over50"], "frames": frames["frames"]}
         if profile:

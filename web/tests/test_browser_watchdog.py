@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
@@ -18,42 +17,27 @@ from web.build.chromium import CHROMIUM, chromium_page, wait_for_stage
 from web.build.hashing import sha256_file
 from web.build.headers import MANIFEST_NAME
 from web.build.local import serving
+from web.build.state_contents import PAGE, parse_state
 
 pytestmark = [
     pytest.mark.browser, pytest.mark.slow,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing: apt-get install "
                        "chromium"),
 ]
-STATE_MAGIC = 0x86768676
-"""v86's save_state header: int32 magic, version, total size, JSON length; the JSON at 16,
-then the buffers (the JSON's buffer_infos: offset, length) from the next 4-byte boundary.
-The CPU's state is the JSON's list ``state``: item 77 is guest RAM packed (only pages not
-all zero, in address order), item 78 the bitmap of which 4 KiB pages those are."""
-PACKED_MEMORY, PAGE_BITMAP = 77, 78
-KERNEL_TEXT = range((16 << 20) >> 12, (20 << 20) >> 12)
+KERNEL_TEXT = range((16 << 20) // PAGE, (20 << 20) // PAGE)
 """Pages zeroed: the i386 kernel is loaded at LOAD_PHYSICAL_ADDR, 16 MiB."""
 
 
-def _crash_the_guest(raw: bytearray) -> None:
-    magic, _version, total, json_length = struct.unpack_from("<IiiI", raw)
-    assert magic == STATE_MAGIC and total == len(raw)
-    document = json.loads(raw[16:16 + json_length])
-    base = (16 + json_length + 3) & ~3
-
-    def buffer(item: int) -> int:
-        """Where the state list's ``item`` (a buffer reference) starts in ``raw``."""
-        info = document["buffer_infos"][document["state"][item]["buffer_id"]]
-        return base + info["offset"]
-
-    bitmap, packed = buffer(PAGE_BITMAP), buffer(PACKED_MEMORY)
-    present = [page for page in range(max(KERNEL_TEXT) + 1)
-               if raw[bitmap + page // 8] >> (page % 8) & 1]
+def _crash_the_guest(raw: bytes) -> bytes:
+    """``raw`` (an unpacked v86 state) with the kernel's code zeroed."""
+    state = parse_state(raw)
     zeroed = 0
-    for slot, page in enumerate(present):
-        if page in KERNEL_TEXT:
-            raw[packed + slot * 4096:packed + (slot + 1) * 4096] = bytes(4096)
+    for number, offset in state.pages():
+        if number in KERNEL_TEXT:
+            state.raw[offset:offset + PAGE] = bytes(PAGE)
             zeroed += 1
     assert zeroed > 256  # the kernel's code really was there, and is gone
+    return bytes(state.raw)
 
 
 def test_a_state_without_a_prompt_falls_back_to_a_cold_boot(built_site: Path,
@@ -62,9 +46,8 @@ def test_a_state_without_a_prompt_falls_back_to_a_cold_boot(built_site: Path,
     shutil.copytree(built_site, site, copy_function=os.link)
     manifest = json.loads((site / MANIFEST_NAME).read_text())
     state = site / "os" / manifest["state"]["file"]
-    raw = bytearray(subprocess.run(["zstd", "-dc", str(state)], check=True,
-                                   capture_output=True).stdout)
-    _crash_the_guest(raw)
+    raw = _crash_the_guest(subprocess.run(["zstd", "-dc", str(state)], check=True,
+                                          capture_output=True).stdout)
     state.unlink()  # a hard link to the session's site: replace, never write through
     subprocess.run(["zstd", "-q", "-1", "-o", str(state)], input=bytes(raw), check=True)
     manifest["state"].update(size=state.stat().st_size, sha256=sha256_file(state))

@@ -86,6 +86,9 @@ def test_relay_command_carries_a_download(tmp_path, process):
      "expected wss://HOST"),
     (["web"], "needs a verb"),
     (["web", "serve", "/no/such/folder", "--port", "0"], "not a directory"),
+    (["web", "measure", "/no/such/site", "--bytes", "--profile"], "not with --bytes"),
+    (["web", "measure", "/no/such/site", "--bytes", "--disk"], "one at a time"),
+    (["web", "measure", "/no/such/site", "--bytes"], "is not a built site"),
 ])
 def test_usage_errors_exit_2_with_one_line(argv, needle, capsys):
     assert main(argv) == EXIT_USAGE

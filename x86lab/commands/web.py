@@ -56,6 +56,11 @@ example:
   x86lab web measure web/out --disk --runs 2
       seconds for the guest to read the lazy disk's 2 MiB test file, bytes fetched,
       through HTTP Range and through the chunk files
+  x86lab web measure web/out --bytes
+      where the bytes go: every file a cold and a restored page load fetch (bytes on the
+      wire, encoding), then what the saved state holds (kernel, BusyBox and the other
+      initramfs files, firmware, the kernel's allocations, device state), each part's
+      size and its size under the state's zstd settings
 """
 
 BENCH_EXAMPLE = """\
@@ -110,6 +115,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     measure.add_argument("--json", action="store_true", help="figures as JSON")
     measure.add_argument("--disk", action="store_true",
                          help="instead: time a read from the lazy disk, Range vs chunk files")
+    measure.add_argument("--bytes", action="store_true",
+                         help="instead: the files each page load fetches and what the "
+                              "saved state holds, part by part")
     measure.add_argument("--profile", action="store_true",
                          help="also where each boot's time went: download, load (wasm "
                               "compile), BIOS, decompressor, kernel, init; busy and idle")
@@ -187,14 +195,17 @@ def run_build(args: argparse.Namespace) -> int:
 def run_measure(args: argparse.Namespace) -> int:
     from web.build.errors import BuildError
     from web.build.measure import figures_html, measure_site, print_figures
+    from web.build.measure_bytes import measure_bytes, print_bytes
     from web.build.measure_disk import measure_disk, print_disk_figures
     from web.build.throttle import parse_conditions
 
     if args.runs < 1:
         raise UsageError("--runs must be at least 1")
-    if args.disk and (args.profile or args.html or args.network != "none"):
+    if args.disk and args.bytes:
+        raise UsageError("--disk and --bytes are two different measurements: one at a time")
+    if (args.disk or args.bytes) and (args.profile or args.html or args.network != "none"):
         raise UsageError("--profile, --html and --network time page loads to the prompt; "
-                         "not with --disk")
+                         f"not with {'--disk' if args.disk else '--bytes'}")
     try:
         networks = parse_conditions(args.network)
     except ValueError as exc:
@@ -202,6 +213,8 @@ def run_measure(args: argparse.Namespace) -> int:
     try:
         if args.disk:
             print_disk_figures(measure_disk(args.site, runs=args.runs), as_json=args.json)
+        elif args.bytes:
+            print_bytes(measure_bytes(args.site), as_json=args.json)
         else:
             figures = measure_site(args.site, runs=args.runs, profile=args.profile,
                                    networks=networks)
