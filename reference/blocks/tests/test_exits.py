@@ -6,11 +6,8 @@ Standard library only (runs under PyPy)."""
 
 from __future__ import annotations
 
-from typing import List
-
 import pytest
 
-from reference.blocks import compiler
 from reference.blocks.tests.machines import CODE, KINDS, both, second_run
 
 # xor eax, eax / (mov eax, 1); test eax, eax; jz +2; inc ebx; inc ebx; inc ecx; inc ecx; hlt
@@ -19,33 +16,6 @@ NOT_TAKEN = bytes.fromhex("b801000000 85c0 7402 43 43 41 41 f4".replace(" ", "")
 # a loop whose JNZ back to its start has a JC side exit before it: ecx = 5;
 # top: add eax, 0x40000000; jc out; dec ecx; jnz top; out: hlt
 LOOP = bytes.fromhex("b905000000 0500000040 7203 49 75f6 f4".replace(" ", ""))
-
-
-@pytest.fixture
-def outcomes(monkeypatch: pytest.MonkeyPatch) -> List[object]:
-    """What each block call made by ``run()`` did: its count, or what it raised."""
-    seen: List[object] = []
-    make = compiler.compile_block
-
-    def watched(*args: object, **kwargs: object) -> compiler.Block:
-        block = make(*args, **kwargs)  # type: ignore[arg-type]
-        inner = block.run
-
-        def run(cpu: object, eip: int, budget: int) -> int:
-            try:
-                ran = inner(cpu, eip, budget)
-            except BaseException as error:
-                seen.append(error)
-                raise
-            seen.append(ran)
-            return ran
-
-        if block.length:
-            block.run = run
-        return block
-
-    monkeypatch.setattr(compiler, "compile_block", watched)
-    return seen
 
 
 @pytest.mark.parametrize("kind", KINDS)
