@@ -128,19 +128,18 @@ class _RegisterFile:
         base = ctypes.addressof(self._values)
         self._ptrs = (ctypes.c_void_p * count)(*(base + 8 * i for i in range(count)))
         self._count = ctypes.c_int32(count)
+        self._zeros = [0] * count
 
+    # The values move as whole slices: an index assignment per register cost ~2 µs a case.
     def write(self, uc: Uc, regs: Mapping[str, int]) -> None:
-        values = self._values
-        for i, name in enumerate(self.names):
-            values[i] = regs[name]
+        self._values[:] = [regs[name] for name in self.names]
         self._check(uclib.uc_reg_write_batch(uc._uch, self._ids, self._ptrs, self._count))
 
     def read(self, uc: Uc) -> Dict[str, int]:
         values = self._values
-        for i in range(len(self.names)):
-            values[i] = 0  # narrower registers (selectors) fill only their low bytes
+        values[:] = self._zeros  # narrower registers (selectors) fill only their low bytes
         self._check(uclib.uc_reg_read_batch(uc._uch, self._ids, self._ptrs, self._count))
-        return {name: values[i] & 0xFFFFFFFF for i, name in enumerate(self.names)}
+        return {name: value & 0xFFFFFFFF for name, value in zip(self.names, values[:])}
 
     @staticmethod
     def _check(status: int) -> None:
