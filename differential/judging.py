@@ -76,9 +76,9 @@ class JudgingRunner:
     a row, and the caches stay warm for it (issue 18; 164-175 against 141-149 µs a case in
     one process; ``x86lab bench --pipeline --batches 10``, three pairs alternating with the
     code judging case by case, load 0.7: 4,969-5,095 cases/s per core against
-    4,230-4,315, the same answers). Unicorn still runs,
-    and each answer still leaves, case by case, so the case it aborts on is known exactly;
-    what drawing or the reference raises is raised at its own case."""
+    4,230-4,315, the same answers). Unicorn still runs, and each answer still leaves, case
+    by case, so the case it aborts on is known exactly; what drawing or the reference
+    raises is raised at its own case."""
 
     AHEAD = 100  # cases drawn and run on the reference before the first is judged
 
@@ -92,7 +92,7 @@ class JudgingRunner:
         self.name = self.checker.peer.name
         self._forms: Dict[str, List[Any]] = {}
         self._expected: List[Tuple[Any, int, int]] = []  # told by expect, not yet drawn
-        self._ready: Deque[Tuple[Tuple[Any, int, int], Any]] = deque()  # (item, _Drawn)
+        self._ready: Deque[Tuple[Tuple[Any, int, int], _Drawn]] = deque()
         from differential.campaign import draw_case, testable_forms
 
         self._draw_case, self._testable_forms = draw_case, testable_forms
