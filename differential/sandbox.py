@@ -20,10 +20,10 @@ A forked child puts its answers in memory it shares with its parent (``SharedAns
 mapped before the fork) instead of the pipe, and says ``("shared", count)`` on the pipe
 once a request's are all there: a frame and a flush per answer, and the parent woken for
 many of them, cost 2-6 µs of CPU a campaign case and a tenth of its wall time (issue 18,
-40 batches, alternating, load 0.6-1.6). What it wrote there
-outlives an abort, so the case it died on is still the first without an answer. Should
-the memory fill up, or the runner raise, it says ``("shared", count)`` at that point and
-sends the rest on the pipe as a fresh interpreter (no shared memory) always does.
+40 batches, alternating, load 0.6-1.6). What it wrote there outlives an abort, so the
+case it died on is still the first without an answer. Should the memory fill up, or the
+runner raise, it says ``("shared", count)`` at that point and sends the rest on the pipe
+as a fresh interpreter (no shared memory) always does.
 """
 
 from __future__ import annotations
