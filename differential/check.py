@@ -48,7 +48,7 @@ class Checker:
         """Judge ``case``; pass ``ours`` when the subject's outcome is already known (the
         same case checked against a second peer need not rerun the reference), and
         ``theirs`` when the peer ran it in a batch (``check_batch``)."""
-        reason = _untestable(case.form)
+        reason = untestable(case.form)
         if reason:
             return Verdict(case, UNTESTABLE, line=reason)
         if theirs is None:
@@ -81,7 +81,7 @@ class Checker:
         run_many = getattr(self.peer, "run_many", None)
         if run_many is None:
             return [self.check(case) for case in cases]
-        testable = [case for case in cases if not _untestable(case.form)]
+        testable = [case for case in cases if not untestable(case.form)]
         answers = dict(zip((id(case) for case in testable), run_many(testable)))
         return [self.check(case, theirs=answers.get(id(case))) for case in cases]
 
@@ -125,7 +125,7 @@ def _only_subject_rejects(theirs: Outcome, ours: Outcome) -> bool:
 
 
 @functools.cache
-def _untestable(form_name: str) -> str:
+def untestable(form_name: str) -> str:
     """The table's reason why the version-1 tester leaves ``form_name`` out (untestable,
     or version-2 only: system or x87 state), or "" (kept per form: the table is fixed
     while a process runs, and the import alone cost ~1 µs a case)."""

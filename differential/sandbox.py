@@ -15,12 +15,22 @@ pickle. Parent -> child: the runner spec, then ``("run", [case, ...])`` or ``("c
 ``("ready", runner name)``, then per case ``("ok", outcome)`` or ``("raised", text)``.
 ``python -m differential.sandbox PARENT_PID`` is a fresh child's entry point; a child
 made by ``fork`` (``can_fork``: the usual case) runs ``serve`` on a pair of pipes.
+
+A forked child puts its answers in memory it shares with its parent (``SharedAnswers``,
+mapped before the fork) instead of the pipe, and says ``("shared", count)`` on the pipe
+once a request's are all there: a frame and a flush per answer, and the parent woken for
+many of them, cost 2-6 µs of CPU a campaign case and a tenth of its wall time (issue 18,
+40 batches, alternating, load 0.6-1.6). What it wrote there outlives an abort, so the
+case it died on is still the first without an answer. Should the memory fill up, or the
+runner raise, it says ``("shared", count)`` at that point and sends the rest on the pipe
+as a fresh interpreter (no shared memory) always does.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
+import mmap
 import os
 import pickle
 import select
@@ -55,6 +65,52 @@ class SandboxCrash(NamedTuple):
 
     death: Death
     alone: bool
+
+
+class SharedAnswers:
+    """A request's answers as frames (as on the pipe) in memory shared by a forked child
+    and its parent, after a header of two counts: frames complete and bytes used. The
+    child writes a frame, then the counts; the parent clears it before each request and
+    takes the frames it has not taken yet, also after the child died."""
+
+    CAPACITY = 1 << 24  # bytes (anonymous memory: only the pages written are used)
+    _HEAD = struct.Struct("<QQ")
+
+    def __init__(self, capacity: int = 0) -> None:
+        self.capacity = capacity or self.CAPACITY
+        self._memory = mmap.mmap(-1, self._HEAD.size + self.capacity)  # MAP_SHARED
+        self._taken = 0  # the parent's: frames taken of this request, and their bytes
+        self._taken_bytes = 0
+
+    @property
+    def count(self) -> int:
+        return self._HEAD.unpack_from(self._memory, 0)[0]
+
+    def clear(self) -> None:
+        self._HEAD.pack_into(self._memory, 0, 0, 0)
+        self._taken = self._taken_bytes = 0
+
+    def put(self, frame: bytes) -> bool:
+        """The child's: add a frame; False (nothing written) when it does not fit."""
+        count, used = self._HEAD.unpack_from(self._memory, 0)
+        if used + len(frame) > self.capacity:
+            return False
+        start = self._HEAD.size + used
+        self._memory[start:start + len(frame)] = frame
+        self._HEAD.pack_into(self._memory, 0, count + 1, used + len(frame))
+        return True
+
+    def take(self) -> List[Any]:
+        """The parent's: the payloads of the frames written since it last took them."""
+        count, used = self._HEAD.unpack_from(self._memory, 0)
+        data = self._memory[self._HEAD.size + self._taken_bytes:self._HEAD.size + used]
+        out, at = [], 0
+        while len(out) < count - self._taken:
+            end = at + HEADER.size + HEADER.unpack_from(data, at)[0]
+            out.append(pickle.loads(data[at + HEADER.size:end]))
+            at = end
+        self._taken, self._taken_bytes = count, used
+        return out
 
 
 def _frame(payload: Any) -> bytes:
@@ -148,7 +204,7 @@ class _Forked:
                 pass
 
 
-def _fork(stderr: BinaryIO) -> _Forked:
+def _fork(stderr: BinaryIO, shared: SharedAnswers) -> _Forked:
     """Fork a sandbox child (``can_fork()`` said it may): it serves the runner spec it
     is sent on a pipe exactly as ``child_main`` does, from the modules this process has
     already imported (the ~0.4-0.5 s CPU a fresh interpreter spends importing and
@@ -179,7 +235,7 @@ def _fork(stderr: BinaryIO) -> _Forked:
                     signal.signal(number, signal.SIG_DFL)
             if callable(signal.getsignal(signal.SIGINT)):
                 signal.signal(signal.SIGINT, signal.default_int_handler)
-            code = serve(parent, os.fdopen(0, "rb"), os.fdopen(keep, "wb"))
+            code = serve(parent, os.fdopen(0, "rb"), os.fdopen(keep, "wb"), shared)
         except BaseException:  # noqa: BLE001 - told on stderr, as a fresh child would
             import traceback
 
@@ -199,8 +255,10 @@ class _Child:
         self.stderr = tempfile.TemporaryFile()
         self.forked = can_fork()
         self.process: Any
+        self.shared: Optional[SharedAnswers] = None  # a forked child's answers
         if self.forked:
-            self.process = _fork(self.stderr)
+            self.shared = SharedAnswers()
+            self.process = _fork(self.stderr, self.shared)
         else:
             env = dict(os.environ)
             env["PYTHONPATH"] = os.pathsep.join(
@@ -248,6 +306,12 @@ class _Child:
 
     def receive(self, deadline: float) -> Optional[Any]:
         """The next frame, or None if the child died or said nothing before ``deadline``."""
+        buffer = self._buffer
+        if len(buffer) > HEADER.size:  # most of a batch's answers: already read, whole
+            end = HEADER.size + HEADER.unpack_from(buffer)[0]
+            if len(buffer) >= end:
+                self._buffer = buffer[end:]
+                return pickle.loads(buffer[HEADER.size:end])
         if not self._fill(HEADER.size, deadline):
             return None
         (size,) = HEADER.unpack(self._buffer[:HEADER.size])
@@ -323,6 +387,14 @@ class SandboxedRunner:
         runner's ``method``); a Death if the child ended before the rest."""
         child = self._live()
         answers: List[Any] = []
+
+        def accept(reply: Tuple[str, Any]) -> None:
+            answers.append(reply[1] if method else
+                           _restore_pages(reply[1], items[len(answers)]))
+
+        shared = child.shared
+        if shared is not None:
+            shared.clear()
         alive = child.send(("call", method, items) if method else ("run", items))
         while alive and len(answers) < len(items):
             # Waking for every answer cost the parent ~35 µs a case of a campaign batch
@@ -331,19 +403,27 @@ class SandboxedRunner:
             # single case) at once, so the batch's end is not delayed.
             child.patience = BATCH_PATIENCE if len(items) - len(answers) > PATIENT_ABOVE \
                 else 0.0
+            before = None if shared is None else shared.count
             reply = child.receive(time.monotonic() + self.case_timeout)
+            if reply is None and before is not None and not child.ended and \
+                    shared.count > before:  # answering into shared memory: not hung
+                continue
             if reply is None:
                 alive = False
+            elif reply[0] == "shared":
+                for made in shared.take():
+                    accept(made)
             elif reply[0] == "raised":  # the child would answer the rest: start afresh
                 self._discard()
                 item = items[len(answers)]
                 raise SandboxError(f"{child.name} raised {reply[1]} on "
                                    f"{getattr(item, 'name', item)}")
             else:
-                answers.append(reply[1] if method else
-                               _restore_pages(reply[1], items[len(answers)]))
+                accept(reply)
         if alive:
             return answers, None
+        for made in shared.take() if shared is not None else ():  # made before it died
+            accept(made)
         hung = not child.ended and child.process.poll() is None
         death = child.death(self.case_timeout if hung else 0.0)
         self._discard()
@@ -441,8 +521,10 @@ def child_main(parent: int) -> int:
     return serve(parent, sys.stdin.buffer, channel)
 
 
-def serve(parent: int, requests: BinaryIO, channel: BinaryIO) -> int:
-    """Serve one runner until the parent closes ``requests`` (or dies: then so do we)."""
+def serve(parent: int, requests: BinaryIO, channel: BinaryIO,
+          shared: Optional[SharedAnswers] = None) -> int:
+    """Serve one runner until the parent closes ``requests`` (or dies: then so do we).
+    With ``shared`` (a forked child) the answers go there first (module doc)."""
     from differential.lifeline import die_with_parent
 
     die_with_parent(parent)
@@ -459,13 +541,26 @@ def serve(parent: int, requests: BinaryIO, channel: BinaryIO) -> int:
         if request is None:
             return 0
         call = getattr(runner, request[1]) if request[0] == "call" else None
+        expect = getattr(runner, "expect", None)
+        if call is not None and expect is not None:
+            expect(request[-1])  # it may work ahead (JudgingRunner); answers still go one by one
+        sharing = shared is not None
         for item in request[-1]:
             try:
                 reply = ("ok", call(item) if call is not None else
                          _drop_unchanged_pages(runner.run(item), item))
             except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises
                 reply = ("raised", f"{type(exc).__name__}: {exc}")
-            channel.write(_frame(reply))
+            frame = _frame(reply)
+            if sharing and reply[0] == "ok" and shared.put(frame):  # type: ignore[union-attr]
+                continue
+            if sharing:  # full, or raised: the rest on the pipe, after the shared ones
+                channel.write(_frame(("shared", shared.count)))  # type: ignore[union-attr]
+                sharing = False
+            channel.write(frame)
+            channel.flush()
+        if sharing:
+            channel.write(_frame(("shared", shared.count)))  # type: ignore[union-attr]
             channel.flush()
 
 

@@ -7,7 +7,8 @@ compare), on the same pre-generated FORMS cases (seeded, so runs are comparable)
 ``python -m differential.throughput --stages [BATCHES] [--mix campaign]`` prints where a
 campaign case's time goes, stage by stage, in CPU µs per case (this thread's CPU clock,
 so waiting for a core on a shared machine is not counted): the loop a campaign's sandbox
-child runs (``judging.JudgingRunner.judge``) with a clock read between its stages, on the
+child runs (``judging.JudgingRunner``: a half batch drawn and run on the reference, then
+Unicorn and the comparison case by case) with a clock read between its stages, on the
 cases ``x86lab fuzz --bench`` measures (same seed and batches). Unicorn runs in this
 process, as for the bench's Unicorn-alone figure: a seed that draws LOCK BT* with a
 register destination aborts it (known_divergences.toml, unicorn-lock-bt-register-abort).
@@ -58,11 +59,13 @@ def measure(count: int = 3000, seed: int = 1) -> Dict[str, float]:
 
 def stages(batches: int = 10, seed: int = 1, mix: str = "forms") -> Dict[str, float]:
     """CPU µs per case of each stage of judging ``batches`` campaign batches as a
-    campaign's child does (generate, Unicorn with and without memory hooks taking turns,
-    reference, compare and known-divergence lookup, summary), and their total."""
+    campaign's children do (generate, Unicorn with and without memory hooks each taking
+    its half of a batch, reference, compare and known-divergence lookup, summary), and
+    their total. As in a child (``judging.JudgingRunner``), a half batch is drawn and run
+    on the reference first, then each case runs on Unicorn and is compared."""
     from differential.bench import MIXES
     from differential.campaign import BATCH, Plan, draw_case, testable_forms
-    from differential.check import Checker
+    from differential.check import Checker, untestable
     from differential.judging import summarise
     from differential.runners.reference_runner import ReferenceRunner
     from differential.runners.unicorn_runner import UnicornRunner
@@ -77,25 +80,33 @@ def stages(batches: int = 10, seed: int = 1, mix: str = "forms") -> Dict[str, fl
     names = ("generate", "unicorn", "reference", "compare+known", "summary")
     spent = dict.fromkeys(names, 0)
     clock = time.thread_time_ns
-    warm = [(0, i) for i in range(20)]  # engines, caches and imports; then not counted
-    keys = warm + [(b, i) for b in range(batches) for i in range(BATCH)]
-    for number, (batch, index) in enumerate(keys):
-        if number == len(warm):
-            spent = dict.fromkeys(names, 0)
-        checker = checkers[(number - len(warm)) % 2]
-        marks = [clock()]
-        case, case_seed = draw_case(plan, forms, batch, index)
-        marks.append(clock())
-        theirs = checker.peer.run(case)
-        marks.append(clock())
-        ours = reference.run(case)
-        marks.append(clock())
-        verdict = checker.check(case, ours=ours, theirs=theirs)
-        marks.append(clock())
-        summarise(checker, verdict, index, case_seed)
-        marks.append(clock())
-        for name, begin, end in zip(names, marks, marks[1:]):
-            spent[name] += end - begin
+
+    def judge(batch: int) -> None:
+        for which, checker in enumerate(checkers):
+            indices = range(which, BATCH, len(checkers))
+            begin = clock()
+            drawn = [draw_case(plan, forms, batch, index) for index in indices]
+            middle = clock()
+            ours = [None if untestable(case.form) else reference.run(case)
+                    for case, _ in drawn]
+            spent["generate"] += middle - begin
+            spent["reference"] += clock() - middle
+            for index, (case, case_seed), mine in zip(indices, drawn, ours):
+                marks = [clock()]
+                theirs = None if mine is None else checker.peer.run(case)
+                marks.append(clock())
+                verdict = checker.check(case, ours=mine, theirs=theirs)
+                marks.append(clock())
+                summarise(checker, verdict, index, case_seed)
+                marks.append(clock())
+                for name, start, end in zip(("unicorn", "compare+known", "summary"),
+                                            marks, marks[1:]):
+                    spent[name] += end - start
+
+    judge(0)  # engines, caches and imports warmed; then not counted
+    spent = dict.fromkeys(names, 0)
+    for batch in range(batches):
+        judge(batch)
     count = batches * BATCH
     out = {name: total / count / 1000 for name, total in spent.items()}
     out["total"] = sum(out.values())

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from ground.case import PAGE_SIZE, Case, Exc, Outcome
+from ground.case import Case, Exc, Outcome
 
 FLAG_NAMES = {0: "CF", 2: "PF", 4: "AF", 6: "ZF", 7: "SF", 8: "TF", 9: "IF", 10: "DF",
               11: "OF", 12: "IOPL0", 13: "IOPL1", 14: "NT", 16: "RF", 17: "VM", 18: "AC",
@@ -95,9 +95,26 @@ def _memory_differences(a: Mapping[int, bytes], b: Mapping[int, bytes],
             continue
         if left == right:
             continue
-        for offset in range(PAGE_SIZE):
-            if left[offset] != right[offset] and (base + offset) not in ignored:
+        for offset in _differing_offsets(left, right):
+            if (base + offset) not in ignored:
                 out.append(Difference(f"mem[{base + offset:#x}]", left[offset], right[offset]))
+    return out
+
+
+_STRETCH = 128  # bytes compared at once while looking for the differing ones
+
+
+def _differing_offsets(left: bytes, right: bytes) -> List[int]:
+    """Offsets at which two pages differ, in order. A page that differs at all differs in
+    a few bytes (a store, an undefined destination): equal stretches are passed over a
+    slice comparison at a time, where a byte-by-byte walk of the page cost ~250 µs, half
+    the compare stage of a campaign (issue 18)."""
+    out = []
+    for start in range(0, len(left), _STRETCH):
+        end = start + _STRETCH
+        if left[start:end] != right[start:end]:
+            out += [offset for offset in range(start, min(end, len(left)))
+                    if left[offset] != right[offset]]
     return out
 
 

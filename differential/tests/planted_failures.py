@@ -69,3 +69,19 @@ class RaisesOnBoom:
             raise KeyError("eax")
         return Outcome(regs=dict(case.regs), memory=dict(case.memory),
                        notes={"ran": case.name})
+
+
+class Slow:
+    """A runner that takes 0.3 s a case (an engine walking many pages), with each case's
+    name in the notes."""
+
+    name = "slow"
+
+    def run(self, case):
+        import time
+
+        from ground.case import Outcome
+
+        time.sleep(0.3)
+        return Outcome(regs=dict(case.regs), memory=dict(case.memory),
+                       notes={"ran": case.name})

@@ -45,6 +45,22 @@ def test_memory_difference_names_the_byte():
     assert [(d.field, d.left, d.right) for d in diffs] == [(f"mem[{DATA_PAGE + 5:#x}]", 0, 0x99)]
 
 
+
+def test_every_differing_byte_is_named_in_order_except_an_undefined_one():
+    """Bytes at the page's ends, on both sides of a 128-byte stretch boundary and in a run
+    (the comparator passes over equal stretches at once), one of them undefined."""
+    base = make_case(b"\x90")
+    case = type(base)(**{**base.__dict__, "undefined_dest": f"mem:{DATA_PAGE + 130:#x}:1"})
+    page = bytearray(case.memory[DATA_PAGE])
+    for offset in (0, 127, 128, 130, 2000, 2001, 2002, 4095):
+        page[offset] ^= 0x5A
+    changed = dict(case.memory)
+    changed[DATA_PAGE] = bytes(page)
+    expected = [(f"mem[{DATA_PAGE + offset:#x}]", case.memory[DATA_PAGE][offset], page[offset])
+                for offset in (0, 127, 128, 2000, 2001, 2002, 4095)]
+    diffs = compare(case, _outcome(case), _outcome(case, memory=changed))
+    assert [(d.field, d.left, d.right) for d in diffs] == expected
+
 def test_error_code_compared_only_when_both_report_one():
     case = make_case(b"\x90")
     unknown = _outcome(case, exc=Exc(13, "fault"))

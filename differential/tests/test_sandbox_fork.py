@@ -130,3 +130,45 @@ def test_the_interpreter_start_time_is_before_our_imports():
     imported, nor more than a day before now (the process started with pytest)."""
     assert sandbox._LOADED_AT <= time.time()
     assert time.time() - sandbox._LOADED_AT < 86400
+
+
+def _planted(cls: str, **options) -> SandboxedRunner:
+    return SandboxedRunner("differential.tests.planted_failures", cls, {}, **options)
+
+
+def test_answers_that_overflow_the_shared_memory_come_on_the_pipe(fork_allowed,
+                                                                   monkeypatch):
+    """A forked child answers into memory it shares with its parent; past its capacity
+    (here ~7 answers' worth) the rest come on the pipe, all in order, and a runner
+    error after them is still raised at its case."""
+    monkeypatch.setattr(sandbox.SharedAnswers, "CAPACITY", 2_000)  # ~7 answers
+    runner = _planted("RaisesOnBoom")
+    cases = [ordinary("prot32", n) for n in range(1, 30)]
+    assert [a.notes["ran"] for a in runner.run_many(cases)] == [c.name for c in cases]
+    boom = make_case(b"\x90")
+    boom = type(boom)(**{**boom.__dict__, "name": "boom"})
+    with pytest.raises(sandbox.SandboxError, match="KeyError.*on boom"):
+        runner.run_many(cases[:3] + [boom] + cases[3:5])
+    runner.close()
+
+
+def test_answers_made_before_an_abort_are_kept(fork_allowed):
+    """The answers in shared memory outlive the child: of four cases to a runner that
+    aborts on its second case, the first is answered and each later one is a crash that
+    needed an earlier case (the same as a fresh interpreter answering on the pipe)."""
+    runner = _planted("AbortsOnSecondRun")
+    cases = [ordinary("prot32", n) for n in range(1, 5)]
+    answers = runner.run_many(cases)
+    assert not isinstance(answers[0], EngineCrashed)
+    assert [a.case for a in answers[1:]] == cases[1:]
+    assert [a.alone for a in answers[1:]] == [False, False, False]
+    runner.close()
+
+
+def test_a_child_answering_slowly_into_shared_memory_is_not_hung(fork_allowed):
+    """Its answers reach the pipe only at the request's end: the parent sees them made
+    and waits on, past a time limit shorter than the whole request (5 x 0.3 s)."""
+    runner = _planted("Slow", case_timeout=1.0)
+    cases = [ordinary("prot32", n) for n in range(1, 6)]
+    assert [a.notes["ran"] for a in runner.run_many(cases)] == [c.name for c in cases]
+    runner.close()

@@ -80,7 +80,7 @@ def _escape_opcode(reader: _Reader, byte: int) -> Tuple[int, ...]:
     modrm = reader.byte()
     if modrm >> 6 == 3:
         return (byte, modrm)
-    reader.count -= 1  # the ModRM byte is read again with its addressing bytes
+    reader.unread()  # the ModRM byte is read again with its addressing bytes
     return (byte,)
 
 
@@ -118,21 +118,29 @@ class Insn:
 
 
 class _Reader:
-    """Fetches instruction bytes one at a time, enforcing the 15-byte limit."""
+    """Fetches instruction bytes one at a time, enforcing the 15-byte limit, and keeps
+    them (``raw``: the instruction's bytes once decoded, not fetched a second time)."""
 
-    __slots__ = ("fetch", "linear", "count")
+    __slots__ = ("fetch", "linear", "count", "raw")
 
     def __init__(self, fetch: Callable[[int], int], linear: int) -> None:
         self.fetch = fetch
         self.linear = linear
         self.count = 0
+        self.raw = bytearray()
 
     def byte(self) -> int:
         if self.count >= MAX_LENGTH:
             raise Fault(GP, 0)
         value = self.fetch((self.linear + self.count) & 0xFFFFFFFF)  # wraps at 4 GiB
         self.count += 1
+        self.raw.append(value)
         return value
+
+    def unread(self) -> None:
+        """Give the last byte back: it is read again."""
+        self.count -= 1
+        del self.raw[-1]
 
     def unsigned(self, nbytes: int) -> int:
         value = 0
@@ -238,7 +246,7 @@ def decode(cpu: Cpu, linear: int, fetch: Callable[[int], int]) -> Insn:
         raise Fault(UD)
     insn.operands = tuple(operands)
     insn.length = reader.count
-    insn.raw = bytes(fetch((linear + i) & 0xFFFFFFFF) for i in range(reader.count))
+    insn.raw = bytes(reader.raw)
     return insn
 
 

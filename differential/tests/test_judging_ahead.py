@@ -1,0 +1,68 @@
+"""A campaign's child draws a request's cases and runs the reference on them before it
+judges the first (``judging.JudgingRunner.expect``): the answers must be the ones judging
+case by case gives, what raises must raise at its own case, and the case Unicorn aborts
+on must still be known exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from differential import campaign
+from differential.campaign import Plan
+from differential.check import CRASHED
+from differential.judging import ChildJudge, JudgingRunner, close_checkers, judge_keys
+from differential.known import PinnedList
+
+# The bench's cases (FORMS rows only): none of them aborts an in-process Unicorn.
+PLAN = Plan(seed=1, jobs=1, bytes_share=0)
+
+
+def test_judging_ahead_answers_as_judging_case_by_case():
+    items = [(PLAN, 0, index) for index in range(0, 200, 2)]
+    one_by_one = JudgingRunner()
+    ahead = JudgingRunner()
+    ahead.AHEAD = 30  # several rounds of working ahead within the request
+    ahead.expect(items)
+    assert [ahead.judge(item) for item in items] == [one_by_one.judge(item) for item in items]
+
+
+class _RaisesOn:
+    """A reference that raises on one case (by name) and runs the others."""
+
+    def __init__(self, subject, name: str) -> None:
+        self.subject, self.name = subject, name
+
+    def run(self, case):
+        if case.name == self.name:
+            raise KeyError("planted")
+        return self.subject.run(case)
+
+
+def test_what_the_reference_raises_is_raised_at_its_own_case():
+    items = [(PLAN, 0, index) for index in range(6)]
+    runner = JudgingRunner()
+    runner.checker.subject = _RaisesOn(runner.checker.subject, "seed1-b0-i3")
+    runner.expect(items)
+    for item in items[:3]:
+        assert runner.judge(item).index == item[2]
+    with pytest.raises(KeyError, match="planted"):
+        runner.judge(items[3])
+    assert [runner.judge(item).index for item in items[4:]] == [4, 5]
+
+
+def test_the_case_unicorn_aborts_on_is_still_known_exactly():
+    """Seed 5's batch 1 holds f2 66 f0 0f bb c1 ... (real16) at index 94, which aborts
+    Unicorn (test_engine_crash.py): judged ahead in the children, with no known list, it
+    is the one crash of the batch, at its own index."""
+    plan = Plan(seed=5, jobs=1)
+    checkers = [ChildJudge(memory_hooks=hooks, known=PinnedList(""))
+                for hooks in (False, True)]
+    try:
+        judged = judge_keys(checkers, plan, campaign.testable_forms(plan.forms), 1,
+                            range(200))
+    finally:
+        close_checkers(checkers)
+    assert [j.index for j in judged] == list(range(200))
+    crashed = [j for j in judged if j.status == CRASHED]
+    assert [j.index for j in crashed] == [94]
+    assert crashed[0].record["engine_crash"]["bytes"].startswith("f2 66 f0 0f bb c1")
