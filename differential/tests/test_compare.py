@@ -45,7 +45,6 @@ def test_memory_difference_names_the_byte():
     assert [(d.field, d.left, d.right) for d in diffs] == [(f"mem[{DATA_PAGE + 5:#x}]", 0, 0x99)]
 
 
-
 def test_every_differing_byte_is_named_in_order_except_an_undefined_one():
     """Bytes at the page's ends, on both sides of a 128-byte stretch boundary and in a run
     (the comparator passes over equal stretches at once), one of them undefined."""
@@ -60,6 +59,7 @@ def test_every_differing_byte_is_named_in_order_except_an_undefined_one():
                 for offset in (0, 127, 128, 2000, 2001, 2002, 4095)]
     diffs = compare(case, _outcome(case), _outcome(case, memory=changed))
     assert [(d.field, d.left, d.right) for d in diffs] == expected
+
 
 def test_error_code_compared_only_when_both_report_one():
     case = make_case(b"\x90")
