@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from harness.boot_profile import analyse, format_profile, with_download
+from web.build.built import built_manifest
 from web.build.chromium import (
     COMMAND_TIMEOUT_MS,
     chromium_page,
@@ -24,7 +25,6 @@ from web.build.chromium import (
     wait_for_stage,
 )
 from web.build.errors import BuildError
-from web.build.headers import MANIFEST_NAME
 from web.build.local import serving
 from web.build.throttle import UNTHROTTLED, NetworkCondition, condition_name, emulate
 
@@ -126,7 +126,7 @@ def measure_node(site: Path) -> dict:
     from harness.guest import start_guest
     from images.build import ensure_image
 
-    manifest = json.loads((site / MANIFEST_NAME).read_text())
+    manifest = built_manifest(site)
     image = ensure_image(kernel=manifest["kernel_kind"])
     if image.manifest["kernel"]["sha256"] != manifest["kernel_sha256"]:
         raise BuildError(f"{site} was built from another image; rebuild it first")
@@ -146,9 +146,7 @@ def measure_site(site: Path, runs: int = 1, profile: bool = False,
     boot of the same image; ``profile``: each page load also records its boot profile
     (``?profile=1``). Conditions alternate within a run, so a load that drifts over the
     measurement touches each condition alike."""
-    if not (site / MANIFEST_NAME).exists():
-        raise BuildError(f"{site} is not a built site; run: x86lab web build --out {site}")
-    has_state = bool(json.loads((site / MANIFEST_NAME).read_text()).get("state"))
+    has_state = bool(built_manifest(site).get("state"))
     figures: Dict[str, List[dict]] = {kind: [] for kind in PAGE_KINDS}
     with serving(site) as url:
         for _ in range(runs):

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 from typing import Dict, Optional
 
-from web.build.errors import BuildError
-from web.build.headers import MANIFEST_NAME
+from web.build.built import built_manifest
 from web.build.local import serving
 from web.build.measure import PAGE_KINDS, measure_page
 from web.build.state_contents import print_state_contents, state_contents
@@ -26,10 +25,7 @@ KINDS = ("cold worker", "state worker")
 
 def measure_bytes(site: Path) -> dict:
     """{"loads": {kind: {"bytes", "files"}}, "state": state_contents or None}."""
-    manifest_path = site / MANIFEST_NAME
-    if not manifest_path.exists():
-        raise BuildError(f"{site} is not a built site; run: x86lab web build --out {site}")
-    has_state = bool(json.loads(manifest_path.read_text()).get("state"))
+    has_state = bool(built_manifest(site).get("state"))
     kinds = [kind for kind in KINDS if has_state or "state" not in kind]
     loads: Dict[str, dict] = {}
     with serving(site) as url:

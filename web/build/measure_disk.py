@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Dict, List
 
+from web.build.built import built_manifest
 from web.build.chromium import chromium_page, type_and_wait, wait_for_stage
 from web.build.errors import BuildError
-from web.build.headers import MANIFEST_NAME
 from web.build.local import serving
 
 MODES = {"range": "", "chunks": "?disk=chunks"}
@@ -34,10 +34,7 @@ def _read_once(url: str, command: str, digest: str) -> dict:
 
 def measure_disk(site: Path, runs: int = 1) -> Dict[str, object]:
     """``runs`` page loads per mode; the disk's size and the bytes fetched for the read."""
-    manifest_path = site / MANIFEST_NAME
-    if not manifest_path.exists():
-        raise BuildError(f"{site} is not a built site; run: x86lab web build --out {site}")
-    disk = json.loads(manifest_path.read_text()).get("disk")
+    disk = built_manifest(site).get("disk")
     if disk is None:
         raise BuildError(f"{site} has no disk (built with --no-disk)")
     stem = f"os/{disk['file'][: -len('.img')]}"

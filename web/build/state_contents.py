@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from images.cpio import read_newc
+from web.build.built import built_manifest
 from web.build.errors import BuildError
-from web.build.headers import MANIFEST_NAME
 from web.build.state import ZSTD_ARGS
 
 STATE_MAGIC = 0x86768676
@@ -172,10 +172,7 @@ def _site_file(site: Path, manifest: dict, key: str) -> bytes:
 def state_contents(site: Path) -> dict:
     """The breakdown of ``site``'s saved state: the file, and each part's pages, bytes and
     zstd bytes."""
-    manifest_path = site / MANIFEST_NAME
-    if not manifest_path.exists():
-        raise BuildError(f"{site} is not a built site; run: x86lab web build --out {site}")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = built_manifest(site)
     if not manifest.get("state"):
         raise BuildError(f"{site} has no saved state (built with --no-state)")
     state_file = site / "os" / manifest["state"]["file"]
