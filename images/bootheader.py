@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Tuple
 
 from images.errors import ImageError
 
@@ -21,6 +22,10 @@ HEADER_MAGIC = b"HdrS"
 VERSION_OFFSET = 0x206
 MIN_PROTOCOL = 0x0204
 """2.04 is the first protocol with a 32-bit syssize; every kernel we build is far newer."""
+PREF_ADDRESS_OFFSET, INIT_SIZE_OFFSET = 0x258, 0x260
+LOAD_AREA_PROTOCOL = 0x020A
+"""2.10 added ``pref_address`` (where the kernel wants to run) and ``init_size`` (how much
+memory it needs there, from that address)."""
 
 
 def boot_protocol(path: Path) -> int:
@@ -45,3 +50,17 @@ def boot_protocol(path: Path) -> int:
     if version < MIN_PROTOCOL:
         raise ImageError(f"{path}: boot protocol {version:#06x} is older than 2.04")
     return version
+
+
+def load_area(path: Path) -> Tuple[int, int]:
+    """(``pref_address``, ``init_size``) of a valid bzImage: the physical range a kernel
+    that is not relocated runs in (tools that look inside a saved guest's memory use it);
+    ImageError if the header is invalid or older than protocol 2.10."""
+    version = boot_protocol(path)
+    if version < LOAD_AREA_PROTOCOL:
+        raise ImageError(f"{path}: boot protocol {version:#06x} names no load area (2.10+)")
+    with open(path, "rb") as handle:
+        head = handle.read(INIT_SIZE_OFFSET + 4)
+    (address,) = struct.unpack_from("<Q", head, PREF_ADDRESS_OFFSET)
+    (size,) = struct.unpack_from("<I", head, INIT_SIZE_OFFSET)
+    return address, size

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from images.bootheader import boot_protocol
+from images.bootheader import boot_protocol, load_area
 from images.errors import ImageError
 
 
@@ -55,3 +55,15 @@ def test_rejects_a_real_kernel_with_one_flipped_byte(tmp_path):
     path.write_bytes(good[:0x203] + b"\xff" + good[0x204:])
     with pytest.raises(ImageError, match="not a bzImage"):
         boot_protocol(path)
+
+
+def test_the_load_area_comes_from_pref_address_and_init_size(tmp_path):
+    image = bytearray(setup_sector())
+    struct.pack_into("<Q", image, 0x258, 16 << 20)
+    struct.pack_into("<I", image, 0x260, 0x48F000)
+    path = tmp_path / "bzImage"
+    path.write_bytes(bytes(image))
+    assert load_area(path) == (16 << 20, 0x48F000)
+    path.write_bytes(setup_sector(version=0x0209))  # before 2.10: no such fields
+    with pytest.raises(ImageError, match="no load area"):
+        load_area(path)

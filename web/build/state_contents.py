@@ -9,10 +9,11 @@ non-zero 4 KiB pages, so each stored page is attributed to one part:
 - firmware: a page equal to a page of the BIOS or VGA BIOS the page boots with, or in the
   legacy ROM and video hole (640 KiB to 1 MiB) anyway;
 - the kernel image: any other page in the range the bzImage's boot header says the kernel
-  runs in (``pref_address`` and ``init_size``). That range is the decompressor's whole
-  buffer, so the kernel's own allocations made in its tail after boot count here too; and
-  a kernel that moves itself elsewhere (KASLR: the Debian kernel) is not found there and
-  counts with the allocations (the tiny kernel has no KASLR and runs where it asks);
+  runs in (``pref_address`` and ``init_size``: ``images.bootheader.load_area``). That
+  range is the decompressor's whole buffer, so the kernel's own allocations made in its
+  tail after boot count here too; and a kernel that moves itself elsewhere (KASLR: the
+  Debian kernel) is not found there and counts with the allocations (the tiny kernel
+  has no KASLR and runs where it asks);
 - the kernel's allocations and the processes: everything else (page tables, slab, the
   shell's memory, the network stack's buffers);
 - device state: the rest of the file (CPU, devices, VGA memory), mostly zeros.
@@ -31,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
+from images.bootheader import load_area
 from images.cpio import read_newc
+from images.errors import ImageError
 from web.build.built import built_manifest
 from web.build.errors import BuildError
 from web.build.state import ZSTD_ARGS
@@ -46,9 +49,6 @@ PAGE = 4096
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 LEGACY_HOLE = range(0xA0000 // PAGE, 0x100000 // PAGE)
 """The PC's video memory, option ROMs and system BIOS: firmware whatever its contents."""
-PREF_ADDRESS, INIT_SIZE = 0x258, 0x260
-"""Boot protocol 2.10+ header fields: where the kernel wants to run and how much memory it
-needs there from that address (Documentation/arch/x86/boot.rst)."""
 
 KERNEL, FIRMWARE, ALLOCATED, DEVICES = (
     "kernel image (its load area)", "firmware (BIOS, VGA BIOS)", "kernel allocations and processes",
@@ -97,10 +97,9 @@ def parse_state(raw: bytes) -> V86State:
     return V86State(bytearray(raw), document, (16 + json_length + 3) & ~3)
 
 
-def kernel_pages(bzimage: bytes) -> range:
-    """The guest pages the kernel runs in, from the bzImage's boot header."""
-    (address,) = struct.unpack_from("<Q", bzimage, PREF_ADDRESS)
-    (size,) = struct.unpack_from("<I", bzimage, INIT_SIZE)
+def kernel_pages(bzimage: Path) -> range:
+    """The guest pages the kernel runs in (``images.bootheader.load_area``)."""
+    address, size = load_area(bzimage)
     return range(address // PAGE, (address + size + PAGE - 1) // PAGE)
 
 
@@ -162,11 +161,11 @@ def zstd_size(data: bytes) -> int:
                               check=True).stdout)
 
 
-def _site_file(site: Path, manifest: dict, key: str) -> bytes:
+def _site_file(site: Path, manifest: dict, key: str) -> Path:
     asset = manifest["assets"].get(key)
     if asset is None:
         raise BuildError(f"{site}: the manifest names no {key} file")
-    return (site / "os" / asset["file"]).read_bytes()
+    return site / "os" / asset["file"]
 
 
 def state_contents(site: Path) -> dict:
@@ -181,10 +180,14 @@ def state_contents(site: Path) -> dict:
     except ValueError as exc:
         raise BuildError(f"{state_file}: {exc}") from None
     files = {entry.path: entry.data
-             for entry in read_newc(_site_file(site, manifest, "initrd"))}
-    firmware = {key: _site_file(site, manifest, key) for key in ("bios", "vga_bios")}
-    parts = split(state, kernel_pages(_site_file(site, manifest, "bzimage")), files,
-                  firmware)
+             for entry in read_newc(_site_file(site, manifest, "initrd").read_bytes())}
+    firmware = {key: _site_file(site, manifest, key).read_bytes()
+                for key in ("bios", "vga_bios")}
+    try:
+        kernel = kernel_pages(_site_file(site, manifest, "bzimage"))
+    except ImageError as exc:
+        raise BuildError(str(exc)) from None
+    parts = split(state, kernel, files, firmware)
     rows = [{"part": part.name, "pages": part.pages, "bytes": part.raw_bytes,
              "zstd_bytes": zstd_size(b"".join(part.chunks))} for part in parts]
     rows.sort(key=lambda row: -row["zstd_bytes"])

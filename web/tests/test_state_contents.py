@@ -54,11 +54,7 @@ def make_state(memory: Dict[int, bytes], pages: int = 8192) -> bytes:
     return head.ljust(head_length, b"\0") + body
 
 
-def fake_bzimage() -> bytes:
-    header = bytearray(0x300)
-    struct.pack_into("<Q", header, 0x258, KERNEL_AT)
-    struct.pack_into("<I", header, 0x260, KERNEL_SIZE)
-    return bytes(header)
+KERNEL_PAGES = range(KERNEL_AT // PAGE, (KERNEL_AT + KERNEL_SIZE) // PAGE)
 
 
 def filled(byte: int) -> bytes:
@@ -82,7 +78,7 @@ def test_each_page_goes_to_its_part() -> None:
     state = parse_state(make_state(memory))
     assert [number for number, _ in state.pages()] == sorted(memory)
     parts = {part.name: part for part in split(
-        state, kernel_pages(fake_bzimage()), {"bin/busybox": busybox}, {"bios": bios})}
+        state, KERNEL_PAGES, {"bin/busybox": busybox}, {"bios": bios})}
     assert {name: part.pages for name, part in parts.items()} == {
         ALLOCATED: 2, FIRMWARE: 2, "initramfs file /bin/busybox": 3, KERNEL: 1, DEVICES: 0}
     assert parts[KERNEL].chunks == [filled(3)]
@@ -90,9 +86,16 @@ def test_each_page_goes_to_its_part() -> None:
     assert parts[DEVICES].raw_bytes > 0
 
 
-def test_kernel_pages_come_from_the_boot_header() -> None:
-    pages = kernel_pages(fake_bzimage())
-    assert pages.start == KERNEL_AT // PAGE and len(pages) == KERNEL_SIZE // PAGE
+def test_kernel_pages_round_the_load_area_out_to_whole_pages(tmp_path: Path) -> None:
+    header = bytearray(1024)
+    struct.pack_into("<H", header, 0x1FE, 0xAA55)
+    header[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", header, 0x206, 0x020F)
+    struct.pack_into("<Q", header, 0x258, KERNEL_AT)
+    struct.pack_into("<I", header, 0x260, KERNEL_SIZE + 1)  # one byte into another page
+    (tmp_path / "bzImage").write_bytes(bytes(header))
+    pages = kernel_pages(tmp_path / "bzImage")
+    assert pages.start == KERNEL_AT // PAGE and len(pages) == KERNEL_SIZE // PAGE + 1
 
 
 @pytest.mark.skipif(shutil.which("zstd") is None, reason="zstd missing")
