@@ -74,7 +74,9 @@ class BlockCache:
         self.keys: Set[str] = set()  # what the file held when opened, and what we put
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not self.path.exists():
+            if self.path.exists():
+                os.utime(self.path)  # used now: what _prune keeps is the newest by use
+            else:
                 _prune(self.path.parent, KEEP - 1)
             self.db = sqlite3.connect(str(self.path), timeout=10)
             for statement in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=OFF",
@@ -144,7 +146,6 @@ class BlockCache:
             self._off(error)
         self.pending = []
 
-
     def close(self) -> None:
         """Write what is pending and let go of the file."""
         self.flush()
@@ -154,7 +155,10 @@ class BlockCache:
 
 
 def _prune(directory: Path, keep: int) -> None:
-    """Remove all but the ``keep`` most recently used caches in ``directory``."""
+    """Remove all but the ``keep`` most recently used caches in ``directory`` (a file's
+    modification time: opening one sets it, since a run that finds every block it needs
+    writes nothing; the warm cache of the tree in use was once removed for three newer
+    ones that runs of other trees had made)."""
     caches = sorted(directory.glob("*.sqlite"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in caches[keep:]:
         for path in (old, old.with_name(old.name + "-wal"), old.with_name(old.name + "-shm")):

@@ -95,6 +95,28 @@ def test_only_the_newest_caches_are_kept(tmp_path: Path) -> None:
     assert cache.KEEP == 3
 
 
+def test_a_cache_in_use_is_kept_though_others_were_written_since(tmp_path: Path) -> None:
+    """A run that finds all its blocks writes nothing to its cache; opening it must
+    still count as a use, or caches that other trees wrote later push it out."""
+    import os
+
+    from reference.blocks import cache
+
+    ours = BlockCache(tmp_path)
+    ours.close()
+    for age, name in enumerate(["a", "b"]):
+        path = tmp_path / f"{name}.sqlite"
+        path.write_bytes(b"")
+        os.utime(path, (2000 - age, 2000 - age))
+    os.utime(ours.path, (1000, 1000))  # written long before a and b
+    BlockCache(tmp_path).close()  # a warm run of our tree: it reads only
+    newest = tmp_path / "c.sqlite"
+    newest.write_bytes(b"")  # another tree's first run: ``_prune`` makes room for it
+    cache._prune(tmp_path, cache.KEEP - 1)
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite")) == sorted(
+        ["c.sqlite", ours.path.name])  # a and b, older than our warm run, went
+
+
 def test_a_cached_block_is_taken_long_before_one_would_be_made(tmp_path: Path) -> None:
     """With the disk cache, a block an earlier run made is taken at the
     ``cached_threshold``-th execution, far below ``block_threshold``; a block the cache
