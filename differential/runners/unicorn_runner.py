@@ -223,6 +223,7 @@ class _Engine:
         self.restarts = 0
         self.self_modified = False
         self.code = b""
+        self.code_frame: Optional[int] = None  # where the code's bytes lie, when in one frame
         self.branch = False
         self.foreign_debug = False
         self.last_end: Optional[int] = None
@@ -263,8 +264,11 @@ class _Engine:
         if self.steps == 1:
             return
         try:
-            if address == self.start:
-                if self.code != self.read_linear(address, len(self.code)):
+            if address == self.start:  # every REP round: read the bytes back cheaply
+                code, frame = self.code, self.code_frame
+                now = self.read_linear(address, len(code)) if frame is None else \
+                    self.native.read(frame, len(code))
+                if code != now:
                     # a restart, or a REP's next iteration, would run the *new* bytes
                     self.self_modified = True
                 elif self.rep_string and self.steps < MAX_REP_ITERATIONS:
@@ -397,6 +401,9 @@ class UnicornRunner:
         engine.start, engine.steps, engine.interrupt = begin, 0, None
         engine.restarts, engine.initial = 0, case.regs
         engine.self_modified, engine.code = False, case.code
+        offset, frame = begin & (PAGE_SIZE - 1), engine.table.get(begin & 0xFFFFF000)
+        engine.code_frame = None if frame is None or offset + len(case.code) > PAGE_SIZE \
+            else frame + offset
         engine.branch = may_branch(case.code)
         engine.rep_string = is_rep_string(case.code)
         error: Optional[int] = None

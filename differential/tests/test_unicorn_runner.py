@@ -285,23 +285,23 @@ def test_what_a_hook_raises_is_raised_by_run_and_the_next_case_runs(mode):
     rep = make_case(bytes.fromhex("f3aa"), mode, eax=0xAB, ecx=5, edi=DATA_PAGE)
     runner.run(rep)
     engine = runner._engine(mode)
-    map_pages = engine.map_pages
+    start = engine.uc.emu_start
 
-    def broken_table(memory):
-        map_pages(memory)
+    def broken_table(begin, until):  # the TLB-fill hook raises at the first fetch
         engine.table = _RaisingTable(engine.table)
+        start(begin, until)
 
-    engine.map_pages = broken_table  # the TLB-fill hook raises at the first fetch
+    engine.uc.emu_start = broken_table
     with pytest.raises(_Planted, match="tlb fill"):
         runner.run(rep)
-    engine.map_pages = map_pages
+    del engine.uc.emu_start
 
     def broken_read(address, size):
         raise _Planted("code hook")
 
-    engine.read_linear = broken_read  # the code hook reads the bytes at REP's 2nd round
+    engine.native.read = broken_read  # the code hook reads the bytes at REP's 2nd round
     with pytest.raises(_Planted, match="code hook"):
         runner.run(rep)
-    del engine.read_linear
+    del engine.native.read
     out = runner.run(rep)
     assert out.exception is None and out.regs["ecx"] == 0
