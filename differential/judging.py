@@ -105,11 +105,11 @@ class JudgingRunner:
 
     def __init__(self, memory_hooks: bool = False, known_text: Optional[str] = None) -> None:
         from differential.runners.reference_runner import ReferenceRunner
-        from differential.runners.unicorn_runner import UnicornRunner
 
-        known = None if known_text is None else PinnedList(known_text).entries()
-        self.checker = Checker(UnicornRunner(memory_hooks=memory_hooks), ReferenceRunner(),
-                               known=known)
+        self._known = None if known_text is None else PinnedList(known_text).entries()
+        self._reference = ReferenceRunner()  # one for both hook settings: reset per case
+        self._checkers: Dict[bool, Checker] = {}
+        self.checker = self._checker(memory_hooks)
         self.name = self.checker.peer.name
         self._forms: Dict[str, List[Any]] = {}
         self._expected: List[Tuple[Any, int, int]] = []  # told by expect, not yet drawn
@@ -117,6 +117,18 @@ class JudgingRunner:
         from differential.campaign import draw_case, testable_forms
 
         self._draw_case, self._testable_forms = draw_case, testable_forms
+
+    def _checker(self, memory_hooks: bool) -> Checker:
+        """Unicorn with or without memory hooks against the one reference (an item
+        ``(plan, batch, index, memory_hooks)`` names its peer: ``suite.checkers``' two
+        ``ChildJudge``s share this child; a 3-tuple is judged by ``checker``)."""
+        checker = self._checkers.get(memory_hooks)
+        if checker is None:
+            from differential.runners.unicorn_runner import UnicornRunner
+
+            checker = self._checkers[memory_hooks] = Checker(
+                UnicornRunner(memory_hooks=memory_hooks), self._reference, known=self._known)
+        return checker
 
     def expect(self, items: Sequence[Tuple[Any, int, int]]) -> None:
         """The items ``judge`` is about to be asked for, in order (``sandbox.serve``)."""
@@ -134,8 +146,9 @@ class JudgingRunner:
             drawn = self._draw(item)
         if drawn.error is not None:
             raise drawn.error
-        verdict = self.checker.check(drawn.case, ours=drawn.ours)
-        return answer(self.checker, verdict, item[2], drawn.seed)
+        checker = self.checker if len(item) == 3 else self._checker(item[3])
+        verdict = checker.check(drawn.case, ours=drawn.ours)
+        return answer(checker, verdict, item[2], drawn.seed)
 
     def _prepare(self, items: Sequence[Tuple[Any, int, int]]) -> None:
         """Draw ``items``' cases, then run the reference on each (see the class doc)."""
@@ -150,7 +163,7 @@ class JudgingRunner:
         self._ready.extend(ready)
 
     def _draw(self, item: Tuple[Any, int, int]) -> _Drawn:
-        plan, batch, index = item
+        plan, batch, index = item[:3]
         out = _Drawn()
         try:
             forms = self._forms.get(plan.forms)
@@ -181,27 +194,29 @@ class ChildJudge(Checker):
     child that runs single cases for ``check`` starts only if ``check`` is used. ``known``:
     the campaign's pinned list, for this process and the child alike (None: the file)."""
 
-    def __init__(self, memory_hooks: bool = False, known: Optional[PinnedList] = None) -> None:
+    def __init__(self, memory_hooks: bool = False, known: Optional[PinnedList] = None,
+                 judges: Optional[SandboxedRunner] = None) -> None:
         from differential.runners.reference_runner import ReferenceRunner
 
         super().__init__(sandboxed_unicorn(memory_hooks=memory_hooks), ReferenceRunner(),
                          known=None if known is None else known.entries())
-        self.judges = SandboxedRunner("differential.judging", "JudgingRunner",
-                                      {"memory_hooks": memory_hooks,
-                                       "known_text": None if known is None else known.text})
+        self.memory_hooks = memory_hooks
+        self.judges = judges or judging_child(known, memory_hooks)
 
     def judge_keys(self, plan: Any, forms: List[Any], batch: int,
                    indices: Sequence[int]) -> List[Answer]:
         """One ``Answer`` per index, in order; an engine crash is drawn again here and
         judged as ``check`` would (known entry or a ``crashed`` verdict)."""
         from differential.campaign import draw_case
+        from differential.runners.unicorn_runner import runner_name
 
-        answers = self.judges.call_many("judge", [(plan, batch, i) for i in indices])
+        hooks = self.memory_hooks
+        answers = self.judges.call_many("judge", [(plan, batch, i, hooks) for i in indices])
         out: List[Answer] = []
         for index, one in zip(indices, answers):
             if isinstance(one, SandboxCrash):
                 case, seed = draw_case(plan, forms, batch, index)
-                crash = EngineCrashed(self.judges.name, case, one.death, one.alone)
+                crash = EngineCrashed(runner_name(hooks), case, one.death, one.alone)
                 one = answer(self, self.check(case, theirs=crash), index, seed)
             out.append(one)
         return out
@@ -210,6 +225,15 @@ class ChildJudge(Checker):
         """End both children (each restarts on its next use)."""
         self.judges.close()
         self.peer.close()  # type: ignore[attr-defined]
+
+
+def judging_child(known: Optional[PinnedList] = None,
+                  memory_hooks: bool = False) -> SandboxedRunner:
+    """A sandbox child judging campaign cases (``JudgingRunner``) with the pinned list
+    ``known``; ``ChildJudge``s given the same one share it (``suite.checkers``)."""
+    return SandboxedRunner("differential.judging", "JudgingRunner",
+                           {"memory_hooks": memory_hooks,
+                            "known_text": None if known is None else known.text})
 
 
 def judge_keys(checkers: Sequence[Checker], plan: Any, forms: List[Any], batch: int,
@@ -242,9 +266,11 @@ def judge_keys(checkers: Sequence[Checker], plan: Any, forms: List[Any], batch: 
 
 
 def child_pids(checkers: Sequence[Checker]) -> List[int]:
-    """Process ids of the children doing the checkers' work (for CPU accounting)."""
-    return [checker.judges.pid if isinstance(checker, ChildJudge)
-            else checker.peer.pid for checker in checkers]  # type: ignore[attr-defined]
+    """Process ids of the children doing the checkers' work (for CPU accounting), each
+    once (checkers may share a child)."""
+    return list(dict.fromkeys(checker.judges.pid if isinstance(checker, ChildJudge)
+                              else checker.peer.pid  # type: ignore[attr-defined]
+                              for checker in checkers))
 
 
 def close_checkers(checkers: Sequence[Checker]) -> None:

@@ -347,12 +347,17 @@ def linear_eip(mode: str, regs: Mapping[str, int]) -> int:
     return eip
 
 
+def runner_name(memory_hooks: bool) -> str:
+    """The name a ``UnicornRunner`` reports (verdicts and crash records carry it)."""
+    return "unicorn+memhooks" if memory_hooks else "unicorn"
+
+
 class UnicornRunner:
     """``UnicornRunner(memory_hooks=False).run(case) -> Outcome``."""
 
     def __init__(self, memory_hooks: bool = False) -> None:
         self.memory_hooks = memory_hooks
-        self.name = "unicorn+memhooks" if memory_hooks else "unicorn"
+        self.name = runner_name(memory_hooks)
         self._engines: Dict[str, _Engine] = {}
 
     def _engine(self, mode: str) -> _Engine:

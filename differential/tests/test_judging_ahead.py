@@ -10,12 +10,13 @@ from collections import Counter
 
 import pytest
 
-from differential import campaign
+from differential import campaign, suite
 from differential.campaign import Plan
 from differential.check import AGREE, CRASHED
 from differential.judging import (
     ChildJudge,
     JudgingRunner,
+    child_pids,
     close_checkers,
     judge_keys,
     summarise,
@@ -61,13 +62,15 @@ def test_what_the_reference_raises_is_raised_at_its_own_case():
         [one_by_one.judge(item) for item in items[4:]]
 
 
-def test_the_case_unicorn_aborts_on_is_still_known_exactly():
+@pytest.mark.parametrize("shared", [True, False], ids=["one-child", "child-each"])
+def test_the_case_unicorn_aborts_on_is_still_known_exactly(shared):
     """Seed 5's batch 1 holds f2 66 f0 0f bb c1 ... (real16) at index 94, which aborts
-    Unicorn (test_engine_crash.py): judged ahead in the children, with no known list, it
-    is the one crash of the batch, at its own index."""
+    Unicorn (test_engine_crash.py): judged ahead in the children (one for both hook
+    settings, as ``suite.checkers`` makes them, or one each), with no known list, it is
+    the one crash of the batch, at its own index."""
     plan = Plan(seed=5, jobs=1)
-    checkers = [ChildJudge(memory_hooks=hooks, known=PinnedList(""))
-                for hooks in (False, True)]
+    checkers = suite.checkers(PinnedList("")) if shared else \
+        [ChildJudge(memory_hooks=hooks, known=PinnedList("")) for hooks in (False, True)]
     try:
         tally = judge_keys(checkers, plan, campaign.testable_forms(plan.forms), 1,
                            range(200))
@@ -88,7 +91,7 @@ def test_the_tally_counts_what_judging_case_by_case_counts():
     in index order."""
     plan = Plan(seed=3, jobs=1)
     forms = campaign.testable_forms(plan.forms)
-    checkers = [ChildJudge(memory_hooks=hooks) for hooks in (False, True)]
+    checkers = suite.checkers()
     try:
         tally = judge_keys(checkers, plan, forms, 2, range(200))
         alone = []
@@ -103,3 +106,21 @@ def test_the_tally_counts_what_judging_case_by_case_counts():
     assert any(label.startswith("(not in FORMS)") for label in tally.agreed)
     assert tally.others == [j for j in alone if j.status != AGREE]
     assert len(tally.others) >= 5
+
+
+def test_one_child_judges_each_case_with_its_checkers_hook_setting():
+    """``suite.checkers``' two checkers share one child (one working set in the caches:
+    issue 18), which must still judge each case against the Unicorn its checker names:
+    seed 1's batch 6 index 39 (RETF Iw, real16) differs from the reference only with
+    memory hooks installed (a known Unicorn bug), and index 39 is the hooked checker's."""
+    plan = Plan(seed=1, jobs=1, bytes_share=0)
+    checkers = suite.checkers()
+    try:
+        assert checkers[0].judges is checkers[1].judges
+        assert len(child_pids(checkers)) == 1
+        tally = judge_keys(checkers, plan, campaign.testable_forms(plan.forms), 6,
+                           range(200))
+    finally:
+        close_checkers(checkers)
+    found = {j.index: j.known for j in tally.others}
+    assert found.get(39) == "unicorn-memhooks-real-mode-far-return-eip"
