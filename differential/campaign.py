@@ -42,7 +42,7 @@ from differential.campaign_files import (
     usable_directory,
     worker_state,
 )
-from differential.check import CRASHED, DIVERGE, KNOWN, Checker
+from differential.check import AGREE, CRASHED, DIVERGE, KNOWN, Checker
 from differential.corpus import save, write_durably
 from differential.draw import RandomDraw
 from differential.generator import bytes_case, form_case
@@ -174,9 +174,9 @@ def _load_worker(directory: Path, worker: int, jobs: int) -> Dict[str, Any]:
             "known": {}}
 
 
-def _count(state: Dict[str, Any], form: str, status: str) -> None:
+def _count(state: Dict[str, Any], form: str, status: str, count: int = 1) -> None:
     counts = state["forms"].setdefault(form, {})
-    counts[status] = counts.get(status, 0) + 1
+    counts[status] = counts.get(status, 0) + count
 
 
 def count_label(case) -> str:
@@ -223,7 +223,10 @@ class Worker:
     def run_batch(self, report: Optional[Callable[[str, str], None]] = None) -> None:
         batch = self.state["next_batch"]
         started = time.perf_counter()
-        for judged in judge_keys(self.checkers, self.plan, self.forms, batch, range(BATCH)):
+        tally = judge_keys(self.checkers, self.plan, self.forms, batch, range(BATCH))
+        for label, count in tally.agreed.items():
+            _count(self.state, label, AGREE, count)
+        for judged in tally.others:
             _count(self.state, judged.label, judged.status)
             if judged.status == KNOWN:
                 known = self.state["known"]

@@ -48,8 +48,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 from differential.campaign import BYTES_SHARE, PinnedListError, Plan, checked_pin, testable_forms
 from differential.campaign_files import CampaignError
-from differential.check import CRASHED, DIVERGE, KNOWN
-from differential.judging import close_checkers, judge_keys
+from differential.check import AGREE, CRASHED, DIVERGE, KNOWN
+from differential.judging import Tally, close_checkers, judge_keys
 from differential.known import PinnedList
 from differential.sandbox import SandboxError
 
@@ -189,12 +189,16 @@ def _make_checkers(path: str, known: PinnedList) -> List[Any]:
     return getattr(importlib.import_module(module), function)(known)
 
 
-def _store(client: Any, plan: ClusterPlan, batch: int, judged: List[Any],
+def _store(client: Any, plan: ClusterPlan, batch: int, judged: Tally,
            counts: Dict[str, Any]) -> int:
-    """Count one chunk's verdicts into ``counts`` and store its divergences at once (the
-    first ``KEEP_PER_SIGNATURE`` of each signature); returns how many diverged."""
+    """Count one chunk's verdicts (a ``judging.Tally``) into ``counts`` and store its
+    divergences at once (the first ``KEEP_PER_SIGNATURE`` of each signature); returns how
+    many diverged."""
     found = 0
-    for one in judged:
+    for form, count in judged.agreed.items():
+        label = f"{form}\t{AGREE}"
+        counts["forms"][label] = counts["forms"].get(label, 0) + count
+    for one in judged.others:
         label = f"{one.label}\t{one.status}"
         counts["forms"][label] = counts["forms"].get(label, 0) + 1
         if one.status == KNOWN:

@@ -20,9 +20,9 @@ own (tests plant broken runners) are judged in the worker, through the same ``Ju
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Deque, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Deque, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from differential.check import CRASHED, DIVERGE, KNOWN, Checker, Verdict, untestable
+from differential.check import AGREE, CRASHED, DIVERGE, KNOWN, Checker, Verdict, untestable
 from differential.known import PinnedList
 from differential.sandbox import SandboxCrash, SandboxedRunner, sandboxed_unicorn
 from ground.case import EngineCrashed
@@ -41,6 +41,27 @@ class Judged(NamedTuple):
     line: str
     fields: Tuple[str, ...]  # the differing fields (the cluster's signature)
     record: Optional[Dict[str, Any]]  # Checker.record for DIVERGE and CRASHED
+
+
+Answer = Union[str, Judged]
+"""What a child answers for one case: the label of an agreeing case (all the worker does
+with one is count it under that form: a ``Judged`` pickled, unpickled and counted cost
+~5 µs of a campaign case between child and worker, issue 18), else a ``Judged``."""
+
+
+class Tally(NamedTuple):
+    """Judged cases as a worker records them: agreeing ones counted per form (label),
+    every other one in index order."""
+
+    agreed: Dict[str, int]
+    others: List[Judged]
+
+
+def answer(checker: Checker, verdict: Verdict, index: int, seed: int) -> Answer:
+    """An agreeing verdict's label, else ``summarise``."""
+    if verdict.status == AGREE:
+        return verdict.case.form or _mnemonic_label(verdict.case)
+    return summarise(checker, verdict, index, seed)
 
 
 def summarise(checker: Checker, verdict: Verdict, index: int, seed: int) -> Judged:
@@ -84,11 +105,11 @@ class JudgingRunner:
 
     def __init__(self, memory_hooks: bool = False, known_text: Optional[str] = None) -> None:
         from differential.runners.reference_runner import ReferenceRunner
-        from differential.runners.unicorn_runner import UnicornRunner
 
-        known = None if known_text is None else PinnedList(known_text).entries()
-        self.checker = Checker(UnicornRunner(memory_hooks=memory_hooks), ReferenceRunner(),
-                               known=known)
+        self._known = None if known_text is None else PinnedList(known_text).entries()
+        self._reference = ReferenceRunner()  # one for both hook settings: reset per case
+        self._checkers: Dict[bool, Checker] = {}
+        self.checker = self._checker(memory_hooks)
         self.name = self.checker.peer.name
         self._forms: Dict[str, List[Any]] = {}
         self._expected: List[Tuple[Any, int, int]] = []  # told by expect, not yet drawn
@@ -97,13 +118,25 @@ class JudgingRunner:
 
         self._draw_case, self._testable_forms = draw_case, testable_forms
 
+    def _checker(self, memory_hooks: bool) -> Checker:
+        """Unicorn with or without memory hooks against the one reference (an item
+        ``(plan, batch, index, memory_hooks)`` names its peer: ``suite.checkers``' two
+        ``ChildJudge``s share this child; a 3-tuple is judged by ``checker``)."""
+        checker = self._checkers.get(memory_hooks)
+        if checker is None:
+            from differential.runners.unicorn_runner import UnicornRunner
+
+            checker = self._checkers[memory_hooks] = Checker(
+                UnicornRunner(memory_hooks=memory_hooks), self._reference, known=self._known)
+        return checker
+
     def expect(self, items: Sequence[Tuple[Any, int, int]]) -> None:
         """The items ``judge`` is about to be asked for, in order (``sandbox.serve``)."""
         self._expected = list(items)
         self._ready.clear()
 
-    def judge(self, item: Tuple[Any, int, int]) -> Judged:
-        """Draw case ``index`` of ``batch`` under ``plan`` and judge it."""
+    def judge(self, item: Tuple[Any, int, int]) -> Answer:
+        """Draw case ``index`` of ``batch`` under ``plan`` and judge it (``answer``)."""
         if not self._ready and self._expected and self._expected[0] is item:
             self._prepare(self._expected[:self.AHEAD])
             del self._expected[:self.AHEAD]
@@ -113,8 +146,9 @@ class JudgingRunner:
             drawn = self._draw(item)
         if drawn.error is not None:
             raise drawn.error
-        verdict = self.checker.check(drawn.case, ours=drawn.ours)
-        return summarise(self.checker, verdict, item[2], drawn.seed)
+        checker = self.checker if len(item) == 3 else self._checker(item[3])
+        verdict = checker.check(drawn.case, ours=drawn.ours)
+        return answer(checker, verdict, item[2], drawn.seed)
 
     def _prepare(self, items: Sequence[Tuple[Any, int, int]]) -> None:
         """Draw ``items``' cases, then run the reference on each (see the class doc)."""
@@ -129,7 +163,7 @@ class JudgingRunner:
         self._ready.extend(ready)
 
     def _draw(self, item: Tuple[Any, int, int]) -> _Drawn:
-        plan, batch, index = item
+        plan, batch, index = item[:3]
         out = _Drawn()
         try:
             forms = self._forms.get(plan.forms)
@@ -160,29 +194,31 @@ class ChildJudge(Checker):
     child that runs single cases for ``check`` starts only if ``check`` is used. ``known``:
     the campaign's pinned list, for this process and the child alike (None: the file)."""
 
-    def __init__(self, memory_hooks: bool = False, known: Optional[PinnedList] = None) -> None:
+    def __init__(self, memory_hooks: bool = False, known: Optional[PinnedList] = None,
+                 judges: Optional[SandboxedRunner] = None) -> None:
         from differential.runners.reference_runner import ReferenceRunner
 
         super().__init__(sandboxed_unicorn(memory_hooks=memory_hooks), ReferenceRunner(),
                          known=None if known is None else known.entries())
-        self.judges = SandboxedRunner("differential.judging", "JudgingRunner",
-                                      {"memory_hooks": memory_hooks,
-                                       "known_text": None if known is None else known.text})
+        self.memory_hooks = memory_hooks
+        self.judges = judges or judging_child(known, memory_hooks)
 
     def judge_keys(self, plan: Any, forms: List[Any], batch: int,
-                   indices: Sequence[int]) -> List[Judged]:
-        """One ``Judged`` per index, in order; an engine crash is drawn again here and
+                   indices: Sequence[int]) -> List[Answer]:
+        """One ``Answer`` per index, in order; an engine crash is drawn again here and
         judged as ``check`` would (known entry or a ``crashed`` verdict)."""
         from differential.campaign import draw_case
+        from differential.runners.unicorn_runner import runner_name
 
-        answers = self.judges.call_many("judge", [(plan, batch, i) for i in indices])
-        out: List[Judged] = []
-        for index, answer in zip(indices, answers):
-            if isinstance(answer, SandboxCrash):
+        hooks = self.memory_hooks
+        answers = self.judges.call_many("judge", [(plan, batch, i, hooks) for i in indices])
+        out: List[Answer] = []
+        for index, one in zip(indices, answers):
+            if isinstance(one, SandboxCrash):
                 case, seed = draw_case(plan, forms, batch, index)
-                crash = EngineCrashed(self.judges.name, case, answer.death, answer.alone)
-                answer = summarise(self, self.check(case, theirs=crash), index, seed)
-            out.append(answer)
+                crash = EngineCrashed(runner_name(hooks), case, one.death, one.alone)
+                one = answer(self, self.check(case, theirs=crash), index, seed)
+            out.append(one)
         return out
 
     def close(self) -> None:
@@ -191,33 +227,50 @@ class ChildJudge(Checker):
         self.peer.close()  # type: ignore[attr-defined]
 
 
+def judging_child(known: Optional[PinnedList] = None,
+                  memory_hooks: bool = False) -> SandboxedRunner:
+    """A sandbox child judging campaign cases (``JudgingRunner``) with the pinned list
+    ``known``; ``ChildJudge``s given the same one share it (``suite.checkers``)."""
+    return SandboxedRunner("differential.judging", "JudgingRunner",
+                           {"memory_hooks": memory_hooks,
+                            "known_text": None if known is None else known.text})
+
+
 def judge_keys(checkers: Sequence[Checker], plan: Any, forms: List[Any], batch: int,
-               indices: Sequence[int]) -> List[Judged]:
-    """``Judged`` per index of ``batch``, in order: case i goes to checker i mod
+               indices: Sequence[int]) -> Tally:
+    """The ``Tally`` of ``batch``'s cases ``indices``: case i goes to checker i mod
     len(checkers) (the peers with and without memory hooks take turns), in the checker's
     child when it has one, else drawn and judged here."""
     from differential.campaign import draw_case
 
-    out: List[Optional[Judged]] = [None] * len(indices)
+    out: List[Optional[Answer]] = [None] * len(indices)
     for which, checker in enumerate(checkers):
-        mine = list(range(which, len(indices), len(checkers)))
+        mine = range(which, len(indices), len(checkers))
         numbers = [indices[p] for p in mine]
         if isinstance(checker, ChildJudge):
             answers = checker.judge_keys(plan, forms, batch, numbers)
         else:
             drawn = [draw_case(plan, forms, batch, i) for i in numbers]
             verdicts = checker.check_batch([case for case, _ in drawn])
-            answers = [summarise(checker, verdict, i, seed)
+            answers = [answer(checker, verdict, i, seed)
                        for i, (_, seed), verdict in zip(numbers, drawn, verdicts)]
-        for position, answer in zip(mine, answers):
-            out[position] = answer
-    return out  # type: ignore[return-value]
+        out[which::len(checkers)] = answers
+    agreed: Dict[str, int] = {}
+    others: List[Judged] = []
+    for one in out:
+        if one.__class__ is str:  # an agreeing case, by its label
+            agreed[one] = agreed.get(one, 0) + 1  # type: ignore[index]
+        else:
+            others.append(one)  # type: ignore[arg-type]
+    return Tally(agreed, others)
 
 
 def child_pids(checkers: Sequence[Checker]) -> List[int]:
-    """Process ids of the children doing the checkers' work (for CPU accounting)."""
-    return [checker.judges.pid if isinstance(checker, ChildJudge)
-            else checker.peer.pid for checker in checkers]  # type: ignore[attr-defined]
+    """Process ids of the children doing the checkers' work (for CPU accounting), each
+    once (checkers may share a child)."""
+    return list(dict.fromkeys(checker.judges.pid if isinstance(checker, ChildJudge)
+                              else checker.peer.pid  # type: ignore[attr-defined]
+                              for checker in checkers))
 
 
 def close_checkers(checkers: Sequence[Checker]) -> None:

@@ -43,10 +43,11 @@ def checkers(known: Optional[PinnedList] = None) -> List[Checker]:
     showed only with memory hooks installed: unicorn #1717, #1862, #1938). Campaigns judge
     their cases inside each checker's child (``judging.ChildJudge``), with the known list
     they pinned when they started (``known``; None: the file as it is now)."""
-    from differential.judging import ChildJudge
+    from differential.judging import ChildJudge, judging_child
 
-    return [ChildJudge(memory_hooks=False, known=known),
-            ChildJudge(memory_hooks=True, known=known)]
+    judges = judging_child(known)  # one child judges both: one working set in the caches
+    return [ChildJudge(memory_hooks=False, known=known, judges=judges),
+            ChildJudge(memory_hooks=True, known=known, judges=judges)]
 
 
 def default_corpus() -> Path:

@@ -37,6 +37,10 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   afresh for every case (~1 ms instead of ~40 µs).
 - Registers move through one ``uc_reg_read_batch`` / ``uc_reg_write_batch`` call each:
   the binding's per-register wrappers cost ~5 µs apiece, which alone halved throughput.
+- The hooks a case calls (code, TLB fill, and the memory hooks' no-op) are registered
+  straight through ``uc_hook_add``: the binding calls each through two more Python
+  frames and an argument tuple. Like the binding's wrapper, they catch what they raise,
+  stop the run, and ``run`` raises it.
 - ``until`` is a stop compiled into the block translated at that address, and the block
   stays cached: a later case jumping there would stop with interrupt 1. The previous
   case's ``until`` is dropped from the cache before each run. Interrupt 1 is never the
@@ -62,7 +66,7 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
 from __future__ import annotations
 
 import ctypes
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from unicorn import (
     UC_ARCH_X86,
@@ -93,7 +97,13 @@ from unicorn import (
     UcError,
 )
 from unicorn import x86_const as X
-from unicorn.unicorn_py3.unicorn import uclib
+from unicorn.unicorn_py3.unicorn import (
+    HOOK_CODE_CFUNC,
+    HOOK_MEM_ACCESS_CFUNC,
+    HOOK_TLB_FILL_CFUNC,
+    uc_hook_h,
+    uclib,
+)
 
 from differential.encoding import (
     MAX_INSTRUCTION_LENGTH,
@@ -213,57 +223,87 @@ class _Engine:
         self.restarts = 0
         self.self_modified = False
         self.code = b""
+        self.code_frame: Optional[int] = None  # where the code's bytes lie, when in one frame
         self.branch = False
         self.foreign_debug = False
         self.last_end: Optional[int] = None
         self.initial: Mapping[str, int] = {}
         self.interrupt: Optional[int] = None
-        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
-        self.uc.hook_add(UC_HOOK_CODE, self._on_code)
-        self.uc.hook_add(UC_HOOK_TLB_FILL, self._on_fill)
+        self.failure: Optional[BaseException] = None  # what a hook raised, for ``run``
+        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)  # rare: the binding's way
+        self._hooks = [HOOK_CODE_CFUNC(self._on_code), HOOK_TLB_FILL_CFUNC(self._on_fill)]
+        self._hook(UC_HOOK_CODE, self._hooks[0])
+        self._hook(UC_HOOK_TLB_FILL, self._hooks[1])
         if memory_hooks:
-            self.uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, _ignore_access)
+            self._hook(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, _IGNORE_ACCESS)
         self.pristine = self.uc.context_save()
+
+    def _hook(self, kind: int, callback: object) -> None:
+        """Register a ctypes callback for every address (the callback object must live
+        as long as the engine: ``_hooks``, or a module constant)."""
+        handle = uc_hook_h()
+        _RegisterFile._check(uclib.uc_hook_add(self.uc._uch, ctypes.byref(handle), kind,
+                                               callback, None, ctypes.c_uint64(1),
+                                               ctypes.c_uint64(0)))
+
+    def _fail(self, exc: BaseException) -> None:
+        """A hook raised: keep the first exception for ``run`` and stop the run (what
+        the binding's hook wrapper does; ctypes would print it and go on)."""
+        if self.failure is None:
+            self.failure = exc
+        self.uc.emu_stop()
 
     def _on_interrupt(self, uc: Uc, vector: int, _data: object) -> None:
         self.interrupt = vector
         uc.emu_stop()
 
-    def _on_code(self, uc: Uc, address: int, _size: int, _data: object) -> None:
+    def _on_code(self, _handle: int, address: int, _size: int, _data: object) -> None:
         """Called before each instruction: let the first one run, stop before the next.
         A REP string instruction comes back to its own address once per iteration."""
         self.steps += 1
         if self.steps == 1:
             return
-        if address == self.start:
-            if self.code != self.read_linear(address, len(self.code)):
-                # a restart, or a REP's next iteration, would run the *new* bytes: stop
-                self.self_modified = True
-            elif self.rep_string and self.steps < MAX_REP_ITERATIONS:
-                return
-            elif self.restarts < MAX_RESTARTS and self._untouched(uc):
-                self.restarts += 1
-                self.self_modified = True
-                self.steps -= 1
-                return
-            elif not self.branch:
-                self.self_modified = True  # restarted with part of its effects: stop
-        uc.emu_stop()
+        try:
+            if address == self.start:  # every REP round: read the bytes back cheaply
+                code, frame = self.code, self.code_frame
+                now = self.read_linear(address, len(code)) if frame is None else \
+                    self.native.read(frame, len(code))
+                if code != now:
+                    # a restart, or a REP's next iteration, would run the *new* bytes
+                    self.self_modified = True
+                elif self.rep_string and self.steps < MAX_REP_ITERATIONS:
+                    return
+                elif self.restarts < MAX_RESTARTS and self._untouched(self.uc):
+                    self.restarts += 1
+                    self.self_modified = True
+                    self.steps -= 1
+                    return
+                elif not self.branch:
+                    self.self_modified = True  # restarted with part of its effects: stop
+        except BaseException as exc:  # noqa: BLE001 - raised by run (_fail)
+            self._fail(exc)
+            return
+        self.uc.emu_stop()
 
     def _untouched(self, uc: Uc) -> bool:
         now = self.regs.read(uc)
         return all(now[name] == value for name, value in self.initial.items())
 
-    def _on_fill(self, _uc: Uc, vaddr: int, access: int, entry: object,
+    def _on_fill(self, _handle: int, vaddr: int, access: int, entry: Any,
                  _data: object) -> bool:
         """The TLB asks where a linear page lives: in its frame if the case has it."""
-        frame = self.table.get(vaddr & 0xFFFFF000)
-        if frame is None:
-            self.refused, self.refused_page = access, vaddr & 0xFFFFF000
+        try:
+            frame = self.table.get(vaddr & 0xFFFFF000)
+            if frame is None:
+                self.refused, self.refused_page = access, vaddr & 0xFFFFF000
+                return False
+            filled = entry.contents
+            filled.paddr = frame
+            filled.perms = UC_PROT_ALL
+            return True
+        except BaseException as exc:  # noqa: BLE001 - raised by run (_fail)
+            self._fail(exc)
             return False
-        entry.paddr = frame  # type: ignore[attr-defined]
-        entry.perms = UC_PROT_ALL  # type: ignore[attr-defined]
-        return True
 
     def map_pages(self, memory: Mapping[int, bytes]) -> None:
         """Put the case's pages in frames 0, 1, ... (more frames are mapped once when a
@@ -295,6 +335,9 @@ def _ignore_access(*_args: object) -> None:
     """A memory hook that does nothing: its presence alone changes Unicorn's code paths."""
 
 
+_IGNORE_ACCESS = HOOK_MEM_ACCESS_CFUNC(_ignore_access)
+
+
 def linear_eip(mode: str, regs: Mapping[str, int]) -> int:
     """Where CS:EIP points: ``begin`` for ``emu_start`` (CS*16+IP in real mode, EIP in
     32-bit mode where Unicorn writes ``begin`` straight into EIP)."""
@@ -304,12 +347,17 @@ def linear_eip(mode: str, regs: Mapping[str, int]) -> int:
     return eip
 
 
+def runner_name(memory_hooks: bool) -> str:
+    """The name a ``UnicornRunner`` reports (verdicts and crash records carry it)."""
+    return "unicorn+memhooks" if memory_hooks else "unicorn"
+
+
 class UnicornRunner:
     """``UnicornRunner(memory_hooks=False).run(case) -> Outcome``."""
 
     def __init__(self, memory_hooks: bool = False) -> None:
         self.memory_hooks = memory_hooks
-        self.name = "unicorn+memhooks" if memory_hooks else "unicorn"
+        self.name = runner_name(memory_hooks)
         self._engines: Dict[str, _Engine] = {}
 
     def _engine(self, mode: str) -> _Engine:
@@ -358,6 +406,9 @@ class UnicornRunner:
         engine.start, engine.steps, engine.interrupt = begin, 0, None
         engine.restarts, engine.initial = 0, case.regs
         engine.self_modified, engine.code = False, case.code
+        offset, frame = begin & (PAGE_SIZE - 1), engine.table.get(begin & 0xFFFFF000)
+        engine.code_frame = None if frame is None or offset + len(case.code) > PAGE_SIZE \
+            else frame + offset
         engine.branch = may_branch(case.code)
         engine.rep_string = is_rep_string(case.code)
         error: Optional[int] = None
@@ -368,6 +419,9 @@ class UnicornRunner:
             uc.emu_start(begin, end)
         except UcError as exc:
             error = exc.errno
+        if engine.failure is not None:  # a hook raised (_Engine._fail)
+            failure, engine.failure = engine.failure, None
+            raise failure
         if error == UC_ERR_EXCEPTION and engine.refused is not None:
             error = REFUSED.get(engine.refused, error)
         regs = engine.regs.read(uc)

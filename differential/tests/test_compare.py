@@ -25,6 +25,28 @@ def test_undefined_flag_is_masked_and_a_defined_one_is_not():
     assert fields == ["eflags.SF"]
 
 
+def test_outcomes_differing_in_undefined_flags_only_agree_and_nothing_else_is_masked():
+    """``compare`` answers the common case of undefined flags alone differing without
+    walking every field: the same answer as the full walk, never a difference lost."""
+    case = make_case(b"\x90")
+    case = type(case)(**{**case.__dict__, "undefined_flags": ZF | CF})
+    a = _outcome(case, eflags=0x202 | ZF)
+    assert compare(case, a, _outcome(case, eflags=0x202 | CF)) == []
+    fields = [d.field for d in compare(case, a, _outcome(case, eflags=0x202 | SF))]
+    assert fields == ["eflags.SF"]
+    other = _outcome(case, eflags=0x202 | CF, eax=case.regs["eax"] ^ 1)
+    assert [d.field for d in compare(case, a, other)] == ["eax"]
+    missing = _outcome(case, eflags=0x202 | CF)
+    del missing.regs["ebx"]
+    assert [d.field for d in compare(case, a, missing)] == ["ebx"]
+    page = bytearray(case.memory[DATA_PAGE])
+    page[5] ^= 0xFF
+    stored = _outcome(case, eflags=0x202 | CF, memory={**case.memory, DATA_PAGE: bytes(page)})
+    assert [d.field for d in compare(case, a, stored)] == [f"mem[{DATA_PAGE + 5:#x}]"]
+    fault = _outcome(case, exc=Exc(6, "fault"), eflags=0x202 | CF)
+    assert [d.field for d in compare(case, a, fault)] == ["exception"]
+
+
 def test_undefined_destination_masks_only_its_bits():
     base = make_case(b"\x90")
     case = type(base)(**{**base.__dict__, "undefined_dest": "reg:eax:0xffff"})

@@ -263,3 +263,45 @@ def test_bytes_running_into_an_absent_page_are_judged_by_the_first_instruction(
     out = runner.run(case)
     assert out.exception == exception
     assert out.regs["eip"] == eip + length
+
+
+class _Planted(Exception):
+    """Raised inside a hook by the tests below."""
+
+
+class _RaisingTable(dict):
+    """A page table whose lookups raise, as a broken TLB-fill hook would."""
+
+    def get(self, *_args):
+        raise _Planted("tlb fill")
+
+
+@pytest.mark.parametrize("mode", ["prot32", "real16"])
+def test_what_a_hook_raises_is_raised_by_run_and_the_next_case_runs(mode):
+    """The hooks are ctypes callbacks of our own (not the binding's wrappers): what one
+    raises must stop the run and come out of ``run``, as the binding's wrapper makes it,
+    not be printed and ignored; the engine then runs the next case as ever."""
+    runner = UnicornRunner()
+    rep = make_case(bytes.fromhex("f3aa"), mode, eax=0xAB, ecx=5, edi=DATA_PAGE)
+    runner.run(rep)
+    engine = runner._engine(mode)
+    start = engine.uc.emu_start
+
+    def broken_table(begin, until):  # the TLB-fill hook raises at the first fetch
+        engine.table = _RaisingTable(engine.table)
+        start(begin, until)
+
+    engine.uc.emu_start = broken_table
+    with pytest.raises(_Planted, match="tlb fill"):
+        runner.run(rep)
+    del engine.uc.emu_start
+
+    def broken_read(address, size):
+        raise _Planted("code hook")
+
+    engine.native.read = broken_read  # the code hook reads the bytes at REP's 2nd round
+    with pytest.raises(_Planted, match="code hook"):
+        runner.run(rep)
+    del engine.native.read
+    out = runner.run(rep)
+    assert out.exception is None and out.regs["ecx"] == 0

@@ -32,6 +32,40 @@ def test_sparse_write_into_a_hole_changes_nothing() -> None:
     assert mem.pages()[0x1000] == bytes(4096)
 
 
+@pytest.mark.parametrize("store", ["write_bytes", "exchange", "across"])
+def test_sparse_page_mapped_from_bytes_is_copied_at_its_first_store(store: str) -> None:
+    """A whole page mapped from ``bytes`` is shared, not copied, until a store: the store
+    then lands in this memory's own copy (read back here, and by ``final``), never in
+    the bytes object the caller mapped, nor at another base mapped from the same object."""
+    page = bytes(range(256)) * 16
+    mem = SparseMemory()
+    for base in (0x1000, 0x2000, 0x5000):
+        mem.map(base, page)
+    if store == "write_bytes":
+        mem.write_bytes(0x1010, b"\xaa\xbb")
+    elif store == "exchange":
+        assert mem.exchange(0x1010, 2, 0xBBAA) == page[0x10:0x12]
+    else:  # a store across the pages at 0x1000 and 0x2000
+        mem.write_bytes(0x1FFF, b"\xcc\xdd")
+    assert page == bytes(range(256)) * 16  # the caller's object is untouched
+    final = mem.final({0x1000: page, 0x2000: page, 0x5000: page})
+    assert final[0x5000] is page  # never stored into: the very object mapped
+    if store == "across":
+        assert mem.read_int(0x1FFF, 2) == 0xDDCC
+        assert final[0x1000][-1] == 0xCC and final[0x2000][0] == 0xDD
+    else:
+        assert mem.read_int(0x1010, 2) == 0xBBAA and final[0x1000][0x10:0x12] == b"\xaa\xbb"
+        assert final[0x2000] is page
+
+
+def test_sparse_page_mapped_from_a_bytearray_is_copied_at_once() -> None:
+    source = bytearray(4096)
+    mem = SparseMemory()
+    mem.map(0x1000, source)
+    source[0] = 0xFF  # the caller's later edit is not the memory's
+    assert mem.read_int(0x1000, 1) == 0
+
+
 def test_sparse_map_rejects_unaligned_base() -> None:
     with pytest.raises(ValueError, match="4 KiB-aligned"):
         SparseMemory().map(0x1001, b"")
