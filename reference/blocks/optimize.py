@@ -391,6 +391,13 @@ def _split_tuples(body: List[ast.stmt]) -> List[ast.stmt]:
     return out
 
 
+def _is_bool_call(node: ast.expr) -> bool:
+    """``bool(x)``: the builtin on one positional argument."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "bool" and len(node.args) == 1 and not node.keywords
+            and not isinstance(node.args[0], ast.Starred))
+
+
 class _Folder(ast.NodeTransformer):
     """One forward pass: a name assigned once (``stores``) from a constant is dropped and
     its uses replaced, as the statements come; ``pruned`` says an ``if`` was decided (a
@@ -441,7 +448,32 @@ class _Folder(ast.NodeTransformer):
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         return self._constant(self.generic_visit(node))  # type: ignore[arg-type]
 
-    visit_UnaryOp = visit_Compare = visit_BoolOp = visit_BinOp
+    visit_BoolOp = visit_BinOp
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        """Also ``bool(x) != False`` (how a condition's semantics end: ``bool(hit) !=
+        bool(cc & 1)`` with the condition code known) as ``bool(x)``, and ``bool(x) !=
+        True`` as ``not x``."""
+        folded = self._constant(self.generic_visit(node))  # type: ignore[arg-type]
+        if not (isinstance(folded, ast.Compare) and len(folded.ops) == 1
+                and isinstance(folded.ops[0], (ast.Eq, ast.NotEq))
+                and _is_bool_call(folded.left)
+                and isinstance(folded.comparators[0], ast.Constant)
+                and isinstance(folded.comparators[0].value, bool)):
+            return folded
+        self.changed = True
+        if folded.comparators[0].value == isinstance(folded.ops[0], ast.Eq):
+            return folded.left  # bool(x) == True, bool(x) != False
+        return ast.copy_location(ast.UnaryOp(ast.Not(), folded.left.args[0]), folded)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        """Also ``not bool(x)`` as ``not x``."""
+        folded = self._constant(self.generic_visit(node))  # type: ignore[arg-type]
+        if (isinstance(folded, ast.UnaryOp) and isinstance(folded.op, ast.Not)
+                and _is_bool_call(folded.operand)):
+            self.changed = True
+            folded.operand = folded.operand.args[0]
+        return folded
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         """``bool(1)`` and the like: a pure builtin of constants."""
@@ -462,6 +494,8 @@ class _Folder(ast.NodeTransformer):
 
     def visit_If(self, node: ast.If) -> Any:
         node.test = self.visit(node.test)
+        if _is_bool_call(node.test):  # ``if bool(x):`` tests what ``if x:`` tests
+            node.test = node.test.args[0]
         node.body = self.block(node.body) or [ast.Pass()]
         node.orelse = self.block(node.orelse)
         if isinstance(node.test, ast.Constant):
@@ -574,7 +608,9 @@ def forward(body: List[ast.stmt]) -> List[ast.stmt]:
     """``t = E`` followed by ``X = t``, where the code reads ``t`` nowhere else and
     assigns it nowhere else, becomes ``X = E``: the semantics bind each value to a
     name before storing it (so it is evaluated before the address, as ``write`` does);
-    in ``X = E`` Python evaluates E before X's own parts too, so nothing moves. And a
+    in ``X = E`` Python evaluates E before X's own parts too, so nothing moves. So does
+    ``t = E`` followed by ``if t:`` (a condition's value, then the branch on it): ``if
+    E:``, with ``bool(x)`` there tested as ``x``. And a
     local that nothing reads is not computed, when computing it can raise nothing: no
     call, no division (the subscripts there index ``regs`` and flag tables in range)."""
     stores: Dict[str, int] = {}
@@ -600,6 +636,10 @@ def _forward(body: List[ast.stmt], stores: Dict[str, int],
                                            ast.Mod, ast.Pow))
                             for n in ast.walk(statement.value))):
             continue  # a value nothing reads (a flag's, once its update was dead)
+        while (isinstance(statement, ast.If) and out
+               and _tested_value(out[-1], statement.test, stores, loads)):
+            test = out.pop().value  # type: ignore[attr-defined]  # t = E; if t: -> if E:
+            statement.test = test.args[0] if _is_bool_call(test) else test
         previous = out[-1] if out else None
         if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and isinstance(statement.value, ast.Name)
@@ -613,6 +653,16 @@ def _forward(body: List[ast.stmt], stores: Dict[str, int],
             continue
         out.append(statement)
     return out
+
+
+def _tested_value(previous: ast.stmt, test: ast.expr, stores: Dict[str, int],
+                  loads: Dict[str, int]) -> bool:
+    """Whether ``previous`` is ``t = E`` and ``test`` is ``t``, read and assigned nowhere
+    else (``forward``)."""
+    return (isinstance(test, ast.Name) and isinstance(previous, ast.Assign)
+            and len(previous.targets) == 1 and isinstance(previous.targets[0], ast.Name)
+            and previous.targets[0].id == test.id
+            and stores.get(test.id) == 1 and loads.get(test.id) == 1)
 
 
 class _FlagProperties(ast.NodeTransformer):

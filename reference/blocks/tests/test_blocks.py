@@ -95,6 +95,33 @@ def test_the_generated_source_reads_like_the_semantics() -> None:
     assert "ADD_Ev_Gv  -- DEST := DEST + SRC." in optimized and "after_add" not in optimized
 
 
+def test_a_condition_is_branched_on_as_it_is_computed() -> None:
+    """A condition's semantics end in ``bool(hit) != bool(cc & 1)``; with ``cc`` known
+    that is ``bool(hit)`` or ``not hit``, and the value bound to a name only to be
+    tested is tested where it is made (fewer steps and a shorter text per Jcc, CMOVcc)."""
+    import ast
+
+    from reference.blocks.optimize import fold, forward
+
+    body = ast.parse("hit = v & 64\n"
+                     "t = bool(hit) != False\n"
+                     "if t:\n    cpu.y = 1\n"
+                     "cpu.u = bool(w) != True\n"
+                     "cpu.s = bool(w) == True\n"
+                     "if not bool(z):\n    cpu.y = 2\n"
+                     "cpu.k = bool(w) != x\n"
+                     "q = bool(w)\n"
+                     "if q:\n    cpu.y = q").body
+    assert ast.unparse(ast.Module(forward(fold(body)), [])) == (
+        "if v & 64:\n    cpu.y = 1\n"
+        "cpu.u = not w\n"
+        "cpu.s = bool(w)\n"
+        "if not z:\n    cpu.y = 2\n"
+        "cpu.k = bool(w) != x\n"  # not a constant: kept
+        "q = bool(w)\n"
+        "if q:\n    cpu.y = q")    # read again: kept
+
+
 def test_flag_updates_the_block_overwrites_before_reading_are_dropped() -> None:
     """The checksum loop's body: MOVZX, ADD, ROL, XOR, INC, AND, DEC, JNZ. By the SDM's
     flag effects XOR and AND set all six status flags, INC/DEC all but CF, ROL only CF
