@@ -106,8 +106,11 @@ def cmovcc(cpu: Cpu, dst: Operand, src: Operand) -> None:
 
 @implements("SETcc")
 def setcc(cpu: Cpu, dst: Operand) -> None:
-    """DEST := 1 if the condition holds, else 0."""
-    dst.write(1 if cpu.flags.condition(cpu.insn.cond) else 0)
+    """IF condition THEN DEST := 1 ELSE DEST := 0."""
+    if cpu.flags.condition(cpu.insn.cond):
+        dst.write(1)
+    else:
+        dst.write(0)
 
 
 @implements("LAHF")
