@@ -122,6 +122,23 @@ def test_a_condition_is_branched_on_as_it_is_computed() -> None:
         "if q:\n    cpu.y = q")    # read again: kept
 
 
+def test_every_condition_is_inlined_where_it_is_used() -> None:
+    """Jcc, CMOVcc and SETcc test the flags in the block's own code, with no call to
+    ``Flags.condition`` left (a conditional expression around the call kept SETcc's)."""
+    from reference import Cpu
+    from reference.memory import FlatMemory
+
+    for cc in range(16):
+        code = bytes([0x0F, 0x90 | cc, 0xC1,        # SETcc cl
+                      0x0F, 0x40 | cc, 0xD0,        # CMOVcc edx, eax
+                      0x0F, 0x90 | cc, 0x04, 0x24,  # SETcc [esp]
+                      0x70 | cc, 0x00, 0xF4])       # Jcc +0, HLT
+        memory = FlatMemory(0x10000)
+        memory.write_bytes(0x1000, code)
+        source = block_source(Cpu(memory, mode="prot32"), 0x1000)
+        assert source is not None and "condition(" not in source, source
+
+
 def test_flag_updates_the_block_overwrites_before_reading_are_dropped() -> None:
     """The checksum loop's body: MOVZX, ADD, ROL, XOR, INC, AND, DEC, JNZ. By the SDM's
     flag effects XOR and AND set all six status flags, INC/DEC all but CF, ROL only CF
