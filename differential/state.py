@@ -92,5 +92,5 @@ _PAGE_BASE = 0xFFFFFFFF & ~(PAGE_SIZE - 1)  # wrap at 4 GiB and drop the page of
 def pages_covering(addresses: Iterable[int]) -> List[int]:
     """Page bases covering each linear address (wrapping at 4 GiB). One constant mask
     per address: working the two masks out again for each of a case's ~10 addresses
-    cost ~1 µs of its drawing (issue 18)."""
+    cost ~0.3 µs of its ~38 µs of drawing (issue 18)."""
     return sorted({a & _PAGE_BASE for a in addresses})
