@@ -86,6 +86,11 @@ def page_bytes(draw: Draw) -> bytes:
     return _POOL[start:start + PAGE_SIZE]
 
 
+_PAGE_BASE = 0xFFFFFFFF & ~(PAGE_SIZE - 1)  # wrap at 4 GiB and drop the page offset at once
+
+
 def pages_covering(addresses: Iterable[int]) -> List[int]:
-    """Page bases covering each linear address (wrapping at 4 GiB)."""
-    return sorted({(a & 0xFFFFFFFF) & ~(PAGE_SIZE - 1) for a in addresses})
+    """Page bases covering each linear address (wrapping at 4 GiB). One constant mask
+    per address: working the two masks out again for each of a case's ~10 addresses
+    cost ~0.3 µs of its ~38 µs of drawing (issue 18)."""
+    return sorted({a & _PAGE_BASE for a in addresses})

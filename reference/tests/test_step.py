@@ -237,3 +237,31 @@ def test_random_bytes_with_real_mode_delivery_never_raise() -> None:
             continue
         finished += 1
     assert finished > 900
+
+
+def test_each_decoded_row_gets_its_own_semantics_and_undefined_flags() -> None:
+    """What ``_fetch_decode`` works out once per FORMS row and gives every instruction
+    decoded from it: rows that share a mnemonic keep their own function (MOV to a
+    control register is not MOV r/m), MUL's SF ZF AF PF are undefined whatever its
+    operands (SDM Vol. 2B, MUL: Flags Affected), SHL's depend on the count, and far
+    transfers always go through ``step()``."""
+    from reference.step import _fetch_decode
+
+    rows = [  # bytes, form name, function, stepped, conditional, fixed undefined
+        ("01 d8", "ADD_Ev_Gv", "add", False, False, (0, False)),
+        ("f7 e1", "MUL_Ev", "mul", False, False, (0xD4, False)),
+        ("d3 e0", "SHL_Ev_CL", "shl", False, True, (0, False)),
+        ("89 d8", "MOV_Ev_Gv", "mov", False, False, (0, False)),
+        ("0f 22 d8", "MOV_Cd_Rd", "mov_control", False, False, (0, False)),
+        ("ea 00 10 00 00 08 00", "JMPF_Ap", "jmp_far", True, False, (0, False)),
+    ]
+    code = b"".join(bytes.fromhex(row[0]) for row in rows)
+    cpu = make_cpu(code)
+    address = CODE
+    for hexbytes, name, function, stepped, conditional, fixed in rows:
+        insn = _fetch_decode(cpu, address, address)
+        address += insn.length
+        assert (insn.form.name, insn.raw) == (name, bytes.fromhex(hexbytes))
+        assert insn.fn is not None and insn.fn.__name__ == function, name
+        assert (insn.stepped, insn.conditional_undefined, insn.fixed_undefined) == \
+            (stepped, conditional, fixed), name
