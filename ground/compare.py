@@ -72,7 +72,7 @@ def _register_differences(case: Case, a: Mapping[str, int], b: Mapping[str, int]
     for name in sorted(set(a) | set(b), key=lambda n: (n == "eflags", n)):
         left, right = a.get(name), b.get(name)
         if name == "eflags" and left is not None and right is not None:
-            diff = (left ^ right) & ~case.undefined_flags
+            diff = _defined_flag_differences(case, left, right)
             for bit in range(32):
                 if diff >> bit & 1:
                     label = FLAG_NAMES.get(bit, f"bit{bit}")
@@ -126,9 +126,14 @@ def _only_undefined_flags(case: Case, a: Mapping[str, int], b: Mapping[str, int]
         return False
     for name, left in a.items():
         right = b[name]
-        if left != right and (name != "eflags" or (left ^ right) & ~case.undefined_flags):
+        if left != right and (name != "eflags" or _defined_flag_differences(case, left, right)):
             return False
     return True
+
+
+def _defined_flag_differences(case: Case, left: int, right: int) -> int:
+    """The EFLAGS bits that differ and that the case does not leave undefined."""
+    return (left ^ right) & ~case.undefined_flags
 
 
 def compare(case: Case, a: Outcome, b: Outcome) -> List[Difference]:
