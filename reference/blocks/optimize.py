@@ -398,6 +398,12 @@ def _is_bool_call(node: ast.expr) -> bool:
             and not isinstance(node.args[0], ast.Starred))
 
 
+def _truth(node: ast.expr) -> ast.expr:
+    """``node`` where only its truth is used (an ``if`` test, ``not``'s operand):
+    ``bool(x)`` there tests what ``x`` tests."""
+    return node.args[0] if _is_bool_call(node) else node  # type: ignore[attr-defined]
+
+
 class _Folder(ast.NodeTransformer):
     """One forward pass: a name assigned once (``stores``) from a constant is dropped and
     its uses replaced, as the statements come; ``pruned`` says an ``if`` was decided (a
@@ -469,10 +475,10 @@ class _Folder(ast.NodeTransformer):
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
         """Also ``not bool(x)`` as ``not x``."""
         folded = self._constant(self.generic_visit(node))  # type: ignore[arg-type]
-        if (isinstance(folded, ast.UnaryOp) and isinstance(folded.op, ast.Not)
-                and _is_bool_call(folded.operand)):
-            self.changed = True
-            folded.operand = folded.operand.args[0]
+        if isinstance(folded, ast.UnaryOp) and isinstance(folded.op, ast.Not):
+            operand = _truth(folded.operand)
+            self.changed = self.changed or operand is not folded.operand
+            folded.operand = operand
         return folded
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
@@ -493,9 +499,7 @@ class _Folder(ast.NodeTransformer):
         return node
 
     def visit_If(self, node: ast.If) -> Any:
-        node.test = self.visit(node.test)
-        if _is_bool_call(node.test):  # ``if bool(x):`` tests what ``if x:`` tests
-            node.test = node.test.args[0]
+        node.test = _truth(self.visit(node.test))
         node.body = self.block(node.body) or [ast.Pass()]
         node.orelse = self.block(node.orelse)
         if isinstance(node.test, ast.Constant):
@@ -636,10 +640,9 @@ def _forward(body: List[ast.stmt], stores: Dict[str, int],
                                            ast.Mod, ast.Pow))
                             for n in ast.walk(statement.value))):
             continue  # a value nothing reads (a flag's, once its update was dead)
-        while (isinstance(statement, ast.If) and out
+        while (isinstance(statement, ast.If) and out  # t = E; if t: -> if E:
                and _tested_value(out[-1], statement.test, stores, loads)):
-            test = out.pop().value  # type: ignore[attr-defined]  # t = E; if t: -> if E:
-            statement.test = test.args[0] if _is_bool_call(test) else test
+            statement.test = _truth(out.pop().value)  # type: ignore[attr-defined]
         previous = out[-1] if out else None
         if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and isinstance(statement.value, ast.Name)
