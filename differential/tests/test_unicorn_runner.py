@@ -305,3 +305,23 @@ def test_what_a_hook_raises_is_raised_by_run_and_the_next_case_runs(mode):
     del engine.native.read
     out = runner.run(rep)
     assert out.exception is None and out.regs["ecx"] == 0
+
+
+@pytest.mark.parametrize("mode", ["prot32", "real16"])
+def test_register_reads_leave_high_bytes_alone(mode):
+    """``_RegisterFile.read`` neither zeroes its slots first nor masks the values: that
+    holds only while Unicorn stores at most 4 bytes of each register (2 of a selector)
+    into its 8-byte slot. Slots full of 0xAB show what a read stores."""
+    import ctypes
+
+    from unicorn.unicorn_py3.unicorn import uclib
+
+    from differential.runners.unicorn_runner import _Engine
+
+    engine = _Engine(mode, memory_hooks=False)
+    registers = engine.regs
+    ctypes.memset(registers._read, 0xAB, ctypes.sizeof(registers._read))
+    assert uclib.uc_reg_read_batch(engine.uc._uch, registers._ids, registers._read_ptrs,
+                                   registers._count) == 0
+    for name, value in zip(registers.names, registers._read[:]):
+        assert value >> 32 == 0xABABABAB, name
