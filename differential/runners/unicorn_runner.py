@@ -226,16 +226,14 @@ class _Engine:
         self.table: Dict[int, int] = {}  # the case's linear pages -> their frames
         self.refused: Optional[int] = None  # access type of the last refused TLB fill
         self.refused_page = -1  # and its page
-        self.code_pages: frozenset = frozenset()  # the pages this case's bytes lie in
         self.start = 0
-        self.rep_string = False
         self.steps = 0
         self.restarts = 0
         self.self_modified = False
         self.code = b""
-        self.code_frame: Optional[int] = None  # where the code's bytes lie, when in one frame
-        self.branch = False
-        self.foreign_debug = False
+        # (where the code's bytes lie when in one frame, REP string?, may branch?): only
+        # the code hook's rare path back at the start needs them (``_facts``)
+        self.facts: Optional[Tuple[Optional[int], bool, bool]] = None
         self.initial: Mapping[str, int] = {}
         self.interrupt: Optional[int] = None
         self.failure: Optional[BaseException] = None  # what a hook raised, for ``run``
@@ -279,25 +277,40 @@ class _Engine:
             return
         try:
             if address == self.start:  # every REP round: read the bytes back cheaply
-                code, frame = self.code, self.code_frame
+                code = self.code
+                frame, rep_string, branch = self.facts or self._facts()
                 now = self.read_linear(address, len(code)) if frame is None else \
                     self.native.read(frame, len(code))
                 if code != now:
                     # a restart, or a REP's next iteration, would run the *new* bytes
                     self.self_modified = True
-                elif self.rep_string and self.steps < MAX_REP_ITERATIONS:
+                elif rep_string and self.steps < MAX_REP_ITERATIONS:
                     return
                 elif self.restarts < MAX_RESTARTS and self._untouched(self.uc):
                     self.restarts += 1
                     self.self_modified = True
                     self.steps -= 1
                     return
-                elif not self.branch:
+                elif not branch:
                     self.self_modified = True  # restarted with part of its effects: stop
         except BaseException as exc:  # noqa: BLE001 - raised by run (_fail)
             self._fail(exc)
             return
         self.uc.emu_stop()
+
+    def _facts(self) -> Tuple[Optional[int], bool, bool]:
+        """``facts`` for this case, worked out when first needed: most cases never come
+        back to their start, and these cost ~2 µs a case when worked out up front."""
+        code, start = self.code, self.start
+        offset, frame = start & (PAGE_SIZE - 1), self.table.get(start & 0xFFFFF000)
+        where = None if frame is None or offset + len(code) > PAGE_SIZE else frame + offset
+        self.facts = (where, is_rep_string(code), may_branch(code))
+        return self.facts
+
+    def code_pages(self) -> Tuple[int, int]:
+        """The pages this case's bytes lie in (first and last byte)."""
+        last = max(len(self.code), 1) - 1
+        return self.start & 0xFFFFF000, (self.start + last) & 0xFFFFF000
 
     def _untouched(self, uc: Uc) -> bool:
         now = self.regs.read(uc)
@@ -416,16 +429,9 @@ class UnicornRunner:
         engine.regs.write(uc, case.regs)
         engine.start, engine.steps, engine.interrupt = begin, 0, None
         engine.restarts, engine.initial = 0, case.regs
-        engine.self_modified, engine.code = False, case.code
-        offset, frame = begin & (PAGE_SIZE - 1), engine.table.get(begin & 0xFFFFF000)
-        engine.code_frame = None if frame is None or offset + len(case.code) > PAGE_SIZE \
-            else frame + offset
-        engine.branch = may_branch(case.code)
-        engine.rep_string = is_rep_string(case.code)
+        engine.self_modified, engine.code, engine.facts = False, case.code, None
         error: Optional[int] = None
         engine.refused, engine.refused_page = None, -1
-        last = max(len(case.code), 1) - 1
-        engine.code_pages = frozenset((begin + i) & 0xFFFFF000 for i in (0, last))
         try:
             uc.emu_start(begin, end)
         except UcError as exc:
@@ -450,7 +456,6 @@ class UnicornRunner:
         # clear at the start, so no single-step trap is due. Unicorn reports it for its own
         # stops: a jump to exactly ``until`` (a stop compiled into that block), and, seen in
         # campaigns, some fetches after a far transfer (RET 66 c3 to page 0, IRET 67 cf).
-        engine.foreign_debug = not raises_debug(case.code)
         exception = self._exception(engine, error, case.regs["eip"], regs["eip"])
         notes = {SELF_MODIFIED: "stored into its own bytes; Unicorn restarted it"} \
             if engine.self_modified else {}
@@ -462,7 +467,7 @@ class UnicornRunner:
     @staticmethod
     def _exception(engine: _Engine, error: Optional[int], eip_before: int,
                    eip_after: int) -> Optional[Exc]:
-        if engine.interrupt == DEBUG_VECTOR and engine.foreign_debug:
+        if engine.interrupt == DEBUG_VECTOR and not raises_debug(engine.code):
             return None  # one of Unicorn's own stops, not a #DB of this instruction
         if engine.interrupt is not None:
             kind = "fault" if eip_after == eip_before else "trap"
@@ -471,7 +476,7 @@ class UnicornRunner:
             return None
         if error == UC_ERR_INSN_INVALID:
             return Exc(vector=UD_VECTOR, kind="fault")
-        own_bytes = eip_after == eip_before and engine.refused_page in engine.code_pages
+        own_bytes = eip_after == eip_before and engine.refused_page in engine.code_pages()
         if error in FETCH_ERRORS and engine.steps >= 1 and not own_bytes:
             return None  # the instruction retired; fetching the next one is not part of it
         if error in UNMAPPED_ERRORS:
