@@ -325,3 +325,17 @@ def test_register_reads_leave_high_bytes_alone(mode):
                                    registers._count) == 0
     for name, value in zip(registers.names, registers._read[:]):
         assert value >> 32 == 0xABABABAB, name
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_unchanged_pages_come_back_as_the_objects_loaded(runner):
+    """A page the instruction did not store into is the case's own page object (so the
+    comparison with the reference's, which does the same, is by identity); a page it
+    stored into holds the new bytes."""
+    quiet = make_case(b"\x90")
+    assert all(page is quiet.memory[base] for base, page in runner.run(quiet).memory.items())
+    case = make_case(bytes.fromhex("a300200000"), eax=0x11223344)  # mov [0x2000], eax
+    out = runner.run(case)
+    assert out.memory[DATA_PAGE][:4] == bytes.fromhex("44332211")
+    assert out.memory[DATA_PAGE][4:] == case.memory[DATA_PAGE][4:]
+    assert out.memory[CODE_PAGE] is case.memory[CODE_PAGE]
