@@ -18,12 +18,15 @@ STRING_OPCODES = frozenset((0xA4, 0xA5, 0xA6, 0xA7, 0xAA, 0xAB, 0xAC, 0xAD, 0xAE
 MAX_INSTRUCTION_LENGTH = 15  # SDM Vol. 2A, 2.3.11: longer encodings raise #GP/#UD
 
 
+_PREFIX_BYTES = bytes(sorted(LEGACY_PREFIXES))
+
+
 def split_prefixes(code: bytes) -> Tuple[bytes, bytes]:
-    """(legacy prefixes, the rest) of an instruction's bytes."""
-    i = 0
-    while i < len(code) and code[i] in LEGACY_PREFIXES:
-        i += 1
-    return code[:i], code[i:]
+    """(legacy prefixes, the rest) of an instruction's bytes. ``bytes.lstrip`` drops the
+    leading bytes that are any of the prefixes in C: a loop over them in Python cost
+    ~0.7 µs a call, and the Unicorn runner makes three a case (issue 18)."""
+    rest = code.lstrip(_PREFIX_BYTES)
+    return code[:len(code) - len(rest)], rest
 
 
 def is_rep_string(code: bytes) -> bool:

@@ -305,3 +305,37 @@ def test_what_a_hook_raises_is_raised_by_run_and_the_next_case_runs(mode):
     del engine.native.read
     out = runner.run(rep)
     assert out.exception is None and out.regs["ecx"] == 0
+
+
+@pytest.mark.parametrize("mode", ["prot32", "real16"])
+def test_register_reads_leave_high_bytes_alone(mode):
+    """``_RegisterFile.read`` neither zeroes its slots first nor masks the values: that
+    holds only while Unicorn stores at most 4 bytes of each register (2 of a selector)
+    into its 8-byte slot. Slots full of 0xAB show what a read stores."""
+    import ctypes
+
+    from unicorn.unicorn_py3.unicorn import uclib
+
+    from differential.runners.unicorn_runner import _Engine
+
+    engine = _Engine(mode, memory_hooks=False)
+    registers = engine.regs
+    ctypes.memset(registers._read, 0xAB, ctypes.sizeof(registers._read))
+    assert uclib.uc_reg_read_batch(engine.uc._uch, registers._ids, registers._read_ptrs,
+                                   registers._count) == 0
+    for name, value in zip(registers.names, registers._read[:]):
+        assert value >> 32 == 0xABABABAB, name
+
+
+@pytest.mark.parametrize("runner", RUNNERS, ids=ids)
+def test_unchanged_pages_come_back_as_the_objects_loaded(runner):
+    """A page the instruction did not store into is the case's own page object (so the
+    comparison with the reference's, which does the same, is by identity); a page it
+    stored into holds the new bytes."""
+    quiet = make_case(b"\x90")
+    assert all(page is quiet.memory[base] for base, page in runner.run(quiet).memory.items())
+    case = make_case(bytes.fromhex("a300200000"), eax=0x11223344)  # mov [0x2000], eax
+    out = runner.run(case)
+    assert out.memory[DATA_PAGE][:4] == bytes.fromhex("44332211")
+    assert out.memory[DATA_PAGE][4:] == case.memory[DATA_PAGE][4:]
+    assert out.memory[CODE_PAGE] is case.memory[CODE_PAGE]
