@@ -103,19 +103,31 @@ def guards_to_ifs(body: List[ast.stmt]) -> Optional[List[ast.stmt]]:
 def clone(node: Any, names: Optional[Callable[[ast.Name], ast.AST]] = None) -> Any:
     """A deep copy of an AST (``copy.deepcopy`` is several times slower: it keeps a memo
     of every object and copies the immutable leaves too); ``names``, if given, makes the
-    copy of each ``Name`` (renaming while copying: one walk instead of two)."""
-    if isinstance(node, list):
+    copy of each ``Name`` (renaming while copying: one walk instead of two).
+
+    A node's fields and location live in its ``__dict__``, which is copied as it is
+    (nodes and lists of them deeply); nodes with neither (``Load``, ``Add``, ...) are
+    shared, not copied, since nothing changes them. A boot's block making makes ~2 M
+    copies: field by field with ``setattr`` they cost a third more."""
+    cls = node.__class__
+    if cls is list:
         return [clone(item, names) for item in node]
     if not isinstance(node, ast.AST):
         return node
-    if names is not None and isinstance(node, ast.Name):
+    if names is not None and cls is ast.Name:
         return names(node)
-    new = node.__class__()
-    for name in node._fields:
-        setattr(new, name, clone(getattr(node, name, None), names))
-    for name in node._attributes:
-        if hasattr(node, name):
-            setattr(new, name, getattr(node, name))
+    if not cls._fields and not cls._attributes:
+        return node
+    new = cls.__new__(cls)
+    copied = new.__dict__
+    for name, value in node.__dict__.items():
+        kind = value.__class__
+        if kind is list:
+            copied[name] = [clone(item, names) for item in value]
+        elif kind is int or kind is str or value is None or not isinstance(value, ast.AST):
+            copied[name] = value
+        else:
+            copied[name] = clone(value, names)
     return new
 
 
