@@ -91,19 +91,15 @@ def test_clone_renames_through_names() -> None:
     assert ast.unparse(tree) == "x = y + f(z)"
 
 
-def test_none_for_a_single_node_removes_the_field_as_node_transformer_does() -> None:
-    def drop_values(base: type) -> ast.Module:
+def test_none_for_a_single_node_removes_it_as_node_transformer_does() -> None:
+    def drop_sums(base: type) -> ast.Module:
         class Drop(base):  # type: ignore[misc, valid-type]
-            def visit_Return(self, node: ast.Return) -> ast.AST:
-                self.generic_visit(node)
-                return node
-
             def visit_BinOp(self, node: ast.BinOp) -> None:
                 return None
 
         return Drop().visit(ast.parse("def f():\n    return a + b"))
 
-    ours, standard = drop_values(Transformer), drop_values(ast.NodeTransformer)
+    ours, standard = drop_sums(Transformer), drop_sums(ast.NodeTransformer)
+    assert ast.dump(ours) == ast.dump(standard) != ast.dump(ast.parse("def f():\n    return a + b"))
     returned = [n for n in ast.walk(ours) if isinstance(n, ast.Return)]
-    expected = [n for n in ast.walk(standard) if isinstance(n, ast.Return)]
-    assert [hasattr(n, "value") for n in returned] == [hasattr(n, "value") for n in expected]
+    assert [getattr(n, "value", "absent") for n in returned] == [None]
