@@ -44,6 +44,7 @@ from types import MappingProxyType
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple
 
 from reference.blocks.optimize import clone
+from reference.blocks.trees import Transformer, walk
 from reference.memory import FlatMemory
 
 # Every name the lowering introduces starts with "M_": the semantics' locals get an
@@ -168,7 +169,7 @@ def _assign(name: str, value: ast.expr) -> ast.stmt:
     return ast.Assign([ast.Name(name, ast.Store())], value, lineno=0)
 
 
-class _Lowering(ast.NodeTransformer):
+class _Lowering(Transformer):
     """One snippet's lowering: numbers the read results (``M_r1``, ``M_r2``...)."""
 
     def __init__(self, mode: str) -> None:
@@ -208,7 +209,7 @@ class _Lowering(ast.NodeTransformer):
         """(statements computing the reads in ``expression`` in evaluation order, the
         expression reading their results); nothing hoisted when another call or a part
         evaluated conditionally could make the order matter."""
-        if not any(_access(n, "read", 3) for n in ast.walk(expression)):
+        if not any(_access(n, "read", 3) for n in walk(expression)):
             return [], expression
         count, self.hoisted, self.ok = self.count, [], True
         result = self.visit(clone(expression))

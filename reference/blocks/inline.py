@@ -25,6 +25,7 @@ import textwrap
 from typing import Any, Callable, Dict, List, Optional
 
 from reference.blocks.optimize import clone, global_name, guards_to_ifs
+from reference.blocks.trees import Transformer, walk
 
 INSN_FIELDS = ("opsize", "adsize", "seg", "rep", "lock", "cond", "reg", "length")
 """``cpu.insn`` fields that are fixed for a decoded instruction (folded to constants)."""
@@ -45,7 +46,7 @@ def function_ast(fn: Callable[..., Any]) -> Optional[ast.FunctionDef]:
             if (isinstance(node, ast.FunctionDef) and not node.args.vararg
                     and not node.args.kwarg and not node.args.kwonlyargs
                     and not any(isinstance(n, _UNSUPPORTED) for body in node.body
-                                for n in ast.walk(body))):
+                                for n in walk(body))):
                 body = guards_to_ifs(node.body)
                 if body is not None and not (body and isinstance(body[-1], ast.Return)):
                     node.body = body
@@ -56,7 +57,7 @@ def function_ast(fn: Callable[..., Any]) -> Optional[ast.FunctionDef]:
     return _parsed[fn]
 
 
-class Inliner(ast.NodeTransformer):
+class Inliner(Transformer):
     """Rewrites one copy of a semantics body for instruction number ``k``."""
 
     def __init__(self, k: int, fn: Callable[..., Any], params: List[str], operands: list,
@@ -68,7 +69,7 @@ class Inliner(ast.NodeTransformer):
         self.cpu_name = params[0]
         self.insn = insn
         self.namespace = namespace
-        self.locals = {n.id for n in ast.walk(function_ast(fn))  # type: ignore[arg-type]
+        self.locals = {n.id for n in walk(function_ast(fn))  # type: ignore[arg-type]
                        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         self.temps = 0
         self.absent: Dict[str, ast.expr] = {}  # optional operands the form lacks: defaults
@@ -169,7 +170,7 @@ def _fold(test: ast.expr) -> ast.expr:
     except (TypeError, ValueError):
         return test
     if any(isinstance(n, (ast.Name, ast.Call, ast.Attribute, ast.Subscript))
-           for n in ast.walk(test)):
+           for n in walk(test)):
         return test
     return ast.Constant(eval(code, {"__builtins__": {}}))  # noqa: S307 - constants only
 
