@@ -61,7 +61,7 @@ class Transformer(ast.NodeTransformer):
     """``ast.NodeTransformer`` with its dispatch looked up once per node class (per
     transformer class) instead of once per node."""
 
-    _dispatch: Dict[type, Callable[[Any, AST], Any]]
+    _dispatch: Dict[type, Callable[[Any, AST], Any]] = {}  # each subclass gets its own
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
