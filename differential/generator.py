@@ -133,24 +133,22 @@ def _aim_at(mode: str, located: Located, regs: Dict[str, int], page: int,
 
 
 def _memory(draw: Draw, wanted: Iterable[int], code_at: int, code: bytes) -> Dict[int, bytes]:
-    """Drawn contents for every wanted page, the code written over them; only the (one or
-    two) pages holding code are copied to be edited."""
+    """Drawn contents for every wanted page, the code written over them. A page holding
+    code is built in one copy around views of the drawn bytes (two copies through a
+    bytearray cost ~0.3 µs a case, issue 18); each run of code lies in its own page."""
     pages: Dict[int, bytes] = {base: page_bytes(draw) for base in pages_covering(wanted)}
-    edited: Dict[int, bytearray] = {}
     done = 0
     while done < len(code):  # a run of bytes per page (two at most, or a 4 GiB wrap)
         address = (code_at + done) & 0xFFFFFFFF
         offset = address & (PAGE_SIZE - 1)
         count = min(len(code) - done, PAGE_SIZE - offset)
         base = address - offset
-        if base in pages:
-            page = edited.get(base)
-            if page is None:
-                page = edited[base] = bytearray(pages[base])
-            page[offset:offset + count] = code[done:done + count]
+        page = pages.get(base)
+        if page is not None:
+            view = memoryview(page)
+            pages[base] = b"".join((view[:offset], code[done:done + count],
+                                    view[offset + count:]))
         done += count
-    for base, page in edited.items():
-        pages[base] = bytes(page)
     return pages
 
 
