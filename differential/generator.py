@@ -87,8 +87,10 @@ def _place_stack(draw: Draw, mode: str, regs: Dict[str, int]) -> List[int]:
         regs["esp"] &= 0xFFFF if draw.chance(80) else 0xFFFFFFFF
         sp = regs["esp"] & 0xFFFF
         base = regs["ss"] << 4
-        return [base + ((sp + d) & 0xFFFF) for d in (-STACK_REACH, 0, STACK_REACH)]
-    return [regs["esp"] + d for d in (-STACK_REACH, 0, STACK_REACH)]
+        return [base + ((sp - STACK_REACH) & 0xFFFF), base + sp,
+                base + ((sp + STACK_REACH) & 0xFFFF)]
+    esp = regs["esp"]
+    return [esp - STACK_REACH, esp, esp + STACK_REACH]
 
 
 def _operand_addresses(mode: str, located: Located, regs: Dict[str, int]) -> List[int]:
@@ -274,7 +276,7 @@ def _assemble_case(draw: Draw, mode: str, code: bytes, form, name: str,
         else:
             wanted += [regs["esi"], regs["edi"]]
     if mode == "prot32":  # always present: Unicorn then keeps them mapped (see _PAGE_CHOICES)
-        wanted += list(_ALWAYS_PRESENT)
+        wanted += _ALWAYS_PRESENT
     memory = _memory(draw, wanted, code_at, code)
     mask, dest = 0, ""
     if form is not None and form.undefined:
