@@ -138,7 +138,9 @@ def _memory(draw: Draw, wanted: Iterable[int], code_at: int, code: bytes) -> Dic
     """Drawn contents for every wanted page, the code written over them. A page holding
     code is built in one copy around views of the drawn bytes (two copies through a
     bytearray cost ~0.3 µs a case, issue 18); each run of code lies in its own page."""
-    pages: Dict[int, bytes] = {base: page_bytes(draw) for base in pages_covering(wanted)}
+    pages: Dict[int, bytes] = {}
+    for base in pages_covering(wanted):
+        pages[base] = page_bytes(draw)
     done = 0
     while done < len(code):  # a run of bytes per page (two at most, or a 4 GiB wrap)
         address = (code_at + done) & 0xFFFFFFFF
