@@ -190,6 +190,20 @@ def _undefined(form, mode: str, insn, regs: Dict[str, int],
 
 
 _SHIFT_COUNTS = ("1", "CL", "Ib")
+_NOT_ALWAYS = -1
+_ALWAYS_MASKS: Dict[str, int] = {}
+"""Per row: the EFLAGS mask of a row whose undefined-flag rules are all ALWAYS (it
+depends on the row alone), or ``_NOT_ALWAYS``. Scanning the rules and applying them again
+for each case cost ~1 µs of such a case (issue 18)."""
+
+
+def _always_mask(form) -> int:
+    mask = _ALWAYS_MASKS.get(form.name)
+    if mask is None:
+        only_always = all(rule.when == ALWAYS and not rule.dest for rule in form.undefined)
+        mask = _ALWAYS_MASKS[form.name] = \
+            undefined_for(form, 32)[0] if only_always else _NOT_ALWAYS
+    return mask
 
 
 def _undefined_from_bytes(form, mode: str, code: bytes, located: Located,
@@ -199,8 +213,9 @@ def _undefined_from_bytes(form, mode: str, code: bytes, located: Located,
     rows whose rules need no fact (only ALWAYS rules), a count (shifts, rotates, SHLD,
     SHRD: ``E, [G,] 1|CL|Ib``) or BSF/BSR's source; None for any other row (Capstone
     then decodes it). ``tests/test_locate.py`` compares the two on every such row."""
-    if all(rule.when == ALWAYS and not rule.dest for rule in form.undefined):
-        return undefined_for(form, 32)[0], ""
+    always = _always_mask(form)
+    if always != _NOT_ALWAYS:
+        return always, ""
     specs = form.specs
     fields = modrm_fields(form, code)
     if fields is None or not specs or specs[0][0] not in "EG" or len(specs[0]) != 2:
