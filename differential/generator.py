@@ -322,11 +322,13 @@ def form_case(form, mode: str, draw: Draw, name: str = "",
                           _LOCATOR.locate(form, mode, code))
 
 
+_PREFIX_CHOICES = tuple(sorted(LEGACY_PREFIXES)) + SEGMENT_OVERRIDES  # sorted once, not a case
+
+
 def random_prefixed_bytes(draw: Draw) -> bytes:
     """0-4 legacy prefixes (any order, repeats allowed), then random bytes: up to 15 in
     all, the architectural limit, so over-long encodings are reached too."""
-    prefixes = sorted(LEGACY_PREFIXES) + list(SEGMENT_OVERRIDES)
-    head = bytes(draw.choice(prefixes) for _ in range(draw.integer(0, 4)))
+    head = bytes(draw.choice(_PREFIX_CHOICES) for _ in range(draw.integer(0, 4)))
     tail = bytes(draw.integer(0, 255) for _ in range(MAX_INSTRUCTION_LENGTH - len(head)))
     if draw.chance(30):  # favour the two-byte map, where assemblers leave most gaps
         tail = b"\x0f" + tail[:-1]
