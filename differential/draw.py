@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _random
 import random
+from math import floor
 from typing import Any, Protocol, Sequence, TypeVar
 
 T = TypeVar("T")
@@ -43,12 +44,16 @@ class RandomDraw:
         _random.Random.seed(self.rng, seed)
         return self
 
+    # The scaled draw is never negative (``lo <= hi``), so ``floor`` gives what ``int``
+    # gave, the same stream; it is a plain function call where ``int`` goes through the
+    # type's constructor: ~30 ns less a draw, ~45 draws a case (issue 18).
+
     def integer(self, lo: int, hi: int) -> int:
         # 53 random bits scaled: uniform enough for ranges up to 2**32 (bias < 2**-21)
-        return lo + int(self._random() * (hi - lo + 1))
+        return lo + floor(self._random() * (hi - lo + 1))
 
     def choice(self, options: Sequence[T]) -> T:
-        return options[int(self._random() * len(options))]
+        return options[floor(self._random() * len(options))]
 
     def chance(self, percent: int) -> bool:
         return self._random() * 100 < percent

@@ -18,14 +18,16 @@ from differential.state import value32
 SEGMENT_OVERRIDES = (0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65)
 OPERAND_SIZE, ADDRESS_SIZE, LOCK, REP, REPNE = 0x66, 0x67, 0xF0, 0xF3, 0xF2
 _MEMORY_LETTERS = ("E", "M", "O", "X", "Y")
+_BYTE = tuple(bytes((value,)) for value in range(256))
+"""One-byte strings by value: indexing costs a fraction of ``bytes([value])``, a list
+and a call of the type (a case builds two or three, issue 18)."""
 
 
 def _sizes(mode: str, operand_prefix: bool, address_prefix: bool) -> Tuple[int, int]:
     """(operand size, address size) in bytes: the mode's default, flipped by 66/67."""
     default = 2 if mode == "real16" else 4
-    flip = {2: 4, 4: 2}
-    return (flip[default] if operand_prefix else default,
-            flip[default] if address_prefix else default)
+    return (6 - default if operand_prefix else default,
+            6 - default if address_prefix else default)
 
 
 def _little(value: int, size: int) -> bytes:
@@ -41,7 +43,7 @@ def _displacement(draw: Draw, size: int) -> bytes:
 def _modrm_memory16(draw: Draw, reg: int) -> bytes:
     mod = draw.integer(0, 2)
     rm = draw.integer(0, 7)
-    out = bytes([(mod << 6) | (reg << 3) | rm])
+    out = _BYTE[(mod << 6) | (reg << 3) | rm]
     if mod == 0 and rm == 6:
         return out + _displacement(draw, 2)
     return out + (_displacement(draw, 1) if mod == 1 else _displacement(draw, 2) if mod == 2
@@ -51,11 +53,11 @@ def _modrm_memory16(draw: Draw, reg: int) -> bytes:
 def _modrm_memory32(draw: Draw, reg: int) -> bytes:
     mod = draw.integer(0, 2)
     rm = draw.integer(0, 7)
-    out = bytes([(mod << 6) | (reg << 3) | rm])
+    out = _BYTE[(mod << 6) | (reg << 3) | rm]
     base = rm
     if rm == 4:  # a SIB byte follows: scale, index (4 = none), base
         base = draw.integer(0, 7)
-        out += bytes([(draw.integer(0, 3) << 6) | (draw.integer(0, 7) << 3) | base])
+        out += _BYTE[(draw.integer(0, 3) << 6) | (draw.integer(0, 7) << 3) | base]
     if mod == 0 and base == 5:
         return out + _displacement(draw, 4)
     return out + (_displacement(draw, 1) if mod == 1 else _displacement(draw, 4) if mod == 2
@@ -65,7 +67,7 @@ def _modrm_memory32(draw: Draw, reg: int) -> bytes:
 def _modrm(draw: Draw, reg: int, memory_only: bool, address_size: int) -> Tuple[bytes, bool]:
     """(ModRM and what follows it up to the immediates, whether r/m is memory)."""
     if not memory_only and draw.chance(40):
-        return bytes([0xC0 | (reg << 3) | draw.integer(0, 7)]), False
+        return _BYTE[0xC0 | (reg << 3) | draw.integer(0, 7)], False
     encode = _modrm_memory16 if address_size == 2 else _modrm_memory32
     return encode(draw, reg), True
 
@@ -111,6 +113,7 @@ class _Shape:
     memory_only: bool  # an M operand: r/m is never a register
     register_only: bool  # an R operand (MOV CRn/DRn): r/m is always a register
     immediates: Tuple[str, ...]  # the specs that are bytes after ModRM, in order
+    opcode: bytes  # the opcode column's bytes (+r adds to the last one)
 
 
 _SHAPES: Dict[str, _Shape] = {}
@@ -127,7 +130,7 @@ def _shape(form) -> _Shape:
             any(s[0] in _MEMORY_LETTERS[2:] for s in specs), reg_field,
             any(s.startswith("M") for s in specs), any(s.startswith("R") for s in specs),
             # not AL/eAX: fixed registers start with A too
-            tuple(s for s in specs if s[0] in "IJO" or s == "Ap"))
+            tuple(s for s in specs if s[0] in "IJO" or s == "Ap"), bytes(form.enc.opcode))
     return shape
 
 
@@ -138,10 +141,9 @@ def encode(form, mode: str, draw: Draw) -> bytes:
     operand_size, address_size = _sizes(mode, operand_prefix, address_prefix)
     enc = form.enc
     shape = _shape(form)
-    opcode = list(enc.opcode)
+    body = shape.opcode
     if enc.plus_r:
-        opcode[-1] |= draw.integer(0, 7)
-    body = bytes(opcode)
+        body = body[:-1] + _BYTE[body[-1] | draw.integer(0, 7)]
     memory = shape.memory
     if enc.modrm:
         if shape.reg_field == "digit":
@@ -153,7 +155,7 @@ def encode(form, mode: str, draw: Draw) -> bytes:
         else:
             reg = draw.integer(0, 7)
         if shape.register_only:  # MOV CRn/DRn: r/m is a register
-            modrm, rm_memory = bytes([0xC0 | (reg << 3) | draw.integer(0, 7)]), False
+            modrm, rm_memory = _BYTE[0xC0 | (reg << 3) | draw.integer(0, 7)], False
         else:
             modrm, rm_memory = _modrm(draw, reg, shape.memory_only, address_size)
         body += modrm

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, Mapping, Optional, Tuple
+from typing import Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
 
 from differential.encoding import split_prefixes
 from differential.operands import register_value
@@ -36,9 +36,10 @@ _STACK_BASES = ("bp", "ebp", "sp", "esp")
 _UNSEEN = (-1,)  # a shape not decoded yet (None: Capstone refused it; (): no memory operand)
 
 
-@dataclass(frozen=True)
-class Place:
-    """One memory operand: address parts as Capstone would report them, and its size."""
+class Place(NamedTuple):
+    """One memory operand: address parts as Capstone would report them, and its size.
+    (Immutable records here are named tuples: a frozen dataclass sets each field through
+    ``object.__setattr__``, ~1.3 µs more a record, and a case builds one or two, issue 18.)"""
 
     base: Optional[str]
     index: Optional[str]
@@ -51,8 +52,7 @@ class Place:
         return Place(self.base, self.index, self.scale, self.disp, self.segment, size)
 
 
-@dataclass(frozen=True)
-class Located:
+class Located(NamedTuple):
     """What the generator needs to place a FORMS case's memory operands."""
 
     addr_size: int
@@ -104,20 +104,50 @@ def _signed(raw: bytes) -> int:
     return int.from_bytes(raw, "little", signed=True) if raw else 0
 
 
-def _size(spec: str, operand_size: int) -> int:
-    """Bytes of a memory operand with letter ``spec`` (SDM Vol. 2, Appendix A.2.2)."""
+_FIXED_SIZES = {"b": 1, "d": 4, "q": 8, "s": 6, "t": 10, "vw": 2, "w": 2}
+
+
+def _size(spec: str) -> Tuple[int, int]:
+    """Bytes of a memory operand with letter ``spec`` (SDM Vol. 2, Appendix A.2.2), as
+    (fixed bytes, times the operand size): ``a`` is two operands, ``v`` (and ``z``) one."""
     tail = spec[1:]
-    if tail in ("b", "d", "q", "s", "t", "a", "vw", "w"):
-        return {"b": 1, "d": 4, "q": 8, "s": 6, "t": 10, "vw": 2, "w": 2,
-                "a": 2 * operand_size}[tail]
-    return operand_size  # v (and z)
+    if tail == "a":
+        return 0, 2
+    return (_FIXED_SIZES[tail], 0) if tail in _FIXED_SIZES else (0, 1)
 
 
-def _geometry(form, mode: str, prefixes: bytes, body: bytes
+@dataclass(frozen=True)
+class _Row:
+    """What ``locate`` reads from a FORMS row, worked out once per row: per case it had
+    scanned the operand letters, built the size table and matched the row's name (~1 µs
+    of a case's generation, issue 18)."""
+
+    opcode_length: int
+    memory: Tuple[Tuple[str, int, int], ...]  # (E/M/O/X/Y, fixed bytes, x operand size)
+    asks_capstone: bool  # in ``_asks_capstone``
+    string: bool
+    xlat: bool
+
+
+_ROWS: Dict[str, _Row] = {}
+
+
+def _row(form) -> _Row:
+    row = _ROWS.get(form.name)
+    if row is None:
+        row = _ROWS[form.name] = _Row(
+            len(form.enc.opcode),
+            tuple((spec[0], *_size(spec)) for spec in form.specs
+                  if spec[0] in "EMOXY" and spec != "ES"),
+            form.name in _asks_capstone(), form.name.startswith(_STRING_FORMS),
+            form.mnemonic == "XLAT")
+    return row
+
+
+def _geometry(row: _Row, mode: str, prefixes: bytes, body: bytes
               ) -> Optional[Tuple[int, List[Place]]]:
     """(address size, memory operands) read from the bytes, in operand order."""
-    enc = form.enc
-    opcode_length = len(enc.opcode)
+    opcode_length = row.opcode_length
     if len(body) < opcode_length:
         return None
     default = 2 if mode == "real16" else 4
@@ -127,25 +157,23 @@ def _geometry(form, mode: str, prefixes: bytes, body: bytes
     for byte in prefixes:  # the last segment override is the one that counts
         segment = _SEGMENT_PREFIXES.get(byte, segment)
     places: List[Place] = []
-    for spec in form.specs:
-        letter = spec[0]
-        if letter in "EM" and spec != "ES":
-            place = _modrm_place(body, opcode_length, address_size, segment,
-                                 _size(spec, operand_size))
+    for letter, fixed, times in row.memory:
+        size = fixed + times * operand_size
+        if letter in "EM":
+            place = _modrm_place(body, opcode_length, address_size, segment, size)
             if place is not None:
                 places.append(place)
         elif letter == "O":
             disp = body[opcode_length:opcode_length + address_size]
             if len(disp) < address_size:
                 return None
-            places.append(Place(None, None, 1, _signed(disp), segment,
-                                _size(spec, operand_size)))
+            places.append(Place(None, None, 1, _signed(disp), segment, size))
         elif letter == "X":
             places.append(Place("si" if address_size == 2 else "esi", None, 1, 0, segment,
-                                _size(spec, operand_size)))
-        elif letter == "Y":
+                                size))
+        else:  # Y
             places.append(Place("di" if address_size == 2 else "edi", None, 1, 0, "es",
-                                _size(spec, operand_size)))
+                                size))
     return address_size, places
 
 
@@ -204,12 +232,13 @@ class Locator:
         """Memory operands of ``code`` (an encoding of ``form``), or None where Capstone
         would not decode it."""
         prefixes, body = split_prefixes(code)
-        found = _geometry(form, mode, prefixes, body)
+        row = _row(form)
+        found = _geometry(row, mode, prefixes, body)
         if found is None:
             return None
         address_size, places = found
-        if form.name in _asks_capstone():
-            opcode_length = len(form.enc.opcode)
+        if row.asks_capstone:
+            opcode_length = row.opcode_length
             modrm = body[opcode_length] if len(body) > opcode_length else 0
             shape = (form.name, mode, 0x66 in prefixes, 0x67 in prefixes,
                      modrm & 0xFF if modrm >= 0xC0 else modrm & 0x38)
@@ -224,8 +253,7 @@ class Locator:
                 insn = decode(mode, code)
                 return from_capstone(insn) if insn is not None else None
             places = [place._replace_size(size) for place, size in zip(places, sizes)]
-        return Located(address_size, tuple(places), form.name.startswith(_STRING_FORMS),
-                       form.mnemonic == "XLAT")
+        return Located(address_size, tuple(places), row.string, row.xlat)
 
     @staticmethod
     def _learn(form, mode: str, code: bytes) -> Optional[Tuple[int, ...]]:

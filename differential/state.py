@@ -54,7 +54,9 @@ def eflags(draw: Draw) -> int:
 def registers(draw: Draw, mode: str) -> Dict[str, int]:
     """General registers, EFLAGS and (real16) segment selectors; EIP and ESP are placed
     by the layout, which knows where the code and stack pages are."""
-    regs = {name: value32(draw) for name in GPRS}
+    regs = {}
+    for name in GPRS:  # a loop, not a comprehension: no function object and frame a case
+        regs[name] = value32(draw)
     regs["eflags"] = eflags(draw)
     if mode == "real16":
         for name in SEGMENTS:
@@ -93,4 +95,4 @@ def pages_covering(addresses: Iterable[int]) -> List[int]:
     """Page bases covering each linear address (wrapping at 4 GiB). One constant mask
     per address: working the two masks out again for each of a case's ~10 addresses
     cost ~0.3 µs of its ~38 µs of drawing (issue 18)."""
-    return sorted({a & _PAGE_BASE for a in addresses})
+    return sorted(set(map(_PAGE_BASE.__and__, addresses)))
