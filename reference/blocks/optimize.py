@@ -121,13 +121,12 @@ def clone(node: Any, names: Optional[Callable[[ast.Name], ast.AST]] = None) -> A
     new = cls.__new__(cls)
     copied = new.__dict__
     for name, value in node.__dict__.items():
-        kind = value.__class__
-        if kind is list:
+        if value.__class__ is list:
             copied[name] = [clone(item, names) for item in value]
-        elif kind is int or kind is str or value is None or not isinstance(value, ast.AST):
-            copied[name] = value
-        else:
+        elif isinstance(value, ast.AST):
             copied[name] = clone(value, names)
+        else:
+            copied[name] = value
     return new
 
 

@@ -196,9 +196,9 @@ def _is_cpu_eip(node: ast.expr) -> bool:
 
 def _unparsed(statements: List[ast.stmt]) -> str:
     """The source of ``statements``. ``ast.unparse`` reads a statement's line number
-    (for its type comment) and nothing else of the locations: numbering the statements
-    instead of every node (``ast.fix_missing_locations``) took a tenth of the time of
-    making a text off block making. The text is compiled later, as part of its block."""
+    (for its type comment) and nothing else of the locations, so only the statements
+    are numbered: locating every node (``ast.fix_missing_locations``) was a tenth of
+    the time spent making a snippet's text. The text is compiled later, in its block."""
     _numbered(statements)
     return ast.unparse(ast.Module(body=statements, type_ignores=[]))
 
