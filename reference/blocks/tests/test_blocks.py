@@ -40,8 +40,10 @@ def test_a_budget_that_ends_inside_a_block_stops_on_the_same_instruction(limit: 
     assert compiled == interpreted
 
 
-# A loop that stores through EDI and steps it by 0x400: the fourth store leaves the data
-# page, and the fault comes from inside a compiled block (unmapped memory).
+# A loop that stores through EDI and steps it by 0x400: the ninth store leaves the mapped
+# pages (the data page and the stack page after it), and the fault comes from inside a
+# compiled block (unmapped memory). (Its JNZ once landed inside "mov ecx, 100", so the
+# fault came from the interpreter at the seventh instruction.)
 FAULTING_LOOP = bytes.fromhex(
     "bf 00 20 00 00"      # mov edi, 0x2000
     "b9 64 00 00 00"      # mov ecx, 100
@@ -49,7 +51,7 @@ FAULTING_LOOP = bytes.fromhex(
     "01 c8"               # add eax, ecx
     "81 c7 00 04 00 00"   # add edi, 0x400
     "49"                  # dec ecx
-    "75 f2"               # jnz again
+    "75 f3"               # jnz again
     "f4")                 # hlt
 
 
