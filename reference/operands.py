@@ -264,12 +264,12 @@ class Mem(Operand):
     def source_offset(self) -> Optional[str]:
         if type(self) is not Mem:  # pieces and far pointers keep their own methods
             return None
-        terms = [str(self.disp)]
-        if self.base is not None:
-            terms.append(f"regs[{self.base}]")
+        terms = [str(self.disp)] if self.disp else []  # as offset() sums them, less
+        if self.base is not None:                      # a zero displacement and a
+            terms.append(f"regs[{self.base}]")         # scale of 1
         if self.index is not None:
-            terms.append(f"regs[{self.index}] * {self.scale}")
-        return f"(({' + '.join(terms)}) & {self.admask})"
+            terms.append(f"regs[{self.index}]" + (f" * {self.scale}" if self.scale > 1 else ""))
+        return f"(({' + '.join(terms) or '0'}) & {self.admask})"
 
     def source_read(self) -> Optional[str]:
         offset = self.source_offset()

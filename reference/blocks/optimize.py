@@ -403,6 +403,11 @@ def _split_tuples(body: List[ast.stmt]) -> List[ast.stmt]:
     return out
 
 
+def _is_int(node: ast.expr) -> bool:
+    """An integer constant (not a bool: ``x & True`` is a bool when ``x`` is)."""
+    return isinstance(node, ast.Constant) and type(node.value) is int
+
+
 def _is_bool_call(node: ast.expr) -> bool:
     """``bool(x)``: the builtin on one positional argument."""
     return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
@@ -464,9 +469,21 @@ class _Folder(Transformer):
         return node
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
-        return self._constant(self.generic_visit(node))  # type: ignore[arg-type]
+        """Also ``x & c1 & c2`` as ``x & (c1 & c2)`` (LEA masks an effective address
+        that comes masked already): the same value whatever ``x`` is, since both masks
+        are integers."""
+        folded = self._constant(self.generic_visit(node))  # type: ignore[arg-type]
+        if (isinstance(folded, ast.BinOp) and isinstance(folded.op, ast.BitAnd)
+                and isinstance(folded.left, ast.BinOp)
+                and isinstance(folded.left.op, ast.BitAnd)
+                and _is_int(folded.right) and _is_int(folded.left.right)):
+            self.changed = True
+            mask = folded.left.right.value & folded.right.value  # type: ignore[attr-defined]
+            folded.left, folded.right = folded.left.left, ast.Constant(mask)
+        return folded
 
-    visit_BoolOp = visit_BinOp
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        return self._constant(self.generic_visit(node))  # type: ignore[arg-type]
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         """Also ``bool(x) != False`` (how a condition's semantics end: ``bool(hit) !=

@@ -100,6 +100,22 @@ def test_the_generated_source_reads_like_the_semantics() -> None:
     assert "ADD_Ev_Gv  -- DEST := DEST + SRC." in optimized and "after_add" not in optimized
 
 
+@pytest.mark.parametrize("code, line", [
+    ("8d 04 19", "regs[0] = regs[1] + regs[3] & 4294967295"),        # lea eax, [ecx+ebx]
+    ("8d 43 01", "regs[0] = 1 + regs[3] & 4294967295"),              # lea eax, [ebx+1]
+    ("8d 0c 85 00 00 00 00", "regs[1] = regs[0] * 4 & 4294967295"),  # lea ecx, [eax*4]
+    ("66 8d 43 ff", "w0_1 = -1 + regs[3] & 65535"),                    # lea ax, [ebx-1]
+])
+def test_an_effective_address_is_computed_with_no_idle_term(code: str, line: str) -> None:
+    """No ``0 +`` for an absent displacement, no ``* 1`` for a scale of 1, and one mask
+    where LEA masks an address that comes masked (``x & c1 & c2`` folds to one ``&``)."""
+    cpu = machine(bytes.fromhex(code + "8d 00"), 0, "flat")  # (another LEA: a block)
+    lines = block_source(cpu, CODE).splitlines()
+    assert line in [text.strip() for text in lines]
+    interpreted, compiled = both(bytes.fromhex(code + "f4"), 2, "flat")
+    assert compiled == interpreted
+
+
 def test_a_condition_is_branched_on_as_it_is_computed() -> None:
     """A condition's semantics end in ``bool(hit) != bool(cc & 1)``; with ``cc`` known
     that is ``bool(hit)`` or ``not hit``, and the value bound to a name only to be
