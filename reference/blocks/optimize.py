@@ -10,6 +10,8 @@ none knows what any instruction means.
 - ``fold``: locals assigned once from a constant (or from ``cpu.flags``/``cpu.regs``,
   objects that never change) are replaced by it, constant expressions are evaluated and
   an ``if`` on a constant keeps the branch taken.
+- ``reuse``: a local assigned a copy of a name, or the value of one assigned before it
+  (a helper masking a result its caller masked already), reads that name instead.
 - dead flags (``flag_update``, ``reads``; the pass is ``snippets.dead_updates``): a
   status-flag update whose flags the block overwrites before anything reads them is
   removed (dead-flag elimination). Within a block this is
@@ -685,6 +687,82 @@ def _forward(body: List[ast.stmt], stores: Dict[str, int],
             continue
         out.append(statement)
     return out
+
+
+# -- values computed twice -------------------------------------------------------------
+_PURE = (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp,
+         ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.expr_context)
+"""What a value made of locals may hold to be computed again with the same result:
+operators on names and constants (no call, subscript, attribute or walrus)."""
+
+
+def reuse(body: List[ast.stmt]) -> List[ast.stmt]:
+    """A local assigned once from a name (``bits_c2 = bits_c3``), or from the same
+    operators on the same locals as one assigned before it (``result_c2 = total_0 &
+    4294967295`` after ``result_c1 = total_0 & 4294967295``: a helper masks a result its
+    caller masked already), is not computed again: its uses read the earlier name.
+    Only names that nothing assigns a second time take part, each read after its one
+    assignment (in the same statement list, or one around it) or never assigned here
+    (``eip``, a global), so each has one value wherever it is read."""
+    stores: Dict[str, int] = {}
+    for node in walk(ast.Module(body=body, type_ignores=[])):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        elif isinstance(node, (ast.AugAssign, ast.For, ast.With, ast.comprehension)):
+            for name in walk(getattr(node, "target", node)):
+                if isinstance(name, ast.Name):
+                    stores[name.id] = stores.get(name.id, 0) + 2
+    return _Reuser(stores).block(body, {})
+
+
+class _Reuser(Transformer):
+    """``reuse``'s one forward pass: ``same`` maps a dropped local to the one it reads."""
+
+    def __init__(self, stores: Dict[str, int]) -> None:
+        self.stores = stores
+        self.same: Dict[str, str] = {}
+
+    def block(self, body: List[ast.stmt], known: Dict[str, str]) -> List[ast.stmt]:
+        """``body`` with the values in ``known`` reused (the dump of a value, or a name
+        already assigned, -> the local holding it); what it assigns is known only
+        inside it."""
+        known = dict(known)
+        out: List[ast.stmt] = []
+        for statement in body:
+            if isinstance(statement, ast.If):
+                statement.test = self.visit(statement.test)
+                statement.body = self.block(statement.body, known) or [ast.Pass()]
+                statement.orelse = self.block(statement.orelse, known)
+                out.append(statement)
+                continue
+            statement = self.visit(statement)
+            target = statement.targets[0] if isinstance(statement, ast.Assign) else None
+            if (isinstance(target, ast.Name) and len(statement.targets) == 1
+                    and self.stores.get(target.id) == 1):
+                value = statement.value
+                if self._pure(value, known):
+                    key = value.id if isinstance(value, ast.Name) else ast.dump(value)
+                    if isinstance(value, ast.Name) or key in known:
+                        self.same[target.id] = known.get(key, key)
+                        continue
+                    known[key] = target.id
+                known[target.id] = target.id  # assigned: may be read from here on
+            out.append(statement)
+        return out
+
+    def _pure(self, value: ast.expr, known: Dict[str, str]) -> bool:
+        for node in walk(value):
+            if not isinstance(node, _PURE):
+                return False
+            if isinstance(node, ast.Name) and self.stores.get(node.id, 0) and (
+                    self.stores[node.id] > 1 or node.id not in known):
+                return False
+        return True
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if isinstance(node.ctx, ast.Load) and node.id in self.same:
+            return ast.copy_location(ast.Name(self.same[node.id], ast.Load()), node)
+        return node
 
 
 def _tested_value(previous: ast.stmt, test: ast.expr, stores: Dict[str, int],

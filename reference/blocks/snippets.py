@@ -39,6 +39,7 @@ from reference.blocks.optimize import (
     needs_bookkeeping,
     reads,
     reads_arguments,
+    reuse,
     with_stack_size,
 )
 from reference.blocks.trees import walk
@@ -162,7 +163,7 @@ def text(piece: Snippet, dead: FrozenSet[int]) -> Text:
         expander = Expander(piece.namespace, flag_methods=True)
         expander.count = piece.count
         statements = inline_flag_properties(expander.statements(statements))
-        statements = forward(fold(statements)) or [ast.Pass()]
+        statements = forward(reuse(fold(statements))) or [ast.Pass()]
         code = _unparsed(statements)
         found = piece.texts[dead] = Text(code, needs_bookkeeping(statements),
                                          access.needed(code), branch_parts(statements))
