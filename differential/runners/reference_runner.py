@@ -7,13 +7,18 @@ from typing import Dict, Tuple
 
 from ground.case import GPRS, MODES, Case, Exc, Outcome, register_names
 from reference import Cpu, SparseMemory, Unimplemented
+from reference.cpu import ACCESSORS, Accessor
 from reference.operands import CS
 from reference.step import StepResult
 
-_OTHERS = {mode: tuple(register_names(mode)[len(GPRS):]) for mode in MODES}
+_OTHERS: Dict[str, Tuple[Tuple[str, Accessor], ...]] = {
+    mode: tuple((name, ACCESSORS[name]) for name in register_names(mode)[len(GPRS):])
+    for mode in MODES}
 """The registers of a case of each mode beyond the general ones (EIP, EFLAGS and, in
-real16, the selectors), worked out once: building and slicing the names twice a case
-cost ~0.4 µs (issue 18)."""
+real16, the selectors) with their accessors (``reference.cpu.ACCESSORS``, what
+``set_reg``/``get_reg`` use), worked out once: building and slicing the names twice a
+case cost ~0.4 µs, and finding each accessor by name in ``set_reg``/``get_reg`` ~0.4 µs
+a register (issue 18)."""
 
 
 class ReferenceRunner:
@@ -23,8 +28,9 @@ class ReferenceRunner:
     The general registers go in and out through ``Cpu.regs`` (EAX..EDI order, the Cpu's
     documented state) rather than 16 ``set_reg``/``get_reg`` name lookups a case, which
     cost ~10 µs of a campaign case's ~50 µs here (issue 18); EFLAGS, EIP and the
-    selectors still go through ``set_reg``/``get_reg``, which keep their rules. One Cpu
-    per mode serves every case, put back in a fresh Cpu's state by ``Cpu.reset``."""
+    selectors go through the accessors ``set_reg``/``get_reg`` use, which keep their
+    rules. One Cpu per mode serves every case, put back in a fresh Cpu's state by
+    ``Cpu.reset``."""
 
     name = "reference"
 
@@ -48,8 +54,8 @@ class ReferenceRunner:
         regs = case.regs
         cpu.regs[:] = [regs[name] & 0xFFFFFFFF for name in GPRS]
         others = _OTHERS[case.mode]
-        for name in others:
-            cpu.set_reg(name, regs[name])
+        for name, access in others:
+            access.set(cpu, regs[name])
         try:
             if self.compiled:
                 result, made = compiled_step(cpu)
@@ -59,8 +65,8 @@ class ReferenceRunner:
         except Unimplemented as missing:
             return Outcome(regs={}, memory={}, notes={"unimplemented": str(missing)})
         after = {name: value & 0xFFFFFFFF for name, value in zip(GPRS, cpu.regs)}
-        for name in others:
-            after[name] = cpu.get_reg(name)
+        for name, access in others:
+            after[name] = access.get(cpu)
         exc = result.exception
         exception = None if exc is None else Exc(exc.vector, exc.kind, exc.error_code)
         notes = {"halted": "yes"} if result.halted else {}
