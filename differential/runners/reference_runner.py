@@ -30,7 +30,8 @@ class ReferenceRunner:
     cost ~10 µs of a campaign case's ~50 µs here (issue 18); EFLAGS, EIP and the
     selectors go through the accessors ``set_reg``/``get_reg`` use, which keep their
     rules. One Cpu per mode serves every case, put back in a fresh Cpu's state by
-    ``Cpu.reset``."""
+    ``Cpu.reset``, and so does its memory, which ``SparseMemory.load`` gives each case's
+    pages."""
 
     name = "reference"
 
@@ -40,17 +41,18 @@ class ReferenceRunner:
         (``reference.blocks``) when it may be compiled: the ``reference-blocks`` engine,
         which checks the generated code form by form against the same vectors."""
         self.blocks_run = 0  # cases whose instruction ran as a compiled block
-        self._cpus: Dict[str, Cpu] = {}  # one per mode, reset before each case
+        self._cpus: Dict[str, Tuple[Cpu, SparseMemory]] = {}  # one per mode, and its memory
 
     def run(self, case: Case) -> Outcome:
-        memory = SparseMemory()
-        for base, data in case.memory.items():
-            memory.map(base, data)
-        cpu = self._cpus.get(case.mode)
-        if cpu is None:
-            cpu = self._cpus[case.mode] = Cpu(memory, mode=case.mode)
+        kept = self._cpus.get(case.mode)
+        if kept is None:
+            memory = SparseMemory()
+            cpu = Cpu(memory, mode=case.mode)
+            self._cpus[case.mode] = cpu, memory
         else:
-            cpu.reset(memory=memory)  # exactly a fresh Cpu's state (Cpu.reset)
+            cpu, memory = kept
+            cpu.reset()  # exactly a fresh Cpu's state (Cpu.reset), its memory kept
+        memory.load(case.memory)  # this case's pages alone
         regs = case.regs
         cpu.regs[:] = [regs[name] & 0xFFFFFFFF for name in GPRS]
         others = _OTHERS[case.mode]
