@@ -121,6 +121,11 @@ class Cpu:
     ``write_linear`` (where paging will go).
     """
 
+    remember_decoded = True
+    """Whether a newly decoded instruction is filed under its bytes (``decoded_bytes``)
+    for ``reference.step._recall`` to find at another address. A Cpu that meets no
+    instruction twice may turn it off (the differential's reference runner)."""
+
     def __init__(self, memory: Memory, mode: str = "prot32") -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {sorted(MODES)}")
