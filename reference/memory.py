@@ -44,6 +44,18 @@ class SparseMemory:
             chunk = bytes(data[i * PAGE_SIZE:(i + 1) * PAGE_SIZE])
             self._pages[(base >> PAGE_SHIFT) + i] = bytearray(chunk.ljust(PAGE_SIZE, b"\0"))
 
+    def load(self, pages: Mapping[int, bytes]) -> None:
+        """Unmap everything, then map ``pages`` (page base -> data, each as ``map``
+        takes it): the differential's reference runner puts each case's three or four
+        whole pages into the one memory its Cpu keeps, instead of building a memory and
+        calling ``map`` for each page (~0.8 µs a case, issue 18)."""
+        self._pages = {}
+        for base, data in pages.items():
+            if data.__class__ is bytes and len(data) == PAGE_SIZE and not base % PAGE_SIZE:
+                self._pages[base >> PAGE_SHIFT] = data  # shared until the first store
+            else:
+                self.map(base, data)
+
     def pages(self) -> Dict[int, bytes]:
         """Final contents: linear page base -> 4096 bytes."""
         return {number << PAGE_SHIFT: bytes(page) for number, page in self._pages.items()}

@@ -124,7 +124,8 @@ def _fetch_decode(cpu: Cpu, linear: int, physical: int) -> Insn:
     if (physical & 0xFFF) + insn.length <= 0x1000:
         cpu.icache[physical] = insn
         cpu.code_pages.setdefault(physical >> 12, []).append(physical)
-        _remember(cpu.decoded_bytes[cpu.default_size], insn)
+        if cpu.remember_decoded:
+            _remember(cpu.decoded_bytes[cpu.default_size], insn)
     return insn
 
 

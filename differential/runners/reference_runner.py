@@ -7,13 +7,27 @@ from typing import Dict, Tuple
 
 from ground.case import GPRS, MODES, Case, Exc, Outcome, register_names
 from reference import Cpu, SparseMemory, Unimplemented
+from reference.cpu import ACCESSORS, Accessor
 from reference.operands import CS
 from reference.step import StepResult
 
-_OTHERS = {mode: tuple(register_names(mode)[len(GPRS):]) for mode in MODES}
+_OTHERS: Dict[str, Tuple[Tuple[str, Accessor], ...]] = {
+    mode: tuple((name, ACCESSORS[name]) for name in register_names(mode)[len(GPRS):])
+    for mode in MODES}
 """The registers of a case of each mode beyond the general ones (EIP, EFLAGS and, in
-real16, the selectors), worked out once: building and slicing the names twice a case
-cost ~0.4 µs (issue 18)."""
+real16, the selectors) with their accessors (``reference.cpu.ACCESSORS``, what
+``set_reg``/``get_reg`` use), worked out once: building and slicing the names twice a
+case cost ~0.4 µs, and finding each accessor by name in ``set_reg``/``get_reg`` ~0.4 µs
+a register (issue 18)."""
+
+
+class _CaseCpu(Cpu):
+    """The runner's Cpu: it runs one instruction between resets, so no instruction it
+    decodes turns up again at another address, and filing each under its bytes
+    (``Cpu.remember_decoded``) is left out: 228.2k -> 224.9k instructions a case
+    (callgrind, 1,000 FORMS cases, issue 18)."""
+
+    remember_decoded = False
 
 
 class ReferenceRunner:
@@ -23,8 +37,10 @@ class ReferenceRunner:
     The general registers go in and out through ``Cpu.regs`` (EAX..EDI order, the Cpu's
     documented state) rather than 16 ``set_reg``/``get_reg`` name lookups a case, which
     cost ~10 µs of a campaign case's ~50 µs here (issue 18); EFLAGS, EIP and the
-    selectors still go through ``set_reg``/``get_reg``, which keep their rules. One Cpu
-    per mode serves every case, put back in a fresh Cpu's state by ``Cpu.reset``."""
+    selectors go through the accessors ``set_reg``/``get_reg`` use, which keep their
+    rules. One Cpu per mode serves every case, put back in a fresh Cpu's state by
+    ``Cpu.reset``, and so does its memory, which ``SparseMemory.load`` gives each case's
+    pages."""
 
     name = "reference"
 
@@ -34,22 +50,23 @@ class ReferenceRunner:
         (``reference.blocks``) when it may be compiled: the ``reference-blocks`` engine,
         which checks the generated code form by form against the same vectors."""
         self.blocks_run = 0  # cases whose instruction ran as a compiled block
-        self._cpus: Dict[str, Cpu] = {}  # one per mode, reset before each case
+        self._cpus: Dict[str, Tuple[Cpu, SparseMemory]] = {}  # one per mode, and its memory
 
     def run(self, case: Case) -> Outcome:
-        memory = SparseMemory()
-        for base, data in case.memory.items():
-            memory.map(base, data)
-        cpu = self._cpus.get(case.mode)
-        if cpu is None:
-            cpu = self._cpus[case.mode] = Cpu(memory, mode=case.mode)
+        kept = self._cpus.get(case.mode)
+        if kept is None:
+            memory = SparseMemory()
+            cpu = _CaseCpu(memory, mode=case.mode)
+            self._cpus[case.mode] = cpu, memory
         else:
-            cpu.reset(memory=memory)  # exactly a fresh Cpu's state (Cpu.reset)
+            cpu, memory = kept
+            cpu.reset()  # exactly a fresh Cpu's state (Cpu.reset), its memory kept
+        memory.load(case.memory)  # this case's pages alone
         regs = case.regs
         cpu.regs[:] = [regs[name] & 0xFFFFFFFF for name in GPRS]
         others = _OTHERS[case.mode]
-        for name in others:
-            cpu.set_reg(name, regs[name])
+        for name, access in others:
+            access.set(cpu, regs[name])
         try:
             if self.compiled:
                 result, made = compiled_step(cpu)
@@ -59,8 +76,8 @@ class ReferenceRunner:
         except Unimplemented as missing:
             return Outcome(regs={}, memory={}, notes={"unimplemented": str(missing)})
         after = {name: value & 0xFFFFFFFF for name, value in zip(GPRS, cpu.regs)}
-        for name in others:
-            after[name] = cpu.get_reg(name)
+        for name, access in others:
+            after[name] = access.get(cpu)
         exc = result.exception
         exception = None if exc is None else Exc(exc.vector, exc.kind, exc.error_code)
         notes = {"halted": "yes"} if result.halted else {}

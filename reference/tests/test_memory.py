@@ -71,6 +71,29 @@ def test_sparse_map_rejects_unaligned_base() -> None:
         SparseMemory().map(0x1001, b"")
 
 
+def test_sparse_load_replaces_every_page_as_map_would() -> None:
+    """``load`` unmaps what was there, then maps each page as ``map`` does: a whole
+    ``bytes`` page shared until a store, anything else copied (a bytearray, a short
+    page padded with zeros), an unaligned base refused."""
+    mem = SparseMemory()
+    mem.map(0x5000, bytes(4096))
+    mem.write_int(0x5000, 4, 0xDEADBEEF)
+    page, short, mutable = bytes(range(256)) * 16, b"\x01\x02", bytearray(4096)
+    mem.load({0x1000: page, 0x2000: short, 0x3000: mutable})
+    assert not mem.is_mapped(0x5000)
+    with pytest.raises(Unmapped):
+        mem.read_int(0x5000, 4)
+    pages = mem.pages()
+    assert pages == {0x1000: page, 0x2000: short.ljust(4096, b"\0"), 0x3000: bytes(4096)}
+    assert mem.final({0x1000: page})[0x1000] is page  # shared, not copied
+    mutable[0] = 0xFF  # the caller's bytearray is not the memory's page
+    mem.write_int(0x1000, 2, 0xABCD)
+    assert mem.read_int(0x3000, 1) == 0 and page[:2] == bytes([0, 1])
+    assert mem.read_int(0x1000, 2) == 0xABCD
+    with pytest.raises(ValueError):
+        mem.load({0x1800: page})
+
+
 def test_flat_memory_bounds() -> None:
     mem = FlatMemory(8192)
     mem.write_int(8188, 4, 0xAABBCCDD)
