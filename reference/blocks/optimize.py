@@ -644,8 +644,9 @@ def forward(body: List[ast.stmt]) -> List[ast.stmt]:
     assigns it nowhere else, becomes ``X = E``: the semantics bind each value to a
     name before storing it (so it is evaluated before the address, as ``write`` does);
     in ``X = E`` Python evaluates E before X's own parts too, so nothing moves. So does
-    ``t = E`` followed by ``if t:`` (a condition's value, then the branch on it): ``if
-    E:``, with ``bool(x)`` there tested as ``x``. And a
+    ``t = E`` followed by an ``if`` whose test reads ``t`` before anything else (``if
+    t:``, a condition's value then the branch on it, or ``if not t & 64:``), with
+    ``bool(x)`` tested as ``x`` where it is the whole test. And a
     local that nothing reads is not computed, when computing it can raise nothing: no
     call, no division (the subscripts there index ``regs`` and flag tables in range)."""
     stores: Dict[str, int] = {}
@@ -671,9 +672,15 @@ def _forward(body: List[ast.stmt], stores: Dict[str, int],
                                            ast.Mod, ast.Pow))
                             for n in walk(statement.value))):
             continue  # a value nothing reads (a flag's, once its update was dead)
-        while (isinstance(statement, ast.If) and out  # t = E; if t: -> if E:
-               and _tested_value(out[-1], statement.test, stores, loads)):
-            statement.test = _truth(out.pop().value)  # type: ignore[attr-defined]
+        while isinstance(statement, ast.If) and out:  # t = E; if t: -> if E:
+            first = _first_read(statement.test)           # (and if not t & 64:)
+            if first is None or not _tested_value(out[-1], first[2], stores, loads):
+                break
+            value = out.pop().value  # type: ignore[attr-defined]
+            if first[0] is None:
+                statement.test = _truth(value)
+            else:
+                setattr(first[0], first[1], value)
         previous = out[-1] if out else None
         if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and isinstance(statement.value, ast.Name)
@@ -765,10 +772,28 @@ class _Reuser(Transformer):
         return node
 
 
+def _first_read(test: ast.expr) -> Optional[Tuple[Optional[ast.expr], str, ast.expr]]:
+    """The local an ``if`` test reads before anything else it evaluates, as (the node
+    holding it or None for the test itself, its field, the name): the leftmost operand
+    down through ``not``, binary operators and comparisons (``not v & 64`` reads ``v``
+    first), so a value computed just before may take its place without moving."""
+    holder: Optional[ast.expr] = None
+    field = ""
+    node = test
+    while not isinstance(node, ast.Name):
+        if isinstance(node, ast.UnaryOp):
+            holder, field, node = node, "operand", node.operand
+        elif isinstance(node, (ast.BinOp, ast.Compare)):
+            holder, field, node = node, "left", node.left
+        else:
+            return None
+    return holder, field, node
+
+
 def _tested_value(previous: ast.stmt, test: ast.expr, stores: Dict[str, int],
                   loads: Dict[str, int]) -> bool:
     """Whether ``previous`` is ``t = E`` and ``test`` is ``t``, read and assigned nowhere
-    else (``forward``)."""
+    else (``forward``; ``test`` is what ``_first_read`` found)."""
     return (isinstance(test, ast.Name) and isinstance(previous, ast.Assign)
             and len(previous.targets) == 1 and isinstance(previous.targets[0], ast.Name)
             and previous.targets[0].id == test.id

@@ -143,6 +143,33 @@ def test_a_condition_is_branched_on_as_it_is_computed() -> None:
         "if q:\n    cpu.y = q")    # read again: kept
 
 
+def test_a_value_read_first_by_a_test_is_computed_there() -> None:
+    """``v = E; h = v & 64; if not h:`` is ``if not E & 64:`` (a JNZ's flag test), since
+    E is what the test evaluates first; a value read after something else, or read
+    twice, stays where it is."""
+    import ast
+
+    from reference.blocks.optimize import forward
+
+    body = ast.parse("v = cpu.flags.value\n"
+                     "h = v & 64\n"
+                     "if not h:\n    cpu.y = 1\n"
+                     "a = f()\n"
+                     "if g() > a:\n    cpu.y = 2\n"
+                     "b = f()\n"
+                     "if b < 3 + b:\n    cpu.y = 3\n"
+                     "c = f()\n"
+                     "if c == 0 or d:\n    cpu.y = 4").body
+    assert ast.unparse(ast.Module(forward(body), [])) == (
+        "if not cpu.flags.value & 64:\n    cpu.y = 1\n"
+        "a = f()\n"
+        "if g() > a:\n    cpu.y = 2\n"   # g() runs first
+        "b = f()\n"
+        "if b < 3 + b:\n    cpu.y = 3\n"   # read twice
+        "c = f()\n"
+        "if c == 0 or d:\n    cpu.y = 4")   # (or: not looked into)
+
+
 def test_every_condition_is_inlined_where_it_is_used() -> None:
     """Jcc, CMOVcc and SETcc test the flags in the block's own code, with no call to
     ``Flags.condition`` left (a conditional expression around the call kept SETcc's)."""
