@@ -103,3 +103,35 @@ def test_none_for_a_single_node_removes_it_as_node_transformer_does() -> None:
     assert ast.dump(ours) == ast.dump(standard) != ast.dump(ast.parse("def f():\n    return a + b"))
     returned = [n for n in ast.walk(ours) if isinstance(n, ast.Return)]
     assert [getattr(n, "value", "absent") for n in returned] == [None]
+
+
+def _swapping(base: type, contexts: bool) -> Any:
+    """A rewrite with no method for names or constants (the leaves ``Transformer`` passes
+    over), and, with ``contexts``, one for a ``Name``'s ``Load``/``Store``."""
+
+    class Swap(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            self.contexts = 0
+
+        def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+            self.generic_visit(node)
+            node.left, node.right = node.right, node.left
+            return node
+
+    class SwapCountingContexts(Swap):
+        def visit_Load(self, node: ast.Load) -> ast.AST:
+            self.contexts += 1
+            return node
+
+        visit_Store = visit_Load
+
+    return SwapCountingContexts() if contexts else Swap()
+
+
+@pytest.mark.parametrize("contexts", [False, True])
+@pytest.mark.parametrize("name", SOURCES)
+def test_leaves_passed_over_give_what_visiting_them_gives(name: str, contexts: bool) -> None:
+    ours, theirs = _swapping(Transformer, contexts), _swapping(ast.NodeTransformer, contexts)
+    mine, standard = ours.visit(_tree(name)), theirs.visit(_tree(name))
+    assert ast.dump(mine) == ast.dump(standard)
+    assert ours.contexts == theirs.contexts
