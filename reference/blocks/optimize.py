@@ -31,7 +31,7 @@ import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from reference import flags as flag_bits
-from reference.blocks.trees import Transformer, walk
+from reference.blocks.trees import Transformer, nodes_of, walk
 from reference.flags import Flags
 
 STATUS = flag_bits.STATUS
@@ -317,20 +317,23 @@ def _simple(node: ast.expr) -> bool:
 
 
 # -- constants ---------------------------------------------------------------------------
+_STORING = (ast.Name, ast.AugAssign, ast.For, ast.With, ast.comprehension)
+"""What ``fold`` counts the stores to a name in."""
+
+
 def fold(body: List[ast.stmt]) -> List[ast.stmt]:
     """Propagate locals assigned once from a constant (or ``cpu.flags``/``cpu.regs``),
     evaluate constant expressions, keep the branch a constant ``if`` takes."""
     body = _split_tuples(body)
     for _ in range(4):
         stores: Dict[str, int] = {}
-        for node in walk(ast.Module(body=body, type_ignores=[])):
+        for node in nodes_of(body, _STORING):
             if isinstance(node, ast.Name):
                 if not isinstance(node.ctx, ast.Load):
                     stores[node.id] = stores.get(node.id, 0) + 1
-            elif isinstance(node, (ast.AugAssign, ast.For, ast.With, ast.comprehension)):
-                for name in walk(getattr(node, "target", node)):
-                    if isinstance(name, ast.Name):
-                        stores[name.id] = stores.get(name.id, 0) + 2
+            else:
+                for name in nodes_of(getattr(node, "target", node), ast.Name):
+                    stores[name.id] = stores.get(name.id, 0) + 2
         folder = _Folder(stores)
         body = folder.block(body)
         if not folder.pruned:  # one forward pass found everything a branch did not hide
@@ -564,11 +567,15 @@ def flag_update(statement: ast.stmt) -> Optional[int]:
     return None
 
 
+_READING = (ast.Call, ast.Attribute, ast.Name)
+"""The nodes ``reads`` looks at."""
+
+
 def reads(node: ast.AST) -> int:
     """Status flags an expression or statement may read (all of them when unsure)."""
     read = 0
     methods = set()  # ``cpu.flags.condition`` of a call: judged with its call
-    for child in walk(node):
+    for child in nodes_of(node, _READING):  # a call before the attribute it calls
         if isinstance(child, ast.Call):
             func = child.func
             if isinstance(func, ast.Attribute) and _is_flags(func.value):
@@ -609,8 +616,7 @@ def _opaque(call: ast.Call) -> bool:
 def aliases_flags(body: List[ast.stmt]) -> bool:
     """Whether some name still holds ``cpu.flags`` (then flag accesses can hide behind it
     and no update may be called dead)."""
-    return any(isinstance(node, ast.Assign) and _is_flags(node.value)
-               for statement in body for node in walk(statement))
+    return any(_is_flags(node.value) for node in nodes_of(body, ast.Assign))
 
 
 def reads_arguments(statement: ast.stmt) -> int:
@@ -625,6 +631,10 @@ def reads_arguments(statement: ast.stmt) -> int:
     return reads(statement.value)  # type: ignore[attr-defined]
 
 
+_MAY_RAISE = (ast.Call, ast.NamedExpr, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+"""What keeps ``forward`` from dropping a value nothing reads."""
+
+
 def forward(body: List[ast.stmt]) -> List[ast.stmt]:
     """``t = E`` followed by ``X = t``, where the code reads ``t`` nowhere else and
     assigns it nowhere else, becomes ``X = E``: the semantics bind each value to a
@@ -636,10 +646,9 @@ def forward(body: List[ast.stmt]) -> List[ast.stmt]:
     call, no division (the subscripts there index ``regs`` and flag tables in range)."""
     stores: Dict[str, int] = {}
     loads: Dict[str, int] = {}
-    for node in walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(node, ast.Name):
-            counts = loads if isinstance(node.ctx, ast.Load) else stores
-            counts[node.id] = counts.get(node.id, 0) + 1
+    for node in nodes_of(body, ast.Name):
+        counts = loads if isinstance(node.ctx, ast.Load) else stores
+        counts[node.id] = counts.get(node.id, 0) + 1
     return _forward(body, stores, loads)
 
 
@@ -653,9 +662,7 @@ def _forward(body: List[ast.stmt], stores: Dict[str, int],
         if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and isinstance(statement.targets[0], ast.Name)
                 and not loads.get(statement.targets[0].id)
-                and not any(isinstance(n, (ast.Call, ast.NamedExpr, ast.Div, ast.FloorDiv,
-                                           ast.Mod, ast.Pow))
-                            for n in walk(statement.value))):
+                and not nodes_of(statement.value, _MAY_RAISE)):
             continue  # a value nothing reads (a flag's, once its update was dead)
         while (isinstance(statement, ast.If) and out  # t = E; if t: -> if E:
                and _tested_value(out[-1], statement.test, stores, loads)):
@@ -792,14 +799,13 @@ def local_regs(statements: List[ast.stmt]) -> List[ast.stmt]:
 def needs_bookkeeping(statements: List[ast.stmt]) -> bool:
     """Whether an instruction's code may read ``cpu.eip`` or ``cpu.insn`` (directly, or
     through a call that is given the CPU or an operand object)."""
-    for statement in statements:
-        for node in walk(statement):
-            if (isinstance(node, ast.Attribute) and node.attr in ("eip", "insn")
-                    and isinstance(node.value, ast.Name) and node.value.id == "cpu"
-                    and isinstance(node.ctx, ast.Load)):
-                return True
-            if isinstance(node, ast.Call) and _opaque(node):
-                return True
-            if isinstance(node, ast.Name) and _OPERAND_NAME.match(node.id):
-                return True
+    for node in nodes_of(statements, _READING):
+        if (isinstance(node, ast.Attribute) and node.attr in ("eip", "insn")
+                and isinstance(node.value, ast.Name) and node.value.id == "cpu"
+                and isinstance(node.ctx, ast.Load)):
+            return True
+        if isinstance(node, ast.Call) and _opaque(node):
+            return True
+        if isinstance(node, ast.Name) and _OPERAND_NAME.match(node.id):
+            return True
     return False

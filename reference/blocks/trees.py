@@ -42,6 +42,31 @@ def walk(node: AST) -> Iterator[AST]:
         yield node
 
 
+def nodes_of(tree: Any, classes: Any) -> List[Any]:
+    """The nodes of the given class(es) under ``tree`` (a node, itself included, or a
+    list of them), each before the nodes below it but otherwise in no set order: what
+    ``[n for n in walk(tree) if isinstance(n, classes)]`` holds, without resuming a
+    generator and testing in the caller for every node. Why: counting names, looking
+    for calls and flag reads walked every tree several times; those walks were a fifth
+    of the time spent making a boot's blocks."""
+    found: List[Any] = []
+    todo: List[Any] = list(tree) if tree.__class__ is list else [tree]
+    pop, push = todo.pop, todo.append
+    while todo:
+        node = pop()
+        if isinstance(node, classes):
+            found.append(node)
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, AST):
+                        push(item)
+            elif isinstance(value, AST):
+                push(value)
+    return found
+
+
 _DEPRECATED_CONSTANTS = ("visit_Num", "visit_Str", "visit_Bytes", "visit_NameConstant",
                          "visit_Ellipsis")
 

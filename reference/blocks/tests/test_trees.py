@@ -9,7 +9,7 @@ from typing import Any, List
 import pytest
 
 from reference.blocks.optimize import clone
-from reference.blocks.trees import Transformer, walk
+from reference.blocks.trees import Transformer, nodes_of, walk
 
 REFERENCE = Path(__file__).resolve().parents[2]
 SOURCES = sorted(str(p.relative_to(REFERENCE)) for p in
@@ -135,3 +135,19 @@ def test_leaves_passed_over_give_what_visiting_them_gives(name: str, contexts: b
     mine, standard = ours.visit(_tree(name)), theirs.visit(_tree(name))
     assert ast.dump(mine) == ast.dump(standard)
     assert ours.contexts == theirs.contexts
+
+
+@pytest.mark.parametrize("classes", [ast.Name, (ast.Call, ast.Attribute, ast.Name), ast.Load,
+                                     (ast.Assign, ast.Add, ast.comprehension)])
+@pytest.mark.parametrize("name", SOURCES)
+def test_nodes_of_finds_what_walk_yields_of_those_classes(name: str, classes: Any) -> None:
+    tree = _tree(name)
+    wanted = [id(node) for node in walk(tree) if isinstance(node, classes)]
+    found = nodes_of(tree, classes)
+    assert sorted(id(node) for node in found) == sorted(wanted)
+    assert sorted(id(node) for node in nodes_of(tree.body, classes)) == sorted(
+        id(node) for node in found if node is not tree)
+    position = {id(node): n for n, node in enumerate(found)}
+    for node in found:  # each before the nodes below it
+        assert all(position[id(below)] > position[id(node)] for below in walk(node)
+                   if below is not node and id(below) in position)
