@@ -41,7 +41,7 @@ from reference.blocks.optimize import (
     reads_arguments,
     with_stack_size,
 )
-from reference.blocks.trees import walk
+from reference.blocks.trees import unparse, walk
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.isa.decoder import Insn
@@ -185,7 +185,7 @@ def branch_parts(statements: List[ast.stmt]) -> Optional[Tuple[str, str, str]]:
             or not (isinstance(last, ast.Assign) and len(last.targets) == 1
                     and _is_cpu_eip(last.targets[0]))):
         return None
-    return (_unparsed(before) if before else "", ast.unparse(branch.test),
+    return (_unparsed(before) if before else "", unparse(branch.test),
             _unparsed(branch.body))
 
 
@@ -200,7 +200,7 @@ def _unparsed(statements: List[ast.stmt]) -> str:
     are numbered: locating every node (``ast.fix_missing_locations``) was a tenth of
     the time spent making a snippet's text. The text is compiled later, in its block."""
     _numbered(statements)
-    return ast.unparse(ast.Module(body=statements, type_ignores=[]))
+    return unparse(ast.Module(body=statements, type_ignores=[]))
 
 
 def _numbered(statements: List[Any]) -> None:

@@ -9,7 +9,7 @@ from typing import Any, List
 import pytest
 
 from reference.blocks.optimize import clone
-from reference.blocks.trees import Transformer, nodes_of, walk
+from reference.blocks.trees import Transformer, nodes_of, unparse, walk
 
 REFERENCE = Path(__file__).resolve().parents[2]
 SOURCES = sorted(str(p.relative_to(REFERENCE)) for p in
@@ -151,3 +151,11 @@ def test_nodes_of_finds_what_walk_yields_of_those_classes(name: str, classes: An
     for node in found:  # each before the nodes below it
         assert all(position[id(below)] > position[id(node)] for below in walk(node)
                    if below is not node and id(below) in position)
+
+
+@pytest.mark.parametrize("name", SOURCES + ["blocks/trees.py", "blocks/access.py"])
+def test_unparse_writes_what_ast_unparse_writes(name: str) -> None:
+    tree = _tree(name)
+    assert unparse(tree) == ast.unparse(tree)
+    expressions = [node for node in walk(tree) if isinstance(node, ast.expr)]
+    assert [unparse(node) for node in expressions] == [ast.unparse(node) for node in expressions]
