@@ -3,6 +3,8 @@ gave: placing a text, an instruction's locals."""
 
 import ast
 
+import pytest
+
 from reference.blocks import snippets
 from reference.blocks.inline import function_ast, local_names
 from reference.blocks.trees import walk
@@ -32,3 +34,45 @@ def test_the_locals_of_a_semantics_function_are_the_names_it_assigns() -> None:
                 if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     assert local_names(fn) == assigned != set()
     assert local_names(fn) is local_names(fn)
+
+
+def test_what_fold_does_not_evaluate_it_could_not_have_evaluated() -> None:
+    from reference.blocks.optimize import _evaluate, _NotConstant, _of_constants, fold
+
+    tree = ast.parse("a = (1 + 2, x + 1, 1 < 0 < x, 1 < 2 < x, not 1, -x, 1 and 2, 1 and x,"
+                     " 2 ** 3, x < 1, 1 << 5000, 3 // 0)")
+    skipped = 0
+    for node in walk(tree):
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp)) and \
+                not _of_constants(node):
+            skipped += 1
+            with pytest.raises(_NotConstant):
+                _evaluate(node)
+    assert skipped == 4
+    folded = ast.unparse(ast.Module(fold(tree.body), []))
+    assert folded == ("a = (3, x + 1, False, 1 < 2 < x, False, -x, 2, 1 and x, 2 ** 3, x < 1,"
+                      " 1 << 5000, 3 // 0)")
+
+
+def _decoded(code: str) -> object:
+    from reference.isa.decoder import decode_bytes
+    from reference.step import _form_facts
+
+    insn = decode_bytes(bytes.fromhex(code))
+    insn.fn, insn.stepped, insn.conditional_undefined, insn.fixed_undefined = _form_facts(
+        insn.form)
+    return insn
+
+
+def test_a_snippets_globals_follow_the_names_its_texts_add() -> None:
+    piece = snippets.snippet(_decoded("0118"), 32)  # add [eax], ebx
+    snippets.text(piece, frozenset())  # its flag updates written out: the parity table
+    first: dict = {}
+    snippets.globals_of(piece, first)
+    assert first and not any(snippets._OWN_OBJECT.fullmatch(name) for name in first)
+    assert all(first[name] is piece.namespace[name] for name in first)
+    piece.namespace["g_test_added"] = added = object()  # as making a text may
+    second: dict = {}
+    snippets.globals_of(piece, second)
+    assert second == {**first, "g_test_added": added}
+    del piece.namespace["g_test_added"]
