@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 from contextlib import nullcontext
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, FrozenSet, Iterator, List
 
 AST = ast.AST
 
@@ -48,9 +48,14 @@ def nodes_of(tree: Any, classes: Any) -> List[Any]:
     """The nodes of the given class(es) under ``tree`` (a node, itself included, or a
     list of them), each before the nodes below it but otherwise in no set order: what
     ``[n for n in walk(tree) if isinstance(n, classes)]`` holds, without resuming a
-    generator and testing in the caller for every node. Why: counting names, looking
-    for calls and flag reads walked every tree several times; those walks were a fifth
-    of the time spent making a boot's blocks."""
+    generator and testing in the caller for every node, and without going to the
+    bare leaves (``_BARE``: constants, contexts, operators) unless they are asked for.
+    Why: counting names, looking for calls and flag reads walked every tree several
+    times; those walks were a fifth of the time spent making a boot's blocks."""
+    bare = _unwanted.get(classes)
+    if bare is None:
+        bare = _unwanted[classes] = frozenset(
+            leaf for leaf in _BARE if not issubclass(leaf, classes))
     found: List[Any] = []
     todo: List[Any] = list(tree) if tree.__class__ is list else [tree]
     pop, push = todo.pop, todo.append
@@ -62,11 +67,19 @@ def nodes_of(tree: Any, classes: Any) -> List[Any]:
             value = getattr(node, name, None)
             if value.__class__ is list:
                 for item in value:
-                    if isinstance(item, AST):
+                    if item.__class__ not in bare and isinstance(item, AST):
                         push(item)
-            elif isinstance(value, AST):
+            elif value.__class__ not in bare and isinstance(value, AST):
                 push(value)
     return found
+
+
+_BARE = frozenset({ast.Constant}.union(*(
+    _kind.__subclasses__() for _kind in (ast.expr_context, ast.boolop, ast.operator,
+                                         ast.unaryop, ast.cmpop))))
+"""Node classes with no node below them (a ``Constant``'s value is never one)."""
+_unwanted: Dict[Any, FrozenSet[type]] = {}
+"""``nodes_of``'s classes -> the bare leaves it need not go to."""
 
 
 _DEPRECATED_CONSTANTS = ("visit_Num", "visit_Str", "visit_Bytes", "visit_NameConstant",

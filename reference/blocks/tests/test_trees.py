@@ -137,7 +137,8 @@ def test_leaves_passed_over_give_what_visiting_them_gives(name: str, contexts: b
     assert ours.contexts == theirs.contexts
 
 
-@pytest.mark.parametrize("classes", [ast.Name, (ast.Call, ast.Attribute, ast.Name), ast.Load,
+@pytest.mark.parametrize("classes", [ast.Name, (ast.Call, ast.Attribute, ast.Name),
+                                     (ast.Load, ast.Constant),
                                      (ast.Assign, ast.Add, ast.comprehension)])
 @pytest.mark.parametrize("name", SOURCES)
 def test_nodes_of_finds_what_walk_yields_of_those_classes(name: str, classes: Any) -> None:
