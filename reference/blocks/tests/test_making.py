@@ -76,3 +76,88 @@ def test_a_snippets_globals_follow_the_names_its_texts_add() -> None:
     snippets.globals_of(piece, second)
     assert second == {**first, "g_test_added": added}
     del piece.namespace["g_test_added"]
+
+
+def _updates(flow: tuple) -> list:
+    """The positions of the flag updates in a snippet's ``Flow``."""
+    found = []
+    for entry in flow:
+        if entry[0] == snippets._UPDATE:
+            found.append(entry[1])
+        elif entry[0] == snippets._IF:
+            found += _updates(entry[2]) + _updates(entry[3])
+    return found
+
+
+def _counted(body: list) -> tuple:
+    """(statements, flag updates) in ``body``, inside ``if``s too."""
+    from reference.blocks.optimize import flag_update
+
+    found = _flat(body)
+    return len(found), sum(flag_update(s) is not None for s in found)
+
+
+def _flat(body: list) -> list:
+    return [n for s in body for n in [s] + (_flat(s.body) + _flat(s.orelse)
+                                            if isinstance(s, ast.If) else [])]
+
+
+@pytest.mark.parametrize("code", ["d3e0", "11d8", "0fa5d0"])  # shl eax, cl; adc; shld
+def test_a_dead_update_is_found_at_its_position_in_every_copy(code: str) -> None:
+    piece = snippets.snippet(_decoded(code), 32)
+    positions = _updates(piece.flow)
+    whole = _counted(snippets.statements_of(piece))
+    assert positions and whole[1] == len(positions)
+    if code == "d3e0":  # its updates sit inside ``if count:``
+        assert any(entry[0] == snippets._IF and _updates(entry[2]) for entry in piece.flow)
+    for position in positions:
+        kept = snippets._without(snippets.statements_of(piece), frozenset({position}), [0])
+        assert _counted(kept) == (whole[0] - 1, whole[1] - 1)
+    assert snippets.statements_of(piece) is not snippets.statements_of(piece)
+
+
+NESTED = """
+cpu.flags.cf = a
+if x:
+    cpu.flags.zf = b
+    if y:
+        cpu.flags.sf = c
+    else:
+        cpu.flags.of = d
+    cpu.flags.pf = e
+else:
+    cpu.flags.af = f
+cpu.flags.cf = g
+"""
+
+
+def _removed(body: list, position: int) -> list:
+    """``body`` without its statement number ``position`` in pre-order (an ``if``, then
+    its body, then its ``else``), an emptied ``if`` body holding ``pass``."""
+    target = _flat(body)[position]
+
+    def drop(statements: list) -> list:
+        kept = []
+        for statement in statements:
+            if statement is target:
+                continue
+            if isinstance(statement, ast.If):
+                statement.body = drop(statement.body) or [ast.Pass()]
+                statement.orelse = drop(statement.orelse)
+            kept.append(statement)
+        return kept
+
+    return drop(body)
+
+
+def test_updates_are_numbered_alike_for_the_dead_flag_pass_and_for_the_text() -> None:
+    from reference.flags import CF, STATUS
+
+    piece = snippets.Snippet(ast.parse(NESTED).body, {}, 0, False, False, "")
+    positions = _updates(piece.flow)
+    assert positions == [0, 2, 4, 5, 6, 7, 8]
+    for position in positions:
+        ours = snippets._without(snippets.statements_of(piece), frozenset({position}), [0])
+        assert ast.dump(ast.Module(ours, [])) == ast.dump(
+            ast.Module(_removed(ast.parse(NESTED).body, position), []))
+    assert snippets.dead_updates(piece, STATUS) == (frozenset({0}), STATUS & ~CF)
