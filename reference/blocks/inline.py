@@ -25,7 +25,7 @@ import textwrap
 from typing import Any, Callable, Dict, FrozenSet, List, Optional
 
 from reference.blocks.optimize import clone, global_name, guards_to_ifs
-from reference.blocks.trees import Transformer, walk
+from reference.blocks.trees import Copier, walk
 
 INSN_FIELDS = ("opsize", "adsize", "seg", "rep", "lock", "cond", "reg", "length")
 """``cpu.insn`` fields that are fixed for a decoded instruction (folded to constants)."""
@@ -72,8 +72,9 @@ def local_names(fn: Callable[..., Any]) -> FrozenSet[str]:
 _locals: Dict[Callable[..., Any], FrozenSet[str]] = {}
 
 
-class Inliner(Transformer):
-    """Rewrites one copy of a semantics body for instruction number ``k``."""
+class Inliner(Copier):
+    """Rewrites a semantics body for instruction number ``k`` into a copy (the parsed
+    definition stays as it is)."""
 
     def __init__(self, k: int, fn: Callable[..., Any], params: List[str], operands: list,
                  insn: Any, namespace: Dict[str, Any]) -> None:
@@ -100,7 +101,8 @@ class Inliner(Transformer):
             return ast.copy_location(ast.Name(self.names[name], node.ctx), node)
         if name in self.locals:
             return ast.copy_location(ast.Name(f"{name}_{self.k}", node.ctx), node)
-        return global_name(self.fn, node, self.namespace)
+        found = global_name(self.fn, node, self.namespace)
+        return self.generic_visit(node) if found is node else found  # a builtin's name
 
     # -- operand and instruction fields -----------------------------------------------
     def _operand(self, node: ast.AST) -> Optional[Any]:
@@ -203,7 +205,6 @@ def inline(k: int, fn: Callable[..., Any], insn: Any,
     body = tree.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]  # the docstring
-    body = clone(body)  # the inliner rewrites its copy in place (not the definition)
     inliner = Inliner(k, fn, params[:len(params) - missing], list(insn.operands), insn,
                       namespace)
     absent = params[len(params) - missing:]

@@ -171,6 +171,63 @@ class Transformer(ast.NodeTransformer):
         return node
 
 
+class Copier(Transformer):
+    """A ``Transformer`` that leaves the tree it is given as it was and returns the
+    rewritten copy: ``generic_visit`` copies the node (its ``__dict__``, as
+    ``optimize.clone`` does) with its visited children, and the leaves it passes over
+    are copied too (field-less ones shared). Its own ``visit_<Class>`` methods get the
+    original node and must not change it. Why: inlining copied a semantics function's
+    whole body, then rewrote the copy: one walk instead of two."""
+
+    def generic_visit(self, node: AST) -> AST:
+        cls = node.__class__
+        if not cls._fields and not cls._attributes:
+            return node
+        new = cls.__new__(cls)
+        copied = new.__dict__
+        copied.update(node.__dict__)
+        leaves = self._leaves
+        for name in cls._fields:
+            old = copied.get(name)
+            if old.__class__ is list:
+                items: List[Any] = []
+                for value in old:
+                    if isinstance(value, AST):
+                        skip = leaves.get(value.__class__)
+                        if skip or (skip is None and self._skips(value.__class__)):
+                            items.append(_leaf_copy(value))
+                            continue
+                        value = self.visit(value)
+                        if value is None:
+                            continue
+                        if not isinstance(value, AST):
+                            items.extend(value)
+                            continue
+                    items.append(value)
+                copied[name] = items
+            elif isinstance(old, AST):
+                skip = leaves.get(old.__class__)
+                if skip or (skip is None and self._skips(old.__class__)):
+                    copied[name] = _leaf_copy(old)
+                    continue
+                replaced = self.visit(old)
+                if replaced is None:
+                    del copied[name]
+                else:
+                    copied[name] = replaced
+        return new
+
+
+def _leaf_copy(node: AST) -> AST:
+    """A copy of a leaf (``_LEAVES``: its only node below is a shared context)."""
+    cls = node.__class__
+    if not cls._fields and not cls._attributes:
+        return node
+    new = cls.__new__(cls)
+    new.__dict__.update(node.__dict__)
+    return new
+
+
 class _Written:
     """What ``ast._Unparser.delimit`` does (``start``, the body, ``end``) as a plain
     context manager: the standard library's is a generator (``contextlib``), made for

@@ -9,7 +9,7 @@ from typing import Any, List
 import pytest
 
 from reference.blocks.optimize import clone
-from reference.blocks.trees import Transformer, nodes_of, unparse, walk
+from reference.blocks.trees import Copier, Transformer, nodes_of, unparse, walk
 
 REFERENCE = Path(__file__).resolve().parents[2]
 SOURCES = sorted(str(p.relative_to(REFERENCE)) for p in
@@ -160,3 +160,38 @@ def test_unparse_writes_what_ast_unparse_writes(name: str) -> None:
     assert unparse(tree) == ast.unparse(tree)
     expressions = [node for node in walk(tree) if isinstance(node, ast.expr)]
     assert [unparse(node) for node in expressions] == [ast.unparse(node) for node in expressions]
+
+
+def _all_nodes(tree: ast.AST) -> set:
+    return {id(node) for node in walk(tree) if node._fields or node._attributes}
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_a_copier_rewrites_a_copy_as_a_transformer_rewrites_the_tree(name: str) -> None:
+    class Rewrite(Copier):  # names, constants and sums: no method changes what it gets
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            return ast.Name("renamed_" + node.id, node.ctx)
+
+        def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+            copy = self.generic_visit(node)
+            copy.left, copy.right = copy.right, copy.left  # type: ignore[attr-defined]
+            return copy
+
+        def visit_Pass(self, node: ast.Pass) -> None:
+            return None
+
+        def visit_AugAssign(self, node: ast.AugAssign) -> List[ast.stmt]:
+            return [self.generic_visit(node), ast.Expr(ast.Constant(0))]
+
+    class InPlace(Transformer):
+        visit_Name = Rewrite.visit_Name
+        visit_BinOp = Rewrite.visit_BinOp
+        visit_Pass = Rewrite.visit_Pass
+        visit_AugAssign = Rewrite.visit_AugAssign
+
+    tree, before = _tree(name), ast.dump(_tree(name), include_attributes=True)
+    copy = Rewrite().visit(tree)
+    assert ast.dump(tree, include_attributes=True) == before
+    assert ast.dump(copy, include_attributes=True) == ast.dump(
+        InPlace().visit(_tree(name)), include_attributes=True)
+    assert not _all_nodes(tree) & _all_nodes(copy)
