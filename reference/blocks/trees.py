@@ -140,16 +140,24 @@ class Transformer(ast.NodeTransformer):
         return skip
 
     def generic_visit(self, node: AST) -> AST:
+        self._visit_fields(node.__dict__, node._fields, copying=False)
+        return node
+
+    def _visit_fields(self, fields: Dict[str, Any], names: Any, copying: bool) -> None:
+        """Visit the nodes in ``fields`` (a node's ``__dict__``, or its copy's) under
+        ``names`` and put what the visits give in their place: a list field's items in
+        the same list (as ``NodeTransformer`` does), or with ``copying`` in a new one,
+        the leaves passed over then copied."""
         leaves = self._leaves
-        for name in node._fields:
-            old = getattr(node, name, None)
+        for name in names:
+            old = fields.get(name)
             if old.__class__ is list:
                 new: List[Any] = []
                 for value in old:
                     if isinstance(value, AST):
                         skip = leaves.get(value.__class__)
                         if skip or (skip is None and self._skips(value.__class__)):
-                            new.append(value)
+                            new.append(_leaf_copy(value) if copying else value)
                             continue
                         value = self.visit(value)
                         if value is None:
@@ -158,17 +166,21 @@ class Transformer(ast.NodeTransformer):
                             new.extend(value)
                             continue
                     new.append(value)
-                old[:] = new
+                if copying:
+                    fields[name] = new
+                else:
+                    old[:] = new
             elif isinstance(old, AST):
                 skip = leaves.get(old.__class__)
                 if skip or (skip is None and self._skips(old.__class__)):
+                    if copying:
+                        fields[name] = _leaf_copy(old)
                     continue
                 replaced = self.visit(old)
                 if replaced is None:
-                    delattr(node, name)
+                    del fields[name]
                 else:
-                    setattr(node, name, replaced)
-        return node
+                    fields[name] = replaced
 
 
 class Copier(Transformer):
@@ -186,35 +198,7 @@ class Copier(Transformer):
         new = cls.__new__(cls)
         copied = new.__dict__
         copied.update(node.__dict__)
-        leaves = self._leaves
-        for name in cls._fields:
-            old = copied.get(name)
-            if old.__class__ is list:
-                items: List[Any] = []
-                for value in old:
-                    if isinstance(value, AST):
-                        skip = leaves.get(value.__class__)
-                        if skip or (skip is None and self._skips(value.__class__)):
-                            items.append(_leaf_copy(value))
-                            continue
-                        value = self.visit(value)
-                        if value is None:
-                            continue
-                        if not isinstance(value, AST):
-                            items.extend(value)
-                            continue
-                    items.append(value)
-                copied[name] = items
-            elif isinstance(old, AST):
-                skip = leaves.get(old.__class__)
-                if skip or (skip is None and self._skips(old.__class__)):
-                    copied[name] = _leaf_copy(old)
-                    continue
-                replaced = self.visit(old)
-                if replaced is None:
-                    del copied[name]
-                else:
-                    copied[name] = replaced
+        self._visit_fields(copied, cls._fields, copying=True)
         return new
 
 
