@@ -51,7 +51,7 @@ def nodes_of(tree: Any, classes: Any) -> List[Any]:
     generator and testing in the caller for every node, and without going to the
     bare leaves (``_BARE``: constants, contexts, operators) unless they are asked for.
     Why: counting names, looking for calls and flag reads walked every tree several
-    times; those walks were a fifth of the time spent making a boot's blocks."""
+    times (cProfile of remaking a cold boot's blocks: ``walk`` 12 s of 58)."""
     bare = _unwanted.get(classes)
     if bare is None:
         bare = _unwanted[classes] = frozenset(
