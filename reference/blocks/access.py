@@ -44,7 +44,7 @@ from types import MappingProxyType
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Set, Tuple
 
 from reference.blocks.optimize import clone
-from reference.blocks.trees import Transformer, walk
+from reference.blocks.trees import Transformer, nodes_of
 from reference.memory import FlatMemory
 
 # Every name the lowering introduces starts with "M_": the semantics' locals get an
@@ -209,7 +209,7 @@ class _Lowering(Transformer):
         """(statements computing the reads in ``expression`` in evaluation order, the
         expression reading their results); nothing hoisted when another call or a part
         evaluated conditionally could make the order matter."""
-        if not any(_access(n, "read", 3) for n in walk(expression)):
+        if not any(_access(n, "read", 3) for n in nodes_of(expression, ast.Call)):
             return [], expression
         count, self.hoisted, self.ok = self.count, [], True
         result = self.visit(clone(expression))

@@ -22,10 +22,10 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, FrozenSet, List, Optional
 
 from reference.blocks.optimize import clone, global_name, guards_to_ifs
-from reference.blocks.trees import Transformer, walk
+from reference.blocks.trees import Copier, walk
 
 INSN_FIELDS = ("opsize", "adsize", "seg", "rep", "lock", "cond", "reg", "length")
 """``cpu.insn`` fields that are fixed for a decoded instruction (folded to constants)."""
@@ -57,8 +57,24 @@ def function_ast(fn: Callable[..., Any]) -> Optional[ast.FunctionDef]:
     return _parsed[fn]
 
 
-class Inliner(Transformer):
-    """Rewrites one copy of a semantics body for instruction number ``k``."""
+def local_names(fn: Callable[..., Any]) -> FrozenSet[str]:
+    """The names ``fn``'s body assigns (its locals), found once per semantics function:
+    walking the whole definition for every instruction inlined was a tenth of the
+    time spent making a snippet."""
+    found = _locals.get(fn)
+    if found is None:
+        found = _locals[fn] = frozenset(
+            n.id for n in walk(function_ast(fn))  # type: ignore[arg-type]
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    return found
+
+
+_locals: Dict[Callable[..., Any], FrozenSet[str]] = {}
+
+
+class Inliner(Copier):
+    """Rewrites a semantics body for instruction number ``k`` into a copy (the parsed
+    definition stays as it is)."""
 
     def __init__(self, k: int, fn: Callable[..., Any], params: List[str], operands: list,
                  insn: Any, namespace: Dict[str, Any]) -> None:
@@ -69,8 +85,7 @@ class Inliner(Transformer):
         self.cpu_name = params[0]
         self.insn = insn
         self.namespace = namespace
-        self.locals = {n.id for n in walk(function_ast(fn))  # type: ignore[arg-type]
-                       if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        self.locals = local_names(fn)
         self.temps = 0
         self.absent: Dict[str, ast.expr] = {}  # optional operands the form lacks: defaults
 
@@ -86,7 +101,8 @@ class Inliner(Transformer):
             return ast.copy_location(ast.Name(self.names[name], node.ctx), node)
         if name in self.locals:
             return ast.copy_location(ast.Name(f"{name}_{self.k}", node.ctx), node)
-        return global_name(self.fn, node, self.namespace)
+        found = global_name(self.fn, node, self.namespace)
+        return self.generic_visit(node) if found is node else found  # a builtin's name
 
     # -- operand and instruction fields -----------------------------------------------
     def _operand(self, node: ast.AST) -> Optional[Any]:
@@ -186,7 +202,7 @@ def inline(k: int, fn: Callable[..., Any], insn: Any,
     missing = len(params) - 1 - len(insn.operands)  # optional operands this form lacks
     if missing < 0 or missing > len(tree.args.defaults):
         return None
-    body = _copy(tree).body  # locations: fixed once for the whole block
+    body = tree.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]  # the docstring
     inliner = Inliner(k, fn, params[:len(params) - missing], list(insn.operands), insn,
@@ -198,7 +214,3 @@ def inline(k: int, fn: Callable[..., Any], insn: Any,
         result = inliner.visit(statement)
         out.extend(result if isinstance(result, list) else [result])
     return out or [ast.Pass()]
-
-
-def _copy(tree: ast.FunctionDef) -> ast.FunctionDef:
-    return clone(tree)

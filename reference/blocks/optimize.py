@@ -33,7 +33,7 @@ import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from reference import flags as flag_bits
-from reference.blocks.trees import Transformer, walk
+from reference.blocks.trees import Transformer, nodes_of, walk
 from reference.flags import Flags
 
 STATUS = flag_bits.STATUS
@@ -105,30 +105,35 @@ def guards_to_ifs(body: List[ast.stmt]) -> Optional[List[ast.stmt]]:
 def clone(node: Any, names: Optional[Callable[[ast.Name], ast.AST]] = None) -> Any:
     """A deep copy of an AST (``copy.deepcopy`` is several times slower: it keeps a memo
     of every object and copies the immutable leaves too); ``names``, if given, makes the
-    copy of each ``Name`` (renaming while copying: one walk instead of two).
+    copy of each ``Name`` (renaming while copying: one walk instead of two)."""
+    if node.__class__ is list:
+        return [_clone(item, names) if isinstance(item, ast.AST) else item for item in node]
+    return _clone(node, names) if isinstance(node, ast.AST) else node
 
-    A node's fields and location live in its ``__dict__``, which is copied as it is
-    (nodes and lists of them deeply); nodes with neither (``Load``, ``Add``, ...) are
-    shared, not copied, since nothing changes them. A boot's block making makes ~2 M
-    copies: field by field with ``setattr`` they cost a third more."""
+
+def _clone(node: ast.AST, names: Optional[Callable[[ast.Name], ast.AST]]) -> Any:
+    """``clone`` of a node. Its ``__dict__`` (fields and location) is copied whole, then
+    the fields holding nodes or lists of them are replaced by their copies: only the
+    fields are looked at in Python, not the four location numbers. Nodes with neither
+    fields nor location (``Load``, ``Add``, ...) are shared, not copied, since nothing
+    changes them. A boot's block making makes ~2 M copies: copying the ``__dict__``
+    item by item cost a third more, field by field with ``setattr`` more still."""
     cls = node.__class__
-    if cls is list:
-        return [clone(item, names) for item in node]
-    if not isinstance(node, ast.AST):
-        return node
     if names is not None and cls is ast.Name:
-        return names(node)
-    if not cls._fields and not cls._attributes:
+        return names(node)  # type: ignore[arg-type]
+    fields = cls._fields
+    if not fields and not cls._attributes:
         return node
     new = cls.__new__(cls)
     copied = new.__dict__
-    for name, value in node.__dict__.items():
+    copied.update(node.__dict__)
+    for name in fields:
+        value = copied.get(name)
         if value.__class__ is list:
-            copied[name] = [clone(item, names) for item in value]
+            copied[name] = [_clone(item, names) if isinstance(item, ast.AST) else item
+                            for item in value]
         elif isinstance(value, ast.AST):
-            copied[name] = clone(value, names)
-        else:
-            copied[name] = value
+            copied[name] = _clone(value, names)
     return new
 
 
@@ -314,20 +319,23 @@ def _simple(node: ast.expr) -> bool:
 
 
 # -- constants ---------------------------------------------------------------------------
+_STORING = (ast.Name, ast.AugAssign, ast.For, ast.With, ast.comprehension)
+"""What ``fold`` counts the stores to a name in."""
+
+
 def fold(body: List[ast.stmt]) -> List[ast.stmt]:
     """Propagate locals assigned once from a constant (or ``cpu.flags``/``cpu.regs``),
     evaluate constant expressions, keep the branch a constant ``if`` takes."""
     body = _split_tuples(body)
     for _ in range(4):
         stores: Dict[str, int] = {}
-        for node in walk(ast.Module(body=body, type_ignores=[])):
+        for node in nodes_of(body, _STORING):
             if isinstance(node, ast.Name):
                 if not isinstance(node.ctx, ast.Load):
                     stores[node.id] = stores.get(node.id, 0) + 1
-            elif isinstance(node, (ast.AugAssign, ast.For, ast.With, ast.comprehension)):
-                for name in walk(getattr(node, "target", node)):
-                    if isinstance(name, ast.Name):
-                        stores[name.id] = stores.get(name.id, 0) + 2
+            else:
+                for name in nodes_of(getattr(node, "target", node), ast.Name):
+                    stores[name.id] = stores.get(name.id, 0) + 2
         folder = _Folder(stores)
         body = folder.block(body)
         if not folder.pruned:  # one forward pass found everything a branch did not hide
@@ -354,6 +362,23 @@ def _value(node: ast.expr) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
     raise _NotConstant
+
+
+def _of_constants(node: ast.expr) -> bool:
+    """Whether ``_evaluate`` may find ``node``'s value: its operands are constants (of a
+    comparison, the first two: a false one decides before the rest). Tested first
+    since most operators are not applied to constants, and ``_evaluate`` raising for
+    each (~116,000 times making a cold boot's blocks) cost more than this test."""
+    if isinstance(node, ast.BinOp):
+        return isinstance(node.left, ast.Constant) and isinstance(node.right, ast.Constant)
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.operand, ast.Constant)
+    if isinstance(node, ast.Compare):
+        return isinstance(node.left, ast.Constant) and isinstance(node.comparators[0],
+                                                                   ast.Constant)
+    if isinstance(node, ast.BoolOp):
+        return all(isinstance(value, ast.Constant) for value in node.values)
+    return False
 
 
 def _evaluate(node: ast.expr) -> Any:
@@ -461,6 +486,8 @@ class _Folder(Transformer):
         return node
 
     def _constant(self, node: ast.expr) -> ast.expr:
+        if not _of_constants(node):
+            return node
         try:
             value = _evaluate(node)
         except Exception:  # noqa: BLE001 - not constant, or raises: leave it to run time
@@ -578,11 +605,15 @@ def flag_update(statement: ast.stmt) -> Optional[int]:
     return None
 
 
+_READING = (ast.Call, ast.Attribute, ast.Name)
+"""The nodes ``reads`` looks at."""
+
+
 def reads(node: ast.AST) -> int:
     """Status flags an expression or statement may read (all of them when unsure)."""
     read = 0
     methods = set()  # ``cpu.flags.condition`` of a call: judged with its call
-    for child in walk(node):
+    for child in nodes_of(node, _READING):  # a call before the attribute it calls
         if isinstance(child, ast.Call):
             func = child.func
             if isinstance(func, ast.Attribute) and _is_flags(func.value):
@@ -623,8 +654,7 @@ def _opaque(call: ast.Call) -> bool:
 def aliases_flags(body: List[ast.stmt]) -> bool:
     """Whether some name still holds ``cpu.flags`` (then flag accesses can hide behind it
     and no update may be called dead)."""
-    return any(isinstance(node, ast.Assign) and _is_flags(node.value)
-               for statement in body for node in walk(statement))
+    return any(_is_flags(node.value) for node in nodes_of(body, ast.Assign))
 
 
 def reads_arguments(statement: ast.stmt) -> int:
@@ -639,6 +669,10 @@ def reads_arguments(statement: ast.stmt) -> int:
     return reads(statement.value)  # type: ignore[attr-defined]
 
 
+_MAY_RAISE = (ast.Call, ast.NamedExpr, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow)
+"""What keeps ``forward`` from dropping a value nothing reads."""
+
+
 def forward(body: List[ast.stmt]) -> List[ast.stmt]:
     """``t = E`` followed by ``X = t``, where the code reads ``t`` nowhere else and
     assigns it nowhere else, becomes ``X = E``: the semantics bind each value to a
@@ -651,10 +685,9 @@ def forward(body: List[ast.stmt]) -> List[ast.stmt]:
     call, no division (the subscripts there index ``regs`` and flag tables in range)."""
     stores: Dict[str, int] = {}
     loads: Dict[str, int] = {}
-    for node in walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(node, ast.Name):
-            counts = loads if isinstance(node.ctx, ast.Load) else stores
-            counts[node.id] = counts.get(node.id, 0) + 1
+    for node in nodes_of(body, ast.Name):
+        counts = loads if isinstance(node.ctx, ast.Load) else stores
+        counts[node.id] = counts.get(node.id, 0) + 1
     return _forward(body, stores, loads)
 
 
@@ -668,9 +701,7 @@ def _forward(body: List[ast.stmt], stores: Dict[str, int],
         if (isinstance(statement, ast.Assign) and len(statement.targets) == 1
                 and isinstance(statement.targets[0], ast.Name)
                 and not loads.get(statement.targets[0].id)
-                and not any(isinstance(n, (ast.Call, ast.NamedExpr, ast.Div, ast.FloorDiv,
-                                           ast.Mod, ast.Pow))
-                            for n in walk(statement.value))):
+                and not nodes_of(statement.value, _MAY_RAISE)):
             continue  # a value nothing reads (a flag's, once its update was dead)
         while isinstance(statement, ast.If) and out:  # t = E; if t: -> if E:
             first = _first_read(statement.test)           # (and if not t & 64:)
@@ -907,14 +938,13 @@ def local_regs(statements: List[ast.stmt]) -> List[ast.stmt]:
 def needs_bookkeeping(statements: List[ast.stmt]) -> bool:
     """Whether an instruction's code may read ``cpu.eip`` or ``cpu.insn`` (directly, or
     through a call that is given the CPU or an operand object)."""
-    for statement in statements:
-        for node in walk(statement):
-            if (isinstance(node, ast.Attribute) and node.attr in ("eip", "insn")
-                    and isinstance(node.value, ast.Name) and node.value.id == "cpu"
-                    and isinstance(node.ctx, ast.Load)):
-                return True
-            if isinstance(node, ast.Call) and _opaque(node):
-                return True
-            if isinstance(node, ast.Name) and _OPERAND_NAME.match(node.id):
-                return True
+    for node in nodes_of(statements, _READING):
+        if (isinstance(node, ast.Attribute) and node.attr in ("eip", "insn")
+                and isinstance(node.value, ast.Name) and node.value.id == "cpu"
+                and isinstance(node.ctx, ast.Load)):
+            return True
+        if isinstance(node, ast.Call) and _opaque(node):
+            return True
+        if isinstance(node, ast.Name) and _OPERAND_NAME.match(node.id):
+            return True
     return False

@@ -20,6 +20,7 @@ assigns its locals before reading them, as the semantics function did.
 from __future__ import annotations
 
 import ast
+import pickle
 import re
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
@@ -30,7 +31,6 @@ from reference.blocks.optimize import (
     STATUS,
     Expander,
     aliases_flags,
-    clone,
     flag_update,
     fold,
     forward,
@@ -42,7 +42,7 @@ from reference.blocks.optimize import (
     reuse,
     with_stack_size,
 )
-from reference.blocks.trees import walk
+from reference.blocks.trees import unparse, walk
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.isa.decoder import Insn
@@ -51,22 +51,32 @@ _OWN_OBJECT = re.compile(r"\b(?:(i0|f0)|op0_(\d+))\b")
 
 
 class Snippet:
-    """Pass 1 of one instruction (see the module docstring) and its finished texts."""
+    """Pass 1 of one instruction (see the module docstring) and its finished texts.
 
-    __slots__ = ("statements", "namespace", "count", "aliases", "texts", "reads",
-                 "assumes_stack", "comment", "deads")
+    Its statements are kept pickled, not as a tree: a cold boot keeps ~5,000 snippets,
+    ~760,000 objects as trees, and every full garbage collection of the boot went
+    through them all (9-11 of them, 0.2-0.4 s each). What the dead-flag pass reads of
+    them (``flow``) is kept as small tuples, and each text starts from a fresh copy
+    (``pickle.loads`` costs about what copying the tree did). A statement is named by
+    its position (``_flow``'s numbering), so a set of dead updates means the same in
+    every copy."""
+
+    __slots__ = ("pickled", "flow", "namespace", "count", "aliases", "texts",
+                 "assumes_stack", "comment", "deads", "globals", "sorted_at")
 
     def __init__(self, statements: List[ast.stmt], namespace: Dict[str, Any], count: int,
                  aliases: bool, assumes_stack: bool, comment: str) -> None:
-        self.statements = statements
+        self.pickled = pickle.dumps(statements, pickle.HIGHEST_PROTOCOL)
+        self.flow = _flow(statements, [0]) if not aliases else ()
         self.namespace = namespace  # the globals its code names (g_*), as first made
         self.count = count          # the expander's counter: pass 2 goes on from here
         self.aliases = aliases      # a name holds cpu.flags: no update may be called dead
         self.assumes_stack = assumes_stack  # made for one SS.B: the block checks it
         self.comment = comment      # "<bytes>  <form>  -- <what the semantics say>"
         self.texts: Dict[FrozenSet[int], Text] = {}
-        self.reads: Dict[int, int] = {}  # id(statement) -> status flags it may read
         self.deads: Dict[int, Tuple[FrozenSet[int], int]] = {}  # dead_updates by live
+        self.globals: Dict[str, Any] = {}  # globals_of's names, sorted out of
+        self.sorted_at = 0                 # the namespace when it held this many
 
 
 _snippets: Dict[Tuple[bytes, int, Optional[str], Optional[int]], Snippet] = {}
@@ -104,8 +114,13 @@ def describe(insn: Insn) -> str:
     return f"{insn.raw.hex(' ')}  {insn.form.name}" + (f"  -- {doc[0]}" if doc else "")
 
 
+def statements_of(piece: Snippet) -> List[ast.stmt]:
+    """A fresh copy of ``piece``'s statements."""
+    return pickle.loads(piece.pickled)  # type: ignore[no-any-return]
+
+
 def dead_updates(piece: Snippet, live: int) -> Tuple[FrozenSet[int], int]:
-    """(ids of the flag updates in ``piece`` nothing reads before they are overwritten,
+    """(positions of the flag updates in ``piece`` nothing reads before they are overwritten,
     given the status flags ``live`` after it; the flags live before it). Kept per
     ``live`` (a boot asks 81,221 times for about 5,000 snippets: a tenth of the time
     spent making blocks went into this pass)."""
@@ -115,34 +130,52 @@ def dead_updates(piece: Snippet, live: int) -> Tuple[FrozenSet[int], int]:
             found = frozenset(), STATUS
         else:
             dead: Set[int] = set()
-            before = _dead(piece.statements, live, dead, piece.reads)
+            before = _dead(piece.flow, live, dead)
             found = frozenset(dead), before
         piece.deads[live] = found
     return found
 
 
-def _dead(body: List[ast.stmt], live: int, dead: Set[int], memo: Dict[int, int]) -> int:
-    for statement in reversed(body):
+Flow = Tuple[Any, ...]
+"""What the dead-flag pass needs of a body's statements, in order, one tuple each:
+``(_UPDATE, position, flags written, flags its arguments read)`` for a flag update,
+``(_IF, flags the test reads, body's Flow, else's Flow)``, ``(_OTHER, flags read)``."""
+_UPDATE, _IF, _OTHER = range(3)
+
+
+def _flow(body: List[ast.stmt], counter: List[int]) -> Flow:
+    """The ``Flow`` of ``body``, its statements numbered from ``counter[0]`` on: each
+    statement, then (an ``if``'s) those of its body, then of its ``else``."""
+    entries: List[Tuple[Any, ...]] = []
+    for statement in body:
+        position = counter[0]
+        counter[0] += 1
         written = flag_update(statement)
         if written is not None:
-            if not written & live:
-                dead.add(id(statement))
-                continue
-            live = (live & ~written) | _memo(statement, memo, reads_arguments)
+            entries.append((_UPDATE, position, written, reads_arguments(statement)))
         elif isinstance(statement, ast.If):
-            live_body = _dead(statement.body, live, dead, memo)
-            live_else = _dead(statement.orelse, live, dead, memo)
-            live = live_body | live_else | _memo(statement.test, memo, reads)
+            entries.append((_IF, reads(statement.test), _flow(statement.body, counter),
+                            _flow(statement.orelse, counter)))
         else:
-            live |= _memo(statement, memo, reads)
+            entries.append((_OTHER, reads(statement)))
+    return tuple(entries)
+
+
+def _dead(flow: Flow, live: int, dead: Set[int]) -> int:
+    for entry in reversed(flow):
+        kind = entry[0]
+        if kind == _UPDATE:
+            _, position, written, read = entry
+            if not written & live:
+                dead.add(position)
+                continue
+            live = (live & ~written) | read
+        elif kind == _IF:
+            _, read, body, orelse = entry
+            live = _dead(body, live, dead) | _dead(orelse, live, dead) | read
+        else:
+            live |= entry[1]
     return live
-
-
-def _memo(node: Any, memo: Dict[int, int], measure: Any) -> int:
-    key = id(node)
-    if key not in memo:
-        memo[key] = measure(node)
-    return memo[key]
 
 
 class Text(NamedTuple):
@@ -159,7 +192,7 @@ def text(piece: Snippet, dead: FrozenSet[int]) -> Text:
     needs to know about it."""
     found = piece.texts.get(dead)
     if found is None:
-        statements = _without(piece.statements, dead)
+        statements = _without(statements_of(piece), dead, [0])
         expander = Expander(piece.namespace, flag_methods=True)
         expander.count = piece.count
         statements = inline_flag_properties(expander.statements(statements))
@@ -186,7 +219,7 @@ def branch_parts(statements: List[ast.stmt]) -> Optional[Tuple[str, str, str]]:
             or not (isinstance(last, ast.Assign) and len(last.targets) == 1
                     and _is_cpu_eip(last.targets[0]))):
         return None
-    return (_unparsed(before) if before else "", ast.unparse(branch.test),
+    return (_unparsed(before) if before else "", unparse(branch.test),
             _unparsed(branch.body))
 
 
@@ -201,7 +234,7 @@ def _unparsed(statements: List[ast.stmt]) -> str:
     are numbered: locating every node (``ast.fix_missing_locations``) was a tenth of
     the time spent making a snippet's text. The text is compiled later, in its block."""
     _numbered(statements)
-    return ast.unparse(ast.Module(body=statements, type_ignores=[]))
+    return unparse(ast.Module(body=statements, type_ignores=[]))
 
 
 def _numbered(statements: List[Any]) -> None:
@@ -216,28 +249,47 @@ def _numbered(statements: List[Any]) -> None:
                 _numbered(inner)
 
 
-def _without(body: List[ast.stmt], dead: FrozenSet[int]) -> List[ast.stmt]:
-    """A copy of ``body`` without the statements whose ids are in ``dead``."""
+def _without(body: List[ast.stmt], dead: FrozenSet[int],
+             counter: List[int]) -> List[ast.stmt]:
+    """``body`` (a fresh copy, changed in place) without the statements at the ``dead``
+    positions (numbered from ``counter[0]`` on as ``_flow`` numbers them)."""
     kept: List[ast.stmt] = []
     for statement in body:
-        if id(statement) in dead:
+        position = counter[0]
+        counter[0] += 1
+        if position in dead:
             continue
         if isinstance(statement, ast.If):
-            copy = ast.If(clone(statement.test),
-                          _without(statement.body, dead) or [ast.Pass()],
-                          _without(statement.orelse, dead))
-            kept.append(ast.copy_location(copy, statement))
-        else:
-            kept.append(clone(statement))
+            statement.body = _without(statement.body, dead, counter) or [ast.Pass()]
+            statement.orelse = _without(statement.orelse, dead, counter)
+        kept.append(statement)
     return kept
 
 
 def placed(code: str, k: int) -> str:
-    """``code`` with the instruction's own objects named for position ``k`` in a block."""
+    """``code`` with the instruction's own objects named for position ``k`` in a block.
+    Each text is placed at many positions (a cold boot: ~88,000 placements of ~5,200
+    texts), so it is turned once into a ``str.format`` template (``_template``) and
+    each placement only fills it in: a substitution calling back into Python for every
+    name cost ~10 % of making the boot's blocks."""
     if not k:
         return code
+    template = _templates.get(code)
+    if template is None:
+        template = _templates[code] = _template(code)
+    return template.format(k)
+
+
+_templates: Dict[str, str] = {}
+"""A text (or branch part) -> its ``_template`` (texts are kept for the run anyway)."""
+
+
+def _template(code: str) -> str:
+    """``code`` as a ``str.format`` template of one argument, the position: its braces
+    doubled, ``i0``/``f0``/``op0_j`` as ``i{0}``/``f{0}``/``op{0}_j``."""
+    escaped = code.replace("{", "{{").replace("}", "}}")
     return _OWN_OBJECT.sub(
-        lambda m: f"{m.group(1)[0]}{k}" if m.group(1) else f"op{k}_{m.group(2)}", code)
+        lambda m: f"{m.group(1)[0]}{{0}}" if m.group(1) else f"op{{0}}_{m.group(2)}", escaped)
 
 
 def own_objects(insn: Insn, k: int, namespace: Dict[str, Any]) -> None:
@@ -249,7 +301,11 @@ def own_objects(insn: Insn, k: int, namespace: Dict[str, Any]) -> None:
 
 
 def globals_of(piece: Snippet, namespace: Dict[str, Any]) -> None:
-    """The module-level names ``piece``'s code uses (everything but its own objects)."""
-    for name, value in piece.namespace.items():
-        if not _OWN_OBJECT.fullmatch(name):
-            namespace[name] = value
+    """The module-level names ``piece``'s code uses (everything but its own objects).
+    Sorted out again only when making a text added names to ``piece.namespace`` (which
+    only grows): a cold boot asks ~88,000 times for ~5,000 snippets."""
+    if piece.sorted_at != len(piece.namespace):
+        piece.globals = {name: value for name, value in piece.namespace.items()
+                         if not _OWN_OBJECT.fullmatch(name)}
+        piece.sorted_at = len(piece.namespace)
+    namespace.update(piece.globals)

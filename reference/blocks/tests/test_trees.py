@@ -9,7 +9,7 @@ from typing import Any, List
 import pytest
 
 from reference.blocks.optimize import clone
-from reference.blocks.trees import Transformer, walk
+from reference.blocks.trees import Copier, Transformer, nodes_of, unparse, walk
 
 REFERENCE = Path(__file__).resolve().parents[2]
 SOURCES = sorted(str(p.relative_to(REFERENCE)) for p in
@@ -103,3 +103,95 @@ def test_none_for_a_single_node_removes_it_as_node_transformer_does() -> None:
     assert ast.dump(ours) == ast.dump(standard) != ast.dump(ast.parse("def f():\n    return a + b"))
     returned = [n for n in ast.walk(ours) if isinstance(n, ast.Return)]
     assert [getattr(n, "value", "absent") for n in returned] == [None]
+
+
+def _swapping(base: type, contexts: bool) -> Any:
+    """A rewrite with no method for names or constants (the leaves ``Transformer`` passes
+    over), and, with ``contexts``, one for a ``Name``'s ``Load``/``Store``."""
+
+    class Swap(base):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:
+            self.contexts = 0
+
+        def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+            self.generic_visit(node)
+            node.left, node.right = node.right, node.left
+            return node
+
+    class SwapCountingContexts(Swap):
+        def visit_Load(self, node: ast.Load) -> ast.AST:
+            self.contexts += 1
+            return node
+
+        visit_Store = visit_Load
+
+    return SwapCountingContexts() if contexts else Swap()
+
+
+@pytest.mark.parametrize("contexts", [False, True])
+@pytest.mark.parametrize("name", SOURCES)
+def test_leaves_passed_over_give_what_visiting_them_gives(name: str, contexts: bool) -> None:
+    ours, theirs = _swapping(Transformer, contexts), _swapping(ast.NodeTransformer, contexts)
+    mine, standard = ours.visit(_tree(name)), theirs.visit(_tree(name))
+    assert ast.dump(mine) == ast.dump(standard)
+    assert ours.contexts == theirs.contexts
+
+
+@pytest.mark.parametrize("classes", [ast.Name, (ast.Call, ast.Attribute, ast.Name),
+                                     (ast.Load, ast.Constant),
+                                     (ast.Assign, ast.Add, ast.comprehension)])
+@pytest.mark.parametrize("name", SOURCES)
+def test_nodes_of_finds_what_walk_yields_of_those_classes(name: str, classes: Any) -> None:
+    tree = _tree(name)
+    wanted = [id(node) for node in walk(tree) if isinstance(node, classes)]
+    found = nodes_of(tree, classes)
+    assert sorted(id(node) for node in found) == sorted(wanted)
+    assert sorted(id(node) for node in nodes_of(tree.body, classes)) == sorted(
+        id(node) for node in found if node is not tree)
+    position = {id(node): n for n, node in enumerate(found)}
+    for node in found:  # each before the nodes below it
+        assert all(position[id(below)] > position[id(node)] for below in walk(node)
+                   if below is not node and id(below) in position)
+
+
+@pytest.mark.parametrize("name", SOURCES + ["blocks/trees.py", "blocks/access.py"])
+def test_unparse_writes_what_ast_unparse_writes(name: str) -> None:
+    tree = _tree(name)
+    assert unparse(tree) == ast.unparse(tree)
+    expressions = [node for node in walk(tree) if isinstance(node, ast.expr)]
+    assert [unparse(node) for node in expressions] == [ast.unparse(node) for node in expressions]
+
+
+def _all_nodes(tree: ast.AST) -> set:
+    return {id(node) for node in walk(tree) if node._fields or node._attributes}
+
+
+@pytest.mark.parametrize("name", SOURCES)
+def test_a_copier_rewrites_a_copy_as_a_transformer_rewrites_the_tree(name: str) -> None:
+    class Rewrite(Copier):  # names, constants and sums: no method changes what it gets
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            return ast.Name("renamed_" + node.id, node.ctx)
+
+        def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+            copy = self.generic_visit(node)
+            copy.left, copy.right = copy.right, copy.left  # type: ignore[attr-defined]
+            return copy
+
+        def visit_Pass(self, node: ast.Pass) -> None:
+            return None
+
+        def visit_AugAssign(self, node: ast.AugAssign) -> List[ast.stmt]:
+            return [self.generic_visit(node), ast.Expr(ast.Constant(0))]
+
+    class InPlace(Transformer):
+        visit_Name = Rewrite.visit_Name
+        visit_BinOp = Rewrite.visit_BinOp
+        visit_Pass = Rewrite.visit_Pass
+        visit_AugAssign = Rewrite.visit_AugAssign
+
+    tree, before = _tree(name), ast.dump(_tree(name), include_attributes=True)
+    copy = Rewrite().visit(tree)
+    assert ast.dump(tree, include_attributes=True) == before
+    assert ast.dump(copy, include_attributes=True) == ast.dump(
+        InPlace().visit(_tree(name)), include_attributes=True)
+    assert not _all_nodes(tree) & _all_nodes(copy)
