@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from harness.engines.local import LocalShellEngine
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,10 +49,17 @@ def test_engine_dies_when_the_harness_is_killed() -> None:
             "print(s.proc.pid, flush=True)\n"
             "import time; time.sleep(60)\n")
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                              cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    child = int(parent.stdout.readline())
+                              stderr=subprocess.PIPE, cwd=REPO,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+    line = parent.stdout.readline()
+    if not line:  # it died before printing its child's pid (seen once, in a clean-clone
+        parent.wait()  # run under load): say why
+        pytest.fail(f"the harness process printed nothing, exit {parent.returncode}: "
+                    f"{parent.stderr.read().decode(errors='replace')}")
+    child = int(line)
     assert _alive(child)
     parent.kill()  # SIGKILL: no atexit, no finally; only the kernel can clean up
     parent.wait()
     parent.stdout.close()
+    parent.stderr.close()
     assert _gone_within(child, 5)
