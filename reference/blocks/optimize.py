@@ -729,9 +729,11 @@ def _forward(body: List[ast.stmt], stores: Dict[str, int],
 
 # -- values computed twice -------------------------------------------------------------
 _PURE = (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp,
-         ast.operator, ast.unaryop, ast.cmpop, ast.boolop, ast.expr_context)
+         ast.operator, ast.unaryop, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
+         ast.boolop, ast.expr_context)
 """What a value made of locals may hold to be computed again with the same result:
-operators on names and constants (no call, subscript, attribute or walrus)."""
+operators on names and constants (no call, subscript, attribute or walrus, and no
+``in`` or ``is``: a name may hold a dict that changes, ``M_code``)."""
 
 
 def reuse(body: List[ast.stmt]) -> List[ast.stmt]:

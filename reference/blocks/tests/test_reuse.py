@@ -98,6 +98,12 @@ def test_an_earlier_value_is_reused_inside_an_if_but_not_after_one() -> None:
     t = cpu.eip + 1
     u = cpu.eip + 1
     """,
+    # a name may hold a container that changes in between
+    """
+    t = page in code
+    forget(code)
+    u = page in code
+    """,
     # augmented assignment: two values under one name
     """
     bits = table[x]
