@@ -320,7 +320,21 @@ def _simple(node: ast.expr) -> bool:
 
 # -- constants ---------------------------------------------------------------------------
 _STORING = (ast.Name, ast.AugAssign, ast.For, ast.With, ast.comprehension)
-"""What ``fold`` counts the stores to a name in."""
+"""What ``store_counts`` counts the stores to a name in."""
+
+
+def store_counts(body: List[ast.stmt]) -> Dict[str, int]:
+    """How often each name is assigned in ``body``: 1 per plain store, 2 per augmented
+    assignment, loop or ``with`` target (a name that holds more than one value)."""
+    stores: Dict[str, int] = {}
+    for node in nodes_of(body, _STORING):
+        if isinstance(node, ast.Name):
+            if not isinstance(node.ctx, ast.Load):
+                stores[node.id] = stores.get(node.id, 0) + 1
+        else:
+            for name in nodes_of(getattr(node, "target", node), ast.Name):
+                stores[name.id] = stores.get(name.id, 0) + 2
+    return stores
 
 
 def fold(body: List[ast.stmt]) -> List[ast.stmt]:
@@ -328,14 +342,7 @@ def fold(body: List[ast.stmt]) -> List[ast.stmt]:
     evaluate constant expressions, keep the branch a constant ``if`` takes."""
     body = _split_tuples(body)
     for _ in range(4):
-        stores: Dict[str, int] = {}
-        for node in nodes_of(body, _STORING):
-            if isinstance(node, ast.Name):
-                if not isinstance(node.ctx, ast.Load):
-                    stores[node.id] = stores.get(node.id, 0) + 1
-            else:
-                for name in nodes_of(getattr(node, "target", node), ast.Name):
-                    stores[name.id] = stores.get(name.id, 0) + 2
+        stores = store_counts(body)
         folder = _Folder(stores)
         body = folder.block(body)
         if not folder.pruned:  # one forward pass found everything a branch did not hide
@@ -744,15 +751,7 @@ def reuse(body: List[ast.stmt]) -> List[ast.stmt]:
     Only names that nothing assigns a second time take part, each read after its one
     assignment (in the same statement list, or one around it) or never assigned here
     (``eip``, a global), so each has one value wherever it is read."""
-    stores: Dict[str, int] = {}
-    for node in walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            stores[node.id] = stores.get(node.id, 0) + 1
-        elif isinstance(node, (ast.AugAssign, ast.For, ast.With, ast.comprehension)):
-            for name in walk(getattr(node, "target", node)):
-                if isinstance(name, ast.Name):
-                    stores[name.id] = stores.get(name.id, 0) + 2
-    return _Reuser(stores).block(body, {})
+    return _Reuser(store_counts(body)).block(body, {})
 
 
 class _Reuser(Transformer):
