@@ -1,0 +1,185 @@
+"""A block's registers and EFLAGS in Python locals (issue 14): the last step of
+``compiler.assemble``, on the block's text.
+
+Why: the inlined semantics read and write ``cpu.regs[k]`` and ``cpu.flags.value`` where
+the SDM says DEST and SRC, so an ADD in a block indexed the register list three times
+and went through ``cpu.flags`` twice. Here ``regs[0]`` becomes the local ``EAX`` and
+``cpu.flags.value`` the local ``EFLAGS``, loaded once on entry, and the CPU's copies are
+brought up to date only where something else can see them:
+
+- every exit (``return``, and a loop block's ``continue`` to its next pass, whose entry
+  snapshot reads ``cpu.regs``) stores the registers and EFLAGS written before it;
+- around a statement that calls out (``cpu.read`` on the slow path of an access, an
+  instruction the block runs through its own ``execute``, an operand's ``read``...),
+  the written values are stored before it and every local loaded again after it, since
+  the callee may read or change any register or flag.
+
+An exception needs neither: whatever a block raises, ``run()`` (or a loop block's own
+handler) restores the registers and EFLAGS from its entry snapshot and replays the
+instructions through ``step()``, so the values in locals are simply dropped.
+
+Calls that cannot see ``cpu.regs`` or ``cpu.flags`` (``PURE``: RAM reads and stores,
+the fast TLB maps, the write journal, building an exception, the CS limit) are not
+calls out. Anything in a text this module does not recognise (another use of
+``regs``, a call out in an ``if`` test, a name it would shadow) leaves the text as it
+was: only slower, never different.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List, Set
+
+NAMES = ("EAX", "ECX", "EDX", "EBX", "ESP", "EBP", "ESI", "EDI")
+"""The locals for ``regs[0]`` .. ``regs[7]`` (the SDM's order of the register numbers).
+No other name in a block is written so: the semantics' locals get an instruction suffix
+(``total_3``), their globals a ``g_`` prefix, the lowered accesses an ``M_`` prefix."""
+FLAGS = "EFLAGS"
+
+PURE = frozenset({
+    "M_get1", "M_get2", "M_get4", "M_put2", "M_put4",  # RAM as bytes (struct)
+    "M_journal.append",                                 # the write journal
+    "len", "bool", "divmod", "abs", "min", "max", "int",
+    "g_control_code_limit",                             # reads cpu.seg_limit[CS] only
+    "g_stack__gpr_mask",                                # a mask for a size
+    "g_restore", "journal.clear",                       # a loop block's own scaffolding
+})
+"""Callees that read no register and no flag and change none."""
+_PURE_PATTERN = re.compile(r"M_(rd|wr)_\d+\.get|g_\w+_Fault|g_StackSizeChanged|g_BlockStopped")
+"""Also pure: the fast TLB maps' ``get``, and exception classes (raising is an exit that
+drops the locals, see the module docstring)."""
+
+_REGISTER_STORE = re.compile(r"\bregs\[([0-7])\]\s*(?:,|(?:[-+*/%&|^@]|<<|>>|//|\*\*)?=(?!=))")
+_FLAGS_STORE = re.compile(r"\bcpu\.flags\.value\s*(?:[-+*/%&|^@]|<<|>>|//|\*\*)?=(?!=)")
+_CALLEE = re.compile(r"([A-Za-z_][\w.]*)\(")
+_ENTRY = "    regs = cpu.regs"
+"""The line of ``layout.function`` after which the locals are loaded."""
+_SNAPSHOT = "entry_regs = regs[:]"
+"""A loop block's snapshot of the registers at the start of each pass (``layout``)."""
+_LOCAL = {f"regs[{k}]": name for k, name in enumerate(NAMES)}
+_KNOWN = ("entry_regs", _ENTRY.strip(), "regs[:]") + tuple(_LOCAL)
+"""How a text may name the register list (removed in this order, nothing may be left)."""
+
+
+def in_locals(text: str) -> str:
+    """``text`` (a block function from ``layout.function``) with its registers and
+    EFLAGS in locals, or ``text`` itself where it holds something not recognised.
+    (Cheap string tests first: a cold boot passes ~2,800 texts of ~200 lines here.)"""
+    lines = text.split("\n")
+    if len(lines) < 2 or lines[1] != _ENTRY:
+        return text
+    others = text
+    for form in _KNOWN:
+        others = others.replace(form, "")
+    if "regs" in others or "cpu.flags" in text.replace("cpu.flags.", ""):
+        return text  # the register list or the flags used some other way (an alias)
+    used = [k for k, old in enumerate(_LOCAL) if old in text]
+    flags = "cpu.flags.value" in text
+    if not used and not flags:
+        return text
+    loop = "\n        while True:\n" in text
+    # A loop block's exits store what any pass may have written, and its passes'
+    # entry snapshots are taken from the locals; so all eight registers are locals.
+    live = list(range(8)) if len(used) >= 3 or loop else used
+    out = lines[:2] + _loads("    ", live, flags)
+    written: Set[int] = set().union(*map(_stores_to, lines)) if loop else set()
+    flags_written = loop and any(_FLAGS_STORE.search(_targets(line)) for line in lines)
+    for line in lines[2:]:
+        statement = line.strip()
+        if not statement or statement[0] == "#":
+            out.append(line)
+            continue
+        code = _code(line)
+        statement = code.strip()
+        new = _renamed(line)
+        if statement == _SNAPSHOT and loop:
+            out.append(new.replace("regs[:]", f"[{', '.join(NAMES)}]"))
+            continue
+        stores = _stores_to(code) if "regs[" in code else set()
+        stores_flags = "cpu.flags.value" in code and bool(_FLAGS_STORE.search(_targets(code)))
+        calls_out = "(" in code and _calls_out(code) or "cpu.flags." in code.replace(
+            "cpu.flags.value", "")
+        if statement == "continue" and loop:
+            out.append(new)  # the next pass's snapshot is taken from the locals
+            continue
+        exits = statement in ("continue", "return") or statement.startswith("return ")
+        if exits and calls_out or calls_out and statement.endswith(":"):
+            return text  # a call out where nothing can be placed after it
+        pad = line[:len(line) - len(line.lstrip())]
+        if exits:
+            out += _stores(pad, sorted(written), flags_written)
+            out.append(new)
+        elif calls_out and not statement.startswith("raise "):
+            out += _stores(pad, live if len(live) == 8 else sorted(written), flags_written)
+            out.append(new)
+            out += _loads(pad, [k for k in live if k not in stores],  # (its own result)
+                          flags and not stores_flags)
+        else:
+            out.append(new)
+        written |= stores
+        flags_written = flags_written or stores_flags
+    return "\n".join(out)
+
+
+def _renamed(line: str) -> str:
+    """The line reading and writing the locals."""
+    if "regs[" in line:
+        for old, name in _LOCAL.items():
+            line = line.replace(old, name)
+    return line.replace("cpu.flags.value", FLAGS)
+
+
+def _calls_out(code: str) -> bool:
+    """Whether the statement calls something not known to be ``PURE``."""
+    return any(callee not in PURE and not _PURE_PATTERN.fullmatch(callee)
+               for callee in _CALLEE.findall(code))
+
+
+def _code(line: str) -> str:
+    """The line without its comment: up to the first ``#`` outside a string literal
+    (generated code has short literals such as ``'eflags'``, without escapes)."""
+    if "#" not in line:
+        return line
+    if line.lstrip().startswith("#"):
+        return ""
+    quote = ""
+    for n, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            return line[:n]
+    return line
+
+
+def _targets(code: str) -> str:
+    """The part of a statement that can hold its assignment targets: what comes before
+    its first parenthesis (``regs[0] = cpu.read(...)``, ``regs[0], regs[2] = divmod(...)``;
+    generated code never assigns to a register inside parentheses)."""
+    return code.split("(", 1)[0]
+
+
+def _stores_to(code: str) -> Set[int]:
+    """The registers a statement may assign (a register followed by a comma there counts:
+    it may be one of several targets)."""
+    return {int(k) for k in _REGISTER_STORE.findall(_targets(code))}
+
+
+def _loads(pad: str, live: List[int], flags: bool) -> List[str]:
+    """Lines loading the locals from the CPU: all eight registers in one unpacking
+    (cheaper than three subscripts), or each of a few."""
+    lines = [f"{pad}{FLAGS} = cpu.flags.value"] if flags else []
+    if len(live) == 8:
+        return lines + [f"{pad}{', '.join(NAMES)} = regs"]
+    return lines + [f"{pad}{NAMES[k]} = regs[{k}]" for k in live]
+
+
+def _stores(pad: str, registers: List[int], flags: bool) -> List[str]:
+    """Lines storing locals back into the CPU: all eight in one slice assignment, or
+    each of a few."""
+    lines = [f"{pad}cpu.flags.value = {FLAGS}"] if flags else []
+    if len(registers) == 8:
+        return lines + [f"{pad}regs[:] = {', '.join(NAMES)}"]
+    return lines + [f"{pad}regs[{k}] = {NAMES[k]}" for k in registers]
