@@ -45,11 +45,17 @@ PURE = frozenset({
     "g_restore", "journal.clear",                       # a loop block's own scaffolding
 })
 """Callees that read no register and no flag and change none."""
-_PURE_PATTERN = re.compile(r"M_(rd|wr)_\d+\.get|g_\w+_Fault|g_StackSizeChanged|g_BlockStopped")
-"""Also pure: the fast TLB maps' ``get``, and exception classes (raising is an exit that
-drops the locals, see the module docstring)."""
+_PURE_PATTERN = re.compile(r"M_(rd|wr)_\d+\.get|g_\w+_Fault|g_StackSizeChanged|g_BlockStopped"
+                           r"|op\d+_\d+\.sign")
+"""Also pure: the fast TLB maps' ``get``, exception classes (raising is an exit that
+drops the locals, see the module docstring), an operand's ``sign`` (arithmetic on its
+argument and the operand's size)."""
+_READS_ONLY = re.compile(r"(?:[\w.]*\.)?read|cpu\.get_reg|g_muldiv__(?:low|high)")
+"""Calls out that may read registers and flags but change none (a memory or operand
+read, the accumulator operands of MUL and DIV)."""
 
-_REGISTER_STORE = re.compile(r"\bregs\[([0-7])\]\s*(?:,|(?:[-+*/%&|^@]|<<|>>|//|\*\*)?=(?!=))")
+_REGISTER_STORE = re.compile(r"\bregs\[([0-7])\]\s*(?=[,)]|(?:[-+*/%&|^@]|<<|>>|//|\*\*)?=)")
+"""A register as a target, in what ``_targets`` returns."""
 _FLAGS_STORE = re.compile(r"\bcpu\.flags\.value\s*(?:[-+*/%&|^@]|<<|>>|//|\*\*)?=(?!=)")
 _CALLEE = re.compile(r"([A-Za-z_][\w.]*)\(")
 _ENTRY = "    regs = cpu.regs"
@@ -147,7 +153,8 @@ def _look_at(line: str) -> Line:
     calls_out = "(" in code and _calls_out(code) or "cpu.flags." in code.replace(
         "cpu.flags.value", "")
     exits = statement in ("continue", "return") or statement.startswith("return ")
-    if exits and calls_out or calls_out and statement.endswith(":"):
+    if exits and calls_out or calls_out and statement.endswith(":") or (
+            calls_out and _reads_after_a_change(code)):
         kind = "refused"
     elif statement == _SNAPSHOT:
         kind = "snapshot"
@@ -178,8 +185,11 @@ def _renamed(line: str) -> str:
 
 def _calls_out(code: str) -> bool:
     """Whether the statement calls something not known to be ``PURE``."""
-    return any(callee not in PURE and not _PURE_PATTERN.fullmatch(callee)
-               for callee in _CALLEE.findall(code))
+    return any(_is_call_out(callee) for callee in _CALLEE.findall(code))
+
+
+def _is_call_out(callee: str) -> bool:
+    return callee not in PURE and not _PURE_PATTERN.fullmatch(callee)
 
 
 def _code(line: str) -> str:
@@ -202,16 +212,52 @@ def _code(line: str) -> str:
 
 
 def _targets(code: str) -> str:
-    """The part of a statement that can hold its assignment targets: what comes before
-    its first parenthesis (``regs[0] = cpu.read(...)``, ``regs[0], regs[2] = divmod(...)``;
-    generated code never assigns to a register inside parentheses)."""
-    return code.split("(", 1)[0]
+    """A statement up to and including its last assignment operator at the top level
+    (not inside brackets, not ``==``, ``<=``, ``:=``...): where its targets are
+    (``regs[0] = cpu.read(...)``, ``(regs[0], regs[2]) = (...)``, ``regs[1] += 1``), or
+    "" for a statement that assigns nothing (``cpu.write(2, regs[4], 4, x)``)."""
+    depth, quote, last = 0, "", -1
+    for n, char in enumerate(code):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "=" and depth == 0:
+            before = code[n - 1:n]
+            if code[n + 1:n + 2] == "=" or before in ("=", "!", ":"):
+                continue  # == != :=
+            if before in ("<", ">") and code[n - 2:n - 1] != before:
+                continue  # <= >= (but <<= and >>= assign)
+            last = n
+    return code[:last + 1]
 
 
 def _stores_to(code: str) -> Set[int]:
-    """The registers a statement may assign (a register followed by a comma there counts:
-    it may be one of several targets)."""
+    """The registers a statement assigns (among its targets, not as an index there)."""
     return {int(k) for k in _REGISTER_STORE.findall(_targets(code))}
+
+
+def _reads_after_a_change(code: str) -> bool:
+    """Whether the statement may read a register after a call that may change one
+    returned: that read would see the local, not what the callee left (``f(cpu) +
+    regs[0]``). A call's own arguments are read before it; calls that only read are
+    harmless (``g_muldiv__low(cpu, 32).read() * regs[3]``)."""
+    for found in _CALLEE.finditer(code):
+        callee = found.group(1)
+        if _is_call_out(callee) and not _READS_ONLY.fullmatch(callee):
+            depth = 0
+            for n in range(found.end() - 1, len(code)):  # from its "(" to its ")"
+                depth += {"(": 1, ")": -1}.get(code[n], 0)
+                if depth == 0:
+                    break
+            if "regs[" in code[n:]:
+                return True
+    return False
 
 
 def _loads(pad: str, live: List[int], flags: bool) -> List[str]:
