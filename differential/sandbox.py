@@ -72,8 +72,9 @@ class SharedAnswers:
     header of two counts: answers complete and bytes used. Each answer is a frame of
     its length, its kind and its bytes: a ``str`` (a campaign case that agreed is
     answered by its label: most answers) as UTF-8 text, anything else pickled.
-    Encoding a label costs ~0.07 µs against ~0.6 µs for pickling it, and reading it
-    back is as much cheaper (issue 18). The child writes a frame, then the counts; the
+    Encoding a label costs ~0.07 µs against ~0.6 µs for pickling it; writing an answer
+    took 1.0 µs instead of 1.3-1.8, taking it 0.4 instead of 0.8 (issue 18). Any str
+    goes as text, a lone surrogate too. The child writes a frame, then the counts; the
     parent clears it before each request and takes the answers it has not taken yet,
     also after the child died."""
 
@@ -99,7 +100,7 @@ class SharedAnswers:
     def put(self, answer: Any) -> bool:
         """The child's: add an answer; False (nothing written) when it does not fit."""
         if answer.__class__ is str:
-            kind, data = self._TEXT, answer.encode()
+            kind, data = self._TEXT, answer.encode("utf-8", "surrogatepass")
         else:
             kind, data = self._PICKLED, pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         frame = self._FRAME.pack(len(data), kind) + data
@@ -119,7 +120,7 @@ class SharedAnswers:
         for _ in range(count - self._taken):
             size, kind = frame.unpack_from(data, at)
             at += frame.size
-            out.append(data[at:at + size].decode() if kind == text else
+            out.append(data[at:at + size].decode("utf-8", "surrogatepass") if kind == text else
                        pickle.loads(data[at:at + size]))
             at += size
         self._taken, self._taken_bytes = count, used

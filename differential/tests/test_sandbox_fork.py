@@ -176,17 +176,17 @@ def test_a_child_answering_slowly_into_shared_memory_is_not_hung(fork_allowed):
 
 def test_shared_answers_keep_a_label_as_text_and_pickle_the_rest():
     """A ``str`` answer (an agreeing campaign case's label) is stored as its UTF-8 bytes,
-    not pickled (~10x cheaper to write and to read back: issue 18); anything else is
-    pickled. Every answer comes back equal and in order, also when taken in two goes,
-    and one that does not fit is refused whole."""
+    not pickled (cheaper to write and to read back: issue 18), any str, a lone surrogate
+    too; anything else is pickled. Every answer comes back equal and in order, also when
+    taken in two goes, and one that does not fit is refused whole."""
     shared = sandbox.SharedAnswers(capacity=200)
-    first = ["ADD_Ev_Gv", {"regs": (1, 2)}, "(not in FORMS) andnps é"]
+    first = ["ADD_Ev_Gv", {"regs": (1, 2)}, "(not in FORMS) andnps é", "\udc80"]
     assert all(shared.put(answer) for answer in first)
     head, frame = shared._HEAD.size, shared._FRAME.size
     assert shared._memory[head:head + frame + 9] == \
         shared._FRAME.pack(9, shared._TEXT) + b"ADD_Ev_Gv"
     assert shared.take() == first
     assert shared.put(("ok", None)) and shared.take() == [("ok", None)]
-    assert not shared.put("x" * 200) and shared.count == 4
+    assert not shared.put("x" * 200) and shared.count == 5
     shared.clear()
     assert shared.count == 0 and shared.take() == []
