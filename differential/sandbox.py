@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
 from ground.case import Case, Death, EngineCrashed, Outcome
 
@@ -396,9 +396,12 @@ class SandboxedRunner:
         """The wrapped runner's own name (asked of the child, which starts it if needed)."""
         return self._name or self._live().name
 
-    def _attempt(self, items: List[Any], method: str = "") -> Tuple[List[Any], Optional[Death]]:
+    def _attempt(self, items: List[Any], method: str = "",
+                 meanwhile: Optional[Callable[[], None]] = None
+                 ) -> Tuple[List[Any], Optional[Death]]:
         """Answers for a prefix of ``items`` (cases to ``run``, or arguments of the child
-        runner's ``method``); a Death if the child ended before the rest."""
+        runner's ``method``); a Death if the child ended before the rest. ``meanwhile``
+        runs once the request is sent, while the child works on it."""
         child = self._live()
         answers: List[Any] = []
 
@@ -411,6 +414,12 @@ class SandboxedRunner:
         if shared is not None:
             shared.clear()
         alive = child.send(("call", method, items) if method else ("run", items))
+        if meanwhile is not None:
+            try:
+                meanwhile()
+            except BaseException:  # its answers would be read as the next request's
+                self._discard()
+                raise
         while alive and len(answers) < len(items):
             # Waking for every answer cost the parent ~35 µs a case of a campaign batch
             # (a select, a read and a context switch each): while many answers are still
@@ -449,14 +458,18 @@ class SandboxedRunner:
             self._child.close()
             self._child = None
 
-    def call_many(self, method: str, items: List[Any]) -> List[Any]:
+    def call_many(self, method: str, items: List[Any],
+                  meanwhile: Optional[Callable[[], None]] = None) -> List[Any]:
         """One answer per item, in order, from the child runner's ``method`` (``run`` for
         cases when empty); a ``SandboxCrash`` for the item the child died on, which was
-        then tried again alone in a fresh child. The items after it go on there."""
+        then tried again alone in a fresh child. The items after it go on there.
+        ``meanwhile`` is called once, while the child works on the request (a campaign
+        worker writes its state file then: ``campaign.Worker``)."""
         answers: List[Any] = []
         pending = list(items)
         while pending:
-            done, death = self._attempt(pending, method)
+            done, death = self._attempt(pending, method, meanwhile)
+            meanwhile = None
             answers.extend(done)
             if death is None:
                 break
