@@ -252,9 +252,9 @@ class Worker:
     def flush(self) -> None:
         """Write the state after the last batch run, if not yet written. ``run_batch``
         has it done while the next batch's first request is judged: the write's syncs
-        (2-8 ms a batch, issue 18) then no longer leave the child idle. A crash before
-        it has that batch judged again (its divergences were made durable before, and
-        are written again under the same names)."""
+        (3-11 ms of wall time a batch here, issue 18) then no longer leave the child
+        idle. A crash before it has that batch judged again (its divergences were made
+        durable before, and are written again under the same names)."""
         if self._unwritten is None:
             return
         # Not write_durably: syncing the directory too cost ~3.5 ms of wall time a batch.

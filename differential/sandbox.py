@@ -476,6 +476,8 @@ class SandboxedRunner:
             _, again = self._attempt([pending[len(done)]], method)
             answers.append(SandboxCrash(again or death, alone=again is not None))
             pending = pending[len(done) + 1:]
+        if meanwhile is not None:  # no items: nothing was sent
+            meanwhile()
         return answers
 
     def run_many(self, cases: List[Case]) -> List[Answer]:

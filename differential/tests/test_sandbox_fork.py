@@ -217,6 +217,7 @@ def test_meanwhile_runs_once_while_the_child_works(fork_allowed):
     answers = aborting.call_many("", cases[:4], lambda: calls.append(1))
     assert calls == [1] and [type(a).__name__ for a in answers] == \
         ["Outcome", "SandboxCrash", "SandboxCrash", "SandboxCrash"]
+    assert aborting.call_many("", [], lambda: calls.append(2)) == [] and calls == [1, 2]
     aborting.close()
 
 
