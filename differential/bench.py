@@ -7,7 +7,8 @@ Measured in one run, on the same seeded cases, so the ratios hold even on a shar
   then record in the worker: ``judging.py``). Per core means
   per CPU-second of this process *and* its sandbox children (read from ``/proc/PID/stat``
   before and after, so their start-up is not counted), so work moved to a child is not
-  hidden by running on a second core.
+  hidden by running on a second core. Its CPU µs a case in the worker and in the
+  children are given apart: the worker's is what a campaign spends outside judging.
 - ``unicorn``: the in-process runner alone on the same cases (the hook setting alternating
   as in a batch), ``reference``: the reference alone, ``generate``: case drawing alone.
 ``load`` is the 1-minute load average before and after: a figure taken on a busy machine
@@ -23,7 +24,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 MIXES = {"forms": 0, "campaign": None}  # bytes share: FORMS rows only, or the campaign's
 
@@ -37,18 +38,28 @@ def _process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _cpu_seconds(children: Sequence[int]) -> float:
-    """CPU time of this process plus the given live children (the sandbox children)."""
+def _cpu_seconds(children: Sequence[int]) -> Tuple[float, float]:
+    """CPU time of this process, and of the given live children (the sandbox children)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    return own.ru_utime + own.ru_stime + sum(_process_cpu(pid) for pid in children)
+    return own.ru_utime + own.ru_stime, sum(_process_cpu(pid) for pid in children)
 
 
 def _timed(count: int, work: Callable[[], None],
            children: Sequence[int] = ()) -> Dict[str, float]:
-    wall, cpu = time.perf_counter(), _cpu_seconds(children)
+    """Cases per second of wall time and per CPU second; with ``children``, also the CPU
+    µs a case spent in this process and in them (what a campaign spends outside its
+    children's judging shows in the first)."""
+    wall, (own, theirs) = time.perf_counter(), _cpu_seconds(children)
     work()
-    wall, cpu = time.perf_counter() - wall, _cpu_seconds(children) - cpu
-    return {"cases_per_second": count / wall, "cases_per_cpu_second": count / max(cpu, 1e-9)}
+    wall = time.perf_counter() - wall
+    after = _cpu_seconds(children)
+    own, theirs = after[0] - own, after[1] - theirs
+    figure = {"cases_per_second": count / wall,
+              "cases_per_cpu_second": count / max(own + theirs, 1e-9)}
+    if children:
+        figure["cpu_us_here"] = own / count * 1e6
+        figure["cpu_us_in_children"] = theirs / count * 1e6
+    return figure
 
 
 def coverage(cases: Sequence[Any], checkers: Sequence[Any]) -> Dict[str, Any]:
@@ -120,6 +131,9 @@ def describe(result: Dict[str, Any]) -> List[str]:
     for label, figure in result["figures"].items():
         lines.append(f"  {label:<10} {figure['cases_per_cpu_second']:8.0f} cases/s per core "
                      f"({figure['cases_per_second']:.0f} wall)")
+        if "cpu_us_here" in figure:
+            lines.append(f"  {'':<10} CPU a case: {figure['cpu_us_in_children']:.1f} µs in "
+                         f"the sandbox children, {figure['cpu_us_here']:.1f} µs in the worker")
     covered = result.get("coverage")
     if covered:
         lines.append(f"  covering {covered['forms_by_mode']} (form, mode) pairs, modes "

@@ -101,14 +101,23 @@ def case_key(case: Case) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def write_durably(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a crash leaves the old file or the new one."""
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that a crash, of the process or of the machine,
+    leaves the old file or the new one, whole (written and synced under another name,
+    then renamed over it). Which of the two a power loss leaves is open until the file
+    system syncs the directory: ``write_durably`` when it must be the new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def write_durably(path: Path, text: str) -> None:
+    """``write_atomically``, and the new file is the one a crash leaves, once this
+    returns (its directory synced too)."""
+    write_atomically(path, text)
     fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(fd)

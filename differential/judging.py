@@ -20,7 +20,7 @@ own (tests plant broken runners) are judged in the worker, through the same ``Ju
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Deque, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from differential.check import AGREE, CRASHED, DIVERGE, KNOWN, Checker, Verdict, untestable
 from differential.known import PinnedList
@@ -203,15 +203,17 @@ class ChildJudge(Checker):
         self.memory_hooks = memory_hooks
         self.judges = judges or judging_child(known, memory_hooks)
 
-    def judge_keys(self, plan: Any, forms: List[Any], batch: int,
-                   indices: Sequence[int]) -> List[Answer]:
+    def judge_keys(self, plan: Any, forms: List[Any], batch: int, indices: Sequence[int],
+                   meanwhile: Optional[Callable[[], None]] = None) -> List[Answer]:
         """One ``Answer`` per index, in order; an engine crash is drawn again here and
-        judged as ``check`` would (known entry or a ``crashed`` verdict)."""
+        judged as ``check`` would (known entry or a ``crashed`` verdict). ``meanwhile``
+        runs once while the child judges."""
         from differential.campaign import draw_case
         from differential.runners.unicorn_runner import runner_name
 
         hooks = self.memory_hooks
-        answers = self.judges.call_many("judge", [(plan, batch, i, hooks) for i in indices])
+        answers = self.judges.call_many("judge", [(plan, batch, i, hooks) for i in indices],
+                                        meanwhile)
         out: List[Answer] = []
         for index, one in zip(indices, answers):
             if isinstance(one, SandboxCrash):
@@ -237,10 +239,11 @@ def judging_child(known: Optional[PinnedList] = None,
 
 
 def judge_keys(checkers: Sequence[Checker], plan: Any, forms: List[Any], batch: int,
-               indices: Sequence[int]) -> Tally:
+               indices: Sequence[int], meanwhile: Optional[Callable[[], None]] = None) -> Tally:
     """The ``Tally`` of ``batch``'s cases ``indices``: case i goes to checker i mod
     len(checkers) (the peers with and without memory hooks take turns), in the checker's
-    child when it has one, else drawn and judged here."""
+    child when it has one, else drawn and judged here. ``meanwhile`` is called once,
+    while the first checker's child judges (first thing, without a child)."""
     from differential.campaign import draw_case
 
     out: List[Optional[Answer]] = [None] * len(indices)
@@ -248,13 +251,16 @@ def judge_keys(checkers: Sequence[Checker], plan: Any, forms: List[Any], batch: 
         mine = range(which, len(indices), len(checkers))
         numbers = [indices[p] for p in mine]
         if isinstance(checker, ChildJudge):
-            answers = checker.judge_keys(plan, forms, batch, numbers)
+            answers = checker.judge_keys(plan, forms, batch, numbers, meanwhile)
         else:
+            if meanwhile is not None:
+                meanwhile()
             drawn = [draw_case(plan, forms, batch, i) for i in numbers]
             verdicts = checker.check_batch([case for case, _ in drawn])
             answers = [answer(checker, verdict, i, seed)
                        for i, (_, seed), verdict in zip(numbers, drawn, verdicts)]
         out[which::len(checkers)] = answers
+        meanwhile = None
     agreed: Dict[str, int] = {}
     others: List[Judged] = []
     for one in out:

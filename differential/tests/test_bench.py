@@ -24,6 +24,11 @@ def test_bench_json_gives_rates_and_ratios_from_one_run():
     assert result["cases"] == 200 and result["mix"] == "forms"
     for figure in figures.values():
         assert figure["cases_per_second"] > 0 and figure["cases_per_cpu_second"] > 0
+    split = figures["campaign"]  # CPU a case in the worker and in its children, apart
+    assert split["cpu_us_here"] > 0 and split["cpu_us_in_children"] > 0
+    assert abs(split["cpu_us_here"] + split["cpu_us_in_children"] -
+               1e6 / split["cases_per_cpu_second"]) < 1e-6
+    assert "cpu_us_here" not in figures["unicorn"]
     campaign = figures["campaign"]["cases_per_cpu_second"]
     assert abs(result["ratio_to_unicorn"] - campaign /
                figures["unicorn"]["cases_per_cpu_second"]) < 1e-9

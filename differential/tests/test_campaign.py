@@ -9,10 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+from typing import List, Tuple
 
 import pytest
 
-from differential.campaign import CampaignError, Plan, case_seed, prepare
+from differential.campaign import CampaignError, Plan, Worker, case_seed, prepare
 from differential.corpus import load, paths
 from differential.fuzz import run_campaign
 from differential.tests.broken_runner import make_checkers
@@ -64,6 +65,52 @@ def test_sigkill_mid_campaign_loses_no_divergence(tmp_path):
     assert report["cases"] > 0
     assert json.loads((out / "report.json").read_text())["divergences"] == report["divergences"]
     assert "ADD_" in (out / "report.md").read_text()
+
+
+def test_a_batch_makes_its_divergences_durable_before_its_state(tmp_path, monkeypatch):
+    """Each divergence file, and the folder holding it, is synced before the worker's
+    state counts the batch done. That state is written when the next batch is judged
+    (here, with no sandbox child, before it) or by ``flush``: its file synced before
+    its rename, its folder not (a crash then at worst has batches judged again:
+    issue 18)."""
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(source, target) -> None:
+        events.append(("replace", str(target)))
+        real_replace(source, target)
+
+    plan = prepare(tmp_path, Plan(seed=11, jobs=1, forms="ADD_*"), resume=False)
+    worker = Worker(tmp_path, plan, 0, make_checkers)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    state, found = str(tmp_path / "workers" / "0.json"), str(tmp_path / "divergences")
+
+    def written(path: str) -> List[Tuple[str, str]]:  # synced under a temporary name
+        temporary = f".{os.path.basename(path)}.{os.getpid()}.tmp"
+        return [("fsync", os.path.join(os.path.dirname(path), temporary)), ("replace", path)]
+
+    def saved(since: int) -> List[Tuple[str, str]]:
+        paths = [path for event, path in events[since:] if event == "replace" and
+                 path.startswith(found + os.sep)]
+        assert len(paths) > 10
+        return [event for path in paths for event in written(path) + [("fsync", found)]]
+
+    worker.run_batch()
+    assert events == saved(0)
+    first = len(events)
+    worker.run_batch()
+    assert events[first:] == written(state) + saved(first + 2)
+    assert json.loads((tmp_path / "workers" / "0.json").read_text())["next_batch"] == 1
+    second = len(events)
+    worker.flush()
+    worker.flush()  # nothing new to write
+    assert events[second:] == written(state)
+    assert json.loads((tmp_path / "workers" / "0.json").read_text())["next_batch"] == 2
 
 
 def test_resume_refuses_a_different_seed(tmp_path):

@@ -42,6 +42,7 @@ def test_batches_after_the_file_changes_are_judged_with_the_pinned_list(tmp_path
         plan.known_sha256 != ""
     first = Worker(folder, plan, 0, pinned_checkers)
     first.run_batch()
+    first.flush()
     assert _statuses(first) == {KNOWN: 200}  # every ADD case: EAX flipped, the entry's
     # the file changes as a commit mid-campaign changed it: the planted entry is gone and
     # a new one has a key this code does not know (read now, it would fail every batch)

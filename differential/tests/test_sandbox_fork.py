@@ -172,3 +172,68 @@ def test_a_child_answering_slowly_into_shared_memory_is_not_hung(fork_allowed):
     cases = [ordinary("prot32", n) for n in range(1, 6)]
     assert [a.notes["ran"] for a in runner.run_many(cases)] == [c.name for c in cases]
     runner.close()
+
+
+def test_shared_answers_keep_a_label_as_text_and_pickle_the_rest():
+    """A ``str`` answer (an agreeing campaign case's label) is stored as its UTF-8 bytes,
+    not pickled (cheaper to write and to read back: issue 18), any str, a lone surrogate
+    too; anything else is pickled. Every answer comes back equal and in order, also when
+    taken in two goes, and one that does not fit is refused whole."""
+    shared = sandbox.SharedAnswers(capacity=200)
+    first = ["ADD_Ev_Gv", {"regs": (1, 2)}, "(not in FORMS) andnps é", "\udc80"]
+    assert all(shared.put(answer) for answer in first)
+    head, frame = shared._HEAD.size, shared._FRAME.size
+    assert shared._memory[head:head + frame + 9] == \
+        shared._FRAME.pack(9, shared._TEXT) + b"ADD_Ev_Gv"
+    assert shared.take() == first
+    assert shared.put(("ok", None)) and shared.take() == [("ok", None)]
+    assert not shared.put("x" * 200) and shared.count == 5
+    shared.clear()
+    assert shared.count == 0 and shared.take() == []
+
+
+def test_meanwhile_runs_once_while_the_child_works(fork_allowed):
+    """``call_many(..., meanwhile)`` calls it after the request is sent: the child's
+    answers start to arrive while it runs (a campaign worker writes its state file then).
+    It runs once, even when the child dies and the rest go to a new one."""
+    runner = _planted("RaisesOnBoom")
+    cases = [ordinary("prot32", n) for n in range(1, 6)]
+    seen = []
+
+    def meanwhile() -> None:
+        child = runner._child
+        assert child is not None and child.shared is not None
+        deadline = time.monotonic() + 30  # a generous limit, not a measurement
+        while child.shared.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        seen.append(child.shared.count)
+
+    answers = runner.call_many("", cases, meanwhile)
+    assert [a.notes["ran"] for a in answers] == [c.name for c in cases]
+    assert len(seen) == 1 and seen[0] > 0
+    runner.close()
+    aborting = _planted("AbortsOnSecondRun")
+    calls = []
+    answers = aborting.call_many("", cases[:4], lambda: calls.append(1))
+    assert calls == [1] and [type(a).__name__ for a in answers] == \
+        ["Outcome", "SandboxCrash", "SandboxCrash", "SandboxCrash"]
+    assert aborting.call_many("", [], lambda: calls.append(2)) == [] and calls == [1, 2]
+    aborting.close()
+
+
+def test_meanwhile_that_raises_costs_the_child_not_the_next_answers(monkeypatch):
+    """The child still answering a request whose ``meanwhile`` raised is ended: the next
+    request's answers are its own cases', not the rest of the abandoned one (a fresh
+    interpreter, whose answers all come on the pipe in order)."""
+    monkeypatch.setattr(sandbox, "FORK", False)
+    runner = _planted("RaisesOnBoom")
+    cases = [ordinary("prot32", n) for n in range(1, 30)]
+
+    def fails() -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        runner.call_many("", cases, fails)
+    later = [ordinary("real16", n) for n in range(1, 4)]
+    assert [a.notes["ran"] for a in runner.run_many(later)] == [c.name for c in later]
+    runner.close()
