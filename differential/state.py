@@ -95,4 +95,4 @@ def pages_covering(addresses: Iterable[int]) -> List[int]:
     """Page bases covering each linear address (wrapping at 4 GiB). One constant mask
     per address: working the two masks out again for each of a case's ~10 addresses
     cost ~0.3 µs of its ~38 µs of drawing (issue 18)."""
-    return sorted(set(map(_PAGE_BASE.__and__, addresses)))
+    return sorted({address & _PAGE_BASE for address in addresses})
