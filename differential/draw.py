@@ -56,7 +56,7 @@ class RandomDraw:
         return options[floor(self._random() * len(options))]
 
     def chance(self, percent: int) -> bool:
-        return self._random() * 100 < percent
+        return self._random() * 100.0 < percent
 
 
 class HypothesisDraw:

@@ -33,9 +33,9 @@ def value32(draw: Draw) -> int:
     if kind == 1:
         return draw.integer(0, 0x100)  # small positive
     if kind == 2:
-        return (-draw.integer(1, 0x100)) & 0xFFFFFFFF  # small negative
-    if kind == 3:  # a power of two, or one below or above it
-        return ((1 << draw.integer(0, 31)) + draw.integer(-1, 1)) & 0xFFFFFFFF
+        return 0x100000000 - draw.integer(1, 0x100)  # small negative
+    if kind == 3:  # a power of two, or one below or above it: 0 to 2**31 + 1, no wrap
+        return (1 << draw.integer(0, 31)) + draw.integer(-1, 1)
     if kind == 4:  # the upper bits of one value with the low byte/word of another
         return (draw.integer(0, 0xFFFF) << 16) | draw.choice((0, 0x7F, 0x80, 0xFF, 0xFFFF))
     return draw.integer(0, 0xFFFFFFFF)
@@ -95,4 +95,4 @@ def pages_covering(addresses: Iterable[int]) -> List[int]:
     """Page bases covering each linear address (wrapping at 4 GiB). One constant mask
     per address: working the two masks out again for each of a case's ~10 addresses
     cost ~0.3 µs of its ~38 µs of drawing (issue 18)."""
-    return sorted(set(map(_PAGE_BASE.__and__, addresses)))
+    return sorted({address & _PAGE_BASE for address in addresses})

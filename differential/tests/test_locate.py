@@ -129,3 +129,23 @@ def test_two_byte_rows_are_found_behind_0f():
     assert attribute("prot32", bytes.fromhex("0fcb")).name == "BSWAP_Zv"
     assert attribute("prot32", bytes.fromhex("660fafc1")).name == "IMUL_Gv_Ev"
     assert attribute("prot32", bytes.fromhex("0f")) is None
+
+
+def test_only_string_rows_encode_a_string_opcode():
+    """The generator splits off a FORMS case's prefixes to look for REP on a string
+    instruction only when the row is a string one (``Located.string``): so no other row
+    may start with a string opcode (nor with a prefix byte, which would be split off)."""
+    from differential.encoding import LEGACY_PREFIXES, STRING_OPCODES
+    from differential.locate import _row
+    from reference import FORMS
+
+    string_rows = set()
+    for form in FORMS:
+        first = form.enc.opcode[0]
+        firsts = range(first, first + 8) if form.enc.plus_r and len(form.enc.opcode) == 1 \
+            else (first,)
+        assert first not in LEGACY_PREFIXES, form.name
+        if any(byte in STRING_OPCODES for byte in firsts):
+            assert _row(form).string, form.name
+            string_rows.add(form.mnemonic)
+    assert string_rows == {"MOVS", "CMPS", "STOS", "LODS", "SCAS", "INS", "OUTS"}
