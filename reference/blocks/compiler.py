@@ -31,7 +31,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Set
 
-from reference.blocks import access, cache, layout, registers, snippets
+from reference.blocks import access, cache, layout, snippets
 from reference.blocks.inline import inline
 from reference.blocks.optimize import ORIGINS, STATUS
 from reference.faults import Fault, Unmapped
@@ -241,7 +241,7 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
         namespace["g_StackSizeChanged"] = StackSizeChanged
     access.globals_for(namespace)
     layout.globals_for(namespace)
-    return registers.in_locals(layout.function(shape, steps, prologue))
+    return layout.function(shape, steps, prologue)
 
 
 def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,

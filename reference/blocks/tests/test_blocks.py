@@ -101,10 +101,10 @@ def test_the_generated_source_reads_like_the_semantics() -> None:
 
 
 @pytest.mark.parametrize("code, line", [
-    ("8d 04 19", "EAX = ECX + EBX & 4294967295"),              # lea eax, [ecx+ebx]
-    ("8d 43 01", "EAX = 1 + EBX & 4294967295"),                # lea eax, [ebx+1]
-    ("8d 0c 85 00 00 00 00", "ECX = EAX * 4 & 4294967295"),    # lea ecx, [eax*4]
-    ("66 8d 43 ff", "w0_1 = -1 + EBX & 65535"),                # lea ax, [ebx-1]
+    ("8d 04 19", "regs[0] = regs[1] + regs[3] & 4294967295"),        # lea eax, [ecx+ebx]
+    ("8d 43 01", "regs[0] = 1 + regs[3] & 4294967295"),              # lea eax, [ebx+1]
+    ("8d 0c 85 00 00 00 00", "regs[1] = regs[0] * 4 & 4294967295"),  # lea ecx, [eax*4]
+    ("66 8d 43 ff", "w0_1 = -1 + regs[3] & 65535"),                    # lea ax, [ebx-1]
 ])
 def test_an_effective_address_is_computed_with_no_idle_term(code: str, line: str) -> None:
     """No ``0 +`` for an absent displacement, no ``* 1`` for a scale of 1, and one mask
@@ -197,7 +197,7 @@ def test_flag_updates_the_block_overwrites_before_reading_are_dropped() -> None:
     cpu.run(1 + len(program.setup))
     text = block_source(cpu, cpu.eip)
     assert "ROL_Ev_1" in text and "JNZ_Jb" in text
-    assert text.count("EFLAGS = EFLAGS ") == 2  # (EFLAGS: a local, blocks.registers)
+    assert text.count("cpu.flags.value = ") == 2
     plain = block_source(cpu, cpu.eip, optimize=False)
     assert plain.count("cpu.flags.after_") + plain.count("cpu.flags.cf =") == 6
 
