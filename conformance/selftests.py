@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Sequence, Set, Tuple
 
-from conformance.sources import SourceError
+from conformance.sources import SourceError, extract_member
 from differential.cpu_identity import this_cpu
 from ground.cache import cache_dir, cache_file
 
@@ -76,7 +76,7 @@ def sources() -> Path:
             inner = member.name.split("/", 1)[-1]
             if inner.startswith(f"{FOLDER}/") or inner in HEADERS:
                 member.name = inner
-                archive.extract(member, root, filter="data")
+                extract_member(archive, member, root)
     if not target.is_dir():
         raise SourceError(f"{SOURCE_TARBALL.name} has no {FOLDER}/")
     (root / "complete").write_text("")

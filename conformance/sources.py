@@ -74,5 +74,33 @@ def extract(package: str, inner: str) -> Path:
             raise SourceError(f"{tarball.name} has no {inner}/")
         for member in members:
             member.name = member.name.split("/", 1)[-1]
-        archive.extractall(destination, members=members, filter="data")
+        for member in members:
+            extract_member(archive, member, destination)
     return target
+
+
+def extract_member(archive: tarfile.TarFile, member: tarfile.TarInfo, root: Path) -> None:
+    """Extract one member below ``root``, refusing what could land outside it.
+
+    CPython 3.11.4 and later (and 3.9.17+, 3.10.12+) do this with ``filter="data"``;
+    Debian 12's CPython 3.11.2 has no ``filter``, so there the same rule is checked here:
+    files, folders and links whose names and link targets stay below ``root``."""
+    if hasattr(tarfile, "data_filter"):
+        archive.extract(member, root, filter="data")
+        return
+    base = root.resolve()
+    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        raise SourceError(f"{member.name}: a device or fifo in the tarball")
+    path = (base / member.name).resolve()
+    places = [path]
+    if member.issym():
+        places.append((path.parent / member.linkname).resolve())
+    elif member.islnk():
+        places.append((base / member.linkname).resolve())
+    for place in places:
+        if place != base and base not in place.parents:
+            raise SourceError(f"{member.name}: would land outside {root}")
+    member.mode &= 0o755  # as the filter: no setuid, setgid, sticky or shared write
+    member.uid = member.gid = 0
+    member.uname = member.gname = ""
+    archive.extract(member, root)
