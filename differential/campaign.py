@@ -13,7 +13,7 @@ Layout of the campaign directory::
     DIR/divergences/*.json     one file per divergence, written by the worker that found it
     DIR/report.json, .md       written at the end (and rebuildable from the files above)
 
-Batch ``b`` belongs to worker ``b % jobs`` and its cases come from seeds derived from
+Batch ``b`` belongs to worker ``b % jobs`` and its cases come from streams named by
 (campaign seed, b, i), so a batch is the same whoever runs it, and ``--resume`` continues
 each worker from the batch after its last completed one. A divergence is written with
 fsync before the batch goes on. The worker's state counting a batch done is written while
@@ -26,7 +26,6 @@ and leaves its traceback in ``DIR/workers/W.error.txt``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -47,7 +46,7 @@ from differential.campaign_files import (
 )
 from differential.check import AGREE, CRASHED, DIVERGE, KNOWN, Checker
 from differential.corpus import save, write_atomically, write_durably
-from differential.draw import RandomDraw
+from differential.draw import StreamDraw
 from differential.generator import bytes_case, form_case
 from differential.judging import judge_keys
 from differential.known import KnownListError, PinnedList
@@ -55,6 +54,10 @@ from differential.known import KnownListError, PinnedList
 BATCH = 200
 BYTES_SHARE = 30  # percent of cases from random prefixed bytes; the rest from FORMS
 PINNED_NAME = "known_divergences.toml"  # the campaign's pinned known list, in its folder
+DRAW_VERSION = 2
+"""How a case is drawn from its name: 1, MT19937 seeded by a sha256 of it (before issue
+18's SHAKE-128 streams), 2, ``StreamDraw``. A campaign's plan records it: code that
+draws otherwise would judge other cases under the same batch numbers, so it refuses."""
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,21 @@ class Plan:
     forms: str = "*"
     bytes_share: int = BYTES_SHARE
     known_sha256: str = ""  # of the pinned known list (set when the campaign starts)
+    draw_version: int = DRAW_VERSION  # a stored plan without it is version 1
 
 
-def case_seed(seed: int, batch: int, index: int) -> int:
-    """Seed of one case: independent of worker count and of Python's hash randomisation."""
-    digest = hashlib.sha256(f"{seed}:{batch}:{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
+def case_key(seed: int, batch: int, index: int) -> bytes:
+    """Name of one case's stream: independent of worker count and of Python's hash
+    randomisation."""
+    return b"%d:%d:%d" % (seed, batch, index)
+
+
+def check_draw_version(version: int, where: str, instead: str) -> None:
+    """A CampaignError unless this code draws cases as a campaign of ``version`` did."""
+    if version != DRAW_VERSION:
+        raise CampaignError(f"{where} was drawn by draw version {version}; this x86lab draws "
+                            f"version {DRAW_VERSION}, other cases under the same batch "
+                            f"numbers. {instead}")
 
 
 def testable_forms(pattern: str) -> List[Any]:
@@ -85,7 +97,7 @@ def testable_forms(pattern: str) -> List[Any]:
 
 def load_plan(directory: Path) -> Plan:
     stored = directory / "campaign.json"
-    return Plan(**plan_fields(read_json(stored), stored))
+    return Plan(**{"draw_version": 1, **plan_fields(read_json(stored), stored)})
 
 
 def prepare(directory: Path, plan: Plan, resume: bool,
@@ -105,6 +117,9 @@ def prepare(directory: Path, plan: Plan, resume: bool,
         if (old.seed, old.jobs, old.forms) != (plan.seed, plan.jobs, plan.forms):
             raise CampaignError(f"{stored}: campaign has seed={old.seed} jobs={old.jobs} "
                                 f"forms={old.forms!r}; resume with the same options")
+        check_draw_version(old.draw_version, f"the campaign in {directory}",
+                           "Finish it with the x86lab that started it, or start another "
+                           "--out.")
         testable_forms(old.forms)
         worker_states(directory, old.jobs)
         check_divergences(directory / "divergences")
@@ -193,18 +208,22 @@ def count_label(case) -> str:
     return f"(not in FORMS) {insn.mnemonic if insn else '(bad)'}"
 
 
-_DRAW = RandomDraw(0)  # reseeded for every case (a case keeps no reference to it)
+_DRAW = StreamDraw()  # restarted for every case (a case keeps no reference to it)
 
 
 def draw_case(plan: Plan, forms: List[Any], batch: int, index: int):
-    """(case, seed) number ``index`` of batch ``batch``: the same whoever draws it."""
-    seed = case_seed(plan.seed, batch, index)
-    draw = _DRAW.reseed(seed)
+    """(case, seed) number ``index`` of batch ``batch``: the same whoever draws it (the
+    seed names it in records: ``StreamDraw.seed``). A plan of another draw version is a
+    CampaignError here too: a sandbox child may run a newer checkout than its worker."""
+    if plan.draw_version != DRAW_VERSION:
+        check_draw_version(plan.draw_version, "this campaign", "Use the x86lab that "
+                           "started it.")
+    draw = _DRAW.start(case_key(plan.seed, batch, index))
     name = f"seed{plan.seed}-b{batch}-i{index}"
     if plan.forms == "*" and draw.chance(plan.bytes_share):
-        return bytes_case(draw.choice(("real16", "prot32")), draw, attribute, name), seed
+        return bytes_case(draw.choice(("real16", "prot32")), draw, attribute, name), draw.seed
     form, mode = draw.choice(forms)
-    return form_case(form, mode, draw, name), seed
+    return form_case(form, mode, draw, name), draw.seed
 
 
 class Worker:

@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional
 
 LOCK_NAME = "campaign.lock"
 PLAN_FIELDS = {"seed": int, "jobs": int, "forms": str, "bytes_share": int,
-               "known_sha256": str}
+               "known_sha256": str, "draw_version": int}
 
 
 class CampaignError(Exception):

@@ -46,7 +46,15 @@ import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Dict, List, Optional
 
-from differential.campaign import BYTES_SHARE, PinnedListError, Plan, checked_pin, testable_forms
+from differential.campaign import (
+    BYTES_SHARE,
+    DRAW_VERSION,
+    PinnedListError,
+    Plan,
+    check_draw_version,
+    checked_pin,
+    testable_forms,
+)
 from differential.campaign_files import CampaignError
 from differential.check import AGREE, CRASHED, DIVERGE, KNOWN
 from differential.judging import Tally, close_checkers, judge_keys
@@ -94,10 +102,11 @@ class ClusterPlan:
     batch_size: int = CLUSTER_BATCH
     checkers: str = DEFAULT_CHECKERS  # "module:function" building the checkers (tests plant)
     known_sha256: str = ""  # of the pinned known list (set by the first joiner)
+    draw_version: int = DRAW_VERSION  # a stored plan without it is version 1
 
     def local(self) -> Plan:
         return Plan(seed=self.seed, jobs=1, forms=self.forms, bytes_share=self.bytes_share,
-                    known_sha256=self.known_sha256)
+                    known_sha256=self.known_sha256, draw_version=self.draw_version)
 
 
 def key(name: str) -> str:
@@ -145,6 +154,9 @@ def open_plan(client: Any, plan: ClusterPlan, known: PinnedList) -> ClusterPlan:
     client.msetnx({key("plan"): json.dumps(asdict(mine), sort_keys=True),
                    key("known-list"): known.text})
     stored = load_plan(client)
+    check_draw_version(stored.draw_version, "the campaign at this URL",
+                       "Join it with the x86lab that started it, or start a new campaign "
+                       "(another /N).")
     if replace(stored, known_sha256="") != replace(plan, known_sha256=""):
         raise CampaignError(f"the campaign at this URL has seed={stored.seed} "
                             f"forms={stored.forms!r}; join it with the same options")
@@ -179,7 +191,7 @@ def load_plan(client: Any) -> ClusterPlan:
         raise CampaignError("no campaign at this URL yet (start one with "
                             "x86lab fuzz --campaign URL)")
     try:
-        return ClusterPlan(**json.loads(raw))
+        return ClusterPlan(**{"draw_version": 1, **json.loads(raw)})
     except (TypeError, ValueError):
         raise CampaignError(f"{key('plan')} in Redis is damaged: {raw[:80]!r}") from None
 

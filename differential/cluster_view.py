@@ -141,7 +141,8 @@ def materialise(client: Any, directory: Path) -> List[str]:
     plan = state["plan"]
     write_durably(directory / "campaign.json", json.dumps(
         Plan(seed=plan["seed"], jobs=len(names), forms=plan["forms"],
-             bytes_share=plan["bytes_share"], known_sha256=plan["known_sha256"]).__dict__)
+             bytes_share=plan["bytes_share"], known_sha256=plan["known_sha256"],
+             draw_version=plan["draw_version"]).__dict__)
         + "\n")
     pinned = client.get(key("known-list"))
     if pinned is not None:  # the list every batch was judged with, as a local folder has

@@ -1,17 +1,22 @@
-"""One drawing interface over two sources of choices.
+"""One drawing interface over three sources of choices.
 
-The case generator is written once against ``Draw``: campaigns use ``RandomDraw`` (a seeded
-``random.Random``, fast, reproducible from the seed) and the CI tests use
+The case generator is written once against ``Draw``: campaigns use ``StreamDraw`` (one
+SHAKE-128 stream per case, named by its campaign, batch and index), vector generation and
+tests use ``RandomDraw`` (a seeded ``random.Random``: the committed corpora are
+regenerated from its stream, ``vectors/corpus.md``), and the CI tests use
 ``HypothesisDraw`` (the same choices taken from Hypothesis, so failures shrink and replay
 from its example database).
 """
 
 from __future__ import annotations
 
-import _random
 import random
+import sys
+from array import array
+from hashlib import shake_128
+from itertools import chain, count
 from math import floor
-from typing import Any, Protocol, Sequence, TypeVar
+from typing import Any, Iterator, Protocol, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -30,19 +35,13 @@ class Draw(Protocol):
 
 
 class RandomDraw:
-    """Choices from a seeded ``random.Random``: what campaigns use, for speed."""
+    """Choices from a seeded ``random.Random``: one stream for many cases (vector
+    generation draws a form's cases from one seed; reseeding it for each case cost a
+    campaign ~33k machine instructions a case, see ``StreamDraw``)."""
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self._random = self.rng.random  # ~10x cheaper than randint, which dominated
-
-    def reseed(self, seed: int) -> RandomDraw:
-        """Start over from ``seed``, as ``RandomDraw(seed)`` would (the same stream: for a
-        non-negative int, ``random.Random.seed`` only passes it to the C generator),
-        without a new generator and the Python-level ``seed``: ~2 µs of a campaign
-        case's ~90 µs of drawing (issue 18)."""
-        _random.Random.seed(self.rng, seed)
-        return self
 
     # The scaled draw is never negative (``lo <= hi``), so ``floor`` gives what ``int``
     # gave, the same stream; it is a plain function call where ``int`` goes through the
@@ -57,6 +56,61 @@ class RandomDraw:
 
     def chance(self, percent: int) -> bool:
         return self._random() * 100.0 < percent
+
+
+_FIRST = 504  # bytes read at once: 63 words, all of 92 % of FORMS cases (78 % of the campaign mix)
+_MORE = 168  # bytes of each later part: 21 words, one SHAKE-128 block
+_CHANCE = tuple(-(-(percent << 64) // 100) for percent in range(101))
+"""``word < _CHANCE[p]`` for ``p/100`` of the 64-bit words (within 2**-64)."""
+assert array("Q").itemsize == 8
+
+
+def _words(data: bytes) -> array:
+    """``data`` as 64-bit little-endian words, on any machine."""
+    words = array("Q", data)
+    if sys.byteorder == "big":
+        words.byteswap()
+    return words
+
+
+def _more(key: bytes) -> Iterator[int]:
+    """The words after the first part: SHAKE-128 of ``key/1``, ``key/2``... (a case
+    rarely needs one)."""
+    for part in count(1):
+        yield from _words(shake_128(b"%s/%d" % (key, part)).digest(_MORE))
+
+
+class StreamDraw:
+    """Choices read from one stream per case: 64-bit words, the first 504 bytes of
+    SHAKE-128(``key``) then (rarely) more parts (``_more``). This is what campaigns use:
+    a case's stream is one hash of its name (~21k machine instructions, callgrind), where
+    seeding MT19937 for each case cost ~33k and the sha256 naming its seed ~12k of a FORMS
+    case's ~257k (issue 18). The same key draws the same choices on any machine and in
+    any process.
+
+    Each choice takes one word ``w``: ``w % n`` for one of ``n`` outcomes gives each a
+    probability within ``2**-64`` of ``1/n`` (32 spare bits for the widest range drawn,
+    2**32: no modulo bias a campaign could see), and ``w < _CHANCE[p]`` a chance of ``p``
+    percent. ``seed`` is the first word: a 64-bit name of the case for records."""
+
+    def __init__(self, key: bytes = b"") -> None:
+        self.start(key)
+
+    def start(self, key: bytes) -> StreamDraw:
+        """Draw from the stream of ``key`` from its beginning."""
+        first = _words(shake_128(key).digest(_FIRST))
+        self.seed = first[0]
+        self._next = chain(first, _more(key)).__next__
+        return self
+
+    def integer(self, lo: int, hi: int) -> int:
+        return lo + self._next() % (hi - lo + 1)
+
+    def choice(self, options: Sequence[T]) -> T:
+        return options[self._next() % len(options)]
+
+    def chance(self, percent: int) -> bool:
+        return self._next() < _CHANCE[percent]
 
 
 class HypothesisDraw:

@@ -13,7 +13,8 @@ from typing import List, Tuple
 
 import pytest
 
-from differential.campaign import CampaignError, Plan, Worker, case_seed, prepare
+from differential import campaign
+from differential.campaign import DRAW_VERSION, CampaignError, Plan, Worker, draw_case, prepare
 from differential.corpus import load, paths
 from differential.fuzz import run_campaign
 from differential.tests.broken_runner import make_checkers
@@ -122,8 +123,26 @@ def test_resume_refuses_a_different_seed(tmp_path):
 
 
 def test_case_seeds_depend_only_on_campaign_batch_and_index():
-    assert case_seed(1, 2, 3) == case_seed(1, 2, 3)
-    assert len({case_seed(1, b, i) for b in range(10) for i in range(10)}) == 100
+    plan, forms = Plan(seed=1, jobs=1, forms="ADD_*"), campaign.testable_forms("ADD_*")
+    assert draw_case(plan, forms, 2, 3)[1] == draw_case(plan, forms, 2, 3)[1]
+    assert len({draw_case(plan, forms, b, i)[1] for b in range(10) for i in range(10)}) == 100
+    assert draw_case(Plan(seed=2, jobs=1, forms="ADD_*"), forms, 2, 3)[1] != \
+        draw_case(plan, forms, 2, 3)[1]
+
+
+def test_a_campaign_of_another_draw_version_is_refused(tmp_path):
+    """A folder an older x86lab started (no draw_version: MT19937 draws) is not resumed,
+    and no case is drawn for its plan: the same batch numbers would be other cases."""
+    prepare(tmp_path, Plan(seed=1, jobs=1), resume=False)
+    stored = tmp_path / "campaign.json"
+    plan = json.loads(stored.read_text())
+    assert plan["draw_version"] == DRAW_VERSION
+    del plan["draw_version"]
+    stored.write_text(json.dumps(plan))
+    with pytest.raises(CampaignError, match="drawn by draw version 1; this x86lab draws"):
+        prepare(tmp_path, Plan(seed=1, jobs=1), resume=True)
+    with pytest.raises(CampaignError, match="draw version 1"):
+        draw_case(Plan(seed=1, jobs=1, draw_version=1), campaign.testable_forms("*"), 0, 0)
 
 
 def test_fuzz_without_out_is_a_usage_error(capsys):

@@ -238,6 +238,26 @@ def test_a_joiner_that_cannot_read_the_pinned_list_says_so_once(server):
     assert "refused the campaign" in status.stdout, status.stdout
 
 
+def test_a_campaign_of_another_draw_version_refuses_a_joiner(server):
+    """A campaign an older x86lab started (its plan has no draw_version: MT19937 draws)
+    is refused in one line: this code would judge other cases under its batch numbers."""
+    from differential.known import PinnedList
+
+    pinned = PinnedList.read()
+    stored = {k: v for k, v in ClusterPlan(seed=3, forms="CLC",
+                                            known_sha256=pinned.digest).__dict__.items()
+              if k != "draw_version"}
+    client = connect(server.url)
+    client.set(key("plan"), json.dumps(stored, sort_keys=True))
+    client.set(key("known-list"), pinned.text)
+    joined = _cli("--campaign", server.url, "--jobs", "1", "--minutes", "0.1",
+                  "--seed", "3", "--forms", "CLC")
+    assert joined.returncode == 2, joined.stderr
+    assert "was drawn by draw version 1" in joined.stderr
+    assert "Traceback" not in joined.stderr
+    assert not _runs(client)
+
+
 @pytest.mark.parametrize("plant, said", [
     ("child_cannot_read_the_pin", "key_from_the_future"),
     ("cannot_import", "ImportError"),

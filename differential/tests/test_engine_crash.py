@@ -95,7 +95,8 @@ def test_known_entry_does_not_cover_memory_destinations():
 
 
 def test_campaign_batch_records_the_crash_and_goes_on(tmp_path):
-    """Seed 5's batch 1 holds f2 66 f0 0f bb c1 ... (real16), found in the issue: the
+    """Seed 5's batch 17 holds f0 3e 0f ab cb ... (prot32: LOCK BTS with a register
+    destination; the issue found f2 66 f0 0f bb c1 in batch 1 of draw version 1): the
     worker used to die with -6 and the campaign said 0 divergences."""
     plan = prepare(tmp_path, Plan(seed=5, jobs=1), resume=False)
 
@@ -105,7 +106,7 @@ def test_campaign_batch_records_the_crash_and_goes_on(tmp_path):
                 Checker(sandboxed_unicorn(memory_hooks=True), subject, known=[])]
 
     worker = Worker(tmp_path, plan, 0, make_checkers)
-    worker.state["next_batch"] = 1
+    worker.state["next_batch"] = 17
     found = []
     worker.run_batch(lambda status, line: found.append(status))
     assert worker.state["cases"] == 200
@@ -115,11 +116,11 @@ def test_campaign_batch_records_the_crash_and_goes_on(tmp_path):
     records = [load(p)[1] for p in paths(tmp_path / "divergences")]
     crashed = [r for r in records if r["status"] == CRASHED]
     assert len(crashed) == 1
-    assert crashed[0]["engine_crash"]["bytes"].startswith("f2 66 f0 0f bb c1")
-    assert crashed[0]["engine_crash"]["mode"] == "real16"
-    assert crashed[0]["batch"] == 1 and crashed[0]["index"] == 94
+    assert crashed[0]["engine_crash"]["bytes"].startswith("f0 3e 0f ab cb")
+    assert crashed[0]["engine_crash"]["mode"] == "prot32"
+    assert crashed[0]["batch"] == 17 and crashed[0]["index"] == 181
     worker.flush()  # the state counting the batch done (else written during the next one)
-    assert json.loads((tmp_path / "workers" / "0.json").read_text())["next_batch"] == 2
+    assert json.loads((tmp_path / "workers" / "0.json").read_text())["next_batch"] == 18
 
 
 def _planted(cls: str, **options) -> SandboxedRunner:

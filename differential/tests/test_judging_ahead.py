@@ -64,7 +64,7 @@ def test_what_the_reference_raises_is_raised_at_its_own_case():
 
 @pytest.mark.parametrize("shared", [True, False], ids=["one-child", "child-each"])
 def test_the_case_unicorn_aborts_on_is_still_known_exactly(shared):
-    """Seed 5's batch 1 holds f2 66 f0 0f bb c1 ... (real16) at index 94, which aborts
+    """Seed 5's batch 17 holds f0 3e 0f ab cb ... (prot32) at index 181, which aborts
     Unicorn (test_engine_crash.py): judged ahead in the children (one for both hook
     settings, as ``suite.checkers`` makes them, or one each), with no known list, it is
     the one crash of the batch, at its own index."""
@@ -72,15 +72,15 @@ def test_the_case_unicorn_aborts_on_is_still_known_exactly(shared):
     checkers = suite.checkers(PinnedList("")) if shared else \
         [ChildJudge(memory_hooks=hooks, known=PinnedList("")) for hooks in (False, True)]
     try:
-        tally = judge_keys(checkers, plan, campaign.testable_forms(plan.forms), 1,
+        tally = judge_keys(checkers, plan, campaign.testable_forms(plan.forms), 17,
                            range(200))
     finally:
         close_checkers(checkers)
     assert sum(tally.agreed.values()) + len(tally.others) == 200
     assert [j.index for j in tally.others] == sorted(j.index for j in tally.others)
     crashed = [j for j in tally.others if j.status == CRASHED]
-    assert [j.index for j in crashed] == [94]
-    assert crashed[0].record["engine_crash"]["bytes"].startswith("f2 66 f0 0f bb c1")
+    assert [j.index for j in crashed] == [181]
+    assert crashed[0].record["engine_crash"]["bytes"].startswith("f0 3e 0f ab cb")
 
 
 def test_the_tally_counts_what_judging_case_by_case_counts():
@@ -111,16 +111,16 @@ def test_the_tally_counts_what_judging_case_by_case_counts():
 def test_one_child_judges_each_case_with_its_checkers_hook_setting():
     """``suite.checkers``' two checkers share one child (one working set in the caches:
     issue 18), which must still judge each case against the Unicorn its checker names:
-    seed 1's batch 6 index 39 (RETF Iw, real16) differs from the reference only with
-    memory hooks installed (a known Unicorn bug), and index 39 is the hooked checker's."""
+    seed 1's batch 3 index 69 (RETF Iw, real16) differs from the reference only with
+    memory hooks installed (a known Unicorn bug), and index 69 is the hooked checker's."""
     plan = Plan(seed=1, jobs=1, bytes_share=0)
     checkers = suite.checkers()
     try:
         assert checkers[0].judges is checkers[1].judges
         assert len(child_pids(checkers)) == 1
-        tally = judge_keys(checkers, plan, campaign.testable_forms(plan.forms), 6,
+        tally = judge_keys(checkers, plan, campaign.testable_forms(plan.forms), 3,
                            range(200))
     finally:
         close_checkers(checkers)
     found = {j.index: j.known for j in tally.others}
-    assert found.get(39) == "unicorn-memhooks-real-mode-far-return-eip"
+    assert found.get(69) == "unicorn-memhooks-real-mode-far-return-eip"
