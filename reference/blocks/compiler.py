@@ -255,6 +255,12 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
     blocks, ``reference-blocks``; ``run()`` makes none shorter than two)."""
     if cpu.default_size != 32:  # 16-bit code (IP wraps at 64 KiB) stays interpreted
         return NO_BLOCK
+    memory = access.mode_of(cpu) if optimize else None
+    store = cpu.block_cache if optimize and not with_source else None
+    hint = (store.hint(cpu.mem, physical, cpu.default_size, cpu.stack_size, memory)
+            if store is not None else None)
+    if cached_only and (store is None or not store.may_have(hint)):
+        return None  # no block was ever made or found here (cache.py: the hints)
     insns = gather(cpu, linear, physical, longest)
     if len(insns) < min(2, longest):
         return NO_BLOCK
@@ -262,8 +268,6 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
     eip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
     where = f"<block at physical {physical:#x}>"
     if optimize:
-        memory = access.mode_of(cpu)
-        store = cpu.block_cache if not with_source else None
         key = (store.key([insn.raw for insn in insns], cpu.default_size, cpu.stack_size,
                          memory) if store is not None else "")
         found = store.get(key) if store is not None else None
@@ -286,6 +290,8 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
             if store is not None:
                 store.put(key, [(alias, *ORIGINS[alias]) for alias in namespace
                                       if alias in ORIGINS], code)
+        if store is not None:
+            store.note(hint)
     else:
         text = generate(insns, eip_mask, namespace)
         code = compile(text, where, "exec")
