@@ -81,7 +81,7 @@ class BlockCache:
 
     def __init__(self, directory: Optional[Path] = None) -> None:
         self.path = (directory or default_directory()) / f"{fingerprint()}.sqlite"
-        self.pending: List[Tuple[str, bytes]] = []
+        self.pending: Dict[str, bytes] = {}  # put and not yet written: key -> entry
         self.pending_hints: List[bytes] = []
         self.hints: Set[bytes] = set()  # where blocks start: see the module docstring
         self.hits = self.misses = 0
@@ -152,8 +152,11 @@ class BlockCache:
             self.misses += 1
             return None
         try:
-            rows = self.db.execute("SELECT entry FROM blocks WHERE key = ?",
-                                   (key,)).fetchall()
+            if key in self.pending:
+                rows = [(self.pending[key],)]
+            else:
+                rows = self.db.execute("SELECT entry FROM blocks WHERE key = ?",
+                                       (key,)).fetchall()
             entry = marshal.loads(rows[0][0]) if rows else None
         except (sqlite3.Error, ValueError, EOFError, TypeError) as error:
             self._off(error)
@@ -169,7 +172,7 @@ class BlockCache:
             code: CodeType) -> None:
         if self.db is None:
             return
-        self.pending.append((key, marshal.dumps((origins, code))))
+        self.pending[key] = marshal.dumps((origins, code))
         self.keys.add(key)
         if len(self.pending) >= BATCH:
             self.flush()
@@ -179,13 +182,14 @@ class BlockCache:
         if self.db is None or not (self.pending or self.pending_hints):
             return
         try:
-            self.db.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?)", self.pending)
+            self.db.executemany("INSERT OR IGNORE INTO blocks VALUES (?, ?)",
+                                list(self.pending.items()))
             self.db.executemany("INSERT OR IGNORE INTO hints VALUES (?)",
                                 [(hint,) for hint in self.pending_hints])
             self.db.commit()
         except sqlite3.Error as error:
             self._off(error)
-        self.pending = []
+        self.pending = {}
         self.pending_hints = []
 
     def close(self) -> None:

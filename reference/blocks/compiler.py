@@ -24,6 +24,10 @@ pending interrupts all clear. If anything is raised inside (a fault, a write to 
 block's own page), the state at the entry of the block (or of the loop's pass) comes
 back (registers, flags, EIP, the write journal) and ``run()`` replays those
 instructions through ``step()``: the result is the interpreter's, bit for bit.
+
+Where the disk cache is on, a second process may make the block
+(``reference.blocks.background``): ``compile_block`` then answers ``PENDING`` and finds
+the block made at the instruction's next run after it came back.
 """
 
 from __future__ import annotations
@@ -113,6 +117,9 @@ class Opaque:
 
 NO_BLOCK = Block(lambda cpu, eip, budget: 0, 0, 0, 0)
 """Marks an instruction from which no block is worth making (it is a barrier itself)."""
+PENDING = Block(lambda cpu, eip, budget: 0, 0, 0, 0)
+"""Marks an instruction whose block a second process is making
+(``reference.blocks.background``): ``run()`` interprets it meanwhile."""
 
 
 def compilable(insn: Insn) -> bool:
@@ -151,8 +158,9 @@ def gather(cpu: Cpu, linear: int, physical: int, longest: int = MAX_LENGTH,
     insns: List[Insn] = []
     starts: Set[int] = set()
     offset = 0
-    while len(insns) < longest:
-        here = physical + offset
+    while len(insns) < longest and 0 <= (physical & 0xFFF) + offset < 0x1000:
+        here = physical + offset  # on the first page only: the next linear page may
+        # map to any frame, and a write there would not reach this block (``pages``)
         insn = cpu.icache.get(here)
         if insn is None:
             try:
@@ -271,8 +279,17 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
         key = (store.key([insn.raw for insn in insns], cpu.default_size, cpu.stack_size,
                          memory) if store is not None else "")
         found = store.get(key) if store is not None else None
+        maker = cpu.block_maker if store is not None else None
+        if found is None and maker is not None:
+            found = maker.take(key)  # made by the second process: kept on disk too
+            if found is not None:
+                store.put(key, *found)
         if found is None and cached_only:
             return None
+        if (found is None and maker is not None and cpu.icache.get(physical) is insns[0]
+                and maker.request(cpu, key, insns, physical, cpu.stack_size, memory,
+                                  where)):
+            return PENDING
         if found is not None:
             origins, code = found
             text = ""
