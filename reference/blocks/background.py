@@ -164,13 +164,13 @@ class Maker:
 
     def close(self) -> None:
         """Stop the child (what it had not sent back is lost: it is only speed)."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=5)
         try:
             self.connection.close()
         except OSError:
             pass
-        if self.process.is_alive():
-            self.process.terminate()
-        self.process.join(timeout=5)
 
 
 def make(key: str, base: int, page: bytes, physical: int, stack_size: int,
@@ -210,4 +210,7 @@ def _serve(connection: Any) -> None:
             answer = make(*request)
         except Exception:  # noqa: BLE001 - whatever went wrong, the parent makes it
             answer = (request[0], None, None)
-        connection.send_bytes(marshal.dumps(answer))
+        try:
+            connection.send_bytes(marshal.dumps(answer))
+        except OSError:  # the parent is gone
+            return
