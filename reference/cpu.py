@@ -203,6 +203,8 @@ class Cpu:
         self.cached_threshold = CACHED_THRESHOLD
         self.running_block = None
         self.block_cache = None  # a reference.blocks.cache.BlockCache: blocks kept on disk
+        # a reference.blocks.background.Maker: blocks made by a second process (the PC's)
+        self.block_maker = None
 
     def reset(self, mode: Optional[str] = None, memory: Optional[Memory] = None) -> None:
         """Put this Cpu back in exactly the state ``Cpu(memory, mode)`` starts in (by

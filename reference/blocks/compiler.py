@@ -24,6 +24,10 @@ pending interrupts all clear. If anything is raised inside (a fault, a write to 
 block's own page), the state at the entry of the block (or of the loop's pass) comes
 back (registers, flags, EIP, the write journal) and ``run()`` replays those
 instructions through ``step()``: the result is the interpreter's, bit for bit.
+
+Where the disk cache is on, a second process may make the block
+(``reference.blocks.background``): ``compile_block`` then answers ``PENDING`` and finds
+the block made at the instruction's next run after it came back.
 """
 
 from __future__ import annotations
@@ -113,6 +117,9 @@ class Opaque:
 
 NO_BLOCK = Block(lambda cpu, eip, budget: 0, 0, 0, 0)
 """Marks an instruction from which no block is worth making (it is a barrier itself)."""
+PENDING = Block(lambda cpu, eip, budget: 0, 0, 0, 0)
+"""Marks an instruction whose block a second process is making
+(``reference.blocks.background``): ``run()`` interprets it meanwhile."""
 
 
 def compilable(insn: Insn) -> bool:
@@ -151,8 +158,9 @@ def gather(cpu: Cpu, linear: int, physical: int, longest: int = MAX_LENGTH,
     insns: List[Insn] = []
     starts: Set[int] = set()
     offset = 0
-    while len(insns) < longest:
-        here = physical + offset
+    while len(insns) < longest and 0 <= (physical & 0xFFF) + offset < 0x1000:
+        here = physical + offset  # on the first page only: the next linear page may
+        # map to any frame, and a write there would not reach this block (``pages``)
         insn = cpu.icache.get(here)
         if insn is None:
             try:
@@ -255,6 +263,12 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
     blocks, ``reference-blocks``; ``run()`` makes none shorter than two)."""
     if cpu.default_size != 32:  # 16-bit code (IP wraps at 64 KiB) stays interpreted
         return NO_BLOCK
+    memory = access.mode_of(cpu) if optimize else None
+    store = cpu.block_cache if optimize and not with_source else None
+    hint = (store.hint(cpu.mem, physical, cpu.default_size, cpu.stack_size, memory)
+            if store is not None else None)
+    if cached_only and (store is None or not store.may_have(hint)):
+        return None  # no block was ever made or found here (cache.py: the hints)
     insns = gather(cpu, linear, physical, longest)
     if len(insns) < min(2, longest):
         return NO_BLOCK
@@ -262,13 +276,20 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
     eip_mask = 0xFFFFFFFF if cpu.default_size == 32 else 0xFFFF
     where = f"<block at physical {physical:#x}>"
     if optimize:
-        memory = access.mode_of(cpu)
-        store = cpu.block_cache if not with_source else None
         key = (store.key([insn.raw for insn in insns], cpu.default_size, cpu.stack_size,
                          memory) if store is not None else "")
         found = store.get(key) if store is not None else None
+        maker = cpu.block_maker if store is not None else None
+        if found is None and maker is not None:
+            found = maker.take(key)  # made by the second process: kept on disk too
+            if found is not None:
+                store.put(key, *found)
         if found is None and cached_only:
             return None
+        if (found is None and maker is not None and cpu.icache.get(physical) is insns[0]
+                and maker.request(cpu, key, insns, physical, cpu.stack_size, memory,
+                                  where)):
+            return PENDING
         if found is not None:
             origins, code = found
             text = ""
@@ -286,6 +307,8 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
             if store is not None:
                 store.put(key, [(alias, *ORIGINS[alias]) for alias in namespace
                                       if alias in ORIGINS], code)
+        if store is not None:
+            store.note(hint)
     else:
         text = generate(insns, eip_mask, namespace)
         code = compile(text, where, "exec")

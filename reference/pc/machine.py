@@ -72,6 +72,7 @@ class Pc:
         # PC asks for this).
         separate_for_jit()
         self.memory = memory
+        self.batch = BATCH  # the PC's front end lowers it when blocks come from elsewhere
         self.ram = MemoryMap(memory)
         cpu = self.cpu = Cpu(self.ram, "prot32")
         cpu.cr0 = CR0_RESET | PE  # reset value with PE: what a boot loader leaves
@@ -144,7 +145,7 @@ class Pc:
                 clock.skip_to(target)
                 clock.run_due()
                 continue
-            batch = BATCH if event is None else max(1, min(BATCH, event - cpu.tsc))
+            batch = self.batch if event is None else max(1, min(self.batch, event - cpu.tsc))
             if end is not None:
                 batch = min(batch, end - cpu.tsc)
             try:

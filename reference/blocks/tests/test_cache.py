@@ -13,11 +13,11 @@ from reference.blocks.cache import BlockCache
 from reference.blocks.tests.machines import both, machine, state
 
 
-def run_with_cache(directory: Path, kind: str) -> tuple:
+def run_with_cache(directory: Path, kind: str, limit: int = 0) -> tuple:
     program = programs.PROGRAMS["instruction-mix"]
     cpu = machine(program.code(50), 1, kind)
     cpu.block_cache = BlockCache(directory)
-    result = cpu.run(program.instructions(50) + 1)
+    result = cpu.run(limit or program.instructions(50) + 1)
     cpu.block_cache.flush()
     return state(cpu, result), cpu.block_cache
 
@@ -134,3 +134,49 @@ def test_a_cached_block_is_taken_long_before_one_would_be_made(tmp_path: Path) -
         blocks = [insn for insn in cpu.icache.values() if insn.block and insn.block.length]
         assert (cpu.block_cache.hits == made.misses) is expect_hits
         assert bool(blocks) is expect_hits  # nothing made below the threshold
+
+
+def test_a_lookup_where_no_block_was_made_decodes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first run that stopped before making any block leaves a cache with no hints.
+    In the second, every cached-only lookup answers before gathering (decoding ahead)
+    and hashing a key, and the results are the interpreter's (without the hints, this
+    run gathered 19 times for 18 misses)."""
+    from reference.blocks import compiler
+
+    program = programs.PROGRAMS["instruction-mix"]
+    limit = program.instructions(50) + 1
+    interpreted, _ = both(program.code(50), limit, "flat")
+    _, made = run_with_cache(tmp_path, "flat", limit=12)
+    made.close()
+    gathers = []
+    real_gather = compiler.gather
+
+    def counted_gather(*args: object, **kwargs: object) -> object:
+        gathers.append(args[2])
+        return real_gather(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compiler, "gather", counted_gather)
+    cpu = machine(program.code(50), 10_000, "flat")
+    cpu.cached_threshold = 3
+    cpu.block_cache = BlockCache(tmp_path)
+    assert state(cpu, cpu.run(limit)) == interpreted
+    assert gathers == [] and (cpu.block_cache.hits, cpu.block_cache.misses) == (0, 0)
+
+
+def test_the_hints_are_read_back_with_the_blocks(tmp_path: Path) -> None:
+    _, made = run_with_cache(tmp_path, "paged")
+    made.close()
+    assert made.hints and BlockCache(tmp_path).hints == made.hints
+
+
+def test_a_hint_holds_the_modes_and_the_bytes_up_to_the_page_end() -> None:
+    from reference.memory import SparseMemory
+
+    memory = SparseMemory()
+    memory.map(0x5000, bytes(range(256)) * 16)
+    near_end = BlockCache.hint(memory, 0x5FFA, 32, 32, "flat")
+    assert near_end == b"32 32 flat " + bytes(range(0xFA, 0x100))
+    assert BlockCache.hint(memory, 0x5000, 32, 16, "flat") != BlockCache.hint(
+        memory, 0x5000, 32, 32, "flat")
+    assert BlockCache.hint(memory, 0x9000, 32, 32, "flat") is None  # nothing mapped there

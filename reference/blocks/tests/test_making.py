@@ -161,3 +161,21 @@ def test_updates_are_numbered_alike_for_the_dead_flag_pass_and_for_the_text() ->
         assert ast.dump(ast.Module(ours, [])) == ast.dump(
             ast.Module(_removed(ast.parse(NESTED).body, position), []))
     assert snippets.dead_updates(piece, STATUS) == (frozenset({0}), STATUS & ~CF)
+
+
+def test_a_block_ends_with_its_first_page() -> None:
+    """Code that runs off the end of its page goes on at the next linear page, which
+    paging may map to any frame (here: not the next one). A block holds only its first
+    page's instructions (the CPU's code cache keys them by physical address, and a
+    write to another page would not reach the block); it once went on at the physical
+    address after the page, caching the next linear page's instructions under it."""
+    from reference.blocks import compiler
+    from reference.blocks.tests.machines import CODE, DATA, FRAMES, machine
+
+    cpu = machine(b"", 0, "paged")
+    cpu.mem.write_bytes(FRAMES[CODE] + 0xFFC, bytes.fromhex("90909090"))  # 4 NOPs
+    cpu.mem.write_bytes(FRAMES[DATA], bytes.fromhex("90909090f4"))  # the next linear page
+    assert FRAMES[DATA] != FRAMES[CODE] + 0x1000
+    insns = compiler.gather(cpu, CODE + 0xFFC, FRAMES[CODE] + 0xFFC)
+    assert [insn.raw for insn in insns] == [b"\x90"] * 4
+    assert FRAMES[CODE] + 0x1000 not in cpu.icache

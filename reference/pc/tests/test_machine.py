@@ -404,3 +404,35 @@ def test_exit_at_stage_stops_once_the_console_shows_it(tmp_path):
     unknown = subprocess.run(command[:-1] + ["nosuchstage"], env=pc_env(),
                              stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
     assert unknown.returncode == 2 and b"no --stage of that name" in unknown.stderr
+
+
+HOT_LOOP = bytes.fromhex(
+    "b9a0860100"  # mov ecx, 100000
+    "01c8"        # add eax, ecx   <- loop
+    "31c3"        # xor ebx, eax
+    "49"          # dec ecx
+    "75f9"        # jnz loop
+    "ebfe")       # jmp $
+
+
+def test_blocks_come_from_a_second_process_unless_told_otherwise(tmp_path):
+    """The stop record says what the block maker did (reference.blocks.background);
+    with ``--no-block-maker`` there is none. The threshold is given: PyPy's default is
+    no blocks at all."""
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(fake_bzimage(payload=HOT_LOOP))
+    stops = {}
+    for extra in ((), ("--no-block-maker",)):
+        env = dict(pc_env(), X86LAB_CACHE=str(tmp_path / f"cache{len(extra)}"))
+        done = subprocess.run(pc_command("--kernel", str(kernel), "--memory", "16",
+                                         "--budget", "100000", "--block-threshold", "300",
+                                         *extra),
+                              env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        stops[extra] = metrics(done.stderr)[-1]
+    made = stops[()]["block_maker"]
+    assert made["requested"] >= 1 and made["answered"] <= made["requested"]
+    assert made["failed"] == 0 and not made["stopped"]
+    assert "block_maker" not in stops[("--no-block-maker",)]
+    assert stops[()]["instructions"] == stops[("--no-block-maker",)]["instructions"] == 100000

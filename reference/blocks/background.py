@@ -1,0 +1,216 @@
+"""Blocks made in a second process while the first goes on interpreting (issue 14).
+
+Why: a cold boot of the tiny image spends about a third of its time making blocks
+(generating their Python from the semantics and ``compile()``), all on one core while
+the machine has two. Here ``compile_block`` hands the work to a child process and
+returns ``PENDING``; ``run()`` interprets the code meanwhile, as it does below the
+threshold. The PC collects finished blocks between instruction batches
+(``Maker.collect``), and the next time the instruction runs ``compile_block`` finds the
+block made, as it finds one in the disk cache. Nothing the guest sees depends on when a
+block arrives: a block runs exactly what the interpreter would (``reference.step``), and
+the virtual clock counts instructions, not time, so the results and the instruction
+counts are those of a run without blocks; only the host's time changes.
+
+What the child gets is what the block depends on (``reference.blocks.cache``: the
+instruction bytes and the modes), as the 4 KiB physical page the block lies in (a block
+never leaves its first page) and where in it the block starts; it decodes the page
+afresh, gathers and assembles the block as ``compile_block`` would, and answers with
+the same entry the disk cache holds: the key, where each module-level name comes from,
+and the code object (``marshal``). A child that made other instructions than the parent
+gathered (a different key) answers with no code, and the parent makes that block
+itself. If the child dies, the parent makes every later block itself (one line on
+stderr). At most ``WINDOW`` requests are in flight, so neither side ever blocks on a full
+pipe while the other waits for it.
+"""
+
+from __future__ import annotations
+
+import marshal
+import multiprocessing
+import signal
+import sys
+from collections import deque
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple
+
+if TYPE_CHECKING:  # pragma: no cover
+    from reference.cpu import Cpu
+    from reference.isa.decoder import Insn
+
+WINDOW = 16
+"""Requests sent and not yet answered: 16 pages of 4 KiB stay well inside a socket's
+buffer (``multiprocessing.Pipe`` is a Unix socket pair: ~208 KiB each way on Linux)."""
+
+Entry = Tuple[List[Tuple[str, str, str]], Any]
+"""What the disk cache holds for a block: (alias, module, name) of its names, code."""
+
+
+class Maker:
+    """The child process that makes blocks, and the parent's side of the bargain: which
+    instructions wait for which block, what is queued, what has come back."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("fork")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child,), daemon=True,
+                                       name="x86lab-block-maker")
+        self.process.start()
+        child.close()
+        # key -> (insn, physical) of the block's first instruction, (insn, -1) of the rest
+        self.waiting: Dict[str, List[Tuple[Insn, int]]] = {}
+        self.queued: Deque[bytes] = deque()
+        self.in_flight = 0
+        self.made: Dict[str, Entry] = {}  # answers not yet taken by compile_block
+        self.failed: set = set()  # keys the child could not make: the parent makes them
+        self.broken = False
+        self.requested = self.answered = 0
+
+    def request(self, cpu: Cpu, key: str, insns: List[Insn], physical: int,
+                stack_size: int, memory: Optional[str], where: str) -> bool:
+        """Ask for the block ``key`` of ``insns`` starting at ``physical`` (its first
+        instruction waits for it); False if it cannot be asked (the child is gone, the
+        page is not readable)."""
+        from reference.blocks.compiler import PENDING
+
+        insn = insns[0]
+        if self.broken or key in self.failed:
+            return False
+        if key in self.waiting:
+            self.waiting[key].append((insn, physical))
+            return True
+        base = physical & ~0xFFF
+        try:
+            page = bytes(cpu.mem.read_bytes(base, 0x1000, "fetch"))
+        except Exception:  # noqa: BLE001 - not RAM: the parent makes the block itself
+            return False
+        self.waiting[key] = [(insn, physical)]
+        for inside in insns[1:]:  # see ``_release``
+            if inside.block is None:
+                inside.block = PENDING
+                self.waiting[key].append((inside, -1))
+        self.queued.append(marshal.dumps((key, base, page, physical, stack_size, memory,
+                                          where)))
+        self.requested += 1
+        self._send()
+        return True
+
+    def _send(self) -> None:
+        while self.queued and self.in_flight < WINDOW and not self.broken:
+            try:
+                self.connection.send_bytes(self.queued.popleft())
+            except OSError as error:
+                self._lost(error)
+                return
+            self.in_flight += 1
+
+    def collect(self, threshold: int) -> int:
+        """Take the blocks that came back: each instruction that waited for one runs
+        ``compile_block`` again at its next execution (its count one short of
+        ``threshold``), which finds the block here. Returns how many came back."""
+        count = 0
+        while not self.broken:
+            try:
+                if not self.connection.poll():
+                    break
+                key, origins, code = marshal.loads(self.connection.recv_bytes())
+            except (OSError, EOFError, ValueError) as error:
+                self._lost(error)
+                break
+            self.in_flight -= 1
+            self.answered += 1
+            count += 1
+            if code is None:
+                self.failed.add(key)
+            else:
+                self.made[key] = (origins, code)
+            self._release(self.waiting.pop(key, []), threshold)
+        self._send()
+        return count
+
+    def take(self, key: str) -> Optional[Entry]:
+        """The entry of block ``key`` if the child made it (once: the caller keeps it)."""
+        return self.made.pop(key, None)
+
+    def _release(self, waiting: List[Tuple[Insn, int]], threshold: int) -> None:
+        """Let the instructions that waited count again: the block's first one run
+        short of the threshold, the others from where they stopped. Those others waited too
+        because, once a block exists, ``run()`` no longer counts the instructions inside
+        it (the block runs them); counted while it was being made, each reached the
+        threshold soon after the first and asked for a block of its own (9,118 requests
+        in a boot that makes 2,770 blocks without the second process)."""
+        from reference.blocks.compiler import PENDING
+
+        for insn, physical in waiting:
+            if insn.block is PENDING:
+                insn.block = None
+                if physical >= 0:
+                    insn.hits = max(threshold - 1, 0)
+
+    def _lost(self, error: BaseException) -> None:
+        """The child is gone: every waiting instruction counts again, and the parent
+        makes its blocks itself from now on."""
+        if not self.broken:
+            print(f"reference: block maker stopped ({error!r}); blocks are made in this "
+                  "process", file=sys.stderr)
+        self.broken = True
+        for waiting in self.waiting.values():
+            self._release(waiting, 1)
+        self.waiting.clear()
+
+    def figures(self) -> Dict[str, Any]:
+        """What the child did, for the PC's stop record: blocks asked for, answered,
+        answered with no code (made here instead), and whether it stopped early."""
+        return {"requested": self.requested, "answered": self.answered,
+                "failed": len(self.failed), "stopped": self.broken}
+
+    def close(self) -> None:
+        """Stop the child (what it had not sent back is lost: it is only speed)."""
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=5)
+        try:
+            self.connection.close()
+        except OSError:
+            pass
+
+
+def make(key: str, base: int, page: bytes, physical: int, stack_size: int,
+         memory: Optional[str], where: str) -> Tuple[str, Optional[List[Tuple[str, str, str]]],
+                                                     Any]:
+    """The child's work for one request: (key, origins, code), or (key, None, None) when
+    the page gives another block than ``key`` (see the module docstring)."""
+    from reference.blocks import compiler
+    from reference.blocks.cache import BlockCache
+    from reference.blocks.optimize import ORIGINS
+    from reference.cpu import Cpu
+    from reference.memory import SparseMemory
+
+    ram = SparseMemory()
+    ram.map(base, page)
+    cpu = Cpu(ram, mode="prot32")  # CS.D = 1: ``compile_block`` makes only 32-bit blocks
+    insns = compiler.gather(cpu, physical, physical)
+    if BlockCache.key([insn.raw for insn in insns], 32, stack_size, memory) != key:
+        return key, None, None
+    namespace: Dict[str, Any] = {}
+    text = compiler.assemble(insns, 0xFFFFFFFF, 32, namespace, memory, stack_size)
+    code = compile(text, where, "exec")
+    return key, [(alias, *ORIGINS[alias]) for alias in namespace if alias in ORIGINS], code
+
+
+def _serve(connection: Any) -> None:
+    """The child: answer requests until the parent closes its end (or dies: its end
+    of the socket closes with it). Ctrl-C reaches the whole process group: it is the
+    parent's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            request = marshal.loads(connection.recv_bytes())
+        except (EOFError, OSError):
+            return
+        try:
+            answer = make(*request)
+        except Exception:  # noqa: BLE001 - whatever went wrong, the parent makes it
+            answer = (request[0], None, None)
+        try:
+            connection.send_bytes(marshal.dumps(answer))
+        except OSError:  # the parent is gone
+            return

@@ -1,0 +1,118 @@
+"""Blocks made by a second process (``reference.blocks.background``): the same code the
+parent would make, the interpreter's results whenever they arrive, and a child that
+dies or answers with nothing only makes the parent do the work itself."""
+
+from __future__ import annotations
+
+import marshal
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Tuple
+
+import pytest
+
+from reference import benchmark as programs
+from reference.blocks import access, compiler
+from reference.blocks.background import Maker, make
+from reference.blocks.cache import BlockCache
+from reference.blocks.tests.machines import CODE, both, frame, machine, state
+
+PROGRAM = programs.PROGRAMS["instruction-mix"]
+LIMIT = PROGRAM.instructions(50) + 1
+
+
+def made_in_parent(monkeypatch: pytest.MonkeyPatch) -> List[int]:
+    """A list that grows by one for each block this process assembles (a child forked
+    after this counts in its own copy)."""
+    assembled: List[int] = []
+    real = compiler.assemble
+
+    def counted(*args: object, **kwargs: object) -> str:
+        assembled.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compiler, "assemble", counted)
+    return assembled
+
+
+def run_collecting(cpu: object, maker: Maker, slice_: int = 200) -> Optional[object]:
+    """``cpu.run`` in slices up to LIMIT, collecting between them as the PC does, and
+    waiting each time until the child has answered all it was asked."""
+    result = None
+    while cpu.tsc < LIMIT and result is None:  # type: ignore[attr-defined]
+        result = cpu.run(min(slice_, LIMIT - cpu.tsc))  # type: ignore[attr-defined]
+        while maker.in_flight and maker.connection.poll(10):
+            maker.collect(cpu.block_threshold)  # type: ignore[attr-defined]
+        maker.collect(cpu.block_threshold)  # type: ignore[attr-defined]
+    return result
+
+
+def run_with_maker(directory: Path, kind: str,
+                   before: Callable[[Maker], None] = lambda maker: None) -> Tuple[Any, ...]:
+    """(the final state, the CPU, the maker) of the program with blocks from a child at
+    threshold 3; ``before`` sees the maker before the run."""
+    cpu = machine(PROGRAM.code(50), 3, kind)
+    cpu.block_cache = BlockCache(directory)
+    cpu.block_maker = maker = Maker()
+    before(maker)
+    try:
+        return state(cpu, run_collecting(cpu, maker)), cpu, maker
+    finally:
+        maker.close()
+
+
+@pytest.mark.parametrize("kind", ["flat", "paged"])
+def test_blocks_from_the_second_process_give_the_interpreters_results(
+        tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    interpreted, _ = both(PROGRAM.code(50), LIMIT, kind)
+    assembled = made_in_parent(monkeypatch)
+    final, cpu, maker = run_with_maker(tmp_path, kind)
+    assert final == interpreted
+    blocks = [insn for insn in cpu.icache.values() if insn.block and insn.block.length]
+    assert maker.answered == maker.requested > 0 and not maker.failed
+    assert blocks and not assembled  # every block came from the child
+
+
+def test_the_child_makes_the_code_the_parent_would(tmp_path: Path) -> None:
+    cpu = machine(PROGRAM.code(50), 0, "flat")
+    memory = access.mode_of(cpu)
+    insns = compiler.gather(cpu, CODE, CODE)
+    key = BlockCache.key([insn.raw for insn in insns], 32, cpu.stack_size, memory)
+    where = f"<block at physical {CODE:#x}>"
+    text = compiler.assemble(insns, 0xFFFFFFFF, 32, {}, memory, cpu.stack_size)
+    page = cpu.mem.read_bytes(frame("flat", CODE), 0x1000)
+    answer = make(key, CODE, page, CODE, cpu.stack_size, memory, where)
+    assert answer[0] == key and answer[1]
+    assert marshal.dumps(answer[2]) == marshal.dumps(compile(text, where, "exec"))
+    assert make("0" * 64, CODE, page, CODE, cpu.stack_size, memory, where) == (
+        "0" * 64, None, None)  # other bytes than the key says: no code
+
+
+def test_a_key_the_child_cannot_make_is_made_here(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child answers with no code (here: it finds other bytes than every key says,
+    as ``make`` does when the page it got gives another block); the parent makes those
+    blocks itself at their next run, with the same results."""
+    from reference.blocks import background
+
+    interpreted, _ = both(PROGRAM.code(50), LIMIT, "flat")
+    assembled = made_in_parent(monkeypatch)
+    monkeypatch.setattr(background, "make", lambda key, *rest: (key, None, None))
+    final, _, maker = run_with_maker(tmp_path, "flat")
+    assert final == interpreted
+    assert maker.failed and assembled
+
+
+def test_a_child_that_dies_leaves_the_work_to_the_parent(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    interpreted, _ = both(PROGRAM.code(50), LIMIT, "flat")
+    assembled = made_in_parent(monkeypatch)
+
+    def kill(maker: Maker) -> None:
+        maker.process.kill()
+        maker.process.join()
+
+    final, _, maker = run_with_maker(tmp_path, "flat", kill)
+    assert final == interpreted
+    assert maker.broken and assembled
+    assert "block maker stopped" in capsys.readouterr().err
