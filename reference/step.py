@@ -377,7 +377,11 @@ class BlockStopped(Exception):
 def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
     """Execute up to ``limit`` instructions; stop at an exception or HLT and return that
     step's StepResult (None if the limit was reached). Same results as calling ``step``
-    ``limit`` times: an instruction that raises is rolled back and replayed by ``step``."""
+    ``limit`` times: an instruction that raises is rolled back and replayed by ``step``.
+    The limit counts steps: an interrupt or exception delivered through the IDT without
+    stopping the run is one, though no instruction retired (``cpu.tsc`` does not move);
+    ``cpu.last_run_steps`` says how many the run took, so a caller that cuts one run into
+    several (``reference.pc.machine.Pc._run_cpu``) ends where the one run would."""
     icache = cpu.icache
     seg_base = cpu.seg_base
     journal = cpu.journal
@@ -461,9 +465,12 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                 cpu.tsc += 1
                 done += 1
                 if cpu.halted:
+                    cpu.last_run_steps = done
                     return StepResult(None, insn, *_undefined(insn), halted=True)
                 continue
         done += 1
         if result.exception is not None or result.halted:
+            cpu.last_run_steps = done
             return result
+    cpu.last_run_steps = done
     return None

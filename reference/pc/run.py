@@ -45,10 +45,6 @@ from reference.pc.machine import DEFAULT_MEMORY, MIB, Pc
 
 PREFIX = "X86LAB "
 IDLE_WAIT_MAX = 0.05
-MAKER_BATCH = 20_000
-"""Instructions between two collections of the blocks the second process made
-(``reference.blocks.background``), instead of the PC's 200,000: at 200,000 a boot's
-early batches took ~0.5 s each, far longer than a block takes to make (~2 ms)."""
 """Longest wall-clock wait for one idle stretch, so signals and input are seen soon."""
 WHERE_STEPS = 20
 
@@ -176,8 +172,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             pc.cpu.block_cache = BlockCache()
             if not args.no_block_maker:  # forked before any thread starts
                 from reference.blocks.background import Maker
-                pc.cpu.block_maker = Maker()
-                pc.batch = MAKER_BATCH  # its blocks are collected between batches
+                maker = pc.cpu.block_maker = Maker()
+                pc.collect = lambda: maker.collect(pc.cpu.block_threshold)
         placement = load(pc.cpu, pc.memory, image, initrd, args.append)
     except (OSError, BootError, ValueError) as error:  # ValueError: RAM over the PCI hole
         sys.stderr.write(f"reference PC: cannot boot {args.kernel}: {error}\n")
@@ -198,8 +194,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     def between() -> None:
         console.flush()
-        if maker is not None:
-            maker.collect(pc.cpu.block_threshold)
         if args.progress and pc.cpu.tsc - pc.clock.skipped >= next_progress[0]:
             emit("counter")
             next_progress[0] = pc.cpu.tsc - pc.clock.skipped + args.progress

@@ -436,3 +436,59 @@ def test_blocks_come_from_a_second_process_unless_told_otherwise(tmp_path):
     assert made["failed"] == 0 and not made["stopped"]
     assert "block_maker" not in stops[("--no-block-maker",)]
     assert stops[()]["instructions"] == stops[("--no-block-maker",)]["instructions"] == 100000
+
+
+def test_collecting_inside_batches_changes_nothing_the_guest_sees(monkeypatch):
+    """``Pc.collect`` (the block maker's, ``reference.blocks.background``) is called
+    between pieces of a batch (here of 7 instructions, so most batches are cut); the
+    timer-sampling program must end in the same state as without it: batches, and so
+    the events' instructions, stay where they were."""
+    from reference.pc import machine as pc_machine
+
+    plain = run_sampler()
+    monkeypatch.setattr(pc_machine, "COLLECT_EVERY", 7)
+    calls = []
+    pc = machine(pit_program(3000) + SAMPLING_LOOP, COUNTING_HANDLER)
+    pc.collect = lambda: calls.append(pc.cpu.tsc)
+    assert pc.run(20_000_000).reason == "budget"
+    assert len(calls) > 2 * dword(pc, DATA) > 100  # more pieces than interrupts
+    assert (pc.cpu.tsc, pc.clock.skipped, pc.cpu.regs, pc.cpu.eip, pc.cpu.flags.value) == (
+        plain.cpu.tsc, plain.clock.skipped, plain.cpu.regs, plain.cpu.eip,
+        plain.cpu.flags.value)
+    assert bytes(pc.cpu.mem.ram) == bytes(plain.cpu.mem.ram)
+
+
+@pytest.mark.parametrize("code, ran", [(b"\xeb\xfe", 50_000),           # jmp $
+                                       (b"\x90" * 30 + b"\xf4", 31)])  # 30 NOPs, HLT
+def test_a_batch_cut_into_pieces_runs_what_one_run_would(monkeypatch, code, ran):
+    """What makes collecting invisible to the guest: ``_run_cpu`` runs the whole batch
+    (or stops where one ``cpu.run`` would, here at HLT) whatever the pieces."""
+    from reference.pc import machine as pc_machine
+
+    monkeypatch.setattr(pc_machine, "COLLECT_EVERY", 7)
+    pc = machine(code)
+    calls = []
+    pc.collect = lambda: calls.append(1)
+    result = pc._run_cpu(50_000)
+    assert pc.cpu.tsc == ran and len(calls) == -(-ran // 7)
+    assert (result is None) == (ran == 50_000)
+
+
+def test_pieces_count_an_interrupt_taken_as_a_step_as_one_run_does(monkeypatch):
+    """An interrupt delivered through the IDT in the middle of a run is a step that
+    retires no instruction: pieces counted by retired instructions would run one more
+    instruction than the one run (the tiny boot's prompt moved by 69)."""
+    from reference.pc import machine as pc_machine
+
+    monkeypatch.setattr(pc_machine, "COLLECT_EVERY", 7)
+    ends = []
+    for pieces in (False, True):
+        pc = machine(pit_program(65535) + b"\xeb\xfe", COUNTING_HANDLER)  # then jmp $
+        assert pc._run_cpu(100) is None  # the setup, STI included
+        pc.pic.set_irq(0, True)  # IRQ 0 now: the next run takes it
+        pc.pic.set_irq(0, False)
+        if pieces:
+            pc.collect = lambda: None
+        assert pc._run_cpu(50) is None
+        ends.append((pc.cpu.tsc, pc.cpu.eip, dword(pc, DATA)))
+    assert ends[0] == ends[1] and ends[0][2] == 1  # the handler ran once in both
