@@ -52,7 +52,7 @@ def test_blocks_from_a_second_process_change_nothing_the_guest_sees(tmp_path) ->
     for extra in ([], ["--no-block-maker"]):
         command = [python, "-m", "reference.pc", "--kernel", str(image.kernel),
                    "--append", image.cmdline, "--block-threshold", "300",
-                   "--stage", "prompt=# ", "--exit-at-stage", "prompt", *extra]
+                   "--stage", "prompt=x86lab# ", "--exit-at-stage", "prompt", *extra]
         if image.initrd:
             command += ["--initrd", str(image.initrd)]
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT),
