@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
+from dataclasses import FrozenInstanceError, fields, replace
+
+import pytest
+
 from differential.check import reproducer
+from differential.operands import decode, disassembly
 from differential.tests.handmade import DATA_PAGE, make_case
 from ground.case import Exc, Outcome
 from ground.compare import compare
@@ -99,3 +105,34 @@ def test_reproducer_is_one_line_with_bytes_disassembly_and_fields():
     assert "\n" not in line
     assert line.startswith("prot32 01c8 (add eax, ecx)")
     assert "eax: unicorn=0x1 reference=0x2" in line
+
+
+def test_an_outcome_is_built_as_its_dataclass_fields_say():
+    """``Outcome`` writes its own ``__init__`` (cheaper than the frozen dataclass's): it
+    must keep the fields' order and defaults, a new notes dict for each, frozenness,
+    equality, ``replace`` and pickling."""
+    first = Outcome({"eax": 1}, {0x1000: bytes(4096)})
+    second = Outcome({"eax": 1}, {0x1000: bytes(4096)})
+    assert [f.name for f in fields(Outcome)] == ["regs", "memory", "exception", "notes"]
+    assert first == second and first.exception is None and first.notes == {}
+    assert first.notes is not second.notes
+    trapped = Outcome({"eax": 1}, {}, Exc(3, "trap"), {"halted": "yes"})
+    assert (trapped.exception, trapped.notes) == (Exc(3, "trap"), {"halted": "yes"})
+    assert replace(trapped, notes={}) == Outcome({"eax": 1}, {}, Exc(3, "trap"))
+    assert pickle.loads(pickle.dumps(trapped)) == trapped
+    with pytest.raises(FrozenInstanceError):
+        first.regs = {}  # type: ignore[misc]
+
+
+def test_a_reproducer_disassembles_as_the_detailed_decoder_reads():
+    """``disassembly`` asks Capstone for the text alone (without operand details, which
+    cost half its time): the text must be what the detailed decode gives, including for
+    bytes it cannot decode and in both modes."""
+    codes = [("prot32", "66f7b4c312345678"), ("real16", "f3a5"), ("real16", "67668b0424"),
+             ("prot32", "0f0b"), ("prot32", "c5"), ("prot32", "ffff"), ("real16", "9a78563412")]
+    for mode, code in codes:
+        insn = decode(mode, bytes.fromhex(code))
+        expected = f"{insn.mnemonic} {insn.op_str}".strip() if insn else "(bad)"
+        assert disassembly(mode, bytes.fromhex(code)) == expected
+    assert disassembly("prot32", b"\xff\xff") == "(bad)"
+    assert disassembly("prot32", b"\x0f\x0b") == "ud2"
