@@ -32,7 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ground.cache import REPO_ROOT
 from harness.engines.base import CountingSession, EngineError
 from harness.engines.reference import ReferenceEngine
-from reference.cpu import CPYTHON_BLOCK_THRESHOLD
+from reference.cpu import MAKER_BLOCK_THRESHOLD
 
 WARMUP_INSTRUCTIONS = 10_000_000
 """Warm-up ends at the first counter at or after this many instructions (issue 14)."""
@@ -62,13 +62,14 @@ class ExecutionPath:
 PATHS: Tuple[ExecutionPath, ...] = (
     ExecutionPath("interpreter", ("--block-threshold", "0", "--no-block-cache"), "none",
                   "interp"),
-    ExecutionPath("blocks, cold cache", ("--block-threshold", str(CPYTHON_BLOCK_THRESHOLD)),
+    ExecutionPath("blocks, cold cache", ("--block-threshold", str(MAKER_BLOCK_THRESHOLD)),
                   "cold", "blocks cold"),
-    ExecutionPath("blocks, warm cache", ("--block-threshold", str(CPYTHON_BLOCK_THRESHOLD)),
+    ExecutionPath("blocks, warm cache", ("--block-threshold", str(MAKER_BLOCK_THRESHOLD)),
                   "warm", "blocks warm"),
 )
 """In this order: the warm run reuses the cache directory the cold run filled. The block
-paths name CPython's default threshold for both interpreters: PyPy's default is 0
+paths name the PC's threshold with its block maker (``reference.cpu.MAKER_BLOCK_THRESHOLD``,
+CPython's default) for both interpreters: PyPy's default is 0
 (blocks off), so without it PyPy's "blocks" rows would be the interpreter again; with it
 they show what blocks cost there."""
 

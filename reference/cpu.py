@@ -37,6 +37,14 @@ after the memory accesses were written out in blocks (2026-12-05, the trimmed im
 44.6 M instructions, ``x86lab bench --boot``, load 4-6): CPython 81 s interpreting, 56 s
 with blocks; PyPy 38 s interpreting, 144 s with blocks made at 300 and 35 s with the
 same blocks taken from the disk cache (making them is what costs PyPy)."""
+MAKER_BLOCK_THRESHOLD = 100
+"""``Cpu.block_threshold`` under ``python -m reference.pc`` when a second process makes
+the blocks (``reference.blocks.background``; ``--block-threshold`` still decides):
+making a block then costs the PC's own process ~0.3 ms instead of ~8, so code run fewer
+times pays. The tiny boot to the prompt, CPython, quiet machine, wall seconds (empty /
+full block cache): 57.5 / 30.2-31.5 in-process at 300; with the maker 38.3 / 28.0-32.8
+at 300, 34.7 / 25.8-30.1 at 100, 38.7 / 28.5-32.5 at 40 (its child fell behind: 5,729
+blocks asked for, 5,133 made before the prompt)."""
 CACHED_THRESHOLD = 40
 """Executions of an instruction before its block is looked for in the disk cache
 (``Cpu.block_cache``, ``reference.blocks.cache``): taking a block made by an earlier

@@ -22,6 +22,7 @@ from harness.boot_speed import (
     figures_from_records,
     run_reference,
 )
+from reference.cpu import MAKER_BLOCK_THRESHOLD
 from x86lab.cli import EXIT_OK, EXIT_USAGE, main
 
 MIB = 1 << 20
@@ -137,7 +138,7 @@ def test_one_run_its_command_cache_and_own_peak_rss(tmp_path: Path) -> None:
     assert argv[argv.index("--exit-at-stage") + 1] == "prompt"
     assert argv[argv.index("--progress") + 1] == "10000000"
     # blocks at CPython's threshold under either interpreter (PyPy's default is 0: off)
-    assert argv[argv.index("--block-threshold") + 1] == "300"
+    assert argv[argv.index("--block-threshold") + 1] == str(MAKER_BLOCK_THRESHOLD)
     assert notes["cache"] == str(tmp_path / "c")
     assert run["path"] == "blocks, cold cache"
     assert run["instructions"] == 54_000_000

@@ -39,6 +39,7 @@ import time
 from collections import deque
 from typing import Deque, List, Optional, Tuple
 
+from reference.cpu import MAKER_BLOCK_THRESHOLD
 from reference.pc.boot_protocol import BootError, load, read_files
 from reference.pc.clock import FREQUENCY
 from reference.pc.machine import DEFAULT_MEMORY, MIB, Pc
@@ -173,6 +174,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             if not args.no_block_maker:  # forked before any thread starts
                 from reference.blocks.background import Maker
                 maker = pc.cpu.block_maker = Maker()
+                if args.block_threshold is None:
+                    pc.cpu.block_threshold = MAKER_BLOCK_THRESHOLD
                 pc.collect = lambda: maker.collect(pc.cpu.block_threshold)
         placement = load(pc.cpu, pc.memory, image, initrd, args.append)
     except (OSError, BootError, ValueError) as error:  # ValueError: RAM over the PCI hole
