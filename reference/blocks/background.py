@@ -4,9 +4,11 @@ Why: a cold boot of the tiny image spends about a third of its time making block
 (generating their Python from the semantics and ``compile()``), all on one core while
 the machine has two. Here ``compile_block`` hands the work to a child process and
 returns ``PENDING``; ``run()`` interprets the code meanwhile, as it does below the
-threshold. The PC collects finished blocks between instruction batches
-(``Maker.collect``), and the next time the instruction runs ``compile_block`` finds the
-block made, as it finds one in the disk cache. Nothing the guest sees depends on when a
+threshold. The PC collects finished blocks every 20,000 steps (``Maker.collect``, called
+between pieces of a batch: ``reference.pc.machine.Pc._run_cpu``), and the next time the
+instruction runs ``compile_block`` finds the block made, as it finds one in the disk
+cache. With the work off its core the PC makes blocks sooner, at 100 runs
+(``reference.cpu.MAKER_BLOCK_THRESHOLD``). Nothing the guest sees depends on when a
 block arrives: a block runs exactly what the interpreter would (``reference.step``), and
 the virtual clock counts instructions, not time, so the results and the instruction
 counts are those of a run without blocks; only the host's time changes.
@@ -30,7 +32,7 @@ import multiprocessing
 import signal
 import sys
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Set, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -60,7 +62,7 @@ class Maker:
         self.queued: Deque[bytes] = deque()
         self.in_flight = 0
         self.made: Dict[str, Entry] = {}  # answers not yet taken by compile_block
-        self.failed: set = set()  # keys the child could not make: the parent makes them
+        self.failed: Set[str] = set()  # keys the child could not make: made here
         self.broken = False
         self.requested = self.answered = 0
 
