@@ -182,7 +182,6 @@ def make(key: str, base: int, page: bytes, physical: int, stack_size: int,
     the page gives another block than ``key`` (see the module docstring)."""
     from reference.blocks import compiler
     from reference.blocks.cache import BlockCache
-    from reference.blocks.optimize import ORIGINS
     from reference.cpu import Cpu
     from reference.memory import SparseMemory
 
@@ -192,10 +191,8 @@ def make(key: str, base: int, page: bytes, physical: int, stack_size: int,
     insns = compiler.gather(cpu, physical, physical)
     if BlockCache.key([insn.raw for insn in insns], 32, stack_size, memory) != key:
         return key, None, None
-    namespace: Dict[str, Any] = {}
-    text = compiler.assemble(insns, 0xFFFFFFFF, 32, namespace, memory, stack_size)
-    code = compile(text, where, "exec")
-    return key, [(alias, *ORIGINS[alias]) for alias in namespace if alias in ORIGINS], code
+    _, origins, code = compiler.made(insns, 32, {}, memory, stack_size, where)
+    return key, origins, code
 
 
 def _serve(connection: Any) -> None:

@@ -22,7 +22,7 @@ those ~20,000 questions find nothing, and each cost a gather (decoding ahead) an
 hash, ~50 us: where no hint matches, ``compile_block`` now answers at once. The hint is a
 filter only, never a key: a block is taken only by its full key, so a hint that matches
 where no block does costs the old lookup, and one that misses where a block would have
-matched (the same code with other bytes after it) costs a block made at 300 runs
+matched (the same code with other bytes after it) costs a block made at the threshold
 instead of taken at 40, never a wrong result.
 
 Storage is one SQLite file per fingerprint under ``$X86LAB_CACHE/reference-blocks``

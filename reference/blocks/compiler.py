@@ -33,7 +33,7 @@ the block made at the instruction's next run after it came back.
 from __future__ import annotations
 
 import ast
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Set, Tuple
 
 from reference.blocks import access, cache, layout, snippets
 from reference.blocks.inline import inline
@@ -252,6 +252,19 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
     return layout.function(shape, steps, prologue)
 
 
+def made(insns: List[Insn], default_size: int, namespace: Dict[str, Any],
+         memory: Optional[str], stack_size: Optional[int],
+         where: str) -> Tuple[str, List[Tuple[str, str, str]], Any]:
+    """The optimised block of ``insns`` made: its source (``assemble``), where each of its
+    module-level names comes from (what the disk cache keeps, ``optimize.ORIGINS``) and
+    its code compiled under the file name ``where``. Here and in the block maker's
+    child (``reference.blocks.background``)."""
+    eip_mask = 0xFFFFFFFF if default_size == 32 else 0xFFFF
+    text = assemble(insns, eip_mask, default_size, namespace, memory, stack_size)
+    origins = [(alias, *ORIGINS[alias]) for alias in namespace if alias in ORIGINS]
+    return text, origins, compile(text, where, "exec")
+
+
 def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
                   with_source: bool = False, cached_only: bool = False,
                   longest: int = MAX_LENGTH) -> Optional[Block]:
@@ -301,12 +314,10 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
             access.globals_for(namespace)
             layout.globals_for(namespace)
         else:
-            text = assemble(insns, eip_mask, cpu.default_size, namespace, memory,
-                            cpu.stack_size)
-            code = compile(text, where, "exec")
+            text, origins, code = made(insns, cpu.default_size, namespace, memory,
+                                       cpu.stack_size, where)
             if store is not None:
-                store.put(key, [(alias, *ORIGINS[alias]) for alias in namespace
-                                      if alias in ORIGINS], code)
+                store.put(key, origins, code)
         if store is not None:
             store.note(hint)
     else:
