@@ -16,6 +16,7 @@ register destination aborts it (known_divergences.toml, unicorn-lock-bt-register
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from typing import Callable, Dict, List, Optional, Sequence
@@ -114,22 +115,29 @@ def stages(batches: int = 10, seed: int = 1, mix: str = "forms") -> Dict[str, fl
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "--stages":
-        mix = "forms"
-        if "--mix" in args:
-            at = args.index("--mix")
-            mix = args[at + 1]
-            del args[at:at + 2]
-        batches = int(args[1]) if len(args) > 1 else 10
-        for label, micros in stages(batches, mix=mix).items():
+    parser = argparse.ArgumentParser(
+        prog="python -m differential.throughput", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("count", nargs="?", type=int, default=3000,
+                        help="cases per engine for the rates (default 3000)")
+    parser.add_argument("--stages", nargs="?", type=int, const=10, metavar="BATCHES",
+                        help="CPU µs a case per stage over BATCHES campaign batches "
+                             "(default 10) instead of the rates")
+    parser.add_argument("--mix", default="forms", help="with --stages: the case mix "
+                        "(forms, or campaign: a share of random bytes, as a campaign)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    from differential.bench import MIXES
+    if args.mix not in MIXES:
+        parser.error(f"--mix: {args.mix!r} is not one of {', '.join(sorted(MIXES))}")
+    if args.count < 1 or (args.stages is not None and args.stages < 1):
+        parser.error("counts must be at least 1")
+    if args.stages is not None:
+        for label, micros in stages(args.stages, mix=args.mix).items():
             print(f"{label:<14} {micros:7.1f} µs a case (CPU)")
         return 0
-    count = int(args[0]) if args else 3000
-    for label, rate in measure(count).items():
+    for label, rate in measure(args.count).items():
         print(f"{label:<18} {rate:8.0f} cases/s")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
