@@ -78,3 +78,22 @@ def test_stages_split_a_campaign_case_into_its_stages():
     assert set(spent) == {*parts, "total"}
     assert all(spent[name] > 0 for name in parts)
     assert abs(spent["total"] - sum(spent[name] for name in parts)) < 1e-6
+
+
+def test_throughput_command_line_explains_itself_and_refuses_bad_input(capsys):
+    """``python -m differential.throughput``: ``--help`` prints the usage (it used to be
+    read as a case count and end in a traceback), and an unknown mix or a count below
+    one is refused with a message and exit status 2, before anything runs."""
+    from differential.throughput import main
+
+    with pytest.raises(SystemExit) as helped:
+        main(["--help"])
+    assert helped.value.code == 0
+    assert "--stages" in capsys.readouterr().out
+    for wrong, says in ((["--stages", "1", "--mix", "nonsense"], "--mix"),
+                        (["0"], "at least 1"), (["--stages", "0"], "at least 1"),
+                        (["many"], "invalid int value")):
+        with pytest.raises(SystemExit) as refused:
+            main(wrong)
+        assert refused.value.code == 2
+        assert says in capsys.readouterr().err
