@@ -6,7 +6,10 @@ pipeline's cases/s per core beside Unicorn alone and the reference alone
 the reference PC (CPython, PyPy; the interpreter alone, then compiled blocks with a cold
 and a warm block cache) beside v86 in Node booting it in the same run
 (``harness/boot_speed.py``); with ``--scale-out``, one Redis campaign's cases/s with 1 and
-2 workers, in alternating rounds, and their ratio (``differential/scale_out.py``).
+2 workers, in alternating rounds, and their ratio (``differential/scale_out.py``); with
+``--ir``, host instructions (Valgrind's callgrind ``Ir``) per guest instruction of a boot
+window and per campaign case, which repeat where seconds swing, optionally beside another
+commit's (``harness/cost_bench.py``).
 ``x86lab fuzz --bench`` is an alias of ``bench --pipeline``.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -27,6 +31,7 @@ EXAMPLE = """example:
   x86lab bench --boot --json out/bootbench.json     # 6 reference boots + 1 v86: minutes
   x86lab bench --boot --instructions 20000000       # each run cut after 20 M instructions
   x86lab bench --scale-out --minutes 2 --json out/scale.json   # 4 rounds: 1, 2, 1, 2 workers
+  x86lab bench --ir --against HEAD~3 --json out/ir.json   # 8 runs under callgrind: ~20 min
 
 --boot reports per run: instructions and wall seconds to the prompt (from the reference's
 start), M instructions/s, the warm-up (seconds to the first 10 M instructions) and the
@@ -36,7 +41,13 @@ steady rate after it, the peak RSS, and the rate and time as ratios to v86's.
 joins one campaign with 1 worker, then 2, alternating for --rounds rounds of --minutes
 each, and reads each round's cases/s from the batches its workers commit after a warm-up
 (a quarter of the round, at most 30 s); prints each round with its load and the ratio of
-the mean 2-worker rate to the mean 1-worker rate (the issue's goal: at least 1.9)."""
+the mean 2-worker rate to the mean 1-worker rate (the issue's goal: at least 1.9).
+
+--ir measures each workload at two sizes and divides the difference (start-up cancels
+out): the tiny boot on the reference PC with blocks off, instructions 200,000 to 600,000,
+and a campaign child's loop over one batch of 200 FORMS cases; PYTHONHASHSEED=0. With
+--against REV the same runs happen in a temporary worktree of REV, two at a time, and each
+figure gets the ratio this tree / REV (below 1: this tree does less work)."""
 STDOUT = Path("-")
 
 
@@ -67,6 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="scale-out: minutes per round (default 2)")
     parser.add_argument("--rounds", type=int, default=4,
                         help="scale-out: rounds, 1 and 2 workers in turn (default 4)")
+    parser.add_argument("--ir", action="store_true",
+                        help="host instructions (callgrind Ir) per guest instruction of a "
+                             "boot window and per campaign case, deterministic where "
+                             "seconds are not (needs valgrind; tens of minutes)")
+    parser.add_argument("--against", metavar="REV",
+                        help="ir bench: the same runs on git revision REV too, and the "
+                             "ratio this tree / REV")
     parser.add_argument("--instructions", type=int, metavar="N",
                         help="boot bench: stop each reference run after N instructions "
                              "instead of at the prompt (a quick run; rates are over N)")
@@ -87,11 +105,15 @@ def add_pipeline_options(parser: argparse.ArgumentParser, seed: bool) -> None:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    if sum((args.pipeline, args.boot, args.scale_out)) > 1:
-        raise UsageError("--pipeline, --boot and --scale-out are different benches: "
+    if sum((args.pipeline, args.boot, args.scale_out, args.ir)) > 1:
+        raise UsageError("--pipeline, --boot, --scale-out and --ir are different benches: "
                          "choose one")
     if args.instructions is not None and not args.boot:
         raise UsageError("--instructions belongs to the boot bench: add --boot")
+    if args.against is not None and not args.ir:
+        raise UsageError("--against belongs to the ir bench: add --ir")
+    if args.ir:
+        return ir(args.against, args.json)
     if args.pipeline:
         return pipeline(args.batches, args.seed, args.mix, args.json)
     if args.scale_out:
@@ -170,6 +192,30 @@ def boot(kernel: str, pypy: Optional[str], instructions: Optional[int],
     except ImageError as exc:
         raise UsageError(str(exc)) from None
     except BootBenchError as exc:
+        print(f"x86lab: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if json_path != STDOUT:
+        print_figures(figures)
+    _write_json(json_path, figures)
+    return EXIT_OK
+
+
+def ir(against: Optional[str], json_path: Optional[Path]) -> int:
+    """``bench --ir``: host instructions per unit of work (``harness.cost_bench``)."""
+    from harness.cost_bench import CostBenchError, measure, print_figures
+    from images.errors import ImageError
+
+    if shutil.which("valgrind") is None:
+        raise UsageError("--ir needs valgrind (scripts/setup.sh installs it)")
+
+    def say(text: str) -> None:
+        print(f"x86lab bench --ir: {text}...", file=sys.stderr, flush=True)
+
+    try:
+        figures = measure(against, progress=say)
+    except ImageError as exc:
+        raise UsageError(str(exc)) from None
+    except CostBenchError as exc:
         print(f"x86lab: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     if json_path != STDOUT:

@@ -1,0 +1,192 @@
+"""``x86lab bench --ir``: what a guest instruction and a campaign case cost in host
+instructions (Valgrind's callgrind ``Ir``), this tree beside another commit.
+
+Why: wall and CPU seconds on a shared virtual machine swing by 10-40 % between runs of
+the same code (the tiny boot with a warm block cache took 28.9 to 41.8 s here on one
+afternoon, issue 14), so a change worth 2 % cannot be seen in them, while the count of
+host instructions a deterministic workload executes repeats to a few in 10,000. Each
+figure is a *marginal* cost: the same workload run twice, at two sizes, and the
+difference divided by the difference in size, so the interpreter's start-up, imports
+and loading the image cancel out.
+
+The workloads (both deterministic: the reference PC runs on a virtual clock, the
+campaign's cases come from a seed, and ``PYTHONHASHSEED=0`` fixes the order of sets):
+
+- ``boot, interpreter``: the tiny image on the reference PC with blocks off, from
+  instruction ``start`` to ``start + span`` (``python -m reference.pc --budget N``);
+  host instructions per guest instruction.
+- ``campaign case``: ``python -m differential.throughput --stages B`` (a campaign
+  child's loop: draw, reference, Unicorn, compare; FORMS mix), one batch against two;
+  host instructions per case.
+
+With ``against``, the same runs happen in a detached worktree of that commit (made in a
+temporary folder and removed after), two runs at a time on the machine's two cores, and
+each figure gets the ratio this tree / that commit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from ground.cache import REPO_ROOT
+
+BOOT_START = 200_000
+"""Guest instructions before the boot window: past the first page-table set-up."""
+BOOT_SPAN = 400_000
+"""Guest instructions in the boot window (~3 minutes under callgrind here)."""
+RUN_TIMEOUT_S = 3600.0
+"""Longest one run under callgrind may take."""
+_COLLECTED = re.compile(r"^==\d+== Collected : (\d+)\s*$", re.MULTILINE)
+
+
+class CostBenchError(RuntimeError):
+    """A run could not be made or measured; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A command measured at two sizes: ``command(python, size, image)`` is run in a
+    tree; ``unit`` is what one step of size counts, ``scale`` how many units it is."""
+
+    name: str
+    unit: str
+    sizes: Tuple[int, int]
+    scale: int
+    command: Callable[[str, int, Any], List[str]]
+
+
+def boot_window(python: str, size: int, image: Any) -> List[str]:
+    """The reference PC on ``image`` with blocks off, stopped after ``size`` instructions
+    (started as ``x86lab boot --engine reference`` starts it)."""
+    from harness.engines.reference import ReferenceEngine
+
+    return ReferenceEngine(python).command(image, 128, [
+        "--block-threshold", "0", "--no-block-cache", "--budget", str(size)])
+
+
+def campaign_batches(python: str, size: int, image: Any) -> List[str]:
+    """A campaign child's loop over a warm-up batch and ``size`` more."""
+    return [python, "-m", "differential.throughput", "--stages", str(size)]
+
+
+def workloads(start: int = BOOT_START, span: int = BOOT_SPAN) -> Tuple[Workload, ...]:
+    """The boot window ``start``..``start + span`` and one campaign batch."""
+    from differential.campaign import BATCH
+
+    return (Workload("boot, interpreter", "guest instruction", (start, start + span), 1,
+                     boot_window),
+            Workload("campaign case", "case (FORMS mix)", (1, 2), BATCH, campaign_batches))
+
+
+def collected(stderr: str) -> int:
+    """The ``Ir`` total callgrind reports at the end of a run (its last such line)."""
+    found = _COLLECTED.findall(stderr)
+    if not found:
+        raise CostBenchError("callgrind reported no total; its output ends:\n"
+                             + "\n".join(stderr.splitlines()[-5:]))
+    return int(found[-1])
+
+
+def marginal(small: int, large: int, steps: int, scale: int) -> float:
+    """Host instructions per unit between two runs ``steps`` steps of size apart."""
+    return (large - small) / (steps * scale)
+
+
+def measure_one(tree: Path, argv: Sequence[str], scratch: Path) -> int:
+    """One run of ``argv`` in ``tree`` under callgrind: its total ``Ir``."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise CostBenchError("valgrind not found: scripts/setup.sh installs it "
+                             "(scripts/apt-packages.txt)")
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
+    env.pop("X86LAB_CACHE", None)  # no block cache is read or written: blocks are off
+    command = [valgrind, "--tool=callgrind",
+               f"--callgrind-out-file={scratch}/callgrind.%p", *argv]
+    try:
+        done = subprocess.run(command, cwd=tree, env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise CostBenchError(f"{' '.join(argv[:3])} ... took over {RUN_TIMEOUT_S:.0f} s "
+                             "under callgrind") from None
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.splitlines()[-5:])
+        raise CostBenchError(f"{' '.join(argv[:3])} ... exited with status "
+                             f"{done.returncode} under callgrind in {tree}:\n{tail}")
+    return collected(done.stderr)
+
+
+def worktree(revision: str, folder: Path) -> Path:
+    """A detached worktree of ``revision`` in ``folder`` (the caller removes it)."""
+    tree = folder / "tree"
+    done = subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "add", "--detach",
+                           str(tree), revision], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CostBenchError(f"cannot check out {revision!r}: {done.stderr.strip()}")
+    return tree
+
+
+def measure(against: Optional[str] = None, start: int = BOOT_START, span: int = BOOT_SPAN,
+            progress: Any = None) -> Dict[str, Any]:
+    """Every figure of ``bench --ir`` as one JSON-ready dict; ``progress(text)`` hears
+    what starts (each run takes minutes)."""
+    from harness.guest import find_image
+
+    say = progress or (lambda text: None)
+    image = find_image("tiny")
+    python = sys.executable
+    with tempfile.TemporaryDirectory(prefix="x86lab-irbench-") as scratch:
+        trees = {"this tree": REPO_ROOT}
+        if against:
+            trees[against] = worktree(against, Path(scratch))
+        try:
+            jobs = [(label, tree, load, size) for load in workloads(start, span)
+                    for label, tree in trees.items() for size in load.sizes]
+            say(f"{len(jobs)} runs under callgrind, two at a time")
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                totals = list(pool.map(
+                    lambda job: measure_one(job[1], job[2].command(python, job[3], image),
+                                            Path(scratch)), jobs))
+        finally:
+            if against:
+                subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove",
+                                "--force", str(trees[against])], capture_output=True)
+    ir = {(label, load.name, size): total
+          for (label, _, load, size), total in zip(jobs, totals)}
+    figures = []
+    for load in workloads(start, span):
+        small, large = load.sizes
+        row: Dict[str, Any] = {"workload": load.name, "unit": load.unit,
+                               "sizes": list(load.sizes)}
+        for label in trees:
+            row[label] = marginal(ir[label, load.name, small], ir[label, load.name, large],
+                                  large - small, load.scale)
+        if against:
+            row["ratio"] = row["this tree"] / row[against]
+        figures.append(row)
+    return {"against": against, "python": sys.version.split()[0],
+            "boot_window": [start, start + span], "figures": figures,
+            "measure": "callgrind Ir (host instructions), marginal between two sizes"}
+
+
+def print_figures(figures: Dict[str, Any]) -> None:
+    """The figures as a table for a person."""
+    against = figures["against"]
+    head = f"{'workload':<20} {'host instructions per':<24} {'this tree':>12}"
+    if against:
+        head += f" {against[:12]:>12} {'ratio':>7}"
+    print(head)
+    for row in figures["figures"]:
+        line = f"{row['workload']:<20} {row['unit']:<24} {row['this tree']:>12,.0f}"
+        if against:
+            line += f" {row[against]:>12,.0f} {row['ratio']:>7.4f}"
+        print(line)
