@@ -108,7 +108,6 @@ def measure_one(tree: Path, argv: Sequence[str], scratch: Path) -> int:
         raise CostBenchError("valgrind not found: scripts/setup.sh installs it "
                              "(scripts/apt-packages.txt)")
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
-    env.pop("X86LAB_CACHE", None)  # no block cache is read or written: blocks are off
     command = [valgrind, "--tool=callgrind",
                f"--callgrind-out-file={scratch}/callgrind.%p", *argv]
     try:
