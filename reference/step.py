@@ -21,6 +21,7 @@ PyPy a PC has each semantics function compiled apart from the loop
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Dict, NamedTuple, Optional, Tuple
 
 from reference.faults import DB, GP, NMI, Fault, Unimplemented, Unmapped
@@ -89,16 +90,7 @@ def _bind(cpu: Cpu, insn: Insn) -> Callable[[], None]:
         def missing() -> None:
             raise Unimplemented(f"no semantics for {insn.form.name} ({insn.raw.hex(' ')})")
         return missing
-    ops = insn.operands
-    if len(ops) == 0:
-        return lambda: fn(cpu)
-    if len(ops) == 1:
-        a = ops[0]
-        return lambda: fn(cpu, a)
-    if len(ops) == 2:
-        a, b = ops
-        return lambda: fn(cpu, a, b)
-    return lambda: fn(cpu, *ops)
+    return partial(fn, cpu, *insn.operands)  # called from C: no frame of its own
 
 
 STEPPED = frozenset({"JMPF", "CALLF", "RETF", "IRET", "INT", "INT3", "INTO", "INT1"})
