@@ -20,7 +20,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Type
 
 from ground.cache import REPO_ROOT
 from x86lab.cli import EXIT_FAILURE, EXIT_OK, UsageError
@@ -31,7 +31,7 @@ EXAMPLE = """example:
   x86lab bench --boot --json out/bootbench.json     # 6 reference boots + 1 v86: minutes
   x86lab bench --boot --instructions 20000000       # each run cut after 20 M instructions
   x86lab bench --scale-out --minutes 2 --json out/scale.json   # 4 rounds: 1, 2, 1, 2 workers
-  x86lab bench --ir --against HEAD~3 --json out/ir.json   # 8 runs under callgrind: ~20 min
+  x86lab bench --ir --against HEAD~3 --json out/ir.json   # 8 callgrind runs: ~6 min here
 
 --boot reports per run: instructions and wall seconds to the prompt (from the reference's
 start), M instructions/s, the warm-up (seconds to the first 10 M instructions) and the
@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ir", action="store_true",
                         help="host instructions (callgrind Ir) per guest instruction of a "
                              "boot window and per campaign case, deterministic where "
-                             "seconds are not (needs valgrind; tens of minutes)")
+                             "seconds are not (needs valgrind; ~6 minutes here)")
     parser.add_argument("--against", metavar="REV",
                         help="ir bench: the same runs on git revision REV too, and the "
                              "ratio this tree / REV")
@@ -179,47 +179,43 @@ def boot(kernel: str, pypy: Optional[str], instructions: Optional[int],
          json_path: Optional[Path]) -> int:
     """``bench --boot``: reference boots beside v86's (``harness.boot_speed``)."""
     from harness.boot_speed import BootBenchError, measure, print_figures
-    from images.errors import ImageError
 
     if instructions is not None and instructions < 1:
         raise UsageError(f"--instructions {instructions}: must be at least 1")
-
-    def say(text: str) -> None:
-        print(f"x86lab bench --boot: {text}...", file=sys.stderr, flush=True)
-
-    try:
-        figures = measure(kernel, pypy, instructions, progress=say)
-    except ImageError as exc:
-        raise UsageError(str(exc)) from None
-    except BootBenchError as exc:
-        print(f"x86lab: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    if json_path != STDOUT:
-        print_figures(figures)
-    _write_json(json_path, figures)
-    return EXIT_OK
+    return _image_bench("boot", lambda say: measure(kernel, pypy, instructions, progress=say),
+                        BootBenchError, print_figures, json_path)
 
 
 def ir(against: Optional[str], json_path: Optional[Path]) -> int:
     """``bench --ir``: host instructions per unit of work (``harness.cost_bench``)."""
     from harness.cost_bench import CostBenchError, measure, print_figures
-    from images.errors import ImageError
 
     if shutil.which("valgrind") is None:
         raise UsageError("--ir needs valgrind (scripts/setup.sh installs it)")
+    return _image_bench("ir", lambda say: measure(against, progress=say), CostBenchError,
+                        print_figures, json_path)
+
+
+def _image_bench(name: str, run: Callable[[Callable[[str], None]], Any],
+                 failure: Type[Exception], show: Callable[[Any], None],
+                 json_path: Optional[Path]) -> int:
+    """A bench that boots the built image: ``run(say)`` measures, telling ``say`` what
+    starts (on stderr); an image that cannot be built is a usage error, the bench's own
+    ``failure`` exit status 1; then the figures for a person and as JSON."""
+    from images.errors import ImageError
 
     def say(text: str) -> None:
-        print(f"x86lab bench --ir: {text}...", file=sys.stderr, flush=True)
+        print(f"x86lab bench --{name}: {text}...", file=sys.stderr, flush=True)
 
     try:
-        figures = measure(against, progress=say)
+        figures = run(say)
     except ImageError as exc:
         raise UsageError(str(exc)) from None
-    except CostBenchError as exc:
+    except failure as exc:
         print(f"x86lab: {exc}", file=sys.stderr)
         return EXIT_FAILURE
     if json_path != STDOUT:
-        print_figures(figures)
+        show(figures)
     _write_json(json_path, figures)
     return EXIT_OK
 
