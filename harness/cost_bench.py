@@ -4,7 +4,7 @@ instructions (Valgrind's callgrind ``Ir``), this tree beside another commit.
 Why: wall and CPU seconds on a shared virtual machine swing by 10-40 % between runs of
 the same code (the tiny boot with a warm block cache took 28.9 to 41.8 s here on one
 afternoon, issue 14), so a change worth 2 % cannot be seen in them, while the count of
-host instructions a deterministic workload executes repeats to a few in 10,000. Each
+host instructions a deterministic workload executes repeats within ~0.2 %. Each
 figure is a *marginal* cost: the same workload run twice, at two sizes, and the
 difference divided by the difference in size, so the interpreter's start-up, imports
 and loading the image cancel out.
@@ -40,7 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ground.cache import REPO_ROOT
 
 BOOT_START = 200_000
-"""Guest instructions before the boot window: past the first page-table set-up."""
+"""Guest instructions run before the boot window opens."""
 BOOT_SPAN = 400_000
 """Guest instructions in the boot window (~3 minutes under callgrind here)."""
 RUN_TIMEOUT_S = 3600.0
