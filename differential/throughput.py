@@ -139,5 +139,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{label:<18} {rate:8.0f} cases/s")
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())
