@@ -301,7 +301,7 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
             return None
         if (found is None and maker is not None and cpu.icache.get(physical) is insns[0]
                 and maker.request(cpu, key, insns, physical, cpu.stack_size, memory,
-                                  where)):
+                                  where, hint)):
             return PENDING
         if found is not None:
             origins, code = found

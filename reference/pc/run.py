@@ -173,7 +173,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             pc.cpu.block_cache = BlockCache()
             if not args.no_block_maker:  # forked before any thread starts
                 from reference.blocks.background import Maker
-                maker = pc.cpu.block_maker = Maker()
+                maker = pc.cpu.block_maker = Maker(pc.cpu.block_cache)
                 if args.block_threshold is None:
                     pc.cpu.block_threshold = MAKER_BLOCK_THRESHOLD
                 pc.collect = lambda: maker.collect(pc.cpu.block_threshold)

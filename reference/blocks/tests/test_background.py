@@ -116,3 +116,26 @@ def test_a_child_that_dies_leaves_the_work_to_the_parent(
     assert final == interpreted
     assert maker.broken and assembled
     assert "block maker stopped" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("with_store", [True, False])
+def test_a_block_goes_to_the_disk_cache_when_it_comes_back(tmp_path: Path,
+                                                          with_store: bool) -> None:
+    """Code that never runs again after asking for its block still has the block
+    stored, with its hint, for the next run: the answer is stored when collected, not
+    when the code next runs. Without a usable store the answer waits in ``made``."""
+    cpu = machine(PROGRAM.code(50), 3, "flat")
+    store = cpu.block_cache = BlockCache(tmp_path)
+    cpu.block_maker = maker = Maker(store if with_store else None)
+    try:
+        assert compiler.compile_block(cpu, CODE, CODE) is compiler.PENDING
+        while maker.in_flight and maker.connection.poll(10):
+            maker.collect(cpu.block_threshold)
+    finally:
+        maker.close()
+    assert maker.answered == 1 and not maker.failed
+    store.close()
+    again = BlockCache(tmp_path)
+    hint = again.hint(cpu.mem, CODE, 32, cpu.stack_size, access.mode_of(cpu))
+    stored = again.may_have(hint) and len(again.keys) == 1
+    assert stored == with_store and bool(maker.made) != with_store
