@@ -37,21 +37,31 @@ after the memory accesses were written out in blocks (2026-12-05, the trimmed im
 44.6 M instructions, ``x86lab bench --boot``, load 4-6): CPython 81 s interpreting, 56 s
 with blocks; PyPy 38 s interpreting, 144 s with blocks made at 300 and 35 s with the
 same blocks taken from the disk cache (making them is what costs PyPy)."""
-MAKER_BLOCK_THRESHOLD = 100
+MAKER_BLOCK_THRESHOLD = 40
 """``Cpu.block_threshold`` under ``python -m reference.pc`` when a second process makes
 the blocks (``reference.blocks.background``; ``--block-threshold`` still decides):
 making a block then costs the PC's own process ~0.3 ms instead of ~8, so code run fewer
 times pays. The tiny boot to the prompt, CPython, quiet machine, wall seconds (empty /
 full block cache): 57.5 / 30.2-31.5 in-process at 300; with the maker 38.3 / 28.0-32.8
 at 300, 34.7 / 25.8-30.1 at 100, 38.7 / 28.5-32.5 at 40 (its child fell behind: 5,729
-blocks asked for, 5,133 made before the prompt)."""
-CACHED_THRESHOLD = 40
+blocks asked for, 5,133 made before the prompt). Down from 100 to 40 (2026-12-06) once
+the maker stored every block it made (before, a block whose code had stopped running
+by the time it came back was lost, and each warm boot asked for ~1,600 of them again)
+and with lookups at ``CACHED_THRESHOLD`` 4: instructions interpreted on the way to the
+prompt (28.3 M in all; empty / full cache) 4.71 M / 2.52 M at 100 with lookups at 40,
+4.28 M / 1.16 M at 40 with lookups at 4, 4.82 M / 0.98 M at 20 (its child fell behind:
+7,782 asked, 6,758 made), 6.08 M / 0.82 M at 12; wall seconds in the same sequence
+32.0 / 25.4, 25.1 at 100, 30.1 / 22.2, 22.2 at 40, 31.4 / 22.6, 22.5 at 20."""
+CACHED_THRESHOLD = 4
 """Executions of an instruction before its block is looked for in the disk cache
 (``Cpu.block_cache``, ``reference.blocks.cache``): taking a block made by an earlier
-run costs no compilation, so it pays much sooner than making one. Measured on the same
-boot (CPython, user CPU seconds): threshold 300 alone 79 s with an empty cache and 70 s
-with a full one, threshold 60 98 s and 53 s (load 7-13); threshold 300 with lookups at 40
-74.7 s empty, 47.1 s and 45.8 s full (load 1-5, the same code, back to back)."""
+run costs no compilation, so it pays much sooner than making one, and where no block
+ever started the hint answers at once. Measured on the same boot (CPython, user CPU
+seconds): threshold 300 alone 79 s with an empty cache and 70 s with a full one,
+threshold 60 98 s and 53 s (load 7-13); threshold 300 with lookups at 40 74.7 s empty,
+47.1 s and 45.8 s full (load 1-5, the same code, back to back). At 4 instead of 40
+(2026-12-06, the maker at 40, full cache) a boot interprets 1.16 M instructions instead
+of 2.24 M (``MAKER_BLOCK_THRESHOLD``)."""
 
 
 class SelfModified(Exception):
