@@ -171,6 +171,7 @@ class Maker:
         for waiting in self.waiting.values():
             self._release(waiting, 1)
         self.waiting.clear()
+        self.hints.clear()
 
     def figures(self) -> Dict[str, Any]:
         """What the child did, for the PC's stop record: blocks asked for, answered,
