@@ -51,8 +51,8 @@ class Maker:
     """The child process that makes blocks, and the parent's side of the bargain: which
     instructions wait for which block, what is queued, what has come back."""
 
-    def __init__(self, store: Optional[BlockCache] = None) -> None:
-        self.store = store  # where answers go as they come (see ``collect``)
+    def __init__(self, store: BlockCache) -> None:
+        self.store = store  # the PC's disk cache: answers go there as they come (``collect``)
         context = multiprocessing.get_context("fork")
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child,), daemon=True,
@@ -63,7 +63,7 @@ class Maker:
         self.waiting: Dict[str, List[Tuple[Insn, int]]] = {}
         self.queued: Deque[bytes] = deque()
         self.in_flight = 0
-        self.made: Dict[str, Entry] = {}  # answers not yet taken (no usable store)
+        self.made: Dict[str, Entry] = {}  # answers not yet taken (the store is off)
         self.hints: Dict[str, Optional[bytes]] = {}  # key -> the hint where it starts
         self.failed: Set[str] = set()  # keys the child could not make: made here
         self.broken = False
@@ -113,7 +113,7 @@ class Maker:
         """Take the blocks that came back: each instruction that waited for one runs
         ``compile_block`` again at its next execution (its count one short of
         ``threshold``), which finds the block in the disk cache (``store``; here in
-        ``made`` when there is none). Each block goes into the disk cache as it comes,
+        ``made`` when the store is off). Each block goes into the disk cache as it comes,
         not when its code next runs: code that stops running while its block is made
         would otherwise never have it stored, and the next boot would ask for it again
         (a warm tiny boot asked for ~1,600 blocks at threshold 40, ~150 at 100, every
@@ -133,7 +133,7 @@ class Maker:
             hint = self.hints.pop(key, None)
             if code is None:
                 self.failed.add(key)
-            elif self.store is not None and self.store.db is not None:
+            elif self.store.db is not None:
                 self.store.put(key, origins, code)
                 self.store.note(hint)
             else:

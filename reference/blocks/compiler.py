@@ -294,9 +294,7 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
         found = store.get(key) if store is not None else None
         maker = cpu.block_maker if store is not None else None
         if found is None and maker is not None:
-            found = maker.take(key)  # made by the second process: kept on disk too
-            if found is not None:
-                store.put(key, *found)
+            found = maker.take(key)  # made by the second process while the store is off
         if found is None and cached_only:
             return None
         if (found is None and maker is not None and cpu.icache.get(physical) is insns[0]

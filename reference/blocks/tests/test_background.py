@@ -52,7 +52,7 @@ def run_with_maker(directory: Path, kind: str,
     threshold 3; ``before`` sees the maker before the run."""
     cpu = machine(PROGRAM.code(50), 3, kind)
     cpu.block_cache = BlockCache(directory)
-    cpu.block_maker = maker = Maker()
+    cpu.block_maker = maker = Maker(cpu.block_cache)
     before(maker)
     try:
         return state(cpu, run_collecting(cpu, maker)), cpu, maker
@@ -118,24 +118,31 @@ def test_a_child_that_dies_leaves_the_work_to_the_parent(
     assert "block maker stopped" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("with_store", [True, False])
+@pytest.mark.parametrize("store_on", [True, False])
 def test_a_block_goes_to_the_disk_cache_when_it_comes_back(tmp_path: Path,
-                                                          with_store: bool) -> None:
+                                                          store_on: bool) -> None:
     """Code that never runs again after asking for its block still has the block
     stored, with its hint, for the next run: the answer is stored when collected, not
-    when the code next runs. Without a usable store the answer waits in ``made``."""
+    when the code next runs. With the store off (a file it could not write: ``_off``)
+    the answer waits in ``made``, where ``compile_block`` takes it."""
     cpu = machine(PROGRAM.code(50), 3, "flat")
     store = cpu.block_cache = BlockCache(tmp_path)
-    cpu.block_maker = maker = Maker(store if with_store else None)
+    cpu.block_maker = maker = Maker(store)
     try:
         assert compiler.compile_block(cpu, CODE, CODE) is compiler.PENDING
+        if not store_on:
+            store.close()  # as ``_off`` leaves it: no file, every lookup a miss
         while maker.in_flight and maker.connection.poll(10):
             maker.collect(cpu.block_threshold)
+        assert maker.answered == 1 and not maker.failed
+        assert bool(maker.made) != store_on
+        if not store_on:
+            block = compiler.compile_block(cpu, CODE, CODE)
+            assert block is not None and block.length and not maker.made
     finally:
         maker.close()
-    assert maker.answered == 1 and not maker.failed
     store.close()
     again = BlockCache(tmp_path)
     hint = again.hint(cpu.mem, CODE, 32, cpu.stack_size, access.mode_of(cpu))
     stored = again.may_have(hint) and len(again.keys) == 1
-    assert stored == with_store and bool(maker.made) != with_store
+    assert stored == store_on
