@@ -35,12 +35,14 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
   address is set just past the instruction because the translator ends its block there;
   otherwise a page of zeros after the code becomes a 2,000-instruction block translated
   afresh for every case (~1 ms instead of ~40 µs).
-- Registers move through one ``uc_reg_read_batch`` / ``uc_reg_write_batch`` call each:
-  the binding's per-register wrappers cost ~5 µs apiece, which alone halved throughput.
-- The hooks a case calls (code, TLB fill, and the memory hooks' no-op) are registered
-  straight through ``uc_hook_add``: the binding calls each through two more Python
-  frames and an argument tuple. Like the binding's wrapper, they catch what they raise,
-  stop the run, and ``run`` raises it.
+- A case is one call into our C core (``unicorn_core.c``, built by ``unicorn_core.py``):
+  context restore, page write, TLB flush, cache removal, register write (one
+  ``uc_reg_write_batch``), the run, register read (one ``uc_reg_read_batch``) and frame
+  read, with a mask of the pages the run changed. The code, TLB-fill, interrupt and
+  memory hooks are C functions. Through ctypes each of those steps was a crossing of 1-3
+  µs (a Python callback for each hook), ~25 µs of a ~45 µs case (issue 18). Only an
+  instruction back at its own address (a REP round, a restart) asks Python
+  (``_Engine._back_at_start``); what that raises stops the run, and ``run`` raises it.
 - ``until`` is a stop compiled into the block translated at that address, and the block
   stays cached: a later case jumping there stops with interrupt 1 before the target
   runs, where the code hook would have stopped it. Interrupt 1 is never the
@@ -68,7 +70,9 @@ Facts this adapter is built on (each checked against 2.1.4 by a test in
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+import struct
+from array import array
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from unicorn import (
     UC_ARCH_X86,
@@ -99,19 +103,21 @@ from unicorn import (
     UcError,
 )
 from unicorn import x86_const as X
-from unicorn.unicorn_py3.unicorn import (
-    HOOK_CODE_CFUNC,
-    HOOK_MEM_ACCESS_CFUNC,
-    HOOK_TLB_FILL_CFUNC,
-    uc_hook_h,
-    uclib,
-)
+from unicorn.unicorn_py3.unicorn import uclib
 
 from differential.encoding import (
     MAX_INSTRUCTION_LENGTH,
     is_rep_string,
     may_branch,
     raises_debug,
+)
+from differential.runners.unicorn_core import (
+    BACK_AT_START,
+    GO_ON,
+    REPORT_FIELDS,
+    RESTARTED,
+    STOP,
+    core_library,
 )
 from ground.case import PAGE_SIZE, Case, Exc, Outcome, register_names
 
@@ -129,89 +135,74 @@ _UC_MODES = {"real16": UC_MODE_16, "prot32": UC_MODE_32}
 
 
 class _RegisterFile:
-    """Batched register access through the C API (see the module docstring for why)."""
+    """The case's registers in 8-byte slots, as ``uc_reg_write_batch`` and
+    ``uc_reg_read_batch`` take them (the core moves them in and out with one call each;
+    the binding's per-register wrappers cost ~5 µs apiece, which alone halved
+    throughput)."""
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = list(names)
         count = len(self.names)
         ids = [getattr(X, f"UC_X86_REG_{n.upper()}") for n in self.names]
         self._ids = (ctypes.c_int32 * count)(*ids)
-        self._values, self._ptrs = self._slots(count)  # what ``write`` sends
+        self._values = (ctypes.c_uint64 * count)()  # what goes in
         # Read into slots of their own, zero from here on: Unicorn 2.1.4 stores 4 bytes of
         # a 32-bit register and 2 of a selector into its 8-byte slot, so the bytes above
         # stay zero and a read needs neither a zero fill nor a mask (~1-2 µs a case;
         # ``test_register_reads_leave_high_bytes_alone`` checks it).
-        self._read, self._read_ptrs = self._slots(count)
+        self._read = (ctypes.c_uint64 * count)()
+        base = ctypes.addressof(self._read)
+        self._read_ptrs = (ctypes.c_void_p * count)(*(base + 8 * i for i in range(count)))
         self._count = ctypes.c_int32(count)
-
-    @staticmethod
-    def _slots(count: int) -> Tuple[Any, Any]:
-        """``count`` zeroed 8-byte values and an array of pointers to each."""
-        values = (ctypes.c_uint64 * count)()
-        base = ctypes.addressof(values)
-        return values, (ctypes.c_void_p * count)(*(base + 8 * i for i in range(count)))
+        self._unpack = struct.Struct(f"={count}Q").unpack_from
 
     # The values move as whole slices: an index assignment per register cost ~2 µs a case.
-    def write(self, uc: Uc, regs: Mapping[str, int]) -> None:
+    def put(self, regs: Mapping[str, int]) -> None:
+        """The values the next run starts with."""
         self._values[:] = [regs[name] for name in self.names]
-        self._check(uclib.uc_reg_write_batch(uc._uch, self._ids, self._ptrs, self._count))
+
+    def got(self) -> Dict[str, int]:
+        """The values the last run (or ``read``) left."""
+        return dict(zip(self.names, self._unpack(self._read)))
 
     def read(self, uc: Uc) -> Dict[str, int]:
-        self._check(uclib.uc_reg_read_batch(uc._uch, self._ids, self._read_ptrs,
-                                            self._count))
-        return dict(zip(self.names, self._read[:]))
+        """The registers now, during a run (the code hook's rare path)."""
+        _check(uclib.uc_reg_read_batch(uc._uch, self._ids, self._read_ptrs, self._count))
+        return self.got()
 
-    @staticmethod
-    def _check(status: int) -> None:
-        if status:
-            raise UcError(status)
+
+def _check(status: int) -> None:
+    if status:
+        raise UcError(status)
 
 
 class _Native:
-    """TLB flush, code-cache removal and page reads/writes straight through the C API:
-    the binding's wrappers (argument encoding, a fresh buffer per read) cost 3-6 µs a
-    call, and a case makes about ten of them (measured, issue 18). A case's pages sit in
-    consecutive frames from 0, so they go in with one write and come back with one read
-    (each call through ctypes costs ~1 µs; a case has 3-4 pages)."""
+    """Reads of the engine's memory straight through the C API, for the code hook's rare
+    path (the binding's ``mem_read`` cost ~2.5 µs: argument encoding, a fresh buffer),
+    and the ``uc_ctl`` codes the core uses to flush the TLB and drop translations."""
 
     _WRITE = UC_CTL_IO_WRITE << 30
+    FLUSH = _WRITE | UC_CTL_TLB_FLUSH
+    REMOVE = _WRITE | (2 << 26) | UC_CTL_TB_REMOVE_CACHE  # two arguments: begin, end
 
     def __init__(self, uc: Uc) -> None:
         self.handle = uc._uch
-        self._flush = self._WRITE | UC_CTL_TLB_FLUSH
-        self._remove = self._WRITE | (2 << 26) | UC_CTL_TB_REMOVE_CACHE
-        self._frames = ctypes.create_string_buffer(PAGE_SIZE)
         self._bytes = ctypes.create_string_buffer(MAX_INSTRUCTION_LENGTH + 1)
-
-    def flush_tlb(self) -> None:
-        _RegisterFile._check(uclib.uc_ctl(self.handle, self._flush))
-
-    def remove_cache(self, begin: int, end: int) -> None:
-        _RegisterFile._check(uclib.uc_ctl(self.handle, self._remove, ctypes.c_uint64(begin),
-                                          ctypes.c_uint64(end)))
-
-    def write(self, address: int, data: bytes) -> None:
-        _RegisterFile._check(uclib.uc_mem_write(self.handle, address, data, len(data)))
 
     def read(self, address: int, size: int) -> bytes:
         """``size`` bytes at physical ``address`` (an instruction's bytes: the code hook
-        reads them back on every REP iteration; the binding's ``mem_read`` cost ~2.5 µs)."""
+        reads them back on every REP iteration)."""
         buffer = self._bytes if size <= len(self._bytes) else ctypes.create_string_buffer(size)
-        _RegisterFile._check(uclib.uc_mem_read(self.handle, address, buffer, size))
+        _check(uclib.uc_mem_read(self.handle, address, buffer, size))
         return buffer.raw[:size]
-
-    def read_frames(self, count: int) -> bytes:
-        """The first ``count`` frames' bytes, in one call."""
-        size = count * PAGE_SIZE
-        if ctypes.sizeof(self._frames) < size:
-            self._frames = ctypes.create_string_buffer(size)
-        _RegisterFile._check(uclib.uc_mem_read(self.handle, 0, self._frames, size))
-        return ctypes.string_at(self._frames, size)
 
 
 class _Engine:
     """One reusable Unicorn instance for one mode, with the hooks installed up front
-    (hooks added after code was translated would not apply to it: unicorn #1606)."""
+    (hooks added after code was translated would not apply to it: unicorn #1606). A case
+    runs through the C core (``unicorn_core.c``): one call sets the engine up, runs it
+    and reads it back, and the hooks stay in C but for the code hook's rare question
+    (``_back_at_start``)."""
 
     def __init__(self, mode: str, memory_hooks: bool) -> None:
         self.mode = mode
@@ -220,14 +211,12 @@ class _Engine:
         # C4/C5 with mod=11 decode as VEX and F3 0F BC/BD as TZCNT/LZCNT in Unicorn
         self.uc.ctl_set_cpu_model(X.UC_CPU_X86_PENTIUM2)
         self.regs = _RegisterFile(register_names(mode))
-        self.native = _Native(self.uc)
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         self.frames = 0  # physical frames mapped, at 0, PAGE_SIZE, ...
-        self.table: Dict[int, int] = {}  # the case's linear pages -> their frames
-        self.pages: Mapping[int, bytes] = {}  # the case's pages as loaded
+        self._frames_out = ctypes.create_string_buffer(0)  # the frames after a run
+        self._report = (ctypes.c_int64 * len(REPORT_FIELDS))()
+        self.pages: Mapping[int, bytes] = {}  # the case's pages as loaded, frame i the i-th
         self.loaded = b""  # and all of them in frame order, as written to the frames
-        self.refused: Optional[int] = None  # access type of the last refused TLB fill
-        self.refused_page = -1  # and its page
         self.start = 0
         self.steps = 0
         self.restarts = 0
@@ -238,76 +227,65 @@ class _Engine:
         self.facts: Optional[Tuple[Optional[int], bool, bool]] = None
         self.initial: Mapping[str, int] = {}
         self.interrupt: Optional[int] = None
-        self.failure: Optional[BaseException] = None  # what a hook raised, for ``run``
-        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)  # rare: the binding's way
-        self._hooks = [HOOK_CODE_CFUNC(self._on_code), HOOK_TLB_FILL_CFUNC(self._on_fill)]
-        self._hook(UC_HOOK_CODE, self._hooks[0])
-        self._hook(UC_HOOK_TLB_FILL, self._hooks[1])
-        if memory_hooks:
-            self._hook(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, _IGNORE_ACCESS)
+        self.refused: Optional[int] = None  # access type of the last refused TLB fill
+        self.refused_page = -1  # and its page
+        self.changed = 0  # the core's mask of the pages the run stored into
+        self.failure: Optional[BaseException] = None  # what the hook's question raised
         self.pristine = self.uc.context_save()
+        self._core_lib = core_library()
+        self._back = BACK_AT_START(self._back_at_start)  # lives as long as the engine
+        self.core = self._core_lib.x86lab_core_new(
+            self.uc._uch, self.pristine.context, _Native.FLUSH, _Native.REMOVE, UC_PROT_ALL,
+            len(self.regs.names), ctypes.addressof(self.regs._ids),
+            ctypes.addressof(self.regs._values), ctypes.addressof(self.regs._read), self._back)
+        if not self.core:
+            raise MemoryError("x86lab_core_new")
+        _check(self._core_lib.x86lab_core_hook(
+            self.core, UC_HOOK_INTR, UC_HOOK_CODE, UC_HOOK_TLB_FILL,
+            UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE if memory_hooks else 0))
+        self.native = _Native(self.uc)
 
-    def restore(self) -> None:
-        """Back to the context saved when the engine was new (the module docstring says
-        why), straight through the C API: the binding's wrapper cost ~0.6 µs a case."""
-        _RegisterFile._check(uclib.uc_context_restore(self.uc._uch, self.pristine.context))
-
-    def _hook(self, kind: int, callback: object) -> None:
-        """Register a ctypes callback for every address (the callback object must live
-        as long as the engine: ``_hooks``, or a module constant)."""
-        handle = uc_hook_h()
-        _RegisterFile._check(uclib.uc_hook_add(self.uc._uch, ctypes.byref(handle), kind,
-                                               callback, None, ctypes.c_uint64(1),
-                                               ctypes.c_uint64(0)))
-
-    def _fail(self, exc: BaseException) -> None:
-        """A hook raised: keep the first exception for ``run`` and stop the run (what
-        the binding's hook wrapper does; ctypes would print it and go on)."""
-        if self.failure is None:
-            self.failure = exc
-        self.uc.emu_stop()
-
-    def _on_interrupt(self, uc: Uc, vector: int, _data: object) -> None:
-        self.interrupt = vector
-        uc.emu_stop()
-
-    def _on_code(self, _handle: int, address: int, _size: int, _data: object) -> None:
-        """Called before each instruction: let the first one run, stop before the next.
-        A REP string instruction comes back to its own address once per iteration."""
-        self.steps += 1
-        if self.steps == 1:
-            return
+    def _back_at_start(self, address: int, steps: int) -> int:
+        """The code hook's question when the instruction comes back to its own address
+        (every REP round; a self-modifying restart; a jump to itself): STOP, GO_ON, or
+        RESTARTED (go on, and that start was not a step). What it raises stops the run,
+        and ``run`` raises it (ctypes would print it and go on)."""
         try:
-            if address == self.start:  # every REP round: read the bytes back cheaply
-                code = self.code
-                frame, rep_string, branch = self.facts or self._facts()
-                now = self.read_linear(address, len(code)) if frame is None else \
-                    self.native.read(frame, len(code))
-                if code != now:
-                    # a restart, or a REP's next iteration, would run the *new* bytes
-                    self.self_modified = True
-                elif rep_string and self.steps < MAX_REP_ITERATIONS:
-                    return
-                elif self.restarts < MAX_RESTARTS and self._untouched(self.uc):
-                    self.restarts += 1
-                    self.self_modified = True
-                    self.steps -= 1
-                    return
-                elif not branch:
-                    self.self_modified = True  # restarted with part of its effects: stop
-        except BaseException as exc:  # noqa: BLE001 - raised by run (_fail)
-            self._fail(exc)
-            return
-        self.uc.emu_stop()
+            code = self.code
+            frame, rep_string, branch = self.facts or self._facts()
+            now = self.read_linear(address, len(code)) if frame is None else \
+                self.native.read(frame, len(code))
+            if code != now:
+                # a restart, or a REP's next iteration, would run the *new* bytes
+                self.self_modified = True
+            elif rep_string and steps < MAX_REP_ITERATIONS:
+                return GO_ON
+            elif self.restarts < MAX_RESTARTS and self._untouched(self.uc):
+                self.restarts += 1
+                self.self_modified = True
+                return RESTARTED
+            elif not branch:
+                self.self_modified = True  # restarted with part of its effects: stop
+        except BaseException as exc:  # noqa: BLE001 - raised by run
+            if self.failure is None:
+                self.failure = exc
+        return STOP
 
     def _facts(self) -> Tuple[Optional[int], bool, bool]:
         """``facts`` for this case, worked out when first needed: most cases never come
         back to their start, and these cost ~2 µs a case when worked out up front."""
         code, start = self.code, self.start
-        offset, frame = start & (PAGE_SIZE - 1), self.table.get(start & 0xFFFFF000)
+        offset, frame = start & (PAGE_SIZE - 1), self.frame_of(start & 0xFFFFF000)
         where = None if frame is None or offset + len(code) > PAGE_SIZE else frame + offset
         self.facts = (where, is_rep_string(code), may_branch(code))
         return self.facts
+
+    def frame_of(self, page: int) -> Optional[int]:
+        """Where the case's linear ``page`` lives (None: not one of its pages)."""
+        for slot, base in enumerate(self.pages):
+            if base == page:
+                return slot * PAGE_SIZE
+        return None
 
     def code_pages(self) -> Tuple[int, int]:
         """The pages this case's bytes lie in (first and last byte)."""
@@ -318,56 +296,59 @@ class _Engine:
         now = self.regs.read(uc)
         return all(now[name] == value for name, value in self.initial.items())
 
-    def _on_fill(self, _handle: int, vaddr: int, access: int, entry: Any,
-                 _data: object) -> bool:
-        """The TLB asks where a linear page lives: in its frame if the case has it."""
-        try:
-            frame = self.table.get(vaddr & 0xFFFFF000)
-            if frame is None:
-                self.refused, self.refused_page = access, vaddr & 0xFFFFF000
-                return False
-            filled = entry.contents
-            filled.paddr = frame
-            filled.perms = UC_PROT_ALL
-            return True
-        except BaseException as exc:  # noqa: BLE001 - raised by run (_fail)
-            self._fail(exc)
-            return False
-
-    def map_pages(self, memory: Mapping[int, bytes]) -> None:
-        """Put the case's pages in frames 0, 1, ... (more frames are mapped once when a
-        case has more pages than any before) and forget every earlier translation."""
-        uc = self.uc
+    def run(self, case: Case, begin: int, end: int) -> Optional[int]:
+        """Run ``case`` from linear ``begin`` to ``end`` (its pages in frames 0, 1, ...,
+        more frames mapped once when a case has more pages than any before; earlier
+        translations forgotten) and return emu_start's error (None: none). The report
+        lands in ``steps``, ``interrupt``, ``refused``, ``refused_page``, ``changed``."""
+        memory = case.memory
         if len(memory) > self.frames:
-            uc.mem_map(self.frames * PAGE_SIZE, (len(memory) - self.frames) * PAGE_SIZE)
+            self.uc.mem_map(self.frames * PAGE_SIZE, (len(memory) - self.frames) * PAGE_SIZE)
             self.frames = len(memory)
-        self.table = {base: slot * PAGE_SIZE for slot, base in enumerate(memory)}
+            self._frames_out = ctypes.create_string_buffer(self.frames * PAGE_SIZE)
         self.pages, self.loaded = memory, b"".join(memory.values())
-        self.native.write(0, self.loaded)
-        self.native.flush_tlb()
+        self.regs.put(case.regs)
+        self.start, self.restarts, self.initial = begin, 0, case.regs
+        self.self_modified, self.code, self.facts = False, case.code, None
+        report = self._report
+        _check(self._core_lib.x86lab_core_run(
+            self.core, self.loaded, len(memory), _bases(memory), begin, end,
+            begin + MAX_INSTRUCTION_LENGTH, ctypes.addressof(self._frames_out),
+            ctypes.addressof(report)))
+        status, self.steps, interrupt, refused, self.refused_page, self.changed = report
+        self.interrupt = None if interrupt < 0 else interrupt
+        self.refused = None if refused < 0 else refused
+        if self.failure is not None:  # the hook's question raised (_back_at_start)
+            failure, self.failure = self.failure, None
+            raise failure
+        return status or None
 
     def pages_after(self) -> Dict[int, bytes]:
         """The case's pages as the run left them, each unchanged one as the very object
         loaded (as ``reference.memory.SparseMemory.final`` gives them back): most cases
-        store into none of their pages or one, and one comparison of all the frames costs
-        less than a copy of each page, which the comparison with the reference's pages
-        then finds equal by identity (issue 18)."""
-        frames = self.native.read_frames(len(self.pages))
-        if frames == self.loaded:
+        store into none of their pages or one, and the core's mask of changed pages
+        costs less than a copy of each page, which the comparison with the reference's
+        pages then finds equal by identity (issue 18)."""
+        changed = self.changed
+        if not changed:
             return dict(self.pages)
+        frames = memoryview(self._frames_out)
         out = {}
-        for (base, slot), loaded in zip(self.table.items(), self.pages.values()):
-            page = frames[slot:slot + PAGE_SIZE]
-            out[base] = loaded if page == loaded else page
+        for slot, (base, loaded) in enumerate(self.pages.items()):
+            if changed >> min(slot, 63) & 1:  # bit 63 stands for every page from 63 on
+                page = frames[slot * PAGE_SIZE:(slot + 1) * PAGE_SIZE].tobytes()
+                out[base] = loaded if page == loaded else page
+            else:
+                out[base] = loaded
         return out
 
     def read_linear(self, address: int, size: int) -> bytes:
-        """Bytes at a linear address through the case's table, wrapping at 4 GiB as the
+        """Bytes at a linear address through the case's pages, wrapping at 4 GiB as the
         CPU's fetch does; the read ends early at a page outside the case."""
         out = b""
         while len(out) < size:
             linear = (address + len(out)) & 0xFFFFFFFF
-            frame = self.table.get(linear & 0xFFFFF000)
+            frame = self.frame_of(linear & 0xFFFFF000)
             if frame is None:
                 break
             offset = linear & (PAGE_SIZE - 1)
@@ -376,11 +357,9 @@ class _Engine:
         return out
 
 
-def _ignore_access(*_args: object) -> None:
-    """A memory hook that does nothing: its presence alone changes Unicorn's code paths."""
-
-
-_IGNORE_ACCESS = HOOK_MEM_ACCESS_CFUNC(_ignore_access)
+def _bases(memory: Mapping[int, bytes]) -> bytes:
+    """The case's linear pages as the core takes them: 32-bit words, in frame order."""
+    return array("I", memory).tobytes()
 
 
 def linear_eip(mode: str, regs: Mapping[str, int]) -> int:
@@ -435,31 +414,15 @@ class UnicornRunner:
         """(outcome, whether a fetch faulted before the code hook saw the instruction
         start) with the stop address ``stop`` (default: just past the case's bytes)."""
         engine = self._engine(case.mode)
-        uc = engine.uc
-        engine.restore()
-        engine.map_pages(case.memory)
         begin = linear_eip(case.mode, case.regs)
         end = begin + max(len(case.code), 1) if stop is None else stop
         boundary = (begin | (PAGE_SIZE - 1)) + 1
         if end > boundary and boundary & 0xFFFFFFFF not in case.memory:
             end = boundary  # the translator reads up to ``end``: not into a refused page
-        engine.native.remove_cache(begin, begin + MAX_INSTRUCTION_LENGTH)
-        engine.regs.write(uc, case.regs)
-        engine.start, engine.steps, engine.interrupt = begin, 0, None
-        engine.restarts, engine.initial = 0, case.regs
-        engine.self_modified, engine.code, engine.facts = False, case.code, None
-        error: Optional[int] = None
-        engine.refused, engine.refused_page = None, -1
-        try:
-            uc.emu_start(begin, end)
-        except UcError as exc:
-            error = exc.errno
-        if engine.failure is not None:  # a hook raised (_Engine._fail)
-            failure, engine.failure = engine.failure, None
-            raise failure
+        error = engine.run(case, begin, end)
         if error == UC_ERR_EXCEPTION and engine.refused is not None:
             error = REFUSED.get(engine.refused, error)
-        regs = engine.regs.read(uc)
+        regs = engine.regs.got()
         if error in FETCH_ERRORS and not engine.self_modified and \
                 regs["eip"] == case.regs["eip"] and \
                 engine.read_linear(begin, len(case.code)) != case.code:
