@@ -65,7 +65,20 @@ struct core {
     uint32_t pages, capacity;
     uint64_t start, steps;
     int64_t interrupt, refused, refused_page;
+    /* REP rounds Python handed over (x86lab_core_rounds): go on while the bytes at
+     * code_frame are still ``code`` and steps < most_steps */
+    bool rounds;
+    uint8_t code[16];
+    uint32_t code_length;
+    uint64_t code_frame, most_steps;
 };
+
+static bool same_bytes(struct core *c) {
+    /* The instruction's bytes are still the ones it started with. */
+    uint8_t now[sizeof c->code];
+    return uc_mem_read(c->uc, c->code_frame, now, c->code_length) == 0 &&
+           memcmp(now, c->code, c->code_length) == 0;
+}
 
 static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *data) {
     /* Before each instruction: let the first run, stop before the next. */
@@ -75,6 +88,8 @@ static void on_code(uc_engine *uc, uint64_t address, uint32_t size, void *data) 
     if (c->steps == 1)
         return;
     if (address == c->start) {
+        if (c->rounds && c->steps < c->most_steps && same_bytes(c))
+            return;  /* a REP round like the one Python let go on */
         int answer = c->back_at_start(address, c->steps);
         if (answer == GO_ON)
             return;
@@ -153,6 +168,22 @@ uc_err x86lab_core_hook(struct core *c, int intr, int code, int fill, int memory
     return err;
 }
 
+int x86lab_core_rounds(struct core *c, uint64_t frame, const uint8_t *code, uint32_t length,
+                       uint64_t most_steps) {
+    /* Asked from back_at_start when it lets a REP round go on: the later rounds go on
+     * without asking while the bytes at ``frame`` (physical; the instruction lies in one
+     * frame) are still ``code`` and the run has taken fewer than ``most_steps``
+     * steps; anything else is asked again. Per-round Python calls cost ~3 us each:
+     * ~6.7 us of a FORMS case on average, for the 1.5 % of cases that are REP strings
+     * (issue 18). Returns 0, or -1 for bytes longer than an instruction can be. */
+    if (length > sizeof c->code)
+        return -1;
+    memcpy(c->code, code, length);
+    c->code_length = length, c->code_frame = frame, c->most_steps = most_steps;
+    c->rounds = true;
+    return 0;
+}
+
 uc_err x86lab_core_run(struct core *c, const uint8_t *loaded, uint32_t pages,
                        const uint32_t *bases, uint64_t begin, uint64_t until,
                        uint64_t remove_end, uint8_t *frames, int64_t *report) {
@@ -179,7 +210,7 @@ uc_err x86lab_core_run(struct core *c, const uint8_t *loaded, uint32_t pages,
         (err = uc_ctl(c->uc, c->remove_cache, begin, remove_end)) ||
         (err = uc_reg_write_batch(c->uc, c->ids, c->in, c->count)))
         return err;
-    c->start = begin, c->steps = 0;
+    c->start = begin, c->steps = 0, c->rounds = false;
     c->interrupt = NO_INTERRUPT, c->refused = NOT_REFUSED, c->refused_page = -1;
     report[0] = uc_emu_start(c->uc, begin, until, 0, 0);
     if ((err = uc_reg_read_batch(c->uc, c->ids, c->out, c->count)) ||

@@ -81,6 +81,8 @@ def core_library() -> ctypes.CDLL:
                                         pointer, BACK_AT_START]
         lib.x86lab_core_hook.restype = ctypes.c_int
         lib.x86lab_core_hook.argtypes = [pointer] + [ctypes.c_int] * 4
+        lib.x86lab_core_rounds.restype = ctypes.c_int
+        lib.x86lab_core_rounds.argtypes = [pointer, u64, ctypes.c_char_p, ctypes.c_uint32, u64]
         lib.x86lab_core_run.restype = ctypes.c_int
         lib.x86lab_core_run.argtypes = [pointer, ctypes.c_char_p, ctypes.c_uint32,
                                         ctypes.c_char_p, u64, u64, u64, pointer, pointer]

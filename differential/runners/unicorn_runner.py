@@ -259,6 +259,9 @@ class _Engine:
                 # a restart, or a REP's next iteration, would run the *new* bytes
                 self.self_modified = True
             elif rep_string and steps < MAX_REP_ITERATIONS:
+                if frame is not None:  # the next rounds: the core asks while they differ
+                    _check(self._core_lib.x86lab_core_rounds(
+                        self.core, frame, code, len(code), MAX_REP_ITERATIONS))
                 return GO_ON
             elif self.restarts < MAX_RESTARTS and self._untouched(self.uc):
                 self.restarts += 1
