@@ -88,7 +88,7 @@ _PARTIAL = sys.implementation.name != "pypy"
 """Whether ``_bind`` makes a ``functools.partial`` (CPython) or a closure (PyPy): PyPy's
 ``partial`` is written in Python, its call building a tuple and a dict each time, and
 it took a third of PyPy's samples in a tiny boot interpreting (vmprof); with closures
-that boot took 16.6 / 17.7 s against 22.0 / 19.1 s (alternating, load 0.8-0.9)."""
+that boot took 19.6 / 19.3 s against 25.8 / 23.0 s (alternating, load 0.8-0.9)."""
 
 
 def _bind(cpu: Cpu, insn: Insn) -> Callable[[], None]:
