@@ -365,6 +365,9 @@ def _bases(memory: Mapping[int, bytes]) -> bytes:
     return array("I", memory).tobytes()
 
 
+assert array("I").itemsize == 4, "the core reads the pages' bases as uint32_t"
+
+
 def linear_eip(mode: str, regs: Mapping[str, int]) -> int:
     """Where CS:EIP points: ``begin`` for ``emu_start`` (CS*16+IP in real mode, EIP in
     32-bit mode where Unicorn writes ``begin`` straight into EIP)."""
