@@ -216,7 +216,6 @@ class _Engine:
         self._frames_out = ctypes.create_string_buffer(0)  # the frames after a run
         self._report = (ctypes.c_int64 * len(REPORT_FIELDS))()
         self.pages: Mapping[int, bytes] = {}  # the case's pages as loaded, frame i the i-th
-        self.loaded = b""  # and all of them in frame order, as written to the frames
         self.start = 0
         self.steps = 0
         self.restarts = 0
@@ -309,13 +308,13 @@ class _Engine:
             self.uc.mem_map(self.frames * PAGE_SIZE, (len(memory) - self.frames) * PAGE_SIZE)
             self.frames = len(memory)
             self._frames_out = ctypes.create_string_buffer(self.frames * PAGE_SIZE)
-        self.pages, self.loaded = memory, b"".join(memory.values())
+        self.pages = memory
         self.regs.put(case.regs)
         self.start, self.restarts, self.initial = begin, 0, case.regs
         self.self_modified, self.code, self.facts = False, case.code, None
         report = self._report
         _check(self._core_lib.x86lab_core_run(
-            self.core, self.loaded, len(memory), _bases(memory), begin, end,
+            self.core, b"".join(memory.values()), len(memory), _bases(memory), begin, end,
             begin + MAX_INSTRUCTION_LENGTH, ctypes.addressof(self._frames_out),
             ctypes.addressof(report)))
         status, self.steps, interrupt, refused, self.refused_page, self.changed = report
