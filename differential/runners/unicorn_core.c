@@ -46,7 +46,7 @@ uc_err uc_hook_add(uc_engine *uc, uc_hook *hh, int type, void *callback, void *u
 #define PAGE_SIZE 4096u
 #define PAGE_BASE 0xFFFFF000u
 
-enum { STOP = 0, GO_ON = 1, RESTARTED = 2 };      /* back_at_start's answers */
+enum { STOP = 0, GO_ON = 1, RESTARTED = 2 };  /* back_at_start's answers (unicorn_core.py) */
 enum { NO_INTERRUPT = -1, NOT_REFUSED = -1 };
 
 typedef int (*back_at_start_t)(uint64_t address, uint64_t steps);

@@ -3,8 +3,8 @@
 The C file says why it exists. It is compiled on first use with the machine's C compiler
 (``cc``; ``scripts/apt-packages.txt`` installs gcc) against the very ``libunicorn.so.2``
 the Python binding loaded, and kept in the cache (``ground.cache``, part ``native``)
-under the hash of the source and that library (path, size, time), so a checkout or a new virtualenv
-builds its own and a warm cache compiles nothing (a build takes ~0.3 s).
+under the hash of the source and that library (path, size, time), so a checkout or a
+new virtualenv builds its own and a warm cache compiles nothing (a build takes ~0.3 s).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ COMPILER = os.environ.get("CC", "cc")
 BACK_AT_START = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64, ctypes.c_uint64)
 """The code hook's question to Python when an instruction comes back to its own address:
 the answer is STOP, GO_ON or RESTARTED."""
-STOP, GO_ON, RESTARTED = 0, 1, 2
+STOP, GO_ON, RESTARTED = 0, 1, 2  # the same numbers as the enum in unicorn_core.c
 REPORT_FIELDS = ("status", "steps", "interrupt", "refused", "refused_page", "changed")
 """What ``x86lab_core_run`` reports in its int64 array, in order (-1: no interrupt, no
 refused access)."""
