@@ -26,7 +26,7 @@ from typing import Dict, List, Sequence, Set, Tuple
 
 from conformance.sources import SourceError, extract_member
 from differential.cpu_identity import this_cpu
-from ground.cache import cache_dir, cache_file
+from ground.cache import BuildFailed, cache_dir, cache_file, compile_into
 
 FOLDER = "tools/testing/selftests/x86"
 HEADERS = ("arch/x86/include/asm/desc_defs.h",)  # sigreturn.c includes it by a ../ path
@@ -105,16 +105,15 @@ def _compile(name: str, source: Path, folder: Path) -> Tuple[Path, str]:
         return binary, ""
     if reason.exists():
         return binary, reason.read_text("utf-8")
-    partial = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")  # concurrent builds
-    done = subprocess.run(["gcc", *CFLAGS, "-o", str(partial), f"{name}.c", "helpers.h",
-                           *EXTRA.get(name, ()), str(LINE_BUFFERED), *LIBRARIES],
-                          cwd=source, capture_output=True, text=True)
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.splitlines() if "error" in line]
-        text = (errors[0] if errors else done.stderr.strip()[-300:]).strip()
+    try:
+        compile_into(binary, lambda out: ["gcc", *CFLAGS, "-o", out, f"{name}.c", "helpers.h",
+                                          *EXTRA.get(name, ()), LINE_BUFFERED, *LIBRARIES],
+                     cwd=source)
+    except BuildFailed as failed:
+        errors = [line for line in failed.output.splitlines() if "error" in line]
+        text = (errors[0] if errors else failed.output[-300:]).strip()
         reason.write_text(text, "utf-8")
         return binary, text
-    partial.replace(binary)
     return binary, ""
 
 

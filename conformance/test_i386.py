@@ -11,14 +11,13 @@ the binary gives the expected output.
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from pathlib import Path
 from typing import Dict
 
 from conformance import instruction_map
 from conformance.sources import SourceError, extract, source_version
-from ground.cache import cache_file
+from ground.cache import BuildFailed, cache_file, compile_into
 
 PACKAGE = "qemu"
 FOLDER = "tests/tcg/i386"
@@ -41,14 +40,11 @@ def build() -> Path:
         instruction_map.write_map(binary)
         return binary
     source = extract(PACKAGE, FOLDER)
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    partial = binary.with_name(f"{binary.name}.{os.getpid()}.tmp")  # concurrent builds
-    done = subprocess.run(["gcc", *CFLAGS, "-o", str(partial), *SOURCES,
-                           *map(str, LINKED_IN), "-lm"],
-                          cwd=source, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SourceError(f"building test-i386 failed: {done.stderr.strip()[-600:]}")
-    partial.replace(binary)
+    try:
+        compile_into(binary, lambda out: ["gcc", *CFLAGS, "-o", out, *SOURCES, *LINKED_IN,
+                                          "-lm"], cwd=source)
+    except BuildFailed as failed:
+        raise SourceError(f"building test-i386 failed: {failed.output[-600:]}") from failed
     instruction_map.write_map(binary)
     return binary
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import struct
 import subprocess
 import tempfile
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from differential.encoding import is_rep_string, split_prefixes
-from ground.cache import cache_file
+from ground.cache import BuildFailed, cache_file, compile_into
 from ground.case import GPRS, PAGE_SIZE, Case, Exc, Outcome
 
 SOURCE = Path(__file__).resolve().parent.parent / "native" / "stepper.c"
@@ -89,18 +88,14 @@ def build(compiler: str = "gcc", source_path: Path = SOURCE) -> Path:
     source = source_path.read_bytes() + HEADER.read_bytes()
     key = hashlib.sha256(source + " ".join(CFLAGS).encode()).hexdigest()[:16]
     target = cache_file("native", "bin", f"{source_path.stem}-{key}")
-    if target.exists():
-        return target
-    if shutil.which(compiler) is None:
-        raise StepperError(f"{compiler} not found; install gcc-multilib (scripts/setup.sh)")
-    partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # concurrent builds
-    done = subprocess.run([compiler, *CFLAGS, "-o", str(partial), str(source_path)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
+    try:
+        return compile_into(target, lambda out: [compiler, *CFLAGS, "-o", out, source_path])
+    except BuildFailed as failed:
+        if not failed.started:
+            raise StepperError(f"{compiler} not found; install gcc-multilib (scripts/setup.sh)"
+                               ) from failed
         raise StepperError(f"building {source_path.name} failed (is gcc-multilib installed?):"
-                           f"\n{done.stderr.strip()[-800:]}")
-    partial.replace(target)
-    return target
+                           f"\n{failed.output[-800:]}") from failed
 
 
 def int_number(code: bytes) -> Optional[int]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 from unicorn.unicorn_py3.unicorn import uclib
@@ -43,27 +41,19 @@ def library_path() -> Path:
 def built() -> Path:
     """The compiled core for this source and this Unicorn, built now if the cache has
     none (atomically: a build another process finishes first is simply used)."""
-    from ground.cache import cache_file
+    from ground.cache import BuildFailed, cache_file, compile_into
 
     unicorn = library_path()
     found = unicorn.stat()  # a library replaced at the same path gets a build of its own
     named = f"{unicorn}\0{found.st_size}\0{found.st_mtime_ns}".encode()
     key = hashlib.sha256(SOURCE.read_bytes() + b"\0" + named).hexdigest()[:16]
     target = cache_file("native", f"unicorn_core-{key}.so")
-    if target.exists():
-        return target
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        out = Path(scratch) / target.name
-        command = [COMPILER, "-O2", "-shared", "-fPIC", "-Wall", "-o", str(out), str(SOURCE),
-                   str(unicorn), f"-Wl,-rpath,{unicorn.parent}"]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        except OSError as exc:
-            raise CoreBuildError(f"{' '.join(command)}: {exc}") from exc
-        if done.returncode != 0:
-            raise CoreBuildError(f"{' '.join(command)} failed:\n{done.stderr.strip()}")
-        os.replace(out, target)
-    return target
+    try:
+        return compile_into(target, lambda out: [COMPILER, "-O2", "-shared", "-fPIC", "-Wall",
+                                                 "-o", out, SOURCE, unicorn,
+                                                 f"-Wl,-rpath,{unicorn.parent}"], timeout=120)
+    except BuildFailed as failed:
+        raise CoreBuildError(f"building the Unicorn core failed: {failed}") from failed
 
 
 _LIBRARY = None
