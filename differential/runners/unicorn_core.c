@@ -154,6 +154,13 @@ struct core *x86lab_core_new(uc_engine *uc, uc_context *pristine, int flush_tlb,
     return c;
 }
 
+void x86lab_core_free(struct core *c) {
+    /* Called when the Python engine is collected (its Uc goes with it: nothing can run
+     * the hooks that point here any more). Touches nothing of Unicorn's. */
+    if (c != NULL)
+        free(c->in), free(c->out), free(c);
+}
+
 uc_err x86lab_core_hook(struct core *c, int intr, int code, int fill, int memory) {
     /* The hooks, each for every address (before anything is translated: hooks added
      * later would not apply to translated code, unicorn #1606); memory 0: none. */

@@ -69,6 +69,8 @@ def core_library() -> ctypes.CDLL:
         lib.x86lab_core_new.argtypes = [pointer, pointer, ctypes.c_int, ctypes.c_int,
                                         ctypes.c_int, ctypes.c_int, pointer, pointer,
                                         pointer, BACK_AT_START]
+        lib.x86lab_core_free.restype = None
+        lib.x86lab_core_free.argtypes = [pointer]
         lib.x86lab_core_hook.restype = ctypes.c_int
         lib.x86lab_core_hook.argtypes = [pointer] + [ctypes.c_int] * 4
         lib.x86lab_core_rounds.restype = ctypes.c_int

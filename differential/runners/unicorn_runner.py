@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+import weakref
 from array import array
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
@@ -239,6 +240,8 @@ class _Engine:
             ctypes.addressof(self.regs._values), ctypes.addressof(self.regs._read), self._back)
         if not self.core:
             raise MemoryError("x86lab_core_new")
+        # freed with the engine (a runner made per test would otherwise leak one each)
+        self.freed = weakref.finalize(self, self._core_lib.x86lab_core_free, self.core)
         _check(self._core_lib.x86lab_core_hook(
             self.core, UC_HOOK_INTR, UC_HOOK_CODE, UC_HOOK_TLB_FILL,
             UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE if memory_hooks else 0))

@@ -30,3 +30,21 @@ def test_a_compiler_that_fails_or_is_missing_is_a_clear_error(empty_cache, monke
         unicorn_core.built()
     assert "unicorn_core.c" in str(raised.value)
     assert not list(empty_cache.rglob("*.so"))  # nothing half-built is left as the build
+
+
+def test_an_engine_frees_its_core_when_collected_and_others_go_on():
+    import gc
+
+    from differential.runners.unicorn_runner import UnicornRunner, _Engine
+    from differential.tests.handmade import make_case
+
+    kept = UnicornRunner()
+    case = make_case(bytes.fromhex("01d8"), "prot32", eax=2, ebx=3)  # add eax, ebx
+    assert kept.run(case).regs["eax"] == 5
+    dropped = _Engine("prot32", memory_hooks=False)
+    freed = dropped.freed
+    assert freed.alive
+    del dropped
+    gc.collect()  # the engine and its ctypes callback form a cycle
+    assert not freed.alive
+    assert kept.run(case).regs["eax"] == 5
