@@ -114,6 +114,42 @@ def test_a_batch_makes_its_divergences_durable_before_its_state(tmp_path, monkey
     assert json.loads((tmp_path / "workers" / "0.json").read_text())["next_batch"] == 2
 
 
+def test_the_state_is_written_at_most_once_an_interval_and_at_the_end(tmp_path):
+    plan = prepare(tmp_path, Plan(seed=11, jobs=1, forms="ADD_*"), resume=False)
+    worker = Worker(tmp_path, plan, 0, make_checkers, state_every=3600.0)
+    state = tmp_path / "workers" / "0.json"
+
+    def written() -> int:
+        return json.loads(state.read_text())["next_batch"]
+
+    worker.run_batch()
+    worker.run_batch()  # the first write is due at once: batch 0 counted
+    assert written() == 1
+    worker.run_batch()
+    worker.run_batch()  # within the hour: not written again
+    assert written() == 1
+    worker.flush()  # the end of a worker's run
+    assert written() == 4 and json.loads(state.read_text()) == worker.state
+
+
+def test_a_batch_whose_divergence_cannot_be_saved_counts_nothing(tmp_path, monkeypatch):
+    """What ``flush`` writes after a failure holds whole batches only."""
+    plan = prepare(tmp_path, Plan(seed=11, jobs=1, forms="ADD_*"), resume=False)
+    worker = Worker(tmp_path, plan, 0, make_checkers)
+    worker.run_batch()
+    before = json.loads(json.dumps(worker.state))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(campaign, "save", full_disk)
+    with pytest.raises(OSError):
+        worker.run_batch()  # the broken runner diverges on every batch
+    assert worker.state == before
+    worker.flush()
+    assert json.loads((tmp_path / "workers" / "0.json").read_text()) == before
+
+
 def test_resume_refuses_a_different_seed(tmp_path):
     prepare(tmp_path, Plan(seed=1, jobs=2), resume=False)
     with pytest.raises(CampaignError, match="seed=1"):
