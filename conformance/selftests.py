@@ -110,6 +110,8 @@ def _compile(name: str, source: Path, folder: Path) -> Tuple[Path, str]:
                                           *EXTRA.get(name, ()), LINE_BUFFERED, *LIBRARIES],
                      cwd=source)
     except BuildFailed as failed:
+        if not failed.started:  # no compiler here: not the test's failure, nothing kept
+            raise SourceError(f"gcc could not run: {failed.output}") from failed
         errors = [line for line in failed.output.splitlines() if "error" in line]
         text = (errors[0] if errors else failed.output[-300:]).strip()
         reason.write_text(text, "utf-8")

@@ -131,6 +131,19 @@ def test_a_test_that_does_not_build_is_listed_with_the_compilers_reason(
     assert selftests._compile("broken", source, out)[1] == reason  # remembered, not rebuilt
 
 
+def test_a_machine_without_gcc_is_an_error_not_a_remembered_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    out.mkdir()
+    (source / "helpers.h").write_text("")
+    (source / "fine.c").write_text("int main(void) { return 0; }\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(selftests.SourceError, match="gcc could not run"):
+        selftests._compile("fine", source, out)
+    assert list(out.iterdir()) == []  # a later run with gcc builds it
+
+
 def test_the_runner_script_brackets_each_test_with_its_status(tmp_path: Path) -> None:
     """The script as the guest runs it, with a stand-in ``timeout`` that just runs the
     command (BusyBox's is in the guest and in the native run)."""

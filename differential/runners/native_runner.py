@@ -92,8 +92,8 @@ def build(compiler: str = "gcc", source_path: Path = SOURCE) -> Path:
         return compile_into(target, lambda out: [compiler, *CFLAGS, "-o", out, source_path])
     except BuildFailed as failed:
         if not failed.started:
-            raise StepperError(f"{compiler} not found; install gcc-multilib (scripts/setup.sh)"
-                               ) from failed
+            raise StepperError(f"{compiler} could not run ({failed.output}); install "
+                               "gcc-multilib (scripts/setup.sh)") from failed
         raise StepperError(f"building {source_path.name} failed (is gcc-multilib installed?):"
                            f"\n{failed.output[-800:]}") from failed
 

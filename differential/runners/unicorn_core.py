@@ -40,7 +40,7 @@ def library_path() -> Path:
 
 def built() -> Path:
     """The compiled core for this source and this Unicorn, built now if the cache has
-    none (atomically: a build another process finishes first is simply used)."""
+    none (``ground.cache.compile_into``: builds racing each other each finish whole)."""
     from ground.cache import BuildFailed, cache_file, compile_into
 
     unicorn = library_path()
