@@ -230,8 +230,9 @@ def draw_case(plan: Plan, forms: List[Any], batch: int, index: int):
 STATE_EVERY_S = 1.0
 """How often a worker writes its state while it runs. Writing it after every batch (a
 JSON dump of the per-form counts, a file synced and renamed: ~45 batches a second a
-worker) cost 2.6-2.9 µs of the worker's CPU a case, against ~0.1 µs at once a second
-(issue 18); the price is up to a second of batches judged again after a crash."""
+worker) cost 4.2-5.7 µs of the worker's CPU a case (2.6-2.9 of them the write, the
+rest the dump), ~0.1 µs at once a second (issue 18; ``x86lab bench --pipeline``); the
+price is up to a second of batches judged again after a crash."""
 
 
 PROGRESS_EVERY_S = 0.25
