@@ -298,7 +298,7 @@ class Worker:
     def flush(self) -> None:
         """Write the state, if batches were counted since it was last written.
         ``run_batch`` has it done while a later batch's first request is judged: the
-        write's syncs (3-11 ms of wall time a batch here, issue 18) then leave no child
+        write's syncs (3-11 ms of wall time a write here, issue 18) then leave no child
         idle. A crash before it has those batches judged again (their divergences were
         made durable before, and are written again under the same names)."""
         if not self._unwritten:
