@@ -22,7 +22,8 @@ and the code object (``marshal``). A child that made other instructions than the
 gathered (a different key) answers with no code, and the parent makes that block
 itself. If the child dies, the parent makes every later block itself (one line on
 stderr). At most ``WINDOW`` requests are in flight, so neither side ever blocks on a full
-pipe while the other waits for it.
+pipe while the other waits for it; the others wait in the parent and go newest first
+(``Maker._send``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Maker:
         self.failed: Set[str] = set()  # keys the child could not make: made here
         self.broken = False
         self.requested = self.answered = 0
+        self.most_queued = 0  # the longest the queue got: how far the child fell behind
 
     def request(self, cpu: Cpu, key: str, insns: List[Insn], physical: int,
                 stack_size: int, memory: Optional[str], where: str,
@@ -97,13 +99,22 @@ class Maker:
         self.queued.append(marshal.dumps((key, base, page, physical, stack_size, memory,
                                           where)))
         self.requested += 1
+        self.most_queued = max(self.most_queued, len(self.queued))
         self._send()
         return True
 
     def _send(self) -> None:
+        """Send queued requests while fewer than ``WINDOW`` are in flight, the newest
+        first. Why: on a cold boot the child falls behind (the tiny image: ~6,000
+        blocks at ~3 ms each, ~250 requests queued at worst), and the newest request is
+        for the code running now, while the oldest may be for code already left behind
+        (its block is still made later and stored for the next boot). Tiny boot to
+        the prompt, CPython, empty block cache, 7 alternating pairs: 22.5-24.3 s
+        (mean 23.5) newest first against 23.6-25.5 s (mean 24.3) oldest first, faster
+        in every pair."""
         while self.queued and self.in_flight < WINDOW and not self.broken:
             try:
-                self.connection.send_bytes(self.queued.popleft())
+                self.connection.send_bytes(self.queued.pop())
             except OSError as error:
                 self._lost(error)
                 return
@@ -175,9 +186,11 @@ class Maker:
 
     def figures(self) -> Dict[str, Any]:
         """What the child did, for the PC's stop record: blocks asked for, answered,
-        answered with no code (made here instead), and whether it stopped early."""
+        answered with no code (made here instead), whether it stopped early, and the
+        most requests that waited unsent at once (``_send``)."""
         return {"requested": self.requested, "answered": self.answered,
-                "failed": len(self.failed), "stopped": self.broken}
+                "failed": len(self.failed), "stopped": self.broken,
+                "most_queued": self.most_queued}
 
     def close(self) -> None:
         """Stop the child (what it had not sent back is lost: it is only speed)."""

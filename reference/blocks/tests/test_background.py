@@ -146,3 +146,35 @@ def test_a_block_goes_to_the_disk_cache_when_it_comes_back(tmp_path: Path,
     hint = again.hint(cpu.mem, CODE, 32, cpu.stack_size, access.mode_of(cpu))
     stored = again.may_have(hint) and len(again.keys) == 1
     assert stored == store_on
+
+
+def test_requests_the_child_has_no_room_for_wait_and_go_newest_first(tmp_path: Path) -> None:
+    """With ``WINDOW`` requests in flight the next waits in the parent (and the stop
+    record's ``most_queued`` says so); once there is room, the waiting go newest first:
+    the newest is for the code running now."""
+    from reference.blocks.background import WINDOW
+
+    cpu = machine(PROGRAM.code(50), 3, "flat")
+    cpu.block_cache = BlockCache(tmp_path)
+    cpu.block_maker = maker = Maker(cpu.block_cache)
+    real = maker.connection
+    try:
+        maker.in_flight = WINDOW  # the child is busy
+        assert compiler.compile_block(cpu, CODE, CODE) is compiler.PENDING
+        assert len(maker.queued) == 1 and maker.figures()["most_queued"] == 1
+        sent: List[bytes] = []
+
+        class Recorder:
+            def send_bytes(self, data: bytes) -> None:
+                sent.append(data)
+
+        maker.connection = Recorder()  # type: ignore[assignment]
+        maker.queued.clear()
+        maker.queued.extend([b"oldest", b"middle", b"newest"])
+        maker.in_flight = WINDOW - 2  # room for two
+        maker._send()
+        assert sent == [b"newest", b"middle"] and list(maker.queued) == [b"oldest"]
+        assert maker.in_flight == WINDOW
+    finally:
+        maker.connection = real
+        maker.close()
