@@ -36,7 +36,17 @@ and each generated function has to be warmed up again, so blocks are off there. 
 after the memory accesses were written out in blocks (2026-12-05, the trimmed image:
 44.6 M instructions, ``x86lab bench --boot``, load 4-6): CPython 81 s interpreting, 56 s
 with blocks; PyPy 38 s interpreting, 144 s with blocks made at 300 and 35 s with the
-same blocks taken from the disk cache (making them is what costs PyPy)."""
+same blocks taken from the disk cache (making them is what costs PyPy). Why PyPy gains
+nothing even from hot blocks (2026-12-07, tiny boot, 31.8 M instructions): a generated
+function runs in PyPy's interpreter until its own trace pays, and that takes ~10^4
+calls: 200 distinct 60-statement straight-line functions cost 5.2, 4.7, 5.3 and 0.65
+µs a call when each is called 50, 400, 2,000 and 20,000 times (through
+``residual_call``; CPython 3.2 µs), and a boot's blocks run hundreds to thousands of
+times each. vmprof: 8 % of the time inside blocks was in compiled code with a warm
+cache (threshold 40), 14 % with blocks only at 3,000 (41 blocks, 18.4 s against 13.4
+s interpreting); the interpreter's loop spends 75 % of its time in compiled code.
+Blocks only where the code loops back to the block's start, made at 1,000: 17.9-20.0 s
+against 12.5-14.3 s (``compile_block`` alone, asked 4,469 times, took 3.3 s)."""
 MAKER_BLOCK_THRESHOLD = 40
 """``Cpu.block_threshold`` under ``python -m reference.pc`` when a second process makes
 the blocks (``reference.blocks.background``; ``--block-threshold`` still decides):
