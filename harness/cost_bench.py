@@ -15,6 +15,15 @@ campaign's cases come from a seed, and ``PYTHONHASHSEED=0`` fixes the order of s
 - ``boot, interpreter``: the tiny image on the reference PC with blocks off, from
   instruction ``start`` to ``start + span`` (``python -m reference.pc --budget N``);
   host instructions per guest instruction.
+- ``boot, blocks``: the same image with compiled blocks (``reference.blocks``), from
+  instruction ``BLOCKS_START`` to ``BLOCKS_START + BLOCKS_SPAN``, on a block cache that
+  an uncounted run of the longer size filled first (one per bench, in a scratch
+  ``X86LAB_CACHE``; each tree's blocks are kept apart by its source fingerprint). Blocks
+  are made in the PC's own process (``--no-block-maker``: what a second process
+  delivers, and when, depends on timing), and with the cache full each measured run
+  only takes them from it, so what is counted is running the generated code (and
+  the interpreting between blocks), not making it; host instructions per guest
+  instruction.
 - ``campaign case``: ``python -m differential.throughput --stages B`` (a campaign
   child's loop: draw, reference, Unicorn, compare; FORMS mix), one batch against two;
   host instructions per case.
@@ -44,6 +53,11 @@ BOOT_START = 200_000
 BOOT_SPAN = 400_000
 """Guest instructions in the boot window (all eight runs of ``--against`` took 5 min 22 s
 here, two at a time)."""
+BLOCKS_START = 2_000_000
+"""Guest instructions run before the blocks' window opens."""
+BLOCKS_SPAN = 4_000_000
+"""Guest instructions in the blocks' window: its two runs took 86 and 195 s under
+callgrind here, its filling run 6 s."""
 RUN_TIMEOUT_S = 3600.0
 """Longest one run under callgrind may take."""
 _COLLECTED = re.compile(r"^==\d+== Collected : (\d+)\s*$", re.MULTILINE)
@@ -56,22 +70,37 @@ class CostBenchError(RuntimeError):
 @dataclass(frozen=True)
 class Workload:
     """A command measured at two sizes: ``command(python, size, image)`` is run in a
-    tree; ``unit`` is what one step of size counts, ``scale`` how many units it is."""
+    tree; ``unit`` is what one step of size counts, ``scale`` how many units it is.
+    ``filled``: the runs need a block cache that a run of the larger size, not
+    counted, fills first (``X86LAB_CACHE`` is then a scratch folder for all three)."""
 
     name: str
     unit: str
     sizes: Tuple[int, int]
     scale: int
     command: Callable[[str, int, Any], List[str]]
+    filled: bool = False
 
 
 def boot_window(python: str, size: int, image: Any) -> List[str]:
     """The reference PC on ``image`` with blocks off, stopped after ``size`` instructions
     (started as ``x86lab boot --engine reference`` starts it)."""
+    return _reference_pc(python, size, image, ["--block-threshold", "0", "--no-block-cache"])
+
+
+def boot_blocks_window(python: str, size: int, image: Any) -> List[str]:
+    """The same with blocks, made in the PC's own process at the threshold the PC
+    uses with its block maker, and kept in the block cache."""
+    from reference.cpu import MAKER_BLOCK_THRESHOLD
+
+    return _reference_pc(python, size, image, ["--block-threshold", str(MAKER_BLOCK_THRESHOLD),
+                                               "--no-block-maker"])
+
+
+def _reference_pc(python: str, size: int, image: Any, blocks: List[str]) -> List[str]:
     from harness.engines.reference import ReferenceEngine
 
-    return ReferenceEngine(python).command(image, 128, [
-        "--block-threshold", "0", "--no-block-cache", "--budget", str(size)])
+    return ReferenceEngine(python).command(image, 128, [*blocks, "--budget", str(size)])
 
 
 def campaign_batches(python: str, size: int, image: Any) -> List[str]:
@@ -80,11 +109,15 @@ def campaign_batches(python: str, size: int, image: Any) -> List[str]:
 
 
 def workloads(start: int = BOOT_START, span: int = BOOT_SPAN) -> Tuple[Workload, ...]:
-    """The boot window ``start``..``start + span`` and one campaign batch."""
+    """The boot window ``start``..``start + span``, the blocks' window and one campaign
+    batch."""
     from differential.campaign import BATCH
 
     return (Workload("boot, interpreter", "guest instruction", (start, start + span), 1,
                      boot_window),
+            Workload("boot, blocks", "guest instruction",
+                     (BLOCKS_START, BLOCKS_START + BLOCKS_SPAN), 1, boot_blocks_window,
+                     filled=True),
             Workload("campaign case", "case (FORMS mix)", (1, 2), BATCH, campaign_batches))
 
 
@@ -102,27 +135,42 @@ def marginal(small: int, large: int, steps: int, scale: int) -> float:
     return (large - small) / (steps * scale)
 
 
-def measure_one(tree: Path, argv: Sequence[str], scratch: Path) -> int:
-    """One run of ``argv`` in ``tree`` under callgrind: its total ``Ir``."""
+def measure_one(tree: Path, argv: Sequence[str], scratch: Path,
+                cache: Optional[Path] = None) -> int:
+    """One run of ``argv`` in ``tree`` under callgrind: its total ``Ir``. ``cache``:
+    the ``X86LAB_CACHE`` it runs with (default: the caller's)."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise CostBenchError("valgrind not found: scripts/setup.sh installs it "
                              "(scripts/apt-packages.txt)")
-    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
     command = [valgrind, "--tool=callgrind",
                f"--callgrind-out-file={scratch}/callgrind.%p", *argv]
+    return collected(_run(tree, command, cache, argv, "under callgrind").stderr)
+
+
+def fill(tree: Path, argv: Sequence[str], cache: Path) -> None:
+    """Run ``argv`` in ``tree`` once, not counted, with ``X86LAB_CACHE`` at ``cache``:
+    the block cache the measured runs then take their blocks from."""
+    _run(tree, argv, cache, argv, "filling the block cache")
+
+
+def _run(tree: Path, command: Sequence[str], cache: Optional[Path], argv: Sequence[str],
+         what: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
+    if cache is not None:
+        env["X86LAB_CACHE"] = str(cache)
     try:
         done = subprocess.run(command, cwd=tree, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               text=True, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise CostBenchError(f"{' '.join(argv[:3])} ... took over {RUN_TIMEOUT_S:.0f} s "
-                             "under callgrind") from None
+                             f"{what}") from None
     if done.returncode != 0:
         tail = "\n".join(done.stderr.splitlines()[-5:])
         raise CostBenchError(f"{' '.join(argv[:3])} ... exited with status "
-                             f"{done.returncode} under callgrind in {tree}:\n{tail}")
-    return collected(done.stderr)
+                             f"{done.returncode} {what} in {tree}:\n{tail}")
+    return done
 
 
 def worktree(revision: str, folder: Path) -> Path:
@@ -148,14 +196,22 @@ def measure(against: Optional[str] = None, start: int = BOOT_START, span: int = 
         trees = {"this tree": REPO_ROOT}
         if against:
             trees[against] = worktree(against, Path(scratch))
+        blocks = Path(scratch) / "cache"  # the filled workloads' X86LAB_CACHE
         try:
+            filling = [(tree, load) for load in workloads(start, span) if load.filled
+                       for tree in trees.values()]
+            say(f"{len(filling)} runs filling a block cache, two at a time")
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(lambda job: fill(job[0], job[1].command(
+                    python, max(job[1].sizes), image), blocks), filling))
             jobs = [(label, tree, load, size) for load in workloads(start, span)
                     for label, tree in trees.items() for size in load.sizes]
             say(f"{len(jobs)} runs under callgrind, two at a time")
             with ThreadPoolExecutor(max_workers=2) as pool:
                 totals = list(pool.map(
                     lambda job: measure_one(job[1], job[2].command(python, job[3], image),
-                                            Path(scratch)), jobs))
+                                            Path(scratch), blocks if job[2].filled else None),
+                    jobs))
         finally:
             if against:
                 subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove",
@@ -174,7 +230,8 @@ def measure(against: Optional[str] = None, start: int = BOOT_START, span: int = 
             row["ratio"] = row["this tree"] / row[against]
         figures.append(row)
     return {"against": against, "python": sys.version.split()[0],
-            "boot_window": [start, start + span], "figures": figures,
+            "boot_window": [start, start + span],
+            "blocks_window": [BLOCKS_START, BLOCKS_START + BLOCKS_SPAN], "figures": figures,
             "measure": "callgrind Ir (host instructions), marginal between two sizes"}
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import List, Optional, Tuple
 
 import pytest
 
@@ -33,14 +36,52 @@ def test_the_marginal_cost_cancels_what_both_runs_share() -> None:
     assert cost_bench.marginal(small, large, 1, 200) == 7  # one step of 200 cases
 
 
-def test_workloads_measure_a_boot_window_and_a_batch() -> None:
-    from differential.campaign import BATCH
+IMAGE = SimpleNamespace(kernel=Path("bzImage"), initrd=None, cmdline="console=ttyS0")
 
-    boot, case = cost_bench.workloads(1_000, 5_000)
-    assert boot.sizes == (1_000, 6_000) and boot.scale == 1
-    assert case.sizes == (1, 2) and case.scale == BATCH
+
+def test_workloads_measure_boot_windows_and_a_batch() -> None:
+    from differential.campaign import BATCH
+    from reference.cpu import MAKER_BLOCK_THRESHOLD
+
+    boot, blocks, case = cost_bench.workloads(1_000, 5_000)
+    assert boot.sizes == (1_000, 6_000) and boot.scale == 1 and not boot.filled
+    assert "--no-block-cache" in boot.command("python", 6_000, IMAGE)
+    assert blocks.sizes == (cost_bench.BLOCKS_START,
+                            cost_bench.BLOCKS_START + cost_bench.BLOCKS_SPAN)
+    argv = blocks.command("python", 7_000, IMAGE)
+    assert blocks.filled and "--no-block-cache" not in argv and "--no-block-maker" in argv
+    assert argv[argv.index("--block-threshold") + 1] == str(MAKER_BLOCK_THRESHOLD)
+    assert argv[-2:] == ["--budget", "7000"]
+    assert case.sizes == (1, 2) and case.scale == BATCH and not case.filled
     argv = case.command("python", 2, None)
     assert argv[-3:] == ["differential.throughput", "--stages", "2"]
+
+
+def test_the_blocks_window_is_counted_on_a_cache_filled_first(monkeypatch) -> None:
+    """Each tree's block cache is filled by an uncounted run of the larger size before
+    any run is counted; only the blocks' runs see that cache."""
+    events: List[Tuple[str, str, Optional[Path]]] = []
+
+    def fill(tree: Path, argv: List[str], cache: Path) -> None:
+        events.append(("fill", argv[-1], cache))
+
+    def measure_one(tree: Path, argv: List[str], scratch: Path,
+                    cache: Optional[Path] = None) -> int:
+        events.append(("count", argv[-1], cache))
+        return 1_000 * int(argv[-1])  # 1,000 host instructions a unit of size
+
+    monkeypatch.setattr(cost_bench, "fill", fill)
+    monkeypatch.setattr(cost_bench, "measure_one", measure_one)
+    monkeypatch.setattr("harness.guest.find_image", lambda kernel: IMAGE)
+    figures = cost_bench.measure()
+    larger = str(cost_bench.BLOCKS_START + cost_bench.BLOCKS_SPAN)
+    assert events[0][:2] == ("fill", larger) and events[0][2] is not None
+    assert all(kind == "count" for kind, _, _ in events[1:]) and len(events) == 7
+    caches = {size: cache for kind, size, cache in events[1:]}
+    assert caches[larger] == caches[str(cost_bench.BLOCKS_START)] == events[0][2]
+    assert caches[str(cost_bench.BOOT_START)] is None and caches["1"] is None
+    rows = {row["workload"]: row["this tree"] for row in figures["figures"]}
+    assert rows["boot, blocks"] == rows["boot, interpreter"] == 1_000
 
 
 @pytest.mark.parametrize("arguments, says", [
@@ -75,3 +116,22 @@ def test_a_boot_window_under_callgrind_repeats_its_count(tmp_path) -> None:
     first, again, longer = runs
     assert abs(first - again) <= first * 0.001
     assert longer > first + 40_000 * 100  # at least 100 host instructions a guest one
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
+def test_a_blocks_window_on_a_filled_cache_repeats_its_count(tmp_path) -> None:
+    """The blocks' window is as repeatable as the interpreter's once its cache is full:
+    which blocks exist no longer depends on anything but the guest's instructions."""
+    from harness.guest import find_image
+
+    image = find_image("tiny")
+    blocks = cost_bench.workloads()[1]
+    cache = tmp_path / "cache"
+    cost_bench.fill(REPO_ROOT, blocks.command(sys.executable, 400_000, image), cache)
+    runs = [cost_bench.measure_one(REPO_ROOT, blocks.command(sys.executable, size, image),
+                                   tmp_path, cache) for size in (200_000, 200_000, 400_000)]
+    first, again, longer = runs
+    assert (cache / "reference-blocks").is_dir()
+    assert abs(first - again) <= first * 0.001
+    assert longer > first + 200_000 * 100

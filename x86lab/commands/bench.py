@@ -8,8 +8,8 @@ and a warm block cache) beside v86 in Node booting it in the same run
 (``harness/boot_speed.py``); with ``--scale-out``, one Redis campaign's cases/s with 1 and
 2 workers, in alternating rounds, and their ratio (``differential/scale_out.py``); with
 ``--ir``, host instructions (Valgrind's callgrind ``Ir``) per guest instruction of a boot
-window and per campaign case, which repeat where seconds swing, optionally beside another
-commit's (``harness/cost_bench.py``).
+window (interpreted, and with blocks) and per campaign case, which repeat where seconds
+swing, optionally beside another commit's (``harness/cost_bench.py``).
 ``x86lab fuzz --bench`` is an alias of ``bench --pipeline``.
 """
 
@@ -31,7 +31,7 @@ EXAMPLE = """example:
   x86lab bench --boot --json out/bootbench.json     # 6 reference boots + 1 v86: minutes
   x86lab bench --boot --instructions 20000000       # each run cut after 20 M instructions
   x86lab bench --scale-out --minutes 2 --json out/scale.json   # 4 rounds: 1, 2, 1, 2 workers
-  x86lab bench --ir --against HEAD~3 --json out/ir.json   # 8 callgrind runs: ~6 min here
+  x86lab bench --ir --against HEAD~3 --json out/ir.json   # 12 callgrind runs: ~15 min here
 
 --boot reports per run: instructions and wall seconds to the prompt (from the reference's
 start), M instructions/s, the warm-up (seconds to the first 10 M instructions) and the
@@ -44,7 +44,9 @@ each, and reads each round's cases/s from the batches its workers commit after a
 the mean 2-worker rate to the mean 1-worker rate (the issue's goal: at least 1.9).
 
 --ir measures each workload at two sizes and divides the difference (start-up cancels
-out): the tiny boot on the reference PC with blocks off, instructions 200,000 to 600,000,
+out): the tiny boot on the reference PC with blocks off, instructions 200,000 to 600,000;
+the same boot with blocks, instructions 2,000,000 to 6,000,000, on a block cache an
+uncounted run filled first (so running the generated code is counted, not making it);
 and a campaign child's loop over one batch of 200 FORMS cases; PYTHONHASHSEED=0. With
 --against REV the same runs happen in a temporary worktree of REV, two at a time, and each
 figure gets the ratio this tree / REV (below 1: this tree does less work)."""
@@ -80,8 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="scale-out: rounds, 1 and 2 workers in turn (default 4)")
     parser.add_argument("--ir", action="store_true",
                         help="host instructions (callgrind Ir) per guest instruction of a "
-                             "boot window and per campaign case, deterministic where "
-                             "seconds are not (needs valgrind; ~6 minutes here)")
+                             "boot window (interpreter, blocks) and per campaign case, "
+                             "deterministic where seconds are not (needs valgrind; ~10 "
+                             "minutes here)")
     parser.add_argument("--against", metavar="REV",
                         help="ir bench: the same runs on git revision REV too, and the "
                              "ratio this tree / REV")
