@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ground.cache import REPO_ROOT
+from reference.blocks.cache import OFF_NOTICE
 
 BOOT_START = 200_000
 """Guest instructions run before the boot window opens."""
@@ -154,6 +155,8 @@ def fill(tree: Path, argv: Sequence[str], cache: Path) -> None:
     _run(tree, argv, cache, argv, "filling the block cache")
 
 
+
+
 def _run(tree: Path, command: Sequence[str], cache: Optional[Path], argv: Sequence[str],
          what: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
@@ -170,6 +173,10 @@ def _run(tree: Path, command: Sequence[str], cache: Optional[Path], argv: Sequen
         tail = "\n".join(done.stderr.splitlines()[-5:])
         raise CostBenchError(f"{' '.join(argv[:3])} ... exited with status "
                              f"{done.returncode} {what} in {tree}:\n{tail}")
+    # a block cache that stopped working: the run made its own blocks and counted that
+    off = [line for line in done.stderr.splitlines() if line.startswith(OFF_NOTICE)]
+    if cache is not None and off:
+        raise CostBenchError(f"{' '.join(argv[:3])} ... {what} in {tree}: {off[0]}")
     return done
 
 

@@ -76,6 +76,11 @@ def default_directory() -> Path:
     return Path(base) / "reference-blocks"
 
 
+OFF_NOTICE = "reference: block cache"
+"""How stderr's line begins when a cache stops working (``BlockCache._off``): the run
+goes on making its own blocks (``harness.cost_bench`` refuses to count such a run)."""
+
+
 class BlockCache:
     """The blocks one fingerprint's runs compiled: ``get`` and ``put`` by key."""
 
@@ -107,7 +112,7 @@ class BlockCache:
             self._off(error)
 
     def _off(self, error: BaseException) -> None:
-        print(f"reference: block cache {self.path} off: {error}", file=sys.stderr)
+        print(f"{OFF_NOTICE} {self.path} off: {error}", file=sys.stderr)
         self.db = None
 
     @staticmethod
