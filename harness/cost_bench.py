@@ -155,10 +155,10 @@ def fill(tree: Path, argv: Sequence[str], cache: Path) -> None:
     _run(tree, argv, cache, argv, "filling the block cache")
 
 
-
-
 def _run(tree: Path, command: Sequence[str], cache: Optional[Path], argv: Sequence[str],
          what: str) -> subprocess.CompletedProcess:
+    """``command`` (which runs ``argv``) in ``tree`` as every run here is made; an error
+    that names ``argv`` and ``what`` was being done if it fails."""
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0")
     if cache is not None:
         env["X86LAB_CACHE"] = str(cache)
