@@ -38,10 +38,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -149,6 +151,18 @@ def measure_one(tree: Path, argv: Sequence[str], scratch: Path,
     return collected(_run(tree, command, cache, argv, "under callgrind").stderr)
 
 
+def cached_blocks(cache: Path) -> Dict[str, int]:
+    """Blocks in each block cache file under ``cache`` (an ``X86LAB_CACHE``). A counted
+    run must find every block it runs there: one that makes a block (the fingerprint
+    moved because the tree was edited meanwhile, or the run went elsewhere than the
+    filling run) adds one, or a file."""
+    counts: Dict[str, int] = {}
+    for path in sorted((cache / "reference-blocks").glob("*.sqlite")):
+        with closing(sqlite3.connect(str(path))) as db:
+            counts[path.name] = db.execute("SELECT count(*) FROM blocks").fetchone()[0]
+    return counts
+
+
 def fill(tree: Path, argv: Sequence[str], cache: Path) -> None:
     """Run ``argv`` in ``tree`` once, not counted, with ``X86LAB_CACHE`` at ``cache``:
     the block cache the measured runs then take their blocks from."""
@@ -211,6 +225,7 @@ def measure(against: Optional[str] = None, start: int = BOOT_START, span: int = 
             with ThreadPoolExecutor(max_workers=2) as pool:
                 list(pool.map(lambda job: fill(job[0], job[1].command(
                     python, max(job[1].sizes), image), blocks), filling))
+            filled = cached_blocks(blocks)
             jobs = [(label, tree, load, size) for load in workloads(start, span)
                     for label, tree in trees.items() for size in load.sizes]
             say(f"{len(jobs)} runs under callgrind, two at a time")
@@ -219,6 +234,12 @@ def measure(against: Optional[str] = None, start: int = BOOT_START, span: int = 
                     lambda job: measure_one(job[1], job[2].command(python, job[3], image),
                                             Path(scratch), blocks if job[2].filled else None),
                     jobs))
+            if cached_blocks(blocks) != filled:
+                raise CostBenchError(
+                    "the counted runs made blocks the filling runs had not (was the "
+                    "reference changed while the bench ran?): their counts include making "
+                    f"them; blocks per cache file {filled} before, "
+                    f"{cached_blocks(blocks)} after")
         finally:
             if against:
                 subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove",

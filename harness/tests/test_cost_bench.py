@@ -73,7 +73,7 @@ def test_the_blocks_window_is_counted_on_a_cache_filled_first(monkeypatch) -> No
     monkeypatch.setattr(cost_bench, "fill", fill)
     monkeypatch.setattr(cost_bench, "measure_one", measure_one)
     monkeypatch.setattr("harness.guest.find_image", lambda kernel: IMAGE)
-    figures = cost_bench.measure()
+    figures = cost_bench.measure()  # (no cache file made: the same, empty, after)
     larger = str(cost_bench.BLOCKS_START + cost_bench.BLOCKS_SPAN)
     assert events[0][:2] == ("fill", larger) and events[0][2] is not None
     assert all(kind == "count" for kind, _, _ in events[1:]) and len(events) == 7
@@ -129,10 +129,12 @@ def test_a_blocks_window_on_a_filled_cache_repeats_its_count(tmp_path) -> None:
     blocks = cost_bench.workloads()[1]
     cache = tmp_path / "cache"
     cost_bench.fill(REPO_ROOT, blocks.command(sys.executable, 400_000, image), cache)
+    filled = cost_bench.cached_blocks(cache)
     runs = [cost_bench.measure_one(REPO_ROOT, blocks.command(sys.executable, size, image),
                                    tmp_path, cache) for size in (200_000, 200_000, 400_000)]
     first, again, longer = runs
-    assert (cache / "reference-blocks").is_dir()
+    assert len(filled) == 1 and sum(filled.values()) > 10  # blocks were made, once
+    assert cost_bench.cached_blocks(cache) == filled  # and only taken since
     assert abs(first - again) <= first * 0.001
     assert longer > first + 200_000 * 100
 
@@ -144,3 +146,29 @@ def test_a_run_whose_block_cache_went_off_is_an_error(tmp_path) -> None:
     with pytest.raises(cost_bench.CostBenchError, match="off: database is locked"):
         cost_bench.fill(REPO_ROOT, argv, tmp_path)
     cost_bench._run(REPO_ROOT, argv, None, argv, "not filled")  # no cache asked: no error
+
+
+def test_counted_runs_that_make_blocks_are_an_error(monkeypatch) -> None:
+    """A counted run that made blocks (here: one that writes a block cache file the
+    filling run did not, as an edit to the tree mid-bench does by moving the cache's
+    fingerprint) would count making them: the bench refuses its figures."""
+    import sqlite3
+
+    def fill(tree: Path, argv: List[str], cache: Path) -> None:
+        pass
+
+    def measure_one(tree: Path, argv: List[str], scratch: Path,
+                    cache: Optional[Path] = None) -> int:
+        if cache is not None:
+            (cache / "reference-blocks").mkdir(parents=True, exist_ok=True)
+            with sqlite3.connect(str(cache / "reference-blocks" / "moved.sqlite")) as db:
+                db.execute("CREATE TABLE IF NOT EXISTS blocks (key TEXT PRIMARY KEY, "
+                           "entry BLOB NOT NULL)")
+                db.execute("INSERT OR IGNORE INTO blocks VALUES ('k', x'00')")
+        return 1_000 * int(argv[-1])
+
+    monkeypatch.setattr(cost_bench, "fill", fill)
+    monkeypatch.setattr(cost_bench, "measure_one", measure_one)
+    monkeypatch.setattr("harness.guest.find_image", lambda kernel: IMAGE)
+    with pytest.raises(cost_bench.CostBenchError, match="made blocks the filling runs had not"):
+        cost_bench.measure()
