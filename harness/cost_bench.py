@@ -221,7 +221,7 @@ def measure(against: Optional[str] = None, start: int = BOOT_START, span: int = 
         try:
             filling = [(tree, load) for load in workloads(start, span) if load.filled
                        for tree in trees.values()]
-            say(f"{len(filling)} runs filling a block cache, two at a time")
+            say(f"filling a block cache for each tree ({len(trees)})")
             with ThreadPoolExecutor(max_workers=2) as pool:
                 list(pool.map(lambda job: fill(job[0], job[1].command(
                     python, max(job[1].sizes), image), blocks), filling))
