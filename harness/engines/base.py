@@ -190,7 +190,8 @@ class ProcessSession(Session):
             self._out_fd, self._in_fd = self.proc.stdout.fileno(), self.proc.stdin.fileno()
             threading.Thread(target=self._drain_stderr, daemon=True).start()
         _LIVE.add(self)
-        threading.Thread(target=self._drain_stdout, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain_stdout, daemon=True)
+        self._drainer.start()
 
     @staticmethod
     def _child_setup_tty() -> None:
@@ -208,6 +209,12 @@ class ProcessSession(Session):
 
     # --- the reader threads ---------------------------------------------------------------
     def _drain_stdout(self) -> None:
+        """Read the console until it ends. Where the fd is ours (a pty's master, the
+        console's socket: ``proc.stdin`` is None) this thread closes it once it has read
+        the end, not ``stop``: closed under a thread still reading it, its number went to
+        the next session's pty, and this thread read that session's boot marks away (a
+        report test's second boot of the host shell then saw no 'Linux version' in 60 s,
+        on a loaded machine)."""
         while True:
             try:
                 chunk = os.read(self._out_fd, 65536)
@@ -217,6 +224,11 @@ class ProcessSession(Session):
                 if not chunk:
                     self._eof = True
                     self._cond.notify_all()
+                    if self.proc.stdin is None:
+                        try:
+                            os.close(self._out_fd)
+                        except OSError:
+                            pass
                     return
                 self.log += chunk
                 self._unread += chunk
@@ -269,6 +281,8 @@ class ProcessSession(Session):
     def write(self, data: bytes) -> None:
         if self._stopped:
             raise SessionClosed(f"{self.engine} session was stopped")
+        if self._eof and self.proc.stdin is None:  # the reader closed our fd: its number
+            raise SessionClosed(self._closed_message())  # may be another session's now
         try:
             os.write(self._in_fd, data) if len(data) < 4096 else self._write_all(data)
         except (BrokenPipeError, OSError) as exc:
@@ -284,12 +298,12 @@ class ProcessSession(Session):
             return
         self._stopped = True
         self._kill()
-        for fd in {self._out_fd, self._in_fd}:
-            if self.proc.stdin is None:  # pty: the master fd is ours to close
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        # The child is gone: the reader sees the console end and closes a fd of ours
+        # itself (``_drain_stdout``). If something else still holds the console open it
+        # stays open: better one fd left than a reader on a number reused. (Pipes are
+        # the Popen's to close, as before.)
+        if self.proc.stdin is None:
+            self._drainer.join(timeout=STOP_DRAIN_S)
         with self._cond:
             if self._log_file:
                 self._log_file.close()
@@ -311,6 +325,10 @@ class ProcessSession(Session):
     def metrics(self) -> Metrics:
         with self._cond:
             return Metrics(engine=self.engine, marks=dict(self.watcher.times))
+
+
+STOP_DRAIN_S = 5.0
+"""How long ``stop`` waits for the reader thread to see the console end."""
 
 
 METRIC_PREFIX = "X86LAB "

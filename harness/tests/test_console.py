@@ -6,7 +6,7 @@ import hashlib
 import random
 import signal
 import time
-from typing import Iterator
+from typing import Iterator, List
 
 import pytest
 from hypothesis import given, settings
@@ -221,3 +221,48 @@ def test_a_file_whose_name_is_not_plain_ascii_round_trips(readline_console: Cons
     readline_console.write_file(path, data)
     assert readline_console.read_file(path) == data
     readline_console.run_check(b"rm '/tmp/x86lab \xc3\xa9\tname'")
+
+
+def test_a_stopped_sessions_reader_never_reads_the_next_sessions_console(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopping a pty session while its reader thread is between two reads (here held
+    there on purpose, as a loaded machine holds it) must not leave that thread reading
+    the fd number the next session's pty gets: it would take that session's output
+    (once, a report test's second boot of the host shell saw no boot mark in 60 s)."""
+    import os
+    import threading
+
+    from harness.engines.base import ProcessSession
+
+    real_read = os.read
+    first_reader: List[int] = []
+
+    def read(fd: int, size: int) -> bytes:
+        if threading.get_ident() in first_reader:
+            time.sleep(0.5)  # the first session's reader, after its first chunk
+        data = real_read(fd, size)
+        if b"one" in data and not first_reader:
+            first_reader.append(threading.get_ident())
+        return data
+
+    monkeypatch.setattr(os, "read", read)
+    first = ProcessSession("first", ["/bin/sh", "-c", "echo one; exec sleep 30"],
+                           use_pty=True)
+    deadline = time.monotonic() + 10
+    while not first_reader and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.stop()
+    # when stop returns, no reader of the stopped session may still be about to read
+    assert first_reader and not [thread for thread in threading.enumerate()
+                                 if thread.ident == first_reader[0]]
+    second = ProcessSession("second", ["/bin/sh", "-c", "echo two-marker; exec sleep 30"],
+                            use_pty=True)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 5
+        while b"two-marker" not in seen and time.monotonic() < deadline:
+            seen += second.read(0.5)
+        assert b"two-marker" in seen
+        assert b"two-marker" not in bytes(first.log)
+    finally:
+        second.stop()
