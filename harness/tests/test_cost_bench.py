@@ -152,19 +152,13 @@ def test_counted_runs_that_make_blocks_are_an_error(monkeypatch) -> None:
     """A counted run that made blocks (here: one that writes a block cache file the
     filling run did not, as an edit to the tree mid-bench does by moving the cache's
     fingerprint) would count making them: the bench refuses its figures."""
-    import sqlite3
-
     def fill(tree: Path, argv: List[str], cache: Path) -> None:
         pass
 
     def measure_one(tree: Path, argv: List[str], scratch: Path,
                     cache: Optional[Path] = None) -> int:
         if cache is not None:
-            (cache / "reference-blocks").mkdir(parents=True, exist_ok=True)
-            with sqlite3.connect(str(cache / "reference-blocks" / "moved.sqlite")) as db:
-                db.execute("CREATE TABLE IF NOT EXISTS blocks (key TEXT PRIMARY KEY, "
-                           "entry BLOB NOT NULL)")
-                db.execute("INSERT OR IGNORE INTO blocks VALUES ('k', x'00')")
+            _block_file(cache, "made while counted")
         return 1_000 * int(argv[-1])
 
     monkeypatch.setattr(cost_bench, "fill", fill)
@@ -172,3 +166,39 @@ def test_counted_runs_that_make_blocks_are_an_error(monkeypatch) -> None:
     monkeypatch.setattr("harness.guest.find_image", lambda kernel: IMAGE)
     with pytest.raises(cost_bench.CostBenchError, match="made blocks the filling runs had not"):
         cost_bench.measure()
+
+
+def _block_file(cache: Path, key: str) -> None:
+    """Add block ``key`` to a block cache file under ``cache`` (as a run that made it)."""
+    import sqlite3
+
+    (cache / "reference-blocks").mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(str(cache / "reference-blocks" / "tree.sqlite")) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS blocks (key TEXT PRIMARY KEY, "
+                   "entry BLOB NOT NULL)")
+        db.execute("INSERT OR IGNORE INTO blocks VALUES (?, x'00')", (key,))
+
+
+@pytest.mark.parametrize("growing, says", [(2, None), (99, "still grew after 4")])
+def test_the_cache_is_filled_until_a_run_adds_nothing(monkeypatch, growing, says) -> None:
+    """A filling run on a filled cache may make a few more blocks (it takes blocks
+    sooner, so other instructions come up); filling goes on until a run adds none,
+    and a cache that keeps growing is an error, not a count."""
+    fills: List[int] = []
+
+    def fill(tree: Path, argv: List[str], cache: Path) -> None:
+        fills.append(1)
+        if len(fills) <= growing:
+            _block_file(cache, f"block {len(fills)}")
+
+    monkeypatch.setattr(cost_bench, "fill", fill)
+    monkeypatch.setattr(cost_bench, "measure_one",
+                        lambda tree, argv, scratch, cache=None: 1_000 * int(argv[-1]))
+    monkeypatch.setattr("harness.guest.find_image", lambda kernel: IMAGE)
+    if says:
+        with pytest.raises(cost_bench.CostBenchError, match=says):
+            cost_bench.measure()
+        assert len(fills) == cost_bench.FILL_ROUNDS
+    else:
+        cost_bench.measure()
+        assert len(fills) == growing + 1  # the last one added nothing
