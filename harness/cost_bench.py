@@ -17,13 +17,13 @@ campaign's cases come from a seed, and ``PYTHONHASHSEED=0`` fixes the order of s
   host instructions per guest instruction.
 - ``boot, blocks``: the same image with compiled blocks (``reference.blocks``), from
   instruction ``BLOCKS_START`` to ``BLOCKS_START + BLOCKS_SPAN``, on a block cache that
-  uncounted runs of the longer size filled first, until one added nothing (one cache
-  per bench, in a scratch ``X86LAB_CACHE``; each tree's blocks are kept apart by its
-  source fingerprint). Blocks are made in the PC's own process (``--no-block-maker``:
-  what a second process delivers, and when, depends on timing), and with the cache
-  full each measured run only takes them from it, so what is counted is running the
-  generated code (and the interpreting between blocks), not making it; host
-  instructions per guest instruction.
+  an uncounted run of the longer size filled first (one cache per bench, in a scratch
+  ``X86LAB_CACHE``; each tree's blocks are kept apart by its source fingerprint). That
+  run makes its blocks in the PC's own process (``--no-block-maker``: what a second
+  process delivers, and when, depends on timing); the counted runs only take blocks
+  from the cache (``TAKE_ONLY``), so what is counted is running the generated code
+  (and the interpreting between blocks), not making it; host instructions per guest
+  instruction.
 - ``campaign case``: ``python -m differential.throughput --stages B`` (a campaign
   child's loop: draw, reference, Unicorn, compare; FORMS mix), one batch against two;
   host instructions per case.
@@ -61,11 +61,13 @@ BLOCKS_START = 2_000_000
 BLOCKS_SPAN = 4_000_000
 """Guest instructions in the blocks' window: its two runs took 86 and 195 s under
 callgrind here, its filling run 6 s."""
-FILL_ROUNDS = 4
-"""Filling runs at most, each until one adds no block. Why more than one: a run on a
-filled cache takes blocks at 4 runs instead of making them at 40, so other
-instructions reach 40 uncovered and a few more blocks get made (2 more than 1,645 in
-the window here); the second run makes those, the third finds nothing to add."""
+TAKE_ONLY = 10 ** 9
+"""The counted blocks runs' ``--block-threshold``: no instruction runs that often, so
+they make no block and only take the filled cache's (at ``CACHED_THRESHOLD`` runs, as
+a warm boot does). Why not the filling run's 40: on a filled cache blocks come sooner,
+other instructions then reach 40 and a few more blocks get made in the counted run
+(2 more than 1,645 in the window here, and again each time a run was repeated on the
+grown cache)."""
 RUN_TIMEOUT_S = 3600.0
 """Longest one run under callgrind may take."""
 _COLLECTED = re.compile(r"^==\d+== Collected : (\d+)\s*$", re.MULTILINE)
@@ -79,15 +81,19 @@ class CostBenchError(RuntimeError):
 class Workload:
     """A command measured at two sizes: ``command(python, size, image)`` is run in a
     tree; ``unit`` is what one step of size counts, ``scale`` how many units it is.
-    ``filled``: the runs need a block cache that a run of the larger size, not
-    counted, fills first (``X86LAB_CACHE`` is then a scratch folder for all three)."""
+    ``filler``: the runs need a block cache that this command, run once at the larger
+    size and not counted, fills first (``X86LAB_CACHE`` is then a scratch folder)."""
 
     name: str
     unit: str
     sizes: Tuple[int, int]
     scale: int
     command: Callable[[str, int, Any], List[str]]
-    filled: bool = False
+    filler: Optional[Callable[[str, int, Any], List[str]]] = None
+
+    @property
+    def filled(self) -> bool:
+        return self.filler is not None
 
 
 def boot_window(python: str, size: int, image: Any) -> List[str]:
@@ -97,8 +103,14 @@ def boot_window(python: str, size: int, image: Any) -> List[str]:
 
 
 def boot_blocks_window(python: str, size: int, image: Any) -> List[str]:
-    """The same with blocks, made in the PC's own process at the threshold the PC
-    uses with its block maker, and kept in the block cache."""
+    """The same with blocks, all taken from the block cache (``TAKE_ONLY``)."""
+    return _reference_pc(python, size, image, ["--block-threshold", str(TAKE_ONLY),
+                                               "--no-block-maker"])
+
+
+def boot_blocks_fill(python: str, size: int, image: Any) -> List[str]:
+    """The run that fills the block cache: blocks made in the PC's own process at the
+    threshold the PC uses with its block maker."""
     from reference.cpu import MAKER_BLOCK_THRESHOLD
 
     return _reference_pc(python, size, image, ["--block-threshold", str(MAKER_BLOCK_THRESHOLD),
@@ -125,7 +137,7 @@ def workloads(start: int = BOOT_START, span: int = BOOT_SPAN) -> Tuple[Workload,
                      boot_window),
             Workload("boot, blocks", "guest instruction",
                      (BLOCKS_START, BLOCKS_START + BLOCKS_SPAN), 1, boot_blocks_window,
-                     filled=True),
+                     filler=boot_blocks_fill),
             Workload("campaign case", "case (FORMS mix)", (1, 2), BATCH, campaign_batches))
 
 
@@ -226,18 +238,11 @@ def measure(against: Optional[str] = None, start: int = BOOT_START, span: int = 
         try:
             filling = [(tree, load) for load in workloads(start, span) if load.filled
                        for tree in trees.values()]
+            say(f"filling a block cache for each tree ({len(trees)})")
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(lambda job: fill(job[0], job[1].filler(  # type: ignore[misc]
+                    python, max(job[1].sizes), image), blocks), filling))
             filled = cached_blocks(blocks)
-            for round_ in range(1, FILL_ROUNDS + 1):
-                say(f"filling a block cache for each tree ({len(trees)}), round {round_}")
-                with ThreadPoolExecutor(max_workers=2) as pool:
-                    list(pool.map(lambda job: fill(job[0], job[1].command(
-                        python, max(job[1].sizes), image), blocks), filling))
-                before, filled = filled, cached_blocks(blocks)
-                if filled == before:
-                    break
-            else:
-                raise CostBenchError(f"the block cache still grew after {FILL_ROUNDS} "
-                                     f"filling runs: {before} -> {filled}")
             jobs = [(label, tree, load, size) for load in workloads(start, span)
                     for label, tree in trees.items() for size in load.sizes]
             say(f"{len(jobs)} runs under callgrind, two at a time")

@@ -48,10 +48,13 @@ def test_workloads_measure_boot_windows_and_a_batch() -> None:
     assert "--no-block-cache" in boot.command("python", 6_000, IMAGE)
     assert blocks.sizes == (cost_bench.BLOCKS_START,
                             cost_bench.BLOCKS_START + cost_bench.BLOCKS_SPAN)
-    argv = blocks.command("python", 7_000, IMAGE)
-    assert blocks.filled and "--no-block-cache" not in argv and "--no-block-maker" in argv
-    assert argv[argv.index("--block-threshold") + 1] == str(MAKER_BLOCK_THRESHOLD)
-    assert argv[-2:] == ["--budget", "7000"]
+    assert blocks.filled and blocks.filler is not None
+    for command, threshold in ((blocks.filler, MAKER_BLOCK_THRESHOLD),
+                               (blocks.command, cost_bench.TAKE_ONLY)):
+        argv = command("python", 7_000, IMAGE)
+        assert "--no-block-cache" not in argv and "--no-block-maker" in argv
+        assert argv[argv.index("--block-threshold") + 1] == str(threshold)
+        assert argv[-2:] == ["--budget", "7000"]
     assert case.sizes == (1, 2) and case.scale == BATCH and not case.filled
     argv = case.command("python", 2, None)
     assert argv[-3:] == ["differential.throughput", "--stages", "2"]
@@ -128,7 +131,7 @@ def test_a_blocks_window_on_a_filled_cache_repeats_its_count(tmp_path) -> None:
     image = find_image("tiny")
     blocks = cost_bench.workloads()[1]
     cache = tmp_path / "cache"
-    cost_bench.fill(REPO_ROOT, blocks.command(sys.executable, 400_000, image), cache)
+    cost_bench.fill(REPO_ROOT, blocks.filler(sys.executable, 400_000, image), cache)
     filled = cost_bench.cached_blocks(cache)
     runs = [cost_bench.measure_one(REPO_ROOT, blocks.command(sys.executable, size, image),
                                    tmp_path, cache) for size in (200_000, 200_000, 400_000)]
@@ -177,28 +180,3 @@ def _block_file(cache: Path, key: str) -> None:
         db.execute("CREATE TABLE IF NOT EXISTS blocks (key TEXT PRIMARY KEY, "
                    "entry BLOB NOT NULL)")
         db.execute("INSERT OR IGNORE INTO blocks VALUES (?, x'00')", (key,))
-
-
-@pytest.mark.parametrize("growing, says", [(2, None), (99, "still grew after 4")])
-def test_the_cache_is_filled_until_a_run_adds_nothing(monkeypatch, growing, says) -> None:
-    """A filling run on a filled cache may make a few more blocks (it takes blocks
-    sooner, so other instructions come up); filling goes on until a run adds none,
-    and a cache that keeps growing is an error, not a count."""
-    fills: List[int] = []
-
-    def fill(tree: Path, argv: List[str], cache: Path) -> None:
-        fills.append(1)
-        if len(fills) <= growing:
-            _block_file(cache, f"block {len(fills)}")
-
-    monkeypatch.setattr(cost_bench, "fill", fill)
-    monkeypatch.setattr(cost_bench, "measure_one",
-                        lambda tree, argv, scratch, cache=None: 1_000 * int(argv[-1]))
-    monkeypatch.setattr("harness.guest.find_image", lambda kernel: IMAGE)
-    if says:
-        with pytest.raises(cost_bench.CostBenchError, match=says):
-            cost_bench.measure()
-        assert len(fills) == cost_bench.FILL_ROUNDS
-    else:
-        cost_bench.measure()
-        assert len(fills) == growing + 1  # the last one added nothing
