@@ -31,7 +31,7 @@ EXAMPLE = """example:
   x86lab bench --boot --json out/bootbench.json     # 6 reference boots + 1 v86: minutes
   x86lab bench --boot --instructions 20000000       # each run cut after 20 M instructions
   x86lab bench --scale-out --minutes 2 --json out/scale.json   # 4 rounds: 1, 2, 1, 2 workers
-  x86lab bench --ir --against HEAD~3 --json out/ir.json   # 12 callgrind runs: ~15 min here
+  x86lab bench --ir --against HEAD~3 --json out/ir.json   # 12 callgrind runs: ~10 min here
 
 --boot reports per run: instructions and wall seconds to the prompt (from the reference's
 start), M instructions/s, the warm-up (seconds to the first 10 M instructions) and the
@@ -83,8 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--ir", action="store_true",
                         help="host instructions (callgrind Ir) per guest instruction of a "
                              "boot window (interpreter, blocks) and per campaign case, "
-                             "deterministic where seconds are not (needs valgrind; ~10 "
-                             "minutes here)")
+                             "deterministic where seconds are not (needs valgrind; ~5 "
+                             "minutes here, ~10 with --against)")
     parser.add_argument("--against", metavar="REV",
                         help="ir bench: the same runs on git revision REV too, and the "
                              "ratio this tree / REV")
