@@ -145,7 +145,7 @@ def test_a_blocks_window_on_a_filled_cache_repeats_its_count(tmp_path) -> None:
 def test_a_run_whose_block_cache_went_off_is_an_error(tmp_path) -> None:
     """Its blocks would then be made in the counted run: say so rather than count it."""
     argv = [sys.executable, "-c", "import sys; sys.stderr.write("
-            "'reference: block cache /x/y.sqlite off: database is locked\\n')"]
+            f"'{cost_bench.OFF_NOTICE} /x/y.sqlite off: database is locked\\n')"]
     with pytest.raises(cost_bench.CostBenchError, match="off: database is locked"):
         cost_bench.fill(REPO_ROOT, argv, tmp_path)
     cost_bench._run(REPO_ROOT, argv, None, argv, "not filled")  # no cache asked: no error
