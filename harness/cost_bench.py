@@ -170,9 +170,9 @@ def measure_one(tree: Path, argv: Sequence[str], scratch: Path,
 
 def cached_blocks(cache: Path) -> Dict[str, int]:
     """Blocks in each block cache file under ``cache`` (an ``X86LAB_CACHE``). A counted
-    run must find every block it runs there: one that makes a block (the fingerprint
-    moved because the tree was edited meanwhile, or the run went elsewhere than the
-    filling run) adds one, or a file."""
+    run must find every block it runs there: one whose cache fingerprint moved (the
+    tree was edited meanwhile) opens a new, empty file and interprets instead, and one
+    that made blocks would add them; either changes these counts."""
     counts: Dict[str, int] = {}
     for path in sorted((cache / "reference-blocks").glob("*.sqlite")):
         with closing(sqlite3.connect(str(path))) as db:
@@ -251,12 +251,12 @@ def measure(against: Optional[str] = None, start: int = BOOT_START, span: int = 
                     lambda job: measure_one(job[1], job[2].command(python, job[3], image),
                                             Path(scratch), blocks if job[2].filled else None),
                     jobs))
-            if cached_blocks(blocks) != filled:
+            after = cached_blocks(blocks)
+            if after != filled:
                 raise CostBenchError(
-                    "the counted runs made blocks the filling runs had not (was the "
-                    "reference changed while the bench ran?): their counts include making "
-                    f"them; blocks per cache file {filled} before, "
-                    f"{cached_blocks(blocks)} after")
+                    "the counted runs did not run on the filled block cache (was the "
+                    "reference changed while the bench ran?): blocks per cache file "
+                    f"{filled} after filling, {after} after counting")
         finally:
             if against:
                 subprocess.run(["git", "-C", str(REPO_ROOT), "worktree", "remove",
