@@ -44,6 +44,9 @@ Optional, single-instruction cases only (they match a case and its differences)
                   does not map: the instruction faults part way through its pops
   ``code_runs_off`` only when the instruction's bytes run into a page the case does not
                   map (fetching the rest of the instruction faults)
+  ``sp_wraps``    only when the instruction's first push wraps the stack pointer below 0:
+                  eSP at the stack's width (SP in real16, ESP in prot32, whose stack the
+                  cases keep 32-bit) is below the operand size in bytes
   ``requires``    differences the case must show, each a field glob, or ``FIELD=VALUE``
                   with a glob on the subject's value in hex (``"x87.fsw.SF=0x1"``: the
                   subject set SF and the peer did not): the event the entry is about
@@ -83,7 +86,7 @@ REQUIRED = ("suite", "group", "evidence")
 TEXT_KEYS = ("id", "reason", "bytes", "cpu", "wrong", "field", "condition", "peer_note",
              "peer")
 LIST_KEYS = ("fields", "modes", "exception", "requires")
-BOOL_KEYS = ("code_wraps", "code_runs_off", "popa_runs_off")
+BOOL_KEYS = ("code_wraps", "code_runs_off", "popa_runs_off", "sp_wraps")
 KEYS = (*REQUIRED, *TEXT_KEYS, *LIST_KEYS, *BOOL_KEYS)
 VECTORS = "vectors"  # the suite of single-instruction cases
 
@@ -129,6 +132,7 @@ class KnownDifference:
     code_wraps: bool = False
     code_runs_off: bool = False
     popa_runs_off: bool = False
+    sp_wraps: bool = False
 
     def applies_here(self, cpu: str) -> bool:
         return not self.cpu or re.search(self.cpu, cpu) is not None
@@ -161,6 +165,8 @@ class KnownDifference:
         if self.code_runs_off and not _code_runs_off(case):
             return False
         if self.popa_runs_off and not _popa_runs_off(case):
+            return False
+        if self.sp_wraps and not _sp_wraps(case):
             return False
         if self.peer_note and self.peer_note not in peer_notes:
             return False
@@ -195,15 +201,28 @@ def _code_wraps(case: Case) -> bool:
     return _code_start(case) + len(case.code) - 1 > 0xFFFFFFFF
 
 
-def _popa_runs_off(case: Case) -> bool:
-    """Some byte POPA reads lies in a page the case does not map: eight slots of the
-    operand size (16-bit in real16 unless 66 flips it; 32-bit in prot32, whose stack the
-    cases keep 32-bit) at SS:eSP, SP wrapping at 64 KiB in real16."""
+def _operand_bytes(case: Case) -> int:
+    """The case's operand size in bytes: 2 in real16 and 4 in prot32, the other with 66."""
     from differential.encoding import split_prefixes
 
     prefixes, _body = split_prefixes(case.code)
     real = case.mode == "real16"
-    size = (2 if real else 4) if 0x66 not in prefixes else (4 if real else 2)
+    return (2 if real else 4) if 0x66 not in prefixes else (4 if real else 2)
+
+
+def _sp_wraps(case: Case) -> bool:
+    """A push of the operand size from the case's eSP (at the stack's width: 16 bits in
+    real16, 32 in prot32) wraps it below 0."""
+    mask = 0xFFFF if case.mode == "real16" else 0xFFFFFFFF
+    return case.regs["esp"] & mask < _operand_bytes(case)
+
+
+def _popa_runs_off(case: Case) -> bool:
+    """Some byte POPA reads lies in a page the case does not map: eight slots of the
+    operand size (16-bit in real16 unless 66 flips it; 32-bit in prot32, whose stack the
+    cases keep 32-bit) at SS:eSP, SP wrapping at 64 KiB in real16."""
+    real = case.mode == "real16"
+    size = _operand_bytes(case)
     base = (case.regs.get("ss", 0) << 4) if real else 0
     mask = 0xFFFF if real else 0xFFFFFFFF
     return any(((base + ((case.regs["esp"] + i) & mask)) & 0xFFFFFFFF) & ~0xFFF

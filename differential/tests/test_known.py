@@ -135,36 +135,44 @@ def test_ud_before_the_fetch_is_known_only_when_the_bytes_run_off_the_map():
     assert find_known(known, runs_off, [shape, Difference("eax", 1, 2)], {}) is None
 
 
-def test_enter_66_nested_push_on_a_wrapping_16_bit_stack():
-    """unicorn-enter-66-nested-frame-pointer-pushed-unwrapped, campaign seed 1205's
-    reproducer. By the SDM's ENTER Operation with OperandSize 32 on a 16-bit stack from
-    ESP = 0: Push(EBP) leaves SP = 0xFFFC (ESP's upper half stays 0), FrameTemp =
-    0x0000FFFC is pushed at SS:FFF8 (bytes fc ff 00 00), EBP := FrameTemp and SP := 0xFFF8
-    - 0xD1 = 0xFF27. The reference does exactly that; Unicorn's differences (EBP and the
-    two upper bytes of the pushed dword) are what the entry covers, and only with the
-    EBP difference present."""
+@pytest.mark.parametrize("code, ss, eip, ebp, frame_temp_at, esp_after", [
+    # campaign seed 1205: level 1, FrameTemp pushed at SS:FFF8, SP := FFF8 - 0xD1
+    ("66c8d10001", 0x7FFF, 0x1000, 0xA3B9EA47, 0xFFF8, 0xFF27),
+    # campaign seed 20261207: level 0x4e (mod 32: 14), 13 frame pointers copied from
+    # SS:[BP - 4i] first, FrameTemp pushed at SS:FFC8 - 4, SP := FFC4 - 0x4F79
+    ("66c8794f4e", 0xFFFF, 0x28D9, 0xA6, 0xFFC4, (0xFFC4 - 0x4F79) & 0xFFFF),
+])
+def test_enter_66_nested_push_on_a_wrapping_16_bit_stack(code, ss, eip, ebp, frame_temp_at,
+                                                         esp_after):
+    """unicorn-enter-66-nested-frame-pointer-pushed-unwrapped, the campaigns'
+    reproducers. By the SDM's ENTER Operation with OperandSize 32 on a 16-bit stack from
+    ESP = 0: Push(EBP) leaves SP = 0xFFFC (ESP's upper half stays 0), so FrameTemp =
+    0x0000FFFC, pushed last (bytes fc ff 00 00); EBP := FrameTemp and SP := SP - the
+    size. The reference does exactly that; Unicorn's differences (the pushed dword's two
+    upper bytes, and EBP where its upper half was not 0) are what the entry covers, and
+    only when the push wraps SP: the same differences from SP = 0x100 stay divergences."""
     from differential.runners.reference_runner import ReferenceRunner
     from differential.runners.unicorn_runner import UnicornRunner
     from ground.compare import compare
 
-    ss = 0x7FFF
-    stack_top = ((ss << 4) + 0xFFF8) & ~0xFFF  # the page holding SS:FFF8-FFFF
-    base = make_case(bytes.fromhex("66c8d10001"), "real16", cs=0, eip=0x1000, ss=ss,
-                     esp=0, ebp=0xA3B9EA47)
-    case = type(base)(**{**base.__dict__, "form": "ENTER_Iw_Ib",
-                         "memory": {**base.memory, stack_top: bytes(0x1000)}})
+    base = make_case(bytes.fromhex(code), "real16", cs=0, eip=eip, ss=ss, esp=0, ebp=ebp)
+    linear = (ss << 4) + frame_temp_at
+    copies = (ss << 4) + ((ebp - 4) & 0xFFFF)  # where the frame pointers are copied from
+    pages = {linear & ~0xFFF, copies & ~0xFFF, (copies - 0x40) & ~0xFFF}
+    memory = {**base.memory, **{page: bytes(0x1000) for page in pages}}
+    case = type(base)(**{**base.__dict__, "form": "ENTER_Iw_Ib", "memory": memory})
     ours = ReferenceRunner().run(case)
-    frame = (ss << 4) + 0xFFF8
-    page = ours.memory[stack_top]
+    page = ours.memory[linear & ~0xFFF]
     assert ours.exception is None and ours.regs["ebp"] == 0x0000FFFC
-    assert ours.regs["esp"] & 0xFFFF == 0xFF27
-    assert page[frame - stack_top:frame - stack_top + 4] == bytes.fromhex("fcff0000")
+    assert ours.regs["esp"] == esp_after
+    assert page[linear & 0xFFF:(linear & 0xFFF) + 4] == bytes.fromhex("fcff0000")
     differences = compare(case, UnicornRunner().run(case), ours)
+    assert {d.field for d in differences} >= {f"mem[{linear + 2:#x}]", f"mem[{linear + 3:#x}]"}
     entry = find_known(load_known(), case, differences, {})
     assert entry is not None
     assert entry.id == "unicorn-enter-66-nested-frame-pointer-pushed-unwrapped"
-    without_ebp = [d for d in differences if d.field != "ebp"]
-    assert without_ebp and find_known(load_known(), case, without_ebp, {}) is None
+    unwrapped = type(case)(**{**case.__dict__, "regs": {**case.regs, "esp": 0x100}})
+    assert find_known(load_known(), unwrapped, differences, {}) is None
 
 
 @pytest.mark.parametrize("code, popped", [("cb", 4), ("ca0400", 8)])
