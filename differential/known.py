@@ -86,7 +86,8 @@ REQUIRED = ("suite", "group", "evidence")
 TEXT_KEYS = ("id", "reason", "bytes", "cpu", "wrong", "field", "condition", "peer_note",
              "peer")
 LIST_KEYS = ("fields", "modes", "exception", "requires")
-BOOL_KEYS = ("code_wraps", "code_runs_off", "popa_runs_off", "sp_wraps")
+BOOL_KEYS = ("code_wraps", "code_runs_off", "popa_runs_off", "sp_wraps",
+             "pops_wrap")
 KEYS = (*REQUIRED, *TEXT_KEYS, *LIST_KEYS, *BOOL_KEYS)
 VECTORS = "vectors"  # the suite of single-instruction cases
 
@@ -133,6 +134,7 @@ class KnownDifference:
     code_runs_off: bool = False
     popa_runs_off: bool = False
     sp_wraps: bool = False
+    pops_wrap: bool = False
 
     def applies_here(self, cpu: str) -> bool:
         return not self.cpu or re.search(self.cpu, cpu) is not None
@@ -167,6 +169,8 @@ class KnownDifference:
         if self.popa_runs_off and not _popa_runs_off(case):
             return False
         if self.sp_wraps and not _sp_wraps(case):
+            return False
+        if self.pops_wrap and not _pops_wrap(case):
             return False
         if self.peer_note and self.peer_note not in peer_notes:
             return False
@@ -210,11 +214,22 @@ def _operand_bytes(case: Case) -> int:
     return (2 if real else 4) if 0x66 not in prefixes else (4 if real else 2)
 
 
+def _stack_pointer(case: Case) -> Tuple[int, int]:
+    """The case's eSP at the stack's width (16 bits in real16, 32 in prot32, whose stack
+    the cases keep 32-bit), and that width's top."""
+    top = 0xFFFF if case.mode == "real16" else 0xFFFFFFFF
+    return case.regs["esp"] & top, top
+
+
 def _sp_wraps(case: Case) -> bool:
-    """A push of the operand size from the case's eSP (at the stack's width: 16 bits in
-    real16, 32 in prot32) wraps it below 0."""
-    mask = 0xFFFF if case.mode == "real16" else 0xFFFFFFFF
-    return case.regs["esp"] & mask < _operand_bytes(case)
+    """A push of the operand size from the case's eSP wraps it below 0."""
+    return _stack_pointer(case)[0] < _operand_bytes(case)
+
+
+def _pops_wrap(case: Case) -> bool:
+    """Two pops of the operand size from the case's eSP carry it past the width's top."""
+    sp, top = _stack_pointer(case)
+    return sp + 2 * _operand_bytes(case) > top + 1
 
 
 def _popa_runs_off(case: Case) -> bool:

@@ -216,6 +216,43 @@ def test_real_mode_far_return_reading_past_64k_the_other_way():
     assert _shipped("cb", "RETF", "real16", cs, esp) is None
 
 
+@pytest.mark.parametrize("hooks", [False, True])
+def test_real_mode_far_return_wrapping_sp_with_both_cs_slots_mapped(hooks):
+    """unicorn-real-mode-far-return-stack-without-wrap-both-mapped (and its memory-hooks
+    twin), campaign seed 20261207's shape: RETF at f000:b0ff with SS:SP = 3bd3:fffe and
+    both SS:0000 and SS:10000 mapped. By the SDM, IP := the word at SS:FFFE, SP wraps,
+    CS := the word at SS:0000, SP := 0002: the reference does that; Unicorn takes CS from
+    SS:10000. Known only while the pops wrap: from SP = FFF0 the same differences are not."""
+    from differential.runners.reference_runner import ReferenceRunner
+    from differential.runners.unicorn_runner import UnicornRunner
+    from ground.compare import compare
+
+    ss = 0x3BD3
+    code_page = (0xF000 << 4) + 0xB0FF & ~0xFFF
+    base = make_case(bytes.fromhex("cb"), "real16", {code_page: bytes(0x1000)}, cs=0xF000,
+                     eip=0xB0FF, ss=ss, esp=0xFFFE)
+    pages = {}
+    for where, word in ((ss << 4) + 0xFFFE, 0x5721), (ss << 4, 0xFFFF), \
+            ((ss << 4) + 0x10000, 0x68C2):
+        page = bytearray(pages.get(where & ~0xFFF, bytes(0x1000)))
+        page[where & 0xFFF:(where & 0xFFF) + 2] = word.to_bytes(2, "little")
+        pages[where & ~0xFFF] = bytes(page)
+    case = type(base)(**{**base.__dict__, "form": "RETF",
+                         "memory": {**base.memory, **pages}})
+    ours = ReferenceRunner().run(case)
+    assert ours.exception is None
+    assert (ours.regs["cs"], ours.regs["eip"], ours.regs["esp"]) == (0xFFFF, 0x5721, 2)
+    differences = compare(case, UnicornRunner(memory_hooks=hooks).run(case), ours)
+    assert "cs" in {d.field for d in differences}
+    peer = "unicorn+memhooks" if hooks else "unicorn"
+    entry = find_known(load_known(), case, differences, {}, peer)
+    assert entry is not None and entry.id == (
+        "unicorn-memhooks-real-mode-far-return-stack-without-wrap-both-mapped" if hooks
+        else "unicorn-real-mode-far-return-stack-without-wrap-both-mapped")
+    unwrapped = type(case)(**{**case.__dict__, "regs": {**case.regs, "esp": 0xFFF0}})
+    assert find_known(load_known(), unwrapped, differences, {}, peer) is None
+
+
 def test_popa_running_off_is_known_only_when_its_slots_reach_an_unmapped_page():
     """unicorn-popa-fault-keeps-popped-registers, campaign seed 1206: real16 61 with SS =
     7FFF, SP = FFF2 (AX's slot wraps to SS:0000 = 0x7FFF0, page 0x7F000 unmapped) is
