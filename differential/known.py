@@ -44,6 +44,9 @@ Optional, single-instruction cases only (they match a case and its differences)
                   does not map: the instruction faults part way through its pops
   ``code_runs_off`` only when the instruction's bytes run into a page the case does not
                   map (fetching the rest of the instruction faults)
+  ``pusha_runs_off`` only when the eight slots PUSHA writes (operand-size words or
+                  dwords below SS:eSP, eSP wrapping at the stack's width) reach a page
+                  the case does not map: the instruction faults part way through
   ``sp_wraps``    only when the instruction's first push wraps the stack pointer below 0:
                   eSP at the stack's width (SP in real16, ESP in prot32, whose stack the
                   cases keep 32-bit) is below the operand size in bytes
@@ -86,7 +89,8 @@ REQUIRED = ("suite", "group", "evidence")
 TEXT_KEYS = ("id", "reason", "bytes", "cpu", "wrong", "field", "condition", "peer_note",
              "peer")
 LIST_KEYS = ("fields", "modes", "exception", "requires")
-BOOL_KEYS = ("code_wraps", "code_runs_off", "popa_runs_off", "sp_wraps",
+BOOL_KEYS = ("code_wraps", "code_runs_off", "popa_runs_off", "pusha_runs_off",
+             "sp_wraps",
              "pops_wrap")
 KEYS = (*REQUIRED, *TEXT_KEYS, *LIST_KEYS, *BOOL_KEYS)
 VECTORS = "vectors"  # the suite of single-instruction cases
@@ -133,6 +137,7 @@ class KnownDifference:
     code_wraps: bool = False
     code_runs_off: bool = False
     popa_runs_off: bool = False
+    pusha_runs_off: bool = False
     sp_wraps: bool = False
     pops_wrap: bool = False
 
@@ -167,6 +172,8 @@ class KnownDifference:
         if self.code_runs_off and not _code_runs_off(case):
             return False
         if self.popa_runs_off and not _popa_runs_off(case):
+            return False
+        if self.pusha_runs_off and not _pusha_runs_off(case):
             return False
         if self.sp_wraps and not _sp_wraps(case):
             return False
@@ -234,14 +241,23 @@ def _pops_wrap(case: Case) -> bool:
 
 def _popa_runs_off(case: Case) -> bool:
     """Some byte POPA reads lies in a page the case does not map: eight slots of the
-    operand size (16-bit in real16 unless 66 flips it; 32-bit in prot32, whose stack the
-    cases keep 32-bit) at SS:eSP, SP wrapping at 64 KiB in real16."""
-    real = case.mode == "real16"
-    size = _operand_bytes(case)
-    base = (case.regs.get("ss", 0) << 4) if real else 0
-    mask = 0xFFFF if real else 0xFFFFFFFF
-    return any(((base + ((case.regs["esp"] + i) & mask)) & 0xFFFFFFFF) & ~0xFFF
-               not in case.memory for i in range(8 * size))
+    operand size at SS:eSP and above."""
+    return _stack_runs_off(case, range(8 * _operand_bytes(case)))
+
+
+def _pusha_runs_off(case: Case) -> bool:
+    """Some byte PUSHA writes lies in a page the case does not map: eight slots of the
+    operand size below SS:eSP."""
+    return _stack_runs_off(case, range(-8 * _operand_bytes(case), 0))
+
+
+def _stack_runs_off(case: Case, offsets: range) -> bool:
+    """Some byte at SS:(eSP + offset) lies in a page the case does not map (eSP at the
+    stack's width: SP wraps at 64 KiB in real16; SS's base is 0 in prot32)."""
+    sp, top = _stack_pointer(case)
+    base = (case.regs.get("ss", 0) << 4) if case.mode == "real16" else 0
+    return any(((base + ((sp + i) & top)) & 0xFFFFFFFF) & ~0xFFF not in case.memory
+               for i in offsets)
 
 
 def _code_runs_off(case: Case) -> bool:

@@ -253,6 +253,38 @@ def test_real_mode_far_return_wrapping_sp_with_both_cs_slots_mapped(hooks):
     assert find_known(load_known(), unwrapped, differences, {}, peer) is None
 
 
+@pytest.mark.parametrize("mode, code, ss, esp, stack_page", [
+    ("prot32", "60", 0, 0x20010010, 0x2000F000),  # EAX..EBX's slots in 0x20010000
+    ("real16", "6660", 0x8901, 0, 0x98000),       # campaign seed 20261207: SS:FFFC unmapped
+])
+def test_pusha_running_off_is_known_only_when_its_slots_reach_an_unmapped_page(
+        mode, code, ss, esp, stack_page):
+    """unicorn-pusha-fault-keeps-earlier-stores: PUSHA whose first slots lie in an
+    unmapped page and last ones in the mapped page below faults; by the SDM (6.5) the
+    memory is as before, which the reference keeps. Unicorn's stores into the mapped page
+    are what the entry covers, and only when the slots do run off the map."""
+    from differential.runners.reference_runner import ReferenceRunner
+    from differential.runners.unicorn_runner import UnicornRunner
+    from ground.compare import compare
+
+    stack = bytes(range(256)) * 16
+    regs = dict(zip(("eax", "ecx", "edx", "ebx", "ebp", "esi", "edi"),
+                    (0x11111111 * k for k in range(1, 8))))
+    segments = {"ss": ss} if mode == "real16" else {}
+    base = make_case(bytes.fromhex(code), mode, {stack_page: stack}, esp=esp, **segments,
+                     **regs)
+    case = type(base)(**{**base.__dict__, "form": "PUSHA"})
+    ours = ReferenceRunner().run(case)
+    assert ours.exception is not None and ours.memory[stack_page] == stack
+    differences = compare(case, UnicornRunner().run(case), ours)
+    assert differences and all(d.field.startswith("mem[") for d in differences)
+    entry = find_known(load_known(), case, differences, {})
+    assert entry is not None and entry.id == "unicorn-pusha-fault-keeps-earlier-stores"
+    mapped = (stack_page + 0x1000) if mode == "prot32" else ((ss << 4) + 0xFFFC) & ~0xFFF
+    whole = type(case)(**{**case.__dict__, "memory": {**case.memory, mapped: stack}})
+    assert find_known(load_known(), whole, differences, {}) is None
+
+
 def test_popa_running_off_is_known_only_when_its_slots_reach_an_unmapped_page():
     """unicorn-popa-fault-keeps-popped-registers, campaign seed 1206: real16 61 with SS =
     7FFF, SP = FFF2 (AX's slot wraps to SS:0000 = 0x7FFF0, page 0x7F000 unmapped) is
