@@ -217,12 +217,15 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
     shape = layout.plan(insns)
     pieces = [snippets.snippet(insn, default_size, memory, stack_size) for insn in insns]
     dead: List[FrozenSet[int]] = [frozenset()] * len(insns)
+    fall_through: Dict[int, int] = {}  # exit -> flags read after it when not taken
     live = STATUS
     for k in reversed(range(len(insns))):
         if k in shape.exits:
+            fall_through[k] = live
             live = STATUS
         dead[k], live = snippets.dead_updates(pieces[k], live)
     steps: List[List[str]] = []
+    heads: List[int] = []  # lines of each step before its instruction's own code
     needed: Set[str] = set()
     starts = layout.offsets(insns)
     for k, (insn, piece) in enumerate(zip(insns, pieces)):
@@ -233,11 +236,21 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
         bookkeeping = [f"cpu.insn = i{k}", f"cpu.eip = eip + {offset} & {eip_mask}"]
         if k in shape.exits and made.branch is not None:  # set and leave where taken
             before, test, taken = (snippets.placed(part, k) for part in made.branch)
+            flags = []
+            setter = (snippets.fused(pieces[k - 1], dead[k - 1], made.branch, fall_through[k])
+                      if k and heads[k - 1] >= 0 else None)
+            if setter is not None:  # its flags computed only where the branch is taken
+                kept, flags, test = (snippets.placed(part, k - 1) for part in setter)
+                steps[k - 1][heads[k - 1]:] = kept.splitlines()
+                before, flags = "", flags.splitlines()
+            heads.append(-1)
             step += before.splitlines() + [f"if {test}:"] + [
-                "    " + line for line in bookkeeping + taken.splitlines() + [layout.TAKEN]]
+                "    " + line
+                for line in flags + bookkeeping + taken.splitlines() + [layout.TAKEN]]
         else:
             if made.reads_eip or k == len(insns) - 1 or k in shape.exits:
                 step += bookkeeping
+            heads.append(-1 if k in shape.exits else len(step))
             step += snippets.placed(made.code, k).splitlines()
         steps.append(step)
         snippets.own_objects(insn, k, namespace)

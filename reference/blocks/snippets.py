@@ -24,7 +24,7 @@ import pickle
 import re
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
 
-from reference.blocks import access
+from reference.blocks import access, lazy_flags
 from reference.blocks.access import lower
 from reference.blocks.inline import inline
 from reference.blocks.optimize import (
@@ -62,7 +62,7 @@ class Snippet:
     every copy."""
 
     __slots__ = ("pickled", "flow", "namespace", "count", "aliases", "texts",
-                 "assumes_stack", "comment", "deads", "globals", "sorted_at")
+                 "assumes_stack", "comment", "deads", "globals", "sorted_at", "fusions")
 
     def __init__(self, statements: List[ast.stmt], namespace: Dict[str, Any], count: int,
                  aliases: bool, assumes_stack: bool, comment: str) -> None:
@@ -77,6 +77,8 @@ class Snippet:
         self.deads: Dict[int, Tuple[FrozenSet[int], int]] = {}  # dead_updates by live
         self.globals: Dict[str, Any] = {}  # globals_of's names, sorted out of
         self.sorted_at = 0                 # the namespace when it held this many
+        self.fusions: Dict[Tuple[FrozenSet[int], str, str],
+                           Optional[Tuple[str, str, str]]] = {}  # fused, by dead and branch
 
 
 _snippets: Dict[Tuple[bytes, int, Optional[str], Optional[int]], Snippet] = {}
@@ -192,15 +194,57 @@ def text(piece: Snippet, dead: FrozenSet[int]) -> Text:
     needs to know about it."""
     found = piece.texts.get(dead)
     if found is None:
-        statements = _without(statements_of(piece), dead, [0])
-        expander = Expander(piece.namespace, flag_methods=True)
-        expander.count = piece.count
-        statements = inline_flag_properties(expander.statements(statements))
-        statements = forward(reuse(fold(statements))) or [ast.Pass()]
+        statements = finished(piece, dead)
         code = _unparsed(statements)
         found = piece.texts[dead] = Text(code, needs_bookkeeping(statements),
                                          access.needed(code), branch_parts(statements))
     return found
+
+
+def finished(piece: Snippet, dead: FrozenSet[int]) -> List[ast.stmt]:
+    """A fresh copy of ``piece``'s statements without the ``dead`` updates, its flag
+    methods inlined and folded: what ``text`` unparses."""
+    statements = _without(statements_of(piece), dead, [0])
+    expander = Expander(piece.namespace, flag_methods=True)
+    expander.count = piece.count
+    statements = inline_flag_properties(expander.statements(statements))
+    return forward(reuse(fold(statements))) or [ast.Pass()]
+
+
+def fused(piece: Snippet, dead: FrozenSet[int], branch: Tuple[str, str, str],
+          fall_through: int) -> Optional[Tuple[str, str, str]]:
+    """For ``piece`` (without the ``dead`` updates) just before a conditional branch
+    that leaves the block (``branch``: its ``Text.branch``), where the status flags
+    ``fall_through`` are read after the branch when it is not taken: (the piece's code
+    that stays, its code that only computes and stores EFLAGS, the branch's test without
+    EFLAGS), the parts of ``reference.blocks.lazy_flags``; None when the flags it writes
+    are read on the fall-through or the shapes do not allow it. Kept per (dead, branch)."""
+    if piece.aliases or _written(piece.flow, dead) & fall_through:
+        return None
+    key = (dead, branch[0], branch[1])
+    if key in piece.fusions:
+        return piece.fusions[key]
+    found = None
+    if not _OWN_OBJECT.search(branch[0] + "\n" + branch[1]):  # the branch's own objects
+        before = ast.parse(branch[0]).body
+        test = ast.parse(branch[1], mode="eval").body
+        made = lazy_flags.fuse(finished(piece, dead), before, test, piece.namespace)
+        if made is not None:
+            kept, sunk, condition = made
+            found = (_unparsed(kept) if kept else "", _unparsed(sunk), unparse(condition))
+    piece.fusions[key] = found
+    return found
+
+
+def _written(flow: Flow, dead: FrozenSet[int]) -> int:
+    """The status flags the updates of ``flow`` (but the ``dead`` ones) may write."""
+    written = 0
+    for entry in flow:
+        if entry[0] == _UPDATE and entry[1] not in dead:
+            written |= entry[2]
+        elif entry[0] == _IF:
+            written |= _written(entry[2], dead) | _written(entry[3], dead)
+    return written
 
 
 def branch_parts(statements: List[ast.stmt]) -> Optional[Tuple[str, str, str]]:
