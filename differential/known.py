@@ -44,9 +44,9 @@ Optional, single-instruction cases only (they match a case and its differences)
                   does not map: the instruction faults part way through its pops
   ``code_runs_off`` only when the instruction's bytes run into a page the case does not
                   map (fetching the rest of the instruction faults)
-  ``pusha_runs_off`` only when the eight slots PUSHA writes (operand-size words or
-                  dwords below SS:eSP, eSP wrapping at the stack's width) reach a page
-                  the case does not map: the instruction faults part way through
+  ``pushes_run_off`` N: only when N pushes of the operand size below SS:eSP (eSP
+                  wrapping at the stack's width) reach a page the case does not map: the
+                  instruction faults part way through its pushes (PUSHA 8, far CALL 2)
   ``sp_wraps``    only when the instruction's first push wraps the stack pointer below 0:
                   eSP at the stack's width (SP in real16, ESP in prot32, whose stack the
                   cases keep 32-bit) is below the operand size in bytes
@@ -89,10 +89,10 @@ REQUIRED = ("suite", "group", "evidence")
 TEXT_KEYS = ("id", "reason", "bytes", "cpu", "wrong", "field", "condition", "peer_note",
              "peer")
 LIST_KEYS = ("fields", "modes", "exception", "requires")
-BOOL_KEYS = ("code_wraps", "code_runs_off", "popa_runs_off", "pusha_runs_off",
-             "sp_wraps",
-             "pops_wrap")
-KEYS = (*REQUIRED, *TEXT_KEYS, *LIST_KEYS, *BOOL_KEYS)
+BOOL_KEYS = ("code_wraps", "code_runs_off", "popa_runs_off", "sp_wraps", "pops_wrap",
+             "pops_cross_page")
+INT_KEYS = ("pushes_run_off",)
+KEYS = (*REQUIRED, *TEXT_KEYS, *LIST_KEYS, *BOOL_KEYS, *INT_KEYS)
 VECTORS = "vectors"  # the suite of single-instruction cases
 
 
@@ -137,9 +137,10 @@ class KnownDifference:
     code_wraps: bool = False
     code_runs_off: bool = False
     popa_runs_off: bool = False
-    pusha_runs_off: bool = False
     sp_wraps: bool = False
     pops_wrap: bool = False
+    pops_cross_page: bool = False
+    pushes_run_off: int = 0
 
     def applies_here(self, cpu: str) -> bool:
         return not self.cpu or re.search(self.cpu, cpu) is not None
@@ -173,11 +174,13 @@ class KnownDifference:
             return False
         if self.popa_runs_off and not _popa_runs_off(case):
             return False
-        if self.pusha_runs_off and not _pusha_runs_off(case):
+        if self.pushes_run_off and not _pushes_run_off(case, self.pushes_run_off):
             return False
         if self.sp_wraps and not _sp_wraps(case):
             return False
         if self.pops_wrap and not _pops_wrap(case):
+            return False
+        if self.pops_cross_page and not _pops_cross_page(case):
             return False
         if self.peer_note and self.peer_note not in peer_notes:
             return False
@@ -245,19 +248,28 @@ def _popa_runs_off(case: Case) -> bool:
     return _stack_runs_off(case, range(8 * _operand_bytes(case)))
 
 
-def _pusha_runs_off(case: Case) -> bool:
-    """Some byte PUSHA writes lies in a page the case does not map: eight slots of the
-    operand size below SS:eSP."""
-    return _stack_runs_off(case, range(-8 * _operand_bytes(case), 0))
+def _pushes_run_off(case: Case, count: int) -> bool:
+    """Some byte of ``count`` pushes of the operand size below SS:eSP lies in a page the
+    case does not map."""
+    return _stack_runs_off(case, range(-count * _operand_bytes(case), 0))
+
+
+def _pops_cross_page(case: Case) -> bool:
+    """The bytes of two pops of the operand size at SS:eSP lie in two pages."""
+    return len(set(_stack_pages(case, range(2 * _operand_bytes(case))))) > 1
 
 
 def _stack_runs_off(case: Case, offsets: range) -> bool:
-    """Some byte at SS:(eSP + offset) lies in a page the case does not map (eSP at the
-    stack's width: SP wraps at 64 KiB in real16; SS's base is 0 in prot32)."""
+    """Some byte at SS:(eSP + offset) lies in a page the case does not map."""
+    return any(page not in case.memory for page in _stack_pages(case, offsets))
+
+
+def _stack_pages(case: Case, offsets: range) -> List[int]:
+    """The page of each byte at SS:(eSP + offset) (eSP at the stack's width: SP wraps at
+    64 KiB in real16; SS's base is 0 in prot32)."""
     sp, top = _stack_pointer(case)
     base = (case.regs.get("ss", 0) << 4) if case.mode == "real16" else 0
-    return any(((base + ((sp + i) & top)) & 0xFFFFFFFF) & ~0xFFF not in case.memory
-               for i in offsets)
+    return [((base + ((sp + i) & top)) & 0xFFFFFFFF) & ~0xFFF for i in offsets]
 
 
 def _code_runs_off(case: Case) -> bool:
@@ -292,7 +304,15 @@ def _entry(raw: Dict[str, Any], where: str, conditions: Optional[Collection[str]
         raw["suite"], tuple(group) if isinstance(group, list) else (group,), raw["evidence"],
         **{key: raw.get(key, "") for key in TEXT_KEYS},
         **{key: tuple(raw.get(key, ())) for key in LIST_KEYS},
-        **{key: bool(raw.get(key, False)) for key in BOOL_KEYS})
+        **{key: bool(raw.get(key, False)) for key in BOOL_KEYS},
+        **{key: _count(raw, key, where) for key in INT_KEYS})
+
+
+def _count(raw: Dict[str, Any], key: str, where: str) -> int:
+    value = raw.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise KnownListError(f"{where}: {key} must be a count (a whole number, 0 or more)")
+    return value
 
 
 def load_known(path: Path = DEFAULT_PATH, conditions: Optional[Collection[str]] = None

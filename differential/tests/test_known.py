@@ -285,6 +285,71 @@ def test_pusha_running_off_is_known_only_when_its_slots_reach_an_unmapped_page(
     assert find_known(load_known(), whole, differences, {}) is None
 
 
+@pytest.mark.parametrize("code, cs, eip, ss, esp", [
+    ("9aff7f1d75", 0, 0xE8B6, 0xFFFF, 0x13),   # IP's slot at 0xfffff, below the 1 MiB line
+    ("9a48b7822f", 0x100, 0x8A84, 0x8B03, 2),  # IP's slot wraps to SS:FFFE
+])
+def test_far_call_whose_second_push_runs_off_the_map(code, cs, eip, ss, esp):
+    """unicorn-far-call-fault-keeps-first-push, campaign seed 20261207's two shapes: the
+    reference faults with memory unchanged (SDM 6.5); Unicorn's stored CS is what the
+    entry covers, and only when the pushes do run off the map."""
+    from differential.runners.reference_runner import ReferenceRunner
+    from differential.runners.unicorn_runner import UnicornRunner
+    from ground.compare import compare
+
+    cs_slot = (ss << 4) + ((esp - 2) & 0xFFFF)
+    code_page = ((cs << 4) + eip) & ~0xFFF
+    stack = bytes((i * 5 + 1) & 0xFF for i in range(0x1000))
+    base = make_case(bytes.fromhex(code), "real16", {code_page: bytes(0x1000),
+                                                     cs_slot & ~0xFFF: stack},
+                     cs=cs, eip=eip, ss=ss, esp=esp)
+    case = type(base)(**{**base.__dict__, "form": "CALLF_Ap"})
+    ours = ReferenceRunner().run(case)
+    assert ours.exception is not None and ours.memory[cs_slot & ~0xFFF] == stack
+    differences = compare(case, UnicornRunner().run(case), ours)
+    assert {d.field for d in differences} == {f"mem[{cs_slot:#x}]", f"mem[{cs_slot + 1:#x}]"}
+    entry = find_known(load_known(), case, differences, {})
+    assert entry is not None and entry.id == "unicorn-far-call-fault-keeps-first-push"
+    mapped = {**case.memory, **{page: bytes(0x1000) for page in (0xFF000, 0x9B000)}}
+    whole = type(case)(**{**case.__dict__, "memory": mapped})
+    assert find_known(load_known(), whole, differences, {}) is None
+
+
+@pytest.mark.parametrize("sp, stale", [(0xFFE, True), (0xFFD, True), (0xFFC, False),
+                                       (0x800, False)])
+def test_real_mode_far_return_across_pages_keeps_eip(sp, stale):
+    """unicorn-real-mode-far-return-across-pages-eip: RETF at 0000:1000 with SS = 0300 and
+    two mapped stack pages. By the SDM IP and CS come from SS:SP and SS:SP+2 (the
+    reference); Unicorn leaves EIP at the RETF exactly when the CS slot reaches the next
+    page, which is what the entry covers."""
+    from differential.runners.reference_runner import ReferenceRunner
+    from differential.runners.unicorn_runner import UnicornRunner
+    from ground.compare import compare
+
+    stack = bytes((i * 5 + 1) & 0xFF for i in range(0x2000))
+    base = make_case(bytes.fromhex("cb"), "real16", {0x3000: stack[:0x1000],
+                                                     0x4000: stack[0x1000:]},
+                     cs=0, eip=0x1000, ss=0x300, esp=sp)
+    case = type(base)(**{**base.__dict__, "form": "RETF"})
+    ours = ReferenceRunner().run(case)
+    assert ours.regs["eip"] == int.from_bytes(stack[sp:sp + 2], "little")
+    assert ours.regs["cs"] == int.from_bytes(stack[sp + 2:sp + 4], "little")
+    differences = compare(case, UnicornRunner().run(case), ours)
+    assert [d.field for d in differences] == (["eip"] if stale else [])
+    if stale:
+        entry = find_known(load_known(), case, differences, {})
+        assert entry is not None and entry.id == "unicorn-real-mode-far-return-across-pages-eip"
+        one_page = type(case)(**{**case.__dict__, "regs": {**case.regs, "esp": 0xFFC}})
+        assert find_known(load_known(), one_page, differences, {}) is None
+
+
+def test_a_count_key_must_be_a_whole_number(tmp_path):
+    path = tmp_path / "known.toml"
+    path.write_text(ENTRY + "pushes_run_off = true\n")
+    with pytest.raises(KnownListError, match="pushes_run_off must be a count"):
+        load_known(path)
+
+
 def test_popa_running_off_is_known_only_when_its_slots_reach_an_unmapped_page():
     """unicorn-popa-fault-keeps-popped-registers, campaign seed 1206: real16 61 with SS =
     7FFF, SP = FFF2 (AX's slot wraps to SS:0000 = 0x7FFF0, page 0x7F000 unmapped) is
