@@ -78,17 +78,21 @@ def both(code: bytes, limit: int, kind: str = "sparse") -> Tuple[tuple, tuple]:
     return outcomes[0], outcomes[1]
 
 
-def second_run(code: bytes, limit: int, kind: str) -> tuple:
+def second_run(code: bytes, limit: int, kind: str, block_runs: int = 1) -> tuple:
     """(the state after ``run(limit)``, the CPU) of ``code`` run once by the interpreter
     (which decodes it) and then again from the same start with blocks made at once, so
-    a block starts at its first instruction (a first run meets no decoded code)."""
+    a block starts at its first instruction (a first run meets no decoded code); with
+    ``block_runs`` > 1, that many times from the same start (the last run finds every
+    block made: a block is made when ``run()`` reaches its first instruction)."""
     cpu = machine(code, 0, kind)
     memory = cpu.mem.pages()
     cpu.run(limit)
-    for base, page in memory.items():
-        cpu.mem.write_bytes(base, page)
-    cpu.regs[:] = [0] * 8
-    cpu.set_reg("esp", STACK_TOP)
-    cpu.flags.value, cpu.eip, cpu.tsc, cpu.halted = 2, CODE, 0, False
-    cpu.block_threshold = 1
-    return state(cpu, cpu.run(limit)), cpu
+    for _ in range(block_runs):
+        for base, page in memory.items():
+            cpu.mem.write_bytes(base, page)
+        cpu.regs[:] = [0] * 8
+        cpu.set_reg("esp", STACK_TOP)
+        cpu.flags.value, cpu.eip, cpu.tsc, cpu.halted = 2, CODE, 0, False
+        cpu.block_threshold = 1
+        result = cpu.run(limit)
+    return state(cpu, result), cpu
