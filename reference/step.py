@@ -401,11 +401,13 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
     CS, CPL and the TLB object change only by instructions that are stepped, and no
     block starts at one), except a pending interrupt, which ends the chain. The blocks
     of a chain share one entry state (registers, EFLAGS, the write journal): when one
-    raises, the whole chain is replayed through the interpreter, as one block is; a
-    loop block's ``BlockStopped`` keeps the blocks before it done. Why: on a warm boot,
-    this loop's own work per block call (its checks, the register snapshot, the journal
-    clears) was about a third of the bytecodes of the block path (blocks average 11
-    instructions)."""
+    raises, the whole chain is replayed through the interpreter, as one block is. A
+    loop block is a chain of its own: each of its passes starts the write journal
+    afresh (a fault rolls back that pass only), so the writes of blocks before it
+    could no longer be undone, nor its earlier passes' by a block after it. Why: on a
+    warm boot, this loop's own work per block call (its checks, the register snapshot,
+    the journal clears) was about a third of the bytecodes of the block path (blocks
+    average 11 instructions)."""
     icache = cpu.icache
     seg_base = cpu.seg_base
     journal = cpu.journal
@@ -458,7 +460,7 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                         while True:  # a chain of blocks (see the docstring)
                             cpu.running_block = block
                             ran += block.run(cpu, eip, limit - done - ran)
-                            if cpu.intr_requested or cpu.nmi_requested:
+                            if block.loops or cpu.intr_requested or cpu.nmi_requested:
                                 break
                             eip = cpu.eip
                             linear = (seg_base[CS] + eip) & 0xFFFFFFFF
@@ -473,7 +475,7 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                             if insn is None:
                                 break
                             block = insn.block
-                            if (block is None or not block.length
+                            if (block is None or not block.length or block.loops
                                     or block.length > limit - done - ran
                                     or eip + block.span - 1 > seg_limit[CS]):
                                 break

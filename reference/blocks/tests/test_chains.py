@@ -69,3 +69,25 @@ def test_a_fault_in_a_later_block_replays_the_chain_from_its_start(
     assert [eip for eip in restores if eip != SECOND + 7] == [SECOND, CODE]
     interpreted, _ = both(code, 100, kind)
     assert state == interpreted
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_loop_block_ends_a_chain(kind: str, outcomes: list) -> None:
+    """mov ebx, LOOP; mov ecx, 3; mov edx, THIRD; inc dword [DATA]; jmp ebx | LOOP: dec
+    ecx; jnz LOOP; jmp edx | THIRD: mov esi, NOWHERE; inc eax; mov eax, [esi] (faults).
+    Each pass of the loop block starts the write journal afresh, so had the third block
+    been chained after it, its fault would have put the registers back to the first
+    block's start without undoing the first block's INC, and the replay would have
+    added 1 twice."""
+    loop, third = CODE + 0x100, CODE + 0x200
+    first = ("bb" + loop.to_bytes(4, "little").hex() + "b903000000"
+             + "ba" + third.to_bytes(4, "little").hex()
+             + "ff05" + DATA.to_bytes(4, "little").hex() + "ffe3")
+    code = bytes.fromhex(first)
+    code += bytes(0x100 - len(code)) + bytes.fromhex("4975fd" + "ffe2")
+    code += bytes(0x200 - len(code)) + bytes.fromhex(
+        "be" + NOWHERE.to_bytes(4, "little").hex() + "40" + "8b06" + "f4")
+    state, _cpu = second_run(code, 100, kind, block_runs=2)
+    assert outcomes[:2] == [5, 7]  # the loop block: three passes of DEC JNZ, then JMP
+    interpreted, _ = both(code, 100, kind)
+    assert state == interpreted
