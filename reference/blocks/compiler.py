@@ -213,7 +213,10 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
     live there), ``cpu.eip``/``cpu.insn`` set only where read, before an exit and at the
     end, memory accesses lowered for ``memory`` (``access.mode_of``; None leaves them
     calls), pushes and pops for SS.B = ``stack_size`` (checked on entry) when it is
-    given; laid out by ``layout.function`` (a loop when it branches back to its start)."""
+    given; a flag setter just before a branch that leaves, whose flags are dead where
+    the branch is not taken, computing EFLAGS only where it is
+    (``reference.blocks.lazy_flags``); laid out by ``layout.function`` (a loop when it
+    branches back to its start)."""
     shape = layout.plan(insns)
     pieces = [snippets.snippet(insn, default_size, memory, stack_size) for insn in insns]
     dead: List[FrozenSet[int]] = [frozenset()] * len(insns)

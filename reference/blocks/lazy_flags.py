@@ -24,8 +24,12 @@ derived from how the setter's code builds the value it stores in ``cpu.flags.val
 follow leaves the two instructions as they were.
 
 Why: in the tiny boot's warm blocks, flag code is about a sixth of the executed lines
-(probe: block sources weighted by how often each ran), and most of it feeds a compare
-and branch whose flags the next instructions overwrite.
+(probe: block sources weighted by how often each ran), much of it feeding a compare
+and branch whose flags the next instructions overwrite. Measured: of the exits with a
+setter before them in a cold boot's blocks, 5,884 fused and 3,863 not (2,349 with the
+flags read on the fall-through, most others with an instruction between setter and
+branch); host instructions per guest instruction with blocks 6,209 -> 6,099 (-1.8 %,
+``x86lab bench --ir``, stop 29).
 """
 
 from __future__ import annotations
