@@ -408,8 +408,9 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
     warm boot, this loop's own work per block call (its checks, the register snapshot,
     the journal clears) was about a third of the bytecodes of the block path (blocks
     average 11 instructions). Measured: host instructions per guest instruction with
-    blocks 6,099 -> 5,855 (``x86lab bench --ir``); the warm tiny boot 17.0-18.7 s
-    against 17.6-20.2 s, faster in 3 alternating pairs (stop 29)."""
+    blocks 6,099 -> 5,855 (``x86lab bench --ir``); with the lazy flags
+    (``reference.blocks.lazy_flags``) too, the warm tiny boot 17.0-18.7 s against
+    17.6-20.2 s before both, faster in 3 alternating pairs (stop 29)."""
     icache = cpu.icache
     seg_base = cpu.seg_base
     journal = cpu.journal
