@@ -68,6 +68,25 @@ def test_the_command_writes_what_the_alias_prints(tmp_path):
     assert (result["cases"], result["seed"], result["mix"]) == (200, 3, "forms")
 
 
+def test_a_childs_cpu_time_is_read_finer_than_clock_ticks():
+    """A one-thread child that burnt some CPU and says how much (its own
+    ``time.process_time``) then sleeps: ``_process_cpu`` reads the same time to well
+    under a 10 ms tick (the reading is of the child's own CPU, not of this machine's
+    speed)."""
+    from differential.bench import _process_cpu
+
+    burn = ("import time\nwhile time.process_time() < 0.15: pass\n"
+            "print(time.process_time(), flush=True)\ntime.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
+    try:
+        said = float(child.stdout.readline())  # type: ignore[union-attr]
+        read = _process_cpu(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert said <= read < said + 0.004
+
+
 def test_stages_split_a_campaign_case_into_its_stages():
     """``python -m differential.throughput --stages``: every stage of the child's loop
     gets CPU time, and the total is their sum."""
