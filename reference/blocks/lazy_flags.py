@@ -169,10 +169,12 @@ def _assigned(statement: ast.stmt) -> Set[str]:
 
 
 def split(statements: Statements, store: int, pinned: Set[str]
-          ) -> Tuple[Statements, Statements]:
+          ) -> Optional[Tuple[Statements, Statements]]:
     """(the statements that stay, those that only feed the store: the store and, going
     back, each side-effect-free statement whose locals only those read), in order. A
-    statement assigning a ``pinned`` local (one the branch's new test reads) stays."""
+    statement assigning a ``pinned`` local (one the branch's new test reads) stays.
+    None if a statement that stays assigns a local that one moved after it reads (the
+    moved one would read the later value)."""
     loads: List[Dict[str, int]] = []
     total: Dict[str, int] = {}
     for statement in statements:
@@ -191,6 +193,12 @@ def split(statements: Statements, store: int, pinned: Set[str]
                        for name in names)):
             continue
         sunk.add(index)
+    read: Set[str] = set()  # what the statements moved so far (going forward) read
+    for index in range(store):
+        if index in sunk:
+            read.update(loads[index])
+        elif _assigned(statements[index]) & read:
+            return None
     return ([s for i, s in enumerate(statements) if i not in sunk],
             [s for i, s in enumerate(statements) if i in sunk])
 
@@ -291,5 +299,5 @@ def fuse(statements: Statements, branch_before: Statements, test: ast.expr,
     counts = store_counts(statements)
     if any(counts.get(name, 0) > 1 for name in pinned):
         return None  # a local the new test reads must hold one value in the setter
-    kept, sunk = split(statements, store, pinned)
-    return kept, sunk, rewritten
+    parts = split(statements, store, pinned)
+    return None if parts is None else (*parts, rewritten)

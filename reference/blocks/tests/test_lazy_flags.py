@@ -78,3 +78,19 @@ def test_left_as_it_was_where_it_does_not_apply(setter: str, cc: int, after: str
     lines = text.splitlines()
     branch = next(n for n, line in enumerate(lines) if "_Jb" in line) + 1
     assert "cpu.flags.value" in "\n".join(lines[branch:branch + 2])
+
+
+def test_nothing_moves_past_a_statement_that_assigns_what_it_reads() -> None:
+    """``split``: ``bits = x & 64`` may move after ``x = 0`` only if it does not read the
+    ``x`` that statement assigns; the EFLAGS store is the last statement."""
+    import ast
+
+    from reference.blocks import lazy_flags
+
+    store = "cpu.flags.value = cpu.flags.value & -65 | bits"
+    moving = ast.parse(f"x = a\nbits = x & 64\nregs[0] = x\n{store}").body
+    kept, sunk = lazy_flags.split(moving, 3, set())  # type: ignore[misc]
+    assert [ast.unparse(s) for s in kept] == ["x = a", "regs[0] = x"]
+    assert [ast.unparse(s) for s in sunk] == ["bits = x & 64", store]
+    clash = ast.parse(f"x = a\nbits = x & 64\nx = 0\nregs[0] = x\n{store}").body
+    assert lazy_flags.split(clash, 4, set()) is None
