@@ -50,6 +50,10 @@ Optional, single-instruction cases only (they match a case and its differences)
   ``sp_wraps``    only when the instruction's first push wraps the stack pointer below 0:
                   eSP at the stack's width (SP in real16, ESP in prot32, whose stack the
                   cases keep 32-bit) is below the operand size in bytes
+  ``pops_wrap``   only when the instruction's first two pops (each of the operand size)
+                  carry eSP past the top of the stack's width: a far return's CS slot
+                  lies past the wrap
+  ``pops_cross_page`` only when those two pops' bytes lie in two pages
   ``requires``    differences the case must show, each a field glob, or ``FIELD=VALUE``
                   with a glob on the subject's value in hex (``"x87.fsw.SF=0x1"``: the
                   subject set SF and the peer did not): the event the entry is about
