@@ -172,20 +172,10 @@ class KnownDifference:
             return False
         if self.peer and self.peer != peer_name:
             return False
-        if self.code_wraps and not _code_wraps(case):
-            return False
-        if self.code_runs_off and not _code_runs_off(case):
-            return False
-        if self.popa_runs_off and not _popa_runs_off(case):
-            return False
-        if self.pushes_run_off and not _pushes_run_off(case, self.pushes_run_off):
-            return False
-        if self.sp_wraps and not _sp_wraps(case):
-            return False
-        if self.pops_wrap and not _pops_wrap(case):
-            return False
-        if self.pops_cross_page and not _pops_cross_page(case):
-            return False
+        for key, holds in _CASE_EVENTS.items():  # the case's own events (BOOL and INT keys)
+            given = getattr(self, key)
+            if given and not holds(case, given):
+                return False
         if self.peer_note and self.peer_note not in peer_notes:
             return False
         if self.exception and not any(
@@ -283,6 +273,20 @@ def _code_runs_off(case: Case) -> bool:
     start = _code_start(case)
     return any(((start + i) & 0xFFFFFFFF) & ~0xFFF not in case.memory
                for i in range(len(case.code)))
+
+
+_CASE_EVENTS: Dict[str, Callable[[Case, int], bool]] = {
+    "code_wraps": lambda case, _given: _code_wraps(case),
+    "code_runs_off": lambda case, _given: _code_runs_off(case),
+    "popa_runs_off": lambda case, _given: _popa_runs_off(case),
+    "pushes_run_off": _pushes_run_off,
+    "sp_wraps": lambda case, _given: _sp_wraps(case),
+    "pops_wrap": lambda case, _given: _pops_wrap(case),
+    "pops_cross_page": lambda case, _given: _pops_cross_page(case),
+}
+"""Each BOOL and INT key (``matches_case``) -> whether the case shows its event, given
+the key's value (a count for ``pushes_run_off``)."""
+assert set(_CASE_EVENTS) == set(BOOL_KEYS) | set(INT_KEYS)
 
 
 def _entry(raw: Dict[str, Any], where: str, conditions: Optional[Collection[str]]
