@@ -4,7 +4,9 @@ on this process's stdin/stdout, as ``qemu-system-i386 -serial stdio`` does.
 stdout carries the guest's serial line byte for byte; metrics go to stderr as JSON lines
 prefixed ``X86LAB `` (the same protocol as the v86 runner, so the harness reads both
 alike):
-  {"event": "started", "interpreter": ..., "placement": ...}   after the loader
+  {"event": "started", "interpreter": ..., "placement": ..., "blocks": ...}
+                                       after the loader ("blocks": the thresholds,
+                                       whether the disk cache and the maker are on)
   {"event": "stage", "name": ...}      when the console first shows a stage's text
                                        (stages are matched in the order given)
   {"event": "counter"}                 on SIGUSR1, and with ``--progress N`` each time
@@ -39,7 +41,7 @@ import time
 from collections import deque
 from typing import Deque, List, Optional, Tuple
 
-from reference.cpu import MAKER_BLOCK_THRESHOLD
+from reference.cpu import MAKER_BLOCK_THRESHOLD, Cpu
 from reference.pc.boot_protocol import BootError, load, read_files
 from reference.pc.clock import FREQUENCY
 from reference.pc.machine import DEFAULT_MEMORY, MIB, Pc
@@ -116,6 +118,14 @@ class Console:
             self.arrived.wait(min(cycles / FREQUENCY, IDLE_WAIT_MAX))
 
 
+def blocks(cpu: Cpu) -> dict:
+    """How this run makes and finds blocks (``reference.blocks``), for the started
+    record: a boot's speed depends on it, and a report that compares two boots must
+    know whether they were made alike."""
+    return {"threshold": cpu.block_threshold, "cache_lookups": cpu.cached_threshold,
+            "cache": cpu.block_cache is not None, "maker": cpu.block_maker is not None}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference.pc", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,6 +140,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--block-threshold", type=int, metavar="N",
                         help="executions of an instruction before a block is compiled from "
                         "it (0: never; default: this interpreter's, see reference.cpu)")
+    parser.add_argument("--cache-lookups", type=int, metavar="N",
+                        help="executions of an instruction before its block is looked for "
+                        "in the block cache, before the threshold (default: "
+                        "reference.cpu.CACHED_THRESHOLD; 0: only at the threshold). A warm "
+                        "cache with N = the threshold boots as a cold one would with a block "
+                        "maker that made each block at once")
     parser.add_argument("--progress", type=int, metavar="N",
                         help="report a counter event every N instructions")
     parser.add_argument("--no-block-cache", action="store_true",
@@ -160,6 +176,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if not sep:
             parser.error(f"--stage wants NAME=TEXT, got {spec!r}")
         stages.append((name, text.encode("latin-1")))
+    if args.cache_lookups is not None and args.cache_lookups < 0:
+        parser.error(f"--cache-lookups {args.cache_lookups}: a count, 0 or more")
     if args.exit_at_stage is not None and args.exit_at_stage not in dict(stages):
         parser.error(f"--exit-at-stage {args.exit_at_stage}: no --stage of that name")
     console = Console(stages, emit)
@@ -168,6 +186,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         pc = Pc(args.memory * MIB, transmit=console.transmit)
         if args.block_threshold is not None:
             pc.cpu.block_threshold = max(0, args.block_threshold)
+        if args.cache_lookups is not None:
+            pc.cpu.cached_threshold = args.cache_lookups
         if pc.cpu.block_threshold and not args.no_block_cache:
             from reference.blocks.cache import BlockCache
             pc.cpu.block_cache = BlockCache()
@@ -188,7 +208,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGUSR2, lambda *_: requests.append("where"))
     signal.signal(signal.SIGTERM, lambda *_: pc.stop("SIGTERM"))
     emit("started", interpreter=interpreter(), placement=placement._asdict(),
-         memory_mib=args.memory, virtual_clock=True)
+         memory_mib=args.memory, virtual_clock=True, blocks=blocks(pc.cpu))
     threading.Thread(target=console.read_stdin, daemon=True).start()
 
     next_progress = [args.progress or 0]

@@ -438,6 +438,34 @@ def test_blocks_come_from_a_second_process_unless_told_otherwise(tmp_path):
     assert stops[()]["instructions"] == stops[("--no-block-maker",)]["instructions"] == 100000
 
 
+def test_the_started_record_says_how_blocks_are_made_and_found(tmp_path):
+    """``--cache-lookups`` sets when the block cache is asked (``Cpu.cached_threshold``)
+    and the started record says so, with the threshold and whether the cache and the
+    maker are on; without blocks there is neither; a negative count is bad input."""
+    from reference.cpu import CACHED_THRESHOLD
+
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(fake_bzimage(payload=HOT_LOOP))
+    env = dict(pc_env(), X86LAB_CACHE=str(tmp_path / "cache"))
+    started = {}
+    for extra in (("--block-threshold", "300", "--cache-lookups", "40"),
+                  ("--block-threshold", "300"), ("--block-threshold", "0")):
+        done = subprocess.run(pc_command("--kernel", str(kernel), "--memory", "16",
+                                         "--budget", "2000", *extra),
+                              env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        started[extra] = metrics(done.stderr)[0]["blocks"]
+    assert list(started.values()) == [
+        {"threshold": 300, "cache_lookups": 40, "cache": True, "maker": True},
+        {"threshold": 300, "cache_lookups": CACHED_THRESHOLD, "cache": True, "maker": True},
+        {"threshold": 0, "cache_lookups": CACHED_THRESHOLD, "cache": False, "maker": False}]
+    refused = subprocess.run(pc_command("--kernel", str(kernel), "--cache-lookups", "-1"),
+                             env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2 and "--cache-lookups -1" in refused.stderr
+
+
 def test_collecting_inside_batches_changes_nothing_the_guest_sees(monkeypatch):
     """``Pc.collect`` (the block maker's, ``reference.blocks.background``) is called
     between pieces of a batch (here of 7 instructions, so most batches are cut); the
