@@ -98,6 +98,7 @@ def figures_from_records(records: Sequence[Dict[str, Any]], peak_rss_kib: int,
     started = next((r for r in records if r["event"] == "started"), {})
     figures: Dict[str, Any] = {
         "interpreter": started.get("interpreter"),
+        "blocks": started.get("blocks"),  # how the run made and found blocks
         "instructions": instructions,
         "seconds": seconds,
         "ips": instructions / seconds if seconds > 0 else None,

@@ -33,7 +33,8 @@ def rec(event: str, t: float, instructions: int, **more: Any) -> Dict[str, Any]:
 
 
 BOOT: List[Dict[str, Any]] = [
-    {"event": "started", "interpreter": "CPython 3.11", "t": 0.1},
+    {"event": "started", "interpreter": "CPython 3.11", "t": 0.1,
+     "blocks": {"threshold": 40, "cache_lookups": 4, "cache": True, "maker": True}},
     rec("counter", 2.0, 5_000_123),
     rec("stage", 3.0, 8_000_000, name="kernel"),
     rec("counter", 4.0, 10_500_000),
@@ -46,6 +47,7 @@ BOOT: List[Dict[str, Any]] = [
 def test_figures_to_the_prompt() -> None:
     figures = figures_from_records(BOOT, peak_rss_kib=358_400)
     assert figures["interpreter"] == "CPython 3.11"
+    assert figures["blocks"] == BOOT[0]["blocks"]
     assert figures["instructions"] == 54_000_000
     assert figures["seconds"] == 20.0
     assert figures["ips"] == pytest.approx(2_700_000)  # 54 M / 20 s
@@ -64,7 +66,7 @@ def test_no_warmup_when_the_prompt_comes_first() -> None:
     figures = figures_from_records(records, 1024)
     assert figures["warmup_seconds"] is None and figures["steady_ips"] is None
     assert figures["ips"] == pytest.approx(3_000_000)
-    assert figures["interpreter"] is None
+    assert figures["interpreter"] is None and figures["blocks"] is None
 
 
 def test_budget_run_ends_at_its_stop_record() -> None:
