@@ -118,7 +118,7 @@ class Console:
             self.arrived.wait(min(cycles / FREQUENCY, IDLE_WAIT_MAX))
 
 
-def blocks(cpu: Cpu) -> dict:
+def block_settings(cpu: Cpu) -> dict:
     """How this run makes and finds blocks (``reference.blocks``), for the started
     record: a boot's speed depends on it, and a report that compares two boots must
     know whether they were made alike."""
@@ -208,7 +208,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     signal.signal(signal.SIGUSR2, lambda *_: requests.append("where"))
     signal.signal(signal.SIGTERM, lambda *_: pc.stop("SIGTERM"))
     emit("started", interpreter=interpreter(), placement=placement._asdict(),
-         memory_mib=args.memory, virtual_clock=True, blocks=blocks(pc.cpu))
+         memory_mib=args.memory, virtual_clock=True, blocks=block_settings(pc.cpu))
     threading.Thread(target=console.read_stdin, daemon=True).start()
 
     next_progress = [args.progress or 0]
