@@ -10,12 +10,15 @@ The block compiler (``reference.blocks``) inlines operand accesses: ``source_rea
 ``source_write(name)`` and ``source_offset()`` give the Python source of exactly what
 ``read``, ``write`` and ``offset`` do, with ``regs`` standing for ``cpu.regs`` and the
 operand's fields as constants (None: this operand is not inlined, the compiled code
-calls it). Each sits beside the method it mirrors.
+calls it). Each sits beside the method it mirrors. An operand's ``constant()`` (an
+immediate, a displacement) may be written as a name instead (their ``constant`` argument):
+code made once per shape of instruction fills in each instruction's own
+(``reference.blocks.snippets``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.cpu import Cpu
@@ -46,14 +49,31 @@ class Operand:
         """``value`` (of this operand's size) as a signed Python int."""
         return value - (1 << self.size) if value >> (self.size - 1) else value
 
-    def source_read(self) -> Optional[str]:
+    def source_read(self, constant: Optional[str] = None) -> Optional[str]:
         return None
 
-    def source_write(self, value: str) -> Optional[str]:
+    def source_write(self, value: str, constant: Optional[str] = None) -> Optional[str]:
         return None
 
-    def source_offset(self) -> Optional[str]:
+    def source_offset(self, constant: Optional[str] = None) -> Optional[str]:
         return None
+
+    CONSTANT: Optional[str] = None
+    """The slot holding the number ``constant()`` gives, if the class has one."""
+
+    def constant(self) -> Optional[int]:
+        """The number in this operand's source (an immediate, a displacement) that code
+        made once per shape of instruction writes as a name (the ``constant`` argument
+        of the ``source_*`` methods); None when it has none."""
+        return None if self.CONSTANT is None else getattr(self, self.CONSTANT)  # type: ignore[no-any-return]
+
+    def shape(self) -> Tuple[Any, ...]:
+        """What this operand's source depends on apart from ``constant()``: its class and
+        its fields (but the CPU and that constant)."""
+        skip = ("cpu", self.CONSTANT if self.constant() is not None else None)
+        return (type(self),) + tuple(getattr(self, slot) for cls in type(self).__mro__
+                                     for slot in getattr(cls, "__slots__", ())
+                                     if slot not in skip)
 
 
 class Reg32(Operand):
@@ -72,10 +92,10 @@ class Reg32(Operand):
     def write(self, value: int) -> None:
         self.cpu.regs[self.index] = value
 
-    def source_read(self) -> Optional[str]:
+    def source_read(self, constant: Optional[str] = None) -> Optional[str]:
         return f"regs[{self.index}]" if type(self) is Reg32 else None
 
-    def source_write(self, value: str) -> Optional[str]:
+    def source_write(self, value: str, constant: Optional[str] = None) -> Optional[str]:
         return f"regs[{self.index}] = {value}" if type(self) is Reg32 else None
 
 
@@ -95,10 +115,10 @@ class Reg16(Reg32):
         regs = self.cpu.regs
         regs[self.index] = (regs[self.index] & 0xFFFF0000) | value
 
-    def source_read(self) -> Optional[str]:
+    def source_read(self, constant: Optional[str] = None) -> Optional[str]:
         return f"(regs[{self.index}] & 0xFFFF)"
 
-    def source_write(self, value: str) -> Optional[str]:
+    def source_write(self, value: str, constant: Optional[str] = None) -> Optional[str]:
         return f"regs[{self.index}] = (regs[{self.index}] & 0xFFFF0000) | {value}"
 
 
@@ -120,10 +140,10 @@ class Reg8(Operand):
         regs = self.cpu.regs
         regs[self.index] = (regs[self.index] & ~(0xFF << self.shift)) | (value << self.shift)
 
-    def source_read(self) -> Optional[str]:
+    def source_read(self, constant: Optional[str] = None) -> Optional[str]:
         return f"((regs[{self.index}] >> {self.shift}) & 0xFF)"
 
-    def source_write(self, value: str) -> Optional[str]:
+    def source_write(self, value: str, constant: Optional[str] = None) -> Optional[str]:
         i, shift = self.index, self.shift
         return f"regs[{i}] = (regs[{i}] & {~(0xFF << shift)}) | ({value} << {shift})"
 
@@ -189,8 +209,10 @@ class Imm(Operand):
     def read(self) -> int:
         return self.value
 
-    def source_read(self) -> Optional[str]:
-        return str(self.value)
+    CONSTANT = "value"
+
+    def source_read(self, constant: Optional[str] = None) -> Optional[str]:
+        return str(self.value) if constant is None else constant
 
 
 class Rel(Operand):
@@ -207,8 +229,10 @@ class Rel(Operand):
     def read(self) -> int:
         return (self.cpu.eip + self.disp) & self.mask
 
-    def source_read(self) -> Optional[str]:
-        return f"((cpu.eip + {self.disp}) & {self.mask})"
+    CONSTANT = "disp"
+
+    def source_read(self, constant: Optional[str] = None) -> Optional[str]:
+        return f"((cpu.eip + {self.disp if constant is None else constant}) & {self.mask})"
 
 
 class FarPtr(Operand):
@@ -261,22 +285,28 @@ class Mem(Operand):
     def write(self, value: int) -> None:
         self.cpu.write(self.seg, self.offset(), self.size >> 3, value)
 
-    def source_offset(self) -> Optional[str]:
+    def constant(self) -> Optional[int]:
+        """The displacement, when the source holds one (``source_offset``)."""
+        return self.disp if self.disp and type(self) is Mem else None
+
+    CONSTANT = "disp"
+
+    def source_offset(self, constant: Optional[str] = None) -> Optional[str]:
         if type(self) is not Mem:  # pieces and far pointers keep their own methods
             return None
-        terms = [str(self.disp)] if self.disp else []  # as offset() sums them, less
-        if self.base is not None:                      # a zero displacement and a
-            terms.append(f"regs[{self.base}]")         # scale of 1
+        terms = [str(self.disp) if constant is None else constant] if self.disp else []  # as
+        if self.base is not None:  # offset() sums them, less a zero displacement and a
+            terms.append(f"regs[{self.base}]")  # scale of 1
         if self.index is not None:
             terms.append(f"regs[{self.index}]" + (f" * {self.scale}" if self.scale > 1 else ""))
         return f"(({' + '.join(terms) or '0'}) & {self.admask})"
 
-    def source_read(self) -> Optional[str]:
-        offset = self.source_offset()
+    def source_read(self, constant: Optional[str] = None) -> Optional[str]:
+        offset = self.source_offset(constant)
         return None if offset is None else f"cpu.read({self.seg}, {offset}, {self.size >> 3})"
 
-    def source_write(self, value: str) -> Optional[str]:
-        offset = self.source_offset()
+    def source_write(self, value: str, constant: Optional[str] = None) -> Optional[str]:
+        offset = self.source_offset(constant)
         if offset is None:
             return None
         return f"cpu.write({self.seg}, {offset}, {self.size >> 3}, {value})"

@@ -231,19 +231,23 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
     heads: List[int] = []  # lines of each step before its instruction's own code
     needed: Set[str] = set()
     starts = layout.offsets(insns)
+    numbers = [snippets.constants(insn) if piece.symbolic else ()
+               for insn, piece in zip(insns, pieces)]
     for k, (insn, piece) in enumerate(zip(insns, pieces)):
         made = snippets.text(piece, dead[k])
         needed |= made.names
-        step = [f"# +{starts[k]}: {piece.comment}"]
+        step = [f"# +{starts[k]}: {snippets.describe(insn)}"]
         offset = starts[k] + insn.length
         bookkeeping = [f"cpu.insn = i{k}", f"cpu.eip = eip + {offset} & {eip_mask}"]
         if k in shape.exits and made.branch is not None:  # set and leave where taken
-            before, test, taken = (snippets.placed(part, k) for part in made.branch)
+            before, test, taken = (snippets.placed(part, k, numbers[k])
+                                   for part in made.branch)
             flags = []
             setter = (snippets.fused(pieces[k - 1], dead[k - 1], made.branch, fall_through[k])
                       if k and heads[k - 1] >= 0 else None)
             if setter is not None:  # its flags computed only where the branch is taken
-                kept, flags, test = (snippets.placed(part, k - 1) for part in setter)
+                kept, flags, test = (snippets.placed(part, k - 1, numbers[k - 1])
+                                     for part in setter)
                 steps[k - 1][heads[k - 1]:] = kept.splitlines()
                 before, flags = "", flags.splitlines()
             heads.append(-1)
@@ -254,7 +258,7 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
             if made.reads_eip or k == len(insns) - 1 or k in shape.exits:
                 step += bookkeeping
             heads.append(-1 if k in shape.exits else len(step))
-            step += snippets.placed(made.code, k).splitlines()
+            step += snippets.placed(made.code, k, numbers[k]).splitlines()
         steps.append(step)
         snippets.own_objects(insn, k, namespace)
         snippets.globals_of(piece, namespace)

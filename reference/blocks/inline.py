@@ -5,8 +5,9 @@ The body is the ``@implements`` function's own AST (its source is the single sou
 truth; nothing here knows what any instruction does). For one decoded instruction:
 - ``op.read()``, ``op.write(v)``, ``op.offset()`` become the operand's own source
   (``Operand.source_read`` and friends: ``regs[3]``, ``cpu.read(3, (regs[6] + 8) &
-  4294967295, 4)``), and ``op.size``/``op.mask``/``op.seg`` constants; a written value
-  is bound to a name first, so it is evaluated before the address, as ``write`` does;
+  4294967295, 4)``; or with ``n3_1`` for the 8, made once per shape), and
+  ``op.size``/``op.mask``/``op.seg`` constants; a written value is bound to a name
+  first, so it is evaluated before the address, as ``write`` does;
 - ``cpu.insn.opsize`` and the instruction's other plain fields become constants;
 - ``if`` tests that fold to a constant keep only the branch taken;
 - local names get a per-instruction suffix, global names a per-module prefix (their
@@ -88,6 +89,7 @@ class Inliner(Copier):
         self.locals = local_names(fn)
         self.temps = 0
         self.absent: Dict[str, ast.expr] = {}  # optional operands the form lacks: defaults
+        self.constants: Dict[str, str] = {}  # operand -> the name its constant is written as
 
     # -- names ----------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> ast.AST:
@@ -132,10 +134,11 @@ class Inliner(Copier):
             operand = self._operand(func.value)
             if operand is not None:
                 source = None
+                constant = self.constants.get(func.value.id)  # type: ignore[attr-defined]
                 if func.attr == "read" and not node.args:
-                    source = operand.source_read()
+                    source = operand.source_read(constant)
                 elif func.attr == "offset" and not node.args:
-                    source = operand.source_offset()
+                    source = operand.source_offset(constant)
                 if source is not None:
                     return ast.copy_location(_expression(source), node)
         return self.generic_visit(node)
@@ -151,7 +154,8 @@ class Inliner(Copier):
                 temp = f"w{self.k}_{self.temps}"
                 value = self.visit(call.args[0])
                 bind = ast.Assign([ast.Name(temp, ast.Store())], value)
-                store = ast.parse(operand.source_write(temp)).body[0]
+                constant = self.constants.get(call.func.value.id)  # type: ignore[attr-defined]
+                store = ast.parse(operand.source_write(temp, constant)).body[0]
                 return [ast.copy_location(bind, node), ast.copy_location(store, node)]
         return self.generic_visit(node)
 
@@ -191,10 +195,13 @@ def _fold(test: ast.expr) -> ast.expr:
     return ast.Constant(eval(code, {"__builtins__": {}}))  # noqa: S307 - constants only
 
 
-def inline(k: int, fn: Callable[..., Any], insn: Any,
-           namespace: Dict[str, Any]) -> Optional[List[ast.stmt]]:
+def inline(k: int, fn: Callable[..., Any], insn: Any, namespace: Dict[str, Any],
+           symbolic: bool = False) -> Optional[List[ast.stmt]]:
     """The statements that do what ``fn(cpu, *insn.operands)`` does, or None when
-    ``fn`` cannot be inlined (the caller then emits a call)."""
+    ``fn`` cannot be inlined (the caller then emits a call). ``symbolic``: each
+    operand's ``constant()`` (an immediate, a displacement) is written as the name
+    ``n<k>_<j>`` (``j``: the operand's position), for code made once per shape of
+    instruction (``reference.blocks.snippets``)."""
     tree = function_ast(fn)
     if tree is None:
         return None
@@ -207,6 +214,10 @@ def inline(k: int, fn: Callable[..., Any], insn: Any,
         body = body[1:]  # the docstring
     inliner = Inliner(k, fn, params[:len(params) - missing], list(insn.operands), insn,
                       namespace)
+    if symbolic:
+        inliner.constants = {name: f"n{k}_{j}" for j, (name, operand)
+                             in enumerate(zip(params[1:], insn.operands))
+                             if operand.constant() is not None}
     absent = params[len(params) - missing:]
     inliner.absent = dict(zip(absent, tree.args.defaults[len(tree.args.defaults) - missing:]))
     out: List[ast.stmt] = []

@@ -1,10 +1,10 @@
-"""The optimised code of one decoded instruction, made once per instruction bytes and
-reused by every block that holds them (issue 14).
+"""The optimised code of one decoded instruction, made once per shape of instruction and
+reused by every block that holds one of that shape (issue 14).
 
 Measured on the tiny image's boot (CPython, threshold 300): blocks held 90,110
 instructions but only 4,535 distinct byte strings, and compiling a block from scratch
 (inline, expand, fold: ~12 ms) cost more than the blocks saved. So the work that does
-not depend on the block is cached per (bytes, CS.D):
+not depend on the block is cached per (shape, CS.D):
 
 - ``Snippet``: the semantics inlined for the instruction, helpers expanded and constants
   folded, with names that do not depend on where it sits in a block (``i0``, ``op0_1``,
@@ -15,6 +15,16 @@ not depend on the block is cached per (bytes, CS.D):
 A block is then its snippets' texts joined under the bookkeeping lines, and one
 ``compile()``. Locals may repeat between instructions of a block: each instruction
 assigns its locals before reading them, as the semantics function did.
+
+The shape of an instruction is everything its code depends on but its immediates and
+displacements (``Operand.constant``): its form, prefixes, length, registers, addressing.
+Its code is made with those numbers as names (``n0_1``: operand 1's), and each block
+fills in its instruction's own (``placed``). Why: a cold boot's blocks held 11,448
+distinct instruction byte strings but only 2,328 shapes, and making a snippet and its
+texts (~2.4 ms) was most of the time the block maker spent (~14 s of ~22 s). A shape
+whose code the numbers would have simplified (a test or comparison of a shift count,
+``_would_fold``) is not shared: its instructions get code of their own, per bytes, with
+the numbers written in, as before.
 """
 
 from __future__ import annotations
@@ -22,7 +32,18 @@ from __future__ import annotations
 import ast
 import pickle
 import re
-from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, NamedTuple, Optional, Set, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Dict,
+    FrozenSet,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+)
 
 from reference.blocks import access, lazy_flags
 from reference.blocks.access import lower
@@ -47,7 +68,7 @@ from reference.blocks.trees import unparse, walk
 if TYPE_CHECKING:  # pragma: no cover
     from reference.isa.decoder import Insn
 
-_OWN_OBJECT = re.compile(r"\b(?:(i0|f0)|op0_(\d+))\b")
+_OWN_OBJECT = re.compile(r"\b(?:(i0|f0)|op0_(\d+)|n0_(\d+))\b")
 
 
 class Snippet:
@@ -62,17 +83,17 @@ class Snippet:
     every copy."""
 
     __slots__ = ("pickled", "flow", "namespace", "count", "aliases", "texts",
-                 "assumes_stack", "comment", "deads", "globals", "sorted_at", "fusions")
+                 "assumes_stack", "symbolic", "deads", "globals", "sorted_at", "fusions")
 
     def __init__(self, statements: List[ast.stmt], namespace: Dict[str, Any], count: int,
-                 aliases: bool, assumes_stack: bool, comment: str) -> None:
+                 aliases: bool, assumes_stack: bool, symbolic: bool) -> None:
         self.pickled = pickle.dumps(statements, pickle.HIGHEST_PROTOCOL)
         self.flow = _flow(statements, [0]) if not aliases else ()
         self.namespace = namespace  # the globals its code names (g_*), as first made
         self.count = count          # the expander's counter: pass 2 goes on from here
         self.aliases = aliases      # a name holds cpu.flags: no update may be called dead
         self.assumes_stack = assumes_stack  # made for one SS.B: the block checks it
-        self.comment = comment      # "<bytes>  <form>  -- <what the semantics say>"
+        self.symbolic = symbolic    # made per shape: its numbers are names (``placed``)
         self.texts: Dict[FrozenSet[int], Text] = {}
         self.deads: Dict[int, Tuple[FrozenSet[int], int]] = {}  # dead_updates by live
         self.globals: Dict[str, Any] = {}  # globals_of's names, sorted out of
@@ -82,31 +103,127 @@ class Snippet:
 
 
 _snippets: Dict[Tuple[bytes, int, Optional[str], Optional[int]], Snippet] = {}
+"""Snippets by instruction bytes (and modes), whether made for them or for their shape."""
+_shaped: Dict[Tuple[Any, ...], Optional[Snippet]] = {}
+"""Snippets by shape (and modes); None for a shape that is not shared (``_would_fold``)."""
 
 
 def snippet(insn: Insn, default_size: int, access: Optional[str] = None,
             stack_size: Optional[int] = None) -> Snippet:
     """The cached pass 1 of ``insn`` (decoded with CS.D = ``default_size``): with its
     memory accesses lowered for ``access`` (``reference.blocks.access.mode_of``) and,
-    if ``stack_size`` is given, its pushes and pops made for that SS.B."""
+    if ``stack_size`` is given, its pushes and pops made for that SS.B. Made for its
+    shape when it has numbers (see the module docstring): ``constants`` gives them."""
     key = (insn.raw, default_size, access, stack_size)
     found = _snippets.get(key)
     if found is None:
-        namespace: Dict[str, Any] = {}
-        statements = inline(0, insn.fn, insn, namespace)
-        if statements is None:
-            namespace["f0"] = insn.fn
-            args = ", ".join(["cpu"] + [f"op0_{j}" for j in range(len(insn.operands))])
-            statements = ast.parse(f"f0({args})").body
-        expander = Expander(namespace, flag_methods=False)
-        statements = expander.statements(statements)
-        assumed = False
-        if stack_size is not None:
-            statements, assumed = with_stack_size(statements, stack_size)
-        statements = lower(local_regs(fold(statements)), access)
-        found = _snippets[key] = Snippet(statements, namespace, expander.count,
-                                         aliases_flags(statements), assumed, describe(insn))
+        if any(operand.constant() is not None for operand in insn.operands):
+            shape = (shape_of(insn), default_size, access, stack_size)
+            if shape not in _shaped:
+                made = _made(insn, default_size, access, stack_size, symbolic=True)
+                _shaped[shape] = None if _would_fold(made) else made
+            found = _shaped[shape]
+        if found is None:
+            found = _made(insn, default_size, access, stack_size, symbolic=False)
+        _snippets[key] = found
     return found
+
+
+def shape_of(insn: Insn) -> Tuple[Any, ...]:
+    """What an instruction's code depends on but its numbers: the semantics, the fixed
+    fields ``inline`` writes in as constants, and each operand's ``shape()``."""
+    return (id(insn.form), insn.fn, insn.opcode, insn.length, insn.opsize, insn.adsize,
+            insn.seg, insn.rep, insn.lock, insn.cond, insn.reg,
+            tuple(operand.shape() for operand in insn.operands))
+
+
+def _made(insn: Insn, default_size: int, access: Optional[str], stack_size: Optional[int],
+          symbolic: bool) -> Snippet:
+    """Pass 1 of ``insn`` (see ``snippet``); ``symbolic``: its numbers written as names."""
+    namespace: Dict[str, Any] = {}
+    statements = inline(0, insn.fn, insn, namespace, symbolic)
+    if statements is None:
+        namespace["f0"] = insn.fn
+        args = ", ".join(["cpu"] + [f"op0_{j}" for j in range(len(insn.operands))])
+        statements = ast.parse(f"f0({args})").body
+    expander = Expander(namespace, flag_methods=False)
+    statements = expander.statements(statements)
+    assumed = False
+    if stack_size is not None:
+        statements, assumed = with_stack_size(statements, stack_size)
+    statements = lower(local_regs(fold(statements)), access)
+    return Snippet(statements, namespace, expander.count, aliases_flags(statements),
+                   assumed, symbolic)
+
+
+def constants(insn: Insn) -> List[str]:
+    """The numbers ``placed`` fills in for ``insn``'s ``n0_<j>``, by operand position. A
+    negative one is written as it is: it parses as the name did wherever an integer
+    may stand but as the base of ``**`` (``_would_fold`` does not share that shape)."""
+    found = []
+    for operand in insn.operands:
+        value = operand.constant()
+        found.append("" if value is None else str(value))
+    return found
+
+
+def _would_fold(piece: Snippet) -> bool:
+    """Whether ``piece``'s code, made with its numbers as names, holds a test,
+    comparison or boolean of those numbers alone (or of locals computed from them
+    alone) once its flag methods are written out: with the numbers written in, ``fold``
+    would have decided it and perhaps dropped a branch (a shift's ``if count:``, a
+    constant address's page test). Then its shape is not shared. The text for no dead
+    updates, made for this test, is kept."""
+    statements = finished(piece, frozenset())
+    assigned: List[Tuple[List[str], Set[str]]] = []  # (targets, names of a foldable value)
+    tested: List[Set[str]] = []  # names of a foldable test, comparison or boolean
+    known: Set[str] = set()  # the numbers, then locals computed from them alone
+    for statement in statements:
+        for node in walk(statement):
+            if isinstance(node, ast.Name):
+                if node.id.startswith("n") and _OWN_OBJECT.fullmatch(node.id):
+                    known.add(node.id)
+            elif isinstance(node, (ast.Assign, ast.AugAssign, ast.NamedExpr)):
+                names = _foldable_names(node.value)
+                if names:
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    assigned.append(([name.id for target in targets for name in walk(target)
+                                      if isinstance(name, ast.Name)], names))
+            elif isinstance(node, (ast.If, ast.While, ast.IfExp, ast.Compare, ast.BoolOp)):
+                names = _foldable_names(getattr(node, "test", node))
+                if names:
+                    tested.append(names)
+            elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)
+                  and isinstance(node.left, ast.Name) and node.left.id.startswith("n")
+                  and _OWN_OBJECT.fullmatch(node.left.id)):
+                return True  # ``-1 ** x`` would not be ``(-1) ** x`` (``constants``)
+    grown = True
+    while grown:  # any assignment counts (a local assigned twice): a guess too many
+        grown = False  # only shares less
+        for targets, names in assigned:
+            if names <= known and not known.issuperset(targets):
+                known.update(targets)
+                grown = True
+    if any(names <= known for names in tested):
+        return True
+    piece.texts[frozenset()] = _text(statements)
+    return False
+
+
+_FOLDABLE = (ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp,
+             ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context)
+
+
+def _foldable_names(node: ast.AST) -> Optional[Set[str]]:
+    """The names in ``node`` if it is made of them, constants and operators only (it
+    would fold if they were constants), else None."""
+    names: Set[str] = set()
+    for part in walk(node):
+        if isinstance(part, ast.Name):
+            names.add(part.id)
+        elif not isinstance(part, _FOLDABLE):
+            return None
+    return names
 
 
 def describe(insn: Insn) -> str:
@@ -194,11 +311,15 @@ def text(piece: Snippet, dead: FrozenSet[int]) -> Text:
     needs to know about it."""
     found = piece.texts.get(dead)
     if found is None:
-        statements = finished(piece, dead)
-        code = _unparsed(statements)
-        found = piece.texts[dead] = Text(code, needs_bookkeeping(statements),
-                                         access.needed(code), branch_parts(statements))
+        found = piece.texts[dead] = _text(finished(piece, dead))
     return found
+
+
+def _text(statements: List[ast.stmt]) -> Text:
+    """The ``Text`` of finished ``statements``."""
+    code = _unparsed(statements)
+    return Text(code, needs_bookkeeping(statements), access.needed(code),
+                branch_parts(statements))
 
 
 def finished(piece: Snippet, dead: FrozenSet[int]) -> List[ast.stmt]:
@@ -310,18 +431,19 @@ def _without(body: List[ast.stmt], dead: FrozenSet[int],
     return kept
 
 
-def placed(code: str, k: int) -> str:
-    """``code`` with the instruction's own objects named for position ``k`` in a block.
-    Each text is placed at many positions (a cold boot: ~88,000 placements of ~5,200
-    texts), so it is turned once into a ``str.format`` template (``_template``) and
-    each placement only fills it in: a substitution calling back into Python for every
-    name cost ~10 % of making the boot's blocks."""
-    if not k:
+def placed(code: str, k: int, numbers: Sequence[str] = ()) -> str:
+    """``code`` with the instruction's own objects named for position ``k`` in a block
+    and its numbers (``constants``, for a snippet made per shape) filled in. Each text
+    is placed at many positions (a cold boot: ~88,000 placements of ~5,200 texts), so
+    it is turned once into a ``str.format`` template (``_template``) and each placement
+    only fills it in: a substitution calling back into Python for every name cost ~10 %
+    of making the boot's blocks."""
+    if not k and not numbers:
         return code
     template = _templates.get(code)
     if template is None:
         template = _templates[code] = _template(code)
-    return template.format(k)
+    return template.format(k, numbers)
 
 
 _templates: Dict[str, str] = {}
@@ -329,11 +451,18 @@ _templates: Dict[str, str] = {}
 
 
 def _template(code: str) -> str:
-    """``code`` as a ``str.format`` template of one argument, the position: its braces
-    doubled, ``i0``/``f0``/``op0_j`` as ``i{0}``/``f{0}``/``op{0}_j``."""
+    """``code`` as a ``str.format`` template of two arguments, the position and the
+    numbers: its braces doubled, ``i0``/``f0``/``op0_j`` as ``i{0}``/``f{0}``/``op{0}_j``,
+    ``n0_j`` as ``{1[j]}``."""
     escaped = code.replace("{", "{{").replace("}", "}}")
-    return _OWN_OBJECT.sub(
-        lambda m: f"{m.group(1)[0]}{{0}}" if m.group(1) else f"op{{0}}_{m.group(2)}", escaped)
+    return _OWN_OBJECT.sub(_field, escaped)
+
+
+def _field(match: Any) -> str:
+    own, operand, number = match.groups()
+    if own:
+        return f"{own[0]}{{0}}"
+    return f"op{{0}}_{operand}" if operand else f"{{1[{number}]}}"
 
 
 def own_objects(insn: Insn, k: int, namespace: Dict[str, Any]) -> None:
