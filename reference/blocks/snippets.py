@@ -175,55 +175,71 @@ def _would_fold(piece: Snippet) -> bool:
     constant address's page test). Then its shape is not shared. The text for no dead
     updates, made for this test, is kept."""
     statements = finished(piece, frozenset())
-    assigned: List[Tuple[List[str], Set[str]]] = []  # (targets, names of a foldable value)
-    tested: List[Set[str]] = []  # names of a foldable test, comparison or boolean
-    known: Set[str] = set()  # the numbers, then locals computed from them alone
+    scan = _Scan()
     for statement in statements:
-        for node in walk(statement):
-            if isinstance(node, ast.Name):
-                if node.id.startswith("n") and _OWN_OBJECT.fullmatch(node.id):
-                    known.add(node.id)
-            elif isinstance(node, (ast.Assign, ast.AugAssign, ast.NamedExpr)):
-                names = _foldable_names(node.value)
-                if names:
-                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                    assigned.append(([name.id for target in targets for name in walk(target)
-                                      if isinstance(name, ast.Name)], names))
-            elif isinstance(node, (ast.If, ast.While, ast.IfExp, ast.Compare, ast.BoolOp)):
-                names = _foldable_names(getattr(node, "test", node))
-                if names:
-                    tested.append(names)
-            elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)
-                  and isinstance(node.left, ast.Name) and node.left.id.startswith("n")
-                  and _OWN_OBJECT.fullmatch(node.left.id)):
-                return True  # ``-1 ** x`` would not be ``(-1) ** x`` (``constants``)
+        scan.names(statement)
+    if scan.power:
+        return True  # ``-1 ** x`` would not be ``(-1) ** x`` (``constants``)
+    known = {name for name in scan.seen if name.startswith("n") and _OWN_OBJECT.fullmatch(name)}
     grown = True
     while grown:  # any assignment counts (a local assigned twice): a guess too many
         grown = False  # only shares less
-        for targets, names in assigned:
+        for targets, names in scan.assigned:
             if names <= known and not known.issuperset(targets):
                 known.update(targets)
                 grown = True
-    if any(names <= known for names in tested):
+    if any(names <= known for names in scan.tested):
         return True
     piece.texts[frozenset()] = _text(statements)
     return False
 
 
 _FOLDABLE = (ast.Constant, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp,
-             ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context)
+             ast.Name, ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context)
+_TESTS = (ast.If, ast.While, ast.IfExp)
 
 
-def _foldable_names(node: ast.AST) -> Optional[Set[str]]:
-    """The names in ``node`` if it is made of them, constants and operators only (it
-    would fold if they were constants), else None."""
-    names: Set[str] = set()
-    for part in walk(node):
-        if isinstance(part, ast.Name):
-            names.add(part.id)
-        elif not isinstance(part, _FOLDABLE):
-            return None
-    return names
+class _Scan:
+    """One walk over finished code for ``_would_fold``: the names it holds, each
+    assignment of a foldable value (targets, the value's names), the names of each
+    foldable test, comparison or boolean, and whether a number is the base of ``**``."""
+
+    def __init__(self) -> None:
+        self.seen: Set[str] = set()
+        self.assigned: List[Tuple[List[str], Set[str]]] = []
+        self.tested: List[Set[str]] = []
+        self.power = False
+
+    def names(self, node: ast.AST) -> Optional[Set[str]]:
+        """The names in ``node`` if it is made of names, constants and operators only
+        (it would fold if they were constants), else None; recording as it goes."""
+        found: Optional[Set[str]] = set() if isinstance(node, _FOLDABLE) else None
+        parts: Dict[int, Optional[Set[str]]] = {}
+        for child in ast.iter_child_nodes(node):
+            names = parts[id(child)] = self.names(child)
+            if names is None:
+                found = None
+            elif found is not None:
+                found |= names
+        if isinstance(node, ast.Name):
+            self.seen.add(node.id)
+            return {node.id}
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.NamedExpr)):
+            value = parts[id(node.value)]
+            if value:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                self.assigned.append(([name.id for target in targets for name in walk(target)
+                                       if isinstance(name, ast.Name)], value))
+        elif isinstance(node, _TESTS):
+            test = parts[id(node.test)]
+            if test:
+                self.tested.append(test)
+        elif isinstance(node, (ast.Compare, ast.BoolOp)) and found:
+            self.tested.append(found)
+        elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)
+              and isinstance(node.left, ast.Name) and node.left.id.startswith("n")):
+            self.power = True
+        return found
 
 
 def describe(insn: Insn) -> str:
