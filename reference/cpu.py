@@ -227,6 +227,7 @@ class Cpu:
         # dict per byte), which reference.step copies for the same bytes elsewhere
         self.decoded_bytes: Dict[int, dict] = {16: {}, 32: {}}
         self.tsc = 0  # instructions retired; RDTSC may read it
+        self.in_blocks = 0  # of them, retired inside compiled blocks (reference.blocks)
         self.last_run_steps = 0  # steps the last run() took (reference.step.run)
         # The block compiler (reference.blocks): a block is compiled from an instruction
         # once the fast path has run it this often (0: never); the block running now.

@@ -485,6 +485,7 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                     except BlockStopped as stopped:  # a loop block, back at its pass's
                         cpu.running_block = None     # entry: replay that pass
                         cpu.tsc += ran + stopped.ran
+                        cpu.in_blocks += ran + stopped.ran
                         done += ran + stopped.ran
                         if not isinstance(stopped.__cause__, Exception):
                             raise stopped.__cause__ from None  # type: ignore[misc]
@@ -499,6 +500,7 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                         continue
                     cpu.running_block = None
                     cpu.tsc += ran
+                    cpu.in_blocks += ran
                     done += ran
                     continue
             r0, r1, r2, r3, r4, r5, r6, r7 = cpu.regs  # locals: no allocation in the JIT

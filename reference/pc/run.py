@@ -14,9 +14,11 @@ alike):
                                        of that batch: a warm-up curve)
   {"event": "where", "trace": [...]}   on SIGUSR2: the next 20 instructions the guest
                                        runs and where (what a hung guest is doing)
-  {"event": "stop", "reason", "detail", "peak_rss_kib"}  when the machine stops
-                                       (peak_rss_kib: this process's own VmHWM, not
-                                       counting the parent's pages before exec)
+  {"event": "stop", "reason", "detail", "peak_rss_kib", "in_blocks"}  when the
+                                       machine stops (peak_rss_kib: this process's own
+                                       VmHWM, not counting the parent's pages before
+                                       exec; in_blocks: the instructions retired inside
+                                       compiled blocks, the rest were interpreted)
 Each carries "instructions" (retired guest instructions), "cycles" (virtual time,
 idle included) and "t" (wall seconds since the process started). The exit status is 0
 when the guest reset the machine (``panic=-1`` and ``reboot`` end that way) or was
@@ -240,6 +242,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         pc.cpu.block_cache.close()
     made_elsewhere = {} if maker is None else {"block_maker": maker.figures()}
     emit("stop", reason=stop.reason, detail=stop.detail, peak_rss_kib=own_peak_rss_kib(),
+         in_blocks=pc.cpu.in_blocks,
          unclaimed_ports=sorted(pc.bus.unclaimed),
          unclaimed_memory_pages=sorted(pc.ram.unclaimed), console_bytes=console.total,
          **made_elsewhere)

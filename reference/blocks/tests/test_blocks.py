@@ -33,6 +33,22 @@ def test_benchmark_programs_end_in_the_interpreters_state(name: str, kind: str) 
     assert interpreted[-1]  # both reached the HLT
 
 
+@pytest.mark.parametrize("name", ["checksum-loop", "instruction-mix"])
+def test_the_cpu_counts_the_instructions_retired_in_blocks(name: str) -> None:
+    """``Cpu.in_blocks`` (the PC's stop record reports it): none without blocks, and with
+    them all but those the interpreter ran: the first of each block (run before its
+    block is made, at threshold 1), the HLT, and the block after a loop's last pass."""
+    program = programs.PROGRAMS[name]
+    counts = []
+    for threshold in (0, 1):
+        cpu = machine(program.code(300), threshold, "flat")
+        cpu.run(program.instructions(300) + 1)
+        counts.append((cpu.in_blocks, cpu.tsc))
+    (none, retired), (inside, also_retired) = counts
+    assert none == 0 and retired == also_retired
+    assert retired * 0.9 < inside < retired
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("limit", [1, 2, 7, 20, 21, 22, 101, 999])
 def test_a_budget_that_ends_inside_a_block_stops_on_the_same_instruction(limit: int,

@@ -447,7 +447,7 @@ def test_the_started_record_says_how_blocks_are_made_and_found(tmp_path):
     kernel = tmp_path / "bzImage"
     kernel.write_bytes(fake_bzimage(payload=HOT_LOOP))
     env = dict(pc_env(), X86LAB_CACHE=str(tmp_path / "cache"))
-    started = {}
+    started, in_blocks = {}, {}
     for extra in (("--block-threshold", "300", "--cache-lookups", "40"),
                   ("--block-threshold", "300"), ("--block-threshold", "0")):
         done = subprocess.run(pc_command("--kernel", str(kernel), "--memory", "16",
@@ -455,7 +455,11 @@ def test_the_started_record_says_how_blocks_are_made_and_found(tmp_path):
                               env=env, stdin=subprocess.DEVNULL, capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-        started[extra] = metrics(done.stderr)[0]["blocks"]
+        records = metrics(done.stderr)
+        started[extra] = records[0]["blocks"]
+        in_blocks[extra] = (records[-1]["in_blocks"], records[-1]["instructions"])
+    assert in_blocks[("--block-threshold", "0")][0] == 0
+    assert all(0 <= inside <= retired for inside, retired in in_blocks.values())
     assert list(started.values()) == [
         {"threshold": 300, "cache_lookups": 40, "cache": True, "maker": True},
         {"threshold": 300, "cache_lookups": CACHED_THRESHOLD, "cache": True, "maker": True},
