@@ -503,6 +503,8 @@ def run(cpu: Cpu, limit: int) -> Optional[StepResult]:
                     cpu.in_blocks += ran
                     done += ran
                     continue
+                if block is not None and not block.length:  # its block is being made
+                    insn.hits += 1  # (or none is worth it): how hot it is meanwhile
             r0, r1, r2, r3, r4, r5, r6, r7 = cpu.regs  # locals: no allocation in the JIT
             if journal:
                 journal.clear()

@@ -148,10 +148,10 @@ def test_a_block_goes_to_the_disk_cache_when_it_comes_back(tmp_path: Path,
     assert stored == store_on
 
 
-def test_requests_the_child_has_no_room_for_wait_and_go_newest_first(tmp_path: Path) -> None:
+def test_requests_the_child_has_no_room_for_wait_and_go_hottest_first(tmp_path: Path) -> None:
     """With ``WINDOW`` requests in flight the next waits in the parent (and the stop
-    record's ``most_queued`` says so); once there is room, the waiting go newest first:
-    the newest is for the code running now."""
+    record's ``most_queued`` says so); once there is room, the waiting go newest first,
+    and after a collection the hottest first: the code that ran most while it waited."""
     from reference.blocks.background import WINDOW
 
     cpu = machine(PROGRAM.code(50), 3, "flat")
@@ -168,13 +168,27 @@ def test_requests_the_child_has_no_room_for_wait_and_go_newest_first(tmp_path: P
             def send_bytes(self, data: bytes) -> None:
                 sent.append(data)
 
+            def poll(self) -> bool:
+                return False  # nothing came back
+
         maker.connection = Recorder()  # type: ignore[assignment]
-        maker.queued.clear()
-        maker.queued.extend([b"oldest", b"middle", b"newest"])
+        maker.queued[:] = [("a", b"oldest"), ("b", b"middle"), ("c", b"newest")]
         maker.in_flight = WINDOW - 2  # room for two
         maker._send()
-        assert sent == [b"newest", b"middle"] and list(maker.queued) == [b"oldest"]
+        assert sent == [b"newest", b"middle"] and maker.queued == [("a", b"oldest")]
         assert maker.in_flight == WINDOW
+
+        class Waiting:
+            def __init__(self, hits: int) -> None:
+                self.hits = hits
+
+        sent.clear()
+        maker.queued[:] = [("a", b"hot"), ("b", b"cold"), ("c", b"warm"), ("d", b"gone")]
+        maker.waiting.update({"a": [(Waiting(900), 1)], "b": [(Waiting(41), 2)],
+                              "c": [(Waiting(300), 3)]})  # "d": none waits any more
+        maker.in_flight = WINDOW - 3
+        maker.collect(3)
+        assert sent == [b"hot", b"warm", b"cold"] and maker.queued == [("d", b"gone")]
     finally:
         maker.connection = real
         maker.close()
