@@ -32,7 +32,7 @@ import marshal
 import multiprocessing
 import signal
 import sys
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, BinaryIO, Dict, List, Optional, Set, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover
     from reference.blocks.cache import BlockCache
@@ -51,8 +51,9 @@ class Maker:
     """The child process that makes blocks, and the parent's side of the bargain: which
     instructions wait for which block, what is queued, what has come back."""
 
-    def __init__(self, store: BlockCache) -> None:
+    def __init__(self, store: BlockCache, record: Optional[BinaryIO] = None) -> None:
         self.store = store  # the PC's disk cache: answers go there as they come (``collect``)
+        self.record = record  # a file each request is written to (``reference.blocks.replay``)
         context = multiprocessing.get_context("fork")
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child,), daemon=True,
@@ -95,8 +96,11 @@ class Maker:
             if inside.block is None:
                 inside.block = PENDING
                 self.waiting[key].append((inside, -1))
-        self.queued.append((key, marshal.dumps((key, base, page, physical, stack_size,
-                                                memory, where))))
+        payload = marshal.dumps((key, base, page, physical, stack_size, memory, where))
+        self.queued.append((key, payload))
+        if self.record is not None:
+            from reference.blocks.replay import write_request
+            write_request(self.record, payload)
         self.requested += 1
         self.most_queued = max(self.most_queued, len(self.queued))
         self._send()

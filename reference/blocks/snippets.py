@@ -24,7 +24,9 @@ distinct instruction byte strings but only 2,328 shapes, and making a snippet an
 texts (~2.4 ms) was most of the time the block maker spent (~14 s of ~22 s). A shape
 whose code the numbers would have simplified (a test or comparison of a shift count,
 ``_would_fold``) is not shared: its instructions get code of their own, per bytes, with
-the numbers written in, as before.
+the numbers written in, as before. The cold boot's 6,170 requests replayed through the
+maker's ``make`` in one process: 22.6-29.1 s of CPU before, 13.4-15.6 s after, with
+3,540 snippets for 11,447 byte strings (131 shapes not shared).
 """
 
 from __future__ import annotations

@@ -157,6 +157,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="make blocks in this process instead of a second one that "
                         "works while this one interprets (reference.blocks.background; "
                         "results and instruction counts are the same either way)")
+    parser.add_argument("--record-blocks", metavar="FILE",
+                        help="write each block the block maker is asked for to FILE, for "
+                        "python -m reference.blocks.replay FILE (the maker's speed alone)")
     parser.add_argument("--exit-at-stage", metavar="NAME",
                         help="stop the machine and exit 0 once stage NAME (one of the "
                         "--stage names) has been seen")
@@ -180,6 +183,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         stages.append((name, text.encode("latin-1")))
     if args.cache_lookups is not None and args.cache_lookups < 0:
         parser.error(f"--cache-lookups {args.cache_lookups}: a count, 0 or more")
+    if args.record_blocks is not None and (args.no_block_maker or args.no_block_cache
+                                           or args.block_threshold == 0):
+        parser.error("--record-blocks records the block maker's requests: it needs the "
+                     "maker (no --no-block-maker, --no-block-cache or --block-threshold 0)")
     if args.exit_at_stage is not None and args.exit_at_stage not in dict(stages):
         parser.error(f"--exit-at-stage {args.exit_at_stage}: no --stage of that name")
     console = Console(stages, emit)
@@ -195,7 +202,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             pc.cpu.block_cache = BlockCache()
             if not args.no_block_maker:  # forked before any thread starts
                 from reference.blocks.background import Maker
-                maker = pc.cpu.block_maker = Maker(pc.cpu.block_cache)
+                record = (open(args.record_blocks, "wb")  # noqa: SIM115 - open for the run
+                          if args.record_blocks is not None else None)
+                maker = pc.cpu.block_maker = Maker(pc.cpu.block_cache, record)
                 if args.block_threshold is None:
                     pc.cpu.block_threshold = MAKER_BLOCK_THRESHOLD
                 pc.collect = lambda: maker.collect(pc.cpu.block_threshold)
@@ -238,6 +247,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     console.flush()
     if maker is not None:
         maker.close()
+        if maker.record is not None:
+            maker.record.close()
     if pc.cpu.block_cache is not None:
         pc.cpu.block_cache.close()
     made_elsewhere = {} if maker is None else {"block_maker": maker.figures()}

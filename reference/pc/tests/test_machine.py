@@ -470,6 +470,34 @@ def test_the_started_record_says_how_blocks_are_made_and_found(tmp_path):
     assert refused.returncode == 2 and "--cache-lookups -1" in refused.stderr
 
 
+def test_the_block_makers_requests_can_be_recorded_for_replay(tmp_path):
+    """``--record-blocks FILE`` writes each request the maker gets, which
+    ``reference.blocks.replay`` reads back; without the maker there is nothing to record,
+    and asking for it is bad input."""
+    from reference.blocks import replay
+
+    kernel = tmp_path / "bzImage"
+    kernel.write_bytes(fake_bzimage(payload=HOT_LOOP))
+    record = tmp_path / "blocks.rec"
+    env = dict(pc_env(), X86LAB_CACHE=str(tmp_path / "cache"))
+    done = subprocess.run(pc_command("--kernel", str(kernel), "--memory", "16", "--budget",
+                                     "20000", "--block-threshold", "3", "--record-blocks",
+                                     str(record)),
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    with open(record, "rb") as source:
+        requests = replay.read_requests(source)
+    asked = metrics(done.stderr)[-1]["block_maker"]["requested"]
+    assert len(requests) == asked > 0
+    assert replay.replay(requests)["failed"] == 0
+    refused = subprocess.run(pc_command("--kernel", str(kernel), "--no-block-maker",
+                                        "--record-blocks", str(record)),
+                             env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2 and "--record-blocks" in refused.stderr
+
+
 def test_collecting_inside_batches_changes_nothing_the_guest_sees(monkeypatch):
     """``Pc.collect`` (the block maker's, ``reference.blocks.background``) is called
     between pieces of a batch (here of 7 instructions, so most batches are cut); the
