@@ -60,8 +60,9 @@ class Maker:
                                        name="x86lab-block-maker")
         self.process.start()
         child.close()
-        # key -> (insn, physical) of the block's first instruction, (insn, -1) of the rest
-        self.waiting: Dict[str, List[Tuple[Insn, int]]] = {}
+        # key -> (insn, physical, 0) of the block's first instruction, (insn, -1, its
+        # count when it began to wait) of the rest
+        self.waiting: Dict[str, List[Tuple[Insn, int, int]]] = {}
         self.queued: List[Tuple[str, bytes]] = []  # (key, request), sent from the end
         self.in_flight = 0
         self.made: Dict[str, Entry] = {}  # answers not yet taken (the store is off)
@@ -83,19 +84,19 @@ class Maker:
         if self.broken or key in self.failed:
             return False
         if key in self.waiting:
-            self.waiting[key].append((insn, physical))
+            self.waiting[key].append((insn, physical, 0))
             return True
         base = physical & ~0xFFF
         try:
             page = bytes(cpu.mem.read_bytes(base, 0x1000, "fetch"))
         except Exception:  # noqa: BLE001 - not RAM: the parent makes the block itself
             return False
-        self.waiting[key] = [(insn, physical)]
+        self.waiting[key] = [(insn, physical, 0)]
         self.hints[key] = hint
         for inside in insns[1:]:  # see ``_release``
             if inside.block is None:
                 inside.block = PENDING
-                self.waiting[key].append((inside, -1))
+                self.waiting[key].append((inside, -1, inside.hits))
         payload = marshal.dumps((key, base, page, physical, stack_size, memory, where))
         self.queued.append((key, payload))
         if self.record is not None:
@@ -172,20 +173,20 @@ class Maker:
         """The entry of block ``key`` if the child made it (once: the caller keeps it)."""
         return self.made.pop(key, None)
 
-    def _release(self, waiting: List[Tuple[Insn, int]], threshold: int) -> None:
+    def _release(self, waiting: List[Tuple[Insn, int, int]], threshold: int) -> None:
         """Let the instructions that waited count again: the block's first one run
-        short of the threshold, the others from where they stopped. Those others waited too
+        short of the threshold, the others from where they stopped (``run()`` counts
+        on while an instruction waits, for ``_heat``). Those others waited too
         because, once a block exists, ``run()`` no longer counts the instructions inside
         it (the block runs them); counted while it was being made, each reached the
         threshold soon after the first and asked for a block of its own (9,118 requests
         in a boot that makes 2,770 blocks without the second process)."""
         from reference.blocks.compiler import PENDING
 
-        for insn, physical in waiting:
+        for insn, physical, hits in waiting:
             if insn.block is PENDING:
                 insn.block = None
-                if physical >= 0:
-                    insn.hits = max(threshold - 1, 0)
+                insn.hits = max(threshold - 1, 0) if physical >= 0 else hits
 
     def _lost(self, error: BaseException) -> None:
         """The child is gone: every waiting instruction counts again, and the parent

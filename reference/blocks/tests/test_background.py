@@ -184,11 +184,39 @@ def test_requests_the_child_has_no_room_for_wait_and_go_hottest_first(tmp_path: 
 
         sent.clear()
         maker.queued[:] = [("a", b"hot"), ("b", b"cold"), ("c", b"warm"), ("d", b"gone")]
-        maker.waiting.update({"a": [(Waiting(900), 1)], "b": [(Waiting(41), 2)],
-                              "c": [(Waiting(300), 3)]})  # "d": none waits any more
+        maker.waiting.update({"a": [(Waiting(900), 1, 0)], "b": [(Waiting(41), 2, 0)],
+                              "c": [(Waiting(300), 3, 0)]})  # "d": none waits any more
         maker.in_flight = WINDOW - 3
         maker.collect(3)
         assert sent == [b"hot", b"warm", b"cold"] and maker.queued == [("d", b"gone")]
     finally:
         maker.connection = real
+        maker.close()
+
+
+def test_instructions_inside_a_waiting_block_count_on_from_where_they_stopped(
+        tmp_path: Path) -> None:
+    """``run()`` counts an instruction on while its block is being made (the maker's
+    ``_heat``); once the block is back, its first instruction is one run short of the
+    threshold and the others are where they were when the wait began, or each would
+    ask for a block of its own at once."""
+    cpu = machine(PROGRAM.code(50), 3, "flat")
+    cpu.block_cache = BlockCache(tmp_path)
+    cpu.block_maker = maker = Maker(cpu.block_cache)
+    try:
+        maker.in_flight = 16  # the child is busy: the request stays queued
+        block = compiler.compile_block(cpu, CODE, CODE)
+        assert block is compiler.PENDING
+        first = cpu.icache[CODE]
+        first.block = block  # as run() keeps it
+        (key, waiting), = maker.waiting.items()
+        before = [insn.hits for insn, _, _ in waiting]
+        assert waiting[0][0] is first and len(waiting) > 2
+        assert all(insn.block is compiler.PENDING for insn, _, _ in waiting)
+        for insn, _, _ in waiting:
+            insn.hits += 50  # as run() counts while they wait
+        maker._release(maker.waiting.pop(key), 3)
+        assert [insn.hits for insn, _, _ in waiting] == [2] + before[1:]
+        assert all(insn.block is None for insn, _, _ in waiting)
+    finally:
         maker.close()
