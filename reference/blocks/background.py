@@ -22,8 +22,10 @@ and the code object (``marshal``). A child that made other instructions than the
 gathered (a different key) answers with no code, and the parent makes that block
 itself. If the child dies, the parent makes every later block itself (one line on
 stderr). At most ``WINDOW`` requests are in flight, so neither side ever blocks on a full
-pipe while the other waits for it; the others wait in the parent and go newest first
-(``Maker._send``).
+pipe while the other waits for it; the others wait in the parent and go newest first,
+and after each collection hottest first (``Maker._send``). ``--record-blocks FILE``
+writes each request to a file that ``python -m reference.blocks.replay`` makes again,
+to measure this side alone.
 """
 
 from __future__ import annotations
