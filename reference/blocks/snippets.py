@@ -71,6 +71,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from reference.isa.decoder import Insn
 
 _OWN_OBJECT = re.compile(r"\b(?:(i0|f0)|op0_(\d+)|n0_(\d+))\b")
+_NUMBER = re.compile(r"n0_\d+")  # the name an operand's number is written as (``inline``)
 
 
 class Snippet:
@@ -182,7 +183,7 @@ def _would_fold(piece: Snippet) -> bool:
         scan.names(statement)
     if scan.power:
         return True  # ``-1 ** x`` would not be ``(-1) ** x`` (``constants``)
-    known = {name for name in scan.seen if name.startswith("n") and _OWN_OBJECT.fullmatch(name)}
+    known = {name for name in scan.seen if _NUMBER.fullmatch(name)}
     grown = True
     while grown:  # any assignment counts (a local assigned twice): a guess too many
         grown = False  # only shares less
@@ -239,7 +240,7 @@ class _Scan:
         elif isinstance(node, (ast.Compare, ast.BoolOp)) and found:
             self.tested.append(found)
         elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow)
-              and isinstance(node.left, ast.Name) and node.left.id.startswith("n")):
+              and isinstance(node.left, ast.Name) and _NUMBER.fullmatch(node.left.id)):
             self.power = True
         return found
 
