@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ground.case import Case
 from reference.benchmark import CODE, DATA, PAGES, PROGRAMS, Program, data_page
+from reference.pypy_gc import environment
 from vectors.replay import differences
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +40,7 @@ interpreter alone, and with the block compiler (reference.blocks) compiling at o
 
 def reference_rates(python: str, seconds: float, blocks: str = "default") -> Dict[str, Any]:
     """Run ``reference.benchmark`` under ``python`` (a path) and return its JSON."""
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    env = environment(dict(os.environ, PYTHONPATH=str(REPO_ROOT)))  # PyPy's nursery
     budget = 60 + seconds * len(PROGRAMS) * 3
     try:
         done = subprocess.run([python, "-m", "reference.benchmark", "--seconds", str(seconds),

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ground.cache import REPO_ROOT
 from harness.engines.base import CountingSession, EngineError
 from harness.engines.reference import ReferenceEngine
 from reference.cpu import MAKER_BLOCK_THRESHOLD
@@ -150,12 +149,11 @@ def run_reference(python: str, image: Any, path: ExecutionPath, cache: Optional[
     extra = list(path.extra) + ["--progress", str(min(warmup_at, 10_000_000))]
     extra += (["--budget", str(instructions)] if instructions
               else ["--exit-at-stage", "prompt"])
-    argv = ReferenceEngine(python).command(image, memory_mib, extra)
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    if cache is not None:
-        env["X86LAB_CACHE"] = str(cache)
+    engine = ReferenceEngine(python)
+    argv = engine.command(image, memory_mib, extra)
     try:
-        session = CountingSession("reference", argv, log_path, env=env)
+        session = CountingSession("reference", argv, log_path,
+                                  env=engine.environment(cache))
     except OSError as exc:
         raise BootBenchError(f"cannot start {python}: {exc}") from None
     try:

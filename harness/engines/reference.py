@@ -14,11 +14,12 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from ground.cache import REPO_ROOT
 from harness.engines.base import BootImage, CountingSession, EngineError, Session
 from harness.stages import MARKS
+from reference.pypy_gc import environment
 
 PYPY = "pypy3"
 
@@ -44,15 +45,23 @@ class ReferenceEngine:
             argv += ["--stage", f"{name}={pattern.decode('latin-1')}"]
         return argv + list(extra)
 
+    def environment(self, cache: Optional[Path] = None) -> Dict[str, str]:
+        """The child's environment: this checkout on its path, PyPy's nursery at a size
+        that fits a cache (``reference.pypy_gc``: PyPy's own choice made the boot 1.5x
+        slower on a VM that reports a huge L3), ``cache`` as its ``X86LAB_CACHE``."""
+        env = environment(dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
+        if cache is not None:
+            env["X86LAB_CACHE"] = str(cache)
+        return env
+
     def start(
         self, image: BootImage, memory_mib: int = 128, extra: Sequence[str] = (),
         log_path: Optional[Path] = None,
     ) -> Session:
         if shutil.which(self.python) is None and not Path(self.python).exists():
             raise EngineError(f"{self.python} not found (the Python that runs the reference PC)")
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
         session = CountingSession(self.name, self.command(image, memory_mib, extra),
-                                  log_path, env=env)
+                                  log_path, env=self.environment())
         # An interpreter in Python: the stage timeouts stretch. Measured under PyPy: the
         # Debian kernel's first line after 2.39 G instructions (its xz decompression),
         # 276-353 s, against the 60 s a stage gets by default; CPython is ~8x slower.

@@ -19,9 +19,9 @@ from typing import List, Tuple
 
 import pytest
 
-from ground.cache import REPO_ROOT
 from harness.engines.reference import PYPY, ReferenceEngine
 from harness.stages import MARKS
+from reference.pypy_gc import NURSERY_BYTES, VARIABLE
 
 BOOT_BOUND_S = 600.0
 """A tiny boot to the prompt took 29-55 s here under PyPy (up to 100 s on a busy host)."""
@@ -32,9 +32,10 @@ def boot_to_prompt(python: str) -> Tuple[bytes, List[dict], float]:
     from harness.guest import find_image
 
     image = find_image("tiny")
-    command = ReferenceEngine(python).command(image, 128, ["--exit-at-stage", "prompt"])
+    engine = ReferenceEngine(python)
+    command = engine.command(image, 128, ["--exit-at-stage", "prompt"])
     started = time.monotonic()
-    done = subprocess.run(command, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    done = subprocess.run(command, env=engine.environment(),
                           stdin=subprocess.DEVNULL, capture_output=True,
                           timeout=BOOT_BOUND_S)
     seconds = time.monotonic() - started
@@ -60,6 +61,9 @@ def test_two_boots_to_the_prompt_retire_the_same_instructions_and_print_the_same
         assert list(reached) == [name for name, _ in MARKS], records[-1]
         stop = records[-1]
         assert stop["event"] == "stop" and stop["reason"] == "stopped", stop
+        # the engine's environment reached PyPy: its nursery is the one it asked for
+        expected = None if VARIABLE in os.environ else NURSERY_BYTES
+        assert expected is None or records[0]["interpreter"]["nursery_bytes"] == expected
         stages.append((reached, stop["instructions"], stop["cycles"]))
         print(f"reference tiny: {reached['prompt'][0]:,} instructions to the prompt "
               f"({reached['prompt'][1]:,} cycles), {seconds:.1f} s under {python}")

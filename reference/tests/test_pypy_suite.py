@@ -11,6 +11,7 @@ profiles, harness fixtures), which the reference's tests do not use.
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
@@ -19,6 +20,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from reference.pypy_gc import environment
 
 ROOT = Path(__file__).resolve().parents[2]
 PYPY = ROOT / ".venv-pypy" / "bin" / "python"
@@ -53,7 +56,8 @@ def test_reference_suite_passes_under_pypy3(tmp_path: Path) -> None:
         pytest.skip(f"{PYPY.relative_to(ROOT)} is missing: run scripts/setup.sh")
     report = tmp_path / "pypy.xml"
     done = subprocess.run([str(PYPY), *COMMAND, f"--junit-xml={report}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900,
+                          env=environment(os.environ))  # PyPy's nursery (pypy_gc)
     tail = "\n".join(done.stdout.splitlines()[-40:]) + done.stderr[-4000:]
     assert done.returncode >= 0, f"pypy3 was killed by signal {-done.returncode}:\n{tail}"
     assert done.returncode == 0, tail

@@ -1,0 +1,53 @@
+"""PyPy's nursery (``reference.pypy_gc``): launchers set it, the PC reports it, and a
+nursery the user did not choose and that is too large gets a warning. Runs under CPython
+and, in ``test_pypy_suite``, under PyPy, where the size is read from PyPy's own GC."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from reference.pc.run import interpreter
+from reference.pypy_gc import (
+    LARGE,
+    NURSERY,
+    NURSERY_BYTES,
+    VARIABLE,
+    environment,
+    nursery_bytes,
+    warning,
+)
+
+ON_PYPY = platform.python_implementation() == "PyPy"
+
+
+def test_a_launcher_sets_the_nursery_unless_the_caller_chose_one() -> None:
+    given = {"PATH": "/bin"}
+    assert environment(given) == {"PATH": "/bin", VARIABLE: NURSERY}
+    assert given == {"PATH": "/bin"}  # a copy: the caller's mapping is left alone
+    assert environment({VARIABLE: "64M"})[VARIABLE] == "64M"
+
+
+def test_the_size_set_is_the_size_named() -> None:
+    number, unit = NURSERY[:-1], NURSERY[-1]
+    assert unit == "M" and int(number) << 20 == NURSERY_BYTES <= LARGE
+
+
+def test_only_a_large_nursery_nobody_asked_for_is_warned_about() -> None:
+    assert warning(None, {}) is None  # CPython
+    assert warning(LARGE, {}) is None
+    assert warning(LARGE + 1, {VARIABLE: "300M"}) is None  # the user's own choice
+    told = warning(240 << 20, {})
+    assert told is not None and "240 MiB" in told and f"{VARIABLE}={NURSERY}" in told
+
+
+def test_the_pc_reports_pypys_nursery_and_only_pypys() -> None:
+    size = nursery_bytes()
+    about = interpreter()
+    if not ON_PYPY:
+        assert size is None and "nursery_bytes" not in about
+        return
+    assert isinstance(size, int) and size > 0
+    assert about["nursery_bytes"] == size
+    if os.environ.get(VARIABLE) == NURSERY:  # test_pypy_suite starts PyPy so
+        assert size == NURSERY_BYTES
