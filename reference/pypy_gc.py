@@ -7,15 +7,21 @@ huge cache.
 - An Intel Xeon VM (family 6, model 167) reported 480 MiB of L3, so PyPy's nursery was
   240 MB, far larger than any cache.
 - The tiny image's boot to the prompt on the interpreter (``python -m reference.pc``,
-  PyPy 3.9) then took 16.3-17.0 s of CPU. With any nursery from 512 KiB to 16 MiB it
-  took 10.8-12.1 s; with 32 MiB, 14.8 s (issue 14).
+  PyPy 3.9) then took 16.4-16.5 s, against 11.4-11.7 s with a 4 MiB nursery (three
+  pairs, alternating, on a quiet machine). Any size from 512 KiB to 16 MiB did as well
+  (8 and 16 MiB: 10.6-11.1 s); 32 MiB took ~30 % longer (issue 14).
+- The GC's own time was not the cost: 0.26 s at 240 MB, 0.60 s at 4 MiB. The cost was
+  cache misses, with young objects spread over 240 MB.
+- The reference's tests under PyPy (``reference/tests/test_pypy_suite.py``) took
+  59-61 s with 240 MB, 58.8-61.2 s with 16 MiB, 62 s with 8 MiB and 70-73 s with 4 MiB.
+  Short runs that keep what they allocate pay for each collection.
 - The benchmark loops (``reference.benchmark``) allocate little and ran at the same
   speed either way.
 
-So every launcher of the reference under PyPy in this project sets ``NURSERY`` (through
-``environment``), unless the caller has set the variable. It is PyPy's own fallback size.
-The PC reports the size its process got (``nursery_bytes``) and warns on stderr when the
-size is over ``LARGE``.
+So every launcher of the reference under PyPy in this project sets ``NURSERY`` (16 MiB,
+through ``environment``), unless the caller has set the variable. The PC reports the
+size its process got (``nursery_bytes``) and warns on stderr when the size is over
+``LARGE``.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import platform
 from typing import Dict, Mapping, Optional
 
 VARIABLE = "PYPY_GC_NURSERY"
-NURSERY_BYTES = 4 << 20
+NURSERY_BYTES = 16 << 20
 NURSERY = f"{NURSERY_BYTES >> 20}M"
 LARGE = 32 << 20
 """A nursery over this is worth a warning: 32 MiB already cost the boot ~30 %."""

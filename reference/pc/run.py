@@ -31,7 +31,7 @@ end, a gap in the emulator, an access outside RAM), 2 for bad input.
 of that batch) and exits 0 with stop reason "stopped": a replay check boots to a stage
 twice and compares the counts and the console bytes.
 
-Under PyPy, set ``PYPY_GC_NURSERY=4M`` (x86lab's own launchers do). PyPy otherwise takes
+Under PyPy, set ``PYPY_GC_NURSERY=16M`` (x86lab's own launchers do). PyPy otherwise takes
 half the last-level cache the CPU reports, which a virtual machine may report as
 hundreds of MiB. That made the boot 1.5x slower (``reference.pypy_gc``), and the PC
 warns on stderr when it runs with such a nursery.
