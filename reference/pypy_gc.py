@@ -45,7 +45,8 @@ def environment(env: Mapping[str, str]) -> Dict[str, str]:
 
 
 def nursery_bytes() -> Optional[int]:
-    """The nursery of this process's PyPy, in bytes; None under CPython."""
+    """The nursery of this process's PyPy, in bytes; None under CPython. (Read from the
+    stats' raw record: the public ``nursery_size`` is text, such as "240.0MB".)"""
     if platform.python_implementation() != "PyPy":
         return None
     import gc
