@@ -54,11 +54,38 @@ def nursery_bytes() -> Optional[int]:
     return int(gc.get_stats()._s.nursery_size)  # type: ignore[attr-defined]
 
 
+_UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def requested(text: str) -> Optional[int]:
+    """The bytes a ``PYPY_GC_NURSERY`` value asks for, read as PyPy reads it (a number,
+    an optional K, M or G, an optional B: "16M", "512k", "4.5MB", "1e6"), or None for
+    text PyPy cannot read: it then keeps its own size, and says nothing. (PyPy may
+    still round a size it reads, or raise one below its minimum.)"""
+    value = text.strip()
+    if len(value) > 1 and value[-1] in "bB":
+        value = value[:-1]
+    factor = _UNITS.get(value[-1:].upper(), 1)
+    if factor > 1:
+        value = value[:-1]
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return int(number * factor) if number > 0 else None
+
+
 def warning(size: Optional[int], env: Mapping[str, str]) -> Optional[str]:
     """What to tell the user about a nursery of ``size`` bytes, or None: a warning when
-    the size is over ``LARGE`` and the user did not ask for that size."""
-    if size is None or size <= LARGE or VARIABLE in env:
+    the size is over ``LARGE`` and the user did not choose it (no variable, or one PyPy
+    could not read)."""
+    if size is None or size <= LARGE:
         return None
-    return (f"PyPy's GC nursery is {size >> 20} MiB (half the last-level cache this CPU "
-            f"reports). Sizes this large slowed the reference's boot by up to 1.5x. "
-            f"Set {VARIABLE}={NURSERY} (x86lab's own launchers do).")
+    asked = env.get(VARIABLE)
+    if asked is not None and requested(asked) is not None:
+        return None
+    why = ("half the last-level cache this CPU reports" if asked is None
+           else f"PyPy's own choice: it could not read {VARIABLE}={asked}")
+    return (f"PyPy's GC nursery is {size >> 20} MiB ({why}). Sizes this large slowed "
+            f"the reference's boot by up to 1.5x. Set {VARIABLE}={NURSERY} (x86lab's own "
+            f"launchers do).")
