@@ -21,7 +21,8 @@ huge cache.
 So every launcher of the reference under PyPy in this project sets ``NURSERY`` (16 MiB,
 through ``environment``), unless the caller has set the variable. The PC reports the
 size its process got (``nursery_bytes``) and warns on stderr when the size is over
-``LARGE``.
+``LARGE`` and nobody chose it: no variable, or one PyPy could not read (``requested``),
+which PyPy ignores without a word.
 """
 
 from __future__ import annotations

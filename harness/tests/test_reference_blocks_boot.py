@@ -9,15 +9,13 @@ at 26-27 M, in user space, past the 24 M this test used to stop at."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from ground.cache import REPO_ROOT
-from harness.engines.reference import PYPY
+from harness.engines.reference import PYPY, ReferenceEngine
 
 pytestmark = [pytest.mark.slow, pytest.mark.boot]
 INSTRUCTIONS = 30_000_000
@@ -33,7 +31,7 @@ def test_blocks_follow_the_interpreter_through_a_linux_boot() -> None:
                "--every", "2000000", "--memory-every", "3"]
     if image.initrd:
         command += ["--initrd", str(image.initrd)]
-    done = subprocess.run(command, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    done = subprocess.run(command, env=ReferenceEngine(python).environment(),
                           capture_output=True, text=True, timeout=1800)
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert done.returncode == 0, done.stderr[-2000:]
@@ -57,8 +55,7 @@ def test_blocks_from_a_second_process_change_nothing_the_guest_sees(tmp_path) ->
                    "--stage", "prompt=x86lab# ", "--exit-at-stage", "prompt", *extra]
         if image.initrd:
             command += ["--initrd", str(image.initrd)]
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT),
-                   X86LAB_CACHE=str(tmp_path / f"cache{len(extra)}"))
+        env = ReferenceEngine(python).environment(tmp_path / f"cache{len(extra)}")
         done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=1800)
         assert done.returncode == 0, done.stderr[-2000:]
