@@ -30,7 +30,7 @@ import operator
 import re
 import textwrap
 import types
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from reference import flags as flag_bits
 from reference.blocks.trees import Transformer, nodes_of, walk
@@ -52,6 +52,13 @@ left of them is ``cpu.read``/``cpu.write``, which ``reference.blocks.access`` lo
 MAX_DEPTH = 4
 _OPERAND_NAME = re.compile(r"op\d+_\d+$")
 """How the inliner names an operand object passed on as it is (``op3_0``)."""
+PURE_OPERAND_ATTRIBUTES = frozenset({"sign", "size", "mask", "is_mem", "is_reg"})
+"""What of an operand object reads neither the flags nor ``cpu.eip``/``cpu.insn``: its
+size, mask and kind, and ``sign`` (``reference.operands.Operand``, overridden by no
+operand class). Any other use of an operand (its ``read``, which for a relative target
+reads ``cpu.eip``) counts as reading everything. Why: MOVSX's ``op.sign(value)`` kept
+the flags of the setter before it live, and the bookkeeping before it, in every block
+that held one (a tenth of a boot's snippets, static count, stop 33)."""
 _UNSUPPORTED = (ast.Yield, ast.YieldFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
                 ast.ClassDef, ast.Global, ast.Nonlocal, ast.Await, ast.Try)
 _PURE_BUILTINS: Dict[str, Callable[..., Any]] = {"bool": bool, "abs": abs}
@@ -211,6 +218,23 @@ def _callee(call: ast.Call, namespace: Dict[str, Any],
     return None
 
 
+def _compared_call(test: ast.expr) -> Optional[ast.Call]:
+    """The call in a test ``x OP f(...)`` or ``f(...) OP x``, one comparison whose other
+    side is a local or a constant (which ``f`` cannot change, so computing ``f`` first,
+    before the ``if``, keeps what the test sees); else None. Why: CALL's ``if destination
+    > code_limit(cpu)`` stayed a call given the CPU, which the dead-flag pass must take
+    as reading every flag (stop 33)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return None
+    left, right = test.left, test.comparators[0]
+    simple = (ast.Name, ast.Constant)
+    if isinstance(right, ast.Call) and isinstance(left, simple):
+        return right
+    if isinstance(left, ast.Call) and isinstance(right, simple):
+        return left
+    return None
+
+
 class Expander:
     """Inlines helper calls in statements (``x = f(...)``, ``f(...)``, ``if f(...):``)."""
 
@@ -227,12 +251,22 @@ class Expander:
         if isinstance(statement, ast.If):
             statement.body = self.statements(statement.body, depth) or [ast.Pass()]
             statement.orelse = self.statements(statement.orelse, depth)
-            if isinstance(statement.test, ast.Call) and depth < MAX_DEPTH:
+            compared = _compared_call(statement.test)
+            call = statement.test if isinstance(statement.test, ast.Call) else compared
+            if call is not None and depth < MAX_DEPTH:
                 self.count += 1
                 temp = f"t_{self.count}"
-                expanded = self._call(statement.test, temp, depth)
+                expanded = self._call(call, temp, depth)
                 if expanded is not None:
-                    statement.test = ast.Name(temp, ast.Load())
+                    if call is compared:
+                        test = statement.test
+                        assert isinstance(test, ast.Compare)
+                        if test.left is call:
+                            test.left = ast.Name(temp, ast.Load())
+                        else:
+                            test.comparators = [ast.Name(temp, ast.Load())]
+                    else:
+                        statement.test = ast.Name(temp, ast.Load())
                     return expanded + [statement]
             return [statement]
         target: Optional[str] = None
@@ -620,6 +654,7 @@ def reads(node: ast.AST) -> int:
     """Status flags an expression or statement may read (all of them when unsure)."""
     read = 0
     methods = set()  # ``cpu.flags.condition`` of a call: judged with its call
+    pure = _pure_operand_uses(node)
     for child in nodes_of(node, _READING):  # a call before the attribute it calls
         if isinstance(child, ast.Call):
             func = child.func
@@ -638,9 +673,18 @@ def reads(node: ast.AST) -> int:
                 read |= _FLAG_BITS[child.attr]
             elif child.attr not in _FLAG_BITS:
                 read |= STATUS
-        elif isinstance(child, ast.Name) and _OPERAND_NAME.match(child.id):
+        elif (isinstance(child, ast.Name) and _OPERAND_NAME.match(child.id)
+              and id(child) not in pure):
             read |= STATUS  # an operand object passed on: whatever it does is unknown
     return read
+
+
+def _pure_operand_uses(tree: Any) -> Set[int]:
+    """The ``id`` of each operand name under ``tree`` that is only the object of a
+    ``PURE_OPERAND_ATTRIBUTES`` access (``op3_1.sign``, ``op0_0.size``)."""
+    return {id(node.value) for node in nodes_of(tree, ast.Attribute)
+            if node.attr in PURE_OPERAND_ATTRIBUTES and isinstance(node.value, ast.Name)
+            and _OPERAND_NAME.match(node.value.id)}
 
 
 def _opaque(call: ast.Call) -> bool:
@@ -938,7 +982,9 @@ def local_regs(statements: List[ast.stmt]) -> List[ast.stmt]:
 # -- EIP and cpu.insn --------------------------------------------------------------------
 def needs_bookkeeping(statements: List[ast.stmt]) -> bool:
     """Whether an instruction's code may read ``cpu.eip`` or ``cpu.insn`` (directly, or
-    through a call that is given the CPU or an operand object)."""
+    through a call that is given the CPU or an operand object, but for
+    ``PURE_OPERAND_ATTRIBUTES``)."""
+    pure = _pure_operand_uses(statements)
     for node in nodes_of(statements, _READING):
         if (isinstance(node, ast.Attribute) and node.attr in ("eip", "insn")
                 and isinstance(node.value, ast.Name) and node.value.id == "cpu"
@@ -946,6 +992,7 @@ def needs_bookkeeping(statements: List[ast.stmt]) -> bool:
             return True
         if isinstance(node, ast.Call) and _opaque(node):
             return True
-        if isinstance(node, ast.Name) and _OPERAND_NAME.match(node.id):
+        if (isinstance(node, ast.Name) and _OPERAND_NAME.match(node.id)
+                and id(node) not in pure):
             return True
     return False

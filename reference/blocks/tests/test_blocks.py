@@ -218,6 +218,27 @@ def test_flag_updates_the_block_overwrites_before_reading_are_dropped() -> None:
     assert plain.count("cpu.flags.after_") + plain.count("cpu.flags.cf =") == 6
 
 
+@pytest.mark.parametrize("between", ["0fbfc3",        # movsx eax, bx: op.sign(value)
+                                     "e800000000"])   # call $+5: code_limit(cpu) compared
+def test_what_reads_no_flag_between_two_setters_keeps_none_alive(between: str) -> None:
+    """ADD, then an instruction whose semantics use an operand's ``sign`` or compare with
+    a helper given the CPU (``code_limit``), then NEG, which writes every flag ADD
+    writes: ADD's update is dead (``optimize.PURE_OPERAND_ATTRIBUTES``,
+    ``optimize._compared_call``; each kept it alive before, stop 33), and the block still
+    ends in the interpreter's state."""
+    from reference import Cpu
+    from reference.memory import FlatMemory
+
+    code = bytes.fromhex("01d8" + between + "f7d8" + "f4")
+    memory = FlatMemory(0x10000)
+    memory.write_bytes(0x1000, code)
+    text = block_source(Cpu(memory, mode="prot32"), 0x1000)
+    assert text is not None and "NEG_Ev" in text, text
+    assert text.count("cpu.flags.value = ") == 1, text
+    interpreted, compiled = both(code, 4, "flat")
+    assert compiled == interpreted
+
+
 FLAG_POOL = [
     "01d8", "29c8", "11d1", "19da", "21c3", "09ca", "31d0", "85c9", "39c2", "40", "4b",
     "f7d8", "f7d1", "d1e0", "c1e803", "d3f8", "d1c2", "c1ca05", "d1d3", "d1d9", "c1d102",
