@@ -17,6 +17,9 @@ from reference.faults import Unmapped
 PAGE_SIZE = 4096
 PAGE_SHIFT = 12
 _OFFSET_MASK = PAGE_SIZE - 1
+CODE_WINDOW = 15
+"""Bytes an instruction may have (SDM Vol. 2A, 2.3.11): what ``code_window`` gives the
+decoder at once, so it need not fetch (translate, then read) each byte on its own."""
 
 
 class SparseMemory:
@@ -80,6 +83,16 @@ class SparseMemory:
         if page is None:
             raise Unmapped(address, access)
         return page
+
+    def code_window(self, address: int) -> Union[bytes, bytearray]:
+        """Up to ``CODE_WINDOW`` bytes from ``address`` to the end of its page, as an
+        instruction fetch would read them one by one (``reference.isa.decoder``); empty
+        where the page is not mapped (the fetch then raises, byte by byte)."""
+        page = self._pages.get(address >> PAGE_SHIFT)
+        if page is None:
+            return b""
+        offset = address & _OFFSET_MASK
+        return page[offset:offset + CODE_WINDOW]
 
     def _writable(self, address: int) -> bytearray:
         """The page holding ``address``, made a private bytearray if it was still the
@@ -164,6 +177,13 @@ class FlatMemory:
         if address + count > len(self.ram):
             raise Unmapped(address, access)
         return bytes(self.ram[address:address + count])
+
+    def code_window(self, address: int) -> Union[bytes, bytearray]:
+        """Up to ``CODE_WINDOW`` bytes of RAM from ``address``, not past its page (the
+        next page of linear addresses may be mapped anywhere, or not at all); empty
+        beyond RAM, where a fetch byte by byte decides (a device, or ``Unmapped``)."""
+        end = min(address + CODE_WINDOW, (address | _OFFSET_MASK) + 1)
+        return self.ram[address:end] if end <= len(self.ram) else b""
 
     def write_bytes(self, address: int, data: bytes) -> None:
         if address + len(data) > len(self.ram):

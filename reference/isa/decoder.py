@@ -118,29 +118,45 @@ class Insn:
 
 
 class _Reader:
-    """Fetches instruction bytes one at a time, enforcing the 15-byte limit, and keeps
-    them (``raw``: the instruction's bytes once decoded, not fetched a second time)."""
+    """Reads instruction bytes one at a time, enforcing the 15-byte limit: from
+    ``window`` (the bytes at ``linear`` its caller already had, ``code_window``) while it
+    lasts, then each from ``fetch`` (what lies past the window: the next page, a
+    device), which keeps them in ``raw``. ``bytes_read()``: the instruction's bytes."""
 
-    __slots__ = ("fetch", "linear", "count", "raw")
+    __slots__ = ("fetch", "linear", "count", "raw", "window", "size")
 
-    def __init__(self, fetch: Callable[[int], int], linear: int) -> None:
+    def __init__(self, fetch: Callable[[int], int], linear: int,
+                 window: Union[bytes, bytearray] = b"") -> None:
         self.fetch = fetch
         self.linear = linear
         self.count = 0
         self.raw = bytearray()
+        self.window = window
+        self.size = len(window)
 
     def byte(self) -> int:
-        if self.count >= MAX_LENGTH:
+        count = self.count
+        if count >= MAX_LENGTH:
             raise Fault(GP, 0)
-        value = self.fetch((self.linear + self.count) & 0xFFFFFFFF)  # wraps at 4 GiB
-        self.count += 1
+        if count < self.size:
+            self.count = count + 1
+            return self.window[count]
+        value = self.fetch((self.linear + count) & 0xFFFFFFFF)  # wraps at 4 GiB
+        self.count = count + 1
         self.raw.append(value)
         return value
 
     def unread(self) -> None:
         """Give the last byte back: it is read again."""
         self.count -= 1
-        del self.raw[-1]
+        if self.count >= self.size:
+            del self.raw[-1]
+
+    def bytes_read(self) -> bytes:
+        """The bytes read so far, in order."""
+        if self.count <= self.size:
+            return bytes(self.window[:self.count])
+        return bytes(self.window) + bytes(self.raw)
 
     def unsigned(self, nbytes: int) -> int:
         value = 0
@@ -191,9 +207,12 @@ def _modrm_memory(cpu: Cpu, reader: _Reader, mod: int, rm: int, adsize: int,
     return Mem(cpu, size, default if seg is None else seg, base, index, scale, disp, adsize)
 
 
-def decode(cpu: Cpu, linear: int, fetch: Callable[[int], int]) -> Insn:
-    """Decode the instruction at ``linear``; ``fetch(address) -> byte`` reads code."""
-    reader = _Reader(fetch, linear)
+def decode(cpu: Cpu, linear: int, fetch: Callable[[int], int],
+           window: Union[bytes, bytearray] = b"") -> Insn:
+    """Decode the instruction at ``linear``; ``fetch(address) -> byte`` reads code, past
+    ``window``: the bytes at ``linear`` already read (``reference.memory.code_window``),
+    each of which ``fetch`` would have given."""
+    reader = _Reader(fetch, linear, window)
     opsize = adsize = cpu.default_size
     seg: Optional[int] = None
     rep: Optional[str] = None
@@ -246,7 +265,7 @@ def decode(cpu: Cpu, linear: int, fetch: Callable[[int], int]) -> Insn:
         raise Fault(UD)
     insn.operands = tuple(operands)
     insn.length = reader.count
-    insn.raw = bytes(reader.raw)
+    insn.raw = reader.bytes_read()
     return insn
 
 

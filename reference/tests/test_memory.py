@@ -101,3 +101,22 @@ def test_flat_memory_bounds() -> None:
     with pytest.raises(Unmapped):
         mem.read_int(8190, 4)
     assert len(mem.pages()) == 2
+
+
+@pytest.mark.parametrize("kind", ["sparse", "flat"])
+def test_a_code_window_stops_at_its_page_and_at_what_is_not_ram(kind: str) -> None:
+    """``code_window``: the bytes a fetch would read one by one from an address, at most
+    an instruction's 15, never past the end of the address's page (the next linear
+    page may map anywhere) and none where there is no RAM."""
+    code = bytes(range(1, 33))
+    if kind == "sparse":
+        mem = SparseMemory()
+        mem.map(0x1000, bytes(4096 - 8) + code[:8])
+        outside = 0x3000
+    else:
+        mem = FlatMemory(0x2000)
+        mem.write_bytes(0x1FF8, code[:8])
+        outside = 0x2000
+    assert bytes(mem.code_window(0x1FF8)) == code[:8]   # to the end of the page
+    assert bytes(mem.code_window(0x1FF0)) == bytes(8) + code[:7]   # 15 bytes at most
+    assert bytes(mem.code_window(outside)) == b""

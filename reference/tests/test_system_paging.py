@@ -151,3 +151,21 @@ def test_user_fetch_from_supervisor_page_faults_even_after_caching() -> None:
     cpu.derive_sizes()  # what a CS load does after changing the CPL
     exc = cpu.step().exception
     assert (exc.vector, exc.error_code, cpu.cr2) == (PF, 5, CODE)
+
+
+def test_an_instruction_running_into_a_page_not_present_faults_at_that_page() -> None:
+    """MOV EAX, imm32 from the code page's last two bytes into linear 0x2000, which no
+    page table entry maps (physical 0x2000 holds data: a fetch that went on in physical
+    memory would decode it): #PF, not present (error code 0), CR2 = 0x2000, nothing
+    changed. The first page's bytes come as one window (``code_window``), the rest are
+    fetched one by one through the tables."""
+    cpu = _paged(b"")
+    cpu.mem.write_bytes(CODE + 0xFFE, bytes.fromhex("b8 01"))
+    cpu.mem.write_bytes(DATA_PHYS, bytes.fromhex("02 03 04"))
+    cpu.eip = CODE + 0xFFE
+    exc = cpu.step().exception
+    assert (exc.vector, exc.error_code, cpu.cr2) == (PF, 0, 0x2000)
+    assert cpu.eip == CODE + 0xFFE and cpu.get_reg("eax") == 0
+    cpu.mem.write_int(0xC000 + 4 * 2, 4, DATA_PHYS | P | RW | US)   # now it is mapped
+    assert cpu.step().exception is None
+    assert cpu.get_reg("eax") == 0x04030201 and cpu.eip == 0x2003
