@@ -238,7 +238,12 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
         needed |= made.names
         step = [f"# +{starts[k]}: {snippets.describe(insn)}"]
         offset = starts[k] + insn.length
-        bookkeeping = [f"cpu.insn = i{k}", f"cpu.eip = eip + {offset} & {eip_mask}"]
+        # cpu.insn where its code reads it; cpu.eip where read, and where the block
+        # leaves or ends after it, unless the instruction itself then stores EIP (a
+        # JMP, CALL or RET). Nothing after a block reads cpu.insn: run() and step()
+        # set it for the next instruction they run, and a fault replays from the entry.
+        bookkeeping = ([f"cpu.insn = i{k}"] if made.reads_insn else []) + [
+            f"cpu.eip = eip + {offset} & {eip_mask}"]
         if k in shape.exits and made.branch is not None:  # set and leave where taken
             before, test, taken = (snippets.placed(part, k, numbers[k])
                                    for part in made.branch)
@@ -255,8 +260,11 @@ def assemble(insns: List[Insn], eip_mask: int, default_size: int,
                 "    " + line
                 for line in flags + bookkeeping + taken.splitlines() + [layout.TAKEN]]
         else:
-            if made.reads_eip or k == len(insns) - 1 or k in shape.exits:
+            if made.reads_eip or not made.sets_eip and (k == len(insns) - 1
+                                                        or k in shape.exits):
                 step += bookkeeping
+            elif made.reads_insn:
+                step += bookkeeping[:1]
             heads.append(-1 if k in shape.exits else len(step))
             step += snippets.placed(made.code, k, numbers[k]).splitlines()
         steps.append(step)

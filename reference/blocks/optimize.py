@@ -984,15 +984,37 @@ def needs_bookkeeping(statements: List[ast.stmt]) -> bool:
     """Whether an instruction's code may read ``cpu.eip`` or ``cpu.insn`` (directly, or
     through a call that is given the CPU or an operand object, but for
     ``PURE_OPERAND_ATTRIBUTES``)."""
+    return any(bookkeeping_read(statements))
+
+
+def bookkeeping_read(statements: List[ast.stmt]) -> Tuple[bool, bool]:
+    """(whether the code may read ``cpu.eip``, whether it may read ``cpu.insn``): a call
+    given the CPU or an operand object (but for ``PURE_OPERAND_ATTRIBUTES``) may read
+    either."""
     pure = _pure_operand_uses(statements)
+    eip = insn = False
     for node in nodes_of(statements, _READING):
         if (isinstance(node, ast.Attribute) and node.attr in ("eip", "insn")
                 and isinstance(node.value, ast.Name) and node.value.id == "cpu"
                 and isinstance(node.ctx, ast.Load)):
-            return True
-        if isinstance(node, ast.Call) and _opaque(node):
-            return True
-        if (isinstance(node, ast.Name) and _OPERAND_NAME.match(node.id)
-                and id(node) not in pure):
-            return True
-    return False
+            if node.attr == "eip":
+                eip = True
+            else:
+                insn = True
+        elif ((isinstance(node, ast.Call) and _opaque(node))
+              or (isinstance(node, ast.Name) and _OPERAND_NAME.match(node.id)
+                  and id(node) not in pure)):
+            return True, True
+    return eip, insn
+
+
+def stores_eip_last(statements: List[ast.stmt]) -> bool:
+    """Whether the code ends by storing ``cpu.eip`` whatever happened before (its last
+    top-level statement but ``pass`` is ``cpu.eip = ...``): a JMP, CALL or RET (RET's
+    ``if release is not None`` folds to a ``pass`` after it)."""
+    kept = [statement for statement in statements if not isinstance(statement, ast.Pass)]
+    last = kept[-1] if kept else None
+    return (isinstance(last, ast.Assign) and len(last.targets) == 1
+            and isinstance(last.targets[0], ast.Attribute) and last.targets[0].attr == "eip"
+            and isinstance(last.targets[0].value, ast.Name)
+            and last.targets[0].value.id == "cpu")

@@ -54,6 +54,7 @@ from reference.blocks.optimize import (
     STATUS,
     Expander,
     aliases_flags,
+    bookkeeping_read,
     flag_update,
     fold,
     forward,
@@ -63,6 +64,7 @@ from reference.blocks.optimize import (
     reads,
     reads_arguments,
     reuse,
+    stores_eip_last,
     with_stack_size,
 )
 from reference.blocks.trees import unparse, walk
@@ -320,7 +322,9 @@ class Text(NamedTuple):
     """One snippet's finished code for one set of dead flag updates (``text``)."""
 
     code: str              # at indentation 0
-    reads_eip: bool        # it may read ``cpu.eip``/``cpu.insn`` (``needs_bookkeeping``)
+    reads_eip: bool        # it may read ``cpu.eip`` (``bookkeeping_read``)
+    reads_insn: bool       # it may read ``cpu.insn``
+    sets_eip: bool         # it ends storing ``cpu.eip`` (``stores_eip_last``)
     names: FrozenSet[str]  # what its lowered accesses need from the prologue
     branch: Optional[Tuple[str, str, str]]  # (before, test, taken): see ``branch_parts``
 
@@ -337,8 +341,8 @@ def text(piece: Snippet, dead: FrozenSet[int]) -> Text:
 def _text(statements: List[ast.stmt]) -> Text:
     """The ``Text`` of finished ``statements``."""
     code = _unparsed(statements)
-    return Text(code, needs_bookkeeping(statements), access.needed(code),
-                branch_parts(statements))
+    return Text(code, *bookkeeping_read(statements), stores_eip_last(statements),
+                access.needed(code), branch_parts(statements))
 
 
 def finished(piece: Snippet, dead: FrozenSet[int]) -> List[ast.stmt]:
