@@ -89,6 +89,7 @@ class BlockCache:
         self.pending: Dict[str, bytes] = {}  # put and not yet written: key -> entry
         self.pending_hints: List[bytes] = []
         self.hints: Set[bytes] = set()  # where blocks start: see the module docstring
+        self.windows: Set[bytes] = set()  # the hints' memory bytes alone (``window``)
         self.hits = self.misses = 0
         self.db: Optional[sqlite3.Connection] = None
         self.keys: Set[str] = set()  # what the file held when opened, and what we put
@@ -108,6 +109,7 @@ class BlockCache:
             self.db.commit()
             self.keys = {key for (key,) in self.db.execute("SELECT key FROM blocks")}
             self.hints = {bytes(hint) for (hint,) in self.db.execute("SELECT hint FROM hints")}
+            self.windows = {_window_of(hint) for hint in self.hints}
         except (OSError, sqlite3.Error) as error:
             self._off(error)
 
@@ -124,16 +126,36 @@ class BlockCache:
         return digest.hexdigest()
 
     @staticmethod
+    def window(mem: Any, physical: int) -> Optional[bytes]:
+        """The memory bytes a hint at ``physical`` holds (None where the memory there
+        cannot be read)."""
+        try:
+            return mem.read_bytes(physical, min(HINT_BYTES, 0x1000 - (physical & 0xFFF)),
+                                  "fetch")
+        except Exception:  # noqa: BLE001 - outside RAM, a device: no hint, no lookup
+            return None
+
+    @staticmethod
+    def hint_of(window: Optional[bytes], default_size: int, stack_size: int,
+                memory: Optional[str]) -> Optional[bytes]:
+        """The hint of a block whose first bytes are ``window``, in these modes."""
+        if window is None:
+            return None
+        return f"{default_size} {stack_size} {memory} ".encode() + window
+
+    @staticmethod
     def hint(mem: Any, physical: int, default_size: int, stack_size: int,
              memory: Optional[str]) -> Optional[bytes]:
         """The hint of a block starting at ``physical`` in these modes (None where the
         memory there cannot be read): see the module docstring."""
-        try:
-            window = mem.read_bytes(physical, min(HINT_BYTES, 0x1000 - (physical & 0xFFF)),
-                                    "fetch")
-        except Exception:  # noqa: BLE001 - outside RAM, a device: no hint, no lookup
-            return None
-        return f"{default_size} {stack_size} {memory} ".encode() + window
+        return BlockCache.hint_of(BlockCache.window(mem, physical), default_size,
+                                  stack_size, memory)
+
+    def may_start(self, window: Optional[bytes]) -> bool:
+        """Whether a block may start where memory reads ``window``, in any modes: what
+        ``run()``'s early lookups ask first, as it needs no modes (``access.mode_of``
+        and the hint's text cost more than the test, and most answers are no)."""
+        return window is not None and window in self.windows
 
     def may_have(self, hint: Optional[bytes]) -> bool:
         """Whether a block may start where memory and modes give ``hint``."""
@@ -143,6 +165,7 @@ class BlockCache:
         """Remember that a block starts where memory and modes give ``hint``."""
         if hint is not None and hint not in self.hints and self.db is not None:
             self.hints.add(hint)
+            self.windows.add(_window_of(hint))
             self.pending_hints.append(hint)
 
     def get(self, key: str) -> Optional[Tuple[List[Tuple[str, str, str]], CodeType]]:
@@ -234,3 +257,9 @@ def renamed(code: CodeType, filename: str) -> CodeType:
     consts = tuple(renamed(c, filename) if isinstance(c, CodeType) else c
                    for c in code.co_consts)
     return code.replace(co_filename=filename, co_consts=consts)
+
+
+def _window_of(hint: bytes) -> bytes:
+    """A hint's memory bytes: what follows its three modes (``hint_of``; the memory
+    mode, ``access.mode_of``, holds no space)."""
+    return hint.split(b" ", 3)[3]

@@ -304,12 +304,15 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
     blocks, ``reference-blocks``; ``run()`` makes none shorter than two)."""
     if cpu.default_size != 32:  # 16-bit code (IP wraps at 64 KiB) stays interpreted
         return NO_BLOCK
-    memory = access.mode_of(cpu) if optimize else None
     store = cpu.block_cache if optimize and not with_source else None
-    hint = (store.hint(cpu.mem, physical, cpu.default_size, cpu.stack_size, memory)
+    window = store.window(cpu.mem, physical) if store is not None else None
+    if cached_only and (store is None or not store.may_start(window)):
+        return None  # no block was ever made or found where memory reads so
+    memory = access.mode_of(cpu) if optimize else None
+    hint = (store.hint_of(window, cpu.default_size, cpu.stack_size, memory)
             if store is not None else None)
-    if cached_only and (store is None or not store.may_have(hint)):
-        return None  # no block was ever made or found here (cache.py: the hints)
+    if cached_only and not store.may_have(hint):  # type: ignore[union-attr]
+        return None  # nor in these modes (cache.py: the hints)
     insns = gather(cpu, linear, physical, longest)
     if len(insns) < min(2, longest):
         return NO_BLOCK

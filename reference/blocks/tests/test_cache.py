@@ -168,6 +168,24 @@ def test_the_hints_are_read_back_with_the_blocks(tmp_path: Path) -> None:
     _, made = run_with_cache(tmp_path, "paged")
     made.close()
     assert made.hints and BlockCache(tmp_path).hints == made.hints
+    assert BlockCache(tmp_path).windows == made.windows == {
+        hint.split(b" ", 3)[3] for hint in made.hints}
+
+
+def test_a_window_with_spaces_in_it_is_found_before_its_modes(tmp_path: Path) -> None:
+    """``may_start`` (no modes needed) answers for the bytes alone, spaces among them;
+    ``may_have`` still tells the modes apart."""
+    from reference.memory import SparseMemory
+
+    memory = SparseMemory()
+    memory.map(0x5000, b"  \x20 x" * 1024)
+    cache = BlockCache(tmp_path)
+    window = BlockCache.window(memory, 0x5000)
+    assert not cache.may_start(window)
+    cache.note(BlockCache.hint_of(window, 32, 32, "paged:023"))
+    assert cache.may_start(window) and not cache.may_start(BlockCache.window(memory, 0x5001))
+    assert cache.may_have(BlockCache.hint(memory, 0x5000, 32, 32, "paged:023"))
+    assert not cache.may_have(BlockCache.hint(memory, 0x5000, 32, 16, "paged:023"))
 
 
 def test_a_hint_holds_the_modes_and_the_bytes_up_to_the_page_end() -> None:
