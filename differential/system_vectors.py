@@ -488,6 +488,9 @@ def _x87_sparse(case: object, ebx_offset: int, factory: type) -> object:
             touched.update(range(address, address + count))  # a store: the bytes it covers
             return super().exchange(address, count, value)
 
+        def code_window(self, address: int) -> bytes:
+            return b""  # each instruction byte fetched, and noted, on its own
+
     memory = Tracing()
     memory.map(CODE, page_with(case.code, 0))  # type: ignore[attr-defined]
     memory.map(DATA, page_with(case.data))  # type: ignore[attr-defined]

@@ -43,6 +43,12 @@ class _TracingMemory(SparseMemory):
         self._note(address, count, access)
         return super().read_int(address, count, access)
 
+    def code_window(self, address: int) -> bytes:
+        """No bytes at once: the decoder's window (``SparseMemory.code_window``) reads
+        up to 15, more than an instruction may have, so here it fetches each byte it
+        reads (``read_int``) and only those are noted."""
+        return b""
+
 
 def reads(case: Case) -> Set[int]:
     """Linear addresses the reference reads while running ``case`` (empty if it cannot)."""
