@@ -127,8 +127,9 @@ def _fetch_decode(cpu: Cpu, linear: int, physical: int) -> Insn:
     another privilege level is found again, and a write to its page forgets it. An
     instruction that straddles two pages is not cached (its second half may lie
     elsewhere through another mapping). The bytes in the RAM page at ``physical`` are
-    read at once (``code_window``), each as its fetch would have read it: fetching one
-    byte at a time, through paging's translation, was most of decoding's time (stop 33)."""
+    read at once (``code_window``), each as its fetch would have read it, instead of a
+    call, and with paging a translation, a byte (``x86lab bench --ir``: -0.7 % of an
+    interpreted instruction, -1.1 % of a campaign case, stop 33)."""
     window = getattr(cpu.mem, "code_window", None)
     insn = decode(cpu, linear, cpu.fetch_byte, window(physical) if window else b"")
     facts = _FORM_FACTS.get(id(insn.form))
