@@ -1,10 +1,11 @@
 """Physical memory behind the CPU's one access path (``Cpu.read``/``Cpu.write``).
 
 Two stores share one small interface (``read_int``, ``write_int``, ``read_bytes``,
-``write_bytes``, ``exchange``): ``SparseMemory`` holds only the 4 KiB pages a test
-maps, so any other access raises ``Unmapped`` (what Unicorn reports for an unmapped
-page); ``FlatMemory`` is one bytearray (the PC's RAM). Addresses here are physical (or
-linear without paging): paging sits in ``Cpu`` in front of this interface.
+``write_bytes``, ``exchange``, and ``code_window`` for the decoder): ``SparseMemory``
+holds only the 4 KiB pages a test maps, so any other access raises ``Unmapped`` (what
+Unicorn reports for an unmapped page); ``FlatMemory`` is one bytearray (the PC's RAM).
+Addresses here are physical (or linear without paging): paging sits in ``Cpu`` in front
+of this interface.
 """
 
 from __future__ import annotations

@@ -138,18 +138,11 @@ class BlockCache:
     @staticmethod
     def hint_of(window: Optional[bytes], default_size: int, stack_size: int,
                 memory: Optional[str]) -> Optional[bytes]:
-        """The hint of a block whose first bytes are ``window``, in these modes."""
+        """The hint of a block whose first bytes are ``window`` (None: memory that could
+        not be read, no hint), in these modes: see the module docstring."""
         if window is None:
             return None
         return f"{default_size} {stack_size} {memory} ".encode() + window
-
-    @staticmethod
-    def hint(mem: Any, physical: int, default_size: int, stack_size: int,
-             memory: Optional[str]) -> Optional[bytes]:
-        """The hint of a block starting at ``physical`` in these modes (None where the
-        memory there cannot be read): see the module docstring."""
-        return BlockCache.hint_of(BlockCache.window(mem, physical), default_size,
-                                  stack_size, memory)
 
     def may_start(self, window: Optional[bytes]) -> bool:
         """Whether a block may start where memory reads ``window``, in any modes: what

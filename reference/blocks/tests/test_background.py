@@ -143,7 +143,8 @@ def test_a_block_goes_to_the_disk_cache_when_it_comes_back(tmp_path: Path,
         maker.close()
     store.close()
     again = BlockCache(tmp_path)
-    hint = again.hint(cpu.mem, CODE, 32, cpu.stack_size, access.mode_of(cpu))
+    hint = again.hint_of(again.window(cpu.mem, CODE), 32, cpu.stack_size,
+                         access.mode_of(cpu))
     stored = again.may_have(hint) and len(again.keys) == 1
     assert stored == store_on
 

@@ -184,8 +184,8 @@ def test_a_window_with_spaces_in_it_is_found_before_its_modes(tmp_path: Path) ->
     assert not cache.may_start(window)
     cache.note(BlockCache.hint_of(window, 32, 32, "paged:023"))
     assert cache.may_start(window) and not cache.may_start(BlockCache.window(memory, 0x5001))
-    assert cache.may_have(BlockCache.hint(memory, 0x5000, 32, 32, "paged:023"))
-    assert not cache.may_have(BlockCache.hint(memory, 0x5000, 32, 16, "paged:023"))
+    assert cache.may_have(BlockCache.hint_of(window, 32, 32, "paged:023"))
+    assert not cache.may_have(BlockCache.hint_of(window, 32, 16, "paged:023"))
 
 
 def test_a_hint_holds_the_modes_and_the_bytes_up_to_the_page_end() -> None:
@@ -193,8 +193,10 @@ def test_a_hint_holds_the_modes_and_the_bytes_up_to_the_page_end() -> None:
 
     memory = SparseMemory()
     memory.map(0x5000, bytes(range(256)) * 16)
-    near_end = BlockCache.hint(memory, 0x5FFA, 32, 32, "flat")
+    def hint(physical: int, stack_size: int) -> object:
+        return BlockCache.hint_of(BlockCache.window(memory, physical), 32, stack_size, "flat")
+
+    near_end = hint(0x5FFA, 32)
     assert near_end == b"32 32 flat " + bytes(range(0xFA, 0x100))
-    assert BlockCache.hint(memory, 0x5000, 32, 16, "flat") != BlockCache.hint(
-        memory, 0x5000, 32, 32, "flat")
-    assert BlockCache.hint(memory, 0x9000, 32, 32, "flat") is None  # nothing mapped there
+    assert hint(0x5000, 16) != hint(0x5000, 32)
+    assert hint(0x9000, 32) is None  # nothing mapped there
