@@ -191,9 +191,13 @@ class BlockCache:
 
     def put(self, key: str, origins: List[Tuple[str, str, str]],
             code: CodeType) -> None:
+        self.put_entry(key, marshal.dumps((origins, code)))
+
+    def put_entry(self, key: str, entry: bytes) -> None:
+        """``put`` an entry already marshalled (what the block maker's child answers)."""
         if self.db is None:
             return
-        self.pending[key] = marshal.dumps((origins, code))
+        self.pending[key] = entry
         self.keys.add(key)
         if len(self.pending) >= BATCH:
             self.flush()

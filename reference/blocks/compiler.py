@@ -322,10 +322,11 @@ def compile_block(cpu: Cpu, linear: int, physical: int, optimize: bool = True,
     if optimize:
         key = (store.key([insn.raw for insn in insns], cpu.default_size, cpu.stack_size,
                          memory) if store is not None else "")
-        found = store.get(key) if store is not None else None
         maker = cpu.block_maker if store is not None else None
-        if found is None and maker is not None:
-            found = maker.take(key)  # made by the second process while the store is off
+        # just made by the second process (kept there, no query), else the disk cache
+        found = maker.take(key) if maker is not None else None
+        if found is None and store is not None:
+            found = store.get(key)
         if found is None and cached_only:
             return None
         if (found is None and maker is not None and cpu.icache.get(physical) is insns[0]

@@ -123,8 +123,9 @@ def test_a_block_goes_to_the_disk_cache_when_it_comes_back(tmp_path: Path,
                                                           store_on: bool) -> None:
     """Code that never runs again after asking for its block still has the block
     stored, with its hint, for the next run: the answer is stored when collected, not
-    when the code next runs. With the store off (a file it could not write: ``_off``)
-    the answer waits in ``made``, where ``compile_block`` takes it."""
+    when the code next runs. Either way the answer also waits in ``made``, where
+    ``compile_block`` takes it without asking the store (with the store off, a file it
+    could not write (``_off``), it is only there)."""
     cpu = machine(PROGRAM.code(50), 3, "flat")
     store = cpu.block_cache = BlockCache(tmp_path)
     cpu.block_maker = maker = Maker(store)
@@ -135,10 +136,11 @@ def test_a_block_goes_to_the_disk_cache_when_it_comes_back(tmp_path: Path,
         while maker.in_flight and maker.connection.poll(10):
             maker.collect(cpu.block_threshold)
         assert maker.answered == 1 and not maker.failed
-        assert bool(maker.made) != store_on
-        if not store_on:
-            block = compiler.compile_block(cpu, CODE, CODE)
-            assert block is not None and block.length and not maker.made
+        assert len(maker.made) == 1 and len(store.pending) == store_on
+        lookups = (store.hits, store.misses)
+        block = compiler.compile_block(cpu, CODE, CODE)
+        assert block is not None and block.length and not maker.made
+        assert (store.hits, store.misses) == lookups  # taken from ``made``
     finally:
         maker.close()
     store.close()
@@ -221,3 +223,47 @@ def test_instructions_inside_a_waiting_block_count_on_from_where_they_stopped(
         assert all(insn.block is None for insn, _, _ in waiting)
     finally:
         maker.close()
+
+
+@pytest.mark.parametrize("store_on", [True, False])
+def test_answers_kept_beside_the_store_are_the_newest(tmp_path: Path, store_on: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers wait in ``made`` as the child marshalled them, and ``take`` gives the
+    entry back once. With the store on, only the newest ``KEPT_MADE`` are kept there
+    (an older one is in the store); with it off, every one is (nowhere else has it)."""
+    from reference.blocks import background
+
+    monkeypatch.setattr(background, "KEPT_MADE", 2)
+    store = BlockCache(tmp_path)
+    if not store_on:
+        store.close()
+    maker = Maker(store)
+    real = maker.connection
+    code = compile("x = 1", "<test>", "exec")
+    answers = [marshal.dumps((key, marshal.dumps(([("a", "m", "n")], code))))
+               for key in ("k1", "k2", "k3")]
+
+    class Answering:
+        def poll(self) -> bool:
+            return bool(answers)
+
+        def recv_bytes(self) -> bytes:
+            return answers.pop(0)
+
+        def send_bytes(self, data: bytes) -> None:
+            raise AssertionError("nothing is queued")
+
+    try:
+        maker.connection = Answering()  # type: ignore[assignment]
+        maker.in_flight = 3
+        assert maker.collect(3) == 3 and maker.answered == 3
+        assert list(maker.made) == (["k2", "k3"] if store_on else ["k1", "k2", "k3"])
+        assert (store.get("k1") is not None) == store_on  # the oldest: in the store
+        taken = maker.take("k3")
+        assert taken is not None and taken[0] == [("a", "m", "n")]
+        assert taken[1] == code
+        assert maker.take("k3") is None  # once
+    finally:
+        maker.connection = real
+        maker.close()
+        store.close()
