@@ -85,6 +85,8 @@ def _repeat(cpu: Cpu, once: Callable[[], None], compares: bool = False,
     if rep is None:
         once()
         return
+    if count_register(cpu) == 0:
+        return  # nothing to do, or a fast path did it all (the common way here)
     stepping = one_at_a_time(cpu)
     first = not progressed
     while count_register(cpu) != 0:
@@ -181,8 +183,9 @@ def _bulk(cpu: Cpu, nbytes: int, src: Optional[Operand], dst: Operand,
         if src is not None:
             add_at_address_size(cpu, ESI, moved)
         add_at_address_size(cpu, EDI, moved)
-        add_at_address_size(cpu, ECX, -k)
         done = True
+        if add_at_address_size(cpu, ECX, -k) == 0:
+            return done  # the count ran out: no next run to work out (most calls)
 
 
 @implements("MOVS")
