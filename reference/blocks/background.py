@@ -189,11 +189,10 @@ class Maker:
         """The entry of block ``key`` if the child made it and it is still kept here
         (once: the caller keeps the block), unmarshalled only now: a block whose code
         stopped running while it was made is never taken."""
+        from reference.blocks.cache import unpacked
+
         entry = self.made.pop(key, None)
-        if entry is None:
-            return None
-        origins, code = marshal.loads(entry)
-        return [tuple(origin) for origin in origins], code  # type: ignore[misc]
+        return None if entry is None else unpacked(entry)
 
     def _release(self, waiting: List[Tuple[Insn, int, int]], threshold: int) -> None:
         """Let the instructions that waited count again: the block's first one run

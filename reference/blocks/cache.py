@@ -178,7 +178,7 @@ class BlockCache:
             else:
                 rows = self.db.execute("SELECT entry FROM blocks WHERE key = ?",
                                        (key,)).fetchall()
-            entry = marshal.loads(rows[0][0]) if rows else None
+            entry = unpacked(rows[0][0]) if rows else None
         except (sqlite3.Error, ValueError, EOFError, TypeError) as error:
             self._off(error)
             return None
@@ -186,8 +186,7 @@ class BlockCache:
             self.misses += 1
             return None
         self.hits += 1
-        origins, code = entry
-        return [tuple(origin) for origin in origins], code  # type: ignore[misc]
+        return entry
 
     def put(self, key: str, origins: List[Tuple[str, str, str]],
             code: CodeType) -> None:
@@ -223,6 +222,12 @@ class BlockCache:
         if self.db is not None:
             self.db.close()
             self.db = None
+
+
+def unpacked(entry: bytes) -> Tuple[List[Tuple[str, str, str]], CodeType]:
+    """An entry as ``put_entry`` stores it: ([(alias, module, name)], code)."""
+    origins, code = marshal.loads(entry)
+    return [tuple(origin) for origin in origins], code  # type: ignore[misc]
 
 
 def _prune(directory: Path, keep: int) -> None:
