@@ -36,6 +36,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any, BinaryIO, Dict, List, Optional, Set, Tuple
 
+from reference.blocks.cache import unpacked
+
 if TYPE_CHECKING:  # pragma: no cover
     from reference.blocks.cache import BlockCache
     from reference.cpu import Cpu
@@ -189,8 +191,6 @@ class Maker:
         """The entry of block ``key`` if the child made it and it is still kept here
         (once: the caller keeps the block), unmarshalled only now: a block whose code
         stopped running while it was made is never taken."""
-        from reference.blocks.cache import unpacked
-
         entry = self.made.pop(key, None)
         return None if entry is None else unpacked(entry)
 

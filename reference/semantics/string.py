@@ -185,7 +185,7 @@ def _bulk(cpu: Cpu, nbytes: int, src: Optional[Operand], dst: Operand,
         add_at_address_size(cpu, EDI, moved)
         done = True
         if add_at_address_size(cpu, ECX, -k) == 0:
-            return done  # the count ran out: no next run to work out (most calls)
+            return True  # the count ran out: no next run to work out (most calls)
 
 
 @implements("MOVS")
